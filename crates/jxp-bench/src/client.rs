@@ -1,0 +1,145 @@
+//! HTTP clients for the server: connection settings, the /healthz reachability check and
+//! authentication (optional `POST /login` bearer token and `X-API-Key`).
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
+use reqwest::{Client, redirect};
+use serde_json::{Value, json};
+
+use crate::cli::Common;
+use crate::target::Target;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(3);
+const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+
+/// One client = one keep-alive HTTP/1.1 connection (at most one idle connection is kept), no
+/// proxy and no redirects (so a request can never leave the checked loopback host).
+pub fn build(headers: &HeaderMap) -> Result<Client> {
+    Client::builder()
+        .http1_only()
+        .pool_max_idle_per_host(1)
+        .tcp_nodelay(true)
+        .no_proxy()
+        .redirect(redirect::Policy::none())
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(REQUEST_TIMEOUT)
+        .default_headers(headers.clone())
+        .build()
+        .context("cannot build the HTTP client")
+}
+
+/// Fails with a clear message unless `GET /healthz` answers 2xx `{"status":"ok"}`.
+pub async fn check_health(client: &Client, target: &Target) -> Result<()> {
+    let url = target.url("/healthz");
+    let unreachable = |why: String| {
+        anyhow!(
+            "jxp server unreachable at {}: GET /healthz {why} (is it running?)",
+            target.base()
+        )
+    };
+    let resp = client
+        .get(&url)
+        .timeout(HEALTH_TIMEOUT)
+        .send()
+        .await
+        .map_err(|e| unreachable(format!("failed: {}", error_chain(&e))))?;
+    let status = resp.status();
+    let body = resp
+        .text()
+        .await
+        .map_err(|e| unreachable(format!("failed: {}", error_chain(&e))))?;
+    if !status.is_success() {
+        return Err(unreachable(format!(
+            "answered {status}: {}",
+            snippet(&body)
+        )));
+    }
+    let ok = serde_json::from_str::<Value>(&body)
+        .ok()
+        .is_some_and(|v| v.get("status").and_then(Value::as_str) == Some("ok"));
+    if !ok {
+        bail!(
+            "unexpected GET {url} answer {status}: {} (expected {{\"status\":\"ok\"}})",
+            snippet(&body)
+        );
+    }
+    Ok(())
+}
+
+/// Headers to send on every request: `X-API-Key` if `--apikey`, and a bearer token obtained
+/// from `POST /login` if `--email/--password`.
+pub async fn auth_headers(client: &Client, target: &Target, common: &Common) -> Result<HeaderMap> {
+    let mut headers = HeaderMap::new();
+    if let Some(key) = &common.apikey {
+        let mut v = HeaderValue::from_str(key).context("--apikey is not a valid header value")?;
+        v.set_sensitive(true);
+        headers.insert(X_API_KEY, v);
+    }
+    if let (Some(email), Some(password)) = (&common.email, &common.password) {
+        // The login request itself carries the API key too, if any.
+        let token = login(client, target, &headers, email, password).await?;
+        let mut v = HeaderValue::from_str(&format!("Bearer {token}"))
+            .context("the login token is not a valid header value")?;
+        v.set_sensitive(true);
+        headers.insert(AUTHORIZATION, v);
+    }
+    Ok(headers)
+}
+
+async fn login(
+    client: &Client,
+    target: &Target,
+    headers: &HeaderMap,
+    email: &str,
+    password: &str,
+) -> Result<String> {
+    let url = target.url("/login");
+    let resp = client
+        .post(&url)
+        .headers(headers.clone())
+        .json(&json!({ "email": email, "password": password }))
+        .send()
+        .await
+        .map_err(|e| anyhow!("POST {url} failed: {}", error_chain(&e)))?;
+    let status = resp.status();
+    let body = resp.text().await.unwrap_or_default();
+    if !status.is_success() {
+        bail!(
+            "login as {email} failed: POST {url} answered {status}: {}",
+            snippet(&body)
+        );
+    }
+    serde_json::from_str::<Value>(&body)
+        .ok()
+        .and_then(|v| v.get("token").and_then(Value::as_str).map(str::to_owned))
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| anyhow!("login answer has no \"token\": {}", snippet(&body)))
+}
+
+/// An error and its sources, `a: b: c` (reqwest's Display omits the cause).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let msg = s.to_string();
+        if !out.contains(&msg) {
+            out.push_str(": ");
+            out.push_str(&msg);
+        }
+        cur = s.source();
+    }
+    out
+}
+
+/// The first 200 characters of a response body, for error messages.
+pub fn snippet(body: &str) -> String {
+    let mut s: String = body.chars().take(200).collect();
+    if s.len() < body.len() {
+        s.push('…');
+    }
+    s
+}

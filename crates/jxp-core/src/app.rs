@@ -1,0 +1,101 @@
+//! `App`: the schema, the store and the settings, shared by every request and connection.
+
+use std::sync::Arc;
+
+use jxp_model::{Model, Schema};
+use jxp_store::Store;
+
+use crate::error::CoreError;
+use crate::tables::table_specs;
+
+/// Query limits of JXP's `api.md`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryLimits {
+    pub enabled: bool,
+    pub large_collection_threshold: u64,
+    pub max: u64,
+    pub default: u64,
+    pub skip_count_unless_paginated: bool,
+    /// Bytes; 0 disables the check.
+    pub max_response_size: u64,
+}
+
+impl Default for QueryLimits {
+    fn default() -> Self {
+        QueryLimits {
+            enabled: true,
+            large_collection_threshold: 10_000,
+            max: 1000,
+            default: 100,
+            skip_count_unless_paginated: true,
+            max_response_size: 10 * 1024 * 1024,
+        }
+    }
+}
+
+/// Settings the core needs.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub bcrypt_cost: u32,
+    pub query_limits: QueryLimits,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            bcrypt_cost: 10,
+            query_limits: QueryLimits::default(),
+        }
+    }
+}
+
+/// The application: cheap to clone, shared by every request.
+#[derive(Clone)]
+pub struct App {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub schema: Arc<Schema>,
+    pub store: Arc<dyn Store>,
+    pub settings: Settings,
+}
+
+impl App {
+    /// Builds the app and brings the store's tables in line with the schema.
+    pub async fn new(schema: Schema, store: Arc<dyn Store>, settings: Settings) -> Result<Self, CoreError> {
+        store.migrate(&table_specs(&schema)).await.map_err(|e| match e {
+            jxp_store::StoreError::Migration { model, reason } => {
+                CoreError::Internal(format!("cannot migrate model {model}: {reason}"))
+            }
+            other => other.into(),
+        })?;
+        Ok(App {
+            inner: Arc::new(Inner {
+                schema: Arc::new(schema),
+                store,
+                settings,
+            }),
+        })
+    }
+
+    pub fn schema(&self) -> &Schema {
+        &self.inner.schema
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    /// The model served at `slug`, or `UnknownModel`.
+    pub fn model(&self, slug: &str) -> Result<&Arc<Model>, CoreError> {
+        self.inner
+            .schema
+            .get(slug)
+            .ok_or_else(|| CoreError::UnknownModel(slug.to_owned()))
+    }
+}

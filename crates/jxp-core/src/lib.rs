@@ -1,0 +1,19 @@
+//! The rules of jxp: the `App` (schema + store + settings), identities and permissions, the one
+//! write path every route uses, and reads shaped as the API returns them. No HTTP here.
+
+mod app;
+mod error;
+mod identity;
+mod password;
+mod perms;
+mod read;
+mod tables;
+mod write;
+
+pub use app::{App, QueryLimits, Settings};
+pub use error::CoreError;
+pub use identity::{Identity, User};
+pub use perms::{Access, Right, access};
+pub use read::{ListOutcome, ListRequest};
+pub use tables::table_specs;
+pub use write::{DeleteOptions, WriteOptions};

@@ -1,0 +1,174 @@
+//! Reads as the API answers them: permission-checked, soft-deleted documents hidden unless
+//! asked for, owner-only readers narrowed to their own documents, JXP's query limits applied,
+//! private fields removed.
+
+use jxp_model::{Document, Model, public_view};
+use jxp_query::{Filter, Find, ListParams, Op, Path};
+use serde_json::Value;
+
+use crate::app::App;
+use crate::error::CoreError;
+use crate::identity::Identity;
+use crate::perms::{Access, Right, access, allowed_on};
+use crate::write::check_id;
+
+/// A list request: the parsed query string.
+#[derive(Debug, Clone, Default)]
+pub struct ListRequest {
+    pub params: ListParams,
+}
+
+/// A page of documents with JXP's pagination fields.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ListOutcome {
+    pub data: Vec<Document>,
+    pub count: Option<u64>,
+    pub limit: Option<u64>,
+    pub page: Option<u64>,
+    pub page_count: Option<u64>,
+    /// The next page number, when there is one.
+    pub next_page: Option<u64>,
+    pub has_more: Option<bool>,
+    pub limit_capped: bool,
+}
+
+fn forbidden_read(model: &Model) -> CoreError {
+    CoreError::Forbidden(format!("you may not read {}", model.slug))
+}
+
+impl App {
+    /// The filter a reader may see: all documents, or only their own.
+    fn read_scope(&self, model: &Model, who: &Identity) -> Result<Filter, CoreError> {
+        match access(model, who, Right::Read) {
+            Access::All => Ok(Filter::All),
+            Access::OwnOnly => {
+                let uid = who.user_id().unwrap_or_default().to_owned();
+                Ok(Filter::cond(Path::plain("_owner_id"), Op::Eq, Value::String(uid)))
+            }
+            Access::Denied => Err(forbidden_read(model)),
+        }
+    }
+
+    fn list_filter(&self, model: &Model, who: &Identity, params: &ListParams) -> Result<Filter, CoreError> {
+        let mut filter = self.read_scope(model, who)?.and(params.filter.clone());
+        if !params.show_deleted {
+            filter = filter.and(Filter::cond(Path::plain("_deleted"), Op::Eq, Value::Bool(false)));
+        }
+        Ok(filter)
+    }
+
+    /// One document by id, as the caller may see it.
+    pub async fn get_one(&self, who: &Identity, slug: &str, id: &str, show_deleted: bool) -> Result<Document, CoreError> {
+        let model = self.model(slug)?;
+        if access(model, who, Right::Read) == Access::Denied {
+            return Err(forbidden_read(model));
+        }
+        check_id(id)?;
+        let not_found = || CoreError::NotFound(format!("{slug}/{id} not found"));
+        let doc = self.inner.store.get(slug, id).await?.ok_or_else(not_found)?;
+        if !show_deleted && doc.get("_deleted").and_then(Value::as_bool).unwrap_or(false) {
+            return Err(not_found());
+        }
+        let owner = doc.get("_owner_id").and_then(Value::as_str);
+        if !allowed_on(model, who, Right::Read, owner) {
+            // Someone else's document is as good as absent to an owner-only reader.
+            return Err(not_found());
+        }
+        Ok(public_view(model, &doc))
+    }
+
+    /// A page of documents.
+    pub async fn list(&self, who: &Identity, slug: &str, req: &ListRequest) -> Result<ListOutcome, CoreError> {
+        let model = self.model(slug)?;
+        let params = &req.params;
+        let filter = self.list_filter(model, who, params)?;
+        let limits = &self.inner.settings.query_limits;
+        let mut out = ListOutcome::default();
+        let mut limit = params.limit;
+        if limits.enabled {
+            match limit {
+                Some(l) if l > limits.max => {
+                    limit = Some(limits.max);
+                    out.limit_capped = true;
+                }
+                Some(_) => {}
+                None => {
+                    if !params.filtered {
+                        let total = self.inner.store.count(slug, &Filter::All).await?;
+                        if total >= limits.large_collection_threshold {
+                            return Err(CoreError::BadRequest(format!(
+                                "{slug} has {total} documents: pass an explicit limit between 1 and {} or a filter",
+                                limits.max
+                            )));
+                        }
+                    }
+                    limit = Some(limits.default);
+                }
+            }
+        }
+        let page = params.page.unwrap_or(1);
+        let want_count = params.count || params.page.is_some() || out.limit_capped || !limits.skip_count_unless_paginated;
+        let find = Find {
+            filter: filter.clone(),
+            sort: params.sort.clone(),
+            // One more than the page tells whether there is a next page without a count.
+            limit: limit.map(|l| l + 1),
+            skip: limit.map_or(0, |l| (page - 1).saturating_mul(l)),
+        };
+        let mut data = self.inner.store.find(slug, &find).await?;
+        let more = limit.is_some_and(|l| data.len() as u64 > l);
+        if let Some(l) = limit {
+            data.truncate(usize::try_from(l).unwrap_or(usize::MAX));
+        }
+        if want_count {
+            let count = self.inner.store.count(slug, &filter).await?;
+            out.count = Some(count);
+            if let Some(l) = limit {
+                out.page_count = Some(count.div_ceil(l));
+            }
+        }
+        if params.limit.is_some() || params.page.is_some() {
+            out.limit = limit;
+            out.page = Some(page);
+        }
+        if more {
+            out.next_page = Some(page + 1);
+            if out.count.is_none() {
+                out.has_more = Some(true);
+            }
+        }
+        out.data = data
+            .iter()
+            .map(|d| project(model, d, params.fields.as_deref()))
+            .collect();
+        Ok(out)
+    }
+
+    /// How many documents the caller may see that match the filter.
+    pub async fn count(&self, who: &Identity, slug: &str, params: &ListParams) -> Result<u64, CoreError> {
+        let model = self.model(slug)?;
+        let filter = self.list_filter(model, who, params)?;
+        Ok(self.inner.store.count(slug, &filter).await?)
+    }
+}
+
+/// The public view, narrowed to `fields` (plus `_id` and `id`) when asked.
+fn project(model: &Model, doc: &Document, fields: Option<&[String]>) -> Document {
+    let view = public_view(model, doc);
+    let Some(fields) = fields else {
+        return view;
+    };
+    let mut out = Document::new();
+    for key in ["_id", "id"] {
+        if let Some(v) = view.get(key) {
+            out.insert(key.into(), v.clone());
+        }
+    }
+    for f in fields {
+        let top = f.split('.').next().unwrap_or(f);
+        if let Some(v) = view.get(top) {
+            out.insert(top.to_owned(), v.clone());
+        }
+    }
+    out
+}

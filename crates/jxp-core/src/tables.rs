@@ -1,0 +1,50 @@
+//! What the store must create for each model: indexes, unique indexes, the text index and the
+//! defaults of fields.
+
+use jxp_model::{FieldKind, IndexKind, ScalarType, Schema, format_date, parse_date};
+use serde_json::Value;
+use jxp_store::{IndexSpec, TableSpec};
+
+/// The table specs of every model in the schema.
+pub fn table_specs(schema: &Schema) -> Vec<TableSpec> {
+    schema
+        .models
+        .values()
+        .map(|model| {
+            let mut spec = TableSpec {
+                model: model.slug.clone(),
+                fields: model.fields.iter().map(|f| f.name.clone()).collect(),
+                ..TableSpec::default()
+            };
+            for (path, field, in_array) in model.leaf_fields() {
+                let o = &field.options;
+                if o.index == IndexKind::Text {
+                    spec.text_fields.push(path.clone());
+                }
+                if in_array {
+                    continue;
+                }
+                if o.unique || o.index == IndexKind::Normal {
+                    spec.indexes.push(IndexSpec { path, unique: o.unique });
+                }
+            }
+            for f in &model.fields {
+                let Some(default) = &f.options.default else {
+                    continue;
+                };
+                let value = match f.kind {
+                    FieldKind::Object(_) => continue,
+                    // A Date default is stored in the one date format; `now` is evaluated per
+                    // document at write time, so it is not back-filled.
+                    FieldKind::Scalar(ScalarType::Date) => match parse_date(default) {
+                        Some(d) => Value::String(format_date(d)),
+                        None => continue,
+                    },
+                    _ => default.clone(),
+                };
+                spec.defaults.push((f.name.clone(), value));
+            }
+            spec
+        })
+        .collect()
+}

@@ -1,0 +1,334 @@
+//! The one write path. Every route that creates, updates or deletes a document ends here, so
+//! validation, permissions, system fields and the store transaction (with its change-log entry
+//! and realtime event) are the same whichever route the write came from.
+
+use std::sync::Arc;
+
+use jxp_model::{Document, Model, ObjectId, SYSTEM_FIELDS, Strict, now_iso, public_view};
+use jxp_query::{Filter, Find, Op, Path, resolve_path};
+use jxp_store::{ChangeOp, Guard, RefSpec, StoreError, WriteOp, WriteTx};
+use serde_json::Value;
+
+use crate::app::App;
+use crate::error::CoreError;
+use crate::identity::Identity;
+use crate::password;
+use crate::perms::{Right, allowed_on};
+
+/// How often an update is retried when another write changed the document in between.
+const UPDATE_ATTEMPTS: usize = 5;
+/// How deep `_cascade` follows referrers of referrers.
+const CASCADE_DEPTH: usize = 8;
+
+/// Options of a create or update.
+#[derive(Debug, Clone, Default)]
+pub struct WriteOptions {
+    /// `_silence`: no realtime event, no callbacks.
+    pub silence: bool,
+    /// `password_override=1`: store `password` as given (a pre-computed hash); admins only.
+    pub password_override: bool,
+}
+
+/// Options of a delete.
+#[derive(Debug, Clone, Default)]
+pub struct DeleteOptions {
+    pub perma: bool,
+    pub cascade: bool,
+    pub silence: bool,
+}
+
+fn forbidden(model: &Model, right: Right) -> CoreError {
+    let verb = match right {
+        Right::Create => "create",
+        Right::Read => "read",
+        Right::Update => "update",
+        Right::Delete => "delete",
+    };
+    CoreError::Forbidden(format!("you may not {verb} {}", model.slug))
+}
+
+fn not_found(model: &Model, id: &str) -> CoreError {
+    CoreError::NotFound(format!("{}/{id} not found", model.slug))
+}
+
+/// Checks an `:id` is ObjectId-shaped, so a bad id is a 400 and never a lookup.
+pub(crate) fn check_id(id: &str) -> Result<(), CoreError> {
+    if jxp_model::is_object_id(id) {
+        Ok(())
+    } else {
+        Err(CoreError::BadRequest(format!("\"{id}\" is not a valid id")))
+    }
+}
+
+impl App {
+    /// Removes what a client may not set, hashes a new password, and reports unknown keys
+    /// under `strict = "throw"` before the model sees them.
+    async fn prepare_input(
+        &self,
+        model: &Model,
+        who: &Identity,
+        mut body: Document,
+        opts: &WriteOptions,
+        creating: bool,
+    ) -> Result<Document, CoreError> {
+        let admin = who.is_admin();
+        if opts.password_override && !admin {
+            return Err(CoreError::Forbidden("password_override requires an admin".into()));
+        }
+        for key in SYSTEM_FIELDS {
+            let keep = (*key == "_deleted" && !creating) || (*key == "_owner_id" && admin);
+            if !keep {
+                body.remove(*key);
+            }
+        }
+        if let Some(v) = body.get("_owner_id") {
+            if !v.as_str().is_some_and(jxp_model::is_object_id) {
+                return Err(CoreError::BadRequest("_owner_id: must be a valid id".into()));
+            }
+        }
+        if model.options.strict == Strict::Throw {
+            if let Some(key) = body.keys().find(|k| model.field(k).is_none() && !SYSTEM_FIELDS.contains(&k.as_str())) {
+                return Err(jxp_model::ValidationError::new(key.clone(), "is not in the model").into());
+            }
+        }
+        let has_password = model.field("password").is_some_and(|f| f.is_password());
+        if has_password && !opts.password_override {
+            if let Some(Value::String(plain)) = body.get("password") {
+                if plain.is_empty() {
+                    return Err(jxp_model::ValidationError::new("password", "must not be empty").into());
+                }
+                let hashed = password::hash(plain.clone(), self.inner.settings.bcrypt_cost).await?;
+                body.insert("password".into(), Value::String(hashed));
+            }
+        }
+        Ok(body)
+    }
+
+    /// Creates a document; answers it as the caller sees it.
+    pub async fn create(
+        &self,
+        who: &Identity,
+        slug: &str,
+        body: Document,
+        opts: WriteOptions,
+    ) -> Result<Document, CoreError> {
+        let model = self.model(slug)?.clone();
+        if !allowed_on(&model, who, Right::Create, who.user_id()) {
+            return Err(forbidden(&model, Right::Create));
+        }
+        let mut doc = self.prepare_input(&model, who, body, &opts, true).await?;
+        model.validate(&mut doc)?;
+        let now = now_iso();
+        let id = ObjectId::new().to_string();
+        let mut stored = Document::with_capacity(doc.len() + 8);
+        stored.insert("_id".into(), Value::String(id));
+        stored.extend(doc);
+        if !stored.contains_key("_owner_id") {
+            if let Some(uid) = who.user_id() {
+                stored.insert("_owner_id".into(), Value::String(uid.to_owned()));
+            }
+        }
+        stored.insert("_deleted".into(), Value::Bool(false));
+        stored.insert("createdAt".into(), Value::String(now.clone()));
+        stored.insert("updatedAt".into(), Value::String(now));
+        stored.insert("__v".into(), Value::from(0));
+        let tx = WriteTx {
+            ops: vec![WriteOp::Insert { model: model.slug.clone(), doc: stored.clone() }],
+            actor: who.user_id().map(str::to_owned),
+            silent: opts.silence,
+        };
+        self.inner.store.write(tx).await?;
+        Ok(public_view(&model, &stored))
+    }
+
+    /// Updates a document with the top-level keys of `body` (a PUT is a PATCH); `_deleted:
+    /// false` undeletes. Answers the document as the caller sees it.
+    pub async fn update(
+        &self,
+        who: &Identity,
+        slug: &str,
+        id: &str,
+        body: Document,
+        opts: WriteOptions,
+    ) -> Result<Document, CoreError> {
+        let model = self.model(slug)?.clone();
+        check_id(id)?;
+        let body = self.prepare_input(&model, who, body, &opts, false).await?;
+        let undelete = match body.get("_deleted") {
+            None => false,
+            Some(Value::Bool(false)) => true,
+            Some(Value::String(s)) if s == "false" => true,
+            Some(_) => return Err(CoreError::BadRequest("_deleted: only false (undelete) may be set; delete with DELETE".into())),
+        };
+        for _ in 0..UPDATE_ATTEMPTS {
+            let current = self
+                .inner
+                .store
+                .get(&model.slug, id)
+                .await?
+                .ok_or_else(|| not_found(&model, id))?;
+            let deleted = current.get("_deleted").and_then(Value::as_bool).unwrap_or(false);
+            if deleted && !undelete {
+                return Err(not_found(&model, id));
+            }
+            let owner = current.get("_owner_id").and_then(Value::as_str);
+            if !allowed_on(&model, who, Right::Update, owner) {
+                return Err(forbidden(&model, Right::Update));
+            }
+            let version = current.get("__v").and_then(Value::as_i64).unwrap_or(0);
+            let mut doc = current.clone();
+            for (k, v) in &body {
+                if k != "_deleted" {
+                    doc.insert(k.clone(), v.clone());
+                }
+            }
+            model.validate(&mut doc)?;
+            doc.insert("_deleted".into(), Value::Bool(false));
+            doc.insert("updatedAt".into(), Value::String(now_iso()));
+            doc.insert("__v".into(), Value::from(version + 1));
+            if let Some(uid) = who.user_id() {
+                doc.insert("_updated_by_id".into(), Value::String(uid.to_owned()));
+            }
+            let tx = WriteTx {
+                ops: vec![WriteOp::Replace {
+                    model: model.slug.clone(),
+                    id: id.to_owned(),
+                    doc: doc.clone(),
+                    expect_version: Some(version),
+                    op: ChangeOp::Update,
+                }],
+                actor: who.user_id().map(str::to_owned),
+                silent: opts.silence,
+            };
+            match self.inner.store.write(tx).await {
+                Ok(_) => return Ok(public_view(&model, &doc)),
+                Err(StoreError::VersionConflict { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(CoreError::Conflict(format!("{}/{id} is being changed by other requests; try again", model.slug)))
+    }
+
+    /// Deletes a document: soft by default, for good with `perma` (or when the model has
+    /// `soft_delete = false`); with `cascade`, its referrers go with it; without, referrers
+    /// make it a 409. All of it is one transaction.
+    pub async fn delete(&self, who: &Identity, slug: &str, id: &str, opts: DeleteOptions) -> Result<(), CoreError> {
+        let model = self.model(slug)?.clone();
+        check_id(id)?;
+        for _ in 0..UPDATE_ATTEMPTS {
+            let current = self
+                .inner
+                .store
+                .get(&model.slug, id)
+                .await?
+                .ok_or_else(|| not_found(&model, id))?;
+            let deleted = current.get("_deleted").and_then(Value::as_bool).unwrap_or(false);
+            if deleted && !opts.perma {
+                return Err(not_found(&model, id));
+            }
+            let owner = current.get("_owner_id").and_then(Value::as_str);
+            if !allowed_on(&model, who, Right::Delete, owner) {
+                return Err(forbidden(&model, Right::Delete));
+            }
+            let mut ops = Vec::new();
+            if opts.cascade {
+                let mut seen = vec![(model.slug.clone(), id.to_owned())];
+                self.cascade_ops(&model, id, &opts, who, &mut seen, &mut ops, 0).await?;
+            }
+            ops.push(WriteOp::Guard(Guard::NotReferenced {
+                model: model.slug.clone(),
+                id: id.to_owned(),
+                by: self.referrer_specs(&model),
+            }));
+            ops.push(delete_op(&model, id, current, &opts, who));
+            let tx = WriteTx { ops, actor: who.user_id().map(str::to_owned), silent: opts.silence };
+            match self.inner.store.write(tx).await {
+                Ok(_) => return Ok(()),
+                Err(StoreError::VersionConflict { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(CoreError::Conflict(format!("{}/{id} is being changed by other requests; try again", model.slug)))
+    }
+
+    fn referrer_specs(&self, model: &Model) -> Vec<RefSpec> {
+        self.inner
+            .schema
+            .referrers_of(model)
+            .into_iter()
+            .filter_map(|(m, path, _)| {
+                let (p, _) = resolve_path(&m, &path).ok()?;
+                Some(RefSpec { model: m.slug.clone(), path, array_at: p.array_at })
+            })
+            .collect()
+    }
+
+    /// Collects delete operations for every live referrer of `model/id`, depth first, so
+    /// referrers of referrers go before them.
+    #[allow(clippy::too_many_arguments)]
+    fn cascade_ops<'a>(
+        &'a self,
+        model: &'a Model,
+        id: &'a str,
+        opts: &'a DeleteOptions,
+        who: &'a Identity,
+        seen: &'a mut Vec<(String, String)>,
+        ops: &'a mut Vec<WriteOp>,
+        depth: usize,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), CoreError>> + Send + 'a>> {
+        Box::pin(async move {
+            if depth >= CASCADE_DEPTH {
+                return Err(CoreError::Conflict(format!("cascade from {}/{id} is deeper than {CASCADE_DEPTH} levels", model.slug)));
+            }
+            for (ref_model, path, _) in self.inner.schema.referrers_of(model) {
+                let (p, _) = resolve_path(&ref_model, &path)?;
+                let find = Find {
+                    filter: Filter::cond(p, Op::Eq, Value::String(id.to_owned()))
+                        .and(Filter::cond(Path::plain("_deleted"), Op::Eq, Value::Bool(false))),
+                    ..Find::default()
+                };
+                for doc in self.inner.store.find(&ref_model.slug, &find).await? {
+                    let Some(rid) = doc.get("_id").and_then(Value::as_str).map(str::to_owned) else {
+                        continue;
+                    };
+                    if seen.iter().any(|(m, i)| *m == ref_model.slug && *i == rid) {
+                        continue;
+                    }
+                    let owner = doc.get("_owner_id").and_then(Value::as_str);
+                    if !allowed_on(&ref_model, who, Right::Delete, owner) {
+                        return Err(CoreError::Forbidden(format!(
+                            "cascade would delete {}/{rid}, which you may not delete",
+                            ref_model.slug
+                        )));
+                    }
+                    seen.push((ref_model.slug.clone(), rid.clone()));
+                    let ref_model: Arc<Model> = ref_model.clone();
+                    self.cascade_ops(&ref_model, &rid, opts, who, seen, ops, depth + 1).await?;
+                    ops.push(delete_op(&ref_model, &rid, doc, opts, who));
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+/// A soft delete (a replace marked as a delete) or a permanent one.
+fn delete_op(model: &Model, id: &str, mut current: Document, opts: &DeleteOptions, who: &Identity) -> WriteOp {
+    if opts.perma || !model.options.soft_delete {
+        return WriteOp::Remove { model: model.slug.clone(), id: id.to_owned() };
+    }
+    let version = current.get("__v").and_then(Value::as_i64).unwrap_or(0);
+    current.insert("_deleted".into(), Value::Bool(true));
+    current.insert("updatedAt".into(), Value::String(now_iso()));
+    current.insert("__v".into(), Value::from(version + 1));
+    if let Some(uid) = who.user_id() {
+        current.insert("_updated_by_id".into(), Value::String(uid.to_owned()));
+    }
+    WriteOp::Replace {
+        model: model.slug.clone(),
+        id: id.to_owned(),
+        doc: current,
+        expect_version: Some(version),
+        op: ChangeOp::Delete,
+    }
+}

@@ -1,0 +1,63 @@
+//! Documents as JSON objects, the fields every document carries, and the public view that
+//! strips private fields.
+
+use serde_json::{Map, Value};
+
+use crate::schema::{Field, FieldKind, Model};
+
+/// A document: a JSON object with the model's fields plus the system fields.
+pub type Document = Map<String, Value>;
+
+/// Fields the server maintains on every document; clients cannot set them (except `_deleted`
+/// through an undelete).
+pub const SYSTEM_FIELDS: &[&str] = &[
+    "_id",
+    "id",
+    "_owner_id",
+    "_updated_by_id",
+    "_deleted",
+    "createdAt",
+    "updatedAt",
+    "__v",
+];
+
+/// Now as ISO 8601 UTC with milliseconds and `Z`, the one format dates are stored in.
+pub fn now_iso() -> String {
+    crate::validate::format_date(chrono::Utc::now())
+}
+
+/// The document as the API returns it: private fields (at any depth) removed, `id` set to
+/// `_id`.
+pub fn public_view(model: &Model, doc: &Document) -> Document {
+    let mut out = doc.clone();
+    strip_private(&model.fields, &mut out);
+    if let Some(id) = out.get("_id").cloned() {
+        out.insert("id".to_owned(), id);
+    }
+    out
+}
+
+fn strip_private(fields: &[Field], obj: &mut Map<String, Value>) {
+    for field in fields {
+        if field.is_private() {
+            obj.remove(&field.name);
+            continue;
+        }
+        let Some(value) = obj.get_mut(&field.name) else {
+            continue;
+        };
+        match (&field.kind, value) {
+            (FieldKind::Object(children), Value::Object(inner)) => strip_private(children, inner),
+            (FieldKind::Array(elem), Value::Array(items)) => {
+                if let FieldKind::Object(children) = &elem.kind {
+                    for item in items {
+                        if let Value::Object(inner) = item {
+                            strip_private(children, inner);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}

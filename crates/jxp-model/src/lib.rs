@@ -1,0 +1,23 @@
+//! Model files to a `Schema`, and the rules every document obeys: validation, coercion, ids,
+//! timestamps and the public JSON shape. This crate does no IO beyond reading model files.
+
+mod builtin;
+mod cast;
+mod document;
+mod error;
+mod load;
+mod model_file;
+mod node;
+mod objectid;
+mod schema;
+mod validate;
+
+pub use document::{Document, SYSTEM_FIELDS, now_iso, public_view};
+pub use error::{ModelError, ValidationError};
+pub use load::{load_dir, parse_model_json, parse_model_toml};
+pub use objectid::{ObjectId, is_object_id};
+pub use schema::{
+    AdvancedQueries, Field, FieldKind, FieldOptions, IndexKind, Model, ModelOptions, Perms,
+    Schema, ScalarType, Strict,
+};
+pub use validate::{format_date, parse_date};

@@ -1,0 +1,154 @@
+//! The in-memory matcher: decides whether one document satisfies a filter with the same
+//! meaning the SQL renderer gives it, so realtime filters agree with REST queries.
+
+use std::cmp::Ordering;
+
+use serde_json::{Map, Value};
+
+use crate::ast::{Cond, Filter, Op};
+
+/// Whether `doc` satisfies `filter`.
+pub fn matches(filter: &Filter, doc: &Map<String, Value>) -> bool {
+    match filter {
+        Filter::All => true,
+        Filter::And(parts) => parts.iter().all(|f| matches(f, doc)),
+        Filter::Or(parts) => parts.iter().any(|f| matches(f, doc)),
+        Filter::Nor(parts) => !parts.iter().any(|f| matches(f, doc)),
+        Filter::Not(inner) => !matches(inner, doc),
+        Filter::Cond(cond) => matches_cond(cond, doc),
+    }
+}
+
+fn lookup<'a>(mut v: &'a Value, segments: &[String]) -> Option<&'a Value> {
+    for s in segments {
+        v = v.as_object()?.get(s)?;
+    }
+    Some(v)
+}
+
+fn matches_cond(cond: &Cond, doc: &Map<String, Value>) -> bool {
+    let segments = &cond.path.segments;
+    let root_key = if segments.len() == 1 && segments[0] == "id" { "_id" } else { "" };
+    let value_at = |segs: &[String]| -> Option<Value> {
+        let (first, rest) = segs.split_first()?;
+        let key = if root_key.is_empty() { first.as_str() } else { root_key };
+        let v = doc.get(key)?;
+        lookup(v, rest).cloned()
+    };
+    let Some(at) = cond.path.array_at else {
+        let v = value_at(segments);
+        return compare(&cond.op, v.as_ref(), &cond.value);
+    };
+    let split = (at + 1).min(segments.len());
+    let (array_part, rest) = segments.split_at(split);
+    let items = match value_at(array_part) {
+        Some(Value::Array(items)) => items,
+        Some(other) => vec![other],
+        None => Vec::new(),
+    };
+    let elem = |item: &Value| lookup(item, rest).cloned();
+    match cond.op {
+        Op::Ne => !items.iter().any(|i| compare(&Op::Eq, elem(i).as_ref(), &cond.value)),
+        Op::Nin => !items.iter().any(|i| compare(&Op::In, elem(i).as_ref(), &cond.value)),
+        Op::Exists if rest.is_empty() => {
+            value_at(array_part).is_some_and(|v| !v.is_null()) == cond.value.as_bool().unwrap_or(true)
+        }
+        ref op => items.iter().any(|i| compare(op, elem(i).as_ref(), &cond.value)),
+    }
+}
+
+/// SQLite's view of a JSON value: booleans are integers.
+fn numeric(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::Bool(b) => Some(f64::from(u8::from(*b))),
+        _ => None,
+    }
+}
+
+fn order(a: &Value, b: &Value) -> Option<Ordering> {
+    if let (Some(x), Some(y)) = (numeric(a), numeric(b)) {
+        return x.partial_cmp(&y);
+    }
+    match (a, b) {
+        (Value::String(x), Value::String(y)) => Some(x.cmp(y)),
+        _ => None,
+    }
+}
+
+fn equal(a: &Value, b: &Value) -> bool {
+    order(a, b) == Some(Ordering::Equal) || (a == b && !a.is_null())
+}
+
+fn compare(op: &Op, actual: Option<&Value>, expected: &Value) -> bool {
+    let actual = actual.filter(|v| !v.is_null());
+    match op {
+        Op::Eq if expected.is_null() => actual.is_none(),
+        Op::Ne if expected.is_null() => actual.is_some(),
+        Op::Eq => actual.is_some_and(|a| equal(a, expected)),
+        Op::Ne => !actual.is_some_and(|a| equal(a, expected)),
+        Op::Gt => actual.and_then(|a| order(a, expected)) == Some(Ordering::Greater),
+        Op::Gte => matches!(actual.and_then(|a| order(a, expected)), Some(Ordering::Greater | Ordering::Equal)),
+        Op::Lt => actual.and_then(|a| order(a, expected)) == Some(Ordering::Less),
+        Op::Lte => matches!(actual.and_then(|a| order(a, expected)), Some(Ordering::Less | Ordering::Equal)),
+        Op::In => {
+            let items = expected.as_array().map(Vec::as_slice).unwrap_or_default();
+            actual.is_some_and(|a| items.iter().any(|i| equal(a, i)))
+        }
+        Op::Nin => {
+            let items = expected.as_array().map(Vec::as_slice).unwrap_or_default();
+            !actual.is_some_and(|a| items.iter().any(|i| equal(a, i)))
+        }
+        Op::Exists => actual.is_some() == expected.as_bool().unwrap_or(true),
+        Op::Regex => match (actual, expected) {
+            (Some(Value::String(s)), Value::String(pattern)) => {
+                regex::Regex::new(pattern).is_ok_and(|re| re.is_match(s))
+            }
+            _ => false,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ast::Path;
+    use serde_json::json;
+
+    #[test]
+    fn table() {
+        let doc = json!({
+            "_id": "abc", "foo": "Foo", "n": 5, "b": true, "shmack": ["do", "ray"],
+            "address": {"city": "Cape Town"}, "composite_array": [{"abar": 1}, {"abar": 4}],
+            "nothing": null
+        });
+        let doc = doc.as_object().cloned().unwrap_or_default();
+        let c = |p: Path, op: Op, v: Value| Filter::cond(p, op, v);
+        let cases = vec![
+            (c(Path::plain("foo"), Op::Eq, json!("Foo")), true),
+            (c(Path::plain("foo"), Op::Eq, json!("foo")), false),
+            (c(Path::plain("id"), Op::Eq, json!("abc")), true),
+            (c(Path::plain("n"), Op::Gte, json!(5)), true),
+            (c(Path::plain("n"), Op::Gt, json!(5.0)), false),
+            (c(Path::plain("n"), Op::Lt, json!("6")), false),
+            (c(Path::plain("b"), Op::Eq, json!(true)), true),
+            (c(Path::plain("missing"), Op::Ne, json!("x")), true),
+            (c(Path::plain("nothing"), Op::Eq, json!(null)), true),
+            (c(Path::plain("missing"), Op::Exists, json!(false)), true),
+            (c(Path::plain("foo"), Op::Exists, json!(true)), true),
+            (c(Path::plain("address.city"), Op::In, json!(["Cape Town", "Durban"])), true),
+            (c(Path::plain("address.city"), Op::Nin, json!(["Cape Town"])), false),
+            (c(Path::new("shmack", Some(0)), Op::Eq, json!("ray")), true),
+            (c(Path::new("shmack", Some(0)), Op::Ne, json!("ray")), false),
+            (c(Path::new("composite_array.abar", Some(0)), Op::Gt, json!(3)), true),
+            (c(Path::new("composite_array.abar", Some(0)), Op::Gt, json!(4)), false),
+            (c(Path::plain("foo"), Op::Regex, json!("(?i)^foo")), true),
+            (Filter::And(vec![]), true),
+            (Filter::Or(vec![]), false),
+            (Filter::Nor(vec![c(Path::plain("n"), Op::Eq, json!(5))]), false),
+        ];
+        for (i, (f, want)) in cases.into_iter().enumerate() {
+            assert_eq!(matches(&f, &doc), want, "case {i}: {f:?}");
+        }
+    }
+}

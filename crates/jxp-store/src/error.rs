@@ -1,0 +1,41 @@
+//! Store errors. Expected conditions (not found, unique violation, version conflict,
+//! referrers) are variants the core maps to statuses; database faults carry their message for
+//! the log only.
+
+/// What went wrong in the store.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("unknown model {0}")]
+    UnknownModel(String),
+    #[error("{model}/{id} not found")]
+    NotFound { model: String, id: String },
+    #[error("duplicate value for unique field {field} of {model}")]
+    Unique { model: String, field: String },
+    #[error("{model}/{id} was changed concurrently")]
+    VersionConflict { model: String, id: String },
+    #[error("{model}/{id} is referenced by {by_model}.{by_field}")]
+    Referenced {
+        model: String,
+        id: String,
+        by_model: String,
+        by_field: String,
+    },
+    #[error("cannot migrate {model}: {reason}")]
+    Migration { model: String, reason: String },
+    #[error("the store is shut down")]
+    Closed,
+    #[error("database error: {0}")]
+    Database(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Database(e.to_string())
+    }
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(e: serde_json::Error) -> Self {
+        StoreError::Database(format!("stored document is not valid JSON: {e}"))
+    }
+}

@@ -1,0 +1,63 @@
+//! Storage: the `Store` trait every backend implements, the change log and the change stream.
+//!
+//! A write is a `WriteTx`: a list of operations applied atomically. Each applied operation
+//! appends a `Change` with the next per-model `seq` to the change log in the same transaction,
+//! and after COMMIT the changes are published on the change stream in commit order. This crate
+//! knows tables, documents and filters; it knows nothing of users, permissions or HTTP.
+
+mod change;
+mod error;
+mod sqlite;
+mod spec;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use jxp_query::{Filter, Find};
+use tokio::sync::broadcast;
+
+pub use change::{Change, ChangeOp};
+pub use error::StoreError;
+pub use spec::{Guard, IndexSpec, RefSpec, TableSpec, WriteOp, WriteTx};
+pub use sqlite::{SqliteOptions, SqliteStore};
+
+/// A document as stored: a JSON object including the system fields.
+pub type Document = serde_json::Map<String, serde_json::Value>;
+
+/// The storage interface. Implementations: SQLite (embedded default); PostgreSQL follows the
+/// same contract.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Creates or evolves the tables and indexes for these models, keeping existing data.
+    async fn migrate(&self, tables: &[TableSpec]) -> Result<(), StoreError>;
+
+    /// One document by `_id`, deleted or not.
+    async fn get(&self, model: &str, id: &str) -> Result<Option<Document>, StoreError>;
+
+    /// Documents matching a query, in its order, within its page.
+    async fn find(&self, model: &str, find: &Find) -> Result<Vec<Document>, StoreError>;
+
+    /// How many documents match a filter.
+    async fn count(&self, model: &str, filter: &Filter) -> Result<u64, StoreError>;
+
+    /// Applies all operations or none; answers the changes they made, in order.
+    async fn write(&self, tx: WriteTx) -> Result<Vec<Arc<Change>>, StoreError>;
+
+    /// The change stream: every committed change, in commit order. A receiver that falls
+    /// behind gets `Lagged` and recovers the missed changes with `changes_since`.
+    fn subscribe(&self) -> broadcast::Receiver<Arc<Change>>;
+
+    /// Retained changes of a model with `seq > after`, oldest first, at most `limit`.
+    async fn changes_since(
+        &self,
+        model: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Arc<Change>>, StoreError>;
+
+    /// The last `seq` assigned for a model (0 before its first write).
+    async fn last_seq(&self, model: &str) -> Result<u64, StoreError>;
+
+    /// Whether the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+}

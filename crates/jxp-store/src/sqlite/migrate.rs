@@ -1,0 +1,205 @@
+//! Schema evolution: tables, expression indexes, unique indexes and the full-text table are
+//! made to match the model files on every start, without losing data. Every identifier here
+//! comes from a `TableSpec`, whose names are checked to be plain identifiers first.
+
+use std::collections::{HashMap, HashSet};
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{TableInfo, Tables, fts_name, table_name};
+use crate::error::StoreError;
+use crate::spec::TableSpec;
+
+fn is_ident(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// `$.a.b` for a dotted path of plain identifiers.
+pub(crate) fn json_path(dotted: &str) -> Result<String, StoreError> {
+    if dotted.split('.').all(is_ident) {
+        Ok(format!("$.{dotted}"))
+    } else {
+        Err(StoreError::Migration {
+            model: String::new(),
+            reason: format!("\"{dotted}\" is not a plain field path"),
+        })
+    }
+}
+
+/// Splits `a.b.c` at the array segment `at` into (`a.b`, `c`).
+pub(crate) fn split_array_path(dotted: &str, at: usize) -> (String, String) {
+    let segments: Vec<&str> = dotted.split('.').collect();
+    let cut = (at + 1).min(segments.len());
+    (segments[..cut].join("."), segments[cut..].join("."))
+}
+
+fn index_name(model: &str, path: &str, unique: bool) -> String {
+    let prefix = if unique { "ux" } else { "ix" };
+    format!("{prefix}_{model}__{}", path.replace('.', "__"))
+}
+
+/// `INSERT INTO fts_x (rowid, c0, …) SELECT rid, json_extract(doc, '$.f0'), … FROM m_x <where>`.
+pub(crate) fn fts_insert_sql(model: &str, text_fields: &[String], where_clause: &str) -> String {
+    let cols: Vec<String> = (0..text_fields.len()).map(|i| format!("c{i}")).collect();
+    let exprs: Vec<String> = text_fields
+        .iter()
+        .map(|f| format!("coalesce(json_extract(doc, '$.{f}'), '')"))
+        .collect();
+    format!(
+        "INSERT INTO {} (rowid, {}) SELECT rid, {} FROM {} {where_clause}",
+        fts_name(model),
+        cols.join(", "),
+        exprs.join(", "),
+        table_name(model)
+    )
+}
+
+fn meta_get(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .query_row("SELECT value FROM jxp_meta WHERE key = ?1", [key], |r| r.get(0))
+        .optional()?)
+}
+
+fn meta_set(conn: &Connection, key: &str, value: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO jxp_meta (key, value) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        params![key, value],
+    )?;
+    Ok(())
+}
+
+/// Migrates every table in one transaction: all of them or none.
+pub(crate) fn migrate(conn: &Connection, tables: &Tables, specs: &[TableSpec]) -> Result<(), StoreError> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let mut infos = HashMap::new();
+    for spec in specs {
+        match migrate_one(conn, spec) {
+            Ok(info) => {
+                infos.insert(spec.model.clone(), info);
+            }
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                return Err(e);
+            }
+        }
+    }
+    if let Err(e) = conn.execute_batch("COMMIT") {
+        let _ = conn.execute_batch("ROLLBACK");
+        return Err(e.into());
+    }
+    if let Ok(mut t) = tables.write() {
+        t.extend(infos);
+    }
+    Ok(())
+}
+
+fn migrate_one(conn: &Connection, spec: &TableSpec) -> Result<TableInfo, StoreError> {
+    let model = spec.model.as_str();
+    let fail = |reason: String| StoreError::Migration {
+        model: model.to_owned(),
+        reason,
+    };
+    if !is_ident(model) {
+        return Err(fail("model names must be letters, digits and _".into()));
+    }
+    let table = table_name(model);
+    let existed: bool = conn
+        .query_row(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+            [format!("m_{model}")],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some();
+    conn.execute_batch(&format!(
+        "CREATE TABLE IF NOT EXISTS {table} (
+             rid INTEGER PRIMARY KEY,
+             _id TEXT NOT NULL UNIQUE,
+             doc TEXT NOT NULL,
+             _owner_id TEXT,
+             _deleted INTEGER NOT NULL DEFAULT 0,
+             createdAt TEXT,
+             updatedAt TEXT
+         );
+         CREATE INDEX IF NOT EXISTS \"sx_{model}__owner\" ON {table} (_owner_id);
+         CREATE INDEX IF NOT EXISTS \"sx_{model}__created\" ON {table} (createdAt);"
+    ))?;
+
+    // Indexes asked for by the model; ours that it no longer asks for are dropped.
+    let mut info = TableInfo::default();
+    let mut wanted = HashSet::new();
+    for index in &spec.indexes {
+        let path = json_path(&index.path).map_err(|_| fail(format!("bad index path \"{}\"", index.path)))?;
+        let name = index_name(model, &index.path, index.unique);
+        let unique = if index.unique { "UNIQUE " } else { "" };
+        conn.execute_batch(&format!(
+            "CREATE {unique}INDEX IF NOT EXISTS \"{name}\" ON {table} (json_extract(doc, '{path}'))"
+        ))
+        .map_err(|e| match e {
+            rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => fail(format!(
+                "cannot add a unique index on \"{}\": existing documents share a value",
+                index.path
+            )),
+            other => other.into(),
+        })?;
+        if index.unique {
+            info.unique_indexes.insert(name.clone(), index.path.clone());
+        }
+        wanted.insert(name);
+    }
+    let existing: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?1")?
+        .query_map([format!("m_{model}")], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for name in existing {
+        let ours = name.starts_with(&format!("ix_{model}__")) || name.starts_with(&format!("ux_{model}__"));
+        if ours && !wanted.contains(&name) {
+            conn.execute_batch(&format!("DROP INDEX IF EXISTS \"{name}\""))?;
+        }
+    }
+
+    // The full-text table is rebuilt whenever its set of fields changes.
+    for f in &spec.text_fields {
+        json_path(f).map_err(|_| fail(format!("bad text index path \"{f}\"")))?;
+    }
+    let fts_key = format!("fts:{model}");
+    let fts_now = spec.text_fields.join(",");
+    let fts_before = meta_get(conn, &fts_key)?.unwrap_or_default();
+    if fts_now != fts_before {
+        conn.execute_batch(&format!("DROP TABLE IF EXISTS {}", fts_name(model)))?;
+        if !spec.text_fields.is_empty() {
+            let cols: Vec<String> = (0..spec.text_fields.len()).map(|i| format!("c{i}")).collect();
+            conn.execute_batch(&format!(
+                "CREATE VIRTUAL TABLE {} USING fts5({})",
+                fts_name(model),
+                cols.join(", ")
+            ))?;
+            conn.execute(&fts_insert_sql(model, &spec.text_fields, ""), [])?;
+        }
+        meta_set(conn, &fts_key, &fts_now)?;
+    }
+    info.text_fields = spec.text_fields.clone();
+
+    // Fields new since the last start get their default in existing documents.
+    let fields_key = format!("fields:{model}");
+    let known: HashSet<String> = meta_get(conn, &fields_key)?
+        .map(|s| s.split(',').map(str::to_owned).collect())
+        .unwrap_or_default();
+    if existed {
+        for (field, value) in &spec.defaults {
+            if known.contains(field) {
+                continue;
+            }
+            let path = json_path(field).map_err(|_| fail(format!("bad field \"{field}\"")))?;
+            conn.execute(
+                &format!(
+                    "UPDATE {table} SET doc = json_set(doc, '{path}', json(?1)) WHERE json_type(doc, '{path}') IS NULL"
+                ),
+                [serde_json::to_string(value)?],
+            )?;
+        }
+    }
+    meta_set(conn, &fields_key, &spec.fields.join(","))?;
+    Ok(info)
+}

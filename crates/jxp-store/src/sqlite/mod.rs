@@ -1,0 +1,219 @@
+//! The SQLite store: WAL mode, one writer thread that batches concurrent write transactions
+//! into one SQLite transaction, and a pool of reader connections.
+
+mod migrate;
+mod read;
+mod writer;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use jxp_query::{Filter, Find};
+use rusqlite::Connection;
+use rusqlite::functions::FunctionFlags;
+use tokio::sync::{broadcast, oneshot};
+
+use crate::change::Change;
+use crate::error::StoreError;
+use crate::spec::{TableSpec, WriteTx};
+use crate::{Document, Store};
+
+use read::ReaderPool;
+use writer::Command;
+
+/// Settings of the SQLite store.
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// The database file; its directory is created if missing.
+    pub path: PathBuf,
+    /// Reader connections.
+    pub readers: usize,
+    /// How many changes per model stay in the change log for replay.
+    pub retention: u64,
+    /// Capacity of the in-process change stream before a slow receiver lags.
+    pub stream_capacity: usize,
+}
+
+impl SqliteOptions {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        SqliteOptions {
+            path: path.into(),
+            readers: 4,
+            retention: 10_000,
+            stream_capacity: 65_536,
+        }
+    }
+}
+
+/// What the store knows of a migrated table.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TableInfo {
+    /// Columns of the full-text table, as JSON paths; empty when the model has none.
+    pub text_fields: Vec<String>,
+    /// Unique index name → field path, to name the field in a violation.
+    pub unique_indexes: HashMap<String, String>,
+}
+
+pub(crate) type Tables = Arc<RwLock<HashMap<String, TableInfo>>>;
+
+/// The embedded SQLite store.
+pub struct SqliteStore {
+    writer: std::sync::mpsc::Sender<Command>,
+    readers: ReaderPool,
+    tables: Tables,
+    events: broadcast::Sender<Arc<Change>>,
+}
+
+/// `m_<slug>`: the table of a model. Slugs are checked to be `[a-z0-9_]` at migration.
+pub(crate) fn table_name(model: &str) -> String {
+    format!("\"m_{model}\"")
+}
+
+pub(crate) fn fts_name(model: &str) -> String {
+    format!("\"fts_{model}\"")
+}
+
+/// Opens a connection with the pragmas every connection needs and the REGEXP function.
+pub(crate) fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = NORMAL;
+         PRAGMA foreign_keys = OFF;
+         PRAGMA temp_store = MEMORY;
+         PRAGMA cache_size = -16000;",
+    )?;
+    conn.set_prepared_statement_cache_capacity(256);
+    register_regexp(&conn)?;
+    Ok(conn)
+}
+
+/// `x REGEXP pattern`, with compiled patterns cached per statement by SQLite's auxdata.
+fn register_regexp(conn: &Connection) -> Result<(), StoreError> {
+    conn.create_scalar_function(
+        "regexp",
+        2,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let re: Arc<regex::Regex> = ctx.get_or_create_aux(0, |vr| -> Result<_, Box<dyn std::error::Error + Send + Sync + 'static>> {
+                let pattern = vr.as_str()?;
+                Ok(regex::RegexBuilder::new(pattern).size_limit(1 << 20).build()?)
+            })?;
+            let text = match ctx.get_raw(1) {
+                rusqlite::types::ValueRef::Text(t) => std::str::from_utf8(t).unwrap_or_default(),
+                _ => return Ok(false),
+            };
+            Ok(re.is_match(text))
+        },
+    )?;
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database and starts the writer thread.
+    pub fn open(options: SqliteOptions) -> Result<Self, StoreError> {
+        if let Some(dir) = options.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Database(format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        let conn = open_connection(&options.path)?;
+        writer::create_system_tables(&conn)?;
+        let (events, _) = broadcast::channel(options.stream_capacity.max(16));
+        let tables: Tables = Arc::default();
+        let writer = writer::spawn(conn, tables.clone(), events.clone(), options.retention)?;
+        let readers = ReaderPool::open(&options.path, options.readers.max(1))?;
+        Ok(SqliteStore {
+            writer,
+            readers,
+            tables,
+            events,
+        })
+    }
+
+    async fn command<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Command,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.writer.send(make(tx)).map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    fn check_model(&self, model: &str) -> Result<(), StoreError> {
+        let known = self
+            .tables
+            .read()
+            .map(|t| t.contains_key(model))
+            .unwrap_or(false);
+        if known {
+            Ok(())
+        } else {
+            Err(StoreError::UnknownModel(model.to_owned()))
+        }
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn migrate(&self, tables: &[TableSpec]) -> Result<(), StoreError> {
+        let specs = tables.to_vec();
+        self.command(|reply| Command::Migrate(specs, reply)).await
+    }
+
+    async fn get(&self, model: &str, id: &str) -> Result<Option<Document>, StoreError> {
+        self.check_model(model)?;
+        let (model, id) = (model.to_owned(), id.to_owned());
+        self.readers.run(move |conn| read::get(conn, &model, &id)).await
+    }
+
+    async fn find(&self, model: &str, find: &Find) -> Result<Vec<Document>, StoreError> {
+        self.check_model(model)?;
+        let (model, find) = (model.to_owned(), find.clone());
+        self.readers.run(move |conn| read::find(conn, &model, &find)).await
+    }
+
+    async fn count(&self, model: &str, filter: &Filter) -> Result<u64, StoreError> {
+        self.check_model(model)?;
+        let (model, filter) = (model.to_owned(), filter.clone());
+        self.readers.run(move |conn| read::count(conn, &model, &filter)).await
+    }
+
+    async fn write(&self, tx: WriteTx) -> Result<Vec<Arc<Change>>, StoreError> {
+        self.command(|reply| Command::Write(tx, reply)).await
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Arc<Change>> {
+        self.events.subscribe()
+    }
+
+    async fn changes_since(
+        &self,
+        model: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Arc<Change>>, StoreError> {
+        let model = model.to_owned();
+        self.readers
+            .run(move |conn| read::changes_since(conn, &model, after, limit))
+            .await
+    }
+
+    async fn last_seq(&self, model: &str) -> Result<u64, StoreError> {
+        let model = model.to_owned();
+        self.readers.run(move |conn| read::last_seq(conn, &model)).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.readers
+            .run(|conn| {
+                conn.query_row("SELECT 1", [], |_| Ok(()))?;
+                Ok(())
+            })
+            .await
+    }
+}

@@ -1,0 +1,255 @@
+//! The SQLite store's contract, driven directly: every committed write appends exactly one
+//! change per operation and publishes it in commit order; a failed transaction writes and
+//! publishes nothing; seq survives a restart; migrations evolve tables without losing data.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jxp_query::{Filter, Find, Op, Path};
+use jxp_store::{
+    Change, ChangeOp, Document, Guard, IndexSpec, RefSpec, SqliteOptions, SqliteStore, Store,
+    StoreError, TableSpec, WriteOp, WriteTx,
+};
+use serde_json::json;
+use tokio::sync::broadcast;
+
+fn spec() -> Vec<TableSpec> {
+    vec![
+        TableSpec {
+            model: "test".into(),
+            indexes: vec![
+                IndexSpec { path: "bar".into(), unique: true },
+                IndexSpec { path: "n".into(), unique: false },
+            ],
+            text_fields: vec!["fulltext".into()],
+            defaults: vec![],
+            fields: vec!["foo".into(), "bar".into(), "n".into(), "fulltext".into(), "link_id".into()],
+        },
+        TableSpec {
+            model: "link".into(),
+            fields: vec!["name".into()],
+            ..TableSpec::default()
+        },
+    ]
+}
+
+fn doc(id: &str, bar: &str, n: i64) -> Document {
+    json!({"_id": id, "foo": "f", "bar": bar, "n": n, "_deleted": false, "__v": 0,
+           "createdAt": "2020-01-01T00:00:00.000Z", "updatedAt": "2020-01-01T00:00:00.000Z",
+           "fulltext": "In Xanadu did Kubla Khan"})
+    .as_object()
+    .cloned()
+    .unwrap()
+}
+
+fn id(i: u32) -> String {
+    format!("{i:024x}")
+}
+
+async fn open(dir: &tempfile::TempDir) -> SqliteStore {
+    let store = SqliteStore::open(SqliteOptions::new(dir.path().join("jxp.db"))).unwrap();
+    store.migrate(&spec()).await.unwrap();
+    store
+}
+
+fn insert(model: &str, d: Document) -> WriteTx {
+    WriteTx { ops: vec![WriteOp::Insert { model: model.into(), doc: d }], actor: Some("u1".into()), silent: false }
+}
+
+async fn next(rx: &mut broadcast::Receiver<Arc<Change>>) -> Arc<Change> {
+    tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.unwrap().unwrap()
+}
+
+#[tokio::test]
+async fn each_operation_yields_one_change_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let mut rx = store.subscribe();
+
+    let changes = store.write(insert("test", doc(&id(1), "a", 1))).await.unwrap();
+    assert_eq!(changes.len(), 1);
+    let mut updated = doc(&id(1), "a", 2);
+    updated.insert("__v".into(), json!(1));
+    store
+        .write(WriteTx {
+            ops: vec![WriteOp::Replace { model: "test".into(), id: id(1), doc: updated, expect_version: Some(0), op: ChangeOp::Update }],
+            ..WriteTx::default()
+        })
+        .await
+        .unwrap();
+    store
+        .write(WriteTx { ops: vec![WriteOp::Remove { model: "test".into(), id: id(1) }], silent: true, ..WriteTx::default() })
+        .await
+        .unwrap();
+
+    let got: Vec<(u64, ChangeOp, i64, bool)> = vec![next(&mut rx).await, next(&mut rx).await, next(&mut rx).await]
+        .iter()
+        .map(|c| (c.seq, c.op, c.doc["n"].as_i64().unwrap(), c.silent))
+        .collect();
+    assert_eq!(got, vec![(1, ChangeOp::Create, 1, false), (2, ChangeOp::Update, 2, false), (3, ChangeOp::Delete, 2, true)]);
+    assert!(rx.try_recv().is_err(), "no extra change");
+    assert_eq!(store.get("test", &id(1)).await.unwrap(), None);
+
+    let logged = store.changes_since("test", 0, 100).await.unwrap();
+    assert_eq!(logged.iter().map(|c| c.seq).collect::<Vec<_>>(), vec![1, 2, 3]);
+    assert_eq!(logged[0].actor.as_deref(), Some("u1"));
+    assert_eq!(store.last_seq("test").await.unwrap(), 3);
+    assert_eq!(store.last_seq("link").await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn failed_transactions_write_and_publish_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    store.write(insert("test", doc(&id(1), "dup", 1))).await.unwrap();
+    let mut rx = store.subscribe();
+
+    // Second op violates the unique index: the first op of the same transaction rolls back too.
+    let err = store
+        .write(WriteTx {
+            ops: vec![
+                WriteOp::Insert { model: "link".into(), doc: json!({"_id": id(9), "name": "x"}).as_object().cloned().unwrap() },
+                WriteOp::Insert { model: "test".into(), doc: doc(&id(2), "dup", 2) },
+            ],
+            ..WriteTx::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err, StoreError::Unique { model: "test".into(), field: "bar".into() });
+    assert_eq!(store.get("link", &id(9)).await.unwrap(), None);
+
+    // A stale version is refused.
+    let err = store
+        .write(WriteTx {
+            ops: vec![WriteOp::Replace { model: "test".into(), id: id(1), doc: doc(&id(1), "dup", 5), expect_version: Some(7), op: ChangeOp::Update }],
+            ..WriteTx::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::VersionConflict { .. }), "{err:?}");
+
+    // A guard on referrers.
+    store
+        .write(insert("link", json!({"_id": id(3), "name": "l"}).as_object().cloned().unwrap()))
+        .await
+        .unwrap();
+    let mut referrer = doc(&id(4), "b4", 4);
+    referrer.insert("link_id".into(), json!(id(3)));
+    store.write(insert("test", referrer)).await.unwrap();
+    let err = store
+        .write(WriteTx {
+            ops: vec![
+                WriteOp::Guard(Guard::NotReferenced {
+                    model: "link".into(),
+                    id: id(3),
+                    by: vec![RefSpec { model: "test".into(), path: "link_id".into(), array_at: None }],
+                }),
+                WriteOp::Remove { model: "link".into(), id: id(3) },
+            ],
+            ..WriteTx::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Referenced { .. }), "{err:?}");
+    assert!(store.get("link", &id(3)).await.unwrap().is_some());
+
+    // Only the two successful inserts were published; the failures consumed no seq.
+    let a = next(&mut rx).await;
+    let b = next(&mut rx).await;
+    assert_eq!((a.model.as_str(), a.seq, b.model.as_str(), b.seq), ("link", 1, "test", 2));
+    assert!(rx.try_recv().is_err());
+    assert_eq!(store.count("test", &Filter::All).await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn concurrent_writers_see_commit_order_without_gaps() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(open(&dir).await);
+    let mut rx = store.subscribe();
+    let mut tasks = Vec::new();
+    for t in 0..8u32 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut seqs = Vec::new();
+            for i in 0..50u32 {
+                let n = t * 1000 + i;
+                let changes = store.write(insert("test", doc(&id(n + 1), &format!("b{n}"), i64::from(n)))).await.unwrap();
+                seqs.push(changes[0].seq);
+            }
+            seqs
+        }));
+    }
+    let mut acked = Vec::new();
+    for t in tasks {
+        acked.extend(t.await.unwrap());
+    }
+    let mut streamed = Vec::new();
+    for _ in 0..400 {
+        streamed.push(next(&mut rx).await.seq);
+    }
+    assert_eq!(streamed, (1..=400).collect::<Vec<u64>>(), "stream order is seq order, no gap");
+    acked.sort_unstable();
+    assert_eq!(acked, streamed, "each acknowledged write was published once");
+    let logged: Vec<u64> = store.changes_since("test", 0, 1000).await.unwrap().iter().map(|c| c.seq).collect();
+    assert_eq!(logged, streamed);
+}
+
+#[tokio::test]
+async fn data_and_seq_survive_restart_and_migrations_keep_data() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(&dir).await;
+        store.write(insert("test", doc(&id(1), "a", 1))).await.unwrap();
+        store.write(insert("test", doc(&id(2), "b", 2))).await.unwrap();
+    }
+    // Reopen with an evolved model: a new field with a default and a new index.
+    let store = SqliteStore::open(SqliteOptions::new(dir.path().join("jxp.db"))).unwrap();
+    let mut evolved = spec();
+    evolved[0].fields.push("colour".into());
+    evolved[0].defaults.push(("colour".into(), json!("blue")));
+    evolved[0].indexes.push(IndexSpec { path: "colour".into(), unique: false });
+    store.migrate(&evolved).await.unwrap();
+    let got = store.get("test", &id(2)).await.unwrap().unwrap();
+    assert_eq!(got["bar"], "b");
+    assert_eq!(got["colour"], "blue");
+    let changes = store.write(insert("test", doc(&id(3), "c", 3))).await.unwrap();
+    assert_eq!(changes[0].seq, 3, "seq continues after restart");
+
+    let find = Find {
+        filter: Filter::cond(Path::plain("colour"), Op::Eq, json!("blue")),
+        ..Find::default()
+    };
+    assert_eq!(store.find("test", &find).await.unwrap().len(), 2);
+
+    // A unique index that existing data violates stops the migration and changes nothing.
+    store.write(insert("test", doc(&id(4), "d", 3))).await.unwrap();
+    let mut clash = evolved.clone();
+    clash[0].indexes.push(IndexSpec { path: "n".into(), unique: true });
+    let err = store.migrate(&clash).await.unwrap_err();
+    assert!(matches!(err, StoreError::Migration { .. }), "{err:?}");
+    assert_eq!(store.count("test", &Filter::All).await.unwrap(), 4);
+}
+
+#[tokio::test]
+async fn full_text_index_follows_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("jxp.db");
+    let store = open(&dir).await;
+    store.write(insert("test", doc(&id(1), "a", 1))).await.unwrap();
+    let mut other = doc(&id(2), "b", 2);
+    other.insert("fulltext".into(), json!("Something else entirely"));
+    store.write(insert("test", other)).await.unwrap();
+    let hits = |q: &str| -> i64 {
+        let conn = rusqlite_count(&path, q);
+        conn
+    };
+    assert_eq!(hits("xanadu"), 1);
+    store.write(WriteTx { ops: vec![WriteOp::Remove { model: "test".into(), id: id(1) }], ..WriteTx::default() }).await.unwrap();
+    assert_eq!(hits("xanadu"), 0);
+    assert_eq!(hits("entirely"), 1);
+}
+
+fn rusqlite_count(path: &std::path::Path, q: &str) -> i64 {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.query_row("SELECT COUNT(*) FROM fts_test WHERE fts_test MATCH ?1", [q], |r| r.get(0)).unwrap()
+}
