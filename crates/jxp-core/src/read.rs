@@ -43,30 +43,59 @@ impl App {
             Access::All => Ok(Filter::All),
             Access::OwnOnly => {
                 let uid = who.user_id().unwrap_or_default().to_owned();
-                Ok(Filter::cond(Path::plain("_owner_id"), Op::Eq, Value::String(uid)))
+                Ok(Filter::cond(
+                    Path::plain("_owner_id"),
+                    Op::Eq,
+                    Value::String(uid),
+                ))
             }
             Access::Denied => Err(forbidden_read(model)),
         }
     }
 
-    fn list_filter(&self, model: &Model, who: &Identity, params: &ListParams) -> Result<Filter, CoreError> {
+    fn list_filter(
+        &self,
+        model: &Model,
+        who: &Identity,
+        params: &ListParams,
+    ) -> Result<Filter, CoreError> {
         let mut filter = self.read_scope(model, who)?.and(params.filter.clone());
         if !params.show_deleted {
-            filter = filter.and(Filter::cond(Path::plain("_deleted"), Op::Eq, Value::Bool(false)));
+            filter = filter.and(Filter::cond(
+                Path::plain("_deleted"),
+                Op::Eq,
+                Value::Bool(false),
+            ));
         }
         Ok(filter)
     }
 
     /// One document by id, as the caller may see it.
-    pub async fn get_one(&self, who: &Identity, slug: &str, id: &str, show_deleted: bool) -> Result<Document, CoreError> {
+    pub async fn get_one(
+        &self,
+        who: &Identity,
+        slug: &str,
+        id: &str,
+        show_deleted: bool,
+    ) -> Result<Document, CoreError> {
         let model = self.model(slug)?;
         if access(model, who, Right::Read) == Access::Denied {
             return Err(forbidden_read(model));
         }
         check_id(id)?;
         let not_found = || CoreError::NotFound(format!("{slug}/{id} not found"));
-        let doc = self.inner.store.get(slug, id).await?.ok_or_else(not_found)?;
-        if !show_deleted && doc.get("_deleted").and_then(Value::as_bool).unwrap_or(false) {
+        let doc = self
+            .inner
+            .store
+            .get(slug, id)
+            .await?
+            .ok_or_else(not_found)?;
+        if !show_deleted
+            && doc
+                .get("_deleted")
+                .and_then(Value::as_bool)
+                .unwrap_or(false)
+        {
             return Err(not_found());
         }
         let owner = doc.get("_owner_id").and_then(Value::as_str);
@@ -78,7 +107,12 @@ impl App {
     }
 
     /// A page of documents.
-    pub async fn list(&self, who: &Identity, slug: &str, req: &ListRequest) -> Result<ListOutcome, CoreError> {
+    pub async fn list(
+        &self,
+        who: &Identity,
+        slug: &str,
+        req: &ListRequest,
+    ) -> Result<ListOutcome, CoreError> {
         let model = self.model(slug)?;
         let params = &req.params;
         let filter = self.list_filter(model, who, params)?;
@@ -107,7 +141,10 @@ impl App {
             }
         }
         let page = params.page.unwrap_or(1);
-        let want_count = params.count || params.page.is_some() || out.limit_capped || !limits.skip_count_unless_paginated;
+        let want_count = params.count
+            || params.page.is_some()
+            || out.limit_capped
+            || !limits.skip_count_unless_paginated;
         let find = Find {
             filter: filter.clone(),
             sort: params.sort.clone(),
@@ -145,7 +182,12 @@ impl App {
     }
 
     /// How many documents the caller may see that match the filter.
-    pub async fn count(&self, who: &Identity, slug: &str, params: &ListParams) -> Result<u64, CoreError> {
+    pub async fn count(
+        &self,
+        who: &Identity,
+        slug: &str,
+        params: &ListParams,
+    ) -> Result<u64, CoreError> {
         let model = self.model(slug)?;
         let filter = self.list_filter(model, who, params)?;
         Ok(self.inner.store.count(slug, &filter).await?)

@@ -2,8 +2,8 @@
 //! defaults of fields.
 
 use jxp_model::{FieldKind, IndexKind, ScalarType, Schema, format_date, parse_date};
-use serde_json::Value;
 use jxp_store::{IndexSpec, TableSpec};
+use serde_json::Value;
 
 /// The table specs of every model in the schema.
 pub fn table_specs(schema: &Schema) -> Vec<TableSpec> {
@@ -25,7 +25,10 @@ pub fn table_specs(schema: &Schema) -> Vec<TableSpec> {
                     continue;
                 }
                 if o.unique || o.index == IndexKind::Normal {
-                    spec.indexes.push(IndexSpec { path, unique: o.unique });
+                    spec.indexes.push(IndexSpec {
+                        path,
+                        unique: o.unique,
+                    });
                 }
             }
             for f in &model.fields {

@@ -73,7 +73,9 @@ impl App {
     ) -> Result<Document, CoreError> {
         let admin = who.is_admin();
         if opts.password_override && !admin {
-            return Err(CoreError::Forbidden("password_override requires an admin".into()));
+            return Err(CoreError::Forbidden(
+                "password_override requires an admin".into(),
+            ));
         }
         for key in SYSTEM_FIELDS {
             let keep = (*key == "_deleted" && !creating) || (*key == "_owner_id" && admin);
@@ -81,25 +83,32 @@ impl App {
                 body.remove(*key);
             }
         }
-        if let Some(v) = body.get("_owner_id") {
-            if !v.as_str().is_some_and(jxp_model::is_object_id) {
-                return Err(CoreError::BadRequest("_owner_id: must be a valid id".into()));
-            }
+        if let Some(v) = body.get("_owner_id")
+            && !v.as_str().is_some_and(jxp_model::is_object_id)
+        {
+            return Err(CoreError::BadRequest(
+                "_owner_id: must be a valid id".into(),
+            ));
         }
-        if model.options.strict == Strict::Throw {
-            if let Some(key) = body.keys().find(|k| model.field(k).is_none() && !SYSTEM_FIELDS.contains(&k.as_str())) {
-                return Err(jxp_model::ValidationError::new(key.clone(), "is not in the model").into());
-            }
+        if model.options.strict == Strict::Throw
+            && let Some(key) = body
+                .keys()
+                .find(|k| model.field(k).is_none() && !SYSTEM_FIELDS.contains(&k.as_str()))
+        {
+            return Err(jxp_model::ValidationError::new(key.clone(), "is not in the model").into());
         }
         let has_password = model.field("password").is_some_and(|f| f.is_password());
-        if has_password && !opts.password_override {
-            if let Some(Value::String(plain)) = body.get("password") {
-                if plain.is_empty() {
-                    return Err(jxp_model::ValidationError::new("password", "must not be empty").into());
-                }
-                let hashed = password::hash(plain.clone(), self.inner.settings.bcrypt_cost).await?;
-                body.insert("password".into(), Value::String(hashed));
+        if has_password
+            && !opts.password_override
+            && let Some(Value::String(plain)) = body.get("password")
+        {
+            if plain.is_empty() {
+                return Err(
+                    jxp_model::ValidationError::new("password", "must not be empty").into(),
+                );
             }
+            let hashed = password::hash(plain.clone(), self.inner.settings.bcrypt_cost).await?;
+            body.insert("password".into(), Value::String(hashed));
         }
         Ok(body)
     }
@@ -123,17 +132,20 @@ impl App {
         let mut stored = Document::with_capacity(doc.len() + 8);
         stored.insert("_id".into(), Value::String(id));
         stored.extend(doc);
-        if !stored.contains_key("_owner_id") {
-            if let Some(uid) = who.user_id() {
-                stored.insert("_owner_id".into(), Value::String(uid.to_owned()));
-            }
+        if !stored.contains_key("_owner_id")
+            && let Some(uid) = who.user_id()
+        {
+            stored.insert("_owner_id".into(), Value::String(uid.to_owned()));
         }
         stored.insert("_deleted".into(), Value::Bool(false));
         stored.insert("createdAt".into(), Value::String(now.clone()));
         stored.insert("updatedAt".into(), Value::String(now));
         stored.insert("__v".into(), Value::from(0));
         let tx = WriteTx {
-            ops: vec![WriteOp::Insert { model: model.slug.clone(), doc: stored.clone() }],
+            ops: vec![WriteOp::Insert {
+                model: model.slug.clone(),
+                doc: stored.clone(),
+            }],
             actor: who.user_id().map(str::to_owned),
             silent: opts.silence,
         };
@@ -158,7 +170,11 @@ impl App {
             None => false,
             Some(Value::Bool(false)) => true,
             Some(Value::String(s)) if s == "false" => true,
-            Some(_) => return Err(CoreError::BadRequest("_deleted: only false (undelete) may be set; delete with DELETE".into())),
+            Some(_) => {
+                return Err(CoreError::BadRequest(
+                    "_deleted: only false (undelete) may be set; delete with DELETE".into(),
+                ));
+            }
         };
         for _ in 0..UPDATE_ATTEMPTS {
             let current = self
@@ -167,7 +183,10 @@ impl App {
                 .get(&model.slug, id)
                 .await?
                 .ok_or_else(|| not_found(&model, id))?;
-            let deleted = current.get("_deleted").and_then(Value::as_bool).unwrap_or(false);
+            let deleted = current
+                .get("_deleted")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
             if deleted && !undelete {
                 return Err(not_found(&model, id));
             }
@@ -206,13 +225,22 @@ impl App {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(CoreError::Conflict(format!("{}/{id} is being changed by other requests; try again", model.slug)))
+        Err(CoreError::Conflict(format!(
+            "{}/{id} is being changed by other requests; try again",
+            model.slug
+        )))
     }
 
     /// Deletes a document: soft by default, for good with `perma` (or when the model has
     /// `soft_delete = false`); with `cascade`, its referrers go with it; without, referrers
     /// make it a 409. All of it is one transaction.
-    pub async fn delete(&self, who: &Identity, slug: &str, id: &str, opts: DeleteOptions) -> Result<(), CoreError> {
+    pub async fn delete(
+        &self,
+        who: &Identity,
+        slug: &str,
+        id: &str,
+        opts: DeleteOptions,
+    ) -> Result<(), CoreError> {
         let model = self.model(slug)?.clone();
         check_id(id)?;
         for _ in 0..UPDATE_ATTEMPTS {
@@ -222,7 +250,10 @@ impl App {
                 .get(&model.slug, id)
                 .await?
                 .ok_or_else(|| not_found(&model, id))?;
-            let deleted = current.get("_deleted").and_then(Value::as_bool).unwrap_or(false);
+            let deleted = current
+                .get("_deleted")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
             if deleted && !opts.perma {
                 return Err(not_found(&model, id));
             }
@@ -233,7 +264,8 @@ impl App {
             let mut ops = Vec::new();
             if opts.cascade {
                 let mut seen = vec![(model.slug.clone(), id.to_owned())];
-                self.cascade_ops(&model, id, &opts, who, &mut seen, &mut ops, 0).await?;
+                self.cascade_ops(&model, id, &opts, who, &mut seen, &mut ops, 0)
+                    .await?;
             }
             ops.push(WriteOp::Guard(Guard::NotReferenced {
                 model: model.slug.clone(),
@@ -241,14 +273,21 @@ impl App {
                 by: self.referrer_specs(&model),
             }));
             ops.push(delete_op(&model, id, current, &opts, who));
-            let tx = WriteTx { ops, actor: who.user_id().map(str::to_owned), silent: opts.silence };
+            let tx = WriteTx {
+                ops,
+                actor: who.user_id().map(str::to_owned),
+                silent: opts.silence,
+            };
             match self.inner.store.write(tx).await {
                 Ok(_) => return Ok(()),
                 Err(StoreError::VersionConflict { .. }) => continue,
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(CoreError::Conflict(format!("{}/{id} is being changed by other requests; try again", model.slug)))
+        Err(CoreError::Conflict(format!(
+            "{}/{id} is being changed by other requests; try again",
+            model.slug
+        )))
     }
 
     fn referrer_specs(&self, model: &Model) -> Vec<RefSpec> {
@@ -258,7 +297,11 @@ impl App {
             .into_iter()
             .filter_map(|(m, path, _)| {
                 let (p, _) = resolve_path(&m, &path).ok()?;
-                Some(RefSpec { model: m.slug.clone(), path, array_at: p.array_at })
+                Some(RefSpec {
+                    model: m.slug.clone(),
+                    path,
+                    array_at: p.array_at,
+                })
             })
             .collect()
     }
@@ -275,20 +318,26 @@ impl App {
         seen: &'a mut Vec<(String, String)>,
         ops: &'a mut Vec<WriteOp>,
         depth: usize,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), CoreError>> + Send + 'a>> {
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), CoreError>> + Send + 'a>>
+    {
         Box::pin(async move {
             if depth >= CASCADE_DEPTH {
-                return Err(CoreError::Conflict(format!("cascade from {}/{id} is deeper than {CASCADE_DEPTH} levels", model.slug)));
+                return Err(CoreError::Conflict(format!(
+                    "cascade from {}/{id} is deeper than {CASCADE_DEPTH} levels",
+                    model.slug
+                )));
             }
             for (ref_model, path, _) in self.inner.schema.referrers_of(model) {
                 let (p, _) = resolve_path(&ref_model, &path)?;
                 let find = Find {
-                    filter: Filter::cond(p, Op::Eq, Value::String(id.to_owned()))
-                        .and(Filter::cond(Path::plain("_deleted"), Op::Eq, Value::Bool(false))),
+                    filter: Filter::cond(p, Op::Eq, Value::String(id.to_owned())).and(
+                        Filter::cond(Path::plain("_deleted"), Op::Eq, Value::Bool(false)),
+                    ),
                     ..Find::default()
                 };
                 for doc in self.inner.store.find(&ref_model.slug, &find).await? {
-                    let Some(rid) = doc.get("_id").and_then(Value::as_str).map(str::to_owned) else {
+                    let Some(rid) = doc.get("_id").and_then(Value::as_str).map(str::to_owned)
+                    else {
                         continue;
                     };
                     if seen.iter().any(|(m, i)| *m == ref_model.slug && *i == rid) {
@@ -303,7 +352,8 @@ impl App {
                     }
                     seen.push((ref_model.slug.clone(), rid.clone()));
                     let ref_model: Arc<Model> = ref_model.clone();
-                    self.cascade_ops(&ref_model, &rid, opts, who, seen, ops, depth + 1).await?;
+                    self.cascade_ops(&ref_model, &rid, opts, who, seen, ops, depth + 1)
+                        .await?;
                     ops.push(delete_op(&ref_model, &rid, doc, opts, who));
                 }
             }
@@ -313,9 +363,18 @@ impl App {
 }
 
 /// A soft delete (a replace marked as a delete) or a permanent one.
-fn delete_op(model: &Model, id: &str, mut current: Document, opts: &DeleteOptions, who: &Identity) -> WriteOp {
+fn delete_op(
+    model: &Model,
+    id: &str,
+    mut current: Document,
+    opts: &DeleteOptions,
+    who: &Identity,
+) -> WriteOp {
     if opts.perma || !model.options.soft_delete {
-        return WriteOp::Remove { model: model.slug.clone(), id: id.to_owned() };
+        return WriteOp::Remove {
+            model: model.slug.clone(),
+            id: id.to_owned(),
+        };
     }
     let version = current.get("__v").and_then(Value::as_i64).unwrap_or(0);
     current.insert("_deleted".into(), Value::Bool(true));

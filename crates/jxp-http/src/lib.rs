@@ -1,1 +1,54 @@
-//! jxp-http
+//! The wire layer: the axum router with the REST routes, extractors that turn requests into
+//! typed calls on `jxp_core::App`, and one `ApiError` that answers every failure as
+//! `{ "code", "message" }`. No business rule lives here.
+
+mod error;
+mod extract;
+mod routes;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use jxp_core::App;
+use tokio::net::TcpListener;
+
+pub use error::ApiError;
+
+/// Settings of the HTTP layer.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// Largest accepted request body in bytes (413 above).
+    pub body_limit: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            body_limit: 1024 * 1024,
+        }
+    }
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub app: App,
+    pub http: Arc<HttpSettings>,
+}
+
+/// The whole API as a router, so tests and the binary build the same thing.
+pub fn router(state: AppState) -> Router {
+    routes::router().with_state(state)
+}
+
+/// Serves the API on `listener` until `shutdown` resolves, then finishes in-flight requests.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -111,6 +111,7 @@ pub(crate) fn builtin_models() -> Result<Vec<Model>, ModelError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
     use crate::schema::{FieldKind, IndexKind, ScalarType};

@@ -87,8 +87,8 @@ fn cast_bool(value: &Value) -> Option<bool> {
     match value {
         Value::Bool(b) => Some(*b),
         Value::Number(n) => match n.as_f64() {
-            Some(f) if f == 1.0 => Some(true),
-            Some(f) if f == 0.0 => Some(false),
+            Some(1.0) => Some(true),
+            Some(0.0) => Some(false),
             _ => None,
         },
         Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
@@ -124,7 +124,11 @@ fn parse_date_str(s: &str) -> Option<DateTime<Utc>> {
     if let Ok(dt) = DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z") {
         return Some(dt.to_utc());
     }
-    for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M"] {
+    for format in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+    ] {
         if let Ok(naive) = NaiveDateTime::parse_from_str(s, format) {
             return Some(naive.and_utc());
         }
@@ -136,6 +140,7 @@ fn parse_date_str(s: &str) -> Option<DateTime<Utc>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
     use serde_json::json;
@@ -252,8 +257,14 @@ mod tests {
                     Some(json!("2020-05-10T09:55:00.000Z")),
                 ),
                 (json!("2020-05-10"), Some(json!("2020-05-10T00:00:00.000Z"))),
-                (json!(1589104515957_i64), Some(json!("2020-05-10T09:55:15.957Z"))),
-                (json!("1589104515957"), Some(json!("2020-05-10T09:55:15.957Z"))),
+                (
+                    json!(1589104515957_i64),
+                    Some(json!("2020-05-10T09:55:15.957Z")),
+                ),
+                (
+                    json!("1589104515957"),
+                    Some(json!("2020-05-10T09:55:15.957Z")),
+                ),
                 (json!(0), Some(json!("1970-01-01T00:00:00.000Z"))),
                 (json!(-1000), Some(json!("1969-12-31T23:59:59.000Z"))),
                 (

@@ -18,6 +18,6 @@ pub use load::{load_dir, parse_model_json, parse_model_toml};
 pub use objectid::{ObjectId, is_object_id};
 pub use schema::{
     AdvancedQueries, Field, FieldKind, FieldOptions, IndexKind, Model, ModelOptions, Perms,
-    Schema, ScalarType, Strict,
+    ScalarType, Schema, Strict,
 };
 pub use validate::{format_date, parse_date};

@@ -164,7 +164,11 @@ fn check_names(sources: &BTreeMap<String, Source>) -> Result<(), ModelError> {
     for (slug, source) in sources {
         if let Some((other_slug, other)) = seen.insert(&source.model.name, (slug, source)) {
             // Blame the user's file rather than a built-in model they may not know about.
-            let file = if source.model.builtin { &other.file } else { &source.file };
+            let file = if source.model.builtin {
+                &other.file
+            } else {
+                &source.file
+            };
             return Err(invalid(
                 file,
                 None,
@@ -209,10 +213,10 @@ fn collect_links<'a>(fields: &'a [Field], prefix: &str, out: &mut Vec<(String, &
             FieldKind::Array(element) => match &element.kind {
                 FieldKind::Object(children) => collect_links(children, &path, out),
                 _ => {
-                    if let Some(link) = &element.options.link {
-                        if field.options.link.as_ref() != Some(link) {
-                            out.push((path, link));
-                        }
+                    if let Some(link) = &element.options.link
+                        && field.options.link.as_ref() != Some(link)
+                    {
+                        out.push((path, link));
                     }
                 }
             },
@@ -222,6 +226,7 @@ fn collect_links<'a>(fields: &'a [Field], prefix: &str, out: &mut Vec<(String, &
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -258,7 +263,10 @@ mod tests {
         let dir = TempDir::with(files);
         match load_dir(&dir.0) {
             Err(ModelError::Invalid { file, line, reason }) => {
-                let name = file.strip_prefix(&dir.0).map(Path::to_owned).unwrap_or(file);
+                let name = file
+                    .strip_prefix(&dir.0)
+                    .map(Path::to_owned)
+                    .unwrap_or(file);
                 (name, line, reason)
             }
             other => panic!("expected an error, got {other:?}"),
@@ -270,7 +278,10 @@ mod tests {
         let dir = TempDir::with(&[
             ("test.toml", crate::model_file::tests::TEST_TOML),
             ("Link.toml", LINK_TOML),
-            ("extra.json", r#"{"fields": {"link_id": {"type": "ObjectId", "link": "link"}}}"#),
+            (
+                "extra.json",
+                r#"{"fields": {"link_id": {"type": "ObjectId", "link": "link"}}}"#,
+            ),
             (".hidden.toml", "not toml at all ["),
             ("notes.txt", "ignored"),
         ]);
@@ -280,7 +291,16 @@ mod tests {
         let slugs: Vec<&str> = schema.models.keys().map(String::as_str).collect();
         assert_eq!(
             slugs,
-            ["apikey", "extra", "link", "refreshtoken", "test", "token", "user", "usergroups"]
+            [
+                "apikey",
+                "extra",
+                "link",
+                "refreshtoken",
+                "test",
+                "token",
+                "user",
+                "usergroups"
+            ]
         );
         assert_eq!(schema.get("link").unwrap().name, "Link");
         assert_eq!(schema.get("extra").unwrap().name, "Extra");
@@ -294,7 +314,12 @@ mod tests {
             .collect();
         assert_eq!(
             referrers,
-            ["extra.link_id", "test.link_id", "test.other_link_id", "test.array_link_id[]"]
+            [
+                "extra.link_id",
+                "test.link_id",
+                "test.other_link_id",
+                "test.array_link_id[]"
+            ]
         );
     }
 
@@ -336,7 +361,8 @@ mod tests {
             ),
         ];
         for (text, line, reason) in cases {
-            let (file, got_line, got_reason) = load_err(&[("link.toml", LINK_TOML), ("test.toml", text)]);
+            let (file, got_line, got_reason) =
+                load_err(&[("link.toml", LINK_TOML), ("test.toml", text)]);
             assert_eq!(file, Path::new("test.toml"));
             assert_eq!(got_line, Some(*line), "{text}");
             assert_eq!(got_reason, *reason);
@@ -347,7 +373,10 @@ mod tests {
     fn file_level_errors() {
         let (file, _, reason) = load_err(&[("test.toml", "[fields]\n"), ("test.json", "{}")]);
         assert_eq!(file, Path::new("test.toml"));
-        assert!(reason.contains("model \"test\" is defined twice"), "{reason}");
+        assert!(
+            reason.contains("model \"test\" is defined twice"),
+            "{reason}"
+        );
 
         let (file, line, reason) = load_err(&[("my-model.toml", "")]);
         assert_eq!((file, line), (PathBuf::from("my-model.toml"), None));
@@ -356,7 +385,10 @@ mod tests {
         let (file, _, _) = load_err(&[("1test.toml", "")]);
         assert_eq!(file, Path::new("1test.toml"));
 
-        let (file, line, _) = load_err(&[("good.toml", ""), ("test.toml", "[fields]\nfoo = \"Strng\"\n")]);
+        let (file, line, _) = load_err(&[
+            ("good.toml", ""),
+            ("test.toml", "[fields]\nfoo = \"Strng\"\n"),
+        ]);
         assert_eq!((file, line), (PathBuf::from("test.toml"), Some(2)));
 
         let (file, _, reason) = load_err(&[("person.toml", "name = \"User\"\n")]);

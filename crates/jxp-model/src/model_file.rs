@@ -130,7 +130,9 @@ fn set_perms(perms: &mut Option<Perms>, node: &Node) -> Result<(), Fault> {
         {
             return Err(fault(
                 letters.line,
-                format!("perms group \"{group}\": a group name may only contain A-Z, a-z, 0-9, _ and -"),
+                format!(
+                    "perms group \"{group}\": a group name may only contain A-Z, a-z, 0-9, _ and -"
+                ),
             ));
         }
         let NodeValue::Str(letters_text) = &letters.value else {
@@ -273,9 +275,10 @@ impl FileParser {
             _ => None,
         };
         let (mut kind, mut options) = match typed {
-            Some((entries, type_node)) => {
-                (self.kind(name, path, type_node)?, field_options(path, entries)?)
-            }
+            Some((entries, type_node)) => (
+                self.kind(name, path, type_node)?,
+                field_options(path, entries)?,
+            ),
             None => (self.kind(name, path, node)?, FieldOptions::default()),
         };
         if let FieldKind::Array(element) = &mut kind {
@@ -294,7 +297,9 @@ impl FileParser {
     /// The kind written in a type position: `"String"`, `[element]`, or a table of fields.
     fn kind(&mut self, name: &str, path: &str, node: &Node) -> Result<FieldKind, Fault> {
         match &node.value {
-            NodeValue::Str(type_name) => Ok(FieldKind::Scalar(scalar_type(path, type_name, node.line)?)),
+            NodeValue::Str(type_name) => {
+                Ok(FieldKind::Scalar(scalar_type(path, type_name, node.line)?))
+            }
             NodeValue::Array(items) => match items.as_slice() {
                 [] => Ok(FieldKind::Array(Box::new(Field {
                     name: name.to_owned(),
@@ -430,7 +435,15 @@ fn field_options(path: &str, entries: &[(String, Node)]) -> Result<FieldOptions,
                     return Err(wrong("a regular expression string"));
                 };
                 let pattern = Regex::new(source).map_err(|e| {
-                    fault(node.line, format!("{what} is not a valid regular expression: {e}"))
+                    // The regex crate draws the pattern with a caret over several lines; its
+                    // last line is the diagnosis, which is what fits a one-line error.
+                    let text = e.to_string();
+                    let cause = text.lines().last().unwrap_or_default();
+                    let cause = cause.strip_prefix("error: ").unwrap_or(cause);
+                    fault(
+                        node.line,
+                        format!("{what} is not a valid regular expression: {cause}"),
+                    )
                 })?;
                 opts.pattern = Some(pattern);
             }
@@ -525,10 +538,10 @@ fn finish(field: &mut Field, path: &str, line: Option<usize>) -> Result<(), Faul
         ("uppercase", opts.uppercase),
         ("trim", opts.trim),
     ];
-    if scalar != Some(ScalarType::String) {
-        if let Some((name, _)) = string_only.iter().find(|(_, set)| *set) {
-            return err(format!("option \"{name}\" applies only to String fields"));
-        }
+    if scalar != Some(ScalarType::String)
+        && let Some((name, _)) = string_only.iter().find(|(_, set)| *set)
+    {
+        return err(format!("option \"{name}\" applies only to String fields"));
     }
     for (name, bound) in [("min", &mut opts.min), ("max", &mut opts.max)] {
         let Some(value) = bound else { continue };
@@ -539,7 +552,11 @@ fn finish(field: &mut Field, path: &str, line: Option<usize>) -> Result<(), Faul
                 Some(date) => *value = Value::String(format_date(date)),
                 None => return err(format!("option \"{name}\" must be a date")),
             },
-            _ => return err(format!("option \"{name}\" applies only to Number and Date fields")),
+            _ => {
+                return err(format!(
+                    "option \"{name}\" applies only to Number and Date fields"
+                ));
+            }
         }
     }
     if let Some(values) = &mut opts.enum_values {
@@ -553,10 +570,7 @@ fn finish(field: &mut Field, path: &str, line: Option<usize>) -> Result<(), Faul
                     match cast(ty, value) {
                         Some(cast_value) => *value = cast_value,
                         None => {
-                            return err(format!(
-                                "enum value {value} is not a {}",
-                                ty.name()
-                            ));
+                            return err(format!("enum value {value} is not a {}", ty.name()));
                         }
                     }
                 }
@@ -564,14 +578,18 @@ fn finish(field: &mut Field, path: &str, line: Option<usize>) -> Result<(), Faul
             _ => return err("option \"enum\" needs a scalar field".to_owned()),
         }
     }
-    if let Some(default) = field.options.default.clone() {
-        if !is_date_now(field, &default) {
-            let mut value = default;
-            validate_value(field, &mut value, path, Strict::Throw).or_else(|e| {
-                err(format!("default{}: {}", shown_path(&e.field, path), e.reason))
-            })?;
-            field.options.default = Some(value);
-        }
+    if let Some(default) = field.options.default.clone()
+        && !is_date_now(field, &default)
+    {
+        let mut value = default;
+        validate_value(field, &mut value, path, Strict::Throw).or_else(|e| {
+            err(format!(
+                "default{}: {}",
+                shown_path(&e.field, path),
+                e.reason
+            ))
+        })?;
+        field.options.default = Some(value);
     }
     Ok(())
 }
@@ -588,6 +606,7 @@ fn shown_path(error_path: &str, path: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 pub(crate) mod tests {
     use std::path::Path;
 
@@ -656,8 +675,19 @@ advanced_queries = { query = true, aggregate = true, bulkwrite = true }
         assert_eq!(
             names,
             [
-                "foo", "bar", "user_id", "yack", "shmack", "fulltext", "link_id",
-                "other_link_id", "array_link_id", "composite_array", "address", "date_field", "n"
+                "foo",
+                "bar",
+                "user_id",
+                "yack",
+                "shmack",
+                "fulltext",
+                "link_id",
+                "other_link_id",
+                "array_link_id",
+                "composite_array",
+                "address",
+                "date_field",
+                "n"
             ]
         );
         assert_eq!(scalar(&m, "foo"), ScalarType::String);
@@ -666,7 +696,10 @@ advanced_queries = { query = true, aggregate = true, bulkwrite = true }
         assert!(bar.unique);
         assert_eq!(bar.index, IndexKind::Normal);
         assert_eq!(bar.default, Some(json!("Some Default")));
-        assert_eq!(m.field("user_id").unwrap().options.link.as_deref(), Some("User"));
+        assert_eq!(
+            m.field("user_id").unwrap().options.link.as_deref(),
+            Some("User")
+        );
         assert_eq!(m.field("fulltext").unwrap().options.index, IndexKind::Text);
         let other = &m.field("other_link_id").unwrap().options;
         assert_eq!(other.link.as_deref(), Some("Link"));
@@ -677,7 +710,10 @@ advanced_queries = { query = true, aggregate = true, bulkwrite = true }
             panic!("shmack is not an array")
         };
         assert_eq!(element.name, "shmack");
-        assert!(matches!(element.kind, FieldKind::Scalar(ScalarType::String)));
+        assert!(matches!(
+            element.kind,
+            FieldKind::Scalar(ScalarType::String)
+        ));
 
         let array_link = m.field("array_link_id").unwrap();
         let FieldKind::Array(element) = &array_link.kind else {
@@ -697,7 +733,10 @@ advanced_queries = { query = true, aggregate = true, bulkwrite = true }
             panic!("composite_array elements are not objects")
         };
         assert_eq!(children.len(), 2);
-        assert_eq!(m.field_at("composite_array.abar").unwrap().kind.scalar(), Some(ScalarType::Number));
+        assert_eq!(
+            m.field_at("composite_array.abar").unwrap().kind.scalar(),
+            Some(ScalarType::Number)
+        );
 
         let FieldKind::Object(children) = &m.field("address").unwrap().kind else {
             panic!("address is not an object")
@@ -708,8 +747,13 @@ advanced_queries = { query = true, aggregate = true, bulkwrite = true }
 
         assert_eq!(
             m.perms.groups,
-            [("admin", "crud"), ("owner", "crud"), ("user", "cur"), ("all", "r")]
-                .map(|(g, l)| (g.to_owned(), l.to_owned()))
+            [
+                ("admin", "crud"),
+                ("owner", "crud"),
+                ("user", "cur"),
+                ("all", "r")
+            ]
+            .map(|(g, l)| (g.to_owned(), l.to_owned()))
         );
         assert_eq!(m.options.callable, ["test"]);
         assert!(m.options.advanced_queries.aggregate);
@@ -738,23 +782,46 @@ advanced_queries = { query = true, aggregate = true, bulkwrite = true }
         let m = parse_model_json("test", Path::new("models/test.json"), text).unwrap();
         assert_eq!(m.name, "Test");
         assert_eq!(m.fields.len(), 8);
-        assert_eq!(m.field("bar").unwrap().options.default, Some(json!("Some Default")));
+        assert_eq!(
+            m.field("bar").unwrap().options.default,
+            Some(json!("Some Default"))
+        );
         assert_eq!(m.field("fulltext").unwrap().options.index, IndexKind::Text);
-        assert_eq!(m.field_at("array_link_id").unwrap().options.link.as_deref(), Some("Link"));
-        assert_eq!(m.field_at("composite_array.afoo").unwrap().kind.scalar(), Some(ScalarType::String));
-        assert!(matches!(m.field("address").unwrap().kind, FieldKind::Object(_)));
+        assert_eq!(
+            m.field_at("array_link_id").unwrap().options.link.as_deref(),
+            Some("Link")
+        );
+        assert_eq!(
+            m.field_at("composite_array.afoo").unwrap().kind.scalar(),
+            Some(ScalarType::String)
+        );
+        assert!(matches!(
+            m.field("address").unwrap().kind,
+            FieldKind::Object(_)
+        ));
         assert!(m.perms.allows("all", 'r'));
         assert_eq!(m.options.strict, Strict::Throw);
     }
 
     #[test]
     fn json_errors() {
-        let err = parse_model_json("test", Path::new("t.json"), "{\n  \"name\": \"T\",\n  \"fields\": {\n}}}")
-            .unwrap_err();
-        assert!(matches!(err, ModelError::Invalid { line: Some(4), .. }), "{err}");
+        let err = parse_model_json(
+            "test",
+            Path::new("t.json"),
+            "{\n  \"name\": \"T\",\n  \"fields\": {\n}}}",
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, ModelError::Invalid { line: Some(4), .. }),
+            "{err}"
+        );
         let err = parse_model_json("test", Path::new("t.json"), r#"{"fields": {"x": "Strng"}}"#)
             .unwrap_err();
-        assert!(err.to_string().contains("field \"x\": unknown type \"Strng\""), "{err}");
+        assert!(
+            err.to_string()
+                .contains("field \"x\": unknown type \"Strng\""),
+            "{err}"
+        );
         let err = parse_model_json("test", Path::new("t.json"), "[1]").unwrap_err();
         assert!(err.to_string().contains("must be a table"), "{err}");
     }
@@ -780,15 +847,24 @@ deep = { inner = { x = { type = "Number", default = 1 } } }
         let tags = m.field("tags").unwrap();
         assert!(tags.options.required);
         assert!(tags.options.enum_values.is_none() && !tags.options.lowercase);
-        let FieldKind::Array(element) = &tags.kind else { panic!("tags") };
-        assert_eq!(element.options.enum_values, Some(vec![json!("a"), json!("b")]));
+        let FieldKind::Array(element) = &tags.kind else {
+            panic!("tags")
+        };
+        assert_eq!(
+            element.options.enum_values,
+            Some(vec![json!("a"), json!("b")])
+        );
         assert!(element.options.lowercase && !element.options.required);
 
-        let FieldKind::Array(element) = &m.field("anything").unwrap().kind else { panic!("anything") };
+        let FieldKind::Array(element) = &m.field("anything").unwrap().kind else {
+            panic!("anything")
+        };
         assert!(matches!(element.kind, FieldKind::Scalar(ScalarType::Mixed)));
 
         let ids = m.field("ids").unwrap();
-        let FieldKind::Array(element) = &ids.kind else { panic!("ids") };
+        let FieldKind::Array(element) = &ids.kind else {
+            panic!("ids")
+        };
         assert_eq!(element.options.link.as_deref(), Some("Link"));
         assert_eq!(ids.options.index, IndexKind::Normal);
         assert_eq!(element.options.index, IndexKind::Normal);
@@ -803,7 +879,10 @@ deep = { inner = { x = { type = "Number", default = 1 } } }
         let count = &m.field("count").unwrap().options;
         assert_eq!(count.default, Some(json!(5)), "defaults are stored cast");
         assert_eq!(count.enum_values, Some(vec![json!(1), json!(5)]));
-        assert_eq!(m.field_at("deep.inner.x").unwrap().options.default, Some(json!(1)));
+        assert_eq!(
+            m.field_at("deep.inner.x").unwrap().options.default,
+            Some(json!(1))
+        );
     }
 
     #[test]
@@ -832,7 +911,10 @@ perms = { admin = "crud", "custom-group" = "" }
             Some(&json!(500))
         );
         assert!(m.perms.allows("admin", 'c'));
-        assert_eq!(m.perms.groups[1], ("custom-group".to_owned(), String::new()));
+        assert_eq!(
+            m.perms.groups[1],
+            ("custom-group".to_owned(), String::new())
+        );
         for strict in ["true", "false"] {
             let m = toml(&format!("[options]\nstrict = {strict}\n")).unwrap();
             assert_eq!(m.options.strict, Strict::Drop);
@@ -846,51 +928,211 @@ perms = { admin = "crud", "custom-group" = "" }
             ("name = \"T\"\n[fields\nfoo = \"String\"\n", 2, ""),
             ("[fields]\nfoo = \"String\"\nfoo = \"Number\"\n", 3, ""),
             // Types and forms.
-            ("[fields]\nfoo = \"String\"\nbar = \"Strng\"\n", 3, "field \"bar\": unknown type \"Strng\""),
-            ("[fields]\nbar = { type = \"Strng\" }\n", 2, "unknown type \"Strng\""),
-            ("[fields]\nbar = [\"String\", \"Number\"]\n", 2, "field \"bar\": an array type must have exactly one element"),
-            ("[fields]\nbar = [[\"String\"]]\n", 2, "field \"bar\": arrays of arrays"),
-            ("[fields]\nbar = 5\n", 2, "field \"bar\": expected a type name"),
-            ("[fields]\n\n[fields.address]\ncity = \"Town\"\n", 4, "field \"address.city\": unknown type \"Town\""),
+            (
+                "[fields]\nfoo = \"String\"\nbar = \"Strng\"\n",
+                3,
+                "field \"bar\": unknown type \"Strng\"",
+            ),
+            (
+                "[fields]\nbar = { type = \"Strng\" }\n",
+                2,
+                "unknown type \"Strng\"",
+            ),
+            (
+                "[fields]\nbar = [\"String\", \"Number\"]\n",
+                2,
+                "field \"bar\": an array type must have exactly one element",
+            ),
+            (
+                "[fields]\nbar = [[\"String\"]]\n",
+                2,
+                "field \"bar\": arrays of arrays",
+            ),
+            (
+                "[fields]\nbar = 5\n",
+                2,
+                "field \"bar\": expected a type name",
+            ),
+            (
+                "[fields]\n\n[fields.address]\ncity = \"Town\"\n",
+                4,
+                "field \"address.city\": unknown type \"Town\"",
+            ),
             // Options.
-            ("[fields]\nbar = { type = \"String\", uniq = true }\n", 2, "field \"bar\": unknown option \"uniq\""),
-            ("[fields]\nbar = { type = \"String\", unique = \"yes\" }\n", 2, "field \"bar\": option \"unique\" must be true or false"),
-            ("[fields]\nbar = { type = \"String\", index = \"fulltext\" }\n", 2, "option \"index\" must be true, false or \"text\""),
-            ("[fields]\nbar = { type = \"Number\", index = \"text\" }\n", 2, "field \"bar\": index = \"text\" needs a String field"),
-            ("[fields]\nbar = { type = \"String\", link = \"User\" }\n", 2, "field \"bar\": option \"link\" needs an ObjectId field"),
-            ("[fields]\nbar = { type = \"ObjectId\", map_to = \"x\" }\n", 2, "option \"map_to\" needs \"link\""),
-            ("[fields]\nbar = { type = \"String\", minlength = -1 }\n", 2, "option \"minlength\" must be a non-negative integer"),
-            ("[fields]\nbar = { type = \"String\", maxlength = 2.5 }\n", 2, "option \"maxlength\" must be a non-negative integer"),
-            ("[fields]\nbar = { type = \"Number\", trim = true }\n", 2, "option \"trim\" applies only to String fields"),
-            ("[fields]\nbar = { type = \"String\", min = 1 }\n", 2, "option \"min\" applies only to Number and Date fields"),
-            ("[fields]\nbar = { type = \"Number\", max = \"ten\" }\n", 2, "option \"max\" must be a number"),
-            ("[fields]\nbar = { type = \"Date\", min = \"someday\" }\n", 2, "option \"min\" must be a date"),
-            ("[fields]\nbar = { type = \"Number\", enum = [1, \"x\"] }\n", 2, "field \"bar\": enum value \"x\" is not a Number"),
-            ("[fields]\nbar = { type = \"Number\", default = \"x\" }\n", 2, "field \"bar\": default: cannot cast \"x\" to Number"),
-            ("[fields]\nbar = { type = [\"Number\"], default = [1, \"x\"] }\n", 2, "field \"bar\": default (at 1): cannot cast"),
-            ("[fields]\nbar = { type = \"String\", enum = [\"a\"], default = \"b\" }\n", 2, "default: must be one of \"a\""),
-            ("[fields]\nbar = { type = \"String\", match = \"[a-\" }\n", 2, "field \"bar\": option \"match\" is not a valid regular expression"),
-            ("[fields]\nbar = { type = \"String\", match = 5 }\n", 2, "option \"match\" must be a regular expression string"),
+            (
+                "[fields]\nbar = { type = \"String\", uniq = true }\n",
+                2,
+                "field \"bar\": unknown option \"uniq\"",
+            ),
+            (
+                "[fields]\nbar = { type = \"String\", unique = \"yes\" }\n",
+                2,
+                "field \"bar\": option \"unique\" must be true or false",
+            ),
+            (
+                "[fields]\nbar = { type = \"String\", index = \"fulltext\" }\n",
+                2,
+                "option \"index\" must be true, false or \"text\"",
+            ),
+            (
+                "[fields]\nbar = { type = \"Number\", index = \"text\" }\n",
+                2,
+                "field \"bar\": index = \"text\" needs a String field",
+            ),
+            (
+                "[fields]\nbar = { type = \"String\", link = \"User\" }\n",
+                2,
+                "field \"bar\": option \"link\" needs an ObjectId field",
+            ),
+            (
+                "[fields]\nbar = { type = \"ObjectId\", map_to = \"x\" }\n",
+                2,
+                "option \"map_to\" needs \"link\"",
+            ),
+            (
+                "[fields]\nbar = { type = \"String\", minlength = -1 }\n",
+                2,
+                "option \"minlength\" must be a non-negative integer",
+            ),
+            (
+                "[fields]\nbar = { type = \"String\", maxlength = 2.5 }\n",
+                2,
+                "option \"maxlength\" must be a non-negative integer",
+            ),
+            (
+                "[fields]\nbar = { type = \"Number\", trim = true }\n",
+                2,
+                "option \"trim\" applies only to String fields",
+            ),
+            (
+                "[fields]\nbar = { type = \"String\", min = 1 }\n",
+                2,
+                "option \"min\" applies only to Number and Date fields",
+            ),
+            (
+                "[fields]\nbar = { type = \"Number\", max = \"ten\" }\n",
+                2,
+                "option \"max\" must be a number",
+            ),
+            (
+                "[fields]\nbar = { type = \"Date\", min = \"someday\" }\n",
+                2,
+                "option \"min\" must be a date",
+            ),
+            (
+                "[fields]\nbar = { type = \"Number\", enum = [1, \"x\"] }\n",
+                2,
+                "field \"bar\": enum value \"x\" is not a Number",
+            ),
+            (
+                "[fields]\nbar = { type = \"Number\", default = \"x\" }\n",
+                2,
+                "field \"bar\": default: cannot cast \"x\" to Number",
+            ),
+            (
+                "[fields]\nbar = { type = [\"Number\"], default = [1, \"x\"] }\n",
+                2,
+                "field \"bar\": default (at 1): cannot cast",
+            ),
+            (
+                "[fields]\nbar = { type = \"String\", enum = [\"a\"], default = \"b\" }\n",
+                2,
+                "default: must be one of \"a\"",
+            ),
+            (
+                "[fields]\nbar = { type = \"String\", match = \"[a-\" }\n",
+                2,
+                "field \"bar\": option \"match\" is not a valid regular expression: unclosed character class",
+            ),
+            (
+                "[fields]\nbar = { type = \"String\", match = 5 }\n",
+                2,
+                "option \"match\" must be a regular expression string",
+            ),
             // Field names.
-            ("[fields]\n\"bad-name\" = \"String\"\n", 2, "field \"bad-name\": a field name must start with a letter"),
-            ("[fields]\n\"1st\" = \"String\"\n", 2, "field \"1st\": a field name"),
-            ("[fields]\n_id = \"String\"\n", 2, "field \"_id\": \"_id\" is a system field"),
-            ("[fields]\ncreatedAt = \"Date\"\n", 2, "\"createdAt\" is a system field"),
-            ("[fields]\na = { \"x.y\" = \"String\" }\n", 2, "field \"a.x.y\": a field name"),
+            (
+                "[fields]\n\"bad-name\" = \"String\"\n",
+                2,
+                "field \"bad-name\": a field name must start with a letter",
+            ),
+            (
+                "[fields]\n\"1st\" = \"String\"\n",
+                2,
+                "field \"1st\": a field name",
+            ),
+            (
+                "[fields]\n_id = \"String\"\n",
+                2,
+                "field \"_id\": \"_id\" is a system field",
+            ),
+            (
+                "[fields]\ncreatedAt = \"Date\"\n",
+                2,
+                "\"createdAt\" is a system field",
+            ),
+            (
+                "[fields]\na = { \"x.y\" = \"String\" }\n",
+                2,
+                "field \"a.x.y\": a field name",
+            ),
             // Top level, perms and options.
-            ("name = \"T\"\ncolour = \"red\"\n", 2, "unknown top-level key \"colour\""),
+            (
+                "name = \"T\"\ncolour = \"red\"\n",
+                2,
+                "unknown top-level key \"colour\"",
+            ),
             ("name = 5\n", 1, "\"name\" must be a non-empty string"),
             ("fields = \"String\"\n", 1, "\"fields\" must be a table"),
-            ("[perms]\nadmin = \"crudx\"\nuser = \"rw\"\n", 2, "perms group \"admin\": unknown letters \"x\""),
-            ("[perms]\nuser = \"rw\"\n", 2, "perms group \"user\": unknown letters \"w\""),
-            ("[perms]\nuser = true\n", 2, "perms group \"user\": expected a string"),
-            ("[perms]\n\"a b\" = \"r\"\n", 2, "perms group \"a b\": a group name"),
-            ("[perms]\nadmin = \"r\"\n[options]\nperms = { admin = \"r\" }\n", 4, "perms are given both"),
-            ("[options]\ninternal = \"yes\"\n", 2, "option \"internal\" must be true or false"),
-            ("[options]\nstrict = \"loud\"\n", 2, "option \"strict\" must be true, false or \"throw\""),
-            ("[options]\ncallable = \"test\"\n", 2, "option \"callable\" must be an array of strings"),
-            ("[options]\nadvanced_queries = { search = true }\n", 2, "unknown option \"advanced_queries.search\""),
-            ("[options]\nquery_limits = 5\n", 2, "option \"query_limits\" must be a table"),
+            (
+                "[perms]\nadmin = \"crudx\"\nuser = \"rw\"\n",
+                2,
+                "perms group \"admin\": unknown letters \"x\"",
+            ),
+            (
+                "[perms]\nuser = \"rw\"\n",
+                2,
+                "perms group \"user\": unknown letters \"w\"",
+            ),
+            (
+                "[perms]\nuser = true\n",
+                2,
+                "perms group \"user\": expected a string",
+            ),
+            (
+                "[perms]\n\"a b\" = \"r\"\n",
+                2,
+                "perms group \"a b\": a group name",
+            ),
+            (
+                "[perms]\nadmin = \"r\"\n[options]\nperms = { admin = \"r\" }\n",
+                4,
+                "perms are given both",
+            ),
+            (
+                "[options]\ninternal = \"yes\"\n",
+                2,
+                "option \"internal\" must be true or false",
+            ),
+            (
+                "[options]\nstrict = \"loud\"\n",
+                2,
+                "option \"strict\" must be true, false or \"throw\"",
+            ),
+            (
+                "[options]\ncallable = \"test\"\n",
+                2,
+                "option \"callable\" must be an array of strings",
+            ),
+            (
+                "[options]\nadvanced_queries = { search = true }\n",
+                2,
+                "unknown option \"advanced_queries.search\"",
+            ),
+            (
+                "[options]\nquery_limits = 5\n",
+                2,
+                "option \"query_limits\" must be a table",
+            ),
             ("[options]\ncache = true\n", 2, "unknown option \"cache\""),
             ("x = 1e400\n", 1, "not a finite number"),
         ];

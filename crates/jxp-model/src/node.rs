@@ -152,14 +152,11 @@ fn json_node(value: &Value) -> Node {
 
 /// The 1-based line of a byte offset.
 fn line_at(text: &str, offset: usize) -> usize {
-    1 + text
-        .bytes()
-        .take(offset)
-        .filter(|b| *b == b'\n')
-        .count()
+    1 + text.bytes().take(offset).filter(|b| *b == b'\n').count()
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -98,7 +98,13 @@ mod tests {
 
     #[test]
     fn rejects_non_ids() {
-        for bad in ["", "abc", "5eb7cf838c9fba641e0e9dcg", "5eb7cf838c9fba641e0e9dcb0", "é5b7cf838c9fba641e0e9dc"] {
+        for bad in [
+            "",
+            "abc",
+            "5eb7cf838c9fba641e0e9dcg",
+            "5eb7cf838c9fba641e0e9dcb0",
+            "é5b7cf838c9fba641e0e9dc",
+        ] {
             assert!(!is_object_id(bad), "{bad}");
             assert!(ObjectId::parse(bad).is_none(), "{bad}");
         }

@@ -35,10 +35,10 @@ impl Schema {
         let mut out = Vec::new();
         for model in self.models.values() {
             for (path, field, array) in model.leaf_fields() {
-                if let Some(link) = &field.options.link {
-                    if self.by_link(link).is_some_and(|m| m.slug == target.slug) {
-                        out.push((model.clone(), path, array));
-                    }
+                if let Some(link) = &field.options.link
+                    && self.by_link(link).is_some_and(|m| m.slug == target.slug)
+                {
+                    out.push((model.clone(), path, array));
                 }
             }
         }

@@ -28,10 +28,18 @@ fn lookup<'a>(mut v: &'a Value, segments: &[String]) -> Option<&'a Value> {
 
 fn matches_cond(cond: &Cond, doc: &Map<String, Value>) -> bool {
     let segments = &cond.path.segments;
-    let root_key = if segments.len() == 1 && segments[0] == "id" { "_id" } else { "" };
+    let root_key = if segments.len() == 1 && segments[0] == "id" {
+        "_id"
+    } else {
+        ""
+    };
     let value_at = |segs: &[String]| -> Option<Value> {
         let (first, rest) = segs.split_first()?;
-        let key = if root_key.is_empty() { first.as_str() } else { root_key };
+        let key = if root_key.is_empty() {
+            first.as_str()
+        } else {
+            root_key
+        };
         let v = doc.get(key)?;
         lookup(v, rest).cloned()
     };
@@ -48,12 +56,19 @@ fn matches_cond(cond: &Cond, doc: &Map<String, Value>) -> bool {
     };
     let elem = |item: &Value| lookup(item, rest).cloned();
     match cond.op {
-        Op::Ne => !items.iter().any(|i| compare(&Op::Eq, elem(i).as_ref(), &cond.value)),
-        Op::Nin => !items.iter().any(|i| compare(&Op::In, elem(i).as_ref(), &cond.value)),
+        Op::Ne => !items
+            .iter()
+            .any(|i| compare(&Op::Eq, elem(i).as_ref(), &cond.value)),
+        Op::Nin => !items
+            .iter()
+            .any(|i| compare(&Op::In, elem(i).as_ref(), &cond.value)),
         Op::Exists if rest.is_empty() => {
-            value_at(array_part).is_some_and(|v| !v.is_null()) == cond.value.as_bool().unwrap_or(true)
+            value_at(array_part).is_some_and(|v| !v.is_null())
+                == cond.value.as_bool().unwrap_or(true)
         }
-        ref op => items.iter().any(|i| compare(op, elem(i).as_ref(), &cond.value)),
+        ref op => items
+            .iter()
+            .any(|i| compare(op, elem(i).as_ref(), &cond.value)),
     }
 }
 
@@ -88,9 +103,15 @@ fn compare(op: &Op, actual: Option<&Value>, expected: &Value) -> bool {
         Op::Eq => actual.is_some_and(|a| equal(a, expected)),
         Op::Ne => !actual.is_some_and(|a| equal(a, expected)),
         Op::Gt => actual.and_then(|a| order(a, expected)) == Some(Ordering::Greater),
-        Op::Gte => matches!(actual.and_then(|a| order(a, expected)), Some(Ordering::Greater | Ordering::Equal)),
+        Op::Gte => matches!(
+            actual.and_then(|a| order(a, expected)),
+            Some(Ordering::Greater | Ordering::Equal)
+        ),
         Op::Lt => actual.and_then(|a| order(a, expected)) == Some(Ordering::Less),
-        Op::Lte => matches!(actual.and_then(|a| order(a, expected)), Some(Ordering::Less | Ordering::Equal)),
+        Op::Lte => matches!(
+            actual.and_then(|a| order(a, expected)),
+            Some(Ordering::Less | Ordering::Equal)
+        ),
         Op::In => {
             let items = expected.as_array().map(Vec::as_slice).unwrap_or_default();
             actual.is_some_and(|a| items.iter().any(|i| equal(a, i)))
@@ -136,16 +157,35 @@ mod tests {
             (c(Path::plain("nothing"), Op::Eq, json!(null)), true),
             (c(Path::plain("missing"), Op::Exists, json!(false)), true),
             (c(Path::plain("foo"), Op::Exists, json!(true)), true),
-            (c(Path::plain("address.city"), Op::In, json!(["Cape Town", "Durban"])), true),
-            (c(Path::plain("address.city"), Op::Nin, json!(["Cape Town"])), false),
+            (
+                c(
+                    Path::plain("address.city"),
+                    Op::In,
+                    json!(["Cape Town", "Durban"]),
+                ),
+                true,
+            ),
+            (
+                c(Path::plain("address.city"), Op::Nin, json!(["Cape Town"])),
+                false,
+            ),
             (c(Path::new("shmack", Some(0)), Op::Eq, json!("ray")), true),
             (c(Path::new("shmack", Some(0)), Op::Ne, json!("ray")), false),
-            (c(Path::new("composite_array.abar", Some(0)), Op::Gt, json!(3)), true),
-            (c(Path::new("composite_array.abar", Some(0)), Op::Gt, json!(4)), false),
+            (
+                c(Path::new("composite_array.abar", Some(0)), Op::Gt, json!(3)),
+                true,
+            ),
+            (
+                c(Path::new("composite_array.abar", Some(0)), Op::Gt, json!(4)),
+                false,
+            ),
             (c(Path::plain("foo"), Op::Regex, json!("(?i)^foo")), true),
             (Filter::And(vec![]), true),
             (Filter::Or(vec![]), false),
-            (Filter::Nor(vec![c(Path::plain("n"), Op::Eq, json!(5))]), false),
+            (
+                Filter::Nor(vec![c(Path::plain("n"), Op::Eq, json!(5))]),
+                false,
+            ),
         ];
         for (i, (f, want)) in cases.into_iter().enumerate() {
             assert_eq!(matches(&f, &doc), want, "case {i}: {f:?}");

@@ -78,11 +78,11 @@ fn push_json_extract(q: &mut SqlQuery, base: &str, segments: &[String]) {
 
 /// Appends the expression for a path with no array in it.
 fn push_scalar_expr(q: &mut SqlQuery, path: &Path) {
-    if let [only] = path.segments.as_slice() {
-        if let Some((_, col)) = COLUMNS.iter().find(|(name, _)| name == only) {
-            q.sql.push_str(col);
-            return;
-        }
+    if let [only] = path.segments.as_slice()
+        && let Some((_, col)) = COLUMNS.iter().find(|(name, _)| name == only)
+    {
+        q.sql.push_str(col);
+        return;
     }
     push_json_extract(q, "doc", &path.segments);
 }
@@ -90,7 +90,7 @@ fn push_scalar_expr(q: &mut SqlQuery, path: &Path) {
 /// Renders `filter` as a boolean SQL expression over a model table.
 pub fn render_sqlite_filter(filter: &Filter, q: &mut SqlQuery) {
     match filter {
-        Filter::All => q.sql.push_str("1"),
+        Filter::All => q.sql.push('1'),
         Filter::And(parts) => join(q, parts, " AND ", "1"),
         Filter::Or(parts) => join(q, parts, " OR ", "0"),
         Filter::Nor(parts) => {
@@ -123,10 +123,15 @@ fn join(q: &mut SqlQuery, parts: &[Filter], sep: &str, empty: &str) {
 
 fn render_cond(cond: &Cond, q: &mut SqlQuery) {
     let Some(at) = cond.path.array_at else {
-        render_comparison(q, &cond.op, &cond.value, |q| push_scalar_expr(q, &cond.path));
+        render_comparison(q, &cond.op, &cond.value, |q| {
+            push_scalar_expr(q, &cond.path)
+        });
         return;
     };
-    let (array_part, rest) = cond.path.segments.split_at((at + 1).min(cond.path.segments.len()));
+    let (array_part, rest) = cond
+        .path
+        .segments
+        .split_at((at + 1).min(cond.path.segments.len()));
     // `$ne` and `$nin` on an array hold when no element equals, as in MongoDB.
     let (negate, op) = match cond.op {
         Op::Ne => (true, Op::Eq),
@@ -137,10 +142,18 @@ fn render_cond(cond: &Cond, q: &mut SqlQuery) {
         let exists = cond.value.as_bool().unwrap_or(true);
         q.sql.push_str("json_type(doc,'$.");
         q.sql.push_str(&array_part.join("."));
-        q.sql.push_str(if exists { "') IS NOT NULL" } else { "') IS NULL" });
+        q.sql.push_str(if exists {
+            "') IS NOT NULL"
+        } else {
+            "') IS NULL"
+        });
         return;
     }
-    q.sql.push_str(if negate { "NOT EXISTS (SELECT 1 FROM json_each(doc,'$." } else { "EXISTS (SELECT 1 FROM json_each(doc,'$." });
+    q.sql.push_str(if negate {
+        "NOT EXISTS (SELECT 1 FROM json_each(doc,'$."
+    } else {
+        "EXISTS (SELECT 1 FROM json_each(doc,'$."
+    });
     q.sql.push_str(&array_part.join("."));
     q.sql.push_str("') WHERE ");
     render_comparison(q, &op, &cond.value, |q| {
@@ -213,7 +226,8 @@ fn render_comparison(q: &mut SqlQuery, op: &Op, value: &Value, expr: impl Fn(&mu
             let exists = value.as_bool().unwrap_or(true);
             q.sql.push('(');
             expr(q);
-            q.sql.push_str(if exists { " IS NOT NULL)" } else { " IS NULL)" });
+            q.sql
+                .push_str(if exists { " IS NOT NULL)" } else { " IS NULL)" });
         }
     }
 }
@@ -277,7 +291,11 @@ mod tests {
                 vec![SqlParam::Text("do".into())],
             ),
             (
-                Filter::cond(Path::new("composite_array.abar", Some(0)), Op::Gte, json!(3)),
+                Filter::cond(
+                    Path::new("composite_array.abar", Some(0)),
+                    Op::Gte,
+                    json!(3),
+                ),
                 "EXISTS (SELECT 1 FROM json_each(doc,'$.composite_array') WHERE (json_extract(value,'$.abar') >= ?1))",
                 vec![SqlParam::Int(3)],
             ),
@@ -309,9 +327,15 @@ mod tests {
             Filter::Not(Box::new(Filter::cond(Path::plain("b"), Op::Lt, json!(2)))),
         ]);
         let mut q = render(&f);
-        assert_eq!(q.sql, "((json_extract(doc,'$.a') = ?1) OR NOT ((json_extract(doc,'$.b') < ?2)))");
+        assert_eq!(
+            q.sql,
+            "((json_extract(doc,'$.a') = ?1) OR NOT ((json_extract(doc,'$.b') < ?2)))"
+        );
         render_sqlite_order(
-            &[Sort { path: Path::plain("createdAt"), dir: SortDir::Desc }],
+            &[Sort {
+                path: Path::plain("createdAt"),
+                dir: SortDir::Desc,
+            }],
             &mut q,
         );
         assert!(q.sql.ends_with(" ORDER BY createdAt DESC, _id ASC"));

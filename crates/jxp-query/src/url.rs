@@ -76,7 +76,11 @@ fn is_ident(s: &str) -> bool {
 
 /// Casts a query-string value to the field's type. `field` names the parameter in errors.
 pub fn cast_str(field: &str, scalar: Option<ScalarType>, raw: &str) -> Result<Value, QueryError> {
-    let bad = |what: &str| QueryError::new(format!("filter on \"{field}\": \"{raw}\" is not a valid {what}"));
+    let bad = |what: &str| {
+        QueryError::new(format!(
+            "filter on \"{field}\": \"{raw}\" is not a valid {what}"
+        ))
+    };
     Ok(match scalar {
         Some(ScalarType::Number) => {
             let n: f64 = raw.trim().parse().map_err(|_| bad("Number"))?;
@@ -108,7 +112,10 @@ fn number_value(n: f64) -> Option<Value> {
 
 /// `$regex:/re/flags` or a bare pattern → a pattern with the flags folded in, checked to compile.
 pub fn regex_pattern(field: &str, raw: &str) -> Result<String, QueryError> {
-    let (body, flags) = match raw.strip_prefix('/').and_then(|r| r.rfind('/').map(|i| (&r[..i], &r[i + 1..]))) {
+    let (body, flags) = match raw
+        .strip_prefix('/')
+        .and_then(|r| r.rfind('/').map(|i| (&r[..i], &r[i + 1..])))
+    {
         Some((body, flags)) => (body, flags),
         None => (raw, ""),
     };
@@ -117,10 +124,18 @@ pub fn regex_pattern(field: &str, raw: &str) -> Result<String, QueryError> {
         match f {
             'i' | 'm' | 's' | 'x' => prefix.push(f),
             'g' | 'u' | 'y' => {}
-            other => return Err(QueryError::new(format!("filter on \"{field}\": unknown regex flag \"{other}\""))),
+            other => {
+                return Err(QueryError::new(format!(
+                    "filter on \"{field}\": unknown regex flag \"{other}\""
+                )));
+            }
         }
     }
-    let pattern = if prefix.is_empty() { body.to_owned() } else { format!("(?{prefix}){body}") };
+    let pattern = if prefix.is_empty() {
+        body.to_owned()
+    } else {
+        format!("(?{prefix}){body}")
+    };
     regex::RegexBuilder::new(&pattern)
         .size_limit(1 << 20)
         .build()
@@ -164,15 +179,23 @@ fn parse_filter_value(
     }
     if raw.starts_with('$') && raw.contains(':') {
         let name = raw.split(':').next().unwrap_or(raw);
-        return Err(QueryError::new(format!("filter on \"{field}\": unknown operator \"{name}\"")));
+        return Err(QueryError::new(format!(
+            "filter on \"{field}\": unknown operator \"{name}\""
+        )));
     }
-    Ok(Filter::cond(path.clone(), Op::Eq, cast_str(field, scalar, raw)?))
+    Ok(Filter::cond(
+        path.clone(),
+        Op::Eq,
+        cast_str(field, scalar, raw)?,
+    ))
 }
 
 fn parse_positive(name: &str, raw: &str) -> Result<u64, QueryError> {
     match raw.trim().parse::<u64>() {
         Ok(n) if n > 0 => Ok(n),
-        _ => Err(QueryError::new(format!("\"{name}\" must be a positive whole number, got \"{raw}\""))),
+        _ => Err(QueryError::new(format!(
+            "\"{name}\" must be a positive whole number, got \"{raw}\""
+        ))),
     }
 }
 
@@ -181,7 +204,10 @@ fn truthy(raw: &str) -> bool {
 }
 
 /// Parses the query-string pairs of a list, count or CSV request.
-pub fn parse_list_params(model: &Model, pairs: &[(String, String)]) -> Result<ListParams, QueryError> {
+pub fn parse_list_params(
+    model: &Model,
+    pairs: &[(String, String)],
+) -> Result<ListParams, QueryError> {
     let mut out = ListParams::default();
     // filter[field] → the plain values (for `$in` when repeated) and operator filters.
     let mut plain: Vec<(String, Vec<String>)> = Vec::new();
@@ -190,7 +216,12 @@ pub fn parse_list_params(model: &Model, pairs: &[(String, String)]) -> Result<Li
         if let Some(inner) = key.strip_prefix("filter[") {
             let (field, list) = match inner.strip_suffix("][]") {
                 Some(f) => (f, true),
-                None => (inner.strip_suffix(']').ok_or_else(|| QueryError::new(format!("bad parameter \"{key}\"")))?, false),
+                None => (
+                    inner
+                        .strip_suffix(']')
+                        .ok_or_else(|| QueryError::new(format!("bad parameter \"{key}\"")))?,
+                    false,
+                ),
             };
             out.filtered = true;
             let (path, scalar) = resolve_path(model, field)?;
@@ -205,12 +236,18 @@ pub fn parse_list_params(model: &Model, pairs: &[(String, String)]) -> Result<Li
             continue;
         }
         if let Some(inner) = key.strip_prefix("sort[") {
-            let field = inner.strip_suffix(']').ok_or_else(|| QueryError::new(format!("bad parameter \"{key}\"")))?;
+            let field = inner
+                .strip_suffix(']')
+                .ok_or_else(|| QueryError::new(format!("bad parameter \"{key}\"")))?;
             let (path, _) = resolve_path(model, field)?;
             let dir = match raw.as_str() {
                 "1" | "asc" | "ascending" => SortDir::Asc,
                 "-1" | "desc" | "descending" => SortDir::Desc,
-                _ => return Err(QueryError::new(format!("sort on \"{field}\" must be 1 or -1, got \"{raw}\""))),
+                _ => {
+                    return Err(QueryError::new(format!(
+                        "sort on \"{field}\" must be 1 or -1, got \"{raw}\""
+                    )));
+                }
             };
             out.sort.push(Sort { path, dir });
             continue;
@@ -231,7 +268,11 @@ pub fn parse_list_params(model: &Model, pairs: &[(String, String)]) -> Result<Li
             "showDeleted" => out.show_deleted = truthy(raw),
             "count" => out.count = truthy(raw),
             "fields" => {
-                let fields: Vec<String> = raw.split(',').filter(|f| !f.is_empty()).map(str::to_owned).collect();
+                let fields: Vec<String> = raw
+                    .split(',')
+                    .filter(|f| !f.is_empty())
+                    .map(str::to_owned)
+                    .collect();
                 for f in &fields {
                     resolve_path(model, f)?;
                 }
@@ -245,7 +286,10 @@ pub fn parse_list_params(model: &Model, pairs: &[(String, String)]) -> Result<Li
         let cond = if let [one] = values.as_slice() {
             Filter::cond(path, Op::Eq, cast_str(&field, scalar, one)?)
         } else {
-            let cast: Vec<Value> = values.iter().map(|v| cast_str(&field, scalar, v)).collect::<Result<_, _>>()?;
+            let cast: Vec<Value> = values
+                .iter()
+                .map(|v| cast_str(&field, scalar, v))
+                .collect::<Result<_, _>>()?;
             Filter::cond(path, Op::In, Value::Array(cast))
         };
         filters = filters.and(cond);
@@ -261,7 +305,11 @@ mod tests {
     use serde_json::json;
 
     fn field(name: &str, kind: FieldKind) -> Field {
-        Field { name: name.into(), kind, options: FieldOptions::default() }
+        Field {
+            name: name.into(),
+            kind,
+            options: FieldOptions::default(),
+        }
     }
 
     fn model() -> Model {
@@ -273,8 +321,17 @@ mod tests {
                 field("n", FieldKind::Scalar(ScalarType::Number)),
                 field("d", FieldKind::Scalar(ScalarType::Date)),
                 field("b", FieldKind::Scalar(ScalarType::Boolean)),
-                field("shmack", FieldKind::Array(Box::new(field("shmack", FieldKind::Scalar(ScalarType::String))))),
-                field("address", FieldKind::Object(vec![field("city", FieldKind::Scalar(ScalarType::String))])),
+                field(
+                    "shmack",
+                    FieldKind::Array(Box::new(field(
+                        "shmack",
+                        FieldKind::Scalar(ScalarType::String),
+                    ))),
+                ),
+                field(
+                    "address",
+                    FieldKind::Object(vec![field("city", FieldKind::Scalar(ScalarType::String))]),
+                ),
             ],
             perms: Perms::default(),
             options: ModelOptions::default(),
@@ -283,13 +340,19 @@ mod tests {
     }
 
     fn pairs(q: &[(&str, &str)]) -> Vec<(String, String)> {
-        q.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        q.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     #[test]
     fn parses_filters_with_casts() {
         let m = model();
-        let p = parse_list_params(&m, &pairs(&[("filter[n]", "5"), ("filter[address.city]", "Durban")])).unwrap();
+        let p = parse_list_params(
+            &m,
+            &pairs(&[("filter[n]", "5"), ("filter[address.city]", "Durban")]),
+        )
+        .unwrap();
         assert_eq!(
             p.filter,
             Filter::And(vec![
@@ -298,7 +361,14 @@ mod tests {
             ])
         );
         assert!(p.filtered);
-        let p = parse_list_params(&m, &pairs(&[("filter[d]", "$gte:2020-01-01"), ("filter[d]", "$lt:2021-01-01")])).unwrap();
+        let p = parse_list_params(
+            &m,
+            &pairs(&[
+                ("filter[d]", "$gte:2020-01-01"),
+                ("filter[d]", "$lt:2021-01-01"),
+            ]),
+        )
+        .unwrap();
         assert_eq!(
             p.filter,
             Filter::And(vec![
@@ -306,13 +376,27 @@ mod tests {
                 Filter::cond(Path::plain("d"), Op::Lt, json!("2021-01-01T00:00:00.000Z")),
             ])
         );
-        let p = parse_list_params(&m, &pairs(&[("filter[foo]", "a"), ("filter[foo]", "b")])).unwrap();
-        assert_eq!(p.filter, Filter::cond(Path::plain("foo"), Op::In, json!(["a", "b"])));
+        let p =
+            parse_list_params(&m, &pairs(&[("filter[foo]", "a"), ("filter[foo]", "b")])).unwrap();
+        assert_eq!(
+            p.filter,
+            Filter::cond(Path::plain("foo"), Op::In, json!(["a", "b"]))
+        );
         let p = parse_list_params(&m, &pairs(&[("filter[shmack]", "do")])).unwrap();
-        assert_eq!(p.filter, Filter::cond(Path::new("shmack", Some(0)), Op::Eq, json!("do")));
+        assert_eq!(
+            p.filter,
+            Filter::cond(Path::new("shmack", Some(0)), Op::Eq, json!("do"))
+        );
         let p = parse_list_params(&m, &pairs(&[("filter[foo]", "$regex:/^fo/i")])).unwrap();
-        assert_eq!(p.filter, Filter::cond(Path::plain("foo"), Op::Regex, json!("(?i)^fo")));
-        let p = parse_list_params(&m, &pairs(&[("filter[b]", "true"), ("filter[n]", "$in:1,2")])).unwrap();
+        assert_eq!(
+            p.filter,
+            Filter::cond(Path::plain("foo"), Op::Regex, json!("(?i)^fo"))
+        );
+        let p = parse_list_params(
+            &m,
+            &pairs(&[("filter[b]", "true"), ("filter[n]", "$in:1,2")]),
+        )
+        .unwrap();
         assert_eq!(
             p.filter,
             Filter::And(vec![
@@ -349,13 +433,23 @@ mod tests {
         let m = model();
         let p = parse_list_params(
             &m,
-            &pairs(&[("sort", "-n,foo"), ("sort[createdAt]", "-1"), ("limit", "10"), ("page", "2"), ("showDeleted", "true"), ("count", "true")]),
+            &pairs(&[
+                ("sort", "-n,foo"),
+                ("sort[createdAt]", "-1"),
+                ("limit", "10"),
+                ("page", "2"),
+                ("showDeleted", "true"),
+                ("count", "true"),
+            ]),
         )
         .unwrap();
         assert_eq!(p.sort.len(), 3);
         assert_eq!(p.sort[0].dir, SortDir::Desc);
         assert_eq!(p.sort[1].dir, SortDir::Asc);
-        assert_eq!((p.limit, p.page, p.show_deleted, p.count), (Some(10), Some(2), true, true));
+        assert_eq!(
+            (p.limit, p.page, p.show_deleted, p.count),
+            (Some(10), Some(2), true, true)
+        );
         assert!(!p.filtered);
     }
 }

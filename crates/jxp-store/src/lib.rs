@@ -7,8 +7,8 @@
 
 mod change;
 mod error;
-mod sqlite;
 mod spec;
+mod sqlite;
 
 use std::sync::Arc;
 

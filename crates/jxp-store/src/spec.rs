@@ -50,7 +50,10 @@ pub enum Guard {
 #[derive(Debug, Clone, PartialEq)]
 pub enum WriteOp {
     /// A new document; it carries `_id` and the other system fields.
-    Insert { model: String, doc: Document },
+    Insert {
+        model: String,
+        doc: Document,
+    },
     /// Replaces the stored document. With `expect_version`, only if the stored `__v` still
     /// equals it (optimistic concurrency for read-modify-write). `op` says what the change
     /// means (a soft delete is a replace recorded as a delete).
@@ -62,7 +65,10 @@ pub enum WriteOp {
         op: ChangeOp,
     },
     /// Removes the document for good; the change carries it as it was.
-    Remove { model: String, id: String },
+    Remove {
+        model: String,
+        id: String,
+    },
     Guard(Guard),
 }
 

@@ -2,6 +2,8 @@
 //! change per operation and publishes it in commit order; a failed transaction writes and
 //! publishes nothing; seq survives a restart; migrations evolve tables without losing data.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers fail the test loudly; that is their job.
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,12 +20,24 @@ fn spec() -> Vec<TableSpec> {
         TableSpec {
             model: "test".into(),
             indexes: vec![
-                IndexSpec { path: "bar".into(), unique: true },
-                IndexSpec { path: "n".into(), unique: false },
+                IndexSpec {
+                    path: "bar".into(),
+                    unique: true,
+                },
+                IndexSpec {
+                    path: "n".into(),
+                    unique: false,
+                },
             ],
             text_fields: vec!["fulltext".into()],
             defaults: vec![],
-            fields: vec!["foo".into(), "bar".into(), "n".into(), "fulltext".into(), "link_id".into()],
+            fields: vec![
+                "foo".into(),
+                "bar".into(),
+                "n".into(),
+                "fulltext".into(),
+                "link_id".into(),
+            ],
         },
         TableSpec {
             model: "link".into(),
@@ -53,11 +67,21 @@ async fn open(dir: &tempfile::TempDir) -> SqliteStore {
 }
 
 fn insert(model: &str, d: Document) -> WriteTx {
-    WriteTx { ops: vec![WriteOp::Insert { model: model.into(), doc: d }], actor: Some("u1".into()), silent: false }
+    WriteTx {
+        ops: vec![WriteOp::Insert {
+            model: model.into(),
+            doc: d,
+        }],
+        actor: Some("u1".into()),
+        silent: false,
+    }
 }
 
 async fn next(rx: &mut broadcast::Receiver<Arc<Change>>) -> Arc<Change> {
-    tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.unwrap().unwrap()
+    tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .unwrap()
+        .unwrap()
 }
 
 #[tokio::test]
@@ -66,32 +90,62 @@ async fn each_operation_yields_one_change_in_order() {
     let store = open(&dir).await;
     let mut rx = store.subscribe();
 
-    let changes = store.write(insert("test", doc(&id(1), "a", 1))).await.unwrap();
+    let changes = store
+        .write(insert("test", doc(&id(1), "a", 1)))
+        .await
+        .unwrap();
     assert_eq!(changes.len(), 1);
     let mut updated = doc(&id(1), "a", 2);
     updated.insert("__v".into(), json!(1));
     store
         .write(WriteTx {
-            ops: vec![WriteOp::Replace { model: "test".into(), id: id(1), doc: updated, expect_version: Some(0), op: ChangeOp::Update }],
+            ops: vec![WriteOp::Replace {
+                model: "test".into(),
+                id: id(1),
+                doc: updated,
+                expect_version: Some(0),
+                op: ChangeOp::Update,
+            }],
             ..WriteTx::default()
         })
         .await
         .unwrap();
     store
-        .write(WriteTx { ops: vec![WriteOp::Remove { model: "test".into(), id: id(1) }], silent: true, ..WriteTx::default() })
+        .write(WriteTx {
+            ops: vec![WriteOp::Remove {
+                model: "test".into(),
+                id: id(1),
+            }],
+            silent: true,
+            ..WriteTx::default()
+        })
         .await
         .unwrap();
 
-    let got: Vec<(u64, ChangeOp, i64, bool)> = vec![next(&mut rx).await, next(&mut rx).await, next(&mut rx).await]
-        .iter()
-        .map(|c| (c.seq, c.op, c.doc["n"].as_i64().unwrap(), c.silent))
-        .collect();
-    assert_eq!(got, vec![(1, ChangeOp::Create, 1, false), (2, ChangeOp::Update, 2, false), (3, ChangeOp::Delete, 2, true)]);
+    let got: Vec<(u64, ChangeOp, i64, bool)> = [
+        next(&mut rx).await,
+        next(&mut rx).await,
+        next(&mut rx).await,
+    ]
+    .iter()
+    .map(|c| (c.seq, c.op, c.doc["n"].as_i64().unwrap(), c.silent))
+    .collect();
+    assert_eq!(
+        got,
+        vec![
+            (1, ChangeOp::Create, 1, false),
+            (2, ChangeOp::Update, 2, false),
+            (3, ChangeOp::Delete, 2, true)
+        ]
+    );
     assert!(rx.try_recv().is_err(), "no extra change");
     assert_eq!(store.get("test", &id(1)).await.unwrap(), None);
 
     let logged = store.changes_since("test", 0, 100).await.unwrap();
-    assert_eq!(logged.iter().map(|c| c.seq).collect::<Vec<_>>(), vec![1, 2, 3]);
+    assert_eq!(
+        logged.iter().map(|c| c.seq).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
     assert_eq!(logged[0].actor.as_deref(), Some("u1"));
     assert_eq!(store.last_seq("test").await.unwrap(), 3);
     assert_eq!(store.last_seq("link").await.unwrap(), 0);
@@ -101,27 +155,51 @@ async fn each_operation_yields_one_change_in_order() {
 async fn failed_transactions_write_and_publish_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir).await;
-    store.write(insert("test", doc(&id(1), "dup", 1))).await.unwrap();
+    store
+        .write(insert("test", doc(&id(1), "dup", 1)))
+        .await
+        .unwrap();
     let mut rx = store.subscribe();
 
     // Second op violates the unique index: the first op of the same transaction rolls back too.
     let err = store
         .write(WriteTx {
             ops: vec![
-                WriteOp::Insert { model: "link".into(), doc: json!({"_id": id(9), "name": "x"}).as_object().cloned().unwrap() },
-                WriteOp::Insert { model: "test".into(), doc: doc(&id(2), "dup", 2) },
+                WriteOp::Insert {
+                    model: "link".into(),
+                    doc: json!({"_id": id(9), "name": "x"})
+                        .as_object()
+                        .cloned()
+                        .unwrap(),
+                },
+                WriteOp::Insert {
+                    model: "test".into(),
+                    doc: doc(&id(2), "dup", 2),
+                },
             ],
             ..WriteTx::default()
         })
         .await
         .unwrap_err();
-    assert_eq!(err, StoreError::Unique { model: "test".into(), field: "bar".into() });
+    assert_eq!(
+        err,
+        StoreError::Unique {
+            model: "test".into(),
+            field: "bar".into()
+        }
+    );
     assert_eq!(store.get("link", &id(9)).await.unwrap(), None);
 
     // A stale version is refused.
     let err = store
         .write(WriteTx {
-            ops: vec![WriteOp::Replace { model: "test".into(), id: id(1), doc: doc(&id(1), "dup", 5), expect_version: Some(7), op: ChangeOp::Update }],
+            ops: vec![WriteOp::Replace {
+                model: "test".into(),
+                id: id(1),
+                doc: doc(&id(1), "dup", 5),
+                expect_version: Some(7),
+                op: ChangeOp::Update,
+            }],
             ..WriteTx::default()
         })
         .await
@@ -130,7 +208,13 @@ async fn failed_transactions_write_and_publish_nothing() {
 
     // A guard on referrers.
     store
-        .write(insert("link", json!({"_id": id(3), "name": "l"}).as_object().cloned().unwrap()))
+        .write(insert(
+            "link",
+            json!({"_id": id(3), "name": "l"})
+                .as_object()
+                .cloned()
+                .unwrap(),
+        ))
         .await
         .unwrap();
     let mut referrer = doc(&id(4), "b4", 4);
@@ -142,9 +226,16 @@ async fn failed_transactions_write_and_publish_nothing() {
                 WriteOp::Guard(Guard::NotReferenced {
                     model: "link".into(),
                     id: id(3),
-                    by: vec![RefSpec { model: "test".into(), path: "link_id".into(), array_at: None }],
+                    by: vec![RefSpec {
+                        model: "test".into(),
+                        path: "link_id".into(),
+                        array_at: None,
+                    }],
                 }),
-                WriteOp::Remove { model: "link".into(), id: id(3) },
+                WriteOp::Remove {
+                    model: "link".into(),
+                    id: id(3),
+                },
             ],
             ..WriteTx::default()
         })
@@ -156,7 +247,10 @@ async fn failed_transactions_write_and_publish_nothing() {
     // Only the two successful inserts were published; the failures consumed no seq.
     let a = next(&mut rx).await;
     let b = next(&mut rx).await;
-    assert_eq!((a.model.as_str(), a.seq, b.model.as_str(), b.seq), ("link", 1, "test", 2));
+    assert_eq!(
+        (a.model.as_str(), a.seq, b.model.as_str(), b.seq),
+        ("link", 1, "test", 2)
+    );
     assert!(rx.try_recv().is_err());
     assert_eq!(store.count("test", &Filter::All).await.unwrap(), 2);
 }
@@ -173,7 +267,13 @@ async fn concurrent_writers_see_commit_order_without_gaps() {
             let mut seqs = Vec::new();
             for i in 0..50u32 {
                 let n = t * 1000 + i;
-                let changes = store.write(insert("test", doc(&id(n + 1), &format!("b{n}"), i64::from(n)))).await.unwrap();
+                let changes = store
+                    .write(insert(
+                        "test",
+                        doc(&id(n + 1), &format!("b{n}"), i64::from(n)),
+                    ))
+                    .await
+                    .unwrap();
                 seqs.push(changes[0].seq);
             }
             seqs
@@ -187,10 +287,23 @@ async fn concurrent_writers_see_commit_order_without_gaps() {
     for _ in 0..400 {
         streamed.push(next(&mut rx).await.seq);
     }
-    assert_eq!(streamed, (1..=400).collect::<Vec<u64>>(), "stream order is seq order, no gap");
+    assert_eq!(
+        streamed,
+        (1..=400).collect::<Vec<u64>>(),
+        "stream order is seq order, no gap"
+    );
     acked.sort_unstable();
-    assert_eq!(acked, streamed, "each acknowledged write was published once");
-    let logged: Vec<u64> = store.changes_since("test", 0, 1000).await.unwrap().iter().map(|c| c.seq).collect();
+    assert_eq!(
+        acked, streamed,
+        "each acknowledged write was published once"
+    );
+    let logged: Vec<u64> = store
+        .changes_since("test", 0, 1000)
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.seq)
+        .collect();
     assert_eq!(logged, streamed);
 }
 
@@ -199,20 +312,32 @@ async fn data_and_seq_survive_restart_and_migrations_keep_data() {
     let dir = tempfile::tempdir().unwrap();
     {
         let store = open(&dir).await;
-        store.write(insert("test", doc(&id(1), "a", 1))).await.unwrap();
-        store.write(insert("test", doc(&id(2), "b", 2))).await.unwrap();
+        store
+            .write(insert("test", doc(&id(1), "a", 1)))
+            .await
+            .unwrap();
+        store
+            .write(insert("test", doc(&id(2), "b", 2)))
+            .await
+            .unwrap();
     }
     // Reopen with an evolved model: a new field with a default and a new index.
     let store = SqliteStore::open(SqliteOptions::new(dir.path().join("jxp.db"))).unwrap();
     let mut evolved = spec();
     evolved[0].fields.push("colour".into());
     evolved[0].defaults.push(("colour".into(), json!("blue")));
-    evolved[0].indexes.push(IndexSpec { path: "colour".into(), unique: false });
+    evolved[0].indexes.push(IndexSpec {
+        path: "colour".into(),
+        unique: false,
+    });
     store.migrate(&evolved).await.unwrap();
     let got = store.get("test", &id(2)).await.unwrap().unwrap();
     assert_eq!(got["bar"], "b");
     assert_eq!(got["colour"], "blue");
-    let changes = store.write(insert("test", doc(&id(3), "c", 3))).await.unwrap();
+    let changes = store
+        .write(insert("test", doc(&id(3), "c", 3)))
+        .await
+        .unwrap();
     assert_eq!(changes[0].seq, 3, "seq continues after restart");
 
     let find = Find {
@@ -222,9 +347,15 @@ async fn data_and_seq_survive_restart_and_migrations_keep_data() {
     assert_eq!(store.find("test", &find).await.unwrap().len(), 2);
 
     // A unique index that existing data violates stops the migration and changes nothing.
-    store.write(insert("test", doc(&id(4), "d", 3))).await.unwrap();
+    store
+        .write(insert("test", doc(&id(4), "d", 3)))
+        .await
+        .unwrap();
     let mut clash = evolved.clone();
-    clash[0].indexes.push(IndexSpec { path: "n".into(), unique: true });
+    clash[0].indexes.push(IndexSpec {
+        path: "n".into(),
+        unique: true,
+    });
     let err = store.migrate(&clash).await.unwrap_err();
     assert!(matches!(err, StoreError::Migration { .. }), "{err:?}");
     assert_eq!(store.count("test", &Filter::All).await.unwrap(), 4);
@@ -235,21 +366,35 @@ async fn full_text_index_follows_writes() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("jxp.db");
     let store = open(&dir).await;
-    store.write(insert("test", doc(&id(1), "a", 1))).await.unwrap();
+    store
+        .write(insert("test", doc(&id(1), "a", 1)))
+        .await
+        .unwrap();
     let mut other = doc(&id(2), "b", 2);
     other.insert("fulltext".into(), json!("Something else entirely"));
     store.write(insert("test", other)).await.unwrap();
-    let hits = |q: &str| -> i64 {
-        let conn = rusqlite_count(&path, q);
-        conn
-    };
+    let hits = |q: &str| -> i64 { rusqlite_count(&path, q) };
     assert_eq!(hits("xanadu"), 1);
-    store.write(WriteTx { ops: vec![WriteOp::Remove { model: "test".into(), id: id(1) }], ..WriteTx::default() }).await.unwrap();
+    store
+        .write(WriteTx {
+            ops: vec![WriteOp::Remove {
+                model: "test".into(),
+                id: id(1),
+            }],
+            ..WriteTx::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(hits("xanadu"), 0);
     assert_eq!(hits("entirely"), 1);
 }
 
 fn rusqlite_count(path: &std::path::Path, q: &str) -> i64 {
     let conn = rusqlite::Connection::open(path).unwrap();
-    conn.query_row("SELECT COUNT(*) FROM fts_test WHERE fts_test MATCH ?1", [q], |r| r.get(0)).unwrap()
+    conn.query_row(
+        "SELECT COUNT(*) FROM fts_test WHERE fts_test MATCH ?1",
+        [q],
+        |r| r.get(0),
+    )
+    .unwrap()
 }

@@ -1,1 +1,120 @@
-fn main() {}
+//! The `jxp` command line: `serve`, `init`, `add-admin`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use jxp::{Config, LogFormat};
+
+#[derive(Parser)]
+#[command(
+    name = "jxp",
+    version,
+    about = "Write models, get an API: REST, auth and a realtime feed"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (settings from the environment and .env).
+    Serve,
+    /// Write a runnable project (.env and sample models) into DIR.
+    Init { dir: PathBuf },
+    /// Create an admin user.
+    AddAdmin {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        password: String,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Pretty => builder.init(),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Init { dir } = &cli.command {
+        for path in jxp::init_project(dir)? {
+            println!("wrote {path}");
+        }
+        println!("next: cd {} && jxp serve", dir.display());
+        return Ok(());
+    }
+    // A missing .env is fine; a broken one is not.
+    if let Err(e) = dotenvy::dotenv()
+        && !e.not_found()
+    {
+        anyhow::bail!("cannot read .env: {e}");
+    }
+    let config = Config::from_env()?;
+    init_tracing(config.log_format);
+    match cli.command {
+        Command::Serve => jxp::serve(config, shutdown_signal()).await,
+        Command::AddAdmin {
+            email,
+            password,
+            name,
+        } => {
+            let id = jxp::add_admin(&config, &email, &password, &name).await?;
+            println!("admin {email} created with id {id}");
+            Ok(())
+        }
+        Command::Init { .. } => Ok(()),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("jxp: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("jxp: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -56,7 +56,9 @@ pub(crate) fn fts_insert_sql(model: &str, text_fields: &[String], where_clause: 
 
 fn meta_get(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {
     Ok(conn
-        .query_row("SELECT value FROM jxp_meta WHERE key = ?1", [key], |r| r.get(0))
+        .query_row("SELECT value FROM jxp_meta WHERE key = ?1", [key], |r| {
+            r.get(0)
+        })
         .optional()?)
 }
 
@@ -70,7 +72,11 @@ fn meta_set(conn: &Connection, key: &str, value: &str) -> Result<(), StoreError>
 }
 
 /// Migrates every table in one transaction: all of them or none.
-pub(crate) fn migrate(conn: &Connection, tables: &Tables, specs: &[TableSpec]) -> Result<(), StoreError> {
+pub(crate) fn migrate(
+    conn: &Connection,
+    tables: &Tables,
+    specs: &[TableSpec],
+) -> Result<(), StoreError> {
     conn.execute_batch("BEGIN IMMEDIATE")?;
     let mut infos = HashMap::new();
     for spec in specs {
@@ -130,17 +136,22 @@ fn migrate_one(conn: &Connection, spec: &TableSpec) -> Result<TableInfo, StoreEr
     let mut info = TableInfo::default();
     let mut wanted = HashSet::new();
     for index in &spec.indexes {
-        let path = json_path(&index.path).map_err(|_| fail(format!("bad index path \"{}\"", index.path)))?;
+        let path = json_path(&index.path)
+            .map_err(|_| fail(format!("bad index path \"{}\"", index.path)))?;
         let name = index_name(model, &index.path, index.unique);
         let unique = if index.unique { "UNIQUE " } else { "" };
         conn.execute_batch(&format!(
             "CREATE {unique}INDEX IF NOT EXISTS \"{name}\" ON {table} (json_extract(doc, '{path}'))"
         ))
         .map_err(|e| match e {
-            rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => fail(format!(
-                "cannot add a unique index on \"{}\": existing documents share a value",
-                index.path
-            )),
+            rusqlite::Error::SqliteFailure(f, _)
+                if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                fail(format!(
+                    "cannot add a unique index on \"{}\": existing documents share a value",
+                    index.path
+                ))
+            }
             other => other.into(),
         })?;
         if index.unique {
@@ -153,7 +164,8 @@ fn migrate_one(conn: &Connection, spec: &TableSpec) -> Result<TableInfo, StoreEr
         .query_map([format!("m_{model}")], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     for name in existing {
-        let ours = name.starts_with(&format!("ix_{model}__")) || name.starts_with(&format!("ux_{model}__"));
+        let ours = name.starts_with(&format!("ix_{model}__"))
+            || name.starts_with(&format!("ux_{model}__"));
         if ours && !wanted.contains(&name) {
             conn.execute_batch(&format!("DROP INDEX IF EXISTS \"{name}\""))?;
         }
@@ -169,7 +181,9 @@ fn migrate_one(conn: &Connection, spec: &TableSpec) -> Result<TableInfo, StoreEr
     if fts_now != fts_before {
         conn.execute_batch(&format!("DROP TABLE IF EXISTS {}", fts_name(model)))?;
         if !spec.text_fields.is_empty() {
-            let cols: Vec<String> = (0..spec.text_fields.len()).map(|i| format!("c{i}")).collect();
+            let cols: Vec<String> = (0..spec.text_fields.len())
+                .map(|i| format!("c{i}"))
+                .collect();
             conn.execute_batch(&format!(
                 "CREATE VIRTUAL TABLE {} USING fts5({})",
                 fts_name(model),

@@ -99,10 +99,15 @@ fn register_regexp(conn: &Connection) -> Result<(), StoreError> {
         2,
         FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
         |ctx| {
-            let re: Arc<regex::Regex> = ctx.get_or_create_aux(0, |vr| -> Result<_, Box<dyn std::error::Error + Send + Sync + 'static>> {
-                let pattern = vr.as_str()?;
-                Ok(regex::RegexBuilder::new(pattern).size_limit(1 << 20).build()?)
-            })?;
+            let re: Arc<regex::Regex> = ctx.get_or_create_aux(
+                0,
+                |vr| -> Result<_, Box<dyn std::error::Error + Send + Sync + 'static>> {
+                    let pattern = vr.as_str()?;
+                    Ok(regex::RegexBuilder::new(pattern)
+                        .size_limit(1 << 20)
+                        .build()?)
+                },
+            )?;
             let text = match ctx.get_raw(1) {
                 rusqlite::types::ValueRef::Text(t) => std::str::from_utf8(t).unwrap_or_default(),
                 _ => return Ok(false),
@@ -168,19 +173,25 @@ impl Store for SqliteStore {
     async fn get(&self, model: &str, id: &str) -> Result<Option<Document>, StoreError> {
         self.check_model(model)?;
         let (model, id) = (model.to_owned(), id.to_owned());
-        self.readers.run(move |conn| read::get(conn, &model, &id)).await
+        self.readers
+            .run(move |conn| read::get(conn, &model, &id))
+            .await
     }
 
     async fn find(&self, model: &str, find: &Find) -> Result<Vec<Document>, StoreError> {
         self.check_model(model)?;
         let (model, find) = (model.to_owned(), find.clone());
-        self.readers.run(move |conn| read::find(conn, &model, &find)).await
+        self.readers
+            .run(move |conn| read::find(conn, &model, &find))
+            .await
     }
 
     async fn count(&self, model: &str, filter: &Filter) -> Result<u64, StoreError> {
         self.check_model(model)?;
         let (model, filter) = (model.to_owned(), filter.clone());
-        self.readers.run(move |conn| read::count(conn, &model, &filter)).await
+        self.readers
+            .run(move |conn| read::count(conn, &model, &filter))
+            .await
     }
 
     async fn write(&self, tx: WriteTx) -> Result<Vec<Arc<Change>>, StoreError> {
@@ -205,7 +216,9 @@ impl Store for SqliteStore {
 
     async fn last_seq(&self, model: &str) -> Result<u64, StoreError> {
         let model = model.to_owned();
-        self.readers.run(move |conn| read::last_seq(conn, &model)).await
+        self.readers
+            .run(move |conn| read::last_seq(conn, &model))
+            .await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -40,7 +40,11 @@ impl ReaderPool {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let _permit = self.permits.acquire().await.map_err(|_| StoreError::Closed)?;
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Closed)?;
         let taken = self.idle.lock().ok().and_then(|mut idle| idle.pop());
         let conn = match taken {
             Some(conn) => conn,
@@ -77,14 +81,22 @@ pub(crate) fn parse_doc(text: &str) -> Result<Document, StoreError> {
     Ok(serde_json::from_str(text)?)
 }
 
-pub(crate) fn get(conn: &Connection, model: &str, id: &str) -> Result<Option<Document>, StoreError> {
+pub(crate) fn get(
+    conn: &Connection,
+    model: &str,
+    id: &str,
+) -> Result<Option<Document>, StoreError> {
     let sql = format!("SELECT doc FROM {} WHERE _id = ?1", table_name(model));
     let mut stmt = conn.prepare_cached(&sql)?;
     let text: Option<String> = stmt.query_row([id], |r| r.get(0)).optional()?;
     text.as_deref().map(parse_doc).transpose()
 }
 
-pub(crate) fn find(conn: &Connection, model: &str, find: &Find) -> Result<Vec<Document>, StoreError> {
+pub(crate) fn find(
+    conn: &Connection,
+    model: &str,
+    find: &Find,
+) -> Result<Vec<Document>, StoreError> {
     let mut q = SqlQuery {
         sql: format!("SELECT doc FROM {} WHERE ", table_name(model)),
         params: Vec::new(),
@@ -92,11 +104,15 @@ pub(crate) fn find(conn: &Connection, model: &str, find: &Find) -> Result<Vec<Do
     render_sqlite_filter(&find.filter, &mut q);
     render_sqlite_order(&find.sort, &mut q);
     // SQLite wants a LIMIT before an OFFSET; -1 means none.
-    let limit = find.limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
+    let limit = find
+        .limit
+        .map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
     let skip = i64::try_from(find.skip).unwrap_or(i64::MAX);
     q.sql.push_str(&format!(" LIMIT {limit} OFFSET {skip}"));
     let mut stmt = conn.prepare_cached(&q.sql)?;
-    let rows = stmt.query_map(params_from_iter(q.params.iter().map(to_sql)), |r| r.get::<_, String>(0))?;
+    let rows = stmt.query_map(params_from_iter(q.params.iter().map(to_sql)), |r| {
+        r.get::<_, String>(0)
+    })?;
     let mut out = Vec::new();
     for row in rows {
         out.push(parse_doc(&row?)?);

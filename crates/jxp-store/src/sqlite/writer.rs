@@ -194,7 +194,13 @@ impl Writer {
                     self.insert(model, &id, doc)?;
                     (model, id, doc.clone(), ChangeOp::Create)
                 }
-                WriteOp::Replace { model, id, doc, expect_version, op } => {
+                WriteOp::Replace {
+                    model,
+                    id,
+                    doc,
+                    expect_version,
+                    op,
+                } => {
                     self.replace(model, id, doc, *expect_version)?;
                     (model, id.clone(), doc.clone(), *op)
                 }
@@ -242,26 +248,27 @@ impl Writer {
     }
 
     fn map_unique(&self, model: &str, e: rusqlite::Error) -> StoreError {
-        if let rusqlite::Error::SqliteFailure(f, Some(msg)) = &e {
-            if f.code == rusqlite::ErrorCode::ConstraintViolation && msg.contains("UNIQUE") {
-                let field = self
-                    .tables
-                    .read()
-                    .ok()
-                    .and_then(|t| {
-                        t.get(model).and_then(|info| {
-                            info.unique_indexes
-                                .iter()
-                                .find(|(name, _)| msg.contains(&format!("'{name}'")))
-                                .map(|(_, path)| path.clone())
-                        })
+        if let rusqlite::Error::SqliteFailure(f, Some(msg)) = &e
+            && f.code == rusqlite::ErrorCode::ConstraintViolation
+            && msg.contains("UNIQUE")
+        {
+            let field = self
+                .tables
+                .read()
+                .ok()
+                .and_then(|t| {
+                    t.get(model).and_then(|info| {
+                        info.unique_indexes
+                            .iter()
+                            .find(|(name, _)| msg.contains(&format!("'{name}'")))
+                            .map(|(_, path)| path.clone())
                     })
-                    .unwrap_or_else(|| "_id".to_owned());
-                return StoreError::Unique {
-                    model: model.to_owned(),
-                    field,
-                };
-            }
+                })
+                .unwrap_or_else(|| "_id".to_owned());
+            return StoreError::Unique {
+                model: model.to_owned(),
+                field,
+            };
         }
         e.into()
     }
@@ -280,7 +287,9 @@ impl Writer {
                 id,
                 text,
                 str_field(doc, "_owner_id"),
-                doc.get("_deleted").and_then(Value::as_bool).unwrap_or(false),
+                doc.get("_deleted")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
                 str_field(doc, "createdAt"),
                 str_field(doc, "updatedAt"),
             ])
@@ -310,7 +319,9 @@ impl Writer {
                 id,
                 text,
                 str_field(doc, "_owner_id"),
-                doc.get("_deleted").and_then(Value::as_bool).unwrap_or(false),
+                doc.get("_deleted")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
                 str_field(doc, "createdAt"),
                 str_field(doc, "updatedAt"),
                 expect_version,
@@ -319,7 +330,10 @@ impl Writer {
         if n == 0 {
             let exists: Option<i64> = self
                 .conn
-                .prepare_cached(&format!("SELECT 1 FROM {} WHERE _id = ?1", table_name(model)))?
+                .prepare_cached(&format!(
+                    "SELECT 1 FROM {} WHERE _id = ?1",
+                    table_name(model)
+                ))?
                 .query_row([id], |r| r.get(0))
                 .optional()?;
             return Err(match exists {
@@ -340,7 +354,10 @@ impl Writer {
         let text_fields = self.table_known(model)?;
         let text: Option<String> = self
             .conn
-            .prepare_cached(&format!("SELECT doc FROM {} WHERE _id = ?1", table_name(model)))?
+            .prepare_cached(&format!(
+                "SELECT doc FROM {} WHERE _id = ?1",
+                table_name(model)
+            ))?
             .query_row([id], |r| r.get(0))
             .optional()?;
         let Some(text) = text else {
@@ -365,7 +382,12 @@ impl Writer {
         Ok(())
     }
 
-    fn unindex_text(&self, model: &str, id: &str, text_fields: &[String]) -> Result<(), StoreError> {
+    fn unindex_text(
+        &self,
+        model: &str,
+        id: &str,
+        text_fields: &[String],
+    ) -> Result<(), StoreError> {
         if text_fields.is_empty() {
             return Ok(());
         }
@@ -451,7 +473,9 @@ impl Writer {
 
 fn op_model(op: &WriteOp) -> Option<&str> {
     match op {
-        WriteOp::Insert { model, .. } | WriteOp::Replace { model, .. } | WriteOp::Remove { model, .. } => Some(model),
+        WriteOp::Insert { model, .. }
+        | WriteOp::Replace { model, .. }
+        | WriteOp::Remove { model, .. } => Some(model),
         WriteOp::Guard(_) => None,
     }
 }

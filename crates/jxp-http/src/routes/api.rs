@@ -1,0 +1,165 @@
+//! The REST document routes: list, get one, create, update (PUT and `/update`), delete, count.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{IntoResponse, Response};
+use jxp_core::{DeleteOptions, ListRequest, WriteOptions};
+use jxp_model::Document;
+use jxp_query::parse_list_params;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::extract::{ApiPath, Caller, JsonBody, QueryPairs};
+
+/// `_silence` may come in the query string or the body; it is never stored.
+fn take_silence(query: &QueryPairs, body: &mut Document) -> bool {
+    let in_body = match body.remove("_silence") {
+        Some(Value::Bool(b)) => b,
+        Some(Value::String(s)) => matches!(s.as_str(), "1" | "true" | "yes"),
+        Some(Value::Number(n)) => n.as_i64() == Some(1),
+        _ => false,
+    };
+    in_body || query.flag("_silence")
+}
+
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    ApiPath(slug): ApiPath<String>,
+    query: QueryPairs,
+) -> Result<Response, ApiError> {
+    let model = state.app.model(&slug)?;
+    let params = parse_list_params(model, &query.0).map_err(jxp_core::CoreError::from)?;
+    let outcome = state.app.list(&who, &slug, &ListRequest { params }).await?;
+    let mut body = serde_json::Map::new();
+    if let Some(c) = outcome.count {
+        body.insert("count".into(), json!(c));
+    }
+    body.insert(
+        "data".into(),
+        Value::Array(outcome.data.into_iter().map(Value::Object).collect()),
+    );
+    if let Some(l) = outcome.limit {
+        body.insert("limit".into(), json!(l));
+    }
+    if let Some(p) = outcome.page {
+        body.insert("page".into(), json!(p));
+    }
+    if let Some(pc) = outcome.page_count {
+        body.insert("page_count".into(), json!(pc));
+    }
+    if let Some(next) = outcome.next_page {
+        body.insert("next".into(), Value::String(next_url(&slug, &query, next)));
+    }
+    if let Some(more) = outcome.has_more {
+        body.insert("has_more".into(), json!(more));
+    }
+    if outcome.limit_capped {
+        body.insert("limit_capped".into(), json!(true));
+    }
+    sized_json(&state, &Value::Object(body))
+}
+
+/// The same list URL with `page` set to `page`.
+fn next_url(slug: &str, query: &QueryPairs, page: u64) -> String {
+    let mut pairs: Vec<(String, String)> = query
+        .0
+        .iter()
+        .filter(|(k, _)| k != "page")
+        .cloned()
+        .collect();
+    pairs.push(("page".into(), page.to_string()));
+    let qs = serde_urlencoded::to_string(&pairs).unwrap_or_default();
+    format!("/api/{slug}?{qs}")
+}
+
+/// Serialises a list answer, refusing it with 413 above `max_response_size`.
+fn sized_json(state: &AppState, body: &Value) -> Result<Response, ApiError> {
+    let bytes = serde_json::to_vec(body).map_err(ApiError::internal)?;
+    let max = state.app.settings().query_limits.max_response_size;
+    if max > 0 && bytes.len() as u64 > max {
+        return Err(ApiError::too_large(format!(
+            "the response would be {} bytes, over the limit of {max}: use a smaller limit, fields= or pages",
+            bytes.len()
+        )));
+    }
+    Ok(([(CONTENT_TYPE, "application/json")], bytes).into_response())
+}
+
+pub(crate) async fn get_one(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    ApiPath((slug, id)): ApiPath<(String, String)>,
+    query: QueryPairs,
+) -> Result<Json<Value>, ApiError> {
+    let doc = state
+        .app
+        .get_one(&who, &slug, &id, query.flag("showDeleted"))
+        .await?;
+    Ok(Json(json!({ "data": doc })))
+}
+
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    ApiPath(slug): ApiPath<String>,
+    query: QueryPairs,
+    JsonBody(mut body): JsonBody,
+) -> Result<Json<Value>, ApiError> {
+    let opts = WriteOptions {
+        silence: take_silence(&query, &mut body),
+        password_override: query.flag("password_override"),
+    };
+    let doc = state.app.create(&who, &slug, body, opts).await?;
+    Ok(Json(
+        json!({ "status": "ok", "message": format!("{slug} created"), "data": doc }),
+    ))
+}
+
+pub(crate) async fn update(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    ApiPath((slug, id)): ApiPath<(String, String)>,
+    query: QueryPairs,
+    JsonBody(mut body): JsonBody,
+) -> Result<Json<Value>, ApiError> {
+    let opts = WriteOptions {
+        silence: take_silence(&query, &mut body),
+        password_override: query.flag("password_override"),
+    };
+    let doc = state.app.update(&who, &slug, &id, body, opts).await?;
+    Ok(Json(
+        json!({ "status": "ok", "message": format!("{slug} updated"), "data": doc }),
+    ))
+}
+
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    ApiPath((slug, id)): ApiPath<(String, String)>,
+    query: QueryPairs,
+) -> Result<Json<Value>, ApiError> {
+    let opts = DeleteOptions {
+        perma: query.flag("_permaDelete"),
+        cascade: query.flag("_cascade"),
+        silence: query.flag("_silence"),
+    };
+    state.app.delete(&who, &slug, &id, opts).await?;
+    Ok(Json(
+        json!({ "status": "ok", "message": format!("{slug}/{id} deleted") }),
+    ))
+}
+
+pub(crate) async fn count(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    ApiPath(slug): ApiPath<String>,
+    query: QueryPairs,
+) -> Result<Json<Value>, ApiError> {
+    let model = state.app.model(&slug)?;
+    let params = parse_list_params(model, &query.0).map_err(jxp_core::CoreError::from)?;
+    let count = state.app.count(&who, &slug, &params).await?;
+    Ok(Json(json!({ "count": count })))
+}

@@ -1,0 +1,37 @@
+//! The route table. One file per group of routes.
+
+mod api;
+mod meta;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use crate::AppState;
+use crate::error::ApiError;
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(meta::healthz))
+        .route("/model", get(meta::models))
+        .route("/model/{model}", get(meta::model))
+        .route("/api/{model}", get(api::list).post(api::create))
+        .route(
+            "/api/{model}/{id}",
+            get(api::get_one).put(api::update).delete(api::delete),
+        )
+        .route("/update/{model}/{id}", post(api::update))
+        .route("/count/{model}", get(api::count))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method not allowed on this route",
+    )
+}

@@ -1,0 +1,283 @@
+//! Settings from the environment (and `.env`), as SPEC §1 names them. A bad value stops
+//! start-up with the variable's name and what it accepts.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use jxp_core::{QueryLimits, Settings};
+use jxp_http::HttpSettings;
+
+/// A setting that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("{var}={value:?} is not valid: expected {expected}")]
+pub struct ConfigError {
+    pub var: String,
+    pub value: String,
+    pub expected: String,
+}
+
+/// Where documents live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// Everything `jxp serve` needs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub host: IpAddr,
+    pub port: u16,
+    pub api_url: String,
+    pub model_dir: PathBuf,
+    pub database: Database,
+    pub shared_secret: Option<String>,
+    pub token_expiry: u64,
+    pub refresh_token_expiry: u64,
+    pub changelog_retention: u64,
+    pub log_format: LogFormat,
+    pub core: Settings,
+    pub http: HttpSettings,
+}
+
+struct Vars(HashMap<String, String>);
+
+impl Vars {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.trim().is_empty())
+    }
+
+    fn parse<T: std::str::FromStr>(
+        &self,
+        name: &str,
+        default: T,
+        expected: &str,
+    ) -> Result<T, ConfigError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(raw) => raw.trim().parse().map_err(|_| bad(name, raw, expected)),
+        }
+    }
+
+    fn positive(&self, name: &str, default: u64) -> Result<u64, ConfigError> {
+        let v = self.parse(name, default, "a positive whole number")?;
+        if v == 0 {
+            return Err(bad(name, "0", "a positive whole number"));
+        }
+        Ok(v)
+    }
+
+    fn flag(&self, name: &str, default: bool) -> Result<bool, ConfigError> {
+        match self.get(name).map(|v| v.trim().to_ascii_lowercase()) {
+            None => Ok(default),
+            Some(v) => match v.as_str() {
+                "true" | "1" | "yes" | "on" => Ok(true),
+                "false" | "0" | "no" | "off" => Ok(false),
+                _ => Err(bad(name, &v, "true or false")),
+            },
+        }
+    }
+}
+
+fn bad(var: &str, value: &str, expected: &str) -> ConfigError {
+    ConfigError {
+        var: var.to_owned(),
+        value: value.to_owned(),
+        expected: expected.to_owned(),
+    }
+}
+
+/// `10mb`, `512kb`, `10M`, `1g` or a byte count; `0` disables.
+fn parse_size(raw: &str) -> Option<u64> {
+    let s = raw.trim().to_ascii_lowercase();
+    let digits_end = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(digits_end);
+    let n: f64 = num.parse().ok()?;
+    let mult = match unit.trim() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1024.0,
+        "m" | "mb" => 1024.0 * 1024.0,
+        "g" | "gb" => 1024.0 * 1024.0 * 1024.0,
+        _ => return None,
+    };
+    let bytes = n * mult;
+    (bytes.is_finite() && bytes >= 0.0).then_some(bytes as u64)
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(std::env::vars())
+    }
+
+    /// Reads settings from `(name, value)` pairs.
+    pub fn from_vars(
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let v = Vars(vars.into_iter().collect());
+        let port: u16 = v.parse("PORT", 4001, "a port number from 0 to 65535")?;
+        let host: IpAddr = v.parse(
+            "HOST",
+            IpAddr::from([127, 0, 0, 1]),
+            "an IP address such as 127.0.0.1 or 0.0.0.0",
+        )?;
+        let api_url = v
+            .get("API_URL")
+            .or(v.get("API_SERVER"))
+            .map_or_else(|| format!("http://localhost:{port}"), str::to_owned);
+        let model_dir = PathBuf::from(v.get("MODEL_DIR").unwrap_or("./models"));
+        let database = match v.get("DATABASE_URL") {
+            None => Database::Sqlite(PathBuf::from("./data/jxp.db")),
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Database::Postgres(url.to_owned())
+            }
+            Some(url) => {
+                let path = url
+                    .strip_prefix("sqlite://")
+                    .or(url.strip_prefix("sqlite:"))
+                    .unwrap_or(url);
+                if path.is_empty() || path.contains("://") {
+                    return Err(bad(
+                        "DATABASE_URL",
+                        url,
+                        "a SQLite file path (sqlite://path) or postgres://…",
+                    ));
+                }
+                Database::Sqlite(PathBuf::from(path))
+            }
+        };
+        let log_format = match v.get("LOG_FORMAT").map(str::to_ascii_lowercase).as_deref() {
+            None | Some("pretty") => LogFormat::Pretty,
+            Some("json") => LogFormat::Json,
+            Some(other) => return Err(bad("LOG_FORMAT", other, "pretty or json")),
+        };
+        let bcrypt_cost: u32 = v.parse("BCRYPT_COST", 10, "a whole number from 4 to 31")?;
+        if !(4..=31).contains(&bcrypt_cost) {
+            return Err(bad(
+                "BCRYPT_COST",
+                &bcrypt_cost.to_string(),
+                "a whole number from 4 to 31",
+            ));
+        }
+        let defaults = QueryLimits::default();
+        let max_response_size = match v.get("QUERY_LIMITS_MAX_RESPONSE_SIZE") {
+            None => defaults.max_response_size,
+            Some(raw) => parse_size(raw).ok_or_else(|| {
+                bad(
+                    "QUERY_LIMITS_MAX_RESPONSE_SIZE",
+                    raw,
+                    "a size such as 10mb, 512kb or a byte count (0 disables)",
+                )
+            })?,
+        };
+        let query_limits = QueryLimits {
+            enabled: v.flag("QUERY_LIMITS_ENABLED", defaults.enabled)?,
+            large_collection_threshold: v.positive(
+                "QUERY_LIMITS_LARGE_COLLECTION_THRESHOLD",
+                defaults.large_collection_threshold,
+            )?,
+            max: v.positive("QUERY_LIMITS_MAX", defaults.max)?,
+            default: v.positive("QUERY_LIMITS_DEFAULT", defaults.default)?,
+            skip_count_unless_paginated: v.flag(
+                "QUERY_LIMITS_SKIP_COUNT_UNLESS_PAGINATED",
+                defaults.skip_count_unless_paginated,
+            )?,
+            max_response_size,
+        };
+        let body_limit = match v.get("BODY_LIMIT") {
+            None => HttpSettings::default().body_limit,
+            Some(raw) => parse_size(raw)
+                .filter(|n| *n > 0)
+                .and_then(|n| usize::try_from(n).ok())
+                .ok_or_else(|| bad("BODY_LIMIT", raw, "a size such as 1mb or a byte count"))?,
+        };
+        Ok(Config {
+            host,
+            port,
+            api_url,
+            model_dir,
+            database,
+            shared_secret: v.get("SHARED_SECRET").map(str::to_owned),
+            token_expiry: v.positive("TOKEN_EXPIRY", 86_400)?,
+            refresh_token_expiry: v.positive("REFRESH_TOKEN_EXPIRY", 2_678_400)?,
+            changelog_retention: v.positive("CHANGELOG_RETENTION", 10_000)?,
+            log_format,
+            core: Settings {
+                bcrypt_cost,
+                query_limits,
+            },
+            http: HttpSettings { body_limit },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults() {
+        let c = Config::from_vars(vars(&[])).unwrap();
+        assert_eq!(c.port, 4001);
+        assert_eq!(c.host.to_string(), "127.0.0.1");
+        assert_eq!(c.api_url, "http://localhost:4001");
+        assert_eq!(c.database, Database::Sqlite(PathBuf::from("./data/jxp.db")));
+        assert_eq!(c.core.query_limits.max_response_size, 10 * 1024 * 1024);
+        assert_eq!(c.token_expiry, 86_400);
+    }
+
+    #[test]
+    fn reads_values() {
+        let c = Config::from_vars(vars(&[
+            ("PORT", "5000"),
+            ("DATABASE_URL", "sqlite:///tmp/x.db"),
+            ("QUERY_LIMITS_MAX_RESPONSE_SIZE", "512kb"),
+            ("LOG_FORMAT", "json"),
+        ]))
+        .unwrap();
+        assert_eq!(c.port, 5000);
+        assert_eq!(c.api_url, "http://localhost:5000");
+        assert_eq!(c.database, Database::Sqlite(PathBuf::from("/tmp/x.db")));
+        assert_eq!(c.core.query_limits.max_response_size, 512 * 1024);
+        assert_eq!(c.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        for (var, value) in [
+            ("PORT", "http"),
+            ("PORT", "70000"),
+            ("HOST", "localhost:3"),
+            ("LOG_FORMAT", "xml"),
+            ("TOKEN_EXPIRY", "0"),
+            ("QUERY_LIMITS_ENABLED", "maybe"),
+            ("QUERY_LIMITS_MAX_RESPONSE_SIZE", "10 parsecs"),
+            ("BCRYPT_COST", "2"),
+            ("DATABASE_URL", "mysql://x"),
+        ] {
+            let err = Config::from_vars(vars(&[(var, value)])).unwrap_err();
+            assert_eq!(err.var, var, "{value}");
+            assert!(err.to_string().contains(var));
+        }
+    }
+}
