@@ -1,0 +1,180 @@
+//! Starting a server for a test, and a small HTTP client that returns `(status, json)`.
+
+use std::path::PathBuf;
+
+use jxp::{Config, Running};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+/// A model `test` open to anonymous callers, with one field of every kind.
+pub const OPEN_TEST: &str = r#"
+name = "Test"
+[fields]
+foo = "String"
+bar = { type = "String", unique = true, index = true, default = "Some Default" }
+n = { type = "Number", min = 0, max = 1000 }
+flag = "Boolean"
+when = { type = "Date", index = true }
+ref_id = { type = "ObjectId", link = "Link" }
+yack = "Mixed"
+shmack = ["String"]
+fulltext = { type = "String", index = "text" }
+address = { street = "String", city = { type = "String", default = "Cape Town" } }
+composite_array = [{ afoo = "String", abar = "Number" }]
+status = { type = "String", enum = ["draft", "published"], default = "draft" }
+code = { type = "String", match = "^[a-z]+$", lowercase = true, trim = true, minlength = 2, maxlength = 8 }
+secret = { type = "String", private = true }
+password = "String"
+[perms]
+all = "crud"
+"#;
+
+/// A model `link` that `test` refers to.
+pub const OPEN_LINK: &str = r#"
+name = "Link"
+[fields]
+name = { type = "String", required = true }
+[perms]
+all = "crud"
+"#;
+
+pub struct TestServer {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub dir: tempfile::TempDir,
+    env: Vec<(String, String)>,
+    running: Option<Running>,
+}
+
+impl TestServer {
+    /// The open `test` and `link` models.
+    pub async fn open() -> Self {
+        Self::start(&[("test", OPEN_TEST), ("link", OPEN_LINK)], &[]).await
+    }
+
+    /// Writes `models` (slug, TOML text) and starts a server with extra settings.
+    pub async fn start(models: &[(&str, &str)], env: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("models")).unwrap();
+        for (slug, text) in models {
+            std::fs::write(dir.path().join("models").join(format!("{slug}.toml")), text).unwrap();
+        }
+        let env = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let mut server = TestServer {
+            base: String::new(),
+            client: reqwest::Client::new(),
+            dir,
+            env,
+            running: None,
+        };
+        server.boot().await.unwrap();
+        server
+    }
+
+    pub fn config(&self) -> Result<Config, jxp::ConfigError> {
+        let root = self.dir.path();
+        let mut vars = vec![
+            ("PORT".to_owned(), "0".to_owned()),
+            ("MODEL_DIR".to_owned(), root.join("models").display().to_string()),
+            ("DATABASE_URL".to_owned(), self.db_path().display().to_string()),
+            ("BCRYPT_COST".to_owned(), "4".to_owned()),
+        ];
+        vars.extend(self.env.iter().cloned());
+        Config::from_vars(vars)
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("jxp.db")
+    }
+
+    /// Starts the server on the current models and database.
+    pub async fn boot(&mut self) -> anyhow::Result<()> {
+        let running = jxp::start(self.config()?).await?;
+        self.base = format!("http://{}", running.addr);
+        self.running = Some(running);
+        Ok(())
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(r) = self.running.take() {
+            r.stop().await.unwrap();
+        }
+    }
+
+    /// Stops and starts again on the same database and models.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        self.boot().await.unwrap();
+    }
+
+    /// Replaces one model file (for schema evolution).
+    pub fn write_model(&self, slug: &str, text: &str) {
+        std::fs::write(self.dir.path().join("models").join(format!("{slug}.toml")), text).unwrap();
+    }
+
+    pub async fn request(&self, method: Method, path: &str, body: Option<&Value>) -> (StatusCode, Value) {
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send().await.unwrap();
+        read(resp).await
+    }
+
+    /// A request with a raw body and content type.
+    pub async fn raw(&self, method: Method, path: &str, content_type: Option<&str>, body: Vec<u8>) -> (StatusCode, Value) {
+        let mut req = self.client.request(method, format!("{}{path}", self.base)).body(body);
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        read(req.send().await.unwrap()).await
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.request(Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.request(Method::POST, path, Some(&body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.request(Method::PUT, path, Some(&body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
+        self.request(Method::DELETE, path, None).await
+    }
+
+    /// Creates a document and answers its `_id`; fails the test if it cannot.
+    pub async fn create(&self, model: &str, body: Value) -> String {
+        let (status, resp) = self.post(&format!("/api/{model}"), body).await;
+        assert_eq!(status, StatusCode::OK, "{resp}");
+        resp["data"]["_id"].as_str().unwrap().to_owned()
+    }
+
+    /// How many documents of `model` exist, deleted ones included.
+    pub async fn total(&self, model: &str) -> u64 {
+        let (status, body) = self.get(&format!("/count/{model}?filter[_deleted]=$exists:true&showDeleted=true")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["count"].as_u64().unwrap()
+    }
+}
+
+async fn read(resp: reqwest::Response) -> (StatusCode, Value) {
+    let status = resp.status();
+    let text = resp.text().await.unwrap();
+    let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, value)
+}
+
+/// Asserts an error answer: the status and the `{code, message}` shape, and that the message
+/// mentions `needle`.
+#[track_caller]
+pub fn assert_error(got: &(StatusCode, Value), status: StatusCode, needle: &str) {
+    assert_eq!(got.0, status, "{}", got.1);
+    let obj = got.1.as_object().unwrap_or_else(|| panic!("error body is not an object: {}", got.1));
+    assert!(obj.get("code").is_some_and(Value::is_string), "no code: {}", got.1);
+    let message = obj.get("message").and_then(Value::as_str).unwrap_or_default();
+    assert!(message.contains(needle), "message {message:?} does not mention {needle:?}");
+}

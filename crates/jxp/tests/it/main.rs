@@ -1,0 +1,8 @@
+//! Integration tests: each starts the real server on 127.0.0.1:0 with a fresh SQLite database
+//! and its own model files, and talks to it over real HTTP.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Test code fails loudly.
+
+mod harness;
+
+mod crud;
