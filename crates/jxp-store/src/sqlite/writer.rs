@@ -184,15 +184,16 @@ impl Writer {
     fn apply(&mut self, tx: &WriteTx) -> Result<Vec<Arc<Change>>, StoreError> {
         let mut changes = Vec::new();
         for op in &tx.ops {
-            let (model, id, doc, change_op) = match op {
+            let (model, id, doc, text, change_op) = match op {
                 WriteOp::Guard(guard) => {
                     self.check_guard(guard)?;
                     continue;
                 }
                 WriteOp::Insert { model, doc } => {
                     let id = doc_id(model, doc)?;
-                    self.insert(model, &id, doc)?;
-                    (model, id, doc.clone(), ChangeOp::Create)
+                    let text = serde_json::to_string(doc)?;
+                    self.insert(model, &id, doc, &text)?;
+                    (model, id, doc.clone(), text, ChangeOp::Create)
                 }
                 WriteOp::Replace {
                     model,
@@ -201,17 +202,17 @@ impl Writer {
                     expect_version,
                     op,
                 } => {
-                    self.replace(model, id, doc, *expect_version)?;
-                    (model, id.clone(), doc.clone(), *op)
+                    let text = serde_json::to_string(doc)?;
+                    self.replace(model, id, doc, &text, *expect_version)?;
+                    (model, id.clone(), doc.clone(), text, *op)
                 }
                 WriteOp::Remove { model, id } => {
-                    let doc = self.remove(model, id)?;
-                    (model, id.clone(), doc, ChangeOp::Delete)
+                    let (doc, text) = self.remove(model, id)?;
+                    (model, id.clone(), doc, text, ChangeOp::Delete)
                 }
             };
             let seq = self.seqs.get(model).copied().unwrap_or_default() + 1;
             self.seqs.insert(model.clone(), seq);
-            let text = serde_json::to_string(&doc)?;
             self.conn
                 .prepare_cached(
                     "INSERT INTO jxp_changes (model, seq, op, doc_id, doc, actor, silent)
@@ -273,9 +274,8 @@ impl Writer {
         e.into()
     }
 
-    fn insert(&self, model: &str, id: &str, doc: &Document) -> Result<(), StoreError> {
+    fn insert(&self, model: &str, id: &str, doc: &Document, text: &str) -> Result<(), StoreError> {
         let text_fields = self.table_known(model)?;
-        let text = serde_json::to_string(doc)?;
         let sql = format!(
             "INSERT INTO {} (_id, doc, _owner_id, _deleted, createdAt, updatedAt)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -302,11 +302,11 @@ impl Writer {
         model: &str,
         id: &str,
         doc: &Document,
+        text: &str,
         expect_version: Option<i64>,
     ) -> Result<(), StoreError> {
         let text_fields = self.table_known(model)?;
         self.unindex_text(model, id, &text_fields)?;
-        let text = serde_json::to_string(doc)?;
         let sql = format!(
             "UPDATE {} SET doc = ?2, _owner_id = ?3, _deleted = ?4, createdAt = ?5, updatedAt = ?6
              WHERE _id = ?1 AND (?7 IS NULL OR json_extract(doc, '$.__v') = ?7)",
@@ -350,7 +350,7 @@ impl Writer {
         self.index_text(model, id, &text_fields)
     }
 
-    fn remove(&self, model: &str, id: &str) -> Result<Document, StoreError> {
+    fn remove(&self, model: &str, id: &str) -> Result<(Document, String), StoreError> {
         let text_fields = self.table_known(model)?;
         let text: Option<String> = self
             .conn
@@ -370,7 +370,7 @@ impl Writer {
         self.conn
             .prepare_cached(&format!("DELETE FROM {} WHERE _id = ?1", table_name(model)))?
             .execute([id])?;
-        super::read::parse_doc(&text)
+        Ok((super::read::parse_doc(&text)?, text))
     }
 
     fn index_text(&self, model: &str, id: &str, text_fields: &[String]) -> Result<(), StoreError> {
