@@ -5,6 +5,7 @@ use std::sync::Arc;
 use jxp_model::{Model, Schema};
 use jxp_store::Store;
 
+use crate::auth::{AuthSettings, RateLimiter};
 use crate::error::CoreError;
 use crate::tables::table_specs;
 
@@ -38,6 +39,7 @@ impl Default for QueryLimits {
 pub struct Settings {
     pub bcrypt_cost: u32,
     pub query_limits: QueryLimits,
+    pub auth: AuthSettings,
 }
 
 impl Default for Settings {
@@ -45,6 +47,7 @@ impl Default for Settings {
         Settings {
             bcrypt_cost: 10,
             query_limits: QueryLimits::default(),
+            auth: AuthSettings::default(),
         }
     }
 }
@@ -59,6 +62,11 @@ pub(crate) struct Inner {
     pub schema: Arc<Schema>,
     pub store: Arc<dyn Store>,
     pub settings: Settings,
+    /// Shared by `/login`, recovery and WebSocket `auth`.
+    pub limiter: RateLimiter,
+    /// A hash checked when a login names an unknown email, so it costs as much as a wrong
+    /// password.
+    pub dummy_hash: tokio::sync::OnceCell<String>,
 }
 
 impl App {
@@ -81,7 +89,9 @@ impl App {
             inner: Arc::new(Inner {
                 schema: Arc::new(schema),
                 store,
+                limiter: RateLimiter::new(settings.auth.rate_limit.clone()),
                 settings,
+                dummy_hash: tokio::sync::OnceCell::new(),
             }),
         })
     }

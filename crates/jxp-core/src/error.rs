@@ -25,6 +25,9 @@ pub enum CoreError {
     Conflict(String),
     #[error("{0}")]
     TooLarge(String),
+    /// A feature the server is not configured for (no SMTP, no shared secret).
+    #[error("{0}")]
+    Unavailable(String),
     /// A fault of the server, not of the request; the message is for the log only.
     #[error("internal error: {0}")]
     Internal(String),
@@ -51,6 +54,9 @@ impl From<StoreError> for CoreError {
             } => CoreError::Conflict(format!(
                 "{model}/{id} is referenced by {by_model}.{by_field}; delete with _cascade=1 to delete the referrers too"
             )),
+            StoreError::NotEmpty { model } => {
+                CoreError::Conflict(format!("{model} already has documents"))
+            }
             other => CoreError::Internal(other.to_string()),
         }
     }

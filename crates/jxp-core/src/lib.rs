@@ -2,6 +2,7 @@
 //! write path every route uses, and reads shaped as the API returns them. No HTTP here.
 
 mod app;
+mod auth;
 mod error;
 mod identity;
 mod password;
@@ -11,6 +12,9 @@ mod tables;
 mod write;
 
 pub use app::{App, QueryLimits, Settings};
+pub use auth::{
+    AuthSettings, Credentials, GroupChange, RateLimitSettings, RateLimiter, Session, SmtpSettings,
+};
 pub use error::CoreError;
 pub use identity::{Identity, User};
 pub use perms::{Access, Right, access};

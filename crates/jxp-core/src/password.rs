@@ -9,3 +9,11 @@ pub async fn hash(password: String, cost: u32) -> Result<String, CoreError> {
         .map_err(|e| CoreError::Internal(format!("hash task failed: {e}")))?
         .map_err(|e| CoreError::Internal(format!("bcrypt: {e}")))
 }
+
+/// Checks a password against a stored hash on the blocking pool; a malformed hash is a
+/// mismatch.
+pub async fn verify(password: String, hash: String) -> Result<bool, CoreError> {
+    tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash).unwrap_or(false))
+        .await
+        .map_err(|e| CoreError::Internal(format!("verify task failed: {e}")))
+}

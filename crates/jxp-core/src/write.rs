@@ -15,6 +15,9 @@ use crate::identity::Identity;
 use crate::password;
 use crate::perms::{Right, allowed_on};
 
+/// The built-in user model, whose `admin` and `temp_hash` fields only the server and admins
+/// may set.
+const USER_MODEL: &str = "user";
 /// How often an update is retried when another write changed the document in between.
 const UPDATE_ATTEMPTS: usize = 5;
 /// How deep `_cascade` follows referrers of referrers.
@@ -97,7 +100,28 @@ impl App {
         {
             return Err(jxp_model::ValidationError::new(key.clone(), "is not in the model").into());
         }
+        if model.slug == USER_MODEL {
+            // Nobody but an admin makes an admin; only the server sets recovery hashes.
+            if !admin {
+                // `admin: false` echoed back by a client changes nothing; anything else is an
+                // escalation attempt.
+                match body.remove("admin") {
+                    None | Some(Value::Bool(false)) | Some(Value::Null) => {}
+                    Some(Value::String(s)) if matches!(s.as_str(), "false" | "0" | "") => {}
+                    Some(_) => {
+                        return Err(CoreError::Forbidden("only admins may set admin".into()));
+                    }
+                }
+            }
+            if !who.system {
+                body.remove("temp_hash");
+            }
+        }
         let has_password = model.field("password").is_some_and(|f| f.is_password());
+        if has_password && model.slug == USER_MODEL && !creating && body.contains_key("password") {
+            // A new password retires any outstanding recovery link.
+            body.insert("temp_hash".into(), Value::Null);
+        }
         if has_password
             && !opts.password_override
             && let Some(Value::String(plain)) = body.get("password")
@@ -121,6 +145,18 @@ impl App {
         body: Document,
         opts: WriteOptions,
     ) -> Result<Document, CoreError> {
+        self.create_with(who, slug, body, opts, Vec::new()).await
+    }
+
+    /// `create`, with guards checked in the same transaction.
+    pub(crate) async fn create_with(
+        &self,
+        who: &Identity,
+        slug: &str,
+        body: Document,
+        opts: WriteOptions,
+        guards: Vec<WriteOp>,
+    ) -> Result<Document, CoreError> {
         let model = self.model(slug)?.clone();
         if !allowed_on(&model, who, Right::Create, who.user_id()) {
             return Err(forbidden(&model, Right::Create));
@@ -141,11 +177,13 @@ impl App {
         stored.insert("createdAt".into(), Value::String(now.clone()));
         stored.insert("updatedAt".into(), Value::String(now));
         stored.insert("__v".into(), Value::from(0));
+        let mut ops = guards;
+        ops.push(WriteOp::Insert {
+            model: model.slug.clone(),
+            doc: stored.clone(),
+        });
         let tx = WriteTx {
-            ops: vec![WriteOp::Insert {
-                model: model.slug.clone(),
-                doc: stored.clone(),
-            }],
+            ops,
             actor: who.user_id().map(str::to_owned),
             silent: opts.silence,
         };

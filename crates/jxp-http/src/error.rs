@@ -5,7 +5,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use jxp_core::CoreError;
 use serde_json::json;
@@ -15,6 +16,8 @@ use serde_json::json;
 pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
+    /// Seconds, for a 429's `Retry-After`.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -22,6 +25,23 @@ impl ApiError {
         ApiError {
             status,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, message)
+    }
+
+    /// Too many attempts; try again after `wait`.
+    pub fn rate_limited(wait: std::time::Duration) -> Self {
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        ApiError {
+            retry_after: Some(secs.max(1)),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many attempts; try again later",
+            )
         }
     }
 
@@ -67,8 +87,18 @@ fn code(status: StatusCode) -> &'static str {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({ "code": code(self.status), "message": self.message });
-        (self.status, Json(body)).into_response()
+        let mut body = json!({ "code": code(self.status), "message": self.message });
+        if self.status == StatusCode::UNAUTHORIZED {
+            // JXP's login failure shape, which its clients test for.
+            body["status"] = json!("fail");
+        }
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
     }
 }
 
@@ -83,6 +113,7 @@ impl From<CoreError> for ApiError {
             }
             CoreError::Conflict(_) => StatusCode::CONFLICT,
             CoreError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            CoreError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             CoreError::Internal(cause) => return ApiError::internal(cause),
         };
         ApiError::new(status, e.to_string())

@@ -4,9 +4,10 @@
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
-use axum::http::header::CONTENT_TYPE;
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
-use jxp_core::Identity;
+use base64::Engine;
+use jxp_core::{Credentials, Identity};
 use jxp_model::Document;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -116,14 +117,67 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
     }
 }
 
-/// The caller. Every request is anonymous until authentication is wired in; the model's
-/// `all` letters then decide what is allowed.
+/// The caller, from `Authorization: Basic …`, `Authorization: Bearer …` (access token or
+/// JWT), `X-API-Key: …` or `?apikey=…`. No credentials is anonymous; bad ones are a 403.
 pub struct Caller(pub Identity);
 
-impl<S: Send + Sync> FromRequestParts<S> for Caller {
+/// The credentials a request carries, by JXP's order: Authorization, then the API key header,
+/// then the query string.
+pub fn credentials(parts: &Parts) -> Result<Credentials, ApiError> {
+    if let Some(auth) = parts.headers.get(AUTHORIZATION) {
+        let auth = auth
+            .to_str()
+            .map_err(|_| ApiError::forbidden("the Authorization header is not readable"))?
+            .trim();
+        let (scheme, rest) = auth.split_once(' ').unwrap_or((auth, ""));
+        let rest = rest.trim();
+        if scheme.eq_ignore_ascii_case("bearer") && !rest.is_empty() {
+            return Ok(Credentials::Bearer(rest.to_owned()));
+        }
+        if scheme.eq_ignore_ascii_case("basic") {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(rest)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| {
+                    ApiError::forbidden("the Basic credentials are not base64 of email:password")
+                })?;
+            let (email, password) = decoded.split_once(':').ok_or_else(|| {
+                ApiError::forbidden("the Basic credentials are not base64 of email:password")
+            })?;
+            return Ok(Credentials::Basic {
+                email: email.to_owned(),
+                password: password.to_owned(),
+            });
+        }
+        return Err(ApiError::forbidden(
+            "unsupported Authorization scheme: use Basic or Bearer",
+        ));
+    }
+    if let Some(key) = parts.headers.get("x-api-key") {
+        let key = key
+            .to_str()
+            .map_err(|_| ApiError::forbidden("the X-API-Key header is not readable"))?;
+        return Ok(Credentials::ApiKey(key.trim().to_owned()));
+    }
+    let query = parts.uri.query().unwrap_or_default();
+    if query.contains("apikey=") {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
+        if let Some((_, key)) = pairs.into_iter().find(|(k, _)| k == "apikey") {
+            return Ok(Credentials::ApiKey(key));
+        }
+    }
+    Ok(Credentials::None)
+}
+
+impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(_parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Caller(Identity::anonymous()))
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let creds = credentials(parts)?;
+        Ok(Caller(state.app.authenticate(&creds).await?))
     }
 }

@@ -20,12 +20,15 @@ pub use error::ApiError;
 pub struct HttpSettings {
     /// Largest accepted request body in bytes (413 above).
     pub body_limit: usize,
+    /// Count login attempts against the first `X-Forwarded-For` address (behind a proxy).
+    pub trust_forwarded_for: bool,
 }
 
 impl Default for HttpSettings {
     fn default() -> Self {
         HttpSettings {
             body_limit: 1024 * 1024,
+            trust_forwarded_for: false,
         }
     }
 }
@@ -48,7 +51,10 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

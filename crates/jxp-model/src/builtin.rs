@@ -33,13 +33,15 @@ name = "Apikey"
 
 [fields]
 user_id = { type = "ObjectId", link = "User", index = true }
-apikey = { type = "String", unique = true, private = true }
+apikey = { type = "String", private = true }
+key_hash = { type = "String", unique = true, private = true }
 
 [perms]
 admin = "crud"
 
 [options]
 internal = true
+soft_delete = false
 "#;
 
 const TOKEN: &str = r#"
@@ -56,6 +58,7 @@ admin = "crud"
 
 [options]
 internal = true
+soft_delete = false
 "#;
 
 const REFRESHTOKEN: &str = r#"
@@ -71,6 +74,7 @@ admin = "crud"
 
 [options]
 internal = true
+soft_delete = false
 "#;
 
 const USERGROUPS: &str = r#"
@@ -134,7 +138,9 @@ mod tests {
         );
         for m in &models {
             assert!(m.builtin, "{}", m.slug);
-            assert!(m.options.soft_delete, "{}", m.slug);
+            // Credentials are deleted for good; people and groups are soft-deleted.
+            let credential = matches!(m.slug.as_str(), "apikey" | "token" | "refreshtoken");
+            assert_eq!(m.options.soft_delete, !credential, "{}", m.slug);
             assert!(m.perms.allows("admin", 'd'), "{}", m.slug);
             assert_eq!(m.options.internal, m.slug != "user", "{}", m.slug);
         }
@@ -160,7 +166,7 @@ mod tests {
     #[test]
     fn secrets_are_private_and_links_point_at_user() {
         for (slug, secret) in [
-            ("apikey", "apikey"),
+            ("apikey", "key_hash"),
             ("token", "access_token"),
             ("refreshtoken", "refresh_token"),
         ] {

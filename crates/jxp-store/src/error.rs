@@ -20,6 +20,8 @@ pub enum StoreError {
         by_model: String,
         by_field: String,
     },
+    #[error("{model} already has documents")]
+    NotEmpty { model: String },
     #[error("cannot migrate {model}: {reason}")]
     Migration { model: String, reason: String },
     #[error("the store is shut down")]

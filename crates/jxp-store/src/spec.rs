@@ -44,6 +44,8 @@ pub enum Guard {
         id: String,
         by: Vec<RefSpec>,
     },
+    /// The model has no documents at all (first-admin setup).
+    Empty { model: String },
 }
 
 /// One operation of a write transaction.

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use jxp_core::{QueryLimits, Settings};
+use jxp_core::{AuthSettings, QueryLimits, RateLimitSettings, Settings, SmtpSettings};
 use jxp_http::HttpSettings;
 
 /// A setting that cannot be used.
@@ -204,22 +204,89 @@ impl Config {
                 .and_then(|n| usize::try_from(n).ok())
                 .ok_or_else(|| bad("BODY_LIMIT", raw, "a size such as 1mb or a byte count"))?,
         };
+        let smtp = match (
+            v.get("SMTP_URL"),
+            v.get("SMTP_FROM"),
+            v.get("PASSWORD_RECOVERY_URL"),
+        ) {
+            (None, None, None) => None,
+            (Some(url), Some(from), Some(recovery_url)) => {
+                if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
+                    return Err(bad(
+                        "SMTP_URL",
+                        url,
+                        "smtp://user:pass@host:port or smtps://…",
+                    ));
+                }
+                Some(SmtpSettings {
+                    url: url.to_owned(),
+                    from: from.to_owned(),
+                    recovery_url: recovery_url.to_owned(),
+                })
+            }
+            (url, from, _) => {
+                let missing = if url.is_none() {
+                    "SMTP_URL"
+                } else if from.is_none() {
+                    "SMTP_FROM"
+                } else {
+                    "PASSWORD_RECOVERY_URL"
+                };
+                return Err(bad(
+                    missing,
+                    "",
+                    "a value: SMTP_URL, SMTP_FROM and PASSWORD_RECOVERY_URL go together",
+                ));
+            }
+        };
+        let shared_secret = v.get("SHARED_SECRET").map(str::to_owned);
+        if let Some(secret) = &shared_secret
+            && secret.len() < 16
+        {
+            return Err(bad("SHARED_SECRET", "<hidden>", "at least 16 characters"));
+        }
+        let token_expiry = v.positive("TOKEN_EXPIRY", 86_400)?;
+        let refresh_token_expiry = v.positive("REFRESH_TOKEN_EXPIRY", 2_678_400)?;
+        let rate_limit = RateLimitSettings {
+            enabled: v.flag("LOGIN_RATE_LIMIT_ENABLED", true)?,
+            burst: v.parse("LOGIN_RATE_BURST", 8, "a positive whole number")?,
+            per_minute: v.parse("LOGIN_RATE_PER_MINUTE", 12, "a positive whole number")?,
+        };
+        if rate_limit.burst == 0 {
+            return Err(bad("LOGIN_RATE_BURST", "0", "a positive whole number"));
+        }
+        if rate_limit.per_minute == 0 {
+            return Err(bad("LOGIN_RATE_PER_MINUTE", "0", "a positive whole number"));
+        }
+        let auth = AuthSettings {
+            api_url: api_url.clone(),
+            shared_secret: shared_secret.clone(),
+            token_expiry_secs: token_expiry,
+            refresh_token_expiry_secs: refresh_token_expiry,
+            smtp,
+            rate_limit,
+        };
+        let trust_forwarded_for = v.flag("LOGIN_RATE_LIMIT_XFF", false)?;
         Ok(Config {
             host,
             port,
             api_url,
             model_dir,
             database,
-            shared_secret: v.get("SHARED_SECRET").map(str::to_owned),
-            token_expiry: v.positive("TOKEN_EXPIRY", 86_400)?,
-            refresh_token_expiry: v.positive("REFRESH_TOKEN_EXPIRY", 2_678_400)?,
+            shared_secret,
+            token_expiry,
+            refresh_token_expiry,
             changelog_retention: v.positive("CHANGELOG_RETENTION", 10_000)?,
             log_format,
             core: Settings {
                 bcrypt_cost,
                 query_limits,
+                auth,
             },
-            http: HttpSettings { body_limit },
+            http: HttpSettings {
+                body_limit,
+                trust_forwarded_for,
+            },
         })
     }
 }

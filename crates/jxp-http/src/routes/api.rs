@@ -50,8 +50,18 @@ pub(crate) async fn list(
     if let Some(pc) = outcome.page_count {
         body.insert("page_count".into(), json!(pc));
     }
+    let base = &state.app.settings().auth.api_url;
     if let Some(next) = outcome.next_page {
-        body.insert("next".into(), Value::String(next_url(&slug, &query, next)));
+        body.insert(
+            "next".into(),
+            Value::String(page_url(base, &slug, &query, next)),
+        );
+    }
+    if let Some(page) = outcome.page.filter(|p| *p > 1) {
+        body.insert(
+            "prev".into(),
+            Value::String(page_url(base, &slug, &query, page - 1)),
+        );
     }
     if let Some(more) = outcome.has_more {
         body.insert("has_more".into(), json!(more));
@@ -62,8 +72,8 @@ pub(crate) async fn list(
     sized_json(&state, &Value::Object(body))
 }
 
-/// The same list URL with `page` set to `page`.
-fn next_url(slug: &str, query: &QueryPairs, page: u64) -> String {
+/// The same list URL, absolute under `API_URL`, with `page` set to `page`.
+fn page_url(base: &str, slug: &str, query: &QueryPairs, page: u64) -> String {
     let mut pairs: Vec<(String, String)> = query
         .0
         .iter()
@@ -72,7 +82,7 @@ fn next_url(slug: &str, query: &QueryPairs, page: u64) -> String {
         .collect();
     pairs.push(("page".into(), page.to_string()));
     let qs = serde_urlencoded::to_string(&pairs).unwrap_or_default();
-    format!("/api/{slug}?{qs}")
+    format!("{}/api/{slug}?{qs}", base.trim_end_matches('/'))
 }
 
 /// Serialises a list answer, refusing it with 413 above `max_response_size`.

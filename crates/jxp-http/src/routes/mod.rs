@@ -1,6 +1,8 @@
 //! The route table. One file per group of routes.
 
 mod api;
+mod auth;
+mod groups;
 mod meta;
 
 use axum::Router;
@@ -21,6 +23,21 @@ pub(crate) fn router() -> Router<AppState> {
         )
         .route("/update/{model}/{id}", post(api::update))
         .route("/count/{model}", get(api::count))
+        .route("/login", post(auth::login))
+        .route("/refresh", post(auth::refresh))
+        .route("/login/refresh", post(auth::refresh))
+        .route("/login/logout", get(auth::logout))
+        .route("/logout", get(auth::logout))
+        .route("/login/getjwt", post(auth::get_jwt))
+        .route("/login/recover", post(auth::recover))
+        .route("/setup", post(auth::setup))
+        .route(
+            "/groups/{user_id}",
+            get(groups::get)
+                .put(groups::add)
+                .post(groups::replace)
+                .delete(groups::remove),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
 }

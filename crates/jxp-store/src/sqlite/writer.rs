@@ -440,6 +440,20 @@ impl Writer {
                 }
                 Ok(())
             }
+            Guard::Empty { model } => {
+                self.table_known(model)?;
+                let any: Option<i64> = self
+                    .conn
+                    .prepare_cached(&format!("SELECT 1 FROM {} LIMIT 1", table_name(model)))?
+                    .query_row([], |row| row.get(0))
+                    .optional()?;
+                match any {
+                    Some(_) => Err(StoreError::NotEmpty {
+                        model: model.clone(),
+                    }),
+                    None => Ok(()),
+                }
+            }
         }
     }
 

@@ -1,0 +1,258 @@
+//! Authentication: who a request or socket is (Basic, Bearer token, JWT, API key), login,
+//! token refresh and logout, JWTs, password recovery and first-admin setup. Tokens and API keys
+//! are looked up by their SHA-256; every auth record is written through the store like any
+//! other document, so the change stream sees logins and logouts too.
+
+mod groups;
+mod jwt;
+mod mail;
+mod ratelimit;
+mod secret;
+mod session;
+
+use jxp_model::{Document, ObjectId, now_iso};
+use jxp_query::{Filter, Find, Op, Path};
+use serde_json::Value;
+
+use crate::app::App;
+use crate::error::CoreError;
+use crate::identity::{Identity, User};
+
+pub use groups::GroupChange;
+pub use mail::SmtpSettings;
+pub use ratelimit::{RateLimitSettings, RateLimiter};
+pub use secret::{ct_eq, hash_secret, random_token};
+pub use session::Session;
+
+/// Settings of authentication.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    /// Answered as `provider` by `/login`.
+    pub api_url: String,
+    /// Signs JWTs; without it `/login/getjwt` and recovery are unavailable.
+    pub shared_secret: Option<String>,
+    pub token_expiry_secs: u64,
+    pub refresh_token_expiry_secs: u64,
+    pub smtp: Option<SmtpSettings>,
+    pub rate_limit: RateLimitSettings,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        AuthSettings {
+            api_url: "http://localhost:4001".into(),
+            shared_secret: None,
+            token_expiry_secs: 86_400,
+            refresh_token_expiry_secs: 2_678_400,
+            smtp: None,
+            rate_limit: RateLimitSettings::default(),
+        }
+    }
+}
+
+/// What a caller presented.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credentials {
+    None,
+    Basic {
+        email: String,
+        password: String,
+    },
+    /// An access token or a JWT.
+    Bearer(String),
+    ApiKey(String),
+}
+
+fn auth_failed() -> CoreError {
+    CoreError::Forbidden(
+        "authentication failed: the credentials are wrong, expired or revoked".into(),
+    )
+}
+
+/// `field = value` on a system-written model.
+pub(crate) fn eq(field: &str, value: &str) -> Filter {
+    Filter::cond(Path::plain(field), Op::Eq, Value::String(value.to_owned()))
+}
+
+/// A document written by the server itself, owned by `owner`.
+pub(crate) fn system_doc(owner: &str, fields: Document) -> Document {
+    let now = now_iso();
+    let mut doc = Document::with_capacity(fields.len() + 7);
+    doc.insert("_id".into(), Value::String(ObjectId::new().to_string()));
+    doc.extend(fields);
+    doc.insert("_owner_id".into(), Value::String(owner.to_owned()));
+    doc.insert("_deleted".into(), Value::Bool(false));
+    doc.insert("createdAt".into(), Value::String(now.clone()));
+    doc.insert("updatedAt".into(), Value::String(now));
+    doc.insert("__v".into(), Value::from(0));
+    doc
+}
+
+fn str_of<'a>(doc: &'a Document, key: &str) -> &'a str {
+    doc.get(key).and_then(Value::as_str).unwrap_or_default()
+}
+
+impl App {
+    /// The first live document of a model matching `filter`.
+    pub(crate) async fn find_first(
+        &self,
+        slug: &str,
+        filter: Filter,
+    ) -> Result<Option<Document>, CoreError> {
+        let find = Find {
+            filter: filter.and(Filter::cond(
+                Path::plain("_deleted"),
+                Op::Eq,
+                Value::Bool(false),
+            )),
+            limit: Some(1),
+            ..Find::default()
+        };
+        Ok(self.inner.store.find(slug, &find).await?.into_iter().next())
+    }
+
+    /// Every live document of a model matching `filter`.
+    pub(crate) async fn find_all(
+        &self,
+        slug: &str,
+        filter: Filter,
+    ) -> Result<Vec<Document>, CoreError> {
+        let find = Find {
+            filter: filter.and(Filter::cond(
+                Path::plain("_deleted"),
+                Op::Eq,
+                Value::Bool(false),
+            )),
+            ..Find::default()
+        };
+        Ok(self.inner.store.find(slug, &find).await?)
+    }
+
+    /// A live user by id.
+    pub(crate) async fn user_doc(&self, id: &str) -> Result<Option<Document>, CoreError> {
+        if !jxp_model::is_object_id(id) {
+            return Ok(None);
+        }
+        let doc = self.inner.store.get("user", id).await?;
+        Ok(doc.filter(|d| !d.get("_deleted").and_then(Value::as_bool).unwrap_or(false)))
+    }
+
+    /// A live user by email (emails are stored lower-cased and trimmed).
+    pub(crate) async fn user_by_email(&self, email: &str) -> Result<Option<Document>, CoreError> {
+        let email = email.trim().to_lowercase();
+        if email.is_empty() {
+            return Ok(None);
+        }
+        self.find_first("user", eq("email", &email)).await
+    }
+
+    /// The identity of a stored user, with their custom groups.
+    pub(crate) async fn identity_of(&self, user: &Document) -> Result<Identity, CoreError> {
+        let id = str_of(user, "_id").to_owned();
+        let groups = self
+            .find_first("usergroups", eq("user_id", &id))
+            .await?
+            .and_then(|g| g.get("groups").and_then(Value::as_array).cloned())
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|g| g.as_str().map(str::to_owned))
+            .collect();
+        Ok(Identity::user(User {
+            id,
+            name: str_of(user, "name").to_owned(),
+            email: str_of(user, "email").to_owned(),
+            admin: user.get("admin").and_then(Value::as_bool).unwrap_or(false),
+            groups,
+        }))
+    }
+
+    /// Who presented these credentials. No credentials is anonymous; wrong, expired or revoked
+    /// ones are `Forbidden`, as JXP answers on API routes.
+    pub async fn authenticate(&self, creds: &Credentials) -> Result<Identity, CoreError> {
+        let user = match creds {
+            Credentials::None => return Ok(Identity::anonymous()),
+            Credentials::Basic { email, password } => self.check_password(email, password).await?,
+            Credentials::ApiKey(key) => {
+                let record = self
+                    .find_first("apikey", eq("key_hash", &hash_secret(key)))
+                    .await?;
+                match record {
+                    Some(r) => self.user_doc(str_of(&r, "user_id")).await?,
+                    None => None,
+                }
+            }
+            Credentials::Bearer(token) if jwt::looks_like_jwt(token) => {
+                self.jwt_user(token).await?
+            }
+            Credentials::Bearer(token) => {
+                let record = self
+                    .find_first("token", eq("access_token", &hash_secret(token)))
+                    .await?;
+                match record {
+                    Some(r) if str_of(&r, "expires") > now_iso().as_str() => {
+                        self.user_doc(str_of(&r, "user_id")).await?
+                    }
+                    _ => None,
+                }
+            }
+        };
+        match user {
+            Some(u) => self.identity_of(&u).await,
+            None => Err(auth_failed()),
+        }
+    }
+
+    /// The user a JWT logs in: signed with our secret, unexpired, for a known user; a recovery
+    /// JWT only while it is the user's current one (a password change retires it).
+    async fn jwt_user(&self, token: &str) -> Result<Option<Document>, CoreError> {
+        let Some(secret) = &self.inner.settings.auth.shared_secret else {
+            return Ok(None);
+        };
+        let Some(claims) = jwt::verify(secret, token) else {
+            return Ok(None);
+        };
+        let Some(user) = self.user_doc(&claims.id).await? else {
+            return Ok(None);
+        };
+        let valid = match claims.purpose.as_str() {
+            jwt::PURPOSE_LOGIN => true,
+            jwt::PURPOSE_RECOVER => ct_eq(str_of(&user, "temp_hash"), &hash_secret(token)),
+            _ => false,
+        };
+        Ok(valid.then_some(user))
+    }
+
+    /// The user whose email and password these are. An unknown email costs a bcrypt check
+    /// too, so the answer time does not tell which part was wrong.
+    pub(crate) async fn check_password(
+        &self,
+        email: &str,
+        password: &str,
+    ) -> Result<Option<Document>, CoreError> {
+        let user = self.user_by_email(email).await?;
+        let hash = user
+            .as_ref()
+            .map(|u| str_of(u, "password").to_owned())
+            .filter(|h| !h.is_empty());
+        let hash = match hash {
+            Some(h) => h,
+            None => self.dummy_hash().await?,
+        };
+        let ok = crate::password::verify(password.to_owned(), hash).await?;
+        Ok(if ok { user } else { None })
+    }
+
+    async fn dummy_hash(&self) -> Result<String, CoreError> {
+        let cost = self.inner.settings.bcrypt_cost;
+        self.inner
+            .dummy_hash
+            .get_or_try_init(|| crate::password::hash("jxp timing equaliser".into(), cost))
+            .await
+            .cloned()
+    }
+
+    /// The shared login rate limiter (keyed by client address).
+    pub fn login_limiter(&self) -> &RateLimiter {
+        &self.inner.limiter
+    }
+}

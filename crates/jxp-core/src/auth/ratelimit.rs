@@ -1,0 +1,125 @@
+//! Per-client rate limiting of login attempts: a token bucket per key (the client address),
+//! shared by `/login`, `/login/recover` and WebSocket `auth`.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Limits: `burst` attempts at once, refilled at `per_minute`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RateLimitSettings {
+    pub enabled: bool,
+    pub burst: u32,
+    pub per_minute: u32,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        RateLimitSettings {
+            enabled: true,
+            burst: 8,
+            per_minute: 12,
+        }
+    }
+}
+
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+/// Buckets per key. Idle buckets are dropped once they would be full again.
+pub struct RateLimiter {
+    settings: RateLimitSettings,
+    buckets: Mutex<HashMap<String, Bucket>>,
+}
+
+impl RateLimiter {
+    pub fn new(settings: RateLimitSettings) -> Self {
+        RateLimiter {
+            settings,
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes one attempt for `key`; `Err(wait)` says how long until the next is allowed.
+    pub fn check(&self, key: &str) -> Result<(), Duration> {
+        self.check_at(key, Instant::now())
+    }
+
+    fn check_at(&self, key: &str, now: Instant) -> Result<(), Duration> {
+        let s = &self.settings;
+        if !s.enabled {
+            return Ok(());
+        }
+        let burst = f64::from(s.burst.max(1));
+        let per_sec = f64::from(s.per_minute.max(1)) / 60.0;
+        let Ok(mut buckets) = self.buckets.lock() else {
+            return Ok(());
+        };
+        if buckets.len() > 10_000 {
+            let full_after = Duration::from_secs_f64(burst / per_sec);
+            buckets.retain(|_, b| now.duration_since(b.at) < full_after);
+        }
+        let bucket = buckets.entry(key.to_owned()).or_insert(Bucket {
+            tokens: burst,
+            at: now,
+        });
+        let elapsed = now.duration_since(bucket.at).as_secs_f64();
+        bucket.tokens = (bucket.tokens + elapsed * per_sec).min(burst);
+        bucket.at = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - bucket.tokens) / per_sec))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn burst_then_refill_per_key() {
+        let limiter = RateLimiter::new(RateLimitSettings {
+            enabled: true,
+            burst: 3,
+            per_minute: 60,
+        });
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            assert!(limiter.check_at("a", t0).is_ok());
+        }
+        let wait = limiter.check_at("a", t0).unwrap_err();
+        assert!(
+            wait <= Duration::from_secs(1) && wait > Duration::from_millis(900),
+            "{wait:?}"
+        );
+        assert!(limiter.check_at("b", t0).is_ok(), "keys are independent");
+        assert!(
+            limiter
+                .check_at("a", t0 + Duration::from_millis(1100))
+                .is_ok(),
+            "refilled"
+        );
+        assert!(
+            limiter
+                .check_at("a", t0 + Duration::from_millis(1100))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn disabled_never_limits() {
+        let limiter = RateLimiter::new(RateLimitSettings {
+            enabled: false,
+            burst: 1,
+            per_minute: 1,
+        });
+        for _ in 0..100 {
+            assert!(limiter.check("a").is_ok());
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! Sessions: login, refresh, logout, JWTs for a user, password recovery and first-admin setup.
+
+use chrono::{Duration, Utc};
+use jxp_model::{Document, format_date};
+use jxp_store::{Guard, WriteOp, WriteTx};
+use serde_json::{Value, json};
+
+use super::{auth_failed, eq, hash_secret, jwt, mail, random_token, str_of, system_doc};
+use crate::app::App;
+use crate::error::CoreError;
+use crate::identity::Identity;
+use crate::write::WriteOptions;
+
+/// What a login or refresh hands the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub user_id: String,
+    /// Only on login: the user's permanent API key.
+    pub apikey: Option<String>,
+    pub token: String,
+    pub token_expires: String,
+    pub refresh_token: String,
+    pub refresh_token_expires: String,
+}
+
+fn doc(value: Value) -> Document {
+    match value {
+        Value::Object(map) => map,
+        _ => Document::new(),
+    }
+}
+
+fn login_failed() -> CoreError {
+    CoreError::Unauthorized("Authentication failed".into())
+}
+
+impl App {
+    /// Logs in with email and password: replaces the user's tokens with new ones and keeps
+    /// (or first creates) their API key.
+    pub async fn login(&self, email: &str, password: &str) -> Result<Session, CoreError> {
+        let user = self
+            .check_password(email, password)
+            .await?
+            .ok_or_else(login_failed)?;
+        self.open_session(&user, true).await
+    }
+
+    /// Exchanges a refresh token (even after the access token expired) for a new pair; the old
+    /// refresh token stops working.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<Session, CoreError> {
+        let record = self
+            .find_first(
+                "refreshtoken",
+                eq("refresh_token", &hash_secret(refresh_token)),
+            )
+            .await?
+            .ok_or_else(login_failed)?;
+        if str_of(&record, "expires") <= jxp_model::now_iso().as_str() {
+            return Err(login_failed());
+        }
+        let user = self
+            .user_doc(str_of(&record, "user_id"))
+            .await?
+            .ok_or_else(login_failed)?;
+        self.open_session(&user, false).await
+    }
+
+    /// Revokes every token and refresh token of the caller, at once.
+    pub async fn logout(&self, who: &Identity) -> Result<(), CoreError> {
+        let uid = who.user_id().ok_or_else(auth_failed)?;
+        let ops = self.revoke_ops(uid).await?;
+        if !ops.is_empty() {
+            self.inner
+                .store
+                .write(WriteTx {
+                    ops,
+                    actor: Some(uid.to_owned()),
+                    silent: false,
+                })
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn revoke_ops(&self, uid: &str) -> Result<Vec<WriteOp>, CoreError> {
+        let mut ops = Vec::new();
+        for model in ["token", "refreshtoken"] {
+            for old in self.find_all(model, eq("user_id", uid)).await? {
+                ops.push(WriteOp::Remove {
+                    model: model.into(),
+                    id: str_of(&old, "_id").to_owned(),
+                });
+            }
+        }
+        Ok(ops)
+    }
+
+    async fn open_session(&self, user: &Document, with_apikey: bool) -> Result<Session, CoreError> {
+        let uid = str_of(user, "_id").to_owned();
+        let auth = &self.inner.settings.auth;
+        let now = Utc::now();
+        let secs = |s: u64| Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 2_000));
+        let token = random_token()?;
+        let token_expires = format_date(now + secs(auth.token_expiry_secs));
+        let refresh_token = random_token()?;
+        let refresh_token_expires = format_date(now + secs(auth.refresh_token_expiry_secs));
+        let mut ops = self.revoke_ops(&uid).await?;
+        ops.push(WriteOp::Insert {
+            model: "token".into(),
+            doc: system_doc(
+                &uid,
+                doc(json!({ "user_id": uid, "access_token": hash_secret(&token), "expires": token_expires, "provider": "jxp" })),
+            ),
+        });
+        ops.push(WriteOp::Insert {
+            model: "refreshtoken".into(),
+            doc: system_doc(
+                &uid,
+                doc(json!({ "user_id": uid, "refresh_token": hash_secret(&refresh_token), "expires": refresh_token_expires })),
+            ),
+        });
+        let mut apikey = None;
+        if with_apikey {
+            let existing = self.find_first("apikey", eq("user_id", &uid)).await?;
+            apikey = Some(match existing {
+                Some(record) => str_of(&record, "apikey").to_owned(),
+                None => {
+                    let key = random_token()?;
+                    ops.push(WriteOp::Insert {
+                        model: "apikey".into(),
+                        doc: system_doc(&uid, doc(json!({ "user_id": uid, "apikey": key, "key_hash": hash_secret(&key) }))),
+                    });
+                    key
+                }
+            });
+        }
+        self.inner
+            .store
+            .write(WriteTx {
+                ops,
+                actor: Some(uid.clone()),
+                silent: false,
+            })
+            .await?;
+        Ok(Session {
+            user_id: uid,
+            apikey,
+            token,
+            token_expires,
+            refresh_token,
+            refresh_token_expires,
+        })
+    }
+
+    fn shared_secret(&self) -> Result<&str, CoreError> {
+        self.inner
+            .settings
+            .auth
+            .shared_secret
+            .as_deref()
+            .ok_or_else(|| {
+                CoreError::Unavailable(
+                    "SHARED_SECRET is not set on this server, so JWTs are unavailable".into(),
+                )
+            })
+    }
+
+    /// A JWT that logs `email` in (admins only). Answers `(email, jwt)`.
+    pub async fn get_jwt(
+        &self,
+        who: &Identity,
+        email: &str,
+    ) -> Result<(String, String), CoreError> {
+        if !who.is_admin() {
+            return Err(CoreError::Forbidden("only admins may issue JWTs".into()));
+        }
+        let secret = self.shared_secret()?;
+        let user = self
+            .user_by_email(email)
+            .await?
+            .ok_or_else(|| CoreError::NotFound("no user with that email".into()))?;
+        let email = str_of(&user, "email").to_owned();
+        let token = jwt::sign(secret, str_of(&user, "_id"), &email, jwt::PURPOSE_LOGIN)?;
+        Ok((email, token))
+    }
+
+    /// Emails a recovery link to `email` if such a user exists. The answer is the same either
+    /// way, so the route does not tell who has an account.
+    pub async fn recover(&self, email: &str) -> Result<(), CoreError> {
+        if email.trim().is_empty() {
+            return Err(CoreError::BadRequest("email is required".into()));
+        }
+        let secret = self.shared_secret()?.to_owned();
+        let smtp = self.inner.settings.auth.smtp.clone().ok_or_else(|| {
+            CoreError::Unavailable(
+                "SMTP is not configured on this server, so recovery emails are unavailable".into(),
+            )
+        })?;
+        let Some(user) = self.user_by_email(email).await? else {
+            tracing::info!("recovery asked for an unknown email");
+            return Ok(());
+        };
+        let uid = str_of(&user, "_id").to_owned();
+        let address = str_of(&user, "email").to_owned();
+        let token = jwt::sign(&secret, &uid, &address, jwt::PURPOSE_RECOVER)?;
+        let mut patch = Document::new();
+        patch.insert("temp_hash".into(), Value::String(hash_secret(&token)));
+        self.update(
+            &Identity::system(),
+            "user",
+            &uid,
+            patch,
+            WriteOptions {
+                silence: true,
+                ..WriteOptions::default()
+            },
+        )
+        .await?;
+        mail::send_recovery(&smtp, &address, str_of(&user, "name"), &token).await
+    }
+
+    /// Creates the first admin while no user exists; refused once there is one, even when two
+    /// setups race.
+    pub async fn setup(&self, body: Document) -> Result<Document, CoreError> {
+        let taken = || CoreError::Forbidden("setup is only possible while no user exists".into());
+        if self
+            .inner
+            .store
+            .count("user", &jxp_query::Filter::All)
+            .await?
+            > 0
+        {
+            return Err(taken());
+        }
+        for key in ["email", "password"] {
+            if body
+                .get(key)
+                .and_then(Value::as_str)
+                .is_none_or(|s| s.trim().is_empty())
+            {
+                return Err(CoreError::BadRequest(format!("{key} is required")));
+            }
+        }
+        let mut body = body;
+        body.insert("admin".into(), Value::Bool(true));
+        let guard = WriteOp::Guard(Guard::Empty {
+            model: "user".into(),
+        });
+        self.create_with(
+            &Identity::system(),
+            "user",
+            body,
+            WriteOptions::default(),
+            vec![guard],
+        )
+        .await
+        .map_err(|e| match e {
+            CoreError::Conflict(m) if m.contains("already has documents") => taken(),
+            other => other,
+        })
+    }
+}
