@@ -5,7 +5,7 @@ use std::sync::Arc;
 use jxp_model::{Model, Schema};
 use jxp_store::Store;
 
-use crate::auth::{AuthSettings, RateLimiter};
+use crate::auth::{AuthSettings, IdentityCache, RateLimiter};
 use crate::error::CoreError;
 use crate::tables::table_specs;
 
@@ -67,6 +67,7 @@ pub(crate) struct Inner {
     /// A hash checked when a login names an unknown email, so it costs as much as a wrong
     /// password.
     pub dummy_hash: tokio::sync::OnceCell<String>,
+    pub identities: IdentityCache,
 }
 
 impl App {
@@ -92,6 +93,7 @@ impl App {
                 limiter: RateLimiter::new(settings.auth.rate_limit.clone()),
                 settings,
                 dummy_hash: tokio::sync::OnceCell::new(),
+                identities: IdentityCache::new()?,
             }),
         })
     }

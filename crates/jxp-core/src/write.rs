@@ -10,6 +10,7 @@ use jxp_store::{ChangeOp, Guard, RefSpec, StoreError, WriteOp, WriteTx};
 use serde_json::Value;
 
 use crate::app::App;
+use crate::auth::IDENTITY_MODELS;
 use crate::error::CoreError;
 use crate::identity::Identity;
 use crate::password;
@@ -64,6 +65,25 @@ pub(crate) fn check_id(id: &str) -> Result<(), CoreError> {
 }
 
 impl App {
+    /// Commits a transaction: the one place the core writes. A write to a model that decides
+    /// identities empties the identity cache before anyone is answered.
+    pub(crate) async fn commit(
+        &self,
+        tx: WriteTx,
+    ) -> Result<Vec<Arc<jxp_store::Change>>, StoreError> {
+        let touches_identity = tx.ops.iter().any(|op| match op {
+            WriteOp::Insert { model, .. }
+            | WriteOp::Replace { model, .. }
+            | WriteOp::Remove { model, .. } => IDENTITY_MODELS.contains(&model.as_str()),
+            WriteOp::Guard(_) => false,
+        });
+        let result = self.inner.store.write(tx).await;
+        if touches_identity && result.is_ok() {
+            self.inner.identities.invalidate();
+        }
+        result
+    }
+
     /// Removes what a client may not set, hashes a new password, and reports unknown keys
     /// under `strict = "throw"` before the model sees them.
     async fn prepare_input(
@@ -187,7 +207,7 @@ impl App {
             actor: who.user_id().map(str::to_owned),
             silent: opts.silence,
         };
-        self.inner.store.write(tx).await?;
+        self.commit(tx).await?;
         Ok(public_view(&model, &stored))
     }
 
@@ -257,7 +277,7 @@ impl App {
                 actor: who.user_id().map(str::to_owned),
                 silent: opts.silence,
             };
-            match self.inner.store.write(tx).await {
+            match self.commit(tx).await {
                 Ok(_) => return Ok(public_view(&model, &doc)),
                 Err(StoreError::VersionConflict { .. }) => continue,
                 Err(e) => return Err(e.into()),
@@ -316,7 +336,7 @@ impl App {
                 actor: who.user_id().map(str::to_owned),
                 silent: opts.silence,
             };
-            match self.inner.store.write(tx).await {
+            match self.commit(tx).await {
                 Ok(_) => return Ok(()),
                 Err(StoreError::VersionConflict { .. }) => continue,
                 Err(e) => return Err(e.into()),

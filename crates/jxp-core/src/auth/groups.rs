@@ -146,14 +146,12 @@ impl App {
                 }
             }
         };
-        self.inner
-            .store
-            .write(WriteTx {
-                ops: vec![op],
-                actor,
-                silent: false,
-            })
-            .await?;
+        self.commit(WriteTx {
+            ops: vec![op],
+            actor,
+            silent: false,
+        })
+        .await?;
         self.groups_view(&saved)
     }
 }

@@ -3,6 +3,7 @@
 //! are looked up by their SHA-256; every auth record is written through the store like any
 //! other document, so the change stream sees logins and logouts too.
 
+mod cache;
 mod groups;
 mod jwt;
 mod mail;
@@ -18,6 +19,7 @@ use crate::app::App;
 use crate::error::CoreError;
 use crate::identity::{Identity, User};
 
+pub(crate) use cache::{IDENTITY_MODELS, IdentityCache};
 pub use groups::GroupChange;
 pub use mail::SmtpSettings;
 pub use ratelimit::{RateLimitSettings, RateLimiter};
@@ -167,18 +169,30 @@ impl App {
     }
 
     /// Who presented these credentials. No credentials is anonymous; wrong, expired or revoked
-    /// ones are `Forbidden`, as JXP answers on API routes.
+    /// ones are `Forbidden`, as JXP answers on API routes. Resolved identities are cached until
+    /// an identity-changing write or the credential's expiry.
     pub async fn authenticate(&self, creds: &Credentials) -> Result<Identity, CoreError> {
-        let user = match creds {
+        let cache = &self.inner.identities;
+        let Some(key) = cache.key(creds) else {
+            return Ok(Identity::anonymous());
+        };
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        if let Some(identity) = cache.get(&key, now_ms) {
+            return Ok(identity);
+        }
+        let generation = cache.generation();
+        let (user, expires_ms) = match creds {
             Credentials::None => return Ok(Identity::anonymous()),
-            Credentials::Basic { email, password } => self.check_password(email, password).await?,
-            Credentials::ApiKey(key) => {
+            Credentials::Basic { email, password } => {
+                (self.check_password(email, password).await?, None)
+            }
+            Credentials::ApiKey(k) => {
                 let record = self
-                    .find_first("apikey", eq("key_hash", &hash_secret(key)))
+                    .find_first("apikey", eq("key_hash", &hash_secret(k)))
                     .await?;
                 match record {
-                    Some(r) => self.user_doc(str_of(&r, "user_id")).await?,
-                    None => None,
+                    Some(r) => (self.user_doc(str_of(&r, "user_id")).await?, None),
+                    None => (None, None),
                 }
             }
             Credentials::Bearer(token) if jwt::looks_like_jwt(token) => {
@@ -188,38 +202,44 @@ impl App {
                 let record = self
                     .find_first("token", eq("access_token", &hash_secret(token)))
                     .await?;
-                match record {
-                    Some(r) if str_of(&r, "expires") > now_iso().as_str() => {
-                        self.user_doc(str_of(&r, "user_id")).await?
+                let expires = record
+                    .as_ref()
+                    .and_then(|r| jxp_model::parse_date(r.get("expires")?))
+                    .map(|d| d.timestamp_millis());
+                match (record, expires) {
+                    (Some(r), Some(e)) if e > now_ms => {
+                        (self.user_doc(str_of(&r, "user_id")).await?, Some(e))
                     }
-                    _ => None,
+                    _ => (None, None),
                 }
             }
         };
-        match user {
-            Some(u) => self.identity_of(&u).await,
-            None => Err(auth_failed()),
-        }
+        let Some(user) = user else {
+            return Err(auth_failed());
+        };
+        let identity = self.identity_of(&user).await?;
+        cache.insert(generation, key, identity.clone(), expires_ms);
+        Ok(identity)
     }
 
     /// The user a JWT logs in: signed with our secret, unexpired, for a known user; a recovery
     /// JWT only while it is the user's current one (a password change retires it).
-    async fn jwt_user(&self, token: &str) -> Result<Option<Document>, CoreError> {
+    async fn jwt_user(&self, token: &str) -> Result<(Option<Document>, Option<i64>), CoreError> {
         let Some(secret) = &self.inner.settings.auth.shared_secret else {
-            return Ok(None);
+            return Ok((None, None));
         };
         let Some(claims) = jwt::verify(secret, token) else {
-            return Ok(None);
+            return Ok((None, None));
         };
         let Some(user) = self.user_doc(&claims.id).await? else {
-            return Ok(None);
+            return Ok((None, None));
         };
         let valid = match claims.purpose.as_str() {
             jwt::PURPOSE_LOGIN => true,
             jwt::PURPOSE_RECOVER => ct_eq(str_of(&user, "temp_hash"), &hash_secret(token)),
             _ => false,
         };
-        Ok(valid.then_some(user))
+        Ok((valid.then_some(user), Some(claims.exp.saturating_mul(1000))))
     }
 
     /// The user whose email and password these are. An unknown email costs a bcrypt check

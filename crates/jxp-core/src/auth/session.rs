@@ -70,14 +70,12 @@ impl App {
         let uid = who.user_id().ok_or_else(auth_failed)?;
         let ops = self.revoke_ops(uid).await?;
         if !ops.is_empty() {
-            self.inner
-                .store
-                .write(WriteTx {
-                    ops,
-                    actor: Some(uid.to_owned()),
-                    silent: false,
-                })
-                .await?;
+            self.commit(WriteTx {
+                ops,
+                actor: Some(uid.to_owned()),
+                silent: false,
+            })
+            .await?;
         }
         Ok(())
     }
@@ -134,14 +132,12 @@ impl App {
                 }
             });
         }
-        self.inner
-            .store
-            .write(WriteTx {
-                ops,
-                actor: Some(uid.clone()),
-                silent: false,
-            })
-            .await?;
+        self.commit(WriteTx {
+            ops,
+            actor: Some(uid.clone()),
+            silent: false,
+        })
+        .await?;
         Ok(Session {
             user_id: uid,
             apikey,
