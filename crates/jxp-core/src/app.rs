@@ -7,6 +7,7 @@ use jxp_store::Store;
 
 use crate::auth::{AuthSettings, IdentityCache, RateLimiter};
 use crate::error::CoreError;
+use crate::realtime::{Hub, RealtimeSettings, spawn_hub};
 use crate::tables::table_specs;
 
 /// Query limits of JXP's `api.md`.
@@ -40,6 +41,7 @@ pub struct Settings {
     pub bcrypt_cost: u32,
     pub query_limits: QueryLimits,
     pub auth: AuthSettings,
+    pub realtime: RealtimeSettings,
 }
 
 impl Default for Settings {
@@ -48,6 +50,7 @@ impl Default for Settings {
             bcrypt_cost: 10,
             query_limits: QueryLimits::default(),
             auth: AuthSettings::default(),
+            realtime: RealtimeSettings::default(),
         }
     }
 }
@@ -68,6 +71,7 @@ pub(crate) struct Inner {
     /// password.
     pub dummy_hash: tokio::sync::OnceCell<String>,
     pub identities: IdentityCache,
+    pub hub: Hub,
 }
 
 impl App {
@@ -86,14 +90,17 @@ impl App {
                 }
                 other => other.into(),
             })?;
+        let schema = Arc::new(schema);
+        let hub = spawn_hub(schema.clone(), store.clone(), settings.realtime.clone());
         Ok(App {
             inner: Arc::new(Inner {
-                schema: Arc::new(schema),
+                schema,
                 store,
                 limiter: RateLimiter::new(settings.auth.rate_limit.clone()),
                 settings,
                 dummy_hash: tokio::sync::OnceCell::new(),
                 identities: IdentityCache::new()?,
+                hub,
             }),
         })
     }
@@ -104,6 +111,11 @@ impl App {
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.inner.store
+    }
+
+    /// The realtime hub, for WebSocket connections.
+    pub fn hub(&self) -> &Hub {
+        &self.inner.hub
     }
 
     pub fn settings(&self) -> &Settings {

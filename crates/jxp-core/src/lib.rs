@@ -8,6 +8,7 @@ mod identity;
 mod password;
 mod perms;
 mod read;
+mod realtime;
 mod tables;
 mod write;
 
@@ -19,5 +20,9 @@ pub use error::CoreError;
 pub use identity::{Identity, User};
 pub use perms::{Access, Right, access};
 pub use read::{ListOutcome, ListRequest};
+pub use realtime::{
+    CloseReason, Connection, Hub, Inbox, Outbound, RealtimeSettings, Responder, SubscribeError,
+    SubscribeOk, SubscribeRequest,
+};
 pub use tables::table_specs;
 pub use write::{DeleteOptions, WriteOptions};

@@ -5,6 +5,7 @@
 mod error;
 mod extract;
 mod routes;
+mod ws;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use jxp_core::App;
 use tokio::net::TcpListener;
 
 pub use error::ApiError;
+pub use ws::WsSettings;
 
 /// Settings of the HTTP layer.
 #[derive(Debug, Clone)]
@@ -22,6 +24,7 @@ pub struct HttpSettings {
     pub body_limit: usize,
     /// Count login attempts against the first `X-Forwarded-For` address (behind a proxy).
     pub trust_forwarded_for: bool,
+    pub ws: WsSettings,
 }
 
 impl Default for HttpSettings {
@@ -29,6 +32,7 @@ impl Default for HttpSettings {
         HttpSettings {
             body_limit: 1024 * 1024,
             trust_forwarded_for: false,
+            ws: WsSettings::default(),
         }
     }
 }

@@ -154,6 +154,16 @@ fn validate_scalar(
     path: &str,
 ) -> Result<(), ValidationError> {
     let fail = |reason: String| Err(ValidationError::new(path, reason));
+    let typed = !matches!(ty, ScalarType::String | ScalarType::Mixed);
+    if typed && value.as_str().is_some_and(|s| s.trim().is_empty()) {
+        // An empty form input clears a typed field, as Mongoose casts "" to null.
+        *value = Value::Null;
+        return if field.options.required {
+            fail("is required".into())
+        } else {
+            Ok(())
+        };
+    }
     let Some(mut cast_value) = cast(ty, value) else {
         return fail(format!(
             "cannot cast {} to {}",
@@ -332,11 +342,7 @@ mod tests {
                     json!({"n": "abc"}),
                     Err(("n", "cannot cast \"abc\" to Number")),
                 ),
-                (
-                    "n = \"Number\"",
-                    json!({"n": ""}),
-                    Err(("n", "cannot cast \"\" to Number")),
-                ),
+                ("n = \"Number\"", json!({"n": ""}), Ok(json!({"n": null}))),
                 (
                     "b = \"Boolean\"",
                     json!({"b": "yes"}),

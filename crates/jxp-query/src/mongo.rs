@@ -37,7 +37,9 @@ fn parse_entry(model: &Model, key: &str, v: &Value) -> Result<Filter, QueryError
         "$and" => Ok(Filter::And(list(model, key, v)?)),
         "$or" => Ok(Filter::Or(list(model, key, v)?)),
         "$nor" => Ok(Filter::Nor(list(model, key, v)?)),
-        _ if key.starts_with('$') => Err(QueryError::new(format!("operator {key} is not supported"))),
+        _ if key.starts_with('$') => {
+            Err(QueryError::new(format!("operator {key} is not supported")))
+        }
         _ => {
             let (path, scalar) = resolve_path(model, key)?;
             parse_field(key, &path, scalar, v)
@@ -47,7 +49,12 @@ fn parse_entry(model: &Model, key: &str, v: &Value) -> Result<Filter, QueryError
 
 /// Casts a JSON value to the field's type, as the REST filter casts query-string values.
 pub fn cast_json(field: &str, scalar: Option<ScalarType>, v: &Value) -> Result<Value, QueryError> {
-    let bad = || QueryError::new(format!("filter on \"{field}\": {v} is not a valid {}", scalar.map_or("value", ScalarType::name)));
+    let bad = || {
+        QueryError::new(format!(
+            "filter on \"{field}\": {v} is not a valid {}",
+            scalar.map_or("value", ScalarType::name)
+        ))
+    };
     match (scalar, v) {
         (_, Value::Null) => Ok(Value::Null),
         (Some(ScalarType::Number), Value::Number(_)) => Ok(v.clone()),
@@ -66,18 +73,34 @@ pub fn cast_json(field: &str, scalar: Option<ScalarType>, v: &Value) -> Result<V
             _ => Err(bad()),
         },
         (Some(ScalarType::ObjectId), _) => Err(bad()),
-        (Some(ScalarType::String), Value::Number(_) | Value::Bool(_)) => Ok(Value::String(v.to_string())),
+        (Some(ScalarType::String), Value::Number(_) | Value::Bool(_)) => {
+            Ok(Value::String(v.to_string()))
+        }
         _ => Ok(v.clone()),
     }
 }
 
-fn parse_field(field: &str, path: &Path, scalar: Option<ScalarType>, v: &Value) -> Result<Filter, QueryError> {
+fn parse_field(
+    field: &str,
+    path: &Path,
+    scalar: Option<ScalarType>,
+    v: &Value,
+) -> Result<Filter, QueryError> {
     let ops = match v {
         Value::Object(o) if o.keys().any(|k| k.starts_with('$')) => o,
-        _ => return Ok(Filter::cond(path.clone(), Op::Eq, cast_json(field, scalar, v)?)),
+        _ => {
+            return Ok(Filter::cond(
+                path.clone(),
+                Op::Eq,
+                cast_json(field, scalar, v)?,
+            ));
+        }
     };
     let mut parts = Vec::new();
-    let options = ops.get("$options").and_then(Value::as_str).unwrap_or_default();
+    let options = ops
+        .get("$options")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     for (op, arg) in ops {
         let cond = |op: Op, value: Value| Filter::cond(path.clone(), op, value);
         let f = match op.as_str() {
@@ -89,22 +112,45 @@ fn parse_field(field: &str, path: &Path, scalar: Option<ScalarType>, v: &Value) 
             "$lte" => cond(Op::Lte, cast_json(field, scalar, arg)?),
             "$in" | "$nin" => {
                 let Value::Array(items) = arg else {
-                    return Err(QueryError::new(format!("filter on \"{field}\": {op} takes an array")));
+                    return Err(QueryError::new(format!(
+                        "filter on \"{field}\": {op} takes an array"
+                    )));
                 };
-                let cast: Vec<Value> = items.iter().map(|i| cast_json(field, scalar, i)).collect::<Result<_, _>>()?;
-                cond(if op == "$in" { Op::In } else { Op::Nin }, Value::Array(cast))
+                let cast: Vec<Value> = items
+                    .iter()
+                    .map(|i| cast_json(field, scalar, i))
+                    .collect::<Result<_, _>>()?;
+                cond(
+                    if op == "$in" { Op::In } else { Op::Nin },
+                    Value::Array(cast),
+                )
             }
-            "$exists" => cond(Op::Exists, Value::Bool(!matches!(arg, Value::Bool(false) | Value::Null) && arg != &Value::from(0))),
+            "$exists" => cond(
+                Op::Exists,
+                Value::Bool(
+                    !matches!(arg, Value::Bool(false) | Value::Null) && arg != &Value::from(0),
+                ),
+            ),
             "$regex" => {
                 let Value::String(re) = arg else {
-                    return Err(QueryError::new(format!("filter on \"{field}\": $regex takes a string")));
+                    return Err(QueryError::new(format!(
+                        "filter on \"{field}\": $regex takes a string"
+                    )));
                 };
-                let raw = if options.is_empty() || re.starts_with('/') { re.clone() } else { format!("/{re}/{options}") };
+                let raw = if options.is_empty() || re.starts_with('/') {
+                    re.clone()
+                } else {
+                    format!("/{re}/{options}")
+                };
                 cond(Op::Regex, Value::String(regex_pattern(field, &raw)?))
             }
             "$options" => continue,
             "$not" => Filter::Not(Box::new(parse_field(field, path, scalar, arg)?)),
-            other => return Err(QueryError::new(format!("operator {other} is not supported"))),
+            other => {
+                return Err(QueryError::new(format!(
+                    "operator {other} is not supported"
+                )));
+            }
         };
         parts.push(f);
     }
@@ -122,11 +168,20 @@ mod tests {
     use serde_json::json;
 
     fn model() -> Model {
-        let f = |name: &str, t| Field { name: name.into(), kind: FieldKind::Scalar(t), options: FieldOptions::default() };
+        let f = |name: &str, t| Field {
+            name: name.into(),
+            kind: FieldKind::Scalar(t),
+            options: FieldOptions::default(),
+        };
         Model {
             slug: "t".into(),
             name: "T".into(),
-            fields: vec![f("foo", ScalarType::String), f("n", ScalarType::Number), f("d", ScalarType::Date), f("b", ScalarType::Boolean)],
+            fields: vec![
+                f("foo", ScalarType::String),
+                f("n", ScalarType::Number),
+                f("d", ScalarType::Date),
+                f("b", ScalarType::Boolean),
+            ],
             perms: Perms::default(),
             options: ModelOptions::default(),
             builtin: false,

@@ -5,8 +5,12 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use jxp_core::{AuthSettings, QueryLimits, RateLimitSettings, Settings, SmtpSettings};
-use jxp_http::HttpSettings;
+use std::time::Duration;
+
+use jxp_core::{
+    AuthSettings, QueryLimits, RateLimitSettings, RealtimeSettings, Settings, SmtpSettings,
+};
+use jxp_http::{HttpSettings, WsSettings};
 
 /// A setting that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -267,6 +271,18 @@ impl Config {
             rate_limit,
         };
         let trust_forwarded_for = v.flag("LOGIN_RATE_LIMIT_XFF", false)?;
+        let realtime = RealtimeSettings {
+            max_connections: usize::try_from(v.positive("WS_MAX_CONNECTIONS", 10_000)?)
+                .unwrap_or(usize::MAX),
+            send_queue: usize::try_from(v.positive("WS_SEND_QUEUE", 1024)?).unwrap_or(usize::MAX),
+            max_subscriptions: 1000,
+        };
+        let ws = WsSettings {
+            max_message_bytes: usize::try_from(v.positive("WS_MAX_MESSAGE_BYTES", 65_536)?)
+                .unwrap_or(usize::MAX),
+            ping_interval: Duration::from_secs(v.positive("WS_PING_INTERVAL", 30)?),
+            idle_timeout: Duration::from_secs(v.positive("WS_IDLE_TIMEOUT", 60)?),
+        };
         Ok(Config {
             host,
             port,
@@ -282,10 +298,12 @@ impl Config {
                 bcrypt_cost,
                 query_limits,
                 auth,
+                realtime,
             },
             http: HttpSettings {
                 body_limit,
                 trust_forwarded_for,
+                ws,
             },
         })
     }

@@ -18,6 +18,7 @@ use serde_json::Value;
 use crate::app::App;
 use crate::error::CoreError;
 use crate::identity::{Identity, User};
+use crate::realtime::{Connection, CredentialTrace};
 
 pub(crate) use cache::{IDENTITY_MODELS, IdentityCache};
 pub use groups::GroupChange;
@@ -181,8 +182,23 @@ impl App {
             return Ok(identity);
         }
         let generation = cache.generation();
-        let (user, expires_ms) = match creds {
-            Credentials::None => return Ok(Identity::anonymous()),
+        let (user, expires_ms) = self.resolve(creds, now_ms).await?;
+        let Some(user) = user else {
+            return Err(auth_failed());
+        };
+        let identity = self.identity_of(&user).await?;
+        cache.insert(generation, key, identity.clone(), expires_ms);
+        Ok(identity)
+    }
+
+    /// The stored user some credentials belong to, and when the credentials expire.
+    async fn resolve(
+        &self,
+        creds: &Credentials,
+        now_ms: i64,
+    ) -> Result<(Option<Document>, Option<i64>), CoreError> {
+        Ok(match creds {
+            Credentials::None => (None, None),
             Credentials::Basic { email, password } => {
                 (self.check_password(email, password).await?, None)
             }
@@ -213,13 +229,34 @@ impl App {
                     _ => (None, None),
                 }
             }
-        };
-        let Some(user) = user else {
-            return Err(auth_failed());
-        };
+        })
+    }
+
+    /// Authenticates a realtime connection: its identity from now on, and what would revoke
+    /// it (the token or key it used, the password it was checked against, the expiry).
+    pub async fn authenticate_connection(
+        &self,
+        conn: &Connection,
+        creds: &Credentials,
+    ) -> Result<(), CoreError> {
+        let (user, expires_ms) = self
+            .resolve(creds, chrono::Utc::now().timestamp_millis())
+            .await?;
+        let user = user.ok_or_else(auth_failed)?;
         let identity = self.identity_of(&user).await?;
-        cache.insert(generation, key, identity.clone(), expires_ms);
-        Ok(identity)
+        let trace = CredentialTrace {
+            token_hash: match creds {
+                Credentials::Bearer(t) if !jwt::looks_like_jwt(t) => Some(hash_secret(t)),
+                _ => None,
+            },
+            key_hash: match creds {
+                Credentials::ApiKey(k) => Some(hash_secret(k)),
+                _ => None,
+            },
+            password_fp: hash_secret(str_of(&user, "password")),
+            expires_ms,
+        };
+        conn.set_identity(identity, trace).await
     }
 
     /// The user a JWT logs in: signed with our secret, unexpired, for a known user; a recovery

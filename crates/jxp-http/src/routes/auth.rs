@@ -1,9 +1,7 @@
 //! Authentication routes: login, refresh, logout, JWTs, recovery and first-admin setup.
 
-use std::net::SocketAddr;
-
 use axum::Json;
-use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::extract::State;
 use axum::http::request::Parts;
 use jxp_core::{Credentials, Session};
 use jxp_model::Document;
@@ -11,39 +9,7 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::{Caller, JsonBody, credentials};
-
-/// The address login attempts are counted against: the peer, or the first `X-Forwarded-For`
-/// hop when the server is told it sits behind a proxy.
-pub(crate) struct ClientKey(pub String);
-
-impl FromRequestParts<AppState> for ClientKey {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        if state.http.trust_forwarded_for {
-            let forwarded = parts
-                .headers
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(',').next())
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty());
-            if let Some(ip) = forwarded {
-                return Ok(ClientKey(ip));
-            }
-        }
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string())
-            .unwrap_or_default();
-        Ok(ClientKey(peer))
-    }
-}
+use crate::extract::{Caller, ClientKey, JsonBody, credentials};
 
 fn text<'a>(body: &'a Document, key: &str) -> &'a str {
     body.get(key).and_then(Value::as_str).unwrap_or_default()

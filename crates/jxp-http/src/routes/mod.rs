@@ -31,6 +31,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/login/getjwt", post(auth::get_jwt))
         .route("/login/recover", post(auth::recover))
         .route("/setup", post(auth::setup))
+        .route("/websocket", get(crate::ws::upgrade))
         .route(
             "/groups/{user_id}",
             get(groups::get)

@@ -35,31 +35,48 @@ async fn create_get_update_round_trip() {
     assert_eq!(doc["ref_id"], link.as_str());
     assert_eq!(doc["yack"], json!({"yack": "yack", "shmack": 1}));
     assert_eq!(doc["shmack"], json!(["do", "ray", "me"]));
-    assert_eq!(doc["address"], json!({"street": "Long St", "city": "Cape Town"}));
+    assert_eq!(
+        doc["address"],
+        json!({"street": "Long St", "city": "Cape Town"})
+    );
     assert_eq!(doc["composite_array"], json!([{"afoo": "a", "abar": 2}]));
     assert_eq!(doc["code"], "abc");
     assert_eq!(doc["status"], "draft");
     assert_eq!(doc["_deleted"], false);
     assert_eq!(doc["__v"], 0);
     assert!(doc.get("unknown").is_none());
-    assert!(doc.get("secret").is_none(), "private fields are never returned");
-    assert!(doc.get("password").is_none(), "passwords are never returned");
+    assert!(
+        doc.get("secret").is_none(),
+        "private fields are never returned"
+    );
+    assert!(
+        doc.get("password").is_none(),
+        "passwords are never returned"
+    );
     let created_at = doc["createdAt"].as_str().unwrap();
     assert_ne!(created_at, "1999-01-01T00:00:00.000Z");
-    assert_eq!(created_at.len(), 24, "ISO 8601 with milliseconds: {created_at}");
+    assert_eq!(
+        created_at.len(),
+        24,
+        "ISO 8601 with milliseconds: {created_at}"
+    );
     assert!(created_at.ends_with('Z'));
 
     let (status, got) = s.get(&format!("/api/test/{id}")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(&got["data"], doc);
 
-    let (status, updated) = s.put(&format!("/api/test/{id}"), json!({"foo": "Foo2", "n": 6})).await;
+    let (status, updated) = s
+        .put(&format!("/api/test/{id}"), json!({"foo": "Foo2", "n": 6}))
+        .await;
     assert_eq!(status, StatusCode::OK, "{updated}");
     assert_eq!(updated["message"], "test updated");
     assert_eq!(updated["data"]["foo"], "Foo2");
     assert_eq!(updated["data"]["bar"], "Bar", "a PUT is a PATCH");
     assert_eq!(updated["data"]["__v"], 1);
-    let (status, updated) = s.post(&format!("/update/test/{id}"), json!({"foo": "Foo3"})).await;
+    let (status, updated) = s
+        .post(&format!("/update/test/{id}"), json!({"foo": "Foo3"}))
+        .await;
     assert_eq!(status, StatusCode::OK, "{updated}");
     assert_eq!(updated["data"]["foo"], "Foo3");
     assert_eq!(updated["data"]["__v"], 2);
@@ -67,6 +84,12 @@ async fn create_get_update_round_trip() {
 
     let (status, deleted) = s.delete(&format!("/api/test/{id}")).await;
     assert_eq!(status, StatusCode::OK, "{deleted}");
-    assert_eq!(deleted, json!({"status": "ok", "message": format!("test/{id} deleted")}));
-    assert_eq!(s.get(&format!("/api/test/{id}")).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        deleted,
+        json!({"status": "ok", "message": format!("test/{id} deleted")})
+    );
+    assert_eq!(
+        s.get(&format!("/api/test/{id}")).await.0,
+        StatusCode::NOT_FOUND
+    );
 }

@@ -59,7 +59,10 @@ impl TestServer {
         for (slug, text) in models {
             std::fs::write(dir.path().join("models").join(format!("{slug}.toml")), text).unwrap();
         }
-        let env = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let env = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         let mut server = TestServer {
             base: String::new(),
             client: reqwest::Client::new(),
@@ -75,8 +78,14 @@ impl TestServer {
         let root = self.dir.path();
         let mut vars = vec![
             ("PORT".to_owned(), "0".to_owned()),
-            ("MODEL_DIR".to_owned(), root.join("models").display().to_string()),
-            ("DATABASE_URL".to_owned(), self.db_path().display().to_string()),
+            (
+                "MODEL_DIR".to_owned(),
+                root.join("models").display().to_string(),
+            ),
+            (
+                "DATABASE_URL".to_owned(),
+                self.db_path().display().to_string(),
+            ),
             ("BCRYPT_COST".to_owned(), "4".to_owned()),
         ];
         vars.extend(self.env.iter().cloned());
@@ -109,10 +118,19 @@ impl TestServer {
 
     /// Replaces one model file (for schema evolution).
     pub fn write_model(&self, slug: &str, text: &str) {
-        std::fs::write(self.dir.path().join("models").join(format!("{slug}.toml")), text).unwrap();
+        std::fs::write(
+            self.dir.path().join("models").join(format!("{slug}.toml")),
+            text,
+        )
+        .unwrap();
     }
 
-    pub async fn request(&self, method: Method, path: &str, body: Option<&Value>) -> (StatusCode, Value) {
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value) {
         let mut req = self.client.request(method, format!("{}{path}", self.base));
         if let Some(b) = body {
             req = req.json(b);
@@ -122,8 +140,17 @@ impl TestServer {
     }
 
     /// A request with a raw body and content type.
-    pub async fn raw(&self, method: Method, path: &str, content_type: Option<&str>, body: Vec<u8>) -> (StatusCode, Value) {
-        let mut req = self.client.request(method, format!("{}{path}", self.base)).body(body);
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .body(body);
         if let Some(ct) = content_type {
             req = req.header("content-type", ct);
         }
@@ -155,7 +182,11 @@ impl TestServer {
 
     /// How many documents of `model` exist, deleted ones included.
     pub async fn total(&self, model: &str) -> u64 {
-        let (status, body) = self.get(&format!("/count/{model}?filter[_deleted]=$exists:true&showDeleted=true")).await;
+        let (status, body) = self
+            .get(&format!(
+                "/count/{model}?filter[_deleted]=$exists:true&showDeleted=true"
+            ))
+            .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body["count"].as_u64().unwrap()
     }
@@ -173,8 +204,21 @@ async fn read(resp: reqwest::Response) -> (StatusCode, Value) {
 #[track_caller]
 pub fn assert_error(got: &(StatusCode, Value), status: StatusCode, needle: &str) {
     assert_eq!(got.0, status, "{}", got.1);
-    let obj = got.1.as_object().unwrap_or_else(|| panic!("error body is not an object: {}", got.1));
-    assert!(obj.get("code").is_some_and(Value::is_string), "no code: {}", got.1);
-    let message = obj.get("message").and_then(Value::as_str).unwrap_or_default();
-    assert!(message.contains(needle), "message {message:?} does not mention {needle:?}");
+    let obj = got
+        .1
+        .as_object()
+        .unwrap_or_else(|| panic!("error body is not an object: {}", got.1));
+    assert!(
+        obj.get("code").is_some_and(Value::is_string),
+        "no code: {}",
+        got.1
+    );
+    let message = obj
+        .get("message")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    assert!(
+        message.contains(needle),
+        "message {message:?} does not mention {needle:?}"
+    );
 }

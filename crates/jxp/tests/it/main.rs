@@ -5,4 +5,12 @@
 
 mod harness;
 
+mod auth;
+mod bad_input;
 mod crud;
+mod delete;
+mod lists;
+mod meta;
+mod persistence;
+mod unique;
+mod validation;

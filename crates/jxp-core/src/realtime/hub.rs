@@ -1,0 +1,686 @@
+//! The hub task: one task owns every connection and subscription. It reads the store's change
+//! stream in commit order and, per change, serialises the event once, then for each
+//! subscription of that model checks the `seq`, the subscriber's read right on this document
+//! and the filter, and `try_send`s into the subscriber's queue. It never awaits a client: a
+//! full queue closes that connection.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jxp_model::{Model, Schema};
+use jxp_query::{Filter, matches, parse_mongo_filter};
+use jxp_store::{Change, ChangeOp, Store};
+use serde_json::Value;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::{mpsc, watch};
+
+use super::event::{Actor, event_body};
+use super::{
+    CloseReason, ConnId, CredentialTrace, Hub, HubCmd, Outbound, RealtimeSettings, Responder,
+    SubscribeError, SubscribeOk, SubscribeRequest,
+};
+use crate::auth::hash_secret;
+use crate::identity::Identity;
+use crate::perms::{Access, Right, access, allowed_on};
+
+/// Changes read per query when replaying or recovering.
+const PAGE: usize = 1000;
+
+struct AuthState {
+    identity: Identity,
+    trace: CredentialTrace,
+}
+
+struct ConnState {
+    tx: mpsc::Sender<Outbound>,
+    close: watch::Sender<Option<CloseReason>>,
+    auth: Option<AuthState>,
+    subs: usize,
+}
+
+struct Sub {
+    conn: ConnId,
+    /// Model, id and filter: what makes a subscription the same as another.
+    key: String,
+    id: Option<String>,
+    filter: Filter,
+    /// Only changes with a larger `seq` are delivered: no duplicates, none from before.
+    after: u64,
+    /// While a `since` replay loads, live changes wait here.
+    buffer: Option<Vec<Arc<Change>>>,
+}
+
+struct State {
+    schema: Arc<Schema>,
+    store: Arc<dyn Store>,
+    settings: RealtimeSettings,
+    cmds: mpsc::UnboundedSender<HubCmd>,
+    conns: HashMap<ConnId, ConnState>,
+    subs: HashMap<String, Vec<Sub>>,
+    pending: HashMap<(ConnId, String), Responder>,
+    last_seen: HashMap<String, u64>,
+    actors: HashMap<String, Actor>,
+}
+
+/// Starts the hub task; it ends when every `Hub` handle is gone.
+pub(crate) fn spawn_hub(
+    schema: Arc<Schema>,
+    store: Arc<dyn Store>,
+    settings: RealtimeSettings,
+) -> Hub {
+    let (tx, rx) = mpsc::unbounded_channel();
+    // Subscribed before the task starts, so no change committed after `App::new` is missed.
+    let changes = store.subscribe();
+    let state = State {
+        schema,
+        store,
+        settings: settings.clone(),
+        cmds: tx.clone(),
+        conns: HashMap::new(),
+        subs: HashMap::new(),
+        pending: HashMap::new(),
+        last_seen: HashMap::new(),
+        actors: HashMap::new(),
+    };
+    tokio::spawn(run(state, rx, changes));
+    Hub::new(tx, settings)
+}
+
+async fn run(
+    mut state: State,
+    mut cmds: mpsc::UnboundedReceiver<HubCmd>,
+    mut changes: tokio::sync::broadcast::Receiver<Arc<Change>>,
+) {
+    for slug in state.schema.models.keys() {
+        if let Ok(seq) = state.store.last_seq(slug).await {
+            state.last_seen.insert(slug.clone(), seq);
+        }
+    }
+    let mut sweep = tokio::time::interval(Duration::from_secs(1));
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            cmd = cmds.recv() => match cmd {
+                Some(cmd) => state.command(cmd),
+                None => break,
+            },
+            change = changes.recv() => match change {
+                Ok(change) => state.on_change(&change).await,
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "realtime hub fell behind the change stream; recovering from the change log");
+                    state.recover().await;
+                }
+                Err(RecvError::Closed) => break,
+            },
+            _ = sweep.tick() => state.sweep_expired(),
+        }
+    }
+    tracing::debug!("realtime hub stopped");
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+impl State {
+    fn command(&mut self, cmd: HubCmd) {
+        match cmd {
+            HubCmd::Connect {
+                id,
+                tx,
+                close,
+                reply,
+            } => {
+                let accepted = self.conns.len() < self.settings.max_connections;
+                if accepted {
+                    self.conns.insert(
+                        id,
+                        ConnState {
+                            tx,
+                            close,
+                            auth: None,
+                            subs: 0,
+                        },
+                    );
+                }
+                let _ = reply.send(accepted);
+            }
+            HubCmd::Disconnect { id } => self.drop_conn(id),
+            HubCmd::Auth {
+                id,
+                identity,
+                trace,
+                reply,
+            } => {
+                if let Some(conn) = self.conns.get_mut(&id) {
+                    conn.auth = Some(AuthState { identity, trace });
+                    self.recheck_subs(id);
+                }
+                let _ = reply.send(());
+            }
+            HubCmd::Subscribe { id, req, respond } => self.subscribe(id, req, respond),
+            HubCmd::Unsubscribe { id, req, reply } => {
+                let result = self.unsubscribe(id, &req);
+                let _ = reply.send(result);
+            }
+            HubCmd::Replayed { id, key, result } => self.replayed(id, key, result),
+        }
+    }
+
+    fn drop_conn(&mut self, id: ConnId) {
+        self.conns.remove(&id);
+        for subs in self.subs.values_mut() {
+            subs.retain(|s| s.conn != id);
+        }
+        self.pending.retain(|(conn, _), _| *conn != id);
+    }
+
+    /// Queues a frame; a full queue closes the connection as too slow.
+    fn push(&mut self, id: ConnId, item: Outbound) {
+        let Some(conn) = self.conns.get(&id) else {
+            return;
+        };
+        match conn.tx.try_send(item) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                let _ = conn.close.send(Some(CloseReason::TooSlow));
+                tracing::info!(
+                    conn = id,
+                    "closing a realtime connection that reads too slowly"
+                );
+                self.drop_conn(id);
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => self.drop_conn(id),
+        }
+    }
+
+    fn deauth(&mut self, id: ConnId, reason: &str) {
+        if let Some(conn) = self.conns.get_mut(&id)
+            && conn.auth.take().is_some()
+        {
+            self.push(id, Outbound::Deauth(reason.into()));
+        }
+    }
+
+    /// After a new identity: subscriptions it may not read end.
+    fn recheck_subs(&mut self, id: ConnId) {
+        let Some(identity) = self
+            .conns
+            .get(&id)
+            .and_then(|c| c.auth.as_ref())
+            .map(|a| a.identity.clone())
+        else {
+            return;
+        };
+        let mut removed = 0;
+        for (slug, subs) in self.subs.iter_mut() {
+            let denied = self
+                .schema
+                .get(slug)
+                .is_none_or(|m| access(m, &identity, Right::Read) == Access::Denied);
+            if denied {
+                let before = subs.len();
+                subs.retain(|s| s.conn != id);
+                removed += before - subs.len();
+            }
+        }
+        if let Some(conn) = self.conns.get_mut(&id) {
+            conn.subs = conn.subs.saturating_sub(removed);
+        }
+    }
+
+    fn subscribe(&mut self, id: ConnId, req: SubscribeRequest, respond: Responder) {
+        let result = self.try_subscribe(id, &req);
+        match result {
+            Ok(Some(key)) => {
+                // A replay: the reply waits until the retained events are loaded.
+                self.pending.insert((id, key.clone()), respond);
+                let store = self.store.clone();
+                let cmds = self.cmds.clone();
+                let since = req.since.unwrap_or_default();
+                let model = req.model.clone();
+                tokio::spawn(async move {
+                    let result = load_replay(store.as_ref(), &model, since).await;
+                    let _ = cmds.send(HubCmd::Replayed { id, key, result });
+                });
+            }
+            Ok(None) => {
+                let frame = respond(Ok(SubscribeOk::Subscribed));
+                self.push(id, Outbound::Reply(frame));
+            }
+            Err(SubscribeOutcome::Already) => {
+                let frame = respond(Ok(SubscribeOk::AlreadySubscribed));
+                self.push(id, Outbound::Reply(frame));
+            }
+            Err(SubscribeOutcome::Failed(e)) => {
+                let frame = respond(Err(e));
+                self.push(id, Outbound::Reply(frame));
+            }
+        }
+    }
+
+    /// Registers a subscription. `Ok(Some(key))` when a replay must load first.
+    fn try_subscribe(
+        &mut self,
+        id: ConnId,
+        req: &SubscribeRequest,
+    ) -> Result<Option<String>, SubscribeOutcome> {
+        let fail = |e: SubscribeError| Err(SubscribeOutcome::Failed(e));
+        let Some(conn) = self.conns.get(&id) else {
+            return fail(SubscribeError::Internal);
+        };
+        let Some(auth) = &conn.auth else {
+            return fail(SubscribeError::NotAuthenticated);
+        };
+        let Some(model) = self.schema.get(&req.model) else {
+            return fail(SubscribeError::UnknownModel(req.model.clone()));
+        };
+        if access(model, &auth.identity, Right::Read) == Access::Denied {
+            return fail(SubscribeError::Forbidden);
+        }
+        if let Some(doc_id) = &req.id
+            && !jxp_model::is_object_id(doc_id)
+        {
+            return fail(SubscribeError::BadId(doc_id.clone()));
+        }
+        let filter = match &req.filter {
+            None => Filter::All,
+            Some(f) => match parse_mongo_filter(model, f) {
+                Ok(f) => f,
+                Err(e) => return fail(SubscribeError::BadFilter(e.to_string())),
+            },
+        };
+        let key = sub_key(req);
+        let subs = self.subs.entry(req.model.clone()).or_default();
+        if subs.iter().any(|s| s.conn == id && s.key == key) {
+            return Err(SubscribeOutcome::Already);
+        }
+        if conn.subs >= self.settings.max_subscriptions {
+            return fail(SubscribeError::TooMany(self.settings.max_subscriptions));
+        }
+        let replay = req.since.is_some();
+        subs.push(Sub {
+            conn: id,
+            key: key.clone(),
+            id: req.id.as_ref().map(|i| i.to_ascii_lowercase()),
+            filter,
+            after: req
+                .since
+                .unwrap_or_else(|| self.last_seen.get(&req.model).copied().unwrap_or_default()),
+            buffer: replay.then(Vec::new),
+        });
+        if let Some(conn) = self.conns.get_mut(&id) {
+            conn.subs += 1;
+        }
+        Ok(replay.then_some(key))
+    }
+
+    fn unsubscribe(&mut self, id: ConnId, req: &SubscribeRequest) -> Result<(), String> {
+        let key = sub_key(req);
+        let subs = self
+            .subs
+            .get_mut(&req.model)
+            .ok_or_else(|| "Not subscribed".to_owned())?;
+        let before = subs.len();
+        subs.retain(|s| !(s.conn == id && s.key == key));
+        if subs.len() == before {
+            return Err("Not subscribed".into());
+        }
+        self.pending.remove(&(id, key));
+        if let Some(conn) = self.conns.get_mut(&id) {
+            conn.subs = conn.subs.saturating_sub(1);
+        }
+        Ok(())
+    }
+
+    fn replayed(
+        &mut self,
+        id: ConnId,
+        key: String,
+        result: Result<Vec<Arc<Change>>, SubscribeError>,
+    ) {
+        let Some(respond) = self.pending.remove(&(id, key.clone())) else {
+            return;
+        };
+        let model_slug = key.split('\0').next().unwrap_or_default().to_owned();
+        let changes = match result {
+            Ok(changes) => changes,
+            Err(e) => {
+                if let Some(subs) = self.subs.get_mut(&model_slug) {
+                    subs.retain(|s| !(s.conn == id && s.key == key));
+                }
+                if let Some(conn) = self.conns.get_mut(&id) {
+                    conn.subs = conn.subs.saturating_sub(1);
+                }
+                self.push(id, Outbound::Reply(respond(Err(e))));
+                return;
+            }
+        };
+        self.push(id, Outbound::Reply(respond(Ok(SubscribeOk::Subscribed))));
+        let Some(model) = self.schema.get(&model_slug).cloned() else {
+            return;
+        };
+        let buffered = self
+            .subs
+            .get_mut(&model_slug)
+            .and_then(|subs| subs.iter_mut().find(|s| s.conn == id && s.key == key))
+            .and_then(|s| s.buffer.take())
+            .unwrap_or_default();
+        for change in changes.iter().chain(buffered.iter()) {
+            if change.silent {
+                continue;
+            }
+            let body = event_body(
+                &model,
+                change,
+                self.actors.get(change.actor.as_deref().unwrap_or_default()),
+            );
+            self.deliver_one(&model, change, &body, id, &key);
+        }
+    }
+
+    /// Delivers one change to one subscription of one connection, if it passes every check.
+    fn deliver_one(
+        &mut self,
+        model: &Model,
+        change: &Change,
+        body: &Arc<str>,
+        id: ConnId,
+        key: &str,
+    ) {
+        let now = now_ms();
+        let Some(conn) = self.conns.get(&id) else {
+            return;
+        };
+        let Some(auth) = &conn.auth else {
+            return;
+        };
+        if auth.trace.expires_ms.is_some_and(|e| e <= now) {
+            self.deauth(id, "token expired");
+            return;
+        }
+        let owner = change.doc.get("_owner_id").and_then(Value::as_str);
+        if !allowed_on(model, &auth.identity, Right::Read, owner) {
+            return;
+        }
+        let Some(sub) = self
+            .subs
+            .get_mut(&change.model)
+            .and_then(|subs| subs.iter_mut().find(|s| s.conn == id && s.key == key))
+        else {
+            return;
+        };
+        if change.seq <= sub.after {
+            return;
+        }
+        sub.after = change.seq;
+        if !matches(&sub.filter, &change.doc) {
+            return;
+        }
+        self.push(id, Outbound::Event(body.clone()));
+    }
+
+    async fn on_change(&mut self, change: &Arc<Change>) {
+        let seen = self.last_seen.entry(change.model.clone()).or_default();
+        if change.seq <= *seen {
+            return;
+        }
+        *seen = change.seq;
+        self.identity_effects(change);
+        if change.silent {
+            return;
+        }
+        let Some(model) = self.schema.get(&change.model).cloned() else {
+            return;
+        };
+        let Some(subs) = self.subs.get_mut(&change.model) else {
+            return;
+        };
+        // Which subscriptions want it; replaying ones keep it for later.
+        let mut targets: Vec<(ConnId, String)> = Vec::new();
+        for sub in subs.iter_mut() {
+            if let Some(buffer) = &mut sub.buffer {
+                buffer.push(change.clone());
+                continue;
+            }
+            if let Some(doc_id) = &sub.id
+                && (*doc_id != change.id || change.op == ChangeOp::Create)
+            {
+                continue;
+            }
+            targets.push((sub.conn, sub.key.clone()));
+        }
+        if targets.is_empty() {
+            return;
+        }
+        let actor = self.actor(change.actor.as_deref()).await;
+        let body = event_body(&model, change, actor.as_ref());
+        let mut delivered: Vec<ConnId> = Vec::with_capacity(targets.len());
+        for (id, key) in targets {
+            if delivered.contains(&id) {
+                // One event per connection, however many of its subscriptions match; the
+                // others still move past this seq.
+                if let Some(sub) = self
+                    .subs
+                    .get_mut(&change.model)
+                    .and_then(|s| s.iter_mut().find(|s| s.conn == id && s.key == key))
+                {
+                    sub.after = sub.after.max(change.seq);
+                }
+                continue;
+            }
+            let before = self.conns.get(&id).map(|c| c.tx.capacity());
+            self.deliver_one(&model, change, &body, id, &key);
+            if self.conns.get(&id).map(|c| c.tx.capacity()) != before {
+                delivered.push(id);
+            }
+        }
+    }
+
+    /// The name and email of the user who made a change, cached.
+    async fn actor(&mut self, id: Option<&str>) -> Option<Actor> {
+        let id = id?;
+        if let Some(a) = self.actors.get(id) {
+            return Some(a.clone());
+        }
+        let doc = self.store.get("user", id).await.ok().flatten()?;
+        let actor = actor_of(&doc);
+        self.actors.insert(id.to_owned(), actor.clone());
+        Some(actor)
+    }
+
+    /// Revoked tokens and keys, deleted users, changed passwords and groups reach open
+    /// connections here.
+    fn identity_effects(&mut self, change: &Change) {
+        let doc = &change.doc;
+        let text = |k: &str| {
+            doc.get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let deleted = change.op == ChangeOp::Delete
+            || doc
+                .get("_deleted")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+        match change.model.as_str() {
+            "token" if deleted => {
+                let hash = text("access_token");
+                self.deauth_where(
+                    |t, _| t.token_hash.as_deref() == Some(hash.as_str()),
+                    "token revoked",
+                );
+            }
+            "apikey" if deleted => {
+                let hash = text("key_hash");
+                self.deauth_where(
+                    |t, _| t.key_hash.as_deref() == Some(hash.as_str()),
+                    "api key revoked",
+                );
+            }
+            "user" => {
+                let uid = change.id.clone();
+                self.actors.insert(uid.clone(), actor_of(doc));
+                if deleted {
+                    self.deauth_where(|_, i| i.user_id() == Some(uid.as_str()), "user deleted");
+                    return;
+                }
+                let fp = hash_secret(&text("password"));
+                self.deauth_where(
+                    |t, i| i.user_id() == Some(uid.as_str()) && t.password_fp != fp,
+                    "password changed",
+                );
+                let admin = doc.get("admin").and_then(Value::as_bool).unwrap_or(false);
+                for conn in self.conns.values_mut() {
+                    if let Some(user) = conn.auth.as_mut().and_then(|a| a.identity.user.as_mut())
+                        && user.id == uid
+                    {
+                        user.admin = admin;
+                        user.name = text("name");
+                        user.email = text("email");
+                    }
+                }
+            }
+            "usergroups" => {
+                let uid = text("user_id");
+                let groups: Vec<String> = if deleted {
+                    Vec::new()
+                } else {
+                    doc.get("groups")
+                        .and_then(Value::as_array)
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|g| g.as_str().map(str::to_owned))
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                };
+                let mut changed = Vec::new();
+                for (id, conn) in self.conns.iter_mut() {
+                    if let Some(user) = conn.auth.as_mut().and_then(|a| a.identity.user.as_mut())
+                        && user.id == uid
+                    {
+                        user.groups = groups.clone();
+                        changed.push(*id);
+                    }
+                }
+                for id in changed {
+                    self.recheck_subs(id);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn deauth_where(&mut self, pred: impl Fn(&CredentialTrace, &Identity) -> bool, reason: &str) {
+        let hit: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.auth.as_ref().is_some_and(|a| pred(&a.trace, &a.identity)))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in hit {
+            self.deauth(id, reason);
+        }
+    }
+
+    fn sweep_expired(&mut self) {
+        let now = now_ms();
+        self.deauth_where(
+            |t, _| t.expires_ms.is_some_and(|e| e <= now),
+            "token expired",
+        );
+    }
+
+    /// After falling behind the stream: reads what was missed from the change log, in order.
+    async fn recover(&mut self) {
+        let slugs: Vec<String> = self.schema.models.keys().cloned().collect();
+        for slug in slugs {
+            loop {
+                let after = self.last_seen.get(&slug).copied().unwrap_or_default();
+                let missed = match self.store.changes_since(&slug, after, PAGE).await {
+                    Ok(m) => m,
+                    Err(e) => {
+                        tracing::error!(model = %slug, error = %e, "cannot read missed changes");
+                        break;
+                    }
+                };
+                let done = missed.len() < PAGE;
+                for change in &missed {
+                    self.on_change(change).await;
+                }
+                if done {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+enum SubscribeOutcome {
+    Already,
+    Failed(SubscribeError),
+}
+
+fn sub_key(req: &SubscribeRequest) -> String {
+    let id = req.id.as_deref().unwrap_or_default().to_ascii_lowercase();
+    let filter = req
+        .filter
+        .as_ref()
+        .map(Value::to_string)
+        .unwrap_or_default();
+    format!("{}\0{id}\0{filter}", req.model)
+}
+
+fn actor_of(doc: &jxp_model::Document) -> Actor {
+    let text = |k: &str| {
+        doc.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    Actor {
+        name: text("name"),
+        email: text("email"),
+    }
+}
+
+/// The retained changes after `since`, or `ResyncRequired` when some were already trimmed.
+async fn load_replay(
+    store: &dyn Store,
+    model: &str,
+    since: u64,
+) -> Result<Vec<Arc<Change>>, SubscribeError> {
+    let mut out: Vec<Arc<Change>> = Vec::new();
+    let mut after = since;
+    loop {
+        let page = store
+            .changes_since(model, after, PAGE)
+            .await
+            .map_err(|_| SubscribeError::Internal)?;
+        if out.is_empty() {
+            let first = page.first().map(|c| c.seq);
+            let last = store
+                .last_seq(model)
+                .await
+                .map_err(|_| SubscribeError::Internal)?;
+            match first {
+                Some(seq) if seq > since + 1 => {
+                    return Err(SubscribeError::ResyncRequired { oldest: seq });
+                }
+                None if last > since => {
+                    return Err(SubscribeError::ResyncRequired { oldest: last + 1 });
+                }
+                _ => {}
+            }
+        }
+        let done = page.len() < PAGE;
+        after = page.last().map_or(after, |c| c.seq);
+        out.extend(page);
+        if done {
+            return Ok(out);
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! The realtime hub: subscriptions, per-event permission and filter checks, fan-out into each
+//! connection's bounded queue, `since` replay, and de-authentication when credentials stop
+//! being valid. It knows nothing of the WebSocket wire format: events leave as the serialised
+//! `data` object, and replies as frames the wire layer formats.
+
+mod event;
+mod hub;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::error::CoreError;
+
+pub(crate) use hub::spawn_hub;
+
+/// Limits of the realtime feed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RealtimeSettings {
+    /// Open connections at most; more are refused.
+    pub max_connections: usize,
+    /// Frames queued per connection before it counts as too slow and is closed.
+    pub send_queue: usize,
+    /// Subscriptions per connection at most.
+    pub max_subscriptions: usize,
+}
+
+impl Default for RealtimeSettings {
+    fn default() -> Self {
+        RealtimeSettings {
+            max_connections: 10_000,
+            send_queue: 1024,
+            max_subscriptions: 1000,
+        }
+    }
+}
+
+/// What the hub puts in a connection's queue.
+#[derive(Debug, Clone)]
+pub enum Outbound {
+    /// A change event: the serialised `data` object (`{"event", "modelname", "item", …}`).
+    Event(Arc<str>),
+    /// The connection's identity is no longer valid; it gets nothing until it authenticates.
+    Deauth(Arc<str>),
+    /// A reply frame, already formatted by the wire layer.
+    Reply(String),
+}
+
+/// Why the hub closed a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// Its queue overflowed: it reads too slowly (WebSocket 1013).
+    TooSlow,
+}
+
+/// The result of a successful subscribe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubscribeOk {
+    Subscribed,
+    AlreadySubscribed,
+}
+
+/// Why a subscribe failed. The messages are what clients see.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubscribeError {
+    #[error("Not authenticated: send auth first")]
+    NotAuthenticated,
+    #[error("Unknown model {0}")]
+    UnknownModel(String),
+    #[error("Forbidden")]
+    Forbidden,
+    #[error("Bad filter: {0}")]
+    BadFilter(String),
+    #[error("Bad id: {0}")]
+    BadId(String),
+    #[error("Too many subscriptions (at most {0} per connection)")]
+    TooMany(usize),
+    #[error("resync required")]
+    ResyncRequired { oldest: u64 },
+    #[error("Server error")]
+    Internal,
+}
+
+/// Formats the reply to a subscribe; the hub queues it before any event of the subscription.
+pub type Responder = Box<dyn FnOnce(Result<SubscribeOk, SubscribeError>) -> String + Send>;
+
+/// A subscribe or unsubscribe request, as the client sent it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubscribeRequest {
+    pub model: String,
+    pub id: Option<String>,
+    /// The `filter` object, if any.
+    pub filter: Option<Value>,
+    /// Replay retained events after this `seq` before going live.
+    pub since: Option<u64>,
+}
+
+pub(crate) type ConnId = u64;
+
+/// The credential a connection authenticated with, for revocation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct CredentialTrace {
+    pub token_hash: Option<String>,
+    pub key_hash: Option<String>,
+    /// SHA-256 of the stored password hash at authentication time.
+    pub password_fp: String,
+    pub expires_ms: Option<i64>,
+}
+
+pub(crate) enum HubCmd {
+    Connect {
+        id: ConnId,
+        tx: mpsc::Sender<Outbound>,
+        close: watch::Sender<Option<CloseReason>>,
+        reply: oneshot::Sender<bool>,
+    },
+    Disconnect {
+        id: ConnId,
+    },
+    Auth {
+        id: ConnId,
+        identity: crate::Identity,
+        trace: CredentialTrace,
+        reply: oneshot::Sender<()>,
+    },
+    Subscribe {
+        id: ConnId,
+        req: SubscribeRequest,
+        respond: Responder,
+    },
+    Unsubscribe {
+        id: ConnId,
+        req: SubscribeRequest,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    Replayed {
+        id: ConnId,
+        key: String,
+        result: Result<Vec<Arc<jxp_store::Change>>, SubscribeError>,
+    },
+}
+
+/// The hub's handle: cheap to clone, shared through `App`.
+#[derive(Clone)]
+pub struct Hub {
+    cmds: mpsc::UnboundedSender<HubCmd>,
+    next_id: Arc<AtomicU64>,
+    settings: RealtimeSettings,
+}
+
+/// One connection's handle on the hub. Dropping it disconnects.
+pub struct Connection {
+    id: ConnId,
+    /// A random 32-hex id the client sees.
+    pub client_id: String,
+    hub: Hub,
+    /// A sender into the connection's queue, for replies the wire layer formats itself.
+    pub replies: mpsc::Sender<Outbound>,
+}
+
+/// What a connection's writer drains.
+pub struct Inbox {
+    /// Frames to send, in order.
+    pub outbound: mpsc::Receiver<Outbound>,
+    /// Set when the hub closes the connection.
+    pub closed: watch::Receiver<Option<CloseReason>>,
+}
+
+impl Hub {
+    pub(crate) fn new(cmds: mpsc::UnboundedSender<HubCmd>, settings: RealtimeSettings) -> Self {
+        Hub {
+            cmds,
+            next_id: Arc::new(AtomicU64::new(1)),
+            settings,
+        }
+    }
+
+    fn send(&self, cmd: HubCmd) -> Result<(), CoreError> {
+        self.cmds
+            .send(cmd)
+            .map_err(|_| CoreError::Unavailable("the realtime hub has stopped".into()))
+    }
+
+    /// Registers a connection; `None` when the server holds `max_connections` already.
+    pub async fn connect(&self) -> Result<Option<(Connection, Inbox)>, CoreError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, outbound) = mpsc::channel(self.settings.send_queue.max(1));
+        let (close, closed) = watch::channel(None);
+        let (reply, accepted) = oneshot::channel();
+        self.send(HubCmd::Connect {
+            id,
+            tx: tx.clone(),
+            close,
+            reply,
+        })?;
+        if !accepted.await.unwrap_or(false) {
+            return Ok(None);
+        }
+        let client_id = crate::auth::random_token()?.chars().take(32).collect();
+        Ok(Some((
+            Connection {
+                id,
+                client_id,
+                hub: self.clone(),
+                replies: tx,
+            },
+            Inbox { outbound, closed },
+        )))
+    }
+}
+
+impl Connection {
+    /// Makes `identity` the connection's identity (re-checking its subscriptions).
+    pub(crate) async fn set_identity(
+        &self,
+        identity: crate::Identity,
+        trace: CredentialTrace,
+    ) -> Result<(), CoreError> {
+        let (reply, done) = oneshot::channel();
+        self.hub.send(HubCmd::Auth {
+            id: self.id,
+            identity,
+            trace,
+            reply,
+        })?;
+        done.await
+            .map_err(|_| CoreError::Unavailable("the realtime hub has stopped".into()))
+    }
+
+    /// Subscribes; the hub queues the reply `respond` formats, then the events.
+    pub fn subscribe(&self, req: SubscribeRequest, respond: Responder) -> Result<(), CoreError> {
+        self.hub.send(HubCmd::Subscribe {
+            id: self.id,
+            req,
+            respond,
+        })
+    }
+
+    /// Ends exactly the subscription `req` names; `Err(message)` if there was none.
+    pub async fn unsubscribe(
+        &self,
+        req: SubscribeRequest,
+    ) -> Result<Result<(), String>, CoreError> {
+        let (reply, done) = oneshot::channel();
+        self.hub.send(HubCmd::Unsubscribe {
+            id: self.id,
+            req,
+            reply,
+        })?;
+        done.await
+            .map_err(|_| CoreError::Unavailable("the realtime hub has stopped".into()))
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        let _ = self.hub.cmds.send(HubCmd::Disconnect { id: self.id });
+    }
+}

@@ -1,0 +1,1 @@
+//! Authentication, identity, permissions and escalation, through the real server.

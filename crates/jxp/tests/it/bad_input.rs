@@ -1,0 +1,192 @@
+//! Bad input is a clean 4xx in the `{code, message}` shape, never a 500, and writes nothing.
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::harness::{TestServer, assert_error};
+
+const JSON: Option<&str> = Some("application/json");
+
+#[tokio::test]
+async fn bodies_that_are_not_a_json_object_are_400() {
+    let s = TestServer::open().await;
+    let id = s.create("test", json!({"foo": "before"})).await;
+    let bodies: &[(&str, &str)] = &[
+        ("malformed JSON", "{\"foo\": "),
+        ("trailing garbage", "{\"foo\": \"a\"} x"),
+        ("a JSON array", "[{\"foo\": \"a\"}]"),
+        ("a JSON string", "\"foo\""),
+        ("a JSON number", "5"),
+    ];
+    for (case, body) in bodies {
+        let got = s
+            .raw(Method::POST, "/api/test", JSON, body.as_bytes().to_vec())
+            .await;
+        assert_error(&got, StatusCode::BAD_REQUEST, "");
+        let path = format!("/api/test/{id}");
+        let got = s
+            .raw(Method::PUT, &path, JSON, body.as_bytes().to_vec())
+            .await;
+        assert_error(&got, StatusCode::BAD_REQUEST, "");
+        assert_eq!(s.total("test").await, 1, "{case}: nothing created");
+        let (_, doc) = s.get(&path).await;
+        assert_eq!(doc["data"]["foo"], "before", "{case}: nothing updated");
+        assert_eq!(doc["data"]["__v"], 0, "{case}: nothing updated");
+    }
+}
+
+#[tokio::test]
+async fn hostile_bodies_are_400_not_a_crash() {
+    let s = TestServer::open().await;
+    let deep = format!(
+        "{{\"yack\": {}{}}}",
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    let bodies: Vec<(&str, Vec<u8>)> = vec![
+        ("invalid UTF-8", b"{\"foo\": \"\xff\xfe\"}".to_vec()),
+        ("nested 100000 deep", deep.into_bytes()),
+        ("a bare NUL", b"\0".to_vec()),
+    ];
+    for (case, body) in bodies {
+        let got = s.raw(Method::POST, "/api/test", JSON, body).await;
+        assert_error(&got, StatusCode::BAD_REQUEST, "");
+        assert_eq!(s.total("test").await, 0, "{case}");
+    }
+    let (status, body) = s.get("/healthz").await;
+    assert_eq!(status, StatusCode::OK, "still serving: {body}");
+}
+
+#[tokio::test]
+async fn an_unsupported_content_type_is_415() {
+    let s = TestServer::open().await;
+    let got = s
+        .raw(
+            Method::POST,
+            "/api/test",
+            Some("text/plain"),
+            b"{\"foo\": \"a\"}".to_vec(),
+        )
+        .await;
+    assert_error(&got, StatusCode::UNSUPPORTED_MEDIA_TYPE, "");
+    assert_eq!(s.total("test").await, 0);
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_413() {
+    let s = TestServer::start(
+        &[
+            ("test", crate::harness::OPEN_TEST),
+            ("link", crate::harness::OPEN_LINK),
+        ],
+        &[("BODY_LIMIT", "1kb")],
+    )
+    .await;
+    let big = serde_json::to_vec(&json!({"foo": "x".repeat(2048)})).unwrap();
+    let got = s.raw(Method::POST, "/api/test", JSON, big).await;
+    assert_error(&got, StatusCode::PAYLOAD_TOO_LARGE, "");
+    assert_eq!(s.total("test").await, 0);
+    // Under the limit is fine.
+    s.create("test", json!({"foo": "x".repeat(500)})).await;
+}
+
+#[tokio::test]
+async fn a_malformed_id_is_400() {
+    let s = TestServer::open().await;
+    s.create("test", json!({"foo": "a"})).await;
+    for id in [
+        "not-an-id",
+        "5eb7cf838c9fba641e0e9dcz",
+        "5eb7cf838c9fba641e0e9dc",
+    ] {
+        let path = format!("/api/test/{id}");
+        assert_error(&s.get(&path).await, StatusCode::BAD_REQUEST, "");
+        assert_error(
+            &s.put(&path, json!({"foo": "b"})).await,
+            StatusCode::BAD_REQUEST,
+            "",
+        );
+        assert_error(&s.delete(&path).await, StatusCode::BAD_REQUEST, "");
+        assert_error(
+            &s.post(&format!("/update/test/{id}"), json!({"foo": "b"}))
+                .await,
+            StatusCode::BAD_REQUEST,
+            "",
+        );
+    }
+    let (_, list) = s.get("/api/test").await;
+    assert_eq!(list["data"][0]["foo"], "a");
+    assert_eq!(s.total("test").await, 1);
+}
+
+#[tokio::test]
+async fn an_unknown_model_is_404() {
+    let s = TestServer::open().await;
+    assert_error(&s.get("/api/nope").await, StatusCode::NOT_FOUND, "nope");
+    assert_error(
+        &s.post("/api/nope", json!({"a": 1})).await,
+        StatusCode::NOT_FOUND,
+        "nope",
+    );
+    assert_error(&s.get("/count/nope").await, StatusCode::NOT_FOUND, "nope");
+    assert_error(
+        &s.get("/api/nope/5eb7cf838c9fba641e0e9dcb").await,
+        StatusCode::NOT_FOUND,
+        "nope",
+    );
+}
+
+#[tokio::test]
+async fn bad_list_parameters_are_400() {
+    let s = TestServer::open().await;
+    s.create("test", json!({"foo": "a"})).await;
+    let cases: &[(&str, &str)] = &[
+        ("filter[nope]=1", "nope"),
+        ("filter[foo]=$foo:1", "$foo"),
+        ("filter[when]=$gte:not-a-date", "when"),
+        ("filter[when]=yesterday", "when"),
+        ("filter[n]=abc", "n"),
+        ("filter[foo]=$regex:/(/", "foo"),
+        ("sort[nope]=1", "nope"),
+        ("sort=-nope", "nope"),
+        ("fields=foo,nope", "nope"),
+        ("limit=0", "limit"),
+        ("limit=abc", "limit"),
+        ("limit=-1", "limit"),
+        ("page=-1", "page"),
+        ("page=0", "page"),
+        ("limit=99999999999999999999999", "limit"),
+    ];
+    for (query, needle) in cases {
+        let got = s.get(&format!("/api/test?{query}")).await;
+        assert_error(&got, StatusCode::BAD_REQUEST, needle);
+    }
+    for (query, needle) in &cases[..6] {
+        let got = s.get(&format!("/count/test?{query}")).await;
+        assert_error(&got, StatusCode::BAD_REQUEST, needle);
+    }
+}
+
+#[tokio::test]
+async fn a_form_urlencoded_body_is_accepted_and_cast() {
+    let s = TestServer::open().await;
+    let (status, body) = s
+        .raw(
+            Method::POST,
+            "/api/test",
+            Some("application/x-www-form-urlencoded"),
+            b"foo=a&n=3&flag=true".to_vec(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["foo"], "a");
+    assert_eq!(body["data"]["n"], 3);
+    assert_eq!(body["data"]["flag"], true);
+}
+
+#[tokio::test]
+async fn an_unknown_route_is_a_json_404() {
+    let s = TestServer::open().await;
+    assert_error(&s.get("/no/such/route").await, StatusCode::NOT_FOUND, "");
+    assert_error(&s.get("/api").await, StatusCode::NOT_FOUND, "");
+}
