@@ -12,5 +12,6 @@ mod delete;
 mod lists;
 mod meta;
 mod persistence;
+mod realtime;
 mod unique;
 mod validation;

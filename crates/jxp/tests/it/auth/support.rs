@@ -491,3 +491,25 @@ fn base64_round_trips() {
     assert_eq!(b64_decode("YWI="), b"ab");
     assert_eq!(b64_decode(&b64url(b"\xfb\xff")), b"\xfb\xff");
 }
+
+/// Seconds since the epoch of an ISO 8601 UTC date such as `2024-03-20T10:00:00.000Z`.
+pub fn iso_to_unix(iso: &str) -> i64 {
+    let num = |r: std::ops::Range<usize>| -> i64 { iso[r].parse().unwrap() };
+    let (y, m, d) = (num(0..4), num(5..7), num(8..10));
+    let (hh, mm, ss) = (num(11..13), num(14..16), num(17..19));
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    days * 86_400 + hh * 3600 + mm * 60 + ss
+}
+
+#[test]
+fn iso_dates_convert() {
+    assert_eq!(iso_to_unix("1970-01-01T00:00:00.000Z"), 0);
+    assert_eq!(iso_to_unix("2024-03-01T12:30:05.123Z"), 1_709_296_205);
+}

@@ -1,0 +1,1 @@
+//! The realtime WebSocket feed, through real WebSocket connections to the real server.
