@@ -13,6 +13,7 @@ use std::sync::Arc;
 use axum::Router;
 use jxp_core::App;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 pub use error::ApiError;
 pub use ws::WsSettings;
@@ -42,6 +43,19 @@ impl Default for HttpSettings {
 pub struct AppState {
     pub app: App,
     pub http: Arc<HttpSettings>,
+    /// Turns true when the server shuts down, so WebSocket connections close with 1001.
+    pub(crate) shutdown: watch::Receiver<bool>,
+}
+
+impl AppState {
+    pub fn new(app: App, http: HttpSettings) -> Self {
+        let (_, shutdown) = watch::channel(false);
+        AppState {
+            app,
+            http: Arc::new(http),
+            shutdown,
+        }
+    }
 }
 
 /// The whole API as a router, so tests and the binary build the same thing.
@@ -52,9 +66,16 @@ pub fn router(state: AppState) -> Router {
 /// Serves the API on `listener` until `shutdown` resolves, then finishes in-flight requests.
 pub async fn serve(
     listener: TcpListener,
-    state: AppState,
+    mut state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let (closing, closing_rx) = watch::channel(false);
+    state.shutdown = closing_rx;
+    let shutdown = async move {
+        shutdown.await;
+        // Open WebSockets are told first; they are not requests the server would wait for.
+        let _ = closing.send(true);
+    };
     axum::serve(
         listener,
         router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),

@@ -69,10 +69,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();
-    let state = AppState {
-        app: app.clone(),
-        http: Arc::new(config.http.clone()),
-    };
+    let state = AppState::new(app.clone(), config.http.clone());
     let task = tokio::spawn(jxp_http::serve(listener, state, async move {
         let _ = stopped.await;
     }));

@@ -37,6 +37,25 @@ struct ConnState {
     close: watch::Sender<Option<CloseReason>>,
     auth: Option<AuthState>,
     subs: usize,
+    /// The last `seq` queued to it per model: a connection's events go out in `seq` order,
+    /// each once, however many of its subscriptions match.
+    last_seq: Vec<(String, u64)>,
+}
+
+impl ConnState {
+    fn last_seq(&self, model: &str) -> u64 {
+        self.last_seq
+            .iter()
+            .find(|(m, _)| m == model)
+            .map_or(0, |(_, s)| *s)
+    }
+
+    fn set_last_seq(&mut self, model: &str, seq: u64) {
+        match self.last_seq.iter_mut().find(|(m, _)| m == model) {
+            Some((_, s)) => *s = seq,
+            None => self.last_seq.push((model.to_owned(), seq)),
+        }
+    }
 }
 
 struct Sub {
@@ -141,6 +160,7 @@ impl State {
                             close,
                             auth: None,
                             subs: 0,
+                            last_seq: Vec::new(),
                         },
                     );
                 }
@@ -193,6 +213,18 @@ impl State {
             }
             Err(mpsc::error::TrySendError::Closed(_)) => self.drop_conn(id),
         }
+    }
+
+    /// Closes a connection whose queue is full: it reads too slowly, and nobody waits for it.
+    fn close_slow(&mut self, id: ConnId) {
+        if let Some(conn) = self.conns.get(&id) {
+            let _ = conn.close.send(Some(CloseReason::TooSlow));
+            tracing::info!(
+                conn = id,
+                "closing a realtime connection that reads too slowly"
+            );
+        }
+        self.drop_conn(id);
     }
 
     fn deauth(&mut self, id: ConnId, reason: &str) {
@@ -418,6 +450,13 @@ impl State {
         if !matches(&sub.filter, &change.doc) {
             return;
         }
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        if change.seq <= conn.last_seq(&change.model) {
+            return;
+        }
+        conn.set_last_seq(&change.model, change.seq);
         self.push(id, Outbound::Event(body.clone()));
     }
 
@@ -434,11 +473,23 @@ impl State {
         let Some(model) = self.schema.get(&change.model).cloned() else {
             return;
         };
+        let wanted = self.subs.get(&change.model).is_some_and(|subs| {
+            subs.iter()
+                .any(|s| s.buffer.is_some() || s.id.as_ref().is_none_or(|id| *id == change.id))
+        });
+        if !wanted {
+            return;
+        }
+        let actor = self.actor(change.actor.as_deref()).await;
+        let body = event_body(&model, change, actor.as_ref());
+        let now = now_ms();
+        let owner = change.doc.get("_owner_id").and_then(Value::as_str);
+        let (mut expired, mut overflowed, mut gone) = (Vec::new(), Vec::new(), Vec::new());
         let Some(subs) = self.subs.get_mut(&change.model) else {
             return;
         };
-        // Which subscriptions want it; replaying ones keep it for later.
-        let mut targets: Vec<(ConnId, String)> = Vec::new();
+        // One pass over the model's subscriptions. Checks run cheapest first; a connection
+        // gets the event once however many of its subscriptions match.
         for sub in subs.iter_mut() {
             if let Some(buffer) = &mut sub.buffer {
                 buffer.push(change.clone());
@@ -449,32 +500,43 @@ impl State {
             {
                 continue;
             }
-            targets.push((sub.conn, sub.key.clone()));
-        }
-        if targets.is_empty() {
-            return;
-        }
-        let actor = self.actor(change.actor.as_deref()).await;
-        let body = event_body(&model, change, actor.as_ref());
-        let mut delivered: Vec<ConnId> = Vec::with_capacity(targets.len());
-        for (id, key) in targets {
-            if delivered.contains(&id) {
-                // One event per connection, however many of its subscriptions match; the
-                // others still move past this seq.
-                if let Some(sub) = self
-                    .subs
-                    .get_mut(&change.model)
-                    .and_then(|s| s.iter_mut().find(|s| s.conn == id && s.key == key))
-                {
-                    sub.after = sub.after.max(change.seq);
-                }
+            if change.seq <= sub.after {
                 continue;
             }
-            let before = self.conns.get(&id).map(|c| c.tx.capacity());
-            self.deliver_one(&model, change, &body, id, &key);
-            if self.conns.get(&id).map(|c| c.tx.capacity()) != before {
-                delivered.push(id);
+            sub.after = change.seq;
+            let Some(conn) = self.conns.get_mut(&sub.conn) else {
+                continue;
+            };
+            if change.seq <= conn.last_seq(&change.model) {
+                continue;
             }
+            let Some(auth) = &conn.auth else {
+                continue;
+            };
+            if auth.trace.expires_ms.is_some_and(|e| e <= now) {
+                expired.push(sub.conn);
+                continue;
+            }
+            if !allowed_on(&model, &auth.identity, Right::Read, owner)
+                || !matches(&sub.filter, &change.doc)
+            {
+                continue;
+            }
+            conn.set_last_seq(&change.model, change.seq);
+            match conn.tx.try_send(Outbound::Event(body.clone())) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => overflowed.push(sub.conn),
+                Err(mpsc::error::TrySendError::Closed(_)) => gone.push(sub.conn),
+            }
+        }
+        for id in expired {
+            self.deauth(id, "token expired");
+        }
+        for id in overflowed {
+            self.close_slow(id);
+        }
+        for id in gone {
+            self.drop_conn(id);
         }
     }
 

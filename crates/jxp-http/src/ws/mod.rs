@@ -95,6 +95,7 @@ async fn run(
     let writer = {
         let client_id = client_id.clone();
         let mut stop_rx = stop_rx.clone();
+        let mut shutdown = state.shutdown.clone();
         let last_heard = last_heard.clone();
         let settings = settings.clone();
         async move {
@@ -118,6 +119,10 @@ async fn run(
                         if *closed.borrow() == Some(CloseReason::TooSlow) {
                             let _ = sink.send(close_with(CLOSE_TRY_AGAIN_LATER, "reading too slowly")).await;
                         }
+                        break;
+                    }
+                    _ = shutdown.changed() => {
+                        let _ = sink.send(close_with(CLOSE_GOING_AWAY, "server shutting down")).await;
                         break;
                     }
                     _ = stop_rx.changed() => {
