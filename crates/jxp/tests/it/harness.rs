@@ -104,6 +104,11 @@ impl TestServer {
         Ok(())
     }
 
+    /// The running server's app, to watch its store directly.
+    pub fn app(&self) -> &jxp_core::App {
+        &self.running.as_ref().expect("server is running").app
+    }
+
     pub async fn stop(&mut self) {
         if let Some(r) = self.running.take() {
             r.stop().await.unwrap();

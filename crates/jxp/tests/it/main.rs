@@ -7,6 +7,7 @@ mod harness;
 
 mod auth;
 mod bad_input;
+mod changes;
 mod crud;
 mod delete;
 mod lists;
