@@ -19,6 +19,13 @@ pub enum Command {
     Rest(RestArgs),
     /// Create one document, read it back and check that its fields round-trip.
     Smoke(SmokeArgs),
+    /// Realtime fan-out: N WebSocket subscribers, W REST writes at an open-loop rate R/s;
+    /// delivery latency, losses, duplicates, order and server memory.
+    Fanout(FanoutArgs),
+    /// N WebSocket subscribers, then one write: time until the last subscriber had it.
+    Burst(BurstArgs),
+    /// Hold N idle WebSocket subscribers: server memory per connection, then one probe write.
+    Idle(IdleArgs),
 }
 
 /// Where the server is and how to authenticate.
@@ -90,6 +97,96 @@ pub struct SmokeArgs {
     pub common: Common,
 }
 
+/// Which writes a fan-out run sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Mix {
+    /// Every write creates a new document.
+    Create,
+    /// Create a document, update it, delete it; repeated.
+    Cud,
+}
+
+impl Mix {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mix::Create => "create",
+            Mix::Cud => "cud",
+        }
+    }
+}
+
+/// How the WebSocket subscribers are opened and the server observed (fanout, burst, idle).
+#[derive(Debug, Args)]
+pub struct SubscriberOpts {
+    /// PID of the jxp server: its VmRSS (from /proc/PID/status) is reported.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    /// WebSocket handshakes (connect + auth + subscribe) in flight at once.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub connect_concurrency: u32,
+    /// Seconds to keep waiting for deliveries after the last write completed, before the
+    /// missing ones count as lost.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub drain_s: u64,
+    /// Subscribe without a WebSocket `auth` (the REST writes still use --email/--apikey).
+    #[arg(long)]
+    pub ws_anonymous: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct FanoutArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// WebSocket subscribers.
+    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub subs: u32,
+    /// REST writes in total.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub writes: u32,
+    /// Writes per second, open loop (scheduled by send time, whatever the response times).
+    #[arg(long, default_value_t = 50.0, value_parser = parse_rate)]
+    pub rate: f64,
+    /// `create`: creates only; `cud`: create, update, delete one document, repeated.
+    #[arg(long, value_enum, default_value_t = Mix::Create)]
+    pub mix: Mix,
+    #[command(flatten)]
+    pub subscribers: SubscriberOpts,
+}
+
+#[derive(Debug, Args)]
+pub struct BurstArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// WebSocket subscribers.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub subs: u32,
+    #[command(flatten)]
+    pub subscribers: SubscriberOpts,
+}
+
+#[derive(Debug, Args)]
+pub struct IdleArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// WebSocket subscribers.
+    #[arg(long, default_value_t = 19_000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub subs: u32,
+    /// Seconds to hold the subscribers idle before the second RSS reading and the probe write.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(0..=3_600))]
+    pub hold_s: u64,
+    #[command(flatten)]
+    pub subscribers: SubscriberOpts,
+}
+
+/// A write rate: a finite number in (0, 100000] per second.
+fn parse_rate(s: &str) -> Result<f64, String> {
+    let r: f64 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
+    if !(r.is_finite() && r > 0.0 && r <= 100_000.0) {
+        return Err(format!("{s}: the rate must be > 0 and <= 100000 writes/s"));
+    }
+    Ok(r)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,6 +228,60 @@ mod tests {
     fn email_needs_password() {
         let r = Cli::try_parse_from(["jxp-bench", "smoke", "--email", "a@b.c"]);
         assert!(r.is_err());
+    }
+
+    #[test]
+    fn parses_fanout_flags() -> anyhow::Result<()> {
+        let cli = Cli::try_parse_from([
+            "jxp-bench",
+            "fanout",
+            "--email",
+            "a@b.c",
+            "--password",
+            "pw",
+            "--subs",
+            "10",
+            "--writes",
+            "30",
+            "--rate",
+            "12.5",
+            "--mix",
+            "cud",
+            "--server-pid",
+            "42",
+        ])?;
+        let Command::Fanout(a) = cli.command else {
+            anyhow::bail!("expected the fanout subcommand");
+        };
+        assert_eq!((a.subs, a.writes, a.rate, a.mix), (10, 30, 12.5, Mix::Cud));
+        let s = &a.subscribers;
+        assert_eq!(
+            (
+                s.server_pid,
+                s.connect_concurrency,
+                s.drain_s,
+                s.ws_anonymous
+            ),
+            (Some(42), 200, 5, false)
+        );
+        for bad in ["0", "-1", "nan", "inf", "x"] {
+            let r = Cli::try_parse_from(["jxp-bench", "fanout", "--rate", bad]);
+            assert!(r.is_err(), "--rate {bad} accepted");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn burst_and_idle_defaults() -> anyhow::Result<()> {
+        let Command::Burst(b) = Cli::try_parse_from(["jxp-bench", "burst"])?.command else {
+            anyhow::bail!("expected burst");
+        };
+        assert_eq!(b.subs, 10_000);
+        let Command::Idle(i) = Cli::try_parse_from(["jxp-bench", "idle"])?.command else {
+            anyhow::bail!("expected idle");
+        };
+        assert_eq!((i.subs, i.hold_s), (19_000, 5));
+        Ok(())
     }
 
     #[test]

@@ -19,9 +19,15 @@ const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 /// One client = one keep-alive HTTP/1.1 connection (at most one idle connection is kept), no
 /// proxy and no redirects (so a request can never leave the checked loopback host).
 pub fn build(headers: &HeaderMap) -> Result<Client> {
+    build_pooled(headers, 1)
+}
+
+/// Like [`build`], but keeping up to `max_idle` keep-alive connections, for concurrent requests
+/// from one client (the realtime scenarios' open-loop writer).
+pub fn build_pooled(headers: &HeaderMap, max_idle: usize) -> Result<Client> {
     Client::builder()
         .http1_only()
-        .pool_max_idle_per_host(1)
+        .pool_max_idle_per_host(max_idle)
         .tcp_nodelay(true)
         .no_proxy()
         .redirect(redirect::Policy::none())
@@ -73,21 +79,35 @@ pub async fn check_health(client: &Client, target: &Target) -> Result<()> {
 /// Headers to send on every request: `X-API-Key` if `--apikey`, and a bearer token obtained
 /// from `POST /login` if `--email/--password`.
 pub async fn auth_headers(client: &Client, target: &Target, common: &Common) -> Result<HeaderMap> {
+    Ok(authenticate(client, target, common).await?.headers)
+}
+
+/// The credentials of a run: request headers, and the login token itself (for WebSocket `auth`).
+pub struct Auth {
+    pub headers: HeaderMap,
+    /// From `POST /login`, when `--email/--password` were given (one login per run).
+    pub token: Option<String>,
+}
+
+/// Logs in once (if `--email/--password`) and builds the headers of [`auth_headers`].
+pub async fn authenticate(client: &Client, target: &Target, common: &Common) -> Result<Auth> {
     let mut headers = HeaderMap::new();
     if let Some(key) = &common.apikey {
         let mut v = HeaderValue::from_str(key).context("--apikey is not a valid header value")?;
         v.set_sensitive(true);
         headers.insert(X_API_KEY, v);
     }
+    let mut token = None;
     if let (Some(email), Some(password)) = (&common.email, &common.password) {
         // The login request itself carries the API key too, if any.
-        let token = login(client, target, &headers, email, password).await?;
-        let mut v = HeaderValue::from_str(&format!("Bearer {token}"))
+        let t = login(client, target, &headers, email, password).await?;
+        let mut v = HeaderValue::from_str(&format!("Bearer {t}"))
             .context("the login token is not a valid header value")?;
         v.set_sensitive(true);
         headers.insert(AUTHORIZATION, v);
+        token = Some(t);
     }
-    Ok(headers)
+    Ok(Auth { headers, token })
 }
 
 async fn login(

@@ -66,6 +66,11 @@ impl Histogram {
         self.max = self.max.max(other.max);
     }
 
+    /// Number of recorded values.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
     /// Exact largest recorded value, if any.
     pub fn max_us(&self) -> Option<u64> {
         (self.count > 0).then_some(self.max)

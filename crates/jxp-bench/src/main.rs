@@ -4,6 +4,8 @@ mod cli;
 mod client;
 mod hist;
 mod prng;
+mod procfs;
+mod realtime;
 mod report;
 mod rest;
 mod smoke;
@@ -16,12 +18,15 @@ use clap::Parser;
 
 use crate::cli::{Cli, Command};
 
-#[tokio::main]
+#[tokio::main(flavor = "multi_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Rest(args) => rest::run(args).await,
         Command::Smoke(args) => smoke::run(args).await,
+        Command::Fanout(args) => realtime::fanout(args).await,
+        Command::Burst(args) => realtime::burst(args).await,
+        Command::Idle(args) => realtime::idle(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

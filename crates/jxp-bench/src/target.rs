@@ -52,6 +52,18 @@ impl Target {
     pub fn collection(&self, model: &str) -> String {
         self.url(&format!("/api/{model}"))
     }
+
+    /// The realtime feed on the same host and port: `ws://<host>[/prefix]/websocket`.
+    /// An `https` base is refused (jxp-bench has no TLS for WebSockets).
+    pub fn websocket_url(&self) -> Result<String> {
+        match self.base.strip_prefix("http://") {
+            Some(rest) => Ok(format!("ws://{rest}/websocket")),
+            None => bail!(
+                "--base {}: the realtime scenarios need a plain http:// base (no wss support)",
+                self.base
+            ),
+        }
+    }
 }
 
 /// Checks that a model name or document id can be put in a URL path as is.
@@ -109,6 +121,14 @@ mod tests {
         let t = Target::parse("http://127.0.0.1:4001/")?;
         assert_eq!(t.url("/healthz"), "http://127.0.0.1:4001/healthz");
         assert_eq!(t.collection("test"), "http://127.0.0.1:4001/api/test");
+        assert_eq!(t.websocket_url()?, "ws://127.0.0.1:4001/websocket");
+        let t = Target::parse("http://[::1]:4001/p/")?;
+        assert_eq!(t.websocket_url()?, "ws://[::1]:4001/p/websocket");
+        assert!(
+            Target::parse("https://localhost:4001")?
+                .websocket_url()
+                .is_err()
+        );
         Ok(())
     }
 

@@ -19,6 +19,8 @@ use crate::perms::{Right, allowed_on};
 /// The built-in user model, whose `admin` and `temp_hash` fields only the server and admins
 /// may set.
 const USER_MODEL: &str = "user";
+/// Built-in records that belong to one user and go when the user goes.
+const USER_OWNED: &[&str] = &["token", "refreshtoken", "apikey", "usergroups"];
 /// How often an update is retried when another write changed the document in between.
 const UPDATE_ATTEMPTS: usize = 5;
 /// How deep `_cascade` follows referrers of referrers.
@@ -186,9 +188,12 @@ impl App {
         let now = now_iso();
         let id = ObjectId::new().to_string();
         let mut stored = Document::with_capacity(doc.len() + 8);
-        stored.insert("_id".into(), Value::String(id));
+        stored.insert("_id".into(), Value::String(id.clone()));
         stored.extend(doc);
-        if !stored.contains_key("_owner_id")
+        if model.slug == USER_MODEL {
+            // A user owns their own record, so the model's `owner` letters are theirs.
+            stored.insert("_owner_id".into(), Value::String(id));
+        } else if !stored.contains_key("_owner_id")
             && let Some(uid) = who.user_id()
         {
             stored.insert("_owner_id".into(), Value::String(uid.to_owned()));
@@ -319,7 +324,7 @@ impl App {
             if !allowed_on(&model, who, Right::Delete, owner) {
                 return Err(forbidden(&model, Right::Delete));
             }
-            let mut ops = Vec::new();
+            let mut ops = self.credential_ops(&model, id).await?;
             if opts.cascade {
                 let mut seen = vec![(model.slug.clone(), id.to_owned())];
                 self.cascade_ops(&model, id, &opts, who, &mut seen, &mut ops, 0)
@@ -348,10 +353,50 @@ impl App {
         )))
     }
 
+    /// Deleting a user removes their tokens, keys and group record with them: those belong to
+    /// the user and never keep one alive.
+    async fn credential_ops(&self, model: &Model, id: &str) -> Result<Vec<WriteOp>, CoreError> {
+        let mut ops = Vec::new();
+        if model.slug != USER_MODEL {
+            return Ok(ops);
+        }
+        for owned in USER_OWNED {
+            let filter = Filter::cond(Path::plain("user_id"), Op::Eq, Value::String(id.to_owned()));
+            for doc in self
+                .inner
+                .store
+                .find(
+                    owned,
+                    &Find {
+                        filter,
+                        ..Find::default()
+                    },
+                )
+                .await?
+            {
+                if let Some(rid) = doc.get("_id").and_then(Value::as_str) {
+                    ops.push(WriteOp::Remove {
+                        model: (*owned).to_owned(),
+                        id: rid.to_owned(),
+                    });
+                }
+            }
+        }
+        Ok(ops)
+    }
+
+    /// Who may refer to a document of `model`, for the referrer check and cascades; the
+    /// records a user owns outright are not referrers of that user.
+    fn referrers(&self, model: &Model) -> Vec<(Arc<Model>, String, bool)> {
+        let mut refs = self.inner.schema.referrers_of(model);
+        if model.slug == USER_MODEL {
+            refs.retain(|(m, _, _)| !USER_OWNED.contains(&m.slug.as_str()));
+        }
+        refs
+    }
+
     fn referrer_specs(&self, model: &Model) -> Vec<RefSpec> {
-        self.inner
-            .schema
-            .referrers_of(model)
+        self.referrers(model)
             .into_iter()
             .filter_map(|(m, path, _)| {
                 let (p, _) = resolve_path(&m, &path).ok()?;
@@ -385,7 +430,7 @@ impl App {
                     model.slug
                 )));
             }
-            for (ref_model, path, _) in self.inner.schema.referrers_of(model) {
+            for (ref_model, path, _) in self.referrers(model) {
                 let (p, _) = resolve_path(&ref_model, &path)?;
                 let find = Find {
                     filter: Filter::cond(p, Op::Eq, Value::String(id.to_owned())).and(

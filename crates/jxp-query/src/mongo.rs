@@ -73,9 +73,7 @@ pub fn cast_json(field: &str, scalar: Option<ScalarType>, v: &Value) -> Result<V
             _ => Err(bad()),
         },
         (Some(ScalarType::ObjectId), _) => Err(bad()),
-        (Some(ScalarType::String), Value::Number(_) | Value::Bool(_)) => {
-            Ok(Value::String(v.to_string()))
-        }
+        // A number never equals a String field's text: "5" matches 5 only on Number fields.
         _ => Ok(v.clone()),
     }
 }

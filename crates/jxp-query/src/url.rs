@@ -39,9 +39,11 @@ pub fn resolve_path(model: &Model, dotted: &str) -> Result<(Path, Option<ScalarT
     let mut scalar = None;
     let parts: Vec<&str> = dotted.split('.').collect();
     for (i, part) in parts.iter().enumerate() {
+        // Private fields are not queryable: a filter or sort on them would reveal their values
+        // one probe at a time.
         let field = fields
             .iter()
-            .find(|f| f.name == *part)
+            .find(|f| f.name == *part && !f.is_private())
             .ok_or_else(|| QueryError::new(format!("unknown field \"{dotted}\"")))?;
         if field.kind.is_array() && array_at.is_none() {
             array_at = Some(i);
@@ -273,8 +275,13 @@ pub fn parse_list_params(
                     .filter(|f| !f.is_empty())
                     .map(str::to_owned)
                     .collect();
+                // Naming a private field here is harmless (it is never returned), so it is
+                // not an error; an unknown one is.
                 for f in &fields {
-                    resolve_path(model, f)?;
+                    let known = model.field_at(f).is_some() || resolve_path(model, f).is_ok();
+                    if !known {
+                        return Err(QueryError::new(format!("unknown field \"{f}\"")));
+                    }
                 }
                 out.fields = Some(fields);
             }

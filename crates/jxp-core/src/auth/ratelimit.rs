@@ -44,10 +44,26 @@ impl RateLimiter {
 
     /// Takes one attempt for `key`; `Err(wait)` says how long until the next is allowed.
     pub fn check(&self, key: &str) -> Result<(), Duration> {
-        self.check_at(key, Instant::now())
+        self.take_at(key, Instant::now(), true)
     }
 
+    /// Whether `key` has an attempt left, without taking it: for credentials that only cost an
+    /// attempt when they turn out wrong.
+    pub fn peek(&self, key: &str) -> Result<(), Duration> {
+        self.take_at(key, Instant::now(), false)
+    }
+
+    /// Takes one attempt for a failed authentication.
+    pub fn charge(&self, key: &str) {
+        let _ = self.check(key);
+    }
+
+    #[cfg(test)]
     fn check_at(&self, key: &str, now: Instant) -> Result<(), Duration> {
+        self.take_at(key, now, true)
+    }
+
+    fn take_at(&self, key: &str, now: Instant, take: bool) -> Result<(), Duration> {
         let s = &self.settings;
         if !s.enabled {
             return Ok(());
@@ -69,7 +85,9 @@ impl RateLimiter {
         bucket.tokens = (bucket.tokens + elapsed * per_sec).min(burst);
         bucket.at = now;
         if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
+            if take {
+                bucket.tokens -= 1.0;
+            }
             Ok(())
         } else {
             Err(Duration::from_secs_f64((1.0 - bucket.tokens) / per_sec))
@@ -109,6 +127,20 @@ mod tests {
                 .check_at("a", t0 + Duration::from_millis(1100))
                 .is_err()
         );
+    }
+
+    #[test]
+    fn peek_does_not_take() {
+        let limiter = RateLimiter::new(RateLimitSettings {
+            enabled: true,
+            burst: 1,
+            per_minute: 1,
+        });
+        for _ in 0..5 {
+            assert!(limiter.peek("a").is_ok());
+        }
+        limiter.charge("a");
+        assert!(limiter.peek("a").is_err());
     }
 
     #[test]

@@ -192,13 +192,31 @@ impl App {
                 "SMTP is not configured on this server, so recovery emails are unavailable".into(),
             )
         })?;
+        // The work runs after the answer, so how long the answer takes does not tell whether
+        // the account exists.
+        let app = self.clone();
+        let email = email.to_owned();
+        tokio::spawn(async move {
+            if let Err(e) = app.send_recovery(&secret, &smtp, &email).await {
+                tracing::error!(error = %e, "password recovery failed");
+            }
+        });
+        Ok(())
+    }
+
+    async fn send_recovery(
+        &self,
+        secret: &str,
+        smtp: &mail::SmtpSettings,
+        email: &str,
+    ) -> Result<(), CoreError> {
         let Some(user) = self.user_by_email(email).await? else {
             tracing::info!("recovery asked for an unknown email");
             return Ok(());
         };
         let uid = str_of(&user, "_id").to_owned();
         let address = str_of(&user, "email").to_owned();
-        let token = jwt::sign(&secret, &uid, &address, jwt::PURPOSE_RECOVER)?;
+        let token = jwt::sign(secret, &uid, &address, jwt::PURPOSE_RECOVER)?;
         let mut patch = Document::new();
         patch.insert("temp_hash".into(), Value::String(hash_secret(&token)));
         self.update(
@@ -212,7 +230,7 @@ impl App {
             },
         )
         .await?;
-        mail::send_recovery(&smtp, &address, str_of(&user, "name"), &token).await
+        mail::send_recovery(smtp, &address, str_of(&user, "name"), &token).await
     }
 
     /// Creates the first admin while no user exists; refused once there is one, even when two

@@ -447,6 +447,11 @@ impl State {
             return;
         }
         sub.after = change.seq;
+        if let Some(doc_id) = &sub.id
+            && (*doc_id != change.id || change.op == ChangeOp::Create)
+        {
+            return;
+        }
         if !matches(&sub.filter, &change.doc) {
             return;
         }

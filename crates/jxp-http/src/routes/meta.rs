@@ -22,7 +22,7 @@ pub(crate) async fn models(State(state): State<AppState>, Caller(who): Caller) -
         .schema()
         .models
         .values()
-        .filter(|m| !m.options.internal || who.is_admin())
+        .filter(|m| !m.perms.is_empty() && (!m.options.internal || who.is_admin()))
         .map(|m| json!({ "model": m.slug, "name": m.name, "perms": perms_json(m) }))
         .collect();
     Json(Value::Array(list))
@@ -35,7 +35,7 @@ pub(crate) async fn model(
     ApiPath(slug): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let model = state.app.model(&slug)?;
-    if model.options.internal && !who.is_admin() {
+    if model.perms.is_empty() || (model.options.internal && !who.is_admin()) {
         return Err(jxp_core::CoreError::UnknownModel(slug).into());
     }
     let o = &model.options;

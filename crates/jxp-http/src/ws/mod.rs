@@ -13,7 +13,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::StatusCode;
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
-use jxp_core::{CloseReason, Connection, Inbox, Outbound};
+use jxp_core::{CloseReason, Connection, Credentials, Inbox, Outbound};
 use tokio::sync::watch;
 
 use crate::AppState;
@@ -25,6 +25,9 @@ use protocol::{Request, deauth_frame, error, event_frame, okay, subscribe_reply}
 const CLOSE_TOO_BIG: u16 = 1009;
 const CLOSE_TRY_AGAIN_LATER: u16 = 1013;
 const CLOSE_GOING_AWAY: u16 = 1001;
+
+/// Queued frames written per flush at most.
+const BATCH: usize = 64;
 
 /// Settings of the WebSocket endpoint.
 #[derive(Debug, Clone)]
@@ -62,7 +65,10 @@ pub(crate) async fn upgrade(
     let settings = state.http.ws.clone();
     // Frames somewhat over the limit are still read, so they can be refused with 1009.
     let read_limit = settings.max_message_bytes.saturating_mul(2).max(1024);
+    // Small buffers: an idle subscriber should cost kilobytes, not the 128 KiB defaults.
     Ok(ws
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(8 * 1024)
         .max_message_size(read_limit)
         .max_frame_size(read_limit)
         .on_upgrade(move |socket| run(socket, state, conn, inbox, key, settings)))
@@ -110,9 +116,7 @@ async fn run(
             loop {
                 let frame = tokio::select! {
                     item = outbound.recv() => match item {
-                        Some(Outbound::Event(body)) => Message::Text(event_frame(&client_id, &body).into()),
-                        Some(Outbound::Deauth(reason)) => Message::Text(deauth_frame(&client_id, &reason).into()),
-                        Some(Outbound::Reply(frame)) => Message::Text(frame.into()),
+                        Some(item) => to_message(&client_id, item),
                         None => break,
                     },
                     _ = closed.changed() => {
@@ -141,7 +145,21 @@ async fn run(
                         Message::Ping(Vec::new().into())
                     }
                 };
-                if sink.send(frame).await.is_err() {
+                if sink.feed(frame).await.is_err() {
+                    break;
+                }
+                // Whatever else is already queued goes out with the same flush.
+                let mut failed = false;
+                for _ in 0..BATCH {
+                    let Ok(item) = outbound.try_recv() else {
+                        break;
+                    };
+                    if sink.feed(to_message(&client_id, item)).await.is_err() {
+                        failed = true;
+                        break;
+                    }
+                }
+                if failed || sink.flush().await.is_err() {
                     break;
                 }
             }
@@ -158,8 +176,12 @@ async fn run(
         let key = &key;
         async move {
             let ending = loop {
-                let Some(Ok(message)) = stream.next().await else {
-                    break Ending::Gone;
+                let message = match stream.next().await {
+                    Some(Ok(message)) => message,
+                    Some(Err(e)) if is_too_big(&e) => {
+                        break Ending::Close(CLOSE_TOO_BIG, "message too big");
+                    }
+                    _ => break Ending::Gone,
                 };
                 last_heard.store(now_ms(), Ordering::Relaxed);
                 let text = match message {
@@ -208,6 +230,22 @@ async fn run(
     }
 }
 
+/// Whether a read failed because the frame was over the read limit.
+fn is_too_big(e: &axum::Error) -> bool {
+    std::error::Error::source(e)
+        .and_then(|s| s.downcast_ref::<tungstenite::Error>())
+        .is_some_and(|t| matches!(t, tungstenite::Error::Capacity(_)))
+}
+
+/// The text frame for one queued item.
+fn to_message(client_id: &str, item: Outbound) -> Message {
+    match item {
+        Outbound::Event(body) => Message::Text(event_frame(client_id, &body).into()),
+        Outbound::Deauth(reason) => Message::Text(deauth_frame(client_id, &reason).into()),
+        Outbound::Reply(frame) => Message::Text(frame.into()),
+    }
+}
+
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -240,12 +278,23 @@ async fn handle(
     match env.request {
         Request::Ping => Some(okay(action, msg_id, client_id, "pong!".into())),
         Request::Auth(creds) => {
-            if state.app.login_limiter().check(&key.0).is_err() {
+            // A password attempt always counts, as on `/login`; a token or key only when wrong.
+            let limiter = state.app.login_limiter();
+            let allowed = match creds {
+                Credentials::Basic { .. } => limiter.check(&key.0),
+                _ => limiter.peek(&key.0),
+            };
+            if allowed.is_err() {
                 return fail("Too many attempts; try again later");
             }
             match state.app.authenticate_connection(conn, &creds).await {
                 Ok(()) => Some(okay(action, msg_id, client_id, "Authed".into())),
-                Err(_) => fail("Unable to authenticate"),
+                Err(_) => {
+                    if !matches!(creds, Credentials::Basic { .. }) {
+                        limiter.charge(&key.0);
+                    }
+                    fail("Unable to authenticate")
+                }
             }
         }
         Request::Subscribe(req) => {

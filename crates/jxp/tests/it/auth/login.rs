@@ -196,10 +196,7 @@ async fn refresh_refuses_what_is_not_a_refresh_token() {
     let alice = create_user(&s, &admin.basic(), "alice").await;
     let session = login_as(&s, &alice).await;
     for route in ["/refresh", "/login/refresh"] {
-        assert_login_failed(
-            &refresh(&s, route, &session.token).await,
-            "an access token",
-        );
+        assert_login_failed(&refresh(&s, route, &session.token).await, "an access token");
         assert_login_failed(
             &refresh(&s, route, session.apikey.as_deref().unwrap()).await,
             "an API key",

@@ -2,4 +2,11 @@
 
 mod support;
 
+mod escalation;
+mod groups;
+mod identity;
 mod login;
+mod perms;
+mod ratelimit;
+mod recover;
+mod setup_jwt;

@@ -323,7 +323,13 @@ pub fn session_of(body: Value) -> Session {
 
 /// Sets a user's custom groups (replacing them) as `admin`.
 pub async fn set_groups(s: &TestServer, admin: &Auth, user_id: &str, groups: &[&str]) {
-    let (status, body) = post(s, &format!("/groups/{user_id}"), admin, json!({"group": groups})).await;
+    let (status, body) = post(
+        s,
+        &format!("/groups/{user_id}"),
+        admin,
+        json!({"group": groups}),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["groups"], json!(groups), "{body}");
 }

@@ -1,0 +1,188 @@
+//! Limits and lifecycle: slow clients, oversize frames, the connection cap, the upgrade path,
+//! pings and idle sockets, the subscription cap, and graceful shutdown.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite;
+
+use super::client::{Ending, QUIET, WAIT, WsClient};
+use super::support::{call, client_as, seq, subscribed, world};
+
+/// A ping frame padded with a string to exactly `len` bytes.
+fn padded_ping(len: usize) -> String {
+    let empty = json!({"action": "ping", "msg_id": "big", "pad": ""}).to_string();
+    let pad = "x".repeat(len - empty.len());
+    let frame = json!({"action": "ping", "msg_id": "big", "pad": pad}).to_string();
+    assert_eq!(frame.len(), len);
+    frame
+}
+
+#[tokio::test]
+async fn a_slow_client_is_closed_with_1013_and_delays_nobody() {
+    let w = world(&[("WS_SEND_QUEUE", "8")]).await;
+    const WRITES: usize = 500;
+    // Large items, so the socket buffers between server and the slow client fill up and the
+    // server-side queue overflows.
+    let payload = "x".repeat(20_000);
+
+    let mut slow = subscribed(&w.s, &w.bob, json!({"model": "item"})).await;
+    let fast = subscribed(&w.s, &w.bob, json!({"model": "item"})).await;
+    let reader = tokio::spawn(async move {
+        let mut fast = fast;
+        let events = fast.events(WRITES).await;
+        fast.expect_no_event(QUIET).await;
+        events
+    });
+
+    let client = reqwest::Client::new();
+    for i in 0..WRITES {
+        let resp = client
+            .post(format!("{}/api/item", w.s.base))
+            .header("authorization", w.alice.basic())
+            .json(&json!({"name": payload, "n": i}))
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success(), "write {i}: {}", resp.status());
+    }
+
+    let events = reader.await.unwrap();
+    assert_eq!(events.len(), WRITES);
+    let seqs: Vec<u64> = events.iter().map(seq).collect();
+    assert_eq!(
+        seqs,
+        (1..=WRITES as u64).collect::<Vec<_>>(),
+        "the fast client got every event in order"
+    );
+
+    let (got, ending) = slow.read_until_close(Duration::from_secs(60)).await;
+    assert_eq!(
+        ending,
+        Ending::Closed(Some(1013)),
+        "the slow client is closed with 1013 after {} events",
+        got.len()
+    );
+    assert!(got.len() < WRITES, "the slow client did not get everything");
+    let got_seqs: Vec<u64> = got.iter().map(seq).collect();
+    assert!(
+        got_seqs.windows(2).all(|p| p[0] < p[1]),
+        "what it got was in order"
+    );
+}
+
+#[tokio::test]
+async fn a_frame_over_the_limit_closes_with_1009() {
+    let w = world(&[("WS_MAX_MESSAGE_BYTES", "1024")]).await;
+    let mut c = WsClient::connect(&w.s).await;
+    // Just under the limit is fine.
+    let reply = c.send_raw(&padded_ping(1000)).await;
+    assert_eq!(reply["result"], "pong!", "{reply}");
+    c.send_text(padded_ping(4096)).await;
+    let ending = c.ending(WAIT).await;
+    assert_eq!(ending, Ending::Closed(Some(1009)), "{ending}");
+}
+
+#[tokio::test]
+async fn a_frame_a_little_over_the_limit_closes_with_1009() {
+    let w = world(&[("WS_MAX_MESSAGE_BYTES", "1024")]).await;
+    let mut c = WsClient::connect(&w.s).await;
+    c.send_text(padded_ping(1500)).await;
+    let ending = c.ending(WAIT).await;
+    assert_eq!(ending, Ending::Closed(Some(1009)), "{ending}");
+}
+
+#[tokio::test]
+async fn the_connection_cap_refuses_the_upgrade_with_503() {
+    let w = world(&[("WS_MAX_CONNECTIONS", "2")]).await;
+    let mut a = WsClient::connect(&w.s).await;
+    let mut b = WsClient::connect(&w.s).await;
+    a.assert_alive().await;
+    b.assert_alive().await;
+    match WsClient::try_connect(&w.s.base, "/websocket").await {
+        Ok(_) => panic!("a third connection was accepted"),
+        Err(tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status().as_u16(), 503, "{resp:?}");
+        }
+        Err(e) => panic!("expected an HTTP 503 refusal, got {e}"),
+    }
+    // The two open ones are unaffected.
+    a.assert_alive().await;
+    b.assert_alive().await;
+}
+
+#[tokio::test]
+async fn upgrades_elsewhere_are_refused() {
+    let w = world(&[]).await;
+    for path in ["/ws", "/websocket/x", "/api/item", "/", "/healthz"] {
+        match WsClient::try_connect(&w.s.base, path).await {
+            Ok(_) => panic!("an upgrade at {path} was accepted"),
+            Err(tungstenite::Error::Http(resp)) => {
+                assert_ne!(resp.status().as_u16(), 101, "{path}: {resp:?}");
+            }
+            Err(e) => panic!("{path}: expected an HTTP refusal, got {e}"),
+        }
+    }
+    // A plain GET on /websocket is not an upgrade: refused, not a crash.
+    let (status, body) = call(&w.s, Method::GET, "/websocket", None, None).await;
+    assert!(status.is_client_error(), "{status} {body}");
+}
+
+#[tokio::test]
+async fn a_client_that_answers_pings_stays_open_and_a_silent_one_is_closed() {
+    let w = world(&[("WS_PING_INTERVAL", "1"), ("WS_IDLE_TIMEOUT", "2")]).await;
+    let mut answering = client_as(&w.s, &w.alice).await;
+    answering.subscribe_ok(json!({"model": "item"})).await;
+    let mut silent = client_as(&w.s, &w.alice).await;
+    // The answering client reads (and so answers pings) for 3.5 s; the silent one does not
+    // read at all for as long.
+    let (nothing, ()) = tokio::join!(
+        answering.next_event(Duration::from_millis(3500)),
+        tokio::time::sleep(Duration::from_millis(3500))
+    );
+    assert_eq!(nothing, None::<Value>);
+    answering.assert_alive().await;
+    let id = super::support::create_id(&w.s, &w.alice, "item", json!({"name": "x"})).await;
+    super::support::change(&answering.event().await, "post", "item", &id);
+
+    let ending = silent.ending(WAIT).await;
+    assert!(
+        matches!(ending, Ending::Closed(_) | Ending::Dropped(_)),
+        "{ending}"
+    );
+}
+
+#[tokio::test]
+async fn at_most_1000_subscriptions_per_connection() {
+    let w = world(&[]).await;
+    let mut c = client_as(&w.s, &w.alice).await;
+    for i in 0..1000 {
+        c.subscribe_ok(json!({"model": "item", "filter": {"n": i}}))
+            .await;
+    }
+    let reply = c
+        .request("subscribe", json!({"model": "item", "filter": {"n": 1000}}))
+        .await;
+    assert_eq!(reply["status"], "error", "{reply}");
+    assert!(
+        reply["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("1000"),
+        "{reply}"
+    );
+    // Ending one makes room again.
+    c.unsubscribe_ok(json!({"model": "item", "filter": {"n": 0}}))
+        .await;
+    c.subscribe_ok(json!({"model": "item", "filter": {"n": 1000}}))
+        .await;
+}
+
+#[tokio::test]
+async fn shutdown_closes_open_sockets_with_1001() {
+    let mut w = world(&[]).await;
+    let mut c = subscribed(&w.s, &w.alice, json!({"model": "item"})).await;
+    let (ending, ()) = tokio::join!(c.ending(WAIT), w.s.stop());
+    assert_eq!(ending, Ending::Closed(Some(1001)), "{ending}");
+}
