@@ -11,6 +11,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::serve::ListenerExt;
 use jxp_core::App;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -76,6 +77,12 @@ pub async fn serve(
         // Open WebSockets are told first; they are not requests the server would wait for.
         let _ = closing.send(true);
     };
+    // Small responses and pushed events go out at once instead of waiting on Nagle's algorithm.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     axum::serve(
         listener,
         router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),

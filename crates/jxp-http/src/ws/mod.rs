@@ -67,7 +67,7 @@ pub(crate) async fn upgrade(
     let read_limit = settings.max_message_bytes.saturating_mul(2).max(1024);
     // Small buffers: an idle subscriber should cost kilobytes, not the 128 KiB defaults.
     Ok(ws
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(1024)
         .write_buffer_size(8 * 1024)
         .max_message_size(read_limit)
         .max_frame_size(read_limit)
@@ -208,7 +208,10 @@ async fn run(
                 if text.len() > settings.max_message_bytes {
                     break Ending::Close(CLOSE_TOO_BIG, "message too big");
                 }
-                if let Some(frame) = handle(state, conn, key, &client_id, text.as_str()).await
+                // Boxed: the state of handling a request lives only while one is handled,
+                // not in every idle connection's task.
+                let reply = Box::pin(handle(state, conn, key, &client_id, text.as_str())).await;
+                if let Some(frame) = reply
                     && replies.try_send(Outbound::Reply(frame)).is_err()
                 {
                     break Ending::Close(CLOSE_TRY_AGAIN_LATER, "reading too slowly");
