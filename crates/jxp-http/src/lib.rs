@@ -46,15 +46,19 @@ pub struct AppState {
     pub http: Arc<HttpSettings>,
     /// Turns true when the server shuts down, so WebSocket connections close with 1001.
     pub(crate) shutdown: watch::Receiver<bool>,
+    /// One ticker for every WebSocket's ping, instead of a timer per connection.
+    pub(crate) ping: watch::Receiver<u64>,
 }
 
 impl AppState {
     pub fn new(app: App, http: HttpSettings) -> Self {
         let (_, shutdown) = watch::channel(false);
+        let (_, ping) = watch::channel(0);
         AppState {
             app,
             http: Arc::new(http),
             shutdown,
+            ping,
         }
     }
 }
@@ -72,6 +76,20 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let (closing, closing_rx) = watch::channel(false);
     state.shutdown = closing_rx;
+    let (ticks, ping) = watch::channel(0u64);
+    state.ping = ping;
+    let interval = state.http.ws.ping_interval;
+    let mut closing_ping = state.shutdown.clone();
+    tokio::spawn(async move {
+        let mut timer = tokio::time::interval(interval);
+        timer.tick().await;
+        loop {
+            tokio::select! {
+                _ = timer.tick() => ticks.send_modify(|n| *n += 1),
+                _ = closing_ping.changed() => break,
+            }
+        }
+    });
     let shutdown = async move {
         shutdown.await;
         // Open WebSockets are told first; they are not requests the server would wait for.

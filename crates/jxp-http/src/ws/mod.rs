@@ -102,11 +102,10 @@ async fn run(
         let client_id = client_id.clone();
         let mut stop_rx = stop_rx.clone();
         let mut shutdown = state.shutdown.clone();
+        let mut ping = state.ping.clone();
         let last_heard = last_heard.clone();
         let settings = settings.clone();
         async move {
-            let mut ping = tokio::time::interval(settings.ping_interval);
-            ping.tick().await;
             let close_with = |code: u16, reason: &'static str| {
                 Message::Close(Some(CloseFrame {
                     code,
@@ -136,7 +135,7 @@ async fn run(
                         }
                         break;
                     }
-                    _ = ping.tick() => {
+                    _ = ping.changed() => {
                         let silent_for = now_ms() - last_heard.load(Ordering::Relaxed);
                         if silent_for > i64::try_from(settings.idle_timeout.as_millis()).unwrap_or(i64::MAX) {
                             let _ = sink.send(close_with(CLOSE_GOING_AWAY, "no answer to ping")).await;
