@@ -4,15 +4,13 @@
 
 mod protocol;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::StatusCode;
 use axum::response::Response;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use jxp_core::{CloseReason, Connection, Credentials, Inbox, Outbound};
 use tokio::sync::watch;
 
@@ -74,119 +72,126 @@ pub(crate) async fn upgrade(
         .on_upgrade(move |socket| run(socket, state, conn, inbox, key, settings)))
 }
 
-/// What ended a connection from the reading side.
-enum Ending {
-    /// The client closed or the socket failed.
-    Gone,
-    Close(u16, &'static str),
+/// What the connection loop does next.
+enum Step {
+    Control(Control, Signals),
+    Outgoing(Option<Outbound>),
+    Incoming(Option<Result<Message, axum::Error>>),
 }
 
+/// Signals that are not frames: the hub closing the connection, shutdown, the ping ticker.
+enum Control {
+    TooSlow,
+    HubGone,
+    Shutdown,
+    Ping,
+}
+
+/// The receivers `next_control` watches, handed back so the next wait can reuse them.
+struct Signals {
+    closed: watch::Receiver<Option<CloseReason>>,
+    shutdown: watch::Receiver<bool>,
+    ping: watch::Receiver<u64>,
+}
+
+/// Waits for the next control signal. A sender that is gone (shutdown or ping outside
+/// `serve`) simply never fires; the hub's going means the connection is over.
+async fn next_control(mut s: Signals) -> (Control, Signals) {
+    let mut shutdown_live = true;
+    let mut ping_live = true;
+    let event = loop {
+        tokio::select! {
+            changed = s.closed.changed() => {
+                break match changed {
+                    Ok(()) if *s.closed.borrow() == Some(CloseReason::TooSlow) => Control::TooSlow,
+                    Ok(()) => continue,
+                    Err(_) => Control::HubGone,
+                };
+            }
+            changed = s.shutdown.changed(), if shutdown_live => match changed {
+                Ok(()) if *s.shutdown.borrow() => break Control::Shutdown,
+                Ok(()) => {}
+                Err(_) => shutdown_live = false,
+            },
+            changed = s.ping.changed(), if ping_live => match changed {
+                Ok(()) => break Control::Ping,
+                Err(_) => ping_live = false,
+            },
+        }
+    };
+    (event, s)
+}
+
+/// One task per connection: it answers requests, writes queued frames (replies, events) and
+/// pings, and reacts to the hub closing it, all in one loop, so a connection is one task and
+/// its socket is never shared between tasks.
 async fn run(
-    socket: WebSocket,
+    mut socket: WebSocket,
     state: AppState,
     conn: Connection,
     inbox: Inbox,
     key: ClientKey,
     settings: WsSettings,
 ) {
-    let (mut sink, mut stream) = socket.split();
     let client_id = conn.client_id.clone();
     let Inbox {
         mut outbound,
-        mut closed,
+        closed,
     } = inbox;
-    let last_heard = Arc::new(AtomicI64::new(now_ms()));
-    let (stop_tx, stop_rx) = watch::channel::<Option<(u16, &'static str)>>(None);
-
-    let writer = {
-        let client_id = client_id.clone();
-        let mut stop_rx = stop_rx.clone();
-        let mut shutdown = state.shutdown.clone();
-        let mut ping = state.ping.clone();
-        let last_heard = last_heard.clone();
-        let settings = settings.clone();
-        async move {
-            let close_with = |code: u16, reason: &'static str| {
-                Message::Close(Some(CloseFrame {
-                    code,
-                    reason: reason.into(),
-                }))
-            };
-            loop {
-                let frame = tokio::select! {
-                    item = outbound.recv() => match item {
-                        Some(item) => to_message(&client_id, item),
-                        None => break,
-                    },
-                    _ = closed.changed() => {
-                        if *closed.borrow() == Some(CloseReason::TooSlow) {
-                            let _ = sink.send(close_with(CLOSE_TRY_AGAIN_LATER, "reading too slowly")).await;
-                        }
-                        break;
-                    }
-                    _ = shutdown.changed() => {
-                        let _ = sink.send(close_with(CLOSE_GOING_AWAY, "server shutting down")).await;
-                        break;
-                    }
-                    _ = stop_rx.changed() => {
-                        let reason = *stop_rx.borrow();
-                        if let Some((code, text)) = reason {
-                            let _ = sink.send(close_with(code, text)).await;
-                        }
-                        break;
-                    }
-                    _ = ping.changed() => {
-                        let silent_for = now_ms() - last_heard.load(Ordering::Relaxed);
-                        if silent_for > i64::try_from(settings.idle_timeout.as_millis()).unwrap_or(i64::MAX) {
-                            let _ = sink.send(close_with(CLOSE_GOING_AWAY, "no answer to ping")).await;
-                            break;
-                        }
-                        Message::Ping(Vec::new().into())
-                    }
-                };
-                if sink.feed(frame).await.is_err() {
-                    break;
+    let mut last_heard = now_ms();
+    let idle_ms = i64::try_from(settings.idle_timeout.as_millis()).unwrap_or(i64::MAX);
+    let signals = Signals {
+        closed,
+        shutdown: state.shutdown.clone(),
+        ping: state.ping.clone(),
+    };
+    // Pinned once: the control wait stays registered across frames instead of re-arming per event.
+    let mut control = Box::pin(next_control(signals));
+    let ending: Option<(u16, &'static str)> = loop {
+        let step = tokio::select! {
+            biased;
+            (event, signals) = &mut control => Step::Control(event, signals),
+            item = outbound.recv() => Step::Outgoing(item),
+            message = socket.recv() => Step::Incoming(message),
+        };
+        match step {
+            Step::Control(Control::TooSlow, _) => {
+                break Some((CLOSE_TRY_AGAIN_LATER, "reading too slowly"));
+            }
+            Step::Control(Control::Shutdown, _) => {
+                break Some((CLOSE_GOING_AWAY, "server shutting down"));
+            }
+            Step::Control(Control::HubGone, _) => {
+                break Some((CLOSE_GOING_AWAY, "server shutting down"));
+            }
+            Step::Control(Control::Ping, signals) => {
+                if now_ms() - last_heard > idle_ms {
+                    break Some((CLOSE_GOING_AWAY, "no answer to ping"));
                 }
-                // Whatever else is already queued goes out with the same flush.
-                let mut failed = false;
-                for _ in 0..BATCH {
-                    let Ok(item) = outbound.try_recv() else {
-                        break;
-                    };
-                    if sink.feed(to_message(&client_id, item)).await.is_err() {
-                        failed = true;
-                        break;
-                    }
+                if socket.send(Message::Ping(Vec::new().into())).await.is_err() {
+                    break None;
                 }
-                if failed || sink.flush().await.is_err() {
-                    break;
+                control = Box::pin(next_control(signals));
+            }
+            Step::Outgoing(None) => break None,
+            Step::Outgoing(Some(item)) => {
+                if !write_queued(&mut socket, &mut outbound, &client_id, item).await {
+                    break None;
                 }
             }
-            let _ = sink.close().await;
-        }
-    };
-
-    let reader = {
-        let client_id = client_id.clone();
-        let replies = conn.replies.clone();
-        let last_heard = last_heard.clone();
-        let conn = &conn;
-        let state = &state;
-        let key = &key;
-        async move {
-            let ending = loop {
-                let message = match stream.next().await {
+            Step::Incoming(message) => {
+                let message = match message {
                     Some(Ok(message)) => message,
                     Some(Err(e)) if is_too_big(&e) => {
-                        break Ending::Close(CLOSE_TOO_BIG, "message too big");
+                        break Some((CLOSE_TOO_BIG, "message too big"));
                     }
-                    _ => break Ending::Gone,
+                    _ => break None,
                 };
-                last_heard.store(now_ms(), Ordering::Relaxed);
+                last_heard = now_ms();
                 let text = match message {
                     Message::Text(t) => t,
                     Message::Binary(b) if b.len() > settings.max_message_bytes => {
-                        break Ending::Close(CLOSE_TOO_BIG, "message too big");
+                        break Some((CLOSE_TOO_BIG, "message too big"));
                     }
                     Message::Binary(_) => {
                         let frame = error(
@@ -196,40 +201,57 @@ async fn run(
                             "binary frames are not supported; send JSON text",
                             None,
                         );
-                        if replies.try_send(Outbound::Reply(frame)).is_err() {
-                            break Ending::Close(CLOSE_TRY_AGAIN_LATER, "reading too slowly");
+                        if conn.replies.try_send(Outbound::Reply(frame)).is_err() {
+                            break Some((CLOSE_TRY_AGAIN_LATER, "reading too slowly"));
                         }
                         continue;
                     }
-                    Message::Close(_) => break Ending::Gone,
+                    Message::Close(_) => break None,
                     Message::Ping(_) | Message::Pong(_) => continue,
                 };
                 if text.len() > settings.max_message_bytes {
-                    break Ending::Close(CLOSE_TOO_BIG, "message too big");
+                    break Some((CLOSE_TOO_BIG, "message too big"));
                 }
                 // Boxed: the state of handling a request lives only while one is handled,
                 // not in every idle connection's task.
-                let reply = Box::pin(handle(state, conn, key, &client_id, text.as_str())).await;
+                let reply = Box::pin(handle(&state, &conn, &key, &client_id, text.as_str())).await;
                 if let Some(frame) = reply
-                    && replies.try_send(Outbound::Reply(frame)).is_err()
+                    && conn.replies.try_send(Outbound::Reply(frame)).is_err()
                 {
-                    break Ending::Close(CLOSE_TRY_AGAIN_LATER, "reading too slowly");
+                    break Some((CLOSE_TRY_AGAIN_LATER, "reading too slowly"));
                 }
-            };
-            if let Ending::Close(code, reason) = ending {
-                let _ = stop_tx.send(Some((code, reason)));
-            } else {
-                let _ = stop_tx.send(Some((1000, "bye")));
             }
         }
     };
-
-    tokio::pin!(writer);
-    tokio::pin!(reader);
-    tokio::select! {
-        () = &mut writer => {}
-        () = &mut reader => { writer.await; }
+    if let Some((code, reason)) = ending {
+        let close = Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        }));
+        let _ = socket.send(close).await;
     }
+}
+
+/// Writes `first` and whatever else is already queued, then flushes once; false when the
+/// socket failed.
+async fn write_queued(
+    socket: &mut WebSocket,
+    outbound: &mut tokio::sync::mpsc::Receiver<Outbound>,
+    client_id: &str,
+    first: Outbound,
+) -> bool {
+    if socket.feed(to_message(client_id, first)).await.is_err() {
+        return false;
+    }
+    for _ in 0..BATCH {
+        let Ok(item) = outbound.try_recv() else {
+            break;
+        };
+        if socket.feed(to_message(client_id, item)).await.is_err() {
+            return false;
+        }
+    }
+    socket.flush().await.is_ok()
 }
 
 /// Whether a read failed because the frame was over the read limit.
