@@ -72,6 +72,35 @@ pub(crate) struct Inner {
     pub dummy_hash: tokio::sync::OnceCell<String>,
     pub identities: IdentityCache,
     pub hub: Hub,
+    pub generations: Generations,
+}
+
+/// A counter per model that moves on every committed write to it: readers that cache a
+/// model's answers compare it to know they are stale.
+pub(crate) struct Generations(std::collections::HashMap<String, std::sync::atomic::AtomicU64>);
+
+impl Generations {
+    fn new(schema: &Schema) -> Self {
+        Generations(
+            schema
+                .models
+                .keys()
+                .map(|k| (k.clone(), std::sync::atomic::AtomicU64::new(0)))
+                .collect(),
+        )
+    }
+
+    pub(crate) fn bump(&self, model: &str) {
+        if let Some(g) = self.0.get(model) {
+            g.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        }
+    }
+
+    fn get(&self, model: &str) -> u64 {
+        self.0
+            .get(model)
+            .map_or(0, |g| g.load(std::sync::atomic::Ordering::Acquire))
+    }
 }
 
 impl App {
@@ -90,6 +119,7 @@ impl App {
                 }
                 other => other.into(),
             })?;
+        let generations = Generations::new(&schema);
         let schema = Arc::new(schema);
         let hub = spawn_hub(schema.clone(), store.clone(), settings.realtime.clone());
         Ok(App {
@@ -101,6 +131,7 @@ impl App {
                 dummy_hash: tokio::sync::OnceCell::new(),
                 identities: IdentityCache::new()?,
                 hub,
+                generations,
             }),
         })
     }
@@ -111,6 +142,12 @@ impl App {
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.inner.store
+    }
+
+    /// How many committed writes `model` has seen in this process: a cached answer about the
+    /// model is stale once this moves.
+    pub fn generation(&self, model: &str) -> u64 {
+        self.inner.generations.get(model)
     }
 
     /// The realtime hub, for WebSocket connections.

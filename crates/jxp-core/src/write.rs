@@ -67,21 +67,34 @@ pub(crate) fn check_id(id: &str) -> Result<(), CoreError> {
 }
 
 impl App {
-    /// Commits a transaction: the one place the core writes. A write to a model that decides
-    /// identities empties the identity cache before anyone is answered.
+    /// Commits a transaction: the one place the core writes. Before anyone is answered, the
+    /// written models' generations move on (so cached reads of them are stale) and a write to
+    /// a model that decides identities empties the identity cache.
     pub(crate) async fn commit(
         &self,
         tx: WriteTx,
     ) -> Result<Vec<Arc<jxp_store::Change>>, StoreError> {
-        let touches_identity = tx.ops.iter().any(|op| match op {
-            WriteOp::Insert { model, .. }
-            | WriteOp::Replace { model, .. }
-            | WriteOp::Remove { model, .. } => IDENTITY_MODELS.contains(&model.as_str()),
-            WriteOp::Guard(_) => false,
-        });
+        let touched: Vec<String> = tx
+            .ops
+            .iter()
+            .filter_map(|op| match op {
+                WriteOp::Insert { model, .. }
+                | WriteOp::Replace { model, .. }
+                | WriteOp::Remove { model, .. } => Some(model.clone()),
+                WriteOp::Guard(_) => None,
+            })
+            .collect();
         let result = self.inner.store.write(tx).await;
-        if touches_identity && result.is_ok() {
-            self.inner.identities.invalidate();
+        if result.is_ok() {
+            for model in &touched {
+                self.inner.generations.bump(model);
+            }
+            if touched
+                .iter()
+                .any(|m| IDENTITY_MODELS.contains(&m.as_str()))
+            {
+                self.inner.identities.invalidate();
+            }
         }
         result
     }

@@ -2,6 +2,7 @@
 //! typed calls on `jxp_core::App`, and one `ApiError` that answers every failure as
 //! `{ "code", "message" }`. No business rule lives here.
 
+mod cache;
 mod error;
 mod extract;
 mod routes;
@@ -27,6 +28,9 @@ pub struct HttpSettings {
     /// Count login attempts against the first `X-Forwarded-For` address (behind a proxy).
     pub trust_forwarded_for: bool,
     pub ws: WsSettings,
+    /// `CACHE_ENABLED`: keep GET answers of `/api` until their model is written or the TTL ends.
+    pub cache_enabled: bool,
+    pub cache_ttl: std::time::Duration,
 }
 
 impl Default for HttpSettings {
@@ -35,6 +39,8 @@ impl Default for HttpSettings {
             body_limit: 1024 * 1024,
             trust_forwarded_for: false,
             ws: WsSettings::default(),
+            cache_enabled: false,
+            cache_ttl: std::time::Duration::from_secs(300),
         }
     }
 }
@@ -48,17 +54,23 @@ pub struct AppState {
     pub(crate) shutdown: watch::Receiver<bool>,
     /// One ticker for every WebSocket's ping, instead of a timer per connection.
     pub(crate) ping: watch::Receiver<u64>,
+    pub(crate) cache: Arc<cache::ResponseCache>,
 }
 
 impl AppState {
     pub fn new(app: App, http: HttpSettings) -> Self {
         let (_, shutdown) = watch::channel(false);
         let (_, ping) = watch::channel(0);
+        let cache = Arc::new(cache::ResponseCache::new(
+            http.cache_enabled,
+            http.cache_ttl,
+        ));
         AppState {
             app,
             http: Arc::new(http),
             shutdown,
             ping,
+            cache,
         }
     }
 }

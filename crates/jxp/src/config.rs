@@ -304,6 +304,8 @@ impl Config {
                 body_limit,
                 trust_forwarded_for,
                 ws,
+                cache_enabled: v.flag("CACHE_ENABLED", false)?,
+                cache_ttl: Duration::from_secs(v.positive("CACHE_TTL", 300)?),
             },
         })
     }

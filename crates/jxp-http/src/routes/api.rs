@@ -2,6 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::Uri;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use jxp_core::{DeleteOptions, ListRequest, WriteOptions};
@@ -10,6 +11,7 @@ use jxp_query::parse_list_params;
 use serde_json::{Value, json};
 
 use crate::AppState;
+use crate::cache::ResponseCache;
 use crate::error::ApiError;
 use crate::extract::{ApiPath, Caller, JsonBody, QueryPairs};
 
@@ -24,15 +26,63 @@ fn take_silence(query: &QueryPairs, body: &mut Document) -> bool {
     in_body || query.flag("_silence")
 }
 
+/// Answers from the response cache when it has a fresh answer, else computes, keeps and
+/// answers. `jxp-cache: hit|miss` says which, as JXP does.
+async fn cached<F>(
+    state: &AppState,
+    who: &jxp_core::Identity,
+    slug: &str,
+    uri: &Uri,
+    compute: F,
+) -> Result<Response, ApiError>
+where
+    F: std::future::Future<Output = Result<Vec<u8>, ApiError>>,
+{
+    let cache = &state.cache;
+    if !cache.enabled() {
+        return Ok(json_bytes(compute.await?, None));
+    }
+    let key = ResponseCache::key(who, &uri.to_string());
+    // Read before computing: a write that lands meanwhile makes this entry stale at once.
+    let generation = state.app.generation(slug);
+    if let Some(body) = cache.get(&key, generation) {
+        return Ok(json_bytes(body.to_vec(), Some("hit")));
+    }
+    let body = compute.await?;
+    cache.put(key, generation, body.clone().into());
+    Ok(json_bytes(body, Some("miss")))
+}
+
+fn json_bytes(body: Vec<u8>, cache: Option<&'static str>) -> Response {
+    let mut response = ([(CONTENT_TYPE, "application/json")], body).into_response();
+    if let Some(state) = cache {
+        response
+            .headers_mut()
+            .insert("jxp-cache", axum::http::HeaderValue::from_static(state));
+    }
+    response
+}
+
 pub(crate) async fn list(
     State(state): State<AppState>,
     Caller(who): Caller,
     ApiPath(slug): ApiPath<String>,
+    uri: Uri,
     query: QueryPairs,
 ) -> Result<Response, ApiError> {
-    let model = state.app.model(&slug)?;
+    let compute = list_body(&state, &who, &slug, &query);
+    cached(&state, &who, &slug, &uri, compute).await
+}
+
+async fn list_body(
+    state: &AppState,
+    who: &jxp_core::Identity,
+    slug: &str,
+    query: &QueryPairs,
+) -> Result<Vec<u8>, ApiError> {
+    let model = state.app.model(slug)?;
     let params = parse_list_params(model, &query.0).map_err(jxp_core::CoreError::from)?;
-    let outcome = state.app.list(&who, &slug, &ListRequest { params }).await?;
+    let outcome = state.app.list(who, slug, &ListRequest { params }).await?;
     let mut body = serde_json::Map::new();
     if let Some(c) = outcome.count {
         body.insert("count".into(), json!(c));
@@ -54,13 +104,13 @@ pub(crate) async fn list(
     if let Some(next) = outcome.next_page {
         body.insert(
             "next".into(),
-            Value::String(page_url(base, &slug, &query, next)),
+            Value::String(page_url(base, slug, query, next)),
         );
     }
     if let Some(page) = outcome.page.filter(|p| *p > 1) {
         body.insert(
             "prev".into(),
-            Value::String(page_url(base, &slug, &query, page - 1)),
+            Value::String(page_url(base, slug, query, page - 1)),
         );
     }
     if let Some(more) = outcome.has_more {
@@ -69,7 +119,7 @@ pub(crate) async fn list(
     if outcome.limit_capped {
         body.insert("limit_capped".into(), json!(true));
     }
-    sized_json(&state, &Value::Object(body))
+    sized_json(state, &Value::Object(body))
 }
 
 /// The same list URL, absolute under `API_URL`, with `page` set to `page`.
@@ -86,7 +136,7 @@ fn page_url(base: &str, slug: &str, query: &QueryPairs, page: u64) -> String {
 }
 
 /// Serialises a list answer, refusing it with 413 above `max_response_size`.
-fn sized_json(state: &AppState, body: &Value) -> Result<Response, ApiError> {
+fn sized_json(state: &AppState, body: &Value) -> Result<Vec<u8>, ApiError> {
     let bytes = serde_json::to_vec(body).map_err(ApiError::internal)?;
     let max = state.app.settings().query_limits.max_response_size;
     if max > 0 && bytes.len() as u64 > max {
@@ -95,20 +145,24 @@ fn sized_json(state: &AppState, body: &Value) -> Result<Response, ApiError> {
             bytes.len()
         )));
     }
-    Ok(([(CONTENT_TYPE, "application/json")], bytes).into_response())
+    Ok(bytes)
 }
 
 pub(crate) async fn get_one(
     State(state): State<AppState>,
     Caller(who): Caller,
     ApiPath((slug, id)): ApiPath<(String, String)>,
+    uri: Uri,
     query: QueryPairs,
-) -> Result<Json<Value>, ApiError> {
-    let doc = state
-        .app
-        .get_one(&who, &slug, &id, query.flag("showDeleted"))
-        .await?;
-    Ok(Json(json!({ "data": doc })))
+) -> Result<Response, ApiError> {
+    let compute = async {
+        let doc = state
+            .app
+            .get_one(&who, &slug, &id, query.flag("showDeleted"))
+            .await?;
+        serde_json::to_vec(&json!({ "data": doc })).map_err(ApiError::internal)
+    };
+    cached(&state, &who, &slug, &uri, compute).await
 }
 
 pub(crate) async fn create(

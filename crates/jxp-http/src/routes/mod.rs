@@ -2,6 +2,7 @@
 
 mod api;
 mod auth;
+mod cache;
 mod groups;
 mod meta;
 
@@ -32,6 +33,8 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/login/recover", post(auth::recover))
         .route("/setup", post(auth::setup))
         .route("/websocket", get(crate::ws::upgrade))
+        .route("/cache/stats", get(cache::stats))
+        .route("/cache/clear", get(cache::clear))
         .route(
             "/groups/{user_id}",
             get(groups::get)

@@ -7,6 +7,7 @@ mod harness;
 
 mod auth;
 mod bad_input;
+mod cache;
 mod changes;
 mod crud;
 mod delete;

@@ -1,0 +1,107 @@
+//! The optional response cache (`CACHE_ENABLED`, `CACHE_TTL`): GET answers of `/api` are kept
+//! per caller and URL, and an entry is used only while its model's write generation is the one
+//! it was made at, so a committed write makes every cached answer about that model stale at
+//! once. Admins read its statistics and clear it at `/cache/stats` and `/cache/clear`.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use jxp_core::Identity;
+
+/// Entries kept at most; past it the cache starts over.
+const MAX_ENTRIES: usize = 10_000;
+
+struct Entry {
+    generation: u64,
+    expires: Instant,
+    body: Bytes,
+}
+
+/// The response cache; disabled unless configured.
+pub struct ResponseCache {
+    enabled: bool,
+    ttl: Duration,
+    entries: Mutex<HashMap<String, Entry>>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+impl ResponseCache {
+    pub fn new(enabled: bool, ttl: Duration) -> Self {
+        ResponseCache {
+            enabled,
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// The key of an answer: who asked (their answers differ by identity) and what.
+    pub fn key(who: &Identity, uri: &str) -> String {
+        let caller = match &who.user {
+            None if who.system => "system".to_owned(),
+            None => "anonymous".to_owned(),
+            Some(u) => {
+                let mut groups = u.groups.clone();
+                groups.sort();
+                format!("{}:{}:{}", u.id, u.admin, groups.join(","))
+            }
+        };
+        format!("{caller}\0{uri}")
+    }
+
+    /// A fresh cached body, if any.
+    pub fn get(&self, key: &str, generation: u64) -> Option<Bytes> {
+        let entries = self.entries.lock().ok()?;
+        let hit = entries
+            .get(key)
+            .filter(|e| e.generation == generation && e.expires > Instant::now())
+            .map(|e| e.body.clone());
+        drop(entries);
+        match &hit {
+            Some(_) => self.hits.fetch_add(1, Ordering::Relaxed),
+            None => self.misses.fetch_add(1, Ordering::Relaxed),
+        };
+        hit
+    }
+
+    pub fn put(&self, key: String, generation: u64, body: Bytes) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() >= MAX_ENTRIES {
+                entries.clear();
+            }
+            entries.insert(
+                key,
+                Entry {
+                    generation,
+                    expires: Instant::now() + self.ttl,
+                    body,
+                },
+            );
+        }
+    }
+
+    pub fn clear(&self) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.clear();
+        }
+    }
+
+    /// `(hits, misses, keys)`.
+    pub fn stats(&self) -> (u64, u64, usize) {
+        let keys = self.entries.lock().map(|e| e.len()).unwrap_or_default();
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+            keys,
+        )
+    }
+}

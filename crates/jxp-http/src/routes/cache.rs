@@ -1,0 +1,40 @@
+//! `/cache/stats` and `/cache/clear`: the response cache, for admins only.
+
+use axum::Json;
+use axum::extract::State;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::extract::Caller;
+
+fn admin_only(who: &jxp_core::Identity) -> Result<(), ApiError> {
+    if who.is_admin() {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("only admins may use the cache routes"))
+    }
+}
+
+pub(crate) async fn stats(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+) -> Result<Json<Value>, ApiError> {
+    admin_only(&who)?;
+    if !state.cache.enabled() {
+        return Ok(Json(json!({ "cache_enabled": false })));
+    }
+    let (hits, misses, keys) = state.cache.stats();
+    Ok(Json(
+        json!({ "cache_enabled": true, "hits": hits, "misses": misses, "keys": keys }),
+    ))
+}
+
+pub(crate) async fn clear(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+) -> Result<Json<Value>, ApiError> {
+    admin_only(&who)?;
+    state.cache.clear();
+    Ok(Json(json!({ "status": "ok", "message": "cache cleared" })))
+}

@@ -1,0 +1,114 @@
+//! The response cache: off by default; when on, a repeated GET is a hit, a committed write
+//! makes it a miss at once, and only admins reach `/cache/*`.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::harness::{OPEN_LINK, OPEN_TEST, TestServer};
+
+async fn get_with_cache_header(
+    s: &TestServer,
+    path: &str,
+    basic: Option<(&str, &str)>,
+) -> (StatusCode, Option<String>, Value) {
+    let mut req = s.client.get(format!("{}{path}", s.base));
+    if let Some((user, password)) = basic {
+        req = req.basic_auth(user, Some(password));
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status();
+    let header = resp
+        .headers()
+        .get("jxp-cache")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, header, resp.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn cached_answers_go_stale_on_write_and_admins_see_stats() {
+    let s = TestServer::start(
+        &[("test", OPEN_TEST), ("link", OPEN_LINK)],
+        &[("CACHE_ENABLED", "true"), ("CACHE_TTL", "60")],
+    )
+    .await;
+    jxp::add_admin(
+        &s.config().unwrap(),
+        "admin@example.com",
+        "secret-pass",
+        "Admin",
+    )
+    .await
+    .unwrap();
+    let id = s.create("test", json!({"foo": "one"})).await;
+
+    let (_, first, _) = get_with_cache_header(&s, "/api/test", None).await;
+    let (_, second, body) = get_with_cache_header(&s, "/api/test", None).await;
+    assert_eq!(
+        (first.as_deref(), second.as_deref()),
+        (Some("miss"), Some("hit"))
+    );
+    assert_eq!(body["data"][0]["foo"], "one");
+
+    assert_eq!(
+        s.put(&format!("/api/test/{id}"), json!({"foo": "two"}))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let (_, after_write, body) = get_with_cache_header(&s, "/api/test", None).await;
+    assert_eq!(
+        after_write.as_deref(),
+        Some("miss"),
+        "a write makes cached answers stale"
+    );
+    assert_eq!(body["data"][0]["foo"], "two");
+    let (_, one, body) = get_with_cache_header(&s, &format!("/api/test/{id}"), None).await;
+    assert_eq!(
+        (one.as_deref(), body["data"]["foo"].as_str()),
+        (Some("miss"), Some("two"))
+    );
+
+    let (status, _, _) = get_with_cache_header(&s, "/cache/stats", None).await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "anonymous callers may not read cache stats"
+    );
+    let admin = Some(("admin@example.com", "secret-pass"));
+    let (status, _, stats) = get_with_cache_header(&s, "/cache/stats", admin).await;
+    assert_eq!(status, StatusCode::OK, "{stats}");
+    assert_eq!(stats["cache_enabled"], true);
+    assert!(
+        stats["hits"].as_u64().unwrap() >= 1 && stats["keys"].as_u64().unwrap() >= 1,
+        "{stats}"
+    );
+    let (status, _, _) = get_with_cache_header(&s, "/cache/clear", admin).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, _, stats) = get_with_cache_header(&s, "/cache/stats", admin).await;
+    assert_eq!(stats["keys"], 0);
+}
+
+#[tokio::test]
+async fn the_cache_is_off_by_default() {
+    let s = TestServer::open().await;
+    let (_, header, _) = get_with_cache_header(&s, "/api/test", None).await;
+    assert_eq!(header, None);
+    jxp::add_admin(
+        &s.config().unwrap(),
+        "admin@example.com",
+        "secret-pass",
+        "Admin",
+    )
+    .await
+    .unwrap();
+    let (status, _, stats) = get_with_cache_header(
+        &s,
+        "/cache/stats",
+        Some(("admin@example.com", "secret-pass")),
+    )
+    .await;
+    assert_eq!(
+        (status, stats),
+        (StatusCode::OK, json!({"cache_enabled": false}))
+    );
+}
