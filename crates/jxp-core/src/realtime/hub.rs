@@ -70,13 +70,70 @@ struct Sub {
     buffer: Option<Vec<Arc<Change>>>,
 }
 
+/// A model's subscriptions: collection-wide ones, and per-document ones indexed by id, so a
+/// change touches only the subscriptions that can want it.
+#[derive(Default)]
+struct ModelSubs {
+    all: Vec<Sub>,
+    by_id: HashMap<String, Vec<Sub>>,
+}
+
+impl ModelSubs {
+    fn list_mut(&mut self, id: Option<&str>) -> &mut Vec<Sub> {
+        match id {
+            None => &mut self.all,
+            Some(id) => self.by_id.entry(id.to_owned()).or_default(),
+        }
+    }
+
+    fn find_mut(&mut self, id: Option<&str>, conn: ConnId, key: &str) -> Option<&mut Sub> {
+        let list = match id {
+            None => &mut self.all,
+            Some(id) => self.by_id.get_mut(id)?,
+        };
+        list.iter_mut().find(|s| s.conn == conn && s.key == key)
+    }
+
+    /// Keeps the subscriptions `keep` accepts; answers how many went.
+    fn retain(&mut self, mut keep: impl FnMut(&Sub) -> bool) -> usize {
+        let before = self.len();
+        self.all.retain(&mut keep);
+        self.by_id.retain(|_, subs| {
+            subs.retain(&mut keep);
+            !subs.is_empty()
+        });
+        before - self.len()
+    }
+
+    fn len(&self) -> usize {
+        self.all.len() + self.by_id.values().map(Vec::len).sum::<usize>()
+    }
+
+    /// Whether any subscription may want a change of document `id`.
+    fn wants(&self, id: &str) -> bool {
+        !self.all.is_empty() || self.by_id.contains_key(id)
+    }
+
+    /// The subscriptions that may want a change of document `id`.
+    fn for_doc_mut(&mut self, id: &str) -> impl Iterator<Item = &mut Sub> {
+        self.all
+            .iter_mut()
+            .chain(self.by_id.get_mut(id).into_iter().flatten())
+    }
+}
+
+/// The document id part of a subscription key, if any.
+fn key_id(key: &str) -> Option<&str> {
+    key.split('\0').nth(1).filter(|id| !id.is_empty())
+}
+
 struct State {
     schema: Arc<Schema>,
     store: Arc<dyn Store>,
     settings: RealtimeSettings,
     cmds: mpsc::UnboundedSender<HubCmd>,
     conns: HashMap<ConnId, ConnState>,
-    subs: HashMap<String, Vec<Sub>>,
+    subs: HashMap<String, ModelSubs>,
     pending: HashMap<(ConnId, String), Responder>,
     last_seen: HashMap<String, u64>,
     actors: HashMap<String, Actor>,
@@ -193,6 +250,7 @@ impl State {
         for subs in self.subs.values_mut() {
             subs.retain(|s| s.conn != id);
         }
+        self.subs.retain(|_, subs| subs.len() > 0);
         self.pending.retain(|(conn, _), _| *conn != id);
     }
 
@@ -252,9 +310,7 @@ impl State {
                 .get(slug)
                 .is_none_or(|m| access(m, &identity, Right::Read) == Access::Denied);
             if denied {
-                let before = subs.len();
-                subs.retain(|s| s.conn != id);
-                removed += before - subs.len();
+                removed += subs.retain(|s| s.conn != id);
             }
         }
         if let Some(conn) = self.conns.get_mut(&id) {
@@ -324,7 +380,12 @@ impl State {
             },
         };
         let key = sub_key(req);
-        let subs = self.subs.entry(req.model.clone()).or_default();
+        let doc_id = req.id.as_ref().map(|i| i.to_ascii_lowercase());
+        let subs = self
+            .subs
+            .entry(req.model.clone())
+            .or_default()
+            .list_mut(doc_id.as_deref());
         if subs.iter().any(|s| s.conn == id && s.key == key) {
             return Err(SubscribeOutcome::Already);
         }
@@ -335,7 +396,7 @@ impl State {
         subs.push(Sub {
             conn: id,
             key: key.clone(),
-            id: req.id.as_ref().map(|i| i.to_ascii_lowercase()),
+            id: doc_id,
             filter,
             after: req
                 .since
@@ -354,9 +415,7 @@ impl State {
             .subs
             .get_mut(&req.model)
             .ok_or_else(|| "Not subscribed".to_owned())?;
-        let before = subs.len();
-        subs.retain(|s| !(s.conn == id && s.key == key));
-        if subs.len() == before {
+        if subs.retain(|s| !(s.conn == id && s.key == key)) == 0 {
             return Err("Not subscribed".into());
         }
         self.pending.remove(&(id, key));
@@ -396,7 +455,7 @@ impl State {
         let buffered = self
             .subs
             .get_mut(&model_slug)
-            .and_then(|subs| subs.iter_mut().find(|s| s.conn == id && s.key == key))
+            .and_then(|subs| subs.find_mut(key_id(&key), id, &key))
             .and_then(|s| s.buffer.take())
             .unwrap_or_default();
         for change in changes.iter().chain(buffered.iter()) {
@@ -439,7 +498,7 @@ impl State {
         let Some(sub) = self
             .subs
             .get_mut(&change.model)
-            .and_then(|subs| subs.iter_mut().find(|s| s.conn == id && s.key == key))
+            .and_then(|subs| subs.find_mut(key_id(key), id, key))
         else {
             return;
         };
@@ -478,10 +537,10 @@ impl State {
         let Some(model) = self.schema.get(&change.model).cloned() else {
             return;
         };
-        let wanted = self.subs.get(&change.model).is_some_and(|subs| {
-            subs.iter()
-                .any(|s| s.buffer.is_some() || s.id.as_ref().is_none_or(|id| *id == change.id))
-        });
+        let wanted = self
+            .subs
+            .get(&change.model)
+            .is_some_and(|subs| subs.wants(&change.id));
         if !wanted {
             return;
         }
@@ -495,7 +554,7 @@ impl State {
         };
         // One pass over the model's subscriptions. Checks run cheapest first; a connection
         // gets the event once however many of its subscriptions match.
-        for sub in subs.iter_mut() {
+        for sub in subs.for_doc_mut(&change.id) {
             if let Some(buffer) = &mut sub.buffer {
                 buffer.push(change.clone());
                 continue;
