@@ -61,11 +61,7 @@ impl App {
     ) -> Result<Filter, CoreError> {
         let mut filter = self.read_scope(model, who)?.and(params.filter.clone());
         if !params.show_deleted {
-            filter = filter.and(Filter::cond(
-                Path::plain("_deleted"),
-                Op::Eq,
-                Value::Bool(false),
-            ));
+            filter = filter.and(Filter::live());
         }
         Ok(filter)
     }

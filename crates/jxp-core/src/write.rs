@@ -446,9 +446,8 @@ impl App {
             for (ref_model, path, _) in self.referrers(model) {
                 let (p, _) = resolve_path(&ref_model, &path)?;
                 let find = Find {
-                    filter: Filter::cond(p, Op::Eq, Value::String(id.to_owned())).and(
-                        Filter::cond(Path::plain("_deleted"), Op::Eq, Value::Bool(false)),
-                    ),
+                    filter: Filter::cond(p, Op::Eq, Value::String(id.to_owned()))
+                        .and(Filter::live()),
                     ..Find::default()
                 };
                 for doc in self.inner.store.find(&ref_model.slug, &find).await? {

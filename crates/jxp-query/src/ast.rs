@@ -90,6 +90,11 @@ impl Filter {
     pub fn cond(path: Path, op: Op, value: Value) -> Filter {
         Filter::Cond(Cond { path, op, value })
     }
+
+    /// Documents that are not soft-deleted.
+    pub fn live() -> Filter {
+        Filter::cond(Path::plain("_deleted"), Op::Eq, Value::Bool(false))
+    }
 }
 
 /// Sort direction.

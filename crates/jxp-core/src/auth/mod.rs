@@ -102,16 +102,11 @@ impl App {
         slug: &str,
         filter: Filter,
     ) -> Result<Option<Document>, CoreError> {
-        let find = Find {
-            filter: filter.and(Filter::cond(
-                Path::plain("_deleted"),
-                Op::Eq,
-                Value::Bool(false),
-            )),
-            limit: Some(1),
-            ..Find::default()
-        };
-        Ok(self.inner.store.find(slug, &find).await?.into_iter().next())
+        Ok(self
+            .find_live(slug, filter, Some(1))
+            .await?
+            .into_iter()
+            .next())
     }
 
     /// Every live document of a model matching `filter`.
@@ -120,12 +115,18 @@ impl App {
         slug: &str,
         filter: Filter,
     ) -> Result<Vec<Document>, CoreError> {
+        self.find_live(slug, filter, None).await
+    }
+
+    async fn find_live(
+        &self,
+        slug: &str,
+        filter: Filter,
+        limit: Option<u64>,
+    ) -> Result<Vec<Document>, CoreError> {
         let find = Find {
-            filter: filter.and(Filter::cond(
-                Path::plain("_deleted"),
-                Op::Eq,
-                Value::Bool(false),
-            )),
+            filter: filter.and(Filter::live()),
+            limit,
             ..Find::default()
         };
         Ok(self.inner.store.find(slug, &find).await?)

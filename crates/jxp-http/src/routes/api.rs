@@ -15,6 +15,14 @@ use crate::cache::ResponseCache;
 use crate::error::ApiError;
 use crate::extract::{ApiPath, Caller, JsonBody, QueryPairs};
 
+/// The options a create or update takes from the query string and the body.
+fn write_options(query: &QueryPairs, body: &mut Document) -> WriteOptions {
+    WriteOptions {
+        silence: take_silence(query, body),
+        password_override: query.flag("password_override"),
+    }
+}
+
 /// `_silence` may come in the query string or the body; it is never stored.
 fn take_silence(query: &QueryPairs, body: &mut Document) -> bool {
     let in_body = match body.remove("_silence") {
@@ -172,10 +180,7 @@ pub(crate) async fn create(
     query: QueryPairs,
     JsonBody(mut body): JsonBody,
 ) -> Result<Json<Value>, ApiError> {
-    let opts = WriteOptions {
-        silence: take_silence(&query, &mut body),
-        password_override: query.flag("password_override"),
-    };
+    let opts = write_options(&query, &mut body);
     let doc = state.app.create(&who, &slug, body, opts).await?;
     Ok(Json(
         json!({ "status": "ok", "message": format!("{slug} created"), "data": doc }),
@@ -189,10 +194,7 @@ pub(crate) async fn update(
     query: QueryPairs,
     JsonBody(mut body): JsonBody,
 ) -> Result<Json<Value>, ApiError> {
-    let opts = WriteOptions {
-        silence: take_silence(&query, &mut body),
-        password_override: query.flag("password_override"),
-    };
+    let opts = write_options(&query, &mut body);
     let doc = state.app.update(&who, &slug, &id, body, opts).await?;
     Ok(Json(
         json!({ "status": "ok", "message": format!("{slug} updated"), "data": doc }),
