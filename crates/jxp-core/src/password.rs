@@ -17,3 +17,25 @@ pub async fn verify(password: String, hash: String) -> Result<bool, CoreError> {
         .await
         .map_err(|e| CoreError::Internal(format!("verify task failed: {e}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn verifies_jxp_2a_hashes_and_our_own() {
+        // JXP (bcryptjs) writes `$2a$` hashes; they must keep working after a migration.
+        let parts = bcrypt::hash_with_result("TopSecret", 4).unwrap();
+        let jxp_style = parts.format_for_version(bcrypt::Version::TwoA);
+        assert!(jxp_style.starts_with("$2a$04$"));
+        assert!(verify("TopSecret".into(), jxp_style.clone()).await.unwrap());
+        assert!(!verify("wrong".into(), jxp_style).await.unwrap());
+        let ours = hash("TopSecret".into(), 4).await.unwrap();
+        assert!(verify("TopSecret".into(), ours).await.unwrap());
+        assert!(
+            !verify("TopSecret".into(), "not a hash".into())
+                .await
+                .unwrap()
+        );
+    }
+}
