@@ -1,6 +1,6 @@
-//! `GET /websocket`: the realtime feed on the API's own port. Each connection is a pair of
-//! tasks: one reads and answers requests, one writes the connection's queue (replies, events,
-//! pings) to the socket. When either ends, both do, and the hub forgets the connection.
+//! `GET /websocket`: the realtime feed on the API's own port. Each connection is one task that
+//! answers requests, writes the connection's queue (replies, events, pings) to the socket and
+//! reacts to the hub closing it; when it ends, the hub forgets the connection.
 
 mod protocol;
 
@@ -61,7 +61,8 @@ pub(crate) async fn upgrade(
         )
     })?;
     let settings = state.http.ws.clone();
-    // Frames somewhat over the limit are still read, so they can be refused with 1009.
+    // Frames somewhat over the limit are still read and refused with 1009 by us; larger ones
+    // fail the read with a capacity error, which is also answered with 1009.
     let read_limit = settings.max_message_bytes.saturating_mul(2).max(1024);
     // Small buffers: an idle subscriber should cost kilobytes, not the 128 KiB defaults.
     Ok(ws
