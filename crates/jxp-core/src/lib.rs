@@ -1,17 +1,20 @@
 //! The rules of jxp: the `App` (schema + store + settings), identities and permissions, the one
 //! write path every route uses, and reads shaped as the API returns them. No HTTP here.
 
+mod aggregate;
 mod app;
 mod auth;
 mod error;
 mod identity;
 mod password;
 mod perms;
+mod populate;
 mod read;
 mod realtime;
 mod tables;
 mod write;
 
+pub use aggregate::AGGREGATE_MAX_DOCS;
 pub use app::{App, QueryLimits, Settings};
 pub use auth::{
     AuthSettings, Credentials, GroupChange, RateLimitSettings, RateLimiter, Session, SmtpSettings,

@@ -1,9 +1,9 @@
 //! Reads as the API answers them: permission-checked, soft-deleted documents hidden unless
 //! asked for, owner-only readers narrowed to their own documents, JXP's query limits applied,
-//! private fields removed.
+//! private fields removed; `search[f]`, full-text `search` and `populate` of a list.
 
 use jxp_model::{Document, Model, public_view};
-use jxp_query::{Filter, Find, ListParams, Op, Path};
+use jxp_query::{Filter, Find, ListParams, Op, Path, has_text_index};
 use serde_json::Value;
 
 use crate::app::App;
@@ -38,7 +38,7 @@ fn forbidden_read(model: &Model) -> CoreError {
 
 impl App {
     /// The filter a reader may see: all documents, or only their own.
-    fn read_scope(&self, model: &Model, who: &Identity) -> Result<Filter, CoreError> {
+    pub(crate) fn read_scope(&self, model: &Model, who: &Identity) -> Result<Filter, CoreError> {
         match access(model, who, Right::Read) {
             Access::All => Ok(Filter::All),
             Access::OwnOnly => {
@@ -111,7 +111,17 @@ impl App {
     ) -> Result<ListOutcome, CoreError> {
         let model = self.model(slug)?;
         let params = &req.params;
-        let filter = self.list_filter(model, who, params)?;
+        // The parser checks this too; a ListParams built by hand must not reach the store's
+        // "no full-text table" fault.
+        if params.text.is_some() && !has_text_index(model) {
+            return Err(CoreError::BadRequest(format!(
+                "model {slug} has no full-text index"
+            )));
+        }
+        // `search[f]` narrows a list, though `/count` ignores it (see `ListParams::search`).
+        let filter = self
+            .list_filter(model, who, params)?
+            .and(params.search.clone());
         let limits = &self.inner.settings.query_limits;
         let mut out = ListOutcome::default();
         let mut limit = params.limit;
@@ -147,6 +157,7 @@ impl App {
             // One more than the page tells whether there is a next page without a count.
             limit: limit.map(|l| l + 1),
             skip: limit.map_or(0, |l| (page - 1).saturating_mul(l)),
+            text: params.text.clone(),
         };
         let mut data = self.inner.store.find(slug, &find).await?;
         let more = limit.is_some_and(|l| data.len() as u64 > l);
@@ -154,7 +165,11 @@ impl App {
             data.truncate(usize::try_from(l).unwrap_or(usize::MAX));
         }
         if want_count {
-            let count = self.inner.store.count(slug, &filter).await?;
+            let count = if find.text.is_some() {
+                self.inner.store.count_find(slug, &find).await?
+            } else {
+                self.inner.store.count(slug, &filter).await?
+            };
             out.count = Some(count);
             if let Some(l) = limit {
                 out.page_count = Some(count.div_ceil(l));
@@ -172,12 +187,24 @@ impl App {
         }
         out.data = data
             .iter()
-            .map(|d| project(model, d, params.fields.as_deref()))
+            .map(|d| {
+                let mut view = project(model, d, params.fields.as_deref());
+                // The relevance the store added stays whatever `fields` says.
+                if find.text.is_some()
+                    && let Some(score) = d.get("score")
+                {
+                    view.insert("score".to_owned(), score.clone());
+                }
+                view
+            })
             .collect();
+        self.populate(who, &data, &mut out.data, &params.populate)
+            .await?;
         Ok(out)
     }
 
-    /// How many documents the caller may see that match the filter.
+    /// How many documents the caller may see that match the filter. `search[f]` and `search`
+    /// are ignored, as JXP's `/count` ignores them.
     pub async fn count(
         &self,
         who: &Identity,
@@ -191,7 +218,7 @@ impl App {
 }
 
 /// The public view, narrowed to `fields` (plus `_id` and `id`) when asked.
-fn project(model: &Model, doc: &Document, fields: Option<&[String]>) -> Document {
+pub(crate) fn project(model: &Model, doc: &Document, fields: Option<&[String]>) -> Document {
     let view = public_view(model, doc);
     let Some(fields) = fields else {
         return view;

@@ -118,4 +118,9 @@ pub struct Find {
     pub sort: Vec<Sort>,
     pub limit: Option<u64>,
     pub skip: u64,
+    /// Words to look for in the model's full-text index, as the user typed them (the store
+    /// turns them into a safe query of its own dialect). With it, only matching documents are
+    /// found, ordered by relevance before `sort`, each carrying a numeric `score` (higher is
+    /// more relevant).
+    pub text: Option<String>,
 }

@@ -1,6 +1,7 @@
 //! The query language: a typed AST for filters, sorts and paging; its parsing from URL
 //! parameters; an in-memory matcher; and SQL rendering. No IO happens here.
 
+mod aggregate;
 mod ast;
 mod error;
 mod matcher;
@@ -8,9 +9,18 @@ mod mongo;
 mod sql;
 mod url;
 
+pub use aggregate::{
+    Doc, Lookup, Stage, apply_lookup, lookup_values, parse_pipeline, resolve_wrappers,
+    run_pipeline, run_stage,
+};
 pub use ast::{Cond, Filter, Find, Op, Path, Sort, SortDir};
 pub use error::QueryError;
 pub use matcher::matches;
 pub use mongo::{cast_json, parse_mongo_filter};
-pub use sql::{SqlParam, SqlQuery, render_sqlite_filter, render_sqlite_order};
-pub use url::{ListParams, cast_str, parse_list_params, regex_pattern, resolve_path};
+pub use sql::{
+    SqlParam, SqlQuery, fts5_query, render_sqlite_filter, render_sqlite_order,
+    render_sqlite_order_keys,
+};
+pub use url::{
+    ListParams, Populate, cast_str, has_text_index, parse_list_params, regex_pattern, resolve_path,
+};

@@ -72,18 +72,62 @@ fn matches_cond(cond: &Cond, doc: &Map<String, Value>) -> bool {
     }
 }
 
-/// SQLite's view of a JSON value: booleans are integers.
-fn numeric(v: &Value) -> Option<f64> {
+/// A number as SQLite holds it: an integer when it fits, else a float. Booleans are 0 and 1,
+/// as SQLite's JSON functions give them.
+#[derive(Clone, Copy)]
+enum Num {
+    Int(i64),
+    Float(f64),
+}
+
+fn numeric(v: &Value) -> Option<Num> {
     match v {
-        Value::Number(n) => n.as_f64(),
-        Value::Bool(b) => Some(f64::from(u8::from(*b))),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => Some(Num::Int(i)),
+            None => n.as_f64().map(Num::Float),
+        },
+        Value::Bool(b) => Some(Num::Int(i64::from(*b))),
         _ => None,
     }
 }
 
+/// Compares an integer with a float exactly, as SQLite does; going through `f64` would make
+/// large integers that differ compare equal.
+fn int_float(i: i64, f: f64) -> Option<Ordering> {
+    if f.is_nan() {
+        return None;
+    }
+    // 2^63: every i64 is below it, and every float at or above it is above every i64.
+    if f >= 9_223_372_036_854_775_808.0 {
+        return Some(Ordering::Less);
+    }
+    if f < -9_223_372_036_854_775_808.0 {
+        return Some(Ordering::Greater);
+    }
+    let whole = f.trunc();
+    // In range and integral, so the cast is exact.
+    #[allow(clippy::cast_possible_truncation)]
+    let w = whole as i64;
+    match i.cmp(&w) {
+        Ordering::Equal => 0.0_f64.partial_cmp(&(f - whole)),
+        other => Some(other),
+    }
+}
+
+fn num_order(a: Num, b: Num) -> Option<Ordering> {
+    match (a, b) {
+        (Num::Int(x), Num::Int(y)) => Some(x.cmp(&y)),
+        (Num::Float(x), Num::Float(y)) => x.partial_cmp(&y),
+        (Num::Int(x), Num::Float(y)) => int_float(x, y),
+        (Num::Float(x), Num::Int(y)) => int_float(y, x).map(Ordering::reverse),
+    }
+}
+
+/// Numbers order with numbers and strings with strings (byte-wise, as SQLite's BINARY
+/// collation); nothing else is ordered.
 fn order(a: &Value, b: &Value) -> Option<Ordering> {
     if let (Some(x), Some(y)) = (numeric(a), numeric(b)) {
-        return x.partial_cmp(&y);
+        return num_order(x, y);
     }
     match (a, b) {
         (Value::String(x), Value::String(y)) => Some(x.cmp(y)),
@@ -91,17 +135,37 @@ fn order(a: &Value, b: &Value) -> Option<Ordering> {
     }
 }
 
+/// Equality of two present values. Objects and arrays are equal when their JSON text is, as
+/// the store compares them (and as MongoDB does, key order included).
 fn equal(a: &Value, b: &Value) -> bool {
-    order(a, b) == Some(Ordering::Equal) || (a == b && !a.is_null())
+    match (a, b) {
+        (Value::Null, _) | (_, Value::Null) => false,
+        (Value::Array(_) | Value::Object(_), Value::Array(_) | Value::Object(_)) => {
+            json_text(a) == json_text(b)
+        }
+        _ => order(a, b) == Some(Ordering::Equal),
+    }
+}
+
+/// The compact JSON text of a value. `Value`'s own `==` ignores key order, which neither the
+/// store (comparing stored text) nor MongoDB does.
+fn json_text(v: &Value) -> String {
+    v.to_string()
+}
+
+/// Whether `actual` is one of `items`; a null item stands for a missing or null value.
+fn one_of(actual: Option<&Value>, items: &[Value]) -> bool {
+    items.iter().any(|i| match actual {
+        None => i.is_null(),
+        Some(a) => equal(a, i),
+    })
 }
 
 fn compare(op: &Op, actual: Option<&Value>, expected: &Value) -> bool {
     let actual = actual.filter(|v| !v.is_null());
     match op {
-        Op::Eq if expected.is_null() => actual.is_none(),
-        Op::Ne if expected.is_null() => actual.is_some(),
-        Op::Eq => actual.is_some_and(|a| equal(a, expected)),
-        Op::Ne => !actual.is_some_and(|a| equal(a, expected)),
+        Op::Eq => one_of(actual, std::slice::from_ref(expected)),
+        Op::Ne => !one_of(actual, std::slice::from_ref(expected)),
         Op::Gt => actual.and_then(|a| order(a, expected)) == Some(Ordering::Greater),
         Op::Gte => matches!(
             actual.and_then(|a| order(a, expected)),
@@ -112,19 +176,20 @@ fn compare(op: &Op, actual: Option<&Value>, expected: &Value) -> bool {
             actual.and_then(|a| order(a, expected)),
             Some(Ordering::Less | Ordering::Equal)
         ),
-        Op::In => {
-            let items = expected.as_array().map(Vec::as_slice).unwrap_or_default();
-            actual.is_some_and(|a| items.iter().any(|i| equal(a, i)))
-        }
-        Op::Nin => {
-            let items = expected.as_array().map(Vec::as_slice).unwrap_or_default();
-            !actual.is_some_and(|a| items.iter().any(|i| equal(a, i)))
-        }
+        Op::In => one_of(
+            actual,
+            expected.as_array().map(Vec::as_slice).unwrap_or_default(),
+        ),
+        Op::Nin => !one_of(
+            actual,
+            expected.as_array().map(Vec::as_slice).unwrap_or_default(),
+        ),
         Op::Exists => actual.is_some() == expected.as_bool().unwrap_or(true),
         Op::Regex => match (actual, expected) {
-            (Some(Value::String(s)), Value::String(pattern)) => {
-                regex::Regex::new(pattern).is_ok_and(|re| re.is_match(s))
-            }
+            (Some(Value::String(s)), Value::String(pattern)) => regex::RegexBuilder::new(pattern)
+                .size_limit(1 << 20)
+                .build()
+                .is_ok_and(|re| re.is_match(s)),
             _ => false,
         },
     }

@@ -1,6 +1,14 @@
 //! SQL rendering of filters and sorts for the SQLite store. Values are always bound
 //! parameters; paths become literal JSON paths only when every segment is a plain identifier
 //! (as the schema guarantees), and are bound as parameters otherwise.
+//!
+//! The rendering has the matcher's meaning exactly (a property test holds the two together),
+//! which takes some care because SQLite compares across types where the matcher does not:
+//! `json_extract` hands back an object or array as its JSON *text*, any text sorts above any
+//! number, and a comparison with NULL is NULL rather than false. Hence the type guards below
+//! and the `coalesce` under every `NOT`. Guards are added beside the comparison, never around
+//! the compared expression, so the expression indexes on `json_extract(doc,'$.path')` still
+//! serve `=`, `IN` and ranges.
 
 use std::fmt::Write;
 
@@ -41,50 +49,144 @@ pub struct SqlQuery {
 }
 
 impl SqlQuery {
-    fn bind(&mut self, p: SqlParam) {
+    /// Appends a placeholder for `p` at the current end of the SQL text.
+    pub fn bind(&mut self, p: SqlParam) {
         self.params.push(p);
         let _ = write!(self.sql, "?{}", self.params.len());
     }
 }
 
+/// What a stored column holds. The writer fills the columns from the document, so their
+/// types are fixed: ids and dates are text, `_deleted` is 0 or 1.
+#[derive(Clone, Copy, PartialEq)]
+enum ColumnType {
+    Text,
+    Int,
+}
+
 /// The columns every model table has besides `doc`.
-const COLUMNS: &[(&str, &str)] = &[
-    ("_id", "_id"),
-    ("id", "_id"),
-    ("_owner_id", "_owner_id"),
-    ("_deleted", "_deleted"),
-    ("createdAt", "createdAt"),
-    ("updatedAt", "updatedAt"),
+const COLUMNS: &[(&str, &str, ColumnType)] = &[
+    ("_id", "_id", ColumnType::Text),
+    ("id", "_id", ColumnType::Text),
+    ("_owner_id", "_owner_id", ColumnType::Text),
+    ("_deleted", "_deleted", ColumnType::Int),
+    ("createdAt", "createdAt", ColumnType::Text),
+    ("updatedAt", "updatedAt", ColumnType::Text),
 ];
 
 fn is_ident(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
-/// Appends the SQLite expression for a JSON path below `base` (`doc` or `value`).
-fn push_json_extract(q: &mut SqlQuery, base: &str, segments: &[String]) {
+/// Appends a JSON path argument (`'$.a.b'`), bound when a segment is not a plain identifier.
+fn push_json_path(q: &mut SqlQuery, segments: &[String]) {
     if segments.iter().all(|s| is_ident(s)) {
-        let _ = write!(q.sql, "json_extract({base},'$.{}')", segments.join("."));
+        let _ = write!(q.sql, "'$.{}'", segments.join("."));
     } else {
-        let _ = write!(q.sql, "json_extract({base},");
         let quoted: Vec<String> = segments
             .iter()
             .map(|s| format!("\"{}\"", s.replace('"', "")))
             .collect();
         q.bind(SqlParam::Text(format!("$.{}", quoted.join("."))));
-        q.sql.push(')');
     }
 }
 
-/// Appends the expression for a path with no array in it.
-fn push_scalar_expr(q: &mut SqlQuery, path: &Path) {
-    if let [only] = path.segments.as_slice()
-        && let Some((_, col)) = COLUMNS.iter().find(|(name, _)| name == only)
-    {
-        q.sql.push_str(col);
-        return;
+/// The current element of `json_each`, as a JSON document when it is an object and NULL
+/// otherwise: `json_extract` on a bare string element would fail as malformed JSON, and the
+/// matcher finds no field below a non-object anyway.
+const ELEM_OBJECT: &str = "CASE WHEN type = 'object' THEN value END";
+
+/// Where a condition reads its value.
+enum Target<'a> {
+    /// A real column of the model table.
+    Column(&'static str, ColumnType),
+    /// A JSON path into `doc`.
+    Doc(&'a [String]),
+    /// The current element of a `json_each` over an array.
+    Elem,
+    /// A JSON path into the current element of a `json_each`.
+    ElemPath(&'a [String]),
+}
+
+impl Target<'_> {
+    fn for_path(path: &Path) -> Target<'_> {
+        if let [only] = path.segments.as_slice()
+            && let Some((_, col, ty)) = COLUMNS.iter().find(|(name, _, _)| name == only)
+        {
+            return Target::Column(col, *ty);
+        }
+        Target::Doc(&path.segments)
     }
-    push_json_extract(q, "doc", &path.segments);
+
+    /// The value, as SQLite compares it.
+    fn value(&self, q: &mut SqlQuery) {
+        match self {
+            Target::Column(col, _) => q.sql.push_str(col),
+            Target::Doc(segments) => {
+                q.sql.push_str("json_extract(doc,");
+                push_json_path(q, segments);
+                q.sql.push(')');
+            }
+            Target::Elem => q.sql.push_str("value"),
+            Target::ElemPath(segments) => {
+                let _ = write!(q.sql, "json_extract({ELEM_OBJECT},");
+                push_json_path(q, segments);
+                q.sql.push(')');
+            }
+        }
+    }
+
+    /// The JSON type name of the value (`'text'`, `'object'`, …); NULL when it is missing.
+    fn json_type(&self, q: &mut SqlQuery) {
+        match self {
+            Target::Column(col, _) => {
+                let _ = write!(q.sql, "typeof({col})");
+            }
+            Target::Doc(segments) => {
+                q.sql.push_str("json_type(doc,");
+                push_json_path(q, segments);
+                q.sql.push(')');
+            }
+            Target::Elem => q.sql.push_str("type"),
+            Target::ElemPath(segments) => {
+                let _ = write!(q.sql, "json_type({ELEM_OBJECT},");
+                push_json_path(q, segments);
+                q.sql.push(')');
+            }
+        }
+    }
+
+    /// The column's fixed type, for a column.
+    fn column_type(&self) -> Option<ColumnType> {
+        match self {
+            Target::Column(_, ty) => Some(*ty),
+            _ => None,
+        }
+    }
+}
+
+/// How a filter value compares, which decides the guard its comparison needs.
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    /// A number or a boolean (which SQLite's JSON functions give as 0 or 1).
+    Number,
+    /// A string that cannot be the JSON text of an object or array.
+    Text,
+    /// A string that starts like JSON text of an object or array: only a real string may
+    /// equal it.
+    JsonLikeText,
+    /// An object or array: equal only to an object or array with the same JSON text.
+    Container,
+}
+
+fn kind(v: &Value) -> Option<Kind> {
+    match v {
+        Value::Null => None,
+        Value::Bool(_) | Value::Number(_) => Some(Kind::Number),
+        Value::String(s) if s.starts_with(['{', '[']) => Some(Kind::JsonLikeText),
+        Value::String(_) => Some(Kind::Text),
+        Value::Array(_) | Value::Object(_) => Some(Kind::Container),
+    }
 }
 
 /// Renders `filter` as a boolean SQL expression over a model table.
@@ -93,14 +195,18 @@ pub fn render_sqlite_filter(filter: &Filter, q: &mut SqlQuery) {
         Filter::All => q.sql.push('1'),
         Filter::And(parts) => join(q, parts, " AND ", "1"),
         Filter::Or(parts) => join(q, parts, " OR ", "0"),
+        // A comparison with a missing value is NULL, and NOT NULL is NULL: without the
+        // coalesce, `NOT (x = 1)` would drop the documents that lack x, which the matcher
+        // keeps. And/Or need nothing: with NULL read as false they already agree.
         Filter::Nor(parts) => {
-            q.sql.push_str("NOT ");
+            q.sql.push_str("NOT coalesce(");
             join(q, parts, " OR ", "0");
+            q.sql.push_str(",0)");
         }
         Filter::Not(inner) => {
-            q.sql.push_str("NOT (");
+            q.sql.push_str("NOT coalesce(");
             render_sqlite_filter(inner, q);
-            q.sql.push(')');
+            q.sql.push_str(",0)");
         }
         Filter::Cond(cond) => render_cond(cond, q),
     }
@@ -123,9 +229,7 @@ fn join(q: &mut SqlQuery, parts: &[Filter], sep: &str, empty: &str) {
 
 fn render_cond(cond: &Cond, q: &mut SqlQuery) {
     let Some(at) = cond.path.array_at else {
-        render_comparison(q, &cond.op, &cond.value, |q| {
-            push_scalar_expr(q, &cond.path)
-        });
+        render_comparison(q, &cond.op, &cond.value, &Target::for_path(&cond.path));
         return;
     };
     let (array_part, rest) = cond
@@ -139,95 +243,217 @@ fn render_cond(cond: &Cond, q: &mut SqlQuery) {
         ref op => (false, op.clone()),
     };
     if matches!(op, Op::Exists) && rest.is_empty() {
+        // json_type says 'null' (not NULL) for a stored null, which does not exist either.
         let exists = cond.value.as_bool().unwrap_or(true);
-        q.sql.push_str("json_type(doc,'$.");
-        q.sql.push_str(&array_part.join("."));
+        q.sql.push_str("(coalesce(json_type(doc,");
+        push_json_path(q, array_part);
         q.sql.push_str(if exists {
-            "') IS NOT NULL"
+            "),'null') != 'null')"
         } else {
-            "') IS NULL"
+            "),'null') = 'null')"
         });
         return;
     }
     q.sql.push_str(if negate {
-        "NOT EXISTS (SELECT 1 FROM json_each(doc,'$."
+        "NOT EXISTS (SELECT 1 FROM json_each(doc,"
     } else {
-        "EXISTS (SELECT 1 FROM json_each(doc,'$."
+        "EXISTS (SELECT 1 FROM json_each(doc,"
     });
-    q.sql.push_str(&array_part.join("."));
-    q.sql.push_str("') WHERE ");
-    render_comparison(q, &op, &cond.value, |q| {
-        if rest.is_empty() {
-            q.sql.push_str("value");
-        } else {
-            push_json_extract(q, "value", rest);
-        }
-    });
+    push_json_path(q, array_part);
+    q.sql.push_str(") WHERE ");
+    let target = if rest.is_empty() {
+        Target::Elem
+    } else {
+        Target::ElemPath(rest)
+    };
+    render_comparison(q, &op, &cond.value, &target);
     q.sql.push(')');
 }
 
-fn render_comparison(q: &mut SqlQuery, op: &Op, value: &Value, expr: impl Fn(&mut SqlQuery)) {
-    let simple = |q: &mut SqlQuery, sym: &str| {
-        q.sql.push('(');
-        expr(q);
-        q.sql.push_str(sym);
-        q.bind(SqlParam::from_json(value));
-        q.sql.push(')');
-    };
+fn render_comparison(q: &mut SqlQuery, op: &Op, value: &Value, t: &Target<'_>) {
     match op {
-        Op::Eq if value.is_null() => {
-            q.sql.push('(');
-            expr(q);
-            q.sql.push_str(" IS NULL)");
-        }
-        Op::Ne if value.is_null() => {
-            q.sql.push('(');
-            expr(q);
-            q.sql.push_str(" IS NOT NULL)");
-        }
-        Op::Eq => simple(q, " = "),
-        Op::Gt => simple(q, " > "),
-        Op::Gte => simple(q, " >= "),
-        Op::Lt => simple(q, " < "),
-        Op::Lte => simple(q, " <= "),
-        Op::Regex => simple(q, " REGEXP "),
-        Op::Ne => {
-            q.sql.push('(');
-            expr(q);
-            q.sql.push_str(" IS NULL OR ");
-            expr(q);
-            q.sql.push_str(" != ");
-            q.bind(SqlParam::from_json(value));
-            q.sql.push(')');
-        }
-        Op::In | Op::Nin => {
-            let items: &[Value] = value.as_array().map(Vec::as_slice).unwrap_or_default();
-            let not = matches!(op, Op::Nin);
-            if items.is_empty() {
-                q.sql.push_str(if not { "1" } else { "0" });
-                return;
+        Op::Eq => render_in(q, t, std::slice::from_ref(value)),
+        Op::In => render_in(
+            q,
+            t,
+            value.as_array().map(Vec::as_slice).unwrap_or_default(),
+        ),
+        Op::Ne if value.is_null() => is_null(q, t, false),
+        // The negations are exactly "not equal" / "not in", missing values included; they
+        // cannot use an index either way.
+        Op::Ne | Op::Nin => {
+            q.sql.push_str("NOT coalesce(");
+            if matches!(op, Op::Ne) {
+                render_in(q, t, std::slice::from_ref(value));
+            } else {
+                render_in(
+                    q,
+                    t,
+                    value.as_array().map(Vec::as_slice).unwrap_or_default(),
+                );
             }
-            q.sql.push('(');
-            if not {
-                expr(q);
-                q.sql.push_str(" IS NULL OR ");
-            }
-            expr(q);
-            q.sql.push_str(if not { " NOT IN (" } else { " IN (" });
-            for (i, item) in items.iter().enumerate() {
+            q.sql.push_str(",0)");
+        }
+        Op::Gt => render_range(q, t, " > ", value),
+        Op::Gte => render_range(q, t, " >= ", value),
+        Op::Lt => render_range(q, t, " < ", value),
+        Op::Lte => render_range(q, t, " <= ", value),
+        Op::Exists => is_null(q, t, !value.as_bool().unwrap_or(true)),
+        Op::Regex => render_regex(q, t, value),
+    }
+}
+
+fn is_null(q: &mut SqlQuery, t: &Target<'_>, null: bool) {
+    q.sql.push('(');
+    t.value(q);
+    q.sql
+        .push_str(if null { " IS NULL)" } else { " IS NOT NULL)" });
+}
+
+/// "Equals one of `items`"; a null item stands for a missing or null value.
+fn render_in(q: &mut SqlQuery, t: &Target<'_>, items: &[Value]) {
+    let col = t.column_type();
+    // Items grouped by the guard their comparison needs: numbers and plain text need none
+    // (neither can equal an object's JSON text, and a number never equals text when no
+    // column affinity is in play), so they share one `IN` that an index can serve.
+    let mut plain = Vec::new();
+    let mut json_like = Vec::new();
+    let mut containers = Vec::new();
+    let mut has_null = false;
+    for item in items {
+        match (kind(item), col) {
+            (None, _) => has_null = true,
+            // A column holds one type only (ids and dates as text, `_deleted` as 0/1), so a
+            // value of another kind cannot equal it; comparing anyway would let the column's
+            // affinity convert the value ('1' = 1). Columns hold no objects either.
+            (Some(Kind::Text | Kind::JsonLikeText), Some(ColumnType::Text))
+            | (Some(Kind::Number), Some(ColumnType::Int))
+            | (Some(Kind::Text | Kind::Number), None) => plain.push(item),
+            (Some(Kind::JsonLikeText), None) => json_like.push(item),
+            (Some(Kind::Container), None) => containers.push(item),
+            (Some(_), Some(_)) => {}
+        }
+    }
+    let groups = [
+        (plain, None),
+        (json_like, Some("= 'text'")),
+        (containers, Some("IN ('object','array')")),
+    ];
+    let parts = groups.iter().filter(|(g, _)| !g.is_empty()).count() + usize::from(has_null);
+    if parts == 0 {
+        q.sql.push('0');
+        return;
+    }
+    if parts > 1 {
+        q.sql.push('(');
+    }
+    let mut first = true;
+    if has_null {
+        is_null(q, t, true);
+        first = false;
+    }
+    for (values, type_is) in groups.iter().filter(|(g, _)| !g.is_empty()) {
+        if !first {
+            q.sql.push_str(" OR ");
+        }
+        first = false;
+        q.sql.push('(');
+        t.value(q);
+        if let [one] = values.as_slice() {
+            q.sql.push_str(" = ");
+            q.bind(SqlParam::from_json(one));
+        } else {
+            q.sql.push_str(" IN (");
+            for (i, v) in values.iter().enumerate() {
                 if i > 0 {
                     q.sql.push(',');
                 }
-                q.bind(SqlParam::from_json(item));
+                q.bind(SqlParam::from_json(v));
             }
-            q.sql.push_str("))");
+            q.sql.push(')');
         }
-        Op::Exists => {
-            let exists = value.as_bool().unwrap_or(true);
+        if let Some(type_is) = type_is {
+            q.sql.push_str(" AND ");
+            t.json_type(q);
+            q.sql.push(' ');
+            q.sql.push_str(type_is);
+        }
+        q.sql.push(')');
+    }
+    if parts > 1 {
+        q.sql.push(')');
+    }
+}
+
+/// What an ordered comparison must also check about the stored value.
+enum RangeGuard {
+    None,
+    /// The value is a number (or a boolean, which SQLite's JSON gives as 0/1).
+    Number,
+    /// The value is a JSON string, not an object's or array's text.
+    Text,
+}
+
+/// An ordered comparison. Numbers compare with numbers and strings with strings; anything
+/// else never matches, as in the matcher.
+fn render_range(q: &mut SqlQuery, t: &Target<'_>, sym: &str, value: &Value) {
+    let guard = match (t.column_type(), kind(value)) {
+        (Some(ColumnType::Text), Some(Kind::Text | Kind::JsonLikeText))
+        | (Some(ColumnType::Int), Some(Kind::Number)) => RangeGuard::None,
+        // Text sorts above every number, so only `>`/`>=` need to keep text out.
+        (None, Some(Kind::Number)) if sym.contains('>') => RangeGuard::Number,
+        (None, Some(Kind::Number)) => RangeGuard::None,
+        // Numbers sort below text and objects come back as text: keep only real strings.
+        (None, Some(Kind::Text | Kind::JsonLikeText)) => RangeGuard::Text,
+        // Null, objects and arrays are not ordered; a column of another type never matches.
+        _ => {
+            q.sql.push('0');
+            return;
+        }
+    };
+    q.sql.push('(');
+    t.value(q);
+    q.sql.push_str(sym);
+    q.bind(SqlParam::from_json(value));
+    match guard {
+        RangeGuard::Number => {
+            q.sql.push_str(" AND typeof(");
+            t.value(q);
+            q.sql.push_str(") IN ('integer','real')");
+        }
+        RangeGuard::Text => {
+            q.sql.push_str(" AND ");
+            t.json_type(q);
+            q.sql.push_str(" = 'text'");
+        }
+        RangeGuard::None => {}
+    }
+    q.sql.push(')');
+}
+
+/// `REGEXP` (the store's function) on strings only: an object's JSON text must not match.
+fn render_regex(q: &mut SqlQuery, t: &Target<'_>, value: &Value) {
+    let Value::String(pattern) = value else {
+        q.sql.push('0');
+        return;
+    };
+    match t.column_type() {
+        Some(ColumnType::Int) => q.sql.push('0'),
+        Some(ColumnType::Text) => {
             q.sql.push('(');
-            expr(q);
-            q.sql
-                .push_str(if exists { " IS NOT NULL)" } else { " IS NULL)" });
+            t.value(q);
+            q.sql.push_str(" REGEXP ");
+            q.bind(SqlParam::Text(pattern.clone()));
+            q.sql.push(')');
+        }
+        None => {
+            q.sql.push('(');
+            t.json_type(q);
+            q.sql.push_str(" = 'text' AND ");
+            t.value(q);
+            q.sql.push_str(" REGEXP ");
+            q.bind(SqlParam::Text(pattern.clone()));
+            q.sql.push(')');
         }
     }
 }
@@ -235,14 +461,79 @@ fn render_comparison(q: &mut SqlQuery, op: &Op, value: &Value, expr: impl Fn(&mu
 /// Renders `ORDER BY …` for the sort keys, always ending with `_id` so pages are stable.
 pub fn render_sqlite_order(sort: &[Sort], q: &mut SqlQuery) {
     q.sql.push_str(" ORDER BY ");
+    render_sqlite_order_keys(sort, q);
+}
+
+/// The sort keys and the final `_id`, without `ORDER BY`, for a caller that orders by
+/// something first (the full-text score).
+pub fn render_sqlite_order_keys(sort: &[Sort], q: &mut SqlQuery) {
     for s in sort {
-        push_scalar_expr(q, &s.path);
+        Target::for_path(&s.path).value(q);
         q.sql.push_str(match s.dir {
             SortDir::Asc => " ASC, ",
             SortDir::Desc => " DESC, ",
         });
     }
     q.sql.push_str("_id ASC");
+}
+
+/// Turns a user's search text into an FTS5 query that cannot be a syntax error: every word
+/// and every `"quoted phrase"` becomes an FTS5 string, so operators, parentheses, `*`, `:` or
+/// `NEAR` in the text are just words. The meaning follows MongoDB's `$text`: any of the words
+/// matches, a quoted phrase must be present, `-word` excludes. `None` when nothing is left to
+/// look for.
+pub fn fts5_query(text: &str) -> Option<String> {
+    let mut words = Vec::new();
+    let mut phrases = Vec::new();
+    let mut excluded = Vec::new();
+    let mut rest = text;
+    loop {
+        rest = rest.trim_start();
+        if rest.is_empty() {
+            break;
+        }
+        if let Some(after) = rest.strip_prefix('"') {
+            let (phrase, tail) = after.split_once('"').unwrap_or((after, ""));
+            if !phrase.trim().is_empty() {
+                phrases.push(fts5_string(phrase));
+            }
+            rest = tail;
+            continue;
+        }
+        let end = rest
+            .find(|c: char| c.is_whitespace() || c == '"')
+            .unwrap_or(rest.len());
+        let (word, tail) = rest.split_at(end);
+        match word.strip_prefix('-') {
+            Some(w) if !w.is_empty() => excluded.push(fts5_string(w)),
+            _ => words.push(fts5_string(word)),
+        }
+        rest = tail;
+    }
+    let positive = match (words.is_empty(), phrases.is_empty()) {
+        (true, true) => return None,
+        (false, true) => format!("({})", words.join(" OR ")),
+        (true, false) => format!("({})", phrases.join(" AND ")),
+        // Phrases decide which documents match; the words only add to the score, which bm25
+        // takes from every phrase of the query wherever it sits in the expression.
+        (false, false) => {
+            let required = phrases.join(" AND ");
+            format!(
+                "(({required}) OR (({required}) AND ({})))",
+                words.join(" OR ")
+            )
+        }
+    };
+    if excluded.is_empty() {
+        Some(positive)
+    } else {
+        Some(format!("{positive} NOT ({})", excluded.join(" OR ")))
+    }
+}
+
+/// An FTS5 string literal: double quotes, inner quotes doubled.
+fn fts5_string(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
 }
 
 #[cfg(test)]
@@ -272,7 +563,7 @@ mod tests {
             ),
             (
                 Filter::cond(Path::plain("address.city"), Op::Ne, json!("A")),
-                "(json_extract(doc,'$.address.city') IS NULL OR json_extract(doc,'$.address.city') != ?1)",
+                "NOT coalesce((json_extract(doc,'$.address.city') = ?1),0)",
                 vec![SqlParam::Text("A".into())],
             ),
             (
@@ -282,6 +573,31 @@ mod tests {
             ),
             (
                 Filter::cond(Path::plain("n"), Op::In, json!([])),
+                "0",
+                vec![],
+            ),
+            (
+                Filter::cond(Path::plain("n"), Op::In, json!([null, 3])),
+                "((json_extract(doc,'$.n') IS NULL) OR (json_extract(doc,'$.n') = ?1))",
+                vec![SqlParam::Int(3)],
+            ),
+            (
+                Filter::cond(Path::plain("n"), Op::Gt, json!(3)),
+                "(json_extract(doc,'$.n') > ?1 AND typeof(json_extract(doc,'$.n')) IN ('integer','real'))",
+                vec![SqlParam::Int(3)],
+            ),
+            (
+                Filter::cond(Path::plain("n"), Op::Lt, json!(3)),
+                "(json_extract(doc,'$.n') < ?1)",
+                vec![SqlParam::Int(3)],
+            ),
+            (
+                Filter::cond(Path::plain("createdAt"), Op::Gte, json!("2020")),
+                "(createdAt >= ?1)",
+                vec![SqlParam::Text("2020".into())],
+            ),
+            (
+                Filter::cond(Path::plain("createdAt"), Op::Gte, json!(5)),
                 "0",
                 vec![],
             ),
@@ -296,12 +612,22 @@ mod tests {
                     Op::Gte,
                     json!(3),
                 ),
-                "EXISTS (SELECT 1 FROM json_each(doc,'$.composite_array') WHERE (json_extract(value,'$.abar') >= ?1))",
+                "EXISTS (SELECT 1 FROM json_each(doc,'$.composite_array') WHERE (json_extract(CASE WHEN type = 'object' THEN value END,'$.abar') >= ?1 AND typeof(json_extract(CASE WHEN type = 'object' THEN value END,'$.abar')) IN ('integer','real')))",
                 vec![SqlParam::Int(3)],
             ),
             (
                 Filter::cond(Path::plain("foo"), Op::Eq, json!(null)),
                 "(json_extract(doc,'$.foo') IS NULL)",
+                vec![],
+            ),
+            (
+                Filter::cond(Path::plain("foo"), Op::Regex, json!("(?i)x")),
+                "(json_type(doc,'$.foo') = 'text' AND json_extract(doc,'$.foo') REGEXP ?1)",
+                vec![SqlParam::Text("(?i)x".into())],
+            ),
+            (
+                Filter::cond(Path::new("shmack", Some(0)), Op::Exists, json!(true)),
+                "(coalesce(json_type(doc,'$.shmack'),'null') != 'null')",
                 vec![],
             ),
         ];
@@ -318,6 +644,9 @@ mod tests {
         let q = render(&f);
         assert!(!q.sql.contains("OR 1=1"), "{}", q.sql);
         assert_eq!(q.params.len(), 2);
+        let f = Filter::cond(Path::new("a') OR 1=1 --.x", Some(0)), Op::Eq, json!(1));
+        let q = render(&f);
+        assert!(!q.sql.contains("OR 1=1"), "{}", q.sql);
     }
 
     #[test]
@@ -329,7 +658,7 @@ mod tests {
         let mut q = render(&f);
         assert_eq!(
             q.sql,
-            "((json_extract(doc,'$.a') = ?1) OR NOT ((json_extract(doc,'$.b') < ?2)))"
+            "((json_extract(doc,'$.a') = ?1) OR NOT coalesce((json_extract(doc,'$.b') < ?2),0))"
         );
         render_sqlite_order(
             &[Sort {
@@ -339,5 +668,30 @@ mod tests {
             &mut q,
         );
         assert!(q.sql.ends_with(" ORDER BY createdAt DESC, _id ASC"));
+    }
+
+    #[test]
+    fn fts5_queries_quote_every_word() {
+        let cases = [
+            ("kubla", Some(r#"("kubla")"#)),
+            ("  Kubla   khan ", Some(r#"("Kubla" OR "khan")"#)),
+            (
+                r#"a OR b* NEAR(x) "c:d"#,
+                Some(r#"(("c:d") OR (("c:d") AND ("a" OR "OR" OR "b*" OR "NEAR(x)")))"#),
+            ),
+            (
+                r#"say "hello world" -bye"#,
+                Some(r#"(("hello world") OR (("hello world") AND ("say"))) NOT ("bye")"#),
+            ),
+            (r#"x"y"#, Some(r#"(("y") OR (("y") AND ("x")))"#)),
+            ("", None),
+            ("   ", None),
+            ("-only", None),
+            (r#""""#, None),
+            ("-", Some(r#"("-")"#)),
+        ];
+        for (text, want) in cases {
+            assert_eq!(fts5_query(text).as_deref(), want, "{text:?}");
+        }
     }
 }

@@ -1,12 +1,18 @@
-//! Parsing of the list query string (`filter[f]=…`, `sort`, `limit`, `page`, `showDeleted`,
-//! `count`, `fields`) into a typed request. Every path is checked against the model, and every
-//! value is cast to the field's type, so a bad parameter is a 400 here and never reaches SQL.
+//! Parsing of the list query string (`filter[f]=…`, `search[f]=…`, `search=…`, `sort`,
+//! `limit`, `page`, `showDeleted`, `count`, `fields`, `populate…`, `autopopulate`) into a typed
+//! request. Every path is checked against the model, and every value is cast to the field's
+//! type, so a bad parameter is a 400 here and never reaches SQL.
 
-use jxp_model::{FieldKind, Model, ScalarType, format_date, parse_date};
+use jxp_model::{Field, FieldKind, IndexKind, Model, ScalarType, format_date, parse_date};
 use serde_json::Value;
 
 use crate::ast::{Filter, Op, Path, Sort, SortDir};
 use crate::error::QueryError;
+use crate::sql::fts5_query;
+
+/// The size limit for compiled patterns, the same the store's REGEXP function uses, so a
+/// pattern accepted here never fails there.
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
 /// A list request as the query string describes it.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -18,8 +24,139 @@ pub struct ListParams {
     pub show_deleted: bool,
     pub count: bool,
     pub fields: Option<Vec<String>>,
-    /// Whether the client narrowed the query (any `filter[...]`).
+    /// Whether the client narrowed the query (any `filter[...]`, `search[...]` or `search`).
     pub filtered: bool,
+    /// `search[field]=text`: case-insensitive "contains" conditions. Kept apart from `filter`
+    /// because `/count` ignores them, as JXP's does; a list ANDs them with the filter.
+    pub search: Filter,
+    /// `search=text`: what to look for in the model's full-text index (checked to exist and
+    /// to hold at least one word). A list sorts by relevance first and adds `score`.
+    pub text: Option<String>,
+    /// Link fields whose documents are joined into each result (`populate…`, `autopopulate`).
+    pub populate: Vec<Populate>,
+}
+
+/// One link field to populate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Populate {
+    /// The top-level link field, holding one id or an array of ids.
+    pub field: String,
+    /// The linked model's display name, as `link` names it.
+    pub link: String,
+    /// The key the linked document(s) appear under in the result.
+    pub key: String,
+    /// Whether the field holds an array of ids (then the key holds an array of documents).
+    pub many: bool,
+    /// `populate[key]=f1,f2`: only these fields of each linked document (with `_id`); the
+    /// core checks them against the linked model.
+    pub fields: Option<Vec<String>>,
+}
+
+/// The key a link field's documents appear under: `map_to` if the field sets one, else the
+/// linked model's name in lower case, as JXP names its populate virtuals (`link_id` with
+/// `link = "Link"` → `link`).
+fn populate_key(field: &Field) -> Option<String> {
+    let link = field.options.link.as_deref()?;
+    Some(
+        field
+            .options
+            .map_to
+            .clone()
+            .unwrap_or_else(|| link.to_ascii_lowercase()),
+    )
+}
+
+/// The populatable link fields of a model, in field order, first of each key only (two
+/// fields that would show under one key cannot both be populated). Private link fields are
+/// left out: populating one would reveal the id it hides.
+fn link_fields(model: &Model) -> Vec<Populate> {
+    let mut out: Vec<Populate> = Vec::new();
+    for field in &model.fields {
+        if field.is_private() {
+            continue;
+        }
+        let (Some(link), Some(key)) = (field.options.link.clone(), populate_key(field)) else {
+            continue;
+        };
+        if out.iter().any(|p| p.key == key) {
+            continue;
+        }
+        out.push(Populate {
+            field: field.name.clone(),
+            link,
+            key,
+            many: field.kind.is_array(),
+            fields: None,
+        });
+    }
+    out
+}
+
+/// Adds a populate request for `name` (the result key, or the link field's own name).
+fn add_populate(
+    model: &Model,
+    out: &mut Vec<Populate>,
+    name: &str,
+    fields: Option<Vec<String>>,
+) -> Result<(), QueryError> {
+    let candidates = link_fields(model);
+    let found = candidates
+        .iter()
+        .find(|p| p.key == name)
+        .or_else(|| candidates.iter().find(|p| p.field == name))
+        .ok_or_else(|| {
+            QueryError::new(format!(
+                "cannot populate \"{name}\": {} has no link field by that name",
+                model.slug
+            ))
+        })?;
+    match out.iter_mut().find(|p| p.key == found.key) {
+        // Asked twice: a projection given either time applies.
+        Some(existing) => {
+            if fields.is_some() {
+                existing.fields = fields;
+            }
+        }
+        None => out.push(Populate {
+            fields,
+            ..found.clone()
+        }),
+    }
+    Ok(())
+}
+
+/// Names in a `populate` or `fields` value: comma- or space-separated.
+fn name_list(raw: &str) -> impl Iterator<Item = &str> {
+    raw.split([',', ' '])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+}
+
+/// Whether the model has an `index = "text"` field, i.e. a full-text table.
+pub fn has_text_index(model: &Model) -> bool {
+    model
+        .leaf_fields()
+        .iter()
+        .any(|(_, f, _)| f.options.index == IndexKind::Text)
+}
+
+/// `search[field]=text` → a case-insensitive "contains" on a String field (or on the
+/// elements of an array of strings). It is a regex of the escaped text, so it needs no new
+/// operator: the store's REGEXP and the matcher already agree on it, Unicode case folding
+/// included (SQLite's own `lower()` folds ASCII only).
+fn search_condition(model: &Model, field: &str, raw: &str) -> Result<Filter, QueryError> {
+    let (path, scalar) = resolve_path(model, field)?;
+    if scalar != Some(ScalarType::String) {
+        return Err(QueryError::new(format!(
+            "search[{field}]: only String fields can be searched"
+        )));
+    }
+    let pattern = format!("(?i){}", regex::escape(raw));
+    regex::RegexBuilder::new(&pattern)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .build()
+        .map_err(|_| QueryError::new(format!("search[{field}]: the search text is too long")))?;
+    Ok(Filter::cond(path, Op::Regex, Value::String(pattern)))
 }
 
 /// The type and path of a field a query names, including the system fields.
@@ -139,7 +276,7 @@ pub fn regex_pattern(field: &str, raw: &str) -> Result<String, QueryError> {
         format!("(?{prefix}){body}")
     };
     regex::RegexBuilder::new(&pattern)
-        .size_limit(1 << 20)
+        .size_limit(REGEX_SIZE_LIMIT)
         .build()
         .map_err(|_| QueryError::new(format!("filter on \"{field}\": invalid regex \"{raw}\"")))?;
     Ok(pattern)
@@ -214,7 +351,34 @@ pub fn parse_list_params(
     // filter[field] → the plain values (for `$in` when repeated) and operator filters.
     let mut plain: Vec<(String, Vec<String>)> = Vec::new();
     let mut filters = Filter::All;
+    let mut search = Filter::All;
+    let mut autopopulate = false;
     for (key, raw) in pairs {
+        if let Some(inner) = key.strip_prefix("search[") {
+            let field = inner
+                .strip_suffix("][]")
+                .or_else(|| inner.strip_suffix(']'))
+                .ok_or_else(|| QueryError::new(format!("bad parameter \"{key}\"")))?;
+            out.filtered = true;
+            search = search.and(search_condition(model, field, raw)?);
+            continue;
+        }
+        if let Some(inner) = key.strip_prefix("populate[") {
+            let name = inner
+                .strip_suffix(']')
+                .ok_or_else(|| QueryError::new(format!("bad parameter \"{key}\"")))?;
+            if name.is_empty() {
+                // `populate[]=a`: a list entry, not a projection.
+                for n in name_list(raw) {
+                    add_populate(model, &mut out.populate, n, None)?;
+                }
+            } else {
+                let fields: Vec<String> = name_list(raw).map(str::to_owned).collect();
+                let fields = (!fields.is_empty()).then_some(fields);
+                add_populate(model, &mut out.populate, name, fields)?;
+            }
+            continue;
+        }
         if let Some(inner) = key.strip_prefix("filter[") {
             let (field, list) = match inner.strip_suffix("][]") {
                 Some(f) => (f, true),
@@ -268,6 +432,27 @@ pub fn parse_list_params(
             "limit" => out.limit = Some(parse_positive("limit", raw)?),
             "page" => out.page = Some(parse_positive("page", raw)?),
             "showDeleted" => out.show_deleted = truthy(raw),
+            "search" => {
+                if !has_text_index(model) {
+                    return Err(QueryError::new(format!(
+                        "model {} has no full-text index",
+                        model.slug
+                    )));
+                }
+                if fts5_query(raw).is_none() {
+                    return Err(QueryError::new(
+                        "search needs at least one word to look for",
+                    ));
+                }
+                out.filtered = true;
+                out.text = Some(raw.clone());
+            }
+            "populate" => {
+                for n in name_list(raw) {
+                    add_populate(model, &mut out.populate, n, None)?;
+                }
+            }
+            "autopopulate" => autopopulate = truthy(raw),
             "count" => out.count = truthy(raw),
             "fields" => {
                 let fields: Vec<String> = raw
@@ -302,6 +487,14 @@ pub fn parse_list_params(
         filters = filters.and(cond);
     }
     out.filter = filters;
+    out.search = search;
+    if autopopulate {
+        for p in link_fields(model) {
+            if !out.populate.iter().any(|q| q.key == p.key) {
+                out.populate.push(p);
+            }
+        }
+    }
     Ok(out)
 }
 
@@ -317,6 +510,18 @@ mod tests {
             kind,
             options: FieldOptions::default(),
         }
+    }
+
+    fn with(mut f: Field, set: impl FnOnce(&mut FieldOptions)) -> Field {
+        set(&mut f.options);
+        f
+    }
+
+    fn link_field(name: &str, link: &str, map_to: Option<&str>) -> Field {
+        with(field(name, FieldKind::Scalar(ScalarType::ObjectId)), |o| {
+            o.link = Some(link.into());
+            o.map_to = map_to.map(str::to_owned);
+        })
     }
 
     fn model() -> Model {
@@ -339,6 +544,23 @@ mod tests {
                     "address",
                     FieldKind::Object(vec![field("city", FieldKind::Scalar(ScalarType::String))]),
                 ),
+                with(
+                    field("fulltext", FieldKind::Scalar(ScalarType::String)),
+                    |o| {
+                        o.index = IndexKind::Text;
+                    },
+                ),
+                link_field("link_id", "Link", None),
+                link_field("other_link_id", "Link", Some("other_link")),
+                Field {
+                    kind: FieldKind::Array(Box::new(link_field(
+                        "array_link_id",
+                        "Link",
+                        Some("array_link"),
+                    ))),
+                    ..link_field("array_link_id", "Link", Some("array_link"))
+                },
+                with(link_field("hidden_id", "User", None), |o| o.private = true),
             ],
             perms: Perms::default(),
             options: ModelOptions::default(),
@@ -458,5 +680,103 @@ mod tests {
             (Some(10), Some(2), true, true)
         );
         assert!(!p.filtered);
+    }
+
+    #[test]
+    fn parses_search_and_full_text() {
+        let m = model();
+        let p = parse_list_params(
+            &m,
+            &pairs(&[
+                ("search[foo]", "a.b"),
+                ("search[shmack]", "Do"),
+                ("filter[n]", "1"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            p.search,
+            Filter::And(vec![
+                Filter::cond(Path::plain("foo"), Op::Regex, json!(r"(?i)a\.b")),
+                Filter::cond(Path::new("shmack", Some(0)), Op::Regex, json!("(?i)Do")),
+            ])
+        );
+        assert_eq!(p.filter, Filter::cond(Path::plain("n"), Op::Eq, json!(1)));
+        assert!(p.filtered);
+        let p = parse_list_params(&m, &pairs(&[("search", "kubla khan")])).unwrap();
+        assert_eq!(p.text.as_deref(), Some("kubla khan"));
+        assert!(p.filtered);
+        for q in [
+            vec![("search[n]", "1")],
+            vec![("search[nope]", "x")],
+            vec![("search[password]", "x")],
+            vec![("search", "")],
+            vec![("search", "   ")],
+            vec![("search[foo", "x")],
+        ] {
+            assert!(parse_list_params(&m, &pairs(&q)).is_err(), "{q:?}");
+        }
+        let mut no_text = model();
+        no_text.fields.retain(|f| f.name != "fulltext");
+        let err = parse_list_params(&no_text, &pairs(&[("search", "x")])).unwrap_err();
+        assert_eq!(err.0, "model test has no full-text index");
+    }
+
+    #[test]
+    fn parses_populate() {
+        let m = model();
+        let keys = |p: &ListParams| -> Vec<(String, String, bool, Option<Vec<String>>)> {
+            p.populate
+                .iter()
+                .map(|x| (x.field.clone(), x.key.clone(), x.many, x.fields.clone()))
+                .collect()
+        };
+        let p = parse_list_params(&m, &pairs(&[("populate", "link")])).unwrap();
+        assert_eq!(
+            keys(&p),
+            vec![("link_id".into(), "link".into(), false, None)]
+        );
+        let p = parse_list_params(
+            &m,
+            &pairs(&[
+                ("populate[]", "other_link"),
+                ("populate[]", "array_link_id"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            keys(&p),
+            vec![
+                ("other_link_id".into(), "other_link".into(), false, None),
+                ("array_link_id".into(), "array_link".into(), true, None),
+            ]
+        );
+        let p = parse_list_params(
+            &m,
+            &pairs(&[("populate[link]", "name,x"), ("autopopulate", "1")]),
+        )
+        .unwrap();
+        assert_eq!(
+            keys(&p),
+            vec![
+                (
+                    "link_id".into(),
+                    "link".into(),
+                    false,
+                    Some(vec!["name".into(), "x".into()])
+                ),
+                ("other_link_id".into(), "other_link".into(), false, None),
+                ("array_link_id".into(), "array_link".into(), true, None),
+            ]
+        );
+        assert_eq!(p.populate[0].link, "Link");
+        for q in [
+            vec![("populate", "nope")],
+            vec![("populate", "foo")],
+            vec![("populate", "hidden_id")],
+            vec![("populate[user]", "name")],
+        ] {
+            assert!(parse_list_params(&m, &pairs(&q)).is_err(), "{q:?}");
+        }
     }
 }

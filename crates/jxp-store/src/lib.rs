@@ -12,7 +12,6 @@ mod sqlite;
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use jxp_query::{Filter, Find};
 use tokio::sync::broadcast;
 
@@ -20,6 +19,10 @@ pub use change::{Change, ChangeOp};
 pub use error::StoreError;
 pub use spec::{Guard, IndexSpec, RefSpec, TableSpec, WriteOp, WriteTx};
 pub use sqlite::{SqliteOptions, SqliteStore};
+
+/// The macro the `Store` trait is declared with, for crates that implement or wrap a store
+/// without depending on `async-trait` themselves.
+pub use async_trait::async_trait;
 
 /// A document as stored: a JSON object including the system fields.
 pub type Document = serde_json::Map<String, serde_json::Value>;
@@ -34,11 +37,17 @@ pub trait Store: Send + Sync + 'static {
     /// One document by `_id`, deleted or not.
     async fn get(&self, model: &str, id: &str) -> Result<Option<Document>, StoreError>;
 
-    /// Documents matching a query, in its order, within its page.
+    /// Documents matching a query, in its order, within its page. With `find.text`, only
+    /// documents whose full-text index matches, most relevant first, each with a numeric
+    /// `score`; asking that of a model without a text index is an error.
     async fn find(&self, model: &str, find: &Find) -> Result<Vec<Document>, StoreError>;
 
     /// How many documents match a filter.
     async fn count(&self, model: &str, filter: &Filter) -> Result<u64, StoreError>;
+
+    /// How many documents `find` selects, its text query included, regardless of its order
+    /// and page.
+    async fn count_find(&self, model: &str, find: &Find) -> Result<u64, StoreError>;
 
     /// Applies all operations or none; answers the changes they made, in order.
     async fn write(&self, tx: WriteTx) -> Result<Vec<Arc<Change>>, StoreError>;

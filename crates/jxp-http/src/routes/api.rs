@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::Uri;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
-use jxp_core::{DeleteOptions, ListRequest, WriteOptions};
+use jxp_core::{DeleteOptions, ListOutcome, ListRequest, WriteOptions};
 use jxp_model::Document;
 use jxp_query::parse_list_params;
 use serde_json::{Value, json};
@@ -47,7 +47,10 @@ where
     F: std::future::Future<Output = Result<Vec<u8>, ApiError>>,
 {
     let cache = &state.cache;
-    if !cache.enabled() {
+    // A populated answer also depends on the linked models, whose writes this model's
+    // generation does not see, so it is never cached.
+    let populated = uri.query().is_some_and(|q| q.contains("populate"));
+    if !cache.enabled() || populated {
         return Ok(json_bytes(compute.await?, None));
     }
     let key = ResponseCache::key(who, &uri.to_string());
@@ -61,7 +64,7 @@ where
     Ok(json_bytes(body, Some("miss")))
 }
 
-fn json_bytes(body: Vec<u8>, cache: Option<&'static str>) -> Response {
+pub(super) fn json_bytes(body: Vec<u8>, cache: Option<&'static str>) -> Response {
     let mut response = ([(CONTENT_TYPE, "application/json")], body).into_response();
     if let Some(state) = cache {
         response
@@ -89,8 +92,31 @@ async fn list_body(
     query: &QueryPairs,
 ) -> Result<Vec<u8>, ApiError> {
     let model = state.app.model(slug)?;
-    let params = parse_list_params(model, &query.0).map_err(jxp_core::CoreError::from)?;
-    let outcome = state.app.list(who, slug, &ListRequest { params }).await?;
+    let req = list_request(model, &query.0)?;
+    let outcome = state.app.list(who, slug, &req).await?;
+    list_json(state, "api", slug, &query.0, outcome)
+}
+
+/// A list request from query-string pairs, as every list-shaped route (`/api`, `/query`,
+/// `/csv`) reads it.
+pub(super) fn list_request(
+    model: &jxp_model::Model,
+    pairs: &[(String, String)],
+) -> Result<ListRequest, ApiError> {
+    let params = parse_list_params(model, pairs).map_err(jxp_core::CoreError::from)?;
+    Ok(ListRequest { params })
+}
+
+/// The JSON body of a list answer (`{count?, data, limit?, page?, page_count?, next?, prev?,
+/// has_more?, limit_capped?}`), refused with 413 above `max_response_size`. Page links point
+/// at `/<route>/<slug>` with the request's own parameters.
+pub(super) fn list_json(
+    state: &AppState,
+    route: &str,
+    slug: &str,
+    pairs: &[(String, String)],
+    outcome: ListOutcome,
+) -> Result<Vec<u8>, ApiError> {
     let mut body = serde_json::Map::new();
     if let Some(c) = outcome.count {
         body.insert("count".into(), json!(c));
@@ -112,13 +138,13 @@ async fn list_body(
     if let Some(next) = outcome.next_page {
         body.insert(
             "next".into(),
-            Value::String(page_url(base, slug, query, next)),
+            Value::String(page_url(base, route, slug, pairs, next)),
         );
     }
     if let Some(page) = outcome.page.filter(|p| *p > 1) {
         body.insert(
             "prev".into(),
-            Value::String(page_url(base, slug, query, page - 1)),
+            Value::String(page_url(base, route, slug, pairs, page - 1)),
         );
     }
     if let Some(more) = outcome.has_more {
@@ -131,20 +157,16 @@ async fn list_body(
 }
 
 /// The same list URL, absolute under `API_URL`, with `page` set to `page`.
-fn page_url(base: &str, slug: &str, query: &QueryPairs, page: u64) -> String {
-    let mut pairs: Vec<(String, String)> = query
-        .0
-        .iter()
-        .filter(|(k, _)| k != "page")
-        .cloned()
-        .collect();
+fn page_url(base: &str, route: &str, slug: &str, pairs: &[(String, String)], page: u64) -> String {
+    let mut pairs: Vec<(String, String)> =
+        pairs.iter().filter(|(k, _)| k != "page").cloned().collect();
     pairs.push(("page".into(), page.to_string()));
     let qs = serde_urlencoded::to_string(&pairs).unwrap_or_default();
-    format!("{}/api/{slug}?{qs}", base.trim_end_matches('/'))
+    format!("{}/{route}/{slug}?{qs}", base.trim_end_matches('/'))
 }
 
 /// Serialises a list answer, refusing it with 413 above `max_response_size`.
-fn sized_json(state: &AppState, body: &Value) -> Result<Vec<u8>, ApiError> {
+pub(super) fn sized_json(state: &AppState, body: &Value) -> Result<Vec<u8>, ApiError> {
     let bytes = serde_json::to_vec(body).map_err(ApiError::internal)?;
     let max = state.app.settings().query_limits.max_response_size;
     if max > 0 && bytes.len() as u64 > max {

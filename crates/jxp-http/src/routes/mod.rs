@@ -1,10 +1,13 @@
 //! The route table. One file per group of routes.
 
+mod aggregate;
 mod api;
 mod auth;
 mod cache;
+mod csv;
 mod groups;
 mod meta;
+mod query;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -24,6 +27,9 @@ pub(crate) fn router() -> Router<AppState> {
         )
         .route("/update/{model}/{id}", post(api::update))
         .route("/count/{model}", get(api::count))
+        .route("/csv/{model}", get(csv::csv))
+        .route("/query/{model}", post(query::query))
+        .route("/aggregate/{model}", post(aggregate::aggregate))
         .route("/login", post(auth::login))
         .route("/refresh", post(auth::refresh))
         .route("/login/refresh", post(auth::refresh))

@@ -149,6 +149,26 @@ impl SqliteStore {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
+    /// Checks the model, and that it has a full-text table when `find` searches text.
+    fn check_find(&self, model: &str, find: &Find) -> Result<(), StoreError> {
+        self.check_model(model)?;
+        if find.text.is_none() {
+            return Ok(());
+        }
+        let has_text = self
+            .tables
+            .read()
+            .map(|t| t.get(model).is_some_and(|i| !i.text_fields.is_empty()))
+            .unwrap_or(false);
+        if has_text {
+            Ok(())
+        } else {
+            Err(StoreError::Database(format!(
+                "model {model} has no full-text index"
+            )))
+        }
+    }
+
     fn check_model(&self, model: &str) -> Result<(), StoreError> {
         let known = self
             .tables
@@ -179,7 +199,7 @@ impl Store for SqliteStore {
     }
 
     async fn find(&self, model: &str, find: &Find) -> Result<Vec<Document>, StoreError> {
-        self.check_model(model)?;
+        self.check_find(model, find)?;
         let (model, find) = (model.to_owned(), find.clone());
         self.readers
             .run(move |conn| read::find(conn, &model, &find))
@@ -191,6 +211,14 @@ impl Store for SqliteStore {
         let (model, filter) = (model.to_owned(), filter.clone());
         self.readers
             .run(move |conn| read::count(conn, &model, &filter))
+            .await
+    }
+
+    async fn count_find(&self, model: &str, find: &Find) -> Result<u64, StoreError> {
+        self.check_find(model, find)?;
+        let (model, find) = (model.to_owned(), find.clone());
+        self.readers
+            .run(move |conn| read::count_find(conn, &model, &find))
             .await
     }
 

@@ -4,11 +4,14 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use jxp_query::{Filter, Find, SqlParam, SqlQuery, render_sqlite_filter, render_sqlite_order};
+use jxp_query::{
+    Filter, Find, SqlParam, SqlQuery, fts5_query, render_sqlite_filter, render_sqlite_order,
+    render_sqlite_order_keys,
+};
 use rusqlite::{Connection, OptionalExtension, params_from_iter};
 use tokio::sync::Semaphore;
 
-use super::{open_connection, table_name};
+use super::{fts_name, open_connection, table_name};
 use crate::Document;
 use crate::change::{Change, ChangeOp};
 use crate::error::StoreError;
@@ -92,17 +95,54 @@ pub(crate) fn get(
     text.as_deref().map(parse_doc).transpose()
 }
 
+/// The start of a query over a model's rows: `<select> FROM m_x WHERE `, or, with a text
+/// query, the rows joined to their full-text entries (`rowid` = `rid`) that match it. The
+/// filter renders unqualified column names (`doc`, `_id`, …); the FTS table's columns are
+/// `c0…cN` plus its hidden ones, so nothing is ambiguous in the join. Answers whether the
+/// text query can match at all.
+fn rows_where(q: &mut SqlQuery, model: &str, select: &str, text: Option<&str>) -> bool {
+    let table = table_name(model);
+    let Some(text) = text else {
+        q.sql
+            .push_str(&format!("SELECT {select} FROM {table} WHERE "));
+        return true;
+    };
+    let Some(query) = fts5_query(text) else {
+        return false;
+    };
+    let fts = fts_name(model);
+    q.sql.push_str(&format!(
+        "SELECT {select} FROM {fts} JOIN {table} ON {table}.rid = {fts}.rowid WHERE {fts} MATCH "
+    ));
+    q.bind(SqlParam::Text(query));
+    q.sql.push_str(" AND ");
+    true
+}
+
 pub(crate) fn find(
     conn: &Connection,
     model: &str,
     find: &Find,
 ) -> Result<Vec<Document>, StoreError> {
-    let mut q = SqlQuery {
-        sql: format!("SELECT doc FROM {} WHERE ", table_name(model)),
-        params: Vec::new(),
+    let text = find.text.as_deref();
+    let mut q = SqlQuery::default();
+    // bm25 is lower for better matches; its negation reads as "higher is better".
+    let select = match text {
+        Some(_) => format!("doc, -bm25({})", fts_name(model)),
+        None => "doc, NULL".to_owned(),
     };
+    if !rows_where(&mut q, model, &select, text) {
+        return Ok(Vec::new());
+    }
+    q.sql.push('(');
     render_sqlite_filter(&find.filter, &mut q);
-    render_sqlite_order(&find.sort, &mut q);
+    q.sql.push(')');
+    if text.is_some() {
+        q.sql.push_str(" ORDER BY 2 DESC, ");
+        render_sqlite_order_keys(&find.sort, &mut q);
+    } else {
+        render_sqlite_order(&find.sort, &mut q);
+    }
     // SQLite wants a LIMIT before an OFFSET; -1 means none.
     let limit = find
         .limit
@@ -111,21 +151,41 @@ pub(crate) fn find(
     q.sql.push_str(&format!(" LIMIT {limit} OFFSET {skip}"));
     let mut stmt = conn.prepare_cached(&q.sql)?;
     let rows = stmt.query_map(params_from_iter(q.params.iter().map(to_sql)), |r| {
-        r.get::<_, String>(0)
+        Ok((r.get::<_, String>(0)?, r.get::<_, Option<f64>>(1)?))
     })?;
     let mut out = Vec::new();
     for row in rows {
-        out.push(parse_doc(&row?)?);
+        let (text, score) = row?;
+        let mut doc = parse_doc(&text)?;
+        if let Some(n) = score.and_then(serde_json::Number::from_f64) {
+            doc.insert("score".to_owned(), serde_json::Value::Number(n));
+        }
+        out.push(doc);
     }
     Ok(out)
 }
 
 pub(crate) fn count(conn: &Connection, model: &str, filter: &Filter) -> Result<u64, StoreError> {
-    let mut q = SqlQuery {
-        sql: format!("SELECT COUNT(*) FROM {} WHERE ", table_name(model)),
-        params: Vec::new(),
-    };
+    count_matching(conn, model, filter, None)
+}
+
+pub(crate) fn count_find(conn: &Connection, model: &str, find: &Find) -> Result<u64, StoreError> {
+    count_matching(conn, model, &find.filter, find.text.as_deref())
+}
+
+fn count_matching(
+    conn: &Connection,
+    model: &str,
+    filter: &Filter,
+    text: Option<&str>,
+) -> Result<u64, StoreError> {
+    let mut q = SqlQuery::default();
+    if !rows_where(&mut q, model, "COUNT(*)", text) {
+        return Ok(0);
+    }
+    q.sql.push('(');
     render_sqlite_filter(filter, &mut q);
+    q.sql.push(')');
     let mut stmt = conn.prepare_cached(&q.sql)?;
     let n: i64 = stmt.query_row(params_from_iter(q.params.iter().map(to_sql)), |r| r.get(0))?;
     Ok(u64::try_from(n).unwrap_or_default())
@@ -177,4 +237,150 @@ pub(crate) fn last_seq(conn: &Connection, model: &str) -> Result<u64, StoreError
         .query_row([model], |r| r.get(0))
         .optional()?;
     Ok(seq.and_then(|s| u64::try_from(s).ok()).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use jxp_query::{Op, Path, Sort, SortDir};
+    use serde_json::{Value, json};
+
+    use crate::spec::{TableSpec, WriteOp, WriteTx};
+    use crate::{SqliteOptions, SqliteStore, Store};
+
+    use super::*;
+
+    fn doc(i: u32, text: &str, n: i64, deleted: bool) -> Document {
+        json!({"_id": format!("{i:024x}"), "n": n, "_deleted": deleted, "__v": 0,
+               "createdAt": "2020-01-01T00:00:00.000Z", "updatedAt": "2020-01-01T00:00:00.000Z",
+               "body": text, "title": format!("title {i}")})
+        .as_object()
+        .cloned()
+        .unwrap_or_default()
+    }
+
+    async fn store(dir: &tempfile::TempDir) -> SqliteStore {
+        let s = SqliteStore::open(SqliteOptions::new(dir.path().join("db"))).unwrap();
+        s.migrate(&[
+            TableSpec {
+                model: "t".into(),
+                text_fields: vec!["body".into(), "title".into()],
+                fields: vec!["body".into(), "title".into(), "n".into()],
+                ..TableSpec::default()
+            },
+            TableSpec {
+                model: "plain".into(),
+                ..TableSpec::default()
+            },
+        ])
+        .await
+        .unwrap();
+        let docs = [
+            doc(1, "kubla khan kubla", 1, false),
+            doc(2, "a stately pleasure dome, kubla", 2, false),
+            doc(3, "nothing to see", 3, false),
+            doc(4, "kubla kubla kubla kubla", 4, true),
+            doc(5, "quoted \"kubla\" OR NOT( *", 5, false),
+        ];
+        s.write(WriteTx {
+            ops: docs
+                .into_iter()
+                .map(|d| WriteOp::Insert {
+                    model: "t".into(),
+                    doc: d,
+                })
+                .collect(),
+            ..WriteTx::default()
+        })
+        .await
+        .unwrap();
+        s
+    }
+
+    fn ids(docs: &[Document]) -> Vec<i64> {
+        docs.iter()
+            .map(|d| d.get("n").and_then(Value::as_i64).unwrap_or(-1))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn text_search_ranks_filters_counts_and_never_breaks_on_syntax() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(&dir).await;
+        let live = Filter::cond(Path::plain("_deleted"), Op::Eq, json!(false));
+        let find = |text: &str, filter: Filter| Find {
+            filter,
+            text: Some(text.into()),
+            ..Find::default()
+        };
+        let got = s.find("t", &find("Kubla", live.clone())).await.unwrap();
+        // Doc 1 says kubla twice in a short text; doc 4 is deleted.
+        assert_eq!(&ids(&got)[..1], &[1]);
+        let mut sorted = ids(&got);
+        sorted.sort_unstable();
+        assert_eq!(sorted, vec![1, 2, 5]);
+        let scores: Vec<f64> = got
+            .iter()
+            .map(|d| d.get("score").and_then(Value::as_f64).unwrap())
+            .collect();
+        assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+        assert!(scores.iter().all(|s| *s > 0.0), "{scores:?}");
+        assert_eq!(
+            s.count_find("t", &find("kubla", live.clone()))
+                .await
+                .unwrap(),
+            3
+        );
+        // The filter applies too, and paging.
+        let narrowed = live
+            .clone()
+            .and(Filter::cond(Path::plain("n"), Op::Gte, json!(2)));
+        let mut narrowed = ids(&s.find("t", &find("kubla", narrowed)).await.unwrap());
+        narrowed.sort_unstable();
+        assert_eq!(narrowed, vec![2, 5]);
+        let page = Find {
+            limit: Some(1),
+            skip: 1,
+            sort: vec![Sort {
+                path: Path::plain("n"),
+                dir: SortDir::Desc,
+            }],
+            ..find("kubla", live.clone())
+        };
+        assert_eq!(s.find("t", &page).await.unwrap().len(), 1);
+        // Words are words: FTS5 syntax in the text is searched for, not obeyed.
+        for text in [
+            "\"kubla\" OR",
+            "NOT(",
+            "*",
+            "kubla:",
+            "NEAR(a b)",
+            "\"",
+            "-x",
+        ] {
+            s.find("t", &find(text, live.clone()))
+                .await
+                .unwrap_or_else(|e| panic!("{text}: {e}"));
+        }
+        assert_eq!(
+            ids(&s.find("t", &find("title", live.clone())).await.unwrap()).len(),
+            4
+        );
+        assert_eq!(
+            ids(&s
+                .find("t", &find("kubla -khan", live.clone()))
+                .await
+                .unwrap())
+            .len(),
+            2
+        );
+        assert!(s.find("plain", &find("x", Filter::All)).await.is_err());
+        assert!(
+            s.count_find("plain", &find("x", Filter::All))
+                .await
+                .is_err()
+        );
+        // Without text nothing carries a score.
+        let all = s.find("t", &Find::default()).await.unwrap();
+        assert!(all.iter().all(|d| !d.contains_key("score")));
+    }
 }

@@ -112,3 +112,25 @@ async fn the_cache_is_off_by_default() {
         (StatusCode::OK, json!({"cache_enabled": false}))
     );
 }
+
+#[tokio::test]
+async fn populated_answers_are_not_cached() {
+    let s = TestServer::start(
+        &[("test", OPEN_TEST), ("link", OPEN_LINK)],
+        &[("CACHE_ENABLED", "true")],
+    )
+    .await;
+    let link = s.create("link", json!({"name": "before"})).await;
+    s.create("test", json!({"ref_id": link})).await;
+    let path = "/api/test?populate=ref_id";
+    let (status, header, body) = get_with_cache_header(&s, path, None).await;
+    assert_eq!((status, header), (StatusCode::OK, None), "{body}");
+    assert_eq!(
+        s.put(&format!("/api/link/{link}"), json!({"name": "after"}))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let (_, _, body) = get_with_cache_header(&s, path, None).await;
+    assert_eq!(body["data"][0]["link"]["name"], "after", "{body}");
+}

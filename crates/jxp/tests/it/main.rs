@@ -5,15 +5,20 @@
 
 mod harness;
 
+mod aggregate;
 mod auth;
 mod bad_input;
 mod cache;
 mod changes;
 mod crud;
+mod csv;
 mod delete;
 mod lists;
 mod meta;
 mod persistence;
+mod populate;
+mod query_route;
 mod realtime;
+mod search;
 mod unique;
 mod validation;

@@ -1,0 +1,270 @@
+//! JXP's advanced queries: `POST /query` (a list narrowed by a Mongo-style filter) and
+//! `POST /aggregate` (a pipeline). Both obey the model's `advanced_queries` opt-outs and the
+//! reader's scope; neither ever shows a private field.
+//!
+//! An aggregation runs in two parts. What the database can do is pushed into one `find`: the
+//! reader's scope, `_deleted = false`, the leading `$match` stages the model understands, then a
+//! leading `$sort` and `$skip`/`$limit`. The rest runs in memory (`jxp_query`'s executor) over
+//! at most [`AGGREGATE_MAX_DOCS`] documents, stripped of private fields before the first stage
+//! sees them, so no stage can group, match or project on a secret.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use jxp_model::{Document, Model, public_view};
+use jxp_query::{
+    Filter, Find, Lookup, Op, Sort, Stage, apply_lookup, lookup_values, parse_mongo_filter,
+    parse_pipeline, resolve_path, resolve_wrappers, run_stage,
+};
+use serde_json::Value;
+
+use crate::app::App;
+use crate::error::CoreError;
+use crate::identity::Identity;
+use crate::read::{ListOutcome, ListRequest};
+
+/// The most documents `/aggregate` reads from one model, and the most a pipeline may hold or
+/// join at once: the pipeline runs in memory, so this bounds what one request can take.
+pub const AGGREGATE_MAX_DOCS: usize = 100_000;
+
+/// How many join values go into one `IN (…)` when `$lookup` fetches foreign documents, well
+/// under SQLite's bound-parameter limit.
+const LOOKUP_CHUNK: usize = 500;
+
+impl App {
+    /// `POST /query`: the list `req` describes, further narrowed by the body's Mongo-style
+    /// `query` object (wrappers such as `{"$oid": …}` accepted).
+    pub async fn query(
+        &self,
+        who: &Identity,
+        slug: &str,
+        mut req: ListRequest,
+        query: Option<&Value>,
+    ) -> Result<ListOutcome, CoreError> {
+        let model = self.model(slug)?;
+        if !model.options.advanced_queries.query {
+            return Err(CoreError::Forbidden(format!(
+                "POST /query is disabled for model {slug}"
+            )));
+        }
+        // Permission before the body, so a caller who may not read learns nothing from it.
+        self.read_scope(model, who)?;
+        let Some(query) = query.filter(|q| q.is_object()) else {
+            return Err(CoreError::BadRequest(
+                "query missing or not of type object".into(),
+            ));
+        };
+        let resolved = resolve_wrappers(query, chrono::Utc::now())?;
+        let filter = parse_mongo_filter(model, &resolved)?;
+        // JXP's large-collection rule exempts a narrowed query, and a non-empty body narrows.
+        if query.as_object().is_some_and(|o| !o.is_empty()) {
+            req.params.filtered = true;
+        }
+        req.params.filter = std::mem::take(&mut req.params.filter).and(filter);
+        self.list(who, slug, &req).await
+    }
+
+    /// `POST /aggregate`: runs `pipeline` (a JSON array of stages) over the documents of `slug`
+    /// the caller may read, and answers the resulting documents.
+    pub async fn aggregate(
+        &self,
+        who: &Identity,
+        slug: &str,
+        pipeline: Option<&Value>,
+    ) -> Result<Vec<Document>, CoreError> {
+        let model = self.model(slug)?.clone();
+        if !model.options.advanced_queries.aggregate {
+            return Err(CoreError::Forbidden(format!(
+                "POST /aggregate is disabled for model {slug}"
+            )));
+        }
+        let scope = self.read_scope(&model, who)?;
+        let Some(pipeline) = pipeline.filter(|p| p.is_array()) else {
+            return Err(CoreError::BadRequest(
+                "query missing or not of type array".into(),
+            ));
+        };
+        let resolved = resolve_wrappers(pipeline, chrono::Utc::now())?;
+        let stages = parse_pipeline(&resolved)?;
+        let (find, rest) = pushdown(&model, scope.and(Filter::live()), &stages);
+        let mut docs: Vec<Document> = self
+            .read_capped(&model, find)
+            .await?
+            .iter()
+            .map(|d| public_view(&model, d))
+            .collect();
+        for stage in rest {
+            docs = match stage.lookup() {
+                Some(spec) => self.lookup(who, spec, docs).await?,
+                None => run_stage(stage, docs, AGGREGATE_MAX_DOCS)?,
+            };
+        }
+        Ok(docs)
+    }
+
+    /// Reads what `find` selects, refusing (413) more than [`AGGREGATE_MAX_DOCS`].
+    async fn read_capped(&self, model: &Model, mut find: Find) -> Result<Vec<Document>, CoreError> {
+        let cap = AGGREGATE_MAX_DOCS as u64;
+        // One past the cap tells "too many" apart from "exactly the cap".
+        find.limit = Some(find.limit.map_or(cap + 1, |l| l.min(cap + 1)));
+        let rows = self.inner.store.find(&model.slug, &find).await?;
+        if rows.len() > AGGREGATE_MAX_DOCS {
+            return Err(too_many(&model.slug));
+        }
+        Ok(rows)
+    }
+
+    /// The model a `$lookup` names: its slug, its display name (as `link` names it) or the
+    /// plural collection name a MongoDB client would write (`links` for `link`).
+    fn lookup_model(&self, from: &str) -> Result<&Arc<Model>, CoreError> {
+        let schema = self.schema();
+        let lower = from.to_ascii_lowercase();
+        schema
+            .get(&lower)
+            .or_else(|| schema.by_link(from))
+            .or_else(|| lower.strip_suffix('s').and_then(|s| schema.get(s)))
+            .ok_or_else(|| CoreError::BadRequest(format!("$lookup: unknown model \"{from}\"")))
+    }
+
+    /// `$lookup` into another model, under the same rules as reading it directly: read right
+    /// (403 otherwise), the reader's scope, no deleted documents, no private fields.
+    async fn lookup(
+        &self,
+        who: &Identity,
+        spec: &Lookup,
+        docs: Vec<Document>,
+    ) -> Result<Vec<Document>, CoreError> {
+        let model = self.lookup_model(&spec.from)?.clone();
+        let base = self.read_scope(&model, who)?.and(Filter::live());
+        if docs.is_empty() {
+            return Ok(docs);
+        }
+        let values = lookup_values(spec, &docs);
+        let rows = match join_filters(&model, &spec.foreign_field, &values) {
+            Some(filters) => {
+                let mut seen = HashSet::new();
+                let mut rows = Vec::new();
+                for f in filters {
+                    let find = Find {
+                        filter: base.clone().and(f),
+                        ..Default::default()
+                    };
+                    for row in self.read_capped(&model, find).await? {
+                        // A document with an array of keys can come back from two chunks.
+                        let id = row.get("_id").map(Value::to_string).unwrap_or_default();
+                        if seen.insert(id) {
+                            rows.push(row);
+                        }
+                    }
+                    if rows.len() > AGGREGATE_MAX_DOCS {
+                        return Err(too_many(&model.slug));
+                    }
+                }
+                rows
+            }
+            None => {
+                let find = Find {
+                    filter: base,
+                    ..Default::default()
+                };
+                self.read_capped(&model, find).await?
+            }
+        };
+        let foreign: Vec<Document> = rows.iter().map(|d| public_view(&model, d)).collect();
+        Ok(apply_lookup(spec, docs, &foreign, AGGREGATE_MAX_DOCS)?)
+    }
+}
+
+fn too_many(slug: &str) -> CoreError {
+    CoreError::TooLarge(format!(
+        "POST /aggregate reads at most {AGGREGATE_MAX_DOCS} documents of {slug}; start the pipeline with a $match (or $limit) that narrows it"
+    ))
+}
+
+/// Splits the pipeline into what one database `find` can do and the stages left to run in
+/// memory. Only a prefix moves, so the meaning is unchanged: leading `$match` stages the model
+/// understands (a `$expr`, `$elemMatch` or a field the model lacks stays for the in-memory
+/// matcher, whose view has no private fields), then a `$sort` on plain model fields, then
+/// `$skip`/`$limit` folded into one window.
+fn pushdown<'a>(model: &Model, base: Filter, stages: &'a [Stage]) -> (Find, &'a [Stage]) {
+    let mut filter = base;
+    let mut rest = stages;
+    while let Some((first, tail)) = rest.split_first() {
+        let Some(parsed) = first
+            .match_filter()
+            .and_then(|raw| parse_mongo_filter(model, raw).ok())
+        else {
+            break;
+        };
+        filter = filter.and(parsed);
+        rest = tail;
+    }
+    let mut sort = Vec::new();
+    if let Some((first, tail)) = rest.split_first()
+        && let Some(keys) = first.sort_keys()
+    {
+        let resolved: Option<Vec<Sort>> = keys
+            .iter()
+            .map(|(dotted, dir)| {
+                resolve_path(model, dotted)
+                    .ok()
+                    // MongoDB sorts an array by its smallest or largest element; SQL cannot.
+                    .filter(|(path, _)| path.array_at.is_none())
+                    .map(|(path, _)| Sort { path, dir: *dir })
+            })
+            .collect();
+        if let Some(keys) = resolved {
+            sort = keys;
+            rest = tail;
+        }
+    }
+    let (mut skip, mut limit) = (0u64, None::<u64>);
+    while let Some((first, tail)) = rest.split_first() {
+        if let Some(n) = first.skip() {
+            skip = skip.saturating_add(n);
+            limit = limit.map(|l| l.saturating_sub(n));
+        } else if let Some(n) = first.limit() {
+            limit = Some(limit.map_or(n, |l| l.min(n)));
+        } else {
+            break;
+        }
+        rest = tail;
+    }
+    let find = Find {
+        filter,
+        sort,
+        limit,
+        skip,
+        ..Default::default()
+    };
+    (find, rest)
+}
+
+/// Filters that fetch only the foreign documents a join can use (`foreignField IN (values)`,
+/// in chunks), or `None` to fetch them all: when the field is not one the model can query, or
+/// a join value is not a plain scalar. The join itself is decided in memory; this only narrows.
+fn join_filters(model: &Model, field: &str, values: &[Value]) -> Option<Vec<Filter>> {
+    let (path, _) = resolve_path(model, field).ok()?;
+    let mut scalars = Vec::new();
+    let mut null = false;
+    for v in values {
+        match v {
+            Value::Null => null = true,
+            Value::String(_) | Value::Number(_) | Value::Bool(_) => scalars.push(v.clone()),
+            _ => return None,
+        }
+    }
+    // A missing local value joins foreign documents lacking the field; inside an array that
+    // is not one SQL condition, so everything is fetched instead.
+    if null && path.array_at.is_some() {
+        return None;
+    }
+    let mut out: Vec<Filter> = scalars
+        .chunks(LOOKUP_CHUNK)
+        .map(|c| Filter::cond(path.clone(), Op::In, Value::Array(c.to_vec())))
+        .collect();
+    if null {
+        out.push(Filter::cond(path, Op::Eq, Value::Null));
+    }
+    Some(out)
+}

@@ -1,0 +1,420 @@
+//! The in-memory matcher and the SQLite rendering must select the same documents for every
+//! filter: REST lists run the SQL, realtime delivery runs the matcher, and a document that
+//! one shows and the other hides is a bug. Documents follow a small model (as validation
+//! guarantees in the store, with fields missing or null at random); filters use every
+//! operator and combinator, with values of every type, since `POST /query` lets a String field
+//! be compared with a number and a Mixed-like value reach any path.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Test code fails loudly.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use jxp_model::{Field, FieldKind, FieldOptions, Model, ModelOptions, Perms, ScalarType};
+use jxp_query::{Filter, Op, SqlParam, SqlQuery, matches, render_sqlite_filter, resolve_path};
+use proptest::prelude::*;
+use rusqlite::Connection;
+use rusqlite::functions::FunctionFlags;
+use serde_json::{Map, Value, json};
+
+fn field(name: &str, kind: FieldKind) -> Field {
+    Field {
+        name: name.into(),
+        kind,
+        options: FieldOptions::default(),
+    }
+}
+
+fn model() -> Model {
+    let scalar = |name: &str, t| field(name, FieldKind::Scalar(t));
+    Model {
+        slug: "t".into(),
+        name: "T".into(),
+        fields: vec![
+            scalar("s", ScalarType::String),
+            scalar("n", ScalarType::Number),
+            scalar("b", ScalarType::Boolean),
+            scalar("d", ScalarType::Date),
+            field(
+                "tags",
+                FieldKind::Array(Box::new(scalar("tags", ScalarType::String))),
+            ),
+            field(
+                "obj",
+                FieldKind::Object(vec![
+                    scalar("city", ScalarType::String),
+                    scalar("zip", ScalarType::Number),
+                ]),
+            ),
+        ],
+        perms: Perms::default(),
+        options: ModelOptions::default(),
+        builtin: false,
+    }
+}
+
+/// The paths a filter may name, system fields (real columns in the store) included.
+const PATHS: &[&str] = &[
+    "s",
+    "n",
+    "b",
+    "d",
+    "tags",
+    "obj",
+    "obj.city",
+    "obj.zip",
+    "_id",
+    "id",
+    "_deleted",
+    "createdAt",
+    "_owner_id",
+    "__v",
+];
+
+/// Strings chosen to collide with each other, with dates, with ids and with JSON text.
+const STRINGS: &[&str] = &[
+    "",
+    "a",
+    "A",
+    "ab",
+    "Foo",
+    "foo",
+    "b",
+    "5",
+    "1",
+    "true",
+    "é",
+    "É",
+    "{\"city\":\"a\"}",
+    "[\"a\"]",
+    "[1]",
+    "2020-01-01T00:00:00.000Z",
+    "2021-06-01T12:00:00.000Z",
+    "000000000000000000000001",
+];
+
+const DATES: &[&str] = &[
+    "2020-01-01T00:00:00.000Z",
+    "2020-06-01T00:00:00.000Z",
+    "2021-06-01T12:00:00.000Z",
+];
+
+fn number() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        (-3i64..4).prop_map(Value::from),
+        Just(json!(1.5)),
+        Just(json!(-0.5)),
+        Just(json!(2.0)),
+        Just(json!(9_007_199_254_740_993_i64)),
+        Just(json!(9_007_199_254_740_992_i64)),
+        Just(json!(9_007_199_254_740_992.0)),
+        Just(json!(1e20)),
+    ]
+}
+
+fn string() -> impl Strategy<Value = Value> {
+    prop::sample::select(STRINGS).prop_map(Value::from)
+}
+
+/// A field value as validation lets it be stored: its type, null, or absent (`None`).
+fn maybe(v: impl Strategy<Value = Value>) -> impl Strategy<Value = Option<Value>> {
+    prop_oneof![
+        1 => Just(None),
+        1 => Just(Some(Value::Null)),
+        5 => v.prop_map(Some),
+    ]
+}
+
+fn document() -> impl Strategy<Value = Map<String, Value>> {
+    let obj = (maybe(string()), maybe(number())).prop_map(|(city, zip)| {
+        let mut o = Map::new();
+        if let Some(c) = city {
+            o.insert("city".into(), c);
+        }
+        if let Some(z) = zip {
+            o.insert("zip".into(), z);
+        }
+        Value::Object(o)
+    });
+    let tags = prop::collection::vec(prop_oneof![6 => string(), 1 => Just(Value::Null)], 0..4)
+        .prop_map(Value::Array);
+    (
+        (
+            maybe(string()),
+            maybe(number()),
+            maybe(any::<bool>().prop_map(Value::from)),
+            maybe(prop::sample::select(DATES).prop_map(Value::from)),
+        ),
+        (maybe(tags), maybe(obj)),
+        (
+            any::<bool>(),
+            prop::sample::select(DATES),
+            prop::option::of(prop::sample::select(
+                &["000000000000000000000001", "a1"][..],
+            )),
+            0i64..3,
+        ),
+    )
+        .prop_map(
+            |((s, n, b, d), (tags, obj), (deleted, created, owner, v))| {
+                let mut doc = Map::new();
+                for (k, v) in [
+                    ("s", s),
+                    ("n", n),
+                    ("b", b),
+                    ("d", d),
+                    ("tags", tags),
+                    ("obj", obj),
+                ] {
+                    if let Some(v) = v {
+                        doc.insert(k.into(), v);
+                    }
+                }
+                doc.insert("_deleted".into(), Value::Bool(deleted));
+                doc.insert("createdAt".into(), Value::from(created));
+                doc.insert("updatedAt".into(), Value::from(created));
+                doc.insert("__v".into(), Value::from(v));
+                if let Some(o) = owner {
+                    doc.insert("_owner_id".into(), Value::from(o));
+                }
+                doc
+            },
+        )
+}
+
+/// A filter value of any type, containers included.
+fn value() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        4 => string(),
+        3 => number(),
+        1 => any::<bool>().prop_map(Value::from),
+        1 => Just(Value::Null),
+        1 => prop::sample::select(DATES).prop_map(Value::from),
+        1 => prop_oneof![
+            Just(json!({"city": "a"})),
+            Just(json!({"city": "a", "zip": 1})),
+            Just(json!({"zip": 1, "city": "a"})),
+            Just(json!(["a"])),
+            Just(json!([])),
+        ],
+    ]
+}
+
+fn pattern() -> impl Strategy<Value = Value> {
+    prop::sample::select(
+        &[
+            "a", "(?i)a", "^f", "o$", r"\d", r"\{", "(?i)é", "(?i)foo", "^$", "city", "(?i)2020",
+            "1",
+        ][..],
+    )
+    .prop_map(Value::from)
+}
+
+fn condition() -> impl Strategy<Value = Filter> {
+    let m = Arc::new(model());
+    let op = prop_oneof![
+        value().prop_map(|v| (Op::Eq, v)),
+        value().prop_map(|v| (Op::Ne, v)),
+        value().prop_map(|v| (Op::Gt, v)),
+        value().prop_map(|v| (Op::Gte, v)),
+        value().prop_map(|v| (Op::Lt, v)),
+        value().prop_map(|v| (Op::Lte, v)),
+        prop::collection::vec(value(), 0..4).prop_map(|v| (Op::In, Value::Array(v))),
+        prop::collection::vec(value(), 0..4).prop_map(|v| (Op::Nin, Value::Array(v))),
+        any::<bool>().prop_map(|b| (Op::Exists, Value::Bool(b))),
+        pattern().prop_map(|p| (Op::Regex, p)),
+    ];
+    (prop::sample::select(PATHS), op).prop_map(move |(path, (op, value))| {
+        let (path, _) = resolve_path(&m, path).expect("the test paths are in the model");
+        Filter::cond(path, op, value)
+    })
+}
+
+fn filter() -> impl Strategy<Value = Filter> {
+    condition().prop_recursive(3, 16, 3, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..3).prop_map(Filter::And),
+            prop::collection::vec(inner.clone(), 0..3).prop_map(Filter::Or),
+            prop::collection::vec(inner.clone(), 0..3).prop_map(Filter::Nor),
+            inner.prop_map(|f| Filter::Not(Box::new(f))),
+        ]
+    })
+}
+
+/// A table shaped like the store's, with the store's REGEXP.
+fn database(docs: &[Map<String, Value>]) -> Connection {
+    let conn = Connection::open_in_memory().unwrap();
+    conn.execute_batch(
+        "CREATE TABLE t (
+             rid INTEGER PRIMARY KEY,
+             _id TEXT NOT NULL UNIQUE,
+             doc TEXT NOT NULL,
+             _owner_id TEXT,
+             _deleted INTEGER NOT NULL DEFAULT 0,
+             createdAt TEXT,
+             updatedAt TEXT
+         );
+         CREATE INDEX ix_t__n ON t (json_extract(doc, '$.n'));
+         CREATE INDEX ix_t__s ON t (json_extract(doc, '$.s'));",
+    )
+    .unwrap();
+    conn.create_scalar_function(
+        "regexp",
+        2,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let re: Arc<regex::Regex> = ctx.get_or_create_aux(
+                0,
+                |vr| -> Result<_, Box<dyn std::error::Error + Send + Sync + 'static>> {
+                    Ok(regex::RegexBuilder::new(vr.as_str()?)
+                        .size_limit(1 << 20)
+                        .build()?)
+                },
+            )?;
+            let text = match ctx.get_raw(1) {
+                rusqlite::types::ValueRef::Text(t) => std::str::from_utf8(t).unwrap_or_default(),
+                _ => return Ok(false),
+            };
+            Ok(re.is_match(text))
+        },
+    )
+    .unwrap();
+    for doc in docs {
+        let text = |k: &str| doc.get(k).and_then(Value::as_str).map(str::to_owned);
+        conn.execute(
+            "INSERT INTO t (_id, doc, _owner_id, _deleted, createdAt, updatedAt)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            rusqlite::params![
+                text("_id"),
+                serde_json::to_string(doc).unwrap(),
+                text("_owner_id"),
+                doc.get("_deleted")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
+                text("createdAt"),
+                text("updatedAt"),
+            ],
+        )
+        .unwrap();
+    }
+    conn
+}
+
+fn sql_ids(conn: &Connection, filter: &Filter) -> BTreeSet<String> {
+    let mut q = SqlQuery {
+        sql: "SELECT _id FROM t WHERE ".into(),
+        params: Vec::new(),
+    };
+    render_sqlite_filter(filter, &mut q);
+    let params: Vec<rusqlite::types::Value> = q
+        .params
+        .iter()
+        .map(|p| match p {
+            SqlParam::Null => rusqlite::types::Value::Null,
+            SqlParam::Int(i) => rusqlite::types::Value::Integer(*i),
+            SqlParam::Real(f) => rusqlite::types::Value::Real(*f),
+            SqlParam::Text(s) => rusqlite::types::Value::Text(s.clone()),
+        })
+        .collect();
+    let mut stmt = conn
+        .prepare(&q.sql)
+        .unwrap_or_else(|e| panic!("{e}: {}", q.sql));
+    stmt.query_map(rusqlite::params_from_iter(params), |r| r.get(0))
+        .unwrap_or_else(|e| panic!("{e}: {}", q.sql))
+        .collect::<Result<_, _>>()
+        .unwrap_or_else(|e| panic!("{e}: {}", q.sql))
+}
+
+fn with_ids(docs: Vec<Map<String, Value>>) -> Vec<Map<String, Value>> {
+    docs.into_iter()
+        .enumerate()
+        .map(|(i, mut d)| {
+            d.insert("_id".into(), Value::from(format!("{:024x}", i + 1)));
+            d
+        })
+        .collect()
+}
+
+fn check(docs: &[Map<String, Value>], filters: &[Filter]) -> Result<(), TestCaseError> {
+    let conn = database(docs);
+    for f in filters {
+        let by_matcher: BTreeSet<String> = docs
+            .iter()
+            .filter(|d| matches(f, d))
+            .filter_map(|d| d.get("_id").and_then(Value::as_str).map(str::to_owned))
+            .collect();
+        let by_sql = sql_ids(&conn, f);
+        prop_assert_eq!(
+            &by_matcher,
+            &by_sql,
+            "filter {:?}\ndocs {}",
+            f,
+            serde_json::to_string(docs).unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn single_conditions_agree(
+        docs in prop::collection::vec(document(), 0..10),
+        filters in prop::collection::vec(condition(), 1..8),
+    ) {
+        check(&with_ids(docs), &filters)?;
+    }
+
+    #[test]
+    fn combined_filters_agree(
+        docs in prop::collection::vec(document(), 0..10),
+        filters in prop::collection::vec(filter(), 1..6),
+    ) {
+        check(&with_ids(docs), &filters)?;
+    }
+}
+
+/// Cases the generators found or that guard a specific rendering choice.
+#[test]
+fn known_cases_agree() {
+    let m = model();
+    let cond = |p: &str, op: Op, v: Value| Filter::cond(resolve_path(&m, p).unwrap().0, op, v);
+    let docs = with_ids(vec![
+        json!({"s": "abc", "n": 5, "obj": {"city": "a"}, "tags": ["x", null], "_deleted": false}),
+        json!({"n": 9_007_199_254_740_993_i64, "obj": null, "tags": null, "_deleted": true}),
+        json!({"s": "{\"city\":\"a\"}", "b": true, "_deleted": false}),
+        json!({"_deleted": false}),
+    ]
+    .into_iter()
+    .map(|v| v.as_object().cloned().unwrap())
+    .collect());
+    let filters = vec![
+        // Text sorts above numbers in SQLite.
+        cond("s", Op::Gt, json!(3)),
+        cond("n", Op::Lt, json!("z")),
+        // An object's JSON text is not a string.
+        cond("obj", Op::Eq, json!("{\"city\":\"a\"}")),
+        cond("obj", Op::Regex, json!("city")),
+        cond("obj", Op::Gte, json!("")),
+        cond("obj", Op::Eq, json!({"city": "a"})),
+        // NOT over a missing value.
+        Filter::Not(Box::new(cond("s", Op::Eq, json!("abc")))),
+        Filter::Nor(vec![cond("n", Op::Gt, json!(1))]),
+        // Nulls in $in / $nin.
+        cond("s", Op::In, json!([null, "abc"])),
+        cond("s", Op::Nin, json!([null, "x"])),
+        // Large integers are compared exactly.
+        cond("n", Op::Eq, json!(9_007_199_254_740_992_i64)),
+        cond("n", Op::Gt, json!(9_007_199_254_740_992.0)),
+        // A stored null array does not exist.
+        cond("tags", Op::Exists, json!(true)),
+        cond("obj.city", Op::Exists, json!(false)),
+        // Columns hold one type.
+        cond("_deleted", Op::Eq, json!("1")),
+        cond("_deleted", Op::Lt, json!("a")),
+        cond("createdAt", Op::Gt, json!(0)),
+        cond("b", Op::Eq, json!(1)),
+    ];
+    check(&docs, &filters).unwrap();
+}

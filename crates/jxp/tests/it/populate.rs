@@ -1,0 +1,378 @@
+//! `populate`, `populate[]`, `populate[key]=fields` and `autopopulate`: linked documents
+//! joined into list results under their key, read with the caller's rights, never deleted,
+//! never with private fields.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::harness::{TestServer, assert_error};
+
+const TEST: &str = r#"
+name = "Test"
+[fields]
+foo = "String"
+link_id = { type = "ObjectId", link = "Link" }
+other_link_id = { type = "ObjectId", link = "Link", map_to = "other_link" }
+array_link_id = [{ type = "ObjectId", link = "Link", map_to = "array_link" }]
+secret_id = { type = "ObjectId", link = "Secret" }
+mine_id = { type = "ObjectId", link = "Mine" }
+[perms]
+all = "crud"
+"#;
+
+const LINK: &str = r#"
+name = "Link"
+[fields]
+name = { type = "String", required = true }
+n = "Number"
+note = { type = "String", private = true }
+password = "String"
+[perms]
+all = "crud"
+"#;
+
+/// Only admins may read it.
+const SECRET: &str = r#"
+name = "Secret"
+[fields]
+name = "String"
+[perms]
+admin = "crud"
+"#;
+
+/// Users create their own and read only their own.
+const MINE: &str = r#"
+name = "Mine"
+[fields]
+name = "String"
+[perms]
+user = "c"
+owner = "crud"
+"#;
+
+const ADMIN: (&str, &str) = ("admin@example.com", "admin-secret-1");
+
+async fn server() -> TestServer {
+    TestServer::start(
+        &[
+            ("test", TEST),
+            ("link", LINK),
+            ("secret", SECRET),
+            ("mine", MINE),
+        ],
+        &[("LOGIN_RATE_LIMIT_ENABLED", "false")],
+    )
+    .await
+}
+
+/// A request with Basic credentials, answering `(status, json)`.
+async fn as_user(
+    s: &TestServer,
+    who: (&str, &str),
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut req = s
+        .client
+        .request(method, format!("{}{path}", s.base))
+        .basic_auth(who.0, Some(who.1));
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status();
+    let text = resp.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+async fn create_as(s: &TestServer, who: (&str, &str), model: &str, body: Value) -> String {
+    let (status, resp) = as_user(
+        s,
+        who,
+        reqwest::Method::POST,
+        &format!("/api/{model}"),
+        Some(body),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{resp}");
+    resp["data"]["_id"].as_str().unwrap().to_owned()
+}
+
+/// The first admin, and two users created by it.
+async fn accounts(s: &TestServer) {
+    let (status, body) = s
+        .post(
+            "/setup",
+            json!({"email": ADMIN.0, "password": ADMIN.1, "name": "Admin"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    for name in ["alice", "bob"] {
+        create_as(
+            s,
+            ADMIN,
+            "user",
+            json!({"name": name, "email": format!("{name}@example.com"), "password": format!("{name}-password")}),
+        )
+        .await;
+    }
+}
+
+const ALICE: (&str, &str) = ("alice@example.com", "alice-password");
+const BOB: (&str, &str) = ("bob@example.com", "bob-password");
+
+async fn list(s: &TestServer, query: &str) -> Vec<Value> {
+    let (status, body) = s.get(&format!("/api/test?{query}")).await;
+    assert_eq!(status, StatusCode::OK, "{query}: {body}");
+    body["data"].as_array().unwrap().clone()
+}
+
+/// The one document whose `foo` field is `wanted`.
+fn by_foo<'a>(data: &'a [Value], wanted: &str) -> &'a Value {
+    data.iter()
+        .find(|d| d["foo"] == wanted)
+        .unwrap_or_else(|| panic!("no {wanted} in {data:?}"))
+}
+
+struct Fixture {
+    s: TestServer,
+    l1: String,
+    l2: String,
+    l3: String,
+}
+
+async fn fixture() -> Fixture {
+    let s = server().await;
+    let mut ids = Vec::new();
+    for (i, name) in ["L1", "L2", "L3"].iter().enumerate() {
+        ids.push(
+            s.create(
+                "link",
+                json!({"name": name, "n": i, "note": "hidden", "password": "pw"}),
+            )
+            .await,
+        );
+    }
+    let (l1, l2, l3) = (ids[0].clone(), ids[1].clone(), ids[2].clone());
+    s.create(
+        "test",
+        json!({"foo": "a", "link_id": l1, "other_link_id": l2, "array_link_id": [l3, l1, l2]}),
+    )
+    .await;
+    s.create(
+        "test",
+        json!({"foo": "b", "link_id": l2, "array_link_id": []}),
+    )
+    .await;
+    s.create("test", json!({"foo": "c"})).await;
+    Fixture { s, l1, l2, l3 }
+}
+
+#[tokio::test]
+async fn populates_single_links_by_key_or_field_name() {
+    let f = fixture().await;
+    for query in ["populate=link", "populate=link_id"] {
+        let data = list(&f.s, query).await;
+        let a = by_foo(&data, "a");
+        assert_eq!(a["link_id"], f.l1.as_str(), "the id stays as it was");
+        assert_eq!(a["link"]["_id"], f.l1.as_str());
+        assert_eq!(a["link"]["id"], f.l1.as_str());
+        assert_eq!(a["link"]["name"], "L1");
+        assert_eq!(a["link"]["n"], 0);
+        assert!(a["link"].get("note").is_none(), "private field: {a}");
+        assert!(a["link"].get("password").is_none(), "password: {a}");
+        assert!(a.get("other_link").is_none(), "not asked for: {a}");
+        assert_eq!(by_foo(&data, "b")["link"]["name"], "L2");
+        assert_eq!(by_foo(&data, "c")["link"], Value::Null, "no link: null");
+    }
+}
+
+#[tokio::test]
+async fn map_to_names_the_key_and_arrays_keep_id_order() {
+    let f = fixture().await;
+    let data = list(&f.s, "populate=other_link&populate=array_link").await;
+    let a = by_foo(&data, "a");
+    assert_eq!(a["other_link"]["name"], "L2");
+    let names: Vec<&Value> = a["array_link"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| &d["name"])
+        .collect();
+    assert_eq!(names, vec!["L3", "L1", "L2"]);
+    assert!(
+        a["array_link"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d.get("note").is_none())
+    );
+    assert_eq!(by_foo(&data, "b")["array_link"], json!([]));
+    assert_eq!(by_foo(&data, "c")["array_link"], json!([]));
+
+    // `populate[]=` lists, and the field's own name works too.
+    let data = list(&f.s, "populate[]=link&populate[]=array_link_id").await;
+    let a = by_foo(&data, "a");
+    assert_eq!(a["link"]["name"], "L1");
+    assert_eq!(a["array_link"].as_array().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn soft_deleted_and_missing_documents_are_not_populated() {
+    let f = fixture().await;
+    // Deleted before anything refers to it (a referred-to document cannot be deleted without
+    // a cascade); links are not checked for existence, so a document may still point at it.
+    let dead = f.s.create("link", json!({"name": "Dead"})).await;
+    let (status, body) = f.s.delete(&format!("/api/link/{dead}")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    f.s.create(
+        "test",
+        json!({"foo": "d", "link_id": dead, "array_link_id": [f.l2, dead, "000000000000000000000000", f.l3]}),
+    )
+    .await;
+    let data = list(&f.s, "populate=link&populate=array_link&showDeleted=true").await;
+    let d = by_foo(&data, "d");
+    assert_eq!(
+        d["link"],
+        Value::Null,
+        "a deleted document is not shown: {d}"
+    );
+    let names: Vec<&Value> = d["array_link"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| &x["name"])
+        .collect();
+    assert_eq!(
+        names,
+        vec!["L2", "L3"],
+        "deleted and unknown ids are dropped"
+    );
+    assert_eq!(by_foo(&data, "a")["link"]["_id"], f.l1.as_str());
+}
+
+#[tokio::test]
+async fn projection_keeps_only_named_fields_and_ids() {
+    let f = fixture().await;
+    let data = list(&f.s, "populate[link]=name").await;
+    let link = &by_foo(&data, "a")["link"];
+    let mut keys: Vec<&str> = link
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(keys, vec!["_id", "id", "name"], "{link}");
+
+    let data = list(&f.s, "populate[array_link]=n,name&populate[other_link]=n").await;
+    let a = by_foo(&data, "a");
+    assert_eq!(a["other_link"], json!({"_id": f.l2, "id": f.l2, "n": 1}));
+    assert_eq!(
+        a["array_link"][0],
+        json!({"_id": f.l3, "id": f.l3, "n": 2, "name": "L3"})
+    );
+    // A private field may be named; it is still never shown.
+    let data = list(&f.s, "populate[link]=note,name").await;
+    assert!(by_foo(&data, "a")["link"].get("note").is_none());
+    assert_error(
+        &f.s.get("/api/test?populate[link]=nope").await,
+        StatusCode::BAD_REQUEST,
+        "nope",
+    );
+}
+
+#[tokio::test]
+async fn autopopulate_fills_every_readable_link() {
+    let f = fixture().await;
+    let data = list(&f.s, "autopopulate=1").await;
+    let a = by_foo(&data, "a");
+    assert_eq!(a["link"]["name"], "L1");
+    assert_eq!(a["other_link"]["name"], "L2");
+    assert_eq!(a["array_link"].as_array().unwrap().len(), 3);
+    // Anonymous callers may not read `secret` or `mine`: those keys are left out.
+    assert!(a.get("secret").is_none(), "{a}");
+    assert!(a.get("mine").is_none(), "{a}");
+    // fields= narrows the document but the populated keys still come.
+    let data = list(&f.s, "fields=foo&populate=link").await;
+    let a = by_foo(&data, "a");
+    assert_eq!(a["link"]["name"], "L1");
+    assert!(a.get("other_link_id").is_none());
+}
+
+#[tokio::test]
+async fn unknown_populate_names_are_bad_requests() {
+    let f = fixture().await;
+    for query in [
+        "populate=nope",
+        "populate=foo",
+        "populate[]=nope",
+        "populate[user]=name",
+    ] {
+        let got = f.s.get(&format!("/api/test?{query}")).await;
+        assert_error(&got, StatusCode::BAD_REQUEST, "populate");
+    }
+}
+
+#[tokio::test]
+async fn populated_documents_obey_the_readers_rights() {
+    let s = server().await;
+    accounts(&s).await;
+    let secret = create_as(&s, ADMIN, "secret", json!({"name": "S"})).await;
+    let alices = create_as(&s, ALICE, "mine", json!({"name": "alice's"})).await;
+    let bobs = create_as(&s, BOB, "mine", json!({"name": "bob's"})).await;
+    s.create(
+        "test",
+        json!({"foo": "a", "secret_id": secret, "mine_id": alices}),
+    )
+    .await;
+    s.create("test", json!({"foo": "b", "mine_id": bobs})).await;
+
+    // No read right on `secret`: the key is left out; an admin sees it.
+    let data = list(&s, "populate=secret").await;
+    assert!(by_foo(&data, "a").get("secret").is_none());
+    let (status, body) = as_user(
+        &s,
+        ADMIN,
+        reqwest::Method::GET,
+        "/api/test?populate=secret",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        by_foo(body["data"].as_array().unwrap(), "a")["secret"]["name"],
+        "S"
+    );
+
+    // Owner-only on `mine`: each user sees only their own linked document.
+    for (who, own, other) in [(ALICE, "a", "b"), (BOB, "b", "a")] {
+        let (status, body) = as_user(
+            &s,
+            who,
+            reqwest::Method::GET,
+            "/api/test?populate=mine",
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let data = body["data"].as_array().unwrap();
+        assert!(by_foo(data, own)["mine"].is_object(), "{body}");
+        assert_eq!(by_foo(data, other)["mine"], Value::Null, "{body}");
+    }
+    let (_, body) = as_user(
+        &s,
+        ALICE,
+        reqwest::Method::GET,
+        "/api/test?autopopulate=1",
+        None,
+    )
+    .await;
+    let a = by_foo(body["data"].as_array().unwrap(), "a");
+    assert_eq!(a["mine"]["name"], "alice's");
+    assert!(a.get("secret").is_none(), "{a}");
+}
