@@ -35,6 +35,67 @@ impl Default for QueryLimits {
     }
 }
 
+/// `10mb`, `512kb`, `10M`, `1g` or a byte count, as JXP writes sizes; `0` disables.
+pub fn parse_size(raw: &str) -> Option<u64> {
+    let s = raw.trim().to_ascii_lowercase();
+    let digits_end = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(digits_end);
+    let n: f64 = num.parse().ok()?;
+    let mult = match unit.trim() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1024.0,
+        "m" | "mb" => 1024.0 * 1024.0,
+        "g" | "gb" => 1024.0 * 1024.0 * 1024.0,
+        _ => return None,
+    };
+    let bytes = n * mult;
+    (bytes.is_finite() && bytes >= 0.0).then_some(bytes as u64)
+}
+
+impl QueryLimits {
+    /// These limits with a model's `query_limits` option laid over them (unknown keys and
+    /// values of the wrong type are ignored).
+    pub fn for_model(&self, model: &Model) -> QueryLimits {
+        let mut out = self.clone();
+        let Some(opts) = &model.options.query_limits else {
+            return out;
+        };
+        let num = |k: &str| {
+            opts.get(k)
+                .and_then(serde_json::Value::as_u64)
+                .filter(|n| *n > 0)
+        };
+        let flag = |k: &str| opts.get(k).and_then(serde_json::Value::as_bool);
+        if let Some(v) = flag("enabled") {
+            out.enabled = v;
+        }
+        if let Some(v) = flag("skip_count_unless_paginated") {
+            out.skip_count_unless_paginated = v;
+        }
+        if let Some(v) = num("large_collection_threshold") {
+            out.large_collection_threshold = v;
+        }
+        if let Some(v) = num("max") {
+            out.max = v;
+        }
+        if let Some(v) = num("default") {
+            out.default = v;
+        }
+        match opts.get("max_response_size") {
+            Some(serde_json::Value::Number(n)) => {
+                out.max_response_size = n.as_u64().unwrap_or(out.max_response_size)
+            }
+            Some(serde_json::Value::String(s)) => {
+                out.max_response_size = parse_size(s).unwrap_or(out.max_response_size)
+            }
+            _ => {}
+        }
+        out
+    }
+}
+
 /// Settings the core needs.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -159,11 +220,60 @@ impl App {
         &self.inner.settings
     }
 
+    /// The query limits that apply to a model: the server's, with the model's own over them.
+    pub fn query_limits(&self, slug: &str) -> QueryLimits {
+        match self.inner.schema.get(slug) {
+            Some(model) => self.inner.settings.query_limits.for_model(model),
+            None => self.inner.settings.query_limits.clone(),
+        }
+    }
+
     /// The model served at `slug`, or `UnknownModel`.
     pub fn model(&self, slug: &str) -> Result<&Arc<Model>, CoreError> {
         self.inner
             .schema
             .get(slug)
             .ok_or_else(|| CoreError::UnknownModel(slug.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jxp_model::{ModelOptions, Perms};
+    use serde_json::json;
+
+    #[test]
+    fn sizes_and_model_overrides() {
+        assert_eq!(parse_size("10mb"), Some(10 * 1024 * 1024));
+        assert_eq!(parse_size("512kb"), Some(512 * 1024));
+        assert_eq!(parse_size("2048"), Some(2048));
+        assert_eq!(parse_size("0"), Some(0));
+        assert_eq!(parse_size("ten"), None);
+        let options = ModelOptions {
+            query_limits:
+                json!({"max": 5, "max_response_size": "1kb", "enabled": false, "bogus": 1})
+                    .as_object()
+                    .cloned(),
+            ..ModelOptions::default()
+        };
+        let model = Model {
+            slug: "m".into(),
+            name: "M".into(),
+            fields: vec![],
+            perms: Perms::default(),
+            options,
+            builtin: false,
+        };
+        let limits = QueryLimits::default().for_model(&model);
+        assert_eq!(
+            (
+                limits.max,
+                limits.max_response_size,
+                limits.enabled,
+                limits.default
+            ),
+            (5, 1024, false, 100)
+        );
     }
 }

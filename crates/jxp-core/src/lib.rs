@@ -15,7 +15,7 @@ mod tables;
 mod write;
 
 pub use aggregate::AGGREGATE_MAX_DOCS;
-pub use app::{App, QueryLimits, Settings};
+pub use app::{App, QueryLimits, Settings, parse_size};
 pub use auth::{
     AuthSettings, Credentials, GroupChange, RateLimitSettings, RateLimiter, Session, SmtpSettings,
 };

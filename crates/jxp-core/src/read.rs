@@ -122,7 +122,7 @@ impl App {
         let filter = self
             .list_filter(model, who, params)?
             .and(params.search.clone());
-        let limits = &self.inner.settings.query_limits;
+        let limits = &self.inner.settings.query_limits.for_model(model);
         let mut out = ListOutcome::default();
         let mut limit = params.limit;
         if limits.enabled {

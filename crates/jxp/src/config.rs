@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use jxp_core::{
     AuthSettings, QueryLimits, RateLimitSettings, RealtimeSettings, Settings, SmtpSettings,
+    parse_size,
 };
 use jxp_http::{HttpSettings, WsSettings};
 
@@ -100,25 +101,6 @@ fn bad(var: &str, value: &str, expected: &str) -> ConfigError {
         value: value.to_owned(),
         expected: expected.to_owned(),
     }
-}
-
-/// `10mb`, `512kb`, `10M`, `1g` or a byte count; `0` disables.
-fn parse_size(raw: &str) -> Option<u64> {
-    let s = raw.trim().to_ascii_lowercase();
-    let digits_end = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(digits_end);
-    let n: f64 = num.parse().ok()?;
-    let mult = match unit.trim() {
-        "" | "b" => 1.0,
-        "k" | "kb" => 1024.0,
-        "m" | "mb" => 1024.0 * 1024.0,
-        "g" | "gb" => 1024.0 * 1024.0 * 1024.0,
-        _ => return None,
-    };
-    let bytes = n * mult;
-    (bytes.is_finite() && bytes >= 0.0).then_some(bytes as u64)
 }
 
 impl Config {

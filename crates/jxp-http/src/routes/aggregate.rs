@@ -24,7 +24,7 @@ pub(crate) async fn aggregate(
     };
     let data = state.app.aggregate(&who, &slug, pipeline).await?;
     Ok(json_bytes(
-        sized_json(&state, &json!({ "data": data }))?,
+        sized_json(&state, &slug, &json!({ "data": data }))?,
         None,
     ))
 }

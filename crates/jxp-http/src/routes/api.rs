@@ -153,7 +153,7 @@ pub(super) fn list_json(
     if outcome.limit_capped {
         body.insert("limit_capped".into(), json!(true));
     }
-    sized_json(state, &Value::Object(body))
+    sized_json(state, slug, &Value::Object(body))
 }
 
 /// The same list URL, absolute under `API_URL`, with `page` set to `page`.
@@ -166,9 +166,9 @@ fn page_url(base: &str, route: &str, slug: &str, pairs: &[(String, String)], pag
 }
 
 /// Serialises a list answer, refusing it with 413 above `max_response_size`.
-pub(super) fn sized_json(state: &AppState, body: &Value) -> Result<Vec<u8>, ApiError> {
+pub(super) fn sized_json(state: &AppState, slug: &str, body: &Value) -> Result<Vec<u8>, ApiError> {
     let bytes = serde_json::to_vec(body).map_err(ApiError::internal)?;
-    let max = state.app.settings().query_limits.max_response_size;
+    let max = state.app.query_limits(slug).max_response_size;
     if max > 0 && bytes.len() as u64 > max {
         return Err(ApiError::too_large(format!(
             "the response would be {} bytes, over the limit of {max}: use a smaller limit, fields= or pages",

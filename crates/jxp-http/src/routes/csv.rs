@@ -32,7 +32,7 @@ pub(crate) async fn csv(
     let columns = columns(model, req.params.fields.as_deref());
     let outcome = state.app.list(&who, &slug, &req).await?;
     let text = render(&columns, &outcome.data);
-    let max = state.app.settings().query_limits.max_response_size;
+    let max = state.app.query_limits(&slug).max_response_size;
     if max > 0 && text.len() as u64 > max {
         return Err(ApiError::too_large(format!(
             "the response would be {} bytes, over the limit of {max}: use a smaller limit, fields= or pages",

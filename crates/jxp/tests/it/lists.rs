@@ -347,3 +347,39 @@ async fn a_response_over_the_size_limit_is_413() {
     let small = list(&s, "limit=1&fields=foo").await;
     assert_eq!(data(&small).len(), 1);
 }
+
+#[tokio::test]
+async fn a_models_own_query_limits_override_the_servers() {
+    let capped = r#"
+name = "Capped"
+[fields]
+n = "Number"
+[perms]
+all = "crud"
+[options]
+query_limits = { max = 3, default = 2, large_collection_threshold = 5, max_response_size = "64kb" }
+"#;
+    let s = TestServer::start(&[("capped", capped)], &[]).await;
+    for i in 0..5 {
+        s.create("capped", json!({ "n": i })).await;
+    }
+    let (status, body) = s.get("/api/capped?limit=10").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (data(&body).len(), body["limit_capped"].as_bool()),
+        (3, Some(true)),
+        "{body}"
+    );
+    // Five documents reach this model's large-collection threshold: no limit, no filter → 400.
+    assert_error(
+        &s.get("/api/capped").await,
+        StatusCode::BAD_REQUEST,
+        "limit",
+    );
+    let (status, body) = s.get("/api/capped?filter[n]=$gte:0").await;
+    assert_eq!(
+        (status, data(&body).len()),
+        (StatusCode::OK, 2),
+        "the model's default limit: {body}"
+    );
+}
