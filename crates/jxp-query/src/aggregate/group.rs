@@ -1,0 +1,308 @@
+//! `$group` and its accumulators (`$sum`, `$avg`, `$min`, `$max`, `$push`, …): the parsed
+//! spec and the per-group running state.
+
+use std::cmp::Ordering;
+use std::collections::{HashMap, HashSet};
+
+use serde_json::{Map, Value};
+
+use super::expr::{Expr, eval, parse_expr};
+use super::values::{canon, number_value, total_cmp};
+use super::{Doc, R};
+#[derive(Debug, Clone)]
+pub(super) struct Group {
+    id: Expr,
+    accs: Vec<Accumulator>,
+}
+
+#[derive(Debug, Clone)]
+struct Accumulator {
+    name: String,
+    op: AccOp,
+    expr: Expr,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AccOp {
+    Sum,
+    Avg,
+    Min,
+    Max,
+    Count,
+    First,
+    Last,
+    Push,
+    AddToSet,
+}
+
+pub(super) fn parse_group(v: &Value) -> R<Group> {
+    let Value::Object(spec) = v else {
+        return Err(format!("takes an object with an _id, got {v}"));
+    };
+    let id = spec
+        .get("_id")
+        .ok_or("needs an _id (null for one group of everything)")
+        .map_err(str::to_owned)
+        .and_then(parse_expr)?;
+    let mut accs = Vec::new();
+    for (name, def) in spec.iter().filter(|(k, _)| *k != "_id") {
+        if name.contains('.') || name.starts_with('$') {
+            return Err(format!("bad output field name \"{name}\""));
+        }
+        let Some((op, arg)) = def
+            .as_object()
+            .filter(|o| o.len() == 1)
+            .and_then(|o| o.iter().next())
+        else {
+            return Err(format!(
+                "field \"{name}\" must be an accumulator object like {{\"$sum\": 1}}"
+            ));
+        };
+        let op_kind = match op.as_str() {
+            "$sum" => AccOp::Sum,
+            "$avg" => AccOp::Avg,
+            "$min" => AccOp::Min,
+            "$max" => AccOp::Max,
+            "$count" => AccOp::Count,
+            "$first" => AccOp::First,
+            "$last" => AccOp::Last,
+            "$push" => AccOp::Push,
+            "$addToSet" => AccOp::AddToSet,
+            other => {
+                return Err(format!(
+                    "accumulator {other} (field \"{name}\") is not supported"
+                ));
+            }
+        };
+        let expr = if op_kind == AccOp::Count {
+            if !arg.as_object().is_some_and(Map::is_empty) {
+                return Err(format!("$count (field \"{name}\") takes {{}}"));
+            }
+            Expr::Lit(Value::Null)
+        } else {
+            parse_expr(arg)?
+        };
+        accs.push(Accumulator {
+            name: name.clone(),
+            op: op_kind,
+            expr,
+        });
+    }
+    Ok(Group { id, accs })
+}
+
+/// The state of one accumulator in one group.
+enum AccState {
+    Sum {
+        ints: i128,
+        floats: f64,
+        any_float: bool,
+    },
+    Avg {
+        sum: f64,
+        n: u64,
+    },
+    Min(Option<Value>),
+    Max(Option<Value>),
+    Count(u64),
+    First(Option<Value>),
+    Last(Value),
+    Push(Vec<Value>),
+    AddToSet(Vec<Value>, HashSet<String>),
+}
+
+impl AccState {
+    fn new(op: AccOp) -> Self {
+        match op {
+            AccOp::Sum => AccState::Sum {
+                ints: 0,
+                floats: 0.0,
+                any_float: false,
+            },
+            AccOp::Avg => AccState::Avg { sum: 0.0, n: 0 },
+            AccOp::Min => AccState::Min(None),
+            AccOp::Max => AccState::Max(None),
+            AccOp::Count => AccState::Count(0),
+            AccOp::First => AccState::First(None),
+            AccOp::Last => AccState::Last(Value::Null),
+            AccOp::Push => AccState::Push(Vec::new()),
+            AccOp::AddToSet => AccState::AddToSet(Vec::new(), HashSet::new()),
+        }
+    }
+
+    fn add(&mut self, v: Option<Value>) {
+        match self {
+            // Non-numbers (strings, arrays, missing) count as nothing, as MongoDB's $sum.
+            AccState::Sum {
+                ints,
+                floats,
+                any_float,
+            } => {
+                if let Some(Value::Number(n)) = &v {
+                    match n.as_i64() {
+                        Some(i) => *ints += i128::from(i),
+                        None => {
+                            *floats += n.as_f64().unwrap_or(0.0);
+                            *any_float = true;
+                        }
+                    }
+                }
+            }
+            AccState::Avg { sum, n } => {
+                if let Some(f) = v.as_ref().and_then(Value::as_f64) {
+                    *sum += f;
+                    *n += 1;
+                }
+            }
+            AccState::Min(best) => keep_better(best, v, Ordering::is_lt),
+            AccState::Max(best) => keep_better(best, v, Ordering::is_gt),
+            AccState::Count(n) => *n += 1,
+            AccState::First(first) => {
+                if first.is_none() {
+                    *first = Some(v.unwrap_or(Value::Null));
+                }
+            }
+            AccState::Last(last) => *last = v.unwrap_or(Value::Null),
+            AccState::Push(items) => {
+                if let Some(v) = v {
+                    items.push(v);
+                }
+            }
+            AccState::AddToSet(items, seen) => {
+                if let Some(v) = v
+                    && seen.insert(canon(&v))
+                {
+                    items.push(v);
+                }
+            }
+        }
+    }
+
+    fn finish(self) -> Value {
+        match self {
+            AccState::Sum {
+                ints,
+                floats,
+                any_float,
+            } => {
+                if !any_float && let Ok(i) = i64::try_from(ints) {
+                    return Value::from(i);
+                }
+                number_value(ints as f64 + floats)
+            }
+            AccState::Avg { sum, n } => {
+                if n == 0 {
+                    Value::Null
+                } else {
+                    number_value(sum / n as f64)
+                }
+            }
+            AccState::Min(v) | AccState::Max(v) | AccState::First(v) => v.unwrap_or(Value::Null),
+            AccState::Count(n) => Value::from(n),
+            AccState::Last(v) => v,
+            AccState::Push(items) | AccState::AddToSet(items, _) => Value::Array(items),
+        }
+    }
+}
+
+/// `$min`/`$max`: keeps `v` when it beats the best so far; null and missing never count.
+fn keep_better(best: &mut Option<Value>, v: Option<Value>, beats: fn(Ordering) -> bool) {
+    let Some(v) = v.filter(|v| !v.is_null()) else {
+        return;
+    };
+    if best
+        .as_ref()
+        .is_none_or(|b| beats(total_cmp(Some(&v), Some(b))))
+    {
+        *best = Some(v);
+    }
+}
+
+pub(super) fn run_group(g: &Group, docs: Vec<Doc>) -> Vec<Doc> {
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut groups: Vec<(Value, Vec<AccState>)> = Vec::new();
+    for doc in &docs {
+        let key = eval(&g.id, doc).unwrap_or(Value::Null);
+        let slot = *index.entry(canon(&key)).or_insert_with(|| {
+            groups.push((key, g.accs.iter().map(|a| AccState::new(a.op)).collect()));
+            groups.len() - 1
+        });
+        if let Some((_, states)) = groups.get_mut(slot) {
+            for (acc, state) in g.accs.iter().zip(states.iter_mut()) {
+                state.add(eval(&acc.expr, doc));
+            }
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(key, states)| {
+            let mut out = Map::new();
+            out.insert("_id".to_owned(), key);
+            for (acc, state) in g.accs.iter().zip(states) {
+                out.insert(acc.name.clone(), state.finish());
+            }
+            out
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::run;
+    use serde_json::json;
+    #[test]
+    fn group_accumulators() {
+        let got = run(json!([
+            {"$group": {
+                "_id": "$kind",
+                "n": {"$sum": 1},
+                "qty": {"$sum": "$qty"},
+                "price": {"$sum": "$price"},
+                "avg": {"$avg": "$qty"},
+                "min": {"$min": "$price"},
+                "max": {"$max": "$name"},
+                "count": {"$count": {}},
+                "first": {"$first": "$name"},
+                "last": {"$last": "$qty"},
+                "names": {"$push": "$name"},
+                "tags": {"$addToSet": "$kind"}
+            }}
+        ]))
+        .unwrap();
+        assert_eq!(
+            got,
+            json!([
+                {"_id": "fruit", "n": 3, "qty": 30, "price": 4.5, "avg": 15, "min": 1.5,
+                 "max": "banana", "count": 3, "first": "apple", "last": null,
+                 "names": ["apple", "banana", "Date"], "tags": ["fruit"]},
+                {"_id": "veg", "n": 1, "qty": 0, "price": 2, "avg": 0, "min": 2,
+                 "max": "carrot", "count": 1, "first": "carrot", "last": 0,
+                 "names": ["carrot"], "tags": ["veg"]}
+            ])
+        );
+        let got = run(json!([{"$group": {"_id": null, "total": {"$sum": "$qty"}, "none": {"$avg": "$missing"}}}])).unwrap();
+        assert_eq!(got, json!([{"_id": null, "total": 30, "none": null}]));
+        let got = run(json!([
+            {"$group": {"_id": {"k": "$kind", "cheap": {"$lt": ["$price", 2.5]}}, "n": {"$sum": 1}}},
+            {"$sort": {"n": -1, "_id.k": 1}}
+        ]))
+        .unwrap();
+        assert_eq!(
+            got,
+            json!([
+                {"_id": {"k": "fruit", "cheap": true}, "n": 2},
+                {"_id": {"k": "fruit", "cheap": false}, "n": 1},
+                {"_id": {"k": "veg", "cheap": true}, "n": 1}
+            ])
+        );
+        let got = run(json!([
+            {"$group": {"_id": {"$dateToString": {"format": "%Y-%m", "date": "$when"}}, "n": {"$sum": 1}}},
+            {"$sort": {"_id": 1}}
+        ]))
+        .unwrap();
+        assert_eq!(
+            got,
+            json!([{"_id": null, "n": 1}, {"_id": "2024-01", "n": 1}, {"_id": "2024-02", "n": 2}])
+        );
+    }
+}
