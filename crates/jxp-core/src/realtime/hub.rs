@@ -16,6 +16,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{mpsc, watch};
 
 use super::event::{Actor, event_body};
+use super::subs::{ModelSubs, Sub, key_id};
 use super::{
     CloseReason, ConnId, CredentialTrace, Hub, HubCmd, Outbound, RealtimeSettings, Responder,
     SubscribeError, SubscribeOk, SubscribeRequest,
@@ -56,75 +57,6 @@ impl ConnState {
             None => self.last_seq.push((model.to_owned(), seq)),
         }
     }
-}
-
-struct Sub {
-    conn: ConnId,
-    /// Model, id and filter: what makes a subscription the same as another.
-    key: String,
-    id: Option<String>,
-    filter: Filter,
-    /// Only changes with a larger `seq` are delivered: no duplicates, none from before.
-    after: u64,
-    /// While a `since` replay loads, live changes wait here.
-    buffer: Option<Vec<Arc<Change>>>,
-}
-
-/// A model's subscriptions: collection-wide ones, and per-document ones indexed by id, so a
-/// change touches only the subscriptions that can want it.
-#[derive(Default)]
-struct ModelSubs {
-    all: Vec<Sub>,
-    by_id: HashMap<String, Vec<Sub>>,
-}
-
-impl ModelSubs {
-    fn list_mut(&mut self, id: Option<&str>) -> &mut Vec<Sub> {
-        match id {
-            None => &mut self.all,
-            Some(id) => self.by_id.entry(id.to_owned()).or_default(),
-        }
-    }
-
-    fn find_mut(&mut self, id: Option<&str>, conn: ConnId, key: &str) -> Option<&mut Sub> {
-        let list = match id {
-            None => &mut self.all,
-            Some(id) => self.by_id.get_mut(id)?,
-        };
-        list.iter_mut().find(|s| s.conn == conn && s.key == key)
-    }
-
-    /// Keeps the subscriptions `keep` accepts; answers how many went.
-    fn retain(&mut self, mut keep: impl FnMut(&Sub) -> bool) -> usize {
-        let before = self.len();
-        self.all.retain(&mut keep);
-        self.by_id.retain(|_, subs| {
-            subs.retain(&mut keep);
-            !subs.is_empty()
-        });
-        before - self.len()
-    }
-
-    fn len(&self) -> usize {
-        self.all.len() + self.by_id.values().map(Vec::len).sum::<usize>()
-    }
-
-    /// Whether any subscription may want a change of document `id`.
-    fn wants(&self, id: &str) -> bool {
-        !self.all.is_empty() || self.by_id.contains_key(id)
-    }
-
-    /// The subscriptions that may want a change of document `id`.
-    fn for_doc_mut(&mut self, id: &str) -> impl Iterator<Item = &mut Sub> {
-        self.all
-            .iter_mut()
-            .chain(self.by_id.get_mut(id).into_iter().flatten())
-    }
-}
-
-/// The document id part of a subscription key, if any.
-fn key_id(key: &str) -> Option<&str> {
-    key.split('\0').nth(1).filter(|id| !id.is_empty())
 }
 
 struct State {

@@ -5,6 +5,7 @@
 
 mod event;
 mod hub;
+mod subs;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
