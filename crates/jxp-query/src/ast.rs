@@ -25,6 +25,15 @@ impl Path {
         Path::new(dotted, None)
     }
 
+    /// The array element itself, as the path of a condition inside `$elemMatch` on an array
+    /// of values (`{"scores": {"$elemMatch": {"$gte": 80}}}`).
+    pub fn element() -> Self {
+        Path {
+            segments: Vec::new(),
+            array_at: None,
+        }
+    }
+
     pub fn dotted(&self) -> String {
         self.segments.join(".")
     }
@@ -46,6 +55,12 @@ pub enum Op {
     Exists,
     /// The value is the pattern with flags folded in (`(?i)foo`).
     Regex,
+    /// The value at the path is an array of exactly this many elements (a non-negative
+    /// integer). Unlike the comparisons it looks at the array as a whole, not at each element.
+    Size,
+    /// The value at the path is an array holding an element equal to each of the value's
+    /// items (an array, cast like `In`'s); an empty list matches nothing, as in MongoDB.
+    All,
 }
 
 /// One condition on one path. The value is already cast to the field's type.
@@ -67,6 +82,12 @@ pub enum Filter {
     Nor(Vec<Filter>),
     Not(Box<Filter>),
     Cond(Cond),
+    /// Some single element of the array at `path` satisfies all of `inner`, whose paths are
+    /// relative to the element (`Path::element()` for the element itself). Only arrays match.
+    ElemMatch {
+        path: Path,
+        inner: Box<Filter>,
+    },
 }
 
 impl Filter {

@@ -9,13 +9,75 @@ use crate::ast::{Cond, Filter, Op};
 
 /// Whether `doc` satisfies `filter`.
 pub fn matches(filter: &Filter, doc: &Map<String, Value>) -> bool {
+    eval(filter, Scope::Doc(doc))
+}
+
+/// What the paths of a filter are relative to: the document, or (inside `$elemMatch`) one
+/// element of an array.
+#[derive(Clone, Copy)]
+enum Scope<'a> {
+    Doc(&'a Map<String, Value>),
+    Elem(&'a Value),
+}
+
+fn eval(filter: &Filter, scope: Scope<'_>) -> bool {
     match filter {
         Filter::All => true,
-        Filter::And(parts) => parts.iter().all(|f| matches(f, doc)),
-        Filter::Or(parts) => parts.iter().any(|f| matches(f, doc)),
-        Filter::Nor(parts) => !parts.iter().any(|f| matches(f, doc)),
-        Filter::Not(inner) => !matches(inner, doc),
-        Filter::Cond(cond) => matches_cond(cond, doc),
+        Filter::And(parts) => parts.iter().all(|f| eval(f, scope)),
+        Filter::Or(parts) => parts.iter().any(|f| eval(f, scope)),
+        Filter::Nor(parts) => !parts.iter().any(|f| eval(f, scope)),
+        Filter::Not(inner) => !eval(inner, scope),
+        Filter::Cond(cond) => match scope {
+            Scope::Doc(doc) => matches_cond(cond, doc),
+            Scope::Elem(item) => matches_elem_cond(cond, item),
+        },
+        Filter::ElemMatch { path, inner } => match scope {
+            Scope::Doc(doc) => match whole_value(doc, &path.segments) {
+                Some(Value::Array(items)) => items.iter().any(|i| eval(inner, Scope::Elem(i))),
+                _ => false,
+            },
+            // The parser rejects arrays inside `$elemMatch`; the SQL renders this as false too.
+            Scope::Elem(_) => false,
+        },
+    }
+}
+
+/// The value at the full path, arrays not looked into: what `$size`, `$all` and `$elemMatch`
+/// examine as a whole.
+fn whole_value<'a>(doc: &'a Map<String, Value>, segments: &[String]) -> Option<&'a Value> {
+    let (first, rest) = segments.split_first()?;
+    lookup(doc.get(first)?, rest)
+}
+
+/// A condition inside `$elemMatch`: its path is relative to the element, and arrays are
+/// not looked into (the parser allows none there).
+fn matches_elem_cond(cond: &Cond, item: &Value) -> bool {
+    if matches!(cond.op, Op::Size | Op::All) {
+        // Never built by the parser (the element path is not an array field); the SQL
+        // renders these as false as well.
+        return false;
+    }
+    compare(&cond.op, lookup(item, &cond.path.segments), &cond.value)
+}
+
+/// `$size` and `$all`: only an array qualifies, as in MongoDB (a stored null does not).
+fn matches_whole_array(cond: &Cond, doc: &Map<String, Value>) -> bool {
+    let Some(Value::Array(items)) = whole_value(doc, &cond.path.segments) else {
+        return false;
+    };
+    match cond.op {
+        Op::Size => cond
+            .value
+            .as_u64()
+            .and_then(|n| usize::try_from(n).ok())
+            .is_some_and(|n| n == items.len()),
+        Op::All => match cond.value.as_array() {
+            Some(wanted) if !wanted.is_empty() => wanted
+                .iter()
+                .all(|w| items.iter().any(|i| compare(&Op::Eq, Some(i), w))),
+            _ => false,
+        },
+        _ => false,
     }
 }
 
@@ -27,6 +89,9 @@ fn lookup<'a>(mut v: &'a Value, segments: &[String]) -> Option<&'a Value> {
 }
 
 fn matches_cond(cond: &Cond, doc: &Map<String, Value>) -> bool {
+    if matches!(cond.op, Op::Size | Op::All) {
+        return matches_whole_array(cond, doc);
+    }
     let segments = &cond.path.segments;
     let root_key = if segments.len() == 1 && segments[0] == "id" {
         "_id"
@@ -192,6 +257,8 @@ fn compare(op: &Op, actual: Option<&Value>, expected: &Value) -> bool {
                 .is_ok_and(|re| re.is_match(s)),
             _ => false,
         },
+        // Handled on the whole array before any element is compared.
+        Op::Size | Op::All => false,
     }
 }
 
@@ -245,6 +312,54 @@ mod tests {
                 false,
             ),
             (c(Path::plain("foo"), Op::Regex, json!("(?i)^foo")), true),
+            (c(Path::new("shmack", Some(0)), Op::Size, json!(2)), true),
+            (c(Path::new("shmack", Some(0)), Op::Size, json!(1)), false),
+            (c(Path::plain("nothing"), Op::Size, json!(0)), false),
+            (c(Path::plain("missing"), Op::Size, json!(0)), false),
+            (
+                c(Path::new("shmack", Some(0)), Op::All, json!(["ray", "do"])),
+                true,
+            ),
+            (
+                c(Path::new("shmack", Some(0)), Op::All, json!(["ray", "me"])),
+                false,
+            ),
+            (c(Path::new("shmack", Some(0)), Op::All, json!([])), false),
+            (c(Path::plain("foo"), Op::All, json!(["Foo"])), false),
+            (
+                Filter::ElemMatch {
+                    path: Path::new("composite_array", Some(0)),
+                    inner: Box::new(Filter::And(vec![
+                        c(Path::plain("abar"), Op::Gt, json!(2)),
+                        c(Path::plain("abar"), Op::Lt, json!(5)),
+                    ])),
+                },
+                true,
+            ),
+            (
+                Filter::ElemMatch {
+                    path: Path::new("composite_array", Some(0)),
+                    inner: Box::new(Filter::And(vec![
+                        c(Path::plain("abar"), Op::Gt, json!(1)),
+                        c(Path::plain("abar"), Op::Lt, json!(4)),
+                    ])),
+                },
+                false,
+            ),
+            (
+                Filter::ElemMatch {
+                    path: Path::new("shmack", Some(0)),
+                    inner: Box::new(c(Path::element(), Op::Regex, json!("^r"))),
+                },
+                true,
+            ),
+            (
+                Filter::ElemMatch {
+                    path: Path::plain("foo"),
+                    inner: Box::new(Filter::All),
+                },
+                false,
+            ),
             (Filter::And(vec![]), true),
             (Filter::Or(vec![]), false),
             (

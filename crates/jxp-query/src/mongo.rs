@@ -2,7 +2,7 @@
 //! realtime `filter` take them. Paths are checked against the model and values cast to the
 //! field's type; an operator outside the supported list is a 400 naming it.
 
-use jxp_model::{Model, ScalarType, format_date, parse_date};
+use jxp_model::{Field, FieldKind, Model, ScalarType, format_date, parse_date};
 use serde_json::Value;
 
 use crate::ast::{Filter, Op, Path};
@@ -11,12 +11,113 @@ use crate::url::{regex_pattern, resolve_path};
 
 /// Parses a filter object.
 pub fn parse_mongo_filter(model: &Model, value: &Value) -> Result<Filter, QueryError> {
+    parse_filter(Scope::Model(model), value)
+}
+
+/// What the keys of a filter name: the model's fields, or (inside `$elemMatch` on an array
+/// of sub-documents) the fields of one element.
+#[derive(Clone, Copy)]
+enum Scope<'a> {
+    Model(&'a Model),
+    Element(&'a [Field]),
+}
+
+impl Scope<'_> {
+    /// The key's path, its scalar type, and the element kind when the path ends at an array
+    /// (which `$size`, `$all` and `$elemMatch` need).
+    fn resolve<'s>(
+        &'s self,
+        key: &str,
+    ) -> Result<(Path, Option<ScalarType>, Option<&'s FieldKind>), QueryError> {
+        match self {
+            Scope::Model(model) => {
+                let (path, scalar) = resolve_path(model, key)?;
+                let last = path.segments.len().saturating_sub(1);
+                let element = if path.array_at == Some(last) {
+                    array_element(&model.fields, key)
+                } else {
+                    None
+                };
+                Ok((path, scalar, element))
+            }
+            Scope::Element(fields) => {
+                let (path, scalar) = resolve_in_element(fields, key)?;
+                Ok((path, scalar, None))
+            }
+        }
+    }
+}
+
+/// The element kind of the array field at `dotted`, when that field is an array.
+fn array_element<'f>(mut fields: &'f [Field], dotted: &str) -> Option<&'f FieldKind> {
+    let parts: Vec<&str> = dotted.split('.').collect();
+    for (i, part) in parts.iter().enumerate() {
+        let field = fields.iter().find(|f| f.name == *part && !f.is_private())?;
+        if i + 1 == parts.len() {
+            return field.kind.is_array().then(|| field.kind.element());
+        }
+        match &field.kind {
+            FieldKind::Object(children) => fields = children,
+            _ => return None,
+        }
+    }
+    None
+}
+
+/// Resolves a key inside `$elemMatch` against an element's fields. System fields do not
+/// exist there, and arrays inside the element are refused: the SQL walks one `json_each`
+/// only, and a second level would need a meaning the matcher and the SQL both implement.
+fn resolve_in_element(
+    mut fields: &[Field],
+    dotted: &str,
+) -> Result<(Path, Option<ScalarType>), QueryError> {
+    let unknown = || QueryError::new(format!("unknown field \"{dotted}\" in $elemMatch"));
+    let parts: Vec<&str> = dotted.split('.').collect();
+    let mut scalar = None;
+    for (i, part) in parts.iter().enumerate() {
+        let field = fields
+            .iter()
+            .find(|f| f.name == *part && !f.is_private())
+            .ok_or_else(unknown)?;
+        match &field.kind {
+            FieldKind::Array(_) => {
+                return Err(QueryError::new(format!(
+                    "filter on \"{dotted}\": arrays inside $elemMatch are not supported"
+                )));
+            }
+            FieldKind::Object(children) => {
+                fields = children;
+                scalar = None;
+            }
+            FieldKind::Scalar(t) => {
+                scalar = Some(*t);
+                if *t == ScalarType::Mixed {
+                    // Below a Mixed field any plain-identifier path is allowed, as at the top.
+                    if parts[i + 1..].iter().any(|p| !is_ident(p)) {
+                        return Err(QueryError::new(format!("bad field path \"{dotted}\"")));
+                    }
+                    break;
+                }
+                if i + 1 < parts.len() {
+                    return Err(unknown());
+                }
+            }
+        }
+    }
+    Ok((Path::new(dotted, None), scalar))
+}
+
+fn is_ident(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+fn parse_filter(scope: Scope<'_>, value: &Value) -> Result<Filter, QueryError> {
     let Value::Object(obj) = value else {
         return Err(QueryError::new("a filter must be a JSON object"));
     };
     let mut parts = Vec::new();
     for (key, v) in obj {
-        parts.push(parse_entry(model, key, v)?);
+        parts.push(parse_entry(scope, key, v)?);
     }
     Ok(match parts.len() {
         0 => Filter::All,
@@ -25,24 +126,24 @@ pub fn parse_mongo_filter(model: &Model, value: &Value) -> Result<Filter, QueryE
     })
 }
 
-fn list(model: &Model, op: &str, v: &Value) -> Result<Vec<Filter>, QueryError> {
+fn list(scope: Scope<'_>, op: &str, v: &Value) -> Result<Vec<Filter>, QueryError> {
     let Value::Array(items) = v else {
         return Err(QueryError::new(format!("{op} takes an array of filters")));
     };
-    items.iter().map(|i| parse_mongo_filter(model, i)).collect()
+    items.iter().map(|i| parse_filter(scope, i)).collect()
 }
 
-fn parse_entry(model: &Model, key: &str, v: &Value) -> Result<Filter, QueryError> {
+fn parse_entry(scope: Scope<'_>, key: &str, v: &Value) -> Result<Filter, QueryError> {
     match key {
-        "$and" => Ok(Filter::And(list(model, key, v)?)),
-        "$or" => Ok(Filter::Or(list(model, key, v)?)),
-        "$nor" => Ok(Filter::Nor(list(model, key, v)?)),
+        "$and" => Ok(Filter::And(list(scope, key, v)?)),
+        "$or" => Ok(Filter::Or(list(scope, key, v)?)),
+        "$nor" => Ok(Filter::Nor(list(scope, key, v)?)),
         _ if key.starts_with('$') => {
             Err(QueryError::new(format!("operator {key} is not supported")))
         }
         _ => {
-            let (path, scalar) = resolve_path(model, key)?;
-            parse_field(key, &path, scalar, v)
+            let (path, scalar, element) = scope.resolve(key)?;
+            parse_field(key, &path, scalar, element, v)
         }
     }
 }
@@ -78,12 +179,17 @@ pub fn cast_json(field: &str, scalar: Option<ScalarType>, v: &Value) -> Result<V
     }
 }
 
+/// Parses the condition on one field. `element` is the element kind when the field is an
+/// array (the path ending at it), which the whole-array operators require.
 fn parse_field(
     field: &str,
     path: &Path,
     scalar: Option<ScalarType>,
+    element: Option<&FieldKind>,
     v: &Value,
 ) -> Result<Filter, QueryError> {
+    let not_array =
+        |op: &str| QueryError::new(format!("filter on \"{field}\": {op} needs an array field"));
     let ops = match v {
         Value::Object(o) if o.keys().any(|k| k.starts_with('$')) => o,
         _ => {
@@ -143,7 +249,46 @@ fn parse_field(
                 cond(Op::Regex, Value::String(regex_pattern(field, &raw)?))
             }
             "$options" => continue,
-            "$not" => Filter::Not(Box::new(parse_field(field, path, scalar, arg)?)),
+            "$size" => {
+                if element.is_none() {
+                    return Err(not_array(op));
+                }
+                // Bound as an SQLite integer, so it must fit one.
+                let n = arg
+                    .as_u64()
+                    .filter(|n| i64::try_from(*n).is_ok())
+                    .ok_or_else(|| {
+                        QueryError::new(format!(
+                            "filter on \"{field}\": $size takes a non-negative integer"
+                        ))
+                    })?;
+                cond(Op::Size, Value::from(n))
+            }
+            "$all" => {
+                if element.is_none() {
+                    return Err(not_array(op));
+                }
+                let Value::Array(items) = arg else {
+                    return Err(QueryError::new(format!(
+                        "filter on \"{field}\": $all takes an array"
+                    )));
+                };
+                let cast: Vec<Value> = items
+                    .iter()
+                    .map(|i| cast_json(field, scalar, i))
+                    .collect::<Result<_, _>>()?;
+                cond(Op::All, Value::Array(cast))
+            }
+            "$elemMatch" => {
+                let Some(element) = element else {
+                    return Err(not_array(op));
+                };
+                Filter::ElemMatch {
+                    path: path.clone(),
+                    inner: Box::new(parse_elem_match(field, element, arg)?),
+                }
+            }
+            "$not" => Filter::Not(Box::new(parse_field(field, path, scalar, element, arg)?)),
             other => {
                 return Err(QueryError::new(format!(
                     "operator {other} is not supported"
@@ -156,6 +301,34 @@ fn parse_field(
         1 => parts.pop().unwrap_or_default(),
         _ => Filter::And(parts),
     })
+}
+
+/// The inner object of `$elemMatch`: a filter on the element's fields for an array of
+/// sub-documents, operators on the element itself for an array of values.
+fn parse_elem_match(field: &str, element: &FieldKind, arg: &Value) -> Result<Filter, QueryError> {
+    let Value::Object(inner) = arg else {
+        return Err(QueryError::new(format!(
+            "filter on \"{field}\": $elemMatch takes an object"
+        )));
+    };
+    match element {
+        FieldKind::Object(children) => parse_filter(Scope::Element(children), arg),
+        FieldKind::Scalar(t) => {
+            if inner.is_empty() {
+                // Any element at all; parse_field would read `{}` as "equals {}".
+                return Ok(Filter::All);
+            }
+            if inner.keys().any(|k| !k.starts_with('$')) {
+                return Err(QueryError::new(format!(
+                    "filter on \"{field}\": $elemMatch on an array of values takes operators only"
+                )));
+            }
+            parse_field(field, &Path::element(), Some(*t), None, arg)
+        }
+        FieldKind::Array(_) => Err(QueryError::new(format!(
+            "filter on \"{field}\": $elemMatch on nested arrays is not supported"
+        ))),
+    }
 }
 
 #[cfg(test)]
@@ -171,6 +344,15 @@ mod tests {
             kind: FieldKind::Scalar(t),
             options: FieldOptions::default(),
         };
+        let arr = |name: &str, element: FieldKind| Field {
+            name: name.into(),
+            kind: FieldKind::Array(Box::new(Field {
+                name: name.into(),
+                kind: element,
+                options: FieldOptions::default(),
+            })),
+            options: FieldOptions::default(),
+        };
         Model {
             slug: "t".into(),
             name: "T".into(),
@@ -179,6 +361,21 @@ mod tests {
                 f("n", ScalarType::Number),
                 f("d", ScalarType::Date),
                 f("b", ScalarType::Boolean),
+                arr("tags", FieldKind::Scalar(ScalarType::String)),
+                arr("scores", FieldKind::Scalar(ScalarType::Number)),
+                arr(
+                    "composite_array",
+                    FieldKind::Object(vec![
+                        f("afoo", ScalarType::String),
+                        f("abar", ScalarType::Number),
+                        arr("inner", FieldKind::Scalar(ScalarType::String)),
+                    ]),
+                ),
+                Field {
+                    name: "address".into(),
+                    kind: FieldKind::Object(vec![f("city", ScalarType::String)]),
+                    options: FieldOptions::default(),
+                },
             ],
             perms: Perms::default(),
             options: ModelOptions::default(),
@@ -210,6 +407,118 @@ mod tests {
         for (f, want) in cases {
             let parsed = parse_mongo_filter(&m, &f).unwrap_or_else(|e| panic!("{f}: {e}"));
             assert_eq!(matches(&parsed, doc), want, "{f}");
+        }
+    }
+
+    #[test]
+    fn array_operators_parse_and_match() {
+        let m = model();
+        let doc = json!({
+            "tags": ["a", "b", "c"], "scores": [70, 82, 90],
+            "composite_array": [{"afoo": "x", "abar": 1}, {"afoo": "y", "abar": 5}],
+            "n": 5
+        });
+        let doc = doc.as_object().unwrap();
+        let cases = [
+            (json!({"tags": {"$size": 3}}), true),
+            (json!({"tags": {"$size": 2}}), false),
+            (json!({"composite_array": {"$size": 2}}), true),
+            (json!({"tags": {"$all": ["a", "c"]}}), true),
+            (json!({"tags": {"$all": ["a", "z"]}}), false),
+            (json!({"tags": {"$all": []}}), false),
+            // Cast with the element's type, as $in is.
+            (json!({"scores": {"$all": ["82", 90]}}), true),
+            (
+                json!({"scores": {"$elemMatch": {"$gte": 80, "$lt": 85}}}),
+                true,
+            ),
+            (json!({"scores": {"$elemMatch": {"$gt": 90}}}), false),
+            (
+                json!({"scores": {"$elemMatch": {"$not": {"$lt": 95}}}}),
+                false,
+            ),
+            (
+                json!({"tags": {"$elemMatch": {"$regex": "^B", "$options": "i"}}}),
+                true,
+            ),
+            (json!({"scores": {"$elemMatch": {}}}), true),
+            (
+                json!({"composite_array": {"$elemMatch": {"abar": {"$gte": 3}, "afoo": "y"}}}),
+                true,
+            ),
+            // Both conditions must hold on the same element.
+            (
+                json!({"composite_array": {"$elemMatch": {"abar": {"$gte": 3}, "afoo": "x"}}}),
+                false,
+            ),
+            (
+                json!({"composite_array": {"$elemMatch": {"$or": [{"afoo": "z"}, {"abar": 1}]}}}),
+                true,
+            ),
+            (json!({"$nor": [{"tags": {"$size": 3}}]}), false),
+            (json!({"tags": {"$not": {"$all": ["z"]}}}), true),
+        ];
+        for (f, want) in cases {
+            let parsed = parse_mongo_filter(&m, &f).unwrap_or_else(|e| panic!("{f}: {e}"));
+            assert_eq!(matches(&parsed, doc), want, "{f}");
+        }
+        let parsed = parse_mongo_filter(
+            &m,
+            &json!({"composite_array": {"$elemMatch": {"abar": {"$gte": "3"}}}}),
+        )
+        .unwrap();
+        assert_eq!(
+            parsed,
+            Filter::ElemMatch {
+                path: Path::new("composite_array", Some(0)),
+                inner: Box::new(Filter::cond(Path::plain("abar"), Op::Gte, json!(3))),
+            }
+        );
+    }
+
+    #[test]
+    fn array_operators_reject_bad_input() {
+        let m = model();
+        let cases = [
+            (json!({"n": {"$size": 1}}), "\"n\""),
+            (json!({"foo": {"$all": ["a"]}}), "\"foo\""),
+            (
+                json!({"address": {"$elemMatch": {"city": "a"}}}),
+                "\"address\"",
+            ),
+            (
+                json!({"composite_array.abar": {"$size": 1}}),
+                "composite_array.abar",
+            ),
+            (json!({"tags": {"$size": -1}}), "non-negative integer"),
+            (json!({"tags": {"$size": 1.5}}), "non-negative integer"),
+            (json!({"tags": {"$size": "2"}}), "non-negative integer"),
+            (json!({"tags": {"$all": "a"}}), "takes an array"),
+            (json!({"scores": {"$all": ["x"]}}), "not a valid"),
+            (json!({"tags": {"$elemMatch": "a"}}), "takes an object"),
+            (json!({"tags": {"$elemMatch": {"x": 1}}}), "operators only"),
+            (
+                json!({"composite_array": {"$elemMatch": {"nope": 1}}}),
+                "unknown field",
+            ),
+            (
+                json!({"composite_array": {"$elemMatch": {"inner": "a"}}}),
+                "arrays inside $elemMatch",
+            ),
+            (
+                json!({"composite_array": {"$elemMatch": {"_id": "a"}}}),
+                "unknown field",
+            ),
+            (
+                json!({"scores": {"$elemMatch": {"$size": 1}}}),
+                "needs an array",
+            ),
+        ];
+        for (f, want) in cases {
+            match parse_mongo_filter(&m, &f) {
+                Ok(parsed) => panic!("{f} parsed as {parsed:?}"),
+                Err(e) => assert!(e.0.contains(want), "{f}: {}", e.0),
+            }
         }
     }
 

@@ -191,28 +191,58 @@ fn kind(v: &Value) -> Option<Kind> {
 
 /// Renders `filter` as a boolean SQL expression over a model table.
 pub fn render_sqlite_filter(filter: &Filter, q: &mut SqlQuery) {
+    render_filter(filter, q, Scope::Doc);
+}
+
+/// What the paths of a filter are relative to: the row's document, or (inside `$elemMatch`)
+/// the current element of a `json_each` over the array.
+#[derive(Clone, Copy, PartialEq)]
+enum Scope {
+    Doc,
+    Elem,
+}
+
+fn render_filter(filter: &Filter, q: &mut SqlQuery, scope: Scope) {
     match filter {
         Filter::All => q.sql.push('1'),
-        Filter::And(parts) => join(q, parts, " AND ", "1"),
-        Filter::Or(parts) => join(q, parts, " OR ", "0"),
+        Filter::And(parts) => join(q, parts, " AND ", "1", scope),
+        Filter::Or(parts) => join(q, parts, " OR ", "0", scope),
         // A comparison with a missing value is NULL, and NOT NULL is NULL: without the
         // coalesce, `NOT (x = 1)` would drop the documents that lack x, which the matcher
         // keeps. And/Or need nothing: with NULL read as false they already agree.
         Filter::Nor(parts) => {
             q.sql.push_str("NOT coalesce(");
-            join(q, parts, " OR ", "0");
+            join(q, parts, " OR ", "0", scope);
             q.sql.push_str(",0)");
         }
         Filter::Not(inner) => {
             q.sql.push_str("NOT coalesce(");
-            render_sqlite_filter(inner, q);
+            render_filter(inner, q, scope);
             q.sql.push_str(",0)");
         }
-        Filter::Cond(cond) => render_cond(cond, q),
+        Filter::Cond(cond) => match scope {
+            Scope::Doc => render_cond(cond, q),
+            Scope::Elem => render_elem_cond(cond, q),
+        },
+        // The parser allows no array inside `$elemMatch`, so a nested one never matches
+        // (the matcher agrees).
+        Filter::ElemMatch { .. } if scope == Scope::Elem => q.sql.push('0'),
+        Filter::ElemMatch { path, inner } => {
+            // `json_each` over a scalar yields the scalar itself as one row, so the type
+            // guard keeps the MongoDB meaning: only an array has elements to match.
+            q.sql.push_str("(json_type(doc,");
+            push_json_path(q, &path.segments);
+            q.sql
+                .push_str(") = 'array' AND EXISTS (SELECT 1 FROM json_each(doc,");
+            push_json_path(q, &path.segments);
+            q.sql.push_str(") WHERE ");
+            render_filter(inner, q, Scope::Elem);
+            q.sql.push_str("))");
+        }
     }
 }
 
-fn join(q: &mut SqlQuery, parts: &[Filter], sep: &str, empty: &str) {
+fn join(q: &mut SqlQuery, parts: &[Filter], sep: &str, empty: &str, scope: Scope) {
     if parts.is_empty() {
         q.sql.push_str(empty);
         return;
@@ -222,12 +252,71 @@ fn join(q: &mut SqlQuery, parts: &[Filter], sep: &str, empty: &str) {
         if i > 0 {
             q.sql.push_str(sep);
         }
-        render_sqlite_filter(part, q);
+        render_filter(part, q, scope);
     }
     q.sql.push(')');
 }
 
+/// A condition inside `$elemMatch`, on the current element (an empty path) or a field of it.
+fn render_elem_cond(cond: &Cond, q: &mut SqlQuery) {
+    if matches!(cond.op, Op::Size | Op::All) {
+        // Never built by the parser inside `$elemMatch`; false, as the matcher has it.
+        q.sql.push('0');
+        return;
+    }
+    let target = if cond.path.segments.is_empty() {
+        Target::Elem
+    } else {
+        Target::ElemPath(&cond.path.segments)
+    };
+    render_comparison(q, &cond.op, &cond.value, &target);
+}
+
+/// `$size` and `$all`, on the array at the full path as a whole. Both require a real array:
+/// `json_array_length` says 0 for a scalar and `json_each` yields a scalar as one row.
+fn render_whole_array(cond: &Cond, q: &mut SqlQuery) {
+    let segments = &cond.path.segments;
+    match cond.op {
+        Op::Size => {
+            let Some(n) = cond.value.as_u64().and_then(|n| i64::try_from(n).ok()) else {
+                q.sql.push('0');
+                return;
+            };
+            q.sql.push_str("(json_type(doc,");
+            push_json_path(q, segments);
+            q.sql.push_str(") = 'array' AND json_array_length(doc,");
+            push_json_path(q, segments);
+            q.sql.push_str(") = ");
+            q.bind(SqlParam::Int(n));
+            q.sql.push(')');
+        }
+        Op::All => {
+            let items = cond.value.as_array().map(Vec::as_slice).unwrap_or_default();
+            if items.is_empty() {
+                q.sql.push('0');
+                return;
+            }
+            q.sql.push_str("(json_type(doc,");
+            push_json_path(q, segments);
+            q.sql.push_str(") = 'array'");
+            for item in items {
+                q.sql.push_str(" AND EXISTS (SELECT 1 FROM json_each(doc,");
+                push_json_path(q, segments);
+                q.sql.push_str(") WHERE ");
+                render_comparison(q, &Op::Eq, item, &Target::Elem);
+                q.sql.push(')');
+            }
+            q.sql.push(')');
+        }
+        _ => q.sql.push('0'),
+    }
+}
+
 fn render_cond(cond: &Cond, q: &mut SqlQuery) {
+    if matches!(cond.op, Op::Size | Op::All) {
+        render_whole_array(cond, q);
+        return;
+    }
     let Some(at) = cond.path.array_at else {
         render_comparison(q, &cond.op, &cond.value, &Target::for_path(&cond.path));
         return;
@@ -300,6 +389,8 @@ fn render_comparison(q: &mut SqlQuery, op: &Op, value: &Value, t: &Target<'_>) {
         Op::Lte => render_range(q, t, " <= ", value),
         Op::Exists => is_null(q, t, !value.as_bool().unwrap_or(true)),
         Op::Regex => render_regex(q, t, value),
+        // Whole-array operators are rendered before any element target is chosen.
+        Op::Size | Op::All => q.sql.push('0'),
     }
 }
 
@@ -636,6 +727,82 @@ mod tests {
             assert_eq!(q.sql, sql);
             assert_eq!(q.params, params);
         }
+    }
+
+    #[test]
+    fn renders_array_operators() {
+        let tags = || Path::new("tags", Some(0));
+        let ca = || Path::new("composite_array", Some(0));
+        let cases: Vec<(Filter, &str, Vec<SqlParam>)> = vec![
+            (
+                Filter::cond(tags(), Op::Size, json!(2)),
+                "(json_type(doc,'$.tags') = 'array' AND json_array_length(doc,'$.tags') = ?1)",
+                vec![SqlParam::Int(2)],
+            ),
+            // Not a valid size (the parser never builds one): nothing matches.
+            (Filter::cond(tags(), Op::Size, json!(-1)), "0", vec![]),
+            (
+                Filter::cond(tags(), Op::All, json!(["a", 3])),
+                "(json_type(doc,'$.tags') = 'array' \
+                 AND EXISTS (SELECT 1 FROM json_each(doc,'$.tags') WHERE (value = ?1)) \
+                 AND EXISTS (SELECT 1 FROM json_each(doc,'$.tags') WHERE (value = ?2)))",
+                vec![SqlParam::Text("a".into()), SqlParam::Int(3)],
+            ),
+            (Filter::cond(tags(), Op::All, json!([])), "0", vec![]),
+            (
+                Filter::ElemMatch {
+                    path: Path::new("scores", Some(0)),
+                    inner: Box::new(Filter::And(vec![
+                        Filter::cond(Path::element(), Op::Gte, json!(80)),
+                        Filter::cond(Path::element(), Op::Lt, json!(85)),
+                    ])),
+                },
+                "(json_type(doc,'$.scores') = 'array' AND EXISTS (SELECT 1 FROM json_each(doc,'$.scores') \
+                 WHERE ((value >= ?1 AND typeof(value) IN ('integer','real')) AND (value < ?2))))",
+                vec![SqlParam::Int(80), SqlParam::Int(85)],
+            ),
+            (
+                Filter::ElemMatch {
+                    path: ca(),
+                    inner: Box::new(Filter::And(vec![
+                        Filter::cond(Path::plain("afoo"), Op::Eq, json!("x")),
+                        Filter::Not(Box::new(Filter::cond(
+                            Path::plain("abar"),
+                            Op::Lt,
+                            json!(3),
+                        ))),
+                    ])),
+                },
+                "(json_type(doc,'$.composite_array') = 'array' AND EXISTS (SELECT 1 FROM json_each(doc,'$.composite_array') \
+                 WHERE ((json_extract(CASE WHEN type = 'object' THEN value END,'$.afoo') = ?1) \
+                 AND NOT coalesce((json_extract(CASE WHEN type = 'object' THEN value END,'$.abar') < ?2),0))))",
+                vec![SqlParam::Text("x".into()), SqlParam::Int(3)],
+            ),
+            // A system name inside $elemMatch is a field of the element, not a column.
+            (
+                Filter::ElemMatch {
+                    path: ca(),
+                    inner: Box::new(Filter::cond(Path::plain("_id"), Op::Eq, json!("a"))),
+                },
+                "(json_type(doc,'$.composite_array') = 'array' AND EXISTS (SELECT 1 FROM json_each(doc,'$.composite_array') \
+                 WHERE (json_extract(CASE WHEN type = 'object' THEN value END,'$._id') = ?1)))",
+                vec![SqlParam::Text("a".into())],
+            ),
+        ];
+        for (filter, sql, params) in cases {
+            let q = render(&filter);
+            assert_eq!(q.sql, sql);
+            assert_eq!(q.params, params);
+        }
+        // Unsafe array segments are bound here too.
+        let f = Filter::ElemMatch {
+            path: Path::new("a') OR 1=1 --", Some(0)),
+            inner: Box::new(Filter::cond(Path::plain("x"), Op::Eq, json!(1))),
+        };
+        let q = render(&f);
+        assert!(!q.sql.contains("OR 1=1"), "{}", q.sql);
+        let f = Filter::cond(Path::new("a') OR 1=1 --", Some(0)), Op::Size, json!(1));
+        assert!(!render(&f).sql.contains("OR 1=1"));
     }
 
     #[test]

@@ -11,7 +11,9 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use jxp_model::{Field, FieldKind, FieldOptions, Model, ModelOptions, Perms, ScalarType};
-use jxp_query::{Filter, Op, SqlParam, SqlQuery, matches, render_sqlite_filter, resolve_path};
+use jxp_query::{
+    Filter, Op, Path, SqlParam, SqlQuery, matches, render_sqlite_filter, resolve_path,
+};
 use proptest::prelude::*;
 use rusqlite::Connection;
 use rusqlite::functions::FunctionFlags;
@@ -40,6 +42,16 @@ fn model() -> Model {
                 FieldKind::Array(Box::new(scalar("tags", ScalarType::String))),
             ),
             field(
+                "items",
+                FieldKind::Array(Box::new(field(
+                    "items",
+                    FieldKind::Object(vec![
+                        scalar("k", ScalarType::String),
+                        scalar("v", ScalarType::Number),
+                    ]),
+                ))),
+            ),
+            field(
                 "obj",
                 FieldKind::Object(vec![
                     scalar("city", ScalarType::String),
@@ -63,6 +75,9 @@ const PATHS: &[&str] = &[
     "obj",
     "obj.city",
     "obj.zip",
+    "items",
+    "items.k",
+    "items.v",
     "_id",
     "id",
     "_deleted",
@@ -138,6 +153,23 @@ fn document() -> impl Strategy<Value = Map<String, Value>> {
     });
     let tags = prop::collection::vec(prop_oneof![6 => string(), 1 => Just(Value::Null)], 0..4)
         .prop_map(Value::Array);
+    // Elements as validation stores them, plus the odd null or bare string that an element
+    // query must not trip over.
+    let item = prop_oneof![
+        6 => (maybe(string()), maybe(number())).prop_map(|(k, v)| {
+            let mut o = Map::new();
+            if let Some(k) = k {
+                o.insert("k".into(), k);
+            }
+            if let Some(v) = v {
+                o.insert("v".into(), v);
+            }
+            Value::Object(o)
+        }),
+        1 => Just(Value::Null),
+        1 => string(),
+    ];
+    let items = prop::collection::vec(item, 0..4).prop_map(Value::Array);
     (
         (
             maybe(string()),
@@ -145,7 +177,7 @@ fn document() -> impl Strategy<Value = Map<String, Value>> {
             maybe(any::<bool>().prop_map(Value::from)),
             maybe(prop::sample::select(DATES).prop_map(Value::from)),
         ),
-        (maybe(tags), maybe(obj)),
+        (maybe(tags), maybe(obj), maybe(items)),
         (
             any::<bool>(),
             prop::sample::select(DATES),
@@ -156,7 +188,7 @@ fn document() -> impl Strategy<Value = Map<String, Value>> {
         ),
     )
         .prop_map(
-            |((s, n, b, d), (tags, obj), (deleted, created, owner, v))| {
+            |((s, n, b, d), (tags, obj, items), (deleted, created, owner, v))| {
                 let mut doc = Map::new();
                 for (k, v) in [
                     ("s", s),
@@ -165,6 +197,7 @@ fn document() -> impl Strategy<Value = Map<String, Value>> {
                     ("d", d),
                     ("tags", tags),
                     ("obj", obj),
+                    ("items", items),
                 ] {
                     if let Some(v) = v {
                         doc.insert(k.into(), v);
@@ -223,6 +256,8 @@ fn condition() -> impl Strategy<Value = Filter> {
         prop::collection::vec(value(), 0..4).prop_map(|v| (Op::Nin, Value::Array(v))),
         any::<bool>().prop_map(|b| (Op::Exists, Value::Bool(b))),
         pattern().prop_map(|p| (Op::Regex, p)),
+        size().prop_map(|n| (Op::Size, n)),
+        prop::collection::vec(value(), 0..4).prop_map(|v| (Op::All, Value::Array(v))),
     ];
     (prop::sample::select(PATHS), op).prop_map(move |(path, (op, value))| {
         let (path, _) = resolve_path(&m, path).expect("the test paths are in the model");
@@ -230,8 +265,91 @@ fn condition() -> impl Strategy<Value = Filter> {
     })
 }
 
+/// A `$size` argument: mostly valid, sometimes one the parser would refuse.
+fn size() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        6 => (0u64..5).prop_map(Value::from),
+        1 => Just(json!(-1)),
+        1 => Just(json!(1.5)),
+        1 => Just(json!("2")),
+    ]
+}
+
+/// The element-level operators (every one but the whole-array ones), as `$elemMatch` holds.
+fn elem_op() -> BoxedStrategy<(Op, Value)> {
+    prop_oneof![
+        value().prop_map(|v| (Op::Eq, v)),
+        value().prop_map(|v| (Op::Ne, v)),
+        value().prop_map(|v| (Op::Gt, v)),
+        value().prop_map(|v| (Op::Gte, v)),
+        value().prop_map(|v| (Op::Lt, v)),
+        value().prop_map(|v| (Op::Lte, v)),
+        prop::collection::vec(value(), 0..4).prop_map(|v| (Op::In, Value::Array(v))),
+        prop::collection::vec(value(), 0..4).prop_map(|v| (Op::Nin, Value::Array(v))),
+        any::<bool>().prop_map(|b| (Op::Exists, Value::Bool(b))),
+        pattern().prop_map(|p| (Op::Regex, p)),
+    ]
+    .boxed()
+}
+
+/// Combinations of inner conditions, as `$elemMatch` may hold them.
+fn combine(leaf: BoxedStrategy<Filter>) -> BoxedStrategy<Filter> {
+    leaf.prop_recursive(2, 8, 3, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..3).prop_map(Filter::And),
+            prop::collection::vec(inner.clone(), 0..3).prop_map(Filter::Or),
+            prop::collection::vec(inner.clone(), 0..3).prop_map(Filter::Nor),
+            inner.prop_map(|f| Filter::Not(Box::new(f))),
+        ]
+    })
+    .boxed()
+}
+
+/// `$elemMatch` on the array of values, on the array of sub-documents (inner paths relative
+/// to the element, a system name and a missing field among them), and on fields that are not
+/// arrays at all, which must match nothing.
+fn elem_match() -> BoxedStrategy<Filter> {
+    let on_values = combine(
+        elem_op()
+            .prop_map(|(op, v)| Filter::cond(Path::element(), op, v))
+            .boxed(),
+    );
+    let on_docs = combine(
+        (
+            prop::sample::select(&["k", "v", "_id", "zz"][..]),
+            elem_op(),
+        )
+            .prop_map(|(p, (op, v))| Filter::cond(Path::plain(p), op, v))
+            .boxed(),
+    );
+    prop_oneof![
+        3 => on_values.prop_map(|inner| Filter::ElemMatch {
+            path: Path::new("tags", Some(0)),
+            inner: Box::new(inner),
+        }),
+        3 => on_docs.prop_map(|inner| Filter::ElemMatch {
+            path: Path::new("items", Some(0)),
+            inner: Box::new(inner),
+        }),
+        1 => (prop::sample::select(&["s", "obj", "n"][..]), prop_oneof![
+            Just(Filter::All),
+            elem_op().prop_map(|(op, v)| Filter::cond(Path::element(), op, v)),
+        ])
+            .prop_map(|(p, inner)| Filter::ElemMatch {
+                path: Path::plain(p),
+                inner: Box::new(inner),
+            }),
+    ]
+    .boxed()
+}
+
+/// A single condition or `$elemMatch`.
+fn leaf() -> BoxedStrategy<Filter> {
+    prop_oneof![4 => condition().boxed(), 1 => elem_match()].boxed()
+}
+
 fn filter() -> impl Strategy<Value = Filter> {
-    condition().prop_recursive(3, 16, 3, |inner| {
+    leaf().prop_recursive(3, 16, 3, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..3).prop_map(Filter::And),
             prop::collection::vec(inner.clone(), 0..3).prop_map(Filter::Or),
@@ -361,7 +479,7 @@ proptest! {
     #[test]
     fn single_conditions_agree(
         docs in prop::collection::vec(document(), 0..10),
-        filters in prop::collection::vec(condition(), 1..8),
+        filters in prop::collection::vec(leaf(), 1..8),
     ) {
         check(&with_ids(docs), &filters)?;
     }
@@ -415,6 +533,21 @@ fn known_cases_agree() {
         cond("_deleted", Op::Lt, json!("a")),
         cond("createdAt", Op::Gt, json!(0)),
         cond("b", Op::Eq, json!(1)),
+        // Whole-array operators see only arrays: a stored null is not an empty array.
+        cond("tags", Op::Size, json!(0)),
+        cond("tags", Op::Size, json!(2)),
+        cond("tags", Op::All, json!([null])),
+        cond("tags", Op::All, json!(["x", null])),
+        cond("s", Op::All, json!(["abc"])),
+        cond("s", Op::Size, json!(1)),
+        Filter::ElemMatch {
+            path: Path::new("tags", Some(0)),
+            inner: Box::new(Filter::cond(Path::element(), Op::Exists, json!(false))),
+        },
+        Filter::Not(Box::new(Filter::ElemMatch {
+            path: Path::new("tags", Some(0)),
+            inner: Box::new(Filter::cond(Path::element(), Op::Eq, json!("x"))),
+        })),
     ];
     check(&docs, &filters).unwrap();
 }

@@ -339,3 +339,54 @@ async fn reads_as_the_list_does() {
     .await;
     assert_eq!(resp["data"], json!([]));
 }
+
+#[tokio::test]
+async fn array_operators() {
+    let (s, _) = fixture().await;
+    let cases: Vec<(Value, Vec<&str>)> = vec![
+        (json!({"shmack": {"$size": 2}}), vec!["foo"]),
+        (json!({"shmack": {"$size": 1}}), vec!["Foo2", "bar"]),
+        // Documents created without the array store it as [] (the schema's default).
+        (json!({"shmack": {"$size": 0}}), vec!["baz", "qux"]),
+        (json!({"shmack": {"$all": ["ray", "do"]}}), vec!["foo"]),
+        (json!({"shmack": {"$all": ["do"]}}), vec!["foo", "bar"]),
+        (json!({"shmack": {"$all": []}}), vec![]),
+        (
+            json!({"shmack": {"$elemMatch": {"$regex": "^r"}}}),
+            vec!["foo"],
+        ),
+        (
+            json!({"composite_array": {"$elemMatch": {"abar": {"$gte": 3}, "afoo": "y"}}}),
+            vec!["bar"],
+        ),
+        // The conditions must hold on one element, not across elements.
+        (
+            json!({"composite_array": {"$elemMatch": {"abar": {"$gte": 3}, "afoo": "x"}}}),
+            vec![],
+        ),
+        (
+            json!({"$nor": [{"shmack": {"$size": 1}}], "n": {"$lt": 7}}),
+            vec!["foo", "baz"],
+        ),
+    ];
+    for (filter, want) in cases {
+        let body = query(&s, "", filter.clone()).await;
+        assert_eq!(foo_set(&body), sorted(&want), "{filter}");
+    }
+    for (filter, needle) in [
+        (json!({"foo": {"$size": 1}}), "\"foo\""),
+        (json!({"n": {"$all": [1]}}), "\"n\""),
+        (
+            json!({"address": {"$elemMatch": {"city": "Durban"}}}),
+            "\"address\"",
+        ),
+        (json!({"shmack": {"$size": -1}}), "$size"),
+        (
+            json!({"composite_array": {"$elemMatch": {"nope": 1}}}),
+            "nope",
+        ),
+    ] {
+        let got = s.post("/query/test", json!({ "query": filter })).await;
+        assert_error(&got, StatusCode::BAD_REQUEST, needle);
+    }
+}
