@@ -17,6 +17,58 @@ use serde_json::Value;
 use crate::AppState;
 use crate::error::ApiError;
 
+/// The body's media type (lower case, without parameters) and its bytes, read up to `limit`
+/// (413 beyond).
+async fn read_body(req: Request, limit: usize) -> Result<(Option<String>, Bytes), ApiError> {
+    let content_type = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        });
+    let bytes = axum::body::to_bytes(req.into_body(), limit)
+        .await
+        .map_err(|e| {
+            if std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+            {
+                ApiError::too_large(format!("request body is larger than {limit} bytes"))
+            } else {
+                ApiError::bad_request("could not read the request body")
+            }
+        })?;
+    Ok((content_type, bytes))
+}
+
+/// A JSON request body of any shape; an empty body is `null`, which the routes answer with
+/// their own "missing" message.
+pub struct AnyJson(pub Value);
+
+impl FromRequest<AppState> for AnyJson {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (content_type, bytes) = read_body(req, state.http.body_limit).await?;
+        if let Some(other) = content_type.filter(|c| c != "application/json") {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!("content type {other} is not supported; send application/json"),
+            ));
+        }
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(AnyJson(Value::Null));
+        }
+        serde_json::from_slice(&bytes)
+            .map(AnyJson)
+            .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))
+    }
+}
+
 /// A request body as a JSON object: `application/json`, or a urlencoded form (values are
 /// strings, which the model casts). An empty body is an empty object.
 pub struct JsonBody(pub Document);
@@ -25,29 +77,7 @@ impl FromRequest<AppState> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let content_type = req
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| {
-                v.split(';')
-                    .next()
-                    .unwrap_or_default()
-                    .trim()
-                    .to_ascii_lowercase()
-            });
-        let limit = state.http.body_limit;
-        let bytes: Bytes = axum::body::to_bytes(req.into_body(), limit)
-            .await
-            .map_err(|e| {
-                if std::error::Error::source(&e)
-                    .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
-                {
-                    ApiError::too_large(format!("request body is larger than {limit} bytes"))
-                } else {
-                    ApiError::bad_request("could not read the request body")
-                }
-            })?;
+        let (content_type, bytes) = read_body(req, state.http.body_limit).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(JsonBody(Document::new()));
         }

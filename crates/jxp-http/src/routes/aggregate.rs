@@ -6,9 +6,9 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::api::{json_bytes, sized_json};
-use super::query::AnyJson;
 use crate::AppState;
 use crate::error::ApiError;
+use crate::extract::AnyJson;
 use crate::extract::{ApiPath, Caller};
 
 pub(crate) async fn aggregate(
