@@ -1,5 +1,5 @@
-//! The in-memory matcher and the SQLite rendering must select the same documents for every
-//! filter: REST lists run the SQL, realtime delivery runs the matcher, and a document that
+//! The in-memory matcher and the SQL renderings (SQLite always; PostgreSQL too when
+//! `JXP_TEST_DATABASE_URL` names a server) must select the same documents for every filter: REST lists run the SQL, realtime delivery runs the matcher, and a document that
 //! one shows and the other hides is a bug. Documents follow a small model (as validation
 //! guarantees in the store, with fields missing or null at random); filters use every
 //! operator and combinator, with values of every type, since `POST /query` lets a String field
@@ -12,7 +12,8 @@ use std::sync::Arc;
 
 use jxp_model::{Field, FieldKind, FieldOptions, Model, ModelOptions, Perms, ScalarType};
 use jxp_query::{
-    Filter, Op, Path, SqlParam, SqlQuery, matches, render_sqlite_filter, resolve_path,
+    Filter, Op, PG_FUNCTIONS, Path, SqlParam, SqlQuery, matches, render_pg_filter,
+    render_sqlite_filter, resolve_path,
 };
 use proptest::prelude::*;
 use rusqlite::Connection;
@@ -453,7 +454,125 @@ fn with_ids(docs: Vec<Map<String, Value>>) -> Vec<Map<String, Value>> {
         .collect()
 }
 
+/// A PostgreSQL connection with a table shaped like the store's, in a schema of its own, or
+/// `None` when no server is configured. Cases take turns on it.
+struct Pg {
+    rt: tokio::runtime::Runtime,
+    client: tokio_postgres::Client,
+}
+
+fn pg() -> Option<&'static std::sync::Mutex<Pg>> {
+    static PG: std::sync::OnceLock<Option<std::sync::Mutex<Pg>>> = std::sync::OnceLock::new();
+    PG.get_or_init(|| {
+        let url = std::env::var("JXP_TEST_DATABASE_URL").ok()?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let client = rt.block_on(async {
+            let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            let schema = format!(
+                "mvs_{}_{}",
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos()
+            );
+            client
+                .batch_execute(&format!(
+                    "CREATE SCHEMA {schema}; SET search_path = {schema};
+                     {PG_FUNCTIONS}
+                     CREATE TABLE t (
+                         rid bigserial PRIMARY KEY,
+                         _id text COLLATE \"C\" NOT NULL UNIQUE,
+                         doc json NOT NULL,
+                         _owner_id text COLLATE \"C\",
+                         _deleted boolean NOT NULL DEFAULT false,
+                         createdAt text COLLATE \"C\",
+                         updatedAt text COLLATE \"C\"
+                     );
+                     CREATE INDEX ix_t__s ON t (((doc->>'s')) COLLATE \"C\");"
+                ))
+                .await
+                .unwrap();
+            client
+        });
+        Some(std::sync::Mutex::new(Pg { rt, client }))
+    })
+    .as_ref()
+}
+
+/// The ids each filter selects on PostgreSQL, after loading `docs` into the table.
+fn pg_ids(pg: &Pg, docs: &[Map<String, Value>], filters: &[Filter]) -> Vec<BTreeSet<String>> {
+    pg.rt.block_on(async {
+        pg.client.batch_execute("TRUNCATE t").await.unwrap();
+        for doc in docs {
+            let text = |k: &str| doc.get(k).and_then(Value::as_str).map(str::to_owned);
+            pg.client
+                .execute(
+                    "INSERT INTO t (_id, doc, _owner_id, _deleted, createdAt, updatedAt)
+                     VALUES ($1, $2::text::json, $3, $4, $5, $6)",
+                    &[
+                        &text("_id"),
+                        &serde_json::to_string(doc).unwrap(),
+                        &text("_owner_id"),
+                        &doc.get("_deleted")
+                            .and_then(Value::as_bool)
+                            .unwrap_or(false),
+                        &text("createdAt"),
+                        &text("updatedAt"),
+                    ],
+                )
+                .await
+                .unwrap();
+        }
+        let mut out = Vec::new();
+        for f in filters {
+            let mut q = SqlQuery {
+                sql: "SELECT _id FROM t WHERE ".into(),
+                params: Vec::new(),
+            };
+            render_pg_filter(f, &mut q);
+            let params: Vec<Option<String>> = q.params.iter().map(SqlParam::to_pg_text).collect();
+            let rows = pg
+                .client
+                .query_raw(&q.sql, params.iter())
+                .await
+                .unwrap_or_else(|e| panic!("{e:?}: {}", q.sql));
+            use futures_util::TryStreamExt;
+            let ids: Vec<tokio_postgres::Row> = rows
+                .try_collect()
+                .await
+                .unwrap_or_else(|e| panic!("{e:?}: {}", q.sql));
+            out.push(ids.iter().map(|r| r.get::<_, String>(0)).collect());
+        }
+        out
+    })
+}
+
 fn check(docs: &[Map<String, Value>], filters: &[Filter]) -> Result<(), TestCaseError> {
+    if let Some(pg) = pg() {
+        let pg = pg.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let by_pg = pg_ids(&pg, docs, filters);
+        for (f, by_sql) in filters.iter().zip(by_pg) {
+            let by_matcher: BTreeSet<String> = docs
+                .iter()
+                .filter(|d| matches(f, d))
+                .filter_map(|d| d.get("_id").and_then(Value::as_str).map(str::to_owned))
+                .collect();
+            prop_assert_eq!(
+                &by_matcher,
+                &by_sql,
+                "PostgreSQL: filter {:?}\ndocs {}",
+                f,
+                serde_json::to_string(docs).unwrap_or_default()
+            );
+        }
+    }
     let conn = database(docs);
     for f in filters {
         let by_matcher: BTreeSet<String> = docs
