@@ -1,6 +1,7 @@
 //! The listener: a dedicated connection that `LISTEN`s on the schema's channel and publishes
-//! the change log on this process's change stream, in seq order per model and each change
-//! once. Notifications only say which model moved and to which seq; the rows come from the
+//! the change log on this process's change stream, in commit order (and op order within a
+//! transaction; only a catch-up after reconnecting goes model by model), in seq order per
+//! model and each change once. Notifications only say which model moved and to which seq; the rows come from the
 //! log, so a notification missed while the connection was down costs nothing: after
 //! reconnecting, every model is caught up from the log before listening goes on.
 
@@ -172,13 +173,16 @@ impl Listener {
             self.publish_upto(client, &model, seq).await?;
         }
         while let Some(payload) = notes.recv().await {
-            let Some((model, seq)) = payload
-                .rsplit_once(':')
-                .and_then(|(m, s)| Some((m.to_owned(), s.parse::<u64>().ok()?)))
-            else {
-                continue;
-            };
-            self.publish_upto(client, &model, seq).await?;
+            // `model:seq model:seq …`: runs of one transaction's changes, in op order.
+            for run in payload.split(' ') {
+                let Some((model, seq)) = run
+                    .rsplit_once(':')
+                    .and_then(|(m, s)| Some((m, s.parse::<u64>().ok()?)))
+                else {
+                    continue;
+                };
+                self.publish_upto(client, model, seq).await?;
+            }
         }
         Err(StoreError::Database("listener connection closed".into()))
     }

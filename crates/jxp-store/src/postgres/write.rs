@@ -18,6 +18,9 @@ use crate::change::{Change, ChangeOp};
 use crate::error::StoreError;
 use crate::spec::{Guard, WriteOp, WriteTx};
 
+/// PostgreSQL refuses notification payloads of 8000 bytes or more.
+const MAX_PAYLOAD: usize = 7000;
+
 /// How often a transaction that lost a deadlock or serialization race is tried again.
 const ATTEMPTS: usize = 5;
 
@@ -318,17 +321,34 @@ async fn log_changes(
             silent: wtx.silent,
         }));
     }
+    // One notification for the transaction: its changes as runs of one model, in op order
+    // (`test:5 link:2 test:6`), so listeners publish them in the order they were made.
+    let mut runs: Vec<(&str, u64)> = Vec::new();
+    for c in &changes {
+        match runs.last_mut() {
+            Some((m, seq)) if *m == c.model => *seq = c.seq,
+            _ => runs.push((c.model.as_str(), c.seq)),
+        }
+    }
+    let mut payload: Vec<String> = runs.iter().map(|(m, s)| format!("{m}:{s}")).collect();
+    if payload.iter().map(|p| p.len() + 1).sum::<usize>() > MAX_PAYLOAD {
+        // Too long for a notification: each model's last seq (order across models is lost).
+        payload = next
+            .iter()
+            .map(|(m, s)| format!("{m}:{}", s.saturating_sub(1)))
+            .collect();
+    }
+    tx.execute(
+        "SELECT pg_notify($1::text, $2::text)",
+        &[&ctx.channel, &payload.join(" ")],
+    )
+    .await?;
     for (model, n) in &per_model {
         let last = next
             .get(model)
             .copied()
             .unwrap_or_default()
             .saturating_sub(1);
-        tx.execute(
-            "SELECT pg_notify($1::text, $2::text)",
-            &[&ctx.channel, &format!("{model}:{last}")],
-        )
-        .await?;
         // Trim in steps so the delete runs once per many writes, not on every write.
         let step = (ctx.retention / 16).max(1);
         let before = last - n;
