@@ -73,7 +73,7 @@ start_postgres() {
             -o "-p $port -k $pgdir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
             start >/dev/null; then
             export JXP_TEST_DATABASE_URL="postgres://jxp@127.0.0.1:$port/postgres"
-            echo "== PostgreSQL $("$pgbin/postgres" --version | awk '{print $NF}') on 127.0.0.1:$port"
+            echo "== PostgreSQL $("$pgbin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port"
             return 0
         fi
     done
