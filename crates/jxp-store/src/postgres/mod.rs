@@ -3,11 +3,12 @@
 //! with `seq` from a per-model counter row, and a listener connection that turns the log into
 //! this process's change stream, whichever process wrote.
 //!
-//! Cross-process delivery: a writing transaction calls `pg_notify(channel, 'model:seq')`
-//! before it commits (PostgreSQL delivers notifications at commit, in commit order). Every
-//! process `LISTEN`s on a dedicated connection and, for each notification, reads the log rows
-//! of that model it has not yet published, up to the notified seq, and publishes them in seq
-//! order: its own writes included, each exactly once. After a lost connection it reconnects
+//! Cross-process delivery: a writing transaction calls `pg_notify(channel, 'model:seq …')`
+//! (its changes as runs of one model, in op order) before it commits; PostgreSQL delivers
+//! notifications at commit, in commit order. Every process `LISTEN`s on a dedicated
+//! connection and, for each run, reads the log rows of that model it has not yet published,
+//! up to the run's seq, and publishes them in seq order: its own writes included, each
+//! exactly once. After a lost connection it reconnects
 //! and catches up from the log. The channel is named after the schema, so several databases
 //! of tests can share one server.
 
