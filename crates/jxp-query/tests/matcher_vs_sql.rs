@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use jxp_model::{Field, FieldKind, FieldOptions, Model, ModelOptions, Perms, ScalarType};
 use jxp_query::{
-    Filter, Op, PG_FUNCTIONS, Path, SqlParam, SqlQuery, matches, render_pg_filter,
-    render_sqlite_filter, resolve_path,
+    Filter, Op, PG_FUNCTIONS, Path, Sort, SortDir, SqlParam, SqlQuery, matches, render_pg_filter,
+    render_pg_order, render_sqlite_filter, render_sqlite_order, resolve_path,
 };
 use proptest::prelude::*;
 use rusqlite::Connection;
@@ -506,30 +506,35 @@ fn pg() -> Option<&'static std::sync::Mutex<Pg>> {
     .as_ref()
 }
 
+/// Replaces the rows of the PostgreSQL table with `docs`.
+async fn load_pg(pg: &Pg, docs: &[Map<String, Value>]) {
+    pg.client.batch_execute("TRUNCATE t").await.unwrap();
+    for doc in docs {
+        let text = |k: &str| doc.get(k).and_then(Value::as_str).map(str::to_owned);
+        pg.client
+            .execute(
+                "INSERT INTO t (_id, doc, _owner_id, _deleted, createdAt, updatedAt)
+                     VALUES ($1, $2::text::json, $3, $4, $5, $6)",
+                &[
+                    &text("_id"),
+                    &serde_json::to_string(doc).unwrap(),
+                    &text("_owner_id"),
+                    &doc.get("_deleted")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false),
+                    &text("createdAt"),
+                    &text("updatedAt"),
+                ],
+            )
+            .await
+            .unwrap();
+    }
+}
+
 /// The ids each filter selects on PostgreSQL, after loading `docs` into the table.
 fn pg_ids(pg: &Pg, docs: &[Map<String, Value>], filters: &[Filter]) -> Vec<BTreeSet<String>> {
     pg.rt.block_on(async {
-        pg.client.batch_execute("TRUNCATE t").await.unwrap();
-        for doc in docs {
-            let text = |k: &str| doc.get(k).and_then(Value::as_str).map(str::to_owned);
-            pg.client
-                .execute(
-                    "INSERT INTO t (_id, doc, _owner_id, _deleted, createdAt, updatedAt)
-                     VALUES ($1, $2::text::json, $3, $4, $5, $6)",
-                    &[
-                        &text("_id"),
-                        &serde_json::to_string(doc).unwrap(),
-                        &text("_owner_id"),
-                        &doc.get("_deleted")
-                            .and_then(Value::as_bool)
-                            .unwrap_or(false),
-                        &text("createdAt"),
-                        &text("updatedAt"),
-                    ],
-                )
-                .await
-                .unwrap();
-        }
+        load_pg(pg, docs).await;
         let mut out = Vec::new();
         for f in filters {
             let mut q = SqlQuery {
@@ -592,8 +597,69 @@ fn check(docs: &[Map<String, Value>], filters: &[Filter]) -> Result<(), TestCase
     Ok(())
 }
 
+/// Sort keys on any path, system columns and arrays included, either way.
+fn sorts() -> impl Strategy<Value = Vec<Sort>> {
+    let m = Arc::new(model());
+    prop::collection::vec(
+        (prop::sample::select(PATHS), any::<bool>()).prop_map(move |(path, asc)| Sort {
+            path: resolve_path(&m, path).unwrap().0,
+            dir: if asc { SortDir::Asc } else { SortDir::Desc },
+        }),
+        1..3,
+    )
+}
+
+/// Both databases order the documents the same way for `sort` (ties broken by `_id`).
+fn check_order(docs: &[Map<String, Value>], sort: &[Sort]) -> Result<(), TestCaseError> {
+    let Some(pg) = pg() else { return Ok(()) };
+    let conn = database(docs);
+    let mut q = SqlQuery {
+        sql: "SELECT _id FROM t WHERE 1".into(),
+        params: Vec::new(),
+    };
+    render_sqlite_order(sort, &mut q);
+    let mut stmt = conn.prepare(&q.sql).unwrap();
+    let by_sqlite: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let pg = pg.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut q = SqlQuery {
+        sql: "SELECT _id FROM t".into(),
+        params: Vec::new(),
+    };
+    render_pg_order(sort, &mut q);
+    let by_pg: Vec<String> = pg.rt.block_on(async {
+        load_pg(&pg, docs).await;
+        pg.client
+            .query(&q.sql, &[])
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}: {}", q.sql))
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    });
+    prop_assert_eq!(
+        &by_sqlite,
+        &by_pg,
+        "sort {:?}\ndocs {}",
+        sort,
+        serde_json::to_string(docs).unwrap_or_default()
+    );
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn sort_orders_agree_on_both_databases(
+        docs in prop::collection::vec(document(), 0..10),
+        sort in sorts(),
+    ) {
+        check_order(&with_ids(docs), &sort)?;
+    }
 
     #[test]
     fn single_conditions_agree(
