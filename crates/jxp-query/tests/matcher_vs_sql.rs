@@ -107,6 +107,8 @@ const STRINGS: &[&str] = &[
     "2020-01-01T00:00:00.000Z",
     "2021-06-01T12:00:00.000Z",
     "000000000000000000000001",
+    "a\nb",
+    "x\nfoo\nB",
 ];
 
 const DATES: &[&str] = &[
@@ -237,8 +239,26 @@ fn value() -> impl Strategy<Value = Value> {
 fn pattern() -> impl Strategy<Value = Value> {
     prop::sample::select(
         &[
-            "a", "(?i)a", "^f", "o$", r"\d", r"\{", "(?i)é", "(?i)foo", "^$", "city", "(?i)2020",
+            "a",
+            "(?i)a",
+            "^f",
+            "o$",
+            r"\d",
+            r"\{",
+            "(?i)é",
+            "(?i)foo",
+            "^$",
+            "city",
+            "(?i)2020",
             "1",
+            "a.b",
+            "(?s)a.b",
+            "^foo",
+            "(?m)^foo",
+            "(?m)b$",
+            "(?ims)^B$",
+            "[^a]b",
+            "(?x) f o",
         ][..],
     )
     .prop_map(Value::from)

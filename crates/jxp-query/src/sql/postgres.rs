@@ -543,6 +543,7 @@ fn render_regex(q: &mut SqlQuery, t: &Target<'_>, value: &Value) {
         q.sql.push_str("FALSE");
         return;
     }
+    let pattern = pg_pattern(pattern);
     match t.column_type() {
         Some(ColumnType::Bool) => q.sql.push_str("FALSE"),
         // The database's own collation decides case folding (`"C"` folds ASCII only).
@@ -550,7 +551,7 @@ fn render_regex(q: &mut SqlQuery, t: &Target<'_>, value: &Value) {
             q.sql.push('(');
             t.text(q);
             q.sql.push_str(" COLLATE \"default\" ~ ");
-            q.bind_pg(SqlParam::Text(pattern.clone()));
+            q.bind_pg(SqlParam::Text(pattern));
             q.sql.push(')');
         }
         None => {
@@ -559,10 +560,83 @@ fn render_regex(q: &mut SqlQuery, t: &Target<'_>, value: &Value) {
             q.sql.push_str(" = 'string' AND ");
             t.text(q);
             q.sql.push_str(" ~ ");
-            q.bind_pg(SqlParam::Text(pattern.clone()));
+            q.bind_pg(SqlParam::Text(pattern));
             q.sql.push(')');
         }
     }
+}
+
+/// A `regex`-crate pattern with its leading flags (`(?ims)`, as the query parser folds them
+/// in) rewritten for PostgreSQL, which differs around newlines: Rust's `.` does not match a
+/// newline unless `s`, but its `[^a]` does, and no PostgreSQL option says exactly that; so
+/// each `.` outside brackets becomes `[^\n]` (unless `s`), and the options are PostgreSQL's
+/// `w` with `m` (`^`/`$` also at line breaks) or none of the newline ones without it. `i` and
+/// `x` mean the same in both.
+fn pg_pattern(pattern: &str) -> String {
+    let (flags, body) = match pattern.strip_prefix("(?").and_then(|r| r.split_once(')')) {
+        Some((flags, body))
+            if !flags.is_empty() && flags.chars().all(|c| matches!(c, 'i' | 'm' | 's' | 'x')) =>
+        {
+            (flags, body)
+        }
+        _ => ("", pattern),
+    };
+    let mut options = String::new();
+    if flags.contains('m') {
+        options.push('w');
+    }
+    for f in ['i', 'x'] {
+        if flags.contains(f) {
+            options.push(f);
+        }
+    }
+    let body = if flags.contains('s') {
+        body.to_owned()
+    } else {
+        dots_without_newline(body)
+    };
+    if options.is_empty() {
+        body
+    } else {
+        format!("(?{options}){body}")
+    }
+}
+
+/// Replaces every `.` outside a bracket expression (and not escaped) with `[^\n]`.
+fn dots_without_newline(body: &str) -> String {
+    let mut out = String::with_capacity(body.len());
+    let mut chars = body.chars().peekable();
+    let mut in_brackets = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                out.push(c);
+                if let Some(next) = chars.next() {
+                    out.push(next);
+                }
+            }
+            '[' if !in_brackets => {
+                in_brackets = true;
+                out.push(c);
+                // A `]` first (after an optional `^`) is a member, not the end.
+                if chars.peek() == Some(&'^') {
+                    out.push('^');
+                    chars.next();
+                }
+                if chars.peek() == Some(&']') {
+                    out.push(']');
+                    chars.next();
+                }
+            }
+            ']' if in_brackets => {
+                in_brackets = false;
+                out.push(c);
+            }
+            '.' if !in_brackets => out.push_str("[^\\n]"),
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 /// Renders ` ORDER BY …` for the sort keys, always ending with `_id` so pages are stable.
@@ -671,6 +745,17 @@ mod tests {
         let f = Filter::cond(Path::new("a') OR 1=1 --.x", Some(0)), Op::Size, json!(1));
         assert!(!render(&f).sql.contains("OR 1=1"));
         assert_eq!(pg_doc_text("a'b"), None);
+    }
+
+    #[test]
+    fn regex_flags_become_embedded_options() {
+        assert_eq!(pg_pattern("a.b"), r"a[^\n]b");
+        assert_eq!(pg_pattern("(?i)foo"), "(?i)foo");
+        assert_eq!(pg_pattern("(?ms)^.$"), "(?w)^.$");
+        assert_eq!(pg_pattern("(?m)^x."), r"(?w)^x[^\n]");
+        assert_eq!(pg_pattern("(?s)a.b"), "a.b");
+        assert_eq!(pg_pattern("(?:a)b"), "(?:a)b");
+        assert_eq!(pg_pattern(r"\.[.\]][].]."), r"\.[.\]][].][^\n]");
     }
 
     #[test]
