@@ -32,56 +32,54 @@ impl Drop for Proc {
     }
 }
 
-/// A free loopback port (bound, read and released).
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
-/// Starts `jxp serve` on the models in `dir` and `database_url`; answers once `/healthz`
-/// does (polled until a deadline: another process has no event to await).
+/// Starts `jxp serve` on the models in `dir` and `database_url`; answers once it listens
+/// (its log says where; read until a deadline, as another process has no event to await).
 async fn spawn(dir: &Path, database_url: &str, name: &str) -> Proc {
     spawn_with(dir, database_url, name, &[]).await
 }
 
 async fn spawn_with(dir: &Path, database_url: &str, name: &str, env: &[(&str, &str)]) -> Proc {
-    let port = free_port();
-    let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_jxp"))
+    let log_path = dir.join(format!("{name}.log"));
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jxp"))
         .arg("serve")
         .current_dir(dir)
         .env("HOST", "127.0.0.1")
-        .env("PORT", port.to_string())
+        .env("PORT", "0")
         .env("MODEL_DIR", dir.join("models"))
         .env("DATABASE_URL", database_url)
         .env("BCRYPT_COST", "4")
         .env("LOGIN_RATE_LIMIT_ENABLED", "false")
-        .env("RUST_LOG", "warn")
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "warn,jxp=info")
         .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())
         .stderr(log)
         .spawn()
         .unwrap();
-    let mut proc = Proc {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-    };
-    let client = reqwest::Client::new();
+    // The process picks its own port and logs it.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if let Ok(r) = client.get(format!("{}/healthz", proc.base)).send().await
-            && r.status() == StatusCode::OK
-        {
-            return proc;
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        let addr = log
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|l| l["fields"]["message"] == "jxp listening")
+            .and_then(|l| l["fields"]["addr"].as_str().map(str::to_owned));
+        if let Some(addr) = addr {
+            return Proc {
+                child,
+                base: format!("http://{addr}"),
+            };
         }
-        let exited = proc.child.try_wait().unwrap().is_some();
-        let log = std::fs::read_to_string(dir.join(format!("{name}.log"))).unwrap_or_default();
-        assert!(
-            !exited && Instant::now() < deadline,
-            "{name} did not start:\n{log}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        let exited = child.try_wait().unwrap().is_some();
+        if exited || Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{name} did not start:\n{log}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
