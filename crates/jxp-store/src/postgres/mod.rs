@@ -94,7 +94,15 @@ impl From<tokio_postgres::Error> for StoreError {
 
 impl From<deadpool_postgres::PoolError> for StoreError {
     fn from(e: deadpool_postgres::PoolError) -> Self {
-        StoreError::Database(format!("no database connection: {e}"))
+        match e {
+            deadpool_postgres::PoolError::Backend(e) => {
+                let StoreError::Database(why) = StoreError::from(e) else {
+                    return StoreError::Database("no database connection".into());
+                };
+                StoreError::Database(format!("no database connection: {why}"))
+            }
+            other => StoreError::Database(format!("no database connection: {other}")),
+        }
     }
 }
 
