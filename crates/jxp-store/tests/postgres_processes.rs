@@ -201,3 +201,21 @@ async fn a_killed_listener_connection_loses_nothing() {
     let seq = b.write(insert(1000)).await.unwrap()[0].seq;
     assert_eq!(take(&mut on_b, 1).await, vec![seq]);
 }
+
+#[tokio::test]
+async fn a_regex_postgres_cannot_compile_is_a_bad_query_not_a_fault() {
+    let Some(base) = base_url() else { return };
+    let store = open(&schema_url(&base, "regex").await).await;
+    store.write(insert(1)).await.unwrap();
+    let find = |pattern: &str| jxp_query::Find {
+        filter: jxp_query::Filter::cond(
+            jxp_query::Path::plain("_id"),
+            jxp_query::Op::Regex,
+            json!(pattern),
+        ),
+        ..jxp_query::Find::default()
+    };
+    assert_eq!(store.find("test", &find("^0+1$")).await.unwrap().len(), 1);
+    let err = store.find("test", &find(r"\p{L}")).await.unwrap_err();
+    assert!(matches!(err, jxp_store::StoreError::BadQuery(_)), "{err:?}");
+}

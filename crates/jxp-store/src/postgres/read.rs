@@ -12,6 +12,7 @@ use jxp_query::{
     render_pg_order_keys,
 };
 use tokio_postgres::Row;
+use tokio_postgres::error::SqlState;
 
 use super::table_name;
 use crate::Document;
@@ -22,11 +23,21 @@ pub(crate) fn parse_doc(text: &str) -> Result<Document, StoreError> {
     Ok(serde_json::from_str(text)?)
 }
 
-/// Runs a rendered query: every parameter travels as text (or NULL).
+/// Runs a rendered query: every parameter travels as text (or NULL). A regex that the
+/// `regex` crate accepts but PostgreSQL cannot compile (`\p{L}`, named groups) is the
+/// caller's error, not a fault.
 async fn query(client: &tokio_postgres::Client, q: &SqlQuery) -> Result<Vec<Row>, StoreError> {
     let params: Vec<Option<String>> = q.params.iter().map(SqlParam::to_pg_text).collect();
-    let rows = client.query_raw(q.sql.as_str(), params.iter()).await?;
-    Ok(rows.try_collect().await?)
+    let run = async {
+        let rows = client.query_raw(q.sql.as_str(), params.iter()).await?;
+        rows.try_collect::<Vec<Row>>().await
+    };
+    run.await.map_err(|e| match e.as_db_error() {
+        Some(db) if *db.code() == SqlState::INVALID_REGULAR_EXPRESSION => StoreError::BadQuery(
+            format!("PostgreSQL cannot run this regex: {}", db.message()),
+        ),
+        _ => e.into(),
+    })
 }
 
 pub(crate) async fn get(
