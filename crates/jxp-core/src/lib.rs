@@ -4,6 +4,7 @@
 mod aggregate;
 mod app;
 mod auth;
+mod bulk;
 mod error;
 mod identity;
 mod password;
@@ -19,6 +20,7 @@ pub use app::{App, QueryLimits, Settings, parse_size};
 pub use auth::{
     AuthSettings, Credentials, GroupChange, RateLimitSettings, RateLimiter, Session, SmtpSettings,
 };
+pub use bulk::{BULK_MAX_MATCHED, BULK_MAX_OPS, BulkDone, BulkKind, BulkOutcome, BulkReport};
 pub use error::CoreError;
 pub use identity::{Identity, User};
 pub use perms::{Access, Right, access};

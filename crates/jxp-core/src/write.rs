@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use crate::app::App;
 use crate::auth::IDENTITY_MODELS;
+use crate::bulk::Update;
 use crate::error::CoreError;
 use crate::identity::Identity;
 use crate::password;
@@ -239,17 +240,53 @@ impl App {
         body: Document,
         opts: WriteOptions,
     ) -> Result<Document, CoreError> {
+        match self
+            .update_edit(who, slug, id, Edit::Merge(body), opts, None)
+            .await?
+        {
+            Edited::Modified(doc) | Edited::Unchanged(doc) => Ok(doc),
+            Edited::NoLongerMatches => Err(CoreError::NotFound(format!("{slug}/{id} not found"))),
+        }
+    }
+
+    /// Changes one document as `edit` says, retrying when another write got in between. With
+    /// `matching`, the document must still match it when read for the write (else
+    /// `NoLongerMatches`, nothing written), and an edit that changes nothing writes nothing.
+    pub(crate) async fn update_edit(
+        &self,
+        who: &Identity,
+        slug: &str,
+        id: &str,
+        edit: Edit,
+        opts: WriteOptions,
+        matching: Option<&Filter>,
+    ) -> Result<Edited, CoreError> {
         let model = self.model(slug)?.clone();
         check_id(id)?;
-        let body = self.prepare_input(&model, who, body, &opts, false).await?;
-        let undelete = match body.get("_deleted") {
-            None => false,
-            Some(Value::Bool(false)) => true,
-            Some(Value::String(s)) if s == "false" => true,
-            Some(_) => {
-                return Err(CoreError::BadRequest(
-                    "_deleted: only false (undelete) may be set; delete with DELETE".into(),
-                ));
+        let (edit, undelete) = match edit {
+            Edit::Merge(body) => {
+                let body = self.prepare_input(&model, who, body, &opts, false).await?;
+                let undelete = match body.get("_deleted") {
+                    None => false,
+                    Some(Value::Bool(false)) => true,
+                    Some(Value::String(s)) if s == "false" => true,
+                    Some(_) => {
+                        return Err(CoreError::BadRequest(
+                            "_deleted: only false (undelete) may be set; delete with DELETE".into(),
+                        ));
+                    }
+                };
+                (Edit::Merge(body), undelete)
+            }
+            Edit::Replace(body) => {
+                let body = self.prepare_input(&model, who, body, &opts, true).await?;
+                (Edit::Replace(body), false)
+            }
+            Edit::Operators(mut update) => {
+                let set = update.set_fields();
+                let set = self.prepare_input(&model, who, set, &opts, false).await?;
+                update.replace_set_fields(set);
+                (Edit::Operators(update), false)
             }
         };
         for _ in 0..UPDATE_ATTEMPTS {
@@ -266,18 +303,22 @@ impl App {
             if deleted && !undelete {
                 return Err(not_found(&model, id));
             }
+            if let Some(filter) = matching
+                && !jxp_query::matches(filter, &current)
+            {
+                return Ok(Edited::NoLongerMatches);
+            }
             let owner = current.get("_owner_id").and_then(Value::as_str);
             if !allowed_on(&model, who, Right::Update, owner) {
                 return Err(forbidden(&model, Right::Update));
             }
             let version = current.get("__v").and_then(Value::as_i64).unwrap_or(0);
             let mut doc = current.clone();
-            for (k, v) in &body {
-                if k != "_deleted" {
-                    doc.insert(k.clone(), v.clone());
-                }
-            }
+            apply_edit(&model, &edit, &mut doc)?;
             model.validate(&mut doc)?;
+            if matching.is_some() && !undelete && same_fields(&current, &doc) {
+                return Ok(Edited::Unchanged(public_view(&model, &current)));
+            }
             doc.insert("_deleted".into(), Value::Bool(false));
             doc.insert("updatedAt".into(), Value::String(now_iso()));
             doc.insert("__v".into(), Value::from(version + 1));
@@ -296,7 +337,7 @@ impl App {
                 silent: opts.silence,
             };
             match self.commit(tx).await {
-                Ok(_) => return Ok(public_view(&model, &doc)),
+                Ok(_) => return Ok(Edited::Modified(public_view(&model, &doc))),
                 Err(StoreError::VersionConflict { .. }) => continue,
                 Err(e) => return Err(e.into()),
             }
@@ -505,4 +546,61 @@ fn delete_op(
         expect_version: Some(version),
         op: ChangeOp::Delete,
     }
+}
+
+/// How an update changes a stored document.
+pub(crate) enum Edit {
+    /// PUT: the given top-level fields replace theirs.
+    Merge(Document),
+    /// `replaceOne`: the document's own fields become exactly these, but for private fields
+    /// the replacement leaves out (the client never saw them, so it cannot carry them over).
+    Replace(Document),
+    /// MongoDB update operators.
+    Operators(Update),
+}
+
+/// What `update_edit` did.
+pub(crate) enum Edited {
+    /// Written; the document as the caller sees it.
+    Modified(Document),
+    /// Nothing to change; the stored document as the caller sees it.
+    Unchanged(Document),
+    /// The document no longer matched the filter it was chosen by.
+    NoLongerMatches,
+}
+
+fn apply_edit(model: &Model, edit: &Edit, doc: &mut Document) -> Result<(), CoreError> {
+    match edit {
+        Edit::Merge(body) => {
+            for (k, v) in body {
+                if k != "_deleted" {
+                    doc.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        Edit::Replace(body) => {
+            doc.retain(|k, _| {
+                SYSTEM_FIELDS.contains(&k.as_str())
+                    || (model.field(k).is_some_and(|f| f.is_private()) && !body.contains_key(k))
+            });
+            for (k, v) in body {
+                doc.insert(k.clone(), v.clone());
+            }
+        }
+        Edit::Operators(update) => update
+            .apply(doc, false)
+            .map_err(|e| CoreError::BadRequest(e.0))?,
+    }
+    Ok(())
+}
+
+/// Whether two versions of a document hold the same fields, system fields aside.
+fn same_fields(a: &Document, b: &Document) -> bool {
+    let own = |d: &Document| {
+        d.iter()
+            .filter(|(k, _)| !SYSTEM_FIELDS.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    own(a) == own(b)
 }

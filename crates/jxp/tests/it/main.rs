@@ -8,6 +8,7 @@ mod harness;
 mod aggregate;
 mod auth;
 mod bad_input;
+mod bulkwrite;
 mod cache;
 mod changes;
 mod crud;
