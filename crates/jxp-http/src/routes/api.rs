@@ -186,10 +186,20 @@ pub(crate) async fn get_one(
     query: QueryPairs,
 ) -> Result<Response, ApiError> {
     let compute = async {
-        let doc = state
-            .app
-            .get_one(&who, &slug, &id, query.flag("showDeleted"))
-            .await?;
+        // Of a list's parameters, those that shape one document; the rest (filters, sort,
+        // paging) mean nothing here and are ignored, as JXP ignores them.
+        let pairs: Vec<(String, String)> = query
+            .0
+            .iter()
+            .filter(|(k, _)| {
+                k.starts_with("populate")
+                    || matches!(k.as_str(), "autopopulate" | "fields" | "showDeleted")
+            })
+            .cloned()
+            .collect();
+        let model = state.app.model(&slug)?;
+        let params = list_request(model, &pairs)?.params;
+        let doc = state.app.get_one_view(&who, &slug, &id, &params).await?;
         serde_json::to_vec(&json!({ "data": doc })).map_err(ApiError::internal)
     };
     cached(&state, &who, &slug, &uri, compute).await
