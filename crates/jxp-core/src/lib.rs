@@ -6,6 +6,7 @@ mod app;
 mod auth;
 mod bulk;
 mod error;
+mod explain;
 mod identity;
 mod password;
 mod perms;

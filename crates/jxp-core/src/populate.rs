@@ -207,6 +207,14 @@ mod tests {
         async fn ping(&self) -> Result<(), StoreError> {
             self.inner.ping().await
         }
+        async fn explain(
+            &self,
+            model: &str,
+            find: &Find,
+            count: bool,
+        ) -> Result<Vec<String>, StoreError> {
+            self.inner.explain(model, find, count).await
+        }
     }
 
     const TEST: &str = r#"

@@ -14,6 +14,7 @@ mod changes;
 mod crud;
 mod csv;
 mod delete;
+mod explain;
 mod lists;
 mod meta;
 mod persistence;
