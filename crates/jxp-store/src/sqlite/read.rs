@@ -89,7 +89,7 @@ pub(crate) fn get(
     model: &str,
     id: &str,
 ) -> Result<Option<Document>, StoreError> {
-    let sql = format!("SELECT doc FROM {} WHERE _id = ?1", table_name(model));
+    let sql = format!("SELECT json(doc) FROM {} WHERE _id = ?1", table_name(model));
     let mut stmt = conn.prepare_cached(&sql)?;
     let text: Option<String> = stmt.query_row([id], |r| r.get(0)).optional()?;
     text.as_deref().map(parse_doc).transpose()
@@ -125,8 +125,8 @@ fn find_sql(model: &str, find: &Find) -> Option<SqlQuery> {
     let mut q = SqlQuery::default();
     // bm25 is lower for better matches; its negation reads as "higher is better".
     let select = match text {
-        Some(_) => format!("doc, -bm25({})", fts_name(model)),
-        None => "doc, NULL".to_owned(),
+        Some(_) => format!("json(doc), -bm25({})", fts_name(model)),
+        None => "json(doc), NULL".to_owned(),
     };
     if !rows_where(&mut q, model, &select, text) {
         return None;
