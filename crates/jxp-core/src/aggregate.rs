@@ -11,7 +11,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use jxp_model::{Document, Model, public_view};
+use jxp_model::{Document, Model, into_public_view};
 use jxp_query::{
     Filter, Find, Lookup, Op, Sort, Stage, apply_lookup, lookup_values, parse_mongo_filter,
     parse_pipeline, resolve_path, resolve_wrappers, run_stage,
@@ -90,8 +90,8 @@ impl App {
         let mut docs: Vec<Document> = self
             .read_capped(&model, find)
             .await?
-            .iter()
-            .map(|d| public_view(&model, d))
+            .into_iter()
+            .map(|d| into_public_view(&model, d))
             .collect();
         for stage in rest {
             docs = match stage.lookup() {
@@ -170,7 +170,10 @@ impl App {
                 self.read_capped(&model, find).await?
             }
         };
-        let foreign: Vec<Document> = rows.iter().map(|d| public_view(&model, d)).collect();
+        let foreign: Vec<Document> = rows
+            .into_iter()
+            .map(|d| into_public_view(&model, d))
+            .collect();
         Ok(apply_lookup(spec, docs, &foreign, AGGREGATE_MAX_DOCS)?)
     }
 }
