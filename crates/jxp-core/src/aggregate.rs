@@ -20,6 +20,7 @@ use serde_json::Value;
 
 use crate::app::App;
 use crate::error::CoreError;
+use crate::hooks::ReadEvent;
 use crate::identity::Identity;
 use crate::read::{ListOutcome, ListRequest};
 
@@ -78,7 +79,10 @@ impl App {
                 "POST /aggregate is disabled for model {slug}"
             )));
         }
-        let scope = self.read_scope(&model, who)?;
+        let scope = self.read_scope(&model, who)?.and(
+            self.read_constraint(ReadEvent::Get, &model, who, None)
+                .await?,
+        );
         let Some(pipeline) = pipeline.filter(|p| p.is_array()) else {
             return Err(CoreError::BadRequest(
                 "query missing or not of type array".into(),

@@ -5,6 +5,7 @@ mod aggregate;
 mod app;
 mod auth;
 mod error;
+mod hooks;
 mod identity;
 mod password;
 mod perms;
@@ -20,6 +21,10 @@ pub use auth::{
     AuthSettings, Credentials, GroupChange, RateLimitSettings, RateLimiter, Session, SmtpSettings,
 };
 pub use error::CoreError;
+pub use hooks::{
+    BoxFuture, CallCtx, CallVerb, HookError, Hooks, LoggedInCtx, LoginCtx, ModelScope, ReadCtx,
+    ReadEvent, WriteCtx, WriteEvent, WrittenCtx,
+};
 pub use identity::{Identity, User};
 pub use perms::{Access, Right, access};
 pub use read::{ListOutcome, ListRequest};

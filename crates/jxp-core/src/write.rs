@@ -12,6 +12,7 @@ use serde_json::Value;
 use crate::app::App;
 use crate::auth::IDENTITY_MODELS;
 use crate::error::CoreError;
+use crate::hooks::WriteEvent;
 use crate::identity::Identity;
 use crate::password;
 use crate::perms::{Right, allowed_on};
@@ -196,10 +197,14 @@ impl App {
         if !allowed_on(&model, who, Right::Create, who.user_id()) {
             return Err(forbidden(&model, Right::Create));
         }
+        let body = self
+            .run_pre_write(WriteEvent::Post, &model, who, None, None, body)
+            .await?;
         let mut doc = self.prepare_input(&model, who, body, &opts, true).await?;
         model.validate(&mut doc)?;
         let now = now_iso();
         let id = ObjectId::new().to_string();
+        let new_id = id.clone();
         let mut stored = Document::with_capacity(doc.len() + 8);
         stored.insert("_id".into(), Value::String(id.clone()));
         stored.extend(doc);
@@ -226,7 +231,17 @@ impl App {
             silent: opts.silence,
         };
         self.commit(tx).await?;
-        Ok(public_view(&model, &stored))
+        let view = public_view(&model, &stored);
+        self.run_post_write(
+            WriteEvent::Post,
+            &model,
+            who,
+            &new_id,
+            view.clone(),
+            opts.silence,
+        )
+        .await;
+        Ok(view)
     }
 
     /// Updates a document with the top-level keys of `body` (a PUT is a PATCH); `_deleted:
@@ -241,17 +256,17 @@ impl App {
     ) -> Result<Document, CoreError> {
         let model = self.model(slug)?.clone();
         check_id(id)?;
-        let body = self.prepare_input(&model, who, body, &opts, false).await?;
-        let undelete = match body.get("_deleted") {
-            None => false,
-            Some(Value::Bool(false)) => true,
-            Some(Value::String(s)) if s == "false" => true,
-            Some(_) => {
-                return Err(CoreError::BadRequest(
-                    "_deleted: only false (undelete) may be set; delete with DELETE".into(),
-                ));
-            }
+        let body = if self.has_pre_write(WriteEvent::Put, &model.slug) {
+            let current = self
+                .hook_target(&model, who, id, Right::Update, undelete_flag(&body)?)
+                .await?;
+            self.run_pre_write(WriteEvent::Put, &model, who, Some(id), Some(current), body)
+                .await?
+        } else {
+            body
         };
+        let body = self.prepare_input(&model, who, body, &opts, false).await?;
+        let undelete = undelete_flag(&body)?;
         for _ in 0..UPDATE_ATTEMPTS {
             let current = self
                 .inner
@@ -296,7 +311,19 @@ impl App {
                 silent: opts.silence,
             };
             match self.commit(tx).await {
-                Ok(_) => return Ok(public_view(&model, &doc)),
+                Ok(_) => {
+                    let view = public_view(&model, &doc);
+                    self.run_post_write(
+                        WriteEvent::Put,
+                        &model,
+                        who,
+                        id,
+                        view.clone(),
+                        opts.silence,
+                    )
+                    .await;
+                    return Ok(view);
+                }
                 Err(StoreError::VersionConflict { .. }) => continue,
                 Err(e) => return Err(e.into()),
             }
@@ -319,6 +346,20 @@ impl App {
     ) -> Result<(), CoreError> {
         let model = self.model(slug)?.clone();
         check_id(id)?;
+        if self.has_pre_write(WriteEvent::Delete, &model.slug) {
+            let current = self
+                .hook_target(&model, who, id, Right::Delete, opts.perma)
+                .await?;
+            self.run_pre_write(
+                WriteEvent::Delete,
+                &model,
+                who,
+                Some(id),
+                Some(current),
+                Document::new(),
+            )
+            .await?;
+        }
         for _ in 0..UPDATE_ATTEMPTS {
             let current = self
                 .inner
@@ -326,6 +367,7 @@ impl App {
                 .get(&model.slug, id)
                 .await?
                 .ok_or_else(|| not_found(&model, id))?;
+            let before = public_view(&model, &current);
             let deleted = current
                 .get("_deleted")
                 .and_then(Value::as_bool)
@@ -355,7 +397,11 @@ impl App {
                 silent: opts.silence,
             };
             match self.commit(tx).await {
-                Ok(_) => return Ok(()),
+                Ok(_) => {
+                    self.run_post_write(WriteEvent::Delete, &model, who, id, before, opts.silence)
+                        .await;
+                    return Ok(());
+                }
                 Err(StoreError::VersionConflict { .. }) => continue,
                 Err(e) => return Err(e.into()),
             }
@@ -364,6 +410,37 @@ impl App {
             "{}/{id} is being changed by other requests; try again",
             model.slug
         )))
+    }
+
+    /// The stored document a write pre-hook is shown, after the checks the write itself makes
+    /// (present, live unless `deleted_ok`, `right` on it), so a hook never sees a write that
+    /// would be refused anyway.
+    async fn hook_target(
+        &self,
+        model: &Model,
+        who: &Identity,
+        id: &str,
+        right: Right,
+        deleted_ok: bool,
+    ) -> Result<Document, CoreError> {
+        let current = self
+            .inner
+            .store
+            .get(&model.slug, id)
+            .await?
+            .ok_or_else(|| not_found(model, id))?;
+        let deleted = current
+            .get("_deleted")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        if deleted && !deleted_ok {
+            return Err(not_found(model, id));
+        }
+        let owner = current.get("_owner_id").and_then(Value::as_str);
+        if !allowed_on(model, who, right, owner) {
+            return Err(forbidden(model, right));
+        }
+        Ok(public_view(model, &current))
     }
 
     /// Deleting a user removes their tokens, keys and group record with them: those belong to
@@ -474,6 +551,18 @@ impl App {
             }
             Ok(())
         })
+    }
+}
+
+/// Whether an update body undeletes (`_deleted: false`); any other `_deleted` is refused.
+fn undelete_flag(body: &Document) -> Result<bool, CoreError> {
+    match body.get("_deleted") {
+        None => Ok(false),
+        Some(Value::Bool(false)) => Ok(true),
+        Some(Value::String(s)) if s == "false" => Ok(true),
+        Some(_) => Err(CoreError::BadRequest(
+            "_deleted: only false (undelete) may be set; delete with DELETE".into(),
+        )),
     }
 }
 

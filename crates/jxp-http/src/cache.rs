@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
+use axum::http::HeaderValue;
 use jxp_core::Identity;
 
 /// Entries kept at most; past it the cache starts over.
@@ -56,6 +57,18 @@ impl ResponseCache {
             }
         };
         format!("{caller}\0{uri}")
+    }
+
+    /// The `jxp-cache-key` header of an answer: a fingerprint of its key (the key itself holds
+    /// the caller's id and groups, which need not travel, and may not be header-safe).
+    pub fn key_header(key: &str) -> HeaderValue {
+        // FNV-1a: stable across processes and releases, unlike std's hasher.
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in key.as_bytes() {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        HeaderValue::from_str(&format!("{h:016x}")).unwrap_or(HeaderValue::from_static("0"))
     }
 
     /// A fresh cached body, if any.
