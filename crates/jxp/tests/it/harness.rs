@@ -44,6 +44,8 @@ pub struct TestServer {
     pub dir: tempfile::TempDir,
     env: Vec<(String, String)>,
     running: Option<Running>,
+    /// Hooks and functions the server runs with (none unless started by `start_with_hooks`).
+    hooks: jxp::Hooks,
 }
 
 impl TestServer {
@@ -54,6 +56,15 @@ impl TestServer {
 
     /// Writes `models` (slug, TOML text) and starts a server with extra settings.
     pub async fn start(models: &[(&str, &str)], env: &[(&str, &str)]) -> Self {
+        Self::start_with_hooks(models, env, jxp::Hooks::default()).await
+    }
+
+    /// `start`, with hooks and functions registered.
+    pub async fn start_with_hooks(
+        models: &[(&str, &str)],
+        env: &[(&str, &str)],
+        hooks: jxp::Hooks,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("models")).unwrap();
         for (slug, text) in models {
@@ -69,9 +80,23 @@ impl TestServer {
             dir,
             env,
             running: None,
+            hooks,
         };
         server.boot().await.unwrap();
         server
+    }
+
+    /// A client for a server started elsewhere (the library example's builder); it owns no
+    /// server and cannot boot one.
+    pub fn attach(base: String) -> Self {
+        TestServer {
+            base,
+            client: reqwest::Client::new(),
+            dir: tempfile::tempdir().unwrap(),
+            env: Vec::new(),
+            running: None,
+            hooks: jxp::Hooks::default(),
+        }
     }
 
     pub fn config(&self) -> Result<Config, jxp::ConfigError> {
@@ -98,7 +123,11 @@ impl TestServer {
 
     /// Starts the server on the current models and database.
     pub async fn boot(&mut self) -> anyhow::Result<()> {
-        let running = jxp::start(self.config()?).await?;
+        let running = jxp::Server::builder()
+            .config(self.config()?)
+            .hooks(self.hooks.clone())
+            .start()
+            .await?;
         self.base = format!("http://{}", running.addr);
         self.running = Some(running);
         Ok(())

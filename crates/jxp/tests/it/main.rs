@@ -13,6 +13,7 @@ mod changes;
 mod crud;
 mod csv;
 mod delete;
+mod hooks;
 mod lists;
 mod meta;
 mod persistence;

@@ -1,0 +1,111 @@
+//! Read hooks: a `get` hook narrows every list-shaped read (list, count, `/query`, `/csv`,
+//! `/aggregate`) and a `get_one` hook every single read, to the rows this reader may see; a
+//! hook may also refuse the read.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use super::support::World;
+use crate::auth::support::{self as auth, Auth};
+
+fn names(body: &Value) -> Vec<String> {
+    let mut out: Vec<String> = body["data"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no data: {body}"))
+        .iter()
+        .map(|d| d["name"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn read_hooks_narrow_every_read_to_what_the_reader_may_see() {
+    let w = World::start(&[]).await;
+    let shown = w.widget(json!({"name": "shown"})).await;
+    let hidden = w.widget(json!({"name": "concealed", "hidden": true})).await;
+    let admin = w.admin.basic();
+
+    let anon = Auth::None;
+    let (status, body) = auth::get(&w.s, "/api/widget", &anon).await;
+    assert_eq!(
+        (status, names(&body)),
+        (StatusCode::OK, vec!["shown".to_owned()])
+    );
+    assert_eq!(w.rec.take(), ["pre:get"]);
+
+    let (status, body) = auth::get(&w.s, "/api/widget", &admin).await;
+    assert_eq!(
+        (status, names(&body)),
+        (
+            StatusCode::OK,
+            vec!["concealed".to_owned(), "shown".to_owned()]
+        )
+    );
+    assert_eq!(w.rec.take(), ["pre:get"]);
+
+    let (_, body) = auth::get(&w.s, "/count/widget", &anon).await;
+    assert_eq!(body["count"], 1, "{body}");
+    assert_eq!(w.rec.take(), ["pre:get"]);
+
+    let (_, body) = auth::post(&w.s, "/query/widget", &anon, json!({"query": {}})).await;
+    assert_eq!(names(&body), ["shown"]);
+    assert_eq!(w.rec.take(), ["pre:get"]);
+
+    let r = auth::send(&w.s, Method::GET, "/csv/widget", &anon, None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let csv = r.body.as_str().unwrap().to_owned();
+    assert!(csv.contains("shown") && !csv.contains("concealed"), "{csv}");
+    assert_eq!(w.rec.take(), ["pre:get"]);
+
+    let (status, body) =
+        auth::post(&w.s, "/aggregate/widget", &anon, json!([{"$match": {}}])).await;
+    assert_eq!(
+        (status, names(&body)),
+        (StatusCode::OK, vec!["shown".to_owned()]),
+        "{body}"
+    );
+    assert_eq!(w.rec.take(), ["pre:get"]);
+
+    let (status, _) = auth::get(&w.s, &format!("/api/widget/{shown}"), &anon).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(w.rec.take(), ["pre:get_one"]);
+
+    let got = auth::get(&w.s, &format!("/api/widget/{hidden}"), &anon).await;
+    assert_eq!(
+        got.0,
+        StatusCode::NOT_FOUND,
+        "a row the hook hides is absent: {}",
+        got.1
+    );
+    assert_eq!(w.rec.take(), ["pre:get_one"]);
+
+    let (status, body) = auth::get(&w.s, &format!("/api/widget/{hidden}"), &admin).await;
+    assert_eq!(
+        (status, &body["data"]["name"]),
+        (StatusCode::OK, &json!("concealed"))
+    );
+    assert_eq!(w.rec.take(), ["pre:get_one"]);
+
+    // Reads of other models run no widget read hook.
+    let (status, _) = auth::get(&w.s, "/api/ledger", &anon).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(w.rec.take(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_read_hook_may_refuse_the_read() {
+    let w = World::start(&[]).await;
+    let got = auth::get(&w.s, "/api/gadget", &Auth::None).await;
+    assert_eq!(
+        got,
+        (
+            StatusCode::UNAUTHORIZED,
+            json!({"code": "Unauthorized", "message": "log in to list gadgets", "status": "fail"})
+        )
+    );
+    assert_eq!(w.rec.take(), ["pre:get:gadget"]);
+    let (status, body) = auth::get(&w.s, "/api/gadget", &w.user_auth()).await;
+    assert_eq!((status, &body["data"]), (StatusCode::OK, &json!([])));
+    assert_eq!(w.rec.take(), ["pre:get:gadget"]);
+}
