@@ -7,6 +7,7 @@ use super::{Hooks, LoggedInCtx, LoginCtx, ReadCtx, ReadEvent, WriteCtx, WriteEve
 use crate::app::App;
 use crate::error::CoreError;
 use crate::identity::Identity;
+use crate::realtime::ReadLimits;
 
 impl App {
     /// The hooks and functions this app was built with.
@@ -104,6 +105,30 @@ impl App {
             filter = filter.and(hook(ctx).await?);
         }
         Ok(filter)
+    }
+
+    /// What the `get` read hooks let `who` see of each model that has them, for the realtime
+    /// feed: a hook that refuses (or fails) withholds the whole model.
+    pub(crate) async fn read_limits(&self, who: &Identity) -> ReadLimits {
+        let mut out = ReadLimits::new();
+        for model in self.inner.schema.models.values() {
+            if self
+                .hooks()
+                .pre_reads(ReadEvent::Get, &model.slug)
+                .is_empty()
+            {
+                continue;
+            }
+            let limit = match self.read_constraint(ReadEvent::Get, model, who, None).await {
+                Ok(filter) => Some(filter),
+                Err(e) => {
+                    tracing::debug!(model = %model.slug, error = %e, "a read hook withholds the model from a socket");
+                    None
+                }
+            };
+            out.push((model.slug.clone(), limit));
+        }
+        out
     }
 
     /// Runs the login pre-hooks; any of them may refuse the login.

@@ -105,3 +105,63 @@ async fn subscribers_see_only_writes_that_passed_the_hooks_as_the_hooks_left_the
     let e = ws.event().await;
     assert_eq!(item(&e, "post")["_id"], last.as_str(), "{e}");
 }
+
+#[tokio::test]
+async fn read_hooks_decide_what_each_socket_receives() {
+    let w = World::start(&[]).await;
+    let user = w.user_auth();
+    let mut carol = WsClient::connect(&w.s).await;
+    carol
+        .auth_ok(json!({"email": w.user.email, "password": w.user.password}))
+        .await;
+    carol.subscribe_ok(json!({"model": "widget"})).await;
+    let mut admin = WsClient::connect(&w.s).await;
+    admin
+        .auth_ok(json!({"email": w.admin.email, "password": w.admin.password}))
+        .await;
+    admin.subscribe_ok(json!({"model": "widget"})).await;
+
+    // The hook hides hidden widgets from non-admins, over the feed as over REST.
+    let hidden = w.widget(json!({"name": "concealed", "hidden": true})).await;
+    let shown = w.widget(json!({"name": "shown"})).await;
+    let e = carol.event().await;
+    assert_eq!(item(&e, "post")["_id"], shown.as_str(), "{e}");
+    let e = admin.event().await;
+    assert_eq!(item(&e, "post")["_id"], hidden.as_str(), "{e}");
+    let e = admin.event().await;
+    assert_eq!(item(&e, "post")["_id"], shown.as_str(), "{e}");
+    // Un-hiding it makes its next change visible.
+    let got = auth::put(
+        &w.s,
+        &format!("/api/widget/{hidden}"),
+        &user,
+        json!({"hidden": false}),
+    )
+    .await;
+    assert_eq!(got.0, StatusCode::OK, "{}", got.1);
+    let e = carol.event().await;
+    assert_eq!(item(&e, "put")["_id"], hidden.as_str(), "{e}");
+
+    // A hook that refuses a reader refuses the subscription too.
+    let outsider = auth::create_user(&w.s, &w.admin.basic(), "outsider").await;
+    let mut out = WsClient::connect(&w.s).await;
+    out.auth_ok(json!({"email": outsider.email, "password": outsider.password}))
+        .await;
+    let reply = out.request("subscribe", json!({"model": "gadget"})).await;
+    assert_eq!(
+        (&reply["status"], &reply["message"]),
+        (&json!("error"), &json!("Forbidden")),
+        "{reply}"
+    );
+    out.subscribe_ok(json!({"model": "widget"})).await;
+
+    // The hooks were asked for the identity the socket authenticated with; when the user's
+    // groups change, the socket is asked to authenticate again.
+    auth::set_groups(&w.s, &w.admin.basic(), &w.user.id, &["staff"]).await;
+    let e = carol.event().await;
+    assert_eq!(e["data"]["event"], "deauth", "{e}");
+    assert_eq!(
+        e["data"]["reason"], "identity changed; authenticate again",
+        "{e}"
+    );
+}

@@ -179,6 +179,9 @@ pub fn hooks(rec: &Recorder) -> Hooks {
             if ctx.identity.user.is_none() {
                 return Err(HookError::reject(401, "log in to list gadgets"));
             }
+            if who(&ctx.identity).starts_with("outsider") {
+                return Err(HookError::forbidden("gadgets are for insiders"));
+            }
             Ok(Filter::All)
         }
     });
