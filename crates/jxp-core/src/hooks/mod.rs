@@ -367,3 +367,57 @@ impl Hooks {
             .cloned()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(hooks: &Hooks, event: WriteEvent, slug: &str) -> usize {
+        hooks.pre_writes(event, slug).len()
+    }
+
+    #[test]
+    fn hooks_are_found_by_event_and_model() {
+        let mut h = Hooks::new();
+        h.pre_write(WriteEvent::Post, "*", |c| async move { Ok(c.doc) });
+        h.pre_write(WriteEvent::Post, "todo", |c| async move { Ok(c.doc) });
+        h.pre_write(WriteEvent::Put, "todo", |c| async move { Ok(c.doc) });
+        h.pre_write(WriteEvent::Update, "todo", |c| async move { Ok(c.doc) });
+        h.pre_write(WriteEvent::Delete, String::from("note"), |c| async move {
+            Ok(c.doc)
+        });
+        // (event, model, how many pre-hooks run)
+        for (event, slug, n) in [
+            (WriteEvent::Post, "todo", 2),
+            (WriteEvent::Post, "note", 1),
+            (WriteEvent::Put, "todo", 2),
+            (WriteEvent::Put, "note", 0),
+            (WriteEvent::Delete, "note", 1),
+            (WriteEvent::Delete, "todo", 0),
+        ] {
+            assert_eq!(names(&h, event, slug), n, "{event:?} {slug}");
+        }
+        assert_eq!(ModelScope::from("*"), ModelScope::All);
+        assert_eq!(ModelScope::from("todo"), ModelScope::Model("todo".into()));
+        assert!(!h.is_empty() && Hooks::new().is_empty());
+        h.function("todo", "stats", |_| async move { Ok(Value::Null) });
+        assert!(h.function_of("todo", "stats").is_some());
+        assert!(h.function_of("note", "stats").is_none());
+        assert!(format!("{h:?}").contains("pre_write: 5"));
+    }
+
+    #[test]
+    fn app_errors_pass_through_hook_errors_unchanged() {
+        let e: HookError = CoreError::NotFound("todo/1 not found".into()).into();
+        assert!(matches!(CoreError::from(e), CoreError::NotFound(_)));
+        let e = CoreError::from(HookError::reject(409, "kept"));
+        assert!(matches!(
+            e,
+            CoreError::Hook(HookError::Reject { status: 409, .. })
+        ));
+        assert_eq!(e.to_string(), "kept");
+        // A hook passing on a hook's rejection keeps it a rejection.
+        let again: HookError = e.into();
+        assert!(matches!(again, HookError::Reject { status: 409, .. }));
+    }
+}

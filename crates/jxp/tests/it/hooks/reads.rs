@@ -109,3 +109,28 @@ async fn a_read_hook_may_refuse_the_read() {
     assert_eq!((status, &body["data"]), (StatusCode::OK, &json!([])));
     assert_eq!(w.rec.take(), ["pre:get:gadget"]);
 }
+
+#[tokio::test]
+async fn a_lookup_joins_only_what_the_read_hooks_show() {
+    let w = World::start(&[]).await;
+    let hidden = w.widget(json!({"name": "concealed", "hidden": true})).await;
+    let user = w.user_auth();
+    let (status, body) = auth::post(
+        &w.s,
+        "/api/gadget",
+        &user,
+        json!({"name": "g", "widget_id": hidden}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let pipeline = json!([{"$lookup": {"from": "widget", "localField": "widget_id", "foreignField": "_id", "as": "w"}}]);
+    for (who, joined) in [(&user, 0), (&w.admin.basic(), 1)] {
+        let (status, body) = auth::post(&w.s, "/aggregate/gadget", who, pipeline.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(
+            body["data"][0]["w"].as_array().unwrap().len(),
+            joined,
+            "{who:?}: {body}"
+        );
+    }
+}
