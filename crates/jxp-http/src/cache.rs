@@ -1,7 +1,9 @@
 //! The optional response cache (`CACHE_ENABLED`, `CACHE_TTL`): GET answers of `/api` are kept
 //! per caller and URL, and an entry is used only while its model's write generation is the one
 //! it was made at, so a committed write makes every cached answer about that model stale at
-//! once. Admins read its statistics and clear it at `/cache/stats` and `/cache/clear`.
+//! once. Answers say `jxp-cache: hit|miss` and `jxp-cache-key` (a fingerprint of the key).
+//! Models with read hooks are not cached (see `routes/api.rs`). Admins read its statistics
+//! and clear it at `/cache/stats` and `/cache/clear`.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
