@@ -164,4 +164,19 @@ mod tests {
             assert_eq!(code(status), name);
         }
     }
+
+    #[test]
+    fn hook_rejections_keep_their_status_unless_it_is_not_an_error() {
+        // (status the hook chose, status answered)
+        for (chosen, answered) in [(422, 422), (403, 403), (503, 503), (200, 500), (302, 500)] {
+            let e = ApiError::from(CoreError::from(HookError::reject(chosen, "no")));
+            assert_eq!(e.status.as_u16(), answered, "{chosen}");
+        }
+        let passed_on = HookError::from(CoreError::Conflict("taken".into()));
+        let e = ApiError::from(CoreError::Hook(passed_on));
+        assert_eq!(
+            (e.status, e.message.as_str()),
+            (StatusCode::CONFLICT, "taken")
+        );
+    }
 }

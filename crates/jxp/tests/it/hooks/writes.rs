@@ -4,6 +4,8 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use jxp::WriteEvent;
+
 use super::support::World;
 use crate::auth::support::{self as auth, Auth};
 
@@ -349,4 +351,32 @@ async fn a_rejected_delete_leaves_the_document_and_cascades_run_root_hooks_only(
     assert_eq!(got.0, StatusCode::OK, "{}", got.1);
     assert_eq!(w.rec.take(), ["pre:delete", "post:delete:widget"]);
     assert_eq!(w.stored("gadget", &child).await.unwrap()["_deleted"], true);
+}
+
+#[tokio::test]
+async fn a_panicking_post_hook_is_contained() {
+    let mut hooks = jxp::Hooks::new();
+    hooks.post_write(WriteEvent::Post, "gadget", |ctx| async move {
+        if ctx.doc.get("name") == Some(&json!("panic")) {
+            panic!("a post-hook bug");
+        }
+        Ok(())
+    });
+    let s = crate::harness::TestServer::start_with_hooks(
+        &[
+            ("gadget", super::support::GADGET),
+            ("widget", super::support::WIDGET),
+        ],
+        &[],
+        hooks,
+    )
+    .await;
+    let (status, body) = s.post("/api/gadget", json!({"name": "panic"})).await;
+    assert_eq!(status, StatusCode::OK, "the write stands: {body}");
+    let id = body["data"]["_id"].as_str().unwrap();
+    let (status, body) = s.get(&format!("/api/gadget/{id}")).await;
+    assert_eq!(
+        (status, &body["data"]["name"]),
+        (StatusCode::OK, &json!("panic"))
+    );
 }
