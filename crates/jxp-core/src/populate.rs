@@ -9,7 +9,7 @@
 use std::collections::{HashMap, HashSet};
 
 use jxp_model::{Document, Model};
-use jxp_query::{Filter, Find, Op, Path, Populate, resolve_path};
+use jxp_query::{Filter, Find, ListParams, Op, Path, Populate, resolve_path};
 use serde_json::Value;
 
 use crate::app::App;
@@ -106,6 +106,30 @@ impl App {
     }
 }
 
+impl App {
+    /// `GET /api/:model/:id`: one document as `get_one` answers it, with the list parameters
+    /// that apply to one document: `fields`, `populate…`, `autopopulate`, `showDeleted`.
+    pub async fn get_one_view(
+        &self,
+        who: &Identity,
+        slug: &str,
+        id: &str,
+        params: &ListParams,
+    ) -> Result<Document, CoreError> {
+        let doc = self.get_one(who, slug, id, params.show_deleted).await?;
+        let model = self.model(slug)?;
+        let mut view = project(model, &doc, params.fields.as_deref());
+        self.populate(
+            who,
+            std::slice::from_ref(&doc),
+            std::slice::from_mut(&mut view),
+            &params.populate,
+        )
+        .await?;
+        Ok(view)
+    }
+}
+
 /// `populate[key]=f1,f2` may only name fields of the linked model (a private one is allowed
 /// and simply never shown, as with `fields=`).
 fn check_projection(linked: &Model, spec: &Populate) -> Result<(), CoreError> {
@@ -182,6 +206,14 @@ mod tests {
         }
         async fn ping(&self) -> Result<(), StoreError> {
             self.inner.ping().await
+        }
+        async fn explain(
+            &self,
+            model: &str,
+            find: &Find,
+            count: bool,
+        ) -> Result<Vec<String>, StoreError> {
+            self.inner.explain(model, find, count).await
         }
     }
 

@@ -54,7 +54,7 @@ impl App {
         }
     }
 
-    fn list_filter(
+    pub(crate) fn list_filter(
         &self,
         model: &Model,
         who: &Identity,

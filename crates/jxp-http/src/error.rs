@@ -90,9 +90,16 @@ fn code(status: StatusCode) -> String {
     }
 }
 
+impl ApiError {
+    /// The error as JSON: `{code, message}`.
+    pub fn body(&self) -> serde_json::Value {
+        json!({ "code": code(self.status), "message": self.message })
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = json!({ "code": code(self.status), "message": self.message });
+        let mut body = self.body();
         if self.status == StatusCode::UNAUTHORIZED {
             // JXP's login failure shape, which its clients test for.
             body["status"] = json!("fail");

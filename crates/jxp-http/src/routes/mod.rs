@@ -3,6 +3,7 @@
 mod aggregate;
 mod api;
 mod auth;
+mod bulkwrite;
 mod cache;
 mod call;
 mod csv;
@@ -31,6 +32,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/csv/{model}", get(csv::csv))
         .route("/query/{model}", post(query::query))
         .route("/aggregate/{model}", post(aggregate::aggregate))
+        .route("/bulkwrite/{model}", post(bulkwrite::bulkwrite))
         .route("/login", post(auth::login))
         .route("/refresh", post(auth::refresh))
         .route("/login/refresh", post(auth::refresh))

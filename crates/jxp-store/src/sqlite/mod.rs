@@ -257,4 +257,17 @@ impl Store for SqliteStore {
             })
             .await
     }
+
+    async fn explain(
+        &self,
+        model: &str,
+        find: &Find,
+        count: bool,
+    ) -> Result<Vec<String>, StoreError> {
+        self.check_find(model, find)?;
+        let (model, find) = (model.to_owned(), find.clone());
+        self.readers
+            .run(move |conn| read::explain(conn, &model, &find, count))
+            .await
+    }
 }
