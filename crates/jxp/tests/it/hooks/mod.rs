@@ -5,6 +5,7 @@
 
 mod support;
 
+mod bulk;
 mod cache;
 mod example;
 mod functions;
