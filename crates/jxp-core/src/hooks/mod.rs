@@ -49,7 +49,8 @@ pub enum WriteEvent {
 /// The read a hook is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ReadEvent {
-    /// Lists: `GET /api/:model`, `/count`, `/csv`, `/query`, `/aggregate`.
+    /// Lists: `GET /api/:model`, `/count`, `/csv`, `/query`, `/aggregate`, and reads of the
+    /// model from elsewhere (`$lookup`, `populate`, the realtime feed).
     Get,
     /// One document: `GET /api/:model/:id` (and the item of `/call/:model/:id/:fn`).
     GetOne,

@@ -134,3 +134,40 @@ async fn a_lookup_joins_only_what_the_read_hooks_show() {
         );
     }
 }
+
+#[tokio::test]
+async fn populate_links_only_what_the_read_hooks_show() {
+    let w = World::start(&[]).await;
+    let hidden = w.widget(json!({"name": "concealed", "hidden": true})).await;
+    let user = w.user_auth();
+    let (status, body) = auth::post(
+        &w.s,
+        "/api/gadget",
+        &user,
+        json!({"name": "g", "widget_id": hidden}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let gadget = body["data"]["_id"].as_str().unwrap().to_owned();
+    for path in [
+        "/api/gadget?populate=widget_id".to_owned(),
+        format!("/api/gadget/{gadget}?populate=widget_id"),
+    ] {
+        let (status, body) = auth::get(&w.s, &path, &w.admin.basic()).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let doc = if body["data"].is_array() {
+            &body["data"][0]
+        } else {
+            &body["data"]
+        };
+        assert_eq!(doc["widget"]["name"], "concealed", "admin, {path}: {body}");
+        let (status, body) = auth::get(&w.s, &path, &user).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let doc = if body["data"].is_array() {
+            &body["data"][0]
+        } else {
+            &body["data"]
+        };
+        assert!(doc["widget"].is_null(), "user, {path}: {body}");
+    }
+}
