@@ -14,7 +14,12 @@ pub fn models_dir() -> PathBuf {
 
 /// The server with the example's hooks and functions; settings are added by the caller.
 pub fn builder() -> jxp::Builder {
-    Server::builder()
+    register(Server::builder())
+}
+
+/// Adds the example's models, hooks and functions to `builder`.
+pub fn register(builder: jxp::Builder) -> jxp::Builder {
+    builder
         .models(models_dir())
         // Titles are trimmed before validation, and an empty one is refused with our own
         // message.

@@ -44,9 +44,13 @@ pub struct TestServer {
     pub dir: tempfile::TempDir,
     env: Vec<(String, String)>,
     running: Option<Running>,
-    /// Hooks and functions the server runs with (none unless started by `start_with_hooks`).
-    hooks: jxp::Hooks,
+    /// What the server is built with beyond its settings: hooks, functions, another model
+    /// directory (nothing unless started by `start_with`).
+    setup: Setup,
 }
+
+/// Registers hooks and functions on the server's builder.
+pub type Setup = std::sync::Arc<dyn Fn(jxp::Builder) -> jxp::Builder + Send + Sync>;
 
 impl TestServer {
     /// The open `test` and `link` models.
@@ -56,7 +60,7 @@ impl TestServer {
 
     /// Writes `models` (slug, TOML text) and starts a server with extra settings.
     pub async fn start(models: &[(&str, &str)], env: &[(&str, &str)]) -> Self {
-        Self::start_with_hooks(models, env, jxp::Hooks::default()).await
+        Self::start_with(models, env, std::sync::Arc::new(|b| b)).await
     }
 
     /// `start`, with hooks and functions registered.
@@ -65,6 +69,16 @@ impl TestServer {
         env: &[(&str, &str)],
         hooks: jxp::Hooks,
     ) -> Self {
+        Self::start_with(
+            models,
+            env,
+            std::sync::Arc::new(move |b: jxp::Builder| b.hooks(hooks.clone())),
+        )
+        .await
+    }
+
+    /// `start`, with the builder passed through `setup` before it starts.
+    pub async fn start_with(models: &[(&str, &str)], env: &[(&str, &str)], setup: Setup) -> Self {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("models")).unwrap();
         for (slug, text) in models {
@@ -80,23 +94,10 @@ impl TestServer {
             dir,
             env,
             running: None,
-            hooks,
+            setup,
         };
         server.boot().await.unwrap();
         server
-    }
-
-    /// A client for a server started elsewhere (the library example's builder); it owns no
-    /// server and cannot boot one.
-    pub fn attach(base: String) -> Self {
-        TestServer {
-            base,
-            client: reqwest::Client::new(),
-            dir: tempfile::tempdir().unwrap(),
-            env: Vec::new(),
-            running: None,
-            hooks: jxp::Hooks::default(),
-        }
     }
 
     pub fn config(&self) -> Result<Config, jxp::ConfigError> {
@@ -123,11 +124,8 @@ impl TestServer {
 
     /// Starts the server on the current models and database.
     pub async fn boot(&mut self) -> anyhow::Result<()> {
-        let running = jxp::Server::builder()
-            .config(self.config()?)
-            .hooks(self.hooks.clone())
-            .start()
-            .await?;
+        let builder = jxp::Server::builder().config(self.config()?);
+        let running = (self.setup)(builder).start().await?;
         self.base = format!("http://{}", running.addr);
         self.running = Some(running);
         Ok(())

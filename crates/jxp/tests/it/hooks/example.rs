@@ -1,5 +1,6 @@
-//! The library example (`examples/todo_hooks`), started through its own builder and driven
-//! over HTTP and the WebSocket feed.
+//! The library example (`examples/todo_hooks`): its models, hooks and functions registered on
+//! the server's builder by the example's own `register`, driven over HTTP and the WebSocket
+//! feed.
 
 #[allow(dead_code)]
 #[path = "../../../examples/todo_hooks/app.rs"]
@@ -12,27 +13,19 @@ use crate::auth::support::{self as auth, Auth};
 use crate::harness::TestServer;
 use crate::realtime::client::WsClient;
 
-/// Serves the example's builder on port 0 with a fresh database.
-async fn example_server() -> (tempfile::TempDir, jxp::Running, TestServer) {
-    let dir = tempfile::tempdir().unwrap();
-    let config = jxp::Config::from_vars([
-        ("PORT".to_owned(), "0".to_owned()),
-        (
-            "DATABASE_URL".to_owned(),
-            dir.path().join("todo.db").display().to_string(),
-        ),
-        ("BCRYPT_COST".to_owned(), "4".to_owned()),
-        ("LOGIN_RATE_LIMIT_ENABLED".to_owned(), "false".to_owned()),
-    ])
-    .unwrap();
-    let running = app::builder().config(config).start().await.unwrap();
-    let client = TestServer::attach(format!("http://{}", running.addr));
-    (dir, running, client)
+/// Serves the example's models, hooks and functions on port 0 with a fresh database.
+async fn example_server() -> TestServer {
+    TestServer::start_with(
+        &[],
+        &[("LOGIN_RATE_LIMIT_ENABLED", "false")],
+        std::sync::Arc::new(app::register),
+    )
+    .await
 }
 
 #[tokio::test]
 async fn the_example_serves_its_hooks_and_functions() {
-    let (_dir, running, s) = example_server().await;
+    let s = example_server().await;
     let admin = auth::setup_admin(&s).await;
     let ann = auth::create_user(&s, &admin.basic(), "ann").await;
     let ben = auth::create_user(&s, &admin.basic(), "ben").await;
@@ -118,6 +111,4 @@ async fn the_example_serves_its_hooks_and_functions() {
     // Unlisted names are refused.
     let (status, _) = auth::get(&s, "/call/todo/drop_all", &Auth::None).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-
-    running.stop().await.unwrap();
 }
