@@ -38,6 +38,9 @@ name = { type = "String", required = true }
 all = "crud"
 "#;
 
+/// Registers hooks and functions on the server's builder.
+pub type Setup = std::sync::Arc<dyn Fn(jxp::Builder) -> jxp::Builder + Send + Sync>;
+
 pub struct TestServer {
     pub base: String,
     pub client: reqwest::Client,
@@ -48,9 +51,6 @@ pub struct TestServer {
     /// directory (nothing unless started by `start_with`).
     setup: Setup,
 }
-
-/// Registers hooks and functions on the server's builder.
-pub type Setup = std::sync::Arc<dyn Fn(jxp::Builder) -> jxp::Builder + Send + Sync>;
 
 impl TestServer {
     /// The open `test` and `link` models.
