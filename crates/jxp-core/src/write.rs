@@ -411,7 +411,10 @@ impl App {
                 .get(&model.slug, id)
                 .await?
                 .ok_or_else(|| not_found(&model, id))?;
-            let before = public_view(&model, &current);
+            // The document as it was, for the post-hooks (only made when there are some).
+            let before = self
+                .has_post_write(WriteEvent::Delete, &model.slug)
+                .then(|| public_view(&model, &current));
             let deleted = current
                 .get("_deleted")
                 .and_then(Value::as_bool)
@@ -442,8 +445,17 @@ impl App {
             };
             match self.commit(tx).await {
                 Ok(_) => {
-                    self.run_post_write(WriteEvent::Delete, &model, who, id, before, opts.silence)
+                    if let Some(before) = before {
+                        self.run_post_write(
+                            WriteEvent::Delete,
+                            &model,
+                            who,
+                            id,
+                            before,
+                            opts.silence,
+                        )
                         .await;
+                    }
                     return Ok(());
                 }
                 Err(StoreError::VersionConflict { .. }) => continue,
@@ -568,7 +580,7 @@ impl App {
 }
 
 /// Whether an update body undeletes (`_deleted: false`); any other `_deleted` is refused.
-pub(crate) fn undelete_flag(body: &Document) -> Result<bool, CoreError> {
+fn undelete_flag(body: &Document) -> Result<bool, CoreError> {
     match body.get("_deleted") {
         None => Ok(false),
         Some(Value::Bool(false)) => Ok(true),

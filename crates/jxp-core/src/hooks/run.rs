@@ -30,6 +30,11 @@ impl App {
         self.hooks().pre_read.iter().any(|(_, s, _)| s.covers(slug))
     }
 
+    /// Whether any post-hook will see a write of `event` on `slug`.
+    pub(crate) fn has_post_write(&self, event: WriteEvent, slug: &str) -> bool {
+        !self.hooks().post_writes(event, slug).is_empty()
+    }
+
     /// Runs the write pre-hooks in order, each on what the one before answered.
     pub(crate) async fn run_pre_write(
         &self,
