@@ -128,7 +128,7 @@ impl App {
             .list_filter(model, who, params)?
             .and(params.search.clone())
             .and(
-                self.read_constraint(ReadEvent::Get, model, who, None)
+                self.read_constraint_of(ReadEvent::Get, model, who, None, Some(&params.filter))
                     .await?,
             );
         let limits = &self.inner.settings.query_limits.for_model(model);
@@ -222,7 +222,7 @@ impl App {
     ) -> Result<u64, CoreError> {
         let model = self.model(slug)?;
         let filter = self.list_filter(model, who, params)?.and(
-            self.read_constraint(ReadEvent::Get, model, who, None)
+            self.read_constraint_of(ReadEvent::Get, model, who, None, Some(&params.filter))
                 .await?,
         );
         Ok(self.inner.store.count(slug, &filter).await?)

@@ -155,6 +155,8 @@ pub struct ReadCtx {
     pub identity: Identity,
     /// The document's id (`GetOne`).
     pub id: Option<String>,
+    /// The caller's own filter (a list's `filter[…]` and `/query` body), when the read has one.
+    pub query: Option<Filter>,
 }
 
 /// What a write post-hook sees, after the commit.

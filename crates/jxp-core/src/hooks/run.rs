@@ -164,6 +164,18 @@ impl App {
         who: &Identity,
         id: Option<&str>,
     ) -> Result<Filter, CoreError> {
+        self.read_constraint_of(event, model, who, id, None).await
+    }
+
+    /// `read_constraint`, showing the hooks the caller's own filter.
+    pub(crate) async fn read_constraint_of(
+        &self,
+        event: ReadEvent,
+        model: &Model,
+        who: &Identity,
+        id: Option<&str>,
+        query: Option<&Filter>,
+    ) -> Result<Filter, CoreError> {
         let mut filter = Filter::All;
         for hook in self.hooks().pre_reads(event, &model.slug) {
             let ctx = ReadCtx {
@@ -171,6 +183,7 @@ impl App {
                 model: model.slug.clone(),
                 identity: who.clone(),
                 id: id.map(str::to_owned),
+                query: query.cloned(),
             };
             filter = filter.and(hook(ctx).await?);
         }

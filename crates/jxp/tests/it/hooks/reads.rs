@@ -171,3 +171,56 @@ async fn populate_links_only_what_the_read_hooks_show() {
         assert!(doc["widget"].is_null(), "user, {path}: {body}");
     }
 }
+
+#[tokio::test]
+async fn a_read_hook_sees_the_callers_own_filter() {
+    let mut hooks = jxp::Hooks::new();
+    hooks.pre_read(jxp::ReadEvent::Get, "gadget", |ctx| async move {
+        match ctx.query {
+            Some(f) if f != jxp::Filter::All => Ok(jxp::Filter::All),
+            _ => Err(jxp::HookError::bad_request("list gadgets by a filter")),
+        }
+    });
+    let s = crate::harness::TestServer::start_with_hooks(
+        &[
+            ("gadget", super::support::GADGET),
+            ("widget", super::support::WIDGET),
+        ],
+        &[],
+        hooks,
+    )
+    .await;
+    s.create("gadget", json!({"name": "x"})).await;
+    // (request, status)
+    for (method, path, body, status) in [
+        (Method::GET, "/api/gadget", None, StatusCode::BAD_REQUEST),
+        (Method::GET, "/count/gadget", None, StatusCode::BAD_REQUEST),
+        (
+            Method::GET,
+            "/api/gadget?filter[name]=x",
+            None,
+            StatusCode::OK,
+        ),
+        (
+            Method::GET,
+            "/count/gadget?filter[name]=x",
+            None,
+            StatusCode::OK,
+        ),
+        (
+            Method::POST,
+            "/query/gadget",
+            Some(json!({"query": {"name": "x"}})),
+            StatusCode::OK,
+        ),
+        (
+            Method::POST,
+            "/query/gadget",
+            Some(json!({"query": {}})),
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let (got, resp) = s.request(method.clone(), path, body.as_ref()).await;
+        assert_eq!(got, status, "{method} {path}: {resp}");
+    }
+}
