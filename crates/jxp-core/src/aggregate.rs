@@ -20,6 +20,7 @@ use serde_json::Value;
 
 use crate::app::App;
 use crate::error::CoreError;
+use crate::hooks::ReadEvent;
 use crate::identity::Identity;
 use crate::read::{ListOutcome, ListRequest};
 
@@ -78,7 +79,10 @@ impl App {
                 "POST /aggregate is disabled for model {slug}"
             )));
         }
-        let scope = self.read_scope(&model, who)?;
+        let scope = self.read_scope(&model, who)?.and(
+            self.read_constraint(ReadEvent::Get, &model, who, None)
+                .await?,
+        );
         let Some(pipeline) = pipeline.filter(|p| p.is_array()) else {
             return Err(CoreError::BadRequest(
                 "query missing or not of type array".into(),
@@ -127,7 +131,8 @@ impl App {
     }
 
     /// `$lookup` into another model, under the same rules as reading it directly: read right
-    /// (403 otherwise), the reader's scope, no deleted documents, no private fields.
+    /// (403 otherwise), the reader's scope and read hooks, no deleted documents, no private
+    /// fields.
     async fn lookup(
         &self,
         who: &Identity,
@@ -135,7 +140,10 @@ impl App {
         docs: Vec<Document>,
     ) -> Result<Vec<Document>, CoreError> {
         let model = self.lookup_model(&spec.from)?.clone();
-        let base = self.read_scope(&model, who)?.and(Filter::live());
+        let base = self.read_scope(&model, who)?.and(Filter::live()).and(
+            self.read_constraint(ReadEvent::Get, &model, who, None)
+                .await?,
+        );
         if docs.is_empty() {
             return Ok(docs);
         }

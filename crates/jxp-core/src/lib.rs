@@ -7,6 +7,7 @@ mod auth;
 mod bulk;
 mod error;
 mod explain;
+mod hooks;
 mod identity;
 mod password;
 mod perms;
@@ -23,6 +24,10 @@ pub use auth::{
 };
 pub use bulk::{BULK_MAX_MATCHED, BULK_MAX_OPS, BulkDone, BulkKind, BulkOutcome, BulkReport};
 pub use error::CoreError;
+pub use hooks::{
+    BoxFuture, CallCtx, CallVerb, HookError, Hooks, LoggedInCtx, LoginCtx, ModelScope, ReadCtx,
+    ReadEvent, WriteCtx, WriteEvent, WrittenCtx,
+};
 pub use identity::{Identity, User};
 pub use perms::{Access, Right, access};
 pub use read::{ListOutcome, ListRequest};

@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use crate::app::App;
 use crate::error::CoreError;
+use crate::hooks::ReadEvent;
 use crate::identity::Identity;
 use crate::read::project;
 
@@ -51,6 +52,15 @@ impl App {
             // says nothing about the linked documents, not even whether they exist.
             let Ok(scope) = self.read_scope(&linked, who) else {
                 continue;
+            };
+            // The linked model's read hooks narrow it as they narrow reading it directly; one
+            // that refuses this reader leaves the key out like a missing right.
+            let scope = match self
+                .read_constraint(ReadEvent::Get, &linked, who, None)
+                .await
+            {
+                Ok(hooked) => scope.and(hooked),
+                Err(_) => continue,
             };
             let found = self.fetch_linked(&linked, scope, raw, spec).await?;
             for (doc, view) in raw.iter().zip(out.iter_mut()) {

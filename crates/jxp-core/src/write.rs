@@ -13,6 +13,7 @@ use crate::app::App;
 use crate::auth::IDENTITY_MODELS;
 use crate::bulk::Update;
 use crate::error::CoreError;
+use crate::hooks::WriteEvent;
 use crate::identity::Identity;
 use crate::password;
 use crate::perms::{Right, allowed_on};
@@ -44,7 +45,7 @@ pub struct DeleteOptions {
     pub silence: bool,
 }
 
-fn forbidden(model: &Model, right: Right) -> CoreError {
+pub(crate) fn forbidden(model: &Model, right: Right) -> CoreError {
     let verb = match right {
         Right::Create => "create",
         Right::Read => "read",
@@ -54,7 +55,7 @@ fn forbidden(model: &Model, right: Right) -> CoreError {
     CoreError::Forbidden(format!("you may not {verb} {}", model.slug))
 }
 
-fn not_found(model: &Model, id: &str) -> CoreError {
+pub(crate) fn not_found(model: &Model, id: &str) -> CoreError {
     CoreError::NotFound(format!("{}/{id} not found", model.slug))
 }
 
@@ -197,10 +198,14 @@ impl App {
         if !allowed_on(&model, who, Right::Create, who.user_id()) {
             return Err(forbidden(&model, Right::Create));
         }
+        let body = self
+            .run_pre_write(WriteEvent::Post, &model, who, None, None, body)
+            .await?;
         let mut doc = self.prepare_input(&model, who, body, &opts, true).await?;
         model.validate(&mut doc)?;
         let now = now_iso();
         let id = ObjectId::new().to_string();
+        let new_id = id.clone();
         let mut stored = Document::with_capacity(doc.len() + 8);
         stored.insert("_id".into(), Value::String(id.clone()));
         stored.extend(doc);
@@ -227,7 +232,17 @@ impl App {
             silent: opts.silence,
         };
         self.commit(tx).await?;
-        Ok(public_view(&model, &stored))
+        let view = public_view(&model, &stored);
+        self.run_post_write(
+            WriteEvent::Post,
+            &model,
+            who,
+            &new_id,
+            view.clone(),
+            opts.silence,
+        )
+        .await;
+        Ok(view)
     }
 
     /// Updates a document with the top-level keys of `body` (a PUT is a PATCH); `_deleted:
@@ -263,19 +278,22 @@ impl App {
     ) -> Result<Edited, CoreError> {
         let model = self.model(slug)?.clone();
         check_id(id)?;
+        let edit = if self.has_pre_write(WriteEvent::Put, &model.slug) {
+            let undeleting = match &edit {
+                Edit::Merge(body) => undelete_flag(body)?,
+                _ => false,
+            };
+            let current = self
+                .hook_target(&model, who, id, Right::Update, undeleting)
+                .await?;
+            self.hooked_edit(&model, who, id, current, edit).await?
+        } else {
+            edit
+        };
         let (edit, undelete) = match edit {
             Edit::Merge(body) => {
                 let body = self.prepare_input(&model, who, body, &opts, false).await?;
-                let undelete = match body.get("_deleted") {
-                    None => false,
-                    Some(Value::Bool(false)) => true,
-                    Some(Value::String(s)) if s == "false" => true,
-                    Some(_) => {
-                        return Err(CoreError::BadRequest(
-                            "_deleted: only false (undelete) may be set; delete with DELETE".into(),
-                        ));
-                    }
-                };
+                let undelete = undelete_flag(&body)?;
                 (Edit::Merge(body), undelete)
             }
             Edit::Replace(body) => {
@@ -337,7 +355,19 @@ impl App {
                 silent: opts.silence,
             };
             match self.commit(tx).await {
-                Ok(_) => return Ok(Edited::Modified(public_view(&model, &doc))),
+                Ok(_) => {
+                    let view = public_view(&model, &doc);
+                    self.run_post_write(
+                        WriteEvent::Put,
+                        &model,
+                        who,
+                        id,
+                        view.clone(),
+                        opts.silence,
+                    )
+                    .await;
+                    return Ok(Edited::Modified(view));
+                }
                 Err(StoreError::VersionConflict { .. }) => continue,
                 Err(e) => return Err(e.into()),
             }
@@ -360,6 +390,20 @@ impl App {
     ) -> Result<(), CoreError> {
         let model = self.model(slug)?.clone();
         check_id(id)?;
+        if self.has_pre_write(WriteEvent::Delete, &model.slug) {
+            let current = self
+                .hook_target(&model, who, id, Right::Delete, opts.perma)
+                .await?;
+            self.run_pre_write(
+                WriteEvent::Delete,
+                &model,
+                who,
+                Some(id),
+                Some(current),
+                Document::new(),
+            )
+            .await?;
+        }
         for _ in 0..UPDATE_ATTEMPTS {
             let current = self
                 .inner
@@ -367,6 +411,10 @@ impl App {
                 .get(&model.slug, id)
                 .await?
                 .ok_or_else(|| not_found(&model, id))?;
+            // The document as it was, for the post-hooks (only made when there are some).
+            let before = self
+                .has_post_write(WriteEvent::Delete, &model.slug)
+                .then(|| public_view(&model, &current));
             let deleted = current
                 .get("_deleted")
                 .and_then(Value::as_bool)
@@ -396,7 +444,20 @@ impl App {
                 silent: opts.silence,
             };
             match self.commit(tx).await {
-                Ok(_) => return Ok(()),
+                Ok(_) => {
+                    if let Some(before) = before {
+                        self.run_post_write(
+                            WriteEvent::Delete,
+                            &model,
+                            who,
+                            id,
+                            before,
+                            opts.silence,
+                        )
+                        .await;
+                    }
+                    return Ok(());
+                }
                 Err(StoreError::VersionConflict { .. }) => continue,
                 Err(e) => return Err(e.into()),
             }
@@ -515,6 +576,18 @@ impl App {
             }
             Ok(())
         })
+    }
+}
+
+/// Whether an update body undeletes (`_deleted: false`); any other `_deleted` is refused.
+fn undelete_flag(body: &Document) -> Result<bool, CoreError> {
+    match body.get("_deleted") {
+        None => Ok(false),
+        Some(Value::Bool(false)) => Ok(true),
+        Some(Value::String(s)) if s == "false" => Ok(true),
+        Some(_) => Err(CoreError::BadRequest(
+            "_deleted: only false (undelete) may be set; delete with DELETE".into(),
+        )),
     }
 }
 

@@ -50,18 +50,27 @@ where
     // A populated answer also depends on the linked models, whose writes this model's
     // generation does not see, so it is never cached.
     let populated = uri.query().is_some_and(|q| q.contains("populate"));
-    if !cache.enabled() || populated {
+    // Read hooks run on every read, so their model's answers are not kept.
+    if !cache.enabled() || populated || state.app.has_read_hooks(slug) {
         return Ok(json_bytes(compute.await?, None));
     }
     let key = ResponseCache::key(who, &uri.to_string());
     // Read before computing: a write that lands meanwhile makes this entry stale at once.
     let generation = state.app.generation(slug);
+    let key_header = ResponseCache::key_header(&key);
+    let answer = |body: Vec<u8>, state: &'static str| {
+        let mut response = json_bytes(body, Some(state));
+        response
+            .headers_mut()
+            .insert("jxp-cache-key", key_header.clone());
+        response
+    };
     if let Some(body) = cache.get(&key, generation) {
-        return Ok(json_bytes(body.to_vec(), Some("hit")));
+        return Ok(answer(body.to_vec(), "hit"));
     }
     let body = compute.await?;
     cache.put(key, generation, body.clone().into());
-    Ok(json_bytes(body, Some("miss")))
+    Ok(answer(body, "miss"))
 }
 
 pub(super) fn json_bytes(body: Vec<u8>, cache: Option<&'static str>) -> Response {

@@ -5,6 +5,7 @@ mod api;
 mod auth;
 mod bulkwrite;
 mod cache;
+mod call;
 mod csv;
 mod groups;
 mod meta;
@@ -41,6 +42,11 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/login/recover", post(auth::recover))
         .route("/setup", post(auth::setup))
         .route("/websocket", get(crate::ws::upgrade))
+        .route("/call/{model}/{function}", get(call::get).post(call::post))
+        .route(
+            "/call/{model}/{id}/{function}",
+            get(call::get_item).post(call::post_item),
+        )
         .route("/cache/stats", get(cache::stats))
         .route("/cache/clear", get(cache::clear))
         .route(

@@ -15,6 +15,7 @@ mod crud;
 mod csv;
 mod delete;
 mod explain;
+mod hooks;
 mod lists;
 mod meta;
 mod persistence;
