@@ -26,6 +26,52 @@ pub enum Command {
     Burst(BurstArgs),
     /// Hold N idle WebSocket subscribers: server memory per connection, then one probe write.
     Idle(IdleArgs),
+    /// Reads over a seeded 100,000-document model: filtered and sorted lists (indexed and
+    /// not), full-text search, count, populate, `$group`; latency, throughput and SQL plans.
+    Query(QueryArgs),
+}
+
+/// Which server a `query` run measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum QueryProto {
+    /// jxp serving `crates/jxp-bench/models` (--email/--password of an admin).
+    Jxp,
+    /// PocketBase (--email/--password of a superuser): the list and count scenarios.
+    Pocketbase,
+}
+
+impl QueryProto {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueryProto::Jxp => "jxp",
+            QueryProto::Pocketbase => "pocketbase",
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// The server's protocol.
+    #[arg(long, value_enum, default_value_t = QueryProto::Jxp)]
+    pub proto: QueryProto,
+    /// Documents in the model; missing ones are created before measuring.
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub docs: u64,
+    /// Concurrent workers per scenario.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1_000))]
+    pub concurrency: u32,
+    /// Measured seconds per scenario.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    pub duration_s: u64,
+    /// Warm-up seconds per scenario.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(0..=600))]
+    pub warmup_s: u64,
+    /// Run only these scenarios (repeatable): list-indexed, list-unindexed, search, count,
+    /// populate, group, group-all.
+    #[arg(long)]
+    pub only: Vec<String>,
 }
 
 /// Where the server is and how to authenticate.

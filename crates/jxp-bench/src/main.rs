@@ -5,6 +5,7 @@ mod client;
 mod hist;
 mod prng;
 mod procfs;
+mod query;
 mod realtime;
 mod report;
 mod rest;
@@ -27,6 +28,7 @@ async fn main() -> ExitCode {
         Command::Fanout(args) => realtime::fanout(args).await,
         Command::Burst(args) => realtime::burst(args).await,
         Command::Idle(args) => realtime::idle(args).await,
+        Command::Query(args) => query::run(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

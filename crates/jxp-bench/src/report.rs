@@ -26,7 +26,7 @@ impl RestRun {
 }
 
 /// Percentile in milliseconds with microsecond precision (`None` when nothing was recorded).
-fn pct_ms(h: &Histogram, p: f64) -> Option<f64> {
+pub(crate) fn pct_ms(h: &Histogram, p: f64) -> Option<f64> {
     h.percentile_us(p).map(us_to_ms)
 }
 
@@ -34,7 +34,7 @@ fn us_to_ms(us: u64) -> f64 {
     us as f64 / 1000.0
 }
 
-fn round(x: f64, decimals: i32) -> f64 {
+pub(crate) fn round(x: f64, decimals: i32) -> f64 {
     let f = 10f64.powi(decimals);
     (x * f).round() / f
 }

@@ -20,6 +20,16 @@ pub enum Plan {
     Get { urls: Vec<String> },
     /// POST a new document to `url`; `run` makes `bar` unique across runs.
     Post { url: String, run: u64 },
+    /// One of these prepared requests, chosen at random (the `query` scenarios).
+    Requests { reqs: Vec<Req> },
+}
+
+/// A prepared request: a GET, or a POST of a JSON body.
+pub struct Req {
+    pub url: String,
+    pub body: Option<String>,
+    /// Extra header (PocketBase's `Authorization` without `Bearer`, say).
+    pub header: Option<(String, String)>,
 }
 
 /// The request loop's clock: requests started before `record_from` are warm-up.
@@ -81,6 +91,20 @@ pub async fn run(id: u32, client: Client, plan: Arc<Plan>, window: Window, seed:
                 .body(format!(
                     r#"{{"foo":"bench","bar":"{run:x}-{id}-{sent}","n":{sent}}}"#
                 )),
+            Plan::Requests { reqs } => {
+                let req = &reqs[rng.below(reqs.len())];
+                let mut builder = match &req.body {
+                    Some(body) => client
+                        .post(&req.url)
+                        .header(CONTENT_TYPE, "application/json")
+                        .body(body.clone()),
+                    None => client.get(&req.url),
+                };
+                if let Some((name, value)) = &req.header {
+                    builder = builder.header(name.as_str(), value.as_str());
+                }
+                builder
+            }
         };
         sent += 1;
         let Ok(outcome) = timeout_at(window.end, exchange(request)).await else {

@@ -11,7 +11,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use jxp_model::{Document, Model, public_view};
+use jxp_model::{Document, Model, into_public_view};
 use jxp_query::{
     Filter, Find, Lookup, Op, Sort, Stage, apply_lookup, lookup_values, parse_mongo_filter,
     parse_pipeline, resolve_path, resolve_wrappers, run_stage,
@@ -20,6 +20,7 @@ use serde_json::Value;
 
 use crate::app::App;
 use crate::error::CoreError;
+use crate::hooks::ReadEvent;
 use crate::identity::Identity;
 use crate::read::{ListOutcome, ListRequest};
 
@@ -78,7 +79,10 @@ impl App {
                 "POST /aggregate is disabled for model {slug}"
             )));
         }
-        let scope = self.read_scope(&model, who)?;
+        let scope = self.read_scope(&model, who)?.and(
+            self.read_constraint(ReadEvent::Get, &model, who, None)
+                .await?,
+        );
         let Some(pipeline) = pipeline.filter(|p| p.is_array()) else {
             return Err(CoreError::BadRequest(
                 "query missing or not of type array".into(),
@@ -90,8 +94,8 @@ impl App {
         let mut docs: Vec<Document> = self
             .read_capped(&model, find)
             .await?
-            .iter()
-            .map(|d| public_view(&model, d))
+            .into_iter()
+            .map(|d| into_public_view(&model, d))
             .collect();
         for stage in rest {
             docs = match stage.lookup() {
@@ -127,7 +131,8 @@ impl App {
     }
 
     /// `$lookup` into another model, under the same rules as reading it directly: read right
-    /// (403 otherwise), the reader's scope, no deleted documents, no private fields.
+    /// (403 otherwise), the reader's scope and read hooks, no deleted documents, no private
+    /// fields.
     async fn lookup(
         &self,
         who: &Identity,
@@ -135,7 +140,10 @@ impl App {
         docs: Vec<Document>,
     ) -> Result<Vec<Document>, CoreError> {
         let model = self.lookup_model(&spec.from)?.clone();
-        let base = self.read_scope(&model, who)?.and(Filter::live());
+        let base = self.read_scope(&model, who)?.and(Filter::live()).and(
+            self.read_constraint(ReadEvent::Get, &model, who, None)
+                .await?,
+        );
         if docs.is_empty() {
             return Ok(docs);
         }
@@ -170,7 +178,10 @@ impl App {
                 self.read_capped(&model, find).await?
             }
         };
-        let foreign: Vec<Document> = rows.iter().map(|d| public_view(&model, d)).collect();
+        let foreign: Vec<Document> = rows
+            .into_iter()
+            .map(|d| into_public_view(&model, d))
+            .collect();
         Ok(apply_lookup(spec, docs, &foreign, AGGREGATE_MAX_DOCS)?)
     }
 }

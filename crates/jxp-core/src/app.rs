@@ -7,6 +7,7 @@ use jxp_store::Store;
 
 use crate::auth::{AuthSettings, IDENTITY_MODELS, IdentityCache, RateLimiter};
 use crate::error::CoreError;
+use crate::hooks::Hooks;
 use crate::realtime::{Hub, RealtimeSettings, spawn_hub};
 use crate::tables::table_specs;
 
@@ -103,6 +104,8 @@ pub struct Settings {
     pub query_limits: QueryLimits,
     pub auth: AuthSettings,
     pub realtime: RealtimeSettings,
+    /// The application's hooks and functions (none for the `jxp` binary).
+    pub hooks: Hooks,
 }
 
 impl Default for Settings {
@@ -112,6 +115,7 @@ impl Default for Settings {
             query_limits: QueryLimits::default(),
             auth: AuthSettings::default(),
             realtime: RealtimeSettings::default(),
+            hooks: Hooks::default(),
         }
     }
 }

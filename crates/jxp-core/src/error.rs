@@ -5,6 +5,8 @@ use jxp_model::ValidationError;
 use jxp_query::QueryError;
 use jxp_store::StoreError;
 
+use crate::hooks::HookError;
+
 #[derive(Debug, thiserror::Error)]
 pub enum CoreError {
     #[error("model {0} not found")]
@@ -28,6 +30,9 @@ pub enum CoreError {
     /// A feature the server is not configured for (no SMTP, no shared secret).
     #[error("{0}")]
     Unavailable(String),
+    /// A hook or function refused (always `HookError::Reject`).
+    #[error("{0}")]
+    Hook(HookError),
     /// A fault of the server, not of the request; the message is for the log only.
     #[error("internal error: {0}")]
     Internal(String),
@@ -59,6 +64,15 @@ impl From<StoreError> for CoreError {
             }
             StoreError::BadQuery(message) => CoreError::BadRequest(message),
             other => CoreError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<HookError> for CoreError {
+    fn from(e: HookError) -> Self {
+        match e {
+            HookError::Core(inner) => *inner,
+            reject => CoreError::Hook(reject),
         }
     }
 }

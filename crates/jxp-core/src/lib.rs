@@ -4,7 +4,10 @@
 mod aggregate;
 mod app;
 mod auth;
+mod bulk;
 mod error;
+mod explain;
+mod hooks;
 mod identity;
 mod password;
 mod perms;
@@ -19,7 +22,12 @@ pub use app::{App, QueryLimits, Settings, parse_size};
 pub use auth::{
     AuthSettings, Credentials, GroupChange, RateLimitSettings, RateLimiter, Session, SmtpSettings,
 };
+pub use bulk::{BULK_MAX_MATCHED, BULK_MAX_OPS, BulkDone, BulkKind, BulkOutcome, BulkReport};
 pub use error::CoreError;
+pub use hooks::{
+    BoxFuture, CallCtx, CallVerb, HookError, Hooks, LoggedInCtx, LoginCtx, ModelScope, ReadCtx,
+    ReadEvent, WriteCtx, WriteEvent, WrittenCtx,
+};
 pub use identity::{Identity, User};
 pub use perms::{Access, Right, access};
 pub use read::{ListOutcome, ListRequest};

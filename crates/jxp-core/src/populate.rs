@@ -9,11 +9,12 @@
 use std::collections::{HashMap, HashSet};
 
 use jxp_model::{Document, Model};
-use jxp_query::{Filter, Find, Op, Path, Populate, resolve_path};
+use jxp_query::{Filter, Find, ListParams, Op, Path, Populate, resolve_path};
 use serde_json::Value;
 
 use crate::app::App;
 use crate::error::CoreError;
+use crate::hooks::ReadEvent;
 use crate::identity::Identity;
 use crate::read::project;
 
@@ -51,6 +52,15 @@ impl App {
             // says nothing about the linked documents, not even whether they exist.
             let Ok(scope) = self.read_scope(&linked, who) else {
                 continue;
+            };
+            // The linked model's read hooks narrow it as they narrow reading it directly; one
+            // that refuses this reader leaves the key out like a missing right.
+            let scope = match self
+                .read_constraint(ReadEvent::Get, &linked, who, None)
+                .await
+            {
+                Ok(hooked) => scope.and(hooked),
+                Err(_) => continue,
             };
             let found = self.fetch_linked(&linked, scope, raw, spec).await?;
             for (doc, view) in raw.iter().zip(out.iter_mut()) {
@@ -103,6 +113,30 @@ impl App {
             }
         }
         Ok(found)
+    }
+}
+
+impl App {
+    /// `GET /api/:model/:id`: one document as `get_one` answers it, with the list parameters
+    /// that apply to one document: `fields`, `populate…`, `autopopulate`, `showDeleted`.
+    pub async fn get_one_view(
+        &self,
+        who: &Identity,
+        slug: &str,
+        id: &str,
+        params: &ListParams,
+    ) -> Result<Document, CoreError> {
+        let doc = self.get_one(who, slug, id, params.show_deleted).await?;
+        let model = self.model(slug)?;
+        let mut view = project(model, &doc, params.fields.as_deref());
+        self.populate(
+            who,
+            std::slice::from_ref(&doc),
+            std::slice::from_mut(&mut view),
+            &params.populate,
+        )
+        .await?;
+        Ok(view)
     }
 }
 
@@ -182,6 +216,14 @@ mod tests {
         }
         async fn ping(&self) -> Result<(), StoreError> {
             self.inner.ping().await
+        }
+        async fn explain(
+            &self,
+            model: &str,
+            find: &Find,
+            count: bool,
+        ) -> Result<Vec<String>, StoreError> {
+            self.inner.explain(model, find, count).await
         }
     }
 

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::app::App;
 use crate::error::CoreError;
+use crate::hooks::ReadEvent;
 use crate::identity::Identity;
 use crate::perms::{Access, Right, access, allowed_on};
 use crate::write::check_id;
@@ -53,7 +54,7 @@ impl App {
         }
     }
 
-    fn list_filter(
+    pub(crate) fn list_filter(
         &self,
         model: &Model,
         who: &Identity,
@@ -79,6 +80,9 @@ impl App {
             return Err(forbidden_read(model));
         }
         check_id(id)?;
+        let constraint = self
+            .read_constraint(ReadEvent::GetOne, model, who, Some(id))
+            .await?;
         let not_found = || CoreError::NotFound(format!("{slug}/{id} not found"));
         let doc = self
             .inner
@@ -95,8 +99,9 @@ impl App {
             return Err(not_found());
         }
         let owner = doc.get("_owner_id").and_then(Value::as_str);
-        if !allowed_on(model, who, Right::Read, owner) {
-            // Someone else's document is as good as absent to an owner-only reader.
+        // Someone else's document is as good as absent to an owner-only reader, and so is one
+        // outside what the read hooks let this reader see.
+        if !allowed_on(model, who, Right::Read, owner) || !jxp_query::matches(&constraint, &doc) {
             return Err(not_found());
         }
         Ok(public_view(model, &doc))
@@ -121,7 +126,11 @@ impl App {
         // `search[f]` narrows a list, though `/count` ignores it (see `ListParams::search`).
         let filter = self
             .list_filter(model, who, params)?
-            .and(params.search.clone());
+            .and(params.search.clone())
+            .and(
+                self.read_constraint_of(ReadEvent::Get, model, who, None, Some(&params.filter))
+                    .await?,
+            );
         let limits = &self.inner.settings.query_limits.for_model(model);
         let mut out = ListOutcome::default();
         let mut limit = params.limit;
@@ -212,7 +221,10 @@ impl App {
         params: &ListParams,
     ) -> Result<u64, CoreError> {
         let model = self.model(slug)?;
-        let filter = self.list_filter(model, who, params)?;
+        let filter = self.list_filter(model, who, params)?.and(
+            self.read_constraint_of(ReadEvent::Get, model, who, None, Some(&params.filter))
+                .await?,
+        );
         Ok(self.inner.store.count(slug, &filter).await?)
     }
 }

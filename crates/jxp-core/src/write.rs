@@ -11,7 +11,9 @@ use serde_json::Value;
 
 use crate::app::App;
 use crate::auth::IDENTITY_MODELS;
+use crate::bulk::Update;
 use crate::error::CoreError;
+use crate::hooks::WriteEvent;
 use crate::identity::Identity;
 use crate::password;
 use crate::perms::{Right, allowed_on};
@@ -43,7 +45,7 @@ pub struct DeleteOptions {
     pub silence: bool,
 }
 
-fn forbidden(model: &Model, right: Right) -> CoreError {
+pub(crate) fn forbidden(model: &Model, right: Right) -> CoreError {
     let verb = match right {
         Right::Create => "create",
         Right::Read => "read",
@@ -53,7 +55,7 @@ fn forbidden(model: &Model, right: Right) -> CoreError {
     CoreError::Forbidden(format!("you may not {verb} {}", model.slug))
 }
 
-fn not_found(model: &Model, id: &str) -> CoreError {
+pub(crate) fn not_found(model: &Model, id: &str) -> CoreError {
     CoreError::NotFound(format!("{}/{id} not found", model.slug))
 }
 
@@ -196,10 +198,14 @@ impl App {
         if !allowed_on(&model, who, Right::Create, who.user_id()) {
             return Err(forbidden(&model, Right::Create));
         }
+        let body = self
+            .run_pre_write(WriteEvent::Post, &model, who, None, None, body)
+            .await?;
         let mut doc = self.prepare_input(&model, who, body, &opts, true).await?;
         model.validate(&mut doc)?;
         let now = now_iso();
         let id = ObjectId::new().to_string();
+        let new_id = id.clone();
         let mut stored = Document::with_capacity(doc.len() + 8);
         stored.insert("_id".into(), Value::String(id.clone()));
         stored.extend(doc);
@@ -226,7 +232,17 @@ impl App {
             silent: opts.silence,
         };
         self.commit(tx).await?;
-        Ok(public_view(&model, &stored))
+        let view = public_view(&model, &stored);
+        self.run_post_write(
+            WriteEvent::Post,
+            &model,
+            who,
+            &new_id,
+            view.clone(),
+            opts.silence,
+        )
+        .await;
+        Ok(view)
     }
 
     /// Updates a document with the top-level keys of `body` (a PUT is a PATCH); `_deleted:
@@ -239,17 +255,56 @@ impl App {
         body: Document,
         opts: WriteOptions,
     ) -> Result<Document, CoreError> {
+        match self
+            .update_edit(who, slug, id, Edit::Merge(body), opts, None)
+            .await?
+        {
+            Edited::Modified(doc) | Edited::Unchanged(doc) => Ok(doc),
+            Edited::NoLongerMatches => Err(CoreError::NotFound(format!("{slug}/{id} not found"))),
+        }
+    }
+
+    /// Changes one document as `edit` says, retrying when another write got in between. With
+    /// `matching`, the document must still match it when read for the write (else
+    /// `NoLongerMatches`, nothing written), and an edit that changes nothing writes nothing.
+    pub(crate) async fn update_edit(
+        &self,
+        who: &Identity,
+        slug: &str,
+        id: &str,
+        edit: Edit,
+        opts: WriteOptions,
+        matching: Option<&Filter>,
+    ) -> Result<Edited, CoreError> {
         let model = self.model(slug)?.clone();
         check_id(id)?;
-        let body = self.prepare_input(&model, who, body, &opts, false).await?;
-        let undelete = match body.get("_deleted") {
-            None => false,
-            Some(Value::Bool(false)) => true,
-            Some(Value::String(s)) if s == "false" => true,
-            Some(_) => {
-                return Err(CoreError::BadRequest(
-                    "_deleted: only false (undelete) may be set; delete with DELETE".into(),
-                ));
+        let edit = if self.has_pre_write(WriteEvent::Put, &model.slug) {
+            let undeleting = match &edit {
+                Edit::Merge(body) => undelete_flag(body)?,
+                _ => false,
+            };
+            let current = self
+                .hook_target(&model, who, id, Right::Update, undeleting)
+                .await?;
+            self.hooked_edit(&model, who, id, current, edit).await?
+        } else {
+            edit
+        };
+        let (edit, undelete) = match edit {
+            Edit::Merge(body) => {
+                let body = self.prepare_input(&model, who, body, &opts, false).await?;
+                let undelete = undelete_flag(&body)?;
+                (Edit::Merge(body), undelete)
+            }
+            Edit::Replace(body) => {
+                let body = self.prepare_input(&model, who, body, &opts, true).await?;
+                (Edit::Replace(body), false)
+            }
+            Edit::Operators(mut update) => {
+                let set = update.set_fields();
+                let set = self.prepare_input(&model, who, set, &opts, false).await?;
+                update.replace_set_fields(set);
+                (Edit::Operators(update), false)
             }
         };
         for _ in 0..UPDATE_ATTEMPTS {
@@ -266,18 +321,22 @@ impl App {
             if deleted && !undelete {
                 return Err(not_found(&model, id));
             }
+            if let Some(filter) = matching
+                && !jxp_query::matches(filter, &current)
+            {
+                return Ok(Edited::NoLongerMatches);
+            }
             let owner = current.get("_owner_id").and_then(Value::as_str);
             if !allowed_on(&model, who, Right::Update, owner) {
                 return Err(forbidden(&model, Right::Update));
             }
             let version = current.get("__v").and_then(Value::as_i64).unwrap_or(0);
             let mut doc = current.clone();
-            for (k, v) in &body {
-                if k != "_deleted" {
-                    doc.insert(k.clone(), v.clone());
-                }
-            }
+            apply_edit(&model, &edit, &mut doc)?;
             model.validate(&mut doc)?;
+            if matching.is_some() && !undelete && same_fields(&current, &doc) {
+                return Ok(Edited::Unchanged(public_view(&model, &current)));
+            }
             doc.insert("_deleted".into(), Value::Bool(false));
             doc.insert("updatedAt".into(), Value::String(now_iso()));
             doc.insert("__v".into(), Value::from(version + 1));
@@ -296,7 +355,19 @@ impl App {
                 silent: opts.silence,
             };
             match self.commit(tx).await {
-                Ok(_) => return Ok(public_view(&model, &doc)),
+                Ok(_) => {
+                    let view = public_view(&model, &doc);
+                    self.run_post_write(
+                        WriteEvent::Put,
+                        &model,
+                        who,
+                        id,
+                        view.clone(),
+                        opts.silence,
+                    )
+                    .await;
+                    return Ok(Edited::Modified(view));
+                }
                 Err(StoreError::VersionConflict { .. }) => continue,
                 Err(e) => return Err(e.into()),
             }
@@ -319,6 +390,20 @@ impl App {
     ) -> Result<(), CoreError> {
         let model = self.model(slug)?.clone();
         check_id(id)?;
+        if self.has_pre_write(WriteEvent::Delete, &model.slug) {
+            let current = self
+                .hook_target(&model, who, id, Right::Delete, opts.perma)
+                .await?;
+            self.run_pre_write(
+                WriteEvent::Delete,
+                &model,
+                who,
+                Some(id),
+                Some(current),
+                Document::new(),
+            )
+            .await?;
+        }
         for _ in 0..UPDATE_ATTEMPTS {
             let current = self
                 .inner
@@ -326,6 +411,10 @@ impl App {
                 .get(&model.slug, id)
                 .await?
                 .ok_or_else(|| not_found(&model, id))?;
+            // The document as it was, for the post-hooks (only made when there are some).
+            let before = self
+                .has_post_write(WriteEvent::Delete, &model.slug)
+                .then(|| public_view(&model, &current));
             let deleted = current
                 .get("_deleted")
                 .and_then(Value::as_bool)
@@ -355,7 +444,20 @@ impl App {
                 silent: opts.silence,
             };
             match self.commit(tx).await {
-                Ok(_) => return Ok(()),
+                Ok(_) => {
+                    if let Some(before) = before {
+                        self.run_post_write(
+                            WriteEvent::Delete,
+                            &model,
+                            who,
+                            id,
+                            before,
+                            opts.silence,
+                        )
+                        .await;
+                    }
+                    return Ok(());
+                }
                 Err(StoreError::VersionConflict { .. }) => continue,
                 Err(e) => return Err(e.into()),
             }
@@ -477,6 +579,18 @@ impl App {
     }
 }
 
+/// Whether an update body undeletes (`_deleted: false`); any other `_deleted` is refused.
+fn undelete_flag(body: &Document) -> Result<bool, CoreError> {
+    match body.get("_deleted") {
+        None => Ok(false),
+        Some(Value::Bool(false)) => Ok(true),
+        Some(Value::String(s)) if s == "false" => Ok(true),
+        Some(_) => Err(CoreError::BadRequest(
+            "_deleted: only false (undelete) may be set; delete with DELETE".into(),
+        )),
+    }
+}
+
 /// A soft delete (a replace marked as a delete) or a permanent one.
 fn delete_op(
     model: &Model,
@@ -505,4 +619,61 @@ fn delete_op(
         expect_version: Some(version),
         op: ChangeOp::Delete,
     }
+}
+
+/// How an update changes a stored document.
+pub(crate) enum Edit {
+    /// PUT: the given top-level fields replace theirs.
+    Merge(Document),
+    /// `replaceOne`: the document's own fields become exactly these, but for private fields
+    /// the replacement leaves out (the client never saw them, so it cannot carry them over).
+    Replace(Document),
+    /// MongoDB update operators.
+    Operators(Update),
+}
+
+/// What `update_edit` did.
+pub(crate) enum Edited {
+    /// Written; the document as the caller sees it.
+    Modified(Document),
+    /// Nothing to change; the stored document as the caller sees it.
+    Unchanged(Document),
+    /// The document no longer matched the filter it was chosen by.
+    NoLongerMatches,
+}
+
+fn apply_edit(model: &Model, edit: &Edit, doc: &mut Document) -> Result<(), CoreError> {
+    match edit {
+        Edit::Merge(body) => {
+            for (k, v) in body {
+                if k != "_deleted" {
+                    doc.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        Edit::Replace(body) => {
+            doc.retain(|k, _| {
+                SYSTEM_FIELDS.contains(&k.as_str())
+                    || (model.field(k).is_some_and(|f| f.is_private()) && !body.contains_key(k))
+            });
+            for (k, v) in body {
+                doc.insert(k.clone(), v.clone());
+            }
+        }
+        Edit::Operators(update) => update
+            .apply(doc, false)
+            .map_err(|e| CoreError::BadRequest(e.0))?,
+    }
+    Ok(())
+}
+
+/// Whether two versions of a document hold the same fields, system fields aside.
+fn same_fields(a: &Document, b: &Document) -> bool {
+    let own = |d: &Document| {
+        d.iter()
+            .filter(|(k, _)| !SYSTEM_FIELDS.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    own(a) == own(b)
 }

@@ -1,7 +1,9 @@
 //! The optional response cache (`CACHE_ENABLED`, `CACHE_TTL`): GET answers of `/api` are kept
 //! per caller and URL, and an entry is used only while its model's write generation is the one
 //! it was made at, so a committed write makes every cached answer about that model stale at
-//! once. Admins read its statistics and clear it at `/cache/stats` and `/cache/clear`.
+//! once. Answers say `jxp-cache: hit|miss` and `jxp-cache-key` (a fingerprint of the key).
+//! Models with read hooks are not cached (see `routes/api.rs`). Admins read its statistics
+//! and clear it at `/cache/stats` and `/cache/clear`.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -9,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
+use axum::http::HeaderValue;
 use jxp_core::Identity;
 
 /// Entries kept at most; past it the cache starts over.
@@ -56,6 +59,18 @@ impl ResponseCache {
             }
         };
         format!("{caller}\0{uri}")
+    }
+
+    /// The `jxp-cache-key` header of an answer: a fingerprint of its key (the key itself holds
+    /// the caller's id and groups, which need not travel, and may not be header-safe).
+    pub fn key_header(key: &str) -> HeaderValue {
+        // FNV-1a: stable across processes and releases, unlike std's hasher.
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in key.as_bytes() {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        HeaderValue::from_str(&format!("{h:016x}")).unwrap_or(HeaderValue::from_static("0"))
     }
 
     /// A fresh cached body, if any.

@@ -8,7 +8,7 @@ use axum::Json;
 use axum::http::header::RETRY_AFTER;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use jxp_core::CoreError;
+use jxp_core::{CoreError, HookError};
 use serde_json::json;
 
 /// An error answered to the client.
@@ -68,26 +68,38 @@ impl ApiError {
     }
 }
 
-/// The `code` names of restify's errors, which JXP clients see.
-fn code(status: StatusCode) -> &'static str {
-    match status {
-        StatusCode::BAD_REQUEST => "BadRequest",
-        StatusCode::UNAUTHORIZED => "Unauthorized",
-        StatusCode::FORBIDDEN => "Forbidden",
-        StatusCode::NOT_FOUND => "NotFound",
-        StatusCode::METHOD_NOT_ALLOWED => "MethodNotAllowed",
-        StatusCode::CONFLICT => "Conflict",
-        StatusCode::PAYLOAD_TOO_LARGE => "PayloadTooLarge",
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => "UnsupportedMediaType",
-        StatusCode::TOO_MANY_REQUESTS => "TooManyRequests",
-        StatusCode::SERVICE_UNAVAILABLE => "ServiceUnavailable",
-        _ => "InternalServer",
+/// The `code` names of restify's errors, which JXP clients see: the status's reason phrase in
+/// one word (`Not Found` → `NotFound`), with restify's `InternalServer` for a 500.
+fn code(status: StatusCode) -> String {
+    if status == StatusCode::INTERNAL_SERVER_ERROR {
+        return "InternalServer".to_owned();
+    }
+    match status.canonical_reason() {
+        Some(reason) => reason
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(|w| {
+                let mut chars = w.chars();
+                chars.next().map_or_else(String::new, |first| {
+                    first.to_ascii_uppercase().to_string() + chars.as_str()
+                })
+            })
+            .collect(),
+        None if status.is_client_error() => "BadRequest".to_owned(),
+        None => "InternalServer".to_owned(),
+    }
+}
+
+impl ApiError {
+    /// The error as JSON: `{code, message}`.
+    pub fn body(&self) -> serde_json::Value {
+        json!({ "code": code(self.status), "message": self.message })
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = json!({ "code": code(self.status), "message": self.message });
+        let mut body = self.body();
         if self.status == StatusCode::UNAUTHORIZED {
             // JXP's login failure shape, which its clients test for.
             body["status"] = json!("fail");
@@ -104,6 +116,11 @@ impl IntoResponse for ApiError {
 
 impl From<CoreError> for ApiError {
     fn from(e: CoreError) -> Self {
+        // An app error a hook passed on is answered as that error.
+        let e = match e {
+            CoreError::Hook(HookError::Core(inner)) => *inner,
+            other => other,
+        };
         let status = match &e {
             CoreError::UnknownModel(_) | CoreError::NotFound(_) => StatusCode::NOT_FOUND,
             CoreError::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -115,7 +132,58 @@ impl From<CoreError> for ApiError {
             CoreError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             CoreError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             CoreError::Internal(cause) => return ApiError::internal(cause),
+            CoreError::Hook(HookError::Reject { status, message }) => {
+                return match StatusCode::from_u16(*status) {
+                    Ok(s) if s.is_client_error() || s.is_server_error() => {
+                        ApiError::new(s, message.clone())
+                    }
+                    _ => ApiError::internal(format!(
+                        "a hook rejected with status {status}, which is not an error status: {message}"
+                    )),
+                };
+            }
+            // Unwrapped above.
+            CoreError::Hook(HookError::Core(inner)) => return ApiError::internal(inner),
         };
         ApiError::new(status, e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_restify_names() {
+        for (status, name) in [
+            (400, "BadRequest"),
+            (402, "PaymentRequired"),
+            (403, "Forbidden"),
+            (404, "NotFound"),
+            (405, "MethodNotAllowed"),
+            (413, "PayloadTooLarge"),
+            (422, "UnprocessableEntity"),
+            (429, "TooManyRequests"),
+            (500, "InternalServer"),
+            (503, "ServiceUnavailable"),
+        ] {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::IM_A_TEAPOT);
+            assert_eq!(code(status), name);
+        }
+    }
+
+    #[test]
+    fn hook_rejections_keep_their_status_unless_it_is_not_an_error() {
+        // (status the hook chose, status answered)
+        for (chosen, answered) in [(422, 422), (403, 403), (503, 503), (200, 500), (302, 500)] {
+            let e = ApiError::from(CoreError::from(HookError::reject(chosen, "no")));
+            assert_eq!(e.status.as_u16(), answered, "{chosen}");
+        }
+        let passed_on = HookError::from(CoreError::Conflict("taken".into()));
+        let e = ApiError::from(CoreError::Hook(passed_on));
+        assert_eq!(
+            (e.status, e.message.as_str()),
+            (StatusCode::CONFLICT, "taken")
+        );
     }
 }

@@ -29,12 +29,16 @@ pub fn now_iso() -> String {
 /// The document as the API returns it: private fields (at any depth) removed, `id` set to
 /// `_id`.
 pub fn public_view(model: &Model, doc: &Document) -> Document {
-    let mut out = doc.clone();
-    strip_private(&model.fields, &mut out);
-    if let Some(id) = out.get("_id").cloned() {
-        out.insert("id".to_owned(), id);
+    into_public_view(model, doc.clone())
+}
+
+/// [`public_view`] of a document the caller no longer needs, without copying it.
+pub fn into_public_view(model: &Model, mut doc: Document) -> Document {
+    strip_private(&model.fields, &mut doc);
+    if let Some(id) = doc.get("_id").cloned() {
+        doc.insert("id".to_owned(), id);
     }
-    out
+    doc
 }
 
 fn strip_private(fields: &[Field], obj: &mut Map<String, Value>) {

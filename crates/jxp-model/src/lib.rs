@@ -12,7 +12,7 @@ mod objectid;
 mod schema;
 mod validate;
 
-pub use document::{Document, SYSTEM_FIELDS, now_iso, public_view};
+pub use document::{Document, SYSTEM_FIELDS, into_public_view, now_iso, public_view};
 pub use error::{ModelError, ValidationError};
 pub use load::{load_dir, parse_model_json, parse_model_toml};
 pub use objectid::{ObjectId, is_object_id};

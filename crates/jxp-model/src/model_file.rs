@@ -905,7 +905,10 @@ perms = { admin = "crud", "custom-group" = "" }
         assert!(m.options.internal && !m.options.soft_delete);
         assert_eq!(m.options.strict, Strict::Throw);
         assert!(m.options.advanced_queries.query && !m.options.advanced_queries.aggregate);
-        assert!(m.options.advanced_queries.bulkwrite);
+        assert!(
+            !m.options.advanced_queries.bulkwrite,
+            "bulk writes are off unless a model opts in"
+        );
         assert_eq!(
             m.options.query_limits.as_ref().and_then(|q| q.get("max")),
             Some(&json!(500))

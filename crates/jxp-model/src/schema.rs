@@ -268,7 +268,8 @@ impl Default for AdvancedQueries {
         AdvancedQueries {
             query: true,
             aggregate: true,
-            bulkwrite: true,
+            // JXP: bulk writes are for admins unless a model opts in.
+            bulkwrite: false,
         }
     }
 }

@@ -66,9 +66,13 @@ fn populate_key(field: &Field) -> Option<String> {
     )
 }
 
-/// The populatable link fields of a model, in field order, first of each key only (two
-/// fields that would show under one key cannot both be populated). Private link fields are
-/// left out: populating one would reveal the id it hides.
+/// The system link fields every document has, as JXP's schema declares them: the creator and
+/// the last updater, both users, shown as `_owner` and `_updated_by`.
+const SYSTEM_LINKS: &[(&str, &str)] = &[("_owner_id", "_owner"), ("_updated_by_id", "_updated_by")];
+
+/// The populatable link fields of a model, in field order and then the system links, first of
+/// each key only (two fields that would show under one key cannot both be populated). Private
+/// link fields are left out: populating one would reveal the id it hides.
 fn link_fields(model: &Model) -> Vec<Populate> {
     let mut out: Vec<Populate> = Vec::new();
     for field in &model.fields {
@@ -88,6 +92,17 @@ fn link_fields(model: &Model) -> Vec<Populate> {
             many: field.kind.is_array(),
             fields: None,
         });
+    }
+    for (field, key) in SYSTEM_LINKS {
+        if model.field(field).is_none() && !out.iter().any(|p| p.key == *key) {
+            out.push(Populate {
+                field: (*field).to_owned(),
+                link: "User".to_owned(),
+                key: (*key).to_owned(),
+                many: false,
+                fields: None,
+            });
+        }
     }
     out
 }
@@ -767,9 +782,30 @@ mod tests {
                 ),
                 ("other_link_id".into(), "other_link".into(), false, None),
                 ("array_link_id".into(), "array_link".into(), true, None),
+                ("_owner_id".into(), "_owner".into(), false, None),
+                ("_updated_by_id".into(), "_updated_by".into(), false, None),
             ]
         );
         assert_eq!(p.populate[0].link, "Link");
+        // The system links populate by key or field name, as JXP's `_owner`/`_updated_by`.
+        let p = parse_list_params(
+            &m,
+            &pairs(&[("populate", "_owner"), ("populate[_updated_by_id]", "name")]),
+        )
+        .unwrap();
+        assert_eq!(
+            keys(&p),
+            vec![
+                ("_owner_id".into(), "_owner".into(), false, None),
+                (
+                    "_updated_by_id".into(),
+                    "_updated_by".into(),
+                    false,
+                    Some(vec!["name".into()])
+                ),
+            ]
+        );
+        assert_eq!(p.populate[0].link, "User");
         for q in [
             vec![("populate", "nope")],
             vec![("populate", "foo")],

@@ -71,4 +71,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// Whether the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// The database's own plan for the query `find` runs (with `count`, the one `count_find`
+    /// runs), one line per step, so an operator can see which index serves a query.
+    async fn explain(
+        &self,
+        model: &str,
+        find: &Find,
+        count: bool,
+    ) -> Result<Vec<String>, StoreError>;
 }

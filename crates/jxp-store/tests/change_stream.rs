@@ -452,3 +452,73 @@ async fn full_text_index_follows_writes() {
     assert_eq!(hits("xanadu").await, 0);
     assert_eq!(hits("entirely").await, 1);
 }
+
+/// A SQLite store in `dir`, for the tests of SQLite's own storage format.
+async fn open_sqlite(dir: &tempfile::TempDir) -> SqliteStore {
+    let store = SqliteStore::open(SqliteOptions::new(dir.path().join("jxp.db"))).unwrap();
+    store.migrate(&spec()).await.unwrap();
+    store
+}
+
+/// SQLite only: the upgrade of SQLite's earlier storage format.
+#[tokio::test]
+async fn documents_and_indexes_of_an_earlier_version_are_upgraded_on_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("jxp.db");
+    {
+        let store = open_sqlite(&dir).await;
+        for i in 1..=3 {
+            store
+                .write(insert("test", doc(&id(i), &format!("b{i}"), i64::from(i))))
+                .await
+                .unwrap();
+        }
+    }
+    // As an earlier version left it: text documents and a field-only index.
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "UPDATE m_test SET doc = json(doc);
+             DELETE FROM jxp_meta WHERE key = 'jsonb:test';
+             DROP INDEX iy_test__n;
+             CREATE INDEX ix_test__n ON m_test (json_extract(doc, '$.n'));",
+        )
+        .unwrap();
+        let texts: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM m_test WHERE typeof(doc) = 'text'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(texts, 3);
+    }
+    let store = open_sqlite(&dir).await;
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let kinds: Vec<String> = conn
+        .prepare("SELECT DISTINCT typeof(doc) FROM m_test")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(kinds, ["blob"], "every document is binary JSON now");
+    let indexes: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE '%test__n'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(indexes, ["iy_test__n"], "the old index is replaced");
+    let got = store.get("test", &id(2)).await.unwrap().unwrap();
+    assert_eq!(
+        (got["bar"].clone(), got["n"].clone()),
+        (json!("b2"), json!(2))
+    );
+    let find = Find {
+        filter: Filter::cond(Path::plain("n"), Op::Gte, json!(2)),
+        ..Find::default()
+    };
+    assert_eq!(store.find("test", &find).await.unwrap().len(), 2);
+}

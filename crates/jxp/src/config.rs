@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use jxp_core::{
-    AuthSettings, QueryLimits, RateLimitSettings, RealtimeSettings, Settings, SmtpSettings,
+    AuthSettings, Hooks, QueryLimits, RateLimitSettings, RealtimeSettings, Settings, SmtpSettings,
     parse_size,
 };
 use jxp_http::{HttpSettings, WsSettings};
@@ -281,6 +281,7 @@ impl Config {
                 query_limits,
                 auth,
                 realtime,
+                hooks: Hooks::default(),
             },
             http: HttpSettings {
                 body_limit,

@@ -1,7 +1,9 @@
-//! The `jxp` server as a library: settings, start-up (models → store → app → listener),
-//! `init` and `add-admin`. The binary is a thin CLI over this, and the integration tests start
-//! the server through the same functions.
+//! The `jxp` server as a library: [`Server::builder()`] takes the models and the settings,
+//! registers hooks and callable functions, and serves; below it, start-up (models → store →
+//! app → listener), `init` and `add-admin`. The binary is the builder with nothing registered,
+//! and the integration tests start the server through the same functions.
 
+mod builder;
 mod config;
 mod init;
 
@@ -10,7 +12,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use jxp_core::{App, Identity, WriteOptions};
+use jxp_core::WriteOptions;
 use jxp_http::AppState;
 use jxp_store::{PostgresOptions, PostgresStore, SqliteOptions, SqliteStore, Store};
 use serde_json::{Value, json};
@@ -18,8 +20,15 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use builder::{Builder, Server};
 pub use config::{Config, ConfigError, Database, LogFormat};
 pub use init::init_project;
+pub use jxp_core::{
+    App, CallCtx, CallVerb, HookError, Hooks, Identity, LoggedInCtx, LoginCtx, ModelScope, ReadCtx,
+    ReadEvent, User, WriteCtx, WriteEvent, WrittenCtx,
+};
+pub use jxp_model::Document;
+pub use jxp_query::{Filter, Op, Path};
 
 /// Loads the models, opens the store and builds the app.
 pub async fn build_app(config: &Config) -> anyhow::Result<App> {

@@ -84,7 +84,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::from_env()?;
     init_tracing(config.log_format);
     match cli.command {
-        Command::Serve => jxp::serve(config, shutdown_signal()).await,
+        Command::Serve => {
+            jxp::Server::builder()
+                .config(config)
+                .serve(shutdown_signal())
+                .await
+        }
         Command::AddAdmin {
             email,
             password,

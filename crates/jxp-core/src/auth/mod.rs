@@ -257,7 +257,8 @@ impl App {
             password_fp: hash_secret(str_of(&user, "password")),
             expires_ms,
         };
-        conn.set_identity(identity, trace).await
+        let limits = self.read_limits(&identity).await;
+        conn.set_identity(identity, trace, limits).await
     }
 
     /// The user a JWT logs in: signed with our secret, unexpired, for a known user; a recovery

@@ -21,6 +21,8 @@ pub struct Session {
     pub token_expires: String,
     pub refresh_token: String,
     pub refresh_token_expires: String,
+    /// Fields the login post-hooks add to the answer.
+    pub extra: Document,
 }
 
 fn doc(value: Value) -> Document {
@@ -38,11 +40,17 @@ impl App {
     /// Logs in with email and password: replaces the user's tokens with new ones and keeps
     /// (or first creates) their API key.
     pub async fn login(&self, email: &str, password: &str) -> Result<Session, CoreError> {
+        self.run_pre_login(email).await?;
         let user = self
             .check_password(email, password)
             .await?
             .ok_or_else(login_failed)?;
-        self.open_session(&user, true).await
+        let mut session = self.open_session(&user, true).await?;
+        if let Some(model) = self.inner.schema.get("user") {
+            let view = jxp_model::public_view(model, &user);
+            session.extra = self.run_post_login(&session.user_id, view).await;
+        }
+        Ok(session)
     }
 
     /// Exchanges a refresh token (even after the access token expired) for a new pair; the old
@@ -145,6 +153,7 @@ impl App {
             token_expires,
             refresh_token,
             refresh_token_expires,
+            extra: Document::new(),
         })
     }
 

@@ -100,6 +100,11 @@ pub struct SubscribeRequest {
 
 pub(crate) type ConnId = u64;
 
+/// What the read hooks let one identity see, per model that has them: a filter its events
+/// must match, or `None` when a hook refused the identity outright. Computed when a socket
+/// authenticates, since the hub cannot await a hook per event.
+pub(crate) type ReadLimits = Vec<(String, Option<jxp_query::Filter>)>;
+
 /// The credential a connection authenticated with, for revocation.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct CredentialTrace {
@@ -124,6 +129,7 @@ pub(crate) enum HubCmd {
         id: ConnId,
         identity: crate::Identity,
         trace: CredentialTrace,
+        limits: ReadLimits,
         reply: oneshot::Sender<()>,
     },
     Subscribe {
@@ -218,12 +224,14 @@ impl Connection {
         &self,
         identity: crate::Identity,
         trace: CredentialTrace,
+        limits: ReadLimits,
     ) -> Result<(), CoreError> {
         let (reply, done) = oneshot::channel();
         self.hub.send(HubCmd::Auth {
             id: self.id,
             identity,
             trace,
+            limits,
             reply,
         })?;
         done.await

@@ -50,18 +50,27 @@ where
     // A populated answer also depends on the linked models, whose writes this model's
     // generation does not see, so it is never cached.
     let populated = uri.query().is_some_and(|q| q.contains("populate"));
-    if !cache.enabled() || populated {
+    // Read hooks run on every read, so their model's answers are not kept.
+    if !cache.enabled() || populated || state.app.has_read_hooks(slug) {
         return Ok(json_bytes(compute.await?, None));
     }
     let key = ResponseCache::key(who, &uri.to_string());
     // Read before computing: a write that lands meanwhile makes this entry stale at once.
     let generation = state.app.generation(slug);
+    let key_header = ResponseCache::key_header(&key);
+    let answer = |body: Vec<u8>, state: &'static str| {
+        let mut response = json_bytes(body, Some(state));
+        response
+            .headers_mut()
+            .insert("jxp-cache-key", key_header.clone());
+        response
+    };
     if let Some(body) = cache.get(&key, generation) {
-        return Ok(json_bytes(body.to_vec(), Some("hit")));
+        return Ok(answer(body.to_vec(), "hit"));
     }
     let body = compute.await?;
     cache.put(key, generation, body.clone().into());
-    Ok(json_bytes(body, Some("miss")))
+    Ok(answer(body, "miss"))
 }
 
 pub(super) fn json_bytes(body: Vec<u8>, cache: Option<&'static str>) -> Response {
@@ -81,6 +90,9 @@ pub(crate) async fn list(
     uri: Uri,
     query: QueryPairs,
 ) -> Result<Response, ApiError> {
+    if query.flag("explain") {
+        return explain(&state, &who, &slug, &query, false).await;
+    }
     let compute = list_body(&state, &who, &slug, &query);
     cached(&state, &who, &slug, &uri, compute).await
 }
@@ -186,10 +198,20 @@ pub(crate) async fn get_one(
     query: QueryPairs,
 ) -> Result<Response, ApiError> {
     let compute = async {
-        let doc = state
-            .app
-            .get_one(&who, &slug, &id, query.flag("showDeleted"))
-            .await?;
+        // Of a list's parameters, those that shape one document; the rest (filters, sort,
+        // paging) mean nothing here and are ignored, as JXP ignores them.
+        let pairs: Vec<(String, String)> = query
+            .0
+            .iter()
+            .filter(|(k, _)| {
+                k.starts_with("populate")
+                    || matches!(k.as_str(), "autopopulate" | "fields" | "showDeleted")
+            })
+            .cloned()
+            .collect();
+        let model = state.app.model(&slug)?;
+        let params = list_request(model, &pairs)?.params;
+        let doc = state.app.get_one_view(&who, &slug, &id, &params).await?;
         serde_json::to_vec(&json!({ "data": doc })).map_err(ApiError::internal)
     };
     cached(&state, &who, &slug, &uri, compute).await
@@ -245,9 +267,33 @@ pub(crate) async fn count(
     Caller(who): Caller,
     ApiPath(slug): ApiPath<String>,
     query: QueryPairs,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
+    if query.flag("explain") {
+        return explain(&state, &who, &slug, &query, true).await;
+    }
     let model = state.app.model(&slug)?;
     let params = parse_list_params(model, &query.0).map_err(jxp_core::CoreError::from)?;
     let count = state.app.count(&who, &slug, &params).await?;
-    Ok(Json(json!({ "count": count })))
+    Ok(Json(json!({ "count": count })).into_response())
+}
+
+/// `?explain=true` (admins): `{"data": {"model", "plan": [...]}}`, the database's plan for
+/// the query the same request without `explain` runs.
+async fn explain(
+    state: &AppState,
+    who: &jxp_core::Identity,
+    slug: &str,
+    query: &QueryPairs,
+    count: bool,
+) -> Result<Response, ApiError> {
+    let model = state.app.model(slug)?;
+    let pairs: Vec<(String, String)> = query
+        .0
+        .iter()
+        .filter(|(k, _)| k != "explain")
+        .cloned()
+        .collect();
+    let req = list_request(model, &pairs)?;
+    let plan = state.app.explain(who, slug, &req, count).await?;
+    Ok(Json(json!({ "data": { "model": slug, "plan": plan } })).into_response())
 }

@@ -27,6 +27,12 @@ fn session_json(state: &AppState, s: Session) -> Value {
     if let Some(key) = s.apikey {
         out["apikey"] = Value::String(key);
     }
+    // Login post-hooks add fields; they never replace the session's own.
+    if let Value::Object(map) = &mut out {
+        for (k, v) in s.extra {
+            map.entry(k).or_insert(v);
+        }
+    }
     out
 }
 

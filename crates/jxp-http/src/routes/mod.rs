@@ -3,7 +3,9 @@
 mod aggregate;
 mod api;
 mod auth;
+mod bulkwrite;
 mod cache;
+mod call;
 mod csv;
 mod groups;
 mod meta;
@@ -30,6 +32,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/csv/{model}", get(csv::csv))
         .route("/query/{model}", post(query::query))
         .route("/aggregate/{model}", post(aggregate::aggregate))
+        .route("/bulkwrite/{model}", post(bulkwrite::bulkwrite))
         .route("/login", post(auth::login))
         .route("/refresh", post(auth::refresh))
         .route("/login/refresh", post(auth::refresh))
@@ -39,6 +42,11 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/login/recover", post(auth::recover))
         .route("/setup", post(auth::setup))
         .route("/websocket", get(crate::ws::upgrade))
+        .route("/call/{model}/{function}", get(call::get).post(call::post))
+        .route(
+            "/call/{model}/{id}/{function}",
+            get(call::get_item).post(call::post_item),
+        )
         .route("/cache/stats", get(cache::stats))
         .route("/cache/clear", get(cache::clear))
         .route(

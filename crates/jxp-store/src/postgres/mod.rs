@@ -266,6 +266,17 @@ impl Store for PostgresStore {
         client.simple_query("SELECT 1").await?;
         Ok(())
     }
+
+    async fn explain(
+        &self,
+        model: &str,
+        find: &Find,
+        count: bool,
+    ) -> Result<Vec<String>, StoreError> {
+        self.check_find(model, find)?;
+        let client = self.pool.get().await?;
+        read::explain(&client, model, find, count).await
+    }
 }
 
 /// Creates `schema` (if missing) on the server `url` names, and answers a URL whose

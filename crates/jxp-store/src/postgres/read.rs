@@ -74,20 +74,15 @@ fn rows_where(
     Some(Some(ts))
 }
 
-pub(crate) async fn find(
-    client: &tokio_postgres::Client,
-    model: &str,
-    find: &Find,
-) -> Result<Vec<Document>, StoreError> {
+/// The query `find` runs, or `None` when its text leaves nothing to look for.
+fn find_sql(model: &str, find: &Find) -> Option<SqlQuery> {
     let text = find.text.as_deref();
     let mut q = SqlQuery::default();
     let select = match text {
         Some(_) => "doc::text, ts_rank(tsv, $TS)::float8 AS score",
         None => "doc::text, NULL::float8",
     };
-    let Some(ts) = rows_where(&mut q, model, select, text) else {
-        return Ok(Vec::new());
-    };
+    let ts = rows_where(&mut q, model, select, text)?;
     render_pg_filter(&find.filter, &mut q);
     q.sql.push(')');
     if ts.is_some() {
@@ -101,6 +96,26 @@ pub(crate) async fn find(
         None => q.sql.push_str(" LIMIT ALL"),
     }
     q.sql.push_str(&format!(" OFFSET {}", find.skip));
+    Some(q)
+}
+
+/// The query a count runs, or `None` when its text leaves nothing to look for.
+fn count_sql(model: &str, filter: &Filter, text: Option<&str>) -> Option<SqlQuery> {
+    let mut q = SqlQuery::default();
+    rows_where(&mut q, model, "count(*)", text)?;
+    render_pg_filter(filter, &mut q);
+    q.sql.push(')');
+    Some(q)
+}
+
+pub(crate) async fn find(
+    client: &tokio_postgres::Client,
+    model: &str,
+    find: &Find,
+) -> Result<Vec<Document>, StoreError> {
+    let Some(q) = find_sql(model, find) else {
+        return Ok(Vec::new());
+    };
     let rows = query(client, &q).await?;
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
@@ -120,15 +135,35 @@ pub(crate) async fn count(
     filter: &Filter,
     text: Option<&str>,
 ) -> Result<u64, StoreError> {
-    let mut q = SqlQuery::default();
-    if rows_where(&mut q, model, "count(*)", text).is_none() {
+    let Some(q) = count_sql(model, filter, text) else {
         return Ok(0);
-    }
-    render_pg_filter(filter, &mut q);
-    q.sql.push(')');
+    };
     let rows = query(client, &q).await?;
     let n: i64 = rows.first().map(|r| r.get(0)).unwrap_or_default();
     Ok(u64::try_from(n).unwrap_or_default())
+}
+
+/// PostgreSQL's plan for the query `find` (or, with `count`, its count) runs, one line per
+/// plan line.
+pub(crate) async fn explain(
+    client: &tokio_postgres::Client,
+    model: &str,
+    find: &Find,
+    count: bool,
+) -> Result<Vec<String>, StoreError> {
+    let q = if count {
+        count_sql(model, &find.filter, find.text.as_deref())
+    } else {
+        find_sql(model, find)
+    };
+    let Some(mut q) = q else {
+        return Ok(vec![
+            "nothing to run: the text query matches no word".to_owned(),
+        ]);
+    };
+    q.sql = format!("EXPLAIN {}", q.sql);
+    let rows = query(client, &q).await?;
+    Ok(rows.iter().map(|r| r.get::<_, String>(0)).collect())
 }
 
 fn to_i64(n: u64) -> i64 {

@@ -33,8 +33,12 @@ pub(crate) fn split_array_path(dotted: &str, at: usize) -> (String, String) {
     (segments[..cut].join("."), segments[cut..].join("."))
 }
 
+/// Unique indexes are `ux_`; the others are `iy_` and carry `_deleted` as their second
+/// column, so that a filter on the field of live documents (every list and count) is answered
+/// from the index alone, and a count never reads a row. (Their `ix_` predecessors held the
+/// field only; start-up drops them as indexes the model no longer asks for.)
 fn index_name(model: &str, path: &str, unique: bool) -> String {
-    let prefix = if unique { "ux" } else { "ix" };
+    let prefix = if unique { "ux" } else { "iy" };
     format!("{prefix}_{model}__{}", path.replace('.', "__"))
 }
 
@@ -122,7 +126,7 @@ fn migrate_one(conn: &Connection, spec: &TableSpec) -> Result<TableInfo, StoreEr
         "CREATE TABLE IF NOT EXISTS {table} (
              rid INTEGER PRIMARY KEY,
              _id TEXT NOT NULL UNIQUE,
-             doc TEXT NOT NULL,
+             doc BLOB NOT NULL,
              _owner_id TEXT,
              _deleted INTEGER NOT NULL DEFAULT 0,
              createdAt TEXT,
@@ -131,6 +135,15 @@ fn migrate_one(conn: &Connection, spec: &TableSpec) -> Result<TableInfo, StoreEr
          CREATE INDEX IF NOT EXISTS \"sx_{model}__owner\" ON {table} (_owner_id);
          CREATE INDEX IF NOT EXISTS \"sx_{model}__created\" ON {table} (createdAt);"
     ))?;
+    // Documents are stored as SQLite's binary JSON, which its JSON functions read without
+    // parsing text; documents written as text by earlier versions are converted once.
+    let jsonb_key = format!("jsonb:{model}");
+    if meta_get(conn, &jsonb_key)?.is_none() {
+        conn.execute_batch(&format!(
+            "UPDATE {table} SET doc = jsonb(doc) WHERE typeof(doc) = 'text'"
+        ))?;
+        meta_set(conn, &jsonb_key, "1")?;
+    }
 
     // Indexes asked for by the model; ours that it no longer asks for are dropped.
     let mut info = TableInfo::default();
@@ -139,9 +152,13 @@ fn migrate_one(conn: &Connection, spec: &TableSpec) -> Result<TableInfo, StoreEr
         let path = json_path(&index.path)
             .map_err(|_| fail(format!("bad index path \"{}\"", index.path)))?;
         let name = index_name(model, &index.path, index.unique);
-        let unique = if index.unique { "UNIQUE " } else { "" };
+        let (unique, deleted) = if index.unique {
+            ("UNIQUE ", "")
+        } else {
+            ("", ", _deleted")
+        };
         conn.execute_batch(&format!(
-            "CREATE {unique}INDEX IF NOT EXISTS \"{name}\" ON {table} (json_extract(doc, '{path}'))"
+            "CREATE {unique}INDEX IF NOT EXISTS \"{name}\" ON {table} (json_extract(doc, '{path}'){deleted})"
         ))
         .map_err(|e| match e {
             rusqlite::Error::SqliteFailure(f, _)
@@ -164,8 +181,9 @@ fn migrate_one(conn: &Connection, spec: &TableSpec) -> Result<TableInfo, StoreEr
         .query_map([format!("m_{model}")], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     for name in existing {
-        let ours = name.starts_with(&format!("ix_{model}__"))
-            || name.starts_with(&format!("ux_{model}__"));
+        let ours = ["ix", "iy", "ux"]
+            .iter()
+            .any(|p| name.starts_with(&format!("{p}_{model}__")));
         if ours && !wanted.contains(&name) {
             conn.execute_batch(&format!("DROP INDEX IF EXISTS \"{name}\""))?;
         }
@@ -208,7 +226,7 @@ fn migrate_one(conn: &Connection, spec: &TableSpec) -> Result<TableInfo, StoreEr
             let path = json_path(field).map_err(|_| fail(format!("bad field \"{field}\"")))?;
             conn.execute(
                 &format!(
-                    "UPDATE {table} SET doc = json_set(doc, '{path}', json(?1)) WHERE json_type(doc, '{path}') IS NULL"
+                    "UPDATE {table} SET doc = jsonb_set(doc, '{path}', json(?1)) WHERE json_type(doc, '{path}') IS NULL"
                 ),
                 [serde_json::to_string(value)?],
             )?;

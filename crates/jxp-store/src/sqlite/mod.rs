@@ -85,7 +85,8 @@ pub(crate) fn open_connection(path: &Path) -> Result<Connection, StoreError> {
          PRAGMA synchronous = NORMAL;
          PRAGMA foreign_keys = OFF;
          PRAGMA temp_store = MEMORY;
-         PRAGMA cache_size = -16000;",
+         PRAGMA cache_size = -16000;
+         PRAGMA mmap_size = 1073741824;",
     )?;
     conn.set_prepared_statement_cache_capacity(256);
     register_regexp(&conn)?;
@@ -255,6 +256,19 @@ impl Store for SqliteStore {
                 conn.query_row("SELECT 1", [], |_| Ok(()))?;
                 Ok(())
             })
+            .await
+    }
+
+    async fn explain(
+        &self,
+        model: &str,
+        find: &Find,
+        count: bool,
+    ) -> Result<Vec<String>, StoreError> {
+        self.check_find(model, find)?;
+        let (model, find) = (model.to_owned(), find.clone());
+        self.readers
+            .run(move |conn| read::explain(conn, &model, &find, count))
             .await
     }
 }

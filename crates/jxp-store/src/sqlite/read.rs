@@ -89,7 +89,7 @@ pub(crate) fn get(
     model: &str,
     id: &str,
 ) -> Result<Option<Document>, StoreError> {
-    let sql = format!("SELECT doc FROM {} WHERE _id = ?1", table_name(model));
+    let sql = format!("SELECT json(doc) FROM {} WHERE _id = ?1", table_name(model));
     let mut stmt = conn.prepare_cached(&sql)?;
     let text: Option<String> = stmt.query_row([id], |r| r.get(0)).optional()?;
     text.as_deref().map(parse_doc).transpose()
@@ -119,20 +119,17 @@ fn rows_where(q: &mut SqlQuery, model: &str, select: &str, text: Option<&str>) -
     true
 }
 
-pub(crate) fn find(
-    conn: &Connection,
-    model: &str,
-    find: &Find,
-) -> Result<Vec<Document>, StoreError> {
+/// The SQL `find` runs, or `None` when its text query cannot match anything.
+fn find_sql(model: &str, find: &Find) -> Option<SqlQuery> {
     let text = find.text.as_deref();
     let mut q = SqlQuery::default();
     // bm25 is lower for better matches; its negation reads as "higher is better".
     let select = match text {
-        Some(_) => format!("doc, -bm25({})", fts_name(model)),
-        None => "doc, NULL".to_owned(),
+        Some(_) => format!("json(doc), -bm25({})", fts_name(model)),
+        None => "json(doc), NULL".to_owned(),
     };
     if !rows_where(&mut q, model, &select, text) {
-        return Ok(Vec::new());
+        return None;
     }
     q.sql.push('(');
     render_sqlite_filter(&find.filter, &mut q);
@@ -149,6 +146,17 @@ pub(crate) fn find(
         .map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
     let skip = i64::try_from(find.skip).unwrap_or(i64::MAX);
     q.sql.push_str(&format!(" LIMIT {limit} OFFSET {skip}"));
+    Some(q)
+}
+
+pub(crate) fn find(
+    conn: &Connection,
+    model: &str,
+    find: &Find,
+) -> Result<Vec<Document>, StoreError> {
+    let Some(q) = find_sql(model, find) else {
+        return Ok(Vec::new());
+    };
     let mut stmt = conn.prepare_cached(&q.sql)?;
     let rows = stmt.query_map(params_from_iter(q.params.iter().map(to_sql)), |r| {
         Ok((r.get::<_, String>(0)?, r.get::<_, Option<f64>>(1)?))
@@ -165,6 +173,46 @@ pub(crate) fn find(
     Ok(out)
 }
 
+/// SQLite's plan for the query `find` (or, with `count`, `count_find`) runs: one line per
+/// step of `EXPLAIN QUERY PLAN`, indented by depth.
+pub(crate) fn explain(
+    conn: &Connection,
+    model: &str,
+    find: &Find,
+    count: bool,
+) -> Result<Vec<String>, StoreError> {
+    let q = if count {
+        count_sql(model, &find.filter, find.text.as_deref())
+    } else {
+        find_sql(model, find)
+    };
+    let Some(q) = q else {
+        return Ok(vec![
+            "nothing to run: the text query matches no word".to_owned(),
+        ]);
+    };
+    let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {}", q.sql))?;
+    let rows = stmt.query_map(params_from_iter(q.params.iter().map(to_sql)), |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, String>(3)?,
+        ))
+    })?;
+    let mut depth: Vec<(i64, usize)> = Vec::new();
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, parent, detail) = row?;
+        let level = depth
+            .iter()
+            .find(|(i, _)| *i == parent)
+            .map_or(0, |(_, l)| l + 1);
+        depth.push((id, level));
+        out.push(format!("{}{detail}", "  ".repeat(level)));
+    }
+    Ok(out)
+}
+
 pub(crate) fn count(conn: &Connection, model: &str, filter: &Filter) -> Result<u64, StoreError> {
     count_matching(conn, model, filter, None)
 }
@@ -173,19 +221,27 @@ pub(crate) fn count_find(conn: &Connection, model: &str, find: &Find) -> Result<
     count_matching(conn, model, &find.filter, find.text.as_deref())
 }
 
+/// The SQL a count runs, or `None` when its text query cannot match anything.
+fn count_sql(model: &str, filter: &Filter, text: Option<&str>) -> Option<SqlQuery> {
+    let mut q = SqlQuery::default();
+    if !rows_where(&mut q, model, "COUNT(*)", text) {
+        return None;
+    }
+    q.sql.push('(');
+    render_sqlite_filter(filter, &mut q);
+    q.sql.push(')');
+    Some(q)
+}
+
 fn count_matching(
     conn: &Connection,
     model: &str,
     filter: &Filter,
     text: Option<&str>,
 ) -> Result<u64, StoreError> {
-    let mut q = SqlQuery::default();
-    if !rows_where(&mut q, model, "COUNT(*)", text) {
+    let Some(q) = count_sql(model, filter, text) else {
         return Ok(0);
-    }
-    q.sql.push('(');
-    render_sqlite_filter(filter, &mut q);
-    q.sql.push(')');
+    };
     let mut stmt = conn.prepare_cached(&q.sql)?;
     let n: i64 = stmt.query_row(params_from_iter(q.params.iter().map(to_sql)), |r| r.get(0))?;
     Ok(u64::try_from(n).unwrap_or_default())

@@ -278,7 +278,7 @@ impl Writer {
         let text_fields = self.table_known(model)?;
         let sql = format!(
             "INSERT INTO {} (_id, doc, _owner_id, _deleted, createdAt, updatedAt)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+             VALUES (?1, jsonb(?2), ?3, ?4, ?5, ?6)",
             table_name(model)
         );
         self.conn
@@ -308,7 +308,7 @@ impl Writer {
         let text_fields = self.table_known(model)?;
         self.unindex_text(model, id, &text_fields)?;
         let sql = format!(
-            "UPDATE {} SET doc = ?2, _owner_id = ?3, _deleted = ?4, createdAt = ?5, updatedAt = ?6
+            "UPDATE {} SET doc = jsonb(?2), _owner_id = ?3, _deleted = ?4, createdAt = ?5, updatedAt = ?6
              WHERE _id = ?1 AND (?7 IS NULL OR json_extract(doc, '$.__v') = ?7)",
             table_name(model)
         );
@@ -355,7 +355,7 @@ impl Writer {
         let text: Option<String> = self
             .conn
             .prepare_cached(&format!(
-                "SELECT doc FROM {} WHERE _id = ?1",
+                "SELECT json(doc) FROM {} WHERE _id = ?1",
                 table_name(model)
             ))?
             .query_row([id], |r| r.get(0))

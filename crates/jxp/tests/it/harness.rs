@@ -36,6 +36,9 @@ name = { type = "String", required = true }
 all = "crud"
 "#;
 
+/// Registers hooks and functions on the server's builder.
+pub type Setup = std::sync::Arc<dyn Fn(jxp::Builder) -> jxp::Builder + Send + Sync>;
+
 pub struct TestServer {
     pub base: String,
     pub client: reqwest::Client,
@@ -45,6 +48,9 @@ pub struct TestServer {
     pub database_url: String,
     env: Vec<(String, String)>,
     running: Option<Running>,
+    /// What the server is built with beyond its settings: hooks, functions, another model
+    /// directory (nothing unless started by `start_with`).
+    setup: Setup,
 }
 
 /// The PostgreSQL server the suite runs on, if `JXP_TEST_DATABASE_URL` names one.
@@ -82,6 +88,25 @@ impl TestServer {
 
     /// Writes `models` (slug, TOML text) and starts a server with extra settings.
     pub async fn start(models: &[(&str, &str)], env: &[(&str, &str)]) -> Self {
+        Self::start_with(models, env, std::sync::Arc::new(|b| b)).await
+    }
+
+    /// `start`, with hooks and functions registered.
+    pub async fn start_with_hooks(
+        models: &[(&str, &str)],
+        env: &[(&str, &str)],
+        hooks: jxp::Hooks,
+    ) -> Self {
+        Self::start_with(
+            models,
+            env,
+            std::sync::Arc::new(move |b: jxp::Builder| b.hooks(hooks.clone())),
+        )
+        .await
+    }
+
+    /// `start`, with the builder passed through `setup` before it starts.
+    pub async fn start_with(models: &[(&str, &str)], env: &[(&str, &str)], setup: Setup) -> Self {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("models")).unwrap();
         for (slug, text) in models {
@@ -99,6 +124,7 @@ impl TestServer {
             database_url,
             env,
             running: None,
+            setup,
         };
         server.boot().await.unwrap();
         server
@@ -121,7 +147,8 @@ impl TestServer {
 
     /// Starts the server on the current models and database.
     pub async fn boot(&mut self) -> anyhow::Result<()> {
-        let running = jxp::start(self.config()?).await?;
+        let builder = jxp::Server::builder().config(self.config()?);
+        let running = (self.setup)(builder).start().await?;
         self.base = format!("http://{}", running.addr);
         self.running = Some(running);
         Ok(())

@@ -376,3 +376,120 @@ async fn populated_documents_obey_the_readers_rights() {
     assert_eq!(a["mine"]["name"], "alice's");
     assert!(a.get("secret").is_none(), "{a}");
 }
+
+#[tokio::test]
+async fn one_document_takes_populate_fields_and_autopopulate() {
+    let f = fixture().await;
+    let a = by_foo(&list(&f.s, "").await, "a")["_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let one = |query: &'static str| {
+        let (s, a) = (&f.s, a.clone());
+        async move {
+            let (status, body) = s.get(&format!("/api/test/{a}?{query}")).await;
+            assert_eq!(status, StatusCode::OK, "{query}: {body}");
+            body["data"].clone()
+        }
+    };
+    let doc = one("populate=link").await;
+    assert_eq!(doc["link"]["name"], "L1", "{doc}");
+    assert_eq!(
+        doc["link_id"],
+        f.l1.as_str(),
+        "the id stays beside it: {doc}"
+    );
+    assert!(doc["link"].get("note").is_none(), "no private field: {doc}");
+    assert!(
+        doc.get("other_link").is_none(),
+        "only what was asked: {doc}"
+    );
+
+    let doc = one("populate[]=array_link&populate[other_link]=n").await;
+    let names: Vec<&str> = doc["array_link"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["L3", "L1", "L2"], "{doc}");
+    assert_eq!(
+        doc["other_link"],
+        json!({"_id": f.l2, "id": f.l2, "n": 1}),
+        "{doc}"
+    );
+
+    let doc = one("autopopulate=1&fields=foo").await;
+    assert_eq!(doc["link"]["name"], "L1", "{doc}");
+    assert_eq!(doc["other_link"]["name"], "L2", "{doc}");
+    assert!(
+        doc.get("secret").is_none() && doc.get("mine").is_none(),
+        "{doc}"
+    );
+    assert!(
+        doc.get("link_id").is_none(),
+        "fields= narrows the document: {doc}"
+    );
+    assert_eq!(doc["foo"], "a");
+
+    // Without populate the document is as before; filters and paging are ignored here.
+    let doc = one("filter[foo]=zzz&limit=1").await;
+    assert_eq!(doc["foo"], "a", "{doc}");
+    assert!(doc.get("link").is_none(), "{doc}");
+    let got = f.s.get(&format!("/api/test/{a}?populate=nope")).await;
+    assert_error(&got, StatusCode::BAD_REQUEST, "populate");
+    let got = f.s.get(&format!("/api/test/{a}?fields=nope")).await;
+    assert_error(&got, StatusCode::BAD_REQUEST, "nope");
+}
+
+#[tokio::test]
+async fn owner_and_updater_populate_as_users_the_reader_may_see() {
+    let s = server().await;
+    accounts(&s).await;
+    let id = create_as(&s, ALICE, "test", json!({"foo": "by alice"})).await;
+    let (status, body) = as_user(
+        &s,
+        BOB,
+        reqwest::Method::PUT,
+        &format!("/api/test/{id}"),
+        Some(json!({"foo": "edited by bob"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // An admin reads users: both links populate, without private fields.
+    let (status, body) = as_user(
+        &s,
+        ADMIN,
+        reqwest::Method::GET,
+        &format!("/api/test/{id}?populate=_owner&populate=_updated_by"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let doc = &body["data"];
+    assert_eq!(doc["_owner"]["email"], ALICE.0, "{doc}");
+    assert_eq!(doc["_updated_by"]["email"], BOB.0, "{doc}");
+    assert!(doc["_owner"].get("password").is_none(), "{doc}");
+
+    // Users read user records (the built-in `user = "r"`), never their private fields.
+    let (status, body) = as_user(
+        &s,
+        ALICE,
+        reqwest::Method::GET,
+        "/api/test?autopopulate=1",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let doc = by_foo(body["data"].as_array().unwrap(), "edited by bob");
+    assert_eq!(doc["_owner"]["email"], ALICE.0, "{doc}");
+    assert_eq!(doc["_updated_by"]["email"], BOB.0, "{doc}");
+    assert!(doc["_owner"].get("password").is_none(), "{doc}");
+    assert!(doc["_updated_by"].get("temp_hash").is_none(), "{doc}");
+
+    // Anonymous callers may not read users at all: the keys are left out.
+    let (status, body) = s.get(&format!("/api/test/{id}?autopopulate=1")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["data"].get("_owner").is_none(), "{body}");
+}

@@ -1,6 +1,7 @@
 //! How changes to the built-in identity models reach open connections: a revoked token or
 //! key, a deleted user or a changed password de-authenticates their sockets; a group or admin
-//! change updates the identity they hold; an expired token is swept.
+//! change updates the identity they hold (or, where read hooks limited what it sees, asks it to
+//! authenticate again, so the hooks are asked anew); an expired token is swept.
 
 use jxp_store::{Change, ChangeOp};
 use serde_json::Value;
@@ -9,6 +10,9 @@ use super::{ConnId, State, actor_of, now_ms};
 use crate::auth::hash_secret;
 use crate::identity::Identity;
 use crate::realtime::CredentialTrace;
+
+/// Why a socket limited by read hooks is de-authenticated when its user changes.
+const HOOKED_IDENTITY_CHANGED: &str = "identity changed; authenticate again";
 
 impl State {
     /// Revoked tokens and keys, deleted users, changed passwords and groups reach open
@@ -54,13 +58,22 @@ impl State {
                     "password changed",
                 );
                 let admin = doc.get("admin").and_then(Value::as_bool).unwrap_or(false);
+                let (name, email) = (text("name"), text("email"));
+                self.deauth_limited(
+                    |i| {
+                        i.user.as_ref().is_some_and(|u| {
+                            u.id == uid && (u.admin != admin || u.name != name || u.email != email)
+                        })
+                    },
+                    HOOKED_IDENTITY_CHANGED,
+                );
                 for conn in self.conns.values_mut() {
                     if let Some(user) = conn.auth.as_mut().and_then(|a| a.identity.user.as_mut())
                         && user.id == uid
                     {
                         user.admin = admin;
-                        user.name = text("name");
-                        user.email = text("email");
+                        user.name = name.clone();
+                        user.email = email.clone();
                     }
                 }
             }
@@ -78,6 +91,14 @@ impl State {
                         })
                         .unwrap_or_default()
                 };
+                self.deauth_limited(
+                    |i| {
+                        i.user
+                            .as_ref()
+                            .is_some_and(|u| u.id == uid && u.groups != groups)
+                    },
+                    HOOKED_IDENTITY_CHANGED,
+                );
                 let mut changed = Vec::new();
                 for (id, conn) in self.conns.iter_mut() {
                     if let Some(user) = conn.auth.as_mut().and_then(|a| a.identity.user.as_mut())
@@ -92,6 +113,25 @@ impl State {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// De-authenticates the sockets whose identity the read hooks limited (their limits were
+    /// computed for the identity they authenticated with) and that `pred` picks; they
+    /// authenticate again to have the hooks asked anew.
+    fn deauth_limited(&mut self, pred: impl Fn(&Identity) -> bool, reason: &str) {
+        let hit: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| {
+                c.auth
+                    .as_ref()
+                    .is_some_and(|a| !a.limits.is_empty() && pred(&a.identity))
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in hit {
+            self.deauth(id, reason);
         }
     }
 

@@ -25,6 +25,7 @@ use super::{
 };
 use crate::identity::Identity;
 use crate::perms::{Access, Right, access, allowed_on};
+use crate::realtime::ReadLimits;
 
 /// Changes read per query when replaying or recovering.
 const PAGE: usize = 1000;
@@ -32,6 +33,24 @@ const PAGE: usize = 1000;
 struct AuthState {
     identity: Identity,
     trace: CredentialTrace,
+    /// The read hooks' word on this identity (empty when the app has no read hooks).
+    limits: ReadLimits,
+}
+
+impl AuthState {
+    /// Whether the read hooks let this identity see `doc` of `model`.
+    fn hooks_allow(&self, model: &str, doc: &jxp_model::Document) -> bool {
+        match self.limits.iter().find(|(m, _)| m == model) {
+            None => true,
+            Some((_, None)) => false,
+            Some((_, Some(filter))) => matches(filter, doc),
+        }
+    }
+
+    /// Whether a read hook refused this identity the whole model.
+    fn hooks_refuse(&self, model: &str) -> bool {
+        self.limits.iter().any(|(m, f)| m == model && f.is_none())
+    }
 }
 
 struct ConnState {
@@ -161,10 +180,15 @@ impl State {
                 id,
                 identity,
                 trace,
+                limits,
                 reply,
             } => {
                 if let Some(conn) = self.conns.get_mut(&id) {
-                    conn.auth = Some(AuthState { identity, trace });
+                    conn.auth = Some(AuthState {
+                        identity,
+                        trace,
+                        limits,
+                    });
                     self.recheck_subs(id);
                 }
                 let _ = reply.send(());
@@ -228,20 +252,23 @@ impl State {
 
     /// After a new identity: subscriptions it may not read end.
     fn recheck_subs(&mut self, id: ConnId) {
-        let Some(identity) = self
-            .conns
-            .get(&id)
-            .and_then(|c| c.auth.as_ref())
-            .map(|a| a.identity.clone())
-        else {
+        let Some(auth) = self.conns.get(&id).and_then(|c| c.auth.as_ref()) else {
             return;
         };
+        let identity = auth.identity.clone();
+        let refused: Vec<String> = self
+            .subs
+            .keys()
+            .filter(|slug| auth.hooks_refuse(slug))
+            .cloned()
+            .collect();
         let mut removed = 0;
         for (slug, subs) in self.subs.iter_mut() {
-            let denied = self
-                .schema
-                .get(slug)
-                .is_none_or(|m| access(m, &identity, Right::Read) == Access::Denied);
+            let denied = refused.contains(slug)
+                || self
+                    .schema
+                    .get(slug)
+                    .is_none_or(|m| access(m, &identity, Right::Read) == Access::Denied);
             if denied {
                 removed += subs.retain(|s| s.conn != id);
             }
@@ -297,7 +324,9 @@ impl State {
         let Some(model) = self.schema.get(&req.model) else {
             return fail(SubscribeError::UnknownModel(req.model.clone()));
         };
-        if access(model, &auth.identity, Right::Read) == Access::Denied {
+        if access(model, &auth.identity, Right::Read) == Access::Denied
+            || auth.hooks_refuse(&model.slug)
+        {
             return fail(SubscribeError::Forbidden);
         }
         if let Some(doc_id) = &req.id
@@ -425,7 +454,9 @@ impl State {
             return;
         }
         let owner = change.doc.get("_owner_id").and_then(Value::as_str);
-        if !allowed_on(model, &auth.identity, Right::Read, owner) {
+        if !allowed_on(model, &auth.identity, Right::Read, owner)
+            || !auth.hooks_allow(&change.model, &change.doc)
+        {
             return;
         }
         let Some(sub) = self
@@ -515,6 +546,7 @@ impl State {
                 continue;
             }
             if !allowed_on(&model, &auth.identity, Right::Read, owner)
+                || !auth.hooks_allow(&change.model, &change.doc)
                 || !matches(&sub.filter, &change.doc)
             {
                 continue;

@@ -1,6 +1,6 @@
 //! Authentication, identity, permissions and escalation, through the real server.
 
-mod support;
+pub(crate) mod support;
 
 mod escalation;
 mod groups;

@@ -1,6 +1,6 @@
 //! The realtime WebSocket feed, through real WebSocket connections to the real server.
 
-mod client;
+pub mod client;
 mod support;
 
 mod access;

@@ -1,0 +1,580 @@
+//! The `query` scenarios: reads over a 100,000-document model (`models/benchq.toml`, linked to
+//! `bencha` and `benchb`), each measured for latency and throughput, with the database's plan
+//! of the query (jxp's admin-only `?explain=1`). The same filtered, sorted list runs against
+//! PocketBase as the yardstick (`--proto pocketbase`).
+//!
+//! Seeding is part of the run and is skipped when the collection already holds `--docs`
+//! documents: jxp through `/bulkwrite` (1,000 inserts a request), PocketBase one POST at a time.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
+use reqwest::{Client, Url};
+use serde_json::{Value, json};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::cli::{QueryArgs, QueryProto};
+use crate::client::{self, error_chain, snippet};
+use crate::prng::XorShift64;
+use crate::report::{pct_ms, round};
+use crate::target::Target;
+use crate::worker::{self, Plan, Req, Stats, Window};
+
+const MODEL: &str = "benchq";
+/// Documents of each linked model.
+const LINKED: usize = 1_000;
+/// Distinct `cat` values: each matches about 1/50 of the documents.
+const CATS: u64 = 50;
+/// Insert operations per `/bulkwrite` request while seeding.
+const BATCH: usize = 1_000;
+/// Prepared variants of each scenario's request.
+const VARIANTS: usize = 256;
+const SYLLABLES: [&str; 10] = ["ka", "lo", "mi", "ne", "ru", "ta", "vo", "zi", "pe", "du"];
+
+/// Word `i` of a 1,000-word vocabulary (`kalomi`, …), for titles and full-text queries.
+fn word(i: u64) -> String {
+    let s = |k: u64| SYLLABLES[(k % 10) as usize];
+    format!("{}{}{}", s(i), s(i / 10), s(i / 100))
+}
+
+/// Document `i` of the model: the same for every run, whatever the target.
+fn document(i: u64, a: &[String], b: &[String]) -> Value {
+    let mut rng = XorShift64::new(0x5EED ^ i.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let words = 3 + rng.below(4);
+    let title: Vec<String> = (0..words).map(|_| word(rng.below(1000) as u64)).collect();
+    let mut doc = json!({
+        "title": title.join(" "),
+        "cat": format!("c{}", rng.below(CATS as usize)),
+        "n": rng.below(1_000_000),
+        "m": rng.below(1_000_000),
+    });
+    if !a.is_empty() && !b.is_empty() {
+        doc["a_id"] = json!(a[rng.below(a.len())]);
+        doc["b_id"] = json!(b[rng.below(b.len())]);
+    }
+    doc
+}
+
+/// One measured scenario.
+struct Scenario {
+    name: &'static str,
+    what: &'static str,
+    reqs: Vec<Req>,
+    /// The URL whose `?explain=1` answer is reported as the plan.
+    explain: Option<String>,
+    /// Concurrency override (the whole-collection aggregation runs one at a time).
+    concurrency: Option<u32>,
+}
+
+pub async fn run(args: QueryArgs) -> Result<()> {
+    let target = Target::parse(&args.common.base)?;
+    let anonymous = client::build(&HeaderMap::new())?;
+    let (headers, scenarios) = match args.proto {
+        QueryProto::Jxp => {
+            client::check_health(&anonymous, &target).await?;
+            let headers = client::auth_headers(&anonymous, &target, &args.common).await?;
+            let scenarios = jxp_setup(&target, &headers, args.docs).await?;
+            (headers, scenarios)
+        }
+        QueryProto::Pocketbase => {
+            let headers = pb_auth(&anonymous, &target, &args).await?;
+            let scenarios = pb_setup(&target, &headers, args.docs).await?;
+            (headers, scenarios)
+        }
+    };
+    let only: Vec<&str> = args.only.iter().map(String::as_str).collect();
+    let explainer = client::build(&headers)?;
+    for s in scenarios {
+        if !only.is_empty() && !only.contains(&s.name) {
+            continue;
+        }
+        let plan = match &s.explain {
+            Some(url) => Some(explain(&explainer, url).await?),
+            None => None,
+        };
+        let concurrency = s.concurrency.unwrap_or(args.concurrency);
+        let stats = measure(
+            &headers,
+            s.reqs,
+            concurrency,
+            args.duration_s,
+            args.warmup_s,
+        )
+        .await?;
+        let h = &stats.hist;
+        let line = json!({
+            "scenario": "query",
+            "proto": args.proto.as_str(),
+            "name": s.name,
+            "what": s.what,
+            "docs": args.docs,
+            "concurrency": concurrency,
+            "duration_s": args.duration_s,
+            "requests": stats.ok,
+            "errors": stats.errors(),
+            "first_error": stats.first_error,
+            "rps": round(stats.ok as f64 / args.duration_s.max(1) as f64, 1),
+            "p50_ms": pct_ms(h, 50.0),
+            "p99_ms": pct_ms(h, 99.0),
+            "max_ms": h.max_us().map(|us| us as f64 / 1000.0),
+            "plan": plan,
+        });
+        println!("{line}");
+        eprintln!(
+            "{:>15}  {:>8.1} req/s  p50 {:>8} ms  p99 {:>8} ms  errors {}  ({})",
+            s.name,
+            stats.ok as f64 / args.duration_s.max(1) as f64,
+            fmt_ms(pct_ms(h, 50.0)),
+            fmt_ms(pct_ms(h, 99.0)),
+            stats.errors(),
+            s.what
+        );
+        if let Some(plan) = line["plan"].as_array() {
+            for step in plan {
+                eprintln!("{:>17}{}", "", step.as_str().unwrap_or_default());
+            }
+        }
+        if stats.ok == 0 {
+            bail!(
+                "{}: no successful request (first error: {})",
+                s.name,
+                stats.first_error.as_deref().unwrap_or("none")
+            );
+        }
+    }
+    Ok(())
+}
+
+fn fmt_ms(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".to_owned(), |ms| format!("{ms:.2}"))
+}
+
+async fn measure(
+    headers: &HeaderMap,
+    reqs: Vec<Req>,
+    concurrency: u32,
+    duration_s: u64,
+    warmup_s: u64,
+) -> Result<Stats> {
+    let plan = Arc::new(Plan::Requests { reqs });
+    let clients = (0..concurrency)
+        .map(|_| client::build(headers))
+        .collect::<Result<Vec<Client>>>()?;
+    let start = Instant::now();
+    let window = Window {
+        record_from: start + Duration::from_secs(warmup_s),
+        end: start + Duration::from_secs(warmup_s + duration_s),
+    };
+    let mut tasks = JoinSet::new();
+    for (id, client) in (0u32..).zip(clients) {
+        let seed = 0xC0FFEE ^ u64::from(id).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        tasks.spawn(worker::run(id, client, Arc::clone(&plan), window, seed));
+    }
+    let mut total = Stats::default();
+    while let Some(done) = tasks.join_next().await {
+        total.merge(done.context("a load worker failed")?);
+    }
+    Ok(total)
+}
+
+async fn get_json(client: &Client, url: &str) -> Result<Value> {
+    let resp = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| anyhow!("GET {url} failed: {}", error_chain(&e)))?;
+    let status = resp.status();
+    let body = resp.text().await.unwrap_or_default();
+    if !status.is_success() {
+        bail!("GET {url} answered {status}: {}", snippet(&body));
+    }
+    serde_json::from_str(&body).with_context(|| format!("GET {url}: not JSON"))
+}
+
+async fn post_json(client: &Client, url: &str, body: &Value) -> Result<Value> {
+    let resp = client
+        .post(url)
+        .json(body)
+        .send()
+        .await
+        .map_err(|e| anyhow!("POST {url} failed: {}", error_chain(&e)))?;
+    let status = resp.status();
+    let text = resp.text().await.unwrap_or_default();
+    if !status.is_success() {
+        bail!("POST {url} answered {status}: {}", snippet(&text));
+    }
+    serde_json::from_str(&text).with_context(|| format!("POST {url}: not JSON"))
+}
+
+async fn explain(client: &Client, url: &str) -> Result<Vec<String>> {
+    let v = get_json(client, &format!("{url}&explain=1")).await?;
+    Ok(v.pointer("/data/plan")
+        .and_then(Value::as_array)
+        .map(|p| {
+            p.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+fn get(url: String) -> Req {
+    Req {
+        url,
+        body: None,
+        header: None,
+    }
+}
+
+/// Seeds jxp's `benchq`, `bencha` and `benchb` as needed; answers the scenarios.
+async fn jxp_setup(target: &Target, headers: &HeaderMap, docs: u64) -> Result<Vec<Scenario>> {
+    let client = client::build_pooled(headers, 8)?;
+    let a = jxp_linked(&client, target, "bencha").await?;
+    let b = jxp_linked(&client, target, "benchb").await?;
+    let count_url = target.url(&format!("/count/{MODEL}"));
+    let have = get_json(&client, &count_url).await?["count"]
+        .as_u64()
+        .ok_or_else(|| {
+            anyhow!("GET {count_url}: no count (is MODEL_DIR crates/jxp-bench/models?)")
+        })?;
+    if have < docs {
+        let started = Instant::now();
+        let (a, b) = (Arc::new(a.clone()), Arc::new(b.clone()));
+        let mut tasks: JoinSet<Result<()>> = JoinSet::new();
+        let batches: Vec<(u64, u64)> = (have..docs)
+            .step_by(BATCH)
+            .map(|from| (from, (from + BATCH as u64).min(docs)))
+            .collect();
+        let url = target.url(&format!("/bulkwrite/{MODEL}"));
+        for chunk in batches.chunks(batches.len().div_ceil(4).max(1)) {
+            let (client, url, chunk, a, b) = (
+                client.clone(),
+                url.clone(),
+                chunk.to_vec(),
+                a.clone(),
+                b.clone(),
+            );
+            tasks.spawn(async move {
+                for (from, to) in chunk {
+                    let ops: Vec<Value> = (from..to)
+                        .map(|i| json!({"insertOne": {"document": document(i, &a, &b)}}))
+                        .collect();
+                    let res = post_json(&client, &url, &Value::Array(ops)).await?;
+                    if res.pointer("/data/ok") != Some(&json!(1)) {
+                        bail!("seeding failed: {}", snippet(&res.to_string()));
+                    }
+                }
+                Ok(())
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.context("a seeding task failed")??;
+        }
+        eprintln!(
+            "seeded {} documents in {:.1} s",
+            docs - have,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    let mut rng = XorShift64::new(42);
+    let list = target.collection(MODEL);
+    let variants = |f: &mut dyn FnMut(&mut XorShift64) -> Req, rng: &mut XorShift64| {
+        (0..VARIANTS).map(|_| f(rng)).collect::<Vec<Req>>()
+    };
+    let cat = |rng: &mut XorShift64| format!("c{}", rng.below(CATS as usize));
+    let some_ids: Vec<String> = a.iter().take(100).cloned().collect();
+    Ok(vec![
+        Scenario {
+            name: "list-indexed",
+            what: "filter[cat]=cN&sort=-n&limit=20 (cat and n indexed)",
+            reqs: variants(
+                &mut |r| get(format!("{list}?filter[cat]={}&sort=-n&limit=20", cat(r))),
+                &mut rng,
+            ),
+            explain: Some(format!("{list}?filter[cat]=c7&sort=-n&limit=20")),
+            concurrency: None,
+        },
+        Scenario {
+            name: "list-unindexed",
+            what: "filter[m]=$gte:X&sort=m&limit=20 (m not indexed, ~1% match)",
+            reqs: variants(
+                &mut |r| {
+                    get(format!(
+                        "{list}?filter[m]=$gte:{}&sort=m&limit=20",
+                        990_000 + r.below(9_000)
+                    ))
+                },
+                &mut rng,
+            ),
+            explain: Some(format!("{list}?filter[m]=$gte:995000&sort=m&limit=20")),
+            concurrency: None,
+        },
+        Scenario {
+            name: "search",
+            what: "search=<word>&limit=20 (full text, ranked)",
+            reqs: variants(
+                &mut |r| {
+                    get(format!(
+                        "{list}?search={}&limit=20",
+                        word(r.below(1000) as u64)
+                    ))
+                },
+                &mut rng,
+            ),
+            explain: Some(format!("{list}?search={}&limit=20", word(17))),
+            concurrency: None,
+        },
+        Scenario {
+            name: "count",
+            what: "/count filter[cat]=cN (~2% of the documents)",
+            reqs: variants(
+                &mut |r| get(target.url(&format!("/count/{MODEL}?filter[cat]={}", cat(r)))),
+                &mut rng,
+            ),
+            explain: Some(target.url(&format!("/count/{MODEL}?filter[cat]=c7"))),
+            concurrency: None,
+        },
+        Scenario {
+            name: "populate",
+            what: "100-document page populating two links (one query per link)",
+            reqs: variants(
+                &mut |r| {
+                    get(format!(
+                        "{list}?filter[cat]={}&sort=-n&limit=100&populate=bencha&populate=benchb",
+                        cat(r)
+                    ))
+                },
+                &mut rng,
+            ),
+            explain: Some(format!(
+                "{}?filter[_id]=$in:{}",
+                target.collection("bencha"),
+                some_ids.join(",")
+            )),
+            concurrency: None,
+        },
+        Scenario {
+            name: "group",
+            what: "$match cat (pushed into SQL) + $group by a_id with $sum/$avg",
+            reqs: variants(
+                &mut |r| {
+                    Req {
+                    url: target.url(&format!("/aggregate/{MODEL}")),
+                    body: Some(
+                        json!([
+                            {"$match": {"cat": cat(r)}},
+                            {"$group": {"_id": "$a_id", "total": {"$sum": "$n"}, "avg": {"$avg": "$m"}}}
+                        ])
+                        .to_string(),
+                    ),
+                    header: None,
+                }
+                },
+                &mut rng,
+            ),
+            explain: Some(format!("{list}?filter[cat]=c7")),
+            concurrency: None,
+        },
+        Scenario {
+            name: "group-all",
+            what: "$group of every document by cat (100,000 rows into the pipeline)",
+            reqs: vec![Req {
+                url: target.url(&format!("/aggregate/{MODEL}")),
+                body: Some(
+                    json!([{"$group": {"_id": "$cat", "total": {"$sum": "$n"}}}]).to_string(),
+                ),
+                header: None,
+            }],
+            explain: Some(format!("{list}?limit=100000")),
+            concurrency: Some(1),
+        },
+    ])
+}
+
+/// The ids of a linked model's documents, created first if there are fewer than [`LINKED`].
+async fn jxp_linked(client: &Client, target: &Target, model: &str) -> Result<Vec<String>> {
+    let url = format!("{}?fields=_id&limit={LINKED}", target.collection(model));
+    let mut ids = ids_of(&get_json(client, &url).await?);
+    if ids.len() < LINKED {
+        let ops: Vec<Value> = (ids.len()..LINKED)
+            .map(
+                |i| json!({"insertOne": {"document": {"name": format!("{model} {i}"), "rank": i}}}),
+            )
+            .collect();
+        post_json(
+            client,
+            &target.url(&format!("/bulkwrite/{model}")),
+            &Value::Array(ops),
+        )
+        .await?;
+        ids = ids_of(&get_json(client, &url).await?);
+    }
+    Ok(ids)
+}
+
+fn ids_of(v: &Value) -> Vec<String> {
+    v["data"]
+        .as_array()
+        .map(|d| {
+            d.iter()
+                .filter_map(|x| x["_id"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A PocketBase superuser token, sent as `Authorization` on setup and reads.
+async fn pb_auth(client: &Client, target: &Target, args: &QueryArgs) -> Result<HeaderMap> {
+    let (Some(email), Some(password)) = (&args.common.email, &args.common.password) else {
+        bail!("--proto pocketbase needs --email/--password of a PocketBase superuser");
+    };
+    let url = target.url("/api/collections/_superusers/auth-with-password");
+    let v = post_json(
+        client,
+        &url,
+        &json!({"identity": email, "password": password}),
+    )
+    .await?;
+    let token = v["token"]
+        .as_str()
+        .ok_or_else(|| anyhow!("no token from {url}"))?;
+    let mut headers = HeaderMap::new();
+    let mut value = HeaderValue::from_str(token).context("the token is not a header value")?;
+    value.set_sensitive(true);
+    headers.insert(AUTHORIZATION, value);
+    Ok(headers)
+}
+
+fn pb_url(target: &Target, query: &[(&str, String)]) -> Result<String> {
+    let base = target.url(&format!("/api/collections/{MODEL}/records"));
+    Ok(Url::parse_with_params(&base, query)?.to_string())
+}
+
+/// Creates and seeds PocketBase's `benchq` (indexed `cat` and `n`) as needed.
+async fn pb_setup(target: &Target, headers: &HeaderMap, docs: u64) -> Result<Vec<Scenario>> {
+    let client = client::build_pooled(headers, 16)?;
+    let coll = target.url(&format!("/api/collections/{MODEL}"));
+    if client.get(&coll).send().await?.status() == reqwest::StatusCode::NOT_FOUND {
+        post_json(
+            &client,
+            &target.url("/api/collections"),
+            &json!({
+                "name": MODEL, "type": "base",
+                "fields": [
+                    {"name": "title", "type": "text"}, {"name": "cat", "type": "text"},
+                    {"name": "n", "type": "number"}, {"name": "m", "type": "number"}
+                ],
+                "indexes": [
+                    format!("CREATE INDEX idx_{MODEL}_cat ON {MODEL} (cat)"),
+                    format!("CREATE INDEX idx_{MODEL}_n ON {MODEL} (n)")
+                ],
+                "listRule": "", "viewRule": ""
+            }),
+        )
+        .await?;
+    }
+    let have = get_json(&client, &pb_url(target, &[("perPage", "1".into())])?).await?["totalItems"]
+        .as_u64()
+        .unwrap_or(0);
+    if have < docs {
+        let started = Instant::now();
+        let url = pb_url(target, &[])?;
+        let mut tasks: JoinSet<Result<()>> = JoinSet::new();
+        let workers = 16u64;
+        for w in 0..workers {
+            let (client, url) = (client.clone(), url.clone());
+            tasks.spawn(async move {
+                let mut i = have + w;
+                while i < docs {
+                    post_json(&client, &url, &document(i, &[], &[])).await?;
+                    i += workers;
+                }
+                Ok(())
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.context("a seeding task failed")??;
+        }
+        eprintln!(
+            "seeded {} documents in {:.1} s",
+            docs - have,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    let mut rng = XorShift64::new(42);
+    let mut list_indexed = Vec::new();
+    let mut list_unindexed = Vec::new();
+    let mut count = Vec::new();
+    for _ in 0..VARIANTS {
+        let cat = format!("c{}", rng.below(CATS as usize));
+        list_indexed.push(get(pb_url(
+            target,
+            &[
+                ("filter", format!("cat='{cat}'")),
+                ("sort", "-n".into()),
+                ("perPage", "20".into()),
+                ("skipTotal", "1".into()),
+            ],
+        )?));
+        list_unindexed.push(get(pb_url(
+            target,
+            &[
+                ("filter", format!("m>={}", 990_000 + rng.below(9_000))),
+                ("sort", "m".into()),
+                ("perPage", "20".into()),
+                ("skipTotal", "1".into()),
+            ],
+        )?));
+        count.push(get(pb_url(
+            target,
+            &[("filter", format!("cat='{cat}'")), ("perPage", "1".into())],
+        )?));
+    }
+    Ok(vec![
+        Scenario {
+            name: "list-indexed",
+            what: "filter=cat='cN'&sort=-n&perPage=20&skipTotal=1 (cat and n indexed)",
+            reqs: list_indexed,
+            explain: None,
+            concurrency: None,
+        },
+        Scenario {
+            name: "list-unindexed",
+            what: "filter=m>=X&sort=m&perPage=20&skipTotal=1 (m not indexed)",
+            reqs: list_unindexed,
+            explain: None,
+            concurrency: None,
+        },
+        Scenario {
+            name: "count",
+            what: "filter=cat='cN'&perPage=1 (totalItems)",
+            reqs: count,
+            explain: None,
+            concurrency: None,
+        },
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documents_are_the_same_for_every_run_and_target() {
+        let a = vec!["a1".to_owned(), "a2".to_owned()];
+        assert_eq!(document(7, &a, &a), document(7, &a, &a));
+        assert_ne!(document(7, &a, &a), document(8, &a, &a));
+        let d = document(7, &[], &[]);
+        assert!(d.get("a_id").is_none(), "{d}");
+        let cat = d["cat"].as_str().unwrap_or_default();
+        assert!(cat.starts_with('c') && cat.len() <= 3, "{d}");
+        let words = d["title"].as_str().unwrap_or_default().split(' ').count();
+        assert!((3..=6).contains(&words), "{d}");
+        assert_eq!(word(0), "kakaka");
+        assert_eq!(word(123), "nemilo");
+    }
+}

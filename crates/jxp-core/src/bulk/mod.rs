@@ -1,0 +1,535 @@
+//! `POST /bulkwrite`: a list of MongoDB-style write operations run one after another, each
+//! through the one write path (so each is validated, permission-checked per document, and
+//! produces its change and realtime event like any other write).
+//!
+//! JXP's rules: non-admins may use it only on models with `advanced_queries.bulkwrite = true`;
+//! `insertOne`, `updateOne`, `replaceOne` and `deleteOne` are open to anyone holding the right
+//! they need (create; update, plus create for an upsert; delete), `updateMany` and `deleteMany`
+//! only to admins. The whole request is checked before anything runs: a malformed operation or
+//! one the caller holds no right for refuses the request and nothing is written. After that,
+//! each operation succeeds or fails on its own; like MongoDB's default ordered bulk write, the
+//! first failure stops the rest (`"ordered": false` runs them all).
+
+mod update;
+
+use jxp_model::{Document, Model};
+use jxp_query::{Filter, Find, Op, Path, Sort, SortDir, parse_mongo_filter, resolve_wrappers};
+use serde_json::Value;
+
+pub use update::Update;
+
+use crate::app::App;
+use crate::error::CoreError;
+use crate::identity::Identity;
+use crate::perms::{Access, Right, access};
+use crate::write::{DeleteOptions, Edit, Edited, WriteOptions};
+
+/// The most operations one request may carry.
+pub const BULK_MAX_OPS: usize = 1000;
+/// The most documents one `updateMany`/`deleteMany` may change.
+pub const BULK_MAX_MATCHED: usize = 100_000;
+/// Documents read at a time by `updateMany`/`deleteMany`.
+const PAGE: u64 = 500;
+/// How often `updateOne`/`deleteOne` look again when the chosen document changed under them.
+const RETRIES: usize = 5;
+
+/// The kinds of operation, by their MongoDB names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BulkKind {
+    InsertOne,
+    UpdateOne,
+    ReplaceOne,
+    DeleteOne,
+    UpdateMany,
+    DeleteMany,
+}
+
+impl BulkKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            BulkKind::InsertOne => "insertOne",
+            BulkKind::UpdateOne => "updateOne",
+            BulkKind::ReplaceOne => "replaceOne",
+            BulkKind::DeleteOne => "deleteOne",
+            BulkKind::UpdateMany => "updateMany",
+            BulkKind::DeleteMany => "deleteMany",
+        }
+    }
+
+    fn parse(name: &str) -> Option<BulkKind> {
+        Some(match name {
+            "insertOne" => BulkKind::InsertOne,
+            "updateOne" => BulkKind::UpdateOne,
+            "replaceOne" => BulkKind::ReplaceOne,
+            "deleteOne" => BulkKind::DeleteOne,
+            "updateMany" => BulkKind::UpdateMany,
+            "deleteMany" => BulkKind::DeleteMany,
+            _ => return None,
+        })
+    }
+
+    fn admin_only(self) -> bool {
+        matches!(self, BulkKind::UpdateMany | BulkKind::DeleteMany)
+    }
+}
+
+/// One parsed operation.
+enum BulkOp {
+    Insert(Document),
+    Update {
+        filter: Value,
+        change: Change,
+        upsert: bool,
+        many: bool,
+    },
+    Delete {
+        filter: Value,
+        many: bool,
+    },
+}
+
+#[derive(Clone)]
+enum Change {
+    Operators(Update),
+    Replace(Document),
+}
+
+/// What one operation did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BulkDone {
+    pub inserted: Option<String>,
+    pub upserted: Option<String>,
+    pub matched: u64,
+    pub modified: u64,
+    pub removed: u64,
+}
+
+/// One operation's outcome, in request order.
+#[derive(Debug)]
+pub struct BulkReport {
+    pub index: usize,
+    pub kind: BulkKind,
+    pub result: Result<BulkDone, CoreError>,
+}
+
+/// Every operation that ran, in order; with `ordered`, nothing after the first failure ran.
+#[derive(Debug, Default)]
+pub struct BulkOutcome {
+    pub reports: Vec<BulkReport>,
+}
+
+fn bad(index: usize, msg: impl std::fmt::Display) -> CoreError {
+    CoreError::BadRequest(format!("operation {index}: {msg}"))
+}
+
+fn object_arg(index: usize, args: &Value, key: &str) -> Result<Document, CoreError> {
+    match args.get(key) {
+        Some(Value::Object(o)) => Ok(o.clone()),
+        Some(_) => Err(bad(index, format!("\"{key}\" must be an object"))),
+        None => Err(bad(index, format!("\"{key}\" is missing"))),
+    }
+}
+
+fn filter_arg(index: usize, args: &Value) -> Result<Value, CoreError> {
+    match args.get("filter") {
+        Some(v @ Value::Object(_)) => Ok(v.clone()),
+        Some(_) => Err(bad(index, "\"filter\" must be an object")),
+        None => Err(bad(index, "\"filter\" is missing")),
+    }
+}
+
+fn upsert_arg(index: usize, args: &Value) -> Result<bool, CoreError> {
+    match args.get("upsert") {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(bad(index, "\"upsert\" must be true or false")),
+    }
+}
+
+fn parse_op(model: &Model, index: usize, op: &Value) -> Result<(BulkKind, BulkOp), CoreError> {
+    let Some(obj) = op.as_object().filter(|o| o.len() == 1) else {
+        return Err(bad(
+            index,
+            "must be an object with one key, the operation's name",
+        ));
+    };
+    let Some((name, args)) = obj.iter().next() else {
+        return Err(bad(index, "is empty"));
+    };
+    let Some(kind) = BulkKind::parse(name) else {
+        return Err(bad(
+            index,
+            format!(
+                "operation {name} is not allowed (insertOne, updateOne, replaceOne, deleteOne, updateMany, deleteMany)"
+            ),
+        ));
+    };
+    if !args.is_object() {
+        return Err(bad(index, format!("{name} takes an object")));
+    }
+    let passwords: Vec<&str> = model
+        .fields
+        .iter()
+        .filter(|f| f.is_password())
+        .map(|f| f.name.as_str())
+        .collect();
+    let parsed = match kind {
+        BulkKind::InsertOne => BulkOp::Insert(object_arg(index, args, "document")?),
+        BulkKind::UpdateOne | BulkKind::UpdateMany => {
+            let update = match args.get("update") {
+                Some(Value::Array(_)) => {
+                    return Err(bad(index, "update pipelines are not supported"));
+                }
+                Some(u) => Update::parse(u, &passwords).map_err(|e| bad(index, e))?,
+                None => return Err(bad(index, "\"update\" is missing")),
+            };
+            BulkOp::Update {
+                filter: filter_arg(index, args)?,
+                change: Change::Operators(update),
+                upsert: upsert_arg(index, args)?,
+                many: kind == BulkKind::UpdateMany,
+            }
+        }
+        BulkKind::ReplaceOne => {
+            let replacement = object_arg(index, args, "replacement")?;
+            if let Some(k) = replacement.keys().find(|k| k.starts_with('$')) {
+                return Err(bad(
+                    index,
+                    format!("a replacement cannot hold operators ({k})"),
+                ));
+            }
+            BulkOp::Update {
+                filter: filter_arg(index, args)?,
+                change: Change::Replace(replacement),
+                upsert: upsert_arg(index, args)?,
+                many: false,
+            }
+        }
+        BulkKind::DeleteOne | BulkKind::DeleteMany => BulkOp::Delete {
+            filter: filter_arg(index, args)?,
+            many: kind == BulkKind::DeleteMany,
+        },
+    };
+    Ok((kind, parsed))
+}
+
+/// The rights an operation needs.
+fn rights(op: &BulkOp) -> Vec<Right> {
+    match op {
+        BulkOp::Insert(_) => vec![Right::Create],
+        BulkOp::Update { upsert: true, .. } => vec![Right::Update, Right::Create],
+        BulkOp::Update { .. } => vec![Right::Update],
+        BulkOp::Delete { .. } => vec![Right::Delete],
+    }
+}
+
+/// The equality conditions of a filter, which an upsert's new document starts from (as in
+/// MongoDB: `{"name": "x"}` and `{"name": {"$eq": "x"}}` both give `name: "x"`).
+fn equalities(filter: &Value) -> Document {
+    let mut out = Document::new();
+    let Some(obj) = filter.as_object() else {
+        return out;
+    };
+    for (k, v) in obj {
+        if k.starts_with('$') || k.contains('.') {
+            continue;
+        }
+        match v {
+            Value::Object(o) if o.keys().any(|k| k.starts_with('$')) => {
+                if let (1, Some(eq)) = (o.len(), o.get("$eq")) {
+                    out.insert(k.clone(), eq.clone());
+                }
+            }
+            other => {
+                out.insert(k.clone(), other.clone());
+            }
+        }
+    }
+    out
+}
+
+impl App {
+    /// Runs the operations of a `/bulkwrite` request on `slug` for `who`.
+    pub async fn bulk_write(
+        &self,
+        who: &Identity,
+        slug: &str,
+        ops: &[Value],
+        ordered: bool,
+        opts: WriteOptions,
+    ) -> Result<BulkOutcome, CoreError> {
+        let model = self.model(slug)?.clone();
+        if !who.is_admin() && !model.options.advanced_queries.bulkwrite {
+            return Err(CoreError::Forbidden(format!(
+                "POST /bulkwrite is not enabled for model {slug}"
+            )));
+        }
+        if ops.is_empty() {
+            return Err(CoreError::BadRequest("no operations to run".into()));
+        }
+        if ops.len() > BULK_MAX_OPS {
+            return Err(CoreError::BadRequest(format!(
+                "{} operations; at most {BULK_MAX_OPS} in one request",
+                ops.len()
+            )));
+        }
+        let mut parsed = Vec::with_capacity(ops.len());
+        for (index, op) in ops.iter().enumerate() {
+            let (kind, op) = parse_op(&model, index, op)?;
+            if kind.admin_only() && !who.is_admin() {
+                return Err(CoreError::Forbidden(format!(
+                    "operation {index}: {} requires an admin",
+                    kind.name()
+                )));
+            }
+            for right in rights(&op) {
+                if access(&model, who, right) == Access::Denied {
+                    let verb = match right {
+                        Right::Create => "create",
+                        Right::Read => "read",
+                        Right::Update => "update",
+                        Right::Delete => "delete",
+                    };
+                    return Err(CoreError::Forbidden(format!(
+                        "operation {index}: you may not {verb} {slug}"
+                    )));
+                }
+            }
+            // Filters are checked now too, so a bad one refuses the request before any write.
+            if let BulkOp::Update { filter, .. } | BulkOp::Delete { filter, .. } = &op {
+                self.bulk_filter(&model, who, filter, Right::Read)
+                    .map_err(|e| bad(index, e))?;
+            }
+            parsed.push((kind, op));
+        }
+        let mut outcome = BulkOutcome::default();
+        for (index, (kind, op)) in parsed.into_iter().enumerate() {
+            let result = self.bulk_one(who, &model, op, &opts).await;
+            let failed = result.is_err();
+            outcome.reports.push(BulkReport {
+                index,
+                kind,
+                result,
+            });
+            if failed && ordered {
+                break;
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// The filter of an operation as the store runs it: the client's conditions, live
+    /// documents only, and for an owner-only right, the caller's own documents.
+    fn bulk_filter(
+        &self,
+        model: &Model,
+        who: &Identity,
+        raw: &Value,
+        right: Right,
+    ) -> Result<(Filter, Filter), CoreError> {
+        let resolved = resolve_wrappers(raw, chrono::Utc::now())?;
+        let client = parse_mongo_filter(model, &resolved)?;
+        let scope = match access(model, who, right) {
+            Access::All => Filter::All,
+            Access::OwnOnly => Filter::cond(
+                Path::plain("_owner_id"),
+                Op::Eq,
+                Value::String(who.user_id().unwrap_or_default().to_owned()),
+            ),
+            Access::Denied => {
+                return Err(CoreError::Forbidden(format!(
+                    "you may not change {}",
+                    model.slug
+                )));
+            }
+        };
+        let full = scope.and(client.clone()).and(Filter::live());
+        Ok((full, client))
+    }
+
+    /// Ids of live documents matching `filter` after `after`, in id order.
+    async fn bulk_ids(
+        &self,
+        model: &Model,
+        filter: &Filter,
+        after: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<String>, CoreError> {
+        let mut filter = filter.clone();
+        if let Some(after) = after {
+            filter = filter.and(Filter::cond(
+                Path::plain("_id"),
+                Op::Gt,
+                Value::String(after.to_owned()),
+            ));
+        }
+        let find = Find {
+            filter,
+            sort: vec![Sort {
+                path: Path::plain("_id"),
+                dir: SortDir::Asc,
+            }],
+            limit: Some(limit),
+            ..Find::default()
+        };
+        Ok(self
+            .inner
+            .store
+            .find(&model.slug, &find)
+            .await?
+            .into_iter()
+            .filter_map(|d| d.get("_id").and_then(Value::as_str).map(str::to_owned))
+            .collect())
+    }
+
+    async fn bulk_one(
+        &self,
+        who: &Identity,
+        model: &Model,
+        op: BulkOp,
+        opts: &WriteOptions,
+    ) -> Result<BulkDone, CoreError> {
+        let slug = model.slug.as_str();
+        match op {
+            BulkOp::Insert(doc) => {
+                let created = self.create(who, slug, doc, opts.clone()).await?;
+                Ok(BulkDone {
+                    inserted: created
+                        .get("_id")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned),
+                    ..BulkDone::default()
+                })
+            }
+            BulkOp::Update {
+                filter,
+                change,
+                upsert,
+                many,
+            } => {
+                let (full, client) = self.bulk_filter(model, who, &filter, Right::Update)?;
+                let mut done = BulkDone::default();
+                let mut after: Option<String> = None;
+                let mut attempts = 0;
+                loop {
+                    let limit = if many { PAGE } else { 1 };
+                    let ids = self.bulk_ids(model, &full, after.as_deref(), limit).await?;
+                    if ids.is_empty() {
+                        break;
+                    }
+                    let mut stale = false;
+                    for id in &ids {
+                        let edit = match &change {
+                            Change::Operators(u) => Edit::Operators(u.clone()),
+                            Change::Replace(d) => Edit::Replace(d.clone()),
+                        };
+                        match self
+                            .update_edit(who, slug, id, edit, opts.clone(), Some(&client))
+                            .await
+                        {
+                            Ok(Edited::Modified(_)) => {
+                                done.matched += 1;
+                                done.modified += 1;
+                            }
+                            Ok(Edited::Unchanged(_)) => done.matched += 1,
+                            // Deleted or changed since it was found: not a match any more.
+                            Ok(Edited::NoLongerMatches) | Err(CoreError::NotFound(_)) => {
+                                stale = true;
+                            }
+                            Err(e) => return Err(e),
+                        }
+                        if done.matched as usize > BULK_MAX_MATCHED {
+                            return Err(CoreError::BadRequest(format!(
+                                "{} matches more than {BULK_MAX_MATCHED} documents; narrow the filter",
+                                if many { "updateMany" } else { "updateOne" }
+                            )));
+                        }
+                    }
+                    if !many {
+                        if done.matched > 0 || !stale || attempts >= RETRIES {
+                            break;
+                        }
+                        attempts += 1;
+                        continue;
+                    }
+                    after = ids.last().cloned();
+                    if (ids.len() as u64) < limit {
+                        break;
+                    }
+                }
+                if done.matched == 0 && upsert {
+                    let mut doc = equalities(&resolve_wrappers(&filter, chrono::Utc::now())?);
+                    match change {
+                        Change::Operators(u) => u
+                            .apply(&mut doc, true)
+                            .map_err(|e| CoreError::BadRequest(e.0))?,
+                        Change::Replace(r) => doc.extend(r),
+                    }
+                    let created = self.create(who, slug, doc, opts.clone()).await?;
+                    done.upserted = created
+                        .get("_id")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned);
+                }
+                Ok(done)
+            }
+            BulkOp::Delete { filter, many } => {
+                let (full, _) = self.bulk_filter(model, who, &filter, Right::Delete)?;
+                let mut done = BulkDone::default();
+                let delete = DeleteOptions {
+                    perma: false,
+                    cascade: false,
+                    silence: opts.silence,
+                };
+                let mut after: Option<String> = None;
+                let mut attempts = 0;
+                loop {
+                    let limit = if many { PAGE } else { 1 };
+                    let ids = self.bulk_ids(model, &full, after.as_deref(), limit).await?;
+                    if ids.is_empty() {
+                        break;
+                    }
+                    let mut stale = false;
+                    for id in &ids {
+                        match self.delete(who, slug, id, delete.clone()).await {
+                            Ok(()) => done.removed += 1,
+                            Err(CoreError::NotFound(_)) => stale = true,
+                            Err(e) => return Err(e),
+                        }
+                        if done.removed as usize > BULK_MAX_MATCHED {
+                            return Err(CoreError::BadRequest(format!(
+                                "deleteMany matches more than {BULK_MAX_MATCHED} documents; narrow the filter"
+                            )));
+                        }
+                    }
+                    if !many {
+                        if done.removed > 0 || !stale || attempts >= RETRIES {
+                            break;
+                        }
+                        attempts += 1;
+                        continue;
+                    }
+                    after = ids.last().cloned();
+                    if (ids.len() as u64) < limit {
+                        break;
+                    }
+                }
+                Ok(done)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn an_upsert_starts_from_the_filters_equalities() {
+        let got = equalities(&json!({
+            "a": 1, "b": {"$eq": "x"}, "c": {"$gt": 2}, "d.e": 3, "$or": [{"f": 1}], "g": {"h": 1}
+        }));
+        assert_eq!(Value::Object(got), json!({"a": 1, "b": "x", "g": {"h": 1}}));
+    }
+}

@@ -1,0 +1,426 @@
+//! Hooks and callable functions: the code an embedding application registers to run inside
+//! the server. Pre-hooks run before an operation and may reject it, change the document or
+//! patch, or narrow what a reader sees; post-hooks run after a write has committed; functions
+//! are served at `/call`. The registry is a plain value held by the app's settings, so two apps
+//! in one process never share hooks.
+//!
+//! Every hook is an async closure taking an owned context. Registration order is run order;
+//! a hook registered for all models (`"*"`) and one for a single model run in the order they
+//! were registered.
+
+mod call;
+mod run;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use jxp_model::Document;
+use jxp_query::Filter;
+use serde_json::Value;
+
+use crate::app::App;
+use crate::error::CoreError;
+use crate::identity::Identity;
+
+pub use call::CallVerb;
+
+/// A boxed future, as the registry stores hooks.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// The write a hook is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WriteEvent {
+    /// A create (`POST /api/:model`, bulk `insertOne`, a function's create).
+    Post,
+    /// An update (`PUT /api/:model/:id`, `POST /update/:model/:id`, bulk updates, a function's
+    /// update).
+    Put,
+    /// JXP's second name for an update. A PUT and `/update` are one operation here, so hooks
+    /// registered under `Update` run for every update too, in registration order with those
+    /// under `Put`; their context says `Put`.
+    Update,
+    /// A delete, soft or permanent. Documents removed by a cascade run no hooks of their own.
+    Delete,
+}
+
+/// The read a hook is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReadEvent {
+    /// Lists: `GET /api/:model`, `/count`, `/csv`, `/query`, `/aggregate`, and reads of the
+    /// model from elsewhere (`$lookup`, `populate`, the realtime feed).
+    Get,
+    /// One document: `GET /api/:model/:id` (and the item of `/call/:model/:id/:fn`).
+    GetOne,
+}
+
+/// Which models a hook is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelScope {
+    All,
+    Model(String),
+}
+
+impl ModelScope {
+    fn covers(&self, slug: &str) -> bool {
+        match self {
+            ModelScope::All => true,
+            ModelScope::Model(m) => m == slug,
+        }
+    }
+}
+
+/// `"*"` is every model; anything else is the slug of one.
+impl From<&str> for ModelScope {
+    fn from(s: &str) -> Self {
+        if s == "*" {
+            ModelScope::All
+        } else {
+            ModelScope::Model(s.to_owned())
+        }
+    }
+}
+
+impl From<String> for ModelScope {
+    fn from(s: String) -> Self {
+        ModelScope::from(s.as_str())
+    }
+}
+
+/// Why a hook or function refused. The HTTP layer answers `Reject` with its status and
+/// `{code, message}`; `Core` carries an error of an app call made inside the hook, answered as
+/// that error would be.
+#[derive(Debug, thiserror::Error)]
+pub enum HookError {
+    #[error("{message}")]
+    Reject { status: u16, message: String },
+    #[error(transparent)]
+    Core(Box<CoreError>),
+}
+
+impl HookError {
+    /// Refuses with `status` (a 4xx or 5xx; anything else is answered as a server fault).
+    pub fn reject(status: u16, message: impl Into<String>) -> Self {
+        HookError::Reject {
+            status,
+            message: message.into(),
+        }
+    }
+
+    /// 400.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::reject(400, message)
+    }
+
+    /// 403.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::reject(403, message)
+    }
+}
+
+impl From<CoreError> for HookError {
+    fn from(e: CoreError) -> Self {
+        match e {
+            CoreError::Hook(h) => h,
+            other => HookError::Core(Box::new(other)),
+        }
+    }
+}
+
+/// What a write pre-hook sees.
+#[derive(Debug, Clone)]
+pub struct WriteCtx {
+    pub event: WriteEvent,
+    /// The model's slug.
+    pub model: String,
+    /// Who is writing.
+    pub identity: Identity,
+    /// The document's id (updates and deletes).
+    pub id: Option<String>,
+    /// The stored document as its reader would see it (updates and deletes).
+    pub current: Option<Document>,
+    /// The request body: the new document of a create, the patch of an update; empty for a
+    /// delete. What the hook returns replaces it and is then validated as a client's would be.
+    pub doc: Document,
+}
+
+/// What a read pre-hook sees. It answers a filter that is ANDed into the read (`Filter::All`
+/// for no constraint); a document outside it is absent to this reader.
+#[derive(Debug, Clone)]
+pub struct ReadCtx {
+    pub event: ReadEvent,
+    pub model: String,
+    pub identity: Identity,
+    /// The document's id (`GetOne`).
+    pub id: Option<String>,
+    /// The caller's own filter (a list's `filter[…]` and `/query` body), when the read has one.
+    pub query: Option<Filter>,
+}
+
+/// What a write post-hook sees, after the commit.
+#[derive(Debug, Clone)]
+pub struct WrittenCtx {
+    pub event: WriteEvent,
+    pub model: String,
+    pub identity: Identity,
+    pub id: String,
+    /// The document as written (for a delete: as it was before), private fields removed.
+    pub doc: Document,
+}
+
+/// What a login pre-hook sees: the email being logged in with (never the password).
+#[derive(Debug, Clone)]
+pub struct LoginCtx {
+    pub email: String,
+}
+
+/// What a login post-hook sees. It answers fields to add to the login result (fields of
+/// the result itself — tokens, ids — are not replaced).
+#[derive(Debug, Clone)]
+pub struct LoggedInCtx {
+    pub user_id: String,
+    /// The user's record, private fields removed.
+    pub user: Document,
+}
+
+/// What a function sees. Writes it makes through `app` take the one write path, with its
+/// permissions, hooks, change-log entries and events.
+#[derive(Clone)]
+pub struct CallCtx {
+    pub app: App,
+    pub identity: Identity,
+    pub model: String,
+    pub function: String,
+    pub verb: CallVerb,
+    /// The document of `/call/:model/:id/:fn`, as the caller may read it.
+    pub item: Option<Document>,
+    /// A POST's JSON body, or a GET's query string as an object of strings.
+    pub body: Value,
+}
+
+type PreWrite = Arc<dyn Fn(WriteCtx) -> BoxFuture<Result<Document, HookError>> + Send + Sync>;
+type PreRead = Arc<dyn Fn(ReadCtx) -> BoxFuture<Result<Filter, HookError>> + Send + Sync>;
+type PostWrite = Arc<dyn Fn(WrittenCtx) -> BoxFuture<Result<(), HookError>> + Send + Sync>;
+type PreLogin = Arc<dyn Fn(LoginCtx) -> BoxFuture<Result<(), HookError>> + Send + Sync>;
+type PostLogin = Arc<dyn Fn(LoggedInCtx) -> BoxFuture<Result<Document, HookError>> + Send + Sync>;
+type Function = Arc<dyn Fn(CallCtx) -> BoxFuture<Result<Value, HookError>> + Send + Sync>;
+
+/// The registry of hooks and functions. Cheap to clone; empty by default (the `jxp` binary
+/// serves with an empty one).
+#[derive(Clone, Default)]
+pub struct Hooks {
+    pre_write: Vec<(WriteEvent, ModelScope, PreWrite)>,
+    pre_read: Vec<(ReadEvent, ModelScope, PreRead)>,
+    post_write: Vec<(WriteEvent, ModelScope, PostWrite)>,
+    pre_login: Vec<PreLogin>,
+    post_login: Vec<PostLogin>,
+    functions: HashMap<(String, String), Function>,
+}
+
+impl fmt::Debug for Hooks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hooks")
+            .field("pre_write", &self.pre_write.len())
+            .field("pre_read", &self.pre_read.len())
+            .field("post_write", &self.post_write.len())
+            .field("pre_login", &self.pre_login.len())
+            .field("post_login", &self.post_login.len())
+            .field("functions", &self.functions.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Hooks {
+    pub fn new() -> Self {
+        Hooks::default()
+    }
+
+    /// Runs `f` before `event` on `model` (a slug or `"*"`), after the permission check and
+    /// before validation. It answers the document (or patch) to write, or rejects the write:
+    /// then nothing is written, logged or sent.
+    pub fn pre_write<F, Fut>(
+        &mut self,
+        event: WriteEvent,
+        model: impl Into<ModelScope>,
+        f: F,
+    ) -> &mut Self
+    where
+        F: Fn(WriteCtx) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Document, HookError>> + Send + 'static,
+    {
+        self.pre_write
+            .push((event, model.into(), Arc::new(move |c| Box::pin(f(c)))));
+        self
+    }
+
+    /// Runs `f` before `event` on `model`. It answers a filter ANDed into the read (rows this
+    /// reader may see), or rejects the read.
+    pub fn pre_read<F, Fut>(
+        &mut self,
+        event: ReadEvent,
+        model: impl Into<ModelScope>,
+        f: F,
+    ) -> &mut Self
+    where
+        F: Fn(ReadCtx) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Filter, HookError>> + Send + 'static,
+    {
+        self.pre_read
+            .push((event, model.into(), Arc::new(move |c| Box::pin(f(c)))));
+        self
+    }
+
+    /// Runs `f` after `event` on `model` has committed, before the caller is answered. Writes
+    /// with `_silence` run none. An error is logged; the write stands.
+    pub fn post_write<F, Fut>(
+        &mut self,
+        event: WriteEvent,
+        model: impl Into<ModelScope>,
+        f: F,
+    ) -> &mut Self
+    where
+        F: Fn(WrittenCtx) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), HookError>> + Send + 'static,
+    {
+        self.post_write
+            .push((event, model.into(), Arc::new(move |c| Box::pin(f(c)))));
+        self
+    }
+
+    /// Runs `f` before a password login is checked; it may reject it.
+    pub fn pre_login<F, Fut>(&mut self, f: F) -> &mut Self
+    where
+        F: Fn(LoginCtx) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), HookError>> + Send + 'static,
+    {
+        self.pre_login.push(Arc::new(move |c| Box::pin(f(c))));
+        self
+    }
+
+    /// Runs `f` after a successful login; the fields it answers are added to the login result.
+    /// An error is logged and the login still succeeds.
+    pub fn post_login<F, Fut>(&mut self, f: F) -> &mut Self
+    where
+        F: Fn(LoggedInCtx) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Document, HookError>> + Send + 'static,
+    {
+        self.post_login.push(Arc::new(move |c| Box::pin(f(c))));
+        self
+    }
+
+    /// Registers function `name` of `model`, served at `/call/<model>/<name>` and
+    /// `/call/<model>/<id>/<name>` if the model lists it in its `callable` option. A second
+    /// registration of the same name replaces the first.
+    pub fn function<F, Fut>(&mut self, model: &str, name: &str, f: F) -> &mut Self
+    where
+        F: Fn(CallCtx) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Value, HookError>> + Send + 'static,
+    {
+        self.functions.insert(
+            (model.to_owned(), name.to_owned()),
+            Arc::new(move |c| Box::pin(f(c))),
+        );
+        self
+    }
+
+    /// Whether nothing is registered.
+    pub fn is_empty(&self) -> bool {
+        self.pre_write.is_empty()
+            && self.pre_read.is_empty()
+            && self.post_write.is_empty()
+            && self.pre_login.is_empty()
+            && self.post_login.is_empty()
+            && self.functions.is_empty()
+    }
+
+    /// Update hooks answer to `Put` and `Update` alike.
+    fn write_matches(registered: WriteEvent, event: WriteEvent) -> bool {
+        registered == event || (event == WriteEvent::Put && registered == WriteEvent::Update)
+    }
+
+    fn pre_writes(&self, event: WriteEvent, slug: &str) -> Vec<PreWrite> {
+        self.pre_write
+            .iter()
+            .filter(|(e, s, _)| Self::write_matches(*e, event) && s.covers(slug))
+            .map(|(_, _, f)| f.clone())
+            .collect()
+    }
+
+    fn post_writes(&self, event: WriteEvent, slug: &str) -> Vec<PostWrite> {
+        self.post_write
+            .iter()
+            .filter(|(e, s, _)| Self::write_matches(*e, event) && s.covers(slug))
+            .map(|(_, _, f)| f.clone())
+            .collect()
+    }
+
+    fn pre_reads(&self, event: ReadEvent, slug: &str) -> Vec<PreRead> {
+        self.pre_read
+            .iter()
+            .filter(|(e, s, _)| *e == event && s.covers(slug))
+            .map(|(_, _, f)| f.clone())
+            .collect()
+    }
+
+    fn function_of(&self, model: &str, name: &str) -> Option<Function> {
+        self.functions
+            .get(&(model.to_owned(), name.to_owned()))
+            .cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(hooks: &Hooks, event: WriteEvent, slug: &str) -> usize {
+        hooks.pre_writes(event, slug).len()
+    }
+
+    #[test]
+    fn hooks_are_found_by_event_and_model() {
+        let mut h = Hooks::new();
+        h.pre_write(WriteEvent::Post, "*", |c| async move { Ok(c.doc) });
+        h.pre_write(WriteEvent::Post, "todo", |c| async move { Ok(c.doc) });
+        h.pre_write(WriteEvent::Put, "todo", |c| async move { Ok(c.doc) });
+        h.pre_write(WriteEvent::Update, "todo", |c| async move { Ok(c.doc) });
+        h.pre_write(WriteEvent::Delete, String::from("note"), |c| async move {
+            Ok(c.doc)
+        });
+        // (event, model, how many pre-hooks run)
+        for (event, slug, n) in [
+            (WriteEvent::Post, "todo", 2),
+            (WriteEvent::Post, "note", 1),
+            (WriteEvent::Put, "todo", 2),
+            (WriteEvent::Put, "note", 0),
+            (WriteEvent::Delete, "note", 1),
+            (WriteEvent::Delete, "todo", 0),
+        ] {
+            assert_eq!(names(&h, event, slug), n, "{event:?} {slug}");
+        }
+        assert_eq!(ModelScope::from("*"), ModelScope::All);
+        assert_eq!(ModelScope::from("todo"), ModelScope::Model("todo".into()));
+        assert!(!h.is_empty() && Hooks::new().is_empty());
+        h.function("todo", "stats", |_| async move { Ok(Value::Null) });
+        assert!(h.function_of("todo", "stats").is_some());
+        assert!(h.function_of("note", "stats").is_none());
+        assert!(format!("{h:?}").contains("pre_write: 5"));
+    }
+
+    #[test]
+    fn app_errors_pass_through_hook_errors_unchanged() {
+        let e: HookError = CoreError::NotFound("todo/1 not found".into()).into();
+        assert!(matches!(CoreError::from(e), CoreError::NotFound(_)));
+        let e = CoreError::from(HookError::reject(409, "kept"));
+        assert!(matches!(
+            e,
+            CoreError::Hook(HookError::Reject { status: 409, .. })
+        ));
+        assert_eq!(e.to_string(), "kept");
+        // A hook passing on a hook's rejection keeps it a rejection.
+        let again: HookError = e.into();
+        assert!(matches!(again, HookError::Reject { status: 409, .. }));
+    }
+}

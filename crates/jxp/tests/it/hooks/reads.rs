@@ -1,0 +1,226 @@
+//! Read hooks: a `get` hook narrows every list-shaped read (list, count, `/query`, `/csv`,
+//! `/aggregate`) and a `get_one` hook every single read, to the rows this reader may see; a
+//! hook may also refuse the read.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use super::support::World;
+use crate::auth::support::{self as auth, Auth};
+
+fn names(body: &Value) -> Vec<String> {
+    let mut out: Vec<String> = body["data"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no data: {body}"))
+        .iter()
+        .map(|d| d["name"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn read_hooks_narrow_every_read_to_what_the_reader_may_see() {
+    let w = World::start(&[]).await;
+    let shown = w.widget(json!({"name": "shown"})).await;
+    let hidden = w.widget(json!({"name": "concealed", "hidden": true})).await;
+    let admin = w.admin.basic();
+
+    let anon = Auth::None;
+    let (status, body) = auth::get(&w.s, "/api/widget", &anon).await;
+    assert_eq!(
+        (status, names(&body)),
+        (StatusCode::OK, vec!["shown".to_owned()])
+    );
+    assert_eq!(w.rec.take(), ["pre:get"]);
+
+    let (status, body) = auth::get(&w.s, "/api/widget", &admin).await;
+    assert_eq!(
+        (status, names(&body)),
+        (
+            StatusCode::OK,
+            vec!["concealed".to_owned(), "shown".to_owned()]
+        )
+    );
+    assert_eq!(w.rec.take(), ["pre:get"]);
+
+    let (_, body) = auth::get(&w.s, "/count/widget", &anon).await;
+    assert_eq!(body["count"], 1, "{body}");
+    assert_eq!(w.rec.take(), ["pre:get"]);
+
+    let (_, body) = auth::post(&w.s, "/query/widget", &anon, json!({"query": {}})).await;
+    assert_eq!(names(&body), ["shown"]);
+    assert_eq!(w.rec.take(), ["pre:get"]);
+
+    let r = auth::send(&w.s, Method::GET, "/csv/widget", &anon, None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let csv = r.body.as_str().unwrap().to_owned();
+    assert!(csv.contains("shown") && !csv.contains("concealed"), "{csv}");
+    assert_eq!(w.rec.take(), ["pre:get"]);
+
+    let (status, body) =
+        auth::post(&w.s, "/aggregate/widget", &anon, json!([{"$match": {}}])).await;
+    assert_eq!(
+        (status, names(&body)),
+        (StatusCode::OK, vec!["shown".to_owned()]),
+        "{body}"
+    );
+    assert_eq!(w.rec.take(), ["pre:get"]);
+
+    let (status, _) = auth::get(&w.s, &format!("/api/widget/{shown}"), &anon).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(w.rec.take(), ["pre:get_one"]);
+
+    let got = auth::get(&w.s, &format!("/api/widget/{hidden}"), &anon).await;
+    assert_eq!(
+        got.0,
+        StatusCode::NOT_FOUND,
+        "a row the hook hides is absent: {}",
+        got.1
+    );
+    assert_eq!(w.rec.take(), ["pre:get_one"]);
+
+    let (status, body) = auth::get(&w.s, &format!("/api/widget/{hidden}"), &admin).await;
+    assert_eq!(
+        (status, &body["data"]["name"]),
+        (StatusCode::OK, &json!("concealed"))
+    );
+    assert_eq!(w.rec.take(), ["pre:get_one"]);
+
+    // Reads of other models run no widget read hook.
+    let (status, _) = auth::get(&w.s, "/api/ledger", &anon).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(w.rec.take(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_read_hook_may_refuse_the_read() {
+    let w = World::start(&[]).await;
+    let got = auth::get(&w.s, "/api/gadget", &Auth::None).await;
+    assert_eq!(
+        got,
+        (
+            StatusCode::UNAUTHORIZED,
+            json!({"code": "Unauthorized", "message": "log in to list gadgets", "status": "fail"})
+        )
+    );
+    assert_eq!(w.rec.take(), ["pre:get:gadget"]);
+    let (status, body) = auth::get(&w.s, "/api/gadget", &w.user_auth()).await;
+    assert_eq!((status, &body["data"]), (StatusCode::OK, &json!([])));
+    assert_eq!(w.rec.take(), ["pre:get:gadget"]);
+}
+
+#[tokio::test]
+async fn a_lookup_joins_only_what_the_read_hooks_show() {
+    let w = World::start(&[]).await;
+    let hidden = w.widget(json!({"name": "concealed", "hidden": true})).await;
+    let user = w.user_auth();
+    let (status, body) = auth::post(
+        &w.s,
+        "/api/gadget",
+        &user,
+        json!({"name": "g", "widget_id": hidden}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let pipeline = json!([{"$lookup": {"from": "widget", "localField": "widget_id", "foreignField": "_id", "as": "w"}}]);
+    for (who, joined) in [(&user, 0), (&w.admin.basic(), 1)] {
+        let (status, body) = auth::post(&w.s, "/aggregate/gadget", who, pipeline.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(
+            body["data"][0]["w"].as_array().unwrap().len(),
+            joined,
+            "{who:?}: {body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn populate_links_only_what_the_read_hooks_show() {
+    let w = World::start(&[]).await;
+    let hidden = w.widget(json!({"name": "concealed", "hidden": true})).await;
+    let user = w.user_auth();
+    let (status, body) = auth::post(
+        &w.s,
+        "/api/gadget",
+        &user,
+        json!({"name": "g", "widget_id": hidden}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let gadget = body["data"]["_id"].as_str().unwrap().to_owned();
+    for path in [
+        "/api/gadget?populate=widget_id".to_owned(),
+        format!("/api/gadget/{gadget}?populate=widget_id"),
+    ] {
+        let (status, body) = auth::get(&w.s, &path, &w.admin.basic()).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let doc = if body["data"].is_array() {
+            &body["data"][0]
+        } else {
+            &body["data"]
+        };
+        assert_eq!(doc["widget"]["name"], "concealed", "admin, {path}: {body}");
+        let (status, body) = auth::get(&w.s, &path, &user).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let doc = if body["data"].is_array() {
+            &body["data"][0]
+        } else {
+            &body["data"]
+        };
+        assert!(doc["widget"].is_null(), "user, {path}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn a_read_hook_sees_the_callers_own_filter() {
+    let mut hooks = jxp::Hooks::new();
+    hooks.pre_read(jxp::ReadEvent::Get, "gadget", |ctx| async move {
+        match ctx.query {
+            Some(f) if f != jxp::Filter::All => Ok(jxp::Filter::All),
+            _ => Err(jxp::HookError::bad_request("list gadgets by a filter")),
+        }
+    });
+    let s = crate::harness::TestServer::start_with_hooks(
+        &[
+            ("gadget", super::support::GADGET),
+            ("widget", super::support::WIDGET),
+        ],
+        &[],
+        hooks,
+    )
+    .await;
+    s.create("gadget", json!({"name": "x"})).await;
+    // (request, status)
+    for (method, path, body, status) in [
+        (Method::GET, "/api/gadget", None, StatusCode::BAD_REQUEST),
+        (Method::GET, "/count/gadget", None, StatusCode::BAD_REQUEST),
+        (
+            Method::GET,
+            "/api/gadget?filter[name]=x",
+            None,
+            StatusCode::OK,
+        ),
+        (
+            Method::GET,
+            "/count/gadget?filter[name]=x",
+            None,
+            StatusCode::OK,
+        ),
+        (
+            Method::POST,
+            "/query/gadget",
+            Some(json!({"query": {"name": "x"}})),
+            StatusCode::OK,
+        ),
+        (
+            Method::POST,
+            "/query/gadget",
+            Some(json!({"query": {}})),
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let (got, resp) = s.request(method.clone(), path, body.as_ref()).await;
+        assert_eq!(got, status, "{method} {path}: {resp}");
+    }
+}
