@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The project's one test command: formatting, lints, then every test of the workspace.
-# It installs what the tests need; SQLite is compiled in, so today that is only the toolchain.
+# The project's one test command: formatting, lints, then every test of the workspace, once on
+# SQLite and once on PostgreSQL. It installs what the tests need: SQLite is compiled in, and
+# PostgreSQL comes from Debian's packages when its binaries are missing; a throwaway cluster is
+# started in a temporary directory on a free loopback port and removed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,10 +10,89 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
-echo "== cargo test"
+
 log="$(mktemp)"
-trap 'rm -f "$log"' EXIT
-cargo test --workspace --locked 2>&1 | tee "$log"
-# One closing line for the whole run, summed over every test binary.
+pgdir=""
+pgbin=""
+as_pg=()
+cleanup() {
+    if [[ -n "$pgdir" && -f "$pgdir/data/postmaster.pid" ]]; then
+        "${as_pg[@]}" "$pgbin/pg_ctl" -D "$pgdir/data" -m immediate -w stop >/dev/null 2>&1 || true
+    fi
+    [[ -n "$pgdir" ]] && rm -rf "$pgdir"
+    rm -f "$log"
+}
+trap cleanup EXIT
+
+# PostgreSQL's server binaries: on PATH, or where Debian puts them (newest version first).
+find_pgbin() {
+    if command -v initdb >/dev/null && command -v pg_ctl >/dev/null; then
+        dirname "$(readlink -f "$(command -v initdb)")"
+        return
+    fi
+    local d
+    for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+        if [[ -x "$d/initdb" && -x "$d/pg_ctl" ]]; then
+            echo "$d"
+            return
+        fi
+    done
+}
+
+start_postgres() {
+    pgbin="$(find_pgbin)"
+    if [[ -z "$pgbin" ]]; then
+        if [[ "$(id -u)" -ne 0 ]]; then
+            echo "PostgreSQL is not installed and installing it needs root" >&2
+            return 1
+        fi
+        echo "== installing PostgreSQL from Debian's packages"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq postgresql >/dev/null
+        pgbin="$(find_pgbin)"
+        [[ -n "$pgbin" ]] || { echo "no initdb/pg_ctl after installing postgresql" >&2; return 1; }
+    fi
+    pgdir="$(mktemp -d /tmp/jxp-pg.XXXXXX)"
+    # initdb refuses to run as root: the cluster belongs to an ordinary user then.
+    if [[ "$(id -u)" -eq 0 ]]; then
+        id -u postgres >/dev/null 2>&1 || useradd --system --no-create-home postgres
+        chown postgres "$pgdir"
+        as_pg=(runuser -u postgres --)
+    fi
+    "${as_pg[@]}" "$pgbin/initdb" -D "$pgdir/data" -U jxp --auth=trust --encoding=UTF8 \
+        --locale=C.UTF-8 >"$pgdir/initdb.log" 2>&1 || { cat "$pgdir/initdb.log" >&2; return 1; }
+    local try port
+    for try in 1 2 3 4 5 6 7 8; do
+        port=$((20000 + RANDOM % 40000))
+        # Taken if something answers there.
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            continue
+        fi
+        if "${as_pg[@]}" "$pgbin/pg_ctl" -D "$pgdir/data" -l "$pgdir/server.log" -w -t 60 \
+            -o "-p $port -k $pgdir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
+            start >/dev/null; then
+            export JXP_TEST_DATABASE_URL="postgres://jxp@127.0.0.1:$port/postgres"
+            echo "== PostgreSQL $("$pgbin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port"
+            return 0
+        fi
+    done
+    cat "$pgdir/server.log" >&2 || true
+    return 1
+}
+
+status=0
+echo "== cargo test (SQLite)"
+env -u JXP_TEST_DATABASE_URL cargo test --workspace --locked 2>&1 | tee -a "$log" || status=1
+if start_postgres; then
+    echo "== cargo test (PostgreSQL)"
+    cargo test --workspace --locked 2>&1 | tee -a "$log" || status=1
+else
+    echo "cannot start PostgreSQL: the PostgreSQL run failed" >&2
+    echo "test result: FAILED. 0 passed; 1 failed;" >>"$log"
+    status=1
+fi
+# One closing line for the whole run, summed over every test binary of both runs.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }
      END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+exit "$status"

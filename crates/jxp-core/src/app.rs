@@ -5,7 +5,7 @@ use std::sync::Arc;
 use jxp_model::{Model, Schema};
 use jxp_store::Store;
 
-use crate::auth::{AuthSettings, IdentityCache, RateLimiter};
+use crate::auth::{AuthSettings, IDENTITY_MODELS, IdentityCache, RateLimiter};
 use crate::error::CoreError;
 use crate::hooks::Hooks;
 use crate::realtime::{Hub, RealtimeSettings, spawn_hub};
@@ -168,6 +168,37 @@ impl Generations {
     }
 }
 
+/// Keeps the caches true to writes made by any process on the same database: every change on
+/// the store's stream moves its model's generation, and a change to a model that decides
+/// identities empties the identity cache. (`App::commit` does the same synchronously for
+/// this process's own writes, so they are read back at once.) A receiver that lagged has
+/// missed changes it cannot name, so everything is invalidated. Ends with the app.
+async fn invalidate_on_changes(
+    inner: std::sync::Weak<Inner>,
+    mut changes: tokio::sync::broadcast::Receiver<Arc<jxp_store::Change>>,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        let received = changes.recv().await;
+        let Some(inner) = inner.upgrade() else { return };
+        match received {
+            Ok(change) => {
+                inner.generations.bump(&change.model);
+                if IDENTITY_MODELS.contains(&change.model.as_str()) {
+                    inner.identities.invalidate();
+                }
+            }
+            Err(RecvError::Lagged(_)) => {
+                for model in inner.schema.models.keys() {
+                    inner.generations.bump(model);
+                }
+                inner.identities.invalidate();
+            }
+            Err(RecvError::Closed) => return,
+        }
+    }
+}
+
 impl App {
     /// Builds the app and brings the store's tables in line with the schema.
     pub async fn new(
@@ -186,19 +217,20 @@ impl App {
             })?;
         let generations = Generations::new(&schema);
         let schema = Arc::new(schema);
+        let changes = store.subscribe();
         let hub = spawn_hub(schema.clone(), store.clone(), settings.realtime.clone());
-        Ok(App {
-            inner: Arc::new(Inner {
-                schema,
-                store,
-                limiter: RateLimiter::new(settings.auth.rate_limit.clone()),
-                settings,
-                dummy_hash: tokio::sync::OnceCell::new(),
-                identities: IdentityCache::new()?,
-                hub,
-                generations,
-            }),
-        })
+        let inner = Arc::new(Inner {
+            schema,
+            store,
+            limiter: RateLimiter::new(settings.auth.rate_limit.clone()),
+            settings,
+            dummy_hash: tokio::sync::OnceCell::new(),
+            identities: IdentityCache::new()?,
+            hub,
+            generations,
+        });
+        tokio::spawn(invalidate_on_changes(Arc::downgrade(&inner), changes));
+        Ok(App { inner })
     }
 
     pub fn schema(&self) -> &Schema {

@@ -62,6 +62,7 @@ impl From<StoreError> for CoreError {
             StoreError::NotEmpty { model } => {
                 CoreError::Conflict(format!("{model} already has documents"))
             }
+            StoreError::BadQuery(message) => CoreError::BadRequest(message),
             other => CoreError::Internal(other.to_string()),
         }
     }

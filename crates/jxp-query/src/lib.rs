@@ -18,7 +18,8 @@ pub use error::QueryError;
 pub use matcher::matches;
 pub use mongo::{cast_json, parse_mongo_filter};
 pub use sql::{
-    SqlParam, SqlQuery, fts5_query, render_sqlite_filter, render_sqlite_order,
+    PG_FUNCTIONS, SqlParam, SqlQuery, fts5_query, pg_doc_text, pg_text_search, render_pg_filter,
+    render_pg_order, render_pg_order_keys, render_sqlite_filter, render_sqlite_order,
     render_sqlite_order_keys,
 };
 pub use url::{

@@ -1,5 +1,5 @@
-//! The in-memory matcher and the SQLite rendering must select the same documents for every
-//! filter: REST lists run the SQL, realtime delivery runs the matcher, and a document that
+//! The in-memory matcher and the SQL renderings (SQLite always; PostgreSQL too when
+//! `JXP_TEST_DATABASE_URL` names a server) must select the same documents for every filter: REST lists run the SQL, realtime delivery runs the matcher, and a document that
 //! one shows and the other hides is a bug. Documents follow a small model (as validation
 //! guarantees in the store, with fields missing or null at random); filters use every
 //! operator and combinator, with values of every type, since `POST /query` lets a String field
@@ -12,7 +12,8 @@ use std::sync::Arc;
 
 use jxp_model::{Field, FieldKind, FieldOptions, Model, ModelOptions, Perms, ScalarType};
 use jxp_query::{
-    Filter, Op, Path, SqlParam, SqlQuery, matches, render_sqlite_filter, resolve_path,
+    Filter, Op, PG_FUNCTIONS, Path, Sort, SortDir, SqlParam, SqlQuery, matches, render_pg_filter,
+    render_pg_order, render_sqlite_filter, render_sqlite_order, resolve_path,
 };
 use proptest::prelude::*;
 use rusqlite::Connection;
@@ -106,6 +107,8 @@ const STRINGS: &[&str] = &[
     "2020-01-01T00:00:00.000Z",
     "2021-06-01T12:00:00.000Z",
     "000000000000000000000001",
+    "a\nb",
+    "x\nfoo\nB",
 ];
 
 const DATES: &[&str] = &[
@@ -236,8 +239,26 @@ fn value() -> impl Strategy<Value = Value> {
 fn pattern() -> impl Strategy<Value = Value> {
     prop::sample::select(
         &[
-            "a", "(?i)a", "^f", "o$", r"\d", r"\{", "(?i)é", "(?i)foo", "^$", "city", "(?i)2020",
+            "a",
+            "(?i)a",
+            "^f",
+            "o$",
+            r"\d",
+            r"\{",
+            "(?i)é",
+            "(?i)foo",
+            "^$",
+            "city",
+            "(?i)2020",
             "1",
+            "a.b",
+            "(?s)a.b",
+            "^foo",
+            "(?m)^foo",
+            "(?m)b$",
+            "(?ims)^B$",
+            "[^a]b",
+            "(?x) f o",
         ][..],
     )
     .prop_map(Value::from)
@@ -453,7 +474,130 @@ fn with_ids(docs: Vec<Map<String, Value>>) -> Vec<Map<String, Value>> {
         .collect()
 }
 
+/// A PostgreSQL connection with a table shaped like the store's, in a schema of its own, or
+/// `None` when no server is configured. Cases take turns on it.
+struct Pg {
+    rt: tokio::runtime::Runtime,
+    client: tokio_postgres::Client,
+}
+
+fn pg() -> Option<&'static std::sync::Mutex<Pg>> {
+    static PG: std::sync::OnceLock<Option<std::sync::Mutex<Pg>>> = std::sync::OnceLock::new();
+    PG.get_or_init(|| {
+        let url = std::env::var("JXP_TEST_DATABASE_URL").ok()?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let client = rt.block_on(async {
+            let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            let schema = format!(
+                "mvs_{}_{}",
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos()
+            );
+            client
+                .batch_execute(&format!(
+                    "CREATE SCHEMA {schema}; SET search_path = {schema};
+                     {PG_FUNCTIONS}
+                     CREATE TABLE t (
+                         rid bigserial PRIMARY KEY,
+                         _id text COLLATE \"C\" NOT NULL UNIQUE,
+                         doc json NOT NULL,
+                         _owner_id text COLLATE \"C\",
+                         _deleted boolean NOT NULL DEFAULT false,
+                         createdAt text COLLATE \"C\",
+                         updatedAt text COLLATE \"C\"
+                     );
+                     CREATE INDEX ix_t__s ON t (((doc->>'s')) COLLATE \"C\");"
+                ))
+                .await
+                .unwrap();
+            client
+        });
+        Some(std::sync::Mutex::new(Pg { rt, client }))
+    })
+    .as_ref()
+}
+
+/// Replaces the rows of the PostgreSQL table with `docs`.
+async fn load_pg(pg: &Pg, docs: &[Map<String, Value>]) {
+    pg.client.batch_execute("TRUNCATE t").await.unwrap();
+    for doc in docs {
+        let text = |k: &str| doc.get(k).and_then(Value::as_str).map(str::to_owned);
+        pg.client
+            .execute(
+                "INSERT INTO t (_id, doc, _owner_id, _deleted, createdAt, updatedAt)
+                     VALUES ($1, $2::text::json, $3, $4, $5, $6)",
+                &[
+                    &text("_id"),
+                    &serde_json::to_string(doc).unwrap(),
+                    &text("_owner_id"),
+                    &doc.get("_deleted")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false),
+                    &text("createdAt"),
+                    &text("updatedAt"),
+                ],
+            )
+            .await
+            .unwrap();
+    }
+}
+
+/// The ids each filter selects on PostgreSQL, after loading `docs` into the table.
+fn pg_ids(pg: &Pg, docs: &[Map<String, Value>], filters: &[Filter]) -> Vec<BTreeSet<String>> {
+    pg.rt.block_on(async {
+        load_pg(pg, docs).await;
+        let mut out = Vec::new();
+        for f in filters {
+            let mut q = SqlQuery {
+                sql: "SELECT _id FROM t WHERE ".into(),
+                params: Vec::new(),
+            };
+            render_pg_filter(f, &mut q);
+            let params: Vec<Option<String>> = q.params.iter().map(SqlParam::to_pg_text).collect();
+            let rows = pg
+                .client
+                .query_raw(&q.sql, params.iter())
+                .await
+                .unwrap_or_else(|e| panic!("{e:?}: {}", q.sql));
+            use futures_util::TryStreamExt;
+            let ids: Vec<tokio_postgres::Row> = rows
+                .try_collect()
+                .await
+                .unwrap_or_else(|e| panic!("{e:?}: {}", q.sql));
+            out.push(ids.iter().map(|r| r.get::<_, String>(0)).collect());
+        }
+        out
+    })
+}
+
 fn check(docs: &[Map<String, Value>], filters: &[Filter]) -> Result<(), TestCaseError> {
+    if let Some(pg) = pg() {
+        let pg = pg.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let by_pg = pg_ids(&pg, docs, filters);
+        for (f, by_sql) in filters.iter().zip(by_pg) {
+            let by_matcher: BTreeSet<String> = docs
+                .iter()
+                .filter(|d| matches(f, d))
+                .filter_map(|d| d.get("_id").and_then(Value::as_str).map(str::to_owned))
+                .collect();
+            prop_assert_eq!(
+                &by_matcher,
+                &by_sql,
+                "PostgreSQL: filter {:?}\ndocs {}",
+                f,
+                serde_json::to_string(docs).unwrap_or_default()
+            );
+        }
+    }
     let conn = database(docs);
     for f in filters {
         let by_matcher: BTreeSet<String> = docs
@@ -473,8 +617,69 @@ fn check(docs: &[Map<String, Value>], filters: &[Filter]) -> Result<(), TestCase
     Ok(())
 }
 
+/// Sort keys on any path, system columns and arrays included, either way.
+fn sorts() -> impl Strategy<Value = Vec<Sort>> {
+    let m = Arc::new(model());
+    prop::collection::vec(
+        (prop::sample::select(PATHS), any::<bool>()).prop_map(move |(path, asc)| Sort {
+            path: resolve_path(&m, path).unwrap().0,
+            dir: if asc { SortDir::Asc } else { SortDir::Desc },
+        }),
+        1..3,
+    )
+}
+
+/// Both databases order the documents the same way for `sort` (ties broken by `_id`).
+fn check_order(docs: &[Map<String, Value>], sort: &[Sort]) -> Result<(), TestCaseError> {
+    let Some(pg) = pg() else { return Ok(()) };
+    let conn = database(docs);
+    let mut q = SqlQuery {
+        sql: "SELECT _id FROM t WHERE 1".into(),
+        params: Vec::new(),
+    };
+    render_sqlite_order(sort, &mut q);
+    let mut stmt = conn.prepare(&q.sql).unwrap();
+    let by_sqlite: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let pg = pg.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut q = SqlQuery {
+        sql: "SELECT _id FROM t".into(),
+        params: Vec::new(),
+    };
+    render_pg_order(sort, &mut q);
+    let by_pg: Vec<String> = pg.rt.block_on(async {
+        load_pg(&pg, docs).await;
+        pg.client
+            .query(&q.sql, &[])
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}: {}", q.sql))
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    });
+    prop_assert_eq!(
+        &by_sqlite,
+        &by_pg,
+        "sort {:?}\ndocs {}",
+        sort,
+        serde_json::to_string(docs).unwrap_or_default()
+    );
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn sort_orders_agree_on_both_databases(
+        docs in prop::collection::vec(document(), 0..10),
+        sort in sorts(),
+    ) {
+        check_order(&with_ids(docs), &sort)?;
+    }
 
     #[test]
     fn single_conditions_agree(

@@ -22,6 +22,9 @@ pub enum StoreError {
     },
     #[error("{model} already has documents")]
     NotEmpty { model: String },
+    /// A query the database refuses as written (a regex PostgreSQL cannot compile).
+    #[error("{0}")]
+    BadQuery(String),
     #[error("cannot migrate {model}: {reason}")]
     Migration { model: String, reason: String },
     #[error("the store is shut down")]

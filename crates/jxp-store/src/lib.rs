@@ -7,6 +7,7 @@
 
 mod change;
 mod error;
+mod postgres;
 mod spec;
 mod sqlite;
 
@@ -17,6 +18,7 @@ use tokio::sync::broadcast;
 
 pub use change::{Change, ChangeOp};
 pub use error::StoreError;
+pub use postgres::{PostgresOptions, PostgresStore, postgres_schema_url};
 pub use spec::{Guard, IndexSpec, RefSpec, TableSpec, WriteOp, WriteTx};
 pub use sqlite::{SqliteOptions, SqliteStore};
 
@@ -27,8 +29,8 @@ pub use async_trait::async_trait;
 /// A document as stored: a JSON object including the system fields.
 pub type Document = serde_json::Map<String, serde_json::Value>;
 
-/// The storage interface. Implementations: SQLite (embedded default); PostgreSQL follows the
-/// same contract.
+/// The storage interface. Implementations: SQLite (embedded default) and PostgreSQL, under
+/// one contract (the store tests run on both).
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Creates or evolves the tables and indexes for these models, keeping existing data.

@@ -1,6 +1,8 @@
-//! The SQLite store's contract, driven directly: every committed write appends exactly one
-//! change per operation and publishes it in commit order; a failed transaction writes and
-//! publishes nothing; seq survives a restart; migrations evolve tables without losing data.
+//! The store contract, driven directly, on SQLite and (when `JXP_TEST_DATABASE_URL` names a
+//! server) on PostgreSQL, each test in a fresh schema there: every committed write appends
+//! exactly one change per operation and publishes it in commit order; a failed transaction
+//! writes and publishes nothing; seq survives a restart; migrations evolve tables without
+//! losing data.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers fail the test loudly; that is their job.
 
@@ -9,8 +11,9 @@ use std::time::Duration;
 
 use jxp_query::{Filter, Find, Op, Path};
 use jxp_store::{
-    Change, ChangeOp, Document, Guard, IndexSpec, RefSpec, SqliteOptions, SqliteStore, Store,
-    StoreError, TableSpec, WriteOp, WriteTx,
+    Change, ChangeOp, Document, Guard, IndexSpec, PostgresOptions, PostgresStore, RefSpec,
+    SqliteOptions, SqliteStore, Store, StoreError, TableSpec, WriteOp, WriteTx,
+    postgres_schema_url,
 };
 use serde_json::json;
 use tokio::sync::broadcast;
@@ -60,10 +63,56 @@ fn id(i: u32) -> String {
     format!("{i:024x}")
 }
 
-async fn open(dir: &tempfile::TempDir) -> SqliteStore {
-    let store = SqliteStore::open(SqliteOptions::new(dir.path().join("jxp.db"))).unwrap();
-    store.migrate(&spec()).await.unwrap();
-    store
+/// A test's database: a SQLite file in a temporary directory, or a fresh schema on the
+/// PostgreSQL server `JXP_TEST_DATABASE_URL` names.
+struct Db {
+    dir: tempfile::TempDir,
+    pg_url: Option<String>,
+}
+
+impl Db {
+    async fn new() -> Db {
+        let dir = tempfile::tempdir().unwrap();
+        let pg_url = match std::env::var("JXP_TEST_DATABASE_URL") {
+            Ok(base) => {
+                let name = dir
+                    .path()
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .to_lowercase()
+                    .replace(|c: char| !c.is_ascii_alphanumeric(), "_");
+                Some(
+                    postgres_schema_url(&base, &format!("store_{name}"))
+                        .await
+                        .unwrap(),
+                )
+            }
+            Err(_) => None,
+        };
+        Db { dir, pg_url }
+    }
+
+    /// Opens the store without migrating.
+    async fn connect(&self) -> Arc<dyn Store> {
+        match &self.pg_url {
+            Some(url) => Arc::new(
+                PostgresStore::connect(PostgresOptions::new(url.clone()))
+                    .await
+                    .unwrap(),
+            ),
+            None => Arc::new(
+                SqliteStore::open(SqliteOptions::new(self.dir.path().join("jxp.db"))).unwrap(),
+            ),
+        }
+    }
+
+    /// Opens the store on the test's models.
+    async fn open(&self) -> Arc<dyn Store> {
+        let store = self.connect().await;
+        store.migrate(&spec()).await.unwrap();
+        store
+    }
 }
 
 fn insert(model: &str, d: Document) -> WriteTx {
@@ -86,8 +135,8 @@ async fn next(rx: &mut broadcast::Receiver<Arc<Change>>) -> Arc<Change> {
 
 #[tokio::test]
 async fn each_operation_yields_one_change_in_order() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir).await;
+    let db = Db::new().await;
+    let store = db.open().await;
     let mut rx = store.subscribe();
 
     let changes = store
@@ -153,8 +202,8 @@ async fn each_operation_yields_one_change_in_order() {
 
 #[tokio::test]
 async fn failed_transactions_write_and_publish_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir).await;
+    let db = Db::new().await;
+    let store = db.open().await;
     store
         .write(insert("test", doc(&id(1), "dup", 1)))
         .await
@@ -257,8 +306,8 @@ async fn failed_transactions_write_and_publish_nothing() {
 
 #[tokio::test]
 async fn concurrent_writers_see_commit_order_without_gaps() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(open(&dir).await);
+    let db = Db::new().await;
+    let store = db.open().await;
     let mut rx = store.subscribe();
     let mut tasks = Vec::new();
     for t in 0..8u32 {
@@ -309,9 +358,9 @@ async fn concurrent_writers_see_commit_order_without_gaps() {
 
 #[tokio::test]
 async fn data_and_seq_survive_restart_and_migrations_keep_data() {
-    let dir = tempfile::tempdir().unwrap();
+    let db = Db::new().await;
     {
-        let store = open(&dir).await;
+        let store = db.open().await;
         store
             .write(insert("test", doc(&id(1), "a", 1)))
             .await
@@ -322,7 +371,7 @@ async fn data_and_seq_survive_restart_and_migrations_keep_data() {
             .unwrap();
     }
     // Reopen with an evolved model: a new field with a default and a new index.
-    let store = SqliteStore::open(SqliteOptions::new(dir.path().join("jxp.db"))).unwrap();
+    let store = db.connect().await;
     let mut evolved = spec();
     evolved[0].fields.push("colour".into());
     evolved[0].defaults.push(("colour".into(), json!("blue")));
@@ -363,9 +412,8 @@ async fn data_and_seq_survive_restart_and_migrations_keep_data() {
 
 #[tokio::test]
 async fn full_text_index_follows_writes() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("jxp.db");
-    let store = open(&dir).await;
+    let db = Db::new().await;
+    let store = db.open().await;
     store
         .write(insert("test", doc(&id(1), "a", 1)))
         .await
@@ -373,8 +421,24 @@ async fn full_text_index_follows_writes() {
     let mut other = doc(&id(2), "b", 2);
     other.insert("fulltext".into(), json!("Something else entirely"));
     store.write(insert("test", other)).await.unwrap();
-    let hits = |q: &str| -> i64 { rusqlite_count(&path, q) };
-    assert_eq!(hits("xanadu"), 1);
+    let hits = |q: &'static str| {
+        let store = store.clone();
+        async move {
+            let find = Find {
+                text: Some(q.into()),
+                ..Find::default()
+            };
+            let found = store.find("test", &find).await.unwrap();
+            assert!(found.iter().all(|d| d["score"].as_f64().unwrap() > 0.0));
+            assert_eq!(
+                store.count_find("test", &find).await.unwrap(),
+                found.len() as u64
+            );
+            found.len()
+        }
+    };
+    assert_eq!(hits("xanadu").await, 1);
+    assert_eq!(hits("XANADU kubla").await, 1);
     store
         .write(WriteTx {
             ops: vec![WriteOp::Remove {
@@ -385,26 +449,24 @@ async fn full_text_index_follows_writes() {
         })
         .await
         .unwrap();
-    assert_eq!(hits("xanadu"), 0);
-    assert_eq!(hits("entirely"), 1);
+    assert_eq!(hits("xanadu").await, 0);
+    assert_eq!(hits("entirely").await, 1);
 }
 
-fn rusqlite_count(path: &std::path::Path, q: &str) -> i64 {
-    let conn = rusqlite::Connection::open(path).unwrap();
-    conn.query_row(
-        "SELECT COUNT(*) FROM fts_test WHERE fts_test MATCH ?1",
-        [q],
-        |r| r.get(0),
-    )
-    .unwrap()
+/// A SQLite store in `dir`, for the tests of SQLite's own storage format.
+async fn open_sqlite(dir: &tempfile::TempDir) -> SqliteStore {
+    let store = SqliteStore::open(SqliteOptions::new(dir.path().join("jxp.db"))).unwrap();
+    store.migrate(&spec()).await.unwrap();
+    store
 }
 
+/// SQLite only: the upgrade of SQLite's earlier storage format.
 #[tokio::test]
 async fn documents_and_indexes_of_an_earlier_version_are_upgraded_on_start() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("jxp.db");
     {
-        let store = open(&dir).await;
+        let store = open_sqlite(&dir).await;
         for i in 1..=3 {
             store
                 .write(insert("test", doc(&id(i), &format!("b{i}"), i64::from(i))))
@@ -431,7 +493,7 @@ async fn documents_and_indexes_of_an_earlier_version_are_upgraded_on_start() {
             .unwrap();
         assert_eq!(texts, 3);
     }
-    let store = open(&dir).await;
+    let store = open_sqlite(&dir).await;
     let conn = rusqlite::Connection::open(&path).unwrap();
     let kinds: Vec<String> = conn
         .prepare("SELECT DISTINCT typeof(doc) FROM m_test")

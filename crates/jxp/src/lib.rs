@@ -14,7 +14,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use jxp_core::WriteOptions;
 use jxp_http::AppState;
-use jxp_store::{SqliteOptions, SqliteStore, Store};
+use jxp_store::{PostgresOptions, PostgresStore, SqliteOptions, SqliteStore, Store};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -42,9 +42,14 @@ pub async fn build_app(config: &Config) -> anyhow::Result<App> {
                     .with_context(|| format!("cannot open the database {}", path.display()))?,
             )
         }
-        Database::Postgres(_) => {
-            anyhow::bail!(
-                "DATABASE_URL: PostgreSQL is not supported by this build yet; unset it to use SQLite"
+        Database::Postgres(url) => {
+            let mut options = PostgresOptions::new(url.clone());
+            options.retention = config.changelog_retention;
+            // The URL may carry a password: say only that the connection failed, and why.
+            Arc::new(
+                PostgresStore::connect(options)
+                    .await
+                    .context("cannot open the PostgreSQL database DATABASE_URL names")?,
             )
         }
     };

@@ -30,15 +30,39 @@ async fn admins_see_which_index_serves_a_query() {
             joined(&body)
         }
     };
-    // `bar` and `when` are indexed, `foo` is not; `fulltext` has the text index.
+    // `bar` and `when` are indexed, `foo` is not; `fulltext` has the text index. The plan is
+    // in the words of the database the suite runs on.
+    let postgres = crate::harness::test_postgres().is_some();
     let got = plan("/api/test?explain=true&filter[bar]=x&sort=-when").await;
-    assert!(got.contains("USING INDEX") && got.contains("bar"), "{got}");
+    if postgres {
+        assert!(
+            got.contains("Index") && got.contains("ux_test__bar"),
+            "{got}"
+        );
+    } else {
+        assert!(got.contains("USING INDEX") && got.contains("bar"), "{got}");
+    }
     let got = plan("/api/test?explain=1&filter[foo]=x").await;
-    assert!(got.contains("SCAN") && !got.contains("bar"), "{got}");
+    if postgres {
+        assert!(got.contains("Seq Scan") && !got.contains("bar"), "{got}");
+    } else {
+        assert!(got.contains("SCAN") && !got.contains("bar"), "{got}");
+    }
     let got = plan("/api/test?explain=1&search=hello").await;
-    assert!(got.contains("VIRTUAL TABLE"), "{got}");
+    if postgres {
+        assert!(got.contains("tsv @@"), "{got}");
+    } else {
+        assert!(got.contains("VIRTUAL TABLE"), "{got}");
+    }
     let got = plan("/count/test?explain=1&filter[bar]=x").await;
-    assert!(got.contains("INDEX") && got.contains("bar"), "{got}");
+    if postgres {
+        assert!(
+            got.contains("Index") && got.contains("ux_test__bar"),
+            "{got}"
+        );
+    } else {
+        assert!(got.contains("INDEX") && got.contains("bar"), "{got}");
+    }
     // A bad query is still a 400, explained or not.
     let (status, body) = call(
         &w.s,

@@ -1,7 +1,5 @@
 //! Starting a server for a test, and a small HTTP client that returns `(status, json)`.
 
-use std::path::PathBuf;
-
 use jxp::{Config, Running};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -45,11 +43,41 @@ pub struct TestServer {
     pub base: String,
     pub client: reqwest::Client,
     pub dir: tempfile::TempDir,
+    /// The `DATABASE_URL` the server runs on: a file in `dir`, or a fresh schema on the
+    /// PostgreSQL server `JXP_TEST_DATABASE_URL` names.
+    pub database_url: String,
     env: Vec<(String, String)>,
     running: Option<Running>,
     /// What the server is built with beyond its settings: hooks, functions, another model
     /// directory (nothing unless started by `start_with`).
     setup: Setup,
+}
+
+/// The PostgreSQL server the suite runs on, if `JXP_TEST_DATABASE_URL` names one.
+pub fn test_postgres() -> Option<String> {
+    std::env::var("JXP_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+/// A `DATABASE_URL` for a new test database: a SQLite file in `dir`, or a schema of its own
+/// on the test PostgreSQL server.
+pub async fn fresh_database_url(dir: &std::path::Path) -> String {
+    match test_postgres() {
+        Some(base) => {
+            static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos();
+            let schema = format!("it_{}_{n}_{nanos}", std::process::id());
+            jxp_store::postgres_schema_url(&base, &schema)
+                .await
+                .unwrap()
+        }
+        None => dir.join("jxp.db").display().to_string(),
+    }
 }
 
 impl TestServer {
@@ -88,10 +116,12 @@ impl TestServer {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
+        let database_url = fresh_database_url(dir.path()).await;
         let mut server = TestServer {
             base: String::new(),
             client: reqwest::Client::new(),
             dir,
+            database_url,
             env,
             running: None,
             setup,
@@ -108,18 +138,11 @@ impl TestServer {
                 "MODEL_DIR".to_owned(),
                 root.join("models").display().to_string(),
             ),
-            (
-                "DATABASE_URL".to_owned(),
-                self.db_path().display().to_string(),
-            ),
+            ("DATABASE_URL".to_owned(), self.database_url.clone()),
             ("BCRYPT_COST".to_owned(), "4".to_owned()),
         ];
         vars.extend(self.env.iter().cloned());
         Config::from_vars(vars)
-    }
-
-    pub fn db_path(&self) -> PathBuf {
-        self.dir.path().join("jxp.db")
     }
 
     /// Starts the server on the current models and database.

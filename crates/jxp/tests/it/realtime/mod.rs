@@ -6,5 +6,6 @@ mod support;
 mod access;
 mod events;
 mod limits;
+mod processes;
 mod protocol;
 mod replay;

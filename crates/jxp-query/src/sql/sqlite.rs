@@ -1,4 +1,4 @@
-//! SQL rendering of filters and sorts for the SQLite store. Values are always bound
+//! SQLite rendering of filters and sorts. Values are always bound
 //! parameters; paths become literal JSON paths only when every segment is a plain identifier
 //! (as the schema guarantees), and are bound as parameters otherwise.
 //!
@@ -14,47 +14,8 @@ use std::fmt::Write;
 
 use serde_json::Value;
 
+use super::{SearchTerms, SqlParam, SqlQuery};
 use crate::ast::{Cond, Filter, Op, Path, Sort, SortDir};
-
-/// A bound parameter, independent of any database driver.
-#[derive(Debug, Clone, PartialEq)]
-pub enum SqlParam {
-    Null,
-    Int(i64),
-    Real(f64),
-    Text(String),
-}
-
-impl SqlParam {
-    /// The parameter a JSON value compares as, given how `json_extract` returns values.
-    pub fn from_json(v: &Value) -> SqlParam {
-        match v {
-            Value::Null => SqlParam::Null,
-            Value::Bool(b) => SqlParam::Int(i64::from(*b)),
-            Value::Number(n) => match n.as_i64() {
-                Some(i) => SqlParam::Int(i),
-                None => SqlParam::Real(n.as_f64().unwrap_or(0.0)),
-            },
-            Value::String(s) => SqlParam::Text(s.clone()),
-            other => SqlParam::Text(other.to_string()),
-        }
-    }
-}
-
-/// SQL text with its parameters, numbered `?1`, `?2`, … in order of appearance.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct SqlQuery {
-    pub sql: String,
-    pub params: Vec<SqlParam>,
-}
-
-impl SqlQuery {
-    /// Appends a placeholder for `p` at the current end of the SQL text.
-    pub fn bind(&mut self, p: SqlParam) {
-        self.params.push(p);
-        let _ = write!(self.sql, "?{}", self.params.len());
-    }
-}
 
 /// What a stored column holds. The writer fills the columns from the document, so their
 /// types are fixed: ids and dates are text, `_deleted` is 0 or 1.
@@ -574,33 +535,13 @@ pub fn render_sqlite_order_keys(sort: &[Sort], q: &mut SqlQuery) {
 /// matches, a quoted phrase must be present, `-word` excludes. `None` when nothing is left to
 /// look for.
 pub fn fts5_query(text: &str) -> Option<String> {
-    let mut words = Vec::new();
-    let mut phrases = Vec::new();
-    let mut excluded = Vec::new();
-    let mut rest = text;
-    loop {
-        rest = rest.trim_start();
-        if rest.is_empty() {
-            break;
-        }
-        if let Some(after) = rest.strip_prefix('"') {
-            let (phrase, tail) = after.split_once('"').unwrap_or((after, ""));
-            if !phrase.trim().is_empty() {
-                phrases.push(fts5_string(phrase));
-            }
-            rest = tail;
-            continue;
-        }
-        let end = rest
-            .find(|c: char| c.is_whitespace() || c == '"')
-            .unwrap_or(rest.len());
-        let (word, tail) = rest.split_at(end);
-        match word.strip_prefix('-') {
-            Some(w) if !w.is_empty() => excluded.push(fts5_string(w)),
-            _ => words.push(fts5_string(word)),
-        }
-        rest = tail;
-    }
+    let terms = SearchTerms::parse(text);
+    let quote = |list: &[&str]| -> Vec<String> { list.iter().map(|w| fts5_string(w)).collect() };
+    let (words, phrases, excluded) = (
+        quote(&terms.words),
+        quote(&terms.phrases),
+        quote(&terms.excluded),
+    );
     let positive = match (words.is_empty(), phrases.is_empty()) {
         (true, true) => return None,
         (false, true) => format!("({})", words.join(" OR ")),

@@ -1,0 +1,115 @@
+//! SQL rendering of filters and sorts, one renderer per database dialect. Both give a filter
+//! exactly the matcher's meaning (the property test holds each of them to it); they differ in
+//! how a JSON document is read and how parameters are written (`?1` for SQLite, `$1` for
+//! PostgreSQL).
+
+mod postgres;
+mod sqlite;
+
+use std::fmt::Write;
+
+use serde_json::Value;
+
+pub use postgres::{
+    PG_FUNCTIONS, pg_doc_text, pg_text_search, render_pg_filter, render_pg_order,
+    render_pg_order_keys,
+};
+pub use sqlite::{fts5_query, render_sqlite_filter, render_sqlite_order, render_sqlite_order_keys};
+
+/// A bound parameter, independent of any database driver.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SqlParam {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(String),
+}
+
+impl SqlParam {
+    /// The parameter a JSON value compares as, given how `json_extract` returns values.
+    pub fn from_json(v: &Value) -> SqlParam {
+        match v {
+            Value::Null => SqlParam::Null,
+            Value::Bool(b) => SqlParam::Int(i64::from(*b)),
+            Value::Number(n) => match n.as_i64() {
+                Some(i) => SqlParam::Int(i),
+                None => SqlParam::Real(n.as_f64().unwrap_or(0.0)),
+            },
+            Value::String(s) => SqlParam::Text(s.clone()),
+            other => SqlParam::Text(other.to_string()),
+        }
+    }
+
+    /// The parameter as the text PostgreSQL receives (`$N::text`), NULL as `None`.
+    pub fn to_pg_text(&self) -> Option<String> {
+        match self {
+            SqlParam::Null => None,
+            SqlParam::Int(i) => Some(i.to_string()),
+            SqlParam::Real(f) => Some(f.to_string()),
+            SqlParam::Text(s) => Some(s.clone()),
+        }
+    }
+}
+
+/// SQL text with its parameters, numbered in order of appearance.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SqlQuery {
+    pub sql: String,
+    pub params: Vec<SqlParam>,
+}
+
+impl SqlQuery {
+    /// Appends a SQLite placeholder (`?N`) for `p` at the current end of the SQL text.
+    pub fn bind(&mut self, p: SqlParam) {
+        self.params.push(p);
+        let _ = write!(self.sql, "?{}", self.params.len());
+    }
+
+    /// Appends a PostgreSQL placeholder for `p`, typed as text (`$N::text`): every value
+    /// travels as text (or NULL) and the SQL casts it where it needs another type.
+    pub fn bind_pg(&mut self, p: SqlParam) {
+        self.params.push(p);
+        let _ = write!(self.sql, "${}::text", self.params.len());
+    }
+}
+
+/// The parts of a user's search text, as MongoDB's `$text` reads it: any of the words
+/// matches, every `"quoted phrase"` must be present, `-word` excludes. Each dialect turns them
+/// into a query of its own that cannot be a syntax error.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct SearchTerms<'a> {
+    pub words: Vec<&'a str>,
+    pub phrases: Vec<&'a str>,
+    pub excluded: Vec<&'a str>,
+}
+
+impl<'a> SearchTerms<'a> {
+    pub fn parse(text: &'a str) -> Self {
+        let mut terms = SearchTerms::default();
+        let mut rest = text;
+        loop {
+            rest = rest.trim_start();
+            if rest.is_empty() {
+                break;
+            }
+            if let Some(after) = rest.strip_prefix('"') {
+                let (phrase, tail) = after.split_once('"').unwrap_or((after, ""));
+                if !phrase.trim().is_empty() {
+                    terms.phrases.push(phrase);
+                }
+                rest = tail;
+                continue;
+            }
+            let end = rest
+                .find(|c: char| c.is_whitespace() || c == '"')
+                .unwrap_or(rest.len());
+            let (word, tail) = rest.split_at(end);
+            match word.strip_prefix('-') {
+                Some(w) if !w.is_empty() => terms.excluded.push(w),
+                _ => terms.words.push(word),
+            }
+            rest = tail;
+        }
+        terms
+    }
+}

@@ -1,0 +1,216 @@
+//! The listener: a dedicated connection that `LISTEN`s on the schema's channel and publishes
+//! the change log on this process's change stream, in commit order (and op order within a
+//! transaction; only a catch-up after reconnecting goes model by model), in seq order per
+//! model and each change once. Notifications only say which model moved and to which seq; the rows come from the
+//! log, so a notification missed while the connection was down costs nothing: after
+//! reconnecting, every model is caught up from the log before listening goes on.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio_postgres::{AsyncMessage, Client, NoTls};
+
+use super::read;
+use crate::change::Change;
+use crate::error::StoreError;
+
+/// Most log rows read per query while catching up.
+const PAGE: usize = 1000;
+
+struct Listener {
+    config: tokio_postgres::Config,
+    channel: String,
+    events: broadcast::Sender<Arc<Change>>,
+    published: Arc<Published>,
+}
+
+/// The last seq published per model, which a writer waits on so that its changes are on this
+/// process's stream by the time its write returns (as on SQLite).
+pub(crate) struct Published {
+    seen: Mutex<HashMap<String, u64>>,
+    tick: watch::Sender<u64>,
+}
+
+impl Published {
+    pub fn new(seen: HashMap<String, u64>) -> Self {
+        Published {
+            seen: Mutex::new(seen),
+            tick: watch::Sender::new(0),
+        }
+    }
+
+    fn get(&self, model: &str) -> u64 {
+        self.seen
+            .lock()
+            .map(|s| s.get(model).copied().unwrap_or_default())
+            .unwrap_or_default()
+    }
+
+    fn set(&self, model: &str, seq: u64) {
+        if let Ok(mut s) = self.seen.lock() {
+            s.insert(model.to_owned(), seq);
+        }
+        self.tick.send_modify(|t| *t = t.wrapping_add(1));
+    }
+
+    /// Waits until every `(model, seq)` is published, or `limit` passes (the listener may be
+    /// reconnecting; the write is committed either way).
+    pub async fn wait(&self, targets: &[(String, u64)], limit: Duration) {
+        let mut tick = self.tick.subscribe();
+        let reached = tokio::time::timeout(limit, async {
+            loop {
+                if targets.iter().all(|(m, s)| self.get(m) >= *s) {
+                    return;
+                }
+                if tick.changed().await.is_err() {
+                    return;
+                }
+            }
+        })
+        .await;
+        if reached.is_err() {
+            tracing::warn!("committed changes not yet on the change stream; going on");
+        }
+    }
+}
+
+/// Connects and listens, then keeps doing so in the background until `stop` resolves (the
+/// store was dropped). Answers once the first `LISTEN` is in place.
+pub(crate) async fn start(
+    config: tokio_postgres::Config,
+    channel: String,
+    events: broadcast::Sender<Arc<Change>>,
+    published: Arc<Published>,
+    stop: oneshot::Receiver<()>,
+) -> Result<(), StoreError> {
+    let mut listener = Listener {
+        config,
+        channel,
+        events,
+        published,
+    };
+    let first = listener.connect().await?;
+    tokio::spawn(async move {
+        tokio::select! {
+            () = listener.run(first) => {}
+            _ = stop => {}
+        }
+    });
+    Ok(())
+}
+
+/// A listening connection: its client, and the payloads of its notifications (the channel
+/// closes when the connection ends).
+type Session = (Client, mpsc::UnboundedReceiver<String>);
+
+impl Listener {
+    async fn connect(&self) -> Result<Session, StoreError> {
+        let mut config = self.config.clone();
+        config.application_name(format!("jxp-listener {}", self.channel));
+        let (client, mut conn) = config.connect(NoTls).await?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut messages = futures_util::stream::poll_fn(move |cx| conn.poll_message(cx));
+            while let Some(message) = messages.next().await {
+                match message {
+                    Ok(AsyncMessage::Notification(n)) => {
+                        if tx.send(n.payload().to_owned()).is_err() {
+                            break;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "change listener connection lost");
+                        break;
+                    }
+                }
+            }
+        });
+        let quoted = self.channel.replace('"', "\"\"");
+        client
+            .batch_execute(&format!("LISTEN \"{quoted}\""))
+            .await?;
+        Ok((client, rx))
+    }
+
+    /// Serves sessions for ever, reconnecting (with a growing pause) after each ends.
+    async fn run(&mut self, first: Session) {
+        let mut session = Some(first);
+        let mut pause = Duration::from_millis(50);
+        loop {
+            let current = match session.take() {
+                Some(s) => Ok(s),
+                None => self.connect().await,
+            };
+            match current {
+                Ok((client, notes)) => {
+                    pause = Duration::from_millis(50);
+                    if let Err(e) = self.serve(&client, notes).await {
+                        tracing::warn!(error = %e, "change listener failed; reconnecting");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "change listener cannot connect; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(2));
+                }
+            }
+        }
+    }
+
+    /// Catches every model up from the log, then follows the notifications.
+    async fn serve(
+        &mut self,
+        client: &Client,
+        mut notes: mpsc::UnboundedReceiver<String>,
+    ) -> Result<(), StoreError> {
+        let mut latest: Vec<(String, u64)> = read::all_seqs(client).await?.into_iter().collect();
+        latest.sort();
+        for (model, seq) in latest {
+            self.publish_upto(client, &model, seq).await?;
+        }
+        while let Some(payload) = notes.recv().await {
+            // `model:seq model:seq …`: runs of one transaction's changes, in op order.
+            for run in payload.split(' ') {
+                let Some((model, seq)) = run
+                    .rsplit_once(':')
+                    .and_then(|(m, s)| Some((m, s.parse::<u64>().ok()?)))
+                else {
+                    continue;
+                };
+                self.publish_upto(client, model, seq).await?;
+            }
+        }
+        Err(StoreError::Database("listener connection closed".into()))
+    }
+
+    /// Publishes the logged changes of `model` after the last one published, up to `seq`.
+    async fn publish_upto(
+        &mut self,
+        client: &Client,
+        model: &str,
+        seq: u64,
+    ) -> Result<(), StoreError> {
+        loop {
+            let after = self.published.get(model);
+            if after >= seq {
+                return Ok(());
+            }
+            let page = read::changes_between(client, model, after, Some(seq), PAGE).await?;
+            let last = page.last().map(|c| c.seq);
+            for change in page {
+                // No receiver is not an error: nobody listens yet.
+                let _ = self.events.send(change);
+            }
+            // Rows pruned from the log (a listener far behind) are skipped.
+            let reached = match last {
+                Some(s) if s < seq => s,
+                _ => seq,
+            };
+            self.published.set(model, reached);
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! Schema evolution on PostgreSQL: tables, expression indexes, unique indexes and the
+//! full-text column are made to match the model files on every start, without losing data,
+//! in one transaction under an advisory lock (so processes starting together take turns).
+//! Every identifier comes from a `TableSpec`, whose names are checked to be plain first.
+
+use std::collections::{HashMap, HashSet};
+
+use jxp_query::{PG_FUNCTIONS, pg_doc_text};
+use tokio_postgres::Transaction;
+
+use super::{TableInfo, table_name};
+use crate::error::StoreError;
+use crate::spec::TableSpec;
+
+/// The advisory lock key schema changes take (any constant; "jxp" in ASCII).
+const LOCK_KEY: i64 = 0x006a_7870;
+
+fn is_ident(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// An index name of at most 63 bytes (PostgreSQL's limit), unique per model and path.
+fn index_name(model: &str, path: &str, unique: bool) -> String {
+    let prefix = if unique { "ux" } else { "ix" };
+    let name = format!("{prefix}_{model}__{}", path.replace('.', "__"));
+    if name.len() <= 63 {
+        return name;
+    }
+    // FNV-1a keeps long names distinct after truncation.
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let mut cut = 46;
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}_{hash:016x}", &name[..cut])
+}
+
+/// The system tables and the renderer's functions, created if missing.
+pub(crate) async fn create_system_tables(
+    client: &tokio_postgres::Client,
+) -> Result<(), StoreError> {
+    client
+        .batch_execute(&format!(
+            "BEGIN;
+             SELECT pg_advisory_xact_lock({LOCK_KEY});
+             CREATE TABLE IF NOT EXISTS jxp_seq (
+                 model text PRIMARY KEY,
+                 seq bigint NOT NULL
+             );
+             CREATE TABLE IF NOT EXISTS jxp_changes (
+                 model text NOT NULL,
+                 seq bigint NOT NULL,
+                 op text NOT NULL,
+                 doc_id text NOT NULL,
+                 doc json NOT NULL,
+                 actor text,
+                 silent boolean NOT NULL DEFAULT false,
+                 at timestamptz NOT NULL DEFAULT now(),
+                 PRIMARY KEY (model, seq)
+             );
+             CREATE TABLE IF NOT EXISTS jxp_meta (
+                 key text PRIMARY KEY,
+                 value text NOT NULL
+             );
+             {PG_FUNCTIONS}
+             COMMIT;"
+        ))
+        .await
+        .map_err(|e| {
+            StoreError::Database(format!(
+                "cannot create the system tables: {}",
+                StoreError::from(e)
+            ))
+        })?;
+    Ok(())
+}
+
+async fn meta_get(tx: &Transaction<'_>, key: &str) -> Result<Option<String>, StoreError> {
+    Ok(tx
+        .query_opt("SELECT value FROM jxp_meta WHERE key = $1::text", &[&key])
+        .await?
+        .map(|r| r.get(0)))
+}
+
+async fn meta_set(tx: &Transaction<'_>, key: &str, value: &str) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO jxp_meta (key, value) VALUES ($1::text, $2::text)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        &[&key, &value],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Migrates every table in one transaction: all of them or none.
+pub(crate) async fn migrate(
+    client: &mut tokio_postgres::Client,
+    specs: &[TableSpec],
+) -> Result<HashMap<String, TableInfo>, StoreError> {
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1::int8)", &[&LOCK_KEY])
+        .await?;
+    let mut infos = HashMap::new();
+    for spec in specs {
+        let info = migrate_one(&tx, spec).await?;
+        infos.insert(spec.model.clone(), info);
+    }
+    tx.commit().await?;
+    Ok(infos)
+}
+
+async fn migrate_one(tx: &Transaction<'_>, spec: &TableSpec) -> Result<TableInfo, StoreError> {
+    let model = spec.model.as_str();
+    let fail = |reason: String| StoreError::Migration {
+        model: model.to_owned(),
+        reason,
+    };
+    if !is_ident(model) {
+        return Err(fail("model names must be letters, digits and _".into()));
+    }
+    let table = table_name(model);
+    let existed = tx
+        .query_opt(
+            "SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = $1::text",
+            &[&format!("m_{model}")],
+        )
+        .await?
+        .is_some();
+    tx.batch_execute(&format!(
+        "CREATE TABLE IF NOT EXISTS {table} (
+             rid bigserial PRIMARY KEY,
+             _id text COLLATE \"C\" NOT NULL UNIQUE,
+             doc json NOT NULL,
+             _owner_id text COLLATE \"C\",
+             _deleted boolean NOT NULL DEFAULT false,
+             createdAt text COLLATE \"C\",
+             updatedAt text COLLATE \"C\"
+         );
+         CREATE INDEX IF NOT EXISTS \"sx_{model}__owner\" ON {table} (_owner_id);
+         CREATE INDEX IF NOT EXISTS \"sx_{model}__created\" ON {table} (createdAt);"
+    ))
+    .await?;
+
+    // Indexes asked for by the model; ours that it no longer asks for are dropped.
+    let mut info = TableInfo::default();
+    let mut wanted = HashSet::new();
+    for index in &spec.indexes {
+        let expr = pg_doc_text(&index.path)
+            .ok_or_else(|| fail(format!("bad index path \"{}\"", index.path)))?;
+        let name = index_name(model, &index.path, index.unique);
+        let unique = if index.unique { "UNIQUE " } else { "" };
+        tx.batch_execute(&format!(
+            "CREATE {unique}INDEX IF NOT EXISTS \"{name}\" ON {table} (({expr}) COLLATE \"C\")"
+        ))
+        .await
+        .map_err(|e| {
+            if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) {
+                fail(format!(
+                    "cannot add a unique index on \"{}\": existing documents share a value",
+                    index.path
+                ))
+            } else {
+                e.into()
+            }
+        })?;
+        if index.unique {
+            info.unique_indexes.insert(name.clone(), index.path.clone());
+        }
+        wanted.insert(name);
+    }
+    let existing = tx
+        .query(
+            "SELECT indexname::text FROM pg_indexes
+             WHERE schemaname = current_schema() AND tablename = $1::text",
+            &[&format!("m_{model}")],
+        )
+        .await?;
+    for row in existing {
+        let name: String = row.get(0);
+        let ours = name.starts_with(&format!("ix_{model}__"))
+            || name.starts_with(&format!("ux_{model}__"));
+        if ours && !wanted.contains(&name) {
+            tx.batch_execute(&format!("DROP INDEX IF EXISTS \"{name}\""))
+                .await?;
+        }
+    }
+
+    // The full-text column is a generated tsvector with a GIN index, rebuilt whenever the set
+    // of fields changes.
+    let mut parts = Vec::new();
+    for f in &spec.text_fields {
+        let expr = pg_doc_text(f).ok_or_else(|| fail(format!("bad text index path \"{f}\"")))?;
+        parts.push(format!("coalesce({expr}, '')"));
+    }
+    let fts_key = format!("fts:{model}");
+    let fts_now = spec.text_fields.join(",");
+    let fts_before = meta_get(tx, &fts_key).await?.unwrap_or_default();
+    if fts_now != fts_before || !existed {
+        tx.batch_execute(&format!("ALTER TABLE {table} DROP COLUMN IF EXISTS tsv"))
+            .await?;
+        if !parts.is_empty() {
+            tx.batch_execute(&format!(
+                "ALTER TABLE {table} ADD COLUMN tsv tsvector GENERATED ALWAYS AS
+                     (to_tsvector('simple'::regconfig, {})) STORED;
+                 CREATE INDEX \"tx_{model}\" ON {table} USING gin (tsv);",
+                parts.join(" || ' ' || ")
+            ))
+            .await?;
+        }
+        meta_set(tx, &fts_key, &fts_now).await?;
+    }
+    info.has_text = !spec.text_fields.is_empty();
+
+    // Fields new since the last start get their default in existing documents that lack
+    // them. The document text is extended in place, so its key order is kept.
+    let fields_key = format!("fields:{model}");
+    let known: HashSet<String> = meta_get(tx, &fields_key)
+        .await?
+        .map(|s| s.split(',').map(str::to_owned).collect())
+        .unwrap_or_default();
+    if existed {
+        for (field, value) in &spec.defaults {
+            if known.contains(field) {
+                continue;
+            }
+            if !is_ident(field) {
+                return Err(fail(format!("bad field \"{field}\"")));
+            }
+            let member = format!(
+                "{}:{}",
+                serde_json::to_string(field)?,
+                serde_json::to_string(value)?
+            );
+            tx.execute(
+                &format!(
+                    "UPDATE {table} SET doc = (CASE WHEN doc::text = '{{}}' THEN '{{' || $1::text || '}}'
+                     ELSE left(doc::text, -1) || ',' || $1::text || '}}' END)::json
+                     WHERE json_typeof(doc) = 'object' AND doc->'{field}' IS NULL"
+                ),
+                &[&member],
+            )
+            .await?;
+        }
+    }
+    meta_set(tx, &fields_key, &spec.fields.join(",")).await?;
+    Ok(info)
+}

@@ -1,0 +1,307 @@
+//! The PostgreSQL store: one table per model (the document as `json` beside real columns for
+//! the system fields), a connection pool, the change log written in the writing transaction
+//! with `seq` from a per-model counter row, and a listener connection that turns the log into
+//! this process's change stream, whichever process wrote.
+//!
+//! Cross-process delivery: a writing transaction calls `pg_notify(channel, 'model:seq …')`
+//! (its changes as runs of one model, in op order) before it commits; PostgreSQL delivers
+//! notifications at commit, in commit order. Every process `LISTEN`s on a dedicated
+//! connection and, for each run, reads the log rows of that model it has not yet published,
+//! up to the run's seq, and publishes them in seq order: its own writes included, each
+//! exactly once. After a lost connection it reconnects
+//! and catches up from the log. The channel is named after the schema, so several databases
+//! of tests can share one server.
+
+mod listen;
+mod migrate;
+mod read;
+mod write;
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::{Arc, RwLock};
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use jxp_query::{Filter, Find};
+use tokio::sync::{broadcast, oneshot};
+use tokio_postgres::NoTls;
+
+use crate::change::Change;
+use crate::error::StoreError;
+use crate::spec::{TableSpec, WriteTx};
+use crate::{Document, Store};
+
+/// Settings of the PostgreSQL store.
+#[derive(Debug, Clone)]
+pub struct PostgresOptions {
+    /// `postgres://user:password@host:port/database?options=…` (no TLS).
+    pub url: String,
+    /// Most pooled connections.
+    pub pool_size: usize,
+    /// How many changes per model stay in the change log for replay.
+    pub retention: u64,
+    /// Capacity of the in-process change stream before a slow receiver lags.
+    pub stream_capacity: usize,
+}
+
+impl PostgresOptions {
+    pub fn new(url: impl Into<String>) -> Self {
+        PostgresOptions {
+            url: url.into(),
+            pool_size: 16,
+            retention: 10_000,
+            stream_capacity: 65_536,
+        }
+    }
+}
+
+/// What the store knows of a migrated table.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TableInfo {
+    pub has_text: bool,
+    /// Unique index name → field path, to name the field in a violation.
+    pub unique_indexes: HashMap<String, String>,
+}
+
+pub(crate) type Tables = Arc<RwLock<HashMap<String, TableInfo>>>;
+
+/// The PostgreSQL store.
+pub struct PostgresStore {
+    pool: Pool,
+    tables: Tables,
+    events: broadcast::Sender<Arc<Change>>,
+    published: Arc<listen::Published>,
+    channel: String,
+    retention: u64,
+    /// Dropped with the store, which stops the listener.
+    _stop: oneshot::Sender<()>,
+}
+
+/// `m_<slug>`: the table of a model. Slugs are checked to be `[a-z0-9_]` at migration.
+pub(crate) fn table_name(model: &str) -> String {
+    format!("\"m_{model}\"")
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        match e.as_db_error() {
+            Some(db) => StoreError::Database(format!("{}: {}", db.code().code(), db.message())),
+            None => StoreError::Database(e.to_string()),
+        }
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for StoreError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        match e {
+            deadpool_postgres::PoolError::Backend(e) => {
+                let StoreError::Database(why) = StoreError::from(e) else {
+                    return StoreError::Database("no database connection".into());
+                };
+                StoreError::Database(format!("no database connection: {why}"))
+            }
+            other => StoreError::Database(format!("no database connection: {other}")),
+        }
+    }
+}
+
+/// The notification channel of the schema this connection works in.
+fn channel_for(schema: &str) -> String {
+    let mut channel = format!("jxp_{schema}");
+    while channel.len() > 63 {
+        channel.pop();
+    }
+    channel
+}
+
+impl PostgresStore {
+    /// Connects, creates the system tables and functions, and starts the listener; answers
+    /// once the listener is listening, so every write made after it is on the stream.
+    pub async fn connect(options: PostgresOptions) -> Result<Self, StoreError> {
+        let config = tokio_postgres::Config::from_str(&options.url)
+            .map_err(|e| StoreError::Database(format!("bad DATABASE_URL: {e}")))?;
+        let manager = Manager::from_config(
+            config.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(options.pool_size.max(2))
+            .build()
+            .map_err(|e| StoreError::Database(format!("cannot build the pool: {e}")))?;
+        let client = pool.get().await?;
+        let schema: Option<String> = client
+            .query_one("SELECT current_schema()::text", &[])
+            .await?
+            .get(0);
+        let schema = schema.ok_or_else(|| {
+            StoreError::Database("no schema: search_path names none that exists".into())
+        })?;
+        migrate::create_system_tables(&client).await?;
+        let published = Arc::new(listen::Published::new(read::all_seqs(&client).await?));
+        drop(client);
+        let channel = channel_for(&schema);
+        let (events, _) = broadcast::channel(options.stream_capacity.max(16));
+        let (stop, stopped) = oneshot::channel();
+        listen::start(
+            config,
+            channel.clone(),
+            events.clone(),
+            published.clone(),
+            stopped,
+        )
+        .await?;
+        Ok(PostgresStore {
+            pool,
+            tables: Arc::default(),
+            events,
+            published,
+            channel,
+            retention: options.retention.max(1),
+            _stop: stop,
+        })
+    }
+
+    fn check_model(&self, model: &str) -> Result<TableInfo, StoreError> {
+        self.tables
+            .read()
+            .ok()
+            .and_then(|t| t.get(model).cloned())
+            .ok_or_else(|| StoreError::UnknownModel(model.to_owned()))
+    }
+
+    fn check_find(&self, model: &str, find: &Find) -> Result<(), StoreError> {
+        let info = self.check_model(model)?;
+        if find.text.is_some() && !info.has_text {
+            return Err(StoreError::Database(format!(
+                "model {model} has no full-text index"
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn migrate(&self, tables: &[TableSpec]) -> Result<(), StoreError> {
+        let mut client = self.pool.get().await?;
+        let infos = migrate::migrate(&mut client, tables).await?;
+        if let Ok(mut t) = self.tables.write() {
+            t.extend(infos);
+        }
+        Ok(())
+    }
+
+    async fn get(&self, model: &str, id: &str) -> Result<Option<Document>, StoreError> {
+        self.check_model(model)?;
+        let client = self.pool.get().await?;
+        read::get(&client, model, id).await
+    }
+
+    async fn find(&self, model: &str, find: &Find) -> Result<Vec<Document>, StoreError> {
+        self.check_find(model, find)?;
+        let client = self.pool.get().await?;
+        read::find(&client, model, find).await
+    }
+
+    async fn count(&self, model: &str, filter: &Filter) -> Result<u64, StoreError> {
+        self.check_model(model)?;
+        let client = self.pool.get().await?;
+        read::count(&client, model, filter, None).await
+    }
+
+    async fn count_find(&self, model: &str, find: &Find) -> Result<u64, StoreError> {
+        self.check_find(model, find)?;
+        let client = self.pool.get().await?;
+        read::count(&client, model, &find.filter, find.text.as_deref()).await
+    }
+
+    async fn write(&self, tx: WriteTx) -> Result<Vec<Arc<Change>>, StoreError> {
+        let mut client = self.pool.get().await?;
+        let ctx = write::Context {
+            tables: &self.tables,
+            channel: &self.channel,
+            retention: self.retention,
+        };
+        let changes = write::write(&mut client, &ctx, &tx).await?;
+        drop(client);
+        // Like SQLite's, a write answers once its changes are on this process's stream.
+        let mut targets: Vec<(String, u64)> = Vec::new();
+        for c in &changes {
+            match targets.iter_mut().find(|(m, _)| *m == c.model) {
+                Some(t) => t.1 = t.1.max(c.seq),
+                None => targets.push((c.model.clone(), c.seq)),
+            }
+        }
+        self.published
+            .wait(&targets, std::time::Duration::from_secs(5))
+            .await;
+        Ok(changes)
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Arc<Change>> {
+        self.events.subscribe()
+    }
+
+    async fn changes_since(
+        &self,
+        model: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Arc<Change>>, StoreError> {
+        let client = self.pool.get().await?;
+        read::changes_between(&client, model, after, None, limit).await
+    }
+
+    async fn last_seq(&self, model: &str) -> Result<u64, StoreError> {
+        let client = self.pool.get().await?;
+        read::last_seq(&client, model).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let client = self.pool.get().await?;
+        client.simple_query("SELECT 1").await?;
+        Ok(())
+    }
+
+    async fn explain(
+        &self,
+        model: &str,
+        find: &Find,
+        count: bool,
+    ) -> Result<Vec<String>, StoreError> {
+        self.check_find(model, find)?;
+        let client = self.pool.get().await?;
+        read::explain(&client, model, find, count).await
+    }
+}
+
+/// Creates `schema` (if missing) on the server `url` names, and answers a URL whose
+/// connections work in it (`search_path`), for running a store in a schema of its own.
+pub async fn postgres_schema_url(url: &str, schema: &str) -> Result<String, StoreError> {
+    if !schema
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        || schema.is_empty()
+    {
+        return Err(StoreError::Database(format!("bad schema name {schema}")));
+    }
+    if !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
+        return Err(StoreError::Database(
+            "a schema can be added to a postgres:// URL only".into(),
+        ));
+    }
+    let (client, conn) = tokio_postgres::connect(url, NoTls).await?;
+    let driver = tokio::spawn(conn);
+    let created = client
+        .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+        .await;
+    drop(client);
+    let _ = driver.await;
+    created?;
+    let sep = if url.contains('?') { '&' } else { '?' };
+    Ok(format!("{url}{sep}options=-c%20search_path%3D{schema}"))
+}

@@ -1,0 +1,450 @@
+//! The write path: one PostgreSQL transaction per write transaction. Documents are written
+//! first; then, for each model touched (in name order, so concurrent transactions lock the
+//! counters in the same order), the counter row is advanced by the number of changes
+//! (`UPDATE … SET seq = seq + n RETURNING seq`), the change rows are inserted and a
+//! notification is queued. The counter row stays locked until COMMIT, so a model's changes
+//! commit in seq order and without gaps; a rolled-back transaction takes its seqs with it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use deadpool_postgres::{ClientWrapper, Transaction};
+use serde_json::Value;
+use tokio_postgres::error::SqlState;
+
+use super::{Tables, read, table_name};
+use crate::Document;
+use crate::change::{Change, ChangeOp};
+use crate::error::StoreError;
+use crate::spec::{Guard, WriteOp, WriteTx};
+
+/// PostgreSQL refuses notification payloads of 8000 bytes or more.
+const MAX_PAYLOAD: usize = 7000;
+
+/// How often a transaction that lost a deadlock or serialization race is tried again.
+const ATTEMPTS: usize = 5;
+
+pub(crate) struct Context<'a> {
+    pub tables: &'a Tables,
+    pub channel: &'a str,
+    pub retention: u64,
+}
+
+/// A change before its seq is known.
+struct Pending {
+    model: String,
+    op: ChangeOp,
+    id: String,
+    doc: Document,
+    text: String,
+}
+
+pub(crate) async fn write(
+    client: &mut ClientWrapper,
+    ctx: &Context<'_>,
+    wtx: &WriteTx,
+) -> Result<Vec<Arc<Change>>, StoreError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let tx = client.transaction().await?;
+        let result = match apply(&tx, ctx, wtx).await {
+            Ok(changes) => tx.commit().await.map(|()| changes).map_err(Failure::Db),
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(changes) => return Ok(changes),
+            Err(Failure::Db(e)) if attempt < ATTEMPTS && retryable(&e) => {
+                tracing::debug!(error = %e, "write transaction retried");
+            }
+            Err(Failure::Db(e)) => return Err(e.into()),
+            Err(Failure::Store(e)) => return Err(e),
+        }
+    }
+}
+
+fn retryable(e: &tokio_postgres::Error) -> bool {
+    matches!(
+        e.code(),
+        Some(&SqlState::T_R_DEADLOCK_DETECTED | &SqlState::T_R_SERIALIZATION_FAILURE)
+    )
+}
+
+/// A database error (maybe worth a retry) or an answer of the store's own.
+enum Failure {
+    Db(tokio_postgres::Error),
+    Store(StoreError),
+}
+
+impl From<tokio_postgres::Error> for Failure {
+    fn from(e: tokio_postgres::Error) -> Self {
+        Failure::Db(e)
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Failure::Store(e)
+    }
+}
+
+fn known(ctx: &Context<'_>, model: &str) -> Result<(), StoreError> {
+    let ok = ctx
+        .tables
+        .read()
+        .map(|t| t.contains_key(model))
+        .unwrap_or(false);
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::UnknownModel(model.to_owned()))
+    }
+}
+
+/// A unique violation named after the field its index is on.
+fn map_unique(ctx: &Context<'_>, model: &str, e: tokio_postgres::Error) -> Failure {
+    let Some(db) = e
+        .as_db_error()
+        .filter(|d| *d.code() == SqlState::UNIQUE_VIOLATION)
+    else {
+        return Failure::Db(e);
+    };
+    let field = db
+        .constraint()
+        .and_then(|name| {
+            ctx.tables.read().ok().and_then(|t| {
+                t.get(model)
+                    .and_then(|info| info.unique_indexes.get(name).cloned())
+            })
+        })
+        .unwrap_or_else(|| "_id".to_owned());
+    Failure::Store(StoreError::Unique {
+        model: model.to_owned(),
+        field,
+    })
+}
+
+fn str_field<'a>(doc: &'a Document, key: &str) -> Option<&'a str> {
+    doc.get(key).and_then(Value::as_str)
+}
+
+fn deleted(doc: &Document) -> bool {
+    doc.get("_deleted")
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+}
+
+async fn apply(
+    tx: &Transaction<'_>,
+    ctx: &Context<'_>,
+    wtx: &WriteTx,
+) -> Result<Vec<Arc<Change>>, Failure> {
+    let mut pending = Vec::new();
+    for op in &wtx.ops {
+        match op {
+            WriteOp::Guard(guard) => check_guard(tx, ctx, guard).await?,
+            WriteOp::Insert { model, doc } => {
+                known(ctx, model)?;
+                let id = str_field(doc, "_id").map(str::to_owned).ok_or_else(|| {
+                    StoreError::Database(format!("insert into {model} without _id"))
+                })?;
+                let text = serde_json::to_string(doc).map_err(StoreError::from)?;
+                let stmt = tx
+                    .prepare_cached(&format!(
+                        "INSERT INTO {} (_id, doc, _owner_id, _deleted, createdAt, updatedAt)
+                         VALUES ($1::text, $2::text::json, $3::text, $4::bool, $5::text, $6::text)",
+                        table_name(model)
+                    ))
+                    .await?;
+                tx.execute(
+                    &stmt,
+                    &[
+                        &id,
+                        &text,
+                        &str_field(doc, "_owner_id"),
+                        &deleted(doc),
+                        &str_field(doc, "createdAt"),
+                        &str_field(doc, "updatedAt"),
+                    ],
+                )
+                .await
+                .map_err(|e| map_unique(ctx, model, e))?;
+                pending.push(Pending {
+                    model: model.clone(),
+                    op: ChangeOp::Create,
+                    id,
+                    doc: doc.clone(),
+                    text,
+                });
+            }
+            WriteOp::Replace {
+                model,
+                id,
+                doc,
+                expect_version,
+                op,
+            } => {
+                known(ctx, model)?;
+                let text = serde_json::to_string(doc).map_err(StoreError::from)?;
+                let stmt = tx
+                    .prepare_cached(&format!(
+                        "UPDATE {} SET doc = $2::text::json, _owner_id = $3::text,
+                             _deleted = $4::bool, createdAt = $5::text, updatedAt = $6::text
+                         WHERE _id = $1::text
+                           AND ($7::int8 IS NULL OR jxp_num(doc->'__v') = $7::int8)",
+                        table_name(model)
+                    ))
+                    .await?;
+                let n = tx
+                    .execute(
+                        &stmt,
+                        &[
+                            id,
+                            &text,
+                            &str_field(doc, "_owner_id"),
+                            &deleted(doc),
+                            &str_field(doc, "createdAt"),
+                            &str_field(doc, "updatedAt"),
+                            expect_version,
+                        ],
+                    )
+                    .await
+                    .map_err(|e| map_unique(ctx, model, e))?;
+                if n == 0 {
+                    let exists = tx
+                        .query_opt(
+                            &format!("SELECT 1 FROM {} WHERE _id = $1::text", table_name(model)),
+                            &[id],
+                        )
+                        .await?
+                        .is_some();
+                    let (model, id) = (model.clone(), id.clone());
+                    return Err(Failure::Store(if exists {
+                        StoreError::VersionConflict { model, id }
+                    } else {
+                        StoreError::NotFound { model, id }
+                    }));
+                }
+                pending.push(Pending {
+                    model: model.clone(),
+                    op: *op,
+                    id: id.clone(),
+                    doc: doc.clone(),
+                    text,
+                });
+            }
+            WriteOp::Remove { model, id } => {
+                known(ctx, model)?;
+                let stmt = tx
+                    .prepare_cached(&format!(
+                        "DELETE FROM {} WHERE _id = $1::text RETURNING doc::text",
+                        table_name(model)
+                    ))
+                    .await?;
+                let Some(row) = tx.query_opt(&stmt, &[id]).await? else {
+                    return Err(Failure::Store(StoreError::NotFound {
+                        model: model.clone(),
+                        id: id.clone(),
+                    }));
+                };
+                let text: String = row.get(0);
+                pending.push(Pending {
+                    model: model.clone(),
+                    op: ChangeOp::Delete,
+                    id: id.clone(),
+                    doc: read::parse_doc(&text)?,
+                    text,
+                });
+            }
+        }
+    }
+    log_changes(tx, ctx, wtx, pending).await
+}
+
+/// Takes the seqs, writes the change rows and queues one notification per model.
+async fn log_changes(
+    tx: &Transaction<'_>,
+    ctx: &Context<'_>,
+    wtx: &WriteTx,
+    pending: Vec<Pending>,
+) -> Result<Vec<Arc<Change>>, Failure> {
+    let mut per_model: BTreeMap<String, u64> = BTreeMap::new();
+    for p in &pending {
+        *per_model.entry(p.model.clone()).or_default() += 1;
+    }
+    // The next seq to hand out per model.
+    let mut next: BTreeMap<String, u64> = BTreeMap::new();
+    let bump = tx
+        .prepare_cached(
+            "INSERT INTO jxp_seq (model, seq) VALUES ($1::text, $2::int8)
+             ON CONFLICT (model) DO UPDATE SET seq = jxp_seq.seq + excluded.seq
+             RETURNING seq",
+        )
+        .await?;
+    for (model, n) in &per_model {
+        let n_i = i64::try_from(*n).unwrap_or(i64::MAX);
+        let last: i64 = tx.query_one(&bump, &[model, &n_i]).await?.get(0);
+        let last = u64::try_from(last).unwrap_or_default();
+        next.insert(model.clone(), last + 1 - n);
+    }
+    let insert = tx
+        .prepare_cached(
+            "INSERT INTO jxp_changes (model, seq, op, doc_id, doc, actor, silent)
+             VALUES ($1::text, $2::int8, $3::text, $4::text, $5::text::json, $6::text, $7::bool)",
+        )
+        .await?;
+    let mut changes = Vec::with_capacity(pending.len());
+    for p in pending {
+        let slot = next.entry(p.model.clone()).or_default();
+        let seq = *slot;
+        *slot += 1;
+        tx.execute(
+            &insert,
+            &[
+                &p.model,
+                &i64::try_from(seq).unwrap_or(i64::MAX),
+                &p.op.as_str(),
+                &p.id,
+                &p.text,
+                &wtx.actor,
+                &wtx.silent,
+            ],
+        )
+        .await?;
+        changes.push(Arc::new(Change {
+            model: p.model,
+            seq,
+            op: p.op,
+            id: p.id,
+            doc: Arc::new(p.doc),
+            actor: wtx.actor.clone(),
+            silent: wtx.silent,
+        }));
+    }
+    // One notification for the transaction: its changes as runs of one model, in op order
+    // (`test:5 link:2 test:6`), so listeners publish them in the order they were made.
+    let mut runs: Vec<(&str, u64)> = Vec::new();
+    for c in &changes {
+        match runs.last_mut() {
+            Some((m, seq)) if *m == c.model => *seq = c.seq,
+            _ => runs.push((c.model.as_str(), c.seq)),
+        }
+    }
+    let mut payload: Vec<String> = runs.iter().map(|(m, s)| format!("{m}:{s}")).collect();
+    if payload.iter().map(|p| p.len() + 1).sum::<usize>() > MAX_PAYLOAD {
+        // Too long for a notification: each model's last seq (order across models is lost).
+        payload = next
+            .iter()
+            .map(|(m, s)| format!("{m}:{}", s.saturating_sub(1)))
+            .collect();
+    }
+    tx.execute(
+        "SELECT pg_notify($1::text, $2::text)",
+        &[&ctx.channel, &payload.join(" ")],
+    )
+    .await?;
+    for (model, n) in &per_model {
+        let last = next
+            .get(model)
+            .copied()
+            .unwrap_or_default()
+            .saturating_sub(1);
+        // Trim in steps so the delete runs once per many writes, not on every write.
+        let step = (ctx.retention / 16).max(1);
+        let before = last - n;
+        if last > ctx.retention && before / step != last / step {
+            tx.execute(
+                "DELETE FROM jxp_changes WHERE model = $1::text AND seq <= $2::int8",
+                &[
+                    model,
+                    &i64::try_from(last - ctx.retention).unwrap_or(i64::MAX),
+                ],
+            )
+            .await?;
+        }
+    }
+    Ok(changes)
+}
+
+async fn check_guard(
+    tx: &Transaction<'_>,
+    ctx: &Context<'_>,
+    guard: &Guard,
+) -> Result<(), Failure> {
+    match guard {
+        Guard::NotReferenced { model, id, by } => {
+            for r in by {
+                known(ctx, &r.model)?;
+                // No referrer may be written until this transaction ends.
+                tx.batch_execute(&format!(
+                    "LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE",
+                    table_name(&r.model)
+                ))
+                .await?;
+                let sql = referrer_query(&r.model, &r.path, r.array_at)?;
+                if tx.query_opt(sql.as_str(), &[id]).await?.is_some() {
+                    return Err(Failure::Store(StoreError::Referenced {
+                        model: model.clone(),
+                        id: id.clone(),
+                        by_model: r.model.clone(),
+                        by_field: r.path.clone(),
+                    }));
+                }
+            }
+            Ok(())
+        }
+        Guard::Empty { model } => {
+            known(ctx, model)?;
+            // Concurrent first writes take turns, so only one finds the table empty.
+            tx.batch_execute(&format!(
+                "LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE",
+                table_name(model)
+            ))
+            .await?;
+            let any = tx
+                .query_opt(&format!("SELECT 1 FROM {} LIMIT 1", table_name(model)), &[])
+                .await?;
+            match any {
+                Some(_) => Err(Failure::Store(StoreError::NotEmpty {
+                    model: model.clone(),
+                })),
+                None => Ok(()),
+            }
+        }
+    }
+}
+
+/// `SELECT 1` from a live referrer whose field (or an element of its array) holds `$1`.
+fn referrer_query(model: &str, path: &str, array_at: Option<usize>) -> Result<String, StoreError> {
+    let bad = || StoreError::Database(format!("\"{path}\" is not a plain field path"));
+    let table = table_name(model);
+    let Some(at) = array_at else {
+        let expr = jxp_query::pg_doc_text(path).ok_or_else(bad)?;
+        return Ok(format!(
+            "SELECT 1 FROM {table} WHERE NOT _deleted AND {expr} COLLATE \"C\" = $1::text LIMIT 1"
+        ));
+    };
+    let segments: Vec<&str> = path.split('.').collect();
+    let cut = (at + 1).min(segments.len());
+    let array = jxp_query::pg_doc_text(&segments[..cut].join(".")).ok_or_else(bad)?;
+    // The array as json: the text expression's last `->>` becomes `->`.
+    let array = match array.rfind("->>") {
+        Some(i) => format!("{}->{}", &array[..i], &array[i + 3..]),
+        None => return Err(bad()),
+    };
+    let rest = &segments[cut..];
+    let elem = if rest.is_empty() {
+        "(jx.v #>> '{}')".to_owned()
+    } else {
+        let inner = jxp_query::pg_doc_text(&rest.join(".")).ok_or_else(bad)?;
+        inner.replacen(
+            "(doc",
+            "((CASE WHEN json_typeof(jx.v) = 'object' THEN jx.v END)",
+            1,
+        )
+    };
+    Ok(format!(
+        "SELECT 1 FROM {table} WHERE NOT _deleted AND EXISTS
+         (SELECT 1 FROM jxp_items({array}) AS jx(v) WHERE {elem} = $1::text) LIMIT 1"
+    ))
+}

@@ -1,0 +1,380 @@
+//! More than one process on one PostgreSQL database: real `jxp serve` processes (the built
+//! binary), each with its own store. Skipped, with a note, unless `JXP_TEST_DATABASE_URL`
+//! names a server.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+
+use super::client::{QUIET, WsClient};
+use super::support::{ITEM, PARENT, basic, seq};
+use crate::harness::{fresh_database_url, test_postgres};
+
+const EMAIL: &str = "admin@example.com";
+const PASSWORD: &str = "admin-secret-1";
+
+/// One `jxp serve` process; killed (SIGKILL) when dropped.
+struct Proc {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `jxp serve` on the models in `dir` and `database_url`; answers once it listens
+/// (its log says where; read until a deadline, as another process has no event to await).
+async fn spawn(dir: &Path, database_url: &str, name: &str) -> Proc {
+    spawn_with(dir, database_url, name, &[]).await
+}
+
+async fn spawn_with(dir: &Path, database_url: &str, name: &str, env: &[(&str, &str)]) -> Proc {
+    let log_path = dir.join(format!("{name}.log"));
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jxp"))
+        .arg("serve")
+        .current_dir(dir)
+        .env("HOST", "127.0.0.1")
+        .env("PORT", "0")
+        .env("MODEL_DIR", dir.join("models"))
+        .env("DATABASE_URL", database_url)
+        .env("BCRYPT_COST", "4")
+        .env("LOGIN_RATE_LIMIT_ENABLED", "false")
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "warn,jxp=info")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    // The process picks its own port and logs it.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        let addr = log
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|l| l["fields"]["message"] == "jxp listening")
+            .and_then(|l| l["fields"]["addr"].as_str().map(str::to_owned));
+        if let Some(addr) = addr {
+            return Proc {
+                child,
+                base: format!("http://{addr}"),
+            };
+        }
+        let exited = child.try_wait().unwrap().is_some();
+        if exited || Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{name} did not start:\n{log}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A directory with the `item` model, a fresh database, and the first admin made through
+/// the first process.
+async fn setup() -> Option<(tempfile::TempDir, String)> {
+    if test_postgres().is_none() {
+        eprintln!("note: JXP_TEST_DATABASE_URL is not set; the multi-process tests are skipped");
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("models")).unwrap();
+    std::fs::write(dir.path().join("models/item.toml"), ITEM).unwrap();
+    std::fs::write(dir.path().join("models/parent.toml"), PARENT).unwrap();
+    let url = fresh_database_url(dir.path()).await;
+    Some((dir, url))
+}
+
+async fn make_admin(p: &Proc) {
+    let resp = reqwest::Client::new()
+        .post(format!("{}/setup", p.base))
+        .json(&json!({"email": EMAIL, "password": PASSWORD, "name": "Admin"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+}
+
+/// Creates an item through `base`; answers its `_id`, or `None` if the write failed.
+async fn create(client: &reqwest::Client, base: &str, name: &str) -> Option<String> {
+    let resp = client
+        .post(format!("{base}/api/item"))
+        .header("authorization", basic(EMAIL, PASSWORD))
+        .json(&json!({"name": name}))
+        .send()
+        .await
+        .ok()?;
+    if resp.status() != StatusCode::OK {
+        return None;
+    }
+    let body: Value = resp.json().await.ok()?;
+    body["data"]["_id"].as_str().map(str::to_owned)
+}
+
+async fn subscriber(base: &str, sub: Value) -> WsClient {
+    let mut c = WsClient::try_connect(base, "/websocket").await.unwrap();
+    c.auth_ok(json!({"email": EMAIL, "password": PASSWORD}))
+        .await;
+    c.subscribe_ok(sub).await;
+    c
+}
+
+/// The `seq`s of the next `n` events, each checked to be a created item.
+async fn seqs(c: &mut WsClient, n: usize) -> Vec<u64> {
+    c.events(n)
+        .await
+        .iter()
+        .map(|e| {
+            assert_eq!(e["data"]["modelname"], "item", "{e}");
+            seq(e)
+        })
+        .collect()
+}
+
+/// `tasks` concurrent writers on each of `bases`, `each` items apiece.
+async fn load(bases: &[&str], tasks: usize, each: usize) -> Vec<String> {
+    let client = reqwest::Client::new();
+    let mut handles = Vec::new();
+    for base in bases {
+        for t in 0..tasks {
+            let (client, base) = (client.clone(), (*base).to_owned());
+            handles.push(tokio::spawn(async move {
+                let mut ids = Vec::new();
+                for i in 0..each {
+                    ids.push(create(&client, &base, &format!("w{t}-{i}")).await.unwrap());
+                }
+                ids
+            }));
+        }
+    }
+    let mut ids = Vec::new();
+    for h in handles {
+        ids.extend(h.await.unwrap());
+    }
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_on_one_process_sees_every_write_of_both_in_seq_order() {
+    let Some((dir, url)) = setup().await else {
+        return;
+    };
+    let a = spawn(dir.path(), &url, "a").await;
+    let b = spawn(dir.path(), &url, "b").await;
+    make_admin(&a).await;
+    let mut on_b = subscriber(&b.base, json!({"model": "item"})).await;
+
+    // Writes through A reach B's subscriber, in order.
+    assert_eq!(load(&[&a.base], 1, 20).await.len(), 20);
+    assert_eq!(seqs(&mut on_b, 20).await, (1..=20).collect::<Vec<u64>>());
+
+    // Both write at once: B's subscriber gets every seq once, in order.
+    assert_eq!(load(&[&a.base, &b.base], 3, 15).await.len(), 90);
+    assert_eq!(seqs(&mut on_b, 90).await, (21..=110).collect::<Vec<u64>>());
+    on_b.expect_no_event(QUIET).await;
+
+    // Replay on B covers writes made through A.
+    let mut replay = subscriber(&b.base, json!({"model": "item", "since": 100})).await;
+    assert_eq!(
+        seqs(&mut replay, 10).await,
+        (101..=110).collect::<Vec<u64>>()
+    );
+
+    // B's listener connection is killed: it reconnects and loses nothing written meanwhile.
+    let (admin, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let killed: i64 = admin
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+             WHERE application_name = 'jxp-listener jxp_' || current_schema()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(killed, 2, "both processes' listeners");
+    assert_eq!(load(&[&a.base], 2, 10).await.len(), 20);
+    assert_eq!(seqs(&mut on_b, 20).await, (111..=130).collect::<Vec<u64>>());
+    assert_eq!(
+        seqs(&mut replay, 20).await,
+        (111..=130).collect::<Vec<u64>>()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_a_process_mid_load_loses_no_acknowledged_write() {
+    let Some((dir, url)) = setup().await else {
+        return;
+    };
+    let mut a = spawn(dir.path(), &url, "a").await;
+    let b = spawn(dir.path(), &url, "b").await;
+    make_admin(&a).await;
+    let mut on_b = subscriber(&b.base, json!({"model": "item"})).await;
+
+    // Writers on A until it dies; every write A acknowledged is counted.
+    let acked = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let enough = Arc::new(Notify::new());
+    let count = Arc::new(AtomicUsize::new(0));
+    let client = reqwest::Client::new();
+    let mut writers = Vec::new();
+    for t in 0..4 {
+        let (client, base) = (client.clone(), a.base.clone());
+        let (acked, enough, count) = (acked.clone(), enough.clone(), count.clone());
+        writers.push(tokio::spawn(async move {
+            for i in 0.. {
+                let Some(id) = create(&client, &base, &format!("k{t}-{i}")).await else {
+                    return;
+                };
+                acked.lock().unwrap().push(id);
+                if count.fetch_add(1, Ordering::SeqCst) + 1 == 60 {
+                    enough.notify_one();
+                }
+            }
+        }));
+    }
+    tokio::time::timeout(Duration::from_secs(30), enough.notified())
+        .await
+        .expect("60 writes within 30 s");
+    a.child.kill().unwrap();
+    a.child.wait().unwrap();
+    for w in writers {
+        w.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() >= 60);
+
+    // B serves on, holds every acknowledged write, and streamed each of them.
+    let client = reqwest::Client::new();
+    for id in &acked {
+        let resp = client
+            .get(format!("{}/api/item/{id}", b.base))
+            .header("authorization", basic(EMAIL, PASSWORD))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "acknowledged {id} is stored");
+    }
+    let (status, total) = {
+        let resp = client
+            .get(format!("{}/count/item", b.base))
+            .header("authorization", basic(EMAIL, PASSWORD))
+            .send()
+            .await
+            .unwrap();
+        (resp.status(), resp.json::<Value>().await.unwrap())
+    };
+    assert_eq!(status, StatusCode::OK, "{total}");
+    let total = usize::try_from(total["count"].as_u64().unwrap()).unwrap();
+    // A write in flight at the kill may have committed without its answer arriving.
+    assert!(total >= acked.len() && total <= acked.len() + 4, "{total}");
+    let streamed = seqs(&mut on_b, total).await;
+    assert_eq!(streamed, (1..=total as u64).collect::<Vec<u64>>());
+    let after = create(&client, &b.base, "after")
+        .await
+        .expect("B still writes");
+    let ev = on_b.event().await;
+    assert_eq!(ev["data"]["item"]["_id"], after.as_str());
+}
+
+/// Polls `check` until it holds or 10 s pass: another process's caches follow its change
+/// stream, and no event here says when that has happened.
+async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !check().await {
+        assert!(Instant::now() < deadline, "not within 10 s: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caches_follow_writes_made_by_another_process() {
+    let Some((dir, url)) = setup().await else {
+        return;
+    };
+    let cached = [("CACHE_ENABLED", "true"), ("CACHE_TTL", "600")];
+    let a = spawn_with(dir.path(), &url, "a", &cached).await;
+    let b = spawn_with(dir.path(), &url, "b", &cached).await;
+    make_admin(&a).await;
+    let client = reqwest::Client::new();
+    let get = |base: String, auth: String| {
+        let client = client.clone();
+        async move {
+            let resp = client
+                .get(format!("{base}/api/item"))
+                .header("authorization", auth)
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status();
+            let hit = resp.headers().get("jxp-cache").map(|v| v == "hit");
+            (
+                status,
+                hit,
+                resp.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let admin = basic(EMAIL, PASSWORD);
+
+    // B caches its answer; a write through A makes it stale on B too.
+    create(&client, &a.base, "one").await.unwrap();
+    get(b.base.clone(), admin.clone()).await;
+    let (_, hit, body) = get(b.base.clone(), admin.clone()).await;
+    assert_eq!(
+        (hit, body["data"].as_array().map(Vec::len)),
+        (Some(true), Some(1))
+    );
+    create(&client, &a.base, "two").await.unwrap();
+    eventually("B's cached list shows A's write", async || {
+        get(b.base.clone(), admin.clone()).await.2["data"]
+            .as_array()
+            .map(Vec::len)
+            == Some(2)
+    })
+    .await;
+
+    // A user known to B (identity cached there) changes password through A: B stops taking
+    // the old one.
+    let resp = client
+        .post(format!("{}/api/user", a.base))
+        .header("authorization", admin.clone())
+        .json(&json!({"name": "Carol", "email": "carol@example.com", "password": "carol-pw-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let carol: Value = resp.json().await.unwrap();
+    let carol_id = carol["data"]["_id"].as_str().unwrap().to_owned();
+    let old = basic("carol@example.com", "carol-pw-1");
+    assert_eq!(get(b.base.clone(), old.clone()).await.0, StatusCode::OK);
+    let resp = client
+        .put(format!("{}/api/user/{carol_id}", a.base))
+        .header("authorization", admin.clone())
+        .json(&json!({"password": "carol-pw-2"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    // Wrong credentials are a 403 here.
+    eventually("B refuses the old password", async || {
+        get(b.base.clone(), old.clone()).await.0 == StatusCode::FORBIDDEN
+    })
+    .await;
+    let new = basic("carol@example.com", "carol-pw-2");
+    assert_eq!(get(b.base.clone(), new).await.0, StatusCode::OK);
+}
