@@ -356,6 +356,75 @@ async fn concurrent_writers_see_commit_order_without_gaps() {
     assert_eq!(logged, streamed);
 }
 
+/// Writes that fail beside concurrent ones that succeed (the writes a store commits together)
+/// take back only their own operations: the others are stored with gapless seqs.
+#[tokio::test]
+async fn a_failing_write_among_concurrent_ones_takes_back_only_its_own() {
+    let db = Db::new().await;
+    let store = db.open().await;
+    store
+        .write(insert("test", doc(&id(1), "taken", 0)))
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for t in 0..8u32 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut outcomes = Vec::new();
+            for i in 0..30u32 {
+                let n = 100 + t * 1000 + i;
+                // Every third write is two inserts, the second of which clashes.
+                let tx = if i % 3 == 0 {
+                    WriteTx {
+                        ops: vec![
+                            WriteOp::Insert {
+                                model: "test".into(),
+                                doc: doc(&id(n), &format!("b{n}"), i64::from(n)),
+                            },
+                            WriteOp::Insert {
+                                model: "test".into(),
+                                doc: doc(&id(n + 500), "taken", 0),
+                            },
+                        ],
+                        ..WriteTx::default()
+                    }
+                } else {
+                    insert("test", doc(&id(n), &format!("b{n}"), i64::from(n)))
+                };
+                outcomes.push((n, store.write(tx).await));
+            }
+            outcomes
+        }));
+    }
+    let mut stored = 0;
+    for t in tasks {
+        for (n, outcome) in t.await.unwrap() {
+            let there = store.get("test", &id(n)).await.unwrap().is_some();
+            match outcome {
+                Ok(changes) => {
+                    assert_eq!(changes.len(), 1);
+                    assert!(there, "{n} acknowledged and stored");
+                    stored += 1;
+                }
+                Err(e) => {
+                    assert!(matches!(e, StoreError::Unique { .. }), "{n}: {e:?}");
+                    assert!(!there, "{n}: its first insert was taken back too");
+                }
+            }
+        }
+    }
+    assert_eq!(stored, 8 * 20);
+    let logged: Vec<u64> = store
+        .changes_since("test", 0, 1000)
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.seq)
+        .collect();
+    assert_eq!(logged, (1..=1 + 8 * 20).collect::<Vec<u64>>(), "gapless");
+    assert_eq!(store.count("test", &Filter::All).await.unwrap(), 1 + 8 * 20);
+}
+
 #[tokio::test]
 async fn data_and_seq_survive_restart_and_migrations_keep_data() {
     let db = Db::new().await;

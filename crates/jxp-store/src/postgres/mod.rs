@@ -24,7 +24,7 @@ use std::sync::{Arc, RwLock};
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use jxp_query::{Filter, Find};
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_postgres::NoTls;
 
 use crate::change::Change;
@@ -72,8 +72,8 @@ pub struct PostgresStore {
     tables: Tables,
     events: broadcast::Sender<Arc<Change>>,
     published: Arc<listen::Published>,
-    channel: String,
-    retention: u64,
+    /// The writer task's queue; dropped with the store, which ends the task.
+    writer: mpsc::UnboundedSender<write::Queued>,
     /// Dropped with the store, which stops the listener.
     _stop: oneshot::Sender<()>,
 }
@@ -154,13 +154,24 @@ impl PostgresStore {
             stopped,
         )
         .await?;
+        let tables: Tables = Arc::default();
+        let (writer, queue) = mpsc::unbounded_channel();
+        let queue: write::SharedQueue = Arc::new(tokio::sync::Mutex::new(queue));
+        for _ in 0..write::WRITERS {
+            tokio::spawn(write::run_writer(
+                pool.clone(),
+                tables.clone(),
+                channel.clone(),
+                options.retention.max(1),
+                queue.clone(),
+            ));
+        }
         Ok(PostgresStore {
             pool,
-            tables: Arc::default(),
+            tables,
             events,
             published,
-            channel,
-            retention: options.retention.max(1),
+            writer,
             _stop: stop,
         })
     }
@@ -220,14 +231,11 @@ impl Store for PostgresStore {
     }
 
     async fn write(&self, tx: WriteTx) -> Result<Vec<Arc<Change>>, StoreError> {
-        let mut client = self.pool.get().await?;
-        let ctx = write::Context {
-            tables: &self.tables,
-            channel: &self.channel,
-            retention: self.retention,
-        };
-        let changes = write::write(&mut client, &ctx, &tx).await?;
-        drop(client);
+        let (reply, answer) = oneshot::channel();
+        self.writer
+            .send(write::Queued { tx, reply })
+            .map_err(|_| StoreError::Closed)?;
+        let changes = answer.await.map_err(|_| StoreError::Closed)??;
         // Like SQLite's, a write answers once its changes are on this process's stream.
         let mut targets: Vec<(String, u64)> = Vec::new();
         for c in &changes {
