@@ -380,21 +380,21 @@ fn filter() -> impl Strategy<Value = Filter> {
     })
 }
 
-/// A table shaped like the store's, with the store's REGEXP.
+/// A table shaped like the store's (documents as JSONB), with the store's REGEXP.
 fn database(docs: &[Map<String, Value>]) -> Connection {
     let conn = Connection::open_in_memory().unwrap();
     conn.execute_batch(
         "CREATE TABLE t (
              rid INTEGER PRIMARY KEY,
              _id TEXT NOT NULL UNIQUE,
-             doc TEXT NOT NULL,
+             doc BLOB NOT NULL,
              _owner_id TEXT,
              _deleted INTEGER NOT NULL DEFAULT 0,
              createdAt TEXT,
              updatedAt TEXT
          );
-         CREATE INDEX ix_t__n ON t (json_extract(doc, '$.n'));
-         CREATE INDEX ix_t__s ON t (json_extract(doc, '$.s'));",
+         CREATE INDEX iy_t__n ON t (json_extract(doc, '$.n'), _deleted);
+         CREATE INDEX iy_t__s ON t (json_extract(doc, '$.s'), _deleted);",
     )
     .unwrap();
     conn.create_scalar_function(
@@ -422,7 +422,7 @@ fn database(docs: &[Map<String, Value>]) -> Connection {
         let text = |k: &str| doc.get(k).and_then(Value::as_str).map(str::to_owned);
         conn.execute(
             "INSERT INTO t (_id, doc, _owner_id, _deleted, createdAt, updatedAt)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+             VALUES (?1, jsonb(?2), ?3, ?4, ?5, ?6)",
             rusqlite::params![
                 text("_id"),
                 serde_json::to_string(doc).unwrap(),
