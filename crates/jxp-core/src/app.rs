@@ -215,6 +215,18 @@ impl App {
                 }
                 other => other.into(),
             })?;
+        // A name in `callable` with nothing registered answers 404 on `/call`; say so now.
+        for (slug, model) in &schema.models {
+            for name in &model.options.callable {
+                if !settings.hooks.has_function(slug, name) {
+                    tracing::warn!(
+                        model = %slug,
+                        function = %name,
+                        "listed in callable but no function is registered under that name: /call answers 404"
+                    );
+                }
+            }
+        }
         let generations = Generations::new(&schema);
         let schema = Arc::new(schema);
         let changes = store.subscribe();

@@ -325,6 +325,12 @@ impl Hooks {
         self
     }
 
+    /// Whether function `name` of `model` is registered.
+    pub fn has_function(&self, model: &str, name: &str) -> bool {
+        self.functions
+            .contains_key(&(model.to_owned(), name.to_owned()))
+    }
+
     /// Whether nothing is registered.
     pub fn is_empty(&self) -> bool {
         self.pre_write.is_empty()
@@ -377,6 +383,16 @@ mod tests {
 
     fn names(hooks: &Hooks, event: WriteEvent, slug: &str) -> usize {
         hooks.pre_writes(event, slug).len()
+    }
+
+    #[test]
+    fn functions_are_found_by_model_and_name() {
+        let mut h = Hooks::new();
+        assert!(!h.has_function("todo", "stats"));
+        h.function("todo", "stats", |_| async move { Ok(Value::Null) });
+        assert!(h.has_function("todo", "stats"));
+        assert!(!h.has_function("todo", "other"));
+        assert!(!h.has_function("other", "stats"));
     }
 
     #[test]
