@@ -2,7 +2,7 @@
 
 use chrono::{Duration, Utc};
 use jxp_model::{Document, format_date};
-use jxp_store::{Guard, WriteOp, WriteTx};
+use jxp_store::{Guard, StoreError, WriteOp, WriteTx};
 use serde_json::{Value, json};
 
 use super::{auth_failed, eq, hash_secret, jwt, mail, random_token, str_of, system_doc};
@@ -31,6 +31,9 @@ fn doc(value: Value) -> Document {
         _ => Document::new(),
     }
 }
+
+/// How often a login starts again when a concurrent one replaced the tokens first.
+const SESSION_ATTEMPTS: usize = 5;
 
 fn login_failed() -> CoreError {
     CoreError::Unauthorized("Authentication failed".into())
@@ -76,16 +79,25 @@ impl App {
     /// Revokes every token and refresh token of the caller, at once.
     pub async fn logout(&self, who: &Identity) -> Result<(), CoreError> {
         let uid = who.user_id().ok_or_else(auth_failed)?;
-        let ops = self.revoke_ops(uid).await?;
-        if !ops.is_empty() {
-            self.commit(WriteTx {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let ops = self.revoke_ops(uid).await?;
+            if ops.is_empty() {
+                return Ok(());
+            }
+            let tx = WriteTx {
                 ops,
                 actor: Some(uid.to_owned()),
                 silent: false,
-            })
-            .await?;
+            };
+            match self.commit(tx).await {
+                Ok(_) => return Ok(()),
+                // A concurrent login or logout removed some first: look again.
+                Err(StoreError::NotFound { .. }) if attempt < SESSION_ATTEMPTS => continue,
+                Err(e) => return Err(e.into()),
+            }
         }
-        Ok(())
     }
 
     async fn revoke_ops(&self, uid: &str) -> Result<Vec<WriteOp>, CoreError> {
@@ -101,7 +113,30 @@ impl App {
         Ok(ops)
     }
 
-    async fn open_session(&self, user: &Document, with_apikey: bool) -> Result<Session, CoreError> {
+    /// Replaces the user's tokens with a new pair (and, for a login, finds or makes the API
+    /// key). Two logins of one user at once both read the old tokens; the one that commits
+    /// second finds them gone and starts again with what is there then. A refresh is not
+    /// started again: its refresh token was consumed by the other, so it fails as a reused one.
+    async fn open_session(&self, user: &Document, login: bool) -> Result<Session, CoreError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let (tx, session) = self.session_tx(user, login).await?;
+            match self.commit(tx).await {
+                Ok(_) => return Ok(session),
+                Err(StoreError::NotFound { .. }) if !login => return Err(login_failed()),
+                Err(StoreError::NotFound { .. }) if attempt < SESSION_ATTEMPTS => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// The writes of a new session, and the session they make.
+    async fn session_tx(
+        &self,
+        user: &Document,
+        with_apikey: bool,
+    ) -> Result<(WriteTx, Session), CoreError> {
         let uid = str_of(user, "_id").to_owned();
         let auth = &self.inner.settings.auth;
         let now = Utc::now();
@@ -140,13 +175,12 @@ impl App {
                 }
             });
         }
-        self.commit(WriteTx {
+        let tx = WriteTx {
             ops,
             actor: Some(uid.clone()),
             silent: false,
-        })
-        .await?;
-        Ok(Session {
+        };
+        let session = Session {
             user_id: uid,
             apikey,
             token,
@@ -154,7 +188,8 @@ impl App {
             refresh_token,
             refresh_token_expires,
             extra: Document::new(),
-        })
+        };
+        Ok((tx, session))
     }
 
     fn shared_secret(&self) -> Result<&str, CoreError> {

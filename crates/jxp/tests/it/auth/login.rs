@@ -307,3 +307,50 @@ async fn an_access_token_expires_and_refresh_still_works() {
         "the renewed token works"
     );
 }
+
+#[tokio::test]
+async fn concurrent_logins_and_logouts_of_one_user_all_succeed() {
+    let s = server(&[]).await;
+    let admin = setup_admin(&s).await;
+    let alice = create_user(&s, &admin.basic(), "alice").await;
+    // Several logins at once read the same old tokens (this one's); each must still answer
+    // a session.
+    let first = login_as(&s, &alice).await;
+    let replies = futures_util::future::join_all(
+        (0..6).map(|_| try_login(&s, &alice.email, &alice.password)),
+    )
+    .await;
+    let mut tokens = Vec::new();
+    for r in &replies {
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        tokens.push(r.body["token"].as_str().unwrap().to_owned());
+    }
+    // Logins that overlapped may each keep their token (none saw the other's); the last
+    // one's surely works.
+    let last_login = tokens.last().unwrap().clone();
+    let mut working = 0;
+    for t in &tokens {
+        if get(&s, PRIVATE_ROUTE, &Auth::bearer(t)).await.0 == StatusCode::OK {
+            working += 1;
+        }
+    }
+    assert!(working >= 1, "no login's token works");
+    assert_forbidden(
+        &get(&s, PRIVATE_ROUTE, &first.bearer()).await,
+        "the token every login replaced",
+    );
+    // Several logouts at once: all succeed, and no token is left.
+    let last = login_as(&s, &alice).await;
+    let basic = alice.basic();
+    let outs = futures_util::future::join_all((0..4).map(|_| get(&s, "/logout", &basic))).await;
+    for (status, body) in &outs {
+        assert_eq!(*status, StatusCode::OK, "{body}");
+    }
+    assert_forbidden(&get(&s, PRIVATE_ROUTE, &last.bearer()).await, "logged out");
+    for t in tokens.iter().chain([&last_login]) {
+        assert_forbidden(
+            &get(&s, PRIVATE_ROUTE, &Auth::bearer(t)).await,
+            "logged out",
+        );
+    }
+}
