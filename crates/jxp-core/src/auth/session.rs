@@ -32,8 +32,9 @@ fn doc(value: Value) -> Document {
     }
 }
 
-/// How often a login starts again when a concurrent one replaced the tokens first.
-const SESSION_ATTEMPTS: usize = 5;
+/// How often a login or logout starts again when a concurrent one replaced the tokens first.
+/// Of n overlapping logins one commits per round, so n of them need up to n attempts.
+const SESSION_ATTEMPTS: usize = 32;
 
 fn login_failed() -> CoreError {
     CoreError::Unauthorized("Authentication failed".into())

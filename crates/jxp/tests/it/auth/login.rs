@@ -317,7 +317,7 @@ async fn concurrent_logins_and_logouts_of_one_user_all_succeed() {
     // a session.
     let first = login_as(&s, &alice).await;
     let replies = futures_util::future::join_all(
-        (0..6).map(|_| try_login(&s, &alice.email, &alice.password)),
+        (0..8).map(|_| try_login(&s, &alice.email, &alice.password)),
     )
     .await;
     let mut tokens = Vec::new();
