@@ -94,6 +94,25 @@ enum Change {
     Replace(Document),
 }
 
+/// What `each_match` does to each matched document.
+enum Visit<'a> {
+    Update {
+        change: &'a Change,
+        /// The client's filter, which the document must still match when written.
+        matching: &'a Filter,
+        opts: &'a WriteOptions,
+    },
+    Delete(DeleteOptions),
+}
+
+/// What became of one matched document.
+enum Visited {
+    Changed,
+    Unchanged,
+    /// No longer there or no longer a match.
+    Stale,
+}
+
 /// What one operation did.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct BulkDone {
@@ -382,6 +401,95 @@ impl App {
             .collect())
     }
 
+    /// Applies `visit` to the live documents `full` matches, in id order: all of them
+    /// (`many`, a page at a time), or the first (looked for again when the pick went stale).
+    /// Answers how many were still matches, and how many of those changed.
+    async fn each_match(
+        &self,
+        who: &Identity,
+        model: &Model,
+        full: &Filter,
+        many: bool,
+        name: &str,
+        visit: &Visit<'_>,
+    ) -> Result<(u64, u64), CoreError> {
+        let limit = if many { PAGE } else { 1 };
+        let (mut hits, mut changed) = (0u64, 0u64);
+        let mut after: Option<String> = None;
+        let mut attempts = 0;
+        loop {
+            let ids = self.bulk_ids(model, full, after.as_deref(), limit).await?;
+            if ids.is_empty() {
+                return Ok((hits, changed));
+            }
+            let mut stale = false;
+            for id in &ids {
+                match self.visit(who, &model.slug, id, visit).await? {
+                    Visited::Changed => {
+                        hits += 1;
+                        changed += 1;
+                    }
+                    Visited::Unchanged => hits += 1,
+                    Visited::Stale => stale = true,
+                }
+                if hits as usize > BULK_MAX_MATCHED {
+                    return Err(CoreError::BadRequest(format!(
+                        "{name} matches more than {BULK_MAX_MATCHED} documents; narrow the filter"
+                    )));
+                }
+            }
+            if !many {
+                if hits > 0 || !stale || attempts >= RETRIES {
+                    return Ok((hits, changed));
+                }
+                attempts += 1;
+                continue;
+            }
+            if (ids.len() as u64) < limit {
+                return Ok((hits, changed));
+            }
+            after = ids.last().cloned();
+        }
+    }
+
+    /// One matched document updated or deleted through the write path.
+    async fn visit(
+        &self,
+        who: &Identity,
+        slug: &str,
+        id: &str,
+        visit: &Visit<'_>,
+    ) -> Result<Visited, CoreError> {
+        let outcome = match visit {
+            Visit::Update {
+                change,
+                matching,
+                opts,
+            } => {
+                let edit = match change {
+                    Change::Operators(u) => Edit::Operators(u.clone()),
+                    Change::Replace(d) => Edit::Replace(d.clone()),
+                };
+                self.update_edit(who, slug, id, edit, (*opts).clone(), Some(matching))
+                    .await
+                    .map(|edited| match edited {
+                        Edited::Modified(_) => Visited::Changed,
+                        Edited::Unchanged(_) => Visited::Unchanged,
+                        Edited::NoLongerMatches => Visited::Stale,
+                    })
+            }
+            Visit::Delete(opts) => self
+                .delete(who, slug, id, opts.clone())
+                .await
+                .map(|()| Visited::Changed),
+        };
+        match outcome {
+            // Deleted since it was found: not a match any more.
+            Err(CoreError::NotFound(_)) => Ok(Visited::Stale),
+            other => other,
+        }
+    }
+
     async fn bulk_one(
         &self,
         who: &Identity,
@@ -408,55 +516,20 @@ impl App {
                 many,
             } => {
                 let (full, client) = self.bulk_filter(model, who, &filter, Right::Update)?;
-                let mut done = BulkDone::default();
-                let mut after: Option<String> = None;
-                let mut attempts = 0;
-                loop {
-                    let limit = if many { PAGE } else { 1 };
-                    let ids = self.bulk_ids(model, &full, after.as_deref(), limit).await?;
-                    if ids.is_empty() {
-                        break;
-                    }
-                    let mut stale = false;
-                    for id in &ids {
-                        let edit = match &change {
-                            Change::Operators(u) => Edit::Operators(u.clone()),
-                            Change::Replace(d) => Edit::Replace(d.clone()),
-                        };
-                        match self
-                            .update_edit(who, slug, id, edit, opts.clone(), Some(&client))
-                            .await
-                        {
-                            Ok(Edited::Modified(_)) => {
-                                done.matched += 1;
-                                done.modified += 1;
-                            }
-                            Ok(Edited::Unchanged(_)) => done.matched += 1,
-                            // Deleted or changed since it was found: not a match any more.
-                            Ok(Edited::NoLongerMatches) | Err(CoreError::NotFound(_)) => {
-                                stale = true;
-                            }
-                            Err(e) => return Err(e),
-                        }
-                        if done.matched as usize > BULK_MAX_MATCHED {
-                            return Err(CoreError::BadRequest(format!(
-                                "{} matches more than {BULK_MAX_MATCHED} documents; narrow the filter",
-                                if many { "updateMany" } else { "updateOne" }
-                            )));
-                        }
-                    }
-                    if !many {
-                        if done.matched > 0 || !stale || attempts >= RETRIES {
-                            break;
-                        }
-                        attempts += 1;
-                        continue;
-                    }
-                    after = ids.last().cloned();
-                    if (ids.len() as u64) < limit {
-                        break;
-                    }
-                }
+                let name = if many { "updateMany" } else { "updateOne" };
+                let visit = Visit::Update {
+                    change: &change,
+                    matching: &client,
+                    opts,
+                };
+                let (matched, modified) = self
+                    .each_match(who, model, &full, many, name, &visit)
+                    .await?;
+                let mut done = BulkDone {
+                    matched,
+                    modified,
+                    ..BulkDone::default()
+                };
                 if done.matched == 0 && upsert {
                     let mut doc = equalities(&resolve_wrappers(&filter, chrono::Utc::now())?);
                     match change {
@@ -481,39 +554,11 @@ impl App {
                     cascade: false,
                     silence: opts.silence,
                 };
-                let mut after: Option<String> = None;
-                let mut attempts = 0;
-                loop {
-                    let limit = if many { PAGE } else { 1 };
-                    let ids = self.bulk_ids(model, &full, after.as_deref(), limit).await?;
-                    if ids.is_empty() {
-                        break;
-                    }
-                    let mut stale = false;
-                    for id in &ids {
-                        match self.delete(who, slug, id, delete.clone()).await {
-                            Ok(()) => done.removed += 1,
-                            Err(CoreError::NotFound(_)) => stale = true,
-                            Err(e) => return Err(e),
-                        }
-                        if done.removed as usize > BULK_MAX_MATCHED {
-                            return Err(CoreError::BadRequest(format!(
-                                "deleteMany matches more than {BULK_MAX_MATCHED} documents; narrow the filter"
-                            )));
-                        }
-                    }
-                    if !many {
-                        if done.removed > 0 || !stale || attempts >= RETRIES {
-                            break;
-                        }
-                        attempts += 1;
-                        continue;
-                    }
-                    after = ids.last().cloned();
-                    if (ids.len() as u64) < limit {
-                        break;
-                    }
-                }
+                let name = if many { "deleteMany" } else { "deleteOne" };
+                let (removed, _) = self
+                    .each_match(who, model, &full, many, name, &Visit::Delete(delete))
+                    .await?;
+                done.removed = removed;
                 Ok(done)
             }
         }
