@@ -180,6 +180,18 @@ async fn measure(
     Ok(total)
 }
 
+/// Waits for the seeding tasks; reports how long `n` documents took.
+async fn finish_seeding(mut tasks: JoinSet<Result<()>>, n: u64, started: Instant) -> Result<()> {
+    while let Some(done) = tasks.join_next().await {
+        done.context("a seeding task failed")??;
+    }
+    eprintln!(
+        "seeded {n} documents in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
 async fn get_json(client: &Client, url: &str) -> Result<Value> {
     let resp = client
         .get(url)
@@ -271,14 +283,7 @@ async fn jxp_setup(target: &Target, headers: &HeaderMap, docs: u64) -> Result<Ve
                 Ok(())
             });
         }
-        while let Some(done) = tasks.join_next().await {
-            done.context("a seeding task failed")??;
-        }
-        eprintln!(
-            "seeded {} documents in {:.1} s",
-            docs - have,
-            started.elapsed().as_secs_f64()
-        );
+        finish_seeding(tasks, docs - have, started).await?;
     }
     let mut rng = XorShift64::new(42);
     let list = target.collection(MODEL);
@@ -496,14 +501,7 @@ async fn pb_setup(target: &Target, headers: &HeaderMap, docs: u64) -> Result<Vec
                 Ok(())
             });
         }
-        while let Some(done) = tasks.join_next().await {
-            done.context("a seeding task failed")??;
-        }
-        eprintln!(
-            "seeded {} documents in {:.1} s",
-            docs - have,
-            started.elapsed().as_secs_f64()
-        );
+        finish_seeding(tasks, docs - have, started).await?;
     }
     let mut rng = XorShift64::new(42);
     let mut list_indexed = Vec::new();
