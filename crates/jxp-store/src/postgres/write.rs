@@ -167,7 +167,23 @@ async fn try_batch(
     let mut applied: Vec<Result<Vec<Pending>, StoreError>> = Vec::with_capacity(batch.len());
     // The savepoint of the last write, when that write succeeded and it is still open.
     let mut open = false;
-    for wtx in batch {
+    let mut next = 0;
+    while next < batch.len() {
+        // Writes that only insert go to the server back to back, without waiting in between.
+        let run = batch[next..]
+            .iter()
+            .take_while(|w| only_inserts(ctx, w))
+            .count();
+        if run >= 2 {
+            let (outcomes, still_open) =
+                insert_run(&tx, ctx, &batch[next..next + run], open).await?;
+            next += outcomes.len();
+            applied.extend(outcomes);
+            open = still_open;
+            continue;
+        }
+        let wtx = &batch[next];
+        next += 1;
         let begin = if open {
             "RELEASE SAVEPOINT jxp_write; SAVEPOINT jxp_write"
         } else {
@@ -280,6 +296,135 @@ fn deleted(doc: &Document) -> bool {
     doc.get("_deleted")
         .and_then(Value::as_bool)
         .unwrap_or(false)
+}
+
+/// Whether a write only inserts documents (with ids) into known models.
+fn only_inserts(ctx: &Context<'_>, wtx: &WriteTx) -> bool {
+    !wtx.ops.is_empty()
+        && wtx.ops.iter().all(|op| match op {
+            WriteOp::Insert { model, doc } => {
+                known(ctx, model).is_ok() && str_field(doc, "_id").is_some()
+            }
+            _ => false,
+        })
+}
+
+fn insert_sql(model: &str) -> String {
+    format!(
+        "INSERT INTO {} (_id, doc, _owner_id, _deleted, createdAt, updatedAt)
+         VALUES ($1::text, $2::text::json, $3::text, $4::bool, $5::text, $6::text)",
+        table_name(model)
+    )
+}
+
+/// Writes that only insert, pipelined: each write's savepoint and inserts are sent without
+/// waiting for the previous write's answers. When one fails, everything sent after it failed
+/// too (the transaction was aborted), so the failed write is rolled back to its savepoint
+/// and the outcomes stop there; the caller sends the rest again. Answers the outcomes of the
+/// writes up to and including the first failure, and whether a savepoint is left open.
+async fn insert_run(
+    tx: &Transaction<'_>,
+    ctx: &Context<'_>,
+    run: &[WriteTx],
+    open: bool,
+) -> Result<(Vec<Result<Vec<Pending>, StoreError>>, bool), tokio_postgres::Error> {
+    // Statements are prepared first, so that nothing but the writes is in the pipeline.
+    let mut statements: BTreeMap<&str, tokio_postgres::Statement> = BTreeMap::new();
+    for wtx in run {
+        for op in &wtx.ops {
+            if let WriteOp::Insert { model, .. } = op
+                && !statements.contains_key(model.as_str())
+            {
+                let stmt = tx.prepare_cached(&insert_sql(model)).await?;
+                statements.insert(model.as_str(), stmt);
+            }
+        }
+    }
+    let mut pending: Vec<Vec<Pending>> = Vec::with_capacity(run.len());
+    for wtx in run {
+        let mut mine = Vec::with_capacity(wtx.ops.len());
+        for op in &wtx.ops {
+            if let WriteOp::Insert { model, doc } = op {
+                mine.push(Pending {
+                    model: model.clone(),
+                    op: ChangeOp::Create,
+                    id: str_field(doc, "_id").unwrap_or_default().to_owned(),
+                    doc: doc.clone(),
+                    text: serde_json::to_string(doc).unwrap_or_default(),
+                });
+            }
+        }
+        pending.push(mine);
+    }
+    /// A sent statement: its write, whether it is the write's savepoint, and its result.
+    type Step<'f> = std::pin::Pin<
+        Box<dyn Future<Output = (usize, bool, Result<(), tokio_postgres::Error>)> + Send + 'f>,
+    >;
+    let mut steps: Vec<Step<'_>> = Vec::new();
+    for (w, mine) in pending.iter().enumerate() {
+        let begin = if w == 0 && !open {
+            "SAVEPOINT jxp_write"
+        } else {
+            "RELEASE SAVEPOINT jxp_write; SAVEPOINT jxp_write"
+        };
+        steps.push(Box::pin(
+            async move { (w, true, tx.batch_execute(begin).await) },
+        ));
+        for p in mine {
+            let Some(stmt) = statements.get(p.model.as_str()) else {
+                continue;
+            };
+            steps.push(Box::pin(async move {
+                let result = tx
+                    .execute(
+                        stmt,
+                        &[
+                            &p.id,
+                            &p.text,
+                            &str_field(&p.doc, "_owner_id"),
+                            &deleted(&p.doc),
+                            &str_field(&p.doc, "createdAt"),
+                            &str_field(&p.doc, "updatedAt"),
+                        ],
+                    )
+                    .await
+                    .map(|_| ());
+                (w, false, result)
+            }));
+        }
+    }
+    // `join_all` polls the steps in order the first time, which is when each is sent.
+    let results = futures_util::future::join_all(steps).await;
+    let failure = results
+        .into_iter()
+        .find_map(|(w, begin, r)| r.err().map(|e| (w, begin, e)));
+    let Some((failed, begin, error)) = failure else {
+        return Ok((pending.into_iter().map(Ok).collect(), true));
+    };
+    // A savepoint that fails before any insert did is a fault of the transaction as a whole,
+    // as is a deadlock: the batch fails (or is tried again) whole.
+    if begin || retryable(&error) {
+        return Err(error);
+    }
+    let model = run[failed]
+        .ops
+        .iter()
+        .find_map(|op| match op {
+            WriteOp::Insert { model, .. } => Some(model.as_str()),
+            _ => None,
+        })
+        .unwrap_or_default();
+    let error = match map_unique(ctx, model, error) {
+        Failure::Store(e) => e,
+        Failure::Db(e) => e.into(),
+    };
+    tx.batch_execute("ROLLBACK TO SAVEPOINT jxp_write; RELEASE SAVEPOINT jxp_write")
+        .await?;
+    let mut outcomes: Vec<Result<Vec<Pending>, StoreError>> =
+        pending.into_iter().take(failed).map(Ok).collect();
+    outcomes.push(Err(error));
+    // The writes before the failed one released their savepoints as they went; none is open.
+    Ok((outcomes, false))
 }
 
 /// The operations of one write transaction; answers its changes, seqs still to come.
