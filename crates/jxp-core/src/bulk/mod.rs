@@ -77,15 +77,22 @@ impl BulkKind {
 enum BulkOp {
     Insert(Document),
     Update {
-        filter: Value,
+        filter: OpFilter,
         change: Change,
         upsert: bool,
         many: bool,
     },
     Delete {
-        filter: Value,
+        filter: OpFilter,
         many: bool,
     },
+}
+
+/// An operation's filter: as sent (wrappers such as `$oid` resolved), which an upsert starts
+/// from, and parsed against the model, once, when the request is checked.
+struct OpFilter {
+    raw: Value,
+    parsed: Filter,
 }
 
 #[derive(Clone)]
@@ -149,12 +156,15 @@ fn object_arg(index: usize, args: &Value, key: &str) -> Result<Document, CoreErr
     }
 }
 
-fn filter_arg(index: usize, args: &Value) -> Result<Value, CoreError> {
-    match args.get("filter") {
-        Some(v @ Value::Object(_)) => Ok(v.clone()),
-        Some(_) => Err(bad(index, "\"filter\" must be an object")),
-        None => Err(bad(index, "\"filter\" is missing")),
-    }
+fn filter_arg(model: &Model, index: usize, args: &Value) -> Result<OpFilter, CoreError> {
+    let sent = match args.get("filter") {
+        Some(v @ Value::Object(_)) => v,
+        Some(_) => return Err(bad(index, "\"filter\" must be an object")),
+        None => return Err(bad(index, "\"filter\" is missing")),
+    };
+    let raw = resolve_wrappers(sent, chrono::Utc::now()).map_err(|e| bad(index, e))?;
+    let parsed = parse_mongo_filter(model, &raw).map_err(|e| bad(index, e))?;
+    Ok(OpFilter { raw, parsed })
 }
 
 fn upsert_arg(index: usize, args: &Value) -> Result<bool, CoreError> {
@@ -203,7 +213,7 @@ fn parse_op(model: &Model, index: usize, op: &Value) -> Result<(BulkKind, BulkOp
                 None => return Err(bad(index, "\"update\" is missing")),
             };
             BulkOp::Update {
-                filter: filter_arg(index, args)?,
+                filter: filter_arg(model, index, args)?,
                 change: Change::Operators(update),
                 upsert: upsert_arg(index, args)?,
                 many: kind == BulkKind::UpdateMany,
@@ -218,14 +228,14 @@ fn parse_op(model: &Model, index: usize, op: &Value) -> Result<(BulkKind, BulkOp
                 ));
             }
             BulkOp::Update {
-                filter: filter_arg(index, args)?,
+                filter: filter_arg(model, index, args)?,
                 change: Change::Replace(replacement),
                 upsert: upsert_arg(index, args)?,
                 many: false,
             }
         }
         BulkKind::DeleteOne | BulkKind::DeleteMany => BulkOp::Delete {
-            filter: filter_arg(index, args)?,
+            filter: filter_arg(model, index, args)?,
             many: kind == BulkKind::DeleteMany,
         },
     };
@@ -314,11 +324,6 @@ impl App {
                     )));
                 }
             }
-            // Filters are checked now too, so a bad one refuses the request before any write.
-            if let BulkOp::Update { filter, .. } | BulkOp::Delete { filter, .. } = &op {
-                self.bulk_filter(&model, who, filter, Right::Read)
-                    .map_err(|e| bad(index, e))?;
-            }
             parsed.push((kind, op));
         }
         let mut outcome = BulkOutcome::default();
@@ -343,11 +348,9 @@ impl App {
         &self,
         model: &Model,
         who: &Identity,
-        raw: &Value,
+        client: &Filter,
         right: Right,
-    ) -> Result<(Filter, Filter), CoreError> {
-        let resolved = resolve_wrappers(raw, chrono::Utc::now())?;
-        let client = parse_mongo_filter(model, &resolved)?;
+    ) -> Result<Filter, CoreError> {
         let scope = match access(model, who, right) {
             Access::All => Filter::All,
             Access::OwnOnly => Filter::cond(
@@ -362,8 +365,7 @@ impl App {
                 )));
             }
         };
-        let full = scope.and(client.clone()).and(Filter::live());
-        Ok((full, client))
+        Ok(scope.and(client.clone()).and(Filter::live()))
     }
 
     /// Ids of live documents matching `filter` after `after`, in id order.
@@ -515,11 +517,11 @@ impl App {
                 upsert,
                 many,
             } => {
-                let (full, client) = self.bulk_filter(model, who, &filter, Right::Update)?;
+                let full = self.bulk_filter(model, who, &filter.parsed, Right::Update)?;
                 let name = if many { "updateMany" } else { "updateOne" };
                 let visit = Visit::Update {
                     change: &change,
-                    matching: &client,
+                    matching: &filter.parsed,
                     opts,
                 };
                 let (matched, modified) = self
@@ -531,7 +533,7 @@ impl App {
                     ..BulkDone::default()
                 };
                 if done.matched == 0 && upsert {
-                    let mut doc = equalities(&resolve_wrappers(&filter, chrono::Utc::now())?);
+                    let mut doc = equalities(&filter.raw);
                     match change {
                         Change::Operators(u) => u
                             .apply(&mut doc, true)
@@ -547,7 +549,7 @@ impl App {
                 Ok(done)
             }
             BulkOp::Delete { filter, many } => {
-                let (full, _) = self.bulk_filter(model, who, &filter, Right::Delete)?;
+                let full = self.bulk_filter(model, who, &filter.parsed, Right::Delete)?;
                 let mut done = BulkDone::default();
                 let delete = DeleteOptions {
                     perma: false,

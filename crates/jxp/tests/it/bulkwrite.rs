@@ -522,3 +522,33 @@ async fn the_open_test_model_stays_closed_to_non_admins_by_default() {
         .await;
     assert_error(&got, StatusCode::FORBIDDEN, "not enabled");
 }
+
+/// Users may create and update but not read: their filters still select what they update.
+const WRITE_ONLY: &str = r#"
+name = "Drop"
+[fields]
+name = "String"
+n = "Number"
+[perms]
+admin = "crud"
+user = "cu"
+[options]
+advanced_queries = { bulkwrite = true }
+"#;
+
+#[tokio::test]
+async fn an_update_right_needs_no_read_right() {
+    let w = world(&[("drop", WRITE_ONLY)]).await;
+    let data = bulk_ok(
+        &w.s,
+        "drop",
+        Some(&w.alice),
+        json!([
+            {"insertOne": {"document": {"name": "x", "n": 1}}},
+            {"updateOne": {"filter": {"name": "x"}, "update": {"$inc": {"n": 1}}}}
+        ]),
+    )
+    .await;
+    assert_eq!(counts(&data), [1, 0, 1, 1, 0], "{data}");
+    assert_eq!(one(&w, "drop", "x").await["n"], 2);
+}
