@@ -1,12 +1,10 @@
 //! `explain=true` on a list or count, for admins: the database's plan for the query the
 //! request would run, so whoever writes the models can see which index serves it.
 
-use jxp_query::Find;
-
 use crate::app::App;
 use crate::error::CoreError;
 use crate::identity::Identity;
-use crate::read::ListRequest;
+use crate::read::{ListRequest, page_find, page_limit};
 
 impl App {
     /// The plan of the query `list` (or, with `count`, `/count`) runs for `req`. Admins only:
@@ -29,20 +27,12 @@ impl App {
             filter = filter.and(params.search.clone());
         }
         let limits = self.inner.settings.query_limits.for_model(model);
-        let limit = match params.limit {
-            Some(l) if limits.enabled => Some(l.min(limits.max)),
-            Some(l) => Some(l),
-            None if limits.enabled => Some(limits.default),
-            None => None,
-        };
-        let find = Find {
-            filter,
-            sort: params.sort.clone(),
-            limit: limit.map(|l| l + 1),
-            skip: limit.map_or(0, |l| (params.page.unwrap_or(1) - 1).saturating_mul(l)),
+        let (limit, _) = page_limit(&limits, params.limit);
+        let mut find = page_find(filter, params, limit);
+        if count {
             // `/count` ignores the full-text `search`, as JXP's does.
-            text: if count { None } else { params.text.clone() },
-        };
+            find.text = None;
+        }
         Ok(self.inner.store.explain(slug, &find, count).await?)
     }
 }

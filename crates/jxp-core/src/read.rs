@@ -6,7 +6,7 @@ use jxp_model::{Document, Model, public_view};
 use jxp_query::{Filter, Find, ListParams, Op, Path, has_text_index};
 use serde_json::Value;
 
-use crate::app::App;
+use crate::app::{App, QueryLimits};
 use crate::error::CoreError;
 use crate::hooks::ReadEvent;
 use crate::identity::Identity;
@@ -133,26 +133,15 @@ impl App {
             );
         let limits = &self.inner.settings.query_limits.for_model(model);
         let mut out = ListOutcome::default();
-        let mut limit = params.limit;
-        if limits.enabled {
-            match limit {
-                Some(l) if l > limits.max => {
-                    limit = Some(limits.max);
-                    out.limit_capped = true;
-                }
-                Some(_) => {}
-                None => {
-                    if !params.filtered {
-                        let total = self.inner.store.count(slug, &Filter::All).await?;
-                        if total >= limits.large_collection_threshold {
-                            return Err(CoreError::BadRequest(format!(
-                                "{slug} has {total} documents: pass an explicit limit between 1 and {} or a filter",
-                                limits.max
-                            )));
-                        }
-                    }
-                    limit = Some(limits.default);
-                }
+        let (limit, capped) = page_limit(limits, params.limit);
+        out.limit_capped = capped;
+        if limits.enabled && params.limit.is_none() && !params.filtered {
+            let total = self.inner.store.count(slug, &Filter::All).await?;
+            if total >= limits.large_collection_threshold {
+                return Err(CoreError::BadRequest(format!(
+                    "{slug} has {total} documents: pass an explicit limit between 1 and {} or a filter",
+                    limits.max
+                )));
             }
         }
         let page = params.page.unwrap_or(1);
@@ -160,14 +149,7 @@ impl App {
             || params.page.is_some()
             || out.limit_capped
             || !limits.skip_count_unless_paginated;
-        let find = Find {
-            filter: filter.clone(),
-            sort: params.sort.clone(),
-            // One more than the page tells whether there is a next page without a count.
-            limit: limit.map(|l| l + 1),
-            skip: limit.map_or(0, |l| (page - 1).saturating_mul(l)),
-            text: params.text.clone(),
-        };
+        let find = page_find(filter.clone(), params, limit);
         let mut data = self.inner.store.find(slug, &find).await?;
         let more = limit.is_some_and(|l| data.len() as u64 > l);
         if let Some(l) = limit {
@@ -230,6 +212,32 @@ impl App {
 }
 
 /// The public view, narrowed to `fields` (plus `_id` and `id`) when asked.
+/// The page size of a list: the one asked for, capped at the model's maximum (and whether it
+/// was), or the default; none when limits are off and none was asked for.
+pub(crate) fn page_limit(limits: &QueryLimits, requested: Option<u64>) -> (Option<u64>, bool) {
+    if !limits.enabled {
+        return (requested, false);
+    }
+    match requested {
+        Some(l) if l > limits.max => (Some(limits.max), true),
+        Some(l) => (Some(l), false),
+        None => (Some(limits.default), false),
+    }
+}
+
+/// The store query of a list page. One more than the page tells whether there is a next page
+/// without a count.
+pub(crate) fn page_find(filter: Filter, params: &ListParams, limit: Option<u64>) -> Find {
+    let page = params.page.unwrap_or(1);
+    Find {
+        filter,
+        sort: params.sort.clone(),
+        limit: limit.map(|l| l + 1),
+        skip: limit.map_or(0, |l| (page - 1).saturating_mul(l)),
+        text: params.text.clone(),
+    }
+}
+
 pub(crate) fn project(model: &Model, doc: &Document, fields: Option<&[String]>) -> Document {
     let view = public_view(model, doc);
     let Some(fields) = fields else {
@@ -248,4 +256,24 @@ pub(crate) fn project(model: &Model, doc: &Document, fields: Option<&[String]>) 
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_limits_follow_the_models_limits() {
+        let on = QueryLimits::default();
+        assert_eq!(page_limit(&on, None), (Some(100), false));
+        assert_eq!(page_limit(&on, Some(20)), (Some(20), false));
+        assert_eq!(page_limit(&on, Some(1000)), (Some(1000), false));
+        assert_eq!(page_limit(&on, Some(1001)), (Some(1000), true));
+        let off = QueryLimits {
+            enabled: false,
+            ..QueryLimits::default()
+        };
+        assert_eq!(page_limit(&off, None), (None, false));
+        assert_eq!(page_limit(&off, Some(5000)), (Some(5000), false));
+    }
 }
