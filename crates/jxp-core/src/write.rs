@@ -672,8 +672,10 @@ fn same_fields(a: &Document, b: &Document) -> bool {
     let own = |d: &Document| {
         d.iter()
             .filter(|(k, _)| !SYSTEM_FIELDS.contains(&k.as_str()))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect::<std::collections::BTreeMap<_, _>>()
+            .count()
     };
     own(a) == own(b)
+        && a.iter()
+            .filter(|(k, _)| !SYSTEM_FIELDS.contains(&k.as_str()))
+            .all(|(k, v)| b.get(k) == Some(v))
 }

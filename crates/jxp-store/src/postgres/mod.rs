@@ -156,16 +156,13 @@ impl PostgresStore {
         .await?;
         let tables: Tables = Arc::default();
         let (writer, queue) = mpsc::unbounded_channel();
-        let queue: write::SharedQueue = Arc::new(tokio::sync::Mutex::new(queue));
-        for _ in 0..write::WRITERS {
-            tokio::spawn(write::run_writer(
-                pool.clone(),
-                tables.clone(),
-                channel.clone(),
-                options.retention.max(1),
-                queue.clone(),
-            ));
-        }
+        tokio::spawn(write::run_writer(
+            pool.clone(),
+            tables.clone(),
+            channel.clone(),
+            options.retention.max(1),
+            queue,
+        ));
         Ok(PostgresStore {
             pool,
             tables,

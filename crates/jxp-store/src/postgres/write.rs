@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use deadpool_postgres::{ClientWrapper, Pool, Transaction};
 use serde_json::Value;
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::error::SqlState;
 
 use super::{Tables, read, table_name};
@@ -68,23 +68,16 @@ pub(crate) struct Queued {
 /// keeps the ids of at most 64 per transaction where other sessions' snapshots look cheaply.
 const MAX_BATCH: usize = 64;
 
-/// Writer tasks per store. More than one can overlap one batch's COMMIT with the next batch
-/// (the per-model counter rows keep their commits in seq order), but measured with 32
-/// concurrent POSTs, 2 or 4 writers were no faster than one (5.4-6.9k against 6.2-6.7k/s):
-/// the second batch waits for the first's counter row anyway.
-pub(crate) const WRITERS: usize = 1;
-
-/// The queue the writer tasks share.
-pub(crate) type SharedQueue = Arc<Mutex<mpsc::UnboundedReceiver<Queued>>>;
-
-/// A writer task of a store: takes whatever writes wait (at least one), commits them
-/// together, answers each; ends when the store is dropped.
+/// The writer task of a store: takes whatever writes wait (at least one), commits them
+/// together, answers each; ends when the store is dropped. One task per store: two or four
+/// sharing the queue were measured no faster (a second batch waits for the first's counter
+/// row anyway).
 pub(crate) async fn run_writer(
     pool: Pool,
     tables: Tables,
     channel: String,
     retention: u64,
-    queue: SharedQueue,
+    mut queue: mpsc::UnboundedReceiver<Queued>,
 ) {
     let ctx = Context {
         tables: &tables,
@@ -92,20 +85,16 @@ pub(crate) async fn run_writer(
         retention,
     };
     loop {
-        let batch = {
-            let mut queue = queue.lock().await;
-            let Some(first) = queue.recv().await else {
-                return;
-            };
-            let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
-                match queue.try_recv() {
-                    Ok(q) => batch.push(q),
-                    Err(_) => break,
-                }
-            }
-            batch
+        let Some(first) = queue.recv().await else {
+            return;
         };
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(q) => batch.push(q),
+                Err(_) => break,
+            }
+        }
         let (txs, replies): (Vec<WriteTx>, Vec<oneshot::Sender<Answer>>) =
             batch.into_iter().map(|q| (q.tx, q.reply)).unzip();
         let answers = match pool.get().await {
@@ -443,13 +432,7 @@ async fn apply(
                     StoreError::Database(format!("insert into {model} without _id"))
                 })?;
                 let text = serde_json::to_string(doc).map_err(StoreError::from)?;
-                let stmt = tx
-                    .prepare_cached(&format!(
-                        "INSERT INTO {} (_id, doc, _owner_id, _deleted, createdAt, updatedAt)
-                         VALUES ($1::text, $2::text::json, $3::text, $4::bool, $5::text, $6::text)",
-                        table_name(model)
-                    ))
-                    .await?;
+                let stmt = tx.prepare_cached(&insert_sql(model)).await?;
                 tx.execute(
                     &stmt,
                     &[
