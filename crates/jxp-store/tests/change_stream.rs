@@ -425,6 +425,88 @@ async fn a_failing_write_among_concurrent_ones_takes_back_only_its_own() {
     assert_eq!(store.count("test", &Filter::All).await.unwrap(), 1 + 8 * 20);
 }
 
+/// Single inserts clashing on a unique field or on `_id` — with a stored document or with
+/// each other, within one commit or across two — fail alone, with the field named, beside
+/// concurrent ones that succeed; the stream carries each success once, in seq order.
+#[tokio::test]
+async fn single_inserts_in_conflict_fail_alone_and_name_the_field() {
+    let db = Db::new().await;
+    let store = db.open().await;
+    let mut rx = store.subscribe();
+    store
+        .write(insert("test", doc(&id(1), "taken", 0)))
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for t in 0..8u32 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut outcomes = Vec::new();
+            for i in 0..30u32 {
+                let n = 100 + t * 1000 + i;
+                let d = match i % 5 {
+                    0 => doc(&id(n), "taken", 0),
+                    // Tasks 2k and 2k+1 write the same value at the same step.
+                    1 => doc(&id(n), &format!("pair{i}-{}", t / 2), 0),
+                    2 => doc(&id(1), &format!("b{n}"), 0),
+                    _ => doc(&id(n), &format!("b{n}"), 0),
+                };
+                outcomes.push((t, i, n, store.write(insert("test", d)).await));
+            }
+            outcomes
+        }));
+    }
+    let mut stored = 0;
+    let mut pairs_won = std::collections::HashMap::new();
+    for task in tasks {
+        for (t, i, n, outcome) in task.await.unwrap() {
+            let there = store.get("test", &id(n)).await.unwrap().is_some();
+            match (i % 5, outcome) {
+                (0, Err(StoreError::Unique { field, .. })) => {
+                    assert_eq!(field, "bar");
+                    assert!(!there);
+                }
+                (2, Err(StoreError::Unique { field, .. })) => assert_eq!(field, "_id"),
+                (1, Ok(_)) => {
+                    assert!(there);
+                    *pairs_won.entry((i, t / 2)).or_insert(0) += 1;
+                    stored += 1;
+                }
+                (1, Err(StoreError::Unique { field, .. })) => {
+                    assert_eq!(field, "bar");
+                    assert!(!there);
+                    pairs_won.entry((i, t / 2)).or_insert(0);
+                }
+                (3 | 4, Ok(changes)) => {
+                    assert_eq!(changes.len(), 1);
+                    assert!(there);
+                    stored += 1;
+                }
+                (k, other) => panic!("write {n} (kind {k}): {other:?}"),
+            }
+        }
+    }
+    assert_eq!(pairs_won.len(), 4 * 6);
+    assert!(pairs_won.values().all(|won| *won == 1), "{pairs_won:?}");
+    assert_eq!(stored, 8 * 12 + 4 * 6);
+    let first = store.get("test", &id(1)).await.unwrap().unwrap();
+    assert_eq!(first.get("bar"), Some(&json!("taken")), "not overwritten");
+    let mut streamed = Vec::new();
+    for _ in 0..=stored {
+        streamed.push(next(&mut rx).await.seq);
+    }
+    assert_eq!(streamed, (1..=1 + stored).collect::<Vec<u64>>());
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), rx.recv())
+            .await
+            .is_err(),
+        "nothing more published"
+    );
+    let logged = store.changes_since("test", 0, 1000).await.unwrap();
+    assert_eq!(logged.len(), 1 + stored as usize);
+    assert_eq!(store.count("test", &Filter::All).await.unwrap(), 1 + stored);
+}
+
 #[tokio::test]
 async fn data_and_seq_survive_restart_and_migrations_keep_data() {
     let db = Db::new().await;

@@ -23,21 +23,26 @@ const PAGE: usize = 1000;
 struct Listener {
     config: tokio_postgres::Config,
     channel: String,
-    events: broadcast::Sender<Arc<Change>>,
     published: Arc<Published>,
 }
 
-/// The last seq published per model, which a writer waits on so that its changes are on this
-/// process's stream by the time its write returns (as on SQLite).
+/// This process's change stream and the last seq published on it per model, which a writer
+/// waits on so that its changes are on the stream by the time its write returns (as on
+/// SQLite). Changes reach the stream two ways: the listener reads them from the log, and the
+/// writer of this process hands over what it has just committed, which saves the round trip
+/// through the log when nothing else is pending. Both go through one lock, which is where a
+/// change already published is dropped, so each change is published once and in seq order.
 pub(crate) struct Published {
     seen: Mutex<HashMap<String, u64>>,
+    events: broadcast::Sender<Arc<Change>>,
     tick: watch::Sender<u64>,
 }
 
 impl Published {
-    pub fn new(seen: HashMap<String, u64>) -> Self {
+    pub fn new(seen: HashMap<String, u64>, events: broadcast::Sender<Arc<Change>>) -> Self {
         Published {
             seen: Mutex::new(seen),
+            events,
             tick: watch::Sender::new(0),
         }
     }
@@ -49,16 +54,58 @@ impl Published {
             .unwrap_or_default()
     }
 
-    fn set(&self, model: &str, seq: u64) {
-        if let Ok(mut s) = self.seen.lock() {
-            s.insert(model.to_owned(), seq);
+    /// Publishes the changes of `page` (one model's, in seq order) not yet published, and
+    /// marks the model published up to `reached`.
+    fn publish_page(&self, model: &str, page: Vec<Arc<Change>>, reached: u64) {
+        if let Ok(mut seen) = self.seen.lock() {
+            let last = seen.entry(model.to_owned()).or_default();
+            for change in page {
+                if change.seq > *last {
+                    *last = change.seq;
+                    // No receiver is not an error: nobody listens yet.
+                    let _ = self.events.send(change);
+                }
+            }
+            *last = (*last).max(reached);
         }
         self.tick.send_modify(|t| *t = t.wrapping_add(1));
+    }
+
+    /// Publishes what this process's writer just committed (in op order), when for every
+    /// model it follows on from what is already published; otherwise leaves it to the
+    /// listener, which reads it from the log, and answers false.
+    pub fn publish_own(&self, changes: &[Arc<Change>]) -> bool {
+        let Ok(mut seen) = self.seen.lock() else {
+            return false;
+        };
+        // Per model, the seq that must be next (a model's changes of a batch are consecutive).
+        let mut firsts: Vec<(&str, u64)> = Vec::new();
+        for c in changes {
+            if !firsts.iter().any(|(m, _)| *m == c.model) {
+                firsts.push((c.model.as_str(), c.seq));
+            }
+        }
+        let follows = firsts
+            .iter()
+            .all(|(m, first)| seen.get(*m).copied().unwrap_or_default() + 1 == *first);
+        if !follows {
+            return false;
+        }
+        for c in changes {
+            seen.insert(c.model.clone(), c.seq);
+            let _ = self.events.send(c.clone());
+        }
+        drop(seen);
+        self.tick.send_modify(|t| *t = t.wrapping_add(1));
+        true
     }
 
     /// Waits until every `(model, seq)` is published, or `limit` passes (the listener may be
     /// reconnecting; the write is committed either way).
     pub async fn wait(&self, targets: &[(String, u64)], limit: Duration) {
+        if targets.iter().all(|(m, s)| self.get(m) >= *s) {
+            return;
+        }
         let mut tick = self.tick.subscribe();
         let reached = tokio::time::timeout(limit, async {
             loop {
@@ -82,14 +129,12 @@ impl Published {
 pub(crate) async fn start(
     config: tokio_postgres::Config,
     channel: String,
-    events: broadcast::Sender<Arc<Change>>,
     published: Arc<Published>,
     stop: oneshot::Receiver<()>,
 ) -> Result<(), StoreError> {
     let mut listener = Listener {
         config,
         channel,
-        events,
         published,
     };
     let first = listener.connect().await?;
@@ -201,16 +246,12 @@ impl Listener {
             }
             let page = read::changes_between(client, model, after, Some(seq), PAGE).await?;
             let last = page.last().map(|c| c.seq);
-            for change in page {
-                // No receiver is not an error: nobody listens yet.
-                let _ = self.events.send(change);
-            }
             // Rows pruned from the log (a listener far behind) are skipped.
             let reached = match last {
                 Some(s) if s < seq => s,
                 _ => seq,
             };
-            self.published.set(model, reached);
+            self.published.publish_page(model, page, reached);
         }
     }
 }

@@ -7,8 +7,10 @@
 //! (its changes as runs of one model, in op order) before it commits; PostgreSQL delivers
 //! notifications at commit, in commit order. Every process `LISTEN`s on a dedicated
 //! connection and, for each run, reads the log rows of that model it has not yet published,
-//! up to the run's seq, and publishes them in seq order: its own writes included, each
-//! exactly once. After a lost connection it reconnects
+//! up to the run's seq, and publishes them in seq order, each exactly once. A process's own
+//! writes are usually on its stream before the notification arrives: its writer hands them
+//! over after COMMIT when they follow on from what is published (see `listen::Published`).
+//! After a lost connection the listener reconnects
 //! and catches up from the log. The channel is named after the schema, so several databases
 //! of tests can share one server.
 
@@ -141,19 +143,15 @@ impl PostgresStore {
             StoreError::Database("no schema: search_path names none that exists".into())
         })?;
         migrate::create_system_tables(&client).await?;
-        let published = Arc::new(listen::Published::new(read::all_seqs(&client).await?));
+        let (events, _) = broadcast::channel(options.stream_capacity.max(16));
+        let published = Arc::new(listen::Published::new(
+            read::all_seqs(&client).await?,
+            events.clone(),
+        ));
         drop(client);
         let channel = channel_for(&schema);
-        let (events, _) = broadcast::channel(options.stream_capacity.max(16));
         let (stop, stopped) = oneshot::channel();
-        listen::start(
-            config,
-            channel.clone(),
-            events.clone(),
-            published.clone(),
-            stopped,
-        )
-        .await?;
+        listen::start(config, channel.clone(), published.clone(), stopped).await?;
         let tables: Tables = Arc::default();
         let (writer, queue) = mpsc::unbounded_channel();
         tokio::spawn(write::run_writer(
@@ -161,6 +159,7 @@ impl PostgresStore {
             tables.clone(),
             channel.clone(),
             options.retention.max(1),
+            published.clone(),
             queue,
         ));
         Ok(PostgresStore {

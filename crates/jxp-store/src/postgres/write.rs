@@ -1,21 +1,27 @@
 //! The write path: the waiting write transactions of this process go into one PostgreSQL
 //! transaction (group commit), each in its own savepoint, so a failing one takes back only its
-//! own operations. Documents are written first; then, for each model touched (in name order,
-//! so concurrent transactions lock the counters in the same order), the counter row is
-//! advanced by the number of changes (`UPDATE … SET seq = seq + n RETURNING seq`), the change
-//! rows are inserted and a notification is queued. The counter row stays locked until COMMIT,
-//! so a model's changes commit in seq order and without gaps; a rolled-back transaction takes
-//! its seqs with it. One commit (one WAL flush) answers the whole batch, which is what lets
-//! writes to one model go faster than one flush each.
+//! own operations; a run of writes that each insert one document goes in one statement that
+//! skips whatever meets a unique index, and only the skipped ones are tried again on their
+//! own (to fail with the field named). Documents are written first; then, for each model
+//! touched (in name order, so concurrent transactions lock the counters in the same order),
+//! one statement advances the counter row by the number of changes and inserts the change
+//! rows, numbered from it; the notification, the log trim and COMMIT follow in the same round
+//! trip. The counter row stays locked until COMMIT, so a model's changes commit in seq order
+//! and without gaps; a rolled-back transaction takes its seqs with it. One commit (one WAL
+//! flush) answers the whole batch, which is what lets writes to one model go faster than one
+//! flush each. Statements that do not depend on each other's answers are sent back to back
+//! (BEGIN with the first write, the change log with COMMIT): a batch of inserts costs three
+//! round trips.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use deadpool_postgres::{ClientWrapper, Pool, Transaction};
+use deadpool_postgres::{ClientWrapper, Pool};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::error::SqlState;
 
+use super::listen::Published;
 use super::{Tables, read, table_name};
 use crate::Document;
 use crate::change::{Change, ChangeOp};
@@ -32,18 +38,6 @@ pub(crate) struct Context<'a> {
     pub tables: &'a Tables,
     pub channel: &'a str,
     pub retention: u64,
-}
-
-/// Change rows as columns.
-#[derive(Default)]
-struct ChangeRows {
-    model: Vec<String>,
-    seq: Vec<i64>,
-    op: Vec<String>,
-    id: Vec<String>,
-    doc: Vec<String>,
-    actor: Vec<Option<String>>,
-    silent: Vec<bool>,
 }
 
 /// A change before its seq is known.
@@ -77,6 +71,7 @@ pub(crate) async fn run_writer(
     tables: Tables,
     channel: String,
     retention: u64,
+    published: Arc<Published>,
     mut queue: mpsc::UnboundedReceiver<Queued>,
 ) {
     let ctx = Context {
@@ -106,6 +101,12 @@ pub(crate) async fn run_writer(
                     .collect()
             }
         };
+        // Committed: on this process's stream now if nothing is pending before them, else
+        // when the listener reads them from the log.
+        let own: Vec<Arc<Change>> = answers.iter().flatten().flatten().cloned().collect();
+        if !own.is_empty() {
+            published.publish_own(&own);
+        }
         for (reply, answer) in replies.into_iter().zip(answers) {
             // A writer that stopped waiting does not stop the others.
             let _ = reply.send(answer);
@@ -129,14 +130,24 @@ pub(crate) async fn write_batch(
     batch: &[WriteTx],
 ) -> Vec<Answer> {
     let mut attempt = 0;
+    let mut together = true;
     loop {
         attempt += 1;
-        match try_batch(client, ctx, batch).await {
+        let result = try_batch(client, ctx, batch, together).await;
+        if result.is_err() {
+            // Whatever was sent of this transaction is undone (a no-op when COMMIT ended it).
+            let _ = client.batch_execute("ROLLBACK").await;
+        }
+        match result {
             Ok(answers) => return answers,
-            Err(e) if attempt < ATTEMPTS && retryable(&e) => {
+            Err(Fault::Together(e)) if attempt < ATTEMPTS => {
+                tracing::debug!(error = %e, "inserts in one statement failed; one by one");
+                together = false;
+            }
+            Err(Fault::Db(e)) if attempt < ATTEMPTS && retryable(&e) => {
                 tracing::debug!(error = %e, "write transaction retried");
             }
-            Err(e) => {
+            Err(Fault::Db(e) | Fault::Together(e)) => {
                 let why = database_text(e.into());
                 return batch
                     .iter()
@@ -147,17 +158,66 @@ pub(crate) async fn write_batch(
     }
 }
 
+/// Why a batch's transaction failed as a whole.
+enum Fault {
+    Db(tokio_postgres::Error),
+    /// The statement inserting several writes at once failed: the batch is tried again with
+    /// each write on its own.
+    Together(tokio_postgres::Error),
+}
+
+impl From<tokio_postgres::Error> for Fault {
+    fn from(e: tokio_postgres::Error) -> Self {
+        Fault::Db(e)
+    }
+}
+
+/// The statement that opens a write's savepoint: `begun` is whether the transaction is open
+/// yet (BEGIN goes in the same message), `open` whether the previous write's savepoint is.
+fn savepoint_sql(begun: bool, open: bool) -> &'static str {
+    match (begun, open) {
+        (false, _) => "BEGIN; SAVEPOINT jxp_write",
+        (true, false) => "SAVEPOINT jxp_write",
+        (true, true) => "RELEASE SAVEPOINT jxp_write; SAVEPOINT jxp_write",
+    }
+}
+
+/// One transaction for the batch, COMMIT included; answers each write. `together` lets runs
+/// of single-insert writes go in one statement.
 async fn try_batch(
-    client: &mut ClientWrapper,
+    tx: &ClientWrapper,
     ctx: &Context<'_>,
     batch: &[WriteTx],
-) -> Result<Vec<Answer>, tokio_postgres::Error> {
-    let tx = client.transaction().await?;
+    together: bool,
+) -> Result<Vec<Answer>, Fault> {
     let mut applied: Vec<Result<Vec<Pending>, StoreError>> = Vec::with_capacity(batch.len());
+    let mut begun = false;
     // The savepoint of the last write, when that write succeeded and it is still open.
     let mut open = false;
     let mut next = 0;
     while next < batch.len() {
+        if together {
+            let run = single_insert_run(ctx, &batch[next..]);
+            if run >= 2 {
+                let inserted = insert_together(tx, &batch[next..next + run], begun).await?;
+                begun = true;
+                for (wtx, pending) in batch[next..next + run].iter().zip(inserted) {
+                    match pending {
+                        Some(pending) => applied.push(Ok(pending)),
+                        // In conflict: on its own, it fails with the field named (or goes in,
+                        // if what it met is gone by now).
+                        None => {
+                            let (outcome, still_open) =
+                                one_write(tx, ctx, wtx, begun, open).await?;
+                            applied.push(outcome);
+                            open = still_open;
+                        }
+                    }
+                }
+                next += run;
+                continue;
+            }
+        }
         // Writes that only insert go to the server back to back, without waiting in between.
         let run = batch[next..]
             .iter()
@@ -165,55 +225,142 @@ async fn try_batch(
             .count();
         if run >= 2 {
             let (outcomes, still_open) =
-                insert_run(&tx, ctx, &batch[next..next + run], open).await?;
+                insert_run(tx, ctx, &batch[next..next + run], begun, open).await?;
+            begun = true;
             next += outcomes.len();
             applied.extend(outcomes);
             open = still_open;
             continue;
         }
-        let wtx = &batch[next];
+        let (outcome, still_open) = one_write(tx, ctx, &batch[next], begun, open).await?;
+        begun = true;
         next += 1;
-        let begin = if open {
-            "RELEASE SAVEPOINT jxp_write; SAVEPOINT jxp_write"
-        } else {
-            "SAVEPOINT jxp_write"
-        };
-        // Polled together, the savepoint goes out with the write's first statement: one round
-        // trip instead of two.
-        let (savepoint, result) = tokio::join!(tx.batch_execute(begin), apply(&tx, ctx, wtx));
-        let failed = match (savepoint, result) {
-            (Err(e), _) => return Err(e),
-            (Ok(()), Ok(pending)) => {
-                applied.push(Ok(pending));
-                open = true;
-                continue;
-            }
-            (Ok(()), Err(Failure::Db(e))) if retryable(&e) => return Err(e),
-            (Ok(()), Err(Failure::Db(e))) => e.into(),
-            (Ok(()), Err(Failure::Store(e))) => e,
-        };
-        tx.batch_execute("ROLLBACK TO SAVEPOINT jxp_write; RELEASE SAVEPOINT jxp_write")
-            .await?;
-        open = false;
-        applied.push(Err(failed));
+        applied.push(outcome);
+        open = still_open;
     }
-    if open {
-        tx.batch_execute("RELEASE SAVEPOINT jxp_write").await?;
-    }
-    let answers = match log_changes(&tx, ctx, batch, applied).await {
-        Ok(answers) => answers,
-        Err(Failure::Db(e)) => return Err(e),
-        Err(Failure::Store(e)) => {
-            // Only a database fault gets here; the transaction cannot commit.
-            let why = database_text(e);
-            return Ok(batch
-                .iter()
-                .map(|_| Err(StoreError::Database(why.clone())))
-                .collect());
-        }
+    finish(tx, ctx, batch, applied, open).await
+}
+
+/// One write in its own savepoint; answers its outcome and whether its savepoint is open.
+async fn one_write(
+    tx: &ClientWrapper,
+    ctx: &Context<'_>,
+    wtx: &WriteTx,
+    begun: bool,
+    open: bool,
+) -> Result<(Result<Vec<Pending>, StoreError>, bool), Fault> {
+    // Polled together, the savepoint goes out with the write's first statement: one round
+    // trip instead of two.
+    let (savepoint, result) = tokio::join!(
+        tx.batch_execute(savepoint_sql(begun, open)),
+        apply(tx, ctx, wtx)
+    );
+    let failed = match (savepoint, result) {
+        (Err(e), _) => return Err(e.into()),
+        (Ok(()), Ok(pending)) => return Ok((Ok(pending), true)),
+        (Ok(()), Err(Failure::Db(e))) if retryable(&e) => return Err(e.into()),
+        (Ok(()), Err(Failure::Db(e))) => e.into(),
+        (Ok(()), Err(Failure::Store(e))) => e,
     };
-    tx.commit().await?;
-    Ok(answers)
+    tx.batch_execute("ROLLBACK TO SAVEPOINT jxp_write; RELEASE SAVEPOINT jxp_write")
+        .await?;
+    Ok((Err(failed), false))
+}
+
+/// How many writes from the start of `rest` each insert one document, with an id of its own
+/// within the run, into one known model.
+fn single_insert_run(ctx: &Context<'_>, rest: &[WriteTx]) -> usize {
+    fn model_of(w: &WriteTx) -> Option<&str> {
+        match w.ops.as_slice() {
+            [WriteOp::Insert { model, doc }] if str_field(doc, "_id").is_some() => {
+                Some(model.as_str())
+            }
+            _ => None,
+        }
+    }
+    let Some(model) = rest.first().and_then(model_of) else {
+        return 0;
+    };
+    if known(ctx, model).is_err() {
+        return 0;
+    }
+    let mut ids = std::collections::HashSet::new();
+    rest.iter()
+        .take_while(|w| {
+            model_of(w) == Some(model)
+                && w.ops.first().is_some_and(|op| match op {
+                    WriteOp::Insert { doc, .. } => ids.insert(str_field(doc, "_id")),
+                    _ => false,
+                })
+        })
+        .count()
+}
+
+/// Inserts the documents of a single-insert run (see `single_insert_run`) in one statement
+/// that skips any in conflict with a unique index; answers each write's changes, or None for
+/// one that was skipped.
+async fn insert_together(
+    tx: &ClientWrapper,
+    run: &[WriteTx],
+    begun: bool,
+) -> Result<Vec<Option<Vec<Pending>>>, Fault> {
+    let mut pending: Vec<Pending> = Vec::with_capacity(run.len());
+    for wtx in run {
+        if let [WriteOp::Insert { model, doc }] = wtx.ops.as_slice() {
+            pending.push(Pending {
+                model: model.clone(),
+                op: ChangeOp::Create,
+                id: str_field(doc, "_id").unwrap_or_default().to_owned(),
+                doc: doc.clone(),
+                text: serde_json::to_string(doc).unwrap_or_default(),
+            });
+        }
+    }
+    let Some(model) = pending.first().map(|p| p.model.clone()) else {
+        return Ok(Vec::new());
+    };
+    let ids: Vec<&str> = pending.iter().map(|p| p.id.as_str()).collect();
+    let texts: Vec<&str> = pending.iter().map(|p| p.text.as_str()).collect();
+    let owners: Vec<Option<&str>> = pending
+        .iter()
+        .map(|p| str_field(&p.doc, "_owner_id"))
+        .collect();
+    let deleted: Vec<bool> = pending.iter().map(|p| deleted(&p.doc)).collect();
+    let created: Vec<Option<&str>> = pending
+        .iter()
+        .map(|p| str_field(&p.doc, "createdAt"))
+        .collect();
+    let updated: Vec<Option<&str>> = pending
+        .iter()
+        .map(|p| str_field(&p.doc, "updatedAt"))
+        .collect();
+    let stmt = tx
+        .prepare_cached(&format!(
+            "INSERT INTO {} (_id, doc, _owner_id, _deleted, createdAt, updatedAt)
+             SELECT i, d::json, o, x, c, u
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::bool[], $5::text[], $6::text[])
+                  AS r(i, d, o, x, c, u)
+             ON CONFLICT DO NOTHING
+             RETURNING _id",
+            table_name(&model)
+        ))
+        .await?;
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 6] =
+        [&ids, &texts, &owners, &deleted, &created, &updated];
+    let rows = if begun {
+        tx.query(&stmt, &params).await
+    } else {
+        let (b, rows) = tokio::join!(tx.batch_execute("BEGIN"), tx.query(&stmt, &params));
+        b?;
+        rows
+    }
+    .map_err(Fault::Together)?;
+    let inserted: std::collections::HashSet<String> =
+        rows.iter().map(|r| r.get::<_, String>(0)).collect();
+    Ok(pending
+        .into_iter()
+        .map(|p| inserted.contains(&p.id).then(|| vec![p]))
+        .collect())
 }
 
 fn retryable(e: &tokio_postgres::Error) -> bool {
@@ -312,9 +459,10 @@ fn insert_sql(model: &str) -> String {
 /// and the outcomes stop there; the caller sends the rest again. Answers the outcomes of the
 /// writes up to and including the first failure, and whether a savepoint is left open.
 async fn insert_run(
-    tx: &Transaction<'_>,
+    tx: &ClientWrapper,
     ctx: &Context<'_>,
     run: &[WriteTx],
+    begun: bool,
     open: bool,
 ) -> Result<(Vec<Result<Vec<Pending>, StoreError>>, bool), tokio_postgres::Error> {
     // Statements are prepared first, so that nothing but the writes is in the pipeline.
@@ -351,11 +499,7 @@ async fn insert_run(
     >;
     let mut steps: Vec<Step<'_>> = Vec::new();
     for (w, mine) in pending.iter().enumerate() {
-        let begin = if w == 0 && !open {
-            "SAVEPOINT jxp_write"
-        } else {
-            "RELEASE SAVEPOINT jxp_write; SAVEPOINT jxp_write"
-        };
+        let begin = savepoint_sql(begun || w > 0, open || w > 0);
         steps.push(Box::pin(
             async move { (w, true, tx.batch_execute(begin).await) },
         ));
@@ -418,7 +562,7 @@ async fn insert_run(
 
 /// The operations of one write transaction; answers its changes, seqs still to come.
 async fn apply(
-    tx: &Transaction<'_>,
+    tx: &ClientWrapper,
     ctx: &Context<'_>,
     wtx: &WriteTx,
 ) -> Result<Vec<Pending>, Failure> {
@@ -538,37 +682,165 @@ async fn apply(
     Ok(pending)
 }
 
-/// Takes the seqs of every applied write of the batch, in batch order, writes the change
-/// rows and queues one notification; answers each write transaction.
-async fn log_changes(
-    tx: &Transaction<'_>,
+/// Per model touched: its counter row advanced by its number of changes (locked to COMMIT),
+/// and its change rows, numbered in op order from the seq the counter row had.
+const LOG_SQL: &str = "WITH b AS (
+         INSERT INTO jxp_seq (model, seq) VALUES ($1::text, $2::int8)
+         ON CONFLICT (model) DO UPDATE SET seq = jxp_seq.seq + excluded.seq
+         RETURNING seq),
+     c AS (
+         INSERT INTO jxp_changes (model, seq, op, doc_id, doc, actor, silent)
+         SELECT $1::text, b.seq - $2::int8 + r.k, r.o, r.i, r.d::json, r.a, r.q
+         FROM b, unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::bool[])
+                 WITH ORDINALITY AS r(o, i, d, a, q, k))
+     SELECT seq FROM b";
+
+/// The notification: runs of one model's changes in op order (`test:5 link:2 test:6`), each
+/// run given as the model and how many of that model's changes the batch made up to its end.
+const NOTIFY_SQL: &str = "SELECT pg_notify($1::text,
+         string_agg(r.m || ':' || (s.seq - n.n + r.e)::text, ' ' ORDER BY r.k))
+     FROM unnest($2::text[], $3::int8[]) WITH ORDINALITY AS r(m, e, k)
+     JOIN jxp_seq s ON s.model = r.m
+     JOIN unnest($4::text[], $5::int8[]) AS n(m, n) ON n.m = r.m";
+
+/// The notification when the runs would be too long for one: each model's last seq (order
+/// across models is lost).
+const NOTIFY_LAST_SQL: &str = "SELECT pg_notify($1::text,
+         string_agg(model || ':' || seq::text, ' ' ORDER BY model))
+     FROM jxp_seq WHERE model = ANY($2::text[])";
+
+/// Trims a model's log to the retention ($2), in steps ($4) so the delete runs once per many
+/// writes, not on every write: only when this batch's $3 changes crossed a step.
+const TRIM_SQL: &str = "DELETE FROM jxp_changes c USING jxp_seq s
+     WHERE s.model = $1::text AND c.model = $1::text
+       AND s.seq > $2::int8
+       AND (s.seq - $3::int8) / $4::int8 <> s.seq / $4::int8
+       AND c.seq <= s.seq - $2::int8";
+
+/// One model's changes of a batch, as columns for `LOG_SQL`.
+#[derive(Default)]
+struct ModelRows {
+    n: i64,
+    op: Vec<&'static str>,
+    id: Vec<String>,
+    doc: Vec<String>,
+    actor: Vec<Option<String>>,
+    silent: Vec<bool>,
+}
+
+/// Logs the changes of every applied write of the batch (seqs in batch order), queues one
+/// notification and commits, all sent back to back in one round trip; answers each write
+/// transaction.
+async fn finish(
+    tx: &ClientWrapper,
     ctx: &Context<'_>,
     batch: &[WriteTx],
     applied: Vec<Result<Vec<Pending>, StoreError>>,
-) -> Result<Vec<Answer>, Failure> {
-    let mut per_model: BTreeMap<String, u64> = BTreeMap::new();
-    for p in applied.iter().flatten().flatten() {
-        *per_model.entry(p.model.clone()).or_default() += 1;
+    open: bool,
+) -> Result<Vec<Answer>, Fault> {
+    let mut models: BTreeMap<String, ModelRows> = BTreeMap::new();
+    // Runs of one model in op order: (model, that model's changes up to the run's end).
+    let mut runs: Vec<(String, i64)> = Vec::new();
+    for (wtx, outcome) in batch.iter().zip(&applied) {
+        for p in outcome.iter().flatten() {
+            let rows = models.entry(p.model.clone()).or_default();
+            rows.n += 1;
+            rows.op.push(p.op.as_str());
+            rows.id.push(p.id.clone());
+            rows.doc.push(p.text.clone());
+            rows.actor.push(wtx.actor.clone());
+            rows.silent.push(wtx.silent);
+            match runs.last_mut() {
+                Some((m, end)) if *m == p.model => *end = rows.n,
+                _ => runs.push((p.model.clone(), rows.n)),
+            }
+        }
     }
+    let release = async {
+        if open {
+            tx.batch_execute("RELEASE SAVEPOINT jxp_write").await
+        } else {
+            Ok(())
+        }
+    };
+    if models.is_empty() {
+        let (released, committed) = tokio::join!(release, tx.batch_execute("COMMIT"));
+        released?;
+        committed?;
+        return Ok(applied
+            .into_iter()
+            .map(|outcome| outcome.map(|_| Vec::new()))
+            .collect());
+    }
+    // Prepared first (once per connection), so that the round trip below is the only one.
+    let log = tx.prepare_cached(LOG_SQL).await?;
+    let notify = tx.prepare_cached(NOTIFY_SQL).await?;
+    let notify_last = tx.prepare_cached(NOTIFY_LAST_SQL).await?;
+    let trim = tx.prepare_cached(TRIM_SQL).await?;
+    let names: Vec<&str> = models.keys().map(String::as_str).collect();
+    let counts: Vec<i64> = models.values().map(|r| r.n).collect();
+    let run_models: Vec<&str> = runs.iter().map(|(m, _)| m.as_str()).collect();
+    let run_ends: Vec<i64> = runs.iter().map(|(_, e)| *e).collect();
+    // A seq has at most 20 digits.
+    let long = runs.iter().map(|(m, _)| m.len() + 22).sum::<usize>() > MAX_PAYLOAD;
+    let retention = i64::try_from(ctx.retention).unwrap_or(i64::MAX);
+    let step = i64::try_from((ctx.retention / 16).max(1)).unwrap_or(i64::MAX);
+    // Counter rows in name order (the lock order of every process), then the notification,
+    // the trims and COMMIT, all sent at once. A failed statement makes the COMMIT a rollback
+    // (which PostgreSQL answers without an error), so every answer before it is checked.
+    let (released, lasts, notified, trimmed, committed) = tokio::join!(
+        release,
+        futures_util::future::join_all(models.iter().map(|(model, rows)| {
+            let log = &log;
+            async move {
+                tx.query_one(
+                    log,
+                    &[
+                        model,
+                        &rows.n,
+                        &rows.op,
+                        &rows.id,
+                        &rows.doc,
+                        &rows.actor,
+                        &rows.silent,
+                    ],
+                )
+                .await
+            }
+        })),
+        async {
+            if long {
+                tx.execute(&notify_last, &[&ctx.channel, &names]).await
+            } else {
+                tx.execute(
+                    &notify,
+                    &[&ctx.channel, &run_models, &run_ends, &names, &counts],
+                )
+                .await
+            }
+        },
+        futures_util::future::join_all(models.iter().map(|(model, rows)| {
+            let (trim, retention, step) = (&trim, &retention, &step);
+            async move { tx.execute(trim, &[model, retention, &rows.n, step]).await }
+        })),
+        tx.batch_execute("COMMIT"),
+    );
+    released?;
     // The next seq to hand out per model.
-    let mut next: BTreeMap<String, u64> = BTreeMap::new();
-    let bump = tx
-        .prepare_cached(
-            "INSERT INTO jxp_seq (model, seq) VALUES ($1::text, $2::int8)
-             ON CONFLICT (model) DO UPDATE SET seq = jxp_seq.seq + excluded.seq
-             RETURNING seq",
-        )
-        .await?;
-    for (model, n) in &per_model {
-        let n_i = i64::try_from(*n).unwrap_or(i64::MAX);
-        let last: i64 = tx.query_one(&bump, &[model, &n_i]).await?.get(0);
-        let last = u64::try_from(last).unwrap_or_default();
-        next.insert(model.clone(), last + 1 - n);
+    let mut next: BTreeMap<&str, u64> = BTreeMap::new();
+    for ((model, rows), last) in models.iter().zip(lasts) {
+        let last: i64 = last?.get(0);
+        next.insert(
+            model.as_str(),
+            u64::try_from(last - rows.n + 1).unwrap_or_default(),
+        );
     }
+    notified?;
+    for t in trimmed {
+        t?;
+    }
+    committed?;
     let mut answers = Vec::with_capacity(applied.len());
-    let mut changes: Vec<Arc<Change>> = Vec::new();
-    // The change rows, as columns for one `INSERT … SELECT FROM unnest(…)`.
-    let mut rows = ChangeRows::default();
     for (wtx, outcome) in batch.iter().zip(applied) {
         let pending = match outcome {
             Ok(pending) => pending,
@@ -579,17 +851,12 @@ async fn log_changes(
         };
         let mut mine = Vec::with_capacity(pending.len());
         for p in pending {
-            let slot = next.entry(p.model.clone()).or_default();
+            let Some(slot) = next.get_mut(p.model.as_str()) else {
+                continue;
+            };
             let seq = *slot;
             *slot += 1;
-            rows.model.push(p.model.clone());
-            rows.seq.push(i64::try_from(seq).unwrap_or(i64::MAX));
-            rows.op.push(p.op.as_str().to_owned());
-            rows.id.push(p.id.clone());
-            rows.doc.push(p.text);
-            rows.actor.push(wtx.actor.clone());
-            rows.silent.push(wtx.silent);
-            let change = Arc::new(Change {
+            mine.push(Arc::new(Change {
                 model: p.model,
                 seq,
                 op: p.op,
@@ -597,86 +864,14 @@ async fn log_changes(
                 doc: Arc::new(p.doc),
                 actor: wtx.actor.clone(),
                 silent: wtx.silent,
-            });
-            changes.push(change.clone());
-            mine.push(change);
+            }));
         }
         answers.push(Ok(mine));
-    }
-    if changes.is_empty() {
-        return Ok(answers);
-    }
-    let insert = tx
-        .prepare_cached(
-            "INSERT INTO jxp_changes (model, seq, op, doc_id, doc, actor, silent)
-             SELECT m, s, o, i, d::json, a, q
-             FROM unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::text[],
-                         $7::bool[]) AS r(m, s, o, i, d, a, q)",
-        )
-        .await?;
-    tx.execute(
-        &insert,
-        &[
-            &rows.model,
-            &rows.seq,
-            &rows.op,
-            &rows.id,
-            &rows.doc,
-            &rows.actor,
-            &rows.silent,
-        ],
-    )
-    .await?;
-    // One notification for the transaction: its changes as runs of one model, in op order
-    // (`test:5 link:2 test:6`), so listeners publish them in the order they were made.
-    let mut runs: Vec<(&str, u64)> = Vec::new();
-    for c in &changes {
-        match runs.last_mut() {
-            Some((m, seq)) if *m == c.model => *seq = c.seq,
-            _ => runs.push((c.model.as_str(), c.seq)),
-        }
-    }
-    let mut payload: Vec<String> = runs.iter().map(|(m, s)| format!("{m}:{s}")).collect();
-    if payload.iter().map(|p| p.len() + 1).sum::<usize>() > MAX_PAYLOAD {
-        // Too long for a notification: each model's last seq (order across models is lost).
-        payload = next
-            .iter()
-            .map(|(m, s)| format!("{m}:{}", s.saturating_sub(1)))
-            .collect();
-    }
-    tx.execute(
-        "SELECT pg_notify($1::text, $2::text)",
-        &[&ctx.channel, &payload.join(" ")],
-    )
-    .await?;
-    for (model, n) in &per_model {
-        let last = next
-            .get(model)
-            .copied()
-            .unwrap_or_default()
-            .saturating_sub(1);
-        // Trim in steps so the delete runs once per many writes, not on every write.
-        let step = (ctx.retention / 16).max(1);
-        let before = last - n;
-        if last > ctx.retention && before / step != last / step {
-            tx.execute(
-                "DELETE FROM jxp_changes WHERE model = $1::text AND seq <= $2::int8",
-                &[
-                    model,
-                    &i64::try_from(last - ctx.retention).unwrap_or(i64::MAX),
-                ],
-            )
-            .await?;
-        }
     }
     Ok(answers)
 }
 
-async fn check_guard(
-    tx: &Transaction<'_>,
-    ctx: &Context<'_>,
-    guard: &Guard,
-) -> Result<(), Failure> {
+async fn check_guard(tx: &ClientWrapper, ctx: &Context<'_>, guard: &Guard) -> Result<(), Failure> {
     match guard {
         Guard::NotReferenced { model, id, by } => {
             for r in by {
