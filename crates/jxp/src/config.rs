@@ -48,6 +48,8 @@ pub struct Config {
     pub token_expiry: u64,
     pub refresh_token_expiry: u64,
     pub changelog_retention: u64,
+    /// Most pooled connections to PostgreSQL (unused on SQLite).
+    pub database_pool_size: usize,
     pub log_format: LogFormat,
     pub core: Settings,
     pub http: HttpSettings,
@@ -275,6 +277,7 @@ impl Config {
             token_expiry,
             refresh_token_expiry,
             changelog_retention: v.positive("CHANGELOG_RETENTION", 10_000)?,
+            database_pool_size: pool_size(&v)?,
             log_format,
             core: Settings {
                 bcrypt_cost,
@@ -292,6 +295,16 @@ impl Config {
             },
         })
     }
+}
+
+/// `DATABASE_POOL_SIZE`: 2 at least (the writer holds one while readers work), at most 1,000.
+fn pool_size(v: &Vars) -> Result<usize, ConfigError> {
+    let expected = "a whole number from 2 to 1000";
+    let n: u64 = v.parse("DATABASE_POOL_SIZE", 16, expected)?;
+    if !(2..=1000).contains(&n) {
+        return Err(bad("DATABASE_POOL_SIZE", &n.to_string(), expected));
+    }
+    Ok(usize::try_from(n).unwrap_or(16))
 }
 
 #[cfg(test)]
@@ -314,6 +327,7 @@ mod tests {
         assert_eq!(c.database, Database::Sqlite(PathBuf::from("./data/jxp.db")));
         assert_eq!(c.core.query_limits.max_response_size, 10 * 1024 * 1024);
         assert_eq!(c.token_expiry, 86_400);
+        assert_eq!(c.database_pool_size, 16);
     }
 
     #[test]
@@ -323,9 +337,11 @@ mod tests {
             ("DATABASE_URL", "sqlite:///tmp/x.db"),
             ("QUERY_LIMITS_MAX_RESPONSE_SIZE", "512kb"),
             ("LOG_FORMAT", "json"),
+            ("DATABASE_POOL_SIZE", "40"),
         ]))
         .unwrap();
         assert_eq!(c.port, 5000);
+        assert_eq!(c.database_pool_size, 40);
         assert_eq!(c.api_url, "http://localhost:5000");
         assert_eq!(c.database, Database::Sqlite(PathBuf::from("/tmp/x.db")));
         assert_eq!(c.core.query_limits.max_response_size, 512 * 1024);
@@ -344,6 +360,9 @@ mod tests {
             ("QUERY_LIMITS_MAX_RESPONSE_SIZE", "10 parsecs"),
             ("BCRYPT_COST", "2"),
             ("DATABASE_URL", "mysql://x"),
+            ("DATABASE_POOL_SIZE", "1"),
+            ("DATABASE_POOL_SIZE", "5000"),
+            ("DATABASE_POOL_SIZE", "many"),
         ] {
             let err = Config::from_vars(vars(&[(var, value)])).unwrap_err();
             assert_eq!(err.var, var, "{value}");

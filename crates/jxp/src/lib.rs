@@ -45,6 +45,7 @@ pub async fn build_app(config: &Config) -> anyhow::Result<App> {
         Database::Postgres(url) => {
             let mut options = PostgresOptions::new(url.clone());
             options.retention = config.changelog_retention;
+            options.pool_size = config.database_pool_size;
             // The URL may carry a password: say only that the connection failed, and why.
             Arc::new(
                 PostgresStore::connect(options)
