@@ -267,6 +267,12 @@ impl WsClient {
         }
     }
 
+    /// Closes the socket with a close frame and reads until the server has answered it.
+    pub async fn close(mut self) {
+        self.ws.close(None).await.expect("send a close frame");
+        let _ = self.read_until_close(WAIT).await;
+    }
+
     /// How the socket ends, within `timeout`, ignoring frames on the way.
     pub async fn ending(&mut self, timeout: Duration) -> Ending {
         self.read_until_close(timeout).await.1

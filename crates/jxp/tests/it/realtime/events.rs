@@ -296,6 +296,55 @@ async fn two_clients_both_receive() {
     assert_ne!(ea["client_id"], eb["client_id"]);
 }
 
+/// Subscribers leaving in any order, by closing or by unsubscribing, leave every other
+/// subscription in place: each remaining one gets each event once.
+#[tokio::test]
+async fn subscribers_leaving_in_any_order_leave_the_others_subscribed() {
+    let w = world(&[]).await;
+    let mut clients = Vec::new();
+    for i in 0..24 {
+        let mut c = subscribed(&w.s, &w.alice, json!({"model": "item"})).await;
+        if i % 2 == 0 {
+            c.subscribe_ok(json!({"model": "item", "filter": {"name": "x"}}))
+                .await;
+        }
+        clients.push(Some(c));
+    }
+    // A third of them close, in an order that is not the order they came in.
+    for i in [7, 2, 19, 11, 0, 23, 14, 5] {
+        if let Some(c) = clients[i].take() {
+            c.close().await;
+        }
+    }
+    // Some of the rest keep only their filtered subscription.
+    let filtered_only = [4, 16, 10];
+    for i in filtered_only {
+        if let Some(c) = clients[i].as_mut() {
+            c.unsubscribe_ok(json!({"model": "item"})).await;
+        }
+    }
+    for name in ["x", "y", "x"] {
+        let id = create_id(&w.s, &w.admin, "item", json!({"name": name})).await;
+        for (i, c) in clients.iter_mut().enumerate() {
+            let Some(c) = c else { continue };
+            if filtered_only.contains(&i) && name == "y" {
+                // Not for them: the next event they read must be the next "x".
+                continue;
+            }
+            let ev = c.event().await;
+            change(&ev, "post", "item", &id);
+        }
+    }
+    // Nothing more, duplicates included; waited for side by side.
+    futures_util::future::join_all(
+        clients
+            .iter_mut()
+            .flatten()
+            .map(|c| c.expect_no_event(QUIET)),
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn private_fields_never_appear_in_items() {
     let w = world(&[]).await;
