@@ -50,17 +50,11 @@ impl Default for HttpSettings {
 pub struct AppState {
     pub app: App,
     pub http: Arc<HttpSettings>,
-    /// Turns true when the server shuts down, so WebSocket connections close with 1001.
-    pub(crate) shutdown: watch::Receiver<bool>,
-    /// One ticker for every WebSocket's ping, instead of a timer per connection.
-    pub(crate) ping: watch::Receiver<u64>,
     pub(crate) cache: Arc<cache::ResponseCache>,
 }
 
 impl AppState {
     pub fn new(app: App, http: HttpSettings) -> Self {
-        let (_, shutdown) = watch::channel(false);
-        let (_, ping) = watch::channel(0);
         let cache = Arc::new(cache::ResponseCache::new(
             http.cache_enabled,
             http.cache_ttl,
@@ -68,8 +62,6 @@ impl AppState {
         AppState {
             app,
             http: Arc::new(http),
-            shutdown,
-            ping,
             cache,
         }
     }
@@ -83,28 +75,30 @@ pub fn router(state: AppState) -> Router {
 /// Serves the API on `listener` until `shutdown` resolves, then finishes in-flight requests.
 pub async fn serve(
     listener: TcpListener,
-    mut state: AppState,
+    state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let (closing, closing_rx) = watch::channel(false);
-    state.shutdown = closing_rx;
-    let (ticks, ping) = watch::channel(0u64);
-    state.ping = ping;
+    let (closing, mut closing_rx) = watch::channel(false);
+    // One ticker pings every WebSocket through its own queue, instead of a timer per
+    // connection.
     let interval = state.http.ws.ping_interval;
-    let mut closing_ping = state.shutdown.clone();
+    let hub = state.app.hub().clone();
     tokio::spawn(async move {
         let mut timer = tokio::time::interval(interval);
         timer.tick().await;
         loop {
             tokio::select! {
-                _ = timer.tick() => ticks.send_modify(|n| *n += 1),
-                _ = closing_ping.changed() => break,
+                _ = timer.tick() => hub.ping_all(),
+                _ = closing_rx.changed() => break,
             }
         }
     });
+    let hub = state.app.hub().clone();
     let shutdown = async move {
         shutdown.await;
-        // Open WebSockets are told first; they are not requests the server would wait for.
+        // Open WebSockets are told first (1001); they are not requests the server would
+        // wait for.
+        hub.close_all();
         let _ = closing.send(true);
     };
     // Small responses and pushed events go out at once instead of waiting on Nagle's algorithm.

@@ -47,6 +47,8 @@ pub enum Outbound {
     Deauth(Arc<str>),
     /// A reply frame, already formatted by the wire layer.
     Reply(String),
+    /// Time to ping the client (and to close it if it has been silent too long).
+    Ping,
 }
 
 /// Why the hub closed a connection.
@@ -54,6 +56,8 @@ pub enum Outbound {
 pub enum CloseReason {
     /// Its queue overflowed: it reads too slowly (WebSocket 1013).
     TooSlow,
+    /// The server is shutting down (WebSocket 1001).
+    Shutdown,
 }
 
 /// The result of a successful subscribe.
@@ -147,6 +151,8 @@ pub(crate) enum HubCmd {
         key: String,
         result: Result<Vec<Arc<jxp_store::Change>>, SubscribeError>,
     },
+    PingAll,
+    CloseAll,
 }
 
 /// The hub's handle: cheap to clone, shared through `App`.
@@ -188,6 +194,17 @@ impl Hub {
         self.cmds
             .send(cmd)
             .map_err(|_| CoreError::Unavailable("the realtime hub has stopped".into()))
+    }
+
+    /// Queues a ping for every connection. Pings travel in each connection's own queue, so a
+    /// connection waits on nothing shared while it works.
+    pub fn ping_all(&self) {
+        let _ = self.cmds.send(HubCmd::PingAll);
+    }
+
+    /// Closes every connection, and any that connects from now on, as the server shuts down.
+    pub fn close_all(&self) {
+        let _ = self.cmds.send(HubCmd::CloseAll);
     }
 
     /// Registers a connection; `None` when the server holds `max_connections` already.

@@ -75,52 +75,41 @@ pub(crate) async fn upgrade(
 
 /// What the connection loop does next.
 enum Step {
-    Control(Control, Signals),
+    Closed(Closed),
     Outgoing(Option<Outbound>),
     Incoming(Option<Result<Message, axum::Error>>),
 }
 
-/// Signals that are not frames: the hub closing the connection, shutdown, the ping ticker.
-enum Control {
+/// Why the hub closed the connection.
+enum Closed {
     TooSlow,
-    HubGone,
     Shutdown,
-    Ping,
+    HubGone,
 }
 
-/// The receivers `next_control` watches, handed back so the next wait can reuse them.
-struct Signals {
-    closed: watch::Receiver<Option<CloseReason>>,
-    shutdown: watch::Receiver<bool>,
-    ping: watch::Receiver<u64>,
-}
-
-/// Waits for the next control signal. A sender that is gone (shutdown or ping outside
-/// `serve`) simply never fires; the hub's going means the connection is over.
-async fn next_control(mut s: Signals) -> (Control, Signals) {
-    let mut shutdown_live = true;
-    let mut ping_live = true;
-    let event = loop {
-        tokio::select! {
-            changed = s.closed.changed() => {
-                break match changed {
-                    Ok(()) if *s.closed.borrow() == Some(CloseReason::TooSlow) => Control::TooSlow,
-                    Ok(()) => continue,
-                    Err(_) => Control::HubGone,
-                };
-            }
-            changed = s.shutdown.changed(), if shutdown_live => match changed {
-                Ok(()) if *s.shutdown.borrow() => break Control::Shutdown,
-                Ok(()) => {}
-                Err(_) => shutdown_live = false,
-            },
-            changed = s.ping.changed(), if ping_live => match changed {
-                Ok(()) => break Control::Ping,
-                Err(_) => ping_live = false,
-            },
+/// Waits until the hub closes the connection. The receiver is the connection's own, so
+/// polling it on every wake-up touches nothing another connection touches (pings and
+/// shutdown come through the hub for the same reason).
+async fn hub_closed(mut closed: watch::Receiver<Option<CloseReason>>) -> Closed {
+    loop {
+        if closed.changed().await.is_err() {
+            return Closed::HubGone;
         }
-    };
-    (event, s)
+        match *closed.borrow() {
+            Some(CloseReason::TooSlow) => return Closed::TooSlow,
+            Some(CloseReason::Shutdown) => return Closed::Shutdown,
+            None => {}
+        }
+    }
+}
+
+/// What writing the queue came to.
+enum Written {
+    Ok,
+    /// The socket failed.
+    Failed,
+    /// A ping was due and the client has been silent too long.
+    Silent,
 }
 
 /// One task per connection: it answers requests, writes queued frames (replies, events) and
@@ -141,43 +130,29 @@ async fn run(
     } = inbox;
     let mut last_heard = now_ms();
     let idle_ms = i64::try_from(settings.idle_timeout.as_millis()).unwrap_or(i64::MAX);
-    let signals = Signals {
-        closed,
-        shutdown: state.shutdown.clone(),
-        ping: state.ping.clone(),
-    };
-    // Pinned once: the control wait stays registered across frames instead of re-arming per event.
-    let mut control = Box::pin(next_control(signals));
+    // Pinned once: the wait stays registered across frames instead of re-arming per event.
+    let mut closing = Box::pin(hub_closed(closed));
     let ending: Option<(u16, &'static str)> = loop {
         let step = tokio::select! {
             biased;
-            (event, signals) = &mut control => Step::Control(event, signals),
+            why = &mut closing => Step::Closed(why),
             item = outbound.recv() => Step::Outgoing(item),
             message = socket.recv() => Step::Incoming(message),
         };
         match step {
-            Step::Control(Control::TooSlow, _) => {
+            Step::Closed(Closed::TooSlow) => {
                 break Some((CLOSE_TRY_AGAIN_LATER, "reading too slowly"));
             }
-            Step::Control(Control::Shutdown, _) => {
+            Step::Closed(Closed::Shutdown | Closed::HubGone) => {
                 break Some((CLOSE_GOING_AWAY, "server shutting down"));
-            }
-            Step::Control(Control::HubGone, _) => {
-                break Some((CLOSE_GOING_AWAY, "server shutting down"));
-            }
-            Step::Control(Control::Ping, signals) => {
-                if now_ms() - last_heard > idle_ms {
-                    break Some((CLOSE_GOING_AWAY, "no answer to ping"));
-                }
-                if socket.send(Message::Ping(Vec::new().into())).await.is_err() {
-                    break None;
-                }
-                control = Box::pin(next_control(signals));
             }
             Step::Outgoing(None) => break None,
             Step::Outgoing(Some(item)) => {
-                if !write_queued(&mut socket, &mut outbound, &client_id, item).await {
-                    break None;
+                let silent = now_ms() - last_heard > idle_ms;
+                match write_queued(&mut socket, &mut outbound, &client_id, item, silent).await {
+                    Written::Ok => {}
+                    Written::Failed => break None,
+                    Written::Silent => break Some((CLOSE_GOING_AWAY, "no answer to ping")),
                 }
             }
             Step::Incoming(message) => {
@@ -233,26 +208,34 @@ async fn run(
     }
 }
 
-/// Writes `first` and whatever else is already queued, then flushes once; false when the
-/// socket failed.
+/// Writes `first` and whatever else is already queued, then flushes once. A ping found on
+/// the way closes the connection instead when the client has been `silent` too long.
 async fn write_queued(
     socket: &mut WebSocket,
     outbound: &mut tokio::sync::mpsc::Receiver<Outbound>,
     client_id: &str,
     first: Outbound,
-) -> bool {
-    if socket.feed(to_message(client_id, first)).await.is_err() {
-        return false;
-    }
-    for _ in 0..BATCH {
-        let Ok(item) = outbound.try_recv() else {
-            break;
-        };
+    silent: bool,
+) -> Written {
+    let mut next = Some(first);
+    let mut fed = 0;
+    while let Some(item) = next.take() {
+        if matches!(item, Outbound::Ping) && silent {
+            return Written::Silent;
+        }
         if socket.feed(to_message(client_id, item)).await.is_err() {
-            return false;
+            return Written::Failed;
+        }
+        fed += 1;
+        if fed <= BATCH {
+            next = outbound.try_recv().ok();
         }
     }
-    socket.flush().await.is_ok()
+    if socket.flush().await.is_ok() {
+        Written::Ok
+    } else {
+        Written::Failed
+    }
 }
 
 /// Whether a read failed because the frame was over the read limit.
@@ -268,6 +251,7 @@ fn to_message(client_id: &str, item: Outbound) -> Message {
         Outbound::Event(body) => Message::Text(event_frame(client_id, &body).into()),
         Outbound::Deauth(reason) => Message::Text(deauth_frame(client_id, &reason).into()),
         Outbound::Reply(frame) => Message::Text(frame.into()),
+        Outbound::Ping => Message::Ping(Vec::new().into()),
     }
 }
 

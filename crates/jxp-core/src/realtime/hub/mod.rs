@@ -90,6 +90,8 @@ struct State {
     pending: HashMap<(ConnId, String), Responder>,
     last_seen: HashMap<String, u64>,
     actors: HashMap<String, Actor>,
+    /// The server is shutting down: connections are closed as they come.
+    closing: bool,
 }
 
 /// Starts the hub task; it ends when every `Hub` handle is gone.
@@ -111,6 +113,7 @@ pub(crate) fn spawn_hub(
         pending: HashMap::new(),
         last_seen: HashMap::new(),
         actors: HashMap::new(),
+        closing: false,
     };
     tokio::spawn(run(state, rx, changes));
     Hub::new(tx, settings)
@@ -162,6 +165,9 @@ impl State {
                 reply,
             } => {
                 let accepted = self.conns.len() < self.settings.max_connections;
+                if accepted && self.closing {
+                    let _ = close.send(Some(CloseReason::Shutdown));
+                }
                 if accepted {
                     self.conns.insert(
                         id,
@@ -200,6 +206,18 @@ impl State {
                 let _ = reply.send(result);
             }
             HubCmd::Replayed { id, key, result } => self.replayed(id, key, result),
+            HubCmd::PingAll => {
+                let ids: Vec<ConnId> = self.conns.keys().copied().collect();
+                for id in ids {
+                    self.push(id, Outbound::Ping);
+                }
+            }
+            HubCmd::CloseAll => {
+                self.closing = true;
+                for conn in self.conns.values() {
+                    let _ = conn.close.send(Some(CloseReason::Shutdown));
+                }
+            }
         }
     }
 
