@@ -29,6 +29,12 @@ pub enum Command {
     /// Reads over a seeded 100,000-document model: filtered and sorted lists (indexed and
     /// not), full-text search, count, populate, `$group`; latency, throughput and SQL plans.
     Query(QueryArgs),
+    /// This machine's kernel floor for fan-out: one small write to each of N loopback TCP
+    /// sockets, read by another process; no WebSocket, no JSON, no server.
+    Floor(FloorArgs),
+    /// The reading side of `floor`, started by it as a child process.
+    #[command(hide = true)]
+    FloorReader(FloorReaderArgs),
 }
 
 /// Which server a `query` run measures.
@@ -224,6 +230,38 @@ pub struct IdleArgs {
     pub subscribers: SubscriberOpts,
 }
 
+#[derive(Debug, Args)]
+pub struct FloorArgs {
+    /// TCP connections (one open file each in this process and in the reader process).
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=19_000))]
+    pub conns: u32,
+    /// Bytes written to each connection per round.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub bytes: u32,
+    /// Measured rounds (each writes once to every connection).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub rounds: u32,
+    /// Writer threads, each writing to a contiguous slice of the connections.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub threads: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct FloorReaderArgs {
+    /// The writer's loopback listener.
+    #[arg(long)]
+    pub addr: std::net::SocketAddr,
+    /// Connections to open.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=19_000))]
+    pub conns: u32,
+    /// Bytes to read from each connection per round.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub bytes: u32,
+    /// Rounds to read.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub rounds: u32,
+}
+
 /// A write rate: a finite number in (0, 100000] per second.
 fn parse_rate(s: &str) -> Result<f64, String> {
     let r: f64 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
@@ -327,6 +365,42 @@ mod tests {
             anyhow::bail!("expected idle");
         };
         assert_eq!((i.subs, i.hold_s), (19_000, 5));
+        Ok(())
+    }
+
+    #[test]
+    fn floor_flags() -> anyhow::Result<()> {
+        let Command::Floor(f) = Cli::try_parse_from(["jxp-bench", "floor"])?.command else {
+            anyhow::bail!("expected floor");
+        };
+        assert_eq!((f.conns, f.bytes, f.rounds, f.threads), (10_000, 200, 5, 2));
+        for (flag, bad) in [
+            ("--conns", "0"),
+            ("--conns", "19001"),
+            ("--bytes", "0"),
+            ("--bytes", "65537"),
+            ("--rounds", "101"),
+            ("--threads", "65"),
+        ] {
+            let r = Cli::try_parse_from(["jxp-bench", "floor", flag, bad]);
+            assert!(r.is_err(), "{flag} {bad} accepted");
+        }
+        let cli = Cli::try_parse_from([
+            "jxp-bench",
+            "floor-reader",
+            "--addr",
+            "127.0.0.1:4000",
+            "--conns",
+            "3",
+            "--bytes",
+            "8",
+            "--rounds",
+            "2",
+        ])?;
+        let Command::FloorReader(r) = cli.command else {
+            anyhow::bail!("expected floor-reader");
+        };
+        assert_eq!((r.addr.port(), r.conns, r.bytes, r.rounds), (4000, 3, 8, 2));
         Ok(())
     }
 

@@ -2,6 +2,7 @@
 
 mod cli;
 mod client;
+mod floor;
 mod hist;
 mod prng;
 mod procfs;
@@ -15,20 +16,23 @@ mod worker;
 
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::Parser;
 
 use crate::cli::{Cli, Command};
 
-#[tokio::main(flavor = "multi_thread")]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Rest(args) => rest::run(args).await,
-        Command::Smoke(args) => smoke::run(args).await,
-        Command::Fanout(args) => realtime::fanout(args).await,
-        Command::Burst(args) => realtime::burst(args).await,
-        Command::Idle(args) => realtime::idle(args).await,
-        Command::Query(args) => query::run(args).await,
+        Command::Rest(args) => block_on(rest::run(args)),
+        Command::Smoke(args) => block_on(smoke::run(args)),
+        Command::Fanout(args) => block_on(realtime::fanout(args)),
+        Command::Burst(args) => block_on(realtime::burst(args)),
+        Command::Idle(args) => block_on(realtime::idle(args)),
+        Command::Query(args) => block_on(query::run(args)),
+        // Plain blocking sockets and threads: no async runtime in either process.
+        Command::Floor(args) => floor::run(&args),
+        Command::FloorReader(args) => floor::reader(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -37,4 +41,13 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Runs a scenario on a multi-threaded tokio runtime.
+fn block_on(scenario: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(scenario)
 }

@@ -1,5 +1,5 @@
 //! What /proc says about a process: the server's resident memory, and this process's limit on
-//! open files (each WebSocket subscriber holds one).
+//! open files (each WebSocket subscriber or socket holds one).
 
 use std::fs;
 
@@ -34,6 +34,31 @@ pub fn comm(pid: u32) -> Option<String> {
 /// This process's open-files limit, `(soft, hard)`; `None` stands for unlimited.
 pub fn open_files_limit() -> Option<(Option<u64>, Option<u64>)> {
     parse_open_files_limit(&fs::read_to_string("/proc/self/limits").ok()?)
+}
+
+/// Refuses to open `n` sockets (plus `margin` other files) beyond this process's soft limit on
+/// open files, with the fix: `flag` is the option that asked for them, `tail` ends the advice.
+pub fn check_open_files(flag: &str, n: u32, margin: u64, tail: &str) -> Result<()> {
+    let need = u64::from(n) + margin;
+    let Some((Some(soft), hard)) = open_files_limit() else {
+        return Ok(());
+    };
+    if soft >= need {
+        return Ok(());
+    }
+    let hard_text = hard.map_or_else(|| "unlimited".to_owned(), |h| h.to_string());
+    if let Some(h) = hard.filter(|&h| h < need) {
+        bail!(
+            "{flag} {n} needs about {need} open files, but this process's limit is {soft} and \
+             the hard limit {hard_text} cannot be exceeded without privileges: use at most \
+             {flag} {}",
+            h.saturating_sub(margin)
+        );
+    }
+    bail!(
+        "{flag} {n} needs about {need} open files, but this process may only open {soft}: \
+         run `ulimit -n $(ulimit -Hn)` (hard limit {hard_text}) in this shell first{tail}"
+    );
 }
 
 /// The `Max open files  1024  4096  files` line of a `/proc/PID/limits` text.

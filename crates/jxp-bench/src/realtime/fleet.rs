@@ -47,27 +47,13 @@ pub struct Outcome {
 
 /// Refuses a subscriber count this process cannot hold open, with the fix.
 pub fn check_fd_limit(subs: u32) -> Result<()> {
-    let need = u64::from(subs) + FD_MARGIN;
-    let Some((Some(soft), hard)) = procfs::open_files_limit() else {
-        return Ok(());
-    };
-    if soft >= need {
-        return Ok(());
-    }
-    let hard_text = hard.map_or_else(|| "unlimited".to_owned(), |h| h.to_string());
-    if hard.is_some_and(|h| h < need) {
-        bail!(
-            "--subs {subs} needs about {need} open files, but this process's limit is {soft} and \
-             the hard limit {hard_text} cannot be exceeded without privileges: use at most \
-             --subs {}",
-            hard.unwrap_or(0).saturating_sub(FD_MARGIN)
-        );
-    }
-    bail!(
-        "--subs {subs} needs about {need} open files, but this process may only open {soft}: \
-         run `ulimit -n $(ulimit -Hn)` (hard limit {hard_text}) in this shell first, and start the \
-         server from a shell with the same limit (it holds one file per connection too)"
-    );
+    procfs::check_open_files(
+        "--subs",
+        subs,
+        FD_MARGIN,
+        ", and start the server from a shell with the same limit (it holds one file per \
+         connection too)",
+    )
 }
 
 /// Opens `n` subscribers, at most `concurrency` handshakes at once, and waits until each one
