@@ -5,7 +5,7 @@
 //! log, so a notification missed while the connection was down costs nothing: after
 //! reconnecting, every model is caught up from the log before listening goes on.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -30,74 +30,123 @@ struct Listener {
 /// waits on so that its changes are on the stream by the time its write returns (as on
 /// SQLite). Changes reach the stream two ways: the listener reads them from the log, and the
 /// writer of this process hands over what it has just committed, which saves the round trip
-/// through the log when nothing else is pending. Both go through one lock, which is where a
-/// change already published is dropped, so each change is published once and in seq order.
+/// through the log. A batch that does not follow on from what is published yet (another
+/// process committed in between) is held until the listener has published the gap, then goes
+/// out at once. Both go through one lock, which is where a change already published is
+/// dropped, so each change is published once and in seq order.
 pub(crate) struct Published {
-    seen: Mutex<HashMap<String, u64>>,
+    state: Mutex<Stream>,
     events: broadcast::Sender<Arc<Change>>,
     tick: watch::Sender<u64>,
+}
+
+/// Batches held at most. Holding only saves a read of the log: a batch let go is published
+/// by the listener when its notification comes.
+const MAX_HELD: usize = 256;
+
+#[derive(Default)]
+struct Stream {
+    seen: HashMap<String, u64>,
+    /// This process's committed batches (in commit order) waiting for a gap to be published.
+    held: VecDeque<Vec<Arc<Change>>>,
+}
+
+impl Stream {
+    /// Whether `changes` (in op order; a model's changes of a batch are consecutive seqs)
+    /// follow on, for every model, from what is published.
+    fn follows(&self, changes: &[Arc<Change>]) -> bool {
+        let mut checked: Vec<&str> = Vec::new();
+        for c in changes {
+            if checked.contains(&c.model.as_str()) {
+                continue;
+            }
+            checked.push(c.model.as_str());
+            if self.seen.get(&c.model).copied().unwrap_or_default() + 1 != c.seq {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn send(&mut self, events: &broadcast::Sender<Arc<Change>>, changes: Vec<Arc<Change>>) {
+        for c in changes {
+            self.seen.insert(c.model.clone(), c.seq);
+            // No receiver is not an error: nobody listens yet.
+            let _ = events.send(c);
+        }
+    }
+
+    /// Publishes the held batches that now follow on, in order; drops what the listener
+    /// published meanwhile.
+    fn release(&mut self, events: &broadcast::Sender<Arc<Change>>) {
+        while let Some(front) = self.held.front() {
+            let rest: Vec<Arc<Change>> = front
+                .iter()
+                .filter(|c| c.seq > self.seen.get(&c.model).copied().unwrap_or_default())
+                .cloned()
+                .collect();
+            if !rest.is_empty() && !self.follows(&rest) {
+                return;
+            }
+            self.held.pop_front();
+            self.send(events, rest);
+        }
+    }
 }
 
 impl Published {
     pub fn new(seen: HashMap<String, u64>, events: broadcast::Sender<Arc<Change>>) -> Self {
         Published {
-            seen: Mutex::new(seen),
+            state: Mutex::new(Stream {
+                seen,
+                held: VecDeque::new(),
+            }),
             events,
             tick: watch::Sender::new(0),
         }
     }
 
     fn get(&self, model: &str) -> u64 {
-        self.seen
+        self.state
             .lock()
-            .map(|s| s.get(model).copied().unwrap_or_default())
+            .map(|s| s.seen.get(model).copied().unwrap_or_default())
             .unwrap_or_default()
     }
 
     /// Publishes the changes of `page` (one model's, in seq order) not yet published, and
-    /// marks the model published up to `reached`.
+    /// marks the model published up to `reached`; then whatever held batch now follows on.
     fn publish_page(&self, model: &str, page: Vec<Arc<Change>>, reached: u64) {
-        if let Ok(mut seen) = self.seen.lock() {
-            let last = seen.entry(model.to_owned()).or_default();
+        if let Ok(mut state) = self.state.lock() {
+            let mut last = state.seen.get(model).copied().unwrap_or_default();
             for change in page {
-                if change.seq > *last {
-                    *last = change.seq;
-                    // No receiver is not an error: nobody listens yet.
+                if change.seq > last {
+                    last = change.seq;
                     let _ = self.events.send(change);
                 }
             }
-            *last = (*last).max(reached);
+            state.seen.insert(model.to_owned(), last.max(reached));
+            state.release(&self.events);
         }
         self.tick.send_modify(|t| *t = t.wrapping_add(1));
     }
 
-    /// Publishes what this process's writer just committed (in op order), when for every
-    /// model it follows on from what is already published; otherwise leaves it to the
-    /// listener, which reads it from the log, and answers false.
-    pub fn publish_own(&self, changes: &[Arc<Change>]) -> bool {
-        let Ok(mut seen) = self.seen.lock() else {
-            return false;
+    /// Publishes what this process's writer just committed (in op order) if it follows on
+    /// from what is published; otherwise holds it until it does.
+    pub fn publish_own(&self, changes: Vec<Arc<Change>>) {
+        let Ok(mut state) = self.state.lock() else {
+            return;
         };
-        // Per model, the seq that must be next (a model's changes of a batch are consecutive).
-        let mut firsts: Vec<(&str, u64)> = Vec::new();
-        for c in changes {
-            if !firsts.iter().any(|(m, _)| *m == c.model) {
-                firsts.push((c.model.as_str(), c.seq));
+        if state.held.is_empty() && state.follows(&changes) {
+            state.send(&self.events, changes);
+        } else {
+            if state.held.len() >= MAX_HELD {
+                state.held.pop_front();
             }
+            state.held.push_back(changes);
+            state.release(&self.events);
         }
-        let follows = firsts
-            .iter()
-            .all(|(m, first)| seen.get(*m).copied().unwrap_or_default() + 1 == *first);
-        if !follows {
-            return false;
-        }
-        for c in changes {
-            seen.insert(c.model.clone(), c.seq);
-            let _ = self.events.send(c.clone());
-        }
-        drop(seen);
+        drop(state);
         self.tick.send_modify(|t| *t = t.wrapping_add(1));
-        true
     }
 
     /// Waits until every `(model, seq)` is published, or `limit` passes (the listener may be

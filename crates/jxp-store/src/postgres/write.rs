@@ -101,11 +101,11 @@ pub(crate) async fn run_writer(
                     .collect()
             }
         };
-        // Committed: on this process's stream now if nothing is pending before them, else
-        // when the listener reads them from the log.
+        // Committed: on this process's stream now if they follow on from what is published,
+        // else as soon as the listener has published what another process committed first.
         let own: Vec<Arc<Change>> = answers.iter().flatten().flatten().cloned().collect();
         if !own.is_empty() {
-            published.publish_own(&own);
+            published.publish_own(own);
         }
         for (reply, answer) in replies.into_iter().zip(answers) {
             // A writer that stopped waiting does not stop the others.
