@@ -49,6 +49,19 @@ struct Pending {
     text: String,
 }
 
+impl Pending {
+    /// The change of inserting `doc` (its id checked by the caller).
+    fn created(model: &str, doc: &Document) -> Pending {
+        Pending {
+            model: model.to_owned(),
+            op: ChangeOp::Create,
+            id: str_field(doc, "_id").unwrap_or_default().to_owned(),
+            doc: doc.clone(),
+            text: serde_json::to_string(doc).unwrap_or_default(),
+        }
+    }
+}
+
 /// What a write transaction answers.
 pub(crate) type Answer = Result<Vec<Arc<Change>>, StoreError>;
 
@@ -307,13 +320,7 @@ async fn insert_together(
     let mut pending: Vec<Pending> = Vec::with_capacity(run.len());
     for wtx in run {
         if let [WriteOp::Insert { model, doc }] = wtx.ops.as_slice() {
-            pending.push(Pending {
-                model: model.clone(),
-                op: ChangeOp::Create,
-                id: str_field(doc, "_id").unwrap_or_default().to_owned(),
-                doc: doc.clone(),
-                text: serde_json::to_string(doc).unwrap_or_default(),
-            });
+            pending.push(Pending::created(model, doc));
         }
     }
     let Some(model) = pending.first().map(|p| p.model.clone()) else {
@@ -482,13 +489,7 @@ async fn insert_run(
         let mut mine = Vec::with_capacity(wtx.ops.len());
         for op in &wtx.ops {
             if let WriteOp::Insert { model, doc } = op {
-                mine.push(Pending {
-                    model: model.clone(),
-                    op: ChangeOp::Create,
-                    id: str_field(doc, "_id").unwrap_or_default().to_owned(),
-                    doc: doc.clone(),
-                    text: serde_json::to_string(doc).unwrap_or_default(),
-                });
+                mine.push(Pending::created(model, doc));
             }
         }
         pending.push(mine);
