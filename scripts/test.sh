@@ -2,7 +2,8 @@
 # The project's one test command: formatting, lints, then every test of the workspace, once on
 # SQLite and once on PostgreSQL. It installs what the tests need: SQLite is compiled in, and
 # PostgreSQL comes from Debian's packages when its binaries are missing; a throwaway cluster is
-# started in a temporary directory on a free loopback port and removed at the end.
+# started in a temporary directory on a free loopback port, with TLS from a throwaway CA, and
+# removed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,6 +40,30 @@ find_pgbin() {
     done
 }
 
+# A throwaway CA and a server certificate for 127.0.0.1 in $1, for the cluster's TLS: the
+# PostgreSQL run is then encrypted (sslmode=prefer) and the TLS tests check verification.
+make_test_certs() {
+    local dir="$1"
+    if ! command -v openssl >/dev/null; then
+        [[ "$(id -u)" -eq 0 ]] || { echo "openssl is missing and installing it needs root" >&2; return 1; }
+        echo "== installing openssl from Debian's packages"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null
+    fi
+    mkdir -p "$dir"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=jxp test CA" \
+        -keyout "$dir/ca.key" -out "$dir/ca.crt" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+        -keyout "$dir/server.key" -out "$dir/server.csr" 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' \
+        >"$dir/ext.cnf"
+    openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" \
+        -CAcreateserial -days 2 -extfile "$dir/ext.cnf" -out "$dir/server.crt" 2>/dev/null
+    chmod 600 "$dir/server.key"
+    if [[ "$(id -u)" -eq 0 ]]; then
+        chown -R postgres "$dir"
+    fi
+}
+
 start_postgres() {
     pgbin="$(find_pgbin)"
     if [[ -z "$pgbin" ]]; then
@@ -62,6 +87,8 @@ start_postgres() {
     fi
     "${as_pg[@]}" "$pgbin/initdb" -D "$pgdir/data" -U jxp --auth=trust --encoding=UTF8 \
         --locale=C.UTF-8 >"$pgdir/initdb.log" 2>&1 || { cat "$pgdir/initdb.log" >&2; return 1; }
+    make_test_certs "$pgdir/tls" || { echo "cannot make the test certificates" >&2; return 1; }
+    local tls="-c ssl=on -c ssl_cert_file=$pgdir/tls/server.crt -c ssl_key_file=$pgdir/tls/server.key"
     local try port
     for try in 1 2 3 4 5 6 7 8; do
         port=$((20000 + RANDOM % 40000))
@@ -70,9 +97,10 @@ start_postgres() {
             continue
         fi
         if "${as_pg[@]}" "$pgbin/pg_ctl" -D "$pgdir/data" -l "$pgdir/server.log" -w -t 60 \
-            -o "-p $port -k $pgdir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
+            -o "-p $port -k $pgdir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 $tls" \
             start >/dev/null; then
             export JXP_TEST_DATABASE_URL="postgres://jxp@127.0.0.1:$port/postgres"
+            export JXP_TEST_PG_CA="$pgdir/tls/ca.crt"
             echo "== PostgreSQL $("$pgbin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port"
             return 0
         fi
@@ -83,7 +111,7 @@ start_postgres() {
 
 status=0
 echo "== cargo test (SQLite)"
-env -u JXP_TEST_DATABASE_URL cargo test --workspace --locked 2>&1 | tee -a "$log" || status=1
+env -u JXP_TEST_DATABASE_URL -u JXP_TEST_PG_CA cargo test --workspace --locked 2>&1 | tee -a "$log" || status=1
 if start_postgres; then
     echo "== cargo test (PostgreSQL)"
     cargo test --workspace --locked 2>&1 | tee -a "$log" || status=1

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
-use tokio_postgres::{AsyncMessage, Client, NoTls};
+use tokio_postgres::{AsyncMessage, Client};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::read;
 use crate::change::Change;
@@ -22,6 +23,7 @@ const PAGE: usize = 1000;
 
 struct Listener {
     config: tokio_postgres::Config,
+    tls: MakeRustlsConnect,
     channel: String,
     published: Arc<Published>,
 }
@@ -177,12 +179,14 @@ impl Published {
 /// store was dropped). Answers once the first `LISTEN` is in place.
 pub(crate) async fn start(
     config: tokio_postgres::Config,
+    tls: MakeRustlsConnect,
     channel: String,
     published: Arc<Published>,
     stop: oneshot::Receiver<()>,
 ) -> Result<(), StoreError> {
     let mut listener = Listener {
         config,
+        tls,
         channel,
         published,
     };
@@ -204,7 +208,7 @@ impl Listener {
     async fn connect(&self) -> Result<Session, StoreError> {
         let mut config = self.config.clone();
         config.application_name(format!("jxp-listener {}", self.channel));
-        let (client, mut conn) = config.connect(NoTls).await?;
+        let (client, mut conn) = config.connect(self.tls.clone()).await?;
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(async move {
             let mut messages = futures_util::stream::poll_fn(move |cx| conn.poll_message(cx));

@@ -17,17 +17,16 @@
 mod listen;
 mod migrate;
 mod read;
+mod tls;
 mod write;
 
 use std::collections::HashMap;
-use std::str::FromStr;
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use jxp_query::{Filter, Find};
 use tokio::sync::{broadcast, mpsc, oneshot};
-use tokio_postgres::NoTls;
 
 use crate::change::Change;
 use crate::error::StoreError;
@@ -89,7 +88,17 @@ impl From<tokio_postgres::Error> for StoreError {
     fn from(e: tokio_postgres::Error) -> Self {
         match e.as_db_error() {
             Some(db) => StoreError::Database(format!("{}: {}", db.code().code(), db.message())),
-            None => StoreError::Database(e.to_string()),
+            None => {
+                // The cause is often in the source (a TLS handshake refused, and why).
+                let mut why = e.to_string();
+                let mut source = std::error::Error::source(&e);
+                while let Some(cause) = source {
+                    why.push_str(": ");
+                    why.push_str(&cause.to_string());
+                    source = cause.source();
+                }
+                StoreError::Database(why)
+            }
         }
     }
 }
@@ -121,11 +130,10 @@ impl PostgresStore {
     /// Connects, creates the system tables and functions, and starts the listener; answers
     /// once the listener is listening, so every write made after it is on the stream.
     pub async fn connect(options: PostgresOptions) -> Result<Self, StoreError> {
-        let config = tokio_postgres::Config::from_str(&options.url)
-            .map_err(|e| StoreError::Database(format!("bad DATABASE_URL: {e}")))?;
+        let (config, tls) = tls::connect_config(&options.url)?;
         let manager = Manager::from_config(
             config.clone(),
-            NoTls,
+            tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -151,7 +159,7 @@ impl PostgresStore {
         drop(client);
         let channel = channel_for(&schema);
         let (stop, stopped) = oneshot::channel();
-        listen::start(config, channel.clone(), published.clone(), stopped).await?;
+        listen::start(config, tls, channel.clone(), published.clone(), stopped).await?;
         let tables: Tables = Arc::default();
         let (writer, queue) = mpsc::unbounded_channel();
         tokio::spawn(write::run_writer(
@@ -298,7 +306,8 @@ pub async fn postgres_schema_url(url: &str, schema: &str) -> Result<String, Stor
             "a schema can be added to a postgres:// URL only".into(),
         ));
     }
-    let (client, conn) = tokio_postgres::connect(url, NoTls).await?;
+    let (config, tls) = tls::connect_config(url)?;
+    let (client, conn) = config.connect(tls).await?;
     let driver = tokio::spawn(conn);
     let created = client
         .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
