@@ -18,6 +18,7 @@ pub async fn verify(password: String, hash: String) -> Result<bool, CoreError> {
         .map_err(|e| CoreError::Internal(format!("verify task failed: {e}")))
 }
 
+// Tests only: an unwrap or expect here is an assertion; failing is how the test reports.
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -154,6 +154,7 @@ fn check_projection(linked: &Model, spec: &Populate) -> Result<(), CoreError> {
     Ok(())
 }
 
+// Tests only: an unwrap or expect here is an assertion; failing is how the test reports.
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;

@@ -114,6 +114,7 @@ pub(crate) fn builtin_models() -> Result<Vec<Model>, ModelError> {
         .collect()
 }
 
+// Tests only: an unwrap or expect here is an assertion; failing is how the test reports.
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {

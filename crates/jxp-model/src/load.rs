@@ -225,6 +225,7 @@ fn collect_links<'a>(fields: &'a [Field], prefix: &str, out: &mut Vec<(String, &
     }
 }
 
+// Tests only: an unwrap or expect here is an assertion; failing is how the test reports.
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {

@@ -605,6 +605,7 @@ fn shown_path(error_path: &str, path: &str) -> String {
         .unwrap_or_default()
 }
 
+// Tests only: an unwrap or expect here is an assertion; failing is how the test reports.
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::panic)]
 pub(crate) mod tests {

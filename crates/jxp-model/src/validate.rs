@@ -269,6 +269,7 @@ fn join(prefix: &str, name: &str) -> String {
     }
 }
 
+// Tests only: an unwrap or expect here is an assertion; failing is how the test reports.
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {

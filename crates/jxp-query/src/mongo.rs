@@ -331,6 +331,7 @@ fn parse_elem_match(field: &str, element: &FieldKind, arg: &Value) -> Result<Fil
     }
 }
 
+// Tests only: an unwrap or expect here is an assertion; failing is how the test reports.
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -513,6 +513,7 @@ pub fn parse_list_params(
     Ok(out)
 }
 
+// Tests only: an unwrap or expect here is an assertion; failing is how the test reports.
 #[cfg(test)]
 mod tests {
     use super::*;

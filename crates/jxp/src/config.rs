@@ -307,6 +307,7 @@ fn pool_size(v: &Vars) -> Result<usize, ConfigError> {
     Ok(usize::try_from(n).unwrap_or(16))
 }
 
+// Tests only: an unwrap or expect here is an assertion; failing is how the test reports.
 #[cfg(test)]
 mod tests {
     use super::*;

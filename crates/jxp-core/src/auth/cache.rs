@@ -120,6 +120,7 @@ impl IdentityCache {
     }
 }
 
+// Tests only: an unwrap or expect here is an assertion; failing is how the test reports.
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -50,6 +50,7 @@ pub fn looks_like_jwt(token: &str) -> bool {
     token.split('.').count() == 3
 }
 
+// Tests only: an unwrap or expect here is an assertion; failing is how the test reports.
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -38,6 +38,7 @@ fn hex(bytes: &[u8]) -> String {
         })
 }
 
+// Tests only: an unwrap or expect here is an assertion; failing is how the test reports.
 #[cfg(test)]
 mod tests {
     use super::*;

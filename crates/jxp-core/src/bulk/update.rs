@@ -472,6 +472,7 @@ fn apply_one(doc: &mut Document, path: &str, op: &UpdateOp) -> Result<(), Update
     }
 }
 
+// Tests only: an unwrap or expect here is an assertion; failing is how the test reports.
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -223,6 +223,7 @@ pub fn deauth_frame(client_id: &str, reason: &str) -> String {
     json!({ "client_id": client_id, "data": { "event": "deauth", "reason": reason } }).to_string()
 }
 
+// Tests only: an unwrap or expect here is an assertion; failing is how the test reports.
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -246,6 +246,7 @@ pub(super) fn run_group(g: &Group, docs: Vec<Doc>) -> Vec<Doc> {
         .collect()
 }
 
+// Tests only: an unwrap or expect here is an assertion; failing is how the test reports.
 #[cfg(test)]
 mod tests {
     use super::super::tests::run;

@@ -278,6 +278,7 @@ pub fn run_pipeline(
     Ok(docs)
 }
 
+// Tests only: an unwrap or expect here is an assertion; failing is how the test reports.
 #[cfg(test)]
 mod tests {
     use super::*;

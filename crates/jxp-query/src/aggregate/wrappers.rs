@@ -310,6 +310,7 @@ fn relative_date(args: &str, now: DateTime<Utc>) -> R<DateTime<Utc>> {
     Ok(d)
 }
 
+// Tests only: an unwrap or expect here is an assertion; failing is how the test reports.
 #[cfg(test)]
 mod tests {
     use super::super::tests::{ids, run};

@@ -240,6 +240,7 @@ impl ServerCertVerifier for Verifier {
     }
 }
 
+// Tests only: an unwrap or expect here is an assertion; failing is how the test reports.
 #[cfg(test)]
 mod tests {
     use super::*;

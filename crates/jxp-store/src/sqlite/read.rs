@@ -295,6 +295,7 @@ pub(crate) fn last_seq(conn: &Connection, model: &str) -> Result<u64, StoreError
     Ok(seq.and_then(|s| u64::try_from(s).ok()).unwrap_or_default())
 }
 
+// Tests only: an unwrap or expect here is an assertion; failing is how the test reports.
 #[cfg(test)]
 mod tests {
     use jxp_query::{Op, Path, Sort, SortDir};
