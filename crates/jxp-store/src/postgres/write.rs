@@ -719,13 +719,14 @@ const TRIM_SQL: &str = "DELETE FROM jxp_changes c USING jxp_seq s
        AND c.seq <= s.seq - $2::int8";
 
 /// One model's changes of a batch, as columns for `LOG_SQL`.
+/// Borrowed from the batch: the document texts are not copied.
 #[derive(Default)]
-struct ModelRows {
+struct ModelRows<'a> {
     n: i64,
     op: Vec<&'static str>,
-    id: Vec<String>,
-    doc: Vec<String>,
-    actor: Vec<Option<String>>,
+    id: Vec<&'a str>,
+    doc: Vec<&'a str>,
+    actor: Vec<Option<&'a str>>,
     silent: Vec<bool>,
 }
 
@@ -739,21 +740,21 @@ async fn finish(
     applied: Vec<Result<Vec<Pending>, StoreError>>,
     open: bool,
 ) -> Result<Vec<Answer>, Fault> {
-    let mut models: BTreeMap<String, ModelRows> = BTreeMap::new();
+    let mut models: BTreeMap<&str, ModelRows<'_>> = BTreeMap::new();
     // Runs of one model in op order: (model, that model's changes up to the run's end).
-    let mut runs: Vec<(String, i64)> = Vec::new();
+    let mut runs: Vec<(&str, i64)> = Vec::new();
     for (wtx, outcome) in batch.iter().zip(&applied) {
         for p in outcome.iter().flatten() {
-            let rows = models.entry(p.model.clone()).or_default();
+            let rows = models.entry(p.model.as_str()).or_default();
             rows.n += 1;
             rows.op.push(p.op.as_str());
-            rows.id.push(p.id.clone());
-            rows.doc.push(p.text.clone());
-            rows.actor.push(wtx.actor.clone());
+            rows.id.push(&p.id);
+            rows.doc.push(&p.text);
+            rows.actor.push(wtx.actor.as_deref());
             rows.silent.push(wtx.silent);
             match runs.last_mut() {
                 Some((m, end)) if *m == p.model => *end = rows.n,
-                _ => runs.push((p.model.clone(), rows.n)),
+                _ => runs.push((p.model.as_str(), rows.n)),
             }
         }
     }
@@ -778,9 +779,9 @@ async fn finish(
     let notify = tx.prepare_cached(NOTIFY_SQL).await?;
     let notify_last = tx.prepare_cached(NOTIFY_LAST_SQL).await?;
     let trim = tx.prepare_cached(TRIM_SQL).await?;
-    let names: Vec<&str> = models.keys().map(String::as_str).collect();
+    let names: Vec<&str> = models.keys().copied().collect();
     let counts: Vec<i64> = models.values().map(|r| r.n).collect();
-    let run_models: Vec<&str> = runs.iter().map(|(m, _)| m.as_str()).collect();
+    let run_models: Vec<&str> = runs.iter().map(|(m, _)| *m).collect();
     let run_ends: Vec<i64> = runs.iter().map(|(_, e)| *e).collect();
     // A seq has at most 20 digits.
     let long = runs.iter().map(|(m, _)| m.len() + 22).sum::<usize>() > MAX_PAYLOAD;
@@ -828,11 +829,11 @@ async fn finish(
     );
     released?;
     // The next seq to hand out per model.
-    let mut next: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut next: BTreeMap<String, u64> = BTreeMap::new();
     for ((model, rows), last) in models.iter().zip(lasts) {
         let last: i64 = last?.get(0);
         next.insert(
-            model.as_str(),
+            (*model).to_owned(),
             u64::try_from(last - rows.n + 1).unwrap_or_default(),
         );
     }
