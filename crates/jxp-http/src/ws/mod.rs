@@ -148,7 +148,8 @@ async fn run(
             }
             Step::Outgoing(None) => break None,
             Step::Outgoing(Some(item)) => {
-                let silent = now_ms() - last_heard > idle_ms;
+                // Read only when a ping is written: no clock on the path of an event.
+                let silent = || now_ms() - last_heard > idle_ms;
                 match write_queued(&mut socket, &mut outbound, &client_id, item, silent).await {
                     Written::Ok => {}
                     Written::Failed => break None,
@@ -215,12 +216,12 @@ async fn write_queued(
     outbound: &mut tokio::sync::mpsc::Receiver<Outbound>,
     client_id: &str,
     first: Outbound,
-    silent: bool,
+    silent: impl Fn() -> bool,
 ) -> Written {
     let mut next = Some(first);
     let mut fed = 0;
     while let Some(item) = next.take() {
-        if matches!(item, Outbound::Ping) && silent {
+        if matches!(item, Outbound::Ping) && silent() {
             return Written::Silent;
         }
         if socket.feed(to_message(client_id, item)).await.is_err() {
