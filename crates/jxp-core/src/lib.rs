@@ -32,8 +32,8 @@ pub use identity::{Identity, User};
 pub use perms::{Access, Right, access};
 pub use read::{ListOutcome, ListRequest};
 pub use realtime::{
-    CloseReason, Connection, Hub, Inbox, Outbound, RealtimeSettings, Responder, SubscribeError,
-    SubscribeOk, SubscribeRequest,
+    CloseReason, Connection, Hub, Outbound, Outlet, PushError, RealtimeSettings, Responder,
+    SubscribeError, SubscribeOk, SubscribeRequest,
 };
 pub use tables::table_specs;
 pub use write::{DeleteOptions, WriteOptions};

@@ -1,7 +1,8 @@
 //! The realtime hub: subscriptions, per-event permission and filter checks, fan-out into each
-//! connection's bounded queue, `since` replay, and de-authentication when credentials stop
-//! being valid. It knows nothing of the WebSocket wire format: events leave as the serialised
-//! `data` object, and replies as frames the wire layer formats.
+//! connection's outlet, `since` replay, and de-authentication when credentials stop being
+//! valid. It knows nothing of the WebSocket wire format: events leave as the serialised `data`
+//! object, and replies as frames the wire layer formats; the wire layer's [`Outlet`] writes
+//! them.
 
 mod event;
 mod hub;
@@ -11,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::Value;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::error::CoreError;
 
@@ -38,7 +39,7 @@ impl Default for RealtimeSettings {
     }
 }
 
-/// What the hub puts in a connection's queue.
+/// What the hub hands a connection's outlet.
 #[derive(Debug, Clone)]
 pub enum Outbound {
     /// A change event: the serialised `data` object (`{"event", "modelname", "item", …}`).
@@ -54,10 +55,38 @@ pub enum Outbound {
 /// Why the hub closed a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CloseReason {
-    /// Its queue overflowed: it reads too slowly (WebSocket 1013).
+    /// Its outlet overflowed: it reads too slowly (WebSocket 1013).
     TooSlow,
     /// The server is shutting down (WebSocket 1001).
     Shutdown,
+}
+
+/// Why an outlet did not take a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PushError {
+    /// More than its limit is waiting: the client reads too slowly.
+    #[error("the connection's queue is full")]
+    Full,
+    /// The connection is closing or gone.
+    #[error("the connection is closed")]
+    Closed,
+}
+
+/// Where the hub puts one connection's frames, in order: the wire layer's writer. Neither
+/// method waits, so the hub never waits for a client. The writer may put a frame on the
+/// socket at once, from the caller's thread, or queue it; either way frames leave in the
+/// order they were pushed.
+pub trait Outlet: Send + Sync + 'static {
+    /// Takes the next frame. `Err(Full)` when the connection has its limit waiting already.
+    fn push(&self, item: Outbound) -> Result<(), PushError>;
+    /// As `push`, but leaves the writing to the connection's own task: for a caller with
+    /// more to send right after (the hub behind on the change stream), so the writes spread
+    /// over every thread and several frames go out in one write.
+    fn push_later(&self, item: Outbound) -> Result<(), PushError> {
+        self.push(item)
+    }
+    /// Ends the connection for `reason`; frames still waiting may be dropped.
+    fn close(&self, reason: CloseReason);
 }
 
 /// The result of a successful subscribe.
@@ -122,8 +151,7 @@ pub(crate) struct CredentialTrace {
 pub(crate) enum HubCmd {
     Connect {
         id: ConnId,
-        tx: mpsc::Sender<Outbound>,
-        close: watch::Sender<Option<CloseReason>>,
+        outlet: Arc<dyn Outlet>,
         reply: oneshot::Sender<bool>,
     },
     Disconnect {
@@ -169,16 +197,6 @@ pub struct Connection {
     /// A random 32-hex id the client sees.
     pub client_id: String,
     hub: Hub,
-    /// A sender into the connection's queue, for replies the wire layer formats itself.
-    pub replies: mpsc::Sender<Outbound>,
-}
-
-/// What a connection's writer drains.
-pub struct Inbox {
-    /// Frames to send, in order.
-    pub outbound: mpsc::Receiver<Outbound>,
-    /// Set when the hub closes the connection.
-    pub closed: watch::Receiver<Option<CloseReason>>,
 }
 
 impl Hub {
@@ -196,8 +214,8 @@ impl Hub {
             .map_err(|_| CoreError::Unavailable("the realtime hub has stopped".into()))
     }
 
-    /// Queues a ping for every connection. Pings travel in each connection's own queue, so a
-    /// connection waits on nothing shared while it works.
+    /// Pushes a ping to every connection, in order with its other frames; the outlet closes a
+    /// connection whose client has been silent too long instead.
     pub fn ping_all(&self) {
         let _ = self.cmds.send(HubCmd::PingAll);
     }
@@ -207,31 +225,34 @@ impl Hub {
         let _ = self.cmds.send(HubCmd::CloseAll);
     }
 
-    /// Registers a connection; `None` when the server holds `max_connections` already.
-    pub async fn connect(&self) -> Result<Option<(Connection, Inbox)>, CoreError> {
+    /// Frames an outlet may hold waiting before its connection counts as too slow.
+    pub fn send_queue(&self) -> usize {
+        self.settings.send_queue.max(1)
+    }
+
+    /// A fresh 32-hex id for a connection, as its client sees it.
+    pub fn new_client_id() -> Result<String, CoreError> {
+        Ok(crate::auth::random_token()?.chars().take(32).collect())
+    }
+
+    /// Registers a connection whose frames go to `outlet`; `None` when the server holds
+    /// `max_connections` already.
+    pub async fn connect(
+        &self,
+        client_id: String,
+        outlet: Arc<dyn Outlet>,
+    ) -> Result<Option<Connection>, CoreError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let (tx, outbound) = mpsc::channel(self.settings.send_queue.max(1));
-        let (close, closed) = watch::channel(None);
         let (reply, accepted) = oneshot::channel();
-        self.send(HubCmd::Connect {
-            id,
-            tx: tx.clone(),
-            close,
-            reply,
-        })?;
+        self.send(HubCmd::Connect { id, outlet, reply })?;
         if !accepted.await.unwrap_or(false) {
             return Ok(None);
         }
-        let client_id = crate::auth::random_token()?.chars().take(32).collect();
-        Ok(Some((
-            Connection {
-                id,
-                client_id,
-                hub: self.clone(),
-                replies: tx,
-            },
-            Inbox { outbound, closed },
-        )))
+        Ok(Some(Connection {
+            id,
+            client_id,
+            hub: self.clone(),
+        }))
     }
 }
 

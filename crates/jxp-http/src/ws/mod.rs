@@ -1,31 +1,38 @@
-//! `GET /websocket`: the realtime feed on the API's own port. Each connection is one task that
-//! answers requests, writes the connection's queue (replies, events, pings) to the socket and
-//! reacts to the hub closing it; when it ends, the hub forgets the connection.
+//! `GET /websocket`: the realtime feed on the API's own port. Each connection has a
+//! [`link::Link`], its writer, which the hub pushes events into directly, and one task that
+//! reads and answers the client's requests, writes out what the socket could not take at
+//! once, and closes the connection when the hub or the writer ends it.
 
+mod link;
 mod protocol;
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::http::StatusCode;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Version, header};
 use axum::response::Response;
-use futures_util::SinkExt;
-use jxp_core::{CloseReason, Connection, Credentials, Inbox, Outbound};
-use tokio::sync::watch;
+use futures_util::StreamExt;
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
+use jxp_core::{Connection, Credentials, Hub, Outbound, Outlet};
+use tokio_tungstenite::WebSocketStream;
+use tungstenite::protocol::{Message, Role, WebSocketConfig};
 
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::ClientKey;
-use protocol::{Request, deauth_frame, error, event_frame, okay, subscribe_reply};
+use link::{Duplex, Ending, Link};
+use protocol::{Request as WsRequest, error, okay, subscribe_reply};
 
 /// WebSocket close codes used here.
 const CLOSE_TOO_BIG: u16 = 1009;
 const CLOSE_TRY_AGAIN_LATER: u16 = 1013;
 const CLOSE_GOING_AWAY: u16 = 1001;
 
-/// Queued frames written per flush at most.
-const BATCH: usize = 64;
+/// How long a closing connection may take to write its last frames and close frame.
+const CLOSE_WAIT: Duration = Duration::from_secs(30);
 
 /// Settings of the WebSocket endpoint.
 #[derive(Debug, Clone)]
@@ -47,124 +54,135 @@ impl Default for WsSettings {
     }
 }
 
-/// Upgrades to a WebSocket, or refuses with 503 when the server holds its maximum.
+/// Upgrades to a WebSocket (RFC 6455 over HTTP/1.1), or refuses with 503 when the server
+/// holds its maximum.
 pub(crate) async fn upgrade(
     State(state): State<AppState>,
     key: ClientKey,
-    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+    mut request: Request,
 ) -> Result<Response, ApiError> {
-    let ws = ws.map_err(|e| ApiError::bad_request(format!("not a WebSocket upgrade: {e}")))?;
-    let (conn, inbox) = state.app.hub().connect().await?.ok_or_else(|| {
+    let accept = accept_key(request.version(), request.headers())
+        .map_err(|why| ApiError::bad_request(format!("not a WebSocket upgrade: {why}")))?;
+    let on_upgrade = request
+        .extensions_mut()
+        .remove::<OnUpgrade>()
+        .ok_or_else(|| {
+            ApiError::bad_request("not a WebSocket upgrade: connection cannot be upgraded")
+        })?;
+    let hub = state.app.hub();
+    let settings = state.http.ws.clone();
+    let client_id = Hub::new_client_id()?;
+    let idle_ms = i64::try_from(settings.idle_timeout.as_millis()).unwrap_or(i64::MAX);
+    let link = Arc::new(Link::new(client_id.clone(), hub.send_queue(), idle_ms));
+    let outlet: Arc<dyn Outlet> = link.clone();
+    let conn = hub.connect(client_id, outlet).await?.ok_or_else(|| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "too many WebSocket connections; try again later",
         )
     })?;
-    let settings = state.http.ws.clone();
-    // Frames somewhat over the limit are still read and refused with 1009 by us; larger ones
-    // fail the read with a capacity error, which is also answered with 1009.
-    let read_limit = settings.max_message_bytes.saturating_mul(2).max(1024);
-    // Small buffers: an idle subscriber should cost kilobytes, not the 128 KiB defaults.
-    Ok(ws
-        .read_buffer_size(1024)
-        .write_buffer_size(8 * 1024)
-        .max_message_size(read_limit)
-        .max_frame_size(read_limit)
-        .on_upgrade(move |socket| run(socket, state, conn, inbox, key, settings)))
-}
-
-/// What the connection loop does next.
-enum Step {
-    Closed(Closed),
-    Outgoing(Option<Outbound>),
-    Incoming(Option<Result<Message, axum::Error>>),
-}
-
-/// Why the hub closed the connection.
-enum Closed {
-    TooSlow,
-    Shutdown,
-    HubGone,
-}
-
-/// Waits until the hub closes the connection. The receiver is the connection's own, so
-/// polling it on every wake-up touches nothing another connection touches (pings and
-/// shutdown come through the hub for the same reason).
-async fn hub_closed(mut closed: watch::Receiver<Option<CloseReason>>) -> Closed {
-    loop {
-        if closed.changed().await.is_err() {
-            return Closed::HubGone;
+    tokio::spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => {
+                link.attach(TokioIo::new(upgraded));
+                run(link, state, conn, key, settings).await;
+            }
+            Err(e) => tracing::debug!(error = %e, "WebSocket upgrade failed"),
         }
-        match *closed.borrow() {
-            Some(CloseReason::TooSlow) => return Closed::TooSlow,
-            Some(CloseReason::Shutdown) => return Closed::Shutdown,
-            None => {}
-        }
+    });
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::CONNECTION, "upgrade")
+        .header(header::UPGRADE, "websocket")
+        .header(header::SEC_WEBSOCKET_ACCEPT, accept)
+        .body(Body::empty())
+        .map_err(|e| ApiError::internal(e.to_string()))
+}
+
+/// The `Sec-WebSocket-Accept` answer to a valid upgrade request, or what is wrong with it.
+fn accept_key(version: Version, headers: &HeaderMap) -> Result<HeaderValue, &'static str> {
+    let has = |name: header::HeaderName, token: &str| {
+        headers.get_all(name).iter().any(|v| {
+            v.to_str()
+                .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+        })
+    };
+    if version != Version::HTTP_11 {
+        return Err("WebSocket upgrades need HTTP/1.1");
     }
+    if !has(header::CONNECTION, "upgrade") {
+        return Err("Connection header did not include 'upgrade'");
+    }
+    if !has(header::UPGRADE, "websocket") {
+        return Err("Upgrade header did not include 'websocket'");
+    }
+    if headers
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .map(HeaderValue::as_bytes)
+        != Some(b"13")
+    {
+        return Err("Sec-WebSocket-Version header did not include '13'");
+    }
+    let key = headers
+        .get(header::SEC_WEBSOCKET_KEY)
+        .ok_or("Sec-WebSocket-Key header missing")?;
+    HeaderValue::from_str(&tungstenite::handshake::derive_accept_key(key.as_bytes()))
+        .map_err(|_| "Sec-WebSocket-Key header is not valid")
 }
 
-/// What writing the queue came to.
-enum Written {
-    Ok,
-    /// The socket failed.
-    Failed,
-    /// A ping was due and the client has been silent too long.
-    Silent,
+/// How the connection's loop ended.
+enum Step {
+    /// The writer stopped taking frames.
+    Ended(Ending),
+    Incoming(Option<Result<Message, tungstenite::Error>>),
 }
 
-/// One task per connection: it answers requests, writes queued frames (replies, events) and
-/// pings, and reacts to the hub closing it, all in one loop, so a connection is one task and
-/// its socket is never shared between tasks.
+/// One task per connection: it answers requests and closes the connection when it ends. Events
+/// do not pass through it: the hub writes them to the socket through the link, and this task
+/// only writes out what the socket could not take at once (inside `poll_ending`).
 async fn run(
-    mut socket: WebSocket,
+    link: Arc<Link>,
     state: AppState,
     conn: Connection,
-    inbox: Inbox,
     key: ClientKey,
     settings: WsSettings,
 ) {
     let client_id = conn.client_id.clone();
-    let Inbox {
-        mut outbound,
-        closed,
-    } = inbox;
-    let mut last_heard = now_ms();
-    let idle_ms = i64::try_from(settings.idle_timeout.as_millis()).unwrap_or(i64::MAX);
-    // Pinned once: the wait stays registered across frames instead of re-arming per event.
-    let mut closing = Box::pin(hub_closed(closed));
+    // Frames somewhat over the limit are still read and refused with 1009 by us; larger ones
+    // fail the read with a capacity error, which is also answered with 1009.
+    let read_limit = settings.max_message_bytes.saturating_mul(2).max(1024);
+    // Small buffers: an idle subscriber should cost kilobytes, not the 128 KiB defaults.
+    let config = WebSocketConfig::default()
+        .read_buffer_size(1024)
+        .write_buffer_size(0)
+        .max_message_size(Some(read_limit))
+        .max_frame_size(Some(read_limit));
+    let mut socket =
+        WebSocketStream::from_raw_socket(Duplex(link.clone()), Role::Server, Some(config)).await;
     let ending: Option<(u16, &'static str)> = loop {
         let step = tokio::select! {
             biased;
-            why = &mut closing => Step::Closed(why),
-            item = outbound.recv() => Step::Outgoing(item),
-            message = socket.recv() => Step::Incoming(message),
+            why = std::future::poll_fn(|cx| link.poll_ending(cx)) => Step::Ended(why),
+            message = socket.next() => Step::Incoming(message),
         };
         match step {
-            Step::Closed(Closed::TooSlow) => {
+            Step::Ended(Ending::TooSlow) => {
                 break Some((CLOSE_TRY_AGAIN_LATER, "reading too slowly"));
             }
-            Step::Closed(Closed::Shutdown | Closed::HubGone) => {
+            Step::Ended(Ending::Shutdown) => {
                 break Some((CLOSE_GOING_AWAY, "server shutting down"));
             }
-            Step::Outgoing(None) => break None,
-            Step::Outgoing(Some(item)) => {
-                // Read only when a ping is written: no clock on the path of an event.
-                let silent = || now_ms() - last_heard > idle_ms;
-                match write_queued(&mut socket, &mut outbound, &client_id, item, silent).await {
-                    Written::Ok => {}
-                    Written::Failed => break None,
-                    Written::Silent => break Some((CLOSE_GOING_AWAY, "no answer to ping")),
-                }
-            }
+            Step::Ended(Ending::Silent) => break Some((CLOSE_GOING_AWAY, "no answer to ping")),
+            Step::Ended(Ending::Broken | Ending::Closing) => break None,
             Step::Incoming(message) => {
                 let message = match message {
                     Some(Ok(message)) => message,
-                    Some(Err(e)) if is_too_big(&e) => {
+                    Some(Err(tungstenite::Error::Capacity(_))) => {
                         break Some((CLOSE_TOO_BIG, "message too big"));
                     }
                     _ => break None,
                 };
-                last_heard = now_ms();
+                link.heard();
                 let text = match message {
                     Message::Text(t) => t,
                     Message::Binary(b) if b.len() > settings.max_message_bytes => {
@@ -178,13 +196,18 @@ async fn run(
                             "binary frames are not supported; send JSON text",
                             None,
                         );
-                        if conn.replies.try_send(Outbound::Reply(frame)).is_err() {
+                        if link.push(Outbound::Reply(frame)).is_err() {
                             break Some((CLOSE_TRY_AGAIN_LATER, "reading too slowly"));
                         }
                         continue;
                     }
-                    Message::Close(_) => break None,
-                    Message::Ping(_) | Message::Pong(_) => continue,
+                    Message::Close(_) => {
+                        // tungstenite has queued its reply; it goes out before the socket
+                        // closes.
+                        link.finish(None, true, CLOSE_WAIT).await;
+                        return;
+                    }
+                    Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
                 };
                 if text.len() > settings.max_message_bytes {
                     break Some((CLOSE_TOO_BIG, "message too big"));
@@ -193,74 +216,14 @@ async fn run(
                 // not in every idle connection's task.
                 let reply = Box::pin(handle(&state, &conn, &key, &client_id, text.as_str())).await;
                 if let Some(frame) = reply
-                    && conn.replies.try_send(Outbound::Reply(frame)).is_err()
+                    && link.push(Outbound::Reply(frame)).is_err()
                 {
                     break Some((CLOSE_TRY_AGAIN_LATER, "reading too slowly"));
                 }
             }
         }
     };
-    if let Some((code, reason)) = ending {
-        let close = Message::Close(Some(CloseFrame {
-            code,
-            reason: reason.into(),
-        }));
-        let _ = socket.send(close).await;
-    }
-}
-
-/// Writes `first` and whatever else is already queued, then flushes once. A ping found on
-/// the way closes the connection instead when the client has been `silent` too long.
-async fn write_queued(
-    socket: &mut WebSocket,
-    outbound: &mut tokio::sync::mpsc::Receiver<Outbound>,
-    client_id: &str,
-    first: Outbound,
-    silent: impl Fn() -> bool,
-) -> Written {
-    let mut next = Some(first);
-    let mut fed = 0;
-    while let Some(item) = next.take() {
-        if matches!(item, Outbound::Ping) && silent() {
-            return Written::Silent;
-        }
-        if socket.feed(to_message(client_id, item)).await.is_err() {
-            return Written::Failed;
-        }
-        fed += 1;
-        if fed <= BATCH {
-            next = outbound.try_recv().ok();
-        }
-    }
-    if socket.flush().await.is_ok() {
-        Written::Ok
-    } else {
-        Written::Failed
-    }
-}
-
-/// Whether a read failed because the frame was over the read limit.
-fn is_too_big(e: &axum::Error) -> bool {
-    std::error::Error::source(e)
-        .and_then(|s| s.downcast_ref::<tungstenite::Error>())
-        .is_some_and(|t| matches!(t, tungstenite::Error::Capacity(_)))
-}
-
-/// The text frame for one queued item.
-fn to_message(client_id: &str, item: Outbound) -> Message {
-    match item {
-        Outbound::Event(body) => Message::Text(event_frame(client_id, &body).into()),
-        Outbound::Deauth(reason) => Message::Text(deauth_frame(client_id, &reason).into()),
-        Outbound::Reply(frame) => Message::Text(frame.into()),
-        Outbound::Ping => Message::Ping(Vec::new().into()),
-    }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or_default()
+    link.finish(ending, false, CLOSE_WAIT).await;
 }
 
 /// Answers one text frame; `None` when the hub queues the reply itself (subscribe).
@@ -286,8 +249,8 @@ async fn handle(
     let (action, msg_id) = (env.action.as_str(), &env.msg_id);
     let fail = |message: &str| Some(error(Some(action), Some(msg_id), client_id, message, None));
     match env.request {
-        Request::Ping => Some(okay(action, msg_id, client_id, "pong!".into())),
-        Request::Auth(creds) => {
+        WsRequest::Ping => Some(okay(action, msg_id, client_id, "pong!".into())),
+        WsRequest::Auth(creds) => {
             // A password attempt always counts, as on `/login`; a token or key only when wrong.
             let limiter = state.app.login_limiter();
             let allowed = match creds {
@@ -307,7 +270,7 @@ async fn handle(
                 }
             }
         }
-        Request::Subscribe(req) => {
+        WsRequest::Subscribe(req) => {
             let (msg_id, client_id, echo) = (msg_id.clone(), client_id.to_owned(), req.clone());
             let respond =
                 Box::new(move |result| subscribe_reply(&msg_id, &client_id, &echo, result));
@@ -316,7 +279,7 @@ async fn handle(
                 Err(_) => fail("Server error"),
             }
         }
-        Request::Unsubscribe(req) => {
+        WsRequest::Unsubscribe(req) => {
             let what = match &req.id {
                 Some(id) => format!("{}/{id}", req.model),
                 None => req.model.clone(),
@@ -331,6 +294,56 @@ async fn handle(
                 Ok(Err(message)) => fail(&message),
                 Err(_) => fail("Server error"),
             }
+        }
+    }
+}
+
+// Tests only: an unwrap or expect here is an assertion; failing is how the test reports.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upgrade_headers() -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, Upgrade"),
+        );
+        h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        h.insert(
+            header::SEC_WEBSOCKET_VERSION,
+            HeaderValue::from_static("13"),
+        );
+        h.insert(
+            header::SEC_WEBSOCKET_KEY,
+            HeaderValue::from_static("dGhlIHNhbXBsZSBub25jZQ=="),
+        );
+        h
+    }
+
+    #[test]
+    fn a_valid_upgrade_gets_the_rfc_6455_accept_key() {
+        // The example of RFC 6455, section 1.3.
+        let accept = accept_key(Version::HTTP_11, &upgrade_headers()).unwrap();
+        assert_eq!(accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    }
+
+    #[test]
+    fn an_incomplete_upgrade_is_refused_with_the_reason() {
+        assert!(accept_key(Version::HTTP_2, &upgrade_headers()).is_err());
+        for (name, value, reason) in [
+            (header::CONNECTION, Some("keep-alive"), "Connection"),
+            (header::UPGRADE, Some("h2c"), "Upgrade"),
+            (header::SEC_WEBSOCKET_VERSION, Some("8"), "Version"),
+            (header::SEC_WEBSOCKET_KEY, None, "Key"),
+        ] {
+            let mut h = upgrade_headers();
+            match value {
+                Some(v) => h.insert(name, HeaderValue::from_static(v)),
+                None => h.remove(name),
+            };
+            let why = accept_key(Version::HTTP_11, &h).unwrap_err();
+            assert!(why.contains(reason), "{why}");
         }
     }
 }

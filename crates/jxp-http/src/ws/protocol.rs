@@ -206,16 +206,17 @@ pub fn subscribe_reply(
     }
 }
 
-/// A pushed event: `{"client_id": …, "data": <event body>}`, built by concatenation so the
-/// body serialised once by the hub is not parsed again.
+/// A pushed event is `EVENT_PREFIX`, the client id, `EVENT_MID`, the event body and
+/// `EVENT_SUFFIX`: `{"client_id": …, "data": <event body>}`. The writer sends the pieces as
+/// they are, so the body serialised once by the hub is neither parsed nor copied again.
+pub const EVENT_PREFIX: &str = "{\"client_id\":\"";
+pub const EVENT_MID: &str = "\",\"data\":";
+pub const EVENT_SUFFIX: &str = "}";
+
+/// A pushed event as one string (the writer sends the same pieces without joining them).
+#[cfg(test)]
 pub fn event_frame(client_id: &str, body: &str) -> String {
-    let mut s = String::with_capacity(body.len() + client_id.len() + 24);
-    s.push_str("{\"client_id\":\"");
-    s.push_str(client_id);
-    s.push_str("\",\"data\":");
-    s.push_str(body);
-    s.push('}');
-    s
+    [EVENT_PREFIX, client_id, EVENT_MID, body, EVENT_SUFFIX].concat()
 }
 
 /// `{"client_id", "data": {"event": "deauth", "reason"}}`.

@@ -1,8 +1,8 @@
 //! The hub task: one task owns every connection and subscription. It reads the store's change
 //! stream in commit order and, per change, serialises the event once, then for each
 //! subscription of that model checks the `seq`, the subscriber's read right on this document
-//! and the filter, and `try_send`s into the subscriber's queue. It never awaits a client: a
-//! full queue closes that connection.
+//! and the filter, and pushes the event to the subscriber's outlet. It never awaits a client:
+//! a full outlet closes that connection.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,15 +13,15 @@ use jxp_query::{Filter, matches, parse_mongo_filter};
 use jxp_store::{Change, ChangeOp, Store};
 use serde_json::Value;
 use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 mod effects;
 
 use super::event::{Actor, event_body};
 use super::subs::{ModelSubs, Sub, key_model};
 use super::{
-    CloseReason, ConnId, CredentialTrace, Hub, HubCmd, Outbound, RealtimeSettings, Responder,
-    SubscribeError, SubscribeOk, SubscribeRequest,
+    CloseReason, ConnId, CredentialTrace, Hub, HubCmd, Outbound, Outlet, PushError,
+    RealtimeSettings, Responder, SubscribeError, SubscribeOk, SubscribeRequest,
 };
 use crate::identity::Identity;
 use crate::perms::{Access, Right, access, allowed_on};
@@ -54,8 +54,7 @@ impl AuthState {
 }
 
 struct ConnState {
-    tx: mpsc::Sender<Outbound>,
-    close: watch::Sender<Option<CloseReason>>,
+    outlet: Arc<dyn Outlet>,
     auth: Option<AuthState>,
     /// The keys of its subscriptions (a key starts with its model).
     subs: Vec<String>,
@@ -138,7 +137,9 @@ async fn run(
                 None => break,
             },
             change = changes.recv() => match change {
-                Ok(change) => state.on_change(&change).await,
+                // With more changes waiting, the connections' own tasks write this one, in
+                // parallel and batched; otherwise the hub writes it at once.
+                Ok(change) => state.on_change(&change, !changes.is_empty()).await,
                 Err(RecvError::Lagged(missed)) => {
                     tracing::warn!(missed, "realtime hub fell behind the change stream; recovering from the change log");
                     state.recover().await;
@@ -158,22 +159,16 @@ fn now_ms() -> i64 {
 impl State {
     fn command(&mut self, cmd: HubCmd) {
         match cmd {
-            HubCmd::Connect {
-                id,
-                tx,
-                close,
-                reply,
-            } => {
+            HubCmd::Connect { id, outlet, reply } => {
                 let accepted = self.conns.len() < self.settings.max_connections;
                 if accepted && self.closing {
-                    let _ = close.send(Some(CloseReason::Shutdown));
+                    outlet.close(CloseReason::Shutdown);
                 }
                 if accepted {
                     self.conns.insert(
                         id,
                         ConnState {
-                            tx,
-                            close,
+                            outlet,
                             auth: None,
                             subs: Vec::new(),
                             last_seq: Vec::new(),
@@ -215,7 +210,7 @@ impl State {
             HubCmd::CloseAll => {
                 self.closing = true;
                 for conn in self.conns.values() {
-                    let _ = conn.close.send(Some(CloseReason::Shutdown));
+                    conn.outlet.close(CloseReason::Shutdown);
                 }
             }
         }
@@ -247,29 +242,22 @@ impl State {
         removed
     }
 
-    /// Queues a frame; a full queue closes the connection as too slow.
+    /// Pushes a frame; a full outlet closes the connection as too slow.
     fn push(&mut self, id: ConnId, item: Outbound) {
         let Some(conn) = self.conns.get(&id) else {
             return;
         };
-        match conn.tx.try_send(item) {
+        match conn.outlet.push(item) {
             Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                let _ = conn.close.send(Some(CloseReason::TooSlow));
-                tracing::info!(
-                    conn = id,
-                    "closing a realtime connection that reads too slowly"
-                );
-                self.drop_conn(id);
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => self.drop_conn(id),
+            Err(PushError::Full) => self.close_slow(id),
+            Err(PushError::Closed) => self.drop_conn(id),
         }
     }
 
-    /// Closes a connection whose queue is full: it reads too slowly, and nobody waits for it.
+    /// Closes a connection whose outlet is full: it reads too slowly, and nobody waits for it.
     fn close_slow(&mut self, id: ConnId) {
         if let Some(conn) = self.conns.get(&id) {
-            let _ = conn.close.send(Some(CloseReason::TooSlow));
+            conn.outlet.close(CloseReason::TooSlow);
             tracing::info!(
                 conn = id,
                 "closing a realtime connection that reads too slowly"
@@ -517,7 +505,8 @@ impl State {
         self.push(id, Outbound::Event(body.clone()));
     }
 
-    async fn on_change(&mut self, change: &Arc<Change>) {
+    /// Delivers one change; `behind` when more are waiting, so the connections' tasks write.
+    async fn on_change(&mut self, change: &Arc<Change>, behind: bool) {
         let seen = self.last_seen.entry(change.model.clone()).or_default();
         if change.seq <= *seen {
             return;
@@ -581,10 +570,16 @@ impl State {
                 continue;
             }
             conn.set_last_seq(&change.model, change.seq);
-            match conn.tx.try_send(Outbound::Event(body.clone())) {
+            let item = Outbound::Event(body.clone());
+            let pushed = if behind {
+                conn.outlet.push_later(item)
+            } else {
+                conn.outlet.push(item)
+            };
+            match pushed {
                 Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(_)) => overflowed.push(sub.conn),
-                Err(mpsc::error::TrySendError::Closed(_)) => gone.push(sub.conn),
+                Err(PushError::Full) => overflowed.push(sub.conn),
+                Err(PushError::Closed) => gone.push(sub.conn),
             }
         }
         for id in expired {
@@ -625,7 +620,7 @@ impl State {
                 };
                 let done = missed.len() < PAGE;
                 for change in &missed {
-                    self.on_change(change).await;
+                    self.on_change(change, true).await;
                 }
                 if done {
                     break;

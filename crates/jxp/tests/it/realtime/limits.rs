@@ -7,7 +7,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite;
 
-use super::client::{Ending, QUIET, WAIT, WsClient};
+use super::client::{Ending, Frame, QUIET, WAIT, WsClient, is_reply};
 use super::support::{call, client_as, seq, subscribed, world};
 
 /// A ping frame padded with a string to exactly `len` bytes.
@@ -70,6 +70,94 @@ async fn a_slow_client_is_closed_with_1013_and_delays_nobody() {
         got_seqs.windows(2).all(|p| p[0] < p[1]),
         "what it got was in order"
     );
+}
+
+#[tokio::test]
+async fn a_client_that_reads_late_gets_every_event_then_its_reply_intact_and_in_order() {
+    let w = world(&[]).await;
+    const WRITES: usize = 300;
+    // 12 MB of events, far more than the socket buffers hold while the client does not read:
+    // frames wait in the server's queue, one of them half written, while the hub keeps
+    // pushing behind them.
+    let payload = "y".repeat(40_000);
+    let mut c = subscribed(&w.s, &w.bob, json!({"model": "item"})).await;
+    let client = reqwest::Client::new();
+    for i in 0..WRITES {
+        let resp = client
+            .post(format!("{}/api/item", w.s.base))
+            .header("authorization", w.alice.basic())
+            .json(&json!({"name": payload, "n": i}))
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success(), "write {i}: {}", resp.status());
+    }
+    // A request sent while the events wait: its reply goes out after them.
+    c.send_text(json!({"action": "ping", "msg_id": "late"}).to_string())
+        .await;
+    let mut seqs = Vec::new();
+    while seqs.len() < WRITES {
+        match c.next_frame(WAIT).await {
+            Some(Frame::Json(v)) => {
+                assert!(!is_reply(&v), "a reply overtook the queued events: {v}");
+                assert_eq!(
+                    v["data"]["item"]["name"].as_str().map(str::len),
+                    Some(40_000)
+                );
+                seqs.push(seq(&v));
+            }
+            other => panic!("after {} events: {other:?}", seqs.len()),
+        }
+    }
+    assert_eq!(seqs, (1..=WRITES as u64).collect::<Vec<_>>());
+    match c.next_frame(WAIT).await {
+        Some(Frame::Json(v)) => {
+            assert_eq!(
+                (&v["msg_id"], &v["result"]),
+                (&json!("late"), &json!("pong!")),
+                "{v}"
+            );
+        }
+        other => panic!("expected the ping's reply, got {other:?}"),
+    }
+    c.expect_no_event(QUIET).await;
+}
+
+#[tokio::test]
+async fn events_pushed_while_a_backlog_drains_stay_whole_and_in_order() {
+    let w = world(&[]).await;
+    const WRITES: usize = 400;
+    let payload = "z".repeat(40_000);
+    let mut c = subscribed(&w.s, &w.bob, json!({"model": "item"})).await;
+    let (started, mut begun) = tokio::sync::watch::channel(0usize);
+    let (base, auth) = (w.s.base.clone(), w.alice.basic());
+    let writer = tokio::spawn(async move {
+        let client = reqwest::Client::new();
+        for i in 0..WRITES {
+            let resp = client
+                .post(format!("{base}/api/item"))
+                .header("authorization", &auth)
+                .json(&json!({"name": payload, "n": i}))
+                .send()
+                .await
+                .unwrap();
+            assert!(resp.status().is_success(), "write {i}: {}", resp.status());
+            let _ = started.send(i + 1);
+        }
+    });
+    // The client starts reading once a backlog has built up, while the writes go on: new
+    // events arrive as the queue drains and the socket has room again.
+    begun.wait_for(|n| *n >= WRITES / 4).await.unwrap();
+    let events = c.events(WRITES).await;
+    writer.await.unwrap();
+    let seqs: Vec<u64> = events.iter().map(seq).collect();
+    assert_eq!(seqs, (1..=WRITES as u64).collect::<Vec<_>>());
+    assert!(
+        events
+            .iter()
+            .all(|e| e["data"]["item"]["name"].as_str().map(str::len) == Some(40_000))
+    );
+    c.expect_no_event(QUIET).await;
 }
 
 #[tokio::test]
