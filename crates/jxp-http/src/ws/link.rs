@@ -26,8 +26,12 @@ use super::protocol::{EVENT_MID, EVENT_PREFIX, EVENT_SUFFIX, deauth_frame};
 
 type Io = TokioIo<Upgraded>;
 
-/// Queued frames written per `writev` at most.
+/// Queued frames written per `writev` at most (three pieces each).
 const BATCH: usize = 64;
+
+/// Room for a frame's header and, for an event, the JSON naming the connection before the
+/// body: `{"client_id":"<32 hex>","data":` after a header of at most 10 bytes.
+const HEAD_MAX: usize = 80;
 
 /// Why a connection's writer stopped taking frames.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,8 +62,8 @@ pub(super) struct Link {
 struct Inner {
     /// `None` until the HTTP upgrade completes; frames pushed before wait in the queue.
     io: Option<Io>,
-    /// Encoded frames waiting for the socket, oldest first.
-    queue: VecDeque<Vec<u8>>,
+    /// Frames waiting for the socket, oldest first.
+    queue: VecDeque<Frame>,
     /// Bytes of the front frame already written: a begun frame is always finished.
     sent: usize,
     ending: Option<Ending>,
@@ -107,8 +111,8 @@ impl Link {
     }
 
     /// Writes `frame` now if nothing waits before it and the socket takes it, else queues it
-    /// (always, when `later`).
-    fn send(&self, inner: &mut Inner, frame: Frame<'_>, later: bool) -> Result<(), PushError> {
+    /// (always, when `later`). Queuing moves the frame: an event's body stays shared.
+    fn send(&self, inner: &mut Inner, frame: Frame, later: bool) -> Result<(), PushError> {
         if inner.ending.is_some() {
             return Err(PushError::Closed);
         }
@@ -118,12 +122,13 @@ impl Link {
                 if inner.queue.len() >= self.limit {
                     return Err(PushError::Full);
                 }
-                inner.queue.push_back(frame.to_vec());
+                inner.queue.push_back(frame);
                 inner.wake();
                 return Ok(());
             }
         };
-        let slices = frame.slices();
+        let [head, body, tail] = frame.parts();
+        let slices = [IoSlice::new(head), IoSlice::new(body), IoSlice::new(tail)];
         // The waker is a no-op: if the socket is full the frame is queued and the
         // connection's task, woken below, waits for the socket with its own waker. The write
         // is outside tokio's cooperative budget: the hub writes to a thousand sockets in one
@@ -131,24 +136,19 @@ impl Link {
         // socket.
         let mut cx = Context::from_waker(Waker::noop());
         let write = std::future::poll_fn(|cx| Pin::new(&mut *io).poll_write_vectored(cx, &slices));
-        match std::pin::pin!(tokio::task::unconstrained(write)).poll(&mut cx) {
-            Poll::Ready(Ok(n)) if n >= frame.len() => Ok(()),
-            Poll::Ready(Ok(n)) => {
-                inner.queue.push_back(frame.to_vec());
-                inner.sent = n;
-                inner.wake();
-                Ok(())
-            }
-            Poll::Pending => {
-                inner.queue.push_back(frame.to_vec());
-                inner.wake();
-                Ok(())
-            }
+        let written = match std::pin::pin!(tokio::task::unconstrained(write)).poll(&mut cx) {
+            Poll::Ready(Ok(n)) if n >= frame.len() => return Ok(()),
+            Poll::Ready(Ok(n)) => n,
+            Poll::Pending => 0,
             Poll::Ready(Err(_)) => {
                 inner.end(Ending::Broken);
-                Err(PushError::Closed)
+                return Err(PushError::Closed);
             }
-        }
+        };
+        inner.queue.push_back(frame);
+        inner.sent = written;
+        inner.wake();
+        Ok(())
     }
 
     /// Waits until the writer stops taking frames, writing the queue out meanwhile; answers
@@ -190,11 +190,8 @@ impl Link {
             if let Some((code, reason)) = close {
                 let mut payload = code.to_be_bytes().to_vec();
                 payload.extend_from_slice(reason.as_bytes());
-                let frame = Frame::new(
-                    OpCode::Control(Control::Close),
-                    [&payload, &[], &[], &[], &[]],
-                );
-                inner.queue.push_back(frame.to_vec());
+                let frame = Frame::new(OpCode::Control(Control::Close), Body::Owned(payload));
+                inner.queue.push_back(frame);
             }
         }
         let flushed = std::future::poll_fn(|cx| {
@@ -235,32 +232,21 @@ impl Link {
     /// Takes one frame: written now unless `later` or something is queued before it.
     fn take(&self, item: Outbound, later: bool) -> Result<(), PushError> {
         let mut inner = self.lock();
-        let inner = &mut *inner;
-        match &item {
-            Outbound::Event(body) => {
-                let frame = Frame::text([
-                    EVENT_PREFIX.as_bytes(),
-                    self.client_id.as_bytes(),
-                    EVENT_MID.as_bytes(),
-                    body.as_bytes(),
-                    EVENT_SUFFIX.as_bytes(),
-                ]);
-                self.send(inner, frame, later)
-            }
-            Outbound::Reply(text) => self.send(inner, Frame::text_of(text.as_bytes()), later),
+        let frame = match item {
+            Outbound::Event(body) => Frame::event(&self.client_id, body),
+            Outbound::Reply(text) => Frame::text(text.into_bytes()),
             Outbound::Deauth(reason) => {
-                let text = deauth_frame(&self.client_id, reason);
-                self.send(inner, Frame::text_of(text.as_bytes()), later)
+                Frame::text(deauth_frame(&self.client_id, &reason).into_bytes())
             }
             Outbound::Ping => {
                 if inner.ending.is_none() && self.silent() {
                     inner.end(Ending::Silent);
                     return Ok(());
                 }
-                let frame = Frame::new(OpCode::Control(Control::Ping), [&[], &[], &[], &[], &[]]);
-                self.send(inner, frame, later)
+                Frame::new(OpCode::Control(Control::Ping), Body::Owned(Vec::new()))
             }
-        }
+        };
+        self.send(&mut inner, frame, later)
     }
 }
 
@@ -278,18 +264,28 @@ impl Inner {
 
     /// Writes queued frames until the queue is empty or the socket is full.
     fn poll_write_queue(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        while let Some(front) = self.queue.front() {
+        while !self.queue.is_empty() {
             let Some(io) = self.io.as_mut() else {
                 return Poll::Ready(Ok(()));
             };
-            let mut slices = [IoSlice::new(&[]); BATCH];
+            let mut slices = [IoSlice::new(&[]); BATCH * 3];
             let mut count = 0;
-            for (slot, frame) in slices.iter_mut().zip(self.queue.iter()) {
-                *slot = IoSlice::new(frame);
-                count += 1;
+            // The front frame's first `sent` bytes are out already.
+            let mut skip = self.sent;
+            let pieces = self.queue.iter().take(BATCH).flat_map(Frame::parts);
+            for piece in pieces {
+                let rest = piece.get(skip..).unwrap_or_default();
+                skip = skip.saturating_sub(piece.len());
+                if let (false, Some(slot)) = (rest.is_empty(), slices.get_mut(count)) {
+                    *slot = IoSlice::new(rest);
+                    count += 1;
+                }
             }
-            if let Some(first) = slices.first_mut() {
-                *first = IoSlice::new(front.get(self.sent..).unwrap_or_default());
+            if count == 0 {
+                // Only empty frames are left; nothing to write.
+                self.queue.clear();
+                self.sent = 0;
+                break;
             }
             let written = match Pin::new(io).poll_write_vectored(cx, &slices[..count]) {
                 Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
@@ -305,7 +301,7 @@ impl Inner {
 
 /// Drops the frames `written` bytes finished from the front of `queue`, whose front frame had
 /// `sent` bytes out already; answers how much of the new front frame is out.
-fn advance(queue: &mut VecDeque<Vec<u8>>, mut sent: usize, mut written: usize) -> usize {
+fn advance(queue: &mut VecDeque<Frame>, mut sent: usize, mut written: usize) -> usize {
     while let Some(front) = queue.front() {
         let left = front.len().saturating_sub(sent);
         if written < left {
@@ -318,25 +314,86 @@ fn advance(queue: &mut VecDeque<Vec<u8>>, mut sent: usize, mut written: usize) -
     0
 }
 
-/// One outgoing frame as a header and up to five payload pieces, so an event's body, shared
-/// by every subscriber, is written from where it is instead of being copied per subscriber.
-struct Frame<'a> {
-    header: [u8; 10],
-    header_len: usize,
-    parts: [&'a [u8]; 5],
+/// One outgoing frame: its head (the WebSocket header and, for an event, the JSON before the
+/// body), its body and a tail. An event's body is the hub's shared string: it is written from
+/// where it is, and queued by reference, never copied per subscriber.
+struct Frame {
+    head: [u8; HEAD_MAX],
+    head_len: usize,
+    body: Body,
+    tail: &'static [u8],
 }
 
-impl<'a> Frame<'a> {
-    fn text(parts: [&'a [u8]; 5]) -> Self {
-        Frame::new(OpCode::Data(Data::Text), parts)
+enum Body {
+    Shared(Arc<str>),
+    Owned(Vec<u8>),
+}
+
+impl Body {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Body::Shared(s) => s.as_bytes(),
+            Body::Owned(v) => v,
+        }
+    }
+}
+
+impl Frame {
+    /// A frame of `body` as it is, after a header for `opcode`.
+    fn new(opcode: OpCode, body: Body) -> Self {
+        let mut frame = Frame {
+            head: [0; HEAD_MAX],
+            head_len: 0,
+            body,
+            tail: &[],
+        };
+        let len = frame.body.bytes().len();
+        frame.push_header(opcode, len);
+        frame
     }
 
-    fn text_of(text: &'a [u8]) -> Self {
-        Frame::text([text, &[], &[], &[], &[]])
+    fn text(text: Vec<u8>) -> Self {
+        Frame::new(OpCode::Data(Data::Text), Body::Owned(text))
     }
 
-    fn new(opcode: OpCode, parts: [&'a [u8]; 5]) -> Self {
-        let payload: usize = parts.iter().map(|p| p.len()).sum();
+    /// Bytes already framed (by tungstenite), sent as they are.
+    fn raw(bytes: Vec<u8>) -> Self {
+        Frame {
+            head: [0; HEAD_MAX],
+            head_len: 0,
+            body: Body::Owned(bytes),
+            tail: &[],
+        }
+    }
+
+    /// `{"client_id":"…","data":` + body + `}` as a text frame.
+    fn event(client_id: &str, body: Arc<str>) -> Self {
+        let before = [
+            EVENT_PREFIX.as_bytes(),
+            client_id.as_bytes(),
+            EVENT_MID.as_bytes(),
+        ];
+        let before_len: usize = before.iter().map(|p| p.len()).sum();
+        if before_len + 10 > HEAD_MAX {
+            // A client id longer than ours ever are: joined into one owned body instead.
+            let text = [EVENT_PREFIX, client_id, EVENT_MID, &body, EVENT_SUFFIX].concat();
+            return Frame::text(text.into_bytes());
+        }
+        let mut frame = Frame {
+            head: [0; HEAD_MAX],
+            head_len: 0,
+            body: Body::Shared(body),
+            tail: EVENT_SUFFIX.as_bytes(),
+        };
+        let len = before_len + frame.body.bytes().len() + frame.tail.len();
+        frame.push_header(OpCode::Data(Data::Text), len);
+        for piece in before {
+            frame.push_head(piece);
+        }
+        frame
+    }
+
+    fn push_header(&mut self, opcode: OpCode, payload_len: usize) {
         let header = FrameHeader {
             opcode,
             ..FrameHeader::default()
@@ -344,42 +401,29 @@ impl<'a> Frame<'a> {
         let mut bytes = [0u8; 10];
         let mut out: &mut [u8] = &mut bytes;
         // A server's header is at most 10 bytes (no mask), so this cannot run out of room.
-        let _ = header.format(payload as u64, &mut out);
-        let header_len = 10 - out.len();
-        Frame {
-            header: bytes,
-            header_len,
-            parts,
+        let _ = header.format(payload_len as u64, &mut out);
+        let used = 10 - out.len();
+        self.push_head(bytes.get(..used).unwrap_or_default());
+    }
+
+    fn push_head(&mut self, bytes: &[u8]) {
+        let end = self.head_len + bytes.len();
+        if let Some(slot) = self.head.get_mut(self.head_len..end) {
+            slot.copy_from_slice(bytes);
+            self.head_len = end;
         }
     }
 
-    fn head(&self) -> &[u8] {
-        self.header.get(..self.header_len).unwrap_or_default()
-    }
-
-    fn len(&self) -> usize {
-        self.header_len + self.parts.iter().map(|p| p.len()).sum::<usize>()
-    }
-
-    fn slices(&self) -> [IoSlice<'_>; 6] {
-        let [a, b, c, d, e] = self.parts;
+    fn parts(&self) -> [&[u8]; 3] {
         [
-            IoSlice::new(self.head()),
-            IoSlice::new(a),
-            IoSlice::new(b),
-            IoSlice::new(c),
-            IoSlice::new(d),
-            IoSlice::new(e),
+            self.head.get(..self.head_len).unwrap_or_default(),
+            self.body.bytes(),
+            self.tail,
         ]
     }
 
-    fn to_vec(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.len());
-        out.extend_from_slice(self.head());
-        for part in self.parts {
-            out.extend_from_slice(part);
-        }
-        out
+    fn len(&self) -> usize {
+        self.parts().iter().map(|p| p.len()).sum()
     }
 }
 
@@ -410,12 +454,7 @@ impl AsyncWrite for Duplex {
         let link = &self.0;
         let mut inner = link.lock();
         // Already framed by tungstenite: sent as it is.
-        let frame = Frame {
-            header: [0; 10],
-            header_len: 0,
-            parts: [data, &[], &[], &[], &[]],
-        };
-        match link.send(&mut inner, frame, false) {
+        match link.send(&mut inner, Frame::raw(data.to_vec()), false) {
             Ok(()) => Poll::Ready(Ok(data.len())),
             Err(PushError::Full) => {
                 inner.end(Ending::TooSlow);
@@ -446,22 +485,22 @@ fn now_ms() -> i64 {
 mod tests {
     use super::*;
 
-    fn joined(frame: &Frame<'_>) -> Vec<u8> {
-        frame
-            .slices()
-            .iter()
-            .flat_map(|s| s.iter().copied())
-            .collect()
+    fn bytes(frame: &Frame) -> Vec<u8> {
+        frame.parts().concat()
+    }
+
+    fn raw(len: usize, fill: u8) -> Frame {
+        Frame::raw(vec![fill; len])
     }
 
     #[test]
-    fn a_frame_is_its_header_then_its_pieces_in_order() {
-        let frame = Frame::text([b"{\"a\":", b"1", b"", b"}", b""]);
-        assert_eq!(joined(&frame), b"\x81\x07{\"a\":1}");
-        assert_eq!(frame.to_vec(), joined(&frame));
+    fn a_frame_is_its_header_then_its_body() {
+        let frame = Frame::text(br#"{"a":1}"#.to_vec());
+        assert_eq!(bytes(&frame), b"\x81\x07{\"a\":1}");
         assert_eq!(frame.len(), 9);
-        let ping = Frame::new(OpCode::Control(Control::Ping), [&[], &[], &[], &[], &[]]);
-        assert_eq!(ping.to_vec(), [0x89, 0x00]);
+        let ping = Frame::new(OpCode::Control(Control::Ping), Body::Owned(Vec::new()));
+        assert_eq!(bytes(&ping), [0x89, 0x00]);
+        assert_eq!(bytes(&Frame::raw(vec![1, 2])), [1, 2]);
     }
 
     #[test]
@@ -472,43 +511,46 @@ mod tests {
             (65_535, vec![0x81, 126, 0xff, 0xff]),
             (65_536, vec![0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0]),
         ] {
-            let body = vec![b'x'; len];
-            let frame = Frame::text_of(&body);
-            assert_eq!(frame.head(), head.as_slice(), "{len}");
+            let frame = Frame::text(vec![b'x'; len]);
+            assert_eq!(frame.parts()[0], head.as_slice(), "{len}");
             assert_eq!(frame.len(), head.len() + len);
         }
     }
 
     #[test]
+    fn an_event_frame_is_the_joined_protocol_frame_around_the_shared_body() {
+        let body: Arc<str> = r#"{"event":"post"}"#.into();
+        let client_id = "0123456789abcdef0123456789abcdef";
+        let frame = Frame::event(client_id, body.clone());
+        let [head, shared, tail] = frame.parts();
+        assert!(
+            std::ptr::eq(shared, body.as_bytes()),
+            "the body is not copied"
+        );
+        let expected = super::super::protocol::event_frame(client_id, &body);
+        let whole = Frame::text(expected.clone().into_bytes());
+        assert_eq!(bytes(&frame), bytes(&whole));
+        assert_eq!((head.len(), tail), (2 + 14 + 32 + 9, b"}".as_slice()));
+        // An id too long for the head still makes the same frame.
+        let long = "x".repeat(100);
+        let frame = Frame::event(&long, body.clone());
+        let whole = Frame::text(super::super::protocol::event_frame(&long, &body).into_bytes());
+        assert_eq!(bytes(&frame), bytes(&whole));
+    }
+
+    #[test]
     fn advancing_finishes_frames_in_order_and_remembers_a_begun_one() {
-        let mut queue: VecDeque<Vec<u8>> = [vec![1; 4], vec![2; 3], vec![3; 5]].into();
+        let mut queue: VecDeque<Frame> = [raw(4, 1), raw(3, 2), raw(5, 3)].into();
         // Part of the first frame.
         assert_eq!(advance(&mut queue, 0, 3), 3);
         assert_eq!(queue.len(), 3);
         // The rest of the first, all of the second, two bytes of the third.
         assert_eq!(advance(&mut queue, 3, 1 + 3 + 2), 2);
-        assert_eq!(queue, VecDeque::from([vec![3; 5]]));
+        assert_eq!(queue.len(), 1);
+        assert_eq!(bytes(&queue[0]), [3; 5]);
         // Exactly the rest.
         assert_eq!(advance(&mut queue, 2, 3), 0);
         assert!(queue.is_empty());
         assert_eq!(advance(&mut queue, 0, 0), 0);
-    }
-
-    #[test]
-    fn an_event_frame_is_the_joined_protocol_frame() {
-        let body = r#"{"event":"post"}"#;
-        let frame = Frame::text([
-            EVENT_PREFIX.as_bytes(),
-            b"c1",
-            EVENT_MID.as_bytes(),
-            body.as_bytes(),
-            EVENT_SUFFIX.as_bytes(),
-        ]);
-        let bytes = frame.to_vec();
-        let payload = bytes.get(frame.head().len()..).unwrap();
-        assert_eq!(
-            payload,
-            super::super::protocol::event_frame("c1", body).as_bytes()
-        );
     }
 }
