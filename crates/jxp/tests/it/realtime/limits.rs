@@ -19,6 +19,18 @@ fn padded_ping(len: usize) -> String {
     frame
 }
 
+/// Creates one `item` named `name` with `n`, as `auth`; fails the test unless it is stored.
+async fn post_item(client: &reqwest::Client, base: &str, auth: &str, name: &str, n: usize) {
+    let resp = client
+        .post(format!("{base}/api/item"))
+        .header("authorization", auth)
+        .json(&json!({"name": name, "n": n}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "write {n}: {}", resp.status());
+}
+
 #[tokio::test]
 async fn a_slow_client_is_closed_with_1013_and_delays_nobody() {
     let w = world(&[("WS_SEND_QUEUE", "8")]).await;
@@ -38,14 +50,7 @@ async fn a_slow_client_is_closed_with_1013_and_delays_nobody() {
 
     let client = reqwest::Client::new();
     for i in 0..WRITES {
-        let resp = client
-            .post(format!("{}/api/item", w.s.base))
-            .header("authorization", w.alice.basic())
-            .json(&json!({"name": payload, "n": i}))
-            .send()
-            .await
-            .unwrap();
-        assert!(resp.status().is_success(), "write {i}: {}", resp.status());
+        post_item(&client, &w.s.base, &w.alice.basic(), &payload, i).await;
     }
 
     let events = reader.await.unwrap();
@@ -83,14 +88,7 @@ async fn a_client_that_reads_late_gets_every_event_then_its_reply_intact_and_in_
     let mut c = subscribed(&w.s, &w.bob, json!({"model": "item"})).await;
     let client = reqwest::Client::new();
     for i in 0..WRITES {
-        let resp = client
-            .post(format!("{}/api/item", w.s.base))
-            .header("authorization", w.alice.basic())
-            .json(&json!({"name": payload, "n": i}))
-            .send()
-            .await
-            .unwrap();
-        assert!(resp.status().is_success(), "write {i}: {}", resp.status());
+        post_item(&client, &w.s.base, &w.alice.basic(), &payload, i).await;
     }
     // A request sent while the events wait: its reply goes out after them.
     c.send_text(json!({"action": "ping", "msg_id": "late"}).to_string())
@@ -134,14 +132,7 @@ async fn events_pushed_while_a_backlog_drains_stay_whole_and_in_order() {
     let writer = tokio::spawn(async move {
         let client = reqwest::Client::new();
         for i in 0..WRITES {
-            let resp = client
-                .post(format!("{base}/api/item"))
-                .header("authorization", &auth)
-                .json(&json!({"name": payload, "n": i}))
-                .send()
-                .await
-                .unwrap();
-            assert!(resp.status().is_success(), "write {i}: {}", resp.status());
+            post_item(&client, &base, &auth, &payload, i).await;
             let _ = started.send(i + 1);
         }
     });
