@@ -282,10 +282,9 @@ impl Inner {
                 }
             }
             if count == 0 {
-                // Only empty frames are left; nothing to write.
-                self.queue.clear();
-                self.sent = 0;
-                break;
+                // The front frames are empty: drop them and go on.
+                self.sent = advance(&mut self.queue, self.sent, 0);
+                continue;
             }
             let written = match Pin::new(io).poll_write_vectored(cx, &slices[..count]) {
                 Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
@@ -451,6 +450,9 @@ impl AsyncWrite for Duplex {
         _cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
+        if data.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
         let link = &self.0;
         let mut inner = link.lock();
         // Already framed by tungstenite: sent as it is.
@@ -552,5 +554,9 @@ mod tests {
         assert_eq!(advance(&mut queue, 2, 3), 0);
         assert!(queue.is_empty());
         assert_eq!(advance(&mut queue, 0, 0), 0);
+        // Nothing written still drops empty frames at the front, and only those.
+        let mut queue: VecDeque<Frame> = [raw(0, 0), raw(0, 0), raw(2, 4)].into();
+        assert_eq!(advance(&mut queue, 0, 0), 0);
+        assert_eq!(queue.len(), 1);
     }
 }
