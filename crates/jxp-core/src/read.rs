@@ -211,7 +211,6 @@ impl App {
     }
 }
 
-/// The public view, narrowed to `fields` (plus `_id` and `id`) when asked.
 /// The page size of a list: the one asked for, capped at the model's maximum (and whether it
 /// was), or the default; none when limits are off and none was asked for.
 pub(crate) fn page_limit(limits: &QueryLimits, requested: Option<u64>) -> (Option<u64>, bool) {
@@ -238,6 +237,7 @@ pub(crate) fn page_find(filter: Filter, params: &ListParams, limit: Option<u64>)
     }
 }
 
+/// The public view, narrowed to `fields` (plus `_id` and `id`) when asked.
 pub(crate) fn project(model: &Model, doc: &Document, fields: Option<&[String]>) -> Document {
     let view = public_view(model, doc);
     let Some(fields) = fields else {

@@ -79,8 +79,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (closing, mut closing_rx) = watch::channel(false);
-    // One ticker pings every WebSocket through its own queue, instead of a timer per
-    // connection.
+    // One ticker has the hub ping every WebSocket, in order with its other frames, instead
+    // of a timer per connection.
     let interval = state.http.ws.ping_interval;
     let hub = state.app.hub().clone();
     tokio::spawn(async move {
