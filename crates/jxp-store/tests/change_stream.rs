@@ -126,6 +126,31 @@ fn insert(model: &str, d: Document) -> WriteTx {
     }
 }
 
+/// Eight tasks write thirty transactions each at once, `make(task, step, n)` making each with
+/// a distinct `n`; answers every `(task, step, n, outcome)`.
+async fn write_concurrently(
+    store: &Arc<dyn Store>,
+    make: impl Fn(u32, u32, u32) -> WriteTx + Clone + Send + 'static,
+) -> Vec<(u32, u32, u32, Result<Vec<Arc<Change>>, StoreError>)> {
+    let mut tasks = Vec::new();
+    for t in 0..8u32 {
+        let (store, make) = (store.clone(), make.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut outcomes = Vec::new();
+            for i in 0..30u32 {
+                let n = 100 + t * 1000 + i;
+                outcomes.push((t, i, n, store.write(make(t, i, n)).await));
+            }
+            outcomes
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.unwrap());
+    }
+    all
+}
+
 async fn next(rx: &mut broadcast::Receiver<Arc<Change>>) -> Arc<Change> {
     tokio::time::timeout(Duration::from_secs(5), rx.recv())
         .await
@@ -366,50 +391,39 @@ async fn a_failing_write_among_concurrent_ones_takes_back_only_its_own() {
         .write(insert("test", doc(&id(1), "taken", 0)))
         .await
         .unwrap();
-    let mut tasks = Vec::new();
-    for t in 0..8u32 {
-        let store = store.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut outcomes = Vec::new();
-            for i in 0..30u32 {
-                let n = 100 + t * 1000 + i;
-                // Every third write is two inserts, the second of which clashes.
-                let tx = if i % 3 == 0 {
-                    WriteTx {
-                        ops: vec![
-                            WriteOp::Insert {
-                                model: "test".into(),
-                                doc: doc(&id(n), &format!("b{n}"), i64::from(n)),
-                            },
-                            WriteOp::Insert {
-                                model: "test".into(),
-                                doc: doc(&id(n + 500), "taken", 0),
-                            },
-                        ],
-                        ..WriteTx::default()
-                    }
-                } else {
-                    insert("test", doc(&id(n), &format!("b{n}"), i64::from(n)))
-                };
-                outcomes.push((n, store.write(tx).await));
+    let outcomes = write_concurrently(&store, |_, i, n| {
+        // Every third write is two inserts, the second of which clashes.
+        if i % 3 == 0 {
+            WriteTx {
+                ops: vec![
+                    WriteOp::Insert {
+                        model: "test".into(),
+                        doc: doc(&id(n), &format!("b{n}"), i64::from(n)),
+                    },
+                    WriteOp::Insert {
+                        model: "test".into(),
+                        doc: doc(&id(n + 500), "taken", 0),
+                    },
+                ],
+                ..WriteTx::default()
             }
-            outcomes
-        }));
-    }
+        } else {
+            insert("test", doc(&id(n), &format!("b{n}"), i64::from(n)))
+        }
+    })
+    .await;
     let mut stored = 0;
-    for t in tasks {
-        for (n, outcome) in t.await.unwrap() {
-            let there = store.get("test", &id(n)).await.unwrap().is_some();
-            match outcome {
-                Ok(changes) => {
-                    assert_eq!(changes.len(), 1);
-                    assert!(there, "{n} acknowledged and stored");
-                    stored += 1;
-                }
-                Err(e) => {
-                    assert!(matches!(e, StoreError::Unique { .. }), "{n}: {e:?}");
-                    assert!(!there, "{n}: its first insert was taken back too");
-                }
+    for (_, _, n, outcome) in outcomes {
+        let there = store.get("test", &id(n)).await.unwrap().is_some();
+        match outcome {
+            Ok(changes) => {
+                assert_eq!(changes.len(), 1);
+                assert!(there, "{n} acknowledged and stored");
+                stored += 1;
+            }
+            Err(e) => {
+                assert!(matches!(e, StoreError::Unique { .. }), "{n}: {e:?}");
+                assert!(!there, "{n}: its first insert was taken back too");
             }
         }
     }
@@ -437,53 +451,43 @@ async fn single_inserts_in_conflict_fail_alone_and_name_the_field() {
         .write(insert("test", doc(&id(1), "taken", 0)))
         .await
         .unwrap();
-    let mut tasks = Vec::new();
-    for t in 0..8u32 {
-        let store = store.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut outcomes = Vec::new();
-            for i in 0..30u32 {
-                let n = 100 + t * 1000 + i;
-                let d = match i % 5 {
-                    0 => doc(&id(n), "taken", 0),
-                    // Tasks 2k and 2k+1 write the same value at the same step.
-                    1 => doc(&id(n), &format!("pair{i}-{}", t / 2), 0),
-                    2 => doc(&id(1), &format!("b{n}"), 0),
-                    _ => doc(&id(n), &format!("b{n}"), 0),
-                };
-                outcomes.push((t, i, n, store.write(insert("test", d)).await));
-            }
-            outcomes
-        }));
-    }
+    let outcomes = write_concurrently(&store, |t, i, n| {
+        let d = match i % 5 {
+            0 => doc(&id(n), "taken", 0),
+            // Tasks 2k and 2k+1 write the same value at the same step.
+            1 => doc(&id(n), &format!("pair{i}-{}", t / 2), 0),
+            2 => doc(&id(1), &format!("b{n}"), 0),
+            _ => doc(&id(n), &format!("b{n}"), 0),
+        };
+        insert("test", d)
+    })
+    .await;
     let mut stored = 0;
     let mut pairs_won = std::collections::HashMap::new();
-    for task in tasks {
-        for (t, i, n, outcome) in task.await.unwrap() {
-            let there = store.get("test", &id(n)).await.unwrap().is_some();
-            match (i % 5, outcome) {
-                (0, Err(StoreError::Unique { field, .. })) => {
-                    assert_eq!(field, "bar");
-                    assert!(!there);
-                }
-                (2, Err(StoreError::Unique { field, .. })) => assert_eq!(field, "_id"),
-                (1, Ok(_)) => {
-                    assert!(there);
-                    *pairs_won.entry((i, t / 2)).or_insert(0) += 1;
-                    stored += 1;
-                }
-                (1, Err(StoreError::Unique { field, .. })) => {
-                    assert_eq!(field, "bar");
-                    assert!(!there);
-                    pairs_won.entry((i, t / 2)).or_insert(0);
-                }
-                (3 | 4, Ok(changes)) => {
-                    assert_eq!(changes.len(), 1);
-                    assert!(there);
-                    stored += 1;
-                }
-                (k, other) => panic!("write {n} (kind {k}): {other:?}"),
+    for (t, i, n, outcome) in outcomes {
+        let there = store.get("test", &id(n)).await.unwrap().is_some();
+        match (i % 5, outcome) {
+            (0, Err(StoreError::Unique { field, .. })) => {
+                assert_eq!(field, "bar");
+                assert!(!there);
             }
+            (2, Err(StoreError::Unique { field, .. })) => assert_eq!(field, "_id"),
+            (1, Ok(_)) => {
+                assert!(there);
+                *pairs_won.entry((i, t / 2)).or_insert(0) += 1;
+                stored += 1;
+            }
+            (1, Err(StoreError::Unique { field, .. })) => {
+                assert_eq!(field, "bar");
+                assert!(!there);
+                pairs_won.entry((i, t / 2)).or_insert(0);
+            }
+            (3 | 4, Ok(changes)) => {
+                assert_eq!(changes.len(), 1);
+                assert!(there);
+                stored += 1;
+            }
+            (k, other) => panic!("write {n} (kind {k}): {other:?}"),
         }
     }
     assert_eq!(pairs_won.len(), 4 * 6);
