@@ -5,6 +5,7 @@ mod builtin;
 mod cast;
 mod document;
 mod error;
+mod ident;
 mod load;
 mod model_file;
 mod node;
@@ -14,6 +15,7 @@ mod validate;
 
 pub use document::{Document, SYSTEM_FIELDS, into_public_view, now_iso, public_view};
 pub use error::{ModelError, ValidationError};
+pub use ident::is_ident;
 pub use load::{load_dir, parse_model_json, parse_model_toml};
 pub use objectid::{ObjectId, is_object_id};
 pub use schema::{

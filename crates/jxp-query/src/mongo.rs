@@ -2,7 +2,7 @@
 //! realtime `filter` take them. Paths are checked against the model and values cast to the
 //! field's type; an operator outside the supported list is a 400 naming it.
 
-use jxp_model::{Field, FieldKind, Model, ScalarType, format_date, parse_date};
+use jxp_model::{Field, FieldKind, Model, ScalarType, format_date, is_ident, parse_date};
 use serde_json::Value;
 
 use crate::ast::{Filter, Op, Path};
@@ -105,10 +105,6 @@ fn resolve_in_element(
         }
     }
     Ok((Path::new(dotted, None), scalar))
-}
-
-fn is_ident(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 fn parse_filter(scope: Scope<'_>, value: &Value) -> Result<Filter, QueryError> {

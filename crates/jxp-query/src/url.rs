@@ -3,7 +3,9 @@
 //! request. Every path is checked against the model, and every value is cast to the field's
 //! type, so a bad parameter is a 400 here and never reaches SQL.
 
-use jxp_model::{Field, FieldKind, IndexKind, Model, ScalarType, format_date, parse_date};
+use jxp_model::{
+    Field, FieldKind, IndexKind, Model, ScalarType, format_date, is_ident, parse_date,
+};
 use serde_json::Value;
 
 use crate::ast::{Filter, Op, Path, Sort, SortDir};
@@ -222,10 +224,6 @@ pub fn resolve_path(model: &Model, dotted: &str) -> Result<(Path, Option<ScalarT
         }
     }
     Ok((Path::new(dotted, array_at), scalar))
-}
-
-fn is_ident(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// Casts a query-string value to the field's type. `field` names the parameter in errors.

@@ -27,7 +27,7 @@ pub use sqlite::{SqliteOptions, SqliteStore};
 pub use async_trait::async_trait;
 
 /// A document as stored: a JSON object including the system fields.
-pub type Document = serde_json::Map<String, serde_json::Value>;
+pub use jxp_model::Document;
 
 /// The storage interface. Implementations: SQLite (embedded default) and PostgreSQL, under
 /// one contract (the store tests run on both).

@@ -13,6 +13,7 @@
 
 use std::fmt::Write;
 
+use jxp_model::is_ident;
 use serde_json::Value;
 
 use super::{SearchTerms, SqlParam, SqlQuery};
@@ -36,10 +37,6 @@ CREATE OR REPLACE FUNCTION jxp_items(j json) RETURNS SETOF json LANGUAGE sql IMM
 $$ SELECT e FROM json_array_elements(CASE WHEN json_typeof(j) = 'array' THEN j END) AS e
    UNION ALL SELECT j WHERE json_typeof(j) <> 'array' $$;
 "#;
-
-fn is_ident(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
 
 /// `(doc->'a'->>'b')`: the text of the value at a dotted path of plain identifiers, in the
 /// exact shape the renderer uses, for the store's expression indexes and text columns.

@@ -12,6 +12,7 @@
 
 use std::fmt::Write;
 
+use jxp_model::is_ident;
 use serde_json::Value;
 
 use super::{SearchTerms, SqlParam, SqlQuery};
@@ -34,10 +35,6 @@ const COLUMNS: &[(&str, &str, ColumnType)] = &[
     ("createdAt", "createdAt", ColumnType::Text),
     ("updatedAt", "updatedAt", ColumnType::Text),
 ];
-
-fn is_ident(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
 
 /// Appends a JSON path argument (`'$.a.b'`), bound when a segment is not a plain identifier.
 fn push_json_path(q: &mut SqlQuery, segments: &[String]) {

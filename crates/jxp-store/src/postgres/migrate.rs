@@ -5,6 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use jxp_model::is_ident;
 use jxp_query::{PG_FUNCTIONS, pg_doc_text};
 use tokio_postgres::Transaction;
 
@@ -14,10 +15,6 @@ use crate::spec::TableSpec;
 
 /// The advisory lock key schema changes take (any constant; "jxp" in ASCII).
 const LOCK_KEY: i64 = 0x006a_7870;
-
-fn is_ident(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
 
 /// An index name of at most 63 bytes (PostgreSQL's limit), unique per model and path.
 fn index_name(model: &str, path: &str, unique: bool) -> String {

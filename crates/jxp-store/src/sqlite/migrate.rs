@@ -4,15 +4,12 @@
 
 use std::collections::{HashMap, HashSet};
 
+use jxp_model::is_ident;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{TableInfo, Tables, fts_name, table_name};
 use crate::error::StoreError;
 use crate::spec::TableSpec;
-
-fn is_ident(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
 
 /// `$.a.b` for a dotted path of plain identifiers.
 pub(crate) fn json_path(dotted: &str) -> Result<String, StoreError> {
