@@ -276,6 +276,12 @@ mod tests {
     use super::*;
     use clap::CommandFactory;
 
+    /// The subcommand a command line (after `jxp-bench`, words split on spaces) parses to.
+    fn parse(line: &str) -> anyhow::Result<Command> {
+        let args = std::iter::once("jxp-bench").chain(line.split_whitespace());
+        Ok(Cli::try_parse_from(args)?.command)
+    }
+
     #[test]
     fn cli_is_consistent() {
         Cli::command().debug_assert();
@@ -283,21 +289,10 @@ mod tests {
 
     #[test]
     fn parses_rest_flags() -> anyhow::Result<()> {
-        let cli = Cli::try_parse_from([
-            "jxp-bench",
-            "rest",
-            "--base",
-            "http://127.0.0.1:4101",
-            "--op",
-            "post",
-            "--concurrency",
-            "8",
-            "--duration-s",
-            "3",
-            "--warmup-s",
-            "0",
-        ])?;
-        let Command::Rest(a) = cli.command else {
+        let command = parse(
+            "rest --base http://127.0.0.1:4101 --op post --concurrency 8 --duration-s 3 --warmup-s 0",
+        )?;
+        let Command::Rest(a) = command else {
             anyhow::bail!("expected the rest subcommand");
         };
         assert_eq!(a.op, Op::Post);
@@ -310,31 +305,16 @@ mod tests {
 
     #[test]
     fn email_needs_password() {
-        let r = Cli::try_parse_from(["jxp-bench", "smoke", "--email", "a@b.c"]);
-        assert!(r.is_err());
+        assert!(parse("smoke --email a@b.c").is_err());
     }
 
     #[test]
     fn parses_fanout_flags() -> anyhow::Result<()> {
-        let cli = Cli::try_parse_from([
-            "jxp-bench",
-            "fanout",
-            "--email",
-            "a@b.c",
-            "--password",
-            "pw",
-            "--subs",
-            "10",
-            "--writes",
-            "30",
-            "--rate",
-            "12.5",
-            "--mix",
-            "cud",
-            "--server-pid",
-            "42",
-        ])?;
-        let Command::Fanout(a) = cli.command else {
+        let command = parse(
+            "fanout --email a@b.c --password pw --subs 10 --writes 30 --rate 12.5 --mix cud \
+             --server-pid 42",
+        )?;
+        let Command::Fanout(a) = command else {
             anyhow::bail!("expected the fanout subcommand");
         };
         assert_eq!((a.subs, a.writes, a.rate, a.mix), (10, 30, 12.5, Mix::Cud));
@@ -349,19 +329,21 @@ mod tests {
             (Some(42), 200, 5, false)
         );
         for bad in ["0", "-1", "nan", "inf", "x"] {
-            let r = Cli::try_parse_from(["jxp-bench", "fanout", "--rate", bad]);
-            assert!(r.is_err(), "--rate {bad} accepted");
+            assert!(
+                parse(&format!("fanout --rate {bad}")).is_err(),
+                "--rate {bad} accepted"
+            );
         }
         Ok(())
     }
 
     #[test]
     fn burst_and_idle_defaults() -> anyhow::Result<()> {
-        let Command::Burst(b) = Cli::try_parse_from(["jxp-bench", "burst"])?.command else {
+        let Command::Burst(b) = parse("burst")? else {
             anyhow::bail!("expected burst");
         };
         assert_eq!(b.subs, 10_000);
-        let Command::Idle(i) = Cli::try_parse_from(["jxp-bench", "idle"])?.command else {
+        let Command::Idle(i) = parse("idle")? else {
             anyhow::bail!("expected idle");
         };
         assert_eq!((i.subs, i.hold_s), (19_000, 5));
@@ -370,34 +352,22 @@ mod tests {
 
     #[test]
     fn floor_flags() -> anyhow::Result<()> {
-        let Command::Floor(f) = Cli::try_parse_from(["jxp-bench", "floor"])?.command else {
+        let Command::Floor(f) = parse("floor")? else {
             anyhow::bail!("expected floor");
         };
         assert_eq!((f.conns, f.bytes, f.rounds, f.threads), (10_000, 200, 5, 2));
-        for (flag, bad) in [
-            ("--conns", "0"),
-            ("--conns", "19001"),
-            ("--bytes", "0"),
-            ("--bytes", "65537"),
-            ("--rounds", "101"),
-            ("--threads", "65"),
+        for bad in [
+            "--conns 0",
+            "--conns 19001",
+            "--bytes 0",
+            "--bytes 65537",
+            "--rounds 101",
+            "--threads 65",
         ] {
-            let r = Cli::try_parse_from(["jxp-bench", "floor", flag, bad]);
-            assert!(r.is_err(), "{flag} {bad} accepted");
+            assert!(parse(&format!("floor {bad}")).is_err(), "{bad} accepted");
         }
-        let cli = Cli::try_parse_from([
-            "jxp-bench",
-            "floor-reader",
-            "--addr",
-            "127.0.0.1:4000",
-            "--conns",
-            "3",
-            "--bytes",
-            "8",
-            "--rounds",
-            "2",
-        ])?;
-        let Command::FloorReader(r) = cli.command else {
+        let command = parse("floor-reader --addr 127.0.0.1:4000 --conns 3 --bytes 8 --rounds 2")?;
+        let Command::FloorReader(r) = command else {
             anyhow::bail!("expected floor-reader");
         };
         assert_eq!((r.addr.port(), r.conns, r.bytes, r.rounds), (4000, 3, 8, 2));
@@ -406,7 +376,6 @@ mod tests {
 
     #[test]
     fn refuses_zero_concurrency() {
-        let r = Cli::try_parse_from(["jxp-bench", "rest", "--concurrency", "0"]);
-        assert!(r.is_err());
+        assert!(parse("rest --concurrency 0").is_err());
     }
 }

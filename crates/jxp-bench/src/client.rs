@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
-use reqwest::{Client, redirect};
+use reqwest::{Client, RequestBuilder, StatusCode, redirect};
 use serde_json::{Value, json};
 
 use crate::cli::Common;
@@ -76,10 +76,12 @@ pub async fn check_health(client: &Client, target: &Target) -> Result<()> {
     Ok(())
 }
 
-/// Headers to send on every request: `X-API-Key` if `--apikey`, and a bearer token obtained
-/// from `POST /login` if `--email/--password`.
-pub async fn auth_headers(client: &Client, target: &Target, common: &Common) -> Result<HeaderMap> {
-    Ok(authenticate(client, target, common).await?.headers)
+/// Checks that the server answers `/healthz` (asked without credentials), then logs in: the
+/// start of every jxp scenario.
+pub async fn connect(target: &Target, common: &Common) -> Result<Auth> {
+    let anonymous = build(&HeaderMap::new())?;
+    check_health(&anonymous, target).await?;
+    authenticate(&anonymous, target, common).await
 }
 
 /// The credentials of a run: request headers, and the login token itself (for WebSocket `auth`).
@@ -89,22 +91,27 @@ pub struct Auth {
     pub token: Option<String>,
 }
 
-/// Logs in once (if `--email/--password`) and builds the headers of [`auth_headers`].
+/// Headers to send on every request: `X-API-Key` if `--apikey`, and a bearer token obtained
+/// from `POST /login` (once) if `--email/--password`.
 pub async fn authenticate(client: &Client, target: &Target, common: &Common) -> Result<Auth> {
     let mut headers = HeaderMap::new();
     if let Some(key) = &common.apikey {
-        let mut v = HeaderValue::from_str(key).context("--apikey is not a valid header value")?;
-        v.set_sensitive(true);
-        headers.insert(X_API_KEY, v);
+        headers.insert(
+            X_API_KEY,
+            secret_header(key, "--apikey is not a valid header value")?,
+        );
     }
     let mut token = None;
     if let (Some(email), Some(password)) = (&common.email, &common.password) {
         // The login request itself carries the API key too, if any.
         let t = login(client, target, &headers, email, password).await?;
-        let mut v = HeaderValue::from_str(&format!("Bearer {t}"))
-            .context("the login token is not a valid header value")?;
-        v.set_sensitive(true);
-        headers.insert(AUTHORIZATION, v);
+        headers.insert(
+            AUTHORIZATION,
+            secret_header(
+                &format!("Bearer {t}"),
+                "the login token is not a valid header value",
+            )?,
+        );
         token = Some(t);
     }
     Ok(Auth { headers, token })
@@ -118,15 +125,11 @@ async fn login(
     password: &str,
 ) -> Result<String> {
     let url = target.url("/login");
-    let resp = client
+    let request = client
         .post(&url)
         .headers(headers.clone())
-        .json(&json!({ "email": email, "password": password }))
-        .send()
-        .await
-        .map_err(|e| anyhow!("POST {url} failed: {}", error_chain(&e)))?;
-    let status = resp.status();
-    let body = resp.text().await.unwrap_or_default();
+        .json(&json!({ "email": email, "password": password }));
+    let (status, body) = send(request, &format!("POST {url}")).await?;
     if !status.is_success() {
         bail!(
             "login as {email} failed: POST {url} answered {status}: {}",
@@ -138,6 +141,45 @@ async fn login(
         .and_then(|v| v.get("token").and_then(Value::as_str).map(str::to_owned))
         .filter(|t| !t.is_empty())
         .ok_or_else(|| anyhow!("login answer has no \"token\": {}", snippet(&body)))
+}
+
+/// A header value that is a credential, kept out of debug output; `what` says which, if it
+/// cannot be a header value.
+pub fn secret_header(text: &str, what: &'static str) -> Result<HeaderValue> {
+    let mut value = HeaderValue::from_str(text).context(what)?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+/// Sends a request and reads the answer: its status and body. Errors are the transport's
+/// own words; [`send`] adds which request it was.
+pub async fn exchange(request: RequestBuilder) -> Result<(StatusCode, String)> {
+    let resp = request
+        .send()
+        .await
+        .map_err(|e| anyhow!("{}", error_chain(&e)))?;
+    let status = resp.status();
+    let body = resp
+        .text()
+        .await
+        .map_err(|e| anyhow!("reading the answer: {}", error_chain(&e)))?;
+    Ok((status, body))
+}
+
+/// [`exchange`], with `what` (`GET <url>`) naming the request in errors.
+pub async fn send(request: RequestBuilder, what: &str) -> Result<(StatusCode, String)> {
+    exchange(request)
+        .await
+        .map_err(|e| anyhow!("{what} failed: {e}"))
+}
+
+/// The JSON answer of a request that must succeed; anything else is an error naming `what`.
+pub async fn json_answer(request: RequestBuilder, what: &str) -> Result<Value> {
+    let (status, body) = send(request, what).await?;
+    if !status.is_success() {
+        bail!("{what} answered {status}: {}", snippet(&body));
+    }
+    serde_json::from_str(&body).with_context(|| format!("{what}: not JSON"))
 }
 
 /// An error and its sources, `a: b: c` (reqwest's Display omits the cause).

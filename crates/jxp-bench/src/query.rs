@@ -10,14 +10,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
+use reqwest::header::{AUTHORIZATION, HeaderMap};
 use reqwest::{Client, Url};
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::cli::{QueryArgs, QueryProto};
-use crate::client::{self, error_chain, snippet};
+use crate::client::{self, snippet};
 use crate::prng::XorShift64;
 use crate::report::{pct_ms, round};
 use crate::target::Target;
@@ -71,15 +71,14 @@ struct Scenario {
 
 pub async fn run(args: QueryArgs) -> Result<()> {
     let target = Target::parse(&args.common.base)?;
-    let anonymous = client::build(&HeaderMap::new())?;
     let (headers, scenarios) = match args.proto {
         QueryProto::Jxp => {
-            client::check_health(&anonymous, &target).await?;
-            let headers = client::auth_headers(&anonymous, &target, &args.common).await?;
+            let headers = client::connect(&target, &args.common).await?.headers;
             let scenarios = jxp_setup(&target, &headers, args.docs).await?;
             (headers, scenarios)
         }
         QueryProto::Pocketbase => {
+            let anonymous = client::build(&HeaderMap::new())?;
             let headers = pb_auth(&anonymous, &target, &args).await?;
             let scenarios = pb_setup(&target, &headers, args.docs).await?;
             (headers, scenarios)
@@ -193,32 +192,11 @@ async fn finish_seeding(mut tasks: JoinSet<Result<()>>, n: u64, started: Instant
 }
 
 async fn get_json(client: &Client, url: &str) -> Result<Value> {
-    let resp = client
-        .get(url)
-        .send()
-        .await
-        .map_err(|e| anyhow!("GET {url} failed: {}", error_chain(&e)))?;
-    let status = resp.status();
-    let body = resp.text().await.unwrap_or_default();
-    if !status.is_success() {
-        bail!("GET {url} answered {status}: {}", snippet(&body));
-    }
-    serde_json::from_str(&body).with_context(|| format!("GET {url}: not JSON"))
+    client::json_answer(client.get(url), &format!("GET {url}")).await
 }
 
 async fn post_json(client: &Client, url: &str, body: &Value) -> Result<Value> {
-    let resp = client
-        .post(url)
-        .json(body)
-        .send()
-        .await
-        .map_err(|e| anyhow!("POST {url} failed: {}", error_chain(&e)))?;
-    let status = resp.status();
-    let text = resp.text().await.unwrap_or_default();
-    if !status.is_success() {
-        bail!("POST {url} answered {status}: {}", snippet(&text));
-    }
-    serde_json::from_str(&text).with_context(|| format!("POST {url}: not JSON"))
+    client::json_answer(client.post(url).json(body), &format!("POST {url}")).await
 }
 
 async fn explain(client: &Client, url: &str) -> Result<Vec<String>> {
@@ -448,9 +426,10 @@ async fn pb_auth(client: &Client, target: &Target, args: &QueryArgs) -> Result<H
         .as_str()
         .ok_or_else(|| anyhow!("no token from {url}"))?;
     let mut headers = HeaderMap::new();
-    let mut value = HeaderValue::from_str(token).context("the token is not a header value")?;
-    value.set_sensitive(true);
-    headers.insert(AUTHORIZATION, value);
+    headers.insert(
+        AUTHORIZATION,
+        client::secret_header(token, "the token is not a header value")?,
+    );
     Ok(headers)
 }
 

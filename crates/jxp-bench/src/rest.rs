@@ -10,7 +10,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::cli::{Op, RestArgs};
-use crate::client::{self, error_chain, snippet};
+use crate::client::{self, snippet};
 use crate::report::{self, RestRun};
 use crate::target::{Target, check_path_segment};
 use crate::worker::{self, Plan, Stats, Window};
@@ -20,9 +20,7 @@ pub async fn run(args: RestArgs) -> Result<()> {
     let model = args.common.model.as_str();
     check_path_segment("--model", model)?;
 
-    let anonymous = client::build(&Default::default())?;
-    client::check_health(&anonymous, &target).await?;
-    let headers = client::auth_headers(&anonymous, &target, &args.common).await?;
+    let headers = client::connect(&target, &args.common).await?.headers;
     let setup = client::build(&headers)?;
 
     let collection = target.collection(model);
@@ -96,19 +94,8 @@ async fn preload(client: &Client, collection: &str, n: u32, run_id: u64) -> Resu
 
 /// `POST <collection>` and the new document's `data._id`.
 pub async fn create(client: &Client, collection: &str, doc: &Value) -> Result<String> {
-    let resp = client
-        .post(collection)
-        .json(doc)
-        .send()
-        .await
-        .map_err(|e| anyhow!("POST {collection} failed: {}", error_chain(&e)))?;
-    let status = resp.status();
-    let body = resp.text().await.map_err(|e| {
-        anyhow!(
-            "POST {collection}: reading the answer failed: {}",
-            error_chain(&e)
-        )
-    })?;
+    let what = format!("POST {collection}");
+    let (status, body) = client::send(client.post(collection).json(doc), &what).await?;
     if !status.is_success() {
         bail!("POST {collection} answered {status}: {}", snippet(&body));
     }

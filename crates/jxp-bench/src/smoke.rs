@@ -4,7 +4,7 @@ use anyhow::{Result, anyhow, bail};
 use serde_json::{Value, json};
 
 use crate::cli::SmokeArgs;
-use crate::client::{self, error_chain, snippet};
+use crate::client::{self, snippet};
 use crate::rest::{create, unix_nanos};
 use crate::target::{Target, check_path_segment};
 
@@ -13,10 +13,8 @@ pub async fn run(args: SmokeArgs) -> Result<()> {
     let model = args.common.model.as_str();
     check_path_segment("--model", model)?;
 
-    let anonymous = client::build(&Default::default())?;
-    client::check_health(&anonymous, &target).await?;
-    let headers = client::auth_headers(&anonymous, &target, &args.common).await?;
-    let client = client::build(&headers)?;
+    let auth = client::connect(&target, &args.common).await?;
+    let client = client::build(&auth.headers)?;
 
     let collection = target.collection(model);
     let bar = format!("smoke-{:x}", unix_nanos());
@@ -24,13 +22,7 @@ pub async fn run(args: SmokeArgs) -> Result<()> {
     let id = create(&client, &collection, &sent).await?;
 
     let url = format!("{collection}/{id}");
-    let resp = client
-        .get(&url)
-        .send()
-        .await
-        .map_err(|e| anyhow!("GET {url} failed: {}", error_chain(&e)))?;
-    let status = resp.status();
-    let body = resp.text().await.unwrap_or_default();
+    let (status, body) = client::send(client.get(&url), &format!("GET {url}")).await?;
     if !status.is_success() {
         bail!("smoke: GET {url} answered {status}: {}", snippet(&body));
     }

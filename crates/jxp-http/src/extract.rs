@@ -45,6 +45,13 @@ async fn read_body(req: Request, limit: usize) -> Result<(Option<String>, Bytes)
     Ok((content_type, bytes))
 }
 
+fn unsupported(content_type: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        format!("content type {content_type} is not supported; send application/json"),
+    )
+}
+
 /// A JSON request body of any shape; an empty body is `null`, which the routes answer with
 /// their own "missing" message.
 pub struct AnyJson(pub Value);
@@ -55,10 +62,7 @@ impl FromRequest<AppState> for AnyJson {
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let (content_type, bytes) = read_body(req, state.http.body_limit).await?;
         if let Some(other) = content_type.filter(|c| c != "application/json") {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                format!("content type {other} is not supported; send application/json"),
-            ));
+            return Err(unsupported(&other));
         }
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(AnyJson(Value::Null));
@@ -100,10 +104,7 @@ impl FromRequest<AppState> for JsonBody {
                         .collect(),
                 ))
             }
-            Some(other) => Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                format!("content type {other} is not supported; send application/json"),
-            )),
+            Some(other) => Err(unsupported(other)),
         }
     }
 }
@@ -130,6 +131,13 @@ where
 pub struct QueryPairs(pub Vec<(String, String)>);
 
 impl QueryPairs {
+    /// Parses a raw query string (without the `?`).
+    pub fn parse(raw: &str) -> Result<Self, ApiError> {
+        serde_urlencoded::from_str(raw)
+            .map(QueryPairs)
+            .map_err(|_| ApiError::bad_request("malformed query string"))
+    }
+
     /// Whether a flag like `_permaDelete=1` or `showDeleted=true` is set.
     pub fn flag(&self, name: &str) -> bool {
         self.0
@@ -142,10 +150,7 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let raw = parts.uri.query().unwrap_or_default();
-        serde_urlencoded::from_str(raw)
-            .map(QueryPairs)
-            .map_err(|_| ApiError::bad_request("malformed query string"))
+        QueryPairs::parse(parts.uri.query().unwrap_or_default())
     }
 }
 

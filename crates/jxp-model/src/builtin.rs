@@ -1,6 +1,6 @@
 //! The built-in models (`user`, `apikey`, `token`, `refreshtoken`, `usergroups`), loaded when
-//! the model directory does not define them. They are written as model files so they go
-//! through the same parser and checks as the user's own.
+//! the model directory does not define them. They are model files (`builtin/*.toml`, built
+//! into the binary) so they go through the same parser and checks as the user's own.
 
 use std::path::PathBuf;
 
@@ -8,100 +8,16 @@ use crate::error::ModelError;
 use crate::load::parse_model_toml;
 use crate::schema::Model;
 
-const USER: &str = r#"
-name = "User"
-
-[fields]
-name = "String"
-email = { type = "String", unique = true, index = true, lowercase = true, trim = true }
-password = "String"
-admin = { type = "Boolean", default = false }
-urlid = { type = "String", index = true }
-temp_hash = { type = "String", private = true }
-
-[perms]
-admin = "crud"
-owner = "ru"
-user = "r"
-
-[options]
-internal = false
-"#;
-
-const APIKEY: &str = r#"
-name = "Apikey"
-
-[fields]
-user_id = { type = "ObjectId", link = "User", index = true }
-apikey = { type = "String", private = true }
-key_hash = { type = "String", unique = true, private = true }
-
-[perms]
-admin = "crud"
-
-[options]
-internal = true
-soft_delete = false
-"#;
-
-const TOKEN: &str = r#"
-name = "Token"
-
-[fields]
-user_id = { type = "ObjectId", link = "User", index = true }
-access_token = { type = "String", unique = true, private = true }
-expires = "Date"
-provider = "String"
-
-[perms]
-admin = "crud"
-
-[options]
-internal = true
-soft_delete = false
-"#;
-
-const REFRESHTOKEN: &str = r#"
-name = "Refreshtoken"
-
-[fields]
-user_id = { type = "ObjectId", link = "User", index = true }
-refresh_token = { type = "String", unique = true, private = true }
-expires = "Date"
-
-[perms]
-admin = "crud"
-
-[options]
-internal = true
-soft_delete = false
-"#;
-
-const USERGROUPS: &str = r#"
-name = "Usergroups"
-
-[fields]
-user_id = { type = "ObjectId", link = "User", unique = true, index = true }
-groups = ["String"]
-
-[perms]
-admin = "crud"
-owner = "r"
-
-[options]
-internal = true
-"#;
-
 const BUILTINS: &[(&str, &str)] = &[
-    ("user", USER),
-    ("apikey", APIKEY),
-    ("token", TOKEN),
-    ("refreshtoken", REFRESHTOKEN),
-    ("usergroups", USERGROUPS),
+    ("user", include_str!("builtin/user.toml")),
+    ("apikey", include_str!("builtin/apikey.toml")),
+    ("token", include_str!("builtin/token.toml")),
+    ("refreshtoken", include_str!("builtin/refreshtoken.toml")),
+    ("usergroups", include_str!("builtin/usergroups.toml")),
 ];
 
-/// The built-in models, marked `builtin`. An error here is a defect in the texts above; the
-/// tests parse them all.
+/// The built-in models, marked `builtin`. An error here is a defect in those files; the tests
+/// parse them all.
 pub(crate) fn builtin_models() -> Result<Vec<Model>, ModelError> {
     BUILTINS
         .iter()

@@ -175,6 +175,25 @@ pub fn cast_json(field: &str, scalar: Option<ScalarType>, v: &Value) -> Result<V
     }
 }
 
+/// The array argument of `$in`, `$nin` or `$all`, each item cast to the field's type.
+fn cast_array(
+    field: &str,
+    scalar: Option<ScalarType>,
+    op: &str,
+    arg: &Value,
+) -> Result<Value, QueryError> {
+    let Value::Array(items) = arg else {
+        return Err(QueryError::new(format!(
+            "filter on \"{field}\": {op} takes an array"
+        )));
+    };
+    items
+        .iter()
+        .map(|i| cast_json(field, scalar, i))
+        .collect::<Result<_, _>>()
+        .map(Value::Array)
+}
+
 /// Parses the condition on one field. `element` is the element kind when the field is an
 /// array (the path ending at it), which the whole-array operators require.
 fn parse_field(
@@ -210,21 +229,8 @@ fn parse_field(
             "$gte" => cond(Op::Gte, cast_json(field, scalar, arg)?),
             "$lt" => cond(Op::Lt, cast_json(field, scalar, arg)?),
             "$lte" => cond(Op::Lte, cast_json(field, scalar, arg)?),
-            "$in" | "$nin" => {
-                let Value::Array(items) = arg else {
-                    return Err(QueryError::new(format!(
-                        "filter on \"{field}\": {op} takes an array"
-                    )));
-                };
-                let cast: Vec<Value> = items
-                    .iter()
-                    .map(|i| cast_json(field, scalar, i))
-                    .collect::<Result<_, _>>()?;
-                cond(
-                    if op == "$in" { Op::In } else { Op::Nin },
-                    Value::Array(cast),
-                )
-            }
+            "$in" => cond(Op::In, cast_array(field, scalar, op, arg)?),
+            "$nin" => cond(Op::Nin, cast_array(field, scalar, op, arg)?),
             "$exists" => cond(
                 Op::Exists,
                 Value::Bool(
@@ -264,16 +270,7 @@ fn parse_field(
                 if element.is_none() {
                     return Err(not_array(op));
                 }
-                let Value::Array(items) = arg else {
-                    return Err(QueryError::new(format!(
-                        "filter on \"{field}\": $all takes an array"
-                    )));
-                };
-                let cast: Vec<Value> = items
-                    .iter()
-                    .map(|i| cast_json(field, scalar, i))
-                    .collect::<Result<_, _>>()?;
-                cond(Op::All, Value::Array(cast))
+                cond(Op::All, cast_array(field, scalar, op, arg)?)
             }
             "$elemMatch" => {
                 let Some(element) = element else {

@@ -70,10 +70,8 @@ async fn setup(common: &Common, opts: &SubscriberOpts) -> Result<Setup> {
             ),
         }
     }
-    let anonymous = client::build(&Default::default())?;
-    client::check_health(&anonymous, &target).await?;
     // One login for the whole run: the token serves every request and every socket.
-    let auth = client::authenticate(&anonymous, &target, common).await?;
+    let auth = client::connect(&target, common).await?;
     let ws_auth = if opts.ws_anonymous {
         None
     } else if let Some(token) = &auth.token {
@@ -246,7 +244,7 @@ pub async fn fanout(args: FanoutArgs) -> Result<()> {
         _ => 0.0,
     };
     let deliveries_per_s = if delivery_window_s > 0.0 {
-        t.unique as f64 / delivery_window_s
+        t.counts.unique as f64 / delivery_window_s
     } else {
         0.0
     };
@@ -260,12 +258,11 @@ pub async fn fanout(args: FanoutArgs) -> Result<()> {
         "writes_ok": log.ok(),
         "rate": args.rate,
         "achieved_rate": round(r.writes.achieved_rate(), 2),
-        "expected": r.expected(),
-        "received": t.received,
-        "unique": t.unique,
-        "lost": r.lost(),
-        "duplicates": t.duplicates,
-        "out_of_order": t.out_of_order,
+    });
+    extend(&mut out, delivery_counts(&r, t));
+    extend(
+        &mut out,
+        json!({
         "p50_ms": pct_ms(&t.latency, 50.0),
         "p90_ms": pct_ms(&t.latency, 90.0),
         "p99_ms": pct_ms(&t.latency, 99.0),
@@ -282,15 +279,9 @@ pub async fn fanout(args: FanoutArgs) -> Result<()> {
         "write_rtt_max_ms": max_ms(&r.writes.rtt),
         "write_window_s": round(r.writes.window_s, 3),
         "send_lag_max_ms": us_to_ms(r.writes.max_lag_us),
-    });
-    extend(&mut out, common_fields(&setup, &r));
-    extend(
-        &mut out,
-        json!({
-            "rss_kib": { "before": r.rss.before, "subscribed": r.rss.subscribed, "end": r.rss.end },
-            "rss_per_conn_kib": Rss::per_conn(r.rss.before, r.rss.subscribed, r.subscribed),
         }),
     );
+    extend(&mut out, common_and_rss_fields(&setup, &r));
     println!("{out}");
     eprintln!(
         "[jxp-bench fanout {}] {}/{} subscribed in {:.1} s; {}/{} writes ({}) at {:.1}/s (target {}); \
@@ -305,11 +296,11 @@ pub async fn fanout(args: FanoutArgs) -> Result<()> {
         args.mix.as_str(),
         r.writes.achieved_rate(),
         args.rate,
-        t.unique,
+        t.counts.unique,
         r.expected(),
         r.lost(),
-        t.duplicates,
-        t.out_of_order,
+        t.counts.duplicates,
+        t.counts.out_of_order,
         closed_note(&r),
         ms_text(pct_ms(&t.latency, 50.0)),
         ms_text(pct_ms(&t.latency, 90.0)),
@@ -336,12 +327,11 @@ pub async fn burst(args: BurstArgs) -> Result<()> {
         "subs": r.subs,
         "subscribed": r.subscribed,
         "write_ok": r.writes.log.ok() == 1,
-        "expected": r.expected(),
-        "received": t.received,
-        "unique": t.unique,
-        "lost": r.lost(),
-        "duplicates": t.duplicates,
-        "out_of_order": t.out_of_order,
+    });
+    extend(&mut out, delivery_counts(&r, t));
+    extend(
+        &mut out,
+        json!({
         // Send -> the last subscriber's receipt; `all_reached_ms` only if none was lost.
         "all_reached_ms": if r.lost() == 0 { last_ms } else { None },
         "last_received_ms": last_ms,
@@ -350,15 +340,9 @@ pub async fn burst(args: BurstArgs) -> Result<()> {
         "p99_ms": pct_ms(&t.latency, 99.0),
         "mean_ms": mean_ms(&t.latency),
         "write_rtt_ms": max_ms(&r.writes.rtt),
-    });
-    extend(&mut out, common_fields(&setup, &r));
-    extend(
-        &mut out,
-        json!({
-            "rss_kib": { "before": r.rss.before, "subscribed": r.rss.subscribed, "end": r.rss.end },
-            "rss_per_conn_kib": Rss::per_conn(r.rss.before, r.rss.subscribed, r.subscribed),
         }),
     );
+    extend(&mut out, common_and_rss_fields(&setup, &r));
     println!("{out}");
     eprintln!(
         "[jxp-bench burst {}] {}/{} subscribed in {:.1} s; one write reached {}/{} subscribers \
@@ -367,10 +351,10 @@ pub async fn burst(args: BurstArgs) -> Result<()> {
         r.subscribed,
         r.subs,
         r.connect_s,
-        t.unique,
+        t.counts.unique,
         r.expected(),
         r.lost(),
-        t.duplicates,
+        t.counts.duplicates,
         closed_note(&r),
         ms_text(last_ms),
         ms_text(pct_ms(&t.latency, 50.0)),
@@ -403,9 +387,9 @@ pub async fn idle(args: IdleArgs) -> Result<()> {
         "rss_per_conn_kib": Rss::per_conn(r.rss.before, held, r.subscribed),
         "probe_ok": r.writes.log.ok() == 1,
         "probe_expected": r.expected(),
-        "probe_delivered": t.unique,
+        "probe_delivered": t.counts.unique,
         "probe_lost": r.lost(),
-        "probe_duplicates": t.duplicates,
+        "probe_duplicates": t.counts.duplicates,
         "probe_p50_ms": pct_ms(&t.latency, 50.0),
         "probe_p99_ms": pct_ms(&t.latency, 99.0),
         "probe_max_ms": max_ms(&t.latency),
@@ -422,12 +406,24 @@ pub async fn idle(args: IdleArgs) -> Result<()> {
         args.hold_s,
         closed_note(&r),
         rss_note(&r.rss, held, r.subscribed),
-        t.unique,
+        t.counts.unique,
         r.expected(),
         r.lost(),
         ms_text(max_ms(&t.latency)),
     );
     check_writes(&r)
+}
+
+/// How the deliveries of a fanout or burst run add up.
+fn delivery_counts(r: &Run, t: &Totals) -> Value {
+    json!({
+        "expected": r.expected(),
+        "received": t.counts.received,
+        "unique": t.counts.unique,
+        "lost": r.lost(),
+        "duplicates": t.counts.duplicates,
+        "out_of_order": t.counts.out_of_order,
+    })
 }
 
 /// Fields every realtime report ends with.
@@ -440,9 +436,9 @@ fn common_fields(setup: &Setup, r: &Run) -> Value {
         "closed": r.outcome.ended,
         "first_close": r.outcome.first_end,
         "deauthed": r.outcome.deauthed,
-        "foreign": t.foreign,
-        "unmatched": t.unmatched,
-        "missing_seq": t.missing_seq,
+        "foreign": t.counts.foreign,
+        "unmatched": t.counts.unmatched,
+        "missing_seq": t.counts.missing_seq,
         "write_errors": r.writes.failed,
         "writes_skipped": r.writes.skipped,
         "first_write_error": r.writes.first_error,
@@ -452,6 +448,20 @@ fn common_fields(setup: &Setup, r: &Run) -> Value {
         "server_pid": setup.server_pid,
         "base": setup.target.base(),
     })
+}
+
+/// The common fields, then the server's memory before subscribing, once subscribed and at the
+/// end: how the fanout and burst reports end.
+fn common_and_rss_fields(setup: &Setup, r: &Run) -> Value {
+    let mut out = common_fields(setup, r);
+    extend(
+        &mut out,
+        json!({
+            "rss_kib": { "before": r.rss.before, "subscribed": r.rss.subscribed, "end": r.rss.end },
+            "rss_per_conn_kib": Rss::per_conn(r.rss.before, r.rss.subscribed, r.subscribed),
+        }),
+    );
+    out
 }
 
 /// Appends the fields of `more` (an object) to `out` (an object).

@@ -134,9 +134,9 @@ impl WriteLog {
     }
 }
 
-/// What one connection saw, checked against the write log.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct ConnStats {
+/// The event counters of one connection, or of all of them added up.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
     /// Change events of the subscribed model, ours or not.
     pub events: u64,
     /// Events of this run's writes (including duplicates and unmatched ones).
@@ -154,6 +154,25 @@ pub struct ConnStats {
     /// Events of ours that match no successful write (e.g. a write that timed out here but
     /// was applied by the server), or a second event (new seq) for a write already seen.
     pub unmatched: u64,
+}
+
+impl Counts {
+    fn add(&mut self, c: &Counts) {
+        self.events += c.events;
+        self.received += c.received;
+        self.unique += c.unique;
+        self.duplicates += c.duplicates;
+        self.out_of_order += c.out_of_order;
+        self.missing_seq += c.missing_seq;
+        self.foreign += c.foreign;
+        self.unmatched += c.unmatched;
+    }
+}
+
+/// What one connection saw, checked against the write log.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ConnStats {
+    pub counts: Counts,
     /// `(write index, latency µs)` of each write's first delivery.
     pub deliveries: Vec<(u32, u64)>,
     /// Receive time of the last delivery, µs since the UNIX epoch.
@@ -167,34 +186,34 @@ pub fn analyze(events: &[Rx], log: &WriteLog) -> ConnStats {
     let mut seen_writes: HashSet<u32> = HashSet::with_capacity(events.len());
     let mut prev_seq: Option<u64> = None;
     for rx in events {
-        st.events += 1;
+        st.counts.events += 1;
         if rx.ours {
-            st.received += 1;
+            st.counts.received += 1;
         }
         match rx.seq {
             Some(seq) => {
                 if !seqs.insert(seq) {
-                    st.duplicates += 1;
+                    st.counts.duplicates += 1;
                     continue;
                 }
                 if prev_seq.is_some_and(|p| seq <= p) {
-                    st.out_of_order += 1;
+                    st.counts.out_of_order += 1;
                 }
                 prev_seq = Some(seq);
             }
-            None => st.missing_seq += 1,
+            None => st.counts.missing_seq += 1,
         }
         if !rx.ours {
-            st.foreign += 1;
+            st.counts.foreign += 1;
             continue;
         }
         match log.match_event(rx) {
             Some((idx, latency_us)) if seen_writes.insert(idx) => {
-                st.unique += 1;
+                st.counts.unique += 1;
                 st.deliveries.push((idx, latency_us));
                 st.last_recv_us = st.last_recv_us.max(Some(rx.recv_us));
             }
-            _ => st.unmatched += 1,
+            _ => st.counts.unmatched += 1,
         }
     }
     st
@@ -204,14 +223,7 @@ pub fn analyze(events: &[Rx], log: &WriteLog) -> ConnStats {
 #[derive(Debug)]
 pub struct Totals {
     pub connections: u64,
-    pub events: u64,
-    pub received: u64,
-    pub unique: u64,
-    pub duplicates: u64,
-    pub out_of_order: u64,
-    pub missing_seq: u64,
-    pub foreign: u64,
-    pub unmatched: u64,
+    pub counts: Counts,
     /// Latency of every first delivery (write x subscriber).
     pub latency: Histogram,
     pub last_recv_us: Option<u64>,
@@ -224,14 +236,7 @@ impl Totals {
     pub fn new(writes: usize) -> Self {
         Totals {
             connections: 0,
-            events: 0,
-            received: 0,
-            unique: 0,
-            duplicates: 0,
-            out_of_order: 0,
-            missing_seq: 0,
-            foreign: 0,
-            unmatched: 0,
+            counts: Counts::default(),
             latency: Histogram::new(),
             last_recv_us: None,
             per_write_count: vec![0; writes],
@@ -241,14 +246,7 @@ impl Totals {
 
     pub fn add(&mut self, c: &ConnStats) {
         self.connections += 1;
-        self.events += c.events;
-        self.received += c.received;
-        self.unique += c.unique;
-        self.duplicates += c.duplicates;
-        self.out_of_order += c.out_of_order;
-        self.missing_seq += c.missing_seq;
-        self.foreign += c.foreign;
-        self.unmatched += c.unmatched;
+        self.counts.add(&c.counts);
         self.last_recv_us = self.last_recv_us.max(c.last_recv_us);
         for &(idx, us) in &c.deliveries {
             self.latency.record_us(us);
@@ -269,7 +267,7 @@ impl Totals {
 
     /// Expected deliveries that never arrived.
     pub fn lost(&self, log: &WriteLog) -> u64 {
-        self.expected(log).saturating_sub(self.unique)
+        self.expected(log).saturating_sub(self.counts.unique)
     }
 
     /// For each successful write that reached all `subscribers`: the time from its send until
@@ -338,15 +336,22 @@ mod tests {
         let st = analyze(&events, &log);
         assert_eq!(
             (
-                st.events,
-                st.received,
-                st.unique,
-                st.duplicates,
-                st.out_of_order
+                st.counts.events,
+                st.counts.received,
+                st.counts.unique,
+                st.counts.duplicates,
+                st.counts.out_of_order
             ),
             (4, 4, 4, 0, 0)
         );
-        assert_eq!((st.foreign, st.unmatched, st.missing_seq), (0, 0, 0));
+        assert_eq!(
+            (
+                st.counts.foreign,
+                st.counts.unmatched,
+                st.counts.missing_seq
+            ),
+            (0, 0, 0)
+        );
         assert_eq!(st.deliveries, vec![(0, 500), (1, 100), (2, 700), (3, 10)]);
         assert_eq!(st.last_recv_us, Some(4_010));
     }
@@ -362,11 +367,11 @@ mod tests {
             rx(11, Kind::Update, 1, 2_000, 4_200), // older duplicate: not also out of order
         ];
         let st = analyze(&events, &log);
-        assert_eq!(st.events, 5);
-        assert_eq!(st.received, 5);
-        assert_eq!(st.unique, 3, "the delete (write 2) never arrived");
-        assert_eq!(st.duplicates, 2);
-        assert_eq!(st.out_of_order, 1);
+        assert_eq!(st.counts.events, 5);
+        assert_eq!(st.counts.received, 5);
+        assert_eq!(st.counts.unique, 3, "the delete (write 2) never arrived");
+        assert_eq!(st.counts.duplicates, 2);
+        assert_eq!(st.counts.out_of_order, 1);
         let mut t = Totals::new(log.writes.len());
         t.add(&st);
         assert_eq!((t.expected(&log), t.lost(&log)), (4, 1));
@@ -392,8 +397,14 @@ mod tests {
             rx(24, Kind::Create, 0, 1_000, 4_400), // write 0 again under a new seq
         ];
         let st = analyze(&events, &log);
-        assert_eq!((st.events, st.received, st.foreign), (6, 5, 1));
-        assert_eq!((st.unique, st.unmatched, st.missing_seq), (1, 4, 1));
+        assert_eq!(
+            (st.counts.events, st.counts.received, st.counts.foreign),
+            (6, 5, 1)
+        );
+        assert_eq!(
+            (st.counts.unique, st.counts.unmatched, st.counts.missing_seq),
+            (1, 4, 1)
+        );
         assert_eq!(st.deliveries, vec![(0, 200)]);
         assert_eq!(log.ok(), 3);
     }
@@ -435,7 +446,10 @@ mod tests {
             totals.add(&analyze(&events, &log));
         }
         assert_eq!(totals.connections, 40);
-        assert_eq!((totals.expected(&log), totals.unique), (2_000, 1_999));
+        assert_eq!(
+            (totals.expected(&log), totals.counts.unique),
+            (2_000, 1_999)
+        );
         assert_eq!(totals.lost(&log), 1);
         for p in [50.0, 90.0, 99.0, 100.0] {
             assert_eq!(

@@ -16,7 +16,7 @@ use tokio::time::{Instant, sleep_until};
 use super::stats::{Kind, WriteLog, WriteRec, WriteState};
 use super::unix_us;
 use crate::cli::Mix;
-use crate::client::{error_chain, snippet};
+use crate::client::{self, snippet};
 use crate::hist::Histogram;
 use crate::target::check_path_segment;
 
@@ -235,15 +235,7 @@ async fn chain(
 
 /// One request; the answer body if it was 2xx.
 async fn exchange(request: RequestBuilder) -> Result<String> {
-    let resp = request
-        .send()
-        .await
-        .map_err(|e| anyhow!("{}", error_chain(&e)))?;
-    let status = resp.status();
-    let body = resp
-        .text()
-        .await
-        .map_err(|e| anyhow!("reading the answer: {}", error_chain(&e)))?;
+    let (status, body) = client::exchange(request).await?;
     if !status.is_success() {
         bail!("HTTP {status}: {}", snippet(&body));
     }

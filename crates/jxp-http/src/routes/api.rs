@@ -180,14 +180,20 @@ fn page_url(base: &str, route: &str, slug: &str, pairs: &[(String, String)], pag
 /// Serialises a list answer, refusing it with 413 above `max_response_size`.
 pub(super) fn sized_json(state: &AppState, slug: &str, body: &Value) -> Result<Vec<u8>, ApiError> {
     let bytes = serde_json::to_vec(body).map_err(ApiError::internal)?;
+    check_size(state, slug, bytes.len())?;
+    Ok(bytes)
+}
+
+/// Refuses a list-shaped answer of `len` bytes with 413 above the model's
+/// `max_response_size`.
+pub(super) fn check_size(state: &AppState, slug: &str, len: usize) -> Result<(), ApiError> {
     let max = state.app.query_limits(slug).max_response_size;
-    if max > 0 && bytes.len() as u64 > max {
+    if max > 0 && len as u64 > max {
         return Err(ApiError::too_large(format!(
-            "the response would be {} bytes, over the limit of {max}: use a smaller limit, fields= or pages",
-            bytes.len()
+            "the response would be {len} bytes, over the limit of {max}: use a smaller limit, fields= or pages"
         )));
     }
-    Ok(bytes)
+    Ok(())
 }
 
 pub(crate) async fn get_one(
@@ -217,6 +223,11 @@ pub(crate) async fn get_one(
     cached(&state, &who, &slug, &uri, compute).await
 }
 
+/// The answer to a create or update: the document, and a message naming the model.
+fn written(slug: &str, done: &str, doc: Document) -> Json<Value> {
+    Json(json!({ "status": "ok", "message": format!("{slug} {done}"), "data": doc }))
+}
+
 pub(crate) async fn create(
     State(state): State<AppState>,
     Caller(who): Caller,
@@ -226,9 +237,7 @@ pub(crate) async fn create(
 ) -> Result<Json<Value>, ApiError> {
     let opts = write_options(&query, &mut body);
     let doc = state.app.create(&who, &slug, body, opts).await?;
-    Ok(Json(
-        json!({ "status": "ok", "message": format!("{slug} created"), "data": doc }),
-    ))
+    Ok(written(&slug, "created", doc))
 }
 
 pub(crate) async fn update(
@@ -240,9 +249,7 @@ pub(crate) async fn update(
 ) -> Result<Json<Value>, ApiError> {
     let opts = write_options(&query, &mut body);
     let doc = state.app.update(&who, &slug, &id, body, opts).await?;
-    Ok(Json(
-        json!({ "status": "ok", "message": format!("{slug} updated"), "data": doc }),
-    ))
+    Ok(written(&slug, "updated", doc))
 }
 
 pub(crate) async fn delete(

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use jxp_model::{Document, Model};
 use serde_json::Value;
 
-use super::api::list_request;
+use super::api::{check_size, list_request};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{ApiPath, Caller, QueryPairs};
@@ -32,13 +32,7 @@ pub(crate) async fn csv(
     let columns = columns(model, req.params.fields.as_deref());
     let outcome = state.app.list(&who, &slug, &req).await?;
     let text = render(&columns, &outcome.data);
-    let max = state.app.query_limits(&slug).max_response_size;
-    if max > 0 && text.len() as u64 > max {
-        return Err(ApiError::too_large(format!(
-            "the response would be {} bytes, over the limit of {max}: use a smaller limit, fields= or pages",
-            text.len()
-        )));
-    }
+    check_size(&state, &slug, text.len())?;
     // The slug is a model file name, restricted to [A-Za-z0-9_] by the loader, so it needs no
     // escaping inside the quoted filename.
     let disposition = format!("attachment; filename=\"{slug}.csv\"");
