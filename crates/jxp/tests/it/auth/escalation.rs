@@ -4,11 +4,10 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use super::support::{
-    Account, Auth, NOTES, Oracle, assert_forbidden, assert_login_failed, create_user, delete, get,
-    login, login_as, post, put, set_groups, setup_admin, start, try_login,
+use super::support::{MEMBERS, NOTES, OPEN, Oracle, assert_forbidden, assert_login_failed};
+use crate::harness::{
+    self, Account, Auth, TestServer, delete, get, login, login_as, post, put, set_groups, try_login,
 };
-use crate::harness::TestServer;
 
 /// bcrypt (cost 4) of `OVERRIDE_PASSWORD`, for `password_override`.
 const OVERRIDE_HASH: &str = "$2b$04$bc1uP1LoEgrop8CZvnEieORf6AEmd.WGFJM03u515wRWX2anGmY1C";
@@ -21,23 +20,6 @@ title = "String"
 [perms]
 owner = "crud"
 user = "c"
-"#;
-
-const OPEN: &str = r#"
-name = "Open"
-[fields]
-title = "String"
-[perms]
-all = "crud"
-"#;
-
-const MEMBERS: &str = r#"
-name = "Members"
-[fields]
-title = "String"
-[perms]
-editors = "ru"
-admin = "crud"
 "#;
 
 /// The built-in user model, but with self sign-up (`all = "c"`), so a create by a non-admin
@@ -76,10 +58,12 @@ async fn world(extra: &[(&str, &str)]) -> World {
         ("notes", NOTES),
     ];
     models.extend_from_slice(extra);
-    let s = start(&models, &[]).await;
-    let admin = setup_admin(&s).await;
-    let alice = create_user(&s, &admin.basic(), "alice").await;
-    let bob = create_user(&s, &admin.basic(), "bob").await;
+    let harness::World {
+        s,
+        admin,
+        alice,
+        bob,
+    } = harness::World::start(&models, &[], ["alice", "bob"]).await;
     let a = login_as(&s, &alice).await.bearer();
     let oracle = Oracle::open(&s).await;
     World {
