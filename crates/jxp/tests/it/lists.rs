@@ -4,7 +4,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::harness::{TestServer, assert_error};
+use crate::harness::{TestServer, assert_error, keys_of};
 
 /// Five documents that the filter cases below pick from.
 async fn fixture() -> TestServer {
@@ -245,14 +245,7 @@ async fn fields_projects_to_the_named_fields_and_the_ids() {
     let body = list(&s, "fields=foo,n").await;
     assert_eq!(data(&body).len(), 5);
     for doc in data(&body) {
-        let mut keys: Vec<&str> = doc
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(String::as_str)
-            .collect();
-        keys.sort_unstable();
-        assert_eq!(keys, ["_id", "foo", "id", "n"], "{doc}");
+        assert_eq!(keys_of(doc), ["_id", "foo", "id", "n"], "{doc}");
     }
 }
 

@@ -5,7 +5,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::harness::{TestServer, World, assert_error, call, create_as, start};
+use crate::harness::{TestServer, World, assert_error, call, create_as, keys_of, start};
 
 const TEST: &str = r#"
 name = "Test"
@@ -192,14 +192,7 @@ async fn projection_keeps_only_named_fields_and_ids() {
     let f = fixture().await;
     let data = list(&f.s, "populate[link]=name").await;
     let link = &by_foo(&data, "a")["link"];
-    let mut keys: Vec<&str> = link
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
-    keys.sort_unstable();
-    assert_eq!(keys, vec!["_id", "id", "name"], "{link}");
+    assert_eq!(keys_of(link), vec!["_id", "id", "name"], "{link}");
 
     let data = list(&f.s, "populate[array_link]=n,name&populate[other_link]=n").await;
     let a = by_foo(&data, "a");

@@ -9,8 +9,8 @@ use super::support::{
     NOTES, assert_forbidden, assert_login_failed, eventually, is_long_hex, iso_to_unix, unix_now,
 };
 use crate::harness::{
-    Auth, TestServer, create_user, get, login, login_as, refresh, session_of, setup_admin, start,
-    try_login,
+    Auth, TestServer, create_user, get, keys_of, login, login_as, refresh, session_of, setup_admin,
+    start, try_login,
 };
 
 /// A route only a logged-in user may read.
@@ -33,10 +33,8 @@ async fn login_answers_a_session() {
     let r = try_login(&s, &alice.email, &alice.password).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let body = r.body.as_object().unwrap();
-    let mut keys: Vec<&str> = body.keys().map(String::as_str).collect();
-    keys.sort_unstable();
     assert_eq!(
-        keys,
+        keys_of(&r.body),
         [
             "apikey",
             "provider",

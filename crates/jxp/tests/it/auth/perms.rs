@@ -12,7 +12,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use super::support::{MEMBERS, OPEN, Oracle, assert_forbidden};
+use super::support::{MEMBERS, OPEN, OWNED, Oracle, assert_forbidden};
 use crate::harness::{
     self, Account, Auth, TestServer, create_user, delete, get, login_as, post, put, set_groups,
 };
@@ -24,15 +24,6 @@ title = "String"
 [perms]
 all = "r"
 admin = "crud"
-"#;
-
-const OWNED: &str = r#"
-name = "Owned"
-[fields]
-title = "String"
-[perms]
-owner = "crud"
-user = "c"
 "#;
 
 const PRIVATE: &str = r#"

@@ -7,8 +7,8 @@ use super::support::{
     NOTES, Oracle, SECRET, assert_forbidden, assert_login_failed, b64url, jwt_payload, unix_now,
 };
 use crate::harness::{
-    ADMIN_EMAIL, ADMIN_PASSWORD, Account, Auth, TestServer, create_user, get, login, login_as,
-    post, setup_admin, start, try_login,
+    ADMIN_EMAIL, ADMIN_PASSWORD, Account, Auth, TestServer, create_user, get, keys_of, login,
+    login_as, post, setup_admin, start, try_login,
 };
 
 /// Whether `auth` carries admin rights (only admins may list tokens).
@@ -143,10 +143,7 @@ async fn an_admin_gets_a_jwt_that_logs_the_user_in() {
     let admin = login_as(&w.s, &w.admin).await;
     let (status, body) = getjwt(&w.s, &admin.bearer(), "Alice@Example.com").await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let obj = body.as_object().unwrap();
-    let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
-    keys.sort_unstable();
-    assert_eq!(keys, ["email", "token"], "{body}");
+    assert_eq!(keys_of(&body), ["email", "token"], "{body}");
     assert_eq!(body["email"], w.alice.email.as_str());
     let jwt = body["token"].as_str().unwrap().to_owned();
     assert_eq!(header_of(&jwt)["alg"], "HS256");

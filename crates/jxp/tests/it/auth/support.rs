@@ -36,6 +36,16 @@ title = "String"
 all = "crud"
 "#;
 
+/// A model users create in, and only the owner reads, updates and deletes.
+pub const OWNED: &str = r#"
+name = "Owned"
+[fields]
+title = "String"
+[perms]
+owner = "crud"
+user = "c"
+"#;
+
 /// A model the custom group `editors` may read and update; only admins create and delete.
 pub const MEMBERS: &str = r#"
 name = "Members"

@@ -178,15 +178,7 @@ async fn a_read_hook_sees_the_callers_own_filter() {
             _ => Err(jxp::HookError::bad_request("list gadgets by a filter")),
         }
     });
-    let s = crate::harness::TestServer::start_with_hooks(
-        &[
-            ("gadget", super::support::GADGET),
-            ("widget", super::support::WIDGET),
-        ],
-        &[],
-        hooks,
-    )
-    .await;
+    let s = super::support::gadgets_and_widgets(hooks).await;
     s.create("gadget", json!({"name": "x"})).await;
     // (request, status)
     for (method, path, body, status) in [

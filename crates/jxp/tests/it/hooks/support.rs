@@ -47,6 +47,11 @@ admin = "crud"
 callable = ["summary", "add", "item_total", "fail", "unregistered"]
 "#;
 
+/// A server on the gadget and widget models with `hooks` alone.
+pub async fn gadgets_and_widgets(hooks: Hooks) -> TestServer {
+    TestServer::start_with_hooks(&[("gadget", GADGET), ("widget", WIDGET)], &[], hooks).await
+}
+
 /// The names of the hooks that ran, in order.
 #[derive(Clone, Default)]
 pub struct Recorder(Arc<Mutex<Vec<String>>>);

@@ -360,15 +360,7 @@ async fn a_panicking_post_hook_is_contained() {
         }
         Ok(())
     });
-    let s = crate::harness::TestServer::start_with_hooks(
-        &[
-            ("gadget", super::support::GADGET),
-            ("widget", super::support::WIDGET),
-        ],
-        &[],
-        hooks,
-    )
-    .await;
+    let s = super::support::gadgets_and_widgets(hooks).await;
     let (status, body) = s.post("/api/gadget", json!({"name": "panic"})).await;
     assert_eq!(status, StatusCode::OK, "the write stands: {body}");
     let id = body["data"]["_id"].as_str().unwrap();

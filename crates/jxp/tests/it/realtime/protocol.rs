@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use super::client::{QUIET, WsClient};
 use super::support::{client_as, world};
-use crate::harness::World;
+use crate::harness::{World, keys_of};
 use crate::harness::{create_as, create_doc_as, login_as};
 
 /// Asserts an error reply: `status: "error"`, a `client_id`, a non-empty message mentioning
@@ -50,18 +50,8 @@ async fn ping_answers_pong_and_echoes_the_msg_id() {
     let mut c = WsClient::connect(&w.s).await;
     for msg_id in [json!("abc"), json!(7), json!(2.5)] {
         let reply = c.send("ping", msg_id.clone(), json!({})).await;
-        let keys: Vec<&str> = {
-            let mut k: Vec<&str> = reply
-                .as_object()
-                .unwrap()
-                .keys()
-                .map(String::as_str)
-                .collect();
-            k.sort_unstable();
-            k
-        };
         assert_eq!(
-            keys,
+            keys_of(&reply),
             ["action", "client_id", "msg_id", "result", "status"],
             "{reply}"
         );
