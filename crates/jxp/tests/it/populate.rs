@@ -258,7 +258,7 @@ async fn populated_documents_obey_the_readers_rights() {
     s.create("test", json!({"foo": "b", "mine_id": bobs})).await;
 
     // No read right on `secret`: the key is left out; an admin sees it.
-    let data = list(&s, "populate=secret").await;
+    let data = list(s, "populate=secret").await;
     assert!(by_foo(&data, "a").get("secret").is_none());
     let (status, body) = call(
         s,
