@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use super::support::World;
-use crate::harness::{self};
+use crate::harness;
 
 #[tokio::test]
 async fn bulk_operations_run_the_write_hooks() {

@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use super::support::World;
-use crate::harness::{self};
+use crate::harness;
 
 #[tokio::test]
 async fn login_hooks_fire_refuse_and_add_fields() {

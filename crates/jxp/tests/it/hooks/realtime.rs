@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use super::support::World;
-use crate::harness::{self};
+use crate::harness;
 use crate::realtime::client::WsClient;
 
 fn item(event: &Value, kind: &str) -> Value {
