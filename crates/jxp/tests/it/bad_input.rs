@@ -74,14 +74,7 @@ async fn an_unsupported_content_type_is_415() {
 
 #[tokio::test]
 async fn a_body_over_the_limit_is_413() {
-    let s = TestServer::start(
-        &[
-            ("test", crate::harness::OPEN_TEST),
-            ("link", crate::harness::OPEN_LINK),
-        ],
-        &[("BODY_LIMIT", "1kb")],
-    )
-    .await;
+    let s = TestServer::open_with(&[("BODY_LIMIT", "1kb")]).await;
     let big = serde_json::to_vec(&json!({"foo": "x".repeat(2048)})).unwrap();
     let got = s.raw(Method::POST, "/api/test", JSON, big).await;
     assert_error(&got, StatusCode::PAYLOAD_TOO_LARGE, "");

@@ -8,8 +8,8 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::aggregate::{Acct, World, call, create_as, world};
-use crate::harness::{TestServer, assert_error};
+use crate::aggregate::world;
+use crate::harness::{Account, Auth, TestServer, World, assert_error, call, create_as};
 use crate::realtime::client::WsClient;
 
 /// Open to anyone and opted in to bulk writes.
@@ -53,19 +53,24 @@ user = "cru"
 advanced_queries = { bulkwrite = true }
 "#;
 
-async fn bulk(s: &TestServer, model: &str, who: Option<&Acct>, body: Value) -> (StatusCode, Value) {
+async fn bulk(
+    s: &TestServer,
+    model: &str,
+    who: Option<&Account>,
+    body: Value,
+) -> (StatusCode, Value) {
     call(
         s,
         Method::POST,
         &format!("/bulkwrite/{model}"),
-        who,
-        Some(&body),
+        &Auth::of(who),
+        Some(body),
     )
     .await
 }
 
 /// `data` of a 200 answer.
-async fn bulk_ok(s: &TestServer, model: &str, who: Option<&Acct>, body: Value) -> Value {
+async fn bulk_ok(s: &TestServer, model: &str, who: Option<&Account>, body: Value) -> Value {
     let (status, resp) = bulk(s, model, who, body.clone()).await;
     assert_eq!(status, StatusCode::OK, "{body}: {resp}");
     resp["data"].clone()
@@ -77,7 +82,7 @@ async fn names(w: &World, model: &str) -> Vec<String> {
         &w.s,
         Method::GET,
         &format!("/api/{model}?sort=name"),
-        Some(&w.admin),
+        &w.admin.basic(),
         None,
     )
     .await;
@@ -95,7 +100,7 @@ async fn one(w: &World, model: &str, name: &str) -> Value {
         &w.s,
         Method::GET,
         &format!("/api/{model}?filter[name]={name}"),
-        Some(&w.admin),
+        &w.admin.basic(),
         None,
     )
     .await;
@@ -197,7 +202,7 @@ async fn each_operation_does_what_mongodb_does() {
         &w.s,
         Method::GET,
         "/api/bulk?showDeleted=1&filter[_deleted]=true",
-        Some(&w.admin),
+        &w.admin.basic(),
         None,
     )
     .await;
@@ -492,8 +497,8 @@ async fn every_operation_reaches_subscribers_and_silence_skips_them() {
         &w.s,
         Method::POST,
         "/bulkwrite/bulk?_silence=1",
-        None,
-        Some(&json!([{"updateOne": {"filter": {"_id": keep}, "update": {"$set": {"n": 5}}}}])),
+        &Auth::None,
+        Some(json!([{"updateOne": {"filter": {"_id": keep}, "update": {"$set": {"n": 5}}}}])),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{resp}");

@@ -4,7 +4,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::harness::{OPEN_LINK, OPEN_TEST, TestServer};
+use crate::harness::TestServer;
 
 async fn get_with_cache_header(
     s: &TestServer,
@@ -24,13 +24,8 @@ async fn get_with_cache_header(
     (status, header, resp.json().await.unwrap_or(Value::Null))
 }
 
-#[tokio::test]
-async fn cached_answers_go_stale_on_write_and_admins_see_stats() {
-    let s = TestServer::start(
-        &[("test", OPEN_TEST), ("link", OPEN_LINK)],
-        &[("CACHE_ENABLED", "true"), ("CACHE_TTL", "60")],
-    )
-    .await;
+/// Adds the admin `admin@example.com` (password `secret-pass`) from the command line's side.
+async fn add_admin(s: &TestServer) {
     jxp::add_admin(
         &s.config().unwrap(),
         "admin@example.com",
@@ -39,6 +34,12 @@ async fn cached_answers_go_stale_on_write_and_admins_see_stats() {
     )
     .await
     .unwrap();
+}
+
+#[tokio::test]
+async fn cached_answers_go_stale_on_write_and_admins_see_stats() {
+    let s = TestServer::open_with(&[("CACHE_ENABLED", "true"), ("CACHE_TTL", "60")]).await;
+    add_admin(&s).await;
     let id = s.create("test", json!({"foo": "one"})).await;
 
     let (_, first, _) = get_with_cache_header(&s, "/api/test", None).await;
@@ -93,14 +94,7 @@ async fn the_cache_is_off_by_default() {
     let s = TestServer::open().await;
     let (_, header, _) = get_with_cache_header(&s, "/api/test", None).await;
     assert_eq!(header, None);
-    jxp::add_admin(
-        &s.config().unwrap(),
-        "admin@example.com",
-        "secret-pass",
-        "Admin",
-    )
-    .await
-    .unwrap();
+    add_admin(&s).await;
     let (status, _, stats) = get_with_cache_header(
         &s,
         "/cache/stats",
@@ -115,11 +109,7 @@ async fn the_cache_is_off_by_default() {
 
 #[tokio::test]
 async fn populated_answers_are_not_cached() {
-    let s = TestServer::start(
-        &[("test", OPEN_TEST), ("link", OPEN_LINK)],
-        &[("CACHE_ENABLED", "true")],
-    )
-    .await;
+    let s = TestServer::open_with(&[("CACHE_ENABLED", "true")]).await;
     let link = s.create("link", json!({"name": "before"})).await;
     s.create("test", json!({"ref_id": link})).await;
     let path = "/api/test?populate=ref_id";

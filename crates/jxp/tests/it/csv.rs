@@ -4,8 +4,8 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::aggregate::{Acct, CLOSED, OWNED, TAG, create_as, world};
-use crate::harness::{TestServer, assert_error};
+use crate::aggregate::{CLOSED, OWNED, TAG, world};
+use crate::harness::{Account, TestServer, assert_error, create_as};
 
 /// The header of the open `test` model: `_id`, its public fields in file order, the system
 /// fields.
@@ -18,7 +18,7 @@ struct Csv {
     text: String,
 }
 
-async fn get_csv(s: &TestServer, path: &str, who: Option<&Acct>) -> Csv {
+async fn get_csv(s: &TestServer, path: &str, who: Option<&Account>) -> Csv {
     let mut req = s.client.get(format!("{}{path}", s.base));
     if let Some(a) = who {
         req = req.basic_auth(&a.email, Some(&a.password));
@@ -244,14 +244,7 @@ async fn permissions_and_scope_as_the_list() {
 
 #[tokio::test]
 async fn large_files_are_413() {
-    let s = TestServer::start(
-        &[
-            ("test", crate::harness::OPEN_TEST),
-            ("link", crate::harness::OPEN_LINK),
-        ],
-        &[("QUERY_LIMITS_MAX_RESPONSE_SIZE", "400")],
-    )
-    .await;
+    let s = TestServer::open_with(&[("QUERY_LIMITS_MAX_RESPONSE_SIZE", "400")]).await;
     for i in 0..5 {
         s.create(
             "test",

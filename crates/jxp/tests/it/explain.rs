@@ -4,8 +4,8 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::aggregate::{call, world};
-use crate::harness::assert_error;
+use crate::aggregate::world;
+use crate::harness::{Auth, assert_error, call};
 
 fn joined(plan: &serde_json::Value) -> String {
     plan["data"]["plan"]
@@ -24,7 +24,7 @@ async fn admins_see_which_index_serves_a_query() {
     let plan = |path: &'static str| {
         let s = &w.s;
         async move {
-            let (status, body) = call(s, Method::GET, path, admin, None).await;
+            let (status, body) = call(s, Method::GET, path, &Auth::of(admin), None).await;
             assert_eq!(status, StatusCode::OK, "{path}: {body}");
             assert_eq!(body["data"]["model"], "test", "{body}");
             joined(&body)
@@ -68,7 +68,7 @@ async fn admins_see_which_index_serves_a_query() {
         &w.s,
         Method::GET,
         "/api/test?explain=1&filter[nope]=1",
-        admin,
+        &Auth::of(admin),
         None,
     )
     .await;
@@ -80,11 +80,11 @@ async fn nobody_else_sees_a_plan() {
     let w = world(&[]).await;
     for who in [None, Some(&w.alice)] {
         for path in ["/api/test?explain=1", "/count/test?explain=1"] {
-            let got = call(&w.s, Method::GET, path, who, None).await;
+            let got = call(&w.s, Method::GET, path, &Auth::of(who), None).await;
             assert_error(&got, StatusCode::FORBIDDEN, "explain is for admins");
         }
     }
     // Without explain the same caller gets the list as usual.
-    let (status, body) = call(&w.s, Method::GET, "/api/test", Some(&w.alice), None).await;
+    let (status, body) = call(&w.s, Method::GET, "/api/test", &w.alice.basic(), None).await;
     assert_eq!((status, body["data"].clone()), (StatusCode::OK, json!([])));
 }

@@ -4,7 +4,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::harness::{TestServer, assert_error};
+use crate::harness::{TestServer, assert_error, keys_of};
 
 /// Five documents that the filter cases below pick from.
 async fn fixture() -> TestServer {
@@ -245,14 +245,7 @@ async fn fields_projects_to_the_named_fields_and_the_ids() {
     let body = list(&s, "fields=foo,n").await;
     assert_eq!(data(&body).len(), 5);
     for doc in data(&body) {
-        let mut keys: Vec<&str> = doc
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(String::as_str)
-            .collect();
-        keys.sort_unstable();
-        assert_eq!(keys, ["_id", "foo", "id", "n"], "{doc}");
+        assert_eq!(keys_of(doc), ["_id", "foo", "id", "n"], "{doc}");
     }
 }
 
@@ -275,14 +268,7 @@ async fn count_route_applies_filters() {
 
 #[tokio::test]
 async fn a_limit_over_the_max_is_capped() {
-    let s = TestServer::start(
-        &[
-            ("test", crate::harness::OPEN_TEST),
-            ("link", crate::harness::OPEN_LINK),
-        ],
-        &[("QUERY_LIMITS_MAX", "5")],
-    )
-    .await;
+    let s = TestServer::open_with(&[("QUERY_LIMITS_MAX", "5")]).await;
     for i in 0..7 {
         s.create("test", json!({"bar": format!("b{i}"), "n": i}))
             .await;
@@ -303,14 +289,7 @@ async fn a_limit_over_the_max_is_capped() {
 
 #[tokio::test]
 async fn a_large_collection_needs_a_limit_or_a_filter() {
-    let s = TestServer::start(
-        &[
-            ("test", crate::harness::OPEN_TEST),
-            ("link", crate::harness::OPEN_LINK),
-        ],
-        &[("QUERY_LIMITS_LARGE_COLLECTION_THRESHOLD", "3")],
-    )
-    .await;
+    let s = TestServer::open_with(&[("QUERY_LIMITS_LARGE_COLLECTION_THRESHOLD", "3")]).await;
     for i in 0..2 {
         s.create("test", json!({"bar": format!("b{i}"), "foo": "x"}))
             .await;
@@ -330,14 +309,7 @@ async fn a_large_collection_needs_a_limit_or_a_filter() {
 
 #[tokio::test]
 async fn a_response_over_the_size_limit_is_413() {
-    let s = TestServer::start(
-        &[
-            ("test", crate::harness::OPEN_TEST),
-            ("link", crate::harness::OPEN_LINK),
-        ],
-        &[("QUERY_LIMITS_MAX_RESPONSE_SIZE", "200")],
-    )
-    .await;
+    let s = TestServer::open_with(&[("QUERY_LIMITS_MAX_RESPONSE_SIZE", "200")]).await;
     for i in 0..3 {
         s.create("test", json!({"bar": format!("b{i}"), "foo": "a"}))
             .await;

@@ -2,10 +2,10 @@
 //! joined into list results under their key, read with the caller's rights, never deleted,
 //! never with private fields.
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::harness::{TestServer, assert_error};
+use crate::harness::{TestServer, World, assert_error, call, create_as, keys_of, start};
 
 const TEST: &str = r#"
 name = "Test"
@@ -50,80 +50,12 @@ user = "c"
 owner = "crud"
 "#;
 
-const ADMIN: (&str, &str) = ("admin@example.com", "admin-secret-1");
-
-async fn server() -> TestServer {
-    TestServer::start(
-        &[
-            ("test", TEST),
-            ("link", LINK),
-            ("secret", SECRET),
-            ("mine", MINE),
-        ],
-        &[("LOGIN_RATE_LIMIT_ENABLED", "false")],
-    )
-    .await
-}
-
-/// A request with Basic credentials, answering `(status, json)`.
-async fn as_user(
-    s: &TestServer,
-    who: (&str, &str),
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut req = s
-        .client
-        .request(method, format!("{}{path}", s.base))
-        .basic_auth(who.0, Some(who.1));
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status();
-    let text = resp.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
-}
-
-async fn create_as(s: &TestServer, who: (&str, &str), model: &str, body: Value) -> String {
-    let (status, resp) = as_user(
-        s,
-        who,
-        reqwest::Method::POST,
-        &format!("/api/{model}"),
-        Some(body),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{resp}");
-    resp["data"]["_id"].as_str().unwrap().to_owned()
-}
-
-/// The first admin, and two users created by it.
-async fn accounts(s: &TestServer) {
-    let (status, body) = s
-        .post(
-            "/setup",
-            json!({"email": ADMIN.0, "password": ADMIN.1, "name": "Admin"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    for name in ["alice", "bob"] {
-        create_as(
-            s,
-            ADMIN,
-            "user",
-            json!({"name": name, "email": format!("{name}@example.com"), "password": format!("{name}-password")}),
-        )
-        .await;
-    }
-}
-
-const ALICE: (&str, &str) = ("alice@example.com", "alice-password");
-const BOB: (&str, &str) = ("bob@example.com", "bob-password");
+const MODELS: &[(&str, &str)] = &[
+    ("test", TEST),
+    ("link", LINK),
+    ("secret", SECRET),
+    ("mine", MINE),
+];
 
 async fn list(s: &TestServer, query: &str) -> Vec<Value> {
     let (status, body) = s.get(&format!("/api/test?{query}")).await;
@@ -146,7 +78,7 @@ struct Fixture {
 }
 
 async fn fixture() -> Fixture {
-    let s = server().await;
+    let s = start(MODELS, &[]).await;
     let mut ids = Vec::new();
     for (i, name) in ["L1", "L2", "L3"].iter().enumerate() {
         ids.push(
@@ -260,14 +192,7 @@ async fn projection_keeps_only_named_fields_and_ids() {
     let f = fixture().await;
     let data = list(&f.s, "populate[link]=name").await;
     let link = &by_foo(&data, "a")["link"];
-    let mut keys: Vec<&str> = link
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
-    keys.sort_unstable();
-    assert_eq!(keys, vec!["_id", "id", "name"], "{link}");
+    assert_eq!(keys_of(link), vec!["_id", "id", "name"], "{link}");
 
     let data = list(&f.s, "populate[array_link]=n,name&populate[other_link]=n").await;
     let a = by_foo(&data, "a");
@@ -320,11 +245,11 @@ async fn unknown_populate_names_are_bad_requests() {
 
 #[tokio::test]
 async fn populated_documents_obey_the_readers_rights() {
-    let s = server().await;
-    accounts(&s).await;
-    let secret = create_as(&s, ADMIN, "secret", json!({"name": "S"})).await;
-    let alices = create_as(&s, ALICE, "mine", json!({"name": "alice's"})).await;
-    let bobs = create_as(&s, BOB, "mine", json!({"name": "bob's"})).await;
+    let w = World::start(MODELS, &[], ["alice", "bob"]).await;
+    let s = &w.s;
+    let secret = create_as(s, &w.admin, "secret", json!({"name": "S"})).await;
+    let alices = create_as(s, &w.alice, "mine", json!({"name": "alice's"})).await;
+    let bobs = create_as(s, &w.bob, "mine", json!({"name": "bob's"})).await;
     s.create(
         "test",
         json!({"foo": "a", "secret_id": secret, "mine_id": alices}),
@@ -333,13 +258,13 @@ async fn populated_documents_obey_the_readers_rights() {
     s.create("test", json!({"foo": "b", "mine_id": bobs})).await;
 
     // No read right on `secret`: the key is left out; an admin sees it.
-    let data = list(&s, "populate=secret").await;
+    let data = list(s, "populate=secret").await;
     assert!(by_foo(&data, "a").get("secret").is_none());
-    let (status, body) = as_user(
-        &s,
-        ADMIN,
-        reqwest::Method::GET,
+    let (status, body) = call(
+        s,
+        Method::GET,
         "/api/test?populate=secret",
+        &w.admin.basic(),
         None,
     )
     .await;
@@ -350,12 +275,12 @@ async fn populated_documents_obey_the_readers_rights() {
     );
 
     // Owner-only on `mine`: each user sees only their own linked document.
-    for (who, own, other) in [(ALICE, "a", "b"), (BOB, "b", "a")] {
-        let (status, body) = as_user(
-            &s,
-            who,
-            reqwest::Method::GET,
+    for (who, own, other) in [(&w.alice, "a", "b"), (&w.bob, "b", "a")] {
+        let (status, body) = call(
+            s,
+            Method::GET,
             "/api/test?populate=mine",
+            &who.basic(),
             None,
         )
         .await;
@@ -364,11 +289,11 @@ async fn populated_documents_obey_the_readers_rights() {
         assert!(by_foo(data, own)["mine"].is_object(), "{body}");
         assert_eq!(by_foo(data, other)["mine"], Value::Null, "{body}");
     }
-    let (_, body) = as_user(
-        &s,
-        ALICE,
-        reqwest::Method::GET,
+    let (_, body) = call(
+        s,
+        Method::GET,
         "/api/test?autopopulate=1",
+        &w.alice.basic(),
         None,
     )
     .await;
@@ -444,47 +369,47 @@ async fn one_document_takes_populate_fields_and_autopopulate() {
 
 #[tokio::test]
 async fn owner_and_updater_populate_as_users_the_reader_may_see() {
-    let s = server().await;
-    accounts(&s).await;
-    let id = create_as(&s, ALICE, "test", json!({"foo": "by alice"})).await;
-    let (status, body) = as_user(
-        &s,
-        BOB,
-        reqwest::Method::PUT,
+    let w = World::start(MODELS, &[], ["alice", "bob"]).await;
+    let s = &w.s;
+    let id = create_as(s, &w.alice, "test", json!({"foo": "by alice"})).await;
+    let (status, body) = call(
+        s,
+        Method::PUT,
         &format!("/api/test/{id}"),
+        &w.bob.basic(),
         Some(json!({"foo": "edited by bob"})),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
     // An admin reads users: both links populate, without private fields.
-    let (status, body) = as_user(
-        &s,
-        ADMIN,
-        reqwest::Method::GET,
+    let (status, body) = call(
+        s,
+        Method::GET,
         &format!("/api/test/{id}?populate=_owner&populate=_updated_by"),
+        &w.admin.basic(),
         None,
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let doc = &body["data"];
-    assert_eq!(doc["_owner"]["email"], ALICE.0, "{doc}");
-    assert_eq!(doc["_updated_by"]["email"], BOB.0, "{doc}");
+    assert_eq!(doc["_owner"]["email"], w.alice.email, "{doc}");
+    assert_eq!(doc["_updated_by"]["email"], w.bob.email, "{doc}");
     assert!(doc["_owner"].get("password").is_none(), "{doc}");
 
     // Users read user records (the built-in `user = "r"`), never their private fields.
-    let (status, body) = as_user(
-        &s,
-        ALICE,
-        reqwest::Method::GET,
+    let (status, body) = call(
+        s,
+        Method::GET,
         "/api/test?autopopulate=1",
+        &w.alice.basic(),
         None,
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let doc = by_foo(body["data"].as_array().unwrap(), "edited by bob");
-    assert_eq!(doc["_owner"]["email"], ALICE.0, "{doc}");
-    assert_eq!(doc["_updated_by"]["email"], BOB.0, "{doc}");
+    assert_eq!(doc["_owner"]["email"], w.alice.email, "{doc}");
+    assert_eq!(doc["_updated_by"]["email"], w.bob.email, "{doc}");
     assert!(doc["_owner"].get("password").is_none(), "{doc}");
     assert!(doc["_updated_by"].get("temp_hash").is_none(), "{doc}");
 

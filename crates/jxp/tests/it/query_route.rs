@@ -5,8 +5,8 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::aggregate::{CLOSED, OWNED, TAG, call, create_as, world};
-use crate::harness::{TestServer, assert_error};
+use crate::aggregate::{CLOSED, OWNED, TAG, world};
+use crate::harness::{Auth, TestServer, assert_error, call, create_as};
 
 /// Five documents (the same as the list tests use) and their ids by `foo`.
 async fn fixture() -> (TestServer, Vec<(String, String)>) {
@@ -198,16 +198,10 @@ async fn url_parameters_apply_as_on_the_list() {
 
 #[tokio::test]
 async fn a_non_empty_query_is_a_filter_for_the_large_collection_rule() {
-    let s = TestServer::start(
-        &[
-            ("test", crate::harness::OPEN_TEST),
-            ("link", crate::harness::OPEN_LINK),
-        ],
-        &[
-            ("QUERY_LIMITS_LARGE_COLLECTION_THRESHOLD", "3"),
-            ("QUERY_LIMITS_DEFAULT", "2"),
-        ],
-    )
+    let s = TestServer::open_with(&[
+        ("QUERY_LIMITS_LARGE_COLLECTION_THRESHOLD", "3"),
+        ("QUERY_LIMITS_DEFAULT", "2"),
+    ])
     .await;
     for i in 0..4 {
         s.create(
@@ -290,17 +284,31 @@ async fn reads_as_the_list_does() {
     create_as(s, &w.alice, "owned", json!({"title": "a2", "n": 2})).await;
     create_as(s, &w.bob, "owned", json!({"title": "b1", "n": 3})).await;
     let body = json!({"query": {"n": {"$gte": 1}}});
-    let got = call(s, Method::POST, "/query/owned", None, Some(&body)).await;
+    let got = call(
+        s,
+        Method::POST,
+        "/query/owned",
+        &Auth::None,
+        Some(body.clone()),
+    )
+    .await;
     assert_error(&got, StatusCode::FORBIDDEN, "owned");
     // The permission is decided before the body is looked at.
-    let got = call(s, Method::POST, "/query/owned", None, Some(&json!({}))).await;
+    let got = call(
+        s,
+        Method::POST,
+        "/query/owned",
+        &Auth::None,
+        Some(json!({})),
+    )
+    .await;
     assert_eq!(got.0, StatusCode::FORBIDDEN, "{}", got.1);
     let got = call(
         s,
         Method::POST,
         "/query/closed",
-        Some(&w.alice),
-        Some(&body),
+        &w.alice.basic(),
+        Some(body.clone()),
     )
     .await;
     assert_error(&got, StatusCode::FORBIDDEN, "closed");
@@ -313,8 +321,8 @@ async fn reads_as_the_list_does() {
             s,
             Method::POST,
             "/query/owned?sort=n",
-            Some(who),
-            Some(&body),
+            &who.basic(),
+            Some(body.clone()),
         )
         .await;
         assert_eq!(status, StatusCode::OK, "{resp}");
@@ -333,8 +341,8 @@ async fn reads_as_the_list_does() {
         s,
         Method::POST,
         "/query/owned",
-        Some(&w.alice),
-        Some(&json!({"query": {"_owner_id": w.bob.id}})),
+        &w.alice.basic(),
+        Some(json!({"query": {"_owner_id": w.bob.id}})),
     )
     .await;
     assert_eq!(resp["data"], json!([]));

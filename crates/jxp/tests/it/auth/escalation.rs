@@ -4,41 +4,14 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use super::support::{
-    Account, Auth, NOTES, Oracle, assert_forbidden, assert_login_failed, create_user, delete, get,
-    login, login_as, post, put, set_groups, setup_admin, start, try_login,
+use super::support::{MEMBERS, NOTES, OPEN, OWNED, Oracle, assert_forbidden, assert_login_failed};
+use crate::harness::{
+    self, Account, Auth, TestServer, delete, get, login, login_as, post, put, set_groups, try_login,
 };
-use crate::harness::TestServer;
 
 /// bcrypt (cost 4) of `OVERRIDE_PASSWORD`, for `password_override`.
 const OVERRIDE_HASH: &str = "$2b$04$bc1uP1LoEgrop8CZvnEieORf6AEmd.WGFJM03u515wRWX2anGmY1C";
 const OVERRIDE_PASSWORD: &str = "override-pass";
-
-const OWNED: &str = r#"
-name = "Owned"
-[fields]
-title = "String"
-[perms]
-owner = "crud"
-user = "c"
-"#;
-
-const OPEN: &str = r#"
-name = "Open"
-[fields]
-title = "String"
-[perms]
-all = "crud"
-"#;
-
-const MEMBERS: &str = r#"
-name = "Members"
-[fields]
-title = "String"
-[perms]
-editors = "ru"
-admin = "crud"
-"#;
 
 /// The built-in user model, but with self sign-up (`all = "c"`), so a create by a non-admin
 /// reaches the `admin` check.
@@ -76,10 +49,12 @@ async fn world(extra: &[(&str, &str)]) -> World {
         ("notes", NOTES),
     ];
     models.extend_from_slice(extra);
-    let s = start(&models, &[]).await;
-    let admin = setup_admin(&s).await;
-    let alice = create_user(&s, &admin.basic(), "alice").await;
-    let bob = create_user(&s, &admin.basic(), "bob").await;
+    let harness::World {
+        s,
+        admin,
+        alice,
+        bob,
+    } = harness::World::start(&models, &[], ["alice", "bob"]).await;
     let a = login_as(&s, &alice).await.bearer();
     let oracle = Oracle::open(&s).await;
     World {
@@ -96,6 +71,30 @@ impl World {
     async fn user(&self, id: &str) -> Value {
         self.oracle.doc("user", id).await.unwrap()
     }
+
+    /// `PUT {_owner_id: bob}` on `model/id` as `auth`.
+    async fn give_to_bob(&self, model: &str, id: &str, auth: &Auth) -> (StatusCode, Value) {
+        let path = format!("/api/{model}/{id}");
+        put(&self.s, &path, auth, json!({"_owner_id": self.bob.id})).await
+    }
+
+    /// Asserts that `model/id` is still alice's.
+    async fn assert_alices(&self, model: &str, id: &str) {
+        assert_eq!(
+            self.oracle.doc(model, id).await.unwrap()["_owner_id"],
+            self.alice.id.as_str()
+        );
+    }
+}
+
+/// Asserts a write that may be refused or may succeed without doing what was asked.
+#[track_caller]
+fn assert_refused_or_ignored(got: &(StatusCode, Value)) {
+    assert!(
+        got.0 == StatusCode::OK || got.0 == StatusCode::FORBIDDEN,
+        "{}",
+        got.1
+    );
 }
 
 #[tokio::test]
@@ -270,57 +269,22 @@ async fn a_non_admin_cannot_choose_or_change_the_owner() {
         StatusCode::NOT_FOUND
     );
     // Nor can the owner hand the document over with a PUT.
-    let got = put(
-        &w.s,
-        &format!("/api/owned/{id}"),
-        &w.a,
-        json!({"_owner_id": w.bob.id}),
-    )
-    .await;
-    assert!(
-        got.0 == StatusCode::OK || got.0 == StatusCode::FORBIDDEN,
-        "{}",
-        got.1
-    );
-    assert_eq!(
-        w.oracle.doc("owned", &id).await.unwrap()["_owner_id"],
-        w.alice.id.as_str()
-    );
+    let got = w.give_to_bob("owned", &id, &w.a).await;
+    assert_refused_or_ignored(&got);
+    w.assert_alices("owned", &id).await;
     // And bob cannot take it.
     assert_forbidden(
-        &put(
-            &w.s,
-            &format!("/api/owned/{id}"),
-            &b,
-            json!({"_owner_id": w.bob.id}),
-        )
-        .await,
+        &w.give_to_bob("owned", &id, &b).await,
         "bob takes alice's document",
     );
-    assert_eq!(
-        w.oracle.doc("owned", &id).await.unwrap()["_owner_id"],
-        w.alice.id.as_str()
-    );
+    w.assert_alices("owned", &id).await;
     // On a model anyone may update, a PUT still cannot move the owner.
     let (status, open) = post(&w.s, "/api/open", &w.a, json!({"title": "o"})).await;
     assert_eq!(status, StatusCode::OK, "{open}");
     let open_id = open["data"]["_id"].as_str().unwrap().to_owned();
-    let got = put(
-        &w.s,
-        &format!("/api/open/{open_id}"),
-        &b,
-        json!({"_owner_id": w.bob.id}),
-    )
-    .await;
-    assert!(
-        got.0 == StatusCode::OK || got.0 == StatusCode::FORBIDDEN,
-        "{}",
-        got.1
-    );
-    assert_eq!(
-        w.oracle.doc("open", &open_id).await.unwrap()["_owner_id"],
-        w.alice.id.as_str()
-    );
+    let got = w.give_to_bob("open", &open_id, &b).await;
+    assert_refused_or_ignored(&got);
+    w.assert_alices("open", &open_id).await;
 
     // An admin may set and change `_owner_id`.
     let (status, by_admin) = post(

@@ -4,20 +4,10 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::support::{
-    Account, Auth, Oracle, assert_forbidden, create_user, delete, get, login_as, post, put,
-    send_form, setup_admin, start,
+use super::support::{MEMBERS, Oracle, assert_forbidden};
+use crate::harness::{
+    self, Account, Auth, TestServer, delete, get, login_as, post, put, send_form,
 };
-use crate::harness::TestServer;
-
-const MEMBERS: &str = r#"
-name = "Members"
-[fields]
-title = "String"
-[perms]
-editors = "ru"
-admin = "crud"
-"#;
 
 struct World {
     s: TestServer,
@@ -27,10 +17,12 @@ struct World {
 }
 
 async fn world() -> World {
-    let s = start(&[("members", MEMBERS)], &[]).await;
-    let admin = setup_admin(&s).await;
-    let alice = create_user(&s, &admin.basic(), "alice").await;
-    let bob = create_user(&s, &admin.basic(), "bob").await;
+    let harness::World {
+        s,
+        admin,
+        alice,
+        bob,
+    } = harness::World::start(&[("members", MEMBERS)], &[], ["alice", "bob"]).await;
     World {
         s,
         admin: admin.basic(),
@@ -116,7 +108,7 @@ async fn bad_group_requests_change_nothing() {
         (Method::POST, json!({"group": [true]})),
         (Method::PUT, json!({"group": "bad name!"})),
     ] {
-        let r = super::support::send(&w.s, method.clone(), &path, &w.admin, Some(&body)).await;
+        let r = crate::harness::send(&w.s, method.clone(), &path, &w.admin, Some(&body)).await;
         assert_eq!(
             r.status,
             StatusCode::BAD_REQUEST,

@@ -3,33 +3,16 @@
 
 use std::time::Duration;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::support::{
-    Account, Auth, NOTES, Oracle, Session, assert_forbidden, b64, create_user, eventually, get,
-    is_long_hex, login_as, post, send, setup_admin, start,
-};
-use crate::harness::TestServer;
-
-struct World {
-    s: TestServer,
-    admin: Account,
-    alice: Account,
-    bob: Account,
-}
+use super::support::{NOTES, Oracle, assert_forbidden, eventually, is_long_hex};
+use crate::harness::{Auth, Session, TestServer, World, get, login_as, post, send};
 
 async fn world(env: &[(&str, &str)]) -> World {
-    let s = start(&[("notes", NOTES)], env).await;
-    let admin = setup_admin(&s).await;
-    let alice = create_user(&s, &admin.basic(), "alice").await;
-    let bob = create_user(&s, &admin.basic(), "bob").await;
-    World {
-        s,
-        admin,
-        alice,
-        bob,
-    }
+    World::start(&[("notes", NOTES)], env, ["alice", "bob"]).await
 }
 
 /// Creates a note as `auth` and answers its `_owner_id`, which says who the server took the
@@ -114,7 +97,7 @@ async fn wrong_credentials_are_forbidden() {
         ),
         (
             "Basic without a colon",
-            Auth::Raw(format!("Basic {}", b64(b"alice@example.com"))),
+            Auth::Raw(format!("Basic {}", STANDARD.encode(b"alice@example.com"))),
         ),
         ("Basic that is not base64", Auth::Raw("Basic !!!".into())),
         ("unknown token", Auth::bearer(&"0f".repeat(32))),
@@ -189,7 +172,7 @@ async fn revoked_credentials_are_forbidden() {
     // A deleted user's credentials stop working too. (Their API key and tokens refer to the
     // user, so the delete cascades to them.)
     let bob = login_as(&w.s, &w.bob).await;
-    let (status, body) = super::support::delete(
+    let (status, body) = crate::harness::delete(
         &w.s,
         &format!("/api/user/{}?_cascade=1", w.bob.id),
         &w.admin.basic(),
@@ -297,7 +280,7 @@ async fn the_user_model_never_returns_secrets() {
     .await;
     assert_eq!(status, StatusCode::OK, "{created}");
     assert_no_secrets(&created["data"], "create answer");
-    let (status, updated) = super::support::put(
+    let (status, updated) = crate::harness::put(
         &w.s,
         &format!("/api/user/{}", created["data"]["_id"].as_str().unwrap()),
         &w.admin.basic(),

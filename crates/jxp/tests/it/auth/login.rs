@@ -6,10 +6,12 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use super::support::{
-    Auth, NOTES, assert_forbidden, assert_login_failed, create_user, eventually, get, is_long_hex,
-    iso_to_unix, login, login_as, refresh, session_of, setup_admin, start, try_login, unix_now,
+    NOTES, assert_forbidden, assert_login_failed, eventually, is_long_hex, iso_to_unix, unix_now,
 };
-use crate::harness::TestServer;
+use crate::harness::{
+    Auth, TestServer, create_user, get, keys_of, login, login_as, refresh, session_of, setup_admin,
+    start, try_login,
+};
 
 /// A route only a logged-in user may read.
 const PRIVATE_ROUTE: &str = "/api/user";
@@ -31,10 +33,8 @@ async fn login_answers_a_session() {
     let r = try_login(&s, &alice.email, &alice.password).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let body = r.body.as_object().unwrap();
-    let mut keys: Vec<&str> = body.keys().map(String::as_str).collect();
-    keys.sort_unstable();
     assert_eq!(
-        keys,
+        keys_of(&r.body),
         [
             "apikey",
             "provider",
@@ -202,7 +202,7 @@ async fn refresh_refuses_what_is_not_a_refresh_token() {
             "an API key",
         );
         assert_login_failed(&refresh(&s, route, &"0".repeat(64)).await, "unknown");
-        let none = super::support::post(&s, route, &Auth::None, json!({})).await;
+        let none = crate::harness::post(&s, route, &Auth::None, json!({})).await;
         assert_login_failed(&none, "no refresh token");
     }
     // None of that disturbed the session.

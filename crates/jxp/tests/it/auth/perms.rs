@@ -12,19 +12,10 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use super::support::{
-    Account, Auth, Oracle, assert_forbidden, create_user, delete, get, login_as, post, put,
-    set_groups, setup_admin, start,
+use super::support::{MEMBERS, OPEN, OWNED, Oracle, assert_forbidden};
+use crate::harness::{
+    self, Account, Auth, TestServer, create_user, delete, get, login_as, post, put, set_groups,
 };
-use crate::harness::TestServer;
-
-const OPEN: &str = r#"
-name = "Open"
-[fields]
-title = "String"
-[perms]
-all = "crud"
-"#;
 
 const READONLY: &str = r#"
 name = "Readonly"
@@ -32,24 +23,6 @@ name = "Readonly"
 title = "String"
 [perms]
 all = "r"
-admin = "crud"
-"#;
-
-const OWNED: &str = r#"
-name = "Owned"
-[fields]
-title = "String"
-[perms]
-owner = "crud"
-user = "c"
-"#;
-
-const MEMBERS: &str = r#"
-name = "Members"
-[fields]
-title = "String"
-[perms]
-editors = "ru"
 admin = "crud"
 "#;
 
@@ -143,10 +116,12 @@ struct World {
 
 impl World {
     async fn new() -> Self {
-        let s = start(MODELS, &[]).await;
-        let admin = setup_admin(&s).await;
-        let alice = create_user(&s, &admin.basic(), "alice").await;
-        let bob = create_user(&s, &admin.basic(), "bob").await;
+        let harness::World {
+            s,
+            admin,
+            alice,
+            bob,
+        } = harness::World::start(MODELS, &[], ["alice", "bob"]).await;
         let ed = create_user(&s, &admin.basic(), "ed").await;
         set_groups(&s, &admin.basic(), &ed.id, &["editors"]).await;
         let auths = vec![

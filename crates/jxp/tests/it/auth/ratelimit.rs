@@ -2,10 +2,8 @@
 
 use reqwest::StatusCode;
 
-use super::support::{
-    Account, Reply, assert_login_failed, create_user, setup_admin, start, try_login,
-};
-use crate::harness::TestServer;
+use super::support::assert_login_failed;
+use crate::harness::{Account, Reply, TestServer, create_user, setup_admin, start, try_login};
 
 async fn world(env: &[(&str, &str)]) -> (TestServer, Account) {
     let s = start(&[], env).await;

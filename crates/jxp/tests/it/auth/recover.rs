@@ -5,16 +5,18 @@
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
 use super::support::{
-    Account, Auth, NOTES, Oracle, SECRET, assert_forbidden, assert_login_failed, b64_decode,
-    create_user, get, jwt_payload, login, login_as, post, put, setup_admin, start, try_login,
+    NOTES, Oracle, SECRET, assert_forbidden, assert_login_failed, b64_decode, jwt_payload,
 };
-use crate::harness::TestServer;
+use crate::harness::{
+    Account, Auth, TestServer, create_user, get, login, login_as, post, put, setup_admin, start,
+    try_login,
+};
 
 const RECOVERY_URL: &str = "http://app.example/reset";
 
@@ -341,20 +343,27 @@ async fn an_unknown_email_gets_the_same_answer_and_no_mail() {
     assert!(mail.rcpt.iter().any(|r| r.contains("alice@example.com")));
 }
 
-#[tokio::test]
-async fn recovery_needs_smtp_and_a_secret() {
-    // No SMTP settings.
-    let s = start(&[], &[("SHARED_SECRET", SECRET)]).await;
-    let admin = setup_admin(&s).await;
-    let alice = create_user(&s, &admin.basic(), "alice").await;
+/// Sets up the admin and alice on `s` and asks for alice's recovery email, which must be a
+/// 503; answers alice and the body.
+async fn recovery_unavailable(s: &TestServer) -> (Account, Value) {
+    let admin = setup_admin(s).await;
+    let alice = create_user(s, &admin.basic(), "alice").await;
     let (status, body) = post(
-        &s,
+        s,
         "/login/recover",
         &Auth::None,
         json!({"email": alice.email}),
     )
     .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    (alice, body)
+}
+
+#[tokio::test]
+async fn recovery_needs_smtp_and_a_secret() {
+    // No SMTP settings.
+    let s = start(&[], &[("SHARED_SECRET", SECRET)]).await;
+    let (alice, body) = recovery_unavailable(&s).await;
     assert!(
         body["code"].is_string() && body["message"].is_string(),
         "{body}"
@@ -381,16 +390,7 @@ async fn recovery_needs_smtp_and_a_secret() {
         ],
     )
     .await;
-    let admin = setup_admin(&s).await;
-    let alice = create_user(&s, &admin.basic(), "alice").await;
-    let (status, body) = post(
-        &s,
-        "/login/recover",
-        &Auth::None,
-        json!({"email": alice.email}),
-    )
-    .await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    recovery_unavailable(&s).await;
     let got = tokio::time::timeout(Duration::from_millis(1000), mail.recv()).await;
     assert!(got.is_err(), "an email was sent: {:?}", got.ok().flatten());
 }

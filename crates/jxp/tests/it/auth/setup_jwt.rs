@@ -4,11 +4,12 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use super::support::{
-    ADMIN_EMAIL, ADMIN_PASSWORD, Account, Auth, NOTES, Oracle, SECRET, assert_forbidden,
-    assert_login_failed, b64url, create_user, get, jwt_payload, login, login_as, post, setup_admin,
-    start, try_login, unix_now,
+    NOTES, Oracle, SECRET, assert_forbidden, assert_login_failed, b64url, jwt_payload, unix_now,
 };
-use crate::harness::TestServer;
+use crate::harness::{
+    ADMIN_EMAIL, ADMIN_PASSWORD, Account, Auth, TestServer, create_user, get, keys_of, login,
+    login_as, post, setup_admin, start, try_login,
+};
 
 /// Whether `auth` carries admin rights (only admins may list tokens).
 async fn is_admin(s: &TestServer, auth: &Auth) -> bool {
@@ -124,6 +125,11 @@ async fn world(env: &[(&str, &str)]) -> World {
     World { s, admin, alice }
 }
 
+/// `POST /login/getjwt` for `email`, as `auth`.
+async fn getjwt(s: &TestServer, auth: &Auth, email: &str) -> (StatusCode, Value) {
+    post(s, "/login/getjwt", auth, json!({"email": email})).await
+}
+
 fn header_of(jwt: &str) -> Value {
     let head = jwt.split('.').next().unwrap();
     serde_json::from_slice(&super::support::b64_decode(head)).unwrap()
@@ -135,18 +141,9 @@ async fn an_admin_gets_a_jwt_that_logs_the_user_in() {
     let alice_session = login_as(&w.s, &w.alice).await;
     let apikey = alice_session.apikey.clone().unwrap();
     let admin = login_as(&w.s, &w.admin).await;
-    let (status, body) = post(
-        &w.s,
-        "/login/getjwt",
-        &admin.bearer(),
-        json!({"email": "Alice@Example.com"}),
-    )
-    .await;
+    let (status, body) = getjwt(&w.s, &admin.bearer(), "Alice@Example.com").await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let obj = body.as_object().unwrap();
-    let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
-    keys.sort_unstable();
-    assert_eq!(keys, ["email", "token"], "{body}");
+    assert_eq!(keys_of(&body), ["email", "token"], "{body}");
     assert_eq!(body["email"], w.alice.email.as_str());
     let jwt = body["token"].as_str().unwrap().to_owned();
     assert_eq!(header_of(&jwt)["alg"], "HS256");
@@ -192,13 +189,7 @@ async fn an_admin_gets_a_jwt_that_logs_the_user_in() {
     );
 
     // Basic auth as admin works for getjwt too.
-    let (status, body) = post(
-        &w.s,
-        "/login/getjwt",
-        &w.admin.basic(),
-        json!({"email": w.admin.email}),
-    )
-    .await;
+    let (status, body) = getjwt(&w.s, &w.admin.basic(), &w.admin.email).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(is_admin(&w.s, &Auth::bearer(body["token"].as_str().unwrap())).await);
 }
@@ -206,13 +197,7 @@ async fn an_admin_gets_a_jwt_that_logs_the_user_in() {
 #[tokio::test]
 async fn forged_jwts_are_refused() {
     let w = world(&[("SHARED_SECRET", SECRET)]).await;
-    let (status, body) = post(
-        &w.s,
-        "/login/getjwt",
-        &w.admin.basic(),
-        json!({"email": w.alice.email}),
-    )
-    .await;
+    let (status, body) = getjwt(&w.s, &w.admin.basic(), &w.alice.email).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let jwt = body["token"].as_str().unwrap();
     let parts: Vec<&str> = jwt.split('.').collect();
@@ -259,40 +244,16 @@ async fn only_admins_get_jwts() {
     let w = world(&[("SHARED_SECRET", SECRET)]).await;
     let alice = login_as(&w.s, &w.alice).await;
     for (who, auth) in [("alice", alice.bearer()), ("alice's key", alice.key())] {
-        let got = post(
-            &w.s,
-            "/login/getjwt",
-            &auth,
-            json!({"email": w.alice.email}),
-        )
-        .await;
+        let got = getjwt(&w.s, &auth, &w.alice.email).await;
         assert_forbidden(&got, who);
         assert!(got.1.get("token").is_none());
-        let got = post(
-            &w.s,
-            "/login/getjwt",
-            &auth,
-            json!({"email": w.admin.email}),
-        )
-        .await;
+        let got = getjwt(&w.s, &auth, &w.admin.email).await;
         assert_forbidden(&got, &format!("{who} for the admin"));
     }
-    let got = post(
-        &w.s,
-        "/login/getjwt",
-        &Auth::None,
-        json!({"email": w.alice.email}),
-    )
-    .await;
+    let got = getjwt(&w.s, &Auth::None, &w.alice.email).await;
     assert_forbidden(&got, "anonymous");
     // An unknown email is a 404 for the admin.
-    let (status, body) = post(
-        &w.s,
-        "/login/getjwt",
-        &w.admin.basic(),
-        json!({"email": "nobody@example.com"}),
-    )
-    .await;
+    let (status, body) = getjwt(&w.s, &w.admin.basic(), "nobody@example.com").await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     assert!(body.get("token").is_none());
 }
@@ -300,13 +261,7 @@ async fn only_admins_get_jwts() {
 #[tokio::test]
 async fn no_jwts_without_a_shared_secret() {
     let w = world(&[]).await;
-    let (status, body) = post(
-        &w.s,
-        "/login/getjwt",
-        &w.admin.basic(),
-        json!({"email": w.alice.email}),
-    )
-    .await;
+    let (status, body) = getjwt(&w.s, &w.admin.basic(), &w.alice.email).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert!(
         body["code"].is_string() && body["message"].is_string(),

@@ -1,19 +1,17 @@
-//! Helpers shared by the auth tests: servers with the login rate limit off, accounts (first
-//! admin through `POST /setup`, users created by the admin), logins, and requests that carry
-//! credentials in any of the four ways.
+//! Helpers of the auth tests only: the models and secret they share, what a refusal and a
+//! failed login look like, a second in-process view of the database, and reading JWTs.
 
 use std::time::Duration;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use jxp_core::{App, Identity, WriteOptions};
 use jxp_query::ListParams;
-use reqwest::header::HeaderMap;
-use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use reqwest::StatusCode;
+use serde_json::Value;
 
 use crate::harness::TestServer;
 
-pub const ADMIN_EMAIL: &str = "admin@example.com";
-pub const ADMIN_PASSWORD: &str = "admin-secret-1";
 /// A shared secret long enough for `SHARED_SECRET` (at least 16 characters).
 pub const SECRET: &str = "0123456789abcdef0123";
 
@@ -29,149 +27,34 @@ user = "c"
 admin = "crud"
 "#;
 
-/// Starts a server on `models` with `env`. The login rate limit is off unless `env` turns it
-/// on, so tests that log in many times are not throttled (each server has its own limiter).
-pub async fn start(models: &[(&str, &str)], env: &[(&str, &str)]) -> TestServer {
-    let mut all = vec![("LOGIN_RATE_LIMIT_ENABLED", "false")];
-    // Later settings win, so a test's own value replaces the default above.
-    all.extend_from_slice(env);
-    TestServer::start(models, &all).await
-}
+/// A model anyone may do anything with.
+pub const OPEN: &str = r#"
+name = "Open"
+[fields]
+title = "String"
+[perms]
+all = "crud"
+"#;
 
-/// How a request identifies itself.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Auth {
-    None,
-    /// `Authorization: Basic base64(email:password)`.
-    Basic(String, String),
-    /// `Authorization: Bearer <token or JWT>`.
-    Bearer(String),
-    /// `X-API-Key: <key>`.
-    Key(String),
-    /// `?apikey=<key>`.
-    QueryKey(String),
-    /// A raw `Authorization` header value.
-    Raw(String),
-}
+/// A model users create in, and only the owner reads, updates and deletes.
+pub const OWNED: &str = r#"
+name = "Owned"
+[fields]
+title = "String"
+[perms]
+owner = "crud"
+user = "c"
+"#;
 
-impl Auth {
-    pub fn basic(email: &str, password: &str) -> Self {
-        Auth::Basic(email.to_owned(), password.to_owned())
-    }
-
-    pub fn bearer(token: &str) -> Self {
-        Auth::Bearer(token.to_owned())
-    }
-
-    pub fn key(key: &str) -> Self {
-        Auth::Key(key.to_owned())
-    }
-}
-
-/// A whole answer: status, headers and body (JSON, or the text as a JSON string).
-#[derive(Debug)]
-pub struct Reply {
-    pub status: StatusCode,
-    pub headers: HeaderMap,
-    pub body: Value,
-}
-
-/// Sends a request with credentials and an optional JSON body.
-pub async fn send(
-    s: &TestServer,
-    method: Method,
-    path: &str,
-    auth: &Auth,
-    body: Option<&Value>,
-) -> Reply {
-    let mut url = format!("{}{path}", s.base);
-    if let Auth::QueryKey(k) = auth {
-        url.push(if path.contains('?') { '&' } else { '?' });
-        url.push_str("apikey=");
-        url.push_str(&urlencode(k));
-    }
-    let mut req = s.client.request(method, url);
-    req = match auth {
-        Auth::None | Auth::QueryKey(_) => req,
-        Auth::Basic(e, p) => req.header(
-            "authorization",
-            format!("Basic {}", b64(format!("{e}:{p}").as_bytes())),
-        ),
-        Auth::Bearer(t) => req.header("authorization", format!("Bearer {t}")),
-        Auth::Key(k) => req.header("x-api-key", k.as_str()),
-        Auth::Raw(v) => req.header("authorization", v.as_str()),
-    };
-    if let Some(b) = body {
-        req = req.json(b);
-    }
-    finish(req).await
-}
-
-/// Sends a urlencoded form body.
-pub async fn send_form(
-    s: &TestServer,
-    method: Method,
-    path: &str,
-    auth: &Auth,
-    form: &str,
-) -> (StatusCode, Value) {
-    let req = s
-        .client
-        .request(method, format!("{}{path}", s.base))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form.to_owned());
-    let req = match auth {
-        Auth::Basic(e, p) => req.header(
-            "authorization",
-            format!("Basic {}", b64(format!("{e}:{p}").as_bytes())),
-        ),
-        Auth::Bearer(t) => req.header("authorization", format!("Bearer {t}")),
-        Auth::Key(k) => req.header("x-api-key", k.as_str()),
-        other => panic!("send_form does not support {other:?}"),
-    };
-    let r = finish(req).await;
-    (r.status, r.body)
-}
-
-async fn finish(req: reqwest::RequestBuilder) -> Reply {
-    let resp = req.send().await.unwrap();
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let text = resp.text().await.unwrap();
-    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    Reply {
-        status,
-        headers,
-        body,
-    }
-}
-
-pub async fn call(
-    s: &TestServer,
-    method: Method,
-    path: &str,
-    auth: &Auth,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let r = send(s, method, path, auth, body.as_ref()).await;
-    (r.status, r.body)
-}
-
-pub async fn get(s: &TestServer, path: &str, auth: &Auth) -> (StatusCode, Value) {
-    call(s, Method::GET, path, auth, None).await
-}
-
-pub async fn post(s: &TestServer, path: &str, auth: &Auth, body: Value) -> (StatusCode, Value) {
-    call(s, Method::POST, path, auth, Some(body)).await
-}
-
-pub async fn put(s: &TestServer, path: &str, auth: &Auth, body: Value) -> (StatusCode, Value) {
-    call(s, Method::PUT, path, auth, Some(body)).await
-}
-
-pub async fn delete(s: &TestServer, path: &str, auth: &Auth) -> (StatusCode, Value) {
-    call(s, Method::DELETE, path, auth, None).await
-}
+/// A model the custom group `editors` may read and update; only admins create and delete.
+pub const MEMBERS: &str = r#"
+name = "Members"
+[fields]
+title = "String"
+[perms]
+editors = "ru"
+admin = "crud"
+"#;
 
 /// Asserts the 403 of a refused request: `{code: "Forbidden", message: "<why>"}`.
 #[track_caller]
@@ -200,138 +83,6 @@ pub fn assert_login_failed(got: &(StatusCode, Value), context: &str) {
     for secret in ["token", "apikey", "refresh_token", "user_id"] {
         assert!(got.1.get(secret).is_none(), "{context}: {}", got.1);
     }
-}
-
-/// A user and the password they log in with.
-#[derive(Debug, Clone)]
-pub struct Account {
-    pub id: String,
-    pub email: String,
-    pub password: String,
-}
-
-impl Account {
-    pub fn basic(&self) -> Auth {
-        Auth::basic(&self.email, &self.password)
-    }
-}
-
-/// Creates the first admin through `POST /setup`.
-pub async fn setup_admin(s: &TestServer) -> Account {
-    let (status, body) = post(
-        s,
-        "/setup",
-        &Auth::None,
-        json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "name": "Admin"}),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    Account {
-        id: body["user_id"].as_str().unwrap().to_owned(),
-        email: ADMIN_EMAIL.to_owned(),
-        password: ADMIN_PASSWORD.to_owned(),
-    }
-}
-
-/// Creates a non-admin user through `POST /api/user` as `admin`.
-pub async fn create_user(s: &TestServer, admin: &Auth, name: &str) -> Account {
-    let email = format!("{name}@example.com");
-    let password = format!("{name}-password");
-    let (status, body) = post(
-        s,
-        "/api/user",
-        admin,
-        json!({"name": name, "email": email, "password": password}),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["data"]["admin"], false, "{body}");
-    Account {
-        id: body["data"]["_id"].as_str().unwrap().to_owned(),
-        email,
-        password,
-    }
-}
-
-/// What `/login` (or `/refresh`) answered.
-#[derive(Debug, Clone)]
-pub struct Session {
-    pub user_id: String,
-    pub token: String,
-    pub apikey: Option<String>,
-    pub refresh: String,
-    pub body: Value,
-}
-
-impl Session {
-    pub fn bearer(&self) -> Auth {
-        Auth::bearer(&self.token)
-    }
-
-    pub fn key(&self) -> Auth {
-        Auth::key(self.apikey.as_deref().unwrap())
-    }
-
-    fn from_body(body: Value) -> Self {
-        let text = |k: &str| {
-            body[k]
-                .as_str()
-                .unwrap_or_else(|| panic!("no {k}: {body}"))
-                .to_owned()
-        };
-        Session {
-            user_id: text("user_id"),
-            token: text("token"),
-            apikey: body["apikey"].as_str().map(str::to_owned),
-            refresh: text("refresh_token"),
-            body,
-        }
-    }
-}
-
-/// `POST /login` as the answer came.
-pub async fn try_login(s: &TestServer, email: &str, password: &str) -> Reply {
-    send(
-        s,
-        Method::POST,
-        "/login",
-        &Auth::None,
-        Some(&json!({"email": email, "password": password})),
-    )
-    .await
-}
-
-/// Logs in; fails the test if that does not work.
-pub async fn login(s: &TestServer, email: &str, password: &str) -> Session {
-    let r = try_login(s, email, password).await;
-    assert_eq!(r.status, StatusCode::OK, "login {email}: {}", r.body);
-    Session::from_body(r.body)
-}
-
-pub async fn login_as(s: &TestServer, account: &Account) -> Session {
-    login(s, &account.email, &account.password).await
-}
-
-/// `POST <route>` with `Authorization: Bearer <refresh token>`.
-pub async fn refresh(s: &TestServer, route: &str, refresh_token: &str) -> (StatusCode, Value) {
-    post(s, route, &Auth::bearer(refresh_token), json!({})).await
-}
-
-pub fn session_of(body: Value) -> Session {
-    Session::from_body(body)
-}
-
-/// Sets a user's custom groups (replacing them) as `admin`.
-pub async fn set_groups(s: &TestServer, admin: &Auth, user_id: &str, groups: &[&str]) {
-    let (status, body) = post(
-        s,
-        &format!("/groups/{user_id}"),
-        admin,
-        json!({"group": groups}),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["groups"], json!(groups), "{body}");
 }
 
 /// Polls `check` every 100 ms for up to `limit`; answers whether it ever returned true.
@@ -402,60 +153,25 @@ pub fn is_long_hex(s: &str, min: usize) -> bool {
     s.len() >= min && s.chars().all(|c| c.is_ascii_hexdigit())
 }
 
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/// Standard base64 with padding.
-pub fn b64(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(B64[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 /// Base64url without padding (as in JWTs).
 pub fn b64url(bytes: &[u8]) -> String {
-    b64(bytes)
-        .trim_end_matches('=')
-        .replace('+', "-")
-        .replace('/', "_")
+    URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// Decodes standard or url-safe base64, with or without padding; ignores whitespace.
 pub fn b64_decode(text: &str) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut acc = 0u32;
-    let mut bits = 0;
-    for c in text.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            b'=' | b'\r' | b'\n' | b' ' | b'\t' => continue,
-            other => panic!("not base64: {:?}", other as char),
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push(((acc >> bits) & 0xff) as u8);
-        }
-    }
-    out
+    let standard: String = text
+        .chars()
+        .filter(|c| !c.is_ascii_whitespace() && *c != '=')
+        .map(|c| match c {
+            '-' => '+',
+            '_' => '/',
+            c => c,
+        })
+        .collect();
+    STANDARD_NO_PAD
+        .decode(standard)
+        .unwrap_or_else(|e| panic!("not base64 ({e}): {text:?}"))
 }
 
 /// The payload of a JWT, decoded.
@@ -463,19 +179,6 @@ pub fn jwt_payload(jwt: &str) -> Value {
     let parts: Vec<&str> = jwt.split('.').collect();
     assert_eq!(parts.len(), 3, "not a JWT: {jwt}");
     serde_json::from_slice(&b64_decode(parts[1])).unwrap()
-}
-
-/// Percent-encodes a query value.
-pub fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 /// Now as seconds since the epoch.
@@ -491,10 +194,13 @@ pub fn unix_now() -> i64 {
 
 #[test]
 fn base64_round_trips() {
-    assert_eq!(b64(b"admin@example.com:pw"), "YWRtaW5AZXhhbXBsZS5jb206cHc=");
-    assert_eq!(b64(b"ab"), "YWI=");
-    assert_eq!(b64(b"abc"), "YWJj");
+    assert_eq!(
+        crate::harness::basic_header("admin@example.com", "pw"),
+        "Basic YWRtaW5AZXhhbXBsZS5jb206cHc="
+    );
     assert_eq!(b64_decode("YWI="), b"ab");
+    assert_eq!(b64_decode("YWJj"), b"abc");
+    assert_eq!(b64_decode("YW\r\nJj"), b"abc");
     assert_eq!(b64_decode(&b64url(b"\xfb\xff")), b"\xfb\xff");
 }
 

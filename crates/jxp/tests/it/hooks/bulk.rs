@@ -5,14 +5,14 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use super::support::World;
-use crate::auth::support::{self as auth};
+use crate::harness;
 
 #[tokio::test]
 async fn bulk_operations_run_the_write_hooks() {
     let w = World::start(&[]).await;
     w.widget(json!({"name": "keep"})).await;
     let admin = w.admin.basic();
-    let (status, body) = auth::post(
+    let (status, body) = harness::post(
         &w.s,
         "/bulkwrite/widget",
         &admin,
@@ -70,7 +70,7 @@ async fn bulk_operations_run_the_write_hooks() {
         ]
     );
     // What the hooks changed is stored; what they rejected is not.
-    let (_, list) = auth::get(&w.s, "/api/widget?sort=name", &admin).await;
+    let (_, list) = harness::get(&w.s, "/api/widget?sort=name", &admin).await;
     let stored: Vec<(String, String)> = list["data"]
         .as_array()
         .unwrap()

@@ -7,8 +7,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use super::support::World;
-use crate::auth::support::{self as auth, Account, Auth};
-use crate::harness::TestServer;
+use crate::harness::{self, Account, Auth, TestServer};
 
 const NOTE: &str = r#"
 name = "Note"
@@ -45,7 +44,7 @@ async fn cached_get(
     path: &str,
     who: &Auth,
 ) -> (StatusCode, Option<String>, Option<String>, Value) {
-    let r = auth::send(s, Method::GET, path, who, None).await;
+    let r = harness::send(s, Method::GET, path, who, None).await;
     let header = |name: &str| r.headers.get(name).map(|v| v.to_str().unwrap().to_owned());
     (
         r.status,
@@ -193,12 +192,12 @@ async fn every_write_path_makes_cached_answers_stale() {
 #[tokio::test]
 async fn cached_answers_are_kept_per_identity() {
     let s = server().await;
-    let admin = auth::setup_admin(&s).await;
-    let carol: Account = auth::create_user(&s, &admin.basic(), "carol").await;
-    let dave: Account = auth::create_user(&s, &admin.basic(), "dave").await;
+    let admin = harness::setup_admin(&s).await;
+    let carol: Account = harness::create_user(&s, &admin.basic(), "carol").await;
+    let dave: Account = harness::create_user(&s, &admin.basic(), "dave").await;
     for (who, text) in [(&carol, "carol's"), (&dave, "dave's")] {
         let (status, body) =
-            auth::post(&s, "/api/diary", &who.basic(), json!({"text": text})).await;
+            harness::post(&s, "/api/diary", &who.basic(), json!({"text": text})).await;
         assert_eq!(status, StatusCode::OK, "{body}");
     }
     let carol_key = prime(&s, "/api/diary", &carol.basic()).await;

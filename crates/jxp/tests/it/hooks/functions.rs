@@ -5,7 +5,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use super::support::World;
-use crate::auth::support::{self as auth, Auth};
+use crate::harness::{self, Auth};
 
 /// A request (method, path, caller, body) and its answer (status, body, hooks fired).
 type Case<'a> = (
@@ -23,7 +23,7 @@ async fn functions_allowed_denied_and_unlisted() {
     let w = World::start(&[]).await;
     let user = w.user_auth();
     let anon = Auth::None;
-    let (status, body) = auth::post(
+    let (status, body) = harness::post(
         &w.s,
         "/api/ledger",
         &w.admin.basic(),
@@ -139,7 +139,7 @@ async fn functions_allowed_denied_and_unlisted() {
         ),
     ];
     for (method, path, who, body, status, expect, fired) in cases {
-        let got = auth::call(&w.s, method.clone(), path, who, body).await;
+        let got = harness::call(&w.s, method.clone(), path, who, body).await;
         assert_eq!(got, (status, expect), "{method} {path}");
         assert_eq!(w.rec.take(), fired, "{method} {path}: hooks fired");
     }
@@ -156,7 +156,7 @@ async fn a_functions_writes_take_the_write_path() {
             .unwrap()
     };
 
-    let got = auth::post(
+    let got = harness::post(
         &w.s,
         "/call/ledger/add",
         &Auth::None,
@@ -167,7 +167,7 @@ async fn a_functions_writes_take_the_write_path() {
     assert_eq!(count().await, 0, "a refused call writes nothing");
     assert_eq!(w.rec.take(), Vec::<String>::new());
 
-    let (status, body) = auth::post(
+    let (status, body) = harness::post(
         &w.s,
         "/call/ledger/add",
         &w.user_auth(),
@@ -190,7 +190,7 @@ async fn a_functions_writes_take_the_write_path() {
     );
 
     // The function's own write is validated: a bad total is the write path's 400.
-    let got = auth::post(
+    let got = harness::post(
         &w.s,
         "/call/ledger/add",
         &w.user_auth(),

@@ -5,30 +5,30 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use super::support::World;
-use crate::auth::support::{self as auth};
+use crate::harness;
 
 #[tokio::test]
 async fn login_hooks_fire_refuse_and_add_fields() {
     let w = World::start(&[]).await;
 
-    let r = auth::try_login(&w.s, &w.user.email, &w.user.password).await;
+    let r = harness::try_login(&w.s, &w.user.email, &w.user.password).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["greeting"], "hello carol", "{}", r.body);
     let token = r.body["token"].as_str().unwrap();
     assert_ne!(token, "a hook may not replace this");
     assert_eq!(w.rec.take(), ["pre:login", "post:login"]);
     // The token works.
-    let (status, _) = auth::get(&w.s, "/api/ledger", &auth::Auth::bearer(token)).await;
+    let (status, _) = harness::get(&w.s, "/api/ledger", &harness::Auth::bearer(token)).await;
     assert_eq!(status, StatusCode::OK);
     w.rec.take();
 
     // A wrong password: the pre-hook ran, the post-hook did not.
-    let r = auth::try_login(&w.s, &w.user.email, "wrong").await;
-    auth::assert_login_failed(&(r.status, r.body), "wrong password");
+    let r = harness::try_login(&w.s, &w.user.email, "wrong").await;
+    crate::auth::support::assert_login_failed(&(r.status, r.body), "wrong password");
     assert_eq!(w.rec.take(), ["pre:login"]);
 
     // A refused login opens no session, though the password is right.
-    let banned = auth::create_user(&w.s, &w.admin.basic(), "banned").await;
+    let banned = harness::create_user(&w.s, &w.admin.basic(), "banned").await;
     w.rec.take();
     let tokens = |s: &crate::harness::TestServer, uid: String| {
         let app = s.app().clone();
@@ -37,7 +37,7 @@ async fn login_hooks_fire_refuse_and_add_fields() {
             app.store().count("token", &filter).await.unwrap()
         }
     };
-    let r = auth::try_login(&w.s, &banned.email, &banned.password).await;
+    let r = harness::try_login(&w.s, &banned.email, &banned.password).await;
     assert_eq!(
         (r.status, r.body),
         (

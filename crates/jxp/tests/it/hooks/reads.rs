@@ -6,7 +6,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use super::support::World;
-use crate::auth::support::{self as auth, Auth};
+use crate::harness::{self, Auth};
 
 fn names(body: &Value) -> Vec<String> {
     let mut out: Vec<String> = body["data"]
@@ -27,14 +27,14 @@ async fn read_hooks_narrow_every_read_to_what_the_reader_may_see() {
     let admin = w.admin.basic();
 
     let anon = Auth::None;
-    let (status, body) = auth::get(&w.s, "/api/widget", &anon).await;
+    let (status, body) = harness::get(&w.s, "/api/widget", &anon).await;
     assert_eq!(
         (status, names(&body)),
         (StatusCode::OK, vec!["shown".to_owned()])
     );
     assert_eq!(w.rec.take(), ["pre:get"]);
 
-    let (status, body) = auth::get(&w.s, "/api/widget", &admin).await;
+    let (status, body) = harness::get(&w.s, "/api/widget", &admin).await;
     assert_eq!(
         (status, names(&body)),
         (
@@ -44,22 +44,22 @@ async fn read_hooks_narrow_every_read_to_what_the_reader_may_see() {
     );
     assert_eq!(w.rec.take(), ["pre:get"]);
 
-    let (_, body) = auth::get(&w.s, "/count/widget", &anon).await;
+    let (_, body) = harness::get(&w.s, "/count/widget", &anon).await;
     assert_eq!(body["count"], 1, "{body}");
     assert_eq!(w.rec.take(), ["pre:get"]);
 
-    let (_, body) = auth::post(&w.s, "/query/widget", &anon, json!({"query": {}})).await;
+    let (_, body) = harness::post(&w.s, "/query/widget", &anon, json!({"query": {}})).await;
     assert_eq!(names(&body), ["shown"]);
     assert_eq!(w.rec.take(), ["pre:get"]);
 
-    let r = auth::send(&w.s, Method::GET, "/csv/widget", &anon, None).await;
+    let r = harness::send(&w.s, Method::GET, "/csv/widget", &anon, None).await;
     assert_eq!(r.status, StatusCode::OK);
     let csv = r.body.as_str().unwrap().to_owned();
     assert!(csv.contains("shown") && !csv.contains("concealed"), "{csv}");
     assert_eq!(w.rec.take(), ["pre:get"]);
 
     let (status, body) =
-        auth::post(&w.s, "/aggregate/widget", &anon, json!([{"$match": {}}])).await;
+        harness::post(&w.s, "/aggregate/widget", &anon, json!([{"$match": {}}])).await;
     assert_eq!(
         (status, names(&body)),
         (StatusCode::OK, vec!["shown".to_owned()]),
@@ -67,11 +67,11 @@ async fn read_hooks_narrow_every_read_to_what_the_reader_may_see() {
     );
     assert_eq!(w.rec.take(), ["pre:get"]);
 
-    let (status, _) = auth::get(&w.s, &format!("/api/widget/{shown}"), &anon).await;
+    let (status, _) = harness::get(&w.s, &format!("/api/widget/{shown}"), &anon).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(w.rec.take(), ["pre:get_one"]);
 
-    let got = auth::get(&w.s, &format!("/api/widget/{hidden}"), &anon).await;
+    let got = harness::get(&w.s, &format!("/api/widget/{hidden}"), &anon).await;
     assert_eq!(
         got.0,
         StatusCode::NOT_FOUND,
@@ -80,7 +80,7 @@ async fn read_hooks_narrow_every_read_to_what_the_reader_may_see() {
     );
     assert_eq!(w.rec.take(), ["pre:get_one"]);
 
-    let (status, body) = auth::get(&w.s, &format!("/api/widget/{hidden}"), &admin).await;
+    let (status, body) = harness::get(&w.s, &format!("/api/widget/{hidden}"), &admin).await;
     assert_eq!(
         (status, &body["data"]["name"]),
         (StatusCode::OK, &json!("concealed"))
@@ -88,7 +88,7 @@ async fn read_hooks_narrow_every_read_to_what_the_reader_may_see() {
     assert_eq!(w.rec.take(), ["pre:get_one"]);
 
     // Reads of other models run no widget read hook.
-    let (status, _) = auth::get(&w.s, "/api/ledger", &anon).await;
+    let (status, _) = harness::get(&w.s, "/api/ledger", &anon).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(w.rec.take(), Vec::<String>::new());
 }
@@ -96,7 +96,7 @@ async fn read_hooks_narrow_every_read_to_what_the_reader_may_see() {
 #[tokio::test]
 async fn a_read_hook_may_refuse_the_read() {
     let w = World::start(&[]).await;
-    let got = auth::get(&w.s, "/api/gadget", &Auth::None).await;
+    let got = harness::get(&w.s, "/api/gadget", &Auth::None).await;
     assert_eq!(
         got,
         (
@@ -105,7 +105,7 @@ async fn a_read_hook_may_refuse_the_read() {
         )
     );
     assert_eq!(w.rec.take(), ["pre:get:gadget"]);
-    let (status, body) = auth::get(&w.s, "/api/gadget", &w.user_auth()).await;
+    let (status, body) = harness::get(&w.s, "/api/gadget", &w.user_auth()).await;
     assert_eq!((status, &body["data"]), (StatusCode::OK, &json!([])));
     assert_eq!(w.rec.take(), ["pre:get:gadget"]);
 }
@@ -115,17 +115,16 @@ async fn a_lookup_joins_only_what_the_read_hooks_show() {
     let w = World::start(&[]).await;
     let hidden = w.widget(json!({"name": "concealed", "hidden": true})).await;
     let user = w.user_auth();
-    let (status, body) = auth::post(
+    harness::create_as(
         &w.s,
-        "/api/gadget",
-        &user,
+        &w.user,
+        "gadget",
         json!({"name": "g", "widget_id": hidden}),
     )
     .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
     let pipeline = json!([{"$lookup": {"from": "widget", "localField": "widget_id", "foreignField": "_id", "as": "w"}}]);
     for (who, joined) in [(&user, 0), (&w.admin.basic(), 1)] {
-        let (status, body) = auth::post(&w.s, "/aggregate/gadget", who, pipeline.clone()).await;
+        let (status, body) = harness::post(&w.s, "/aggregate/gadget", who, pipeline.clone()).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(
             body["data"][0]["w"].as_array().unwrap().len(),
@@ -140,20 +139,18 @@ async fn populate_links_only_what_the_read_hooks_show() {
     let w = World::start(&[]).await;
     let hidden = w.widget(json!({"name": "concealed", "hidden": true})).await;
     let user = w.user_auth();
-    let (status, body) = auth::post(
+    let gadget = harness::create_as(
         &w.s,
-        "/api/gadget",
-        &user,
+        &w.user,
+        "gadget",
         json!({"name": "g", "widget_id": hidden}),
     )
     .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let gadget = body["data"]["_id"].as_str().unwrap().to_owned();
     for path in [
         "/api/gadget?populate=widget_id".to_owned(),
         format!("/api/gadget/{gadget}?populate=widget_id"),
     ] {
-        let (status, body) = auth::get(&w.s, &path, &w.admin.basic()).await;
+        let (status, body) = harness::get(&w.s, &path, &w.admin.basic()).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         let doc = if body["data"].is_array() {
             &body["data"][0]
@@ -161,7 +158,7 @@ async fn populate_links_only_what_the_read_hooks_show() {
             &body["data"]
         };
         assert_eq!(doc["widget"]["name"], "concealed", "admin, {path}: {body}");
-        let (status, body) = auth::get(&w.s, &path, &user).await;
+        let (status, body) = harness::get(&w.s, &path, &user).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         let doc = if body["data"].is_array() {
             &body["data"][0]
@@ -181,15 +178,7 @@ async fn a_read_hook_sees_the_callers_own_filter() {
             _ => Err(jxp::HookError::bad_request("list gadgets by a filter")),
         }
     });
-    let s = crate::harness::TestServer::start_with_hooks(
-        &[
-            ("gadget", super::support::GADGET),
-            ("widget", super::support::WIDGET),
-        ],
-        &[],
-        hooks,
-    )
-    .await;
+    let s = super::support::gadgets_and_widgets(hooks).await;
     s.create("gadget", json!({"name": "x"})).await;
     // (request, status)
     for (method, path, body, status) in [

@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use super::support::World;
-use crate::auth::support::{self as auth};
+use crate::harness;
 use crate::realtime::client::WsClient;
 
 fn item(event: &Value, kind: &str) -> Value {
@@ -26,7 +26,7 @@ async fn subscribers_see_only_writes_that_passed_the_hooks_as_the_hooks_left_the
     ws.subscribe_ok(json!({"model": "ledger"})).await;
 
     // Rejected by a pre-hook: no event; the marker is the next one.
-    let got = auth::post(&w.s, "/api/widget", &user, json!({"name": "reject"})).await;
+    let got = harness::post(&w.s, "/api/widget", &user, json!({"name": "reject"})).await;
     assert_eq!(got.0, StatusCode::UNPROCESSABLE_ENTITY, "{}", got.1);
     let marker = w.widget(json!({"name": "marker-1"})).await;
     let e = ws.event().await;
@@ -44,7 +44,7 @@ async fn subscribers_see_only_writes_that_passed_the_hooks_as_the_hooks_left_the
     assert_eq!(changed["stamped"], w.user.email.as_str());
 
     // An update rejected by a pre-hook: nothing; an update changed by one: delivered changed.
-    let got = auth::put(
+    let got = harness::put(
         &w.s,
         &format!("/api/widget/{marker}"),
         &user,
@@ -52,7 +52,7 @@ async fn subscribers_see_only_writes_that_passed_the_hooks_as_the_hooks_left_the
     )
     .await;
     assert_eq!(got.0, StatusCode::FORBIDDEN, "{}", got.1);
-    let got = auth::put(
+    let got = harness::put(
         &w.s,
         &format!("/api/widget/{marker}"),
         &user,
@@ -71,12 +71,12 @@ async fn subscribers_see_only_writes_that_passed_the_hooks_as_the_hooks_left_the
     // A delete rejected by a pre-hook: nothing.
     let keep = w.widget(json!({"name": "keep"})).await;
     assert_eq!(item(&ws.event().await, "post")["_id"], keep.as_str());
-    let got = auth::delete(&w.s, &format!("/api/widget/{keep}"), &user).await;
+    let got = harness::delete(&w.s, &format!("/api/widget/{keep}"), &user).await;
     assert_eq!(got.0, StatusCode::CONFLICT, "{}", got.1);
 
     // `_silence`: no event and no callback, though the pre-hooks ran.
     w.rec.take();
-    let got = auth::post(
+    let got = harness::post(
         &w.s,
         "/api/widget?_silence=true",
         &user,
@@ -87,7 +87,7 @@ async fn subscribers_see_only_writes_that_passed_the_hooks_as_the_hooks_left_the
     assert_eq!(w.rec.take(), ["pre:post:*:widget", "pre:post"]);
 
     // A function's write is an event.
-    let got = auth::post(
+    let got = harness::post(
         &w.s,
         "/call/ledger/add",
         &user,
@@ -131,7 +131,7 @@ async fn read_hooks_decide_what_each_socket_receives() {
     let e = admin.event().await;
     assert_eq!(item(&e, "post")["_id"], shown.as_str(), "{e}");
     // Un-hiding it makes its next change visible.
-    let got = auth::put(
+    let got = harness::put(
         &w.s,
         &format!("/api/widget/{hidden}"),
         &user,
@@ -143,7 +143,7 @@ async fn read_hooks_decide_what_each_socket_receives() {
     assert_eq!(item(&e, "put")["_id"], hidden.as_str(), "{e}");
 
     // A hook that refuses a reader refuses the subscription too.
-    let outsider = auth::create_user(&w.s, &w.admin.basic(), "outsider").await;
+    let outsider = harness::create_user(&w.s, &w.admin.basic(), "outsider").await;
     let mut out = WsClient::connect(&w.s).await;
     out.auth_ok(json!({"email": outsider.email, "password": outsider.password}))
         .await;
@@ -157,7 +157,7 @@ async fn read_hooks_decide_what_each_socket_receives() {
 
     // The hooks were asked for the identity the socket authenticated with; when the user's
     // groups change, the socket is asked to authenticate again.
-    auth::set_groups(&w.s, &w.admin.basic(), &w.user.id, &["staff"]).await;
+    harness::set_groups(&w.s, &w.admin.basic(), &w.user.id, &["staff"]).await;
     let e = carol.event().await;
     assert_eq!(e["data"]["event"], "deauth", "{e}");
     assert_eq!(

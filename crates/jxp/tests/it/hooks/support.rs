@@ -6,8 +6,7 @@ use std::sync::{Arc, Mutex};
 use jxp::{Filter, HookError, Hooks, Identity, Op, Path, ReadEvent, WriteCtx, WriteEvent};
 use serde_json::{Value, json};
 
-use crate::auth::support::{self as auth, Account, Auth};
-use crate::harness::TestServer;
+use crate::harness::{self, Account, Auth, TestServer};
 
 /// Anyone reads, users write; hooks hide `hidden` widgets from everyone but admins.
 pub const WIDGET: &str = r#"
@@ -47,6 +46,11 @@ admin = "crud"
 [options]
 callable = ["summary", "add", "item_total", "fail", "unregistered"]
 "#;
+
+/// A server on the gadget and widget models with `hooks` alone.
+pub async fn gadgets_and_widgets(hooks: Hooks) -> TestServer {
+    TestServer::start_with_hooks(&[("gadget", GADGET), ("widget", WIDGET)], &[], hooks).await
+}
 
 /// The names of the hooks that ran, in order.
 #[derive(Clone, Default)]
@@ -281,16 +285,14 @@ pub struct World {
 impl World {
     pub async fn start(env: &[(&str, &str)]) -> Self {
         let rec = Recorder::default();
-        let mut all = vec![("LOGIN_RATE_LIMIT_ENABLED", "false")];
-        all.extend_from_slice(env);
         let s = TestServer::start_with_hooks(
             &[("widget", WIDGET), ("gadget", GADGET), ("ledger", LEDGER)],
-            &all,
+            &harness::logins_unlimited(env),
             hooks(&rec),
         )
         .await;
-        let admin = auth::setup_admin(&s).await;
-        let user = auth::create_user(&s, &admin.basic(), "carol").await;
+        let admin = harness::setup_admin(&s).await;
+        let user = harness::create_user(&s, &admin.basic(), "carol").await;
         rec.take();
         World {
             s,
@@ -306,10 +308,9 @@ impl World {
 
     /// A widget created as the user, with the hook runs it caused forgotten.
     pub async fn widget(&self, body: Value) -> String {
-        let (status, resp) = auth::post(&self.s, "/api/widget", &self.user_auth(), body).await;
-        assert_eq!(status, reqwest::StatusCode::OK, "{resp}");
+        let id = harness::create_as(&self.s, &self.user, "widget", body).await;
         self.rec.take();
-        resp["data"]["_id"].as_str().unwrap().to_owned()
+        id
     }
 
     /// A document as an admin reads it (deleted ones too), without recording hook runs.

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use jxp::WriteEvent;
 
 use super::support::World;
-use crate::auth::support::{self as auth, Auth};
+use crate::harness::{self, Auth};
 
 struct Scenario {
     name: &'static str,
@@ -199,7 +199,7 @@ async fn update_and_delete_scenarios() {
             w.user_auth()
         };
         let (status, body) =
-            auth::call(&w.s, sc.method.clone(), &path, &who, sc.body.clone()).await;
+            harness::call(&w.s, sc.method.clone(), &path, &who, sc.body.clone()).await;
         assert_eq!(status, sc.status, "{}: {body}", sc.name);
         let got = if status.is_success() && body.get("data").is_some() {
             &body["data"]
@@ -241,7 +241,7 @@ async fn create_scenarios() {
 
     // The pre-hooks change the document before validation, and see who is writing.
     let (status, body) =
-        auth::post(&w.s, "/api/widget", &user, json!({"name": "a", "tag": "x"})).await;
+        harness::post(&w.s, "/api/widget", &user, json!({"name": "a", "tag": "x"})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["data"]["tag"], "X");
     assert_eq!(body["data"]["stamped"], w.user.email);
@@ -253,7 +253,7 @@ async fn create_scenarios() {
     assert_eq!(w.stored("widget", id).await.unwrap()["tag"], "X");
 
     // A rejection answers the hook's status and message; nothing is written, no post-hook.
-    let got = auth::post(&w.s, "/api/widget", &user, json!({"name": "reject"})).await;
+    let got = harness::post(&w.s, "/api/widget", &user, json!({"name": "reject"})).await;
     assert_eq!(got.0, StatusCode::UNPROCESSABLE_ENTITY, "{}", got.1);
     assert_eq!(
         got.1,
@@ -262,7 +262,7 @@ async fn create_scenarios() {
     assert_eq!(w.rec.take(), ["pre:post:*:widget", "pre:post"]);
 
     // What a hook sets is validated like the client's own input.
-    let got = auth::post(&w.s, "/api/widget", &user, json!({"name": "negative"})).await;
+    let got = harness::post(&w.s, "/api/widget", &user, json!({"name": "negative"})).await;
     assert_eq!(got.0, StatusCode::BAD_REQUEST, "{}", got.1);
     assert!(
         got.1["message"].as_str().unwrap().contains("price"),
@@ -272,17 +272,17 @@ async fn create_scenarios() {
     assert_eq!(w.rec.take(), ["pre:post:*:widget", "pre:post"]);
 
     // Refused by permissions: no hook sees it.
-    let got = auth::post(&w.s, "/api/widget", &Auth::None, json!({"name": "b"})).await;
+    let got = harness::post(&w.s, "/api/widget", &Auth::None, json!({"name": "b"})).await;
     assert_eq!(got.0, StatusCode::FORBIDDEN, "{}", got.1);
     assert_eq!(w.rec.take(), Vec::<String>::new());
 
     // Another model runs only the all-model hooks.
-    let got = auth::post(&w.s, "/api/gadget", &Auth::None, json!({"name": "g"})).await;
+    let got = harness::post(&w.s, "/api/gadget", &Auth::None, json!({"name": "g"})).await;
     assert_eq!(got.0, StatusCode::OK, "{}", got.1);
     assert_eq!(w.rec.take(), ["pre:post:*:gadget", "post:post:gadget"]);
 
     // `_silence` in the body: pre-hooks still guard the write, callbacks do not run.
-    let got = auth::post(
+    let got = harness::post(
         &w.s,
         "/api/widget",
         &user,
@@ -293,7 +293,7 @@ async fn create_scenarios() {
     assert_eq!(w.rec.take(), ["pre:post:*:widget", "pre:post"]);
 
     // A post-hook failing does not undo the create.
-    let got = auth::post(&w.s, "/api/widget", &user, json!({"name": "explode"})).await;
+    let got = harness::post(&w.s, "/api/widget", &user, json!({"name": "explode"})).await;
     assert_eq!(got.0, StatusCode::OK, "{}", got.1);
     assert_eq!(
         w.rec.take(),
@@ -318,7 +318,7 @@ async fn a_rejected_delete_leaves_the_document_and_cascades_run_root_hooks_only(
     let w = World::start(&[]).await;
     let user = w.user_auth();
     let keep = w.widget(json!({"name": "keep"})).await;
-    let got = auth::delete(&w.s, &format!("/api/widget/{keep}"), &user).await;
+    let got = harness::delete(&w.s, &format!("/api/widget/{keep}"), &user).await;
     assert_eq!(
         got,
         (
@@ -327,7 +327,7 @@ async fn a_rejected_delete_leaves_the_document_and_cascades_run_root_hooks_only(
         )
     );
     assert_eq!(w.rec.take(), ["pre:delete"]);
-    let (status, body) = auth::get(&w.s, &format!("/api/widget/{keep}"), &user).await;
+    let (status, body) = harness::get(&w.s, &format!("/api/widget/{keep}"), &user).await;
     assert_eq!(
         (status, &body["data"]["name"]),
         (StatusCode::OK, &json!("keep"))
@@ -337,17 +337,15 @@ async fn a_rejected_delete_leaves_the_document_and_cascades_run_root_hooks_only(
     // A cascade from a widget deletes its gadgets in the same transaction; the hooks are the
     // root's.
     let root = w.widget(json!({"name": "root"})).await;
-    let (status, body) = auth::post(
+    let child = harness::create_as(
         &w.s,
-        "/api/gadget",
-        &user,
+        &w.user,
+        "gadget",
         json!({"name": "child", "widget_id": root}),
     )
     .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let child = body["data"]["_id"].as_str().unwrap().to_owned();
     w.rec.take();
-    let got = auth::delete(&w.s, &format!("/api/widget/{root}?_cascade=1"), &user).await;
+    let got = harness::delete(&w.s, &format!("/api/widget/{root}?_cascade=1"), &user).await;
     assert_eq!(got.0, StatusCode::OK, "{}", got.1);
     assert_eq!(w.rec.take(), ["pre:delete", "post:delete:widget"]);
     assert_eq!(w.stored("gadget", &child).await.unwrap()["_deleted"], true);
@@ -362,15 +360,7 @@ async fn a_panicking_post_hook_is_contained() {
         }
         Ok(())
     });
-    let s = crate::harness::TestServer::start_with_hooks(
-        &[
-            ("gadget", super::support::GADGET),
-            ("widget", super::support::WIDGET),
-        ],
-        &[],
-        hooks,
-    )
-    .await;
+    let s = super::support::gadgets_and_widgets(hooks).await;
     let (status, body) = s.post("/api/gadget", json!({"name": "panic"})).await;
     assert_eq!(status, StatusCode::OK, "the write stands: {body}");
     let id = body["data"]["_id"].as_str().unwrap();

@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite;
 
 use super::client::{Ending, Frame, QUIET, WAIT, WsClient, is_reply};
-use super::support::{call, client_as, seq, subscribed, world};
+use super::support::{client_as, seq, subscribed, world};
+use crate::harness::{Auth, call, create_as};
 
 /// A ping frame padded with a string to exactly `len` bytes.
 fn padded_ping(len: usize) -> String {
@@ -50,7 +51,7 @@ async fn a_slow_client_is_closed_with_1013_and_delays_nobody() {
 
     let client = reqwest::Client::new();
     for i in 0..WRITES {
-        post_item(&client, &w.s.base, &w.alice.basic(), &payload, i).await;
+        post_item(&client, &w.s.base, &w.alice.authorization(), &payload, i).await;
     }
 
     let events = reader.await.unwrap();
@@ -88,7 +89,7 @@ async fn a_client_that_reads_late_gets_every_event_then_its_reply_intact_and_in_
     let mut c = subscribed(&w.s, &w.bob, json!({"model": "item"})).await;
     let client = reqwest::Client::new();
     for i in 0..WRITES {
-        post_item(&client, &w.s.base, &w.alice.basic(), &payload, i).await;
+        post_item(&client, &w.s.base, &w.alice.authorization(), &payload, i).await;
     }
     // A request sent while the events wait: its reply goes out after them.
     c.send_text(json!({"action": "ping", "msg_id": "late"}).to_string())
@@ -128,7 +129,7 @@ async fn events_pushed_while_a_backlog_drains_stay_whole_and_in_order() {
     let payload = "z".repeat(40_000);
     let mut c = subscribed(&w.s, &w.bob, json!({"model": "item"})).await;
     let (started, mut begun) = tokio::sync::watch::channel(0usize);
-    let (base, auth) = (w.s.base.clone(), w.alice.basic());
+    let (base, auth) = (w.s.base.clone(), w.alice.authorization());
     let writer = tokio::spawn(async move {
         let client = reqwest::Client::new();
         for i in 0..WRITES {
@@ -204,7 +205,7 @@ async fn upgrades_elsewhere_are_refused() {
         }
     }
     // A plain GET on /websocket is not an upgrade: refused, not a crash.
-    let (status, body) = call(&w.s, Method::GET, "/websocket", None, None).await;
+    let (status, body) = call(&w.s, Method::GET, "/websocket", &Auth::None, None).await;
     assert!(status.is_client_error(), "{status} {body}");
 }
 
@@ -222,7 +223,7 @@ async fn a_client_that_answers_pings_stays_open_and_a_silent_one_is_closed() {
     );
     assert_eq!(nothing, None::<Value>);
     answering.assert_alive().await;
-    let id = super::support::create_id(&w.s, &w.alice, "item", json!({"name": "x"})).await;
+    let id = create_as(&w.s, &w.alice, "item", json!({"name": "x"})).await;
     super::support::change(&answering.event().await, "post", "item", &id);
 
     let ending = silent.ending(WAIT).await;

@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 use tokio::sync::Notify;
 
 use super::client::{QUIET, WsClient};
-use super::support::{ITEM, PARENT, basic, seq};
-use crate::harness::{fresh_database_url, test_postgres};
+use super::support::{ITEM, PARENT, seq};
+use crate::harness::{basic_header, fresh_database_url, test_postgres};
 
 const EMAIL: &str = "admin@example.com";
 const PASSWORD: &str = "admin-secret-1";
@@ -112,7 +112,7 @@ async fn make_admin(p: &Proc) {
 async fn create(client: &reqwest::Client, base: &str, name: &str) -> Option<String> {
     let resp = client
         .post(format!("{base}/api/item"))
-        .header("authorization", basic(EMAIL, PASSWORD))
+        .header("authorization", basic_header(EMAIL, PASSWORD))
         .json(&json!({"name": name}))
         .send()
         .await
@@ -263,7 +263,7 @@ async fn killing_a_process_mid_load_loses_no_acknowledged_write() {
     for id in &acked {
         let resp = client
             .get(format!("{}/api/item/{id}", b.base))
-            .header("authorization", basic(EMAIL, PASSWORD))
+            .header("authorization", basic_header(EMAIL, PASSWORD))
             .send()
             .await
             .unwrap();
@@ -272,7 +272,7 @@ async fn killing_a_process_mid_load_loses_no_acknowledged_write() {
     let (status, total) = {
         let resp = client
             .get(format!("{}/count/item", b.base))
-            .header("authorization", basic(EMAIL, PASSWORD))
+            .header("authorization", basic_header(EMAIL, PASSWORD))
             .send()
             .await
             .unwrap();
@@ -329,7 +329,7 @@ async fn caches_follow_writes_made_by_another_process() {
             )
         }
     };
-    let admin = basic(EMAIL, PASSWORD);
+    let admin = basic_header(EMAIL, PASSWORD);
 
     // B caches its answer; a write through A makes it stale on B too.
     create(&client, &a.base, "one").await.unwrap();
@@ -360,7 +360,7 @@ async fn caches_follow_writes_made_by_another_process() {
     assert_eq!(resp.status(), StatusCode::OK);
     let carol: Value = resp.json().await.unwrap();
     let carol_id = carol["data"]["_id"].as_str().unwrap().to_owned();
-    let old = basic("carol@example.com", "carol-pw-1");
+    let old = basic_header("carol@example.com", "carol-pw-1");
     assert_eq!(get(b.base.clone(), old.clone()).await.0, StatusCode::OK);
     let resp = client
         .put(format!("{}/api/user/{carol_id}", a.base))
@@ -375,6 +375,6 @@ async fn caches_follow_writes_made_by_another_process() {
         get(b.base.clone(), old.clone()).await.0 == StatusCode::FORBIDDEN
     })
     .await;
-    let new = basic("carol@example.com", "carol-pw-2");
+    let new = basic_header("carol@example.com", "carol-pw-2");
     assert_eq!(get(b.base.clone(), new).await.0, StatusCode::OK);
 }

@@ -4,7 +4,9 @@
 use serde_json::{Value, json};
 
 use super::client::{QUIET, WsClient};
-use super::support::{World, client_as, login, world};
+use super::support::{client_as, world};
+use crate::harness::{World, keys_of};
+use crate::harness::{create_as, create_doc_as, login_as};
 
 /// Asserts an error reply: `status: "error"`, a `client_id`, a non-empty message mentioning
 /// one of `needles` (case-insensitive), and the echoed `msg_id`/`action` where given.
@@ -48,18 +50,8 @@ async fn ping_answers_pong_and_echoes_the_msg_id() {
     let mut c = WsClient::connect(&w.s).await;
     for msg_id in [json!("abc"), json!(7), json!(2.5)] {
         let reply = c.send("ping", msg_id.clone(), json!({})).await;
-        let keys: Vec<&str> = {
-            let mut k: Vec<&str> = reply
-                .as_object()
-                .unwrap()
-                .keys()
-                .map(String::as_str)
-                .collect();
-            k.sort_unstable();
-            k
-        };
         assert_eq!(
-            keys,
+            keys_of(&reply),
             ["action", "client_id", "msg_id", "result", "status"],
             "{reply}"
         );
@@ -293,7 +285,7 @@ async fn subscribe_needs_auth_first() {
     c.assert_alive().await;
     // Nothing was subscribed: a write is not delivered even after authenticating.
     c.auth_ok(w.alice.creds()).await;
-    super::support::create(&w.s, &w.alice, "item", json!({"name": "x"})).await;
+    create_doc_as(&w.s, &w.alice, "item", json!({"name": "x"})).await;
     c.expect_no_event(QUIET).await;
 }
 
@@ -334,14 +326,14 @@ async fn subscribe_errors_unknown_forbidden_bad_id_bad_filter() {
     c.assert_alive().await;
 
     // None of those left a subscription behind.
-    super::support::create(&w.s, &w.alice, "item", json!({"name": "x", "n": 1})).await;
+    create_doc_as(&w.s, &w.alice, "item", json!({"name": "x", "n": 1})).await;
     c.expect_no_event(QUIET).await;
 }
 
 #[tokio::test]
 async fn repeat_subscribe_is_already_subscribed_and_unsubscribe_needs_a_subscription() {
     let w = world(&[]).await;
-    let id = super::support::create_id(&w.s, &w.alice, "item", json!({"name": "a"})).await;
+    let id = create_as(&w.s, &w.alice, "item", json!({"name": "a"})).await;
     let mut c = client_as(&w.s, &w.alice).await;
 
     for sub in [
@@ -384,9 +376,9 @@ async fn repeat_subscribe_is_already_subscribed_and_unsubscribe_needs_a_subscrip
 #[tokio::test]
 async fn auth_with_password_apikey_or_token() {
     let w = world(&[]).await;
-    let session = login(&w.s, &w.alice).await;
-    let apikey = session["apikey"].as_str().expect("login answers an apikey");
-    let token = session["token"].as_str().unwrap();
+    let session = login_as(&w.s, &w.alice).await;
+    let apikey = session.apikey.as_deref().expect("login answers an apikey");
+    let token = session.token.as_str();
     for creds in [
         w.alice.creds(),
         json!({"apikey": apikey}),

@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 use tokio::sync::Notify;
 
 use super::client::QUIET;
-use super::support::{Account, change, create_id, seq, subscribed, update, world};
+use super::support::{change, seq, subscribed, world};
+use crate::harness::{Account, create_as, update_as};
 
 /// Collects `n` events and answers them with their `seq`s and item ids.
 async fn collect(c: &mut super::client::WsClient, n: usize) -> Vec<(u64, String, String)> {
@@ -34,7 +35,7 @@ async fn since_replays_the_retained_events_then_goes_live() {
     let mut observer = subscribed(&w.s, &w.alice, json!({"model": "item"})).await;
     let mut ids = Vec::new();
     for i in 0..5 {
-        ids.push(create_id(&w.s, &w.alice, "item", json!({"name": format!("d{i}")})).await);
+        ids.push(create_as(&w.s, &w.alice, "item", json!({"name": format!("d{i}")})).await);
     }
     let seen = collect(&mut observer, 5).await;
     let seqs: Vec<u64> = seen.iter().map(|(s, _, _)| *s).collect();
@@ -50,7 +51,7 @@ async fn since_replays_the_retained_events_then_goes_live() {
     );
     c.expect_no_event(QUIET).await;
 
-    let live = create_id(&w.s, &w.alice, "item", json!({"name": "live"})).await;
+    let live = create_as(&w.s, &w.alice, "item", json!({"name": "live"})).await;
     let ev = c.event().await;
     change(&ev, "post", "item", &live);
     assert_eq!(seq(&ev), 6, "{ev}");
@@ -61,7 +62,7 @@ async fn since_replays_the_retained_events_then_goes_live() {
 async fn a_replayed_event_has_the_live_shape() {
     let w = world(&[]).await;
     let mut observer = subscribed(&w.s, &w.bob, json!({"model": "item"})).await;
-    let id = create_id(&w.s, &w.alice, "item", json!({"name": "x", "secret": "s3"})).await;
+    let id = create_as(&w.s, &w.alice, "item", json!({"name": "x", "secret": "s3"})).await;
     let live = observer.event().await;
     let mut c = subscribed(&w.s, &w.bob, json!({"model": "item", "since": 0})).await;
     let replayed = c.event().await;
@@ -101,13 +102,13 @@ async fn since_zero_at_the_seam_delivers_every_seq_once_in_order() {
 #[tokio::test]
 async fn replay_respects_read_rights_and_filters() {
     let w = world(&[]).await;
-    let a_own = create_id(&w.s, &w.alice, "owned", json!({"name": "a"})).await;
-    let b_own = create_id(&w.s, &w.bob, "owned", json!({"name": "b"})).await;
-    update(&w.s, &w.alice, "owned", &a_own, json!({"name": "a2"})).await;
-    let x = create_id(&w.s, &w.alice, "item", json!({"tag": "x"})).await;
-    let y = create_id(&w.s, &w.alice, "item", json!({"tag": "y"})).await;
-    update(&w.s, &w.alice, "item", &x, json!({"name": "x2"})).await;
-    update(&w.s, &w.alice, "item", &y, json!({"name": "y2"})).await;
+    let a_own = create_as(&w.s, &w.alice, "owned", json!({"name": "a"})).await;
+    let b_own = create_as(&w.s, &w.bob, "owned", json!({"name": "b"})).await;
+    update_as(&w.s, &w.alice, "owned", &a_own, json!({"name": "a2"})).await;
+    let x = create_as(&w.s, &w.alice, "item", json!({"tag": "x"})).await;
+    let y = create_as(&w.s, &w.alice, "item", json!({"tag": "y"})).await;
+    update_as(&w.s, &w.alice, "item", &x, json!({"name": "x2"})).await;
+    update_as(&w.s, &w.alice, "item", &y, json!({"name": "y2"})).await;
 
     // Owner rules: bob replays his own document only.
     let mut c = subscribed(&w.s, &w.bob, json!({"model": "owned", "since": 0})).await;
@@ -134,10 +135,10 @@ async fn replay_respects_read_rights_and_filters() {
 #[tokio::test]
 async fn a_document_replay_sends_only_that_documents_put_and_del() {
     let w = world(&[]).await;
-    let x = create_id(&w.s, &w.alice, "item", json!({"tag": "x"})).await;
-    let y = create_id(&w.s, &w.alice, "item", json!({"tag": "y"})).await;
-    update(&w.s, &w.alice, "item", &x, json!({"name": "x2"})).await;
-    update(&w.s, &w.alice, "item", &y, json!({"name": "y2"})).await;
+    let x = create_as(&w.s, &w.alice, "item", json!({"tag": "x"})).await;
+    let y = create_as(&w.s, &w.alice, "item", json!({"tag": "y"})).await;
+    update_as(&w.s, &w.alice, "item", &x, json!({"name": "x2"})).await;
+    update_as(&w.s, &w.alice, "item", &y, json!({"name": "y2"})).await;
     let mut c = subscribed(&w.s, &w.bob, json!({"model": "item", "id": x, "since": 0})).await;
     let ev = c.event().await;
     assert_eq!(change(&ev, "put", "item", &x)["item"]["name"], "x2", "{ev}");
@@ -167,7 +168,7 @@ async fn a_since_older_than_the_retention_needs_a_resync() {
         c.assert_alive().await;
     }
     // The failed subscribes left nothing behind.
-    create_id(&w.s, &w.alice, "item", json!({"name": "live"})).await;
+    create_as(&w.s, &w.alice, "item", json!({"name": "live"})).await;
     c.expect_no_event(QUIET).await;
 
     // From just before the oldest, the rest replays in order.
@@ -226,7 +227,7 @@ async fn write_many(
     for i in 0..n {
         let resp = client
             .post(format!("{base}/api/item"))
-            .header("authorization", who.basic())
+            .header("authorization", who.authorization())
             .json(&json!({"name": format!("w{i}"), "n": i}))
             .send()
             .await

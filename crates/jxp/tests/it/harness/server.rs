@@ -1,8 +1,8 @@
-//! Starting a server for a test, and a small HTTP client that returns `(status, json)`.
+//! Starting a server for a test: model files in a temporary directory, a fresh database (a
+//! SQLite file, or a schema of its own on the PostgreSQL server `JXP_TEST_DATABASE_URL`
+//! names), and the library's builder, as the binary starts it.
 
 use jxp::{Config, Running};
-use reqwest::{Method, StatusCode};
-use serde_json::Value;
 
 /// A model `test` open to anonymous callers, with one field of every kind.
 pub const OPEN_TEST: &str = r#"
@@ -80,10 +80,29 @@ pub async fn fresh_database_url(dir: &std::path::Path) -> String {
     }
 }
 
+/// The login rate limit off, then `env`. Tests that log in many times must not be throttled
+/// (each server has its own limiter); later settings win, so a test may turn it back on.
+pub fn logins_unlimited<'a>(env: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut all = vec![("LOGIN_RATE_LIMIT_ENABLED", "false")];
+    all.extend_from_slice(env);
+    all
+}
+
+/// Starts a server on `models` with `env` and the login rate limit off unless `env` turns it
+/// on (it also guards WebSocket `auth`).
+pub async fn start(models: &[(&str, &str)], env: &[(&str, &str)]) -> TestServer {
+    TestServer::start(models, &logins_unlimited(env)).await
+}
+
 impl TestServer {
     /// The open `test` and `link` models.
     pub async fn open() -> Self {
-        Self::start(&[("test", OPEN_TEST), ("link", OPEN_LINK)], &[]).await
+        Self::open_with(&[]).await
+    }
+
+    /// The open `test` and `link` models, with extra settings.
+    pub async fn open_with(env: &[(&str, &str)]) -> Self {
+        Self::start(&[("test", OPEN_TEST), ("link", OPEN_LINK)], env).await
     }
 
     /// Writes `models` (slug, TOML text) and starts a server with extra settings.
@@ -179,101 +198,4 @@ impl TestServer {
         )
         .unwrap();
     }
-
-    pub async fn request(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<&Value>,
-    ) -> (StatusCode, Value) {
-        let mut req = self.client.request(method, format!("{}{path}", self.base));
-        if let Some(b) = body {
-            req = req.json(b);
-        }
-        let resp = req.send().await.unwrap();
-        read(resp).await
-    }
-
-    /// A request with a raw body and content type.
-    pub async fn raw(
-        &self,
-        method: Method,
-        path: &str,
-        content_type: Option<&str>,
-        body: Vec<u8>,
-    ) -> (StatusCode, Value) {
-        let mut req = self
-            .client
-            .request(method, format!("{}{path}", self.base))
-            .body(body);
-        if let Some(ct) = content_type {
-            req = req.header("content-type", ct);
-        }
-        read(req.send().await.unwrap()).await
-    }
-
-    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
-        self.request(Method::GET, path, None).await
-    }
-
-    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.request(Method::POST, path, Some(&body)).await
-    }
-
-    pub async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.request(Method::PUT, path, Some(&body)).await
-    }
-
-    pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
-        self.request(Method::DELETE, path, None).await
-    }
-
-    /// Creates a document and answers its `_id`; fails the test if it cannot.
-    pub async fn create(&self, model: &str, body: Value) -> String {
-        let (status, resp) = self.post(&format!("/api/{model}"), body).await;
-        assert_eq!(status, StatusCode::OK, "{resp}");
-        resp["data"]["_id"].as_str().unwrap().to_owned()
-    }
-
-    /// How many documents of `model` exist, deleted ones included.
-    pub async fn total(&self, model: &str) -> u64 {
-        let (status, body) = self
-            .get(&format!(
-                "/count/{model}?filter[_deleted]=$exists:true&showDeleted=true"
-            ))
-            .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        body["count"].as_u64().unwrap()
-    }
-}
-
-async fn read(resp: reqwest::Response) -> (StatusCode, Value) {
-    let status = resp.status();
-    let text = resp.text().await.unwrap();
-    let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    (status, value)
-}
-
-/// Asserts an error answer: the status and the `{code, message}` shape, and that the message
-/// mentions `needle`.
-#[track_caller]
-pub fn assert_error(got: &(StatusCode, Value), status: StatusCode, needle: &str) {
-    assert_eq!(got.0, status, "{}", got.1);
-    let obj = got
-        .1
-        .as_object()
-        .unwrap_or_else(|| panic!("error body is not an object: {}", got.1));
-    assert!(
-        obj.get("code").is_some_and(Value::is_string),
-        "no code: {}",
-        got.1
-    );
-    let message = obj
-        .get("message")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    assert!(
-        message.contains(needle),
-        "message {message:?} does not mention {needle:?}"
-    );
 }
