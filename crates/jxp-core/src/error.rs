@@ -34,15 +34,15 @@ pub enum CoreError {
     /// Other writes kept changing the document until an update or delete gave up retrying.
     #[error("{model}/{id} is being changed by other requests; try again")]
     Contended { model: String, id: String },
-    /// A delete without `_cascade` of a document that others refer to.
+    /// A delete without `_cascade` of a document that others refer to; `referrer` is the
+    /// referring model and field, as `model.field`.
     #[error(
-        "{model}/{id} is referenced by {by_model}.{by_field}; delete with _cascade=1 to delete the referrers too"
+        "{model}/{id} is referenced by {referrer}; delete with _cascade=1 to delete the referrers too"
     )]
     Referenced {
         model: String,
         id: String,
-        by_model: String,
-        by_field: String,
+        referrer: String,
     },
     /// A write that needs `model` empty (first-admin setup) found documents in it.
     #[error("{model} already has documents")]
@@ -86,8 +86,7 @@ impl From<StoreError> for CoreError {
             } => CoreError::Referenced {
                 model,
                 id,
-                by_model,
-                by_field,
+                referrer: format!("{by_model}.{by_field}"),
             },
             StoreError::NotEmpty { model } => CoreError::NotEmpty { model },
             StoreError::BadQuery(message) => CoreError::BadRequest(message),

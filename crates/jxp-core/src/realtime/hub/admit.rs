@@ -155,76 +155,57 @@ mod tests {
 
     #[test]
     fn each_check_in_its_order() {
+        use ChangeOp::{Create, Update};
         use Verdict::{Deliver, Expired, Skip};
         let m = model();
-        let update = |seq| change(seq, ChangeOp::Update, "ann", "red");
-        // (what, subscription, connection, change, verdict)
+        let all = || sub(None, Filter::All);
+        let ann = || conn(Some("ann"), None, None);
+        let hooked = |c: &str| conn(Some("ann"), None, Some(colour(c)));
+        let other = "ffffffffffffffffffffffff";
+        // (what, subscription, connection, the change's op, verdict); ann owns the document.
         let cases = [
-            (
-                "passes",
-                sub(None, Filter::All),
-                conn(Some("ann"), None, None),
-                update(1),
-                Deliver,
-            ),
+            ("passes", all(), ann(), Update, Deliver),
             (
                 "other id",
-                sub(Some("ffffffffffffffffffffffff"), Filter::All),
-                conn(Some("ann"), None, None),
-                update(1),
+                sub(Some(other), Filter::All),
+                ann(),
+                Update,
                 Skip,
             ),
             (
                 "create on an id",
                 sub(Some(DOC), Filter::All),
-                conn(Some("ann"), None, None),
-                change(1, ChangeOp::Create, "ann", "red"),
+                ann(),
+                Create,
                 Skip,
             ),
-            (
-                "anonymous",
-                sub(None, Filter::All),
-                conn(None, None, None),
-                update(1),
-                Skip,
-            ),
+            ("anonymous", all(), conn(None, None, None), Update, Skip),
             (
                 "expired",
-                sub(None, Filter::All),
+                all(),
                 conn(Some("ann"), Some(5), None),
-                update(1),
+                Update,
                 Expired,
             ),
             (
                 "not the owner",
-                sub(None, Filter::All),
+                all(),
                 conn(Some("bob"), None, None),
-                update(1),
+                Update,
                 Skip,
             ),
-            (
-                "hook filter",
-                sub(None, Filter::All),
-                conn(Some("ann"), None, Some(colour("blue"))),
-                update(1),
-                Skip,
-            ),
-            (
-                "own filter",
-                sub(None, colour("blue")),
-                conn(Some("ann"), None, None),
-                update(1),
-                Skip,
-            ),
+            ("hook filter", all(), hooked("blue"), Update, Skip),
+            ("own filter", sub(None, colour("blue")), ann(), Update, Skip),
             (
                 "both filters",
                 sub(Some(DOC), colour("red")),
-                conn(Some("ann"), None, Some(colour("red"))),
-                update(1),
+                hooked("red"),
+                Update,
                 Deliver,
             ),
         ];
-        for (what, mut s, c, ch, want) in cases {
+        for (what, mut s, c, op, want) in cases {
+            let ch = change(1, op, "ann", "red");
             let owner = ch.doc.get("_owner_id").and_then(Value::as_str);
             assert_eq!(admits(&mut s, &c, &m, &ch, owner, 10), want, "{what}");
         }
