@@ -22,6 +22,7 @@ use crate::app::App;
 use crate::error::CoreError;
 use crate::hooks::ReadEvent;
 use crate::identity::Identity;
+use crate::perms::read_scope;
 use crate::read::{ListOutcome, ListRequest};
 
 /// The most documents `/aggregate` reads from one model, and the most a pipeline may hold or
@@ -49,7 +50,7 @@ impl App {
             )));
         }
         // Permission before the body, so a caller who may not read learns nothing from it.
-        self.read_scope(model, who)?;
+        read_scope(model, who)?;
         let Some(query) = query.filter(|q| q.is_object()) else {
             return Err(CoreError::BadRequest(
                 "query missing or not of type object".into(),
@@ -79,7 +80,7 @@ impl App {
                 "POST /aggregate is disabled for model {slug}"
             )));
         }
-        let scope = self.read_scope(&model, who)?.and(
+        let scope = read_scope(&model, who)?.and(
             self.read_constraint(ReadEvent::Get, &model, who, None)
                 .await?,
         );
@@ -140,7 +141,7 @@ impl App {
         docs: Vec<Document>,
     ) -> Result<Vec<Document>, CoreError> {
         let model = self.lookup_model(&spec.from)?.clone();
-        let base = self.read_scope(&model, who)?.and(Filter::live()).and(
+        let base = read_scope(&model, who)?.and(Filter::live()).and(
             self.read_constraint(ReadEvent::Get, &model, who, None)
                 .await?,
         );

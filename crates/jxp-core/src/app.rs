@@ -1,15 +1,47 @@
 //! `App`: the schema, the store and the settings, shared by every request and connection.
+//! What the app holds lives below it and knows nothing of it; everything that acts through
+//! the app (reads, the write path, auth, hooks' runs, bulk, queries) is a method of `App` in a
+//! module above it. The one exception is the function registry's context, `CallCtx`: a
+//! function is handed the app itself, and the app holds the functions, so the context is
+//! declared here and the registry is generic over it.
+//!
+//! The store is the core's own: only `commit()` writes, and outside the crate the app offers
+//! the store's reads ([`StoreReader`]), its change stream and a health check, never its writes.
 
 use std::sync::Arc;
 
-use jxp_model::{Model, Schema};
-use jxp_store::Store;
+use jxp_model::{Document, Model, Schema};
+use jxp_query::{Filter, Find};
+use jxp_store::{Change, Store, StoreError};
+use serde_json::Value;
+use tokio::sync::broadcast;
 
-use crate::auth::{AuthSettings, IDENTITY_MODELS, IdentityCache, RateLimiter};
+use crate::auth::cache::{IDENTITY_MODELS, IdentityCache};
+use crate::auth::ratelimit::RateLimiter;
+use crate::auth::settings::AuthSettings;
 use crate::error::CoreError;
-use crate::hooks::Hooks;
+use crate::hooks::{CallVerb, Registry};
+use crate::identity::Identity;
 use crate::realtime::{Hub, RealtimeSettings, spawn_hub};
 use crate::tables::table_specs;
+
+/// The registry of hooks and functions an application registers, as the app holds it.
+pub type Hooks = Registry<CallCtx>;
+
+/// What a function sees. Writes it makes through `app` take the one write path, with its
+/// permissions, hooks, change-log entries and events.
+#[derive(Clone)]
+pub struct CallCtx {
+    pub app: App,
+    pub identity: Identity,
+    pub model: String,
+    pub function: String,
+    pub verb: CallVerb,
+    /// The document of `/call/:model/:id/:fn`, as the caller may read it.
+    pub item: Option<Document>,
+    /// A POST's JSON body, or a GET's query string as an object of strings.
+    pub body: Value,
+}
 
 /// Query limits of JXP's `api.md`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -249,8 +281,29 @@ impl App {
         &self.inner.schema
     }
 
-    pub fn store(&self) -> &Arc<dyn Store> {
+    /// The store, for the core's own reads; writes go through `commit()` only.
+    pub(crate) fn store(&self) -> &Arc<dyn Store> {
         &self.inner.store
+    }
+
+    /// The store's reads, for tools and tests that look at what is stored as it is (deleted
+    /// documents and private fields included, no permissions): it cannot write.
+    pub fn reader(&self) -> StoreReader<'_> {
+        StoreReader(self.inner.store.as_ref())
+    }
+
+    /// Every committed change from now on, in commit order.
+    pub fn changes(&self) -> broadcast::Receiver<Arc<Change>> {
+        self.inner.store.subscribe()
+    }
+
+    /// A round trip to the store, for health checks.
+    pub async fn ping(&self) -> Result<(), CoreError> {
+        self.inner
+            .store
+            .ping()
+            .await
+            .map_err(|e| CoreError::Internal(format!("the store does not answer: {e}")))
     }
 
     /// How many committed writes `model` has seen in this process: a cached answer about the
@@ -282,6 +335,27 @@ impl App {
             .schema
             .get(slug)
             .ok_or_else(|| CoreError::UnknownModel(slug.to_owned()))
+    }
+}
+
+/// The reads of the store, and nothing else.
+#[derive(Clone, Copy)]
+pub struct StoreReader<'a>(&'a dyn Store);
+
+impl StoreReader<'_> {
+    /// A stored document by id, as stored.
+    pub async fn get(&self, model: &str, id: &str) -> Result<Option<Document>, StoreError> {
+        self.0.get(model, id).await
+    }
+
+    /// How many stored documents match `filter`.
+    pub async fn count(&self, model: &str, filter: &Filter) -> Result<u64, StoreError> {
+        self.0.count(model, filter).await
+    }
+
+    /// The stored documents `find` selects.
+    pub async fn find(&self, model: &str, find: &Find) -> Result<Vec<Document>, StoreError> {
+        self.0.find(model, find).await
     }
 }
 

@@ -1,11 +1,13 @@
-//! The core's one error enum. Every variant is a condition a caller can act on; the HTTP
-//! layer maps each to a status and `{code, message}` in one place.
+//! The core's error enums. Every variant of [`CoreError`] is a condition a caller can act on;
+//! the HTTP layer maps each to a status and `{code, message}` in one place. [`HookError`] is
+//! what an application's hook or function answers; the two convert into each other, so they
+//! live together here, below everything that raises them.
+
+use std::time::Duration;
 
 use jxp_model::ValidationError;
 use jxp_query::QueryError;
 use jxp_store::StoreError;
-
-use crate::hooks::HookError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CoreError {
@@ -23,8 +25,39 @@ pub enum CoreError {
     Validation(#[from] ValidationError),
     #[error("{0}")]
     Query(#[from] QueryError),
-    #[error("{0}")]
-    Conflict(String),
+    /// A unique field of `model` already holds the value written.
+    #[error("duplicate value: \"{field}\" must be unique")]
+    Duplicate { model: String, field: String },
+    /// Another write changed the document between this write's read and its commit.
+    #[error("{model}/{id} was changed by another request; try again")]
+    VersionConflict { model: String, id: String },
+    /// Other writes kept changing the document until an update or delete gave up retrying.
+    #[error("{model}/{id} is being changed by other requests; try again")]
+    Contended { model: String, id: String },
+    /// A delete without `_cascade` of a document that others refer to; `referrer` is the
+    /// referring model and field, as `model.field`.
+    #[error(
+        "{model}/{id} is referenced by {referrer}; delete with _cascade=1 to delete the referrers too"
+    )]
+    Referenced {
+        model: String,
+        id: String,
+        referrer: String,
+    },
+    /// A write that needs `model` empty (first-admin setup) found documents in it.
+    #[error("{model} already has documents")]
+    NotEmpty { model: String },
+    /// A `_cascade` whose referrers go deeper than the core follows.
+    #[error("cascade from {model}/{id} is deeper than {depth} levels")]
+    CascadeTooDeep {
+        model: String,
+        id: String,
+        depth: usize,
+    },
+    /// Too many attempts from one client (logins, recovery, socket authentication); the next
+    /// is allowed after `retry_after`.
+    #[error("too many attempts; try again later")]
+    RateLimited { retry_after: Duration },
     #[error("{0}")]
     TooLarge(String),
     /// A feature the server is not configured for (no SMTP, no shared secret).
@@ -42,28 +75,76 @@ impl From<StoreError> for CoreError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::UnknownModel(m) => CoreError::UnknownModel(m),
-            StoreError::NotFound { model, id } => {
-                CoreError::NotFound(format!("{model}/{id} not found"))
-            }
-            StoreError::Unique { model: _, field } => {
-                CoreError::Conflict(format!("duplicate value: \"{field}\" must be unique"))
-            }
-            StoreError::VersionConflict { model, id } => CoreError::Conflict(format!(
-                "{model}/{id} was changed by another request; try again"
-            )),
+            StoreError::NotFound { model, id } => not_found(&model, &id),
+            StoreError::Unique { model, field } => CoreError::Duplicate { model, field },
+            StoreError::VersionConflict { model, id } => CoreError::VersionConflict { model, id },
             StoreError::Referenced {
                 model,
                 id,
                 by_model,
                 by_field,
-            } => CoreError::Conflict(format!(
-                "{model}/{id} is referenced by {by_model}.{by_field}; delete with _cascade=1 to delete the referrers too"
-            )),
-            StoreError::NotEmpty { model } => {
-                CoreError::Conflict(format!("{model} already has documents"))
-            }
+            } => CoreError::Referenced {
+                model,
+                id,
+                referrer: format!("{by_model}.{by_field}"),
+            },
+            StoreError::NotEmpty { model } => CoreError::NotEmpty { model },
             StoreError::BadQuery(message) => CoreError::BadRequest(message),
             other => CoreError::Internal(other.to_string()),
+        }
+    }
+}
+
+/// `model/id` is not there (or not there for this caller).
+pub(crate) fn not_found(model: &str, id: &str) -> CoreError {
+    CoreError::NotFound(format!("{model}/{id} not found"))
+}
+
+/// Checks an `:id` is ObjectId-shaped, so a bad id is a 400 and never a lookup.
+pub(crate) fn check_id(id: &str) -> Result<(), CoreError> {
+    if jxp_model::is_object_id(id) {
+        Ok(())
+    } else {
+        Err(CoreError::BadRequest(format!("\"{id}\" is not a valid id")))
+    }
+}
+
+/// Why a hook or function refused. The HTTP layer answers `Reject` with its status and
+/// `{code, message}`; `Core` carries an error of an app call made inside the hook, answered as
+/// that error would be.
+#[derive(Debug, thiserror::Error)]
+pub enum HookError {
+    #[error("{message}")]
+    Reject { status: u16, message: String },
+    #[error(transparent)]
+    Core(Box<CoreError>),
+}
+
+impl HookError {
+    /// Refuses with `status` (a 4xx or 5xx; anything else is answered as a server fault).
+    pub fn reject(status: u16, message: impl Into<String>) -> Self {
+        HookError::Reject {
+            status,
+            message: message.into(),
+        }
+    }
+
+    /// 400.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::reject(400, message)
+    }
+
+    /// 403.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::reject(403, message)
+    }
+}
+
+impl From<CoreError> for HookError {
+    fn from(e: CoreError) -> Self {
+        match e {
+            CoreError::Hook(h) => h,
+            other => HookError::Core(Box::new(other)),
         }
     }
 }
@@ -73,6 +154,65 @@ impl From<HookError> for CoreError {
         match e {
             HookError::Core(inner) => *inner,
             reject => CoreError::Hook(reject),
+        }
+    }
+}
+
+// Tests only: an unwrap or expect here is an assertion; failing is how the test reports.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn app_errors_pass_through_hook_errors_unchanged() {
+        let e: HookError = CoreError::NotFound("todo/1 not found".into()).into();
+        assert!(matches!(CoreError::from(e), CoreError::NotFound(_)));
+        let e = CoreError::from(HookError::reject(409, "kept"));
+        assert!(matches!(
+            e,
+            CoreError::Hook(HookError::Reject { status: 409, .. })
+        ));
+        assert_eq!(e.to_string(), "kept");
+        // A hook passing on a hook's rejection keeps it a rejection.
+        let again: HookError = e.into();
+        assert!(matches!(again, HookError::Reject { status: 409, .. }));
+    }
+
+    #[test]
+    fn store_conflicts_keep_the_messages_clients_see() {
+        let (m, id) = ("todo".to_owned(), "0123456789abcdef01234567".to_owned());
+        for (store, message) in [
+            (
+                StoreError::Unique {
+                    model: m.clone(),
+                    field: "name".into(),
+                },
+                "duplicate value: \"name\" must be unique".to_owned(),
+            ),
+            (
+                StoreError::VersionConflict {
+                    model: m.clone(),
+                    id: id.clone(),
+                },
+                format!("todo/{id} was changed by another request; try again"),
+            ),
+            (
+                StoreError::Referenced {
+                    model: m.clone(),
+                    id: id.clone(),
+                    by_model: "note".into(),
+                    by_field: "todo_id".into(),
+                },
+                format!(
+                    "todo/{id} is referenced by note.todo_id; delete with _cascade=1 to delete the referrers too"
+                ),
+            ),
+            (
+                StoreError::NotEmpty { model: m.clone() },
+                "todo already has documents".to_owned(),
+            ),
+        ] {
+            assert_eq!(CoreError::from(store).to_string(), message);
         }
     }
 }

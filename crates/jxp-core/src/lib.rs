@@ -1,32 +1,42 @@
 //! The rules of jxp: the `App` (schema + store + settings), identities and permissions, the one
 //! write path every route uses, and reads shaped as the API returns them. No HTTP here.
+//!
+//! The modules form layers, each using only those below it: leaves (`error`, `locks`,
+//! `identity`, `secret`, `password`, `tables`, `perms`); what the app holds (`auth`'s settings,
+//! cache and limiter, the `hooks` registry, `realtime`); `app`; then everything that acts
+//! through the app, as methods of `App` (`hooks` runs, `auth` identification, `write` and
+//! `delete`, `read`, then `bulk`, sessions, `populate`, `aggregate`, `explain`, `/call`).
+//! A poisoned lock is treated one way throughout (`locks.rs`).
 
 mod aggregate;
 mod app;
 mod auth;
 mod bulk;
+mod delete;
 mod error;
 mod explain;
 mod hooks;
 mod identity;
+mod locks;
 mod password;
 mod perms;
 mod populate;
 mod read;
 mod realtime;
+mod secret;
 mod tables;
+mod view;
 mod write;
 
 pub use aggregate::AGGREGATE_MAX_DOCS;
-pub use app::{App, QueryLimits, Settings, parse_size};
-pub use auth::{
-    AuthSettings, Credentials, GroupChange, RateLimitSettings, RateLimiter, Session, SmtpSettings,
-};
+pub use app::{App, CallCtx, Hooks, QueryLimits, Settings, StoreReader, parse_size};
+pub use auth::{AuthSettings, Credentials, GroupChange, RateLimitSettings, Session, SmtpSettings};
 pub use bulk::{BULK_MAX_MATCHED, BULK_MAX_OPS, BulkDone, BulkKind, BulkOutcome, BulkReport};
-pub use error::CoreError;
+pub use delete::DeleteOptions;
+pub use error::{CoreError, HookError};
 pub use hooks::{
-    BoxFuture, CallCtx, CallVerb, HookError, Hooks, LoggedInCtx, LoginCtx, ModelScope, ReadCtx,
-    ReadEvent, WriteCtx, WriteEvent, WrittenCtx,
+    BoxFuture, CallVerb, LoggedInCtx, LoginCtx, ModelScope, ReadCtx, ReadEvent, Registry, WriteCtx,
+    WriteEvent, WrittenCtx,
 };
 pub use identity::{Identity, User};
 pub use perms::{Access, Right, access};
@@ -36,4 +46,4 @@ pub use realtime::{
     SubscribeError, SubscribeOk, SubscribeRequest,
 };
 pub use tables::table_specs;
-pub use write::{DeleteOptions, WriteOptions};
+pub use write::WriteOptions;

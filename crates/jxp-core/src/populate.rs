@@ -9,14 +9,15 @@
 use std::collections::{HashMap, HashSet};
 
 use jxp_model::{Document, Model};
-use jxp_query::{Filter, Find, ListParams, Op, Path, Populate, resolve_path};
+use jxp_query::{Filter, Find, Op, Path, Populate, resolve_path};
 use serde_json::Value;
 
 use crate::app::App;
 use crate::error::CoreError;
 use crate::hooks::ReadEvent;
 use crate::identity::Identity;
-use crate::read::project;
+use crate::perms::read_scope;
+use crate::view::project;
 
 /// How many ids one `IN (…)` binds at most. SQLite allows 32766 parameters; a page holds at
 /// most `query_limits.max` documents, so only a page of documents with very long id arrays
@@ -50,7 +51,7 @@ impl App {
             check_projection(&linked, spec)?;
             // Not allowed to read the linked model at all: the key is left out, so the answer
             // says nothing about the linked documents, not even whether they exist.
-            let Ok(scope) = self.read_scope(&linked, who) else {
+            let Ok(scope) = read_scope(&linked, who) else {
                 continue;
             };
             // The linked model's read hooks narrow it as they narrow reading it directly; one
@@ -113,30 +114,6 @@ impl App {
             }
         }
         Ok(found)
-    }
-}
-
-impl App {
-    /// `GET /api/:model/:id`: one document as `get_one` answers it, with the list parameters
-    /// that apply to one document: `fields`, `populate…`, `autopopulate`, `showDeleted`.
-    pub async fn get_one_view(
-        &self,
-        who: &Identity,
-        slug: &str,
-        id: &str,
-        params: &ListParams,
-    ) -> Result<Document, CoreError> {
-        let doc = self.get_one(who, slug, id, params.show_deleted).await?;
-        let model = self.model(slug)?;
-        let mut view = project(model, &doc, params.fields.as_deref());
-        self.populate(
-            who,
-            std::slice::from_ref(&doc),
-            std::slice::from_mut(&mut view),
-            &params.populate,
-        )
-        .await?;
-        Ok(view)
     }
 }
 

@@ -3,15 +3,15 @@
 //! private fields removed; `search[f]`, full-text `search` and `populate` of a list.
 
 use jxp_model::{Document, Model, public_view};
-use jxp_query::{Filter, Find, ListParams, Op, Path, has_text_index};
+use jxp_query::{Filter, Find, ListParams, has_text_index};
 use serde_json::Value;
 
 use crate::app::{App, QueryLimits};
-use crate::error::CoreError;
+use crate::error::{CoreError, check_id, not_found};
 use crate::hooks::ReadEvent;
 use crate::identity::Identity;
-use crate::perms::{Access, Right, access, allowed_on};
-use crate::write::check_id;
+use crate::perms::{self, Access, Right, access, allowed_on, read_scope};
+use crate::view::project;
 
 /// A list request: the parsed query string.
 #[derive(Debug, Clone, Default)]
@@ -33,38 +33,34 @@ pub struct ListOutcome {
     pub limit_capped: bool,
 }
 
-fn forbidden_read(model: &Model) -> CoreError {
-    CoreError::Forbidden(format!("you may not read {}", model.slug))
-}
-
 impl App {
-    /// The filter a reader may see: all documents, or only their own.
-    pub(crate) fn read_scope(&self, model: &Model, who: &Identity) -> Result<Filter, CoreError> {
-        match access(model, who, Right::Read) {
-            Access::All => Ok(Filter::All),
-            Access::OwnOnly => {
-                let uid = who.user_id().unwrap_or_default().to_owned();
-                Ok(Filter::cond(
-                    Path::plain("_owner_id"),
-                    Op::Eq,
-                    Value::String(uid),
-                ))
-            }
-            Access::Denied => Err(forbidden_read(model)),
-        }
-    }
-
     pub(crate) fn list_filter(
         &self,
         model: &Model,
         who: &Identity,
         params: &ListParams,
     ) -> Result<Filter, CoreError> {
-        let mut filter = self.read_scope(model, who)?.and(params.filter.clone());
+        let mut filter = read_scope(model, who)?.and(params.filter.clone());
         if !params.show_deleted {
             filter = filter.and(Filter::live());
         }
         Ok(filter)
+    }
+
+    /// What a list or count reads: the caller's scope and filter, `narrowing` (a list's
+    /// `search[f]`), and what the read hooks allow.
+    async fn list_read(
+        &self,
+        model: &Model,
+        who: &Identity,
+        params: &ListParams,
+        narrowing: Filter,
+    ) -> Result<Filter, CoreError> {
+        let filter = self.list_filter(model, who, params)?.and(narrowing);
+        let hooked = self
+            .read_constraint_of(ReadEvent::Get, model, who, None, Some(&params.filter))
+            .await?;
+        Ok(filter.and(hooked))
     }
 
     /// One document by id, as the caller may see it.
@@ -77,19 +73,14 @@ impl App {
     ) -> Result<Document, CoreError> {
         let model = self.model(slug)?;
         if access(model, who, Right::Read) == Access::Denied {
-            return Err(forbidden_read(model));
+            return Err(perms::forbidden(model, Right::Read));
         }
         check_id(id)?;
         let constraint = self
             .read_constraint(ReadEvent::GetOne, model, who, Some(id))
             .await?;
-        let not_found = || CoreError::NotFound(format!("{slug}/{id} not found"));
-        let doc = self
-            .inner
-            .store
-            .get(slug, id)
-            .await?
-            .ok_or_else(not_found)?;
+        let not_found = || not_found(slug, id);
+        let doc = self.store().get(slug, id).await?.ok_or_else(not_found)?;
         if !show_deleted
             && doc
                 .get("_deleted")
@@ -105,6 +96,28 @@ impl App {
             return Err(not_found());
         }
         Ok(public_view(model, &doc))
+    }
+
+    /// `GET /api/:model/:id`: one document as `get_one` answers it, with the list parameters
+    /// that apply to one document: `fields`, `populate…`, `autopopulate`, `showDeleted`.
+    pub async fn get_one_view(
+        &self,
+        who: &Identity,
+        slug: &str,
+        id: &str,
+        params: &ListParams,
+    ) -> Result<Document, CoreError> {
+        let doc = self.get_one(who, slug, id, params.show_deleted).await?;
+        let model = self.model(slug)?;
+        let mut view = project(model, &doc, params.fields.as_deref());
+        self.populate(
+            who,
+            std::slice::from_ref(&doc),
+            std::slice::from_mut(&mut view),
+            &params.populate,
+        )
+        .await?;
+        Ok(view)
     }
 
     /// A page of documents.
@@ -125,12 +138,8 @@ impl App {
         }
         // `search[f]` narrows a list, though `/count` ignores it (see `ListParams::search`).
         let filter = self
-            .list_filter(model, who, params)?
-            .and(params.search.clone())
-            .and(
-                self.read_constraint_of(ReadEvent::Get, model, who, None, Some(&params.filter))
-                    .await?,
-            );
+            .list_read(model, who, params, params.search.clone())
+            .await?;
         let limits = &self.inner.settings.query_limits.for_model(model);
         let mut out = ListOutcome::default();
         let (limit, capped) = page_limit(limits, params.limit);
@@ -203,11 +212,8 @@ impl App {
         params: &ListParams,
     ) -> Result<u64, CoreError> {
         let model = self.model(slug)?;
-        let filter = self.list_filter(model, who, params)?.and(
-            self.read_constraint_of(ReadEvent::Get, model, who, None, Some(&params.filter))
-                .await?,
-        );
-        Ok(self.inner.store.count(slug, &filter).await?)
+        let filter = self.list_read(model, who, params, Filter::All).await?;
+        Ok(self.store().count(slug, &filter).await?)
     }
 }
 
@@ -235,27 +241,6 @@ pub(crate) fn page_find(filter: Filter, params: &ListParams, limit: Option<u64>)
         skip: limit.map_or(0, |l| (page - 1).saturating_mul(l)),
         text: params.text.clone(),
     }
-}
-
-/// The public view, narrowed to `fields` (plus `_id` and `id`) when asked.
-pub(crate) fn project(model: &Model, doc: &Document, fields: Option<&[String]>) -> Document {
-    let view = public_view(model, doc);
-    let Some(fields) = fields else {
-        return view;
-    };
-    let mut out = Document::new();
-    for key in ["_id", "id"] {
-        if let Some(v) = view.get(key) {
-            out.insert(key.into(), v.clone());
-        }
-    }
-    for f in fields {
-        let top = f.split('.').next().unwrap_or(f);
-        if let Some(v) = view.get(top) {
-            out.insert(top.to_owned(), v.clone());
-        }
-    }
-    out
 }
 
 #[cfg(test)]

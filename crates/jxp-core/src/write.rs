@@ -1,32 +1,31 @@
 //! The one write path. Every route that creates, updates or deletes a document ends here, so
 //! validation, permissions, system fields and the store transaction (with its change-log entry
-//! and realtime event) are the same whichever route the write came from.
+//! and realtime event) are the same whichever route the write came from. Here: `commit()`,
+//! the only call to `Store::write`; creates; updates; and the read-modify-write loop that
+//! updates and deletes (`delete.rs`) retry on a version conflict.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use jxp_model::{Document, Model, ObjectId, SYSTEM_FIELDS, Strict, now_iso, public_view};
-use jxp_query::{Filter, Find, Op, Path, resolve_path};
-use jxp_store::{ChangeOp, Guard, RefSpec, StoreError, WriteOp, WriteTx};
+use jxp_query::Filter;
+use jxp_store::{ChangeOp, StoreError, WriteOp, WriteTx};
 use serde_json::Value;
 
 use crate::app::App;
-use crate::auth::IDENTITY_MODELS;
-use crate::bulk::Update;
-use crate::error::CoreError;
+use crate::auth::cache::IDENTITY_MODELS;
+use crate::bulk::update::Update;
+use crate::error::{CoreError, check_id, not_found};
 use crate::hooks::WriteEvent;
 use crate::identity::Identity;
 use crate::password;
-use crate::perms::{Right, allowed_on};
+use crate::perms::{Right, allowed_on, forbidden};
 
 /// The built-in user model, whose `admin` and `temp_hash` fields only the server and admins
 /// may set.
-const USER_MODEL: &str = "user";
-/// Built-in records that belong to one user and go when the user goes.
-const USER_OWNED: &[&str] = &["token", "refreshtoken", "apikey", "usergroups"];
-/// How often an update is retried when another write changed the document in between.
+pub(crate) const USER_MODEL: &str = "user";
+/// How often a read-modify-write runs when other writes change the document in between.
 const UPDATE_ATTEMPTS: usize = 5;
-/// How deep `_cascade` follows referrers of referrers.
-const CASCADE_DEPTH: usize = 8;
 
 /// Options of a create or update.
 #[derive(Debug, Clone, Default)]
@@ -35,37 +34,6 @@ pub struct WriteOptions {
     pub silence: bool,
     /// `password_override=1`: store `password` as given (a pre-computed hash); admins only.
     pub password_override: bool,
-}
-
-/// Options of a delete.
-#[derive(Debug, Clone, Default)]
-pub struct DeleteOptions {
-    pub perma: bool,
-    pub cascade: bool,
-    pub silence: bool,
-}
-
-pub(crate) fn forbidden(model: &Model, right: Right) -> CoreError {
-    let verb = match right {
-        Right::Create => "create",
-        Right::Read => "read",
-        Right::Update => "update",
-        Right::Delete => "delete",
-    };
-    CoreError::Forbidden(format!("you may not {verb} {}", model.slug))
-}
-
-pub(crate) fn not_found(model: &Model, id: &str) -> CoreError {
-    CoreError::NotFound(format!("{}/{id} not found", model.slug))
-}
-
-/// Checks an `:id` is ObjectId-shaped, so a bad id is a 400 and never a lookup.
-pub(crate) fn check_id(id: &str) -> Result<(), CoreError> {
-    if jxp_model::is_object_id(id) {
-        Ok(())
-    } else {
-        Err(CoreError::BadRequest(format!("\"{id}\" is not a valid id")))
-    }
 }
 
 impl App {
@@ -99,6 +67,66 @@ impl App {
             }
         }
         result
+    }
+
+    /// Commits a transaction that expects a document's version: `false`, nothing written,
+    /// when another write changed the document first.
+    pub(crate) async fn commit_versioned(&self, tx: WriteTx) -> Result<bool, CoreError> {
+        match self.commit(tx).await {
+            Ok(_) => Ok(true),
+            Err(StoreError::VersionConflict { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The read-modify-write of `model/id`, retried on conflict: `attempt` is handed the
+    /// stored document and answers `Some` once done, or `None` when its commit lost to
+    /// another write; then it runs again on what is stored then, `UPDATE_ATTEMPTS` times at
+    /// most.
+    pub(crate) async fn retry_on_conflict<T, F, Fut>(
+        &self,
+        model: &Model,
+        id: &str,
+        mut attempt: F,
+    ) -> Result<T, CoreError>
+    where
+        F: FnMut(Document) -> Fut,
+        Fut: Future<Output = Result<Option<T>, CoreError>>,
+    {
+        for _ in 0..UPDATE_ATTEMPTS {
+            let current = self
+                .store()
+                .get(&model.slug, id)
+                .await?
+                .ok_or_else(|| not_found(&model.slug, id))?;
+            if let Some(done) = attempt(current).await? {
+                return Ok(done);
+            }
+        }
+        Err(CoreError::Contended {
+            model: model.slug.clone(),
+            id: id.to_owned(),
+        })
+    }
+
+    /// The stored document a write pre-hook is shown, after the checks the write itself makes
+    /// (present, live unless `deleted_ok`, `right` on it), so a hook never sees a write that
+    /// would be refused anyway.
+    pub(crate) async fn hook_target(
+        &self,
+        model: &Model,
+        who: &Identity,
+        id: &str,
+        right: Right,
+        deleted_ok: bool,
+    ) -> Result<Document, CoreError> {
+        let current = self
+            .store()
+            .get(&model.slug, id)
+            .await?
+            .ok_or_else(|| not_found(&model.slug, id))?;
+        check_target(model, who, id, &current, right, deleted_ok)?;
+        Ok(public_view(model, &current))
     }
 
     /// Removes what a client may not set, hashes a new password, and reports unknown keys
@@ -260,7 +288,7 @@ impl App {
             .await?
         {
             Edited::Modified(doc) | Edited::Unchanged(doc) => Ok(doc),
-            Edited::NoLongerMatches => Err(CoreError::NotFound(format!("{slug}/{id} not found"))),
+            Edited::NoLongerMatches => Err(not_found(slug, id)),
         }
     }
 
@@ -307,35 +335,20 @@ impl App {
                 (Edit::Operators(update), false)
             }
         };
-        for _ in 0..UPDATE_ATTEMPTS {
-            let current = self
-                .inner
-                .store
-                .get(&model.slug, id)
-                .await?
-                .ok_or_else(|| not_found(&model, id))?;
-            let deleted = current
-                .get("_deleted")
-                .and_then(Value::as_bool)
-                .unwrap_or(false);
-            if deleted && !undelete {
-                return Err(not_found(&model, id));
-            }
+        let (model, edit, opts) = (&*model, &edit, &opts);
+        self.retry_on_conflict(model, id, move |current| async move {
             if let Some(filter) = matching
                 && !jxp_query::matches(filter, &current)
             {
-                return Ok(Edited::NoLongerMatches);
+                return Ok(Some(Edited::NoLongerMatches));
             }
-            let owner = current.get("_owner_id").and_then(Value::as_str);
-            if !allowed_on(&model, who, Right::Update, owner) {
-                return Err(forbidden(&model, Right::Update));
-            }
+            check_target(model, who, id, &current, Right::Update, undelete)?;
             let version = current.get("__v").and_then(Value::as_i64).unwrap_or(0);
             let mut doc = current.clone();
-            apply_edit(&model, &edit, &mut doc)?;
+            apply_edit(model, edit, &mut doc)?;
             model.validate(&mut doc)?;
             if matching.is_some() && !undelete && same_fields(&current, &doc) {
-                return Ok(Edited::Unchanged(public_view(&model, &current)));
+                return Ok(Some(Edited::Unchanged(public_view(model, &current))));
             }
             doc.insert("_deleted".into(), Value::Bool(false));
             doc.insert("updatedAt".into(), Value::String(now_iso()));
@@ -354,229 +367,71 @@ impl App {
                 actor: who.user_id().map(str::to_owned),
                 silent: opts.silence,
             };
-            match self.commit(tx).await {
-                Ok(_) => {
-                    let view = public_view(&model, &doc);
-                    self.run_post_write(
-                        WriteEvent::Put,
-                        &model,
-                        who,
-                        id,
-                        view.clone(),
-                        opts.silence,
-                    )
-                    .await;
-                    return Ok(Edited::Modified(view));
-                }
-                Err(StoreError::VersionConflict { .. }) => continue,
-                Err(e) => return Err(e.into()),
+            if !self.commit_versioned(tx).await? {
+                return Ok(None);
             }
-        }
-        Err(CoreError::Conflict(format!(
-            "{}/{id} is being changed by other requests; try again",
-            model.slug
-        )))
+            let view = public_view(model, &doc);
+            self.run_post_write(WriteEvent::Put, model, who, id, view.clone(), opts.silence)
+                .await;
+            Ok(Some(Edited::Modified(view)))
+        })
+        .await
     }
 
-    /// Deletes a document: soft by default, for good with `perma` (or when the model has
-    /// `soft_delete = false`); with `cascade`, its referrers go with it; without, referrers
-    /// make it a 409. All of it is one transaction.
-    pub async fn delete(
+    /// Runs the update pre-hooks on what an edit writes: a PUT's patch, a replacement
+    /// document, or the `$set` fields of update operators (the other operators are not shown).
+    async fn hooked_edit(
         &self,
+        model: &Model,
         who: &Identity,
-        slug: &str,
         id: &str,
-        opts: DeleteOptions,
-    ) -> Result<(), CoreError> {
-        let model = self.model(slug)?.clone();
-        check_id(id)?;
-        if self.has_pre_write(WriteEvent::Delete, &model.slug) {
-            let current = self
-                .hook_target(&model, who, id, Right::Delete, opts.perma)
-                .await?;
-            self.run_pre_write(
-                WriteEvent::Delete,
-                &model,
-                who,
-                Some(id),
-                Some(current),
-                Document::new(),
-            )
-            .await?;
-        }
-        for _ in 0..UPDATE_ATTEMPTS {
-            let current = self
-                .inner
-                .store
-                .get(&model.slug, id)
-                .await?
-                .ok_or_else(|| not_found(&model, id))?;
-            // The document as it was, for the post-hooks (only made when there are some).
-            let before = self
-                .has_post_write(WriteEvent::Delete, &model.slug)
-                .then(|| public_view(&model, &current));
-            let deleted = current
-                .get("_deleted")
-                .and_then(Value::as_bool)
-                .unwrap_or(false);
-            if deleted && !opts.perma {
-                return Err(not_found(&model, id));
-            }
-            let owner = current.get("_owner_id").and_then(Value::as_str);
-            if !allowed_on(&model, who, Right::Delete, owner) {
-                return Err(forbidden(&model, Right::Delete));
-            }
-            let mut ops = self.credential_ops(&model, id).await?;
-            if opts.cascade {
-                let mut seen = vec![(model.slug.clone(), id.to_owned())];
-                self.cascade_ops(&model, id, &opts, who, &mut seen, &mut ops, 0)
+        current: Document,
+        edit: Edit,
+    ) -> Result<Edit, CoreError> {
+        let current = Some(current);
+        let put = WriteEvent::Put;
+        Ok(match edit {
+            Edit::Merge(body) => Edit::Merge(
+                self.run_pre_write(put, model, who, Some(id), current, body)
+                    .await?,
+            ),
+            Edit::Replace(body) => Edit::Replace(
+                self.run_pre_write(put, model, who, Some(id), current, body)
+                    .await?,
+            ),
+            Edit::Operators(mut update) => {
+                let set = self
+                    .run_pre_write(put, model, who, Some(id), current, update.set_fields())
                     .await?;
+                update.replace_set_fields(set);
+                Edit::Operators(update)
             }
-            ops.push(WriteOp::Guard(Guard::NotReferenced {
-                model: model.slug.clone(),
-                id: id.to_owned(),
-                by: self.referrer_specs(&model),
-            }));
-            ops.push(delete_op(&model, id, current, &opts, who));
-            let tx = WriteTx {
-                ops,
-                actor: who.user_id().map(str::to_owned),
-                silent: opts.silence,
-            };
-            match self.commit(tx).await {
-                Ok(_) => {
-                    if let Some(before) = before {
-                        self.run_post_write(
-                            WriteEvent::Delete,
-                            &model,
-                            who,
-                            id,
-                            before,
-                            opts.silence,
-                        )
-                        .await;
-                    }
-                    return Ok(());
-                }
-                Err(StoreError::VersionConflict { .. }) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(CoreError::Conflict(format!(
-            "{}/{id} is being changed by other requests; try again",
-            model.slug
-        )))
-    }
-
-    /// Deleting a user removes their tokens, keys and group record with them: those belong to
-    /// the user and never keep one alive.
-    async fn credential_ops(&self, model: &Model, id: &str) -> Result<Vec<WriteOp>, CoreError> {
-        let mut ops = Vec::new();
-        if model.slug != USER_MODEL {
-            return Ok(ops);
-        }
-        for owned in USER_OWNED {
-            let filter = Filter::cond(Path::plain("user_id"), Op::Eq, Value::String(id.to_owned()));
-            for doc in self
-                .inner
-                .store
-                .find(
-                    owned,
-                    &Find {
-                        filter,
-                        ..Find::default()
-                    },
-                )
-                .await?
-            {
-                if let Some(rid) = doc.get("_id").and_then(Value::as_str) {
-                    ops.push(WriteOp::Remove {
-                        model: (*owned).to_owned(),
-                        id: rid.to_owned(),
-                    });
-                }
-            }
-        }
-        Ok(ops)
-    }
-
-    /// Who may refer to a document of `model`, for the referrer check and cascades; the
-    /// records a user owns outright are not referrers of that user.
-    fn referrers(&self, model: &Model) -> Vec<(Arc<Model>, String, bool)> {
-        let mut refs = self.inner.schema.referrers_of(model);
-        if model.slug == USER_MODEL {
-            refs.retain(|(m, _, _)| !USER_OWNED.contains(&m.slug.as_str()));
-        }
-        refs
-    }
-
-    fn referrer_specs(&self, model: &Model) -> Vec<RefSpec> {
-        self.referrers(model)
-            .into_iter()
-            .filter_map(|(m, path, _)| {
-                let (p, _) = resolve_path(&m, &path).ok()?;
-                Some(RefSpec {
-                    model: m.slug.clone(),
-                    path,
-                    array_at: p.array_at,
-                })
-            })
-            .collect()
-    }
-
-    /// Collects delete operations for every live referrer of `model/id`, depth first, so
-    /// referrers of referrers go before them.
-    #[allow(clippy::too_many_arguments)]
-    fn cascade_ops<'a>(
-        &'a self,
-        model: &'a Model,
-        id: &'a str,
-        opts: &'a DeleteOptions,
-        who: &'a Identity,
-        seen: &'a mut Vec<(String, String)>,
-        ops: &'a mut Vec<WriteOp>,
-        depth: usize,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), CoreError>> + Send + 'a>>
-    {
-        Box::pin(async move {
-            if depth >= CASCADE_DEPTH {
-                return Err(CoreError::Conflict(format!(
-                    "cascade from {}/{id} is deeper than {CASCADE_DEPTH} levels",
-                    model.slug
-                )));
-            }
-            for (ref_model, path, _) in self.referrers(model) {
-                let (p, _) = resolve_path(&ref_model, &path)?;
-                let find = Find {
-                    filter: Filter::cond(p, Op::Eq, Value::String(id.to_owned()))
-                        .and(Filter::live()),
-                    ..Find::default()
-                };
-                for doc in self.inner.store.find(&ref_model.slug, &find).await? {
-                    let Some(rid) = doc.get("_id").and_then(Value::as_str).map(str::to_owned)
-                    else {
-                        continue;
-                    };
-                    if seen.iter().any(|(m, i)| *m == ref_model.slug && *i == rid) {
-                        continue;
-                    }
-                    let owner = doc.get("_owner_id").and_then(Value::as_str);
-                    if !allowed_on(&ref_model, who, Right::Delete, owner) {
-                        return Err(CoreError::Forbidden(format!(
-                            "cascade would delete {}/{rid}, which you may not delete",
-                            ref_model.slug
-                        )));
-                    }
-                    seen.push((ref_model.slug.clone(), rid.clone()));
-                    let ref_model: Arc<Model> = ref_model.clone();
-                    self.cascade_ops(&ref_model, &rid, opts, who, seen, ops, depth + 1)
-                        .await?;
-                    ops.push(delete_op(&ref_model, &rid, doc, opts, who));
-                }
-            }
-            Ok(())
         })
     }
+}
+
+/// Refuses a write to the stored document `current`: absent when it is deleted (unless
+/// `deleted_ok`: an undelete, a permanent delete), forbidden without `right` on it.
+pub(crate) fn check_target(
+    model: &Model,
+    who: &Identity,
+    id: &str,
+    current: &Document,
+    right: Right,
+    deleted_ok: bool,
+) -> Result<(), CoreError> {
+    let deleted = current
+        .get("_deleted")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    if deleted && !deleted_ok {
+        return Err(not_found(&model.slug, id));
+    }
+    let owner = current.get("_owner_id").and_then(Value::as_str);
+    if !allowed_on(model, who, right, owner) {
+        return Err(forbidden(model, right));
+    }
+    Ok(())
 }
 
 /// Whether an update body undeletes (`_deleted: false`); any other `_deleted` is refused.
@@ -588,36 +443,6 @@ fn undelete_flag(body: &Document) -> Result<bool, CoreError> {
         Some(_) => Err(CoreError::BadRequest(
             "_deleted: only false (undelete) may be set; delete with DELETE".into(),
         )),
-    }
-}
-
-/// A soft delete (a replace marked as a delete) or a permanent one.
-fn delete_op(
-    model: &Model,
-    id: &str,
-    mut current: Document,
-    opts: &DeleteOptions,
-    who: &Identity,
-) -> WriteOp {
-    if opts.perma || !model.options.soft_delete {
-        return WriteOp::Remove {
-            model: model.slug.clone(),
-            id: id.to_owned(),
-        };
-    }
-    let version = current.get("__v").and_then(Value::as_i64).unwrap_or(0);
-    current.insert("_deleted".into(), Value::Bool(true));
-    current.insert("updatedAt".into(), Value::String(now_iso()));
-    current.insert("__v".into(), Value::from(version + 1));
-    if let Some(uid) = who.user_id() {
-        current.insert("_updated_by_id".into(), Value::String(uid.to_owned()));
-    }
-    WriteOp::Replace {
-        model: model.slug.clone(),
-        id: id.to_owned(),
-        doc: current,
-        expect_version: Some(version),
-        op: ChangeOp::Delete,
     }
 }
 

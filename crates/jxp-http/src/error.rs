@@ -34,7 +34,7 @@ impl ApiError {
     }
 
     /// Too many attempts; try again after `wait`.
-    pub fn rate_limited(wait: std::time::Duration) -> Self {
+    fn rate_limited(wait: std::time::Duration) -> Self {
         let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
         ApiError {
             retry_after: Some(secs.max(1)),
@@ -128,7 +128,13 @@ impl From<CoreError> for ApiError {
             CoreError::BadRequest(_) | CoreError::Validation(_) | CoreError::Query(_) => {
                 StatusCode::BAD_REQUEST
             }
-            CoreError::Conflict(_) => StatusCode::CONFLICT,
+            CoreError::Duplicate { .. }
+            | CoreError::VersionConflict { .. }
+            | CoreError::Contended { .. }
+            | CoreError::Referenced { .. }
+            | CoreError::NotEmpty { .. }
+            | CoreError::CascadeTooDeep { .. } => StatusCode::CONFLICT,
+            CoreError::RateLimited { retry_after } => return ApiError::rate_limited(*retry_after),
             CoreError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             CoreError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             CoreError::Internal(cause) => return ApiError::internal(cause),
@@ -179,11 +185,17 @@ mod tests {
             let e = ApiError::from(CoreError::from(HookError::reject(chosen, "no")));
             assert_eq!(e.status.as_u16(), answered, "{chosen}");
         }
-        let passed_on = HookError::from(CoreError::Conflict("taken".into()));
+        let passed_on = HookError::from(CoreError::Duplicate {
+            model: "widget".into(),
+            field: "name".into(),
+        });
         let e = ApiError::from(CoreError::Hook(passed_on));
         assert_eq!(
             (e.status, e.message.as_str()),
-            (StatusCode::CONFLICT, "taken")
+            (
+                StatusCode::CONFLICT,
+                "duplicate value: \"name\" must be unique"
+            )
         );
     }
 }

@@ -13,12 +13,12 @@ use jxp_model::Document;
 use jxp_query::Filter;
 use serde_json::Value;
 
-use crate::{Config, Running, build_app, start};
+use crate::{Config, Error, Running, build_app, start};
 
 /// The jxp server, as a library.
 ///
 /// ```no_run
-/// # async fn run() -> anyhow::Result<()> {
+/// # async fn run() -> Result<(), jxp::Error> {
 /// use jxp::{HookError, Server, WriteEvent};
 ///
 /// let running = Server::builder()
@@ -40,6 +40,22 @@ impl Server {
     pub fn builder() -> Builder {
         Builder::default()
     }
+}
+
+/// Builder methods that register a hook or function: each passes its arguments and `f` on to
+/// the method of the same name of [`Hooks`].
+macro_rules! delegate {
+    ($($(#[$doc:meta])* $name:ident($($arg:ident: $ty:ty),*) $ctx:ty => $out:ty;)*) => {$(
+        $(#[$doc])*
+        pub fn $name<F, Fut>(mut self, $($arg: $ty,)* f: F) -> Self
+        where
+            F: Fn($ctx) -> Fut + Send + Sync + 'static,
+            Fut: Future<Output = Result<$out, HookError>> + Send + 'static,
+        {
+            self.hooks.$name($($arg,)* f);
+            self
+        }
+    )*};
 }
 
 /// Collects the settings, the model directory and the hooks of a server.
@@ -69,78 +85,23 @@ impl Builder {
         self
     }
 
-    /// See [`Hooks::pre_write`].
-    pub fn pre_write<F, Fut>(
-        mut self,
-        event: WriteEvent,
-        model: impl Into<ModelScope>,
-        f: F,
-    ) -> Self
-    where
-        F: Fn(WriteCtx) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<Document, HookError>> + Send + 'static,
-    {
-        self.hooks.pre_write(event, model, f);
-        self
-    }
-
-    /// See [`Hooks::pre_read`].
-    pub fn pre_read<F, Fut>(mut self, event: ReadEvent, model: impl Into<ModelScope>, f: F) -> Self
-    where
-        F: Fn(ReadCtx) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<Filter, HookError>> + Send + 'static,
-    {
-        self.hooks.pre_read(event, model, f);
-        self
-    }
-
-    /// See [`Hooks::post_write`].
-    pub fn post_write<F, Fut>(
-        mut self,
-        event: WriteEvent,
-        model: impl Into<ModelScope>,
-        f: F,
-    ) -> Self
-    where
-        F: Fn(WrittenCtx) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), HookError>> + Send + 'static,
-    {
-        self.hooks.post_write(event, model, f);
-        self
-    }
-
-    /// See [`Hooks::pre_login`].
-    pub fn pre_login<F, Fut>(mut self, f: F) -> Self
-    where
-        F: Fn(LoginCtx) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), HookError>> + Send + 'static,
-    {
-        self.hooks.pre_login(f);
-        self
-    }
-
-    /// See [`Hooks::post_login`].
-    pub fn post_login<F, Fut>(mut self, f: F) -> Self
-    where
-        F: Fn(LoggedInCtx) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<Document, HookError>> + Send + 'static,
-    {
-        self.hooks.post_login(f);
-        self
-    }
-
-    /// See [`Hooks::function`].
-    pub fn function<F, Fut>(mut self, model: &str, name: &str, f: F) -> Self
-    where
-        F: Fn(CallCtx) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<Value, HookError>> + Send + 'static,
-    {
-        self.hooks.function(model, name, f);
-        self
+    delegate! {
+        /// See [`Hooks::pre_write`].
+        pre_write(event: WriteEvent, model: impl Into<ModelScope>) WriteCtx => Document;
+        /// See [`Hooks::pre_read`].
+        pre_read(event: ReadEvent, model: impl Into<ModelScope>) ReadCtx => Filter;
+        /// See [`Hooks::post_write`].
+        post_write(event: WriteEvent, model: impl Into<ModelScope>) WrittenCtx => ();
+        /// See [`Hooks::pre_login`].
+        pre_login() LoginCtx => ();
+        /// See [`Hooks::post_login`].
+        post_login() LoggedInCtx => Document;
+        /// See [`Hooks::function`].
+        function(model: &str, name: &str) CallCtx => Value;
     }
 
     /// The settings the server will run with, hooks included.
-    pub fn into_config(self) -> anyhow::Result<Config> {
+    pub fn into_config(self) -> Result<Config, Error> {
         let mut config = match self.config {
             Some(c) => c,
             None => Config::from_env()?,
@@ -153,12 +114,12 @@ impl Builder {
     }
 
     /// Loads the models and opens the store, without listening (for tests and tools).
-    pub async fn build(self) -> anyhow::Result<App> {
+    pub async fn build(self) -> Result<App, Error> {
         build_app(&self.into_config()?).await
     }
 
     /// Binds `HOST:PORT` (port 0 picks a free one) and serves in the background.
-    pub async fn start(self) -> anyhow::Result<Running> {
+    pub async fn start(self) -> Result<Running, Error> {
         start(self.into_config()?).await
     }
 
@@ -166,7 +127,7 @@ impl Builder {
     pub async fn serve(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), Error> {
         crate::serve(self.into_config()?, shutdown).await
     }
 }

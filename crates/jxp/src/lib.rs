@@ -5,13 +5,13 @@
 
 mod builder;
 mod config;
+mod error;
 mod init;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use anyhow::Context;
 use jxp_core::WriteOptions;
 use jxp_http::AppState;
 use jxp_store::{PostgresOptions, PostgresStore, SqliteOptions, SqliteStore, Store};
@@ -22,6 +22,7 @@ use tokio::task::JoinHandle;
 
 pub use builder::{Builder, Server};
 pub use config::{Config, ConfigError, Database, LogFormat};
+pub use error::Error;
 pub use init::init_project;
 pub use jxp_core::{
     App, CallCtx, CallVerb, HookError, Hooks, Identity, LoggedInCtx, LoginCtx, ModelScope, ReadCtx,
@@ -31,15 +32,17 @@ pub use jxp_model::Document;
 pub use jxp_query::{Filter, Op, Path};
 
 /// Loads the models, opens the store and builds the app.
-pub async fn build_app(config: &Config) -> anyhow::Result<App> {
-    let schema = jxp_model::load_dir(&config.model_dir).context("cannot load models")?;
+pub async fn build_app(config: &Config) -> Result<App, Error> {
+    let schema = jxp_model::load_dir(&config.model_dir).map_err(Error::Models)?;
     let store: Arc<dyn Store> = match &config.database {
         Database::Sqlite(path) => {
             let mut options = SqliteOptions::new(path.clone());
             options.retention = config.changelog_retention;
             Arc::new(
-                SqliteStore::open(options)
-                    .with_context(|| format!("cannot open the database {}", path.display()))?,
+                SqliteStore::open(options).map_err(|source| Error::OpenSqlite {
+                    path: path.clone(),
+                    source,
+                })?,
             )
         }
         Database::Postgres(url) => {
@@ -50,13 +53,13 @@ pub async fn build_app(config: &Config) -> anyhow::Result<App> {
             Arc::new(
                 PostgresStore::connect(options)
                     .await
-                    .context("cannot open the PostgreSQL database DATABASE_URL names")?,
+                    .map_err(Error::OpenPostgres)?,
             )
         }
     };
     App::new(schema, store, config.core.clone())
         .await
-        .context("cannot prepare the database for the models")
+        .map_err(Error::Prepare)
 }
 
 /// A server started by `start`.
@@ -69,19 +72,23 @@ pub struct Running {
 
 impl Running {
     /// Stops accepting, finishes in-flight requests and waits for the server to end.
-    pub async fn stop(self) -> anyhow::Result<()> {
+    pub async fn stop(self) -> Result<(), Error> {
         let _ = self.stop.send(());
-        self.task.await.context("server task failed")??;
+        self.task.await.map_err(Error::Task)??;
         Ok(())
     }
 }
 
 /// Binds `HOST:PORT` (port 0 picks a free one) and serves in the background.
-pub async fn start(config: Config) -> anyhow::Result<Running> {
+pub async fn start(config: Config) -> Result<Running, Error> {
     let app = build_app(&config).await?;
     let listener = TcpListener::bind((config.host, config.port))
         .await
-        .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
+        .map_err(|source| Error::Bind {
+            host: config.host,
+            port: config.port,
+            source,
+        })?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();
     let state = AppState::new(app.clone(), config.http.clone());
@@ -100,7 +107,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
 pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
+) -> Result<(), Error> {
     let running = start(config).await?;
     tracing::info!(addr = %running.addr, "jxp listening");
     shutdown.await;
@@ -114,7 +121,7 @@ pub async fn add_admin(
     email: &str,
     password: &str,
     name: &str,
-) -> anyhow::Result<String> {
+) -> Result<String, Error> {
     let app = build_app(config).await?;
     let mut body = serde_json::Map::new();
     body.insert("email".into(), json!(email));
@@ -124,7 +131,7 @@ pub async fn add_admin(
     let user = app
         .create(&Identity::system(), "user", body, WriteOptions::default())
         .await
-        .context("cannot create the admin user")?;
+        .map_err(Error::AddAdmin)?;
     Ok(user
         .get("_id")
         .and_then(Value::as_str)

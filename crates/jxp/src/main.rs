@@ -88,7 +88,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             jxp::Server::builder()
                 .config(config)
                 .serve(shutdown_signal())
-                .await
+                .await?;
+            Ok(())
         }
         Command::AddAdmin {
             email,

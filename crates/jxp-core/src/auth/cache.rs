@@ -10,9 +10,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest, Sha256};
 
-use super::Credentials;
+use super::credentials::Credentials;
 use crate::error::CoreError;
 use crate::identity::Identity;
+use crate::locks;
 
 /// Models whose changes can change who a credential is.
 pub const IDENTITY_MODELS: &[&str] = &["user", "usergroups", "token", "apikey", "refreshtoken"];
@@ -74,7 +75,7 @@ impl IdentityCache {
     }
 
     pub fn get(&self, key: &[u8; 32], now_ms: i64) -> Option<Identity> {
-        let entries = self.entries.read().ok()?;
+        let entries = locks::read(&self.entries);
         let entry = entries.get(key)?;
         if entry.expires_ms.is_some_and(|e| e <= now_ms) {
             return None;
@@ -90,9 +91,7 @@ impl IdentityCache {
         identity: Identity,
         expires_ms: Option<i64>,
     ) {
-        let Ok(mut entries) = self.entries.write() else {
-            return;
-        };
+        let mut entries = locks::write(&self.entries);
         // Checked under the write lock, which `invalidate` also takes.
         if self.generation.load(Ordering::Acquire) != generation {
             return;
@@ -111,12 +110,9 @@ impl IdentityCache {
 
     /// Forgets every identity; called after a write to an identity model commits.
     pub fn invalidate(&self) {
-        if let Ok(mut entries) = self.entries.write() {
-            self.generation.fetch_add(1, Ordering::AcqRel);
-            entries.clear();
-        } else {
-            self.generation.fetch_add(1, Ordering::AcqRel);
-        }
+        let mut entries = locks::write(&self.entries);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        entries.clear();
     }
 }
 

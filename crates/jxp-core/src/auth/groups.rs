@@ -5,7 +5,7 @@ use jxp_model::Document;
 use jxp_store::{ChangeOp, WriteOp, WriteTx};
 use serde_json::{Value, json};
 
-use super::{eq, str_of, system_doc};
+use super::records::{eq, str_of, system_doc};
 use crate::app::App;
 use crate::error::CoreError;
 use crate::identity::Identity;

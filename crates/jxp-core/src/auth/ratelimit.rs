@@ -1,9 +1,13 @@
 //! Per-client rate limiting of login attempts: a token bucket per key (the client address),
-//! shared by `/login`, `/login/recover` and WebSocket `auth`.
+//! shared by login, recovery and realtime authentication, which apply it themselves (the wire
+//! layer only names the client). A refusal is `CoreError::RateLimited`, with the wait.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use crate::error::CoreError;
+use crate::locks;
 
 /// Limits: `burst` attempts at once, refilled at `per_minute`.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,32 +33,32 @@ struct Bucket {
 }
 
 /// Buckets per key. Idle buckets are dropped once they would be full again.
-pub struct RateLimiter {
+pub(crate) struct RateLimiter {
     settings: RateLimitSettings,
     buckets: Mutex<HashMap<String, Bucket>>,
 }
 
 impl RateLimiter {
-    pub fn new(settings: RateLimitSettings) -> Self {
+    pub(crate) fn new(settings: RateLimitSettings) -> Self {
         RateLimiter {
             settings,
             buckets: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Takes one attempt for `key`; `Err(wait)` says how long until the next is allowed.
-    pub fn check(&self, key: &str) -> Result<(), Duration> {
-        self.take_at(key, Instant::now(), true)
+    /// Takes one attempt for `key`; `RateLimited` says how long until the next is allowed.
+    pub(crate) fn check(&self, key: &str) -> Result<(), CoreError> {
+        self.take_at(key, Instant::now(), true).map_err(limited)
     }
 
     /// Whether `key` has an attempt left, without taking it: for credentials that only cost an
     /// attempt when they turn out wrong.
-    pub fn peek(&self, key: &str) -> Result<(), Duration> {
-        self.take_at(key, Instant::now(), false)
+    pub(crate) fn peek(&self, key: &str) -> Result<(), CoreError> {
+        self.take_at(key, Instant::now(), false).map_err(limited)
     }
 
     /// Takes one attempt for a failed authentication.
-    pub fn charge(&self, key: &str) {
+    pub(crate) fn charge(&self, key: &str) {
         let _ = self.check(key);
     }
 
@@ -70,9 +74,7 @@ impl RateLimiter {
         }
         let burst = f64::from(s.burst.max(1));
         let per_sec = f64::from(s.per_minute.max(1)) / 60.0;
-        let Ok(mut buckets) = self.buckets.lock() else {
-            return Ok(());
-        };
+        let mut buckets = locks::lock(&self.buckets);
         if buckets.len() > 10_000 {
             let full_after = Duration::from_secs_f64(burst / per_sec);
             buckets.retain(|_, b| now.duration_since(b.at) < full_after);
@@ -95,17 +97,26 @@ impl RateLimiter {
     }
 }
 
+fn limited(retry_after: Duration) -> CoreError {
+    CoreError::RateLimited { retry_after }
+}
+
+// Tests only: an unwrap or expect here is an assertion; failing is how the test reports.
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn limiter(enabled: bool, burst: u32, per_minute: u32) -> RateLimiter {
+        RateLimiter::new(RateLimitSettings {
+            enabled,
+            burst,
+            per_minute,
+        })
+    }
+
     #[test]
     fn burst_then_refill_per_key() {
-        let limiter = RateLimiter::new(RateLimitSettings {
-            enabled: true,
-            burst: 3,
-            per_minute: 60,
-        });
+        let limiter = limiter(true, 3, 60);
         let t0 = Instant::now();
         for _ in 0..3 {
             assert!(limiter.check_at("a", t0).is_ok());
@@ -131,25 +142,20 @@ mod tests {
 
     #[test]
     fn peek_does_not_take() {
-        let limiter = RateLimiter::new(RateLimitSettings {
-            enabled: true,
-            burst: 1,
-            per_minute: 1,
-        });
+        let limiter = limiter(true, 1, 1);
         for _ in 0..5 {
             assert!(limiter.peek("a").is_ok());
         }
         limiter.charge("a");
-        assert!(limiter.peek("a").is_err());
+        assert!(matches!(
+            limiter.peek("a"),
+            Err(CoreError::RateLimited { retry_after }) if retry_after > Duration::from_secs(1)
+        ));
     }
 
     #[test]
     fn disabled_never_limits() {
-        let limiter = RateLimiter::new(RateLimitSettings {
-            enabled: false,
-            burst: 1,
-            per_minute: 1,
-        });
+        let limiter = limiter(false, 1, 1);
         for _ in 0..100 {
             assert!(limiter.check("a").is_ok());
         }

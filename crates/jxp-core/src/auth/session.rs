@@ -5,10 +5,13 @@ use jxp_model::{Document, format_date};
 use jxp_store::{Guard, StoreError, WriteOp, WriteTx};
 use serde_json::{Value, json};
 
-use super::{auth_failed, eq, hash_secret, jwt, mail, random_token, str_of, system_doc};
+use super::identify::auth_failed;
+use super::records::{eq, str_of, system_doc};
+use super::{jwt, mail};
 use crate::app::App;
 use crate::error::CoreError;
 use crate::identity::Identity;
+use crate::secret::{hash_secret, random_token};
 use crate::write::WriteOptions;
 
 /// What a login or refresh hands the client.
@@ -42,8 +45,15 @@ fn login_failed() -> CoreError {
 
 impl App {
     /// Logs in with email and password: replaces the user's tokens with new ones and keeps
-    /// (or first creates) their API key.
-    pub async fn login(&self, email: &str, password: &str) -> Result<Session, CoreError> {
+    /// (or first creates) their API key. Every attempt counts against `client`'s login limit
+    /// (`client` is its address), checked before anything else.
+    pub async fn login(
+        &self,
+        client: &str,
+        email: &str,
+        password: &str,
+    ) -> Result<Session, CoreError> {
+        self.inner.limiter.check(client)?;
         self.run_pre_login(email).await?;
         let user = self
             .check_password(email, password)
@@ -226,8 +236,10 @@ impl App {
     }
 
     /// Emails a recovery link to `email` if such a user exists. The answer is the same either
-    /// way, so the route does not tell who has an account.
-    pub async fn recover(&self, email: &str) -> Result<(), CoreError> {
+    /// way, so the route does not tell who has an account. Every attempt counts against
+    /// `client`'s login limit, as a login does.
+    pub async fn recover(&self, client: &str, email: &str) -> Result<(), CoreError> {
+        self.inner.limiter.check(client)?;
         if email.trim().is_empty() {
             return Err(CoreError::BadRequest("email is required".into()));
         }
@@ -314,7 +326,7 @@ impl App {
         )
         .await
         .map_err(|e| match e {
-            CoreError::Conflict(m) if m.contains("already has documents") => taken(),
+            CoreError::NotEmpty { .. } => taken(),
             other => other,
         })
     }

@@ -10,19 +10,19 @@
 //! each operation succeeds or fails on its own; like MongoDB's default ordered bulk write, the
 //! first failure stops the rest (`"ordered": false` runs them all).
 
-mod update;
+pub(crate) mod update;
 
 use jxp_model::{Document, Model};
 use jxp_query::{Filter, Find, Op, Path, Sort, SortDir, parse_mongo_filter, resolve_wrappers};
 use serde_json::Value;
 
-pub use update::Update;
-
 use crate::app::App;
+use crate::delete::DeleteOptions;
 use crate::error::CoreError;
 use crate::identity::Identity;
-use crate::perms::{Access, Right, access};
-use crate::write::{DeleteOptions, Edit, Edited, WriteOptions};
+use crate::perms::{self, Access, Right, access};
+use crate::write::{Edit, Edited, WriteOptions};
+use update::Update;
 
 /// The most operations one request may carry.
 pub const BULK_MAX_OPS: usize = 1000;
@@ -313,14 +313,9 @@ impl App {
             }
             for right in rights(&op) {
                 if access(&model, who, right) == Access::Denied {
-                    let verb = match right {
-                        Right::Create => "create",
-                        Right::Read => "read",
-                        Right::Update => "update",
-                        Right::Delete => "delete",
-                    };
                     return Err(CoreError::Forbidden(format!(
-                        "operation {index}: you may not {verb} {slug}"
+                        "operation {index}: you may not {} {slug}",
+                        right.verb()
                     )));
                 }
             }
@@ -351,21 +346,15 @@ impl App {
         client: &Filter,
         right: Right,
     ) -> Result<Filter, CoreError> {
-        let scope = match access(model, who, right) {
-            Access::All => Filter::All,
-            Access::OwnOnly => Filter::cond(
-                Path::plain("_owner_id"),
-                Op::Eq,
-                Value::String(who.user_id().unwrap_or_default().to_owned()),
-            ),
-            Access::Denied => {
-                return Err(CoreError::Forbidden(format!(
-                    "you may not change {}",
-                    model.slug
-                )));
-            }
-        };
-        Ok(scope.and(client.clone()).and(Filter::live()))
+        if access(model, who, right) == Access::Denied {
+            return Err(CoreError::Forbidden(format!(
+                "you may not change {}",
+                model.slug
+            )));
+        }
+        Ok(perms::scope(model, who, right)
+            .and(client.clone())
+            .and(Filter::live()))
     }
 
     /// Ids of live documents matching `filter` after `after`, in id order.
@@ -394,8 +383,7 @@ impl App {
             ..Find::default()
         };
         Ok(self
-            .inner
-            .store
+            .store()
             .find(&model.slug, &find)
             .await?
             .into_iter()

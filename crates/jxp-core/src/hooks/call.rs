@@ -3,20 +3,11 @@
 
 use serde_json::Value;
 
-use super::CallCtx;
-use crate::app::App;
+use super::CallVerb;
+use crate::app::{App, CallCtx};
 use crate::error::CoreError;
 use crate::identity::Identity;
 use crate::perms::{Access, Right, access};
-
-/// How a function was called, which decides the right it needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CallVerb {
-    /// `GET`: needs `r`.
-    Get,
-    /// `POST`: needs `c`.
-    Post,
-}
 
 impl App {
     /// Calls function `name` of model `slug` for `who`, with the document `id` when given.
@@ -42,12 +33,9 @@ impl App {
             CallVerb::Post => Right::Create,
         };
         if access(&model, who, right) == Access::Denied {
-            let what = match verb {
-                CallVerb::Get => "read",
-                CallVerb::Post => "create",
-            };
             return Err(CoreError::Forbidden(format!(
-                "calling {slug}.{name} with {verb:?} needs the right to {what} {slug}"
+                "calling {slug}.{name} with {verb:?} needs the right to {} {slug}",
+                right.verb()
             )));
         }
         let function = self

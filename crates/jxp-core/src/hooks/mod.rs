@@ -7,6 +7,11 @@
 //! Every hook is an async closure taking an owned context. Registration order is run order;
 //! a hook registered for all models (`"*"`) and one for a single model run in the order they
 //! were registered.
+//!
+//! This file is the registry and what hooks see; it knows nothing of the app. A function is
+//! handed the app itself (`CallCtx`, declared with the app), so the registry is generic over
+//! what a function is handed, and the app names it `Hooks`. Running hooks (`run.rs`) and
+//! `/call` (`call.rs`) are methods of the app.
 
 mod call;
 mod run;
@@ -21,11 +26,8 @@ use jxp_model::Document;
 use jxp_query::Filter;
 use serde_json::Value;
 
-use crate::app::App;
-use crate::error::CoreError;
+use crate::error::HookError;
 use crate::identity::Identity;
-
-pub use call::CallVerb;
 
 /// A boxed future, as the registry stores hooks.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -89,46 +91,6 @@ impl From<String> for ModelScope {
     }
 }
 
-/// Why a hook or function refused. The HTTP layer answers `Reject` with its status and
-/// `{code, message}`; `Core` carries an error of an app call made inside the hook, answered as
-/// that error would be.
-#[derive(Debug, thiserror::Error)]
-pub enum HookError {
-    #[error("{message}")]
-    Reject { status: u16, message: String },
-    #[error(transparent)]
-    Core(Box<CoreError>),
-}
-
-impl HookError {
-    /// Refuses with `status` (a 4xx or 5xx; anything else is answered as a server fault).
-    pub fn reject(status: u16, message: impl Into<String>) -> Self {
-        HookError::Reject {
-            status,
-            message: message.into(),
-        }
-    }
-
-    /// 400.
-    pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::reject(400, message)
-    }
-
-    /// 403.
-    pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::reject(403, message)
-    }
-}
-
-impl From<CoreError> for HookError {
-    fn from(e: CoreError) -> Self {
-        match e {
-            CoreError::Hook(h) => h,
-            other => HookError::Core(Box::new(other)),
-        }
-    }
-}
-
 /// What a write pre-hook sees.
 #[derive(Debug, Clone)]
 pub struct WriteCtx {
@@ -185,19 +147,13 @@ pub struct LoggedInCtx {
     pub user: Document,
 }
 
-/// What a function sees. Writes it makes through `app` take the one write path, with its
-/// permissions, hooks, change-log entries and events.
-#[derive(Clone)]
-pub struct CallCtx {
-    pub app: App,
-    pub identity: Identity,
-    pub model: String,
-    pub function: String,
-    pub verb: CallVerb,
-    /// The document of `/call/:model/:id/:fn`, as the caller may read it.
-    pub item: Option<Document>,
-    /// A POST's JSON body, or a GET's query string as an object of strings.
-    pub body: Value,
+/// How a function was called, which decides the right it needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallVerb {
+    /// `GET`: needs `r`.
+    Get,
+    /// `POST`: needs `c`.
+    Post,
 }
 
 type PreWrite = Arc<dyn Fn(WriteCtx) -> BoxFuture<Result<Document, HookError>> + Send + Sync>;
@@ -205,21 +161,81 @@ type PreRead = Arc<dyn Fn(ReadCtx) -> BoxFuture<Result<Filter, HookError>> + Sen
 type PostWrite = Arc<dyn Fn(WrittenCtx) -> BoxFuture<Result<(), HookError>> + Send + Sync>;
 type PreLogin = Arc<dyn Fn(LoginCtx) -> BoxFuture<Result<(), HookError>> + Send + Sync>;
 type PostLogin = Arc<dyn Fn(LoggedInCtx) -> BoxFuture<Result<Document, HookError>> + Send + Sync>;
-type Function = Arc<dyn Fn(CallCtx) -> BoxFuture<Result<Value, HookError>> + Send + Sync>;
+type Function<C> = Arc<dyn Fn(C) -> BoxFuture<Result<Value, HookError>> + Send + Sync>;
 
-/// The registry of hooks and functions. Cheap to clone; empty by default (the `jxp` binary
-/// serves with an empty one).
-#[derive(Clone, Default)]
-pub struct Hooks {
+/// The registry of hooks and functions, whose functions are handed a `C` (the app's
+/// `CallCtx`; the app calls this registry `Hooks`). Cheap to clone; empty by default (the
+/// `jxp` binary serves with an empty one).
+pub struct Registry<C> {
     pre_write: Vec<(WriteEvent, ModelScope, PreWrite)>,
     pre_read: Vec<(ReadEvent, ModelScope, PreRead)>,
     post_write: Vec<(WriteEvent, ModelScope, PostWrite)>,
     pre_login: Vec<PreLogin>,
     post_login: Vec<PostLogin>,
-    functions: HashMap<(String, String), Function>,
+    functions: HashMap<(String, String), Function<C>>,
 }
 
-impl fmt::Debug for Hooks {
+// By hand: a derive would ask `C` to be `Default` and `Clone`, which a registry never needs.
+impl<C> Default for Registry<C> {
+    fn default() -> Self {
+        Registry {
+            pre_write: Vec::new(),
+            pre_read: Vec::new(),
+            post_write: Vec::new(),
+            pre_login: Vec::new(),
+            post_login: Vec::new(),
+            functions: HashMap::new(),
+        }
+    }
+}
+
+impl<C> Clone for Registry<C> {
+    fn clone(&self) -> Self {
+        Registry {
+            pre_write: self.pre_write.clone(),
+            pre_read: self.pre_read.clone(),
+            post_write: self.post_write.clone(),
+            pre_login: self.pre_login.clone(),
+            post_login: self.post_login.clone(),
+            functions: self.functions.clone(),
+        }
+    }
+}
+
+/// The registration methods of the kinds of hook, which differ only in the context a hook
+/// sees, what it answers, and whether it is filed under an event and a model. Each stores `f`
+/// boxed in the list of the method's name.
+macro_rules! register {
+    ($(#[$doc:meta])* $name:ident($event:ty) $ctx:ty => $out:ty) => {
+        $(#[$doc])*
+        pub fn $name<F, Fut>(
+            &mut self,
+            event: $event,
+            model: impl Into<ModelScope>,
+            f: F,
+        ) -> &mut Self
+        where
+            F: Fn($ctx) -> Fut + Send + Sync + 'static,
+            Fut: Future<Output = Result<$out, HookError>> + Send + 'static,
+        {
+            self.$name.push((event, model.into(), Arc::new(move |c| Box::pin(f(c)))));
+            self
+        }
+    };
+    ($(#[$doc:meta])* $name:ident() $ctx:ty => $out:ty) => {
+        $(#[$doc])*
+        pub fn $name<F, Fut>(&mut self, f: F) -> &mut Self
+        where
+            F: Fn($ctx) -> Fut + Send + Sync + 'static,
+            Fut: Future<Output = Result<$out, HookError>> + Send + 'static,
+        {
+            self.$name.push(Arc::new(move |c| Box::pin(f(c))));
+            self
+        }
+    };
+}
+
+impl<C> fmt::Debug for Registry<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Hooks")
             .field("pre_write", &self.pre_write.len())
@@ -232,82 +248,39 @@ impl fmt::Debug for Hooks {
     }
 }
 
-impl Hooks {
+impl<C: 'static> Registry<C> {
     pub fn new() -> Self {
-        Hooks::default()
+        Registry::default()
     }
 
-    /// Runs `f` before `event` on `model` (a slug or `"*"`), after the permission check and
-    /// before validation. It answers the document (or patch) to write, or rejects the write:
-    /// then nothing is written, logged or sent.
-    pub fn pre_write<F, Fut>(
-        &mut self,
-        event: WriteEvent,
-        model: impl Into<ModelScope>,
-        f: F,
-    ) -> &mut Self
-    where
-        F: Fn(WriteCtx) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<Document, HookError>> + Send + 'static,
-    {
-        self.pre_write
-            .push((event, model.into(), Arc::new(move |c| Box::pin(f(c)))));
-        self
+    register! {
+        /// Runs `f` before `event` on `model` (a slug or `"*"`), after the permission check
+        /// and before validation. It answers the document (or patch) to write, or rejects the
+        /// write: then nothing is written, logged or sent.
+        pre_write(WriteEvent) WriteCtx => Document
     }
 
-    /// Runs `f` before `event` on `model`. It answers a filter ANDed into the read (rows this
-    /// reader may see), or rejects the read.
-    pub fn pre_read<F, Fut>(
-        &mut self,
-        event: ReadEvent,
-        model: impl Into<ModelScope>,
-        f: F,
-    ) -> &mut Self
-    where
-        F: Fn(ReadCtx) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<Filter, HookError>> + Send + 'static,
-    {
-        self.pre_read
-            .push((event, model.into(), Arc::new(move |c| Box::pin(f(c)))));
-        self
+    register! {
+        /// Runs `f` before `event` on `model`. It answers a filter ANDed into the read (rows
+        /// this reader may see), or rejects the read.
+        pre_read(ReadEvent) ReadCtx => Filter
     }
 
-    /// Runs `f` after `event` on `model` has committed, before the caller is answered. Writes
-    /// with `_silence` run none. An error is logged; the write stands.
-    pub fn post_write<F, Fut>(
-        &mut self,
-        event: WriteEvent,
-        model: impl Into<ModelScope>,
-        f: F,
-    ) -> &mut Self
-    where
-        F: Fn(WrittenCtx) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), HookError>> + Send + 'static,
-    {
-        self.post_write
-            .push((event, model.into(), Arc::new(move |c| Box::pin(f(c)))));
-        self
+    register! {
+        /// Runs `f` after `event` on `model` has committed, before the caller is answered.
+        /// Writes with `_silence` run none. An error is logged; the write stands.
+        post_write(WriteEvent) WrittenCtx => ()
     }
 
-    /// Runs `f` before a password login is checked; it may reject it.
-    pub fn pre_login<F, Fut>(&mut self, f: F) -> &mut Self
-    where
-        F: Fn(LoginCtx) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), HookError>> + Send + 'static,
-    {
-        self.pre_login.push(Arc::new(move |c| Box::pin(f(c))));
-        self
+    register! {
+        /// Runs `f` before a password login is checked; it may reject it.
+        pre_login() LoginCtx => ()
     }
 
-    /// Runs `f` after a successful login; the fields it answers are added to the login result.
-    /// An error is logged and the login still succeeds.
-    pub fn post_login<F, Fut>(&mut self, f: F) -> &mut Self
-    where
-        F: Fn(LoggedInCtx) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<Document, HookError>> + Send + 'static,
-    {
-        self.post_login.push(Arc::new(move |c| Box::pin(f(c))));
-        self
+    register! {
+        /// Runs `f` after a successful login; the fields it answers are added to the login
+        /// result. An error is logged and the login still succeeds.
+        post_login() LoggedInCtx => Document
     }
 
     /// Registers function `name` of `model`, served at `/call/<model>/<name>` and
@@ -315,7 +288,7 @@ impl Hooks {
     /// registration of the same name replaces the first.
     pub fn function<F, Fut>(&mut self, model: &str, name: &str, f: F) -> &mut Self
     where
-        F: Fn(CallCtx) -> Fut + Send + Sync + 'static,
+        F: Fn(C) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Value, HookError>> + Send + 'static,
     {
         self.functions.insert(
@@ -347,39 +320,42 @@ impl Hooks {
     }
 
     fn pre_writes(&self, event: WriteEvent, slug: &str) -> Vec<PreWrite> {
-        self.pre_write
-            .iter()
-            .filter(|(e, s, _)| Self::write_matches(*e, event) && s.covers(slug))
-            .map(|(_, _, f)| f.clone())
-            .collect()
+        filed(&self.pre_write, slug, |e| Self::write_matches(e, event))
     }
 
     fn post_writes(&self, event: WriteEvent, slug: &str) -> Vec<PostWrite> {
-        self.post_write
-            .iter()
-            .filter(|(e, s, _)| Self::write_matches(*e, event) && s.covers(slug))
-            .map(|(_, _, f)| f.clone())
-            .collect()
+        filed(&self.post_write, slug, |e| Self::write_matches(e, event))
     }
 
     fn pre_reads(&self, event: ReadEvent, slug: &str) -> Vec<PreRead> {
-        self.pre_read
-            .iter()
-            .filter(|(e, s, _)| *e == event && s.covers(slug))
-            .map(|(_, _, f)| f.clone())
-            .collect()
+        filed(&self.pre_read, slug, |e| e == event)
     }
 
-    fn function_of(&self, model: &str, name: &str) -> Option<Function> {
+    fn function_of(&self, model: &str, name: &str) -> Option<Function<C>> {
         self.functions
             .get(&(model.to_owned(), name.to_owned()))
             .cloned()
     }
 }
 
+/// The hooks of `list` filed under an event `wanted` accepts and a scope covering `slug`, in
+/// registration order.
+fn filed<E: Copy, H: Clone>(
+    list: &[(E, ModelScope, H)],
+    slug: &str,
+    wanted: impl Fn(E) -> bool,
+) -> Vec<H> {
+    list.iter()
+        .filter(|(e, s, _)| wanted(*e) && s.covers(slug))
+        .map(|(_, _, h)| h.clone())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    type Hooks = Registry<()>;
 
     fn names(hooks: &Hooks, event: WriteEvent, slug: &str) -> usize {
         hooks.pre_writes(event, slug).len()
@@ -423,20 +399,5 @@ mod tests {
         assert!(h.function_of("todo", "stats").is_some());
         assert!(h.function_of("note", "stats").is_none());
         assert!(format!("{h:?}").contains("pre_write: 5"));
-    }
-
-    #[test]
-    fn app_errors_pass_through_hook_errors_unchanged() {
-        let e: HookError = CoreError::NotFound("todo/1 not found".into()).into();
-        assert!(matches!(CoreError::from(e), CoreError::NotFound(_)));
-        let e = CoreError::from(HookError::reject(409, "kept"));
-        assert!(matches!(
-            e,
-            CoreError::Hook(HookError::Reject { status: 409, .. })
-        ));
-        assert_eq!(e.to_string(), "kept");
-        // A hook passing on a hook's rejection keeps it a rejection.
-        let again: HookError = e.into();
-        assert!(matches!(again, HookError::Reject { status: 409, .. }));
     }
 }

@@ -1,16 +1,13 @@
 //! Running the registered hooks at their points in the write, read and login paths.
 
-use jxp_model::{Document, Model, public_view};
+use jxp_model::{Document, Model};
 use jxp_query::Filter;
-use serde_json::Value;
 
-use super::{Hooks, LoggedInCtx, LoginCtx, ReadCtx, ReadEvent, WriteCtx, WriteEvent, WrittenCtx};
-use crate::app::App;
+use super::{LoggedInCtx, LoginCtx, ReadCtx, ReadEvent, WriteCtx, WriteEvent, WrittenCtx};
+use crate::app::{App, Hooks};
 use crate::error::CoreError;
 use crate::identity::Identity;
-use crate::perms::{Right, allowed_on};
 use crate::realtime::ReadLimits;
-use crate::write::{Edit, forbidden, not_found};
 
 impl App {
     /// The hooks and functions this app was built with.
@@ -57,68 +54,6 @@ impl App {
             doc = hook(ctx).await?;
         }
         Ok(doc)
-    }
-
-    /// Runs the update pre-hooks on what an edit writes: a PUT's patch, a replacement
-    /// document, or the `$set` fields of update operators (the other operators are not shown).
-    pub(crate) async fn hooked_edit(
-        &self,
-        model: &Model,
-        who: &Identity,
-        id: &str,
-        current: Document,
-        edit: Edit,
-    ) -> Result<Edit, CoreError> {
-        let current = Some(current);
-        let put = WriteEvent::Put;
-        Ok(match edit {
-            Edit::Merge(body) => Edit::Merge(
-                self.run_pre_write(put, model, who, Some(id), current, body)
-                    .await?,
-            ),
-            Edit::Replace(body) => Edit::Replace(
-                self.run_pre_write(put, model, who, Some(id), current, body)
-                    .await?,
-            ),
-            Edit::Operators(mut update) => {
-                let set = self
-                    .run_pre_write(put, model, who, Some(id), current, update.set_fields())
-                    .await?;
-                update.replace_set_fields(set);
-                Edit::Operators(update)
-            }
-        })
-    }
-
-    /// The stored document a write pre-hook is shown, after the checks the write itself makes
-    /// (present, live unless `deleted_ok`, `right` on it), so a hook never sees a write that
-    /// would be refused anyway.
-    pub(crate) async fn hook_target(
-        &self,
-        model: &Model,
-        who: &Identity,
-        id: &str,
-        right: Right,
-        deleted_ok: bool,
-    ) -> Result<Document, CoreError> {
-        let current = self
-            .inner
-            .store
-            .get(&model.slug, id)
-            .await?
-            .ok_or_else(|| not_found(model, id))?;
-        let deleted = current
-            .get("_deleted")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-        if deleted && !deleted_ok {
-            return Err(not_found(model, id));
-        }
-        let owner = current.get("_owner_id").and_then(Value::as_str);
-        if !allowed_on(model, who, right, owner) {
-            return Err(forbidden(model, right));
-        }
-        Ok(public_view(model, &current))
     }
 
     /// Runs the write post-hooks of a committed write, unless it was silenced. They run on

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use jxp_query::Filter;
 use jxp_store::Change;
 
-use super::ConnId;
+use super::handle::ConnId;
 
 pub(super) struct Sub {
     pub(super) conn: ConnId,

@@ -36,24 +36,15 @@ fn session_json(state: &AppState, s: Session) -> Value {
     out
 }
 
-fn limit(state: &AppState, key: &ClientKey) -> Result<(), ApiError> {
-    state
-        .app
-        .login_limiter()
-        .check(&key.0)
-        .map_err(ApiError::rate_limited)
-}
-
 /// `POST /login` with `{email, password}`.
 pub(crate) async fn login(
     State(state): State<AppState>,
     key: ClientKey,
     JsonBody(body): JsonBody,
 ) -> Result<Json<Value>, ApiError> {
-    limit(&state, &key)?;
     let session = state
         .app
-        .login(text(&body, "email"), text(&body, "password"))
+        .login(&key.0, text(&body, "email"), text(&body, "password"))
         .await?;
     Ok(Json(session_json(&state, session)))
 }
@@ -108,8 +99,7 @@ pub(crate) async fn recover(
     key: ClientKey,
     JsonBody(body): JsonBody,
 ) -> Result<Json<Value>, ApiError> {
-    limit(&state, &key)?;
-    state.app.recover(text(&body, "email")).await?;
+    state.app.recover(&key.0, text(&body, "email")).await?;
     Ok(Json(
         json!({ "status": "ok", "message": "Sent recovery email" }),
     ))

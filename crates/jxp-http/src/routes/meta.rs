@@ -11,7 +11,7 @@ use crate::extract::{ApiPath, Caller};
 
 /// Liveness, including a round trip to the store.
 pub(crate) async fn healthz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    state.app.store().ping().await.map_err(ApiError::internal)?;
+    state.app.ping().await?;
     Ok(Json(json!({ "status": "ok" })))
 }
 

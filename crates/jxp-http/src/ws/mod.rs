@@ -16,7 +16,7 @@ use axum::response::Response;
 use futures_util::StreamExt;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
-use jxp_core::{Connection, Credentials, Hub, Outbound, Outlet};
+use jxp_core::{Connection, CoreError, Hub, Outbound, Outlet};
 use tokio_tungstenite::WebSocketStream;
 use tungstenite::protocol::{Message, Role, WebSocketConfig};
 
@@ -251,23 +251,14 @@ async fn handle(
     match env.request {
         WsRequest::Ping => Some(okay(action, msg_id, client_id, "pong!".into())),
         WsRequest::Auth(creds) => {
-            // A password attempt always counts, as on `/login`; a token or key only when wrong.
-            let limiter = state.app.login_limiter();
-            let allowed = match creds {
-                Credentials::Basic { .. } => limiter.check(&key.0),
-                _ => limiter.peek(&key.0),
-            };
-            if allowed.is_err() {
-                return fail("Too many attempts; try again later");
-            }
-            match state.app.authenticate_connection(conn, &creds).await {
+            match state
+                .app
+                .authenticate_connection(conn, &creds, &key.0)
+                .await
+            {
                 Ok(()) => Some(okay(action, msg_id, client_id, "Authed".into())),
-                Err(_) => {
-                    if !matches!(creds, Credentials::Basic { .. }) {
-                        limiter.charge(&key.0);
-                    }
-                    fail("Unable to authenticate")
-                }
+                Err(CoreError::RateLimited { .. }) => fail("Too many attempts; try again later"),
+                Err(_) => fail("Unable to authenticate"),
             }
         }
         WsRequest::Subscribe(req) => {

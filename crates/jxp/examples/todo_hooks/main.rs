@@ -10,7 +10,7 @@
 mod app;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> Result<(), jxp::Error> {
     tracing_subscriber::fmt().init();
     let config = jxp::Config::from_env()?;
     app::builder()

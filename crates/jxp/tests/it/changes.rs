@@ -25,7 +25,7 @@ fn assert_quiet(rx: &mut broadcast::Receiver<Arc<Change>>) {
 #[tokio::test]
 async fn each_write_route_yields_exactly_its_changes() {
     let s = TestServer::open().await;
-    let mut rx = s.app().store().subscribe();
+    let mut rx = s.app().changes();
 
     let link = s.create("link", json!({"name": "L"})).await;
     let c = next(&mut rx).await;

@@ -7,9 +7,9 @@ use jxp_store::{Change, ChangeOp};
 use serde_json::Value;
 
 use super::{ConnId, State, actor_of, now_ms};
-use crate::auth::hash_secret;
 use crate::identity::Identity;
-use crate::realtime::CredentialTrace;
+use crate::realtime::handle::CredentialTrace;
+use crate::secret::hash_secret;
 
 /// Why a socket limited by read hooks is de-authenticated when its user changes.
 const HOOKED_IDENTITY_CHANGED: &str = "identity changed; authenticate again";

@@ -1,83 +1,36 @@
 //! The hub task: one task owns every connection and subscription. It reads the store's change
 //! stream in commit order and, per change, serialises the event once, then for each
-//! subscription of that model checks the `seq`, the subscriber's read right on this document
-//! and the filter, and pushes the event to the subscriber's outlet. It never awaits a client:
-//! a full outlet closes that connection.
+//! subscription of that model runs the one delivery check (`admit.rs`: the `seq`, the
+//! subscriber's read right on this document, the filters) and pushes the event to the
+//! subscriber's outlet. It never awaits a client: a full outlet closes that connection.
+//! Identity effects are in `effects.rs`, `since` replay and recovery from the change log in
+//! `replay.rs`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use jxp_model::{Model, Schema};
-use jxp_query::{Filter, matches, parse_mongo_filter};
-use jxp_store::{Change, ChangeOp, Store};
+use jxp_model::Schema;
+use jxp_query::{Filter, parse_mongo_filter};
+use jxp_store::{Change, Store};
 use serde_json::Value;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 
+mod admit;
+mod conn;
 mod effects;
+mod replay;
 
 use super::event::{Actor, event_body};
-use super::subs::{ModelSubs, Sub, key_model};
-use super::{
-    CloseReason, ConnId, CredentialTrace, Hub, HubCmd, Outbound, Outlet, PushError,
-    RealtimeSettings, Responder, SubscribeError, SubscribeOk, SubscribeRequest,
+use super::handle::{ConnId, Hub, HubCmd, RealtimeSettings};
+use super::outlet::{
+    CloseReason, Outbound, PushError, Responder, SubscribeError, SubscribeOk, SubscribeRequest,
 };
-use crate::identity::Identity;
-use crate::perms::{Access, Right, access, allowed_on};
-use crate::realtime::ReadLimits;
-
-/// Changes read per query when replaying or recovering.
-const PAGE: usize = 1000;
-
-struct AuthState {
-    identity: Identity,
-    trace: CredentialTrace,
-    /// The read hooks' word on this identity (empty when the app has no read hooks).
-    limits: ReadLimits,
-}
-
-impl AuthState {
-    /// Whether the read hooks let this identity see `doc` of `model`.
-    fn hooks_allow(&self, model: &str, doc: &jxp_model::Document) -> bool {
-        match self.limits.iter().find(|(m, _)| m == model) {
-            None => true,
-            Some((_, None)) => false,
-            Some((_, Some(filter))) => matches(filter, doc),
-        }
-    }
-
-    /// Whether a read hook refused this identity the whole model.
-    fn hooks_refuse(&self, model: &str) -> bool {
-        self.limits.iter().any(|(m, f)| m == model && f.is_none())
-    }
-}
-
-struct ConnState {
-    outlet: Arc<dyn Outlet>,
-    auth: Option<AuthState>,
-    /// The keys of its subscriptions (a key starts with its model).
-    subs: Vec<String>,
-    /// The last `seq` queued to it per model: a connection's events go out in `seq` order,
-    /// each once, however many of its subscriptions match.
-    last_seq: Vec<(String, u64)>,
-}
-
-impl ConnState {
-    fn last_seq(&self, model: &str) -> u64 {
-        self.last_seq
-            .iter()
-            .find(|(m, _)| m == model)
-            .map_or(0, |(_, s)| *s)
-    }
-
-    fn set_last_seq(&mut self, model: &str, seq: u64) {
-        match self.last_seq.iter_mut().find(|(m, _)| m == model) {
-            Some((_, s)) => *s = seq,
-            None => self.last_seq.push((model.to_owned(), seq)),
-        }
-    }
-}
+use super::subs::{ModelSubs, Sub, key_model};
+use crate::perms::{Access, Right, access};
+use admit::{Verdict, admits};
+use conn::{AuthState, ConnState};
 
 struct State {
     schema: Arc<Schema>,
@@ -308,18 +261,7 @@ impl State {
     fn subscribe(&mut self, id: ConnId, req: SubscribeRequest, respond: Responder) {
         let result = self.try_subscribe(id, &req);
         match result {
-            Ok(Some(key)) => {
-                // A replay: the reply waits until the retained events are loaded.
-                self.pending.insert((id, key.clone()), respond);
-                let store = self.store.clone();
-                let cmds = self.cmds.clone();
-                let since = req.since.unwrap_or_default();
-                let model = req.model.clone();
-                tokio::spawn(async move {
-                    let result = load_replay(store.as_ref(), &model, since).await;
-                    let _ = cmds.send(HubCmd::Replayed { id, key, result });
-                });
-            }
+            Ok(Some(key)) => self.start_replay(id, key, &req, respond),
             Ok(None) => {
                 let frame = respond(Ok(SubscribeOk::Subscribed));
                 self.push(id, Outbound::Reply(frame));
@@ -406,105 +348,6 @@ impl State {
         Ok(())
     }
 
-    fn replayed(
-        &mut self,
-        id: ConnId,
-        key: String,
-        result: Result<Vec<Arc<Change>>, SubscribeError>,
-    ) {
-        let Some(respond) = self.pending.remove(&(id, key.clone())) else {
-            return;
-        };
-        let model_slug = key.split('\0').next().unwrap_or_default().to_owned();
-        let changes = match result {
-            Ok(changes) => changes,
-            Err(e) => {
-                self.forget_sub(id, &key);
-                if let Some(conn) = self.conns.get_mut(&id) {
-                    conn.subs.retain(|k| *k != key);
-                }
-                self.push(id, Outbound::Reply(respond(Err(e))));
-                return;
-            }
-        };
-        self.push(id, Outbound::Reply(respond(Ok(SubscribeOk::Subscribed))));
-        let Some(model) = self.schema.get(&model_slug).cloned() else {
-            return;
-        };
-        let buffered = self
-            .subs
-            .get_mut(&model_slug)
-            .and_then(|subs| subs.find_mut(id, &key))
-            .and_then(|s| s.buffer.take())
-            .unwrap_or_default();
-        for change in changes.iter().chain(buffered.iter()) {
-            if change.silent {
-                continue;
-            }
-            let body = event_body(
-                &model,
-                change,
-                self.actors.get(change.actor.as_deref().unwrap_or_default()),
-            );
-            self.deliver_one(&model, change, &body, id, &key);
-        }
-    }
-
-    /// Delivers one change to one subscription of one connection, if it passes every check.
-    fn deliver_one(
-        &mut self,
-        model: &Model,
-        change: &Change,
-        body: &Arc<str>,
-        id: ConnId,
-        key: &str,
-    ) {
-        let now = now_ms();
-        let Some(conn) = self.conns.get(&id) else {
-            return;
-        };
-        let Some(auth) = &conn.auth else {
-            return;
-        };
-        if auth.trace.expires_ms.is_some_and(|e| e <= now) {
-            self.deauth(id, "token expired");
-            return;
-        }
-        let owner = change.doc.get("_owner_id").and_then(Value::as_str);
-        if !allowed_on(model, &auth.identity, Right::Read, owner)
-            || !auth.hooks_allow(&change.model, &change.doc)
-        {
-            return;
-        }
-        let Some(sub) = self
-            .subs
-            .get_mut(&change.model)
-            .and_then(|subs| subs.find_mut(id, key))
-        else {
-            return;
-        };
-        if change.seq <= sub.after {
-            return;
-        }
-        sub.after = change.seq;
-        if let Some(doc_id) = &sub.id
-            && (*doc_id != change.id || change.op == ChangeOp::Create)
-        {
-            return;
-        }
-        if !matches(&sub.filter, &change.doc) {
-            return;
-        }
-        let Some(conn) = self.conns.get_mut(&id) else {
-            return;
-        };
-        if change.seq <= conn.last_seq(&change.model) {
-            return;
-        }
-        conn.set_last_seq(&change.model, change.seq);
-        self.push(id, Outbound::Event(body.clone()));
-    }
-
     /// Delivers one change; `behind` when more are waiting, so the connections' tasks write.
     async fn on_change(&mut self, change: &Arc<Change>, behind: bool) {
         let seen = self.last_seen.entry(change.model.clone()).or_default();
@@ -534,40 +377,23 @@ impl State {
         let Some(subs) = self.subs.get_mut(&change.model) else {
             return;
         };
-        // One pass over the model's subscriptions. Checks run cheapest first; a connection
-        // gets the event once however many of its subscriptions match.
+        // One pass over the model's subscriptions; a connection gets the event once however
+        // many of its subscriptions match.
         for sub in subs.for_doc_mut(&change.id) {
             if let Some(buffer) = &mut sub.buffer {
                 buffer.push(change.clone());
                 continue;
             }
-            if let Some(doc_id) = &sub.id
-                && (*doc_id != change.id || change.op == ChangeOp::Create)
-            {
-                continue;
-            }
-            if change.seq <= sub.after {
-                continue;
-            }
-            sub.after = change.seq;
             let Some(conn) = self.conns.get_mut(&sub.conn) else {
                 continue;
             };
-            if change.seq <= conn.last_seq(&change.model) {
-                continue;
-            }
-            let Some(auth) = &conn.auth else {
-                continue;
-            };
-            if auth.trace.expires_ms.is_some_and(|e| e <= now) {
-                expired.push(sub.conn);
-                continue;
-            }
-            if !allowed_on(&model, &auth.identity, Right::Read, owner)
-                || !auth.hooks_allow(&change.model, &change.doc)
-                || !matches(&sub.filter, &change.doc)
-            {
-                continue;
+            match admits(sub, conn, &model, change, owner, now) {
+                Verdict::Deliver => {}
+                Verdict::Skip => continue,
+                Verdict::Expired => {
+                    expired.push(sub.conn);
+                    continue;
+                }
             }
             conn.set_last_seq(&change.model, change.seq);
             let item = Outbound::Event(body.clone());
@@ -604,30 +430,6 @@ impl State {
         self.actors.insert(id.to_owned(), actor.clone());
         Some(actor)
     }
-
-    /// After falling behind the stream: reads what was missed from the change log, in order.
-    async fn recover(&mut self) {
-        let slugs: Vec<String> = self.schema.models.keys().cloned().collect();
-        for slug in slugs {
-            loop {
-                let after = self.last_seen.get(&slug).copied().unwrap_or_default();
-                let missed = match self.store.changes_since(&slug, after, PAGE).await {
-                    Ok(m) => m,
-                    Err(e) => {
-                        tracing::error!(model = %slug, error = %e, "cannot read missed changes");
-                        break;
-                    }
-                };
-                let done = missed.len() < PAGE;
-                for change in &missed {
-                    self.on_change(change, true).await;
-                }
-                if done {
-                    break;
-                }
-            }
-        }
-    }
 }
 
 enum SubscribeOutcome {
@@ -655,43 +457,5 @@ fn actor_of(doc: &jxp_model::Document) -> Actor {
     Actor {
         name: text("name"),
         email: text("email"),
-    }
-}
-
-/// The retained changes after `since`, or `ResyncRequired` when some were already trimmed.
-async fn load_replay(
-    store: &dyn Store,
-    model: &str,
-    since: u64,
-) -> Result<Vec<Arc<Change>>, SubscribeError> {
-    let mut out: Vec<Arc<Change>> = Vec::new();
-    let mut after = since;
-    loop {
-        let page = store
-            .changes_since(model, after, PAGE)
-            .await
-            .map_err(|_| SubscribeError::Internal)?;
-        if out.is_empty() {
-            let first = page.first().map(|c| c.seq);
-            let last = store
-                .last_seq(model)
-                .await
-                .map_err(|_| SubscribeError::Internal)?;
-            match first {
-                Some(seq) if seq > since + 1 => {
-                    return Err(SubscribeError::ResyncRequired { oldest: seq });
-                }
-                None if last > since => {
-                    return Err(SubscribeError::ResyncRequired { oldest: last + 1 });
-                }
-                _ => {}
-            }
-        }
-        let done = page.len() < PAGE;
-        after = page.last().map_or(after, |c| c.seq);
-        out.extend(page);
-        if done {
-            return Ok(out);
-        }
     }
 }

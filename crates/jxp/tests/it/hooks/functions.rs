@@ -150,7 +150,7 @@ async fn a_functions_writes_take_the_write_path() {
     let w = World::start(&[]).await;
     let count = || async {
         w.s.app()
-            .store()
+            .reader()
             .count("ledger", &jxp::Filter::All)
             .await
             .unwrap()

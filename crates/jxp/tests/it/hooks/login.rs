@@ -34,7 +34,7 @@ async fn login_hooks_fire_refuse_and_add_fields() {
         let app = s.app().clone();
         async move {
             let filter = jxp::Filter::cond(jxp::Path::plain("user_id"), jxp::Op::Eq, json!(uid));
-            app.store().count("token", &filter).await.unwrap()
+            app.reader().count("token", &filter).await.unwrap()
         }
     };
     let r = harness::try_login(&w.s, &banned.email, &banned.password).await;

@@ -315,6 +315,6 @@ impl World {
 
     /// A document as an admin reads it (deleted ones too), without recording hook runs.
     pub async fn stored(&self, model: &str, id: &str) -> Option<jxp::Document> {
-        self.s.app().store().get(model, id).await.unwrap()
+        self.s.app().reader().get(model, id).await.unwrap()
     }
 }

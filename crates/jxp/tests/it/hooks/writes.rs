@@ -234,7 +234,7 @@ async fn create_scenarios() {
     let user = w.user_auth();
     let before =
         w.s.app()
-            .store()
+            .reader()
             .count("widget", &jxp::Filter::All)
             .await
             .unwrap();
@@ -302,7 +302,7 @@ async fn create_scenarios() {
 
     let after =
         w.s.app()
-            .store()
+            .reader()
             .count("widget", &jxp::Filter::All)
             .await
             .unwrap();

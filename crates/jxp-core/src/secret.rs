@@ -1,5 +1,5 @@
 //! Secrets: random tokens from the OS CSPRNG, their SHA-256 at rest, and constant-time
-//! comparison.
+//! comparison. A leaf: authentication and the realtime hub (connection ids) both use it.
 
 use sha2::{Digest, Sha256};
 

@@ -1,0 +1,209 @@
+//! The handles on the hub task: [`Hub`] (shared through the app) and one [`Connection`] per
+//! socket, which send the task commands; and what a connection's authentication hands the hub.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::outlet::{Outlet, Responder, SubscribeError, SubscribeRequest};
+use crate::error::CoreError;
+use crate::identity::Identity;
+use crate::secret::random_token;
+
+/// Limits of the realtime feed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RealtimeSettings {
+    /// Open connections at most; more are refused.
+    pub max_connections: usize,
+    /// Frames queued per connection before it counts as too slow and is closed.
+    pub send_queue: usize,
+    /// Subscriptions per connection at most.
+    pub max_subscriptions: usize,
+}
+
+impl Default for RealtimeSettings {
+    fn default() -> Self {
+        RealtimeSettings {
+            max_connections: 10_000,
+            send_queue: 1024,
+            max_subscriptions: 1000,
+        }
+    }
+}
+
+pub(crate) type ConnId = u64;
+
+/// What the read hooks let one identity see, per model that has them: a filter its events
+/// must match, or `None` when a hook refused the identity outright. Computed when a socket
+/// authenticates, since the hub cannot await a hook per event.
+pub(crate) type ReadLimits = Vec<(String, Option<jxp_query::Filter>)>;
+
+/// The credential a connection authenticated with, for revocation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct CredentialTrace {
+    pub token_hash: Option<String>,
+    pub key_hash: Option<String>,
+    /// SHA-256 of the stored password hash at authentication time.
+    pub password_fp: String,
+    pub expires_ms: Option<i64>,
+}
+
+pub(crate) enum HubCmd {
+    Connect {
+        id: ConnId,
+        outlet: Arc<dyn Outlet>,
+        reply: oneshot::Sender<bool>,
+    },
+    Disconnect {
+        id: ConnId,
+    },
+    Auth {
+        id: ConnId,
+        identity: Identity,
+        trace: CredentialTrace,
+        limits: ReadLimits,
+        reply: oneshot::Sender<()>,
+    },
+    Subscribe {
+        id: ConnId,
+        req: SubscribeRequest,
+        respond: Responder,
+    },
+    Unsubscribe {
+        id: ConnId,
+        req: SubscribeRequest,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    Replayed {
+        id: ConnId,
+        key: String,
+        result: Result<Vec<Arc<jxp_store::Change>>, SubscribeError>,
+    },
+    PingAll,
+    CloseAll,
+}
+
+/// The hub's handle: cheap to clone, shared through `App`.
+#[derive(Clone)]
+pub struct Hub {
+    cmds: mpsc::UnboundedSender<HubCmd>,
+    next_id: Arc<AtomicU64>,
+    settings: RealtimeSettings,
+}
+
+/// One connection's handle on the hub. Dropping it disconnects.
+pub struct Connection {
+    id: ConnId,
+    /// A random 32-hex id the client sees.
+    pub client_id: String,
+    hub: Hub,
+}
+
+impl Hub {
+    pub(crate) fn new(cmds: mpsc::UnboundedSender<HubCmd>, settings: RealtimeSettings) -> Self {
+        Hub {
+            cmds,
+            next_id: Arc::new(AtomicU64::new(1)),
+            settings,
+        }
+    }
+
+    fn send(&self, cmd: HubCmd) -> Result<(), CoreError> {
+        self.cmds
+            .send(cmd)
+            .map_err(|_| CoreError::Unavailable("the realtime hub has stopped".into()))
+    }
+
+    /// Pushes a ping to every connection, in order with its other frames; the outlet closes a
+    /// connection whose client has been silent too long instead.
+    pub fn ping_all(&self) {
+        let _ = self.cmds.send(HubCmd::PingAll);
+    }
+
+    /// Closes every connection, and any that connects from now on, as the server shuts down.
+    pub fn close_all(&self) {
+        let _ = self.cmds.send(HubCmd::CloseAll);
+    }
+
+    /// Frames an outlet may hold waiting before its connection counts as too slow.
+    pub fn send_queue(&self) -> usize {
+        self.settings.send_queue.max(1)
+    }
+
+    /// A fresh 32-hex id for a connection, as its client sees it.
+    pub fn new_client_id() -> Result<String, CoreError> {
+        Ok(random_token()?.chars().take(32).collect())
+    }
+
+    /// Registers a connection whose frames go to `outlet`; `None` when the server holds
+    /// `max_connections` already.
+    pub async fn connect(
+        &self,
+        client_id: String,
+        outlet: Arc<dyn Outlet>,
+    ) -> Result<Option<Connection>, CoreError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (reply, accepted) = oneshot::channel();
+        self.send(HubCmd::Connect { id, outlet, reply })?;
+        if !accepted.await.unwrap_or(false) {
+            return Ok(None);
+        }
+        Ok(Some(Connection {
+            id,
+            client_id,
+            hub: self.clone(),
+        }))
+    }
+}
+
+impl Connection {
+    /// Makes `identity` the connection's identity (re-checking its subscriptions).
+    pub(crate) async fn set_identity(
+        &self,
+        identity: Identity,
+        trace: CredentialTrace,
+        limits: ReadLimits,
+    ) -> Result<(), CoreError> {
+        let (reply, done) = oneshot::channel();
+        self.hub.send(HubCmd::Auth {
+            id: self.id,
+            identity,
+            trace,
+            limits,
+            reply,
+        })?;
+        done.await
+            .map_err(|_| CoreError::Unavailable("the realtime hub has stopped".into()))
+    }
+
+    /// Subscribes; the hub queues the reply `respond` formats, then the events.
+    pub fn subscribe(&self, req: SubscribeRequest, respond: Responder) -> Result<(), CoreError> {
+        self.hub.send(HubCmd::Subscribe {
+            id: self.id,
+            req,
+            respond,
+        })
+    }
+
+    /// Ends exactly the subscription `req` names; `Err(message)` if there was none.
+    pub async fn unsubscribe(
+        &self,
+        req: SubscribeRequest,
+    ) -> Result<Result<(), String>, CoreError> {
+        let (reply, done) = oneshot::channel();
+        self.hub.send(HubCmd::Unsubscribe {
+            id: self.id,
+            req,
+            reply,
+        })?;
+        done.await
+            .map_err(|_| CoreError::Unavailable("the realtime hub has stopped".into()))
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        let _ = self.hub.cmds.send(HubCmd::Disconnect { id: self.id });
+    }
+}
