@@ -63,6 +63,7 @@ impl From<StoreError> for CoreError {
                 CoreError::Conflict(format!("{model} already has documents"))
             }
             StoreError::BadQuery(message) => CoreError::BadRequest(message),
+            e @ StoreError::NoTextIndex { .. } => CoreError::BadRequest(e.to_string()),
             other => CoreError::Internal(other.to_string()),
         }
     }

@@ -7,9 +7,13 @@
 
 mod change;
 mod error;
+mod lock;
 mod postgres;
+mod query;
+mod row;
 mod spec;
 mod sqlite;
+mod tables;
 
 use std::sync::Arc;
 

@@ -4,7 +4,7 @@
 //! writes and publishes nothing; seq survives a restart; migrations evolve tables without
 //! losing data.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers fail the test loudly; that is their job.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Test helpers fail the test loudly; that is their job.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -303,7 +303,8 @@ async fn failed_transactions_write_and_publish_nothing() {
                     by: vec![RefSpec {
                         model: "test".into(),
                         path: "link_id".into(),
-                        array_at: None,
+                        filter: Filter::cond(Path::plain("link_id"), Op::Eq, json!(id(3)))
+                            .and(Filter::live()),
                     }],
                 }),
                 WriteOp::Remove {
@@ -327,6 +328,93 @@ async fn failed_transactions_write_and_publish_nothing() {
     );
     assert!(rx.try_recv().is_err());
     assert_eq!(store.count("test", &Filter::All).await.unwrap(), 2);
+}
+
+/// A guard that no live document of `test` refers to `link/target` through `path`.
+fn not_referenced(target: &str, path: Path) -> WriteOp {
+    let dotted = path.dotted();
+    WriteOp::Guard(Guard::NotReferenced {
+        model: "link".into(),
+        id: target.to_owned(),
+        by: vec![RefSpec {
+            model: "test".into(),
+            path: dotted,
+            filter: Filter::cond(path, Op::Eq, json!(target)).and(Filter::live()),
+        }],
+    })
+}
+
+#[tokio::test]
+async fn a_guard_finds_referrers_in_arrays_and_nested_fields_but_not_deleted_ones() {
+    let db = Db::new().await;
+    let store = db.open().await;
+    let mut referrer = doc(&id(10), "b10", 10);
+    referrer.insert("links".into(), json!([id(1), id(2)]));
+    referrer.insert("parts".into(), json!([{"to": id(3)}, "loose"]));
+    referrer.insert("meta".into(), json!({"link_id": id(4)}));
+    store.write(insert("test", referrer)).await.unwrap();
+    let mut gone = doc(&id(11), "b11", 11);
+    gone.insert("_deleted".into(), json!(true));
+    gone.insert("meta".into(), json!({"link_id": id(5)}));
+    store.write(insert("test", gone)).await.unwrap();
+
+    let refused = [
+        (id(2), Path::new("links", Some(0))),
+        (id(3), Path::new("parts.to", Some(0))),
+        (id(4), Path::plain("meta.link_id")),
+    ];
+    for (target, path) in refused {
+        let err = store
+            .write(WriteTx {
+                ops: vec![not_referenced(&target, path.clone())],
+                ..WriteTx::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            StoreError::Referenced {
+                model: "link".into(),
+                id: target,
+                by_model: "test".into(),
+                by_field: path.dotted(),
+            }
+        );
+    }
+    let allowed = [
+        (id(3), Path::new("links", Some(0))),
+        (id(1), Path::new("parts.to", Some(0))),
+        (id(5), Path::plain("meta.link_id")),
+    ];
+    for (target, path) in allowed {
+        store
+            .write(WriteTx {
+                ops: vec![not_referenced(&target, path)],
+                ..WriteTx::default()
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{target}: {e}"));
+    }
+}
+
+#[tokio::test]
+async fn a_text_search_needs_a_text_index() {
+    let db = Db::new().await;
+    let store = db.open().await;
+    let find = Find {
+        text: Some("kubla".into()),
+        ..Find::default()
+    };
+    let no_index = StoreError::NoTextIndex {
+        model: "link".into(),
+    };
+    assert_eq!(store.find("link", &find).await.unwrap_err(), no_index);
+    assert_eq!(store.count_find("link", &find).await.unwrap_err(), no_index);
+    assert_eq!(
+        store.explain("link", &find, false).await.unwrap_err(),
+        no_index
+    );
+    assert!(store.find("test", &find).await.is_ok());
 }
 
 #[tokio::test]
