@@ -11,10 +11,11 @@ use std::time::Duration;
 
 use jxp_query::{Filter, Find, Op, Path};
 use jxp_store::{
-    Change, ChangeOp, Document, Guard, IndexSpec, PostgresOptions, PostgresStore, RefSpec,
-    SqliteOptions, SqliteStore, Store, StoreError, TableSpec, WriteOp, WriteTx,
-    postgres_schema_url,
+    Change, ChangeOp, Document, Guard, IndexSpec, RefSpec, SqliteOptions, SqliteStore, Store,
+    StoreError, TableSpec, WriteOp, WriteTx,
 };
+#[cfg(feature = "postgres")]
+use jxp_store::{PostgresOptions, PostgresStore, postgres_schema_url};
 use serde_json::json;
 use tokio::sync::broadcast;
 
@@ -64,16 +65,27 @@ fn id(i: u32) -> String {
 }
 
 /// A test's database: a SQLite file in a temporary directory, or a fresh schema on the
-/// PostgreSQL server `JXP_TEST_DATABASE_URL` names.
+/// PostgreSQL server `JXP_TEST_DATABASE_URL` names (in a build with the `postgres` feature;
+/// without it, the tests run on SQLite whatever the variable says).
 struct Db {
     dir: tempfile::TempDir,
+    #[cfg(feature = "postgres")]
     pg_url: Option<String>,
 }
 
 impl Db {
     async fn new() -> Db {
         let dir = tempfile::tempdir().unwrap();
-        let pg_url = match std::env::var("JXP_TEST_DATABASE_URL") {
+        Db {
+            #[cfg(feature = "postgres")]
+            pg_url: Db::pg_url(&dir).await,
+            dir,
+        }
+    }
+
+    #[cfg(feature = "postgres")]
+    async fn pg_url(dir: &tempfile::TempDir) -> Option<String> {
+        match std::env::var("JXP_TEST_DATABASE_URL") {
             Ok(base) => {
                 let name = dir
                     .path()
@@ -89,22 +101,20 @@ impl Db {
                 )
             }
             Err(_) => None,
-        };
-        Db { dir, pg_url }
+        }
     }
 
     /// Opens the store without migrating.
     async fn connect(&self) -> Arc<dyn Store> {
-        match &self.pg_url {
-            Some(url) => Arc::new(
+        #[cfg(feature = "postgres")]
+        if let Some(url) = &self.pg_url {
+            return Arc::new(
                 PostgresStore::connect(PostgresOptions::new(url.clone()))
                     .await
                     .unwrap(),
-            ),
-            None => Arc::new(
-                SqliteStore::open(SqliteOptions::new(self.dir.path().join("jxp.db"))).unwrap(),
-            ),
+            );
         }
+        Arc::new(SqliteStore::open(SqliteOptions::new(self.dir.path().join("jxp.db"))).unwrap())
     }
 
     /// Opens the store on the test's models.

@@ -14,7 +14,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use jxp_core::WriteOptions;
 use jxp_http::AppState;
-use jxp_store::{PostgresOptions, PostgresStore, SqliteOptions, SqliteStore, Store};
+#[cfg(feature = "postgres")]
+use jxp_store::{PostgresOptions, PostgresStore};
+use jxp_store::{SqliteOptions, SqliteStore, Store};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -42,6 +44,11 @@ pub async fn build_app(config: &Config) -> anyhow::Result<App> {
                     .with_context(|| format!("cannot open the database {}", path.display()))?,
             )
         }
+        #[cfg(not(feature = "postgres"))]
+        Database::Postgres(_) => {
+            anyhow::bail!("this build has no PostgreSQL support; build with --features postgres")
+        }
+        #[cfg(feature = "postgres")]
         Database::Postgres(url) => {
             let mut options = PostgresOptions::new(url.clone());
             options.retention = config.changelog_retention;
