@@ -73,7 +73,7 @@ impl App {
             ops.push(WriteOp::Guard(Guard::NotReferenced {
                 model: model.slug.clone(),
                 id: id.to_owned(),
-                by: self.referrer_specs(model),
+                by: self.referrer_specs(model, id),
             }));
             ops.push(delete_op(model, id, current, opts, who));
             let tx = WriteTx {
@@ -134,15 +134,17 @@ impl App {
         refs
     }
 
-    fn referrer_specs(&self, model: &Model) -> Vec<RefSpec> {
+    /// The live referrers of `model/id`, as the store's guard looks for them.
+    fn referrer_specs(&self, model: &Model, id: &str) -> Vec<RefSpec> {
         self.referrers(model)
             .into_iter()
             .filter_map(|(m, path, _)| {
                 let (p, _) = resolve_path(&m, &path).ok()?;
+                let filter = Filter::cond(p, Op::Eq, Value::String(id.to_owned()));
                 Some(RefSpec {
                     model: m.slug.clone(),
                     path,
-                    array_at: p.array_at,
+                    filter: filter.and(Filter::live()),
                 })
             })
             .collect()

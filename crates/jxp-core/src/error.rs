@@ -90,6 +90,7 @@ impl From<StoreError> for CoreError {
             },
             StoreError::NotEmpty { model } => CoreError::NotEmpty { model },
             StoreError::BadQuery(message) => CoreError::BadRequest(message),
+            e @ StoreError::NoTextIndex { .. } => CoreError::BadRequest(e.to_string()),
             other => CoreError::Internal(other.to_string()),
         }
     }

@@ -22,6 +22,9 @@ pub enum StoreError {
     },
     #[error("{model} already has documents")]
     NotEmpty { model: String },
+    /// A text search on a model whose model file declares no full-text index.
+    #[error("model {model} has no full-text index")]
+    NoTextIndex { model: String },
     /// A query the database refuses as written (a regex PostgreSQL cannot compile).
     #[error("{0}")]
     BadQuery(String),

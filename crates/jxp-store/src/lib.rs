@@ -4,12 +4,20 @@
 //! appends a `Change` with the next per-model `seq` to the change log in the same transaction,
 //! and after COMMIT the changes are published on the change stream in commit order. This crate
 //! knows tables, documents and filters; it knows nothing of users, permissions or HTTP.
+//!
+//! SQLite is always built in; the PostgreSQL store (and the TLS it connects with) only with
+//! the `postgres` feature, on by default.
 
 mod change;
 mod error;
+mod lock;
+#[cfg(feature = "postgres")]
 mod postgres;
+mod query;
+mod row;
 mod spec;
 mod sqlite;
+mod tables;
 
 use std::sync::Arc;
 
@@ -18,6 +26,7 @@ use tokio::sync::broadcast;
 
 pub use change::{Change, ChangeOp};
 pub use error::StoreError;
+#[cfg(feature = "postgres")]
 pub use postgres::{PostgresOptions, PostgresStore, postgres_schema_url};
 pub use spec::{Guard, IndexSpec, RefSpec, TableSpec, WriteOp, WriteTx};
 pub use sqlite::{SqliteOptions, SqliteStore};

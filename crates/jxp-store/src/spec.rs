@@ -1,7 +1,11 @@
 //! What the core tells the store: table specs for migration, and write transactions.
 
+use jxp_query::{Filter, SqlQuery};
+
 use crate::Document;
 use crate::change::ChangeOp;
+use crate::error::StoreError;
+use crate::tables::table_name;
 
 /// One model's table, as its model file asks for it.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -26,19 +30,46 @@ pub struct IndexSpec {
     pub unique: bool,
 }
 
-/// A field that may hold the `_id` of another document.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A field through which documents of `model` may refer to another document.
+#[derive(Debug, Clone, PartialEq)]
 pub struct RefSpec {
     pub model: String,
+    /// The referring field's path, named when a delete is refused.
     pub path: String,
-    /// Index of the path segment that is an array, if the path runs through one.
-    pub array_at: Option<usize>,
+    /// The documents of `model` that refer, through `path`, to the document guarded (live
+    /// ones only, as the caller builds it); each database renders it with its own renderer.
+    pub filter: Filter,
+}
+
+impl RefSpec {
+    /// `SELECT 1` from a referrer, if there is one, with the filter rendered by a database's
+    /// renderer. Its text depends on the referring model and field only (the id is a bound
+    /// parameter), so a database can prepare it once.
+    pub(crate) fn referrer_query(&self, render: fn(&Filter, &mut SqlQuery)) -> SqlQuery {
+        let mut q = SqlQuery {
+            sql: format!("SELECT 1 FROM {} WHERE ", table_name(&self.model)),
+            params: Vec::new(),
+        };
+        render(&self.filter, &mut q);
+        q.sql.push_str(" LIMIT 1");
+        q
+    }
+
+    /// The refusal to delete `model/id` while this referrer holds it.
+    pub(crate) fn refusal(&self, model: &str, id: &str) -> StoreError {
+        StoreError::Referenced {
+            model: model.to_owned(),
+            id: id.to_owned(),
+            by_model: self.model.clone(),
+            by_field: self.path.clone(),
+        }
+    }
 }
 
 /// A condition checked inside the transaction; failing it rolls the transaction back.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Guard {
-    /// No live (not soft-deleted) document refers to `model/id` through any of `by`.
+    /// No document matches the filter of any of `by`: nothing refers to `model/id`.
     NotReferenced {
         model: String,
         id: String,

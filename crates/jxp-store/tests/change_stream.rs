@@ -4,17 +4,18 @@
 //! writes and publishes nothing; seq survives a restart; migrations evolve tables without
 //! losing data.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers fail the test loudly; that is their job.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Test helpers fail the test loudly; that is their job.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use jxp_query::{Filter, Find, Op, Path};
 use jxp_store::{
-    Change, ChangeOp, Document, Guard, IndexSpec, PostgresOptions, PostgresStore, RefSpec,
-    SqliteOptions, SqliteStore, Store, StoreError, TableSpec, WriteOp, WriteTx,
-    postgres_schema_url,
+    Change, ChangeOp, Document, Guard, IndexSpec, RefSpec, SqliteOptions, SqliteStore, Store,
+    StoreError, TableSpec, WriteOp, WriteTx,
 };
+#[cfg(feature = "postgres")]
+use jxp_store::{PostgresOptions, PostgresStore, postgres_schema_url};
 use serde_json::json;
 use tokio::sync::broadcast;
 
@@ -64,16 +65,27 @@ fn id(i: u32) -> String {
 }
 
 /// A test's database: a SQLite file in a temporary directory, or a fresh schema on the
-/// PostgreSQL server `JXP_TEST_DATABASE_URL` names.
+/// PostgreSQL server `JXP_TEST_DATABASE_URL` names (in a build with the `postgres` feature;
+/// without it, the tests run on SQLite whatever the variable says).
 struct Db {
     dir: tempfile::TempDir,
+    #[cfg(feature = "postgres")]
     pg_url: Option<String>,
 }
 
 impl Db {
     async fn new() -> Db {
         let dir = tempfile::tempdir().unwrap();
-        let pg_url = match std::env::var("JXP_TEST_DATABASE_URL") {
+        Db {
+            #[cfg(feature = "postgres")]
+            pg_url: Db::pg_url(&dir).await,
+            dir,
+        }
+    }
+
+    #[cfg(feature = "postgres")]
+    async fn pg_url(dir: &tempfile::TempDir) -> Option<String> {
+        match std::env::var("JXP_TEST_DATABASE_URL") {
             Ok(base) => {
                 let name = dir
                     .path()
@@ -89,22 +101,20 @@ impl Db {
                 )
             }
             Err(_) => None,
-        };
-        Db { dir, pg_url }
+        }
     }
 
     /// Opens the store without migrating.
     async fn connect(&self) -> Arc<dyn Store> {
-        match &self.pg_url {
-            Some(url) => Arc::new(
+        #[cfg(feature = "postgres")]
+        if let Some(url) = &self.pg_url {
+            return Arc::new(
                 PostgresStore::connect(PostgresOptions::new(url.clone()))
                     .await
                     .unwrap(),
-            ),
-            None => Arc::new(
-                SqliteStore::open(SqliteOptions::new(self.dir.path().join("jxp.db"))).unwrap(),
-            ),
+            );
         }
+        Arc::new(SqliteStore::open(SqliteOptions::new(self.dir.path().join("jxp.db"))).unwrap())
     }
 
     /// Opens the store on the test's models.
@@ -303,7 +313,8 @@ async fn failed_transactions_write_and_publish_nothing() {
                     by: vec![RefSpec {
                         model: "test".into(),
                         path: "link_id".into(),
-                        array_at: None,
+                        filter: Filter::cond(Path::plain("link_id"), Op::Eq, json!(id(3)))
+                            .and(Filter::live()),
                     }],
                 }),
                 WriteOp::Remove {
@@ -327,6 +338,93 @@ async fn failed_transactions_write_and_publish_nothing() {
     );
     assert!(rx.try_recv().is_err());
     assert_eq!(store.count("test", &Filter::All).await.unwrap(), 2);
+}
+
+/// A guard that no live document of `test` refers to `link/target` through `path`.
+fn not_referenced(target: &str, path: Path) -> WriteOp {
+    let dotted = path.dotted();
+    WriteOp::Guard(Guard::NotReferenced {
+        model: "link".into(),
+        id: target.to_owned(),
+        by: vec![RefSpec {
+            model: "test".into(),
+            path: dotted,
+            filter: Filter::cond(path, Op::Eq, json!(target)).and(Filter::live()),
+        }],
+    })
+}
+
+#[tokio::test]
+async fn a_guard_finds_referrers_in_arrays_and_nested_fields_but_not_deleted_ones() {
+    let db = Db::new().await;
+    let store = db.open().await;
+    let mut referrer = doc(&id(10), "b10", 10);
+    referrer.insert("links".into(), json!([id(1), id(2)]));
+    referrer.insert("parts".into(), json!([{"to": id(3)}, "loose"]));
+    referrer.insert("meta".into(), json!({"link_id": id(4)}));
+    store.write(insert("test", referrer)).await.unwrap();
+    let mut gone = doc(&id(11), "b11", 11);
+    gone.insert("_deleted".into(), json!(true));
+    gone.insert("meta".into(), json!({"link_id": id(5)}));
+    store.write(insert("test", gone)).await.unwrap();
+
+    let refused = [
+        (id(2), Path::new("links", Some(0))),
+        (id(3), Path::new("parts.to", Some(0))),
+        (id(4), Path::plain("meta.link_id")),
+    ];
+    for (target, path) in refused {
+        let err = store
+            .write(WriteTx {
+                ops: vec![not_referenced(&target, path.clone())],
+                ..WriteTx::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            StoreError::Referenced {
+                model: "link".into(),
+                id: target,
+                by_model: "test".into(),
+                by_field: path.dotted(),
+            }
+        );
+    }
+    let allowed = [
+        (id(3), Path::new("links", Some(0))),
+        (id(1), Path::new("parts.to", Some(0))),
+        (id(5), Path::plain("meta.link_id")),
+    ];
+    for (target, path) in allowed {
+        store
+            .write(WriteTx {
+                ops: vec![not_referenced(&target, path)],
+                ..WriteTx::default()
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{target}: {e}"));
+    }
+}
+
+#[tokio::test]
+async fn a_text_search_needs_a_text_index() {
+    let db = Db::new().await;
+    let store = db.open().await;
+    let find = Find {
+        text: Some("kubla".into()),
+        ..Find::default()
+    };
+    let no_index = StoreError::NoTextIndex {
+        model: "link".into(),
+    };
+    assert_eq!(store.find("link", &find).await.unwrap_err(), no_index);
+    assert_eq!(store.count_find("link", &find).await.unwrap_err(), no_index);
+    assert_eq!(
+        store.explain("link", &find, false).await.unwrap_err(),
+        no_index
+    );
+    assert!(store.find("test", &find).await.is_ok());
 }
 
 #[tokio::test]

@@ -2,7 +2,9 @@
 //! one database, as two processes would have them. Each one's change stream carries every
 //! change, whichever store wrote it, in seq order, without gaps and exactly once, also while
 //! both write at once and after the listener's connection is killed.
+//! Built only with the `postgres` feature.
 
+#![cfg(feature = "postgres")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Test code fails loudly.
 
 use std::sync::Arc;

@@ -3,7 +3,9 @@
 //! `JXP_TEST_PG_CA` the CA that signed its certificate, which names 127.0.0.1 only.
 //! `scripts/test.sh` sets both up. What is checked is what the server sees: whether the
 //! store's own connections (its listener's) are encrypted.
+//! Built only with the `postgres` feature.
 
+#![cfg(feature = "postgres")]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers fail the test loudly; that is their job.
 
 use jxp_store::{PostgresOptions, PostgresStore, Store, postgres_schema_url};

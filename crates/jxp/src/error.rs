@@ -25,6 +25,9 @@ pub enum Error {
         #[source]
         source: StoreError,
     },
+    /// `DATABASE_URL` names PostgreSQL, but this build was made without the `postgres` feature.
+    #[error("this build has no PostgreSQL support; build with --features postgres")]
+    NoPostgres,
     /// The URL may carry a password: only that the connection failed is said, and why.
     #[error("cannot open the PostgreSQL database DATABASE_URL names")]
     OpenPostgres(#[source] StoreError),

@@ -14,7 +14,9 @@ use std::sync::Arc;
 
 use jxp_core::WriteOptions;
 use jxp_http::AppState;
-use jxp_store::{PostgresOptions, PostgresStore, SqliteOptions, SqliteStore, Store};
+#[cfg(feature = "postgres")]
+use jxp_store::{PostgresOptions, PostgresStore};
+use jxp_store::{SqliteOptions, SqliteStore, Store};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -45,6 +47,9 @@ pub async fn build_app(config: &Config) -> Result<App, Error> {
                 })?,
             )
         }
+        #[cfg(not(feature = "postgres"))]
+        Database::Postgres(_) => return Err(Error::NoPostgres),
+        #[cfg(feature = "postgres")]
         Database::Postgres(url) => {
             let mut options = PostgresOptions::new(url.clone());
             options.retention = config.changelog_retention;

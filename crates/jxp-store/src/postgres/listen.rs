@@ -17,6 +17,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 use super::read;
 use crate::change::Change;
 use crate::error::StoreError;
+use crate::lock::lock;
 
 /// Most log rows read per query while catching up.
 const PAGE: usize = 1000;
@@ -109,35 +110,34 @@ impl Published {
     }
 
     fn get(&self, model: &str) -> u64 {
-        self.state
-            .lock()
-            .map(|s| s.seen.get(model).copied().unwrap_or_default())
+        lock(&self.state)
+            .seen
+            .get(model)
+            .copied()
             .unwrap_or_default()
     }
 
     /// Publishes the changes of `page` (one model's, in seq order) not yet published, and
     /// marks the model published up to `reached`; then whatever held batch now follows on.
     fn publish_page(&self, model: &str, page: Vec<Arc<Change>>, reached: u64) {
-        if let Ok(mut state) = self.state.lock() {
-            let mut last = state.seen.get(model).copied().unwrap_or_default();
-            for change in page {
-                if change.seq > last {
-                    last = change.seq;
-                    let _ = self.events.send(change);
-                }
+        let mut state = lock(&self.state);
+        let mut last = state.seen.get(model).copied().unwrap_or_default();
+        for change in page {
+            if change.seq > last {
+                last = change.seq;
+                let _ = self.events.send(change);
             }
-            state.seen.insert(model.to_owned(), last.max(reached));
-            state.release(&self.events);
         }
+        state.seen.insert(model.to_owned(), last.max(reached));
+        state.release(&self.events);
+        drop(state);
         self.tick.send_modify(|t| *t = t.wrapping_add(1));
     }
 
     /// Publishes what this process's writer just committed (in op order) if it follows on
     /// from what is published; otherwise holds it until it does.
     pub fn publish_own(&self, changes: Vec<Arc<Change>>) {
-        let Ok(mut state) = self.state.lock() else {
-            return;
-        };
+        let mut state = lock(&self.state);
         if state.held.is_empty() && state.follows(&changes) {
             state.send(&self.events, changes);
         } else {

@@ -9,9 +9,12 @@ use jxp_model::is_ident;
 use jxp_query::{PG_FUNCTIONS, pg_doc_text};
 use tokio_postgres::Transaction;
 
-use super::{TableInfo, table_name};
 use crate::error::StoreError;
 use crate::spec::TableSpec;
+use crate::tables::{
+    TableInfo, check_model_name, fields_key, fields_value, migration_error, new_defaults,
+    table_name, text_fields_key,
+};
 
 /// The advisory lock key schema changes take (any constant; "jxp" in ASCII).
 const LOCK_KEY: i64 = 0x006a_7870;
@@ -75,10 +78,10 @@ pub(crate) async fn create_system_tables(
 }
 
 async fn meta_get(tx: &Transaction<'_>, key: &str) -> Result<Option<String>, StoreError> {
-    Ok(tx
+    let row = tx
         .query_opt("SELECT value FROM jxp_meta WHERE key = $1::text", &[&key])
-        .await?
-        .map(|r| r.get(0)))
+        .await?;
+    Ok(row.map(|r| r.try_get(0)).transpose()?)
 }
 
 async fn meta_set(tx: &Transaction<'_>, key: &str, value: &str) -> Result<(), StoreError> {
@@ -110,13 +113,8 @@ pub(crate) async fn migrate(
 
 async fn migrate_one(tx: &Transaction<'_>, spec: &TableSpec) -> Result<TableInfo, StoreError> {
     let model = spec.model.as_str();
-    let fail = |reason: String| StoreError::Migration {
-        model: model.to_owned(),
-        reason,
-    };
-    if !is_ident(model) {
-        return Err(fail("model names must be letters, digits and _".into()));
-    }
+    let fail = migration_error(model);
+    check_model_name(model)?;
     let table = table_name(model);
     let existed = tx
         .query_opt(
@@ -175,7 +173,7 @@ async fn migrate_one(tx: &Transaction<'_>, spec: &TableSpec) -> Result<TableInfo
         )
         .await?;
     for row in existing {
-        let name: String = row.get(0);
+        let name: String = row.try_get(0)?;
         let ours = name.starts_with(&format!("ix_{model}__"))
             || name.starts_with(&format!("ux_{model}__"));
         if ours && !wanted.contains(&name) {
@@ -191,7 +189,7 @@ async fn migrate_one(tx: &Transaction<'_>, spec: &TableSpec) -> Result<TableInfo
         let expr = pg_doc_text(f).ok_or_else(|| fail(format!("bad text index path \"{f}\"")))?;
         parts.push(format!("coalesce({expr}, '')"));
     }
-    let fts_key = format!("fts:{model}");
+    let fts_key = text_fields_key(model);
     let fts_now = spec.text_fields.join(",");
     let fts_before = meta_get(tx, &fts_key).await?.unwrap_or_default();
     if fts_now != fts_before || !existed {
@@ -208,20 +206,14 @@ async fn migrate_one(tx: &Transaction<'_>, spec: &TableSpec) -> Result<TableInfo
         }
         meta_set(tx, &fts_key, &fts_now).await?;
     }
-    info.has_text = !spec.text_fields.is_empty();
+    info.text_fields = spec.text_fields.clone();
 
     // Fields new since the last start get their default in existing documents that lack
     // them. The document text is extended in place, so its key order is kept.
-    let fields_key = format!("fields:{model}");
-    let known: HashSet<String> = meta_get(tx, &fields_key)
-        .await?
-        .map(|s| s.split(',').map(str::to_owned).collect())
-        .unwrap_or_default();
+    let fields_key = fields_key(model);
     if existed {
-        for (field, value) in &spec.defaults {
-            if known.contains(field) {
-                continue;
-            }
+        let known = meta_get(tx, &fields_key).await?;
+        for (field, value) in new_defaults(spec, known.as_deref()) {
             if !is_ident(field) {
                 return Err(fail(format!("bad field \"{field}\"")));
             }
@@ -241,6 +233,6 @@ async fn migrate_one(tx: &Transaction<'_>, spec: &TableSpec) -> Result<TableInfo
             .await?;
         }
     }
-    meta_set(tx, &fields_key, &spec.fields.join(",")).await?;
+    meta_set(tx, &fields_key, &fields_value(spec)).await?;
     Ok(info)
 }

@@ -20,8 +20,7 @@ mod read;
 mod tls;
 mod write;
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -31,6 +30,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use crate::change::Change;
 use crate::error::StoreError;
 use crate::spec::{TableSpec, WriteTx};
+use crate::tables::Tables;
 use crate::{Document, Store};
 
 /// Settings of the PostgreSQL store.
@@ -57,31 +57,16 @@ impl PostgresOptions {
     }
 }
 
-/// What the store knows of a migrated table.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct TableInfo {
-    pub has_text: bool,
-    /// Unique index name → field path, to name the field in a violation.
-    pub unique_indexes: HashMap<String, String>,
-}
-
-pub(crate) type Tables = Arc<RwLock<HashMap<String, TableInfo>>>;
-
 /// The PostgreSQL store.
 pub struct PostgresStore {
     pool: Pool,
-    tables: Tables,
+    tables: Arc<Tables>,
     events: broadcast::Sender<Arc<Change>>,
     published: Arc<listen::Published>,
     /// The writer task's queue; dropped with the store, which ends the task.
     writer: mpsc::UnboundedSender<write::Queued>,
     /// Dropped with the store, which stops the listener.
     _stop: oneshot::Sender<()>,
-}
-
-/// `m_<slug>`: the table of a model. Slugs are checked to be `[a-z0-9_]` at migration.
-pub(crate) fn table_name(model: &str) -> String {
-    format!("\"m_{model}\"")
 }
 
 impl From<tokio_postgres::Error> for StoreError {
@@ -146,7 +131,7 @@ impl PostgresStore {
         let schema: Option<String> = client
             .query_one("SELECT current_schema()::text", &[])
             .await?
-            .get(0);
+            .try_get(0)?;
         let schema = schema.ok_or_else(|| {
             StoreError::Database("no schema: search_path names none that exists".into())
         })?;
@@ -160,7 +145,7 @@ impl PostgresStore {
         let channel = channel_for(&schema);
         let (stop, stopped) = oneshot::channel();
         listen::start(config, tls, channel.clone(), published.clone(), stopped).await?;
-        let tables: Tables = Arc::default();
+        let tables = Arc::new(Tables::default());
         let (writer, queue) = mpsc::unbounded_channel();
         tokio::spawn(write::run_writer(
             pool.clone(),
@@ -179,24 +164,6 @@ impl PostgresStore {
             _stop: stop,
         })
     }
-
-    fn check_model(&self, model: &str) -> Result<TableInfo, StoreError> {
-        self.tables
-            .read()
-            .ok()
-            .and_then(|t| t.get(model).cloned())
-            .ok_or_else(|| StoreError::UnknownModel(model.to_owned()))
-    }
-
-    fn check_find(&self, model: &str, find: &Find) -> Result<(), StoreError> {
-        let info = self.check_model(model)?;
-        if find.text.is_some() && !info.has_text {
-            return Err(StoreError::Database(format!(
-                "model {model} has no full-text index"
-            )));
-        }
-        Ok(())
-    }
 }
 
 #[async_trait]
@@ -204,32 +171,30 @@ impl Store for PostgresStore {
     async fn migrate(&self, tables: &[TableSpec]) -> Result<(), StoreError> {
         let mut client = self.pool.get().await?;
         let infos = migrate::migrate(&mut client, tables).await?;
-        if let Ok(mut t) = self.tables.write() {
-            t.extend(infos);
-        }
+        self.tables.extend(infos);
         Ok(())
     }
 
     async fn get(&self, model: &str, id: &str) -> Result<Option<Document>, StoreError> {
-        self.check_model(model)?;
+        self.tables.check_model(model)?;
         let client = self.pool.get().await?;
         read::get(&client, model, id).await
     }
 
     async fn find(&self, model: &str, find: &Find) -> Result<Vec<Document>, StoreError> {
-        self.check_find(model, find)?;
+        self.tables.check_find(model, find)?;
         let client = self.pool.get().await?;
         read::find(&client, model, find).await
     }
 
     async fn count(&self, model: &str, filter: &Filter) -> Result<u64, StoreError> {
-        self.check_model(model)?;
+        self.tables.check_model(model)?;
         let client = self.pool.get().await?;
         read::count(&client, model, filter, None).await
     }
 
     async fn count_find(&self, model: &str, find: &Find) -> Result<u64, StoreError> {
-        self.check_find(model, find)?;
+        self.tables.check_find(model, find)?;
         let client = self.pool.get().await?;
         read::count(&client, model, &find.filter, find.text.as_deref()).await
     }
@@ -285,7 +250,7 @@ impl Store for PostgresStore {
         find: &Find,
         count: bool,
     ) -> Result<Vec<String>, StoreError> {
-        self.check_find(model, find)?;
+        self.tables.check_find(model, find)?;
         let client = self.pool.get().await?;
         read::explain(&client, model, find, count).await
     }

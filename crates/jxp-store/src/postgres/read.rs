@@ -14,14 +14,12 @@ use jxp_query::{
 use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 
-use super::table_name;
 use crate::Document;
-use crate::change::{Change, ChangeOp};
+use crate::change::Change;
 use crate::error::StoreError;
-
-pub(crate) fn parse_doc(text: &str) -> Result<Document, StoreError> {
-    Ok(serde_json::from_str(text)?)
-}
+use crate::query::{explained, nothing_to_run, push_order};
+use crate::row::{LoggedRow, found, parse_doc, seq_from_db, seq_to_db};
+use crate::tables::table_name;
 
 /// Runs a rendered query: every parameter travels as text (or NULL). A regex that the
 /// `regex` crate accepts but PostgreSQL cannot compile (`\p{L}`, named groups) is the
@@ -51,27 +49,24 @@ pub(crate) async fn get(
             table_name(model)
         ))
         .await?;
-    let row = client.query_opt(&stmt, &[&id]).await?;
-    row.map(|r| parse_doc(r.get(0))).transpose()
+    let Some(row) = client.query_opt(&stmt, &[&id]).await? else {
+        return Ok(None);
+    };
+    parse_doc(row.try_get(0)?).map(Some)
 }
 
-/// `SELECT <select> FROM m_x WHERE [tsv @@ query AND] (filter)`, with the text query's
-/// expression, or `None` when the text leaves nothing to look for.
-fn rows_where(
-    q: &mut SqlQuery,
-    model: &str,
-    select: &str,
-    text: Option<&str>,
-) -> Option<Option<String>> {
+/// `SELECT <select> FROM m_x WHERE [tsv @@ query AND] (`, with the text query's expression
+/// in place of `$TS` in `select`; `None` when the text leaves nothing to look for.
+fn rows_where(q: &mut SqlQuery, model: &str, select: &str, text: Option<&str>) -> Option<()> {
     let table = table_name(model);
     let Some(text) = text else {
         q.sql = format!("SELECT {select} FROM {table} WHERE (");
-        return Some(None);
+        return Some(());
     };
     let ts = pg_text_search(text, q)?;
     let select = select.replace("$TS", &ts);
     q.sql = format!("SELECT {select} FROM {table} WHERE tsv @@ {ts} AND (");
-    Some(Some(ts))
+    Some(())
 }
 
 /// The query `find` runs, or `None` when its text leaves nothing to look for.
@@ -82,15 +77,10 @@ fn find_sql(model: &str, find: &Find) -> Option<SqlQuery> {
         Some(_) => "doc::text, ts_rank(tsv, $TS)::float8 AS score",
         None => "doc::text, NULL::float8",
     };
-    let ts = rows_where(&mut q, model, select, text)?;
+    rows_where(&mut q, model, select, text)?;
     render_pg_filter(&find.filter, &mut q);
     q.sql.push(')');
-    if ts.is_some() {
-        q.sql.push_str(" ORDER BY 2 DESC, ");
-        render_pg_order_keys(&find.sort, &mut q);
-    } else {
-        render_pg_order(&find.sort, &mut q);
-    }
+    push_order(&mut q, find, render_pg_order, render_pg_order_keys);
     match find.limit {
         Some(l) => q.sql.push_str(&format!(" LIMIT {l}")),
         None => q.sql.push_str(" LIMIT ALL"),
@@ -119,12 +109,7 @@ pub(crate) async fn find(
     let rows = query(client, &q).await?;
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
-        let mut doc = parse_doc(row.get(0))?;
-        let score: Option<f64> = row.get(1);
-        if let Some(n) = score.and_then(serde_json::Number::from_f64) {
-            doc.insert("score".to_owned(), serde_json::Value::Number(n));
-        }
-        out.push(doc);
+        out.push(found(row.try_get(0)?, row.try_get(1)?)?);
     }
     Ok(out)
 }
@@ -139,7 +124,10 @@ pub(crate) async fn count(
         return Ok(0);
     };
     let rows = query(client, &q).await?;
-    let n: i64 = rows.first().map(|r| r.get(0)).unwrap_or_default();
+    let n: i64 = match rows.first() {
+        Some(row) => row.try_get(0)?,
+        None => 0,
+    };
     Ok(u64::try_from(n).unwrap_or_default())
 }
 
@@ -151,23 +139,15 @@ pub(crate) async fn explain(
     find: &Find,
     count: bool,
 ) -> Result<Vec<String>, StoreError> {
-    let q = if count {
-        count_sql(model, &find.filter, find.text.as_deref())
-    } else {
-        find_sql(model, find)
-    };
-    let Some(mut q) = q else {
-        return Ok(vec![
-            "nothing to run: the text query matches no word".to_owned(),
-        ]);
+    let Some(mut q) = explained(model, find, count, find_sql, count_sql) else {
+        return Ok(nothing_to_run());
     };
     q.sql = format!("EXPLAIN {}", q.sql);
     let rows = query(client, &q).await?;
-    Ok(rows.iter().map(|r| r.get::<_, String>(0)).collect())
-}
-
-fn to_i64(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
+    Ok(rows
+        .iter()
+        .map(|r| r.try_get::<_, String>(0))
+        .collect::<Result<_, _>>()?)
 }
 
 /// Logged changes of a model with `after < seq` (and `seq <= upto`), oldest first.
@@ -185,26 +165,23 @@ pub(crate) async fn changes_between(
              ORDER BY seq LIMIT $4::int8",
             &[
                 &model,
-                &to_i64(after),
-                &upto.map_or(i64::MAX, to_i64),
+                &seq_to_db(after),
+                &upto.map_or(i64::MAX, seq_to_db),
                 &i64::try_from(limit).unwrap_or(i64::MAX),
             ],
         )
         .await?;
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
-        let op: &str = row.get(1);
-        let op = ChangeOp::parse(op)
-            .ok_or_else(|| StoreError::Database(format!("unknown op {op} in change log")))?;
-        out.push(Arc::new(Change {
-            model: model.to_owned(),
-            seq: u64::try_from(row.get::<_, i64>(0)).unwrap_or_default(),
-            op,
-            id: row.get(2),
-            doc: Arc::new(parse_doc(row.get(3))?),
-            actor: row.get(4),
-            silent: row.get(5),
-        }));
+        let logged = LoggedRow {
+            seq: row.try_get(0)?,
+            op: row.try_get(1)?,
+            id: row.try_get(2)?,
+            doc: row.try_get(3)?,
+            actor: row.try_get(4)?,
+            silent: row.try_get(5)?,
+        };
+        out.push(logged.into_change(model)?);
     }
     Ok(out)
 }
@@ -216,9 +193,10 @@ pub(crate) async fn last_seq(
     let row = client
         .query_opt("SELECT seq FROM jxp_seq WHERE model = $1::text", &[&model])
         .await?;
-    Ok(row
-        .and_then(|r| u64::try_from(r.get::<_, i64>(0)).ok())
-        .unwrap_or_default())
+    match row {
+        Some(row) => Ok(seq_from_db(row.try_get(0)?)),
+        None => Ok(0),
+    }
 }
 
 /// Every model's last seq.
@@ -226,13 +204,7 @@ pub(crate) async fn all_seqs(
     client: &tokio_postgres::Client,
 ) -> Result<HashMap<String, u64>, StoreError> {
     let rows = client.query("SELECT model, seq FROM jxp_seq", &[]).await?;
-    Ok(rows
-        .iter()
-        .map(|r| {
-            (
-                r.get::<_, String>(0),
-                u64::try_from(r.get::<_, i64>(1)).unwrap_or_default(),
-            )
-        })
-        .collect())
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, seq_from_db(r.try_get(1)?))))
+        .collect()
 }

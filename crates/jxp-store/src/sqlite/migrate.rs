@@ -7,12 +7,42 @@ use std::collections::{HashMap, HashSet};
 use jxp_model::is_ident;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{TableInfo, Tables, fts_name, table_name};
+use super::fts_name;
 use crate::error::StoreError;
 use crate::spec::TableSpec;
+use crate::tables::{
+    TableInfo, Tables, check_model_name, fields_key, fields_value, migration_error, new_defaults,
+    table_name, text_fields_key,
+};
+
+/// The change log, its counters and the store's own settings, created if missing.
+pub(crate) fn create_system_tables(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS jxp_seq (
+             model TEXT PRIMARY KEY,
+             seq INTEGER NOT NULL
+         );
+         CREATE TABLE IF NOT EXISTS jxp_changes (
+             model TEXT NOT NULL,
+             seq INTEGER NOT NULL,
+             op TEXT NOT NULL,
+             doc_id TEXT NOT NULL,
+             doc TEXT NOT NULL,
+             actor TEXT,
+             silent INTEGER NOT NULL DEFAULT 0,
+             at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+             PRIMARY KEY (model, seq)
+         ) WITHOUT ROWID;
+         CREATE TABLE IF NOT EXISTS jxp_meta (
+             key TEXT PRIMARY KEY,
+             value TEXT NOT NULL
+         );",
+    )?;
+    Ok(())
+}
 
 /// `$.a.b` for a dotted path of plain identifiers.
-pub(crate) fn json_path(dotted: &str) -> Result<String, StoreError> {
+fn json_path(dotted: &str) -> Result<String, StoreError> {
     if dotted.split('.').all(is_ident) {
         Ok(format!("$.{dotted}"))
     } else {
@@ -21,13 +51,6 @@ pub(crate) fn json_path(dotted: &str) -> Result<String, StoreError> {
             reason: format!("\"{dotted}\" is not a plain field path"),
         })
     }
-}
-
-/// Splits `a.b.c` at the array segment `at` into (`a.b`, `c`).
-pub(crate) fn split_array_path(dotted: &str, at: usize) -> (String, String) {
-    let segments: Vec<&str> = dotted.split('.').collect();
-    let cut = (at + 1).min(segments.len());
-    (segments[..cut].join("."), segments[cut..].join("."))
 }
 
 /// Unique indexes are `ux_`; the others are `iy_` and carry `_deleted` as their second
@@ -95,21 +118,14 @@ pub(crate) fn migrate(
         let _ = conn.execute_batch("ROLLBACK");
         return Err(e.into());
     }
-    if let Ok(mut t) = tables.write() {
-        t.extend(infos);
-    }
+    tables.extend(infos);
     Ok(())
 }
 
 fn migrate_one(conn: &Connection, spec: &TableSpec) -> Result<TableInfo, StoreError> {
     let model = spec.model.as_str();
-    let fail = |reason: String| StoreError::Migration {
-        model: model.to_owned(),
-        reason,
-    };
-    if !is_ident(model) {
-        return Err(fail("model names must be letters, digits and _".into()));
-    }
+    let fail = migration_error(model);
+    check_model_name(model)?;
     let table = table_name(model);
     let existed: bool = conn
         .query_row(
@@ -190,7 +206,7 @@ fn migrate_one(conn: &Connection, spec: &TableSpec) -> Result<TableInfo, StoreEr
     for f in &spec.text_fields {
         json_path(f).map_err(|_| fail(format!("bad text index path \"{f}\"")))?;
     }
-    let fts_key = format!("fts:{model}");
+    let fts_key = text_fields_key(model);
     let fts_now = spec.text_fields.join(",");
     let fts_before = meta_get(conn, &fts_key)?.unwrap_or_default();
     if fts_now != fts_before {
@@ -211,15 +227,10 @@ fn migrate_one(conn: &Connection, spec: &TableSpec) -> Result<TableInfo, StoreEr
     info.text_fields = spec.text_fields.clone();
 
     // Fields new since the last start get their default in existing documents.
-    let fields_key = format!("fields:{model}");
-    let known: HashSet<String> = meta_get(conn, &fields_key)?
-        .map(|s| s.split(',').map(str::to_owned).collect())
-        .unwrap_or_default();
+    let fields_key = fields_key(model);
     if existed {
-        for (field, value) in &spec.defaults {
-            if known.contains(field) {
-                continue;
-            }
+        let known = meta_get(conn, &fields_key)?;
+        for (field, value) in new_defaults(spec, known.as_deref()) {
             let path = json_path(field).map_err(|_| fail(format!("bad field \"{field}\"")))?;
             conn.execute(
                 &format!(
@@ -229,6 +240,6 @@ fn migrate_one(conn: &Connection, spec: &TableSpec) -> Result<TableInfo, StoreEr
             )?;
         }
     }
-    meta_set(conn, &fields_key, &spec.fields.join(","))?;
+    meta_set(conn, &fields_key, &fields_value(spec))?;
     Ok(info)
 }

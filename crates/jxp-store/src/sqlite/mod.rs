@@ -3,11 +3,10 @@
 
 mod migrate;
 mod read;
-mod writer;
+mod write;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -19,10 +18,11 @@ use tokio::sync::{broadcast, oneshot};
 use crate::change::Change;
 use crate::error::StoreError;
 use crate::spec::{TableSpec, WriteTx};
+use crate::tables::Tables;
 use crate::{Document, Store};
 
 use read::ReaderPool;
-use writer::Command;
+use write::Command;
 
 /// Settings of the SQLite store.
 #[derive(Debug, Clone)]
@@ -48,28 +48,12 @@ impl SqliteOptions {
     }
 }
 
-/// What the store knows of a migrated table.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct TableInfo {
-    /// Columns of the full-text table, as JSON paths; empty when the model has none.
-    pub text_fields: Vec<String>,
-    /// Unique index name → field path, to name the field in a violation.
-    pub unique_indexes: HashMap<String, String>,
-}
-
-pub(crate) type Tables = Arc<RwLock<HashMap<String, TableInfo>>>;
-
 /// The embedded SQLite store.
 pub struct SqliteStore {
     writer: std::sync::mpsc::Sender<Command>,
     readers: ReaderPool,
-    tables: Tables,
+    tables: Arc<Tables>,
     events: broadcast::Sender<Arc<Change>>,
-}
-
-/// `m_<slug>`: the table of a model. Slugs are checked to be `[a-z0-9_]` at migration.
-pub(crate) fn table_name(model: &str) -> String {
-    format!("\"m_{model}\"")
 }
 
 pub(crate) fn fts_name(model: &str) -> String {
@@ -128,10 +112,10 @@ impl SqliteStore {
             })?;
         }
         let conn = open_connection(&options.path)?;
-        writer::create_system_tables(&conn)?;
+        migrate::create_system_tables(&conn)?;
         let (events, _) = broadcast::channel(options.stream_capacity.max(16));
-        let tables: Tables = Arc::default();
-        let writer = writer::spawn(conn, tables.clone(), events.clone(), options.retention)?;
+        let tables = Arc::new(Tables::default());
+        let writer = write::spawn(conn, tables.clone(), events.clone(), options.retention)?;
         let readers = ReaderPool::open(&options.path, options.readers.max(1))?;
         Ok(SqliteStore {
             writer,
@@ -149,39 +133,6 @@ impl SqliteStore {
         self.writer.send(make(tx)).map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
-
-    /// Checks the model, and that it has a full-text table when `find` searches text.
-    fn check_find(&self, model: &str, find: &Find) -> Result<(), StoreError> {
-        self.check_model(model)?;
-        if find.text.is_none() {
-            return Ok(());
-        }
-        let has_text = self
-            .tables
-            .read()
-            .map(|t| t.get(model).is_some_and(|i| !i.text_fields.is_empty()))
-            .unwrap_or(false);
-        if has_text {
-            Ok(())
-        } else {
-            Err(StoreError::Database(format!(
-                "model {model} has no full-text index"
-            )))
-        }
-    }
-
-    fn check_model(&self, model: &str) -> Result<(), StoreError> {
-        let known = self
-            .tables
-            .read()
-            .map(|t| t.contains_key(model))
-            .unwrap_or(false);
-        if known {
-            Ok(())
-        } else {
-            Err(StoreError::UnknownModel(model.to_owned()))
-        }
-    }
 }
 
 #[async_trait]
@@ -192,7 +143,7 @@ impl Store for SqliteStore {
     }
 
     async fn get(&self, model: &str, id: &str) -> Result<Option<Document>, StoreError> {
-        self.check_model(model)?;
+        self.tables.check_model(model)?;
         let (model, id) = (model.to_owned(), id.to_owned());
         self.readers
             .run(move |conn| read::get(conn, &model, &id))
@@ -200,7 +151,7 @@ impl Store for SqliteStore {
     }
 
     async fn find(&self, model: &str, find: &Find) -> Result<Vec<Document>, StoreError> {
-        self.check_find(model, find)?;
+        self.tables.check_find(model, find)?;
         let (model, find) = (model.to_owned(), find.clone());
         self.readers
             .run(move |conn| read::find(conn, &model, &find))
@@ -208,7 +159,7 @@ impl Store for SqliteStore {
     }
 
     async fn count(&self, model: &str, filter: &Filter) -> Result<u64, StoreError> {
-        self.check_model(model)?;
+        self.tables.check_model(model)?;
         let (model, filter) = (model.to_owned(), filter.clone());
         self.readers
             .run(move |conn| read::count(conn, &model, &filter))
@@ -216,7 +167,7 @@ impl Store for SqliteStore {
     }
 
     async fn count_find(&self, model: &str, find: &Find) -> Result<u64, StoreError> {
-        self.check_find(model, find)?;
+        self.tables.check_find(model, find)?;
         let (model, find) = (model.to_owned(), find.clone());
         self.readers
             .run(move |conn| read::count_find(conn, &model, &find))
@@ -265,7 +216,7 @@ impl Store for SqliteStore {
         find: &Find,
         count: bool,
     ) -> Result<Vec<String>, StoreError> {
-        self.check_find(model, find)?;
+        self.tables.check_find(model, find)?;
         let (model, find) = (model.to_owned(), find.clone());
         self.readers
             .run(move |conn| read::explain(conn, &model, &find, count))

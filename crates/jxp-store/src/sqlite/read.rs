@@ -11,10 +11,14 @@ use jxp_query::{
 use rusqlite::{Connection, OptionalExtension, params_from_iter};
 use tokio::sync::Semaphore;
 
-use super::{fts_name, open_connection, table_name};
+use super::{fts_name, open_connection};
 use crate::Document;
-use crate::change::{Change, ChangeOp};
+use crate::change::Change;
 use crate::error::StoreError;
+use crate::lock::lock;
+use crate::query::{explained, nothing_to_run, push_order};
+use crate::row::{LoggedRow, found, parse_doc, seq_from_db, seq_to_db};
+use crate::tables::table_name;
 
 pub(crate) struct ReaderPool {
     path: PathBuf,
@@ -48,7 +52,7 @@ impl ReaderPool {
             .acquire()
             .await
             .map_err(|_| StoreError::Closed)?;
-        let taken = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let taken = lock(&self.idle).pop();
         let conn = match taken {
             Some(conn) => conn,
             // A connection is lost only if a read task died; replace it.
@@ -61,9 +65,7 @@ impl ReaderPool {
         let idle = self.idle.clone();
         tokio::task::spawn_blocking(move || {
             let result = f(&conn);
-            if let Ok(mut idle) = idle.lock() {
-                idle.push(conn);
-            }
+            lock(&idle).push(conn);
             result
         })
         .await
@@ -71,17 +73,13 @@ impl ReaderPool {
     }
 }
 
-fn to_sql(p: &SqlParam) -> rusqlite::types::Value {
+pub(crate) fn to_sql(p: &SqlParam) -> rusqlite::types::Value {
     match p {
         SqlParam::Null => rusqlite::types::Value::Null,
         SqlParam::Int(i) => rusqlite::types::Value::Integer(*i),
         SqlParam::Real(f) => rusqlite::types::Value::Real(*f),
         SqlParam::Text(s) => rusqlite::types::Value::Text(s.clone()),
     }
-}
-
-pub(crate) fn parse_doc(text: &str) -> Result<Document, StoreError> {
-    Ok(serde_json::from_str(text)?)
 }
 
 pub(crate) fn get(
@@ -134,12 +132,7 @@ fn find_sql(model: &str, find: &Find) -> Option<SqlQuery> {
     q.sql.push('(');
     render_sqlite_filter(&find.filter, &mut q);
     q.sql.push(')');
-    if text.is_some() {
-        q.sql.push_str(" ORDER BY 2 DESC, ");
-        render_sqlite_order_keys(&find.sort, &mut q);
-    } else {
-        render_sqlite_order(&find.sort, &mut q);
-    }
+    push_order(&mut q, find, render_sqlite_order, render_sqlite_order_keys);
     // SQLite wants a LIMIT before an OFFSET; -1 means none.
     let limit = find
         .limit
@@ -164,11 +157,7 @@ pub(crate) fn find(
     let mut out = Vec::new();
     for row in rows {
         let (text, score) = row?;
-        let mut doc = parse_doc(&text)?;
-        if let Some(n) = score.and_then(serde_json::Number::from_f64) {
-            doc.insert("score".to_owned(), serde_json::Value::Number(n));
-        }
-        out.push(doc);
+        out.push(found(&text, score)?);
     }
     Ok(out)
 }
@@ -181,15 +170,8 @@ pub(crate) fn explain(
     find: &Find,
     count: bool,
 ) -> Result<Vec<String>, StoreError> {
-    let q = if count {
-        count_sql(model, &find.filter, find.text.as_deref())
-    } else {
-        find_sql(model, find)
-    };
-    let Some(q) = q else {
-        return Ok(vec![
-            "nothing to run: the text query matches no word".to_owned(),
-        ]);
+    let Some(q) = explained(model, find, count, find_sql, count_sql) else {
+        return Ok(nothing_to_run());
     };
     let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {}", q.sql))?;
     let rows = stmt.query_map(params_from_iter(q.params.iter().map(to_sql)), |r| {
@@ -257,32 +239,20 @@ pub(crate) fn changes_since(
         "SELECT seq, op, doc_id, doc, actor, silent FROM jxp_changes
          WHERE model = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
     )?;
-    let after = i64::try_from(after).unwrap_or(i64::MAX);
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let rows = stmt.query_map(rusqlite::params![model, after, limit], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, String>(3)?,
-            r.get::<_, Option<String>>(4)?,
-            r.get::<_, bool>(5)?,
-        ))
+    let rows = stmt.query_map(rusqlite::params![model, seq_to_db(after), limit], |r| {
+        Ok(LoggedRow {
+            seq: r.get(0)?,
+            op: r.get(1)?,
+            id: r.get(2)?,
+            doc: r.get(3)?,
+            actor: r.get(4)?,
+            silent: r.get(5)?,
+        })
     })?;
     let mut out = Vec::new();
     for row in rows {
-        let (seq, op, id, doc, actor, silent) = row?;
-        let op = ChangeOp::parse(&op)
-            .ok_or_else(|| StoreError::Database(format!("unknown op {op} in change log")))?;
-        out.push(Arc::new(Change {
-            model: model.to_owned(),
-            seq: u64::try_from(seq).unwrap_or_default(),
-            op,
-            id,
-            doc: Arc::new(parse_doc(&doc)?),
-            actor,
-            silent,
-        }));
+        out.push(row?.into_change(model)?);
     }
     Ok(out)
 }
@@ -292,7 +262,7 @@ pub(crate) fn last_seq(conn: &Connection, model: &str) -> Result<u64, StoreError
         .prepare_cached("SELECT seq FROM jxp_seq WHERE model = ?1")?
         .query_row([model], |r| r.get(0))
         .optional()?;
-    Ok(seq.and_then(|s| u64::try_from(s).ok()).unwrap_or_default())
+    Ok(seq.map(seq_from_db).unwrap_or_default())
 }
 
 // Tests only: an unwrap or expect here is an assertion; failing is how the test reports.

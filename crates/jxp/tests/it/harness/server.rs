@@ -53,31 +53,31 @@ pub struct TestServer {
     setup: Setup,
 }
 
-/// The PostgreSQL server the suite runs on, if `JXP_TEST_DATABASE_URL` names one.
+/// The PostgreSQL server the suite runs on, if `JXP_TEST_DATABASE_URL` names one and the
+/// build has PostgreSQL (without the `postgres` feature the suite runs on SQLite).
 pub fn test_postgres() -> Option<String> {
     std::env::var("JXP_TEST_DATABASE_URL")
         .ok()
-        .filter(|u| !u.is_empty())
+        .filter(|u| cfg!(feature = "postgres") && !u.is_empty())
 }
 
 /// A `DATABASE_URL` for a new test database: a SQLite file in `dir`, or a schema of its own
 /// on the test PostgreSQL server.
 pub async fn fresh_database_url(dir: &std::path::Path) -> String {
-    match test_postgres() {
-        Some(base) => {
-            static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .subsec_nanos();
-            let schema = format!("it_{}_{n}_{nanos}", std::process::id());
-            jxp_store::postgres_schema_url(&base, &schema)
-                .await
-                .unwrap()
-        }
-        None => dir.join("jxp.db").display().to_string(),
+    #[cfg(feature = "postgres")]
+    if let Some(base) = test_postgres() {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let schema = format!("it_{}_{n}_{nanos}", std::process::id());
+        return jxp_store::postgres_schema_url(&base, &schema)
+            .await
+            .unwrap();
     }
+    dir.join("jxp.db").display().to_string()
 }
 
 /// The login rate limit off, then `env`. Tests that log in many times must not be throttled

@@ -1,0 +1,40 @@
+//! What the queries of `find` and `explain` share on both databases: the order of a ranked
+//! find, which query `explain` plans, and the answer when a text query leaves nothing to run.
+//! Each database renders its own SQL, with its own renderers, and reads its own plan.
+
+use jxp_query::{Filter, Find, Sort, SqlQuery};
+
+/// A database's renderer of a sort (`ORDER BY …`, or only its keys).
+pub(crate) type RenderSort = fn(&[Sort], &mut SqlQuery);
+
+/// Appends the order of `find`: with a text query, the most relevant first (the score is the
+/// query's second column), then the sort keys; else the sort alone.
+pub(crate) fn push_order(q: &mut SqlQuery, find: &Find, order: RenderSort, keys: RenderSort) {
+    if find.text.is_some() {
+        q.sql.push_str(" ORDER BY 2 DESC, ");
+        keys(&find.sort, q);
+    } else {
+        order(&find.sort, q);
+    }
+}
+
+/// The query `explain` plans: the one `find` runs, or with `count` the one `count_find`
+/// runs; `None` when the text query matches no word.
+pub(crate) fn explained(
+    model: &str,
+    find: &Find,
+    count: bool,
+    find_sql: impl FnOnce(&str, &Find) -> Option<SqlQuery>,
+    count_sql: impl FnOnce(&str, &Filter, Option<&str>) -> Option<SqlQuery>,
+) -> Option<SqlQuery> {
+    if count {
+        count_sql(model, &find.filter, find.text.as_deref())
+    } else {
+        find_sql(model, find)
+    }
+}
+
+/// The plan of a query that is not run.
+pub(crate) fn nothing_to_run() -> Vec<String> {
+    vec!["nothing to run: the text query matches no word".to_owned()]
+}
