@@ -1,10 +1,12 @@
-//! SQL rendering of filters and sorts, one renderer per database dialect. Both give a filter
-//! exactly the matcher's meaning (the property test holds each of them to it); they differ in
-//! how a JSON document is read and how parameters are written (`?1` for SQLite, `$1` for
-//! PostgreSQL).
+//! SQL rendering of filters and sorts: one walk over the filter tree (`walk`) and a dialect
+//! per database for what each spells its own way. Both give a filter exactly the matcher's
+//! meaning (the property test holds each of them to it); they differ in how a JSON document
+//! is read, where array elements come from, and how parameters are written (`?1` for SQLite,
+//! `$1` for PostgreSQL).
 
 mod postgres;
 mod sqlite;
+mod walk;
 
 use std::fmt::Write;
 
