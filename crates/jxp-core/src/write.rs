@@ -5,13 +5,12 @@
 use std::sync::Arc;
 
 use jxp_model::{Document, Model, ObjectId, SYSTEM_FIELDS, Strict, now_iso, public_view};
-use jxp_query::{Filter, Find, Op, Path, resolve_path};
+use jxp_query::{Filter, Find, Op, Path, Update, resolve_path};
 use jxp_store::{ChangeOp, Guard, RefSpec, StoreError, WriteOp, WriteTx};
 use serde_json::Value;
 
 use crate::app::App;
 use crate::auth::IDENTITY_MODELS;
-use crate::bulk::Update;
 use crate::error::CoreError;
 use crate::hooks::WriteEvent;
 use crate::identity::Identity;

@@ -10,13 +10,11 @@
 //! each operation succeeds or fails on its own; like MongoDB's default ordered bulk write, the
 //! first failure stops the rest (`"ordered": false` runs them all).
 
-mod update;
-
 use jxp_model::{Document, Model};
-use jxp_query::{Filter, Find, Op, Path, Sort, SortDir, parse_mongo_filter, resolve_wrappers};
+use jxp_query::{
+    Filter, Find, Op, Path, Sort, SortDir, Update, parse_mongo_filter, resolve_wrappers,
+};
 use serde_json::Value;
-
-pub use update::Update;
 
 use crate::app::App;
 use crate::error::CoreError;
