@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use super::walk::{self, ColumnType, Dialect, Elements, Kind, Target, bind_list, kind};
 use super::{SearchTerms, SqlParam, SqlQuery};
-use crate::ast::{Filter, Sort, SortDir};
+use crate::ast::SortDir;
 
 /// The helper functions the rendering relies on, created by the store in its schema (and by
 /// the property test). All are plain SQL and immutable, so the planner inlines the scalar ones.
@@ -50,24 +50,6 @@ pub fn pg_doc_text(dotted: &str) -> Option<String> {
     let mut q = SqlQuery::default();
     text(&mut q, &Target::Doc(&segments));
     Some(q.sql)
-}
-
-/// Renders `filter` as a boolean SQL expression over a model table (columns unqualified).
-pub fn render_pg_filter(filter: &Filter, q: &mut SqlQuery) {
-    walk::render_filter::<Postgres>(filter, q);
-}
-
-/// Renders ` ORDER BY …` for the sort keys, always ending with `_id` so pages are stable.
-pub fn render_pg_order(sort: &[Sort], q: &mut SqlQuery) {
-    q.sql.push_str(" ORDER BY ");
-    render_pg_order_keys(sort, q);
-}
-
-/// The sort keys and the final `_id`, without `ORDER BY`. Values order as SQLite orders what
-/// `json_extract` gives: missing and null first, then numbers (booleans as 0/1), then strings
-/// and the JSON text of objects and arrays, byte-wise.
-pub fn render_pg_order_keys(sort: &[Sort], q: &mut SqlQuery) {
-    walk::render_order_keys::<Postgres>(sort, q);
 }
 
 /// Appends `->'a'->'b'` (the last hop `->>` when `last_text`); a segment that is not a plain
@@ -196,6 +178,11 @@ impl Dialect for Postgres {
         q.bind_pg(p);
     }
 
+    /// The value as `json`; only a column or a missing value is SQL NULL.
+    fn value(q: &mut SqlQuery, t: &Target<'_>) {
+        json(q, t);
+    }
+
     fn json_type(q: &mut SqlQuery, t: &Target<'_>) {
         typ(q, t);
     }
@@ -237,10 +224,7 @@ impl Dialect for Postgres {
             Self::missing_or_null(q, t, null);
             return;
         }
-        q.sql.push('(');
-        json(q, t);
-        q.sql
-            .push_str(if null { " IS NULL)" } else { " IS NOT NULL)" });
+        walk::is_sql_null::<Self>(q, t, null);
     }
 
     /// Objects and arrays compare by their JSON text.
@@ -325,6 +309,9 @@ impl Dialect for Postgres {
         q.sql.push(')');
     }
 
+    /// Values order as SQLite orders what `json_extract` gives: missing and null first, then
+    /// numbers (booleans as 0/1), then strings and the JSON text of objects and arrays,
+    /// byte-wise.
     fn order_key(q: &mut SqlQuery, t: &Target<'_>, dir: SortDir) {
         let dir = match dir {
             SortDir::Asc => " ASC NULLS FIRST, ",
@@ -461,7 +448,8 @@ pub fn pg_text_search(text: &str, q: &mut SqlQuery) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ast::{Op, Path};
+    use crate::ast::{Filter, Op, Path};
+    use crate::sql::render_pg_filter;
     use serde_json::json;
 
     fn render(f: &Filter) -> SqlQuery {

@@ -17,24 +17,7 @@ use serde_json::Value;
 
 use super::walk::{self, ColumnType, Dialect, Elements, Kind, Target, bind_list, kind};
 use super::{SearchTerms, SqlParam, SqlQuery};
-use crate::ast::{Filter, Sort, SortDir};
-
-/// Renders `filter` as a boolean SQL expression over a model table.
-pub fn render_sqlite_filter(filter: &Filter, q: &mut SqlQuery) {
-    walk::render_filter::<Sqlite>(filter, q);
-}
-
-/// Renders `ORDER BY …` for the sort keys, always ending with `_id` so pages are stable.
-pub fn render_sqlite_order(sort: &[Sort], q: &mut SqlQuery) {
-    q.sql.push_str(" ORDER BY ");
-    render_sqlite_order_keys(sort, q);
-}
-
-/// The sort keys and the final `_id`, without `ORDER BY`, for a caller that orders by
-/// something first (the full-text score).
-pub fn render_sqlite_order_keys(sort: &[Sort], q: &mut SqlQuery) {
-    walk::render_order_keys::<Sqlite>(sort, q);
-}
+use crate::ast::SortDir;
 
 /// Appends a JSON path argument (`'$.a.b'`), bound when a segment is not a plain identifier.
 fn push_json_path(q: &mut SqlQuery, segments: &[String]) {
@@ -103,6 +86,10 @@ impl Dialect for Sqlite {
         q.bind(p);
     }
 
+    fn value(q: &mut SqlQuery, t: &Target<'_>) {
+        value(q, t);
+    }
+
     /// `'text'`, `'object'`, `'integer'`, …, as `json_type` and `typeof` name them.
     fn json_type(q: &mut SqlQuery, t: &Target<'_>) {
         match t {
@@ -141,11 +128,9 @@ impl Dialect for Sqlite {
         });
     }
 
+    /// `json_extract` gives SQL NULL for a stored null as for a missing value.
     fn is_null(q: &mut SqlQuery, t: &Target<'_>, null: bool) {
-        q.sql.push('(');
-        value(q, t);
-        q.sql
-            .push_str(if null { " IS NULL)" } else { " IS NOT NULL)" });
+        walk::is_sql_null::<Self>(q, t, null);
     }
 
     /// A column holds one type only (ids and dates as text, `_deleted` as 0/1), so a value of
@@ -282,7 +267,8 @@ fn fts5_string(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ast::{Op, Path};
+    use crate::ast::{Filter, Op, Path, Sort};
+    use crate::sql::{render_sqlite_filter, render_sqlite_order};
     use serde_json::json;
 
     fn render(f: &Filter) -> SqlQuery {

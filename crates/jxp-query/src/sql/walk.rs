@@ -113,6 +113,8 @@ pub(super) trait Dialect {
 
     /// Appends a placeholder for `p`.
     fn bind(q: &mut SqlQuery, p: SqlParam);
+    /// The value at `t` as the database compares it.
+    fn value(q: &mut SqlQuery, t: &Target<'_>);
     /// The JSON type name of the value at `t`; NULL when it is missing.
     fn json_type(q: &mut SqlQuery, t: &Target<'_>);
     /// The `FROM` item giving the elements of the array at `segments` of `doc`, as rows the
@@ -208,6 +210,14 @@ fn join<D: Dialect>(q: &mut SqlQuery, parts: &[Filter], sep: &str, empty: &str, 
 pub(super) fn is_array<D: Dialect>(q: &mut SqlQuery, segments: &[String]) {
     D::json_type(q, &Target::Doc(segments));
     q.sql.push_str(" = 'array'");
+}
+
+/// `(t IS NULL)`, or with `null` false `(t IS NOT NULL)`, on the value as SQL sees it.
+pub(super) fn is_sql_null<D: Dialect>(q: &mut SqlQuery, t: &Target<'_>, null: bool) {
+    q.sql.push('(');
+    D::value(q, t);
+    q.sql
+        .push_str(if null { " IS NULL)" } else { " IS NOT NULL)" });
 }
 
 /// `EXISTS (SELECT 1 FROM <elements> WHERE <cond>)`.
@@ -400,6 +410,12 @@ pub(super) fn bind_list<D: Dialect>(q: &mut SqlQuery, values: &[&Value], cast: &
         q.sql.push_str(cast);
     }
     q.sql.push(')');
+}
+
+/// ` ORDER BY ` and the sort keys.
+pub(super) fn render_order<D: Dialect>(sort: &[Sort], q: &mut SqlQuery) {
+    q.sql.push_str(" ORDER BY ");
+    render_order_keys::<D>(sort, q);
 }
 
 /// The sort keys and the final `_id`, so pages are stable.
