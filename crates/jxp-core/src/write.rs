@@ -8,13 +8,12 @@ use std::future::Future;
 use std::sync::Arc;
 
 use jxp_model::{Document, Model, ObjectId, SYSTEM_FIELDS, Strict, now_iso, public_view};
-use jxp_query::Filter;
+use jxp_query::{Filter, Update};
 use jxp_store::{ChangeOp, StoreError, WriteOp, WriteTx};
 use serde_json::Value;
 
 use crate::app::App;
 use crate::auth::cache::IDENTITY_MODELS;
-use crate::bulk::update::Update;
 use crate::error::{CoreError, check_id, not_found};
 use crate::hooks::WriteEvent;
 use crate::identity::Identity;

@@ -1,5 +1,6 @@
 //! The query language: a typed AST for filters, sorts and paging; its parsing from URL
-//! parameters; an in-memory matcher; and SQL rendering. No IO happens here.
+//! parameters; an in-memory matcher; SQL rendering; and MongoDB update documents applied to
+//! a document. No IO happens here.
 
 mod aggregate;
 mod ast;
@@ -7,6 +8,7 @@ mod error;
 mod matcher;
 mod mongo;
 mod sql;
+mod update;
 mod url;
 
 pub use aggregate::{
@@ -22,6 +24,7 @@ pub use sql::{
     render_pg_order, render_pg_order_keys, render_sqlite_filter, render_sqlite_order,
     render_sqlite_order_keys,
 };
+pub use update::{Update, UpdateError, UpdateOp};
 pub use url::{
     ListParams, Populate, cast_str, has_text_index, parse_list_params, regex_pattern, resolve_path,
 };

@@ -10,10 +10,10 @@
 //! each operation succeeds or fails on its own; like MongoDB's default ordered bulk write, the
 //! first failure stops the rest (`"ordered": false` runs them all).
 
-pub(crate) mod update;
-
 use jxp_model::{Document, Model};
-use jxp_query::{Filter, Find, Op, Path, Sort, SortDir, parse_mongo_filter, resolve_wrappers};
+use jxp_query::{
+    Filter, Find, Op, Path, Sort, SortDir, Update, parse_mongo_filter, resolve_wrappers,
+};
 use serde_json::Value;
 
 use crate::app::App;
@@ -22,7 +22,6 @@ use crate::error::CoreError;
 use crate::identity::Identity;
 use crate::perms::{self, Access, Right, access};
 use crate::write::{Edit, Edited, WriteOptions};
-use update::Update;
 
 /// The most operations one request may carry.
 pub const BULK_MAX_OPS: usize = 1000;

@@ -1,6 +1,7 @@
 //! Aggregation expressions (`"$field"`, literals, `{$add: …}`, `{$dateToString: …}`, …):
 //! parsed once per stage, evaluated per document, never failing (a wrong type gives null).
 
+use std::cmp::Ordering::{self, Equal, Greater, Less};
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
@@ -43,12 +44,8 @@ pub(super) enum Fun {
     IfNull,
     Size,
     Cond,
-    Eq,
-    Ne,
-    Gt,
-    Gte,
-    Lt,
-    Lte,
+    /// `$eq`, `$gt`, …: true when the order of the two arguments is one of these.
+    Compare(&'static [Ordering]),
     Cmp,
     And,
     Or,
@@ -90,12 +87,12 @@ const FUNS: &[(&str, Fun, usize, usize)] = &[
     ("$ifNull", Fun::IfNull, 2, MANY),
     ("$size", Fun::Size, 1, 1),
     ("$cond", Fun::Cond, 3, 3),
-    ("$eq", Fun::Eq, 2, 2),
-    ("$ne", Fun::Ne, 2, 2),
-    ("$gt", Fun::Gt, 2, 2),
-    ("$gte", Fun::Gte, 2, 2),
-    ("$lt", Fun::Lt, 2, 2),
-    ("$lte", Fun::Lte, 2, 2),
+    ("$eq", Fun::Compare(&[Equal]), 2, 2),
+    ("$ne", Fun::Compare(&[Less, Greater]), 2, 2),
+    ("$gt", Fun::Compare(&[Greater]), 2, 2),
+    ("$gte", Fun::Compare(&[Greater, Equal]), 2, 2),
+    ("$lt", Fun::Compare(&[Less]), 2, 2),
+    ("$lte", Fun::Compare(&[Less, Equal]), 2, 2),
     ("$cmp", Fun::Cmp, 2, 2),
     ("$and", Fun::And, 0, MANY),
     ("$or", Fun::Or, 0, MANY),
@@ -393,12 +390,7 @@ fn apply_fun(fun: Fun, vals: &[Option<Value>]) -> Value {
             let pick = if truthy(arg(0)) { 1 } else { 2 };
             arg(pick).cloned().unwrap_or(Value::Null)
         }
-        Fun::Eq => Value::Bool(cmp().is_eq()),
-        Fun::Ne => Value::Bool(cmp().is_ne()),
-        Fun::Gt => Value::Bool(cmp().is_gt()),
-        Fun::Gte => Value::Bool(cmp().is_ge()),
-        Fun::Lt => Value::Bool(cmp().is_lt()),
-        Fun::Lte => Value::Bool(cmp().is_le()),
+        Fun::Compare(holds) => Value::Bool(holds.contains(&cmp())),
         Fun::Cmp => Value::from(cmp() as i8),
         Fun::And => Value::Bool(vals.iter().all(|v| truthy(v.as_ref()))),
         Fun::Or => Value::Bool(vals.iter().any(|v| truthy(v.as_ref()))),

@@ -4,7 +4,7 @@
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
 
-use serde_json::{Map, Value};
+use serde_json::{Map, Number, Value};
 
 use super::expr::{Expr, eval, parse_expr};
 use super::values::{canon, number_value, total_cmp};
@@ -91,17 +91,40 @@ pub(super) fn parse_group(v: &Value) -> R<Group> {
     Ok(Group { id, accs })
 }
 
+/// A running `$sum`: integers added exactly, floats apart; the total is an integer when
+/// no float was added and it fits.
+#[derive(Default)]
+struct Sum {
+    ints: i128,
+    floats: f64,
+    any_float: bool,
+}
+
+impl Sum {
+    fn add(&mut self, n: &Number) {
+        match n.as_i64() {
+            Some(i) => self.ints += i128::from(i),
+            None => {
+                self.floats += n.as_f64().unwrap_or(0.0);
+                self.any_float = true;
+            }
+        }
+    }
+
+    fn finish(self) -> Value {
+        if !self.any_float
+            && let Ok(i) = i64::try_from(self.ints)
+        {
+            return Value::from(i);
+        }
+        number_value(self.ints as f64 + self.floats)
+    }
+}
+
 /// The state of one accumulator in one group.
 enum AccState {
-    Sum {
-        ints: i128,
-        floats: f64,
-        any_float: bool,
-    },
-    Avg {
-        sum: f64,
-        n: u64,
-    },
+    Sum(Sum),
+    Avg { sum: f64, n: u64 },
     Min(Option<Value>),
     Max(Option<Value>),
     Count(u64),
@@ -114,11 +137,7 @@ enum AccState {
 impl AccState {
     fn new(op: AccOp) -> Self {
         match op {
-            AccOp::Sum => AccState::Sum {
-                ints: 0,
-                floats: 0.0,
-                any_float: false,
-            },
+            AccOp::Sum => AccState::Sum(Sum::default()),
             AccOp::Avg => AccState::Avg { sum: 0.0, n: 0 },
             AccOp::Min => AccState::Min(None),
             AccOp::Max => AccState::Max(None),
@@ -133,19 +152,9 @@ impl AccState {
     fn add(&mut self, v: Option<Value>) {
         match self {
             // Non-numbers (strings, arrays, missing) count as nothing, as MongoDB's $sum.
-            AccState::Sum {
-                ints,
-                floats,
-                any_float,
-            } => {
+            AccState::Sum(sum) => {
                 if let Some(Value::Number(n)) = &v {
-                    match n.as_i64() {
-                        Some(i) => *ints += i128::from(i),
-                        None => {
-                            *floats += n.as_f64().unwrap_or(0.0);
-                            *any_float = true;
-                        }
-                    }
+                    sum.add(n);
                 }
             }
             AccState::Avg { sum, n } => {
@@ -180,16 +189,7 @@ impl AccState {
 
     fn finish(self) -> Value {
         match self {
-            AccState::Sum {
-                ints,
-                floats,
-                any_float,
-            } => {
-                if !any_float && let Ok(i) = i64::try_from(ints) {
-                    return Value::from(i);
-                }
-                number_value(ints as f64 + floats)
-            }
+            AccState::Sum(sum) => sum.finish(),
             AccState::Avg { sum, n } => {
                 if n == 0 {
                     Value::Null

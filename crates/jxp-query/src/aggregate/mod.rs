@@ -39,7 +39,7 @@ use stages::{
     Projection, SortKey, Unwind, parse_add_fields, parse_count, parse_project, parse_sort,
     parse_unset, parse_unwind, run_project, run_sort, run_unwind,
 };
-use values::{remove_path, set_path};
+use values::{set_path, without_paths};
 pub use wrappers::resolve_wrappers;
 /// A document flowing through the pipeline.
 pub type Doc = Map<String, Value>;
@@ -223,15 +223,7 @@ pub fn run_stage(stage: &Stage, docs: Vec<Doc>, max_docs: usize) -> Result<Vec<D
                 d
             })
             .collect(),
-        Kind::Unset(paths) => docs
-            .into_iter()
-            .map(|mut d| {
-                for p in paths {
-                    remove_path(&mut d, p);
-                }
-                d
-            })
-            .collect(),
+        Kind::Unset(paths) => without_paths(paths, docs),
         Kind::Sort(keys) => run_sort(keys, docs),
         Kind::Limit(n) => {
             let mut docs = docs;

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use super::expr::{Expr, eval, parse_expr};
 use super::matching::is_operator_object;
 use super::values::{
-    copy_path, field_path, get_direct, get_path, remove_path, set_path, total_cmp,
+    copy_path, field_path, get_direct, get_path, remove_path, set_path, total_cmp, without_paths,
 };
 use super::{Doc, R, too_many};
 use crate::error::QueryError;
@@ -58,7 +58,8 @@ fn flatten_spec<'a>(
     }
 }
 
-pub(super) fn parse_project(v: &Value) -> R<Projection> {
+/// The fields of a `$project` or `$addFields` specification, flattened.
+fn spec_fields(v: &Value) -> R<Vec<(String, &Value)>> {
     let Value::Object(spec) = v else {
         return Err(format!("takes an object, got {v}"));
     };
@@ -67,6 +68,11 @@ pub(super) fn parse_project(v: &Value) -> R<Projection> {
     }
     let mut flat = Vec::new();
     flatten_spec("", spec, &mut flat);
+    Ok(flat)
+}
+
+pub(super) fn parse_project(v: &Value) -> R<Projection> {
+    let flat = spec_fields(v)?;
     let mut keep_id = true;
     let mut id_expr = None;
     let mut includes = Vec::new();
@@ -112,15 +118,8 @@ pub(super) fn parse_project(v: &Value) -> R<Projection> {
 }
 
 pub(super) fn parse_add_fields(v: &Value) -> R<Vec<(Vec<String>, Expr)>> {
-    let Value::Object(spec) = v else {
-        return Err(format!("takes an object, got {v}"));
-    };
-    if spec.is_empty() {
-        return Err("needs at least one field".into());
-    }
-    let mut flat = Vec::new();
-    flatten_spec("", spec, &mut flat);
-    flat.into_iter()
+    spec_fields(v)?
+        .into_iter()
         .map(|(path, val)| Ok((field_path(&path)?, parse_expr(val)?)))
         .collect()
 }
@@ -225,15 +224,7 @@ pub(super) fn parse_unwind(v: &Value) -> R<Unwind> {
 
 pub(super) fn run_project(p: &Projection, docs: Vec<Doc>) -> Vec<Doc> {
     match p {
-        Projection::Exclude(paths) => docs
-            .into_iter()
-            .map(|mut d| {
-                for path in paths {
-                    remove_path(&mut d, path);
-                }
-                d
-            })
-            .collect(),
+        Projection::Exclude(paths) => without_paths(paths, docs),
         Projection::Include {
             keep_id,
             id_expr,

@@ -236,6 +236,18 @@ pub(super) fn remove_path(doc: &mut Doc, path: &[String]) {
     }
 }
 
+/// The documents with the values at `paths` removed (`$unset`, `$project` exclusion).
+pub(super) fn without_paths(paths: &[Vec<String>], docs: Vec<Doc>) -> Vec<Doc> {
+    docs.into_iter()
+        .map(|mut d| {
+            for path in paths {
+                remove_path(&mut d, path);
+            }
+            d
+        })
+        .collect()
+}
+
 /// Copies the value at `path` from `src` into the same place in `dst` (for `$project`
 /// inclusion), projecting each sub-document of an array on the way.
 pub(super) fn copy_path(src: &Doc, dst: &mut Doc, path: &[String]) {

@@ -1,20 +1,55 @@
-//! SQL rendering of filters and sorts, one renderer per database dialect. Both give a filter
-//! exactly the matcher's meaning (the property test holds each of them to it); they differ in
-//! how a JSON document is read and how parameters are written (`?1` for SQLite, `$1` for
-//! PostgreSQL).
+//! SQL rendering of filters and sorts: one walk over the filter tree (`walk`) and a dialect
+//! per database for what each spells its own way. Both give a filter exactly the matcher's
+//! meaning (the property test holds each of them to it); they differ in how a JSON document
+//! is read, where array elements come from, and how parameters are written (`?1` for SQLite,
+//! `$1` for PostgreSQL).
 
 mod postgres;
 mod sqlite;
+mod walk;
 
 use std::fmt::Write;
 
 use serde_json::Value;
 
-pub use postgres::{
-    PG_FUNCTIONS, pg_doc_text, pg_text_search, render_pg_filter, render_pg_order,
-    render_pg_order_keys,
-};
-pub use sqlite::{fts5_query, render_sqlite_filter, render_sqlite_order, render_sqlite_order_keys};
+pub use postgres::{PG_FUNCTIONS, pg_doc_text, pg_text_search};
+pub use sqlite::fts5_query;
+
+use crate::ast::{Filter, Sort};
+use postgres::Postgres;
+use sqlite::Sqlite;
+
+/// Renders `filter` as a boolean SQL expression over a model table (columns unqualified),
+/// for SQLite.
+pub fn render_sqlite_filter(filter: &Filter, q: &mut SqlQuery) {
+    walk::render_filter::<Sqlite>(filter, q);
+}
+
+/// Renders `filter` as a boolean SQL expression over a model table, for PostgreSQL.
+pub fn render_pg_filter(filter: &Filter, q: &mut SqlQuery) {
+    walk::render_filter::<Postgres>(filter, q);
+}
+
+/// Renders ` ORDER BY …` for the sort keys, always ending with `_id` so pages are stable.
+pub fn render_sqlite_order(sort: &[Sort], q: &mut SqlQuery) {
+    walk::render_order::<Sqlite>(sort, q);
+}
+
+/// [`render_sqlite_order`] for PostgreSQL, in the same order.
+pub fn render_pg_order(sort: &[Sort], q: &mut SqlQuery) {
+    walk::render_order::<Postgres>(sort, q);
+}
+
+/// The sort keys and the final `_id`, without `ORDER BY`, for a caller that orders by
+/// something first (the full-text score).
+pub fn render_sqlite_order_keys(sort: &[Sort], q: &mut SqlQuery) {
+    walk::render_order_keys::<Sqlite>(sort, q);
+}
+
+/// [`render_sqlite_order_keys`] for PostgreSQL.
+pub fn render_pg_order_keys(sort: &[Sort], q: &mut SqlQuery) {
+    walk::render_order_keys::<Postgres>(sort, q);
+}
 
 /// A bound parameter, independent of any database driver.
 #[derive(Debug, Clone, PartialEq)]

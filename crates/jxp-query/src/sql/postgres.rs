@@ -1,5 +1,6 @@
-//! PostgreSQL rendering of filters and sorts, with the matcher's meaning (the property test
-//! runs it against a real server when one is configured).
+//! PostgreSQL's spelling of the filter walk ([`super::walk`]), and its sorts and full-text
+//! queries, with the matcher's meaning (the property test runs it against a real server when
+//! one is configured).
 //!
 //! The document is a `json` column (its exact text: key order is kept, so objects compare by
 //! their JSON text as the matcher and SQLite have it). Values are read through small SQL
@@ -16,8 +17,9 @@ use std::fmt::Write;
 use jxp_model::is_ident;
 use serde_json::Value;
 
+use super::walk::{self, ColumnType, Dialect, Elements, Kind, Target, bind_list, kind};
 use super::{SearchTerms, SqlParam, SqlQuery};
-use crate::ast::{Cond, Filter, Op, Path, Sort, SortDir};
+use crate::ast::SortDir;
 
 /// The helper functions the rendering relies on, created by the store in its schema (and by
 /// the property test). All are plain SQL and immutable, so the planner inlines the scalar ones.
@@ -46,7 +48,7 @@ pub fn pg_doc_text(dotted: &str) -> Option<String> {
         return None;
     }
     let mut q = SqlQuery::default();
-    Target::Doc(&segments).text(&mut q);
+    text(&mut q, &Target::Doc(&segments));
     Some(q.sql)
 }
 
@@ -68,21 +70,13 @@ fn push_hops(q: &mut SqlQuery, segments: &[String], last_text: bool) {
     }
 }
 
-#[derive(Clone, Copy, PartialEq)]
-enum ColumnType {
-    Text,
-    Bool,
+/// `(source->'a'->'b')`, or with `last_text` `(source->'a'->>'b')`.
+fn read_path(q: &mut SqlQuery, source: &str, segments: &[String], last_text: bool) {
+    q.sql.push('(');
+    q.sql.push_str(source);
+    push_hops(q, segments, last_text);
+    q.sql.push(')');
 }
-
-/// The columns every model table has besides `doc`; the text ones are `COLLATE "C"`.
-const COLUMNS: &[(&str, &str, ColumnType)] = &[
-    ("_id", "_id", ColumnType::Text),
-    ("id", "_id", ColumnType::Text),
-    ("_owner_id", "_owner_id", ColumnType::Text),
-    ("_deleted", "_deleted", ColumnType::Bool),
-    ("createdAt", "createdAt", ColumnType::Text),
-    ("updatedAt", "updatedAt", ColumnType::Text),
-];
 
 /// The current array element inside `EXISTS (SELECT 1 FROM jxp_items(..) AS jx(v) …)`.
 const ELEM: &str = "jx.v";
@@ -90,475 +84,252 @@ const ELEM: &str = "jx.v";
 /// non-object (and `->` on an array would index it).
 const ELEM_OBJECT: &str = "(CASE WHEN json_typeof(jx.v) = 'object' THEN jx.v END)";
 
-enum Target<'a> {
-    Column(&'static str, ColumnType),
-    Doc(&'a [String]),
-    Elem,
-    ElemPath(&'a [String]),
+/// The value as `json` (a column renders as itself; the text ones are `COLLATE "C"`).
+fn json(q: &mut SqlQuery, t: &Target<'_>) {
+    match t {
+        Target::Column(col, _) => q.sql.push_str(col),
+        Target::Doc(segments) => read_path(q, "doc", segments, false),
+        Target::Elem => q.sql.push_str(ELEM),
+        Target::ElemPath(segments) => read_path(q, ELEM_OBJECT, segments, false),
+    }
 }
 
-impl Target<'_> {
-    fn for_path(path: &Path) -> Target<'_> {
-        if let [only] = path.segments.as_slice()
-            && let Some((_, col, ty)) = COLUMNS.iter().find(|(name, _, _)| name == only)
-        {
-            return Target::Column(col, *ty);
+/// The value as text (a string's contents); only meaningful beside a type guard.
+fn text(q: &mut SqlQuery, t: &Target<'_>) {
+    match t {
+        Target::Column(col, _) => q.sql.push_str(col),
+        Target::Doc([]) => q.sql.push_str("(doc #>> '{}')"),
+        Target::Doc(segments) => read_path(q, "doc", segments, true),
+        Target::Elem => {
+            let _ = write!(q.sql, "({ELEM} #>> '{{}}')");
         }
-        Target::Doc(&path.segments)
+        Target::ElemPath(segments) => read_path(q, ELEM_OBJECT, segments, true),
     }
+}
 
-    /// The value as `json` (a column renders as itself).
-    fn json(&self, q: &mut SqlQuery) {
-        match self {
-            Target::Column(col, _) => q.sql.push_str(col),
-            Target::Doc(segments) => {
-                q.sql.push_str("(doc");
-                push_hops(q, segments, false);
-                q.sql.push(')');
-            }
-            Target::Elem => q.sql.push_str(ELEM),
-            Target::ElemPath(segments) => {
-                q.sql.push('(');
-                q.sql.push_str(ELEM_OBJECT);
-                push_hops(q, segments, false);
-                q.sql.push(')');
-            }
+/// `json_typeof(value)`: NULL when missing.
+fn typ(q: &mut SqlQuery, t: &Target<'_>) {
+    q.sql.push_str("json_typeof(");
+    json(q, t);
+    q.sql.push(')');
+}
+
+/// The value as `numeric` when it is a number or boolean, else NULL.
+fn num(q: &mut SqlQuery, t: &Target<'_>) {
+    match t {
+        Target::Column(col, ColumnType::Flag) => {
+            let _ = write!(q.sql, "({col}::int)");
         }
-    }
-
-    /// The value as text (a string's contents); only meaningful beside a type guard.
-    fn text(&self, q: &mut SqlQuery) {
-        match self {
-            Target::Column(col, _) => q.sql.push_str(col),
-            Target::Doc([]) => q.sql.push_str("(doc #>> '{}')"),
-            Target::Doc(segments) => {
-                q.sql.push_str("(doc");
-                push_hops(q, segments, true);
-                q.sql.push(')');
-            }
-            Target::Elem => {
-                let _ = write!(q.sql, "({ELEM} #>> '{{}}')");
-            }
-            Target::ElemPath(segments) => {
-                q.sql.push('(');
-                q.sql.push_str(ELEM_OBJECT);
-                push_hops(q, segments, true);
-                q.sql.push(')');
-            }
+        Target::Column(..) => q.sql.push_str("NULL::numeric"),
+        _ => {
+            q.sql.push_str("jxp_num(");
+            json(q, t);
+            q.sql.push(')');
         }
     }
+}
 
-    /// `json_typeof(value)`: NULL when missing.
-    fn typ(&self, q: &mut SqlQuery) {
-        q.sql.push_str("json_typeof(");
-        self.json(q);
+/// Opens `(json_typeof(t) <type_is> AND `, for a comparison that holds for one JSON type.
+fn type_guard(q: &mut SqlQuery, t: &Target<'_>, type_is: &str) {
+    q.sql.push('(');
+    typ(q, t);
+    q.sql.push(' ');
+    q.sql.push_str(type_is);
+    q.sql.push_str(" AND ");
+}
+
+/// `(t <cmp>)` on a string: under the `"C"` collation and guarded as a JSON string for a
+/// document value, in the shape of the store's expression indexes; as is for a text column.
+fn string_cmp(q: &mut SqlQuery, t: &Target<'_>, cmp: impl FnOnce(&mut SqlQuery)) {
+    q.sql.push('(');
+    text(q, t);
+    let column = t.column_type().is_some();
+    if !column {
+        q.sql.push_str(" COLLATE \"C\"");
+    }
+    cmp(q);
+    if !column {
+        q.sql.push_str(" AND ");
+        typ(q, t);
+        q.sql.push_str(" = 'string'");
+    }
+    q.sql.push(')');
+}
+
+/// The equality groups: numbers (booleans as 0/1), strings, objects and arrays.
+const NUMBERS: usize = 0;
+const STRINGS: usize = 1;
+const CONTAINERS: usize = 2;
+
+/// The PostgreSQL dialect: `json` hops (`->`, `->>`), the `jxp_*` functions of
+/// [`PG_FUNCTIONS`] for numbers and elements, `$N::text` placeholders cast where needed, and
+/// `~` for regular expressions.
+pub(super) struct Postgres;
+
+impl Dialect for Postgres {
+    const TRUE: &'static str = "TRUE";
+    const FALSE: &'static str = "FALSE";
+    const OR_FALSE: &'static str = ", FALSE)";
+    // `jxp_elems` yields nothing for a non-array.
+    const ELEM_MATCH_CHECKS_ARRAY: bool = false;
+    const EQUALITY_ALWAYS_WRAPPED: bool = true;
+
+    fn bind(q: &mut SqlQuery, p: SqlParam) {
+        q.bind_pg(p);
+    }
+
+    /// The value as `json`; only a column or a missing value is SQL NULL.
+    fn value(q: &mut SqlQuery, t: &Target<'_>) {
+        json(q, t);
+    }
+
+    fn json_type(q: &mut SqlQuery, t: &Target<'_>) {
+        typ(q, t);
+    }
+
+    /// The elements of an array, or with [`Elements::Items`] a scalar as its one element,
+    /// as the matcher has it.
+    fn elements(q: &mut SqlQuery, segments: &[String], which: Elements) {
+        q.sql.push_str(match which {
+            Elements::Array => "jxp_elems(",
+            Elements::Items => "jxp_items(",
+        });
+        json(q, &Target::Doc(segments));
+        q.sql.push_str(") AS jx(v)");
+    }
+
+    fn array_size(q: &mut SqlQuery, segments: &[String], n: i64) {
+        q.sql.push_str("((SELECT count(*) FROM jxp_elems(");
+        json(q, &Target::Doc(segments));
+        q.sql.push_str(")) = ");
+        q.bind_pg(SqlParam::Int(n));
+        q.sql.push_str("::bigint AND ");
+        walk::is_array::<Self>(q, segments);
         q.sql.push(')');
     }
 
-    /// The value as `numeric` when it is a number or boolean, else NULL.
-    fn num(&self, q: &mut SqlQuery) {
-        match self {
-            Target::Column(col, ColumnType::Bool) => {
-                let _ = write!(q.sql, "({col}::int)");
-            }
-            Target::Column(..) => q.sql.push_str("NULL::numeric"),
-            _ => {
-                q.sql.push_str("jxp_num(");
-                self.json(q);
-                q.sql.push(')');
-            }
-        }
+    fn missing_or_null(q: &mut SqlQuery, t: &Target<'_>, null: bool) {
+        q.sql.push_str("(coalesce(");
+        typ(q, t);
+        q.sql.push_str(if null {
+            ", 'null') = 'null')"
+        } else {
+            ", 'null') <> 'null')"
+        });
     }
 
-    fn column_type(&self) -> Option<ColumnType> {
-        match self {
-            Target::Column(_, ty) => Some(*ty),
+    /// Missing or JSON null (`null`), or present and not null.
+    fn is_null(q: &mut SqlQuery, t: &Target<'_>, null: bool) {
+        if t.column_type().is_none() {
+            Self::missing_or_null(q, t, null);
+            return;
+        }
+        walk::is_sql_null::<Self>(q, t, null);
+    }
+
+    /// Objects and arrays compare by their JSON text.
+    fn equality_group(kind: Kind, column: Option<ColumnType>) -> Option<usize> {
+        match (kind, column) {
+            (Kind::Number, None | Some(ColumnType::Flag)) => Some(NUMBERS),
+            (Kind::Text | Kind::JsonLikeText, None | Some(ColumnType::Text)) => Some(STRINGS),
+            (Kind::Container, None) => Some(CONTAINERS),
             _ => None,
         }
     }
-}
 
-#[derive(Clone, Copy, PartialEq)]
-enum Kind {
-    Number,
-    Text,
-    Container,
-}
-
-fn kind(v: &Value) -> Option<Kind> {
-    match v {
-        Value::Null => None,
-        Value::Bool(_) | Value::Number(_) => Some(Kind::Number),
-        Value::String(_) => Some(Kind::Text),
-        Value::Array(_) | Value::Object(_) => Some(Kind::Container),
-    }
-}
-
-#[derive(Clone, Copy, PartialEq)]
-enum Scope {
-    Doc,
-    Elem,
-}
-
-/// Renders `filter` as a boolean SQL expression over a model table (columns unqualified).
-pub fn render_pg_filter(filter: &Filter, q: &mut SqlQuery) {
-    render_filter(filter, q, Scope::Doc);
-}
-
-fn render_filter(filter: &Filter, q: &mut SqlQuery, scope: Scope) {
-    match filter {
-        Filter::All => q.sql.push_str("TRUE"),
-        Filter::And(parts) => join(q, parts, " AND ", "TRUE", scope),
-        Filter::Or(parts) => join(q, parts, " OR ", "FALSE", scope),
-        // NULL (a comparison with a missing value) reads as false, and must stay false under
-        // a negation.
-        Filter::Nor(parts) => {
-            q.sql.push_str("NOT coalesce(");
-            join(q, parts, " OR ", "FALSE", scope);
-            q.sql.push_str(", FALSE)");
-        }
-        Filter::Not(inner) => {
-            q.sql.push_str("NOT coalesce(");
-            render_filter(inner, q, scope);
-            q.sql.push_str(", FALSE)");
-        }
-        Filter::Cond(cond) => match scope {
-            Scope::Doc => render_cond(cond, q),
-            Scope::Elem => render_elem_cond(cond, q),
-        },
-        Filter::ElemMatch { .. } if scope == Scope::Elem => q.sql.push_str("FALSE"),
-        Filter::ElemMatch { path, inner } => {
-            q.sql.push_str("EXISTS (SELECT 1 FROM jxp_elems(");
-            Target::Doc(&path.segments).json(q);
-            q.sql.push_str(") AS jx(v) WHERE ");
-            render_filter(inner, q, Scope::Elem);
-            q.sql.push(')');
-        }
-    }
-}
-
-fn join(q: &mut SqlQuery, parts: &[Filter], sep: &str, empty: &str, scope: Scope) {
-    if parts.is_empty() {
-        q.sql.push_str(empty);
-        return;
-    }
-    q.sql.push('(');
-    for (i, part) in parts.iter().enumerate() {
-        if i > 0 {
-            q.sql.push_str(sep);
-        }
-        render_filter(part, q, scope);
-    }
-    q.sql.push(')');
-}
-
-fn render_elem_cond(cond: &Cond, q: &mut SqlQuery) {
-    if matches!(cond.op, Op::Size | Op::All) {
-        q.sql.push_str("FALSE");
-        return;
-    }
-    let target = if cond.path.segments.is_empty() {
-        Target::Elem
-    } else {
-        Target::ElemPath(&cond.path.segments)
-    };
-    render_comparison(q, &cond.op, &cond.value, &target);
-}
-
-/// `$size` and `$all` on the array at the full path; only a real array qualifies.
-fn render_whole_array(cond: &Cond, q: &mut SqlQuery) {
-    let array = Target::Doc(&cond.path.segments);
-    match cond.op {
-        Op::Size => {
-            let Some(n) = cond.value.as_u64().and_then(|n| i64::try_from(n).ok()) else {
-                q.sql.push_str("FALSE");
-                return;
-            };
-            q.sql.push_str("(SELECT count(*) FROM jxp_elems(");
-            array.json(q);
-            q.sql.push_str(")) = ");
-            q.bind_pg(SqlParam::Int(n));
-            q.sql.push_str("::bigint AND ");
-            array.typ(q);
-            q.sql.push_str(" = 'array'");
-        }
-        Op::All => {
-            let items = cond.value.as_array().map(Vec::as_slice).unwrap_or_default();
-            if items.is_empty() {
-                q.sql.push_str("FALSE");
-                return;
-            }
-            q.sql.push('(');
-            array.typ(q);
-            q.sql.push_str(" = 'array'");
-            for item in items {
-                q.sql.push_str(" AND EXISTS (SELECT 1 FROM jxp_elems(");
-                array.json(q);
-                q.sql.push_str(") AS jx(v) WHERE ");
-                render_comparison(q, &Op::Eq, item, &Target::Elem);
+    fn equality(q: &mut SqlQuery, t: &Target<'_>, group: usize, values: &[&Value]) {
+        match group {
+            NUMBERS => {
+                q.sql.push('(');
+                num(q, t);
+                bind_list::<Self>(q, values, "::numeric");
                 q.sql.push(')');
             }
-            q.sql.push(')');
+            STRINGS => string_cmp(q, t, |q| bind_list::<Self>(q, values, "")),
+            _ => {
+                type_guard(q, t, "IN ('object','array')");
+                json(q, t);
+                q.sql.push_str("::text");
+                bind_list::<Self>(q, values, "");
+                q.sql.push(')');
+            }
         }
-        _ => q.sql.push_str("FALSE"),
     }
-}
 
-fn render_cond(cond: &Cond, q: &mut SqlQuery) {
-    if matches!(cond.op, Op::Size | Op::All) {
-        q.sql.push('(');
-        render_whole_array(cond, q);
-        q.sql.push(')');
-        return;
+    /// Numbers with numbers, strings with strings (byte order), nothing else.
+    fn range(q: &mut SqlQuery, t: &Target<'_>, sym: &str, value: &Value) {
+        match (kind(value), t.column_type()) {
+            (Some(Kind::Number), None | Some(ColumnType::Flag)) => {
+                q.sql.push('(');
+                num(q, t);
+                q.sql.push_str(sym);
+                q.bind_pg(SqlParam::from_json(value));
+                q.sql.push_str("::numeric)");
+            }
+            (Some(Kind::Text | Kind::JsonLikeText), None | Some(ColumnType::Text)) => {
+                string_cmp(q, t, |q| {
+                    q.sql.push_str(sym);
+                    q.bind_pg(SqlParam::from_json(value));
+                });
+            }
+            _ => q.sql.push_str("FALSE"),
+        }
     }
-    let Some(at) = cond.path.array_at else {
-        render_comparison(q, &cond.op, &cond.value, &Target::for_path(&cond.path));
-        return;
-    };
-    let (array_part, rest) = cond
-        .path
-        .segments
-        .split_at((at + 1).min(cond.path.segments.len()));
-    let (negate, op) = match cond.op {
-        Op::Ne => (true, Op::Eq),
-        Op::Nin => (true, Op::In),
-        ref op => (false, op.clone()),
-    };
-    let array = Target::Doc(array_part);
-    if matches!(op, Op::Exists) && rest.is_empty() {
-        let exists = cond.value.as_bool().unwrap_or(true);
-        q.sql.push_str("(coalesce(");
-        array.typ(q);
-        q.sql.push_str(if exists {
-            ", 'null') <> 'null')"
-        } else {
-            ", 'null') = 'null')"
-        });
-        return;
-    }
-    // The elements of an array, or a scalar as its one element, as the matcher has it.
-    q.sql.push_str(if negate {
-        "NOT EXISTS (SELECT 1 FROM jxp_items("
-    } else {
-        "EXISTS (SELECT 1 FROM jxp_items("
-    });
-    array.json(q);
-    q.sql.push_str(") AS jx(v) WHERE ");
-    let target = if rest.is_empty() {
-        Target::Elem
-    } else {
-        Target::ElemPath(rest)
-    };
-    render_comparison(q, &op, &cond.value, &target);
-    q.sql.push(')');
-}
 
-fn render_comparison(q: &mut SqlQuery, op: &Op, value: &Value, t: &Target<'_>) {
-    let list = || value.as_array().map(Vec::as_slice).unwrap_or_default();
-    match op {
-        Op::Eq => render_in(q, t, std::slice::from_ref(value)),
-        Op::In => render_in(q, t, list()),
-        Op::Ne if value.is_null() => is_null(q, t, false),
-        Op::Ne => {
-            q.sql.push_str("NOT coalesce(");
-            render_in(q, t, std::slice::from_ref(value));
-            q.sql.push_str(", FALSE)");
+    /// PostgreSQL's `~` on strings only. A pattern the `regex` crate refuses (or that
+    /// exceeds its size limit) matches nothing, as in the matcher.
+    fn regex(q: &mut SqlQuery, t: &Target<'_>, pattern: &str) {
+        if regex::RegexBuilder::new(pattern)
+            .size_limit(1 << 20)
+            .build()
+            .is_err()
+        {
+            q.sql.push_str("FALSE");
+            return;
         }
-        Op::Nin => {
-            q.sql.push_str("NOT coalesce(");
-            render_in(q, t, list());
-            q.sql.push_str(", FALSE)");
+        let pattern = pg_pattern(pattern);
+        match t.column_type() {
+            Some(ColumnType::Flag) => {
+                q.sql.push_str("FALSE");
+                return;
+            }
+            // The database's own collation decides case folding (`"C"` folds ASCII only).
+            Some(ColumnType::Text) => {
+                q.sql.push('(');
+                text(q, t);
+                q.sql.push_str(" COLLATE \"default\"");
+            }
+            None => {
+                type_guard(q, t, "= 'string'");
+                text(q, t);
+            }
         }
-        Op::Gt => render_range(q, t, " > ", value),
-        Op::Gte => render_range(q, t, " >= ", value),
-        Op::Lt => render_range(q, t, " < ", value),
-        Op::Lte => render_range(q, t, " <= ", value),
-        Op::Exists => is_null(q, t, !value.as_bool().unwrap_or(true)),
-        Op::Regex => render_regex(q, t, value),
-        Op::Size | Op::All => q.sql.push_str("FALSE"),
-    }
-}
-
-/// Missing or JSON null (`null`), or present and not null.
-fn is_null(q: &mut SqlQuery, t: &Target<'_>, null: bool) {
-    q.sql.push('(');
-    if t.column_type().is_some() {
-        t.json(q);
-        q.sql
-            .push_str(if null { " IS NULL)" } else { " IS NOT NULL)" });
-        return;
-    }
-    q.sql.push_str("coalesce(");
-    t.typ(q);
-    q.sql.push_str(if null {
-        ", 'null') = 'null')"
-    } else {
-        ", 'null') <> 'null')"
-    });
-}
-
-fn bind_list(q: &mut SqlQuery, values: &[&Value], cast: &str) {
-    if let [one] = values {
-        q.sql.push_str(" = ");
-        q.bind_pg(SqlParam::from_json(one));
-        q.sql.push_str(cast);
-        return;
-    }
-    q.sql.push_str(" IN (");
-    for (i, v) in values.iter().enumerate() {
-        if i > 0 {
-            q.sql.push(',');
-        }
-        q.bind_pg(SqlParam::from_json(v));
-        q.sql.push_str(cast);
-    }
-    q.sql.push(')');
-}
-
-/// "Equals one of `items`"; a null item stands for a missing or null value.
-fn render_in(q: &mut SqlQuery, t: &Target<'_>, items: &[Value]) {
-    let col = t.column_type();
-    let mut numbers = Vec::new();
-    let mut texts = Vec::new();
-    let mut containers = Vec::new();
-    let mut has_null = false;
-    for item in items {
-        match (kind(item), col) {
-            (None, _) => has_null = true,
-            (Some(Kind::Number), None | Some(ColumnType::Bool)) => numbers.push(item),
-            (Some(Kind::Text), None | Some(ColumnType::Text)) => texts.push(item),
-            (Some(Kind::Container), None) => containers.push(item),
-            _ => {}
-        }
-    }
-    let parts = [
-        !numbers.is_empty(),
-        !texts.is_empty(),
-        !containers.is_empty(),
-    ]
-    .iter()
-    .filter(|b| **b)
-    .count()
-        + usize::from(has_null);
-    if parts == 0 {
-        q.sql.push_str("FALSE");
-        return;
-    }
-    q.sql.push('(');
-    let sep = |q: &mut SqlQuery, first: &mut bool| {
-        if !*first {
-            q.sql.push_str(" OR ");
-        }
-        *first = false;
-    };
-    let mut first = true;
-    if has_null {
-        sep(q, &mut first);
-        is_null(q, t, true);
-    }
-    if !numbers.is_empty() {
-        sep(q, &mut first);
-        q.sql.push('(');
-        t.num(q);
-        bind_list(q, &numbers, "::numeric");
+        q.sql.push_str(" ~ ");
+        q.bind_pg(SqlParam::Text(pattern));
         q.sql.push(')');
     }
-    if !texts.is_empty() {
-        sep(q, &mut first);
-        q.sql.push('(');
-        if col.is_some() {
-            t.text(q);
-            bind_list(q, &texts, "");
-        } else {
-            t.text(q);
-            q.sql.push_str(" COLLATE \"C\"");
-            bind_list(q, &texts, "");
-            q.sql.push_str(" AND ");
-            t.typ(q);
-            q.sql.push_str(" = 'string'");
-        }
-        q.sql.push(')');
-    }
-    if !containers.is_empty() {
-        sep(q, &mut first);
-        q.sql.push('(');
-        t.typ(q);
-        q.sql.push_str(" IN ('object','array') AND ");
-        t.json(q);
-        q.sql.push_str("::text");
-        bind_list(q, &containers, "");
-        q.sql.push(')');
-    }
-    q.sql.push(')');
-}
 
-/// An ordered comparison: numbers with numbers, strings with strings (byte order), nothing
-/// else.
-fn render_range(q: &mut SqlQuery, t: &Target<'_>, sym: &str, value: &Value) {
-    let col = t.column_type();
-    match (kind(value), col) {
-        (Some(Kind::Number), None | Some(ColumnType::Bool)) => {
-            q.sql.push('(');
-            t.num(q);
-            q.sql.push_str(sym);
-            q.bind_pg(SqlParam::from_json(value));
-            q.sql.push_str("::numeric)");
+    /// Values order as SQLite orders what `json_extract` gives: missing and null first, then
+    /// numbers (booleans as 0/1), then strings and the JSON text of objects and arrays,
+    /// byte-wise.
+    fn order_key(q: &mut SqlQuery, t: &Target<'_>, dir: SortDir) {
+        let dir = match dir {
+            SortDir::Asc => " ASC NULLS FIRST, ",
+            SortDir::Desc => " DESC NULLS LAST, ",
+        };
+        if t.column_type().is_some() {
+            json(q, t);
+            q.sql.push_str(dir);
+            return;
         }
-        (Some(Kind::Text), Some(ColumnType::Text)) => {
-            q.sql.push('(');
-            t.text(q);
-            q.sql.push_str(sym);
-            q.bind_pg(SqlParam::from_json(value));
+        for f in ["jxp_rank(", "jxp_num(", "jxp_text("] {
+            q.sql.push_str(f);
+            json(q, t);
             q.sql.push(')');
-        }
-        (Some(Kind::Text), None) => {
-            q.sql.push('(');
-            t.text(q);
-            q.sql.push_str(" COLLATE \"C\"");
-            q.sql.push_str(sym);
-            q.bind_pg(SqlParam::from_json(value));
-            q.sql.push_str(" AND ");
-            t.typ(q);
-            q.sql.push_str(" = 'string')");
-        }
-        _ => q.sql.push_str("FALSE"),
-    }
-}
-
-/// PostgreSQL's `~` on strings only. A pattern the `regex` crate refuses (or that exceeds its
-/// size limit) matches nothing, as in the matcher.
-fn render_regex(q: &mut SqlQuery, t: &Target<'_>, value: &Value) {
-    let Value::String(pattern) = value else {
-        q.sql.push_str("FALSE");
-        return;
-    };
-    if regex::RegexBuilder::new(pattern)
-        .size_limit(1 << 20)
-        .build()
-        .is_err()
-    {
-        q.sql.push_str("FALSE");
-        return;
-    }
-    let pattern = pg_pattern(pattern);
-    match t.column_type() {
-        Some(ColumnType::Bool) => q.sql.push_str("FALSE"),
-        // The database's own collation decides case folding (`"C"` folds ASCII only).
-        Some(ColumnType::Text) => {
-            q.sql.push('(');
-            t.text(q);
-            q.sql.push_str(" COLLATE \"default\" ~ ");
-            q.bind_pg(SqlParam::Text(pattern));
-            q.sql.push(')');
-        }
-        None => {
-            q.sql.push('(');
-            t.typ(q);
-            q.sql.push_str(" = 'string' AND ");
-            t.text(q);
-            q.sql.push_str(" ~ ");
-            q.bind_pg(SqlParam::Text(pattern));
-            q.sql.push(')');
+            if f == "jxp_text(" {
+                q.sql.push_str(" COLLATE \"C\"");
+            }
+            q.sql.push_str(dir);
         }
     }
 }
@@ -636,40 +407,6 @@ fn dots_without_newline(body: &str) -> String {
     out
 }
 
-/// Renders ` ORDER BY …` for the sort keys, always ending with `_id` so pages are stable.
-pub fn render_pg_order(sort: &[Sort], q: &mut SqlQuery) {
-    q.sql.push_str(" ORDER BY ");
-    render_pg_order_keys(sort, q);
-}
-
-/// The sort keys and the final `_id`, without `ORDER BY`. Values order as SQLite orders what
-/// `json_extract` gives: missing and null first, then numbers (booleans as 0/1), then strings
-/// and the JSON text of objects and arrays, byte-wise.
-pub fn render_pg_order_keys(sort: &[Sort], q: &mut SqlQuery) {
-    for s in sort {
-        let dir = match s.dir {
-            SortDir::Asc => " ASC NULLS FIRST, ",
-            SortDir::Desc => " DESC NULLS LAST, ",
-        };
-        let t = Target::for_path(&s.path);
-        if t.column_type().is_some() {
-            t.json(q);
-            q.sql.push_str(dir);
-            continue;
-        }
-        for f in ["jxp_rank(", "jxp_num(", "jxp_text("] {
-            q.sql.push_str(f);
-            t.json(q);
-            q.sql.push(')');
-            if f == "jxp_text(" {
-                q.sql.push_str(" COLLATE \"C\"");
-            }
-            q.sql.push_str(dir);
-        }
-    }
-    q.sql.push_str("_id ASC");
-}
-
 /// Turns a user's search text into a `tsquery` expression over bound parameters (text search
 /// configuration `simple`: lower-cased words, no stemming), or `None` when nothing is left to
 /// look for. Each word and phrase goes through `phraseto_tsquery`, so no input is a syntax
@@ -711,6 +448,8 @@ pub fn pg_text_search(text: &str, q: &mut SqlQuery) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ast::{Filter, Op, Path};
+    use crate::sql::render_pg_filter;
     use serde_json::json;
 
     fn render(f: &Filter) -> SqlQuery {

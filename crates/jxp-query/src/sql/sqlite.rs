@@ -1,40 +1,23 @@
-//! SQLite rendering of filters and sorts. Values are always bound
-//! parameters; paths become literal JSON paths only when every segment is a plain identifier
-//! (as the schema guarantees), and are bound as parameters otherwise.
+//! SQLite's spelling of the filter walk ([`super::walk`]), and its sorts and full-text
+//! queries. Values are always bound parameters; paths become literal JSON paths only when
+//! every segment is a plain identifier (as the schema guarantees), and are bound as
+//! parameters otherwise.
 //!
 //! The rendering has the matcher's meaning exactly (a property test holds the two together),
 //! which takes some care because SQLite compares across types where the matcher does not:
 //! `json_extract` hands back an object or array as its JSON *text*, any text sorts above any
-//! number, and a comparison with NULL is NULL rather than false. Hence the type guards below
-//! and the `coalesce` under every `NOT`. Guards are added beside the comparison, never around
-//! the compared expression, so the expression indexes on `json_extract(doc,'$.path')` still
-//! serve `=`, `IN` and ranges.
+//! number, and a comparison with NULL is NULL rather than false. Hence the type guards below.
+//! Guards are added beside the comparison, never around the compared expression, so the
+//! expression indexes on `json_extract(doc,'$.path')` still serve `=`, `IN` and ranges.
 
 use std::fmt::Write;
 
 use jxp_model::is_ident;
 use serde_json::Value;
 
+use super::walk::{self, ColumnType, Dialect, Elements, Kind, Target, bind_list, kind};
 use super::{SearchTerms, SqlParam, SqlQuery};
-use crate::ast::{Cond, Filter, Op, Path, Sort, SortDir};
-
-/// What a stored column holds. The writer fills the columns from the document, so their
-/// types are fixed: ids and dates are text, `_deleted` is 0 or 1.
-#[derive(Clone, Copy, PartialEq)]
-enum ColumnType {
-    Text,
-    Int,
-}
-
-/// The columns every model table has besides `doc`.
-const COLUMNS: &[(&str, &str, ColumnType)] = &[
-    ("_id", "_id", ColumnType::Text),
-    ("id", "_id", ColumnType::Text),
-    ("_owner_id", "_owner_id", ColumnType::Text),
-    ("_deleted", "_deleted", ColumnType::Int),
-    ("createdAt", "createdAt", ColumnType::Text),
-    ("updatedAt", "updatedAt", ColumnType::Text),
-];
+use crate::ast::SortDir;
 
 /// Appends a JSON path argument (`'$.a.b'`), bound when a segment is not a plain identifier.
 fn push_json_path(q: &mut SqlQuery, segments: &[String]) {
@@ -54,385 +37,28 @@ fn push_json_path(q: &mut SqlQuery, segments: &[String]) {
 /// matcher finds no field below a non-object anyway.
 const ELEM_OBJECT: &str = "CASE WHEN type = 'object' THEN value END";
 
-/// Where a condition reads its value.
-enum Target<'a> {
-    /// A real column of the model table.
-    Column(&'static str, ColumnType),
-    /// A JSON path into `doc`.
-    Doc(&'a [String]),
-    /// The current element of a `json_each` over an array.
-    Elem,
-    /// A JSON path into the current element of a `json_each`.
-    ElemPath(&'a [String]),
-}
-
-impl Target<'_> {
-    fn for_path(path: &Path) -> Target<'_> {
-        if let [only] = path.segments.as_slice()
-            && let Some((_, col, ty)) = COLUMNS.iter().find(|(name, _, _)| name == only)
-        {
-            return Target::Column(col, *ty);
-        }
-        Target::Doc(&path.segments)
-    }
-
-    /// The value, as SQLite compares it.
-    fn value(&self, q: &mut SqlQuery) {
-        match self {
-            Target::Column(col, _) => q.sql.push_str(col),
-            Target::Doc(segments) => {
-                q.sql.push_str("json_extract(doc,");
-                push_json_path(q, segments);
-                q.sql.push(')');
-            }
-            Target::Elem => q.sql.push_str("value"),
-            Target::ElemPath(segments) => {
-                let _ = write!(q.sql, "json_extract({ELEM_OBJECT},");
-                push_json_path(q, segments);
-                q.sql.push(')');
-            }
-        }
-    }
-
-    /// The JSON type name of the value (`'text'`, `'object'`, …); NULL when it is missing.
-    fn json_type(&self, q: &mut SqlQuery) {
-        match self {
-            Target::Column(col, _) => {
-                let _ = write!(q.sql, "typeof({col})");
-            }
-            Target::Doc(segments) => {
-                q.sql.push_str("json_type(doc,");
-                push_json_path(q, segments);
-                q.sql.push(')');
-            }
-            Target::Elem => q.sql.push_str("type"),
-            Target::ElemPath(segments) => {
-                let _ = write!(q.sql, "json_type({ELEM_OBJECT},");
-                push_json_path(q, segments);
-                q.sql.push(')');
-            }
-        }
-    }
-
-    /// The column's fixed type, for a column.
-    fn column_type(&self) -> Option<ColumnType> {
-        match self {
-            Target::Column(_, ty) => Some(*ty),
-            _ => None,
-        }
-    }
-}
-
-/// How a filter value compares, which decides the guard its comparison needs.
-#[derive(Clone, Copy, PartialEq)]
-enum Kind {
-    /// A number or a boolean (which SQLite's JSON functions give as 0 or 1).
-    Number,
-    /// A string that cannot be the JSON text of an object or array.
-    Text,
-    /// A string that starts like JSON text of an object or array: only a real string may
-    /// equal it.
-    JsonLikeText,
-    /// An object or array: equal only to an object or array with the same JSON text.
-    Container,
-}
-
-fn kind(v: &Value) -> Option<Kind> {
-    match v {
-        Value::Null => None,
-        Value::Bool(_) | Value::Number(_) => Some(Kind::Number),
-        Value::String(s) if s.starts_with(['{', '[']) => Some(Kind::JsonLikeText),
-        Value::String(_) => Some(Kind::Text),
-        Value::Array(_) | Value::Object(_) => Some(Kind::Container),
-    }
-}
-
-/// Renders `filter` as a boolean SQL expression over a model table.
-pub fn render_sqlite_filter(filter: &Filter, q: &mut SqlQuery) {
-    render_filter(filter, q, Scope::Doc);
-}
-
-/// What the paths of a filter are relative to: the row's document, or (inside `$elemMatch`)
-/// the current element of a `json_each` over the array.
-#[derive(Clone, Copy, PartialEq)]
-enum Scope {
-    Doc,
-    Elem,
-}
-
-fn render_filter(filter: &Filter, q: &mut SqlQuery, scope: Scope) {
-    match filter {
-        Filter::All => q.sql.push('1'),
-        Filter::And(parts) => join(q, parts, " AND ", "1", scope),
-        Filter::Or(parts) => join(q, parts, " OR ", "0", scope),
-        // A comparison with a missing value is NULL, and NOT NULL is NULL: without the
-        // coalesce, `NOT (x = 1)` would drop the documents that lack x, which the matcher
-        // keeps. And/Or need nothing: with NULL read as false they already agree.
-        Filter::Nor(parts) => {
-            q.sql.push_str("NOT coalesce(");
-            join(q, parts, " OR ", "0", scope);
-            q.sql.push_str(",0)");
-        }
-        Filter::Not(inner) => {
-            q.sql.push_str("NOT coalesce(");
-            render_filter(inner, q, scope);
-            q.sql.push_str(",0)");
-        }
-        Filter::Cond(cond) => match scope {
-            Scope::Doc => render_cond(cond, q),
-            Scope::Elem => render_elem_cond(cond, q),
-        },
-        // The parser allows no array inside `$elemMatch`, so a nested one never matches
-        // (the matcher agrees).
-        Filter::ElemMatch { .. } if scope == Scope::Elem => q.sql.push('0'),
-        Filter::ElemMatch { path, inner } => {
-            // `json_each` over a scalar yields the scalar itself as one row, so the type
-            // guard keeps the MongoDB meaning: only an array has elements to match.
-            q.sql.push_str("(json_type(doc,");
-            push_json_path(q, &path.segments);
-            q.sql
-                .push_str(") = 'array' AND EXISTS (SELECT 1 FROM json_each(doc,");
-            push_json_path(q, &path.segments);
-            q.sql.push_str(") WHERE ");
-            render_filter(inner, q, Scope::Elem);
-            q.sql.push_str("))");
-        }
-    }
-}
-
-fn join(q: &mut SqlQuery, parts: &[Filter], sep: &str, empty: &str, scope: Scope) {
-    if parts.is_empty() {
-        q.sql.push_str(empty);
-        return;
-    }
-    q.sql.push('(');
-    for (i, part) in parts.iter().enumerate() {
-        if i > 0 {
-            q.sql.push_str(sep);
-        }
-        render_filter(part, q, scope);
-    }
+/// `func(source,'$.path')`: a JSON function on a path of `doc` or of the current element.
+fn json_call(q: &mut SqlQuery, func: &str, source: &str, segments: &[String]) {
+    let _ = write!(q.sql, "{func}({source},");
+    push_json_path(q, segments);
     q.sql.push(')');
 }
 
-/// A condition inside `$elemMatch`, on the current element (an empty path) or a field of it.
-fn render_elem_cond(cond: &Cond, q: &mut SqlQuery) {
-    if matches!(cond.op, Op::Size | Op::All) {
-        // Never built by the parser inside `$elemMatch`; false, as the matcher has it.
-        q.sql.push('0');
-        return;
-    }
-    let target = if cond.path.segments.is_empty() {
-        Target::Elem
-    } else {
-        Target::ElemPath(&cond.path.segments)
-    };
-    render_comparison(q, &cond.op, &cond.value, &target);
-}
-
-/// `$size` and `$all`, on the array at the full path as a whole. Both require a real array:
-/// `json_array_length` says 0 for a scalar and `json_each` yields a scalar as one row.
-fn render_whole_array(cond: &Cond, q: &mut SqlQuery) {
-    let segments = &cond.path.segments;
-    match cond.op {
-        Op::Size => {
-            let Some(n) = cond.value.as_u64().and_then(|n| i64::try_from(n).ok()) else {
-                q.sql.push('0');
-                return;
-            };
-            q.sql.push_str("(json_type(doc,");
-            push_json_path(q, segments);
-            q.sql.push_str(") = 'array' AND json_array_length(doc,");
-            push_json_path(q, segments);
-            q.sql.push_str(") = ");
-            q.bind(SqlParam::Int(n));
-            q.sql.push(')');
-        }
-        Op::All => {
-            let items = cond.value.as_array().map(Vec::as_slice).unwrap_or_default();
-            if items.is_empty() {
-                q.sql.push('0');
-                return;
-            }
-            q.sql.push_str("(json_type(doc,");
-            push_json_path(q, segments);
-            q.sql.push_str(") = 'array'");
-            for item in items {
-                q.sql.push_str(" AND EXISTS (SELECT 1 FROM json_each(doc,");
-                push_json_path(q, segments);
-                q.sql.push_str(") WHERE ");
-                render_comparison(q, &Op::Eq, item, &Target::Elem);
-                q.sql.push(')');
-            }
-            q.sql.push(')');
-        }
-        _ => q.sql.push('0'),
+/// The value, as SQLite compares it.
+fn value(q: &mut SqlQuery, t: &Target<'_>) {
+    match t {
+        Target::Column(col, _) => q.sql.push_str(col),
+        Target::Doc(segments) => json_call(q, "json_extract", "doc", segments),
+        Target::Elem => q.sql.push_str("value"),
+        Target::ElemPath(segments) => json_call(q, "json_extract", ELEM_OBJECT, segments),
     }
 }
 
-fn render_cond(cond: &Cond, q: &mut SqlQuery) {
-    if matches!(cond.op, Op::Size | Op::All) {
-        render_whole_array(cond, q);
-        return;
-    }
-    let Some(at) = cond.path.array_at else {
-        render_comparison(q, &cond.op, &cond.value, &Target::for_path(&cond.path));
-        return;
-    };
-    let (array_part, rest) = cond
-        .path
-        .segments
-        .split_at((at + 1).min(cond.path.segments.len()));
-    // `$ne` and `$nin` on an array hold when no element equals, as in MongoDB.
-    let (negate, op) = match cond.op {
-        Op::Ne => (true, Op::Eq),
-        Op::Nin => (true, Op::In),
-        ref op => (false, op.clone()),
-    };
-    if matches!(op, Op::Exists) && rest.is_empty() {
-        // json_type says 'null' (not NULL) for a stored null, which does not exist either.
-        let exists = cond.value.as_bool().unwrap_or(true);
-        q.sql.push_str("(coalesce(json_type(doc,");
-        push_json_path(q, array_part);
-        q.sql.push_str(if exists {
-            "),'null') != 'null')"
-        } else {
-            "),'null') = 'null')"
-        });
-        return;
-    }
-    q.sql.push_str(if negate {
-        "NOT EXISTS (SELECT 1 FROM json_each(doc,"
-    } else {
-        "EXISTS (SELECT 1 FROM json_each(doc,"
-    });
-    push_json_path(q, array_part);
-    q.sql.push_str(") WHERE ");
-    let target = if rest.is_empty() {
-        Target::Elem
-    } else {
-        Target::ElemPath(rest)
-    };
-    render_comparison(q, &op, &cond.value, &target);
-    q.sql.push(')');
-}
-
-fn render_comparison(q: &mut SqlQuery, op: &Op, value: &Value, t: &Target<'_>) {
-    match op {
-        Op::Eq => render_in(q, t, std::slice::from_ref(value)),
-        Op::In => render_in(
-            q,
-            t,
-            value.as_array().map(Vec::as_slice).unwrap_or_default(),
-        ),
-        Op::Ne if value.is_null() => is_null(q, t, false),
-        // The negations are exactly "not equal" / "not in", missing values included; they
-        // cannot use an index either way.
-        Op::Ne | Op::Nin => {
-            q.sql.push_str("NOT coalesce(");
-            if matches!(op, Op::Ne) {
-                render_in(q, t, std::slice::from_ref(value));
-            } else {
-                render_in(
-                    q,
-                    t,
-                    value.as_array().map(Vec::as_slice).unwrap_or_default(),
-                );
-            }
-            q.sql.push_str(",0)");
-        }
-        Op::Gt => render_range(q, t, " > ", value),
-        Op::Gte => render_range(q, t, " >= ", value),
-        Op::Lt => render_range(q, t, " < ", value),
-        Op::Lte => render_range(q, t, " <= ", value),
-        Op::Exists => is_null(q, t, !value.as_bool().unwrap_or(true)),
-        Op::Regex => render_regex(q, t, value),
-        // Whole-array operators are rendered before any element target is chosen.
-        Op::Size | Op::All => q.sql.push('0'),
-    }
-}
-
-fn is_null(q: &mut SqlQuery, t: &Target<'_>, null: bool) {
-    q.sql.push('(');
-    t.value(q);
-    q.sql
-        .push_str(if null { " IS NULL)" } else { " IS NOT NULL)" });
-}
-
-/// "Equals one of `items`"; a null item stands for a missing or null value.
-fn render_in(q: &mut SqlQuery, t: &Target<'_>, items: &[Value]) {
-    let col = t.column_type();
-    // Items grouped by the guard their comparison needs: numbers and plain text need none
-    // (neither can equal an object's JSON text, and a number never equals text when no
-    // column affinity is in play), so they share one `IN` that an index can serve.
-    let mut plain = Vec::new();
-    let mut json_like = Vec::new();
-    let mut containers = Vec::new();
-    let mut has_null = false;
-    for item in items {
-        match (kind(item), col) {
-            (None, _) => has_null = true,
-            // A column holds one type only (ids and dates as text, `_deleted` as 0/1), so a
-            // value of another kind cannot equal it; comparing anyway would let the column's
-            // affinity convert the value ('1' = 1). Columns hold no objects either.
-            (Some(Kind::Text | Kind::JsonLikeText), Some(ColumnType::Text))
-            | (Some(Kind::Number), Some(ColumnType::Int))
-            | (Some(Kind::Text | Kind::Number), None) => plain.push(item),
-            (Some(Kind::JsonLikeText), None) => json_like.push(item),
-            (Some(Kind::Container), None) => containers.push(item),
-            (Some(_), Some(_)) => {}
-        }
-    }
-    let groups = [
-        (plain, None),
-        (json_like, Some("= 'text'")),
-        (containers, Some("IN ('object','array')")),
-    ];
-    let parts = groups.iter().filter(|(g, _)| !g.is_empty()).count() + usize::from(has_null);
-    if parts == 0 {
-        q.sql.push('0');
-        return;
-    }
-    if parts > 1 {
-        q.sql.push('(');
-    }
-    let mut first = true;
-    if has_null {
-        is_null(q, t, true);
-        first = false;
-    }
-    for (values, type_is) in groups.iter().filter(|(g, _)| !g.is_empty()) {
-        if !first {
-            q.sql.push_str(" OR ");
-        }
-        first = false;
-        q.sql.push('(');
-        t.value(q);
-        if let [one] = values.as_slice() {
-            q.sql.push_str(" = ");
-            q.bind(SqlParam::from_json(one));
-        } else {
-            q.sql.push_str(" IN (");
-            for (i, v) in values.iter().enumerate() {
-                if i > 0 {
-                    q.sql.push(',');
-                }
-                q.bind(SqlParam::from_json(v));
-            }
-            q.sql.push(')');
-        }
-        if let Some(type_is) = type_is {
-            q.sql.push_str(" AND ");
-            t.json_type(q);
-            q.sql.push(' ');
-            q.sql.push_str(type_is);
-        }
-        q.sql.push(')');
-    }
-    if parts > 1 {
-        q.sql.push(')');
-    }
-}
+/// The equality groups: numbers and plain text need no guard (neither can equal an
+/// object's JSON text, and a number never equals text when no column affinity is in play),
+/// so they share one `IN` that an index can serve; text that looks like JSON must be a real
+/// string; an object or array must be one.
+const GROUP_GUARDS: [Option<&str>; 3] = [None, Some("= 'text'"), Some("IN ('object','array')")];
 
 /// What an ordered comparison must also check about the stored value.
 enum RangeGuard {
@@ -443,87 +69,160 @@ enum RangeGuard {
     Text,
 }
 
-/// An ordered comparison. Numbers compare with numbers and strings with strings; anything
-/// else never matches, as in the matcher.
-fn render_range(q: &mut SqlQuery, t: &Target<'_>, sym: &str, value: &Value) {
-    let guard = match (t.column_type(), kind(value)) {
-        (Some(ColumnType::Text), Some(Kind::Text | Kind::JsonLikeText))
-        | (Some(ColumnType::Int), Some(Kind::Number)) => RangeGuard::None,
-        // Text sorts above every number, so only `>`/`>=` need to keep text out.
-        (None, Some(Kind::Number)) if sym.contains('>') => RangeGuard::Number,
-        (None, Some(Kind::Number)) => RangeGuard::None,
-        // Numbers sort below text and objects come back as text: keep only real strings.
-        (None, Some(Kind::Text | Kind::JsonLikeText)) => RangeGuard::Text,
-        // Null, objects and arrays are not ordered; a column of another type never matches.
-        _ => {
-            q.sql.push('0');
-            return;
+/// The SQLite dialect: `json_extract`/`json_type` over JSON paths, `json_each` for elements,
+/// `?N` placeholders, 1 and 0 for true and false, and the store's `REGEXP` function.
+pub(super) struct Sqlite;
+
+impl Dialect for Sqlite {
+    const TRUE: &'static str = "1";
+    const FALSE: &'static str = "0";
+    const OR_FALSE: &'static str = ",0)";
+    // `json_each` over a scalar yields the scalar itself as one row, so the type guard keeps
+    // the MongoDB meaning: only an array has elements to match.
+    const ELEM_MATCH_CHECKS_ARRAY: bool = true;
+    const EQUALITY_ALWAYS_WRAPPED: bool = false;
+
+    fn bind(q: &mut SqlQuery, p: SqlParam) {
+        q.bind(p);
+    }
+
+    fn value(q: &mut SqlQuery, t: &Target<'_>) {
+        value(q, t);
+    }
+
+    /// `'text'`, `'object'`, `'integer'`, …, as `json_type` and `typeof` name them.
+    fn json_type(q: &mut SqlQuery, t: &Target<'_>) {
+        match t {
+            Target::Column(col, _) => {
+                let _ = write!(q.sql, "typeof({col})");
+            }
+            Target::Doc(segments) => json_call(q, "json_type", "doc", segments),
+            Target::Elem => q.sql.push_str("type"),
+            Target::ElemPath(segments) => json_call(q, "json_type", ELEM_OBJECT, segments),
         }
-    };
-    q.sql.push('(');
-    t.value(q);
-    q.sql.push_str(sym);
-    q.bind(SqlParam::from_json(value));
-    match guard {
-        RangeGuard::Number => {
-            q.sql.push_str(" AND typeof(");
-            t.value(q);
-            q.sql.push_str(") IN ('integer','real')");
+    }
+
+    fn elements(q: &mut SqlQuery, segments: &[String], _which: Elements) {
+        json_call(q, "json_each", "doc", segments);
+    }
+
+    /// `json_array_length` says 0 for a scalar, hence the type check.
+    fn array_size(q: &mut SqlQuery, segments: &[String], n: i64) {
+        q.sql.push('(');
+        walk::is_array::<Self>(q, segments);
+        q.sql.push_str(" AND ");
+        json_call(q, "json_array_length", "doc", segments);
+        q.sql.push_str(" = ");
+        q.bind(SqlParam::Int(n));
+        q.sql.push(')');
+    }
+
+    /// `json_type` says 'null' (not NULL) for a stored null.
+    fn missing_or_null(q: &mut SqlQuery, t: &Target<'_>, null: bool) {
+        q.sql.push_str("(coalesce(");
+        Self::json_type(q, t);
+        q.sql.push_str(if null {
+            ",'null') = 'null')"
+        } else {
+            ",'null') != 'null')"
+        });
+    }
+
+    /// `json_extract` gives SQL NULL for a stored null as for a missing value.
+    fn is_null(q: &mut SqlQuery, t: &Target<'_>, null: bool) {
+        walk::is_sql_null::<Self>(q, t, null);
+    }
+
+    /// A column holds one type only (ids and dates as text, `_deleted` as 0/1), so a value of
+    /// another kind cannot equal it; comparing anyway would let the column's affinity convert
+    /// the value ('1' = 1). Columns hold no objects either.
+    fn equality_group(kind: Kind, column: Option<ColumnType>) -> Option<usize> {
+        match (kind, column) {
+            (Kind::Text | Kind::JsonLikeText, Some(ColumnType::Text))
+            | (Kind::Number, Some(ColumnType::Flag))
+            | (Kind::Text | Kind::Number, None) => Some(0),
+            (Kind::JsonLikeText, None) => Some(1),
+            (Kind::Container, None) => Some(2),
+            (_, Some(_)) => None,
         }
-        RangeGuard::Text => {
+    }
+
+    fn equality(q: &mut SqlQuery, t: &Target<'_>, group: usize, values: &[&Value]) {
+        q.sql.push('(');
+        value(q, t);
+        bind_list::<Self>(q, values, "");
+        if let Some(type_is) = GROUP_GUARDS.get(group).copied().flatten() {
             q.sql.push_str(" AND ");
-            t.json_type(q);
-            q.sql.push_str(" = 'text'");
+            Self::json_type(q, t);
+            q.sql.push(' ');
+            q.sql.push_str(type_is);
         }
-        RangeGuard::None => {}
+        q.sql.push(')');
     }
-    q.sql.push(')');
-}
 
-/// `REGEXP` (the store's function) on strings only: an object's JSON text must not match.
-fn render_regex(q: &mut SqlQuery, t: &Target<'_>, value: &Value) {
-    let Value::String(pattern) = value else {
-        q.sql.push('0');
-        return;
-    };
-    match t.column_type() {
-        Some(ColumnType::Int) => q.sql.push('0'),
-        Some(ColumnType::Text) => {
-            q.sql.push('(');
-            t.value(q);
-            q.sql.push_str(" REGEXP ");
-            q.bind(SqlParam::Text(pattern.clone()));
-            q.sql.push(')');
+    fn range(q: &mut SqlQuery, t: &Target<'_>, sym: &str, v: &Value) {
+        let guard = match (t.column_type(), kind(v)) {
+            (Some(ColumnType::Text), Some(Kind::Text | Kind::JsonLikeText))
+            | (Some(ColumnType::Flag), Some(Kind::Number)) => RangeGuard::None,
+            // Text sorts above every number, so only `>`/`>=` need to keep text out.
+            (None, Some(Kind::Number)) if sym.contains('>') => RangeGuard::Number,
+            (None, Some(Kind::Number)) => RangeGuard::None,
+            // Numbers sort below text and objects come back as text: keep only real strings.
+            (None, Some(Kind::Text | Kind::JsonLikeText)) => RangeGuard::Text,
+            // Null, objects and arrays are not ordered; a column of another type never
+            // matches.
+            _ => {
+                q.sql.push('0');
+                return;
+            }
+        };
+        q.sql.push('(');
+        value(q, t);
+        q.sql.push_str(sym);
+        q.bind(SqlParam::from_json(v));
+        match guard {
+            RangeGuard::Number => {
+                q.sql.push_str(" AND typeof(");
+                value(q, t);
+                q.sql.push_str(") IN ('integer','real')");
+            }
+            RangeGuard::Text => {
+                q.sql.push_str(" AND ");
+                Self::json_type(q, t);
+                q.sql.push_str(" = 'text'");
+            }
+            RangeGuard::None => {}
         }
-        None => {
-            q.sql.push('(');
-            t.json_type(q);
-            q.sql.push_str(" = 'text' AND ");
-            t.value(q);
-            q.sql.push_str(" REGEXP ");
-            q.bind(SqlParam::Text(pattern.clone()));
-            q.sql.push(')');
-        }
+        q.sql.push(')');
     }
-}
 
-/// Renders `ORDER BY …` for the sort keys, always ending with `_id` so pages are stable.
-pub fn render_sqlite_order(sort: &[Sort], q: &mut SqlQuery) {
-    q.sql.push_str(" ORDER BY ");
-    render_sqlite_order_keys(sort, q);
-}
+    /// `REGEXP` (the store's function) on strings only: an object's JSON text must not match.
+    fn regex(q: &mut SqlQuery, t: &Target<'_>, pattern: &str) {
+        match t.column_type() {
+            Some(ColumnType::Flag) => {
+                q.sql.push('0');
+                return;
+            }
+            Some(ColumnType::Text) => q.sql.push('('),
+            None => {
+                q.sql.push('(');
+                Self::json_type(q, t);
+                q.sql.push_str(" = 'text' AND ");
+            }
+        }
+        value(q, t);
+        q.sql.push_str(" REGEXP ");
+        q.bind(SqlParam::Text(pattern.to_owned()));
+        q.sql.push(')');
+    }
 
-/// The sort keys and the final `_id`, without `ORDER BY`, for a caller that orders by
-/// something first (the full-text score).
-pub fn render_sqlite_order_keys(sort: &[Sort], q: &mut SqlQuery) {
-    for s in sort {
-        Target::for_path(&s.path).value(q);
-        q.sql.push_str(match s.dir {
+    fn order_key(q: &mut SqlQuery, t: &Target<'_>, dir: SortDir) {
+        value(q, t);
+        q.sql.push_str(match dir {
             SortDir::Asc => " ASC, ",
             SortDir::Desc => " DESC, ",
         });
     }
-    q.sql.push_str("_id ASC");
 }
 
 /// Turns a user's search text into an FTS5 query that cannot be a syntax error: every word
@@ -568,6 +267,8 @@ fn fts5_string(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ast::{Filter, Op, Path, Sort};
+    use crate::sql::{render_sqlite_filter, render_sqlite_order};
     use serde_json::json;
 
     fn render(f: &Filter) -> SqlQuery {

@@ -1,5 +1,6 @@
 //! MongoDB update documents (`{"$set": {...}, "$inc": {...}}`) as `/bulkwrite` takes them:
-//! parsed once into a list of typed operations, then applied to a stored document. A plain
+//! parsed once into a list of typed operations, then applied to a stored document. Pure
+//! logic, no IO: the write path decides which document and stores the result. A plain
 //! document without operators is a `$set` of its keys, as Mongoose treats it.
 //!
 //! Only the document's own fields may be changed: system fields (`_id`, `createdAt`, `__v`, …)
