@@ -17,7 +17,6 @@ mod error;
 mod explain;
 mod hooks;
 mod identity;
-mod locks;
 mod password;
 mod perms;
 mod populate;

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use axum::http::HeaderValue;
 use jxp_core::Identity;
+use jxp_model::sync::lock;
 
 /// Entries kept at most; past it the cache starts over.
 const MAX_ENTRIES: usize = 10_000;
@@ -75,7 +76,7 @@ impl ResponseCache {
 
     /// A fresh cached body, if any.
     pub fn get(&self, key: &str, generation: u64) -> Option<Bytes> {
-        let entries = self.entries.lock().ok()?;
+        let entries = lock(&self.entries);
         let hit = entries
             .get(key)
             .filter(|e| e.generation == generation && e.expires > Instant::now())
@@ -89,30 +90,27 @@ impl ResponseCache {
     }
 
     pub fn put(&self, key: String, generation: u64, body: Bytes) {
-        if let Ok(mut entries) = self.entries.lock() {
-            if entries.len() >= MAX_ENTRIES {
-                entries.clear();
-            }
-            entries.insert(
-                key,
-                Entry {
-                    generation,
-                    expires: Instant::now() + self.ttl,
-                    body,
-                },
-            );
+        let mut entries = lock(&self.entries);
+        if entries.len() >= MAX_ENTRIES {
+            entries.clear();
         }
+        entries.insert(
+            key,
+            Entry {
+                generation,
+                expires: Instant::now() + self.ttl,
+                body,
+            },
+        );
     }
 
     pub fn clear(&self) {
-        if let Ok(mut entries) = self.entries.lock() {
-            entries.clear();
-        }
+        lock(&self.entries).clear();
     }
 
     /// `(hits, misses, keys)`.
     pub fn stats(&self) -> (u64, u64, usize) {
-        let keys = self.entries.lock().map(|e| e.len()).unwrap_or_default();
+        let keys = lock(&self.entries).len();
         (
             self.hits.load(Ordering::Relaxed),
             self.misses.load(Ordering::Relaxed),

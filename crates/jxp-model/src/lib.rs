@@ -11,6 +11,7 @@ mod model_file;
 mod node;
 mod objectid;
 mod schema;
+pub mod sync;
 mod validate;
 
 pub use document::{Document, SYSTEM_FIELDS, into_public_view, now_iso, public_view};

@@ -10,7 +10,6 @@
 
 mod change;
 mod error;
-mod lock;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod query;

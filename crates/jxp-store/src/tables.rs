@@ -6,11 +6,11 @@ use std::collections::{HashMap, HashSet};
 use std::sync::RwLock;
 
 use jxp_model::is_ident;
+use jxp_model::sync as lock;
 use jxp_query::Find;
 use serde_json::Value;
 
 use crate::error::StoreError;
-use crate::lock;
 use crate::spec::TableSpec;
 
 /// What the store knows of a migrated table.

@@ -8,12 +8,12 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use jxp_model::sync as locks;
 use sha2::{Digest, Sha256};
 
 use super::credentials::Credentials;
 use crate::error::CoreError;
 use crate::identity::Identity;
-use crate::locks;
 
 /// Models whose changes can change who a credential is.
 pub const IDENTITY_MODELS: &[&str] = &["user", "usergroups", "token", "apikey", "refreshtoken"];

@@ -6,8 +6,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use jxp_model::sync as locks;
+
 use crate::error::CoreError;
-use crate::locks;
 
 /// Limits: `burst` attempts at once, refilled at `per_minute`.
 #[derive(Debug, Clone, PartialEq)]

@@ -12,12 +12,13 @@ use std::future::Future;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use jxp_core::{CloseReason, Outbound, Outlet, PushError};
+use jxp_model::sync::lock;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tungstenite::protocol::frame::FrameHeader;
 use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
@@ -91,7 +92,7 @@ impl Link {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock cannot leave a frame half-queued: every change
         // under it is a single push or pop, so the state is usable either way.
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.inner)
     }
 
     /// The upgraded socket is here: frames go onto it from now on.

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use jxp_model::sync::lock;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_postgres::{AsyncMessage, Client};
 use tokio_postgres_rustls::MakeRustlsConnect;
@@ -17,7 +18,6 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 use super::read;
 use crate::change::Change;
 use crate::error::StoreError;
-use crate::lock::lock;
 
 /// Most log rows read per query while catching up.
 const PAGE: usize = 1000;

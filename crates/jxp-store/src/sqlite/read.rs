@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use jxp_model::sync::lock;
 use jxp_query::{
     Filter, Find, SqlParam, SqlQuery, fts5_query, render_sqlite_filter, render_sqlite_order,
     render_sqlite_order_keys,
@@ -15,7 +16,6 @@ use super::{fts_name, open_connection};
 use crate::Document;
 use crate::change::Change;
 use crate::error::StoreError;
-use crate::lock::lock;
 use crate::query::{explained, nothing_to_run, push_order};
 use crate::row::{LoggedRow, found, parse_doc, seq_from_db, seq_to_db};
 use crate::tables::table_name;

@@ -1,25 +1,27 @@
-//! The crate's one way to treat a poisoned lock: take the guard back
-//! (`PoisonError::into_inner`) and go on. No code here panics while it holds a lock, and each
-//! lock guards data that is valid after any step of its holder (the map of migrated tables,
-//! extended entry by entry; the idle reader connections; the seqs published per model, which
-//! only grow), so a poisoned lock holds nothing half-made; refusing every later request
-//! because of one panic would turn a fault of one call into an outage. Every lock of the crate
-//! is taken through these functions.
+//! The project's one way to treat a poisoned lock: take the guard back
+//! (`PoisonError::into_inner`) and go on. Every lock in jxp guards data that is valid after
+//! any step of its holder (the store's table map, idle reader connections and published seqs;
+//! the core's identity cache and rate-limit buckets; the wire layer's response cache and each
+//! connection's send queue, changed by single pushes and pops), so a poisoned lock holds
+//! nothing half-made. Refusing every later request because of one panic would turn a fault of
+//! one call into an outage, and going without a lock's data (skipping a cache invalidation)
+//! would serve stale answers. It lives in the lowest crate so that every layer locks through
+//! these functions, never with `lock()` and a local decision.
 
 use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// Locks `m`, poisoned or not.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Read-locks `l`, poisoned or not.
-pub(crate) fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+pub fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
     l.read().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Write-locks `l`, poisoned or not.
-pub(crate) fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+pub fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
     l.write().unwrap_or_else(PoisonError::into_inner)
 }
 
