@@ -34,6 +34,11 @@ const BATCH: usize = 64;
 /// body: `{"client_id":"<32 hex>","data":` after a header of at most 10 bytes.
 const HEAD_MAX: usize = 80;
 
+/// How long a connection lingers after the server's close frame, reading what the client
+/// still sends, and how many bytes it reads at most meanwhile.
+const DRAIN_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+const DRAIN_BYTES: usize = 4 << 20;
+
 /// Why a connection's writer stopped taking frames.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Ending {
@@ -68,7 +73,10 @@ struct Inner {
     /// Bytes of the front frame already written: a begun frame is always finished.
     sent: usize,
     ending: Option<Ending>,
-    /// The connection's task, while it waits for frames to write or for an ending.
+    /// The server is shutting down: a closed connection stops lingering.
+    halted: bool,
+    /// The connection's task, while it waits for frames to write, for an ending, or for the
+    /// client's last bytes.
     waker: Option<Waker>,
 }
 
@@ -84,6 +92,7 @@ impl Link {
                 queue: VecDeque::new(),
                 sent: 0,
                 ending: None,
+                halted: false,
                 waker: None,
             }),
         }
@@ -174,13 +183,16 @@ impl Link {
 
     /// Ends the connection: frames still queued are dropped (unless `keep_queue`, when the
     /// client itself is closing and tungstenite's reply may be among them), except one
-    /// already begun; then `close` is sent and everything written within `wait`.
+    /// already begun; then `close` is sent and everything written within `wait`. After a
+    /// close frame of the server's, the connection then drains what the client still sends
+    /// (see [`Link::drain`]).
     pub(super) async fn finish(
         &self,
         close: Option<(u16, &str)>,
         keep_queue: bool,
         wait: std::time::Duration,
     ) {
+        let server_closes = close.is_some();
         {
             let mut inner = self.lock();
             inner.ending = Some(Ending::Closing);
@@ -205,7 +217,49 @@ impl Link {
                 Poll::Pending => Poll::Pending,
             }
         });
-        let _ = tokio::time::timeout(wait, flushed).await;
+        let sent = tokio::time::timeout(wait, flushed).await.is_ok();
+        if sent && server_closes {
+            self.drain().await;
+        }
+    }
+
+    /// Reads and drops what the client still sends after the server's close frame, until the
+    /// client closes its side, [`DRAIN_BYTES`] have come, [`DRAIN_WAIT`] has passed or the
+    /// server shuts down. A socket closed with unread bytes in its receive buffer is reset by
+    /// the kernel, and the reset can destroy the close frame before the client reads it: a
+    /// client in the middle of an oversized frame would see a reset instead of 1009.
+    async fn drain(&self) {
+        let mut left = DRAIN_BYTES;
+        let drained = std::future::poll_fn(|cx| {
+            let mut inner = self.lock();
+            // Only while the connection closes: an idle connection's memory is unaffected.
+            let mut buf = [0u8; 4096];
+            loop {
+                if inner.halted {
+                    return Poll::Ready(());
+                }
+                let Some(io) = inner.io.as_mut() else {
+                    return Poll::Ready(());
+                };
+                let mut read = ReadBuf::new(&mut buf);
+                match Pin::new(io).poll_read(cx, &mut read) {
+                    Poll::Ready(Ok(())) if !read.filled().is_empty() => {
+                        left = left.saturating_sub(read.filled().len());
+                        if left == 0 {
+                            return Poll::Ready(());
+                        }
+                    }
+                    // The client closed its side, or the socket failed.
+                    Poll::Ready(_) => return Poll::Ready(()),
+                    Poll::Pending => {
+                        // A shutdown wakes this task too.
+                        inner.waker = Some(cx.waker().clone());
+                        return Poll::Pending;
+                    }
+                }
+            }
+        });
+        let _ = tokio::time::timeout(DRAIN_WAIT, drained).await;
     }
 }
 
@@ -220,11 +274,15 @@ impl Outlet for Link {
 
     fn close(&self, reason: CloseReason) {
         let mut inner = self.lock();
-        if inner.ending.is_none() {
-            inner.end(match reason {
-                CloseReason::TooSlow => Ending::TooSlow,
-                CloseReason::Shutdown => Ending::Shutdown,
-            });
+        match (inner.ending, reason) {
+            (None, CloseReason::TooSlow) => inner.end(Ending::TooSlow),
+            (None, CloseReason::Shutdown) => inner.end(Ending::Shutdown),
+            // A connection draining after its close frame does not hold up the shutdown.
+            (Some(Ending::Closing), CloseReason::Shutdown) => {
+                inner.halted = true;
+                inner.wake();
+            }
+            (Some(_), _) => {}
         }
     }
 }

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::{self, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, client_async, connect_async};
 
 use crate::harness::TestServer;
 
@@ -76,6 +76,31 @@ impl WsClient {
             .unwrap_or_else(|e| panic!("WebSocket upgrade refused: {e}"))
     }
 
+    /// Connects to `/websocket` from a socket whose send buffer holds about `bytes`, so a
+    /// large frame is written only as fast as the server reads it.
+    pub async fn connect_with_send_buffer(s: &TestServer, bytes: u32) -> Self {
+        let addr: std::net::SocketAddr = s
+            .base
+            .trim_start_matches("http://")
+            .parse()
+            .expect("the server's address");
+        let socket = TcpSocket::new_v4().expect("a socket");
+        socket
+            .set_send_buffer_size(bytes)
+            .expect("set the send buffer");
+        let tcp = socket.connect(addr).await.expect("connect");
+        let (ws, resp) = client_async(ws_url(&s.base, "/websocket"), MaybeTlsStream::Plain(tcp))
+            .await
+            .unwrap_or_else(|e| panic!("WebSocket upgrade refused: {e}"));
+        assert_eq!(resp.status().as_u16(), 101, "upgrade answered {resp:?}");
+        WsClient {
+            ws,
+            events: VecDeque::new(),
+            next_id: 0,
+            client_id: None,
+        }
+    }
+
     /// Attempts an upgrade at `path`.
     pub async fn try_connect(base: &str, path: &str) -> Result<Self, tungstenite::Error> {
         let (ws, resp) = connect_async(ws_url(base, path)).await?;
@@ -90,11 +115,16 @@ impl WsClient {
 
     /// Sends one text frame as is.
     pub async fn send_text(&mut self, text: impl Into<String>) {
+        self.try_send_text(text).await.expect("send a text frame");
+    }
+
+    /// Sends one text frame as is, answering whether the socket took all of it.
+    pub async fn try_send_text(
+        &mut self,
+        text: impl Into<String>,
+    ) -> Result<(), tungstenite::Error> {
         let text: String = text.into();
-        self.ws
-            .send(Message::Text(text.into()))
-            .await
-            .expect("send a text frame");
+        self.ws.send(Message::Text(text.into())).await
     }
 
     /// The next frame within `timeout` (`None` on timeout); pings and pongs are skipped

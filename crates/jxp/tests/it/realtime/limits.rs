@@ -174,6 +174,27 @@ async fn a_frame_a_little_over_the_limit_closes_with_1009() {
 }
 
 #[tokio::test]
+async fn every_oversized_frame_gets_its_1009_not_a_reset() {
+    let w = world(&[]).await;
+    // Far over the default limit: the server refuses it from its header, while most of it is
+    // still on the way.
+    const LEN: usize = (1 << 20) + 1;
+    let text = padded_ping(LEN);
+    for attempt in 0..50 {
+        // A send buffer far smaller than the frame: the frame's tail still waits on the
+        // client's side when the server refuses its head, whatever the kernel's defaults.
+        let mut c = WsClient::connect_with_send_buffer(&w.s, 16 * 1024).await;
+        // The server reads the frame's tail and drops it before it closes its socket: closed
+        // with unread bytes, the socket would be reset, failing the client's write (and, on
+        // some systems or in clients that stop at a failed write, losing the close frame).
+        let sent = c.try_send_text(text.clone()).await;
+        let ending = c.ending(WAIT).await;
+        assert_eq!(ending, Ending::Closed(Some(1009)), "attempt {attempt}");
+        assert!(sent.is_ok(), "attempt {attempt}: a reset: {sent:?}");
+    }
+}
+
+#[tokio::test]
 async fn the_connection_cap_refuses_the_upgrade_with_503() {
     let w = world(&[("WS_MAX_CONNECTIONS", "2")]).await;
     let mut a = WsClient::connect(&w.s).await;
