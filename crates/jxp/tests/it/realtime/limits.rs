@@ -1,5 +1,5 @@
-//! Limits and lifecycle: slow clients, oversize frames, the connection cap, the upgrade path,
-//! pings and idle sockets, the subscription cap, and graceful shutdown.
+//! Limits and lifecycle: slow clients, bursts, oversize frames, the connection cap, the
+//! upgrade path, pings and idle sockets, the subscription cap, and graceful shutdown.
 
 use std::time::Duration;
 
@@ -149,6 +149,24 @@ async fn events_pushed_while_a_backlog_drains_stay_whole_and_in_order() {
             .iter()
             .all(|e| e["data"]["item"]["name"].as_str().map(str::len) == Some(40_000))
     );
+    c.expect_no_event(QUIET).await;
+}
+
+#[tokio::test]
+async fn a_burst_of_writes_arrives_in_order() {
+    let w = world(&[]).await;
+    const WRITES: usize = 300;
+    let mut c = subscribed(&w.s, &w.bob, json!({"model": "item"})).await;
+    // Concurrent writes: the hub finds changes waiting behind the one it delivers and queues
+    // that one, while the socket has room. The next one pushed directly must still wait for
+    // the queue, or it overtakes the events queued before it.
+    let client = reqwest::Client::new();
+    let auth = w.alice.authorization();
+    let writes = (0..WRITES).map(|i| post_item(&client, &w.s.base, &auth, "burst", i));
+    futures_util::future::join_all(writes).await;
+    let events = c.events(WRITES).await;
+    let seqs: Vec<u64> = events.iter().map(seq).collect();
+    assert_eq!(seqs, (1..=WRITES as u64).collect::<Vec<_>>());
     c.expect_no_event(QUIET).await;
 }
 
