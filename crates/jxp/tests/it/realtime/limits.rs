@@ -41,22 +41,27 @@ async fn a_slow_client_is_closed_with_1013_and_delays_nobody() {
     let payload = "x".repeat(20_000);
 
     let mut slow = subscribed(&w.s, &w.bob, json!({"model": "item"})).await;
-    let fast = subscribed(&w.s, &w.bob, json!({"model": "item"})).await;
-    let reader = tokio::spawn(async move {
-        let mut fast = fast;
-        let events = fast.events(WRITES).await;
-        fast.expect_no_event(QUIET).await;
-        events
-    });
+    let mut fast = subscribed(&w.s, &w.bob, json!({"model": "item"})).await;
 
+    // One write at a time, each awaited by the fast client before the next: a hub or writer
+    // that waited on the stalled client would hold this loop up, and the bounded waits (on the
+    // write's answer and on its event) fail it instead of hanging. They bound the wait, they do
+    // not measure speed.
     let client = reqwest::Client::new();
+    let mut seqs = Vec::with_capacity(WRITES);
     for i in 0..WRITES {
-        post_item(&client, &w.s.base, &w.alice.authorization(), &payload, i).await;
+        tokio::time::timeout(
+            WAIT,
+            post_item(&client, &w.s.base, &w.alice.authorization(), &payload, i),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("write {i} was not answered within {WAIT:?}"));
+        let event = fast.next_event(WAIT).await.unwrap_or_else(|| {
+            panic!("write {i} did not reach the fast client within {WAIT:?} while another stalls")
+        });
+        seqs.push(seq(&event));
     }
-
-    let events = reader.await.unwrap();
-    assert_eq!(events.len(), WRITES);
-    let seqs: Vec<u64> = events.iter().map(seq).collect();
+    fast.expect_no_event(QUIET).await;
     assert_eq!(
         seqs,
         (1..=WRITES as u64).collect::<Vec<_>>(),
