@@ -34,7 +34,11 @@ impl Tables {
 
     /// Whether `model` has been migrated.
     pub fn check_model(&self, model: &str) -> Result<(), StoreError> {
-        self.text_fields(model).map(|_| ())
+        if lock::read(&self.0).contains_key(model) {
+            Ok(())
+        } else {
+            Err(StoreError::UnknownModel(model.to_owned()))
+        }
     }
 
     /// The full-text fields of a migrated model.

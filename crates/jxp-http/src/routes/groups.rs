@@ -4,7 +4,6 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{Method, Uri};
 use jxp_core::GroupChange;
 use jxp_model::Document;
 use serde_json::Value;
@@ -53,33 +52,13 @@ pub(crate) async fn get(
     Ok(Json(Value::Object(state.app.groups(&who, &user_id).await?)))
 }
 
-/// PUT adds the named groups, POST replaces the list with them, DELETE removes them (DELETE
-/// may also name groups as `?group=`).
-pub(crate) async fn change(
-    method: Method,
-    State(state): State<AppState>,
-    Caller(who): Caller,
-    ApiPath(user_id): ApiPath<String>,
-    uri: Uri,
-    JsonBody(body): JsonBody,
+async fn change(
+    state: AppState,
+    who: jxp_core::Identity,
+    user_id: String,
+    change: GroupChange,
+    names: Vec<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let mut names = group_names(&body)?;
-    let change = match method {
-        Method::PUT => GroupChange::Add,
-        Method::POST => GroupChange::Replace,
-        // DELETE, the only other method the route table sends here.
-        _ => {
-            let query = QueryPairs::parse(uri.query().unwrap_or_default())?;
-            names.extend(
-                query
-                    .0
-                    .into_iter()
-                    .filter(|(k, _)| k == "group" || k.starts_with("group["))
-                    .map(|(_, v)| v),
-            );
-            GroupChange::Remove
-        }
-    };
     if names.is_empty() && change != GroupChange::Replace {
         return Err(ApiError::bad_request(
             "Group required: send group=<name> or group[0]=<name>",
@@ -90,4 +69,42 @@ pub(crate) async fn change(
         .change_groups(&who, &user_id, change, names)
         .await?;
     Ok(Json(Value::Object(doc)))
+}
+
+pub(crate) async fn add(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    ApiPath(user_id): ApiPath<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>, ApiError> {
+    let names = group_names(&body)?;
+    change(state, who, user_id, GroupChange::Add, names).await
+}
+
+pub(crate) async fn replace(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    ApiPath(user_id): ApiPath<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>, ApiError> {
+    let names = group_names(&body)?;
+    change(state, who, user_id, GroupChange::Replace, names).await
+}
+
+pub(crate) async fn remove(
+    State(state): State<AppState>,
+    Caller(who): Caller,
+    ApiPath(user_id): ApiPath<String>,
+    query: QueryPairs,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>, ApiError> {
+    let mut names = group_names(&body)?;
+    names.extend(
+        query
+            .0
+            .into_iter()
+            .filter(|(k, _)| k == "group" || k.starts_with("group["))
+            .map(|(_, v)| v),
+    );
+    change(state, who, user_id, GroupChange::Remove, names).await
 }

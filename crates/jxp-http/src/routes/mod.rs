@@ -52,9 +52,9 @@ pub(crate) fn router() -> Router<AppState> {
         .route(
             "/groups/{user_id}",
             get(groups::get)
-                .put(groups::change)
-                .post(groups::change)
-                .delete(groups::change),
+                .put(groups::add)
+                .post(groups::replace)
+                .delete(groups::remove),
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
