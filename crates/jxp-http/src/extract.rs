@@ -131,13 +131,6 @@ where
 pub struct QueryPairs(pub Vec<(String, String)>);
 
 impl QueryPairs {
-    /// Parses a raw query string (without the `?`).
-    pub fn parse(raw: &str) -> Result<Self, ApiError> {
-        serde_urlencoded::from_str(raw)
-            .map(QueryPairs)
-            .map_err(|_| ApiError::bad_request("malformed query string"))
-    }
-
     /// Whether a flag like `_permaDelete=1` or `showDeleted=true` is set.
     pub fn flag(&self, name: &str) -> bool {
         self.0
@@ -150,7 +143,10 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        QueryPairs::parse(parts.uri.query().unwrap_or_default())
+        let raw = parts.uri.query().unwrap_or_default();
+        serde_urlencoded::from_str(raw)
+            .map(QueryPairs)
+            .map_err(|_| ApiError::bad_request("malformed query string"))
     }
 }
 
