@@ -11,6 +11,8 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo clippy -D warnings (SQLite-only build, without the postgres feature)"
+cargo clippy -p jxp --all-targets --locked --no-default-features -- -D warnings
 
 log="$(mktemp)"
 pgdir=""
@@ -112,6 +114,8 @@ start_postgres() {
 status=0
 echo "== cargo test (SQLite)"
 env -u JXP_TEST_DATABASE_URL -u JXP_TEST_PG_CA cargo test --workspace --locked 2>&1 | tee -a "$log" || status=1
+echo "== cargo test (SQLite-only build: a postgres:// URL is refused)"
+cargo test -p jxp --locked --no-default-features --test without_postgres 2>&1 | tee -a "$log" || status=1
 if start_postgres; then
     echo "== cargo test (PostgreSQL)"
     cargo test --workspace --locked 2>&1 | tee -a "$log" || status=1
