@@ -255,11 +255,13 @@ impl Config {
             rate_limit,
         };
         let trust_forwarded_for = v.flag("LOGIN_RATE_LIMIT_XFF", false)?;
+        let cores = u64::try_from(RealtimeSettings::default().shards).unwrap_or(1);
         let realtime = RealtimeSettings {
             max_connections: usize::try_from(v.positive("WS_MAX_CONNECTIONS", 10_000)?)
                 .unwrap_or(usize::MAX),
             send_queue: usize::try_from(v.positive("WS_SEND_QUEUE", 1024)?).unwrap_or(usize::MAX),
             max_subscriptions: 1000,
+            shards: usize::try_from(v.positive("WS_SHARDS", cores)?).unwrap_or(usize::MAX),
         };
         let ws = WsSettings {
             max_message_bytes: usize::try_from(v.positive("WS_MAX_MESSAGE_BYTES", 65_536)?)

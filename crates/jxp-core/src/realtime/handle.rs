@@ -1,8 +1,9 @@
-//! The handles on the hub task: [`Hub`] (shared through the app) and one [`Connection`] per
-//! socket, which send the task commands; and what a connection's authentication hands the hub.
+//! The handles on the hub's shards: [`Hub`] (shared through the app) and one [`Connection`]
+//! per socket, which send its shard commands; and what a connection's authentication hands
+//! the hub.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -20,6 +21,9 @@ pub struct RealtimeSettings {
     pub send_queue: usize,
     /// Subscriptions per connection at most.
     pub max_subscriptions: usize,
+    /// Hub shards: each owns its share of the connections and delivers every change to them,
+    /// so the fan-out of one change runs on this many threads. One per core by default.
+    pub shards: usize,
 }
 
 impl Default for RealtimeSettings {
@@ -28,6 +32,7 @@ impl Default for RealtimeSettings {
             max_connections: 10_000,
             send_queue: 1024,
             max_subscriptions: 1000,
+            shards: std::thread::available_parallelism().map_or(1, usize::from),
         }
     }
 }
@@ -53,7 +58,6 @@ pub(crate) enum HubCmd {
     Connect {
         id: ConnId,
         outlet: Arc<dyn Outlet>,
-        reply: oneshot::Sender<bool>,
     },
     Disconnect {
         id: ConnId,
@@ -84,11 +88,15 @@ pub(crate) enum HubCmd {
     CloseAll,
 }
 
-/// The hub's handle: cheap to clone, shared through `App`.
+/// The hub's handle: cheap to clone, shared through `App`. A connection belongs to one shard
+/// (its id modulo the shard count) for its whole life, and every command about it goes to
+/// that shard, in order.
 #[derive(Clone)]
 pub struct Hub {
-    cmds: mpsc::UnboundedSender<HubCmd>,
+    shards: Arc<[mpsc::UnboundedSender<HubCmd>]>,
     next_id: Arc<AtomicU64>,
+    /// Connections open now, over every shard: what `max_connections` limits.
+    open: Arc<AtomicUsize>,
     settings: RealtimeSettings,
 }
 
@@ -97,33 +105,43 @@ pub struct Connection {
     id: ConnId,
     /// A random 32-hex id the client sees.
     pub client_id: String,
-    hub: Hub,
+    shard: mpsc::UnboundedSender<HubCmd>,
+    open: Arc<AtomicUsize>,
+}
+
+fn stopped() -> CoreError {
+    CoreError::Unavailable("the realtime hub has stopped".into())
 }
 
 impl Hub {
-    pub(crate) fn new(cmds: mpsc::UnboundedSender<HubCmd>, settings: RealtimeSettings) -> Self {
+    pub(crate) fn new(
+        shards: Vec<mpsc::UnboundedSender<HubCmd>>,
+        settings: RealtimeSettings,
+    ) -> Self {
         Hub {
-            cmds,
+            shards: shards.into(),
             next_id: Arc::new(AtomicU64::new(1)),
+            open: Arc::new(AtomicUsize::new(0)),
             settings,
         }
     }
 
-    fn send(&self, cmd: HubCmd) -> Result<(), CoreError> {
-        self.cmds
-            .send(cmd)
-            .map_err(|_| CoreError::Unavailable("the realtime hub has stopped".into()))
+    /// Sends every shard the command `make` builds.
+    fn broadcast(&self, make: impl Fn() -> HubCmd) {
+        for shard in self.shards.iter() {
+            let _ = shard.send(make());
+        }
     }
 
     /// Pushes a ping to every connection, in order with its other frames; the outlet closes a
     /// connection whose client has been silent too long instead.
     pub fn ping_all(&self) {
-        let _ = self.cmds.send(HubCmd::PingAll);
+        self.broadcast(|| HubCmd::PingAll);
     }
 
     /// Closes every connection, and any that connects from now on, as the server shuts down.
     pub fn close_all(&self) {
-        let _ = self.cmds.send(HubCmd::CloseAll);
+        self.broadcast(|| HubCmd::CloseAll);
     }
 
     /// Frames an outlet may hold waiting before its connection counts as too slow.
@@ -138,26 +156,45 @@ impl Hub {
 
     /// Registers a connection whose frames go to `outlet`; `None` when the server holds
     /// `max_connections` already.
-    pub async fn connect(
+    pub fn connect(
         &self,
         client_id: String,
         outlet: Arc<dyn Outlet>,
     ) -> Result<Option<Connection>, CoreError> {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let (reply, accepted) = oneshot::channel();
-        self.send(HubCmd::Connect { id, outlet, reply })?;
-        if !accepted.await.unwrap_or(false) {
+        let max = self.settings.max_connections;
+        let admitted = self
+            .open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .is_ok();
+        if !admitted {
             return Ok(None);
         }
-        Ok(Some(Connection {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        // Counted from here: dropping the handle, even on the error below, uncounts it.
+        let conn = Connection {
             id,
             client_id,
-            hub: self.clone(),
-        }))
+            shard: self.shard_of(id).clone(),
+            open: self.open.clone(),
+        };
+        conn.send(HubCmd::Connect { id, outlet })?;
+        Ok(Some(conn))
+    }
+
+    fn shard_of(&self, id: ConnId) -> &mpsc::UnboundedSender<HubCmd> {
+        let n = self.shards.len() as u64;
+        // `new` is never handed an empty list; the modulo keeps the index in range.
+        &self.shards[usize::try_from(id % n.max(1)).unwrap_or(0)]
     }
 }
 
 impl Connection {
+    fn send(&self, cmd: HubCmd) -> Result<(), CoreError> {
+        self.shard.send(cmd).map_err(|_| stopped())
+    }
+
     /// Makes `identity` the connection's identity (re-checking its subscriptions).
     pub(crate) async fn set_identity(
         &self,
@@ -166,20 +203,19 @@ impl Connection {
         limits: ReadLimits,
     ) -> Result<(), CoreError> {
         let (reply, done) = oneshot::channel();
-        self.hub.send(HubCmd::Auth {
+        self.send(HubCmd::Auth {
             id: self.id,
             identity,
             trace,
             limits,
             reply,
         })?;
-        done.await
-            .map_err(|_| CoreError::Unavailable("the realtime hub has stopped".into()))
+        done.await.map_err(|_| stopped())
     }
 
     /// Subscribes; the hub queues the reply `respond` formats, then the events.
     pub fn subscribe(&self, req: SubscribeRequest, respond: Responder) -> Result<(), CoreError> {
-        self.hub.send(HubCmd::Subscribe {
+        self.send(HubCmd::Subscribe {
             id: self.id,
             req,
             respond,
@@ -192,18 +228,18 @@ impl Connection {
         req: SubscribeRequest,
     ) -> Result<Result<(), String>, CoreError> {
         let (reply, done) = oneshot::channel();
-        self.hub.send(HubCmd::Unsubscribe {
+        self.send(HubCmd::Unsubscribe {
             id: self.id,
             req,
             reply,
         })?;
-        done.await
-            .map_err(|_| CoreError::Unavailable("the realtime hub has stopped".into()))
+        done.await.map_err(|_| stopped())
     }
 }
 
 impl Drop for Connection {
     fn drop(&mut self) {
-        let _ = self.hub.cmds.send(HubCmd::Disconnect { id: self.id });
+        let _ = self.shard.send(HubCmd::Disconnect { id: self.id });
+        self.open.fetch_sub(1, Ordering::AcqRel);
     }
 }

@@ -75,7 +75,7 @@ pub(crate) async fn upgrade(
     let idle_ms = i64::try_from(settings.idle_timeout.as_millis()).unwrap_or(i64::MAX);
     let link = Arc::new(Link::new(client_id.clone(), hub.send_queue(), idle_ms));
     let outlet: Arc<dyn Outlet> = link.clone();
-    let conn = hub.connect(client_id, outlet).await?.ok_or_else(|| {
+    let conn = hub.connect(client_id, outlet)?.ok_or_else(|| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "too many WebSocket connections; try again later",

@@ -1,9 +1,12 @@
-//! The hub task: one task owns every connection and subscription. It reads the store's change
-//! stream in commit order and, per change, serialises the event once, then for each
-//! subscription of that model runs the one delivery check (`admit.rs`: the `seq`, the
+//! The hub: shards, one task each (one per core by default), each owning its share of the
+//! connections and their subscriptions. Every shard reads the store's whole change stream in
+//! commit order and, per change, serialises the event once, then for each of its
+//! subscriptions of that model runs the one delivery check (`admit.rs`: the `seq`, the
 //! subscriber's read right on this document, the filters) and pushes the event to the
-//! subscriber's outlet. It never awaits a client: a full outlet closes that connection.
-//! Identity effects are in `effects.rs`, `since` replay and recovery from the change log in
+//! subscriber's outlet. The shards run in parallel, so one change reaches ten thousand
+//! sockets from every core; a connection's events all come from its one shard, in commit
+//! order. A shard never awaits a client: a full outlet closes that connection. Identity
+//! effects are in `effects.rs`, `since` replay and recovery from the change log in
 //! `replay.rs`.
 
 use std::collections::HashMap;
@@ -46,29 +49,35 @@ struct State {
     closing: bool,
 }
 
-/// Starts the hub task; it ends when every `Hub` handle is gone.
+/// Starts the hub's shards; each ends when every `Hub` handle and connection is gone.
 pub(crate) fn spawn_hub(
     schema: Arc<Schema>,
     store: Arc<dyn Store>,
     settings: RealtimeSettings,
 ) -> Hub {
-    let (tx, rx) = mpsc::unbounded_channel();
-    // Subscribed before the task starts, so no change committed after `App::new` is missed.
-    let changes = store.subscribe();
-    let state = State {
-        schema,
-        store,
-        settings: settings.clone(),
-        cmds: tx.clone(),
-        conns: HashMap::new(),
-        subs: HashMap::new(),
-        pending: HashMap::new(),
-        last_seen: HashMap::new(),
-        actors: HashMap::new(),
-        closing: false,
-    };
-    tokio::spawn(run(state, rx, changes));
-    Hub::new(tx, settings)
+    let shards = (0..settings.shards.max(1))
+        .map(|_| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            // Subscribed before the task starts, so no change committed after `App::new` is
+            // missed.
+            let changes = store.subscribe();
+            let state = State {
+                schema: schema.clone(),
+                store: store.clone(),
+                settings: settings.clone(),
+                cmds: tx.clone(),
+                conns: HashMap::new(),
+                subs: HashMap::new(),
+                pending: HashMap::new(),
+                last_seen: HashMap::new(),
+                actors: HashMap::new(),
+                closing: false,
+            };
+            tokio::spawn(run(state, rx, changes));
+            tx
+        })
+        .collect();
+    Hub::new(shards, settings)
 }
 
 async fn run(
@@ -112,23 +121,19 @@ fn now_ms() -> i64 {
 impl State {
     fn command(&mut self, cmd: HubCmd) {
         match cmd {
-            HubCmd::Connect { id, outlet, reply } => {
-                let accepted = self.conns.len() < self.settings.max_connections;
-                if accepted && self.closing {
+            HubCmd::Connect { id, outlet } => {
+                if self.closing {
                     outlet.close(CloseReason::Shutdown);
                 }
-                if accepted {
-                    self.conns.insert(
-                        id,
-                        ConnState {
-                            outlet,
-                            auth: None,
-                            subs: Vec::new(),
-                            last_seq: Vec::new(),
-                        },
-                    );
-                }
-                let _ = reply.send(accepted);
+                self.conns.insert(
+                    id,
+                    ConnState {
+                        outlet,
+                        auth: None,
+                        subs: Vec::new(),
+                        last_seq: Vec::new(),
+                    },
+                );
             }
             HubCmd::Disconnect { id } => self.drop_conn(id),
             HubCmd::Auth {

@@ -159,6 +159,9 @@ impl TestServer {
             ),
             ("DATABASE_URL".to_owned(), self.database_url.clone()),
             ("BCRYPT_COST".to_owned(), "4".to_owned()),
+            // Three hub shards whatever the machine's cores, so every realtime test runs with
+            // its connections split over shards.
+            ("WS_SHARDS".to_owned(), "3".to_owned()),
         ];
         vars.extend(self.env.iter().cloned());
         Config::from_vars(vars)

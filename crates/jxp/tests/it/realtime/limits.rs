@@ -176,6 +176,32 @@ async fn a_burst_of_writes_arrives_in_order() {
 }
 
 #[tokio::test]
+async fn every_shard_delivers_a_burst_to_each_of_its_sockets_in_order() {
+    // Nine sockets over the harness's three shards, each with overlapping subscriptions (the
+    // collection and a filter that every write matches): every socket gets every event once,
+    // in `seq` order, whichever shard holds it.
+    let w = world(&[]).await;
+    const WRITES: usize = 120;
+    let mut clients = Vec::new();
+    for i in 0..9 {
+        let who = if i % 2 == 0 { &w.alice } else { &w.bob };
+        let mut c = subscribed(&w.s, who, json!({"model": "item"})).await;
+        c.subscribe_ok(json!({"model": "item", "filter": {"name": {"$regex": "^burst"}}}))
+            .await;
+        clients.push(c);
+    }
+    let client = reqwest::Client::new();
+    let auth = w.alice.authorization();
+    let writes = (0..WRITES).map(|i| post_item(&client, &w.s.base, &auth, "burst", i));
+    futures_util::future::join_all(writes).await;
+    for (i, c) in clients.iter_mut().enumerate() {
+        let seqs: Vec<u64> = c.events(WRITES).await.iter().map(seq).collect();
+        assert_eq!(seqs, (1..=WRITES as u64).collect::<Vec<_>>(), "socket {i}");
+        c.expect_no_event(QUIET).await;
+    }
+}
+
+#[tokio::test]
 async fn a_frame_over_the_limit_closes_with_1009() {
     let w = world(&[("WS_MAX_MESSAGE_BYTES", "1024")]).await;
     let mut c = WsClient::connect(&w.s).await;
@@ -233,6 +259,22 @@ async fn the_connection_cap_refuses_the_upgrade_with_503() {
     }
     // The two open ones are unaffected.
     a.assert_alive().await;
+    b.assert_alive().await;
+    // The cap counts connections over every shard: once one closes, its place is free again
+    // (asked until a deadline: the server frees it when it has seen the close).
+    drop(a);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut c = loop {
+        match WsClient::try_connect(&w.s.base, "/websocket").await {
+            Ok(c) => break c,
+            Err(e) => assert!(
+                tokio::time::Instant::now() < deadline,
+                "the closed connection's place was not freed: {e}"
+            ),
+        }
+        tokio::task::yield_now().await;
+    };
+    c.assert_alive().await;
     b.assert_alive().await;
 }
 
