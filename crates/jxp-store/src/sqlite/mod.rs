@@ -29,7 +29,8 @@ use write::Command;
 pub struct SqliteOptions {
     /// The database file; its directory is created if missing.
     pub path: PathBuf,
-    /// Reader connections.
+    /// Reader connections: one per core by default (four at least), so reads run on every
+    /// core at once.
     pub readers: usize,
     /// How many changes per model stay in the change log for replay.
     pub retention: u64,
@@ -41,7 +42,7 @@ impl SqliteOptions {
     pub fn new(path: impl Into<PathBuf>) -> Self {
         SqliteOptions {
             path: path.into(),
-            readers: 4,
+            readers: std::thread::available_parallelism().map_or(4, |n| n.get().max(4)),
             retention: 10_000,
             stream_capacity: 65_536,
         }
@@ -146,7 +147,7 @@ impl Store for SqliteStore {
         self.tables.check_model(model)?;
         let (model, id) = (model.to_owned(), id.to_owned());
         self.readers
-            .run(move |conn| read::get(conn, &model, &id))
+            .run_short(move |conn| read::get(conn, &model, &id))
             .await
     }
 

@@ -52,16 +52,7 @@ impl ReaderPool {
             .acquire()
             .await
             .map_err(|_| StoreError::Closed)?;
-        let taken = lock(&self.idle).pop();
-        let conn = match taken {
-            Some(conn) => conn,
-            // A connection is lost only if a read task died; replace it.
-            None => {
-                let conn = open_connection(&self.path)?;
-                conn.execute_batch("PRAGMA query_only = ON;")?;
-                conn
-            }
-        };
+        let conn = self.take()?;
         let idle = self.idle.clone();
         tokio::task::spawn_blocking(move || {
             let result = f(&conn);
@@ -70,6 +61,35 @@ impl ReaderPool {
         })
         .await
         .map_err(|e| StoreError::Database(format!("read task failed: {e}")))?
+    }
+
+    /// Runs `f`, a read of a few pages by key (a document by id), on the calling thread when a
+    /// reader connection is idle: handing it to the blocking pool would cost more than the
+    /// read, and the hand-off is what limits reads by id on many cores. With every reader
+    /// busy it waits its turn as `run` does.
+    pub async fn run_short<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let Ok(_permit) = self.permits.try_acquire() else {
+            return self.run(f).await;
+        };
+        let conn = self.take()?;
+        let result = f(&conn);
+        lock(&self.idle).push(conn);
+        result
+    }
+
+    /// An idle connection; the caller holds a permit, so one is there unless a read task died
+    /// holding it, and then a new one replaces it.
+    fn take(&self) -> Result<Connection, StoreError> {
+        if let Some(conn) = lock(&self.idle).pop() {
+            return Ok(conn);
+        }
+        let conn = open_connection(&self.path)?;
+        conn.execute_batch("PRAGMA query_only = ON;")?;
+        Ok(conn)
     }
 }
 
