@@ -2,6 +2,7 @@
 //! HTTP answers, the `Origin` check of the WebSocket upgrade, and a real browser page on a
 //! second origin that calls the API and opens the feed.
 
+mod browser;
 mod headers;
 mod websocket;
 
