@@ -3,7 +3,7 @@
 # SQLite and once on PostgreSQL. It installs what the tests need: SQLite is compiled in, and
 # PostgreSQL comes from Debian's packages when its binaries are missing; a throwaway cluster is
 # started in a temporary directory on a free loopback port, with TLS from a throwaway CA, and
-# removed at the end.
+# removed at the end. The browser tests drive Chromium, also from Debian's packages when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -111,7 +111,24 @@ start_postgres() {
     return 1
 }
 
+# The browser tests' Chromium: the one JXP_TEST_CHROMIUM names, or Debian's, installed when
+# missing (the package lists are refreshed only if the install fails without).
+install_chromium() {
+    if [[ -n "${JXP_TEST_CHROMIUM:-}" || -x /usr/bin/chromium ]]; then
+        return 0
+    fi
+    if [[ "$(id -u)" -ne 0 ]]; then
+        echo "Chromium is missing and installing it needs root: the browser tests will skip" >&2
+        return 0
+    fi
+    echo "== installing Chromium from Debian's packages"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -qq chromium >/dev/null 2>&1 ||
+        { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+}
+
 status=0
+install_chromium || { echo "cannot install Chromium: the browser tests will skip" >&2; status=1; }
 echo "== cargo test (SQLite)"
 env -u JXP_TEST_DATABASE_URL -u JXP_TEST_PG_CA cargo test --workspace --locked 2>&1 | tee -a "$log" || status=1
 echo "== cargo test (SQLite-only build: a postgres:// URL is refused)"

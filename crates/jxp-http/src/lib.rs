@@ -3,6 +3,7 @@
 //! `{ "code", "message" }`. No business rule lives here.
 
 mod cache;
+mod cors;
 mod error;
 mod extract;
 mod routes;
@@ -17,6 +18,7 @@ use jxp_core::App;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+pub use cors::{BadOrigin, CorsOrigins};
 pub use error::ApiError;
 pub use ws::WsSettings;
 
@@ -31,6 +33,8 @@ pub struct HttpSettings {
     /// `CACHE_ENABLED`: keep GET answers of `/api` until their model is written or the TTL ends.
     pub cache_enabled: bool,
     pub cache_ttl: std::time::Duration,
+    /// `CORS_ORIGINS`: the other origins browser pages may call the API and open sockets from.
+    pub cors: CorsOrigins,
 }
 
 impl Default for HttpSettings {
@@ -41,6 +45,7 @@ impl Default for HttpSettings {
             ws: WsSettings::default(),
             cache_enabled: false,
             cache_ttl: std::time::Duration::from_secs(300),
+            cors: CorsOrigins::default(),
         }
     }
 }
@@ -69,7 +74,14 @@ impl AppState {
 
 /// The whole API as a router, so tests and the binary build the same thing.
 pub fn router(state: AppState) -> Router {
-    routes::router().with_state(state)
+    let cors = cors::layer(&state.http.cors);
+    let router = routes::router().with_state(state);
+    // Around every route and the fallbacks, so that preflights of any path are answered and
+    // error answers carry the headers too: a page cannot read a 401's body without them.
+    match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    }
 }
 
 /// Serves the API on `listener` until `shutdown` resolves, then finishes in-flight requests.

@@ -11,7 +11,7 @@ use jxp_core::{
     AuthSettings, Hooks, QueryLimits, RateLimitSettings, RealtimeSettings, Settings, SmtpSettings,
     parse_size,
 };
-use jxp_http::{HttpSettings, WsSettings};
+use jxp_http::{CorsOrigins, HttpSettings, WsSettings};
 
 /// A setting that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -294,9 +294,26 @@ impl Config {
                 ws,
                 cache_enabled: v.flag("CACHE_ENABLED", false)?,
                 cache_ttl: Duration::from_secs(v.positive("CACHE_TTL", 300)?),
+                cors: cors_origins(&v)?,
             },
         })
     }
+}
+
+/// `CORS_ORIGINS`: unset for same-origin pages only, `*`, or origins separated by commas; a
+/// bad origin is named on its own.
+fn cors_origins(v: &Vars) -> Result<CorsOrigins, ConfigError> {
+    CorsOrigins::parse(v.get("CORS_ORIGINS").unwrap_or_default()).map_err(|e| {
+        bad(
+            "CORS_ORIGINS",
+            &e.entry,
+            &format!(
+                "origins separated by commas, each scheme://host[:port] such as \
+                 https://app.example.com or http://localhost:3000 ({}), or * alone",
+                e.why
+            ),
+        )
+    })
 }
 
 /// `DATABASE_POOL_SIZE`: 2 at least (the writer holds one while readers work), at most 1,000.
@@ -331,6 +348,35 @@ mod tests {
         assert_eq!(c.core.query_limits.max_response_size, 10 * 1024 * 1024);
         assert_eq!(c.token_expiry, 86_400);
         assert_eq!(c.database_pool_size, 16);
+        assert_eq!(c.http.cors, CorsOrigins::SameOrigin);
+    }
+
+    #[test]
+    fn cors_origins() {
+        let c = Config::from_vars(vars(&[(
+            "CORS_ORIGINS",
+            "http://localhost:3000, https://app.example.com",
+        )]))
+        .unwrap();
+        assert_eq!(
+            c.http.cors,
+            CorsOrigins::List(vec![
+                "http://localhost:3000".into(),
+                "https://app.example.com".into()
+            ])
+        );
+        let c = Config::from_vars(vars(&[("CORS_ORIGINS", "*")])).unwrap();
+        assert_eq!(c.http.cors, CorsOrigins::Any);
+        let err = Config::from_vars(vars(&[(
+            "CORS_ORIGINS",
+            "http://localhost:3000,https://app.example.com/",
+        )]))
+        .unwrap_err();
+        assert_eq!(err.var, "CORS_ORIGINS");
+        assert_eq!(err.value, "https://app.example.com/");
+        let text = err.to_string();
+        assert!(text.contains("\"https://app.example.com/\""), "{text}");
+        assert!(text.contains("no path"), "{text}");
     }
 
     #[test]

@@ -54,13 +54,22 @@ impl Default for WsSettings {
     }
 }
 
-/// Upgrades to a WebSocket (RFC 6455 over HTTP/1.1), or refuses with 503 when the server
-/// holds its maximum.
+/// Upgrades to a WebSocket (RFC 6455 over HTTP/1.1); refuses with 403 a browser page of an
+/// origin that may not call the API, and with 503 when the server holds its maximum.
 pub(crate) async fn upgrade(
     State(state): State<AppState>,
     key: ClientKey,
     mut request: Request,
 ) -> Result<Response, ApiError> {
+    if !crate::cors::ws_origin_allowed(
+        &state.http.cors,
+        request.headers(),
+        &state.app.settings().auth.api_url,
+    ) {
+        return Err(ApiError::forbidden(
+            "this page's origin may not open a WebSocket here; see CORS_ORIGINS",
+        ));
+    }
     let accept = accept_key(request.version(), request.headers())
         .map_err(|why| ApiError::bad_request(format!("not a WebSocket upgrade: {why}")))?;
     let on_upgrade = request

@@ -11,6 +11,7 @@ mod bad_input;
 mod bulkwrite;
 mod cache;
 mod changes;
+mod cors;
 mod crud;
 mod csv;
 mod delete;

@@ -106,7 +106,8 @@ pub async fn send_form(
     (r.status, r.body)
 }
 
-async fn finish(req: reqwest::RequestBuilder) -> Reply {
+/// Sends a built request; answers the whole reply.
+pub async fn finish(req: reqwest::RequestBuilder) -> Reply {
     let resp = req.send().await.unwrap();
     let status = resp.status();
     let headers = resp.headers().clone();
