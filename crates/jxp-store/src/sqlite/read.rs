@@ -430,4 +430,46 @@ mod tests {
         let all = s.find("t", &Find::default()).await.unwrap();
         assert!(all.iter().all(|d| !d.contains_key("score")));
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_short_read_waits_its_turn_when_every_reader_is_busy() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(store(&dir).await);
+        let pool = std::sync::Arc::new(ReaderPool::open(&dir.path().join("db"), 1).unwrap());
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let (started, running) = tokio::sync::oneshot::channel();
+        let busy = {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                pool.run(move |_| {
+                    let _ = started.send(());
+                    held.recv().ok();
+                    Ok(1)
+                })
+                .await
+            })
+        };
+        running.await.unwrap();
+        // The one reader is busy: the short read must wait for it, not fail or open another.
+        let short = {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                pool.run_short(|conn| get(conn, "t", &format!("{:024x}", 1)))
+                    .await
+            })
+        };
+        tokio::task::yield_now().await;
+        assert!(!short.is_finished());
+        release.send(()).unwrap();
+        assert_eq!(busy.await.unwrap().unwrap(), 1);
+        let found = short.await.unwrap().unwrap().unwrap();
+        assert_eq!(found["n"], json!(1));
+        // Idle again: the short read runs on the caller's thread and still finds it.
+        let again = pool
+            .run_short(|conn| get(conn, "t", &format!("{:024x}", 3)))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(again["n"], json!(3));
+    }
 }
