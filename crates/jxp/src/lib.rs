@@ -8,6 +8,7 @@ mod config;
 mod error;
 mod init;
 mod settings;
+mod startup;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -34,6 +35,7 @@ pub use jxp_core::{
 pub use jxp_model::Document;
 pub use jxp_query::{Filter, Op, Path};
 pub use settings::{DefaultValue, SETTINGS, Setting};
+pub use startup::{VERSION, describe_database};
 
 /// Loads the models, opens the store and builds the app.
 pub async fn build_app(config: &Config) -> Result<App, Error> {
@@ -119,8 +121,10 @@ pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
+    startup::log_starting();
+    let (model_dir, database) = (config.model_dir.clone(), config.database.clone());
     let running = start(config).await?;
-    tracing::info!(addr = %running.addr, "jxp listening");
+    startup::log_started(&model_dir, &database, &running.app, running.addr).await;
     shutdown.await;
     tracing::info!("shutting down");
     running.stop().await

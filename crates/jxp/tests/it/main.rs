@@ -23,5 +23,6 @@ mod populate;
 mod query_route;
 mod realtime;
 mod search;
+mod startup;
 mod unique;
 mod validation;
