@@ -1,5 +1,6 @@
 //! Extractors that answer bad input in our error shape: JSON (or form) bodies with a size
-//! limit, path parameters, query-string pairs, and the caller's identity.
+//! limit (another content type is a 415), path parameters, query-string pairs, and the
+//! caller's identity.
 
 use axum::body::Bytes;
 use std::net::SocketAddr;
@@ -73,8 +74,10 @@ impl FromRequest<AppState> for AnyJson {
     }
 }
 
-/// A request body as a JSON object: `application/json`, or a urlencoded form (values are
-/// strings, which the model casts). An empty body is an empty object.
+/// A request body as a JSON object: `application/json` (or no content type), or a urlencoded
+/// form as JXP's clients may send (values are strings, which the model casts). An empty body
+/// is an empty object. JSON labelled as a form, which is what `curl -d` sends without `-H`,
+/// is refused rather than read as one nameless field that stores nothing.
 pub struct JsonBody(pub Document);
 
 impl FromRequest<AppState> for JsonBody {
@@ -82,30 +85,42 @@ impl FromRequest<AppState> for JsonBody {
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let (content_type, bytes) = read_body(req, state.http.body_limit).await?;
+        let form = match content_type.as_deref() {
+            Some("application/json") | None => false,
+            Some("application/x-www-form-urlencoded") => true,
+            Some(other) => return Err(unsupported(other)),
+        };
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(JsonBody(Document::new()));
         }
-        match content_type.as_deref() {
-            Some("application/json") | None => {
-                let value: Value = serde_json::from_slice(&bytes)
-                    .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
-                match value {
-                    Value::Object(map) => Ok(JsonBody(map)),
-                    _ => Err(ApiError::bad_request("the body must be a JSON object")),
-                }
-            }
-            Some("application/x-www-form-urlencoded") => {
-                let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes)
-                    .map_err(|_| ApiError::bad_request("malformed form body"))?;
-                Ok(JsonBody(
-                    pairs
-                        .into_iter()
-                        .map(|(k, v)| (k, Value::String(v)))
-                        .collect(),
-                ))
-            }
-            Some(other) => Err(unsupported(other)),
+        if !form {
+            let value: Value = serde_json::from_slice(&bytes)
+                .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
+            return match value {
+                Value::Object(map) => Ok(JsonBody(map)),
+                _ => Err(ApiError::bad_request("the body must be a JSON object")),
+            };
         }
+        // A form's names and values are percent-encoded, so a raw `{` or `[` first is JSON.
+        if bytes
+            .iter()
+            .find(|b| !b.is_ascii_whitespace())
+            .is_some_and(|b| matches!(b, b'{' | b'['))
+        {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "the body is JSON but its content type is application/x-www-form-urlencoded \
+                 (curl -d sends that): send Content-Type: application/json",
+            ));
+        }
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes)
+            .map_err(|_| ApiError::bad_request("malformed form body"))?;
+        Ok(JsonBody(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect(),
+        ))
     }
 }
 

@@ -19,6 +19,16 @@ pub enum ModelError {
     },
 }
 
+/// Something in a model file that works but is most likely not what its author meant; the
+/// server starts and logs it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}{}: {reason}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+pub struct ModelWarning {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub reason: String,
+}
+
 /// A document that does not fit its model. `field` is the dotted path of the offending value
 /// (empty for whole-document problems).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

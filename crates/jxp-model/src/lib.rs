@@ -15,9 +15,9 @@ pub mod sync;
 mod validate;
 
 pub use document::{Document, SYSTEM_FIELDS, into_public_view, now_iso, public_view};
-pub use error::{ModelError, ValidationError};
+pub use error::{ModelError, ModelWarning, ValidationError};
 pub use ident::is_ident;
-pub use load::{load_dir, parse_model_json, parse_model_toml};
+pub use load::{load_dir, load_dir_with_warnings, parse_model_json, parse_model_toml};
 pub use objectid::{ObjectId, is_object_id};
 pub use schema::{
     AdvancedQueries, Field, FieldKind, FieldOptions, IndexKind, Model, ModelOptions, Perms,

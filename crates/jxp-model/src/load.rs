@@ -6,14 +6,21 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::builtin::builtin_models;
-use crate::error::ModelError;
+use crate::error::{ModelError, ModelWarning};
 use crate::model_file::{Fault, ParsedModel, model_from_node};
 use crate::node::{self, Node, SyntaxError};
 use crate::schema::{Field, FieldKind, Model, Schema};
 
 /// Loads every `*.toml` / `*.json` directly in `dir`, adds the built-in models the directory
-/// lacks, and checks links.
+/// lacks, and checks links. `load_dir_with_warnings` also answers what looks like a mistake.
 pub fn load_dir(dir: &Path) -> Result<Schema, ModelError> {
+    load_dir_with_warnings(dir).map(|(schema, _)| schema)
+}
+
+/// `load_dir`, and the warnings of the directory's model files (a model without perms, a
+/// `[perms]` group that is neither built-in nor declared), in file order.
+pub fn load_dir_with_warnings(dir: &Path) -> Result<(Schema, Vec<ModelWarning>), ModelError> {
+    let mut warnings = Vec::new();
     let mut sources: BTreeMap<String, Source> = BTreeMap::new();
     for (file, format) in model_files(dir)? {
         let slug = slug_of(&file)?;
@@ -31,6 +38,16 @@ pub fn load_dir(dir: &Path) -> Result<Schema, ModelError> {
         let text = std::fs::read_to_string(&file)
             .map_err(|e| invalid(&file, None, format!("cannot read: {e}")))?;
         let parsed = parse(&slug, &file, &text, format)?;
+        warnings.extend(
+            parsed
+                .warnings
+                .into_iter()
+                .map(|Fault { line, reason }| ModelWarning {
+                    file: file.clone(),
+                    line,
+                    reason,
+                }),
+        );
         sources.insert(
             slug,
             Source {
@@ -63,7 +80,7 @@ pub fn load_dir(dir: &Path) -> Result<Schema, ModelError> {
     for source in sources.values() {
         check_links(&schema, source)?;
     }
-    Ok(schema)
+    Ok((schema, warnings))
 }
 
 /// Parses one TOML model file's text.
@@ -395,6 +412,79 @@ mod tests {
         let (file, _, reason) = load_err(&[("person.toml", "name = \"User\"\n")]);
         assert_eq!(file, Path::new("person.toml"));
         assert!(reason.contains("share the name \"User\""), "{reason}");
+    }
+
+    /// The warnings of a directory, as `(file, line, reason)`.
+    fn warnings(files: &[(&str, &str)]) -> Vec<(PathBuf, Option<usize>, String)> {
+        let dir = TempDir::with(files);
+        let (_, warnings) = load_dir_with_warnings(&dir.0).unwrap();
+        warnings
+            .into_iter()
+            .map(|w| {
+                let name = w.file.strip_prefix(&dir.0).map(Path::to_owned).unwrap();
+                (name, w.line, w.reason)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_undeclared_perms_group_is_a_warning_with_its_line() {
+        let got = warnings(&[
+            (
+                "post.toml",
+                "[fields]\ntitle = \"String\"\n\n[perms]\nadmin = \"crud\"\nadmn = \"r\"\neditors = \"cru\"\nall = \"r\"\n\n[options]\ngroups = [\"editors\"]\n",
+            ),
+            (
+                "page.json",
+                "{\"fields\": {\"title\": \"String\"},\n \"options\": {\"perms\": {\"user\": \"r\",\n  \"editor\": \"u\"}}}",
+            ),
+        ]);
+        assert_eq!(got.len(), 2, "{got:?}");
+        // JSON model files carry no positions, so only the file is named.
+        assert_eq!((&got[0].0, got[0].1), (&PathBuf::from("page.json"), None));
+        assert!(got[0].2.contains("\"editor\""), "{}", got[0].2);
+        assert_eq!(
+            (&got[1].0, got[1].1),
+            (&PathBuf::from("post.toml"), Some(6))
+        );
+        assert!(
+            got[1]
+                .2
+                .contains("perms group \"admn\" is neither built-in"),
+            "{}",
+            got[1].2
+        );
+    }
+
+    #[test]
+    fn a_model_without_perms_is_a_warning() {
+        let got = warnings(&[
+            ("closed.toml", "[fields]\ntitle = \"String\"\n"),
+            ("empty.toml", "[fields]\ntitle = \"String\"\n[perms]\n"),
+            (
+                "open.toml",
+                "[fields]\ntitle = \"String\"\n[perms]\nall = \"r\"\n",
+            ),
+        ]);
+        let files: Vec<&Path> = got.iter().map(|(f, _, _)| f.as_path()).collect();
+        assert_eq!(files, [Path::new("closed.toml"), Path::new("empty.toml")]);
+        assert!(
+            got[0].2.contains("model \"closed\" has no [perms]"),
+            "{}",
+            got[0].2
+        );
+        assert!(got[0].2.contains("403"), "{}", got[0].2);
+        assert_eq!(got[0].1, None);
+    }
+
+    #[test]
+    fn declared_groups_must_be_group_names() {
+        let (file, line, reason) = load_err(&[(
+            "post.toml",
+            "[fields]\ntitle = \"String\"\n[options]\ngroups = [\"a b\"]\n",
+        )]);
+        assert_eq!((file, line), (PathBuf::from("post.toml"), Some(4)));
+        assert!(reason.contains("\"a b\" is not a group name"), "{reason}");
     }
 
     #[test]

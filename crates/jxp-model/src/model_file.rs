@@ -32,7 +32,12 @@ fn fault(line: Option<usize>, reason: impl Into<String>) -> Fault {
 pub(crate) struct ParsedModel {
     pub model: Model,
     pub field_lines: BTreeMap<String, usize>,
+    /// What works but is most likely a mistake (see `warnings`).
+    pub warnings: Vec<Fault>,
 }
+
+/// The groups every model may name in `[perms]` without declaring them.
+pub(crate) const BUILTIN_GROUPS: [&str; 4] = ["all", "user", "owner", "admin"];
 
 /// Interprets the root of a model file.
 pub(crate) fn model_from_node(slug: &str, root: &Node) -> Result<ParsedModel, Fault> {
@@ -71,10 +76,53 @@ pub(crate) fn model_from_node(slug: &str, root: &Node) -> Result<ParsedModel, Fa
         options,
         builtin: false,
     };
+    let warnings = warnings(&model, entries);
     Ok(ParsedModel {
         model,
         field_lines: parser.field_lines,
+        warnings,
     })
+}
+
+/// A model without perms (which no caller may use), and each `[perms]` group that is neither
+/// built-in nor declared in `[options] groups`, with its line.
+fn warnings(model: &Model, entries: &[(String, Node)]) -> Vec<Fault> {
+    if model.perms.is_empty() {
+        return vec![fault(
+            None,
+            format!(
+                "model \"{}\" has no [perms]: every route answers 403 to every caller, admins included (add [perms] to serve it)",
+                model.slug
+            ),
+        )];
+    }
+    let perms_node = entries.iter().find_map(|(key, node)| match key.as_str() {
+        "perms" => Some(node),
+        "options" => table(node, "")
+            .ok()?
+            .iter()
+            .find(|(k, _)| k == "perms")
+            .map(|(_, n)| n),
+        _ => None,
+    });
+    let Some(Ok(groups)) = perms_node.map(|n| table(n, "")) else {
+        return Vec::new();
+    };
+    groups
+        .iter()
+        .filter(|(group, _)| {
+            !BUILTIN_GROUPS.contains(&group.as_str()) && !model.options.groups.contains(group)
+        })
+        .map(|(group, letters)| {
+            fault(
+                letters.line,
+                format!(
+                    "perms group \"{group}\" is neither built-in ({}) nor declared in [options] groups: a misspelling? A custom group is declared with groups = [\"{group}\"] in [options]",
+                    BUILTIN_GROUPS.join(", ")
+                ),
+            )
+        })
+        .collect()
 }
 
 fn model_name(node: &Node) -> Result<String, Fault> {
@@ -121,11 +169,7 @@ fn set_perms(perms: &mut Option<Perms>, node: &Node) -> Result<(), Fault> {
     }
     let mut groups = Vec::new();
     for (group, letters) in table(node, "\"perms\"")? {
-        if group.is_empty()
-            || !group
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        {
+        if !is_group_name(group) {
             return Err(fault(
                 letters.line,
                 format!(
@@ -189,7 +233,8 @@ fn parse_options(
                     options.query_limits = Some(map);
                 }
             }
-            "callable" => options.callable = callable(value)?,
+            "callable" => options.callable = strings(value, "callable")?,
+            "groups" => options.groups = group_names(value)?,
             "perms" => set_perms(perms, value)?,
             other => {
                 return Err(fault(value.line, format!("unknown option \"{other}\"")));
@@ -220,8 +265,32 @@ fn advanced_queries(node: &Node) -> Result<AdvancedQueries, Fault> {
     Ok(out)
 }
 
-fn callable(node: &Node) -> Result<Vec<String>, Fault> {
-    let err = || fault(node.line, "option \"callable\" must be an array of strings");
+/// `[options] groups`: custom group names, by the rule `[perms]` keys follow.
+fn group_names(node: &Node) -> Result<Vec<String>, Fault> {
+    let names = strings(node, "groups")?;
+    if let Some(bad) = names.iter().find(|g| !is_group_name(g)) {
+        return Err(fault(
+            node.line,
+            format!("option \"groups\": \"{bad}\" is not a group name (A-Z, a-z, 0-9, _ and -)"),
+        ));
+    }
+    Ok(names)
+}
+
+fn is_group_name(group: &str) -> bool {
+    !group.is_empty()
+        && group
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+fn strings(node: &Node, option: &str) -> Result<Vec<String>, Fault> {
+    let err = || {
+        fault(
+            node.line,
+            format!("option \"{option}\" must be an array of strings"),
+        )
+    };
     let NodeValue::Array(items) = &node.value else {
         return Err(err());
     };

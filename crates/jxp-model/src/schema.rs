@@ -285,6 +285,9 @@ pub struct ModelOptions {
     /// query layer interprets them.
     pub query_limits: Option<serde_json::Map<String, Value>>,
     pub callable: Vec<String>,
+    /// Custom groups `[perms]` may name (`groups = ["editors"]`), declared so that a group
+    /// that is neither built-in nor declared, most often a misspelling, is a warning.
+    pub groups: Vec<String>,
 }
 
 impl Default for ModelOptions {
@@ -296,6 +299,7 @@ impl Default for ModelOptions {
             advanced_queries: AdvancedQueries::default(),
             query_limits: None,
             callable: Vec::new(),
+            groups: Vec::new(),
         }
     }
 }

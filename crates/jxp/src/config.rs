@@ -1,6 +1,7 @@
 //! Settings from the environment (and `.env`), as SPEC §1 names them. A bad value stops
 //! start-up with the variable's name and what it accepts.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -12,6 +13,8 @@ use jxp_core::{
     parse_size,
 };
 use jxp_http::{CorsOrigins, HttpSettings, WsSettings};
+
+use crate::settings::{DefaultValue, setting};
 
 /// A setting that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -55,45 +58,61 @@ pub struct Config {
     pub http: HttpSettings,
 }
 
-struct Vars(HashMap<String, String>);
+/// The given values, and the names read from them (so a test can hold the reads and the
+/// table of settings together).
+struct Vars {
+    given: HashMap<String, String>,
+    read: RefCell<Vec<String>>,
+}
 
 impl Vars {
+    /// The value given for `name`; an empty one counts as not given.
     fn get(&self, name: &str) -> Option<&str> {
-        self.0
+        self.read.borrow_mut().push(name.to_owned());
+        self.given
             .get(name)
             .map(String::as_str)
             .filter(|v| !v.trim().is_empty())
     }
 
-    fn parse<T: std::str::FromStr>(
-        &self,
-        name: &str,
-        default: T,
-        expected: &str,
-    ) -> Result<T, ConfigError> {
-        match self.get(name) {
-            None => Ok(default),
-            Some(raw) => raw.trim().parse().map_err(|_| bad(name, raw, expected)),
-        }
+    /// The value given for `name`, or its default from the table of settings.
+    fn value(&self, name: &str) -> Option<&str> {
+        self.get(name).or(match setting(name).map(|s| s.default) {
+            Some(DefaultValue::Value(v)) => Some(v),
+            _ => None,
+        })
     }
 
-    fn positive(&self, name: &str, default: u64) -> Result<u64, ConfigError> {
-        let v = self.parse(name, default, "a positive whole number")?;
+    fn parse<T: std::str::FromStr>(&self, name: &str, expected: &str) -> Result<T, ConfigError> {
+        let raw = self.value(name).unwrap_or_default();
+        raw.trim().parse().map_err(|_| bad(name, raw, expected))
+    }
+
+    fn positive(&self, name: &str) -> Result<u64, ConfigError> {
+        let v = self.parse(name, "a positive whole number")?;
         if v == 0 {
             return Err(bad(name, "0", "a positive whole number"));
         }
         Ok(v)
     }
 
-    fn flag(&self, name: &str, default: bool) -> Result<bool, ConfigError> {
-        match self.get(name).map(|v| v.trim().to_ascii_lowercase()) {
-            None => Ok(default),
-            Some(v) => match v.as_str() {
-                "true" | "1" | "yes" | "on" => Ok(true),
-                "false" | "0" | "no" | "off" => Ok(false),
-                _ => Err(bad(name, &v, "true or false")),
-            },
+    fn flag(&self, name: &str) -> Result<bool, ConfigError> {
+        let v = self
+            .value(name)
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        match v.as_str() {
+            "true" | "1" | "yes" | "on" => Ok(true),
+            "false" | "0" | "no" | "off" => Ok(false),
+            _ => Err(bad(name, &v, "true or false")),
         }
+    }
+
+    /// A size such as `10mb`, `512kb` or a byte count.
+    fn size(&self, name: &str, expected: &str) -> Result<u64, ConfigError> {
+        let raw = self.value(name).unwrap_or_default();
+        parse_size(raw).ok_or_else(|| bad(name, raw, expected))
     }
 }
 
@@ -111,28 +130,31 @@ impl Config {
         Self::from_vars(std::env::vars())
     }
 
-    /// Reads settings from `(name, value)` pairs.
+    /// Reads settings from `(name, value)` pairs; of two pairs with one name the later wins, so
+    /// values from the command line can follow the environment's.
     pub fn from_vars(
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
-        let v = Vars(vars.into_iter().collect());
-        let port: u16 = v.parse("PORT", 4001, "a port number from 0 to 65535")?;
-        let host: IpAddr = v.parse(
-            "HOST",
-            IpAddr::from([127, 0, 0, 1]),
-            "an IP address such as 127.0.0.1 or 0.0.0.0",
-        )?;
+        let v = Vars {
+            given: vars.into_iter().collect(),
+            read: RefCell::default(),
+        };
+        Self::from_given(&v)
+    }
+
+    fn from_given(v: &Vars) -> Result<Self, ConfigError> {
+        let port: u16 = v.parse("PORT", "a port number from 0 to 65535")?;
+        let host: IpAddr = v.parse("HOST", "an IP address such as 127.0.0.1 or 0.0.0.0")?;
         let api_url = v
             .get("API_URL")
             .or(v.get("API_SERVER"))
             .map_or_else(|| format!("http://localhost:{port}"), str::to_owned);
-        let model_dir = PathBuf::from(v.get("MODEL_DIR").unwrap_or("./models"));
-        let database = match v.get("DATABASE_URL") {
-            None => Database::Sqlite(PathBuf::from("./data/jxp.db")),
-            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+        let model_dir = PathBuf::from(v.value("MODEL_DIR").unwrap_or_default());
+        let database = match v.value("DATABASE_URL").unwrap_or_default() {
+            url if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
                 Database::Postgres(url.to_owned())
             }
-            Some(url) => {
+            url => {
                 let path = url
                     .strip_prefix("sqlite://")
                     .or(url.strip_prefix("sqlite:"))
@@ -147,12 +169,17 @@ impl Config {
                 Database::Sqlite(PathBuf::from(path))
             }
         };
-        let log_format = match v.get("LOG_FORMAT").map(str::to_ascii_lowercase).as_deref() {
-            None | Some("pretty") => LogFormat::Pretty,
-            Some("json") => LogFormat::Json,
-            Some(other) => return Err(bad("LOG_FORMAT", other, "pretty or json")),
+        let log_format = match v
+            .value("LOG_FORMAT")
+            .unwrap_or_default()
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "pretty" => LogFormat::Pretty,
+            "json" => LogFormat::Json,
+            other => return Err(bad("LOG_FORMAT", other, "pretty or json")),
         };
-        let bcrypt_cost: u32 = v.parse("BCRYPT_COST", 10, "a whole number from 4 to 31")?;
+        let bcrypt_cost: u32 = v.parse("BCRYPT_COST", "a whole number from 4 to 31")?;
         if !(4..=31).contains(&bcrypt_cost) {
             return Err(bad(
                 "BCRYPT_COST",
@@ -160,38 +187,28 @@ impl Config {
                 "a whole number from 4 to 31",
             ));
         }
-        let defaults = QueryLimits::default();
-        let max_response_size = match v.get("QUERY_LIMITS_MAX_RESPONSE_SIZE") {
-            None => defaults.max_response_size,
-            Some(raw) => parse_size(raw).ok_or_else(|| {
-                bad(
-                    "QUERY_LIMITS_MAX_RESPONSE_SIZE",
-                    raw,
-                    "a size such as 10mb, 512kb or a byte count (0 disables)",
-                )
-            })?,
-        };
         let query_limits = QueryLimits {
-            enabled: v.flag("QUERY_LIMITS_ENABLED", defaults.enabled)?,
-            large_collection_threshold: v.positive(
-                "QUERY_LIMITS_LARGE_COLLECTION_THRESHOLD",
-                defaults.large_collection_threshold,
+            enabled: v.flag("QUERY_LIMITS_ENABLED")?,
+            large_collection_threshold: v.positive("QUERY_LIMITS_LARGE_COLLECTION_THRESHOLD")?,
+            max: v.positive("QUERY_LIMITS_MAX")?,
+            default: v.positive("QUERY_LIMITS_DEFAULT")?,
+            skip_count_unless_paginated: v.flag("QUERY_LIMITS_SKIP_COUNT_UNLESS_PAGINATED")?,
+            max_response_size: v.size(
+                "QUERY_LIMITS_MAX_RESPONSE_SIZE",
+                "a size such as 10mb, 512kb or a byte count (0 disables)",
             )?,
-            max: v.positive("QUERY_LIMITS_MAX", defaults.max)?,
-            default: v.positive("QUERY_LIMITS_DEFAULT", defaults.default)?,
-            skip_count_unless_paginated: v.flag(
-                "QUERY_LIMITS_SKIP_COUNT_UNLESS_PAGINATED",
-                defaults.skip_count_unless_paginated,
-            )?,
-            max_response_size,
         };
-        let body_limit = match v.get("BODY_LIMIT") {
-            None => HttpSettings::default().body_limit,
-            Some(raw) => parse_size(raw)
-                .filter(|n| *n > 0)
-                .and_then(|n| usize::try_from(n).ok())
-                .ok_or_else(|| bad("BODY_LIMIT", raw, "a size such as 1mb or a byte count"))?,
-        };
+        let body_limit_expected = "a size such as 1mb or a byte count";
+        let body_limit = usize::try_from(v.size("BODY_LIMIT", body_limit_expected)?)
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| {
+                bad(
+                    "BODY_LIMIT",
+                    v.value("BODY_LIMIT").unwrap_or_default(),
+                    body_limit_expected,
+                )
+            })?;
         let smtp = match (
             v.get("SMTP_URL"),
             v.get("SMTP_FROM"),
@@ -233,12 +250,12 @@ impl Config {
         {
             return Err(bad("SHARED_SECRET", "<hidden>", "at least 16 characters"));
         }
-        let token_expiry = v.positive("TOKEN_EXPIRY", 86_400)?;
-        let refresh_token_expiry = v.positive("REFRESH_TOKEN_EXPIRY", 2_678_400)?;
+        let token_expiry = v.positive("TOKEN_EXPIRY")?;
+        let refresh_token_expiry = v.positive("REFRESH_TOKEN_EXPIRY")?;
         let rate_limit = RateLimitSettings {
-            enabled: v.flag("LOGIN_RATE_LIMIT_ENABLED", true)?,
-            burst: v.parse("LOGIN_RATE_BURST", 8, "a positive whole number")?,
-            per_minute: v.parse("LOGIN_RATE_PER_MINUTE", 12, "a positive whole number")?,
+            enabled: v.flag("LOGIN_RATE_LIMIT_ENABLED")?,
+            burst: v.parse("LOGIN_RATE_BURST", "a positive whole number")?,
+            per_minute: v.parse("LOGIN_RATE_PER_MINUTE", "a positive whole number")?,
         };
         if rate_limit.burst == 0 {
             return Err(bad("LOGIN_RATE_BURST", "0", "a positive whole number"));
@@ -254,20 +271,22 @@ impl Config {
             smtp,
             rate_limit,
         };
-        let trust_forwarded_for = v.flag("LOGIN_RATE_LIMIT_XFF", false)?;
-        let cores = u64::try_from(RealtimeSettings::default().shards).unwrap_or(1);
+        let trust_forwarded_for = v.flag("LOGIN_RATE_LIMIT_XFF")?;
         let realtime = RealtimeSettings {
-            max_connections: usize::try_from(v.positive("WS_MAX_CONNECTIONS", 10_000)?)
+            max_connections: usize::try_from(v.positive("WS_MAX_CONNECTIONS")?)
                 .unwrap_or(usize::MAX),
-            send_queue: usize::try_from(v.positive("WS_SEND_QUEUE", 1024)?).unwrap_or(usize::MAX),
+            send_queue: usize::try_from(v.positive("WS_SEND_QUEUE")?).unwrap_or(usize::MAX),
             max_subscriptions: 1000,
-            shards: usize::try_from(v.positive("WS_SHARDS", cores)?).unwrap_or(usize::MAX),
+            shards: match v.get("WS_SHARDS") {
+                Some(_) => usize::try_from(v.positive("WS_SHARDS")?).unwrap_or(usize::MAX),
+                None => RealtimeSettings::default().shards,
+            },
         };
         let ws = WsSettings {
-            max_message_bytes: usize::try_from(v.positive("WS_MAX_MESSAGE_BYTES", 65_536)?)
+            max_message_bytes: usize::try_from(v.positive("WS_MAX_MESSAGE_BYTES")?)
                 .unwrap_or(usize::MAX),
-            ping_interval: Duration::from_secs(v.positive("WS_PING_INTERVAL", 30)?),
-            idle_timeout: Duration::from_secs(v.positive("WS_IDLE_TIMEOUT", 60)?),
+            ping_interval: Duration::from_secs(v.positive("WS_PING_INTERVAL")?),
+            idle_timeout: Duration::from_secs(v.positive("WS_IDLE_TIMEOUT")?),
         };
         Ok(Config {
             host,
@@ -278,8 +297,8 @@ impl Config {
             shared_secret,
             token_expiry,
             refresh_token_expiry,
-            changelog_retention: v.positive("CHANGELOG_RETENTION", 10_000)?,
-            database_pool_size: pool_size(&v)?,
+            changelog_retention: v.positive("CHANGELOG_RETENTION")?,
+            database_pool_size: pool_size(v)?,
             log_format,
             core: Settings {
                 bcrypt_cost,
@@ -292,8 +311,8 @@ impl Config {
                 body_limit,
                 trust_forwarded_for,
                 ws,
-                cache_enabled: v.flag("CACHE_ENABLED", false)?,
-                cache_ttl: Duration::from_secs(v.positive("CACHE_TTL", 300)?),
+                cache_enabled: v.flag("CACHE_ENABLED")?,
+                cache_ttl: Duration::from_secs(v.positive("CACHE_TTL")?),
                 cors: cors_origins(&v)?,
             },
         })
@@ -319,7 +338,7 @@ fn cors_origins(v: &Vars) -> Result<CorsOrigins, ConfigError> {
 /// `DATABASE_POOL_SIZE`: 2 at least (the writer holds one while readers work), at most 1,000.
 fn pool_size(v: &Vars) -> Result<usize, ConfigError> {
     let expected = "a whole number from 2 to 1000";
-    let n: u64 = v.parse("DATABASE_POOL_SIZE", 16, expected)?;
+    let n: u64 = v.parse("DATABASE_POOL_SIZE", expected)?;
     if !(2..=1000).contains(&n) {
         return Err(bad("DATABASE_POOL_SIZE", &n.to_string(), expected));
     }
@@ -395,6 +414,61 @@ mod tests {
         assert_eq!(c.database, Database::Sqlite(PathBuf::from("/tmp/x.db")));
         assert_eq!(c.core.query_limits.max_response_size, 512 * 1024);
         assert_eq!(c.log_format, LogFormat::Json);
+    }
+
+    /// The defaults in the table of settings are those the crates below would choose.
+    #[test]
+    fn table_defaults_are_the_crates_defaults() {
+        let c = Config::from_vars(vars(&[])).unwrap();
+        assert_eq!(c.core.query_limits, QueryLimits::default());
+        let http = HttpSettings::default();
+        assert_eq!(c.http.body_limit, http.body_limit);
+        assert_eq!(c.http.cache_enabled, http.cache_enabled);
+        assert_eq!(c.model_dir, PathBuf::from("./models"));
+        assert_eq!(c.log_format, LogFormat::Pretty);
+        assert!(c.shared_secret.is_none() && c.core.auth.smtp.is_none());
+    }
+
+    /// Every name the settings are read from is in the table, and every entry is read, so
+    /// `--help` and `jxp init`'s `.env` list exactly what `jxp serve` reads.
+    #[test]
+    fn the_names_read_are_the_table() {
+        let v = Vars {
+            given: HashMap::new(),
+            read: RefCell::default(),
+        };
+        Config::from_given(&v).unwrap();
+        let read = v.read.take();
+        // JXP's older name for API_URL, read as a fallback and not advertised.
+        let aliases = ["API_SERVER"];
+        for name in &read {
+            assert!(
+                setting(name).is_some() || aliases.contains(&name.as_str()),
+                "{name} is read but not in the table of settings"
+            );
+        }
+        for s in crate::settings::SETTINGS {
+            assert!(
+                read.iter().any(|r| r == s.name),
+                "{} is in the table but never read",
+                s.name
+            );
+        }
+    }
+
+    /// The `.env` of `jxp init` with every line uncommented is the defaults.
+    #[test]
+    fn the_env_file_uncommented_is_the_defaults() {
+        let pairs: Vec<(String, String)> = crate::settings::env_file()
+            .lines()
+            .filter_map(|l| l.strip_prefix("# ")?.split_once('='))
+            .filter(|(k, _)| setting(k).is_some())
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        assert!(pairs.len() >= crate::settings::SETTINGS.len());
+        let c = Config::from_vars(pairs).unwrap();
+        let d = Config::from_vars(vars(&[])).unwrap();
+        assert_eq!(format!("{c:?}"), format!("{d:?}"));
     }
 
     #[test]

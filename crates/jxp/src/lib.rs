@@ -7,6 +7,8 @@ mod builder;
 mod config;
 mod error;
 mod init;
+mod settings;
+mod startup;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -25,17 +27,23 @@ use tokio::task::JoinHandle;
 pub use builder::{Builder, Server};
 pub use config::{Config, ConfigError, Database, LogFormat};
 pub use error::Error;
-pub use init::init_project;
+pub use init::{InitFile, init_project};
 pub use jxp_core::{
     App, CallCtx, CallVerb, HookError, Hooks, Identity, LoggedInCtx, LoginCtx, ModelScope, ReadCtx,
     ReadEvent, User, WriteCtx, WriteEvent, WrittenCtx,
 };
 pub use jxp_model::Document;
 pub use jxp_query::{Filter, Op, Path};
+pub use settings::{DefaultValue, SETTINGS, Setting};
+pub use startup::{VERSION, describe_database};
 
 /// Loads the models, opens the store and builds the app.
 pub async fn build_app(config: &Config) -> Result<App, Error> {
-    let schema = jxp_model::load_dir(&config.model_dir).map_err(Error::Models)?;
+    let (schema, warnings) =
+        jxp_model::load_dir_with_warnings(&config.model_dir).map_err(Error::Models)?;
+    for warning in warnings {
+        tracing::warn!("{warning}");
+    }
     let store: Arc<dyn Store> = match &config.database {
         Database::Sqlite(path) => {
             let mut options = SqliteOptions::new(path.clone());
@@ -113,8 +121,10 @@ pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
+    startup::log_starting();
+    let (model_dir, database) = (config.model_dir.clone(), config.database.clone());
     let running = start(config).await?;
-    tracing::info!(addr = %running.addr, "jxp listening");
+    startup::log_started(&model_dir, &database, &running.app, running.addr).await;
     shutdown.await;
     tracing::info!("shutting down");
     running.stop().await

@@ -1,10 +1,14 @@
 //! The `jxp` command line: `serve`, `init`, `add-admin`.
 
+mod settings_args;
+
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use jxp::{Config, LogFormat};
+use jxp::{Config, InitFile, LogFormat};
+use settings_args::SettingArgs;
 
 #[derive(Parser)]
 #[command(
@@ -19,9 +23,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the API (settings from the environment and .env).
-    Serve,
-    /// Write a runnable project (.env and sample models) into DIR.
+    /// Serve the API. Every setting is a flag, an environment variable or a line of .env
+    /// (in that order of precedence).
+    Serve(SettingArgs),
+    /// Write a runnable project (a commented .env, .gitignore and sample models) into DIR.
     Init { dir: PathBuf },
     /// Create an admin user.
     AddAdmin {
@@ -37,8 +42,13 @@ enum Command {
 fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colour only for a person at a terminal: a pipe, a file or NO_COLOR (no-color.org) gets
+    // plain text.
+    let colour = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
@@ -67,24 +77,33 @@ async fn shutdown_signal() {
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+async fn run(cli: Cli, dotenv: Result<PathBuf, dotenvy::Error>) -> anyhow::Result<()> {
     if let Command::Init { dir } = &cli.command {
-        for path in jxp::init_project(dir)? {
-            println!("wrote {path}");
+        for file in jxp::init_project(dir)? {
+            match file {
+                InitFile::Written(path) => println!("wrote {}", path.display()),
+                InitFile::Kept(path) => {
+                    println!("kept {} (it exists; not overwritten)", path.display());
+                }
+            }
         }
         println!("next: cd {} && jxp serve", dir.display());
         return Ok(());
     }
     // A missing .env is fine; a broken one is not.
-    if let Err(e) = dotenvy::dotenv()
+    if let Err(e) = dotenv
         && !e.not_found()
     {
         anyhow::bail!("cannot read .env: {e}");
     }
-    let config = Config::from_env()?;
+    let flags = match &cli.command {
+        Command::Serve(args) => args.given.clone(),
+        _ => Vec::new(),
+    };
+    let config = Config::from_vars(std::env::vars().chain(flags))?;
     init_tracing(config.log_format);
     match cli.command {
-        Command::Serve => {
+        Command::Serve(_) => {
             jxp::Server::builder()
                 .config(config)
                 .serve(shutdown_signal())
@@ -105,6 +124,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
+    // Before parsing, so that `.env` values are the environment clap shows and the settings
+    // are read from.
+    let dotenv = dotenvy::dotenv();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -116,7 +138,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    match runtime.block_on(run(cli, dotenv)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("jxp: {e:#}");

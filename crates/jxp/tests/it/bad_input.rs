@@ -72,6 +72,99 @@ async fn an_unsupported_content_type_is_415() {
     assert_eq!(s.total("test").await, 0);
 }
 
+/// Every route that reads a body refuses one it cannot read as JSON with a 415 that says to
+/// send `application/json`: plain text, and JSON sent as a form (what `curl -d` does without
+/// `-H`). Routes that take JXP's form bodies refuse only form-labelled JSON; the others refuse
+/// forms too. Nothing is written by any of them.
+#[tokio::test]
+async fn bodies_that_are_not_json_are_415_on_every_body_route() {
+    let s = TestServer::open().await;
+    let id = s.create("test", json!({"foo": "before"})).await;
+    let user = "5eb7cf838c9fba641e0e9dcb";
+    // (method, path, whether the route also takes urlencoded forms)
+    let routes: Vec<(Method, String, bool)> = vec![
+        (Method::POST, "/api/test".into(), true),
+        (Method::PUT, format!("/api/test/{id}"), true),
+        (Method::POST, format!("/update/test/{id}"), true),
+        (Method::POST, "/query/test".into(), false),
+        (Method::POST, "/aggregate/test".into(), false),
+        (Method::POST, "/bulkwrite/test".into(), false),
+        (Method::POST, "/call/test/stats".into(), false),
+        (Method::POST, format!("/call/test/{id}/stats"), false),
+        (Method::POST, "/login".into(), true),
+        (Method::POST, "/refresh".into(), true),
+        (Method::POST, "/login/refresh".into(), true),
+        (Method::POST, "/login/getjwt".into(), true),
+        (Method::POST, "/login/recover".into(), true),
+        (Method::POST, "/setup".into(), true),
+        (Method::PUT, format!("/groups/{user}"), true),
+        (Method::POST, format!("/groups/{user}"), true),
+        (Method::DELETE, format!("/groups/{user}"), true),
+    ];
+    let json_text = json!({
+        "foo": "after", "email": "admin@example.com", "password": "a long secret",
+        "name": "Admin", "group": "g", "query": {}, "refresh_token": "x"
+    })
+    .to_string();
+    let form = "application/x-www-form-urlencoded";
+    for (method, path, takes_forms) in &routes {
+        let mut bodies = vec![
+            ("text/plain", json_text.clone()),
+            ("text/plain; charset=utf-8", "foo=after".to_owned()),
+            (form, json_text.clone()),
+            (form, format!("  {json_text}")),
+            (form, "[{\"foo\": \"after\"}]".to_owned()),
+        ];
+        if !takes_forms {
+            bodies.push((form, "foo=after&query=x".to_owned()));
+        }
+        for (content_type, body) in bodies {
+            let got = s
+                .raw(
+                    method.clone(),
+                    path,
+                    Some(content_type),
+                    body.clone().into_bytes(),
+                )
+                .await;
+            assert_eq!(
+                got.0,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "{method} {path} as {content_type}: {body}: {}",
+                got.1
+            );
+            assert_error(&got, StatusCode::UNSUPPORTED_MEDIA_TYPE, "application/json");
+        }
+    }
+    assert_eq!(s.total("test").await, 1, "nothing created");
+    let (_, doc) = s.get(&format!("/api/test/{id}")).await;
+    assert_eq!(doc["data"]["foo"], "before", "nothing updated");
+    assert_eq!(doc["data"]["__v"], 0, "nothing updated");
+    // No /setup went through: the first admin can still be made.
+    let (status, body) = s
+        .post(
+            "/setup",
+            json!({"email": "admin@example.com", "password": "a long secret"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "no user was created: {body}");
+}
+
+/// A body without a content type is read as JSON, as most HTTP clients send JSON.
+#[tokio::test]
+async fn a_json_body_without_a_content_type_is_read_as_json() {
+    let s = TestServer::open().await;
+    // Created, then updated at the created document's path.
+    let mut path = "/api/test".to_owned();
+    for (method, foo) in [(Method::POST, "a"), (Method::PUT, "b")] {
+        let body = format!("{{\"foo\": \"{foo}\"}}").into_bytes();
+        let (status, got) = s.raw(method, &path, None, body).await;
+        assert_eq!(status, StatusCode::OK, "{got}");
+        assert_eq!(got["data"]["foo"], foo);
+        path = format!("/api/test/{}", got["data"]["_id"].as_str().unwrap());
+    }
+}
+
 #[tokio::test]
 async fn a_body_over_the_limit_is_413() {
     let s = TestServer::open_with(&[("BODY_LIMIT", "1kb")]).await;

@@ -24,5 +24,6 @@ mod populate;
 mod query_route;
 mod realtime;
 mod search;
+mod startup;
 mod unique;
 mod validation;
