@@ -256,7 +256,7 @@ pub const SETTINGS: &[Setting] = &[
     ),
     Setting {
         name: "WS_SHARDS",
-        default: DefaultValue::Derived("one per core"),
+        default: DefaultValue::Derived("cores"),
         section: REALTIME,
         help: "Hub shards: the feed's connections are split over them, and each change reaches every shard's sockets in parallel.",
         secret: false,
