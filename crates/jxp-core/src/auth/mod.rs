@@ -13,6 +13,7 @@ mod groups;
 mod identify;
 mod jwt;
 pub(crate) mod mail;
+mod pairs;
 pub(crate) mod ratelimit;
 mod records;
 mod session;
