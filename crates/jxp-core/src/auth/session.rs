@@ -37,7 +37,7 @@ fn doc(value: Value) -> Document {
     }
 }
 
-/// How often a login, logout or password change starts again when a concurrent one removed
+/// How often a login, refresh or logout starts again when a concurrent one removed
 /// some of the records it meant to remove first.
 const SESSION_ATTEMPTS: usize = 32;
 
