@@ -355,19 +355,33 @@ impl App {
             if let Some(uid) = who.user_id() {
                 doc.insert("_updated_by_id".into(), Value::String(uid.to_owned()));
             }
+            let mut ops = vec![WriteOp::Replace {
+                model: model.slug.clone(),
+                id: id.to_owned(),
+                doc: doc.clone(),
+                expect_version: Some(version),
+                op: ChangeOp::Update,
+            }];
+            // A new password ends every login of the user, in the same transaction.
+            let revoking =
+                model.slug == USER_MODEL && current.get("password") != doc.get("password");
+            if revoking {
+                ops.extend(self.revoke_all_ops(id).await?);
+            }
             let tx = WriteTx {
-                ops: vec![WriteOp::Replace {
-                    model: model.slug.clone(),
-                    id: id.to_owned(),
-                    doc: doc.clone(),
-                    expect_version: Some(version),
-                    op: ChangeOp::Update,
-                }],
+                ops,
                 actor: who.user_id().map(str::to_owned),
                 silent: opts.silence,
             };
-            if !self.commit_versioned(tx).await? {
-                return Ok(None);
+            match self.commit(tx).await {
+                Ok(_) => {}
+                Err(StoreError::VersionConflict { .. }) => return Ok(None),
+                // A concurrent logout removed a token first: read again and revoke what is
+                // there then.
+                Err(StoreError::NotFound { model: m, .. }) if revoking && m != model.slug => {
+                    return Ok(None);
+                }
+                Err(e) => return Err(e.into()),
             }
             let view = public_view(model, &doc);
             self.run_post_write(WriteEvent::Put, model, who, id, view.clone(), opts.silence)

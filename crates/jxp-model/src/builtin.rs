@@ -90,6 +90,11 @@ mod tests {
             let m = model(slug);
             let field = m.field(secret).unwrap();
             assert!(field.is_private() && field.options.unique, "{slug}");
+            if slug != "apikey" {
+                // Each login's records share a session id; the password fingerprint is secret.
+                assert!(!m.field("session").unwrap().is_private(), "{slug}");
+                assert!(m.field("password_fp").unwrap().is_private(), "{slug}");
+            }
             assert_eq!(
                 m.field("user_id").unwrap().options.link.as_deref(),
                 Some("User")

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::credentials::Credentials;
 use super::jwt;
+use super::pairs::{self, Record};
 use super::records::{eq, str_of};
 use crate::app::App;
 use crate::error::CoreError;
@@ -152,7 +153,15 @@ impl App {
                     .map(|d| d.timestamp_millis());
                 match (record, expires) {
                     (Some(r), Some(e)) if e > now_ms => {
-                        (self.user_doc(str_of(&r, "user_id")).await?, Some(e))
+                        let user = self.user_doc(str_of(&r, "user_id")).await?;
+                        // A token issued under a password since changed is dead, even when a
+                        // login raced with the change and its token escaped the revocation.
+                        let fp = user.as_ref().map(pairs::password_fp);
+                        let record = Record::of(pairs::TOKEN, &r);
+                        match fp {
+                            Some(fp) if record.password_holds(&fp) => (user, Some(e)),
+                            _ => (None, None),
+                        }
                     }
                     _ => (None, None),
                 }
@@ -203,7 +212,7 @@ impl App {
                 Credentials::ApiKey(k) => Some(hash_secret(k)),
                 _ => None,
             },
-            password_fp: hash_secret(str_of(&user, "password")),
+            password_fp: pairs::password_fp(&user),
             expires_ms,
         };
         let limits = self.read_limits(&identity).await;

@@ -4,8 +4,8 @@
 //! logouts too.
 //!
 //! Below the app: the settings, the credentials, the identity cache, the rate limiter, JWTs,
-//! mail and the records' shape. Above it (methods of `App`): resolving credentials
-//! (`identify.rs`), sessions and groups.
+//! mail, the records' shape and which records make one login (`pairs.rs`). Above it (methods
+//! of `App`): resolving credentials (`identify.rs`), sessions and groups.
 
 pub(crate) mod cache;
 pub(crate) mod credentials;
@@ -13,6 +13,7 @@ mod groups;
 mod identify;
 mod jwt;
 pub(crate) mod mail;
+mod pairs;
 pub(crate) mod ratelimit;
 mod records;
 mod session;

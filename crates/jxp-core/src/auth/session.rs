@@ -1,11 +1,13 @@
 //! Sessions: login, refresh, logout, JWTs for a user, password recovery and first-admin setup.
 
 use chrono::{Duration, Utc};
-use jxp_model::{Document, format_date};
+use jxp_model::{Document, ObjectId, format_date};
 use jxp_store::{Guard, StoreError, WriteOp, WriteTx};
 use serde_json::{Value, json};
 
+use super::credentials::Credentials;
 use super::identify::auth_failed;
+use super::pairs::{self, Login, Record, password_fp};
 use super::records::{eq, str_of, system_doc};
 use super::{jwt, mail};
 use crate::app::App;
@@ -35,8 +37,8 @@ fn doc(value: Value) -> Document {
     }
 }
 
-/// How often a login or logout starts again when a concurrent one replaced the tokens first.
-/// Of n overlapping logins one commits per round, so n of them need up to n attempts.
+/// How often a login, refresh or logout starts again when a concurrent one removed
+/// some of the records it meant to remove first.
 const SESSION_ATTEMPTS: usize = 32;
 
 fn login_failed() -> CoreError {
@@ -44,9 +46,9 @@ fn login_failed() -> CoreError {
 }
 
 impl App {
-    /// Logs in with email and password: replaces the user's tokens with new ones and keeps
-    /// (or first creates) their API key. Every attempt counts against `client`'s login limit
-    /// (`client` is its address), checked before anything else.
+    /// Logs in with email and password: adds a token pair (the user's other logins stay)
+    /// and keeps (or first creates) their API key. Every attempt counts against `client`'s
+    /// login limit (`client` is its address), checked before anything else.
     pub async fn login(
         &self,
         client: &str,
@@ -59,7 +61,7 @@ impl App {
             .check_password(email, password)
             .await?
             .ok_or_else(login_failed)?;
-        let mut session = self.open_session(&user, true).await?;
+        let mut session = self.open_session(&user).await?;
         if let Some(model) = self.inner.schema.get("user") {
             let view = jxp_model::public_view(model, &user);
             session.extra = self.run_post_login(&session.user_id, view).await;
@@ -67,38 +69,78 @@ impl App {
         Ok(session)
     }
 
-    /// Exchanges a refresh token (even after the access token expired) for a new pair; the old
-    /// refresh token stops working.
+    /// Exchanges a refresh token (even after the access token expired) for a new pair of the
+    /// same login: that login's old token and refresh token stop working, the user's other
+    /// logins stay.
     pub async fn refresh(&self, refresh_token: &str) -> Result<Session, CoreError> {
+        let digest = hash_secret(refresh_token);
         let record = self
-            .find_first(
-                "refreshtoken",
-                eq("refresh_token", &hash_secret(refresh_token)),
-            )
+            .find_first(pairs::REFRESH, eq("refresh_token", &digest))
             .await?
             .ok_or_else(login_failed)?;
-        if str_of(&record, "expires") <= jxp_model::now_iso().as_str() {
-            return Err(login_failed());
-        }
         let user = self
             .user_doc(str_of(&record, "user_id"))
             .await?
             .ok_or_else(login_failed)?;
-        self.open_session(&user, false).await
-    }
-
-    /// Revokes every token and refresh token of the caller, at once.
-    pub async fn logout(&self, who: &Identity) -> Result<(), CoreError> {
-        let uid = who.user_id().ok_or_else(auth_failed)?;
+        let fp = password_fp(&user);
+        if Record::of(pairs::REFRESH, &record).is_dead(&jxp_model::now_iso(), &fp) {
+            return Err(login_failed());
+        }
+        let uid = str_of(&user, "_id");
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let ops = self.revoke_ops(uid).await?;
-            if ops.is_empty() {
+            let records = self.login_records(uid).await?;
+            let replaced = pairs::login_of(&records, pairs::REFRESH, &digest);
+            let login = match replaced.first().map(|r| &r.login) {
+                Some(Login::Id(id)) => id.clone(),
+                Some(Login::Legacy) => ObjectId::new().to_string(),
+                // Consumed by a concurrent refresh or logout since it was read.
+                None => return Err(login_failed()),
+            };
+            let (tx, session) = self.pair_tx(uid, &login, &fp, pairs::remove_ops(&replaced))?;
+            match self.commit(tx).await {
+                Ok(_) => return Ok(session),
+                // Something of this login went first (a login's clean-up of its expired
+                // token, or a concurrent use of this refresh token): look again, and a
+                // consumed refresh token fails as a reused one.
+                Err(StoreError::NotFound { .. }) if attempt < SESSION_ATTEMPTS => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Revokes the login the caller's token belongs to (its token and refresh token), at once;
+    /// with `all`, every token and refresh token of the caller. A caller who presented no
+    /// token (Basic, an API key, a JWT) has no login of their own to end: without `all`
+    /// nothing is revoked.
+    pub async fn logout(
+        &self,
+        who: &Identity,
+        creds: &Credentials,
+        all: bool,
+    ) -> Result<(), CoreError> {
+        let uid = who.user_id().ok_or_else(auth_failed)?;
+        let token = match creds {
+            Credentials::Bearer(t) if !jwt::looks_like_jwt(t) => Some(hash_secret(t)),
+            _ => None,
+        };
+        if token.is_none() && !all {
+            return Ok(());
+        }
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let records = self.login_records(uid).await?;
+            let gone: Vec<&Record> = match &token {
+                Some(digest) if !all => pairs::login_of(&records, pairs::TOKEN, digest),
+                _ => records.iter().collect(),
+            };
+            if gone.is_empty() {
                 return Ok(());
             }
             let tx = WriteTx {
-                ops,
+                ops: pairs::remove_ops(&gone),
                 actor: Some(uid.to_owned()),
                 silent: false,
             };
@@ -111,44 +153,68 @@ impl App {
         }
     }
 
-    async fn revoke_ops(&self, uid: &str) -> Result<Vec<WriteOp>, CoreError> {
-        let mut ops = Vec::new();
-        for model in ["token", "refreshtoken"] {
-            for old in self.find_all(model, eq("user_id", uid)).await? {
-                ops.push(WriteOp::Remove {
-                    model: model.into(),
-                    id: str_of(&old, "_id").to_owned(),
-                });
-            }
-        }
-        Ok(ops)
+    /// The operations that revoke every token and refresh token of a user; a password change
+    /// commits them with the new password.
+    pub(crate) async fn revoke_all_ops(&self, uid: &str) -> Result<Vec<WriteOp>, CoreError> {
+        let records = self.login_records(uid).await?;
+        Ok(pairs::remove_ops(&records.iter().collect::<Vec<_>>()))
     }
 
-    /// Replaces the user's tokens with a new pair (and, for a login, finds or makes the API
-    /// key). Two logins of one user at once both read the old tokens; the one that commits
-    /// second finds them gone and starts again with what is there then. A refresh is not
-    /// started again: its refresh token was consumed by the other, so it fails as a reused one.
-    async fn open_session(&self, user: &Document, login: bool) -> Result<Session, CoreError> {
+    /// Every stored token and refresh token of a user.
+    async fn login_records(&self, uid: &str) -> Result<Vec<Record>, CoreError> {
+        let mut records = Vec::new();
+        for model in [pairs::TOKEN, pairs::REFRESH] {
+            for doc in self.find_all(model, eq("user_id", uid)).await? {
+                records.push(Record::of(model, &doc));
+            }
+        }
+        Ok(records)
+    }
+
+    /// Adds a login: a new token pair, written with the removal of the user's dead records
+    /// and of the logins beyond the cap, and the API key found or first made. Two logins of
+    /// one user at once may both remove the same dead record; the one that commits second
+    /// finds it gone and starts again with what is there then.
+    async fn open_session(&self, user: &Document) -> Result<Session, CoreError> {
+        let uid = str_of(user, "_id");
+        let fp = password_fp(user);
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let (tx, session) = self.session_tx(user, login).await?;
+            let records = self.login_records(uid).await?;
+            let now = jxp_model::now_iso();
+            let gone = pairs::login_removals(&records, &now, &fp, pairs::MAX_LOGINS);
+            let login = ObjectId::new().to_string();
+            let (mut tx, mut session) = self.pair_tx(uid, &login, &fp, pairs::remove_ops(&gone))?;
+            let existing = self.find_first("apikey", eq("user_id", uid)).await?;
+            session.apikey = Some(match existing {
+                Some(record) => str_of(&record, "apikey").to_owned(),
+                None => {
+                    let key = random_token()?;
+                    tx.ops.push(WriteOp::Insert {
+                        model: "apikey".into(),
+                        doc: system_doc(uid, doc(json!({ "user_id": uid, "apikey": key, "key_hash": hash_secret(&key) }))),
+                    });
+                    key
+                }
+            });
             match self.commit(tx).await {
                 Ok(_) => return Ok(session),
-                Err(StoreError::NotFound { .. }) if !login => return Err(login_failed()),
                 Err(StoreError::NotFound { .. }) if attempt < SESSION_ATTEMPTS => continue,
                 Err(e) => return Err(e.into()),
             }
         }
     }
 
-    /// The writes of a new session, and the session they make.
-    async fn session_tx(
+    /// A transaction that runs `ops` and writes a new token pair of login `login`, and the
+    /// session it hands out (without the API key).
+    fn pair_tx(
         &self,
-        user: &Document,
-        with_apikey: bool,
+        uid: &str,
+        login: &str,
+        password_fp: &str,
+        mut ops: Vec<WriteOp>,
     ) -> Result<(WriteTx, Session), CoreError> {
-        let uid = str_of(user, "_id").to_owned();
         let auth = &self.inner.settings.auth;
         let now = Utc::now();
         let secs = |s: u64| Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 2_000));
@@ -156,44 +222,28 @@ impl App {
         let token_expires = format_date(now + secs(auth.token_expiry_secs));
         let refresh_token = random_token()?;
         let refresh_token_expires = format_date(now + secs(auth.refresh_token_expiry_secs));
-        let mut ops = self.revoke_ops(&uid).await?;
         ops.push(WriteOp::Insert {
-            model: "token".into(),
+            model: pairs::TOKEN.into(),
             doc: system_doc(
-                &uid,
-                doc(json!({ "user_id": uid, "access_token": hash_secret(&token), "expires": token_expires, "provider": "jxp" })),
+                uid,
+                doc(json!({ "user_id": uid, "access_token": hash_secret(&token), "expires": token_expires, "session": login, "password_fp": password_fp, "provider": "jxp" })),
             ),
         });
         ops.push(WriteOp::Insert {
-            model: "refreshtoken".into(),
+            model: pairs::REFRESH.into(),
             doc: system_doc(
-                &uid,
-                doc(json!({ "user_id": uid, "refresh_token": hash_secret(&refresh_token), "expires": refresh_token_expires })),
+                uid,
+                doc(json!({ "user_id": uid, "refresh_token": hash_secret(&refresh_token), "expires": refresh_token_expires, "session": login, "password_fp": password_fp })),
             ),
         });
-        let mut apikey = None;
-        if with_apikey {
-            let existing = self.find_first("apikey", eq("user_id", &uid)).await?;
-            apikey = Some(match existing {
-                Some(record) => str_of(&record, "apikey").to_owned(),
-                None => {
-                    let key = random_token()?;
-                    ops.push(WriteOp::Insert {
-                        model: "apikey".into(),
-                        doc: system_doc(&uid, doc(json!({ "user_id": uid, "apikey": key, "key_hash": hash_secret(&key) }))),
-                    });
-                    key
-                }
-            });
-        }
         let tx = WriteTx {
             ops,
-            actor: Some(uid.clone()),
+            actor: Some(uid.to_owned()),
             silent: false,
         };
         let session = Session {
-            user_id: uid,
-            apikey,
+            user_id: uid.to_owned(),
+            apikey: None,
             token,
             token_expires,
             refresh_token,

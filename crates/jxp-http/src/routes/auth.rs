@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::{Caller, ClientKey, JsonBody, credentials};
+use crate::extract::{Caller, ClientKey, JsonBody, QueryPairs, credentials};
 
 fn text<'a>(body: &'a Document, key: &str) -> &'a str {
     body.get(key).and_then(Value::as_str).unwrap_or_default()
@@ -67,17 +67,23 @@ pub(crate) async fn refresh(
     Ok(Json(session_json(&state, session)))
 }
 
-/// `GET /login/logout` and `GET /logout`: revokes the caller's tokens at once.
+/// `GET /login/logout` and `GET /logout`: revokes the caller's login (the token pair of the
+/// Bearer token presented) at once; with `?all=true`, every login of the caller.
 pub(crate) async fn logout(
     State(state): State<AppState>,
+    parts: Parts,
     Caller(who): Caller,
+    query: QueryPairs,
 ) -> Result<Json<Value>, ApiError> {
     if who.user.is_none() {
         return Err(ApiError::forbidden(
             "log in first: logout needs credentials",
         ));
     }
-    state.app.logout(&who).await?;
+    state
+        .app
+        .logout(&who, &credentials(&parts)?, query.flag("all"))
+        .await?;
     Ok(Json(
         json!({ "status": "ok", "message": "User logged out" }),
     ))

@@ -6,6 +6,7 @@ mod escalation;
 mod groups;
 mod identity;
 mod login;
+mod logins;
 mod perms;
 mod ratelimit;
 mod recover;

@@ -1,7 +1,7 @@
 //! The realtime WebSocket feed, through real WebSocket connections to the real server.
 
 pub mod client;
-mod support;
+pub(crate) mod support;
 
 mod access;
 mod events;

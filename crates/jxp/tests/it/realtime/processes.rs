@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use tokio::sync::Notify;
 
 use super::client::{QUIET, WsClient};
-use super::support::{ITEM, PARENT, seq};
+use super::support::{ITEM, PARENT, assert_deauth, seq};
 use crate::harness::{basic_header, fresh_database_url, test_postgres};
 
 const EMAIL: &str = "admin@example.com";
@@ -377,4 +377,74 @@ async fn caches_follow_writes_made_by_another_process() {
     .await;
     let new = basic_header("carol@example.com", "carol-pw-2");
     assert_eq!(get(b.base.clone(), new).await.0, StatusCode::OK);
+}
+
+/// A login through `base`; answers its access token.
+async fn login_token(client: &reqwest::Client, base: &str) -> String {
+    let resp = client
+        .post(format!("{base}/login"))
+        .json(&json!({"email": EMAIL, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body: Value = resp.json().await.unwrap();
+    body["token"].as_str().unwrap().to_owned()
+}
+
+/// The status of a REST read through `base` with a Bearer token.
+async fn read_status(client: &reqwest::Client, base: &str, token: &str) -> StatusCode {
+    client
+        .get(format!("{base}/api/item"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_on_one_process_ends_that_login_on_another_at_once() {
+    let Some((dir, url)) = setup().await else {
+        return;
+    };
+    let a = spawn(dir.path(), &url, "a").await;
+    let b = spawn(dir.path(), &url, "b").await;
+    make_admin(&a).await;
+    let client = reqwest::Client::new();
+    let ended = login_token(&client, &a.base).await;
+    let kept = login_token(&client, &a.base).await;
+    // B has resolved (and cached) both tokens, and holds a socket authenticated with each.
+    let mut sockets = Vec::new();
+    for token in [&ended, &kept] {
+        assert_eq!(read_status(&client, &b.base, token).await, StatusCode::OK);
+        let mut c = WsClient::try_connect(&b.base, "/websocket").await.unwrap();
+        c.auth_ok(json!({"token": token})).await;
+        c.subscribe_ok(json!({"model": "item"})).await;
+        sockets.push(c);
+    }
+    let (mut on_ended, mut on_kept) = (sockets.remove(0), sockets.remove(0));
+
+    let resp = client
+        .get(format!("{}/logout", a.base))
+        .bearer_auth(&ended)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let ev = on_ended
+        .next_event(Duration::from_secs(1))
+        .await
+        .expect("the socket on B is de-authenticated within 1 s of the logout on A");
+    assert_deauth(&ev, on_ended.client_id.as_deref());
+    // Wrong credentials are a 403 here.
+    assert_eq!(
+        read_status(&client, &b.base, &ended).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(read_status(&client, &b.base, &kept).await, StatusCode::OK);
+    on_kept.expect_no_event(QUIET).await;
+    let id = create(&client, &a.base, "after").await.unwrap();
+    assert_eq!(on_kept.event().await["data"]["item"]["_id"], id.as_str());
+    on_ended.expect_no_event(QUIET).await;
 }
