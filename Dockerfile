@@ -38,7 +38,8 @@ RUN apt-get update \
 COPY --from=build /usr/local/bin/jxp /usr/local/bin/jxp
 COPY models/ /app/models/
 
-# A `.env` in /app is read too (mount one there); these are the container's own defaults.
+# The container's defaults: `-e` and `--env-file` override them. A `.env` mounted in /app is read
+# too, but only for variables the environment does not set, so not for these.
 ENV HOST=0.0.0.0 \
     PORT=4001 \
     MODEL_DIR=/app/models \
