@@ -22,6 +22,7 @@ mod persistence;
 mod populate;
 mod query_route;
 mod realtime;
+mod samples;
 mod search;
 mod unique;
 mod validation;
