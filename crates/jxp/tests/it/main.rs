@@ -23,6 +23,7 @@ mod persistence;
 mod populate;
 mod query_route;
 mod realtime;
+mod samples;
 mod search;
 mod startup;
 mod unique;
