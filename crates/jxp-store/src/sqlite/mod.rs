@@ -1,6 +1,7 @@
 //! The SQLite store: WAL mode, one writer thread that batches concurrent write transactions
 //! into one SQLite transaction, and a pool of reader connections.
 
+mod lock;
 mod migrate;
 mod read;
 mod write;
@@ -21,6 +22,7 @@ use crate::spec::{TableSpec, WriteTx};
 use crate::tables::Tables;
 use crate::{Document, Store};
 
+pub use lock::{Released, StoreLock, lock_path};
 use read::ReaderPool;
 use write::Command;
 
@@ -54,6 +56,8 @@ pub struct SqliteStore {
     readers: ReaderPool,
     tables: Arc<Tables>,
     events: broadcast::Sender<Arc<Change>>,
+    // Last, so the connections above are closed before another process may open the file.
+    lock: StoreLock,
 }
 
 pub(crate) fn fts_name(model: &str) -> String {
@@ -104,13 +108,15 @@ fn register_regexp(conn: &Connection) -> Result<(), StoreError> {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database and starts the writer thread.
+    /// Opens (creating if needed) the database and starts the writer thread. Refuses with
+    /// [`StoreError::InUse`] while another open store, in any process, has the same file.
     pub fn open(options: SqliteOptions) -> Result<Self, StoreError> {
         if let Some(dir) = options.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| {
                 StoreError::Database(format!("cannot create {}: {e}", dir.display()))
             })?;
         }
+        let lock = StoreLock::acquire(&options.path)?;
         let conn = open_connection(&options.path)?;
         migrate::create_system_tables(&conn)?;
         let (events, _) = broadcast::channel(options.stream_capacity.max(16));
@@ -122,7 +128,13 @@ impl SqliteStore {
             readers,
             tables,
             events,
+            lock,
         })
+    }
+
+    /// Resolves once this store is dropped and its file is free for another to open.
+    pub fn closed(&self) -> Released {
+        self.lock.released()
     }
 
     async fn command<T>(
