@@ -28,6 +28,7 @@ pub use error::StoreError;
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresOptions, PostgresStore, postgres_schema_url};
 pub use spec::{Guard, IndexSpec, RefSpec, TableSpec, WriteOp, WriteTx};
+pub use sqlite::backup as sqlite_backup;
 pub use sqlite::{Released, SqliteOptions, SqliteStore, StoreLock, lock_path};
 
 /// The macro the `Store` trait is declared with, for crates that implement or wrap a store

@@ -1,6 +1,7 @@
 //! The SQLite store: WAL mode, one writer thread that batches concurrent write transactions
 //! into one SQLite transaction, and a pool of reader connections.
 
+pub mod backup;
 mod lock;
 mod migrate;
 mod read;
