@@ -77,6 +77,8 @@ pub struct ModelSummary {
 /// What a restore did.
 #[derive(Debug)]
 pub struct Restored {
+    /// The store that was restored.
+    pub store: PathBuf,
     /// The backup that is now the store.
     pub from: Summary,
     /// The store it replaced, if there was one.
@@ -151,7 +153,11 @@ pub fn restore(file: &Path, db: &Path, replace: bool) -> Result<Restored, Backup
     }
     written?;
     drop(lock);
-    Ok(Restored { from, replaced })
+    Ok(Restored {
+        store: db.to_owned(),
+        from,
+        replaced,
+    })
 }
 
 /// What the store file at `path` holds; with `check`, after SQLite's quick integrity check.
@@ -347,16 +353,26 @@ impl fmt::Display for Summary {
         let Some(models) = &self.models else {
             return write!(f, ", not readable as a jxp store");
         };
-        let documents: u64 = models.iter().map(|m| m.documents).sum();
-        write!(f, ", {documents} documents")?;
+        let total: u64 = models.iter().map(|m| m.documents).sum();
+        write!(f, ", {}", documents(total))?;
         for m in models {
             write!(
                 f,
-                "\n  {}: {} documents, last seq {}",
-                m.model, m.documents, m.last_seq
+                "\n  {}: {}, last seq {}",
+                m.model,
+                documents(m.documents),
+                m.last_seq
             )?;
         }
         Ok(())
+    }
+}
+
+fn documents(n: u64) -> String {
+    if n == 1 {
+        "1 document".to_owned()
+    } else {
+        format!("{n} documents")
     }
 }
 

@@ -7,8 +7,6 @@ use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
-use tokio::sync::watch;
-
 use crate::error::StoreError;
 
 /// The lock file beside the database `db`: `<db>.lock`.
@@ -20,20 +18,9 @@ pub fn lock_path(db: &Path) -> PathBuf {
 
 /// The exclusive lock on a store; released when dropped (or when the process ends, however
 /// it ends, since the operating system holds it for the open file).
+#[derive(Debug)]
 pub struct StoreLock {
-    // Declared first so it is closed, and the lock released, before `released` tells anyone.
-    file: File,
-    released: watch::Sender<()>,
-}
-
-/// Resolves once the lock it was taken from is released.
-pub struct Released(watch::Receiver<()>);
-
-impl Released {
-    /// Waits for the release.
-    pub async fn wait(mut self) {
-        while self.0.changed().await.is_ok() {}
-    }
+    _file: File,
 }
 
 impl StoreLock {
@@ -70,21 +57,7 @@ impl StoreLock {
         file.set_len(0).map_err(io)?;
         file.rewind().map_err(io)?;
         write!(file, "{}", std::process::id()).map_err(io)?;
-        let (released, _) = watch::channel(());
-        Ok(StoreLock { file, released })
-    }
-
-    /// A handle that resolves once this lock is released.
-    pub fn released(&self) -> Released {
-        Released(self.released.subscribe())
-    }
-}
-
-impl std::fmt::Debug for StoreLock {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StoreLock")
-            .field("file", &self.file)
-            .finish()
+        Ok(StoreLock { _file: file })
     }
 }
 
@@ -107,21 +80,6 @@ mod tests {
             }
         );
         drop(first);
-        StoreLock::acquire(&db).unwrap();
-    }
-
-    #[tokio::test]
-    async fn released_resolves_when_the_lock_is_dropped() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("jxp.db");
-        let lock = StoreLock::acquire(&db).unwrap();
-        let released = lock.released();
-        let waiter = tokio::spawn(released.wait());
-        drop(lock);
-        tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
-            .await
-            .unwrap()
-            .unwrap();
         StoreLock::acquire(&db).unwrap();
     }
 }

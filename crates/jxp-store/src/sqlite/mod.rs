@@ -23,7 +23,7 @@ use crate::spec::{TableSpec, WriteTx};
 use crate::tables::Tables;
 use crate::{Document, Store};
 
-pub use lock::{Released, StoreLock, lock_path};
+pub use lock::{StoreLock, lock_path};
 use read::ReaderPool;
 use write::Command;
 
@@ -57,8 +57,8 @@ pub struct SqliteStore {
     readers: ReaderPool,
     tables: Arc<Tables>,
     events: broadcast::Sender<Arc<Change>>,
-    // Last, so the connections above are closed before another process may open the file.
-    lock: StoreLock,
+    /// Held until the store is closed or dropped; dropped last, after the connections.
+    lock: std::sync::Mutex<Option<StoreLock>>,
 }
 
 pub(crate) fn fts_name(model: &str) -> String {
@@ -129,13 +129,18 @@ impl SqliteStore {
             readers,
             tables,
             events,
-            lock,
+            lock: std::sync::Mutex::new(Some(lock)),
         })
     }
 
-    /// Resolves once this store is dropped and its file is free for another to open.
-    pub fn closed(&self) -> Released {
-        self.lock.released()
+    /// Stops the writer, once the writes already sent are done, and releases the file for
+    /// another store to open; every later write answers [`StoreError::Closed`]. Dropping the
+    /// store does the same, but whoever still holds it (a task that outlives a server)
+    /// decides when that is; a server that stops closes its store instead.
+    pub async fn close(&self) {
+        // Closed already, the writer answers nothing: it is gone either way.
+        let _ = self.command(Command::Close).await;
+        drop(jxp_model::sync::lock(&self.lock).take());
     }
 
     async fn command<T>(
