@@ -3,6 +3,7 @@
 //! app → listener), `init` and `add-admin`. The binary is the builder with nothing registered,
 //! and the integration tests start the server through the same functions.
 
+pub mod backup;
 mod builder;
 mod config;
 mod error;
