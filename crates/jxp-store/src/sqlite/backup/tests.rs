@@ -43,6 +43,25 @@ async fn insert(store: &SqliteStore, range: std::ops::RangeInclusive<u32>) {
     }
 }
 
+/// A closed store `jxp.db` in `dir` with `copy.db`, its backup after one write, and `later`
+/// writes made after the backup.
+async fn backed_up(dir: &Path, later: u32) -> (PathBuf, PathBuf) {
+    let (db, copy) = (dir.join("jxp.db"), dir.join("copy.db"));
+    let store = open(&db).await;
+    insert(&store, 1..=1).await;
+    backup(&db, &copy, false).unwrap();
+    insert(&store, 2..=1 + later).await;
+    (db, copy)
+}
+
+async fn holds(store: &SqliteStore, i: u32) -> bool {
+    store
+        .get("t", &format!("{i:024x}"))
+        .await
+        .unwrap()
+        .is_some()
+}
+
 fn models(summary: &Summary) -> Vec<(String, u64, u64)> {
     summary
         .models
@@ -82,21 +101,9 @@ async fn a_backup_of_an_open_store_restores_to_every_write_committed_before_it()
     assert_eq!(models(&restored.from), [("t".to_owned(), 3, 3)]);
     let again = open(&restored_db).await;
     for i in 1..=3 {
-        assert!(
-            again
-                .get("t", &format!("{i:024x}"))
-                .await
-                .unwrap()
-                .is_some()
-        );
+        assert!(holds(&again, i).await);
     }
-    assert!(
-        again
-            .get("t", &format!("{:024x}", 4))
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(!holds(&again, 4).await);
     // Writes go on from the backup's seq.
     insert(&again, 5..=5).await;
     assert_eq!(again.last_seq("t").await.unwrap(), 4);
@@ -140,13 +147,7 @@ async fn a_backup_never_replaces_a_file_unless_asked_and_never_the_store_itself(
 #[tokio::test]
 async fn a_restore_is_refused_while_the_store_is_open_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("jxp.db");
-    let copy = dir.path().join("copy.db");
-    {
-        let store = open(&db).await;
-        insert(&store, 1..=1).await;
-        backup(&db, &copy, false).unwrap();
-    }
+    let (db, copy) = backed_up(dir.path(), 0).await;
     let store = open(&db).await;
     insert(&store, 2..=3).await;
 
@@ -157,26 +158,13 @@ async fn a_restore_is_refused_while_the_store_is_open_and_changes_nothing() {
     );
     assert!(err.to_string().contains("in use"), "{err}");
     assert_eq!(store.last_seq("t").await.unwrap(), 3);
-    assert!(
-        store
-            .get("t", &format!("{:024x}", 3))
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert!(holds(&store, 3).await);
 }
 
 #[tokio::test]
 async fn a_restore_over_a_store_needs_replace_and_leaves_no_stale_log() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("jxp.db");
-    let copy = dir.path().join("copy.db");
-    {
-        let store = open(&db).await;
-        insert(&store, 1..=1).await;
-        backup(&db, &copy, false).unwrap();
-        insert(&store, 2..=5).await;
-    }
+    let (db, copy) = backed_up(dir.path(), 4).await;
     // As a killed server leaves it: the lock is free, the write-ahead log still there.
     let writer = Connection::open(&db).unwrap();
     writer.execute_batch("PRAGMA journal_mode = WAL").unwrap();
@@ -203,13 +191,7 @@ async fn a_restore_over_a_store_needs_replace_and_leaves_no_stale_log() {
     );
     let store = open(&db).await;
     assert_eq!(store.last_seq("t").await.unwrap(), 1);
-    assert!(
-        store
-            .get("t", &format!("{:024x}", 2))
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(!holds(&store, 2).await);
 }
 
 #[tokio::test]
