@@ -30,6 +30,10 @@ pub enum StoreError {
     BadQuery(String),
     #[error("cannot migrate {model}: {reason}")]
     Migration { model: String, reason: String },
+    /// Another open store holds the database's lock file: one process per SQLite database.
+    /// `holder` names who holds it: `pid 123`, or `a process`.
+    #[error("{path} is in use by another jxp process ({holder} holds {path}.lock): stop it first")]
+    InUse { path: String, holder: String },
     #[error("the store is shut down")]
     Closed,
     #[error("database error: {0}")]

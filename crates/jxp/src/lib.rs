@@ -3,6 +3,7 @@
 //! app → listener), `init` and `add-admin`. The binary is the builder with nothing registered,
 //! and the integration tests start the server through the same functions.
 
+pub mod backup;
 mod builder;
 mod config;
 mod error;
@@ -39,21 +40,28 @@ pub use startup::{VERSION, describe_database};
 
 /// Loads the models, opens the store and builds the app.
 pub async fn build_app(config: &Config) -> Result<App, Error> {
+    Ok(open_app(config).await?.0)
+}
+
+/// `build_app`, and the SQLite store, for the server to close when it stops.
+async fn open_app(config: &Config) -> Result<(App, Option<Arc<SqliteStore>>), Error> {
     let (schema, warnings) =
         jxp_model::load_dir_with_warnings(&config.model_dir).map_err(Error::Models)?;
     for warning in warnings {
         tracing::warn!("{warning}");
     }
-    let store: Arc<dyn Store> = match &config.database {
+    let (store, sqlite): (Arc<dyn Store>, _) = match &config.database {
         Database::Sqlite(path) => {
             let mut options = SqliteOptions::new(path.clone());
             options.retention = config.changelog_retention;
-            Arc::new(
-                SqliteStore::open(options).map_err(|source| Error::OpenSqlite {
-                    path: path.clone(),
-                    source,
-                })?,
-            )
+            let store =
+                Arc::new(
+                    SqliteStore::open(options).map_err(|source| Error::OpenSqlite {
+                        path: path.clone(),
+                        source,
+                    })?,
+                );
+            (store.clone(), Some(store))
         }
         #[cfg(not(feature = "postgres"))]
         Database::Postgres(_) => return Err(Error::NoPostgres),
@@ -63,16 +71,16 @@ pub async fn build_app(config: &Config) -> Result<App, Error> {
             options.retention = config.changelog_retention;
             options.pool_size = config.database_pool_size;
             // The URL may carry a password: say only that the connection failed, and why.
-            Arc::new(
-                PostgresStore::connect(options)
-                    .await
-                    .map_err(Error::OpenPostgres)?,
-            )
+            let store = PostgresStore::connect(options)
+                .await
+                .map_err(Error::OpenPostgres)?;
+            (Arc::new(store), None)
         }
     };
-    App::new(schema, store, config.core.clone())
+    let app = App::new(schema, store, config.core.clone())
         .await
-        .map_err(Error::Prepare)
+        .map_err(Error::Prepare)?;
+    Ok((app, sqlite))
 }
 
 /// A server started by `start`.
@@ -81,20 +89,25 @@ pub struct Running {
     pub app: App,
     stop: oneshot::Sender<()>,
     task: JoinHandle<std::io::Result<()>>,
+    sqlite: Option<Arc<SqliteStore>>,
 }
 
 impl Running {
-    /// Stops accepting, finishes in-flight requests and waits for the server to end.
+    /// Stops accepting, finishes in-flight requests and waits for the server to end; a
+    /// SQLite store is then closed, so a server started next may open the same file.
     pub async fn stop(self) -> Result<(), Error> {
         let _ = self.stop.send(());
         self.task.await.map_err(Error::Task)??;
+        if let Some(store) = self.sqlite {
+            store.close().await;
+        }
         Ok(())
     }
 }
 
 /// Binds `HOST:PORT` (port 0 picks a free one) and serves in the background.
 pub async fn start(config: Config) -> Result<Running, Error> {
-    let app = build_app(&config).await?;
+    let (app, sqlite) = open_app(&config).await?;
     let listener = TcpListener::bind((config.host, config.port))
         .await
         .map_err(|source| Error::Bind {
@@ -113,6 +126,7 @@ pub async fn start(config: Config) -> Result<Running, Error> {
         app,
         stop,
         task,
+        sqlite,
     })
 }
 
@@ -137,16 +151,20 @@ pub async fn add_admin(
     password: &str,
     name: &str,
 ) -> Result<String, Error> {
-    let app = build_app(config).await?;
+    let (app, sqlite) = open_app(config).await?;
     let mut body = serde_json::Map::new();
     body.insert("email".into(), json!(email));
     body.insert("password".into(), json!(password));
     body.insert("name".into(), json!(name));
     body.insert("admin".into(), json!(true));
-    let user = app
+    let created = app
         .create(&Identity::system(), "user", body, WriteOptions::default())
-        .await
-        .map_err(Error::AddAdmin)?;
+        .await;
+    // Closed either way, so a server may open the store next, in this process too.
+    if let Some(store) = sqlite {
+        store.close().await;
+    }
+    let user = created.map_err(Error::AddAdmin)?;
     Ok(user
         .get("_id")
         .and_then(Value::as_str)

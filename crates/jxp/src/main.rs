@@ -1,4 +1,4 @@
-//! The `jxp` command line: `serve`, `init`, `add-admin`.
+//! The `jxp` command line: `serve`, `init`, `add-admin`, `backup`, `restore`.
 
 mod settings_args;
 
@@ -36,6 +36,20 @@ enum Command {
         password: String,
         #[arg(long)]
         name: String,
+    },
+    /// Copy the SQLite store to FILE, consistent, while a server may be running on it.
+    Backup {
+        file: PathBuf,
+        /// Replace FILE if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Replace the SQLite store with the backup FILE (refused while a server runs on it).
+    Restore {
+        file: PathBuf,
+        /// Replace the store if it exists.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -117,6 +131,22 @@ async fn run(cli: Cli, dotenv: Result<PathBuf, dotenvy::Error>) -> anyhow::Resul
         } => {
             let id = jxp::add_admin(&config, &email, &password, &name).await?;
             println!("admin {email} created with id {id}");
+            Ok(())
+        }
+        Command::Backup { file, force } => {
+            println!("wrote {}", jxp::backup::backup(&config, &file, force)?);
+            Ok(())
+        }
+        Command::Restore { file, force } => {
+            let restored = jxp::backup::restore(&config, &file, force)?;
+            if let Some(old) = restored.replaced {
+                println!("replaced {old}");
+            }
+            println!(
+                "restored {} from {}",
+                restored.store.display(),
+                restored.from
+            );
             Ok(())
         }
         Command::Init { .. } => Ok(()),

@@ -71,7 +71,13 @@ pub async fn log_started(model_dir: &Path, database: &Database, app: &App, addr:
     }
     tracing::info!("database: {}", describe_database(database));
     match app.reader().count("user", &Filter::All).await {
-        Ok(0) => tracing::info!("no users yet: POST /setup or `jxp add-admin`"),
+        // A SQLite store is this process's alone, so `add-admin` waits for the server to stop.
+        Ok(0) => match database {
+            Database::Sqlite(_) => tracing::info!(
+                "no users yet: POST /setup or `jxp add-admin` (with the server stopped)"
+            ),
+            Database::Postgres(_) => tracing::info!("no users yet: POST /setup or `jxp add-admin`"),
+        },
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "cannot count users"),
     }

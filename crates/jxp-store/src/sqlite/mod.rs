@@ -1,6 +1,8 @@
 //! The SQLite store: WAL mode, one writer thread that batches concurrent write transactions
 //! into one SQLite transaction, and a pool of reader connections.
 
+pub mod backup;
+mod lock;
 mod migrate;
 mod read;
 mod write;
@@ -21,6 +23,7 @@ use crate::spec::{TableSpec, WriteTx};
 use crate::tables::Tables;
 use crate::{Document, Store};
 
+pub use lock::{StoreLock, lock_path};
 use read::ReaderPool;
 use write::Command;
 
@@ -55,6 +58,8 @@ pub struct SqliteStore {
     readers: ReaderPool,
     tables: Arc<Tables>,
     events: broadcast::Sender<Arc<Change>>,
+    /// Held until the store is closed or dropped; dropped last, after the connections.
+    lock: std::sync::Mutex<Option<StoreLock>>,
 }
 
 pub(crate) fn fts_name(model: &str) -> String {
@@ -105,13 +110,15 @@ fn register_regexp(conn: &Connection) -> Result<(), StoreError> {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database and starts the writer thread.
+    /// Opens (creating if needed) the database and starts the writer thread. Refuses with
+    /// [`StoreError::InUse`] while another open store, in any process, has the same file.
     pub fn open(options: SqliteOptions) -> Result<Self, StoreError> {
         if let Some(dir) = options.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| {
                 StoreError::Database(format!("cannot create {}: {e}", dir.display()))
             })?;
         }
+        let lock = StoreLock::acquire(&options.path)?;
         let conn = open_connection(&options.path)?;
         migrate::create_system_tables(&conn)?;
         let (events, _) = broadcast::channel(options.stream_capacity.max(16));
@@ -123,7 +130,18 @@ impl SqliteStore {
             readers,
             tables,
             events,
+            lock: std::sync::Mutex::new(Some(lock)),
         })
+    }
+
+    /// Stops the writer, once the writes already sent are done, and releases the file for
+    /// another store to open; every later write answers [`StoreError::Closed`]. Dropping the
+    /// store does the same, but whoever still holds it (a task that outlives a server)
+    /// decides when that is; a server that stops closes its store instead.
+    pub async fn close(&self) {
+        // Closed already, the writer answers nothing: it is gone either way.
+        let _ = self.command(Command::Close).await;
+        drop(jxp_model::sync::lock(&self.lock).take());
     }
 
     async fn command<T>(

@@ -25,21 +25,15 @@ async fn get_with_cache_header(
 }
 
 /// Adds the admin `admin@example.com` (password `secret-pass`) from the command line's side.
-async fn add_admin(s: &TestServer) {
-    jxp::add_admin(
-        &s.config().unwrap(),
-        "admin@example.com",
-        "secret-pass",
-        "Admin",
-    )
-    .await
-    .unwrap();
+async fn add_admin(s: &mut TestServer) {
+    s.add_admin("admin@example.com", "secret-pass", "Admin")
+        .await;
 }
 
 #[tokio::test]
 async fn cached_answers_go_stale_on_write_and_admins_see_stats() {
-    let s = TestServer::open_with(&[("CACHE_ENABLED", "true"), ("CACHE_TTL", "60")]).await;
-    add_admin(&s).await;
+    let mut s = TestServer::open_with(&[("CACHE_ENABLED", "true"), ("CACHE_TTL", "60")]).await;
+    add_admin(&mut s).await;
     let id = s.create("test", json!({"foo": "one"})).await;
 
     let (_, first, _) = get_with_cache_header(&s, "/api/test", None).await;
@@ -91,10 +85,10 @@ async fn cached_answers_go_stale_on_write_and_admins_see_stats() {
 
 #[tokio::test]
 async fn the_cache_is_off_by_default() {
-    let s = TestServer::open().await;
+    let mut s = TestServer::open().await;
     let (_, header, _) = get_with_cache_header(&s, "/api/test", None).await;
     assert_eq!(header, None);
-    add_admin(&s).await;
+    add_admin(&mut s).await;
     let (status, _, stats) = get_with_cache_header(
         &s,
         "/cache/stats",

@@ -7,6 +7,7 @@ mod harness;
 
 mod aggregate;
 mod auth;
+mod backup;
 mod bad_input;
 mod bulkwrite;
 mod cache;

@@ -121,7 +121,7 @@ async fn the_start_up_log_says_what_runs_where_in_plain_text() {
         &[("PORT", "1"), ("BCRYPT_COST", "4"), ("RUST_LOG", "info")],
     );
     let listening = jxp.wait_for("jxp listening");
-    jxp.wait_for("no users yet: POST /setup or `jxp add-admin`");
+    jxp.wait_for("no users yet: POST /setup or `jxp add-admin` (with the server stopped)");
     // The listening line is the last of the start-up lines, so the log is whole.
     let log = jxp.log.join("\n");
     assert!(

@@ -28,6 +28,8 @@ type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 pub(crate) enum Command {
     Write(WriteTx, Reply<Vec<Arc<Change>>>),
     Migrate(Vec<TableSpec>, Reply<()>),
+    /// Finish the writes sent before it, close the connection, then answer and stop.
+    Close(Reply<()>),
 }
 
 pub(crate) fn spawn(
@@ -47,7 +49,14 @@ pub(crate) fn spawn(
     };
     std::thread::Builder::new()
         .name("jxp-sqlite-writer".into())
-        .spawn(move || writer.run(rx))
+        .spawn(move || {
+            let closed = writer.run(rx);
+            // Answered once the connection is closed, so whoever asked may open the file.
+            drop(writer);
+            if let Some(reply) = closed {
+                let _ = reply.send(Ok(()));
+            }
+        })
         .map_err(|e| StoreError::Database(format!("cannot start writer thread: {e}")))?;
     Ok(tx)
 }
@@ -62,7 +71,8 @@ struct Writer {
 }
 
 impl Writer {
-    fn run(&mut self, rx: Receiver<Command>) {
+    /// Runs until every sender is gone or a `Close` comes, which it answers with.
+    fn run(&mut self, rx: Receiver<Command>) -> Option<Reply<()>> {
         let mut writes = Vec::new();
         while let Ok(first) = rx.recv() {
             let mut next = Some(first);
@@ -75,6 +85,11 @@ impl Writer {
                         let result = migrate::migrate(&self.conn, &self.tables, &specs);
                         let _ = reply.send(result);
                     }
+                    Command::Close(reply) => {
+                        self.write_batch(std::mem::take(&mut writes));
+                        tracing::debug!("sqlite writer closed");
+                        return Some(reply);
+                    }
                 }
                 if writes.len() < MAX_BATCH {
                     next = rx.try_recv().ok();
@@ -83,6 +98,7 @@ impl Writer {
             self.write_batch(std::mem::take(&mut writes));
         }
         tracing::debug!("sqlite writer stopped");
+        None
     }
 
     fn write_batch(&mut self, writes: Vec<(WriteTx, Reply<Vec<Arc<Change>>>)>) {

@@ -78,10 +78,8 @@ async fn setup_creates_the_first_admin_once() {
 
 #[tokio::test]
 async fn setup_is_refused_once_any_user_exists() {
-    let s = start(&[], &[]).await;
-    let id = jxp::add_admin(&s.config().unwrap(), "root@example.com", "root-pw", "Root")
-        .await
-        .unwrap();
+    let mut s = start(&[], &[]).await;
+    let id = s.add_admin("root@example.com", "root-pw", "Root").await;
     assert_eq!(id.len(), 24);
     let session = login(&s, "ROOT@example.com", "root-pw").await;
     assert_eq!(session.user_id, id);
@@ -100,14 +98,7 @@ async fn setup_is_refused_once_any_user_exists() {
     let r = try_login(&s, ADMIN_EMAIL, ADMIN_PASSWORD).await;
     assert_login_failed(&(r.status, r.body), "the refused setup's user");
     // add_admin works next to an existing admin too.
-    jxp::add_admin(
-        &s.config().unwrap(),
-        "root2@example.com",
-        "root2-pw",
-        "Root 2",
-    )
-    .await
-    .unwrap();
+    s.add_admin("root2@example.com", "root2-pw", "Root 2").await;
     let second = login(&s, "root2@example.com", "root2-pw").await;
     assert!(is_admin(&s, &second.bearer()).await);
 }

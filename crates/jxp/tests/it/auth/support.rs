@@ -103,9 +103,9 @@ where
     }
 }
 
-/// A second, in-process view of the server's database that sees everything (the system
-/// identity): to check what a refused write left behind, even on models nobody may read over
-/// HTTP.
+/// An in-process view of the server's database that sees everything (the system identity):
+/// to check what a refused write left behind, even on models nobody may read over HTTP. It
+/// reads through the server's own app, as a SQLite store is open in one place at a time.
 pub struct Oracle {
     app: App,
 }
@@ -113,7 +113,7 @@ pub struct Oracle {
 impl Oracle {
     pub async fn open(s: &TestServer) -> Self {
         Oracle {
-            app: jxp::build_app(&s.config().unwrap()).await.unwrap(),
+            app: s.app().clone(),
         }
     }
 

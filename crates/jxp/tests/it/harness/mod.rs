@@ -1,14 +1,17 @@
 //! What every integration test starts from: a server of its own (`server`), requests to it with
-//! or without credentials (`http`), and accounts, logins and writes as a user (`accounts`).
+//! or without credentials (`http`), accounts, logins and writes as a user (`accounts`), and
+//! real `jxp serve` processes (`process`).
 
 mod accounts;
 mod http;
+mod process;
 mod server;
 
 use serde_json::Value;
 
 pub use accounts::*;
 pub use http::*;
+pub use process::*;
 pub use server::*;
 
 /// The keys of a JSON object, sorted; fails the test if `doc` is not an object.

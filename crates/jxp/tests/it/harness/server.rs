@@ -193,6 +193,18 @@ impl TestServer {
         self.boot().await.unwrap();
     }
 
+    /// `jxp add-admin` on the server's database, as its user runs it: with the server stopped
+    /// (a SQLite store is open in one process at a time), which then starts again. Answers
+    /// the new user's id.
+    pub async fn add_admin(&mut self, email: &str, password: &str, name: &str) -> String {
+        self.stop().await;
+        let id = jxp::add_admin(&self.config().unwrap(), email, password, name)
+            .await
+            .unwrap();
+        self.boot().await.unwrap();
+        id
+    }
+
     /// Replaces one model file (for schema evolution).
     pub fn write_model(&self, slug: &str, text: &str) {
         std::fs::write(

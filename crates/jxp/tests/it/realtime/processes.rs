@@ -2,8 +2,6 @@
 //! binary), each with its own store. Skipped, with a note, unless `JXP_TEST_DATABASE_URL`
 //! names a server.
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -14,74 +12,10 @@ use tokio::sync::Notify;
 
 use super::client::{QUIET, WsClient};
 use super::support::{ITEM, PARENT, assert_deauth, seq};
-use crate::harness::{basic_header, fresh_database_url, test_postgres};
+use crate::harness::{Proc, basic_header, fresh_database_url, spawn, spawn_with, test_postgres};
 
 const EMAIL: &str = "admin@example.com";
 const PASSWORD: &str = "admin-secret-1";
-
-/// One `jxp serve` process; killed (SIGKILL) when dropped.
-struct Proc {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `jxp serve` on the models in `dir` and `database_url`; answers once it listens
-/// (its log says where; read until a deadline, as another process has no event to await).
-async fn spawn(dir: &Path, database_url: &str, name: &str) -> Proc {
-    spawn_with(dir, database_url, name, &[]).await
-}
-
-async fn spawn_with(dir: &Path, database_url: &str, name: &str, env: &[(&str, &str)]) -> Proc {
-    let log_path = dir.join(format!("{name}.log"));
-    let log = std::fs::File::create(&log_path).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_jxp"))
-        .arg("serve")
-        .current_dir(dir)
-        .env("HOST", "127.0.0.1")
-        .env("PORT", "0")
-        .env("MODEL_DIR", dir.join("models"))
-        .env("DATABASE_URL", database_url)
-        .env("BCRYPT_COST", "4")
-        .env("LOGIN_RATE_LIMIT_ENABLED", "false")
-        .env("LOG_FORMAT", "json")
-        .env("RUST_LOG", "warn,jxp=info")
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    // The process picks its own port and logs it.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-        let addr = log
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .find(|l| l["fields"]["message"] == "jxp listening")
-            .and_then(|l| l["fields"]["addr"].as_str().map(str::to_owned));
-        if let Some(addr) = addr {
-            return Proc {
-                child,
-                base: format!("http://{addr}"),
-            };
-        }
-        let exited = child.try_wait().unwrap().is_some();
-        if exited || Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{name} did not start:\n{log}");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 /// A directory with the `item` model, a fresh database, and the first admin made through
 /// the first process.
