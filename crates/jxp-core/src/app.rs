@@ -398,4 +398,40 @@ mod tests {
             (5, 1024, false, 100)
         );
     }
+
+    #[tokio::test]
+    async fn a_dropped_app_lets_go_of_its_store() {
+        let dir = std::env::temp_dir().join(format!(
+            "jxp-core-drop-{}-{:?}",
+            std::process::id(),
+            std::time::SystemTime::now()
+        ));
+        let store: Arc<dyn Store> = Arc::new(
+            jxp_store::SqliteStore::open(jxp_store::SqliteOptions::new(dir.join("db"))).unwrap(),
+        );
+        let settings = Settings {
+            realtime: RealtimeSettings {
+                shards: 3,
+                ..RealtimeSettings::default()
+            },
+            ..Settings::default()
+        };
+        let app = App::new(Schema::default(), store.clone(), settings)
+            .await
+            .unwrap();
+        assert!(Arc::strong_count(&store) > 1);
+        drop(app);
+        // The hub's shards end once nothing can send them a command, and drop their handles on
+        // the store as they go.
+        let released = async {
+            while Arc::strong_count(&store) > 1 {
+                tokio::task::yield_now().await;
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(5), released)
+            .await
+            .expect("the hub kept the store after the app was dropped");
+        drop(store);
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

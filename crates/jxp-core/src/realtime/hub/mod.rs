@@ -39,7 +39,9 @@ struct State {
     schema: Arc<Schema>,
     store: Arc<dyn Store>,
     settings: RealtimeSettings,
-    cmds: mpsc::UnboundedSender<HubCmd>,
+    /// Its own command channel, for replays loaded off the task to report back. Weak, so the
+    /// shard ends (and lets go of the store) once every `Hub` handle and connection is gone.
+    cmds: mpsc::WeakUnboundedSender<HubCmd>,
     conns: HashMap<ConnId, ConnState>,
     subs: HashMap<String, ModelSubs>,
     pending: HashMap<(ConnId, String), Responder>,
@@ -65,7 +67,7 @@ pub(crate) fn spawn_hub(
                 schema: schema.clone(),
                 store: store.clone(),
                 settings: settings.clone(),
-                cmds: tx.clone(),
+                cmds: tx.downgrade(),
                 conns: HashMap::new(),
                 subs: HashMap::new(),
                 pending: HashMap::new(),

@@ -34,7 +34,9 @@ impl State {
         let model = req.model.clone();
         tokio::spawn(async move {
             let result = load_replay(store.as_ref(), &model, since).await;
-            let _ = cmds.send(HubCmd::Replayed { id, key, result });
+            if let Some(cmds) = cmds.upgrade() {
+                let _ = cmds.send(HubCmd::Replayed { id, key, result });
+            }
         });
     }
 
