@@ -11,7 +11,7 @@
 # environment variables (`-e API_URL=https://api.example.com`, `--env-file .env`); the README
 # lists them. `DATABASE_URL=postgres://…` uses PostgreSQL instead of the SQLite file in /data.
 
-# Any release from the Cargo.toml's rust-version (1.88) on builds jxp; this is the one it is
+# Any release from the Cargo.toml's rust-version (1.89) on builds jxp; this is the one it is
 # tested with. The build and runtime images share a Debian release, so the binary finds the C
 # library it was linked against.
 ARG RUST_VERSION=1.95

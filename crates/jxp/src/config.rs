@@ -313,7 +313,7 @@ impl Config {
                 ws,
                 cache_enabled: v.flag("CACHE_ENABLED")?,
                 cache_ttl: Duration::from_secs(v.positive("CACHE_TTL")?),
-                cors: cors_origins(&v)?,
+                cors: cors_origins(v)?,
             },
         })
     }
