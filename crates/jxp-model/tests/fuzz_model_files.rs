@@ -3,7 +3,7 @@
 //! with an error, never a panic, in TOML and in JSON; and a model that loads validates any
 //! document, answering `Ok` or a `ValidationError`.
 
-// Tests only: an unwrap or expect here is an assertion; failing is how the test reports.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Test code fails loudly.
 
 use std::path::Path;
 
