@@ -17,6 +17,7 @@ mod crud;
 mod csv;
 mod delete;
 mod explain;
+mod fuzz;
 mod hooks;
 mod lists;
 mod meta;
