@@ -29,6 +29,9 @@ pub enum Command {
     /// Reads over a seeded 100,000-document model: filtered and sorted lists (indexed and
     /// not), full-text search, count, populate, `$group`; latency, throughput and SQL plans.
     Query(QueryArgs),
+    /// A long mixed run: REST reads and writes, subscribers joining and leaving, clients that
+    /// never read; server memory and latency per interval, to see that neither grows.
+    Soak(SoakArgs),
     /// This machine's kernel floor for fan-out: one small write to each of N loopback TCP
     /// sockets, read by another process; no WebSocket, no JSON, no server.
     Floor(FloorArgs),
@@ -165,6 +168,35 @@ impl Mix {
             Mix::Cud => "cud",
         }
     }
+}
+
+#[derive(Debug, Args)]
+pub struct SoakArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Seconds the run lasts.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub duration_s: u64,
+    /// Seconds per reported interval.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    pub interval_s: u64,
+    /// REST workers, each with its own keep-alive connection (GET by id, lists, counts,
+    /// creates, updates).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1_000))]
+    pub rest_concurrency: u32,
+    /// WebSocket subscribers kept open; each leaves after a while and another joins.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(0..=50_000))]
+    pub subs: u32,
+    /// Subscribers that leave (and are replaced) per second, on average.
+    #[arg(long, default_value_t = 20.0, value_parser = parse_rate)]
+    pub churn: f64,
+    /// Subscribers that never read, each replaced every interval (the server closes them
+    /// with 1013 once their queue is full).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(0..=1_000))]
+    pub slow: u32,
+    /// PID of the jxp server: its VmRSS is reported per interval.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
 }
 
 /// How the WebSocket subscribers are opened and the server observed (fanout, burst, idle).

@@ -11,6 +11,7 @@ mod realtime;
 mod report;
 mod rest;
 mod smoke;
+mod soak;
 mod target;
 mod worker;
 
@@ -30,6 +31,7 @@ fn main() -> ExitCode {
         Command::Burst(args) => block_on(realtime::burst(args)),
         Command::Idle(args) => block_on(realtime::idle(args)),
         Command::Query(args) => block_on(query::run(args)),
+        Command::Soak(args) => block_on(soak::run(args)),
         // Plain blocking sockets and threads: no async runtime in either process.
         Command::Floor(args) => floor::run(&args),
         Command::FloorReader(args) => floor::reader(&args),

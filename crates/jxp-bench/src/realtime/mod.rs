@@ -5,7 +5,7 @@
 mod fleet;
 mod stats;
 mod writer;
-mod ws;
+pub mod ws;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -275,7 +275,7 @@ pub async fn subscriber(
 }
 
 /// Connect, `auth` (if configured), `subscribe`; each request waits for its reply.
-async fn handshake(cfg: &SubConfig) -> Result<Ws, SubError> {
+pub async fn handshake(cfg: &SubConfig) -> Result<Ws, SubError> {
     let (mut ws, _response) = connect_async_with_config(cfg.url.as_str(), Some(ws_config()), true)
         .await
         .map_err(|e| SubError::from_ws(&format!("connecting to {}", cfg.url), &e))?;
