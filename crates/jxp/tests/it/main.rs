@@ -29,3 +29,4 @@ mod search;
 mod startup;
 mod unique;
 mod validation;
+mod working_set;
