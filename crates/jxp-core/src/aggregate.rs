@@ -6,19 +6,23 @@
 //! reader's scope, `_deleted = false`, the leading `$match` stages the model understands, then a
 //! leading `$sort` and `$skip`/`$limit`. The rest runs in memory (`jxp_query`'s executor) over
 //! at most [`AGGREGATE_MAX_DOCS`] documents, stripped of private fields before the first stage
-//! sees them, so no stage can group, match or project on a secret.
+//! sees them, so no stage can group, match or project on a secret. Every document read and
+//! every copy a stage makes is charged to the request's budget (`QUERY_MEMORY_LIMIT`,
+//! `QUERY_TIMEOUT`) before it is built, so a pipeline that multiplies documents is refused
+//! (413, or 503 past the time limit) instead of exhausting the server.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
 use jxp_model::{Document, Model, into_public_view};
 use jxp_query::{
-    Filter, Find, Lookup, Op, Sort, Stage, apply_lookup, lookup_values, parse_mongo_filter,
+    Budget, Filter, Find, Lookup, Op, Sort, Stage, apply_lookup, lookup_values, parse_mongo_filter,
     parse_pipeline, resolve_path, resolve_wrappers, run_stage,
 };
 use serde_json::Value;
 
 use crate::app::App;
+use crate::budget::within;
 use crate::error::CoreError;
 use crate::hooks::ReadEvent;
 use crate::identity::Identity;
@@ -92,29 +96,42 @@ impl App {
         let resolved = resolve_wrappers(pipeline, chrono::Utc::now())?;
         let stages = parse_pipeline(&resolved)?;
         let (find, rest) = pushdown(&model, scope.and(Filter::live()), &stages);
+        let mut budget = self.budget();
         let mut docs: Vec<Document> = self
-            .read_capped(&model, find)
+            .read_capped(&model, find, &mut budget)
             .await?
             .into_iter()
             .map(|d| into_public_view(&model, d))
             .collect();
         for stage in rest {
             docs = match stage.lookup() {
-                Some(spec) => self.lookup(who, spec, docs).await?,
-                None => run_stage(stage, docs, AGGREGATE_MAX_DOCS)?,
+                Some(spec) => self.lookup(who, spec, docs, &mut budget).await?,
+                None => run_stage(stage, docs, AGGREGATE_MAX_DOCS, &mut budget)?,
             };
         }
         Ok(docs)
     }
 
-    /// Reads what `find` selects, refusing (413) more than [`AGGREGATE_MAX_DOCS`].
-    async fn read_capped(&self, model: &Model, mut find: Find) -> Result<Vec<Document>, CoreError> {
+    /// Reads what `find` selects, refusing (413) more than [`AGGREGATE_MAX_DOCS`] or more
+    /// bytes than `budget` has left, and charging what it read.
+    async fn read_capped(
+        &self,
+        model: &Model,
+        mut find: Find,
+        budget: &mut Budget,
+    ) -> Result<Vec<Document>, CoreError> {
         let cap = AGGREGATE_MAX_DOCS as u64;
         // One past the cap tells "too many" apart from "exactly the cap".
         find.limit = Some(find.limit.map_or(cap + 1, |l| l.min(cap + 1)));
-        let rows = self.inner.store.find(&model.slug, &find).await?;
+        let rows = within(budget, async {
+            Ok(self.inner.store.find(&model.slug, &find).await?)
+        })
+        .await?;
         if rows.len() > AGGREGATE_MAX_DOCS {
             return Err(too_many(&model.slug));
+        }
+        for row in &rows {
+            budget.charge_doc(row)?;
         }
         Ok(rows)
     }
@@ -139,6 +156,7 @@ impl App {
         who: &Identity,
         spec: &Lookup,
         docs: Vec<Document>,
+        budget: &mut Budget,
     ) -> Result<Vec<Document>, CoreError> {
         let model = self.lookup_model(&spec.from)?.clone();
         let base = read_scope(&model, who)?.and(Filter::live()).and(
@@ -158,7 +176,7 @@ impl App {
                         filter: base.clone().and(f),
                         ..Default::default()
                     };
-                    for row in self.read_capped(&model, find).await? {
+                    for row in self.read_capped(&model, find, budget).await? {
                         // A document with an array of keys can come back from two chunks.
                         let id = row.get("_id").map(Value::to_string).unwrap_or_default();
                         if seen.insert(id) {
@@ -176,14 +194,20 @@ impl App {
                     filter: base,
                     ..Default::default()
                 };
-                self.read_capped(&model, find).await?
+                self.read_capped(&model, find, budget).await?
             }
         };
         let foreign: Vec<Document> = rows
             .into_iter()
             .map(|d| into_public_view(&model, d))
             .collect();
-        Ok(apply_lookup(spec, docs, &foreign, AGGREGATE_MAX_DOCS)?)
+        Ok(apply_lookup(
+            spec,
+            docs,
+            &foreign,
+            AGGREGATE_MAX_DOCS,
+            budget,
+        )?)
     }
 }
 

@@ -136,6 +136,12 @@ pub struct Settings {
     pub query_limits: QueryLimits,
     pub auth: AuthSettings,
     pub realtime: RealtimeSettings,
+    /// Bytes of documents one aggregation, populate or bulk match may build in memory
+    /// (`QUERY_MEMORY_LIMIT`); 0 disables the check.
+    pub query_memory_limit: u64,
+    /// How long one aggregation, populate or bulk match read may run (`QUERY_TIMEOUT`); zero
+    /// disables the check.
+    pub query_timeout: std::time::Duration,
     /// The application's hooks and functions (none for the `jxp` binary).
     pub hooks: Hooks,
 }
@@ -147,6 +153,8 @@ impl Default for Settings {
             query_limits: QueryLimits::default(),
             auth: AuthSettings::default(),
             realtime: RealtimeSettings::default(),
+            query_memory_limit: 64 * 1024 * 1024,
+            query_timeout: std::time::Duration::from_secs(30),
             hooks: Hooks::default(),
         }
     }

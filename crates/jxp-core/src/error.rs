@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use jxp_model::ValidationError;
-use jxp_query::QueryError;
+use jxp_query::{BudgetError, QueryError, RunError};
 use jxp_store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +60,9 @@ pub enum CoreError {
     RateLimited { retry_after: Duration },
     #[error("{0}")]
     TooLarge(String),
+    /// A query that ran past `QUERY_TIMEOUT`.
+    #[error("{0}")]
+    TimedOut(String),
     /// A feature the server is not configured for (no SMTP, no shared secret).
     #[error("{0}")]
     Unavailable(String),
@@ -92,6 +95,24 @@ impl From<StoreError> for CoreError {
             StoreError::BadQuery(message) => CoreError::BadRequest(message),
             e @ StoreError::NoTextIndex { .. } => CoreError::BadRequest(e.to_string()),
             other => CoreError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<BudgetError> for CoreError {
+    fn from(e: BudgetError) -> Self {
+        match e {
+            BudgetError::Memory { .. } => CoreError::TooLarge(e.to_string()),
+            BudgetError::Time { .. } => CoreError::TimedOut(e.to_string()),
+        }
+    }
+}
+
+impl From<RunError> for CoreError {
+    fn from(e: RunError) -> Self {
+        match e {
+            RunError::Query(q) => CoreError::Query(q),
+            RunError::Budget(b) => b.into(),
         }
     }
 }

@@ -11,6 +11,7 @@
 mod aggregate;
 mod app;
 mod auth;
+mod budget;
 mod bulk;
 mod delete;
 mod error;

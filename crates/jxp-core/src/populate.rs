@@ -5,14 +5,20 @@
 //! on the page are collected and fetched together with `_id IN (…)`. Linked documents are read
 //! as the caller: no read right on the linked model leaves the key out, owner-only readers see
 //! only their own, soft-deleted documents are never shown, and private fields never leave.
+//!
+//! A linked document is copied into every result that links to it, so a page of documents
+//! with long arrays of the same large link multiplies it: every linked document read and
+//! every copy is charged to the request's budget (`QUERY_MEMORY_LIMIT`, `QUERY_TIMEOUT`)
+//! before it is made.
 
 use std::collections::{HashMap, HashSet};
 
 use jxp_model::{Document, Model};
-use jxp_query::{Filter, Find, Op, Path, Populate, resolve_path};
+use jxp_query::{Budget, Filter, Find, Op, Path, Populate, doc_size, resolve_path};
 use serde_json::Value;
 
 use crate::app::App;
+use crate::budget::within;
 use crate::error::CoreError;
 use crate::hooks::ReadEvent;
 use crate::identity::Identity;
@@ -43,6 +49,7 @@ impl App {
         out: &mut [Document],
         specs: &[Populate],
     ) -> Result<(), CoreError> {
+        let mut budget = self.budget();
         for spec in specs {
             // The loader refuses links to unknown models, so this always finds one.
             let Some(linked) = self.schema().by_link(&spec.link).cloned() else {
@@ -63,19 +70,25 @@ impl App {
                 Ok(hooked) => scope.and(hooked),
                 Err(_) => continue,
             };
-            let found = self.fetch_linked(&linked, scope, raw, spec).await?;
+            let found = self
+                .fetch_linked(&linked, scope, raw, spec, &mut budget)
+                .await?;
             for (doc, view) in raw.iter().zip(out.iter_mut()) {
                 let ids = ids_of(doc, spec);
-                let value = if spec.many {
-                    Value::Array(
-                        ids.iter()
-                            .filter_map(|id| found.get(*id).cloned().map(Value::Object))
-                            .collect(),
-                    )
+                let picked: Vec<&(Document, usize)> = if spec.many {
+                    ids.iter().filter_map(|id| found.get(*id)).collect()
                 } else {
                     ids.first()
-                        .and_then(|id| found.get(*id).cloned())
-                        .map_or(Value::Null, Value::Object)
+                        .and_then(|id| found.get(*id))
+                        .into_iter()
+                        .collect()
+                };
+                budget.charge(picked.iter().map(|(_, size)| size).sum())?;
+                let mut copies = picked.into_iter().map(|(d, _)| Value::Object(d.clone()));
+                let value = if spec.many {
+                    Value::Array(copies.collect())
+                } else {
+                    copies.next().unwrap_or(Value::Null)
                 };
                 view.insert(spec.key.clone(), value);
             }
@@ -84,14 +97,16 @@ impl App {
     }
 
     /// The readable, live documents of `linked` that `raw` links to through `spec`, by id, as
-    /// the API shows them (projected when asked).
+    /// the API shows them (projected when asked), each with its estimated size; what is read
+    /// is charged to `budget`.
     async fn fetch_linked(
         &self,
         linked: &Model,
         scope: Filter,
         raw: &[Document],
         spec: &Populate,
-    ) -> Result<HashMap<String, Document>, CoreError> {
+        budget: &mut Budget,
+    ) -> Result<HashMap<String, (Document, usize)>, CoreError> {
         let mut seen = HashSet::new();
         let ids: Vec<Value> = raw
             .iter()
@@ -107,9 +122,16 @@ impl App {
                     .and(Filter::live()),
                 ..Find::default()
             };
-            for doc in self.inner.store.find(&linked.slug, &find).await? {
+            let docs = within(budget, async {
+                Ok(self.inner.store.find(&linked.slug, &find).await?)
+            })
+            .await?;
+            for doc in docs {
+                budget.charge_doc(&doc)?;
                 if let Some(id) = doc.get("_id").and_then(Value::as_str) {
-                    found.insert(id.to_owned(), project(linked, &doc, spec.fields.as_deref()));
+                    let shown = project(linked, &doc, spec.fields.as_deref());
+                    let size = doc_size(&shown);
+                    found.insert(id.to_owned(), (shown, size));
                 }
             }
         }

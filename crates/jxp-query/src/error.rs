@@ -10,3 +10,13 @@ impl QueryError {
         QueryError(msg.into())
     }
 }
+
+/// Why running a pipeline stopped: the query itself, or the request's budget (its memory or
+/// time limit), which callers answer differently.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Query(#[from] QueryError),
+    #[error(transparent)]
+    Budget(#[from] crate::budget::BudgetError),
+}

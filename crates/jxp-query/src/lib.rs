@@ -4,6 +4,7 @@
 
 mod aggregate;
 mod ast;
+mod budget;
 mod error;
 mod matcher;
 mod mongo;
@@ -16,7 +17,8 @@ pub use aggregate::{
     run_pipeline, run_stage,
 };
 pub use ast::{Cond, Filter, Find, Op, Path, Sort, SortDir};
-pub use error::QueryError;
+pub use budget::{Budget, BudgetError, doc_size, value_size};
+pub use error::{QueryError, RunError};
 pub use matcher::matches;
 pub use mongo::{cast_json, parse_mongo_filter};
 pub use sql::{

@@ -305,6 +305,13 @@ impl Config {
                 query_limits,
                 auth,
                 realtime,
+                query_memory_limit: v.size(
+                    "QUERY_MEMORY_LIMIT",
+                    "a size such as 64mb, 512kb or a byte count (0 disables)",
+                )?,
+                query_timeout: Duration::from_secs(
+                    v.parse("QUERY_TIMEOUT", "a whole number of seconds (0 disables)")?,
+                ),
                 hooks: Hooks::default(),
             },
             http: HttpSettings {

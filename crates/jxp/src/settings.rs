@@ -225,6 +225,18 @@ pub const SETTINGS: &[Setting] = &[
         "Largest list answer (such as 10mb; 0 for no limit).",
     ),
     value(
+        "QUERY_MEMORY_LIMIT",
+        "64mb",
+        QUERIES,
+        "Most document bytes one aggregation, populate or bulk match may build in memory (0 for no limit).",
+    ),
+    value(
+        "QUERY_TIMEOUT",
+        "30",
+        QUERIES,
+        "Seconds one aggregation, populate or bulk match read may run (0 for no limit).",
+    ),
+    value(
         "CACHE_ENABLED",
         "false",
         CACHE,

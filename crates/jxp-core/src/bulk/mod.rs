@@ -17,6 +17,7 @@ use jxp_query::{
 use serde_json::Value;
 
 use crate::app::App;
+use crate::budget::within;
 use crate::delete::DeleteOptions;
 use crate::error::CoreError;
 use crate::identity::Identity;
@@ -356,7 +357,8 @@ impl App {
             .and(Filter::live()))
     }
 
-    /// Ids of live documents matching `filter` after `after`, in id order.
+    /// Ids of live documents matching `filter` after `after`, in id order, refused (413) when
+    /// the page read for them is over `QUERY_MEMORY_LIMIT`.
     async fn bulk_ids(
         &self,
         model: &Model,
@@ -381,13 +383,21 @@ impl App {
             limit: Some(limit),
             ..Find::default()
         };
-        Ok(self
-            .store()
-            .find(&model.slug, &find)
-            .await?
-            .into_iter()
-            .filter_map(|d| d.get("_id").and_then(Value::as_str).map(str::to_owned))
-            .collect())
+        // A page of matches is read whole, so it is the working set this request holds: it
+        // must fit one request's budget, and its read the time limit.
+        let mut budget = self.budget();
+        let page = within(&budget, async {
+            Ok(self.store().find(&model.slug, &find).await?)
+        })
+        .await?;
+        let mut ids = Vec::with_capacity(page.len());
+        for d in &page {
+            budget.charge_doc(d)?;
+            if let Some(id) = d.get("_id").and_then(Value::as_str) {
+                ids.push(id.to_owned());
+            }
+        }
+        Ok(ids)
     }
 
     /// Applies `visit` to the live documents `full` matches, in id order: all of them

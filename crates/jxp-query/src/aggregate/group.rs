@@ -9,6 +9,7 @@ use serde_json::{Map, Number, Value};
 use super::expr::{Expr, eval, parse_expr};
 use super::values::{canon, number_value, total_cmp};
 use super::{Doc, R};
+use crate::budget::{Budget, BudgetError, value_size};
 #[derive(Debug, Clone)]
 pub(super) struct Group {
     id: Expr,
@@ -218,22 +219,40 @@ fn keep_better(best: &mut Option<Value>, v: Option<Value>, beats: fn(Ordering) -
     }
 }
 
-pub(super) fn run_group(g: &Group, docs: Vec<Doc>) -> Vec<Doc> {
+/// Runs `$group`, charging `budget` for each new group's key and for every value `$push` or
+/// `$addToSet` keeps (the other accumulators hold a fixed-size state).
+pub(super) fn run_group(
+    g: &Group,
+    docs: Vec<Doc>,
+    budget: &mut Budget,
+) -> Result<Vec<Doc>, BudgetError> {
     let mut index: HashMap<String, usize> = HashMap::new();
     let mut groups: Vec<(Value, Vec<AccState>)> = Vec::new();
     for doc in &docs {
         let key = eval(&g.id, doc).unwrap_or(Value::Null);
-        let slot = *index.entry(canon(&key)).or_insert_with(|| {
-            groups.push((key, g.accs.iter().map(|a| AccState::new(a.op)).collect()));
-            groups.len() - 1
-        });
+        let canonical = canon(&key);
+        let slot = match index.get(&canonical) {
+            Some(slot) => *slot,
+            None => {
+                budget.charge(value_size(&key) + canonical.len())?;
+                groups.push((key, g.accs.iter().map(|a| AccState::new(a.op)).collect()));
+                index.insert(canonical, groups.len() - 1);
+                groups.len() - 1
+            }
+        };
         if let Some((_, states)) = groups.get_mut(slot) {
             for (acc, state) in g.accs.iter().zip(states.iter_mut()) {
-                state.add(eval(&acc.expr, doc));
+                let v = eval(&acc.expr, doc);
+                if let (AccOp::Push | AccOp::AddToSet, Some(v)) = (acc.op, &v) {
+                    budget.charge_value(v)?;
+                } else {
+                    budget.check_time()?;
+                }
+                state.add(v);
             }
         }
     }
-    groups
+    Ok(groups
         .into_iter()
         .map(|(key, states)| {
             let mut out = Map::new();
@@ -243,7 +262,7 @@ pub(super) fn run_group(g: &Group, docs: Vec<Doc>) -> Vec<Doc> {
             }
             out
         })
-        .collect()
+        .collect())
 }
 
 // Tests only: an unwrap or expect here is an assertion; failing is how the test reports.

@@ -7,7 +7,8 @@ use serde_json::Value;
 
 use super::values::{canon, field_path, field_values, set_path};
 use super::{Doc, R, too_many};
-use crate::error::QueryError;
+use crate::budget::{Budget, doc_size};
+use crate::error::RunError;
 /// `$lookup: {from, localField, foreignField, as}`: the names as the client wrote them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lookup {
@@ -85,19 +86,23 @@ pub fn lookup_values(spec: &Lookup, docs: &[Doc]) -> Vec<Value> {
 }
 
 /// `$lookup`: sets `as` on each document to the array of `foreign` documents whose
-/// `foreignField` equals its `localField`. `max_docs` bounds the joined documents in total.
+/// `foreignField` equals its `localField`. `max_docs` bounds the joined documents in total;
+/// `budget` is charged for every joined copy before it is made, so a join that multiplies
+/// large documents stops at the budget instead of after building them.
 pub fn apply_lookup(
     spec: &Lookup,
     docs: Vec<Doc>,
     foreign: &[Doc],
     max_docs: usize,
-) -> Result<Vec<Doc>, QueryError> {
+    budget: &mut Budget,
+) -> Result<Vec<Doc>, RunError> {
     let split = |s: &str| -> Vec<String> { s.split('.').map(str::to_owned).collect() };
     let (local, remote, as_path) = (
         split(&spec.local_field),
         split(&spec.foreign_field),
         split(&spec.as_field),
     );
+    let sizes: Vec<usize> = foreign.iter().map(doc_size).collect();
     let mut index: HashMap<String, Vec<usize>> = HashMap::new();
     for (i, f) in foreign.iter().enumerate() {
         let mut seen = HashSet::new();
@@ -121,8 +126,9 @@ pub fn apply_lookup(
         hits.dedup();
         joined_total += hits.len();
         if joined_total > max_docs {
-            return Err(too_many("$lookup", max_docs));
+            return Err(too_many("$lookup", max_docs).into());
         }
+        budget.charge(hits.iter().filter_map(|i| sizes.get(*i)).sum())?;
         let joined = hits
             .iter()
             .filter_map(|i| foreign.get(*i))

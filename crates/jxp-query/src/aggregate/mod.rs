@@ -29,7 +29,8 @@ use std::collections::HashMap;
 use serde_json::{Map, Value};
 
 use crate::ast::SortDir;
-use crate::error::QueryError;
+use crate::budget::Budget;
+use crate::error::{QueryError, RunError};
 use expr::{Expr, eval};
 use group::{Group, parse_group, run_group};
 use lookup::parse_lookup;
@@ -203,26 +204,41 @@ fn too_many(stage: &str, max_docs: usize) -> QueryError {
 }
 
 /// Runs one stage over `docs`. `max_docs` bounds how many documents a stage may produce
-/// (`$unwind` can multiply them). A `$lookup` needs the foreign documents: use
-/// [`apply_lookup`] for it.
-pub fn run_stage(stage: &Stage, docs: Vec<Doc>, max_docs: usize) -> Result<Vec<Doc>, QueryError> {
+/// (`$unwind` can multiply them); `budget` is charged for what a stage builds (copies,
+/// computed values, accumulated arrays) before it builds it, and checked for time as it goes.
+/// A `$lookup` needs the foreign documents: use [`apply_lookup`] for it.
+pub fn run_stage(
+    stage: &Stage,
+    docs: Vec<Doc>,
+    max_docs: usize,
+    budget: &mut Budget,
+) -> Result<Vec<Doc>, RunError> {
+    budget.check_time()?;
     Ok(match &stage.0 {
         Kind::Match { pred, .. } => docs.into_iter().filter(|d| pred_matches(pred, d)).collect(),
-        Kind::Group(g) => run_group(g, docs),
-        Kind::Project(p) => run_project(p, docs),
-        Kind::AddFields(fields) => docs
-            .into_iter()
-            .map(|mut d| {
+        Kind::Group(g) => run_group(g, docs, budget)?,
+        Kind::Project(p) => run_project(p, docs, budget)?,
+        Kind::AddFields(fields) => {
+            let mut out = Vec::with_capacity(docs.len());
+            for mut d in docs {
                 // Every expression sees the document as it came in.
-                let values: Vec<Option<Value>> = fields.iter().map(|(_, e)| eval(e, &d)).collect();
+                let mut values = Vec::with_capacity(fields.len());
+                for (_, e) in fields {
+                    let v = eval(e, &d);
+                    if let Some(v) = &v {
+                        budget.charge_value(v)?;
+                    }
+                    values.push(v);
+                }
                 for ((path, _), v) in fields.iter().zip(values) {
                     if let Some(v) = v {
                         set_path(&mut d, path, v);
                     }
                 }
-                d
-            })
-            .collect(),
+                out.push(d);
+            }
+            out
+        }
         Kind::Unset(paths) => without_paths(paths, docs),
         Kind::Sort(keys) => run_sort(keys, docs),
         Kind::Limit(n) => {
@@ -241,12 +257,13 @@ pub fn run_stage(stage: &Stage, docs: Vec<Doc>, max_docs: usize) -> Result<Vec<D
             out.insert(name.clone(), Value::from(docs.len()));
             vec![out]
         }
-        Kind::Unwind(u) => run_unwind(u, docs, max_docs)?,
+        Kind::Unwind(u) => run_unwind(u, docs, max_docs, budget)?,
         Kind::Lookup(l) => {
             return Err(QueryError::new(format!(
                 "$lookup: the documents of {} were not provided",
                 l.from
-            )));
+            ))
+            .into());
         }
     })
 }
@@ -257,14 +274,15 @@ pub fn run_pipeline(
     mut docs: Vec<Doc>,
     foreign: &HashMap<String, Vec<Doc>>,
     max_docs: usize,
-) -> Result<Vec<Doc>, QueryError> {
+    budget: &mut Budget,
+) -> Result<Vec<Doc>, RunError> {
     for stage in stages {
         docs = match stage.lookup() {
             Some(l) => {
                 let other = foreign.get(&l.from).map(Vec::as_slice).unwrap_or_default();
-                apply_lookup(l, docs, other, max_docs)?
+                apply_lookup(l, docs, other, max_docs, budget)?
             }
-            None => run_stage(stage, docs, max_docs)?,
+            None => run_stage(stage, docs, max_docs, budget)?,
         };
     }
     Ok(docs)
@@ -294,7 +312,7 @@ mod tests {
             .collect()
     }
 
-    pub(super) fn run(pipeline: Value) -> Result<Value, QueryError> {
+    pub(super) fn run(pipeline: Value) -> Result<Value, RunError> {
         let stages = parse_pipeline(&pipeline)?;
         let mut foreign = HashMap::new();
         foreign.insert(
@@ -308,7 +326,7 @@ mod tests {
             .filter_map(|d| d.as_object().cloned())
             .collect(),
         );
-        let out = run_pipeline(&stages, docs(), &foreign, 1000)?;
+        let out = run_pipeline(&stages, docs(), &foreign, 1000, &mut Budget::unlimited())?;
         Ok(Value::Array(out.into_iter().map(Value::Object).collect()))
     }
 
@@ -395,7 +413,7 @@ mod tests {
             match run(pipeline.clone()) {
                 Ok(v) => panic!("{pipeline} should fail, got {v}"),
                 Err(e) => assert!(
-                    e.0.contains(needle),
+                    e.to_string().contains(needle),
                     "{pipeline}: {e} does not mention {needle}"
                 ),
             }
@@ -403,10 +421,72 @@ mod tests {
     }
 
     #[test]
+    fn growth_stops_at_the_budget_before_it_is_built() {
+        use crate::budget::BudgetError;
+        // Every document joins every other one: n * n copies of a large document.
+        let big: Vec<Doc> = (0..50)
+            .filter_map(|i| {
+                json!({"_id": i, "foo": 1, "pad": "x".repeat(10_000)})
+                    .as_object()
+                    .cloned()
+            })
+            .collect();
+        let mut foreign = HashMap::new();
+        foreign.insert("self".to_owned(), big.clone());
+        let join = parse_pipeline(&json!([
+            {"$lookup": {"from": "self", "localField": "foo", "foreignField": "foo", "as": "s"}},
+            {"$count": "c"}
+        ]))
+        .unwrap();
+        let mut budget = Budget::new(1024 * 1024, std::time::Duration::ZERO);
+        let err = run_pipeline(&join, big.clone(), &foreign, 100_000, &mut budget).unwrap_err();
+        assert_eq!(
+            err,
+            RunError::Budget(BudgetError::Memory { limit: 1024 * 1024 })
+        );
+        // Refused at the first copy past the limit, not after the 25 MB were built.
+        assert!(budget.used() < 2 * 1024 * 1024, "{}", budget.used());
+        let mut roomy = Budget::new(64 * 1024 * 1024, std::time::Duration::ZERO);
+        let out = run_pipeline(&join, big.clone(), &foreign, 100_000, &mut roomy).unwrap();
+        assert_eq!(out, vec![json!({"c": 50}).as_object().cloned().unwrap()]);
+
+        let tags: Vec<Doc> = vec![
+            json!({"_id": 1, "pad": "x".repeat(10_000), "t": (0..500).collect::<Vec<_>>()})
+                .as_object()
+                .cloned()
+                .unwrap(),
+        ];
+        let many = big.clone();
+        let grouped =
+            parse_pipeline(&json!([{"$group": {"_id": null, "all": {"$push": "$pad"}}}])).unwrap();
+        let mut budget = Budget::new(256 * 1024, std::time::Duration::ZERO);
+        let got = run_pipeline(&grouped, many, &HashMap::new(), 100_000, &mut budget);
+        assert!(
+            matches!(got, Err(RunError::Budget(BudgetError::Memory { .. }))),
+            "$push past the budget"
+        );
+        for pipeline in [
+            json!([{"$unwind": "$t"}]),
+            json!([{"$addFields": {"a": {"$concat": ["$pad", "$pad", "$pad", "$pad"]}}}, {"$addFields": {"b": {"$concat": ["$a", "$a", "$a", "$a"]}}}, {"$addFields": {"c": {"$concat": ["$b", "$b", "$b", "$b"]}}}, {"$addFields": {"d": {"$concat": ["$c", "$c", "$c", "$c"]}}}]),
+        ] {
+            let stages = parse_pipeline(&pipeline).unwrap();
+            let mut budget = Budget::new(1024 * 1024, std::time::Duration::ZERO);
+            let got = run_pipeline(&stages, tags.clone(), &HashMap::new(), 100_000, &mut budget);
+            assert!(
+                matches!(got, Err(RunError::Budget(BudgetError::Memory { .. }))),
+                "{pipeline} is not refused"
+            );
+        }
+    }
+
+    #[test]
     fn growth_is_bounded() {
         let stages = parse_pipeline(&json!([{"$unwind": "$tags"}])).unwrap();
-        let err = run_pipeline(&stages, docs(), &HashMap::new(), 3).unwrap_err();
-        assert!(err.0.contains("$unwind") && err.0.contains("3"), "{err}");
+        let unlimited = &mut Budget::unlimited();
+        let err = run_pipeline(&stages, docs(), &HashMap::new(), 3, unlimited)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("$unwind") && err.contains("3"), "{err}");
         let stages = parse_pipeline(&json!([{"$lookup": {"from": "f", "localField": "nope", "foreignField": "nope", "as": "j"}}])).unwrap();
         let foreign: Vec<Doc> = (0..3)
             .filter_map(|i| json!({"_id": i}).as_object().cloned())
@@ -414,8 +494,15 @@ mod tests {
         let mut map = HashMap::new();
         map.insert("f".to_owned(), foreign);
         // Missing joins missing: every document would embed all three.
-        let err = run_pipeline(&stages, docs(), &map, 5).unwrap_err();
-        assert!(err.0.contains("$lookup"), "{err}");
-        assert_eq!(run_pipeline(&stages, docs(), &map, 100).unwrap().len(), 4);
+        let err = run_pipeline(&stages, docs(), &map, 5, unlimited)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("$lookup"), "{err}");
+        assert_eq!(
+            run_pipeline(&stages, docs(), &map, 100, unlimited)
+                .unwrap()
+                .len(),
+            4
+        );
     }
 }

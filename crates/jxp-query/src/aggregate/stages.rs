@@ -11,7 +11,8 @@ use super::values::{
     copy_path, field_path, get_direct, get_path, remove_path, set_path, total_cmp, without_paths,
 };
 use super::{Doc, R, too_many};
-use crate::error::QueryError;
+use crate::budget::{Budget, BudgetError, doc_size, value_size};
+use crate::error::RunError;
 #[derive(Debug, Clone)]
 pub(super) struct SortKey {
     pub(super) dotted: String,
@@ -222,9 +223,15 @@ pub(super) fn parse_unwind(v: &Value) -> R<Unwind> {
     })
 }
 
-pub(super) fn run_project(p: &Projection, docs: Vec<Doc>) -> Vec<Doc> {
+/// Runs `$project`, charging `budget` for the values it computes (what it copies from the
+/// input is never more than the input).
+pub(super) fn run_project(
+    p: &Projection,
+    docs: Vec<Doc>,
+    budget: &mut Budget,
+) -> Result<Vec<Doc>, BudgetError> {
     match p {
-        Projection::Exclude(paths) => without_paths(paths, docs),
+        Projection::Exclude(paths) => Ok(without_paths(paths, docs)),
         Projection::Include {
             keep_id,
             id_expr,
@@ -236,6 +243,7 @@ pub(super) fn run_project(p: &Projection, docs: Vec<Doc>) -> Vec<Doc> {
                 match id_expr {
                     Some(e) => {
                         if let Some(v) = eval(e, d) {
+                            budget.charge_value(&v)?;
                             out.insert("_id".to_owned(), v);
                         }
                     }
@@ -251,12 +259,13 @@ pub(super) fn run_project(p: &Projection, docs: Vec<Doc>) -> Vec<Doc> {
                         None => copy_path(d, &mut out, path),
                         Some(e) => {
                             if let Some(v) = eval(e, d) {
+                                budget.charge_value(&v)?;
                                 set_path(&mut out, path, v);
                             }
                         }
                     }
                 }
-                out
+                Ok(out)
             })
             .collect(),
     }
@@ -305,20 +314,27 @@ pub(super) fn run_sort(keys: &[SortKey], docs: Vec<Doc>) -> Vec<Doc> {
     keyed.into_iter().map(|(_, d)| d).collect()
 }
 
+/// Runs `$unwind`, charging `budget` for every copy of a document it makes (the document
+/// without the array, plus the element it takes) before making it.
 pub(super) fn run_unwind(
     u: &Unwind,
     docs: Vec<Doc>,
     max_docs: usize,
-) -> Result<Vec<Doc>, QueryError> {
+    budget: &mut Budget,
+) -> Result<Vec<Doc>, RunError> {
     let mut out = Vec::with_capacity(docs.len());
     for doc in docs {
         let value = get_direct(&doc, &u.path).cloned();
         match value {
             Some(Value::Array(items)) if !items.is_empty() => {
                 if out.len() + items.len() > max_docs {
-                    return Err(too_many("$unwind", max_docs));
+                    return Err(too_many("$unwind", max_docs).into());
                 }
+                let whole = doc_size(&doc);
+                let array: usize = items.iter().map(value_size).sum();
+                let rest = whole.saturating_sub(array);
                 for (i, item) in items.into_iter().enumerate() {
+                    budget.charge(rest + value_size(&item))?;
                     let mut d = doc.clone();
                     set_path(&mut d, &u.path, item);
                     if let Some(ix) = &u.index {

@@ -30,3 +30,4 @@ mod search;
 mod startup;
 mod unique;
 mod validation;
+mod working_set;
