@@ -82,7 +82,7 @@ pub(crate) enum HubCmd {
     Replayed {
         id: ConnId,
         key: String,
-        result: Result<Vec<Arc<jxp_store::Change>>, SubscribeError>,
+        result: Result<super::hub::Replay, SubscribeError>,
     },
     PingAll,
     CloseAll,

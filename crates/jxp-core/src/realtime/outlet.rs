@@ -77,8 +77,11 @@ pub enum SubscribeError {
     BadId(String),
     #[error("Too many subscriptions (at most {0} per connection)")]
     TooMany(usize),
+    /// The `since` is no longer replayable: events after it were trimmed (`oldest` is the
+    /// oldest retained `seq`), or it is past the model's latest `seq` (after a restore or a
+    /// reset). `latest` is the model's latest `seq`: refetch, then subscribe `since` it.
     #[error("resync required")]
-    ResyncRequired { oldest: u64 },
+    ResyncRequired { oldest: u64, latest: u64 },
     #[error("Server error")]
     Internal,
 }

@@ -25,6 +25,8 @@ mod conn;
 mod effects;
 mod replay;
 
+pub(crate) use replay::Replay;
+
 use super::event::{Actor, event_body};
 use super::handle::{ConnId, Hub, HubCmd, RealtimeSettings};
 use super::outlet::{

@@ -4,6 +4,7 @@
 //! a live one (whose `seq` test skips what was already sent). A hub that fell behind the
 //! change stream re-reads what it missed, model by model, in order.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use jxp_model::Model;
@@ -11,11 +12,17 @@ use jxp_store::{Change, Store};
 use serde_json::Value;
 
 use super::admit::{Verdict, admits};
+use super::{Actor, SubscribeRequest, actor_of, event_body, now_ms};
 use super::{ConnId, HubCmd, Outbound, Responder, State, SubscribeError, SubscribeOk};
-use super::{SubscribeRequest, event_body, now_ms};
 
 /// Changes read per query when replaying or recovering.
 const PAGE: usize = 1000;
+
+/// The retained changes a replay sends, with the users who made them.
+pub(crate) struct Replay {
+    changes: Vec<Arc<Change>>,
+    actors: HashMap<String, Actor>,
+}
 
 impl State {
     /// Loads the retained changes a new subscription asked for, off the hub task; the reply
@@ -44,14 +51,14 @@ impl State {
         &mut self,
         id: ConnId,
         key: String,
-        result: Result<Vec<Arc<Change>>, SubscribeError>,
+        result: Result<Replay, SubscribeError>,
     ) {
         let Some(respond) = self.pending.remove(&(id, key.clone())) else {
             return;
         };
         let model_slug = key.split('\0').next().unwrap_or_default().to_owned();
-        let changes = match result {
-            Ok(changes) => changes,
+        let Replay { changes, actors } = match result {
+            Ok(replay) => replay,
             Err(e) => {
                 self.forget_sub(id, &key);
                 if let Some(conn) = self.conns.get_mut(&id) {
@@ -75,11 +82,11 @@ impl State {
             if change.silent {
                 continue;
             }
-            let body = event_body(
-                &model,
-                change,
-                self.actors.get(change.actor.as_deref().unwrap_or_default()),
-            );
+            let actor = change
+                .actor
+                .as_deref()
+                .and_then(|a| self.actors.get(a).or_else(|| actors.get(a)));
+            let body = event_body(&model, change, actor);
             self.deliver_one(&model, change, &body, id, &key);
         }
     }
@@ -139,31 +146,41 @@ impl State {
     }
 }
 
-/// The retained changes after `since`, or `ResyncRequired` when some were already trimmed.
-async fn load_replay(
-    store: &dyn Store,
-    model: &str,
-    since: u64,
-) -> Result<Vec<Arc<Change>>, SubscribeError> {
+/// The retained changes after `since`, or `ResyncRequired` when some were already trimmed or
+/// `since` is past the latest `seq` (a subscription after it would wait for seqs the model
+/// already gave out again, delivering nothing).
+async fn load_replay(store: &dyn Store, model: &str, since: u64) -> Result<Replay, SubscribeError> {
+    let internal = |_| SubscribeError::Internal;
+    let latest = store.last_seq(model).await.map_err(internal)?;
+    if since > latest {
+        let oldest = store
+            .changes_since(model, 0, 1)
+            .await
+            .map_err(internal)?
+            .first()
+            .map_or(latest + 1, |c| c.seq);
+        return Err(SubscribeError::ResyncRequired { oldest, latest });
+    }
     let mut out: Vec<Arc<Change>> = Vec::new();
     let mut after = since;
     loop {
         let page = store
             .changes_since(model, after, PAGE)
             .await
-            .map_err(|_| SubscribeError::Internal)?;
+            .map_err(internal)?;
         if out.is_empty() {
-            let first = page.first().map(|c| c.seq);
-            let last = store
-                .last_seq(model)
-                .await
-                .map_err(|_| SubscribeError::Internal)?;
-            match first {
+            match page.first().map(|c| c.seq) {
                 Some(seq) if seq > since + 1 => {
-                    return Err(SubscribeError::ResyncRequired { oldest: seq });
+                    return Err(SubscribeError::ResyncRequired {
+                        oldest: seq,
+                        latest: latest.max(seq),
+                    });
                 }
-                None if last > since => {
-                    return Err(SubscribeError::ResyncRequired { oldest: last + 1 });
+                None if latest > since => {
+                    return Err(SubscribeError::ResyncRequired {
+                        oldest: latest + 1,
+                        latest,
+                    });
                 }
                 _ => {}
             }
@@ -172,7 +189,26 @@ async fn load_replay(
         after = page.last().map_or(after, |c| c.seq);
         out.extend(page);
         if done {
-            return Ok(out);
+            let actors = load_actors(store, &out).await;
+            return Ok(Replay {
+                changes: out,
+                actors,
+            });
         }
     }
+}
+
+/// The users who made `changes`, as events name them: loaded here, off the hub task, so a
+/// replayed event names its author as the live one did.
+async fn load_actors(store: &dyn Store, changes: &[Arc<Change>]) -> HashMap<String, Actor> {
+    let mut actors = HashMap::new();
+    for id in changes.iter().filter_map(|c| c.actor.as_deref()) {
+        if actors.contains_key(id) {
+            continue;
+        }
+        if let Ok(Some(doc)) = store.get("user", id).await {
+            actors.insert(id.to_owned(), actor_of(&doc));
+        }
+    }
+    actors
 }

@@ -186,6 +186,63 @@ async fn a_since_older_than_the_retention_needs_a_resync() {
 }
 
 #[tokio::test]
+async fn a_since_past_the_latest_seq_needs_a_resync_naming_the_latest() {
+    let w = world(&[]).await;
+    for i in 0..3 {
+        create_as(&w.s, &w.alice, "item", json!({"name": format!("d{i}")})).await;
+    }
+    let mut c = super::support::client_as(&w.s, &w.bob).await;
+    // As after a restore of an older backup: the client's seq is ahead of the model's.
+    let reply = c
+        .request("subscribe", json!({"model": "item", "since": 10}))
+        .await;
+    assert_eq!(reply["status"], "error", "{reply}");
+    assert_eq!(reply["message"], "resync required", "{reply}");
+    assert_eq!(reply["latest"], 3, "the latest seq to resync from: {reply}");
+    assert_eq!(reply["oldest"], 1, "{reply}");
+    c.assert_alive().await;
+    // The refused subscription left nothing behind.
+    create_as(&w.s, &w.alice, "item", json!({"name": "unseen"})).await;
+    c.expect_no_event(QUIET).await;
+
+    // Resubscribing from the latest seq named goes live.
+    c.subscribe_ok(json!({"model": "item", "since": 4})).await;
+    let live = create_as(&w.s, &w.alice, "item", json!({"name": "live"})).await;
+    let ev = c.event().await;
+    change(&ev, "post", "item", &live);
+    assert_eq!(seq(&ev), 5, "{ev}");
+    c.expect_no_event(QUIET).await;
+
+    // Within the retention, a resync reply names the latest seq too.
+    let w = world(&[("CHANGELOG_RETENTION", "16")]).await;
+    write_many(&w.s.base, &w.alice, 40, None).await;
+    let mut c = super::support::client_as(&w.s, &w.bob).await;
+    let reply = c
+        .request("subscribe", json!({"model": "item", "since": 0}))
+        .await;
+    assert_eq!(reply["message"], "resync required", "{reply}");
+    assert_eq!(reply["latest"], 40, "{reply}");
+}
+
+#[tokio::test]
+async fn a_replayed_event_names_its_author_as_a_live_one_does() {
+    let mut w = world(&[]).await;
+    let a = create_as(&w.s, &w.alice, "item", json!({"name": "a"})).await;
+    let b = create_as(&w.s, &w.bob, "item", json!({"name": "b"})).await;
+    // A fresh server has seen neither author: the replay must look them up.
+    w.s.restart().await;
+    let mut c = subscribed(&w.s, &w.bob, json!({"model": "item", "since": 0})).await;
+    for (id, who) in [(&a, &w.alice), (&b, &w.bob)] {
+        let ev = c.event().await;
+        let data = change(&ev, "post", "item", id);
+        assert_eq!(data["user_id"], who.id.as_str(), "{ev}");
+        assert_eq!(data["user_name"], who.name.as_str(), "{ev}");
+        assert_eq!(data["user_email"], who.email.as_str(), "{ev}");
+    }
+    c.expect_no_event(QUIET).await;
+}
+
+#[tokio::test]
 async fn a_thousand_rapid_writes_arrive_in_seq_order() {
     let w = world(&[]).await;
     const WRITERS: usize = 4;
