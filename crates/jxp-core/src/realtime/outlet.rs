@@ -53,6 +53,14 @@ pub trait Outlet: Send + Sync + 'static {
     }
     /// Ends the connection for `reason`; frames still waiting may be dropped.
     fn close(&self, reason: CloseReason);
+    /// Calls `wake` once at most `frames` frames wait to be written (at once if that is so
+    /// already), so a sender of many frames, a `since` replay, goes at the client's pace
+    /// without waiting on it. `wake` must not block: it is called from the writer. A closed
+    /// connection drops it uncalled. An outlet that does not queue calls it at once.
+    fn when_drained(&self, frames: usize, wake: Box<dyn FnOnce() + Send>) {
+        let _ = frames;
+        wake();
+    }
 }
 
 /// The result of a successful subscribe.

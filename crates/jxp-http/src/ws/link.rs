@@ -78,7 +78,11 @@ struct Inner {
     /// The connection's task, while it waits for frames to write, for an ending, or for the
     /// client's last bytes.
     waker: Option<Waker>,
+    /// Who waits for the queue to drain to a length ([`Outlet::when_drained`]).
+    drained: Vec<(usize, DrainWake)>,
 }
+
+type DrainWake = Box<dyn FnOnce() + Send>;
 
 impl Link {
     pub(super) fn new(client_id: String, limit: usize, idle_ms: i64) -> Self {
@@ -94,6 +98,7 @@ impl Link {
                 ending: None,
                 halted: false,
                 waker: None,
+                drained: Vec::new(),
             }),
         }
     }
@@ -285,6 +290,15 @@ impl Outlet for Link {
             (Some(_), _) => {}
         }
     }
+
+    fn when_drained(&self, frames: usize, wake: DrainWake) {
+        let mut inner = self.lock();
+        if inner.ending.is_some() {
+            return;
+        }
+        inner.drained.push((frames, wake));
+        inner.drain_woken();
+    }
 }
 
 impl Link {
@@ -318,7 +332,23 @@ impl Inner {
 
     fn end(&mut self, ending: Ending) {
         self.ending = Some(ending);
+        self.drained.clear();
         self.wake();
+    }
+
+    /// Calls those waiting for the queue to drain to its length now.
+    fn drain_woken(&mut self) {
+        let len = self.queue.len();
+        if !self.drained.iter().any(|(frames, _)| len <= *frames) {
+            return;
+        }
+        let (ready, waiting) = std::mem::take(&mut self.drained)
+            .into_iter()
+            .partition(|(frames, _)| len <= *frames);
+        self.drained = waiting;
+        for (_, wake) in ready {
+            wake();
+        }
     }
 
     /// Writes queued frames until the queue is empty or the socket is full.
@@ -352,6 +382,7 @@ impl Inner {
                 Poll::Pending => return Poll::Pending,
             };
             self.sent = advance(&mut self.queue, self.sent, written);
+            self.drain_woken();
         }
         Poll::Ready(Ok(()))
     }
