@@ -631,6 +631,58 @@ mod tests {
     }
 
     #[test]
+    fn a_drain_wake_comes_once_the_queue_is_short_enough_and_never_after_an_end() {
+        use std::sync::atomic::AtomicUsize;
+        let woken = Arc::new(AtomicUsize::new(0));
+        let wake = || -> DrainWake {
+            let woken = woken.clone();
+            Box::new(move || {
+                woken.fetch_add(1, Ordering::SeqCst);
+            })
+        };
+        // Before the upgrade every frame waits in the queue.
+        let link = Link::new("c".into(), 8, 60_000);
+        for _ in 0..3 {
+            link.push(Outbound::Reply("{}".into())).unwrap();
+        }
+        link.when_drained(1, wake());
+        assert_eq!(
+            woken.load(Ordering::SeqCst),
+            0,
+            "three wait, not at most one"
+        );
+        link.when_drained(3, wake());
+        assert_eq!(
+            woken.load(Ordering::SeqCst),
+            1,
+            "already short enough: at once"
+        );
+        {
+            let mut inner = link.lock();
+            inner.queue.pop_front();
+            inner.drain_woken();
+        }
+        assert_eq!(woken.load(Ordering::SeqCst), 1, "two still wait");
+        {
+            let mut inner = link.lock();
+            inner.queue.pop_front();
+            inner.drain_woken();
+            inner.drain_woken();
+        }
+        assert_eq!(woken.load(Ordering::SeqCst), 2, "once, at one left");
+        link.when_drained(0, wake());
+        link.close(CloseReason::TooSlow);
+        link.lock().queue.clear();
+        link.lock().drain_woken();
+        link.when_drained(5, wake());
+        assert_eq!(
+            woken.load(Ordering::SeqCst),
+            2,
+            "a closed link wakes nobody"
+        );
+    }
+
+    #[test]
     fn advancing_finishes_frames_in_order_and_remembers_a_begun_one() {
         let mut queue: VecDeque<Frame> = [raw(4, 1), raw(3, 2), raw(5, 3)].into();
         // Part of the first frame.
