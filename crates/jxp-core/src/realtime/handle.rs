@@ -79,10 +79,18 @@ pub(crate) enum HubCmd {
         req: SubscribeRequest,
         reply: oneshot::Sender<Result<(), String>>,
     },
-    Replayed {
+    /// A page of the change log for a `since` replay, read off the hub task.
+    ReplayPage {
         id: ConnId,
         key: String,
-        result: Result<Vec<Arc<jxp_store::Change>>, SubscribeError>,
+        token: u64,
+        page: Result<super::hub::Page, SubscribeError>,
+    },
+    /// The connection's queue drained enough for a replay to go on.
+    ReplayDrained {
+        id: ConnId,
+        key: String,
+        token: u64,
     },
     PingAll,
     CloseAll,

@@ -53,6 +53,14 @@ pub trait Outlet: Send + Sync + 'static {
     }
     /// Ends the connection for `reason`; frames still waiting may be dropped.
     fn close(&self, reason: CloseReason);
+    /// Calls `wake` once at most `frames` frames wait to be written (at once if that is so
+    /// already), so a sender of many frames, a `since` replay, goes at the client's pace
+    /// without waiting on it. `wake` must not block: it is called from the writer. A closed
+    /// connection drops it uncalled. An outlet that does not queue calls it at once.
+    fn when_drained(&self, frames: usize, wake: Box<dyn FnOnce() + Send>) {
+        let _ = frames;
+        wake();
+    }
 }
 
 /// The result of a successful subscribe.
@@ -77,8 +85,11 @@ pub enum SubscribeError {
     BadId(String),
     #[error("Too many subscriptions (at most {0} per connection)")]
     TooMany(usize),
+    /// The `since` is no longer replayable: events after it were trimmed (`oldest` is the
+    /// oldest retained `seq`), or it is past the model's latest `seq` (after a restore or a
+    /// reset). `latest` is the model's latest `seq`: refetch, then subscribe `since` it.
     #[error("resync required")]
-    ResyncRequired { oldest: u64 },
+    ResyncRequired { oldest: u64, latest: u64 },
     #[error("Server error")]
     Internal,
 }

@@ -78,7 +78,11 @@ struct Inner {
     /// The connection's task, while it waits for frames to write, for an ending, or for the
     /// client's last bytes.
     waker: Option<Waker>,
+    /// Who waits for the queue to drain to a length ([`Outlet::when_drained`]).
+    drained: Vec<(usize, DrainWake)>,
 }
+
+type DrainWake = Box<dyn FnOnce() + Send>;
 
 impl Link {
     pub(super) fn new(client_id: String, limit: usize, idle_ms: i64) -> Self {
@@ -94,6 +98,7 @@ impl Link {
                 ending: None,
                 halted: false,
                 waker: None,
+                drained: Vec::new(),
             }),
         }
     }
@@ -285,6 +290,15 @@ impl Outlet for Link {
             (Some(_), _) => {}
         }
     }
+
+    fn when_drained(&self, frames: usize, wake: DrainWake) {
+        let mut inner = self.lock();
+        if inner.ending.is_some() {
+            return;
+        }
+        inner.drained.push((frames, wake));
+        inner.drain_woken();
+    }
 }
 
 impl Link {
@@ -318,7 +332,23 @@ impl Inner {
 
     fn end(&mut self, ending: Ending) {
         self.ending = Some(ending);
+        self.drained.clear();
         self.wake();
+    }
+
+    /// Calls those waiting for the queue to drain to its length now.
+    fn drain_woken(&mut self) {
+        let len = self.queue.len();
+        if !self.drained.iter().any(|(frames, _)| len <= *frames) {
+            return;
+        }
+        let (ready, waiting) = std::mem::take(&mut self.drained)
+            .into_iter()
+            .partition(|(frames, _)| len <= *frames);
+        self.drained = waiting;
+        for (_, wake) in ready {
+            wake();
+        }
     }
 
     /// Writes queued frames until the queue is empty or the socket is full.
@@ -352,6 +382,7 @@ impl Inner {
                 Poll::Pending => return Poll::Pending,
             };
             self.sent = advance(&mut self.queue, self.sent, written);
+            self.drain_woken();
         }
         Poll::Ready(Ok(()))
     }
@@ -597,6 +628,58 @@ mod tests {
         let frame = Frame::event(&long, body.clone());
         let whole = Frame::text(super::super::protocol::event_frame(&long, &body).into_bytes());
         assert_eq!(bytes(&frame), bytes(&whole));
+    }
+
+    #[test]
+    fn a_drain_wake_comes_once_the_queue_is_short_enough_and_never_after_an_end() {
+        use std::sync::atomic::AtomicUsize;
+        let woken = Arc::new(AtomicUsize::new(0));
+        let wake = || -> DrainWake {
+            let woken = woken.clone();
+            Box::new(move || {
+                woken.fetch_add(1, Ordering::SeqCst);
+            })
+        };
+        // Before the upgrade every frame waits in the queue.
+        let link = Link::new("c".into(), 8, 60_000);
+        for _ in 0..3 {
+            link.push(Outbound::Reply("{}".into())).unwrap();
+        }
+        link.when_drained(1, wake());
+        assert_eq!(
+            woken.load(Ordering::SeqCst),
+            0,
+            "three wait, not at most one"
+        );
+        link.when_drained(3, wake());
+        assert_eq!(
+            woken.load(Ordering::SeqCst),
+            1,
+            "already short enough: at once"
+        );
+        {
+            let mut inner = link.lock();
+            inner.queue.pop_front();
+            inner.drain_woken();
+        }
+        assert_eq!(woken.load(Ordering::SeqCst), 1, "two still wait");
+        {
+            let mut inner = link.lock();
+            inner.queue.pop_front();
+            inner.drain_woken();
+            inner.drain_woken();
+        }
+        assert_eq!(woken.load(Ordering::SeqCst), 2, "once, at one left");
+        link.when_drained(0, wake());
+        link.close(CloseReason::TooSlow);
+        link.lock().queue.clear();
+        link.lock().drain_woken();
+        link.when_drained(5, wake());
+        assert_eq!(
+            woken.load(Ordering::SeqCst),
+            2,
+            "a closed link wakes nobody"
+        );
     }
 
     #[test]

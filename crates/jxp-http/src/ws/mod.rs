@@ -203,7 +203,7 @@ async fn run(
                             None,
                             &client_id,
                             "binary frames are not supported; send JSON text",
-                            None,
+                            &[],
                         );
                         if link.push(Outbound::Reply(frame)).is_err() {
                             break Some((CLOSE_TRY_AGAIN_LATER, "reading too slowly"));
@@ -251,12 +251,12 @@ async fn handle(
                 bad.msg_id.as_ref(),
                 client_id,
                 &bad.message,
-                None,
+                &[],
             ));
         }
     };
     let (action, msg_id) = (env.action.as_str(), &env.msg_id);
-    let fail = |message: &str| Some(error(Some(action), Some(msg_id), client_id, message, None));
+    let fail = |message: &str| Some(error(Some(action), Some(msg_id), client_id, message, &[]));
     match env.request {
         WsRequest::Ping => Some(okay(action, msg_id, client_id, "pong!".into())),
         WsRequest::Auth(creds) => {

@@ -145,7 +145,7 @@ pub fn error(
     msg_id: Option<&Value>,
     client_id: &str,
     message: &str,
-    extra: Option<(&str, Value)>,
+    extra: &[(&str, Value)],
 ) -> String {
     let mut out = Map::new();
     if let Some(a) = action {
@@ -157,8 +157,8 @@ pub fn error(
     }
     out.insert("client_id".into(), Value::String(client_id.to_owned()));
     out.insert("message".into(), Value::String(message.to_owned()));
-    if let Some((k, v)) = extra {
-        out.insert(k.into(), v);
+    for (k, v) in extra {
+        out.insert((*k).into(), v.clone());
     }
     Value::Object(out).to_string()
 }
@@ -189,19 +189,22 @@ pub fn subscribe_reply(
             client_id,
             Value::String("Already subscribed".into()),
         ),
-        Err(SubscribeError::ResyncRequired { oldest }) => error(
+        Err(SubscribeError::ResyncRequired { oldest, latest }) => error(
             Some("subscribe"),
             Some(msg_id),
             client_id,
             "resync required",
-            Some(("oldest", Value::from(oldest))),
+            &[
+                ("oldest", Value::from(oldest)),
+                ("latest", Value::from(latest)),
+            ],
         ),
         Err(e) => error(
             Some("subscribe"),
             Some(msg_id),
             client_id,
             &e.to_string(),
-            None,
+            &[],
         ),
     }
 }

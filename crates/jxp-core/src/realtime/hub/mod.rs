@@ -25,6 +25,8 @@ mod conn;
 mod effects;
 mod replay;
 
+pub(crate) use replay::Page;
+
 use super::event::{Actor, event_body};
 use super::handle::{ConnId, Hub, HubCmd, RealtimeSettings};
 use super::outlet::{
@@ -44,7 +46,9 @@ struct State {
     cmds: mpsc::WeakUnboundedSender<HubCmd>,
     conns: HashMap<ConnId, ConnState>,
     subs: HashMap<String, ModelSubs>,
-    pending: HashMap<(ConnId, String), Responder>,
+    /// `since` replays under way, by connection and subscription key.
+    replays: HashMap<(ConnId, String), replay::Replaying>,
+    next_replay: u64,
     last_seen: HashMap<String, u64>,
     actors: HashMap<String, Actor>,
     /// The server is shutting down: connections are closed as they come.
@@ -70,7 +74,8 @@ pub(crate) fn spawn_hub(
                 cmds: tx.downgrade(),
                 conns: HashMap::new(),
                 subs: HashMap::new(),
-                pending: HashMap::new(),
+                replays: HashMap::new(),
+                next_replay: 0,
                 last_seen: HashMap::new(),
                 actors: HashMap::new(),
                 closing: false,
@@ -160,7 +165,13 @@ impl State {
                 let result = self.unsubscribe(id, &req);
                 let _ = reply.send(result);
             }
-            HubCmd::Replayed { id, key, result } => self.replayed(id, key, result),
+            HubCmd::ReplayPage {
+                id,
+                key,
+                token,
+                page,
+            } => self.replay_page(id, key, token, page),
+            HubCmd::ReplayDrained { id, key, token } => self.replay_drained(id, key, token),
             HubCmd::PingAll => {
                 let ids: Vec<ConnId> = self.conns.keys().copied().collect();
                 for id in ids {
@@ -184,13 +195,13 @@ impl State {
         };
         for key in conn.subs {
             self.forget_sub(id, &key);
-            self.pending.remove(&(id, key));
         }
     }
 
-    /// Removes one subscription from the model's index (not from the connection's list);
-    /// answers whether it was there.
+    /// Removes one subscription from the model's index (not from the connection's list), and
+    /// its replay if one is under way; answers whether it was there.
     fn forget_sub(&mut self, id: ConnId, key: &str) -> bool {
+        self.replays.remove(&(id, key.to_owned()));
         let model = key_model(key);
         let Some(subs) = self.subs.get_mut(model) else {
             return false;
@@ -351,7 +362,6 @@ impl State {
         if let Some(conn) = self.conns.get_mut(&id) {
             conn.subs.retain(|k| *k != key);
         }
-        self.pending.remove(&(id, key));
         Ok(())
     }
 
@@ -381,6 +391,7 @@ impl State {
         let now = now_ms();
         let owner = change.doc.get("_owner_id").and_then(Value::as_str);
         let (mut expired, mut overflowed, mut gone) = (Vec::new(), Vec::new(), Vec::new());
+        let waiting_max = replay::buffer_limit(self.settings.send_queue);
         let Some(subs) = self.subs.get_mut(&change.model) else {
             return;
         };
@@ -388,7 +399,11 @@ impl State {
         // many of its subscriptions match.
         for sub in subs.for_doc_mut(&change.id) {
             if let Some(buffer) = &mut sub.buffer {
+                // A replay is under way: the change waits for it, within a bound.
                 buffer.push(change.clone());
+                if buffer.len() > waiting_max {
+                    overflowed.push(sub.conn);
+                }
                 continue;
             }
             let Some(conn) = self.conns.get_mut(&sub.conn) else {

@@ -1,25 +1,68 @@
-//! `since` replay and recovery, the hub's two reads of the change log. A replaying
-//! subscription is registered first with a buffer; the retained changes are loaded off the
-//! hub task, sent, then the buffer is drained, each change through the same delivery check as
-//! a live one (whose `seq` test skips what was already sent). A hub that fell behind the
-//! change stream re-reads what it missed, model by model, in order.
+//! `since` replay and recovery, the hub's two reads of the change log.
+//!
+//! A replaying subscription is registered first with a buffer, where live changes wait. The
+//! change log is read off the hub task a page at a time, with the users who made the changes,
+//! and sent at the client's pace: a batch of at most half the connection's queue, then
+//! nothing more until the outlet says its queue has drained to a quarter
+//! ([`Outlet::when_drained`](crate::realtime::Outlet::when_drained)); the hub never waits.
+//! After the last page the buffer is sent the same way, until it is found empty and the
+//! subscription goes live. Every change passes the same delivery check as a live one, whose
+//! `seq` test skips what was already sent: no gap and no duplicate at the seam. Memory is
+//! bounded: one page, and a buffer that closes the connection (1013, as a full queue does)
+//! when it grows past [`buffer_limit`]. A hub that fell behind the change stream re-reads
+//! what it missed, model by model, in order.
 
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::time::Duration;
 
 use jxp_model::Model;
 use jxp_store::{Change, Store};
 use serde_json::Value;
 
 use super::admit::{Verdict, admits};
+use super::{Actor, SubscribeRequest, actor_of, event_body, now_ms};
 use super::{ConnId, HubCmd, Outbound, Responder, State, SubscribeError, SubscribeOk};
-use super::{SubscribeRequest, event_body, now_ms};
 
 /// Changes read per query when replaying or recovering.
 const PAGE: usize = 1000;
 
+/// How long a replay waits before reading a page again after the store failed to answer.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// Live changes that may wait behind a replay, for a connection queue of `send_queue`
+/// frames: more means the client does not keep up with the writes, and it is closed.
+pub(super) fn buffer_limit(send_queue: usize) -> usize {
+    send_queue.saturating_mul(16).max(PAGE)
+}
+
+/// One page of the change log, with the users who made its changes.
+pub(crate) struct Page {
+    changes: Vec<Arc<Change>>,
+    actors: HashMap<String, Actor>,
+    /// The log held nothing more when it was read.
+    last: bool,
+}
+
+/// A replay under way: what was read and not yet sent, and where the log reading stands.
+pub(super) struct Replaying {
+    /// Tells this replay's page and drain notices from a former one of the same key.
+    token: u64,
+    model: String,
+    /// The reply to the subscribe, until the first page is read (it may need a resync).
+    respond: Option<Responder>,
+    /// Read and not yet sent, oldest first.
+    queue: VecDeque<Arc<Change>>,
+    actors: HashMap<String, Actor>,
+    /// The last `seq` read from the change log.
+    read_to: u64,
+    /// The log held nothing after `read_to`: the buffer comes next.
+    log_done: bool,
+}
+
 impl State {
-    /// Loads the retained changes a new subscription asked for, off the hub task; the reply
-    /// waits until they are loaded (`replayed`).
+    /// Starts a replay for a new subscription: its first page is read off the hub task, and
+    /// the reply waits for it (`replay_page`).
     pub(super) fn start_replay(
         &mut self,
         id: ConnId,
@@ -27,66 +70,206 @@ impl State {
         req: &SubscribeRequest,
         respond: Responder,
     ) {
-        self.pending.insert((id, key.clone()), respond);
+        let token = self.next_replay;
+        self.next_replay += 1;
+        let since = req.since.unwrap_or_default();
+        self.replays.insert(
+            (id, key.clone()),
+            Replaying {
+                token,
+                model: req.model.clone(),
+                respond: Some(respond),
+                queue: VecDeque::new(),
+                actors: HashMap::new(),
+                read_to: since,
+                log_done: false,
+            },
+        );
+        self.read_page(id, key, token, (req.model.clone(), since), Duration::ZERO);
+    }
+
+    /// Reads the page of `model` after `seq` off the hub task, after `delay`; the hub gets
+    /// it as `ReplayPage`.
+    fn read_page(
+        &self,
+        id: ConnId,
+        key: String,
+        token: u64,
+        (model, after): (String, u64),
+        delay: Duration,
+    ) {
         let store = self.store.clone();
         let cmds = self.cmds.clone();
-        let since = req.since.unwrap_or_default();
-        let model = req.model.clone();
+        let first = self
+            .replays
+            .get(&(id, key.clone()))
+            .is_some_and(|r| r.respond.is_some());
         tokio::spawn(async move {
-            let result = load_replay(store.as_ref(), &model, since).await;
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            let page = load_page(store.as_ref(), &model, after, first).await;
             if let Some(cmds) = cmds.upgrade() {
-                let _ = cmds.send(HubCmd::Replayed { id, key, result });
+                let _ = cmds.send(HubCmd::ReplayPage {
+                    id,
+                    key,
+                    token,
+                    page,
+                });
             }
         });
     }
 
-    /// Answers a replaying subscription, sends what was loaded, then what waited in its
-    /// buffer meanwhile.
-    pub(super) fn replayed(
+    /// A page arrived: the first answers the subscribe; each is then sent at the client's
+    /// pace.
+    pub(super) fn replay_page(
         &mut self,
         id: ConnId,
         key: String,
-        result: Result<Vec<Arc<Change>>, SubscribeError>,
+        token: u64,
+        page: Result<Page, SubscribeError>,
     ) {
-        let Some(respond) = self.pending.remove(&(id, key.clone())) else {
+        let k = (id, key);
+        let Some(replay) = self.replays.get_mut(&k).filter(|r| r.token == token) else {
             return;
         };
-        let model_slug = key.split('\0').next().unwrap_or_default().to_owned();
-        let changes = match result {
-            Ok(changes) => changes,
-            Err(e) => {
-                self.forget_sub(id, &key);
+        let respond = replay.respond.take();
+        let page = match (page, respond) {
+            (Ok(page), respond) => {
+                replay.read_to = page.changes.last().map_or(replay.read_to, |c| c.seq);
+                replay.log_done = page.last;
+                replay.queue.extend(page.changes);
+                replay.actors = page.actors;
+                respond
+            }
+            (Err(e), Some(respond)) => {
+                self.forget_sub(id, &k.1);
                 if let Some(conn) = self.conns.get_mut(&id) {
-                    conn.subs.retain(|k| *k != key);
+                    conn.subs.retain(|s| *s != k.1);
                 }
                 self.push(id, Outbound::Reply(respond(Err(e))));
                 return;
             }
-        };
-        self.push(id, Outbound::Reply(respond(Ok(SubscribeOk::Subscribed))));
-        let Some(model) = self.schema.get(&model_slug).cloned() else {
-            return;
-        };
-        let buffered = self
-            .subs
-            .get_mut(&model_slug)
-            .and_then(|subs| subs.find_mut(id, &key))
-            .and_then(|s| s.buffer.take())
-            .unwrap_or_default();
-        for change in changes.iter().chain(buffered.iter()) {
-            if change.silent {
-                continue;
+            (Err(SubscribeError::ResyncRequired { .. }), None) => {
+                // Trimmed while the client read what came before: it reconnects, and its
+                // `since` then answers resync required.
+                tracing::info!(conn = id, "a replay fell behind the change log's retention");
+                self.close_slow(id);
+                return;
             }
-            let body = event_body(
-                &model,
-                change,
-                self.actors.get(change.actor.as_deref().unwrap_or_default()),
-            );
-            self.deliver_one(&model, change, &body, id, &key);
+            (Err(_), None) => {
+                tracing::error!(
+                    conn = id,
+                    "cannot read the change log for a replay; retrying"
+                );
+                let at = (replay.model.clone(), replay.read_to);
+                let (key, token) = (k.1, replay.token);
+                self.read_page(id, key, token, at, RETRY);
+                return;
+            }
+        };
+        if let Some(respond) = page {
+            self.push(id, Outbound::Reply(respond(Ok(SubscribeOk::Subscribed))));
+        }
+        self.pump(id, &k.1);
+    }
+
+    /// The connection's queue drained: the replay goes on.
+    pub(super) fn replay_drained(&mut self, id: ConnId, key: String, token: u64) {
+        if self
+            .replays
+            .get(&(id, key.clone()))
+            .is_some_and(|r| r.token == token)
+        {
+            self.pump(id, &key);
         }
     }
 
-    /// Delivers one change to one subscription of one connection, if it passes the check.
+    /// Sends what the replay holds, a batch at most, then asks for more: the next page, or a
+    /// word from the outlet when its queue has drained. With the log read and the buffer
+    /// empty, the subscription goes live and the replay ends.
+    fn pump(&mut self, id: ConnId, key: &str) {
+        let Some(mut replay) = self.replays.remove(&(id, key.to_owned())) else {
+            return;
+        };
+        let Some(model) = self.schema.get(&replay.model).cloned() else {
+            return;
+        };
+        let batch = (self.settings.send_queue / 2).max(1);
+        let mut sent = 0;
+        loop {
+            if !self.conns.contains_key(&id) {
+                return;
+            }
+            if sent >= batch {
+                self.when_drained(id, key, replay.token, batch / 2);
+                break;
+            }
+            let Some(change) = replay.queue.pop_front() else {
+                if !replay.log_done {
+                    let at = (replay.model.clone(), replay.read_to);
+                    self.read_page(id, key.to_owned(), replay.token, at, Duration::ZERO);
+                    break;
+                }
+                // The log is read: the live changes that waited meanwhile go the same way.
+                let Some(sub) = self
+                    .subs
+                    .get_mut(&replay.model)
+                    .and_then(|subs| subs.find_mut(id, key))
+                else {
+                    return;
+                };
+                match sub.buffer.take() {
+                    Some(waited) if !waited.is_empty() => {
+                        sub.buffer = Some(Vec::new());
+                        replay.queue.extend(waited);
+                        continue;
+                    }
+                    // Nothing waits: live from here.
+                    _ => return,
+                }
+            };
+            if change.silent {
+                continue;
+            }
+            let actor = change
+                .actor
+                .as_deref()
+                .and_then(|a| self.actors.get(a).or_else(|| replay.actors.get(a)));
+            let body = event_body(&model, &change, actor);
+            if self.deliver_one(&model, &change, &body, id, key) {
+                sent += 1;
+            }
+        }
+        let alive = self.conns.contains_key(&id)
+            && self
+                .subs
+                .get(&replay.model)
+                .is_some_and(|subs| subs.contains(id, key));
+        if alive {
+            self.replays.insert((id, key.to_owned()), replay);
+        }
+    }
+
+    /// Asks the connection's outlet to say when at most `frames` wait.
+    fn when_drained(&self, id: ConnId, key: &str, token: u64, frames: usize) {
+        let Some(conn) = self.conns.get(&id) else {
+            return;
+        };
+        let cmds = self.cmds.clone();
+        let key = key.to_owned();
+        conn.outlet.when_drained(
+            frames,
+            Box::new(move || {
+                if let Some(cmds) = cmds.upgrade() {
+                    let _ = cmds.send(HubCmd::ReplayDrained { id, key, token });
+                }
+            }),
+        );
+    }
+
+    /// Delivers one change to one subscription of one connection, if it passes the check;
+    /// answers whether it was pushed.
     fn deliver_one(
         &mut self,
         model: &Model,
@@ -94,25 +277,29 @@ impl State {
         body: &Arc<str>,
         id: ConnId,
         key: &str,
-    ) {
+    ) -> bool {
         let owner = change.doc.get("_owner_id").and_then(Value::as_str);
         let Some(sub) = self
             .subs
             .get_mut(&change.model)
             .and_then(|subs| subs.find_mut(id, key))
         else {
-            return;
+            return false;
         };
         let Some(conn) = self.conns.get_mut(&id) else {
-            return;
+            return false;
         };
         match admits(sub, conn, model, change, owner, now_ms()) {
             Verdict::Deliver => {
                 conn.set_last_seq(&change.model, change.seq);
                 self.push(id, Outbound::Event(body.clone()));
+                true
             }
-            Verdict::Expired => self.deauth(id, "token expired"),
-            Verdict::Skip => {}
+            Verdict::Expired => {
+                self.deauth(id, "token expired");
+                false
+            }
+            Verdict::Skip => false,
         }
     }
 
@@ -141,40 +328,66 @@ impl State {
     }
 }
 
-/// The retained changes after `since`, or `ResyncRequired` when some were already trimmed.
-async fn load_replay(
+/// The page of the change log after `after`. The first page of a replay (`first`) checks
+/// that the replay can start there: `ResyncRequired` when changes after `after` were
+/// trimmed, or when `after` is past the latest `seq` (a subscription after it would wait for
+/// seqs the model already gave out again, delivering nothing). A later page answers
+/// `ResyncRequired` when the retention trimmed what comes next.
+async fn load_page(
     store: &dyn Store,
     model: &str,
-    since: u64,
-) -> Result<Vec<Arc<Change>>, SubscribeError> {
-    let mut out: Vec<Arc<Change>> = Vec::new();
-    let mut after = since;
-    loop {
-        let page = store
-            .changes_since(model, after, PAGE)
+    after: u64,
+    first: bool,
+) -> Result<Page, SubscribeError> {
+    let internal = |_| SubscribeError::Internal;
+    let latest = store.last_seq(model).await.map_err(internal)?;
+    if first && after > latest {
+        let oldest = store
+            .changes_since(model, 0, 1)
             .await
-            .map_err(|_| SubscribeError::Internal)?;
-        if out.is_empty() {
-            let first = page.first().map(|c| c.seq);
-            let last = store
-                .last_seq(model)
-                .await
-                .map_err(|_| SubscribeError::Internal)?;
-            match first {
-                Some(seq) if seq > since + 1 => {
-                    return Err(SubscribeError::ResyncRequired { oldest: seq });
-                }
-                None if last > since => {
-                    return Err(SubscribeError::ResyncRequired { oldest: last + 1 });
-                }
-                _ => {}
-            }
+            .map_err(internal)?
+            .first()
+            .map_or(latest + 1, |c| c.seq);
+        return Err(SubscribeError::ResyncRequired { oldest, latest });
+    }
+    let changes = store
+        .changes_since(model, after, PAGE)
+        .await
+        .map_err(internal)?;
+    match changes.first().map(|c| c.seq) {
+        Some(seq) if seq > after + 1 => {
+            return Err(SubscribeError::ResyncRequired {
+                oldest: seq,
+                latest: latest.max(seq),
+            });
         }
-        let done = page.len() < PAGE;
-        after = page.last().map_or(after, |c| c.seq);
-        out.extend(page);
-        if done {
-            return Ok(out);
+        None if latest > after => {
+            return Err(SubscribeError::ResyncRequired {
+                oldest: latest + 1,
+                latest,
+            });
+        }
+        _ => {}
+    }
+    let actors = load_actors(store, &changes).await;
+    Ok(Page {
+        last: changes.len() < PAGE,
+        changes,
+        actors,
+    })
+}
+
+/// The users who made `changes`, as events name them: loaded here, off the hub task, so a
+/// replayed event names its author as the live one did.
+async fn load_actors(store: &dyn Store, changes: &[Arc<Change>]) -> HashMap<String, Actor> {
+    let mut actors = HashMap::new();
+    for id in changes.iter().filter_map(|c| c.actor.as_deref()) {
+        if actors.contains_key(id) {
+            continue;
+        }
+        if let Ok(Some(doc)) = store.get("user", id).await {
+            actors.insert(id.to_owned(), actor_of(&doc));
         }
     }
+    actors
 }

@@ -186,6 +186,63 @@ async fn a_since_older_than_the_retention_needs_a_resync() {
 }
 
 #[tokio::test]
+async fn a_since_past_the_latest_seq_needs_a_resync_naming_the_latest() {
+    let w = world(&[]).await;
+    for i in 0..3 {
+        create_as(&w.s, &w.alice, "item", json!({"name": format!("d{i}")})).await;
+    }
+    let mut c = super::support::client_as(&w.s, &w.bob).await;
+    // As after a restore of an older backup: the client's seq is ahead of the model's.
+    let reply = c
+        .request("subscribe", json!({"model": "item", "since": 10}))
+        .await;
+    assert_eq!(reply["status"], "error", "{reply}");
+    assert_eq!(reply["message"], "resync required", "{reply}");
+    assert_eq!(reply["latest"], 3, "the latest seq to resync from: {reply}");
+    assert_eq!(reply["oldest"], 1, "{reply}");
+    c.assert_alive().await;
+    // The refused subscription left nothing behind.
+    create_as(&w.s, &w.alice, "item", json!({"name": "unseen"})).await;
+    c.expect_no_event(QUIET).await;
+
+    // Resubscribing from the latest seq named goes live.
+    c.subscribe_ok(json!({"model": "item", "since": 4})).await;
+    let live = create_as(&w.s, &w.alice, "item", json!({"name": "live"})).await;
+    let ev = c.event().await;
+    change(&ev, "post", "item", &live);
+    assert_eq!(seq(&ev), 5, "{ev}");
+    c.expect_no_event(QUIET).await;
+
+    // Within the retention, a resync reply names the latest seq too.
+    let w = world(&[("CHANGELOG_RETENTION", "16")]).await;
+    write_many(&w.s.base, &w.alice, 40, None).await;
+    let mut c = super::support::client_as(&w.s, &w.bob).await;
+    let reply = c
+        .request("subscribe", json!({"model": "item", "since": 0}))
+        .await;
+    assert_eq!(reply["message"], "resync required", "{reply}");
+    assert_eq!(reply["latest"], 40, "{reply}");
+}
+
+#[tokio::test]
+async fn a_replayed_event_names_its_author_as_a_live_one_does() {
+    let mut w = world(&[]).await;
+    let a = create_as(&w.s, &w.alice, "item", json!({"name": "a"})).await;
+    let b = create_as(&w.s, &w.bob, "item", json!({"name": "b"})).await;
+    // A fresh server has seen neither author: the replay must look them up.
+    w.s.restart().await;
+    let mut c = subscribed(&w.s, &w.bob, json!({"model": "item", "since": 0})).await;
+    for (id, who) in [(&a, &w.alice), (&b, &w.bob)] {
+        let ev = c.event().await;
+        let data = change(&ev, "post", "item", id);
+        assert_eq!(data["user_id"], who.id.as_str(), "{ev}");
+        assert_eq!(data["user_name"], who.name.as_str(), "{ev}");
+        assert_eq!(data["user_email"], who.email.as_str(), "{ev}");
+    }
+    c.expect_no_event(QUIET).await;
+}
+
+#[tokio::test]
 async fn a_thousand_rapid_writes_arrive_in_seq_order() {
     let w = world(&[]).await;
     const WRITERS: usize = 4;
@@ -212,6 +269,110 @@ async fn a_thousand_rapid_writes_arrive_in_seq_order() {
     assert_eq!(ids.len(), WRITERS * EACH, "no duplicates");
     assert_eq!(ids, written, "every write delivered");
     c.expect_no_event(QUIET).await;
+}
+
+/// Retained events in the long-replay tests, and the size of each document's payload.
+const LONG: usize = 9_000;
+const PAYLOAD: usize = 1_000;
+
+/// A server whose connections queue 64 frames, holding `LONG` retained events of about 1 KB,
+/// written by the admin in bulk.
+async fn long_log() -> crate::harness::World {
+    let w = world(&[("WS_SEND_QUEUE", "64"), ("CHANGELOG_RETENTION", "20000")]).await;
+    bulk_items(&w, 0, LONG).await;
+    w
+}
+
+/// Inserts items `from..from + n` through `/bulkwrite` as the admin, 500 a request.
+async fn bulk_items(w: &crate::harness::World, from: usize, n: usize) {
+    let pad = "p".repeat(PAYLOAD);
+    for start in (from..from + n).step_by(500) {
+        let ops: Vec<Value> = (start..(start + 500).min(from + n))
+            .map(
+                |i| json!({"insertOne": {"document": {"name": format!("b{i}"), "n": i, "s": pad}}}),
+            )
+            .collect();
+        let (status, body) = crate::harness::call(
+            &w.s,
+            reqwest::Method::POST,
+            "/bulkwrite/item",
+            &w.admin.basic(),
+            Some(Value::Array(ops)),
+        )
+        .await;
+        assert!(
+            status.is_success(),
+            "bulk write from {start}: {status} {body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_replay_longer_than_the_send_queue_goes_at_the_clients_pace_then_live() {
+    let w = long_log().await;
+    let mut c = subscribed(&w.s, &w.bob, json!({"model": "item", "since": 0})).await;
+    // Writes during the replay wait behind it and follow it without a gap.
+    const DURING: usize = 200;
+    let writer = {
+        let (base, alice) = (w.s.base.clone(), w.alice.clone());
+        tokio::spawn(async move { write_many(&base, &alice, DURING, None).await })
+    };
+    let got = c.events(LONG + DURING).await;
+    let written = writer.await.unwrap();
+    let seqs: Vec<u64> = got.iter().map(seq).collect();
+    assert_eq!(
+        seqs,
+        (1..=(LONG + DURING) as u64).collect::<Vec<_>>(),
+        "every seq once, in order, replay then live"
+    );
+    for ev in &got[..LONG] {
+        let data = &ev["data"];
+        assert_eq!(data["event"], "post", "{ev}");
+        assert_eq!(data["user_name"], w.admin.name.as_str(), "{ev}");
+        assert_eq!(data["user_email"], w.admin.email.as_str(), "{ev}");
+        assert_eq!(data["item"]["s"].as_str().map(str::len), Some(PAYLOAD));
+    }
+    let live_ids: Vec<&str> = got[LONG..]
+        .iter()
+        .map(|e| e["data"]["item"]["_id"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        live_ids, written,
+        "the writes made during the replay, in order"
+    );
+
+    let live = create_as(&w.s, &w.alice, "item", json!({"name": "after"})).await;
+    let ev = c.event().await;
+    change(&ev, "post", "item", &live);
+    assert_eq!(seq(&ev), (LONG + DURING + 1) as u64, "{ev}");
+    c.expect_no_event(QUIET).await;
+}
+
+#[tokio::test]
+async fn a_client_that_does_not_read_its_replay_is_closed_with_1013() {
+    let w = long_log().await;
+    let mut c = subscribed(&w.s, &w.bob, json!({"model": "item", "since": 0})).await;
+    // It reads nothing while the replay waits for it and live writes pile up behind it,
+    // more than the bound on what may wait (16 times the queue, at least 1000).
+    bulk_items(&w, LONG, 1_500).await;
+    let (got, ending) = c.read_until_close(std::time::Duration::from_secs(60)).await;
+    assert_eq!(
+        ending,
+        super::client::Ending::Closed(Some(1013)),
+        "closed as too slow after {} events",
+        got.len()
+    );
+    let seqs: Vec<u64> = got.iter().map(seq).collect();
+    assert_eq!(
+        seqs,
+        (1..=seqs.len() as u64).collect::<Vec<_>>(),
+        "what it got was the replay's start, in order"
+    );
+    assert!(
+        seqs.len() < LONG,
+        "it did not get everything: {}",
+        seqs.len()
+    );
 }
 
 /// Creates `n` items as `who` one after the other; answers their ids in order. With
