@@ -15,12 +15,14 @@ use jxp_model::Document;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::AppState;
 use crate::error::ApiError;
+use crate::{AppState, HttpSettings};
 
-/// The body's media type (lower case, without parameters) and its bytes, read up to `limit`
-/// (413 beyond).
-async fn read_body(req: Request, limit: usize) -> Result<(Option<String>, Bytes), ApiError> {
+/// The body's media type (lower case, without parameters) and its bytes, read up to the body
+/// limit (413 beyond) within the body timeout (408 beyond: a client that stops sending does
+/// not hold the request open).
+async fn read_body(req: Request, http: &HttpSettings) -> Result<(Option<String>, Bytes), ApiError> {
+    let limit = http.body_limit;
     let content_type = req
         .headers()
         .get(CONTENT_TYPE)
@@ -32,8 +34,18 @@ async fn read_body(req: Request, limit: usize) -> Result<(Option<String>, Bytes)
                 .trim()
                 .to_ascii_lowercase()
         });
-    let bytes = axum::body::to_bytes(req.into_body(), limit)
+    let read = axum::body::to_bytes(req.into_body(), limit);
+    let bytes = tokio::time::timeout(http.body_timeout, read)
         .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the request body did not arrive within {} s",
+                    http.body_timeout.as_secs()
+                ),
+            )
+        })?
         .map_err(|e| {
             if std::error::Error::source(&e)
                 .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
@@ -61,7 +73,7 @@ impl FromRequest<AppState> for AnyJson {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let (content_type, bytes) = read_body(req, state.http.body_limit).await?;
+        let (content_type, bytes) = read_body(req, &state.http).await?;
         if let Some(other) = content_type.filter(|c| c != "application/json") {
             return Err(unsupported(&other));
         }
@@ -84,7 +96,7 @@ impl FromRequest<AppState> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let (content_type, bytes) = read_body(req, state.http.body_limit).await?;
+        let (content_type, bytes) = read_body(req, &state.http).await?;
         let form = match content_type.as_deref() {
             Some("application/json") | None => false,
             Some("application/x-www-form-urlencoded") => true,

@@ -2,6 +2,7 @@
 //! typed calls on `jxp_core::App`, and one `ApiError` that answers every failure as
 //! `{ "code", "message" }`. No business rule lives here.
 
+mod accept;
 mod cache;
 mod cors;
 mod error;
@@ -12,8 +13,9 @@ mod ws;
 use std::future::Future;
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use axum::Router;
-use axum::serve::ListenerExt;
 use jxp_core::App;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -32,9 +34,20 @@ pub struct HttpSettings {
     pub ws: WsSettings,
     /// `CACHE_ENABLED`: keep GET answers of `/api` until their model is written or the TTL ends.
     pub cache_enabled: bool,
-    pub cache_ttl: std::time::Duration,
+    pub cache_ttl: Duration,
     /// `CORS_ORIGINS`: the other origins browser pages may call the API and open sockets from.
     pub cors: CorsOrigins,
+    /// `HTTP_HEADER_TIMEOUT`: how long a client has to send a request's headers, counted from
+    /// when the connection opens or its previous answer was sent.
+    pub header_timeout: Duration,
+    /// `HTTP_BODY_TIMEOUT`: how long a request's body may take to arrive (408 beyond).
+    pub body_timeout: Duration,
+    /// `HTTP_KEEP_ALIVE_TIMEOUT`: a connection that moves no byte for this long while no
+    /// request of it is answered is closed.
+    pub keep_alive_timeout: Duration,
+    /// `HTTP_MAX_CONNECTIONS_PER_CLIENT`: HTTP connections one client address may hold open;
+    /// more are answered 503 and closed.
+    pub max_connections_per_client: usize,
 }
 
 impl Default for HttpSettings {
@@ -44,8 +57,12 @@ impl Default for HttpSettings {
             trust_forwarded_for: false,
             ws: WsSettings::default(),
             cache_enabled: false,
-            cache_ttl: std::time::Duration::from_secs(300),
+            cache_ttl: Duration::from_secs(300),
             cors: CorsOrigins::default(),
+            header_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(30),
+            keep_alive_timeout: Duration::from_secs(15),
+            max_connections_per_client: 256,
         }
     }
 }
@@ -113,16 +130,10 @@ pub async fn serve(
         hub.close_all();
         let _ = closing.send(true);
     };
-    // Small responses and pushed events go out at once instead of waiting on Nagle's algorithm.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
-    axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    let limits = accept::Limits {
+        header_timeout: state.http.header_timeout,
+        keep_alive_timeout: state.http.keep_alive_timeout,
+        max_per_client: state.http.max_connections_per_client,
+    };
+    accept::serve(listener, router(state), limits, shutdown).await
 }

@@ -321,6 +321,13 @@ impl Config {
                 cache_enabled: v.flag("CACHE_ENABLED")?,
                 cache_ttl: Duration::from_secs(v.positive("CACHE_TTL")?),
                 cors: cors_origins(v)?,
+                header_timeout: Duration::from_secs(v.positive("HTTP_HEADER_TIMEOUT")?),
+                body_timeout: Duration::from_secs(v.positive("HTTP_BODY_TIMEOUT")?),
+                keep_alive_timeout: Duration::from_secs(v.positive("HTTP_KEEP_ALIVE_TIMEOUT")?),
+                max_connections_per_client: usize::try_from(
+                    v.positive("HTTP_MAX_CONNECTIONS_PER_CLIENT")?,
+                )
+                .unwrap_or(usize::MAX),
             },
         })
     }
@@ -431,6 +438,13 @@ mod tests {
         let http = HttpSettings::default();
         assert_eq!(c.http.body_limit, http.body_limit);
         assert_eq!(c.http.cache_enabled, http.cache_enabled);
+        assert_eq!(c.http.header_timeout, http.header_timeout);
+        assert_eq!(c.http.body_timeout, http.body_timeout);
+        assert_eq!(c.http.keep_alive_timeout, http.keep_alive_timeout);
+        assert_eq!(
+            c.http.max_connections_per_client,
+            http.max_connections_per_client
+        );
         assert_eq!(c.model_dir, PathBuf::from("./models"));
         assert_eq!(c.log_format, LogFormat::Pretty);
         assert!(c.shared_secret.is_none() && c.core.auth.smtp.is_none());
@@ -486,6 +500,8 @@ mod tests {
             ("HOST", "localhost:3"),
             ("LOG_FORMAT", "xml"),
             ("TOKEN_EXPIRY", "0"),
+            ("HTTP_HEADER_TIMEOUT", "0"),
+            ("HTTP_MAX_CONNECTIONS_PER_CLIENT", "many"),
             ("QUERY_LIMITS_ENABLED", "maybe"),
             ("QUERY_LIMITS_MAX_RESPONSE_SIZE", "10 parsecs"),
             ("BCRYPT_COST", "2"),

@@ -112,6 +112,30 @@ pub const SETTINGS: &[Setting] = &[
         SERVER,
         "Largest request body (such as 512kb or 1mb); larger ones get 413.",
     ),
+    value(
+        "HTTP_HEADER_TIMEOUT",
+        "30",
+        SERVER,
+        "Seconds a client has to send a request's headers, from when its connection opens or its previous answer was sent; then the connection is closed.",
+    ),
+    value(
+        "HTTP_BODY_TIMEOUT",
+        "30",
+        SERVER,
+        "Seconds a request's body may take to arrive; a slower one gets 408.",
+    ),
+    value(
+        "HTTP_KEEP_ALIVE_TIMEOUT",
+        "15",
+        SERVER,
+        "Seconds a connection may sit idle between requests before it is closed (WebSockets have their own WS_IDLE_TIMEOUT).",
+    ),
+    value(
+        "HTTP_MAX_CONNECTIONS_PER_CLIENT",
+        "256",
+        SERVER,
+        "HTTP connections one client address (loopback too) may hold open; more are answered 503 and closed.",
+    ),
     secret(value(
         "DATABASE_URL",
         "./data/jxp.db",

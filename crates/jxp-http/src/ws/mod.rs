@@ -13,7 +13,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Version, header};
 use axum::response::Response;
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use jxp_core::{Connection, CoreError, Hub, Outbound, Outlet};
@@ -30,6 +30,8 @@ use protocol::{Request as WsRequest, error, okay, subscribe_reply};
 const CLOSE_TOO_BIG: u16 = 1009;
 const CLOSE_TRY_AGAIN_LATER: u16 = 1013;
 const CLOSE_GOING_AWAY: u16 = 1001;
+const CLOSE_PROTOCOL_ERROR: u16 = 1002;
+const CLOSE_INVALID_DATA: u16 = 1007;
 
 /// How long a closing connection may take to write its last frames and close frame.
 const CLOSE_WAIT: Duration = Duration::from_secs(30);
@@ -186,10 +188,8 @@ async fn run(
             Step::Incoming(message) => {
                 let message = match message {
                     Some(Ok(message)) => message,
-                    Some(Err(tungstenite::Error::Capacity(_))) => {
-                        break Some((CLOSE_TOO_BIG, "message too big"));
-                    }
-                    _ => break None,
+                    Some(Err(e)) => break refusal(&e),
+                    None => break None,
                 };
                 link.heard();
                 let text = match message {
@@ -211,8 +211,10 @@ async fn run(
                         continue;
                     }
                     Message::Close(_) => {
-                        // tungstenite has queued its reply; it goes out before the socket
-                        // closes.
+                        // tungstenite has queued its reply, the client's code echoed (RFC 6455
+                        // §5.5.1); flushing hands it to the link, which writes it after the
+                        // frames queued before it, then closes the socket.
+                        let _ = socket.flush().await;
                         link.finish(None, true, CLOSE_WAIT).await;
                         return;
                     }
@@ -233,6 +235,21 @@ async fn run(
         }
     };
     link.finish(ending, false, CLOSE_WAIT).await;
+}
+
+/// The close frame that answers a failed read, if the client is still there to read it: a
+/// frame over the size limit gets 1009, a text frame that is not UTF-8 1007, and any other
+/// breach of RFC 6455 (an unmasked frame, reserved bits or opcodes, a control frame that is
+/// fragmented or over 125 bytes) 1002. A socket that failed or ended gets none.
+fn refusal(e: &tungstenite::Error) -> Option<(u16, &'static str)> {
+    use tungstenite::error::ProtocolError;
+    match e {
+        tungstenite::Error::Capacity(_) => Some((CLOSE_TOO_BIG, "message too big")),
+        tungstenite::Error::Utf8(_) => Some((CLOSE_INVALID_DATA, "text is not valid UTF-8")),
+        tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => None,
+        tungstenite::Error::Protocol(_) => Some((CLOSE_PROTOCOL_ERROR, "protocol error")),
+        _ => None,
+    }
 }
 
 /// Answers one text frame; `None` when the hub queues the reply itself (subscribe).
@@ -319,6 +336,31 @@ mod tests {
             HeaderValue::from_static("dGhlIHNhbXBsZSBub25jZQ=="),
         );
         h
+    }
+
+    #[test]
+    fn read_failures_are_answered_with_their_close_code() {
+        use tungstenite::error::{CapacityError, ProtocolError};
+        let code = |e: tungstenite::Error| refusal(&e).map(|(code, _)| code);
+        let too_big = CapacityError::MessageTooLong {
+            size: 2,
+            max_size: 1,
+        };
+        assert_eq!(code(tungstenite::Error::Capacity(too_big)), Some(1009));
+        assert_eq!(code(tungstenite::Error::Utf8("bad".into())), Some(1007));
+        for violation in [
+            ProtocolError::UnmaskedFrameFromClient,
+            ProtocolError::NonZeroReservedBits,
+            ProtocolError::UnknownDataFrameType(3),
+            ProtocolError::UnknownControlFrameType(11),
+            ProtocolError::ControlFrameTooBig,
+            ProtocolError::FragmentedControlFrame,
+        ] {
+            assert_eq!(code(tungstenite::Error::Protocol(violation)), Some(1002));
+        }
+        let reset = ProtocolError::ResetWithoutClosingHandshake;
+        assert_eq!(code(tungstenite::Error::Protocol(reset)), None);
+        assert_eq!(code(tungstenite::Error::ConnectionClosed), None);
     }
 
     #[test]

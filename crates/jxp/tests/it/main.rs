@@ -12,6 +12,7 @@ mod bad_input;
 mod bulkwrite;
 mod cache;
 mod changes;
+mod connections;
 mod cors;
 mod crud;
 mod csv;

@@ -303,6 +303,19 @@ impl WsClient {
         let _ = self.read_until_close(WAIT).await;
     }
 
+    /// Starts the close handshake with `code`; [`WsClient::ending`] then shows the server's
+    /// answer.
+    pub async fn send_close(&mut self, code: u16) {
+        let frame = tungstenite::protocol::CloseFrame {
+            code: code.into(),
+            reason: "done".into(),
+        };
+        self.ws
+            .send(Message::Close(Some(frame)))
+            .await
+            .expect("send a close frame");
+    }
+
     /// How the socket ends, within `timeout`, ignoring frames on the way.
     pub async fn ending(&mut self, timeout: Duration) -> Ending {
         self.read_until_close(timeout).await.1

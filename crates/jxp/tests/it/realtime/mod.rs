@@ -4,6 +4,7 @@ pub mod client;
 pub(crate) mod support;
 
 mod access;
+mod closing;
 mod events;
 mod limits;
 mod processes;
