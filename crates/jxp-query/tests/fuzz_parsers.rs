@@ -12,7 +12,7 @@ use std::path::Path;
 
 use jxp_model::Model;
 use jxp_query::{
-    Filter, SqlParam, SqlQuery, Update, matches, parse_list_params, parse_mongo_filter,
+    Budget, Filter, SqlParam, SqlQuery, Update, matches, parse_list_params, parse_mongo_filter,
     parse_pipeline, render_pg_filter, render_pg_order, render_sqlite_filter, render_sqlite_order,
     run_pipeline,
 };
@@ -366,7 +366,8 @@ proptest! {
         if let Ok(stages) = parse_pipeline(&v) {
             let foreign: HashMap<String, Vec<Map<String, Value>>> =
                 [("t".to_owned(), docs())].into_iter().collect();
-            let _ = run_pipeline(&stages, docs(), &foreign, 1000);
+            let mut budget = Budget::new(1 << 20, std::time::Duration::from_secs(5));
+            let _ = run_pipeline(&stages, docs(), &foreign, 1000, &mut budget);
         }
     }
 
