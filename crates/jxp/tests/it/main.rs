@@ -18,6 +18,7 @@ mod csv;
 mod delete;
 mod explain;
 mod hooks;
+mod large_filters;
 mod lists;
 mod meta;
 mod persistence;
