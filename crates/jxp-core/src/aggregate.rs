@@ -16,8 +16,8 @@ use std::sync::Arc;
 
 use jxp_model::{Document, Model, into_public_view};
 use jxp_query::{
-    Budget, Filter, Find, Lookup, Op, Sort, Stage, apply_lookup, lookup_values, parse_mongo_filter,
-    parse_pipeline, resolve_path, resolve_wrappers, run_stage,
+    Budget, Filter, Find, Lookup, MAX_FILTER_CONDITIONS, Op, Sort, Stage, apply_lookup,
+    lookup_values, parse_mongo_filter, parse_pipeline, resolve_path, resolve_wrappers, run_stage,
 };
 use serde_json::Value;
 
@@ -226,9 +226,11 @@ fn pushdown<'a>(model: &Model, base: Filter, stages: &'a [Stage]) -> (Find, &'a 
     let mut filter = base;
     let mut rest = stages;
     while let Some((first, tail)) = rest.split_first() {
+        // Stages beyond what one statement may hold stay in memory.
         let Some(parsed) = first
             .match_filter()
             .and_then(|raw| parse_mongo_filter(model, raw).ok())
+            .filter(|f| filter.condition_count() + f.condition_count() <= MAX_FILTER_CONDITIONS)
         else {
             break;
         };

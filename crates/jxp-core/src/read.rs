@@ -203,8 +203,9 @@ impl App {
         Ok(out)
     }
 
-    /// How many documents the caller may see that match the filter. `search[f]` and `search`
-    /// are ignored, as JXP's `/count` ignores them.
+    /// How many documents the caller may see that match the filter and the full-text
+    /// `search`, as many as the list would hold. `search[f]` is ignored, as JXP's `/count`
+    /// ignores it.
     pub async fn count(
         &self,
         who: &Identity,
@@ -213,7 +214,16 @@ impl App {
     ) -> Result<u64, CoreError> {
         let model = self.model(slug)?;
         let filter = self.list_read(model, who, params, Filter::All).await?;
-        Ok(self.store().count(slug, &filter).await?)
+        if params.text.is_none() {
+            return Ok(self.store().count(slug, &filter).await?);
+        }
+        if !has_text_index(model) {
+            return Err(CoreError::BadRequest(format!(
+                "model {slug} has no full-text index"
+            )));
+        }
+        let find = page_find(filter, params, None);
+        Ok(self.store().count_find(slug, &find).await?)
     }
 }
 

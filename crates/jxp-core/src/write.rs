@@ -18,7 +18,7 @@ use crate::error::{CoreError, check_id, not_found};
 use crate::hooks::WriteEvent;
 use crate::identity::Identity;
 use crate::password;
-use crate::perms::{Right, allowed_on, forbidden};
+use crate::perms::{Access, Right, access, allowed_on, forbidden};
 
 /// The built-in user model, whose `admin` and `temp_hash` fields only the server and admins
 /// may set.
@@ -424,7 +424,8 @@ impl App {
 }
 
 /// Refuses a write to the stored document `current`: absent when it is deleted (unless
-/// `deleted_ok`: an undelete, a permanent delete), forbidden without `right` on it.
+/// `deleted_ok`: an undelete, a permanent delete) or when the caller may not read it,
+/// forbidden without `right` on it.
 pub(crate) fn check_target(
     model: &Model,
     who: &Identity,
@@ -442,6 +443,14 @@ pub(crate) fn check_target(
     }
     let owner = current.get("_owner_id").and_then(Value::as_str);
     if !allowed_on(model, who, right, owner) {
+        // A document the caller may not read is answered as GET answers it: as absent, so
+        // that a write cannot tell another user's document from a missing one. A model the
+        // caller may not read at all is a 403 for every id, as on GET.
+        let hidden = access(model, who, Right::Read) != Access::Denied
+            && !allowed_on(model, who, Right::Read, owner);
+        if hidden {
+            return Err(not_found(&model.slug, id));
+        }
         return Err(forbidden(model, right));
     }
     Ok(())

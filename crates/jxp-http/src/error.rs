@@ -60,12 +60,29 @@ impl ApiError {
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         let request_id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        tracing::error!(request_id, error = %cause, "request failed");
+        let cause = cause.to_string();
+        tracing::error!(request_id, error = %bounded(&cause), "request failed");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("internal error (request id {request_id})"),
         )
     }
+}
+
+/// The longest cause a log line carries, in bytes: a database's message may quote a whole
+/// statement or the values of a client's request, which have no place in the error log.
+const LOGGED_CAUSE_MAX: usize = 512;
+
+/// `cause`, cut at [`LOGGED_CAUSE_MAX`] bytes (on a character boundary) with a mark saying so.
+fn bounded(cause: &str) -> std::borrow::Cow<'_, str> {
+    if cause.len() <= LOGGED_CAUSE_MAX {
+        return cause.into();
+    }
+    let mut end = LOGGED_CAUSE_MAX;
+    while !cause.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes in all)", &cause[..end], cause.len()).into()
 }
 
 /// The `code` names of restify's errors, which JXP clients see: the status's reason phrase in
@@ -176,6 +193,15 @@ mod tests {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::IM_A_TEAPOT);
             assert_eq!(code(status), name);
         }
+    }
+
+    #[test]
+    fn logged_causes_are_bounded() {
+        assert_eq!(bounded("short"), "short");
+        let long = "é".repeat(1000);
+        let cut = bounded(&long);
+        assert!(cut.len() < LOGGED_CAUSE_MAX + 40, "{}", cut.len());
+        assert!(cut.ends_with("(2000 bytes in all)"), "{cut}");
     }
 
     #[test]

@@ -3,6 +3,8 @@
 
 use serde_json::Value;
 
+use crate::error::QueryError;
+
 /// A field path: dotted segments, and the index of the segment that is an array, if any (then
 /// a condition holds when any element satisfies it, as in MongoDB).
 #[derive(Debug, Clone, PartialEq)]
@@ -71,6 +73,11 @@ pub struct Cond {
     pub value: Value,
 }
 
+/// The most comparisons one filter from a client may make. It keeps every rendered statement
+/// well inside the databases' limits on bound parameters (SQLite's 32,766) whatever the
+/// values, since a long list of values is bound as one parameter.
+pub const MAX_FILTER_CONDITIONS: usize = 1000;
+
 /// A filter: conditions combined with boolean operators.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub enum Filter {
@@ -107,6 +114,43 @@ impl Filter {
         }
     }
 
+    /// How many comparisons the filter makes: one per condition, one per item of `$all`
+    /// (each is its own search of the array). Filters from clients are held to
+    /// [`MAX_FILTER_CONDITIONS`].
+    pub fn condition_count(&self) -> usize {
+        match self {
+            Filter::All => 0,
+            Filter::And(parts) | Filter::Or(parts) | Filter::Nor(parts) => {
+                parts.iter().map(Filter::condition_count).sum()
+            }
+            Filter::Not(inner) => inner.condition_count(),
+            Filter::Cond(Cond {
+                op: Op::All, value, ..
+            }) => value.as_array().map_or(1, |items| items.len().max(1)),
+            Filter::Cond(_) => 1,
+            Filter::ElemMatch { inner, .. } => 1 + inner.condition_count(),
+        }
+    }
+
+    /// `Ok(self)` when it makes at most [`MAX_FILTER_CONDITIONS`] comparisons, else the 400
+    /// that says so. A list of values (`$in`, `$nin`) counts once however long it is.
+    pub fn within_limits(self) -> Result<Filter, QueryError> {
+        check_client_filters(&[&self])?;
+        Ok(self)
+    }
+
+    /// Whether a value the filter compares with holds a NUL character.
+    fn has_nul(&self) -> bool {
+        match self {
+            Filter::All => false,
+            Filter::And(parts) | Filter::Or(parts) | Filter::Nor(parts) => {
+                parts.iter().any(Filter::has_nul)
+            }
+            Filter::Not(inner) | Filter::ElemMatch { inner, .. } => inner.has_nul(),
+            Filter::Cond(c) => value_has_nul(&c.value),
+        }
+    }
+
     /// A single condition.
     pub fn cond(path: Path, op: Op, value: Value) -> Filter {
         Filter::Cond(Cond { path, op, value })
@@ -116,6 +160,35 @@ impl Filter {
     pub fn live() -> Filter {
         Filter::cond(Path::plain("_deleted"), Op::Eq, Value::Bool(false))
     }
+}
+
+fn value_has_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(value_has_nul),
+        Value::Object(map) => map
+            .iter()
+            .any(|(k, v)| k.contains('\0') || value_has_nul(v)),
+        _ => false,
+    }
+}
+
+/// The 400 for filters that one statement will hold together: more than
+/// [`MAX_FILTER_CONDITIONS`] comparisons in all, or a value with a NUL character, which
+/// PostgreSQL's text cannot hold (so no stored string can equal it there either).
+pub(crate) fn check_client_filters(filters: &[&Filter]) -> Result<(), QueryError> {
+    if filters.iter().any(|f| f.has_nul()) {
+        return Err(QueryError::new(
+            "filter values must not contain a NUL character",
+        ));
+    }
+    let n = filters.iter().map(|f| f.condition_count()).sum::<usize>();
+    if n > MAX_FILTER_CONDITIONS {
+        return Err(QueryError::new(format!(
+            "a filter may make at most {MAX_FILTER_CONDITIONS} comparisons (each condition, each $all item); this one makes {n}: use $in for a list of values"
+        )));
+    }
+    Ok(())
 }
 
 /// Sort direction.

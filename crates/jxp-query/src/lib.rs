@@ -16,7 +16,7 @@ pub use aggregate::{
     Doc, Lookup, Stage, apply_lookup, lookup_values, parse_pipeline, resolve_wrappers,
     run_pipeline, run_stage,
 };
-pub use ast::{Cond, Filter, Find, Op, Path, Sort, SortDir};
+pub use ast::{Cond, Filter, Find, MAX_FILTER_CONDITIONS, Op, Path, Sort, SortDir};
 pub use budget::{Budget, BudgetError, doc_size, value_size};
 pub use error::{QueryError, RunError};
 pub use matcher::matches;

@@ -9,9 +9,9 @@ use crate::ast::{Filter, Op, Path};
 use crate::error::QueryError;
 use crate::url::{regex_pattern, resolve_path};
 
-/// Parses a filter object.
+/// Parses a filter object, of at most [`crate::MAX_FILTER_CONDITIONS`] comparisons.
 pub fn parse_mongo_filter(model: &Model, value: &Value) -> Result<Filter, QueryError> {
-    parse_filter(Scope::Model(model), value)
+    parse_filter(Scope::Model(model), value)?.within_limits()
 }
 
 /// What the keys of a filter name: the model's fields, or (inside `$elemMatch` on an array
@@ -402,6 +402,21 @@ mod tests {
             let parsed = parse_mongo_filter(&m, &f).unwrap_or_else(|e| panic!("{f}: {e}"));
             assert_eq!(matches(&parsed, doc), want, "{f}");
         }
+    }
+
+    #[test]
+    fn long_lists_pass_and_too_many_conditions_are_refused() {
+        let m = model();
+        let values: Vec<i64> = (0..40_000).collect();
+        let f = parse_mongo_filter(&m, &json!({"n": {"$in": values}})).unwrap();
+        assert_eq!(f.condition_count(), 1);
+        let wide: Vec<Value> = (0..1000).map(|i| json!({"n": i})).collect();
+        assert!(parse_mongo_filter(&m, &json!({"$or": wide})).is_ok());
+        let wider: Vec<Value> = (0..1001).map(|i| json!({"n": i})).collect();
+        let err = parse_mongo_filter(&m, &json!({"$or": wider})).unwrap_err();
+        assert!(err.0.contains("at most 1000 comparisons"), "{err}");
+        let items: Vec<String> = (0..1001).map(|i| i.to_string()).collect();
+        assert!(parse_mongo_filter(&m, &json!({"tags": {"$all": items}})).is_err());
     }
 
     #[test]

@@ -11,7 +11,7 @@ mod populate;
 
 use jxp_model::Model;
 
-use crate::ast::{Filter, Sort, SortDir};
+use crate::ast::{Filter, Sort, SortDir, check_client_filters};
 use crate::error::QueryError;
 use crate::sql::fts5_query;
 use filter::{operator_condition, search_condition, values_condition};
@@ -113,6 +113,12 @@ fn full_text(model: &Model, raw: &str) -> Result<String, QueryError> {
             model.slug
         )));
     }
+    // A NUL byte ends a C string: FTS5 and PostgreSQL's text both refuse it.
+    if raw.contains('\0') {
+        return Err(QueryError::new(
+            "search text must not contain a NUL character",
+        ));
+    }
     if fts5_query(raw).is_none() {
         return Err(QueryError::new(
             "search needs at least one word to look for",
@@ -212,6 +218,7 @@ pub fn parse_list_params(
     for (field, values) in plain {
         filters = filters.and(values_condition(model, &field, &values)?);
     }
+    check_client_filters(&[&filters, &search])?;
     out.filter = filters;
     out.search = search;
     if autopopulate {

@@ -41,8 +41,15 @@ pub enum StoreError {
 }
 
 impl From<rusqlite::Error> for StoreError {
+    /// The error without the statement it was about: a statement rendered from a client's
+    /// filter can be hundreds of kilobytes, and it is not what the message is for.
     fn from(e: rusqlite::Error) -> Self {
-        StoreError::Database(e.to_string())
+        match e {
+            rusqlite::Error::SqlInputError {
+                error, msg, offset, ..
+            } => StoreError::Database(format!("{msg} ({error}, at offset {offset})")),
+            e => StoreError::Database(e.to_string()),
+        }
     }
 }
 

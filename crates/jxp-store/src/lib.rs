@@ -29,7 +29,7 @@ pub use error::StoreError;
 pub use postgres::{PostgresOptions, PostgresStore, postgres_schema_url};
 pub use spec::{Guard, IndexSpec, RefSpec, TableSpec, WriteOp, WriteTx};
 pub use sqlite::backup as sqlite_backup;
-pub use sqlite::{SqliteOptions, SqliteStore, StoreLock, lock_path};
+pub use sqlite::{SqliteOptions, SqliteStore, StoreLock, Synchronous, lock_path};
 
 /// The macro the `Store` trait is declared with, for crates that implement or wrap a store
 /// without depending on `async-trait` themselves.

@@ -13,6 +13,7 @@ use jxp_core::{
     parse_size,
 };
 use jxp_http::{CorsOrigins, HttpSettings, WsSettings};
+use jxp_store::Synchronous;
 
 use crate::settings::{DefaultValue, setting};
 
@@ -51,6 +52,8 @@ pub struct Config {
     pub token_expiry: u64,
     pub refresh_token_expiry: u64,
     pub changelog_retention: u64,
+    /// How SQLite's commits reach the disk (unused on PostgreSQL).
+    pub sqlite_synchronous: Synchronous,
     /// Most pooled connections to PostgreSQL (unused on SQLite).
     pub database_pool_size: usize,
     pub log_format: LogFormat,
@@ -179,6 +182,16 @@ impl Config {
             "json" => LogFormat::Json,
             other => return Err(bad("LOG_FORMAT", other, "pretty or json")),
         };
+        let sqlite_synchronous = match v
+            .value("SQLITE_SYNCHRONOUS")
+            .unwrap_or_default()
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "normal" => Synchronous::Normal,
+            "full" => Synchronous::Full,
+            other => return Err(bad("SQLITE_SYNCHRONOUS", other, "normal or full")),
+        };
         let bcrypt_cost: u32 = v.parse("BCRYPT_COST", "a whole number from 4 to 31")?;
         if !(4..=31).contains(&bcrypt_cost) {
             return Err(bad(
@@ -298,6 +311,7 @@ impl Config {
             token_expiry,
             refresh_token_expiry,
             changelog_retention: v.positive("CHANGELOG_RETENTION")?,
+            sqlite_synchronous,
             database_pool_size: pool_size(v)?,
             log_format,
             core: Settings {
@@ -428,6 +442,16 @@ mod tests {
         assert_eq!(c.database, Database::Sqlite(PathBuf::from("/tmp/x.db")));
         assert_eq!(c.core.query_limits.max_response_size, 512 * 1024);
         assert_eq!(c.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn sqlite_synchronous() {
+        let c = Config::from_vars(vars(&[])).unwrap();
+        assert_eq!(c.sqlite_synchronous, Synchronous::Normal);
+        let c = Config::from_vars(vars(&[("SQLITE_SYNCHRONOUS", "FULL")])).unwrap();
+        assert_eq!(c.sqlite_synchronous, Synchronous::Full);
+        let err = Config::from_vars(vars(&[("SQLITE_SYNCHRONOUS", "off")])).unwrap_err();
+        assert_eq!(err.var, "SQLITE_SYNCHRONOUS");
     }
 
     /// The defaults in the table of settings are those the crates below would choose.

@@ -54,6 +54,7 @@ async fn open_app(config: &Config) -> Result<(App, Option<Arc<SqliteStore>>), Er
         Database::Sqlite(path) => {
             let mut options = SqliteOptions::new(path.clone());
             options.retention = config.changelog_retention;
+            options.synchronous = config.sqlite_synchronous;
             let store =
                 Arc::new(
                     SqliteStore::open(options).map_err(|source| Error::OpenSqlite {

@@ -149,6 +149,12 @@ pub const SETTINGS: &[Setting] = &[
         "PostgreSQL only: most connections a process holds, from 2 to 1000.",
     ),
     value(
+        "SQLITE_SYNCHRONOUS",
+        "normal",
+        DATABASE,
+        "SQLite only: normal (commits survive a crash of the process) or full (they survive power loss too; each waits for the disk).",
+    ),
+    value(
         "CHANGELOG_RETENTION",
         "10000",
         DATABASE,

@@ -309,6 +309,22 @@ impl Dialect for Postgres {
         q.sql.push(')');
     }
 
+    /// Each value as the text its own `$N::text` placeholder would carry, in one JSON array
+    /// of strings, so the cast after it reads exactly what it would have.
+    fn value_set(q: &mut SqlQuery, values: &[&Value], cast: &str) {
+        let set: Vec<Value> = values
+            .iter()
+            .map(|v| {
+                SqlParam::from_json(v)
+                    .to_pg_text()
+                    .map_or(Value::Null, Value::String)
+            })
+            .collect();
+        let _ = write!(q.sql, "(SELECT jxs.v{cast} FROM json_array_elements_text(");
+        q.bind_pg(SqlParam::Text(Value::Array(set).to_string()));
+        q.sql.push_str("::json) AS jxs(v))");
+    }
+
     /// Values order as SQLite orders what `json_extract` gives: missing and null first, then
     /// numbers (booleans as 0/1), then strings and the JSON text of objects and arrays,
     /// byte-wise.

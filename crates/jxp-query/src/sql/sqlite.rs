@@ -216,6 +216,25 @@ impl Dialect for Sqlite {
         q.sql.push(')');
     }
 
+    /// The elements of a JSON array come out of `json_each` as the SQL values the separate
+    /// placeholders would bind: integers, reals and text (booleans are already 0/1).
+    fn value_set(q: &mut SqlQuery, values: &[&Value], _cast: &str) {
+        let set: Vec<Value> = values
+            .iter()
+            .map(|v| match SqlParam::from_json(v) {
+                SqlParam::Null => Value::Null,
+                SqlParam::Int(i) => Value::from(i),
+                SqlParam::Real(f) => {
+                    serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)
+                }
+                SqlParam::Text(s) => Value::String(s),
+            })
+            .collect();
+        q.sql.push_str("(SELECT value FROM json_each(");
+        q.bind(SqlParam::Text(Value::Array(set).to_string()));
+        q.sql.push_str("))");
+    }
+
     fn order_key(q: &mut SqlQuery, t: &Target<'_>, dir: SortDir) {
         value(q, t);
         q.sql.push_str(match dir {
@@ -442,6 +461,26 @@ mod tests {
         assert!(!q.sql.contains("OR 1=1"), "{}", q.sql);
         let f = Filter::cond(Path::new("a') OR 1=1 --", Some(0)), Op::Size, json!(1));
         assert!(!render(&f).sql.contains("OR 1=1"));
+    }
+
+    #[test]
+    fn long_lists_are_bound_as_one_parameter() {
+        let values: Vec<i64> = (0..9).collect();
+        let q = render(&Filter::cond(Path::plain("n"), Op::In, json!(values)));
+        assert_eq!(
+            q.sql,
+            "(json_extract(doc,'$.n') IN (SELECT value FROM json_each(?1)))"
+        );
+        assert_eq!(q.params, vec![SqlParam::Text("[0,1,2,3,4,5,6,7,8]".into())]);
+        let wide = Filter::Or(
+            (0..100)
+                .map(|i| Filter::cond(Path::plain("n"), Op::Eq, json!(i)))
+                .collect(),
+        );
+        let q = render(&wide);
+        // Nested halves: no more than 32 terms side by side.
+        assert!(q.sql.starts_with("(((("), "{}", q.sql);
+        assert_eq!(q.params.len(), 100);
     }
 
     #[test]

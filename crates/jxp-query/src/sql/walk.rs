@@ -98,6 +98,17 @@ pub(super) enum Elements {
     Items,
 }
 
+/// A list of more values than this is bound as one JSON array parameter rather than one
+/// parameter per value. With at most [`crate::MAX_FILTER_CONDITIONS`] conditions, each
+/// binding at most this many values per comparison group, a filter stays far below SQLite's
+/// limit of 32,766 parameters.
+pub(super) const BIND_AS_SET_OVER: usize = 8;
+
+/// Combinators with more parts than this are rendered as a balanced tree of parenthesised
+/// halves: SQLite nests `a OR b OR c …` one level per term and refuses an expression deeper
+/// than 1,000 levels.
+const FLAT_PARTS_MAX: usize = 32;
+
 /// What one database spells its own way. The walk below calls it for every leaf.
 pub(super) trait Dialect {
     /// The literal true and false.
@@ -136,6 +147,10 @@ pub(super) trait Dialect {
     fn range(q: &mut SqlQuery, t: &Target<'_>, sym: &str, value: &Value);
     /// A regular expression match, on strings only.
     fn regex(q: &mut SqlQuery, t: &Target<'_>, pattern: &str);
+    /// `(SELECT … )` yielding `values` (more than a few, all of one equality group) as the
+    /// separate placeholders of [`bind_list`] would give them, each followed by `cast`, from
+    /// one bound JSON array.
+    fn value_set(q: &mut SqlQuery, values: &[&Value], cast: &str);
     /// One sort key and its trailing `, `.
     fn order_key(q: &mut SqlQuery, t: &Target<'_>, dir: SortDir);
 }
@@ -197,11 +212,18 @@ fn join<D: Dialect>(q: &mut SqlQuery, parts: &[Filter], sep: &str, empty: &str, 
         return;
     }
     q.sql.push('(');
-    for (i, part) in parts.iter().enumerate() {
-        if i > 0 {
-            q.sql.push_str(sep);
+    if parts.len() > FLAT_PARTS_MAX {
+        let (left, right) = parts.split_at(parts.len() / 2);
+        join::<D>(q, left, sep, empty, scope);
+        q.sql.push_str(sep);
+        join::<D>(q, right, sep, empty, scope);
+    } else {
+        for (i, part) in parts.iter().enumerate() {
+            if i > 0 {
+                q.sql.push_str(sep);
+            }
+            render_in_scope::<D>(part, q, scope);
         }
-        render_in_scope::<D>(part, q, scope);
     }
     q.sql.push(')');
 }
@@ -392,9 +414,15 @@ fn render_in<D: Dialect>(q: &mut SqlQuery, t: &Target<'_>, items: &[Value]) {
     }
 }
 
-/// ` = <value>` for one value, ` IN (<values>)` for more, each placeholder followed by
-/// `cast`.
+/// ` = <value>` for one value, ` IN (<values>)` for a few, each placeholder followed by
+/// `cast`; more than [`BIND_AS_SET_OVER`] travel as one parameter (` IN <set>`), so that a
+/// large `$in` never meets the database's limit on the number of parameters.
 pub(super) fn bind_list<D: Dialect>(q: &mut SqlQuery, values: &[&Value], cast: &str) {
+    if values.len() > BIND_AS_SET_OVER {
+        q.sql.push_str(" IN ");
+        D::value_set(q, values, cast);
+        return;
+    }
     if let [one] = values {
         q.sql.push_str(" = ");
         D::bind(q, SqlParam::from_json(one));

@@ -32,6 +32,11 @@ pub(super) fn search_condition(
             "search[{field}]: only String fields can be searched"
         )));
     }
+    if raw.contains('\0') {
+        return Err(QueryError::new(format!(
+            "search[{field}]: the search text must not contain a NUL character"
+        )));
+    }
     let pattern = format!("(?i){}", regex::escape(raw));
     if !compiles(&pattern) {
         return Err(QueryError::new(format!(

@@ -212,6 +212,8 @@ fn parses_search_and_full_text() {
         vec![("search", "")],
         vec![("search", "   ")],
         vec![("search[foo", "x")],
+        vec![("search", "a\0b")],
+        vec![("search[foo]", "a\0b")],
     ] {
         assert!(parse_list_params(&m, &pairs(&q)).is_err(), "{q:?}");
     }

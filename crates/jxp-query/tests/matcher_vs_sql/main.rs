@@ -189,3 +189,44 @@ fn known_cases_agree() {
     ];
     check(&docs, &filters).unwrap();
 }
+
+/// A `$in` far beyond SQLite's 32,766 parameters travels as one parameter, and a wide `$or`
+/// is nested so that SQLite's expression depth limit of 1,000 is not reached.
+#[test]
+fn huge_lists_and_wide_combinators_agree() {
+    let m = model();
+    let cond = |p: &str, op: Op, v: Value| Filter::cond(resolve_path(&m, p).unwrap().0, op, v);
+    let docs = with_ids(
+        vec![
+            json!({"s": "abc", "n": 5, "tags": ["x"], "_deleted": false}),
+            json!({"s": "v39999", "n": 39_999, "tags": ["v7"], "_deleted": false}),
+            json!({"s": "zzz", "n": 1.5, "_deleted": true}),
+        ]
+        .into_iter()
+        .map(|v| v.as_object().cloned().unwrap())
+        .collect(),
+    );
+    let strings: Vec<Value> = (0..40_000).map(|i| json!(format!("v{i}"))).collect();
+    let numbers: Vec<Value> = (0..40_000).map(Value::from).collect();
+    let mut mixed = strings.clone();
+    mixed.extend(numbers.iter().cloned());
+    mixed.extend([json!(1.5), json!(null), json!({"city": "a"})]);
+    let wide = |op: &str| -> Vec<Filter> {
+        (0..990)
+            .map(|i| cond(op, Op::Eq, json!(format!("v{i}"))))
+            .collect()
+    };
+    let filters = vec![
+        cond("s", Op::In, Value::Array(strings.clone())),
+        cond("s", Op::Nin, Value::Array(strings)),
+        cond("n", Op::In, Value::Array(numbers.clone())),
+        cond("n", Op::Nin, Value::Array(numbers)),
+        cond("n", Op::In, Value::Array(mixed.clone())),
+        cond("tags", Op::In, Value::Array(mixed.clone())),
+        cond("tags", Op::Nin, Value::Array(mixed)),
+        Filter::Or(wide("s")),
+        Filter::Nor(wide("s")),
+        Filter::And(wide("tags")),
+    ];
+    check(&docs, &filters).unwrap();
+}

@@ -263,6 +263,8 @@ fn condition() -> impl Strategy<Value = Filter> {
         value().prop_map(|v| (Op::Lte, v)),
         prop::collection::vec(value(), 0..4).prop_map(|v| (Op::In, Value::Array(v))),
         prop::collection::vec(value(), 0..4).prop_map(|v| (Op::Nin, Value::Array(v))),
+        large_list().prop_map(|v| (Op::In, v)),
+        large_list().prop_map(|v| (Op::Nin, v)),
         any::<bool>().prop_map(|b| (Op::Exists, Value::Bool(b))),
         pattern().prop_map(|p| (Op::Regex, p)),
         size().prop_map(|n| (Op::Size, n)),
@@ -272,6 +274,17 @@ fn condition() -> impl Strategy<Value = Filter> {
         let (path, _) = resolve_path(&m, path).expect("the test paths are in the model");
         Filter::cond(path, op, value)
     })
+}
+
+/// A list long enough that some of its comparison groups are bound as one JSON parameter
+/// rather than a placeholder per value.
+fn large_list() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        prop::collection::vec(value(), 9..40),
+        prop::collection::vec(number(), 9..20),
+        prop::collection::vec(string(), 9..20),
+    ]
+    .prop_map(Value::Array)
 }
 
 /// A `$size` argument: mostly valid, sometimes one the parser would refuse.
@@ -295,6 +308,7 @@ fn elem_op() -> BoxedStrategy<(Op, Value)> {
         value().prop_map(|v| (Op::Lte, v)),
         prop::collection::vec(value(), 0..4).prop_map(|v| (Op::In, Value::Array(v))),
         prop::collection::vec(value(), 0..4).prop_map(|v| (Op::Nin, Value::Array(v))),
+        large_list().prop_map(|v| (Op::In, v)),
         any::<bool>().prop_map(|b| (Op::Exists, Value::Bool(b))),
         pattern().prop_map(|p| (Op::Regex, p)),
     ]

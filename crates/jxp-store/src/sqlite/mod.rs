@@ -39,6 +39,35 @@ pub struct SqliteOptions {
     pub retention: u64,
     /// Capacity of the in-process change stream before a slow receiver lags.
     pub stream_capacity: usize,
+    /// How the writer's commits reach the disk.
+    pub synchronous: Synchronous,
+}
+
+/// SQLite's `synchronous` setting for the writer connection, in WAL mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Synchronous {
+    /// Commits survive a crash of the process; the last ones may be lost on power loss or an
+    /// operating-system crash (the WAL is synced at checkpoints only).
+    #[default]
+    Normal,
+    /// Every commit waits until the WAL is synced to disk, so it survives power loss too.
+    Full,
+}
+
+impl Synchronous {
+    /// The value `PRAGMA synchronous` takes.
+    fn pragma(self) -> &'static str {
+        match self {
+            Synchronous::Normal => "NORMAL",
+            Synchronous::Full => "FULL",
+        }
+    }
+
+    /// Applies the setting to `conn`.
+    fn apply(self, conn: &Connection) -> Result<(), StoreError> {
+        conn.execute_batch(&format!("PRAGMA synchronous = {}", self.pragma()))?;
+        Ok(())
+    }
 }
 
 impl SqliteOptions {
@@ -48,6 +77,7 @@ impl SqliteOptions {
             readers: std::thread::available_parallelism().map_or(4, |n| n.get().max(4)),
             retention: 10_000,
             stream_capacity: 65_536,
+            synchronous: Synchronous::Normal,
         }
     }
 }
@@ -120,6 +150,8 @@ impl SqliteStore {
         }
         let lock = StoreLock::acquire(&options.path)?;
         let conn = open_connection(&options.path)?;
+        // Only the writer commits, so only its connection needs the setting.
+        options.synchronous.apply(&conn)?;
         migrate::create_system_tables(&conn)?;
         let (events, _) = broadcast::channel(options.stream_capacity.max(16));
         let tables = Arc::new(Tables::default());
@@ -240,5 +272,30 @@ impl Store for SqliteStore {
         self.readers
             .run(move |conn| read::explain(conn, &model, &find, count))
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn synchronous_sets_the_pragma() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let conn = open_connection(&dir.path().join("s.db")).unwrap_or_else(|e| panic!("{e}"));
+        let level = |conn: &Connection| -> i64 {
+            conn.query_row("PRAGMA synchronous", [], |r| r.get(0))
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        // SQLite numbers them OFF 0, NORMAL 1, FULL 2.
+        assert_eq!(level(&conn), 1);
+        Synchronous::Full
+            .apply(&conn)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(level(&conn), 2);
+        Synchronous::Normal
+            .apply(&conn)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(level(&conn), 1);
     }
 }

@@ -20,6 +20,7 @@ mod delete;
 mod explain;
 mod fuzz;
 mod hooks;
+mod large_filters;
 mod lists;
 mod meta;
 mod persistence;

@@ -87,11 +87,25 @@ async fn field_search_rejects_what_it_cannot_search() {
 }
 
 #[tokio::test]
-async fn count_route_ignores_search_but_list_counts_do_not() {
+async fn count_route_ignores_field_search_but_honours_full_text() {
     let s = fixture().await;
+    let (status, body) = s.get("/count/test?search[foo]=zzz").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["count"], 5, "JXP's /count ignores search[field]");
+    // The count of a full-text search is the list's count.
     let (status, body) = s.get("/count/test?search[foo]=zzz&search=kubla").await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["count"], 5, "JXP's /count ignores search");
+    assert_eq!(body["count"], 3, "{body}");
+    let (status, body) = s.get("/count/test?search=nowhere-to-be-found").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["count"], 0, "{body}");
+    assert_eq!(
+        list(&s, "search=nowhere-to-be-found").await["data"],
+        json!([])
+    );
+    let (status, body) = s.get("/count/test?search=kubla&filter[n]=$gte:100").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["count"], 0, "{body}");
     let body = list(&s, "search[foo]=foo&count=true").await;
     assert_eq!(body["count"], 3);
     let body = list(&s, "search=kubla&count=true").await;

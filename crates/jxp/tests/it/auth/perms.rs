@@ -6,8 +6,9 @@
 //! - a caller whose only read right is `owner` gets **404** on GET one of someone else's
 //!   document (`get_one`: "someone else's document is as good as absent to an owner-only
 //!   reader"), and lists and counts narrowed to their own documents;
-//! - update and delete check `owner` against the stored document's `_owner_id` and answer 403
-//!   to a non-owner.
+//! - update and delete check `owner` against the stored document's `_owner_id`: a caller who
+//!   may not read the document gets the 404 of a missing one (no existence oracle), one who
+//!   may read it but not change it a 403.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -32,8 +33,20 @@ name = "Private"
 title = "String"
 "#;
 
+/// Everyone reads; users create; only the owner updates and deletes.
+const SHARED: &str = r#"
+name = "Shared"
+[fields]
+title = "String"
+[perms]
+all = "r"
+user = "c"
+owner = "ud"
+"#;
+
 const MODELS: &[(&str, &str)] = &[
     ("open", OPEN),
+    ("shared", SHARED),
     ("readonly", READONLY),
     ("owned", OWNED),
     ("members", MEMBERS),
@@ -87,10 +100,16 @@ const MATRIX: &[(&str, Caller, [Want; 4])] = &[
     // The document under test belongs to A.
     ("owned", Anon, [No, No, No, No]),
     ("owned", A, [Allow, Allow, Allow, Allow]),
-    ("owned", B, [Allow, Hidden, No, No]),
-    ("owned", Editor, [Allow, Hidden, No, No]),
+    // Someone else's document is absent to them for every verb, as for GET.
+    ("owned", B, [Allow, Hidden, Hidden, Hidden]),
+    ("owned", Editor, [Allow, Hidden, Hidden, Hidden]),
     // `admin` has no letters on `owned`: an admin is just another user there.
-    ("owned", Admin, [Allow, Hidden, No, No]),
+    ("owned", Admin, [Allow, Hidden, Hidden, Hidden]),
+    // The document under test belongs to A; others may read it, so they are told 403.
+    ("shared", Anon, [No, Allow, No, No]),
+    ("shared", A, [Allow, Allow, Allow, Allow]),
+    ("shared", B, [Allow, Allow, No, No]),
+    ("shared", Admin, [Allow, Allow, No, No]),
     ("members", Anon, [No, No, No, No]),
     ("members", A, [No, No, No, No]),
     ("members", B, [No, No, No, No]),
@@ -152,7 +171,7 @@ impl World {
     async fn target(&self, model: &str) -> String {
         let body = json!({"title": "original"});
         let creator = match model {
-            "open" | "owned" => A,
+            "open" | "owned" | "shared" => A,
             "readonly" | "members" => Admin,
             _ => return self.oracle.create(model, body).await,
         };
@@ -247,6 +266,55 @@ async fn permission_matrix() {
             }
         }
     }
+}
+
+/// PUT and DELETE on someone else's owner-only document answer exactly what they answer on a
+/// missing one, as GET does: status and body alike, the id aside.
+#[tokio::test]
+async fn writes_to_a_hidden_document_look_like_writes_to_a_missing_one() {
+    let w = World::new().await;
+    let id = w.target("owned").await;
+    let missing = "0123456789abcdef01234567";
+    let bob = w.auth(B);
+    for (verb, hidden, absent) in [
+        (
+            "PUT",
+            put(
+                &w.s,
+                &format!("/api/owned/{id}"),
+                bob,
+                json!({"title": "x"}),
+            )
+            .await,
+            put(
+                &w.s,
+                &format!("/api/owned/{missing}"),
+                bob,
+                json!({"title": "x"}),
+            )
+            .await,
+        ),
+        (
+            "DELETE",
+            delete(&w.s, &format!("/api/owned/{id}"), bob).await,
+            delete(&w.s, &format!("/api/owned/{missing}"), bob).await,
+        ),
+        (
+            "GET",
+            get(&w.s, &format!("/api/owned/{id}"), bob).await,
+            get(&w.s, &format!("/api/owned/{missing}"), bob).await,
+        ),
+    ] {
+        assert_eq!(hidden.0, StatusCode::NOT_FOUND, "{verb}: {}", hidden.1);
+        assert_eq!(absent.0, StatusCode::NOT_FOUND, "{verb}: {}", absent.1);
+        let hidden = hidden.1.to_string().replace(&id, "ID");
+        let absent = absent.1.to_string().replace(missing, "ID");
+        assert_eq!(hidden, absent, "{verb}");
+    }
+    assert_eq!(
+        w.oracle.doc("owned", &id).await.unwrap()["title"],
+        "original"
+    );
 }
 
 /// `POST /update/:model/:id` is an update like PUT and obeys the same rights.
