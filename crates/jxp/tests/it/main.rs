@@ -14,6 +14,7 @@ mod cache;
 mod changes;
 mod connections;
 mod cors;
+mod crash;
 mod crud;
 mod csv;
 mod delete;
