@@ -1,5 +1,6 @@
 //! The `soak` scenario: a long mixed load, reported per interval so that growth shows. REST
-//! workers read (by id, lists, counts) and write (creates, updates); subscribers stay a while,
+//! workers read (by id, lists, counts) and write (updates, and creates each followed by the
+//! delete of what it made, so the data stays one size); subscribers stay a while,
 //! leave and are replaced (`--churn` per second); `--slow` clients subscribe and never read,
 //! so the server must close them (1013) and forget them. Every interval prints one JSON line:
 //! the server's RSS, REST throughput and p99, events received, subscribers replaced and slow
@@ -194,9 +195,30 @@ async fn rest_worker(
             0..=7 => client.get(format!("{collection}/{id}")),
             8..=11 => client.get(format!("{collection}?limit=20&sort=-n")),
             12 => client.get(&count_url),
-            13..=16 => client
-                .post(&collection)
-                .json(&json!({"foo": tag, "bar": format!("{seed:x}-{n}"), "n": n})),
+            // A create and then the delete of what it made, so the table stays one size:
+            // a soak measures the server, not a growing scan.
+            13..=16 => {
+                let created = client
+                    .post(&collection)
+                    .json(&json!({"foo": tag, "bar": format!("{seed:x}-{n}"), "n": n}))
+                    .send()
+                    .await;
+                let id = match created {
+                    Ok(resp) => resp.json::<Value>().await.ok().and_then(|v| {
+                        v.pointer("/data/_id")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned)
+                    }),
+                    Err(_) => None,
+                };
+                match id {
+                    Some(id) => client.delete(format!("{collection}/{id}?_permaDelete=1")),
+                    None => {
+                        lock(&interval).failed += 1;
+                        continue;
+                    }
+                }
+            }
             _ => client
                 .put(format!("{collection}/{id}"))
                 .json(&json!({"n": n})),
