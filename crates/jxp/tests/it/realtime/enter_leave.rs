@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::client::QUIET;
+use super::client::{QUIET, WsClient};
 use super::support::{change, seq, subscribed, world};
 use crate::harness::{World, create_as, create_doc_as, update_as};
 
@@ -19,15 +19,16 @@ user = "c"
 admin = "crud"
 "#;
 
+/// Bob subscribed to the items tagged `a`, with `enter_leave` as given.
+async fn bob_on_tag_a(w: &World, enter_leave: bool) -> WsClient {
+    let sub = json!({"model": "item", "filter": {"tag": "a"}, "enter_leave": enter_leave});
+    subscribed(&w.s, &w.bob, sub).await
+}
+
 #[tokio::test]
 async fn an_update_out_of_the_filter_is_a_leave_and_back_in_an_enter() {
     let w = world(&[]).await;
-    let mut c = subscribed(
-        &w.s,
-        &w.bob,
-        json!({"model": "item", "filter": {"tag": "a"}, "enter_leave": true}),
-    )
-    .await;
+    let mut c = bob_on_tag_a(&w, true).await;
     let id = create_as(&w.s, &w.alice, "item", json!({"tag": "a", "n": 1})).await;
     change(&c.event().await, "post", "item", &id);
     // Still in view: a plain put, no enter.
@@ -74,12 +75,7 @@ async fn an_update_out_of_the_filter_is_a_leave_and_back_in_an_enter() {
 #[tokio::test]
 async fn without_the_flag_an_update_out_of_the_filter_is_not_heard() {
     let w = world(&[]).await;
-    let mut c = subscribed(
-        &w.s,
-        &w.bob,
-        json!({"model": "item", "filter": {"tag": "a"}}),
-    )
-    .await;
+    let mut c = bob_on_tag_a(&w, false).await;
     let id = create_as(&w.s, &w.alice, "item", json!({"tag": "a"})).await;
     change(&c.event().await, "post", "item", &id);
     update_as(&w.s, &w.alice, "item", &id, json!({"tag": "b"})).await;
@@ -132,12 +128,7 @@ async fn an_owner_change_is_a_leave_for_the_old_owner_and_an_enter_for_the_new()
 #[tokio::test]
 async fn a_connection_gets_one_event_per_change_whatever_its_subscriptions_say() {
     let w = world(&[]).await;
-    let mut c = subscribed(
-        &w.s,
-        &w.bob,
-        json!({"model": "item", "filter": {"tag": "a"}, "enter_leave": true}),
-    )
-    .await;
+    let mut c = bob_on_tag_a(&w, true).await;
     c.subscribe_ok(json!({"model": "item", "filter": {"n": 1}, "enter_leave": true}))
         .await;
     let id = create_as(&w.s, &w.alice, "item", json!({"tag": "a", "n": 1})).await;
