@@ -233,5 +233,6 @@ fn delete_op(
         doc: current,
         expect_version: Some(version),
         op: ChangeOp::Delete,
+        prev: None,
     }
 }

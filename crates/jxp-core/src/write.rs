@@ -355,16 +355,17 @@ impl App {
             if let Some(uid) = who.user_id() {
                 doc.insert("_updated_by_id".into(), Value::String(uid.to_owned()));
             }
+            // A new password ends every login of the user, in the same transaction.
+            let revoking =
+                model.slug == USER_MODEL && current.get("password") != doc.get("password");
             let mut ops = vec![WriteOp::Replace {
                 model: model.slug.clone(),
                 id: id.to_owned(),
                 doc: doc.clone(),
                 expect_version: Some(version),
                 op: ChangeOp::Update,
+                prev: Some(Arc::new(current)),
             }];
-            // A new password ends every login of the user, in the same transaction.
-            let revoking =
-                model.slug == USER_MODEL && current.get("password") != doc.get("password");
             if revoking {
                 ops.extend(self.revoke_all_ops(id).await?);
             }

@@ -44,6 +44,11 @@ pub struct Change {
     pub id: String,
     /// The document after the write (for a delete: as it was deleted).
     pub doc: Arc<Document>,
+    /// For an update, the document as it was before, when the writer knew it: what lets the
+    /// realtime feed tell that an update moved a document out of a subscriber's view. Not in
+    /// the change log, so a change read back from it (a replay, another process's write) has
+    /// none.
+    pub prev: Option<Arc<Document>>,
     /// The `_id` of the user who made the change, if any.
     pub actor: Option<String>,
     /// A `_silence` write: logged, but the realtime feed skips it.

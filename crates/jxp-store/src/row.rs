@@ -87,6 +87,7 @@ impl LoggedRow {
             op,
             id: self.id,
             doc: Arc::new(parse_doc(&self.doc)?),
+            prev: None,
             actor: self.actor,
             silent: self.silent,
         }))

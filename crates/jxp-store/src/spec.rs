@@ -1,5 +1,7 @@
 //! What the core tells the store: table specs for migration, and write transactions.
 
+use std::sync::Arc;
+
 use jxp_query::{Filter, SqlQuery};
 
 use crate::Document;
@@ -96,6 +98,9 @@ pub enum WriteOp {
         doc: Document,
         expect_version: Option<i64>,
         op: ChangeOp,
+        /// The document as the caller read it before the edit, passed on to the change as
+        /// its `prev` (never written).
+        prev: Option<Arc<Document>>,
     },
     /// Removes the document for good; the change carries it as it was.
     Remove {

@@ -1,6 +1,8 @@
 //! Group membership (`/groups/:user_id`): custom groups live in one `usergroups` document per
 //! user. Only admins change them; a user may read their own.
 
+use std::sync::Arc;
+
 use jxp_model::Document;
 use jxp_store::{ChangeOp, WriteOp, WriteTx};
 use serde_json::{Value, json};
@@ -120,6 +122,7 @@ impl App {
         let saved;
         let op = match record {
             Some(mut doc) => {
+                let prev = Some(Arc::new(doc.clone()));
                 let version = doc.get("__v").and_then(Value::as_i64).unwrap_or(0);
                 let id = str_of(&doc, "_id").to_owned();
                 doc.insert("groups".into(), json!(current));
@@ -132,6 +135,7 @@ impl App {
                     doc,
                     expect_version: Some(version),
                     op: ChangeOp::Update,
+                    prev,
                 }
             }
             None => {

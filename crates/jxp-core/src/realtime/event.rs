@@ -1,4 +1,6 @@
-//! The event body every subscriber of a change receives, serialised once per change.
+//! The event bodies the subscribers of a change receive: the change's own (`post`, `put`,
+//! `del`) and, for subscriptions that opted in, `enter` and `leave`; each serialised once per
+//! change, and only when a subscriber needs it.
 
 use std::sync::Arc;
 
@@ -22,16 +24,35 @@ pub struct Actor {
     pub email: String,
 }
 
-/// `{"event", "modelname", "item", "user_id", "user_name", "user_email", "seq"}`; the item is
-/// the public view of the document (no private fields).
-pub fn event_body(model: &Model, change: &Change, actor: Option<&Actor>) -> Arc<str> {
+/// What an event tells its subscriber.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// The change itself: `post`, `put` or `del` by its op.
+    Change,
+    /// An update brought the document into the subscription's view: it carries the document
+    /// as a `put` would.
+    Enter,
+    /// An update took the document out of the subscription's view: the item is only its
+    /// `_id`, since the subscriber may no longer read the rest.
+    Leave,
+}
+
+/// `{"event", "modelname", "item", "user_id", "user_name", "user_email", "seq"}`, the one
+/// shape of every event; the item is the public view of the document (no private fields).
+fn body_of(model: &Model, change: &Change, actor: Option<&Actor>, kind: EventKind) -> Arc<str> {
+    let (name, item) = match kind {
+        EventKind::Change => (event_name(change.op), public_view(model, &change.doc)),
+        EventKind::Enter => ("enter", public_view(model, &change.doc)),
+        EventKind::Leave => {
+            let mut item = Map::with_capacity(1);
+            item.insert("_id".into(), Value::String(change.id.clone()));
+            ("leave", item)
+        }
+    };
     let mut data = Map::with_capacity(7);
-    data.insert("event".into(), Value::String(event_name(change.op).into()));
+    data.insert("event".into(), Value::String(name.into()));
     data.insert("modelname".into(), Value::String(change.model.clone()));
-    data.insert(
-        "item".into(),
-        Value::Object(public_view(model, &change.doc)),
-    );
+    data.insert("item".into(), Value::Object(item));
     data.insert(
         "user_id".into(),
         change.actor.clone().map_or(Value::Null, Value::String),
@@ -46,4 +67,29 @@ pub fn event_body(model: &Model, change: &Change, actor: Option<&Actor>) -> Arc<
     );
     data.insert("seq".into(), Value::from(change.seq));
     Value::Object(data).to_string().into()
+}
+
+/// One change's event bodies, each serialised the first time a subscriber needs it.
+pub(super) struct Bodies<'a> {
+    pub(super) model: &'a Model,
+    pub(super) change: &'a Change,
+    actor: Option<&'a Actor>,
+    made: [Option<Arc<str>>; 3],
+}
+
+impl<'a> Bodies<'a> {
+    pub(super) fn new(model: &'a Model, change: &'a Change, actor: Option<&'a Actor>) -> Self {
+        Bodies {
+            model,
+            change,
+            actor,
+            made: [None, None, None],
+        }
+    }
+
+    pub(super) fn get(&mut self, kind: EventKind) -> Arc<str> {
+        let slot = &mut self.made[kind as usize];
+        slot.get_or_insert_with(|| body_of(self.model, self.change, self.actor, kind))
+            .clone()
+    }
 }

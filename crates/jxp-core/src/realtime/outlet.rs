@@ -106,4 +106,8 @@ pub struct SubscribeRequest {
     pub filter: Option<Value>,
     /// Replay retained events after this `seq` before going live.
     pub since: Option<u64>,
+    /// Opts in to `enter` and `leave` events: an update that brings a document into the
+    /// subscription's view, or takes it out (its filter, the read right, the read hooks).
+    /// Not part of what makes a subscription the same as another.
+    pub enter_leave: bool,
 }

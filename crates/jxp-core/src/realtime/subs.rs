@@ -17,6 +17,8 @@ pub(super) struct Sub {
     pub(super) key: String,
     pub(super) id: Option<String>,
     pub(super) filter: Filter,
+    /// The subscriber asked for `enter` and `leave` events.
+    pub(super) enter_leave: bool,
     /// Only changes with a larger `seq` are delivered: no duplicates, none from before.
     pub(super) after: u64,
     /// While a `since` replay loads, live changes wait here.
@@ -157,6 +159,7 @@ mod tests {
             key: key.to_owned(),
             id: key_id(key).map(str::to_owned),
             filter: Filter::All,
+            enter_leave: false,
             after: 0,
             buffer: None,
         }

@@ -126,11 +126,18 @@ fn subscription(data: &Map<String, Value>) -> Result<SubscribeRequest, String> {
                 .ok_or("data.since must be a whole number (a seq)")?,
         ),
     };
+    let enter_leave = match data.get("enter_leave") {
+        None | Some(Value::Null) => false,
+        Some(v) => v
+            .as_bool()
+            .ok_or("data.enter_leave must be true or false")?,
+    };
     Ok(SubscribeRequest {
         model,
         id,
         filter,
         since,
+        enter_leave,
     })
 }
 
@@ -248,7 +255,22 @@ mod tests {
                 model: "test".into(),
                 id: Some("x".into()),
                 filter: Some(json!({"n":1})),
-                since: Some(4)
+                since: Some(4),
+                enter_leave: false,
+            })
+        );
+        let e = parse(
+            r#"{"action":"subscribe","msg_id":"s","data":{"model":"test","enter_leave":true}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            e.request,
+            Request::Subscribe(SubscribeRequest {
+                model: "test".into(),
+                id: None,
+                filter: None,
+                since: None,
+                enter_leave: true,
             })
         );
     }
@@ -288,6 +310,10 @@ mod tests {
             (
                 r#"{"action":"subscribe","msg_id":1,"data":{"model":"t","since":-1}}"#,
                 "data.since must be",
+            ),
+            (
+                r#"{"action":"subscribe","msg_id":1,"data":{"model":"t","enter_leave":1}}"#,
+                "data.enter_leave must be",
             ),
         ];
         for (frame, needle) in cases {

@@ -28,6 +28,7 @@ async fn each_operation_yields_one_change_in_order() {
                 doc: updated,
                 expect_version: Some(0),
                 op: ChangeOp::Update,
+                prev: None,
             }],
             ..WriteTx::default()
         })
@@ -122,6 +123,7 @@ async fn failed_transactions_write_and_publish_nothing() {
                 doc: doc(&id(1), "dup", 5),
                 expect_version: Some(7),
                 op: ChangeOp::Update,
+                prev: None,
             }],
             ..WriteTx::default()
         })

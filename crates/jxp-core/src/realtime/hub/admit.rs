@@ -2,9 +2,10 @@
 //! live path and the replay path both run it, so they cannot come to different answers. It
 //! runs once per subscription per change, so it allocates nothing.
 
-use jxp_model::Model;
+use jxp_model::{Document, Model};
 use jxp_query::matches;
 use jxp_store::{Change, ChangeOp};
+use serde_json::Value;
 
 use super::conn::ConnState;
 use crate::perms::{Right, allowed_on};
@@ -14,6 +15,12 @@ use crate::realtime::subs::Sub;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Verdict {
     Deliver,
+    /// An update brought the document into the view of a subscription that asked for
+    /// `enter` events.
+    Enter,
+    /// An update took the document out of the view of a subscription that asked for `leave`
+    /// events.
+    Leave,
     /// Not for this subscription, not for this reader, or already sent.
     Skip,
     /// The connection's credentials have expired: de-authenticate it.
@@ -23,9 +30,13 @@ pub(super) enum Verdict {
 /// Checks, cheapest first: the subscribed document id (a document subscription gets no
 /// creates), the subscription's `seq`, the connection's `seq` for the model (one event per
 /// connection however many of its subscriptions match), that it is authenticated and its
-/// token unexpired, the read right on this document (`owner` is its `_owner_id`, for owner
-/// rules), the read hooks' filter, then the subscription's filter. Passing the subscription's
-/// `seq` moves it on, so a change is judged once per subscription.
+/// token unexpired, then whether the document is in the subscription's view: the read right
+/// on it (`owner` is its `_owner_id`, for owner rules), the read hooks' filter, the
+/// subscription's filter. For a subscription with `enter_leave`, an update whose previous
+/// document the writer passed on is judged before and after: in view then and now is a
+/// `Deliver`, only now an `Enter`, only then a `Leave` (a soft-deleted document was in no
+/// view). Passing the subscription's `seq` moves it on, so a change is judged once per
+/// subscription.
 pub(super) fn admits(
     sub: &mut Sub,
     conn: &ConnState,
@@ -52,13 +63,24 @@ pub(super) fn admits(
     if auth.trace.expires_ms.is_some_and(|e| e <= now_ms) {
         return Verdict::Expired;
     }
-    if !allowed_on(model, &auth.identity, Right::Read, owner)
-        || !auth.hooks_allow(&change.model, &change.doc)
-        || !matches(&sub.filter, &change.doc)
-    {
-        return Verdict::Skip;
+    let in_view = |doc: &Document, owner: Option<&str>| {
+        allowed_on(model, &auth.identity, Right::Read, owner)
+            && auth.hooks_allow(&change.model, doc)
+            && matches(&sub.filter, doc)
+    };
+    let now = in_view(&change.doc, owner);
+    let prev = match &change.prev {
+        Some(prev) if sub.enter_leave && change.op == ChangeOp::Update => prev,
+        _ => return if now { Verdict::Deliver } else { Verdict::Skip },
+    };
+    let before = prev.get("_deleted") != Some(&Value::Bool(true))
+        && in_view(prev, prev.get("_owner_id").and_then(Value::as_str));
+    match (before, now) {
+        (true, true) => Verdict::Deliver,
+        (false, true) => Verdict::Enter,
+        (true, false) => Verdict::Leave,
+        (false, false) => Verdict::Skip,
     }
-    Verdict::Deliver
 }
 
 // Tests only: an unwrap or expect here is an assertion; failing is how the test reports.
@@ -128,6 +150,7 @@ mod tests {
             key: String::new(),
             id: id.map(str::to_owned),
             filter,
+            enter_leave: false,
             after: 0,
             buffer: None,
         }
@@ -144,6 +167,7 @@ mod tests {
             op,
             id: DOC.into(),
             doc: Arc::new(doc),
+            prev: None,
             actor: None,
             silent: false,
         }
@@ -236,5 +260,119 @@ mod tests {
             Verdict::Skip
         );
         assert_eq!(s.after, 2);
+    }
+
+    #[test]
+    fn an_update_is_judged_before_and_after_when_enter_leave_is_asked() {
+        use ChangeOp::{Delete, Update};
+        use Verdict::{Deliver, Enter, Leave, Skip};
+        let m = model();
+        let red = || sub(None, colour("red"));
+        let ann = || conn(Some("ann"), None, None);
+        // (what, subscription, op, previous (owner, colour, deleted), now (owner, colour), verdict)
+        let cases = [
+            (
+                "stays in",
+                red(),
+                Update,
+                Some(("ann", "red", false)),
+                ("ann", "red"),
+                Deliver,
+            ),
+            (
+                "comes in",
+                red(),
+                Update,
+                Some(("ann", "blue", false)),
+                ("ann", "red"),
+                Enter,
+            ),
+            (
+                "goes out",
+                red(),
+                Update,
+                Some(("ann", "red", false)),
+                ("ann", "blue"),
+                Leave,
+            ),
+            (
+                "stays out",
+                red(),
+                Update,
+                Some(("ann", "blue", false)),
+                ("ann", "blue"),
+                Skip,
+            ),
+            (
+                "given away",
+                red(),
+                Update,
+                Some(("ann", "red", false)),
+                ("bob", "red"),
+                Leave,
+            ),
+            (
+                "given to ann",
+                red(),
+                Update,
+                Some(("bob", "red", false)),
+                ("ann", "red"),
+                Enter,
+            ),
+            (
+                "undeleted",
+                red(),
+                Update,
+                Some(("ann", "red", true)),
+                ("ann", "red"),
+                Enter,
+            ),
+            (
+                "unknown before",
+                red(),
+                Update,
+                None,
+                ("ann", "red"),
+                Deliver,
+            ),
+            (
+                "unknown before, out",
+                red(),
+                Update,
+                None,
+                ("ann", "blue"),
+                Skip,
+            ),
+            (
+                "a delete",
+                red(),
+                Delete,
+                Some(("ann", "red", false)),
+                ("ann", "red"),
+                Deliver,
+            ),
+        ];
+        for (what, mut s, op, prev, (owner, now), want) in cases {
+            s.enter_leave = true;
+            let mut ch = change(1, op, owner, now);
+            ch.prev = prev.map(|(o, c, deleted)| {
+                let doc = json!({"_id": DOC, "_owner_id": o, "colour": c, "_deleted": deleted});
+                Arc::new(doc.as_object().cloned().unwrap())
+            });
+            let owner = ch.doc.get("_owner_id").and_then(Value::as_str);
+            assert_eq!(admits(&mut s, &ann(), &m, &ch, owner, 10), want, "{what}");
+            // Without the flag, only the document as it is now counts.
+            let mut plain = red();
+            let was = if want == Leave || want == Skip {
+                Skip
+            } else {
+                Deliver
+            };
+            assert_eq!(
+                admits(&mut plain, &ann(), &m, &ch, owner, 10),
+                was,
+                "{what}, plain"
+            );
+        }
     }
 }

@@ -27,7 +27,7 @@ mod replay;
 
 pub(crate) use replay::Page;
 
-use super::event::{Actor, event_body};
+use super::event::{Actor, Bodies, EventKind};
 use super::handle::{ConnId, Hub, HubCmd, RealtimeSettings};
 use super::outlet::{
     CloseReason, Outbound, PushError, Responder, SubscribeError, SubscribeOk, SubscribeRequest,
@@ -343,6 +343,7 @@ impl State {
             key: key.clone(),
             id: doc_id,
             filter,
+            enter_leave: req.enter_leave,
             after: req
                 .since
                 .unwrap_or_else(|| self.last_seen.get(&req.model).copied().unwrap_or_default()),
@@ -387,10 +388,11 @@ impl State {
             return;
         }
         let actor = self.actor(change.actor.as_deref()).await;
-        let body = event_body(&model, change, actor.as_ref());
+        let mut bodies = Bodies::new(&model, change, actor.as_ref());
         let now = now_ms();
         let owner = change.doc.get("_owner_id").and_then(Value::as_str);
         let (mut expired, mut overflowed, mut gone) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut entering, mut leaving) = (Vec::new(), Vec::new());
         let waiting_max = replay::buffer_limit(self.settings.send_queue);
         let Some(subs) = self.subs.get_mut(&change.model) else {
             return;
@@ -411,6 +413,14 @@ impl State {
             };
             match admits(sub, conn, &model, change, owner, now) {
                 Verdict::Deliver => {}
+                Verdict::Enter => {
+                    entering.push(sub.conn);
+                    continue;
+                }
+                Verdict::Leave => {
+                    leaving.push(sub.conn);
+                    continue;
+                }
                 Verdict::Skip => continue,
                 Verdict::Expired => {
                     expired.push(sub.conn);
@@ -418,16 +428,26 @@ impl State {
                 }
             }
             conn.set_last_seq(&change.model, change.seq);
-            let item = Outbound::Event(body.clone());
-            let pushed = if behind {
-                conn.outlet.push_later(item)
-            } else {
-                conn.outlet.push(item)
-            };
-            match pushed {
-                Ok(()) => {}
-                Err(PushError::Full) => overflowed.push(sub.conn),
-                Err(PushError::Closed) => gone.push(sub.conn),
+            let item = Outbound::Event(bodies.get(EventKind::Change));
+            if let Err(e) = send(conn, item, behind) {
+                failed(e, sub.conn, &mut overflowed, &mut gone);
+            }
+        }
+        // Enter and leave wait for the pass to end: a connection with several subscriptions
+        // gets the document if any of them still shows it, an `enter` if one shows it now
+        // and none did, and a `leave` only if none shows it now.
+        for (conns, kind) in [(entering, EventKind::Enter), (leaving, EventKind::Leave)] {
+            for id in conns {
+                let Some(conn) = self.conns.get_mut(&id) else {
+                    continue;
+                };
+                if change.seq <= conn.last_seq(&change.model) {
+                    continue;
+                }
+                conn.set_last_seq(&change.model, change.seq);
+                if let Err(e) = send(conn, Outbound::Event(bodies.get(kind)), behind) {
+                    failed(e, id, &mut overflowed, &mut gone);
+                }
             }
         }
         for id in expired {
@@ -457,6 +477,23 @@ impl State {
 enum SubscribeOutcome {
     Already,
     Failed(SubscribeError),
+}
+
+/// Hands a connection an event: written by its own task when the hub is `behind`, else now.
+fn send(conn: &ConnState, item: Outbound, behind: bool) -> Result<(), PushError> {
+    if behind {
+        conn.outlet.push_later(item)
+    } else {
+        conn.outlet.push(item)
+    }
+}
+
+/// Notes a connection whose outlet refused an event, to be closed or dropped after the pass.
+fn failed(e: PushError, id: ConnId, overflowed: &mut Vec<ConnId>, gone: &mut Vec<ConnId>) {
+    match e {
+        PushError::Full => overflowed.push(id),
+        PushError::Closed => gone.push(id),
+    }
 }
 
 fn sub_key(req: &SubscribeRequest) -> String {

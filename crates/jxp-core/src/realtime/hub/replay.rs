@@ -16,12 +16,11 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use jxp_model::Model;
 use jxp_store::{Change, Store};
 use serde_json::Value;
 
 use super::admit::{Verdict, admits};
-use super::{Actor, SubscribeRequest, actor_of, event_body, now_ms};
+use super::{Actor, Bodies, EventKind, SubscribeRequest, actor_of, now_ms};
 use super::{ConnId, HubCmd, Outbound, Responder, State, SubscribeError, SubscribeOk};
 
 /// Changes read per query when replaying or recovering.
@@ -235,9 +234,10 @@ impl State {
             let actor = change
                 .actor
                 .as_deref()
-                .and_then(|a| self.actors.get(a).or_else(|| replay.actors.get(a)));
-            let body = event_body(&model, &change, actor);
-            if self.deliver_one(&model, &change, &body, id, key) {
+                .and_then(|a| self.actors.get(a).or_else(|| replay.actors.get(a)))
+                .cloned();
+            let bodies = Bodies::new(&model, &change, actor.as_ref());
+            if self.deliver_one(bodies, id, key) {
                 sent += 1;
             }
         }
@@ -270,14 +270,8 @@ impl State {
 
     /// Delivers one change to one subscription of one connection, if it passes the check;
     /// answers whether it was pushed.
-    fn deliver_one(
-        &mut self,
-        model: &Model,
-        change: &Change,
-        body: &Arc<str>,
-        id: ConnId,
-        key: &str,
-    ) -> bool {
+    fn deliver_one(&mut self, mut bodies: Bodies<'_>, id: ConnId, key: &str) -> bool {
+        let (model, change) = (bodies.model, bodies.change);
         let owner = change.doc.get("_owner_id").and_then(Value::as_str);
         let Some(sub) = self
             .subs
@@ -289,18 +283,19 @@ impl State {
         let Some(conn) = self.conns.get_mut(&id) else {
             return false;
         };
-        match admits(sub, conn, model, change, owner, now_ms()) {
-            Verdict::Deliver => {
-                conn.set_last_seq(&change.model, change.seq);
-                self.push(id, Outbound::Event(body.clone()));
-                true
-            }
+        let kind = match admits(sub, conn, model, change, owner, now_ms()) {
+            Verdict::Deliver => EventKind::Change,
+            Verdict::Enter => EventKind::Enter,
+            Verdict::Leave => EventKind::Leave,
             Verdict::Expired => {
                 self.deauth(id, "token expired");
-                false
+                return false;
             }
-            Verdict::Skip => false,
-        }
+            Verdict::Skip => return false,
+        };
+        conn.set_last_seq(&change.model, change.seq);
+        self.push(id, Outbound::Event(bodies.get(kind)));
+        true
     }
 
     /// After falling behind the stream: reads what was missed from the change log, in order.

@@ -78,6 +78,7 @@ pub(super) async fn apply(
                     id,
                     doc: doc.clone(),
                     text,
+                    prev: None,
                 });
             }
             WriteOp::Replace {
@@ -86,6 +87,7 @@ pub(super) async fn apply(
                 doc,
                 expect_version,
                 op,
+                prev,
             } => {
                 ctx.tables.check_model(model)?;
                 let text = serde_json::to_string(doc).map_err(StoreError::from)?;
@@ -135,6 +137,7 @@ pub(super) async fn apply(
                     id: id.clone(),
                     doc: doc.clone(),
                     text,
+                    prev: prev.clone(),
                 });
             }
             WriteOp::Remove { model, id } => {
@@ -158,6 +161,7 @@ pub(super) async fn apply(
                     id: id.clone(),
                     doc: parse_doc(&text)?,
                     text,
+                    prev: None,
                 });
             }
         }

@@ -197,6 +197,7 @@ pub(super) async fn finish(
                 op: p.op,
                 id: p.id,
                 doc: Arc::new(p.doc),
+                prev: p.prev,
                 actor: wtx.actor.clone(),
                 silent: wtx.silent,
             }));

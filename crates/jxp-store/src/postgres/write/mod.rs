@@ -56,6 +56,7 @@ struct Pending {
     id: String,
     doc: Document,
     text: String,
+    prev: Option<Arc<Document>>,
 }
 
 impl Pending {
@@ -67,6 +68,7 @@ impl Pending {
             id: str_field(doc, "_id").unwrap_or_default().to_owned(),
             doc: doc.clone(),
             text: serde_json::to_string(doc).unwrap_or_default(),
+            prev: None,
         }
     }
 }

@@ -22,7 +22,7 @@ impl Writer {
     pub(super) fn apply(&mut self, tx: &WriteTx) -> Result<Vec<Arc<Change>>, StoreError> {
         let mut changes = Vec::new();
         for op in &tx.ops {
-            let (model, id, doc, text, change_op) = match op {
+            let (model, id, doc, text, change_op, prev) = match op {
                 WriteOp::Guard(guard) => {
                     self.check_guard(guard)?;
                     continue;
@@ -31,7 +31,7 @@ impl Writer {
                     let id = doc_id(model, doc)?;
                     let text = serde_json::to_string(doc)?;
                     self.insert(model, &id, doc, &text)?;
-                    (model, id, doc.clone(), text, ChangeOp::Create)
+                    (model, id, doc.clone(), text, ChangeOp::Create, None)
                 }
                 WriteOp::Replace {
                     model,
@@ -39,14 +39,15 @@ impl Writer {
                     doc,
                     expect_version,
                     op,
+                    prev,
                 } => {
                     let text = serde_json::to_string(doc)?;
                     self.replace(model, id, doc, &text, *expect_version)?;
-                    (model, id.clone(), doc.clone(), text, *op)
+                    (model, id.clone(), doc.clone(), text, *op, prev.clone())
                 }
                 WriteOp::Remove { model, id } => {
                     let (doc, text) = self.remove(model, id)?;
-                    (model, id.clone(), doc, text, ChangeOp::Delete)
+                    (model, id.clone(), doc, text, ChangeOp::Delete, None)
                 }
             };
             let seq = self.log_change(tx, model, change_op, &id, &text)?;
@@ -56,6 +57,7 @@ impl Writer {
                 op: change_op,
                 id,
                 doc: Arc::new(doc),
+                prev,
                 actor: tx.actor.clone(),
                 silent: tx.silent,
             }));

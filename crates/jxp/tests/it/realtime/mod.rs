@@ -5,6 +5,7 @@ pub(crate) mod support;
 
 mod access;
 mod closing;
+mod enter_leave;
 mod events;
 mod limits;
 mod processes;
