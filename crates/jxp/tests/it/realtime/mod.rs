@@ -7,6 +7,7 @@ mod access;
 mod closing;
 mod events;
 mod limits;
+mod pg_restart;
 mod processes;
 mod protocol;
 mod replay;
