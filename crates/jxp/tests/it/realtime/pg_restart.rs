@@ -17,11 +17,9 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use super::client::{QUIET, WsClient};
+use super::processes::{EMAIL, PASSWORD, create, make_admin};
 use super::support::{ITEM, PARENT, seq};
 use crate::harness::{basic_header, spawn, test_postgres};
-
-const EMAIL: &str = "admin@example.com";
-const PASSWORD: &str = "admin-secret-1";
 
 /// PostgreSQL's server binaries, found as `scripts/test.sh` finds them: on `PATH`, or where
 /// Debian puts them (newest version first).
@@ -188,22 +186,6 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
 
-/// Creates an item; answers its `_id`, or `None` if the write failed or went unanswered.
-async fn create(client: &reqwest::Client, base: &str, name: &str) -> Option<String> {
-    let resp = client
-        .post(format!("{base}/api/item"))
-        .header("authorization", basic_header(EMAIL, PASSWORD))
-        .json(&json!({"name": name}))
-        .send()
-        .await
-        .ok()?;
-    if resp.status() != StatusCode::OK {
-        return None;
-    }
-    let body: Value = resp.json().await.ok()?;
-    body["data"]["_id"].as_str().map(str::to_owned)
-}
-
 /// Writers that post items until stopped, each acknowledged `_id` recorded.
 struct Writers {
     acked: Arc<Mutex<Vec<String>>>,
@@ -310,13 +292,7 @@ async fn a_postgres_restart_under_load_loses_and_repeats_no_event() {
     // `a`'s listener, which the restart cuts off.
     let a = spawn(dir.path(), &cluster.url, "a").await;
     let b = spawn(dir.path(), &cluster.url, "b").await;
-    let resp = reqwest::Client::new()
-        .post(format!("{}/setup", a.base))
-        .json(&json!({"email": EMAIL, "password": PASSWORD, "name": "Admin"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
+    make_admin(&a).await;
     let mut sub = WsClient::try_connect(&a.base, "/websocket").await.unwrap();
     sub.auth_ok(json!({"email": EMAIL, "password": PASSWORD}))
         .await;
