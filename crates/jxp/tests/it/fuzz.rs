@@ -2,7 +2,8 @@
 //! from the API's own words (routes, parameters, operators, bodies good and bad, every way to
 //! authenticate) in a seeded, repeatable order, and frames of every shape on sockets. Nothing
 //! may answer 500 (SPEC: 500 only for real faults), no socket may go without an answer or a
-//! close code, and the server answers `/healthz` at the end. `JXP_FUZZ_REQUESTS` and
+//! close code, the server answers `/healthz` at the end, and the REST requests leave the
+//! serving process's resident memory within a bound. `JXP_FUZZ_REQUESTS` and
 //! `JXP_FUZZ_SEED` change how many and which.
 
 use std::time::Duration;
@@ -11,7 +12,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use super::realtime::client::{Frame, WsClient};
-use crate::harness::{Account, OPEN_LINK, OPEN_TEST, World};
+use crate::harness::{Account, OPEN_LINK, OPEN_TEST, World, spawn_with};
 
 /// A small, repeatable generator (xorshift64*): the same seed gives the same requests.
 struct Rng(u64);
@@ -315,14 +316,45 @@ fn seed() -> u64 {
         .unwrap_or(0x6a78_7066_757a_7a21)
 }
 
+/// The resident and peak resident memory of process `pid`, in bytes (`VmRSS`, `VmHWM`).
+fn memory_of(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| {
+                rest.trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            })
+            .map_or(0, |kb| kb * 1024)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+const MB: u64 = 1024 * 1024;
+
+/// How much a `jxp serve` process may grow over the fuzzed requests: each asks for little,
+/// so growth beyond this is memory kept after requests end.
+const GROWTH_LIMIT: u64 = 256 * MB;
+
 #[tokio::test]
 async fn thousands_of_generated_requests_get_no_500_and_the_server_stays_up() {
-    let w = World::start(
+    let body_limit = [("BODY_LIMIT", "64kb")];
+    let mut w = World::start(
         &[("test", OPEN_TEST), ("link", OPEN_LINK)],
-        &[("BODY_LIMIT", "64kb")],
+        &body_limit,
         ["Alice", "Bob"],
     )
     .await;
+    // The requests go to a `jxp serve` process of their own on the same database, whose
+    // memory is its own: this test process's is shared with every test running beside it.
+    w.s.stop().await;
+    let server = spawn_with(w.s.dir.path(), &w.s.database_url, "fuzz", &body_limit).await;
+    let base = server.base.clone();
     let count: usize = std::env::var("JXP_FUZZ_REQUESTS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -331,7 +363,7 @@ async fn thousands_of_generated_requests_get_no_500_and_the_server_stays_up() {
     let mut r = Rng::new(seed);
     let login =
         w.s.client
-            .post(format!("{}/login", w.s.base))
+            .post(format!("{base}/login"))
             .json(&w.alice.creds())
             .send()
             .await
@@ -344,7 +376,7 @@ async fn thousands_of_generated_requests_get_no_500_and_the_server_stays_up() {
     for i in 0..5 {
         let resp =
             w.s.client
-                .post(format!("{}/api/test", w.s.base))
+                .post(format!("{base}/api/test"))
                 .header("authorization", w.admin.authorization())
                 .json(&json!({"foo": format!("seed {i}"), "n": i, "fulltext": "kubla khan"}))
                 .send()
@@ -364,6 +396,8 @@ async fn thousands_of_generated_requests_get_no_500_and_the_server_stays_up() {
         Method::OPTIONS,
     ];
     let mut statuses = std::collections::BTreeMap::new();
+    let (before, _) = memory_of(server.child.id());
+    assert!(before > 0, "the server's memory is readable in /proc");
     for i in 0..count {
         let route = path(&mut r, &ids);
         let method = if r.chance(15) {
@@ -371,7 +405,7 @@ async fn thousands_of_generated_requests_get_no_500_and_the_server_stays_up() {
         } else {
             method_for(&mut r, &route)
         };
-        let url = format!("{}{}{}", w.s.base, route, query_string(&mut r));
+        let url = format!("{base}{route}{}", query_string(&mut r));
         let mut req = w.s.client.request(method.clone(), &url);
         if let Some((name, value)) = auth(&mut r, &w, &token) {
             req = req.header(name, value);
@@ -397,9 +431,27 @@ async fn thousands_of_generated_requests_get_no_500_and_the_server_stays_up() {
             "request {i} (seed {seed}): {method} {url} answered {status}: {text}"
         );
     }
-    eprintln!("fuzzed {count} requests (seed {seed}): statuses {statuses:?}");
-    let (status, _) = w.s.get("/healthz").await;
-    assert_eq!(status, StatusCode::OK);
+    let (after, peak) = memory_of(server.child.id());
+    eprintln!(
+        "fuzzed {count} requests (seed {seed}): statuses {statuses:?}; server RSS {} MB before, \
+         {} MB after, peak {} MB",
+        before / MB,
+        after / MB,
+        peak / MB
+    );
+    assert!(
+        after.saturating_sub(before) < GROWTH_LIMIT,
+        "the server's RSS grew from {} MB to {} MB over {count} requests",
+        before / MB,
+        after / MB
+    );
+    let resp =
+        w.s.client
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
 }
 
 #[tokio::test]

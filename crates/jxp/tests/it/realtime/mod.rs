@@ -8,6 +8,7 @@ mod closing;
 mod enter_leave;
 mod events;
 mod limits;
+mod pg_restart;
 mod processes;
 mod protocol;
 mod replay;

@@ -14,8 +14,8 @@ use super::client::{QUIET, WsClient};
 use super::support::{ITEM, PARENT, assert_deauth, seq};
 use crate::harness::{Proc, basic_header, fresh_database_url, spawn, spawn_with, test_postgres};
 
-const EMAIL: &str = "admin@example.com";
-const PASSWORD: &str = "admin-secret-1";
+pub(super) const EMAIL: &str = "admin@example.com";
+pub(super) const PASSWORD: &str = "admin-secret-1";
 
 /// A directory with the `item` model, a fresh database, and the first admin made through
 /// the first process.
@@ -32,7 +32,7 @@ async fn setup() -> Option<(tempfile::TempDir, String)> {
     Some((dir, url))
 }
 
-async fn make_admin(p: &Proc) {
+pub(super) async fn make_admin(p: &Proc) {
     let resp = reqwest::Client::new()
         .post(format!("{}/setup", p.base))
         .json(&json!({"email": EMAIL, "password": PASSWORD, "name": "Admin"}))
@@ -43,7 +43,7 @@ async fn make_admin(p: &Proc) {
 }
 
 /// Creates an item through `base`; answers its `_id`, or `None` if the write failed.
-async fn create(client: &reqwest::Client, base: &str, name: &str) -> Option<String> {
+pub(super) async fn create(client: &reqwest::Client, base: &str, name: &str) -> Option<String> {
     let resp = client
         .post(format!("{base}/api/item"))
         .header("authorization", basic_header(EMAIL, PASSWORD))
