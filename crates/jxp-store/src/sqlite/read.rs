@@ -16,7 +16,7 @@ use super::{fts_name, open_connection};
 use crate::Document;
 use crate::change::Change;
 use crate::error::StoreError;
-use crate::query::{explained, nothing_to_run, push_order};
+use crate::query::{ByteCount, explained, nothing_to_run, push_order};
 use crate::row::{LoggedRow, found, parse_doc, seq_from_db, seq_to_db};
 use crate::tables::table_name;
 
@@ -226,8 +226,10 @@ pub(crate) fn find(
         Ok((r.get::<_, String>(0)?, r.get::<_, Option<f64>>(1)?))
     })?;
     let mut out = Vec::new();
+    let mut bytes = ByteCount::new(model, find);
     for row in rows {
         let (text, score) = row?;
+        bytes.add(&text)?;
         out.push(found(&text, score)?);
     }
     Ok(out)
@@ -552,6 +554,33 @@ mod tests {
         assert!(started.elapsed() < std::time::Duration::from_secs(5));
         // The interrupted statement, cached, runs again from its start.
         assert_eq!(pool.run(|conn| count_to(conn, 10)).await.unwrap(), 10);
+    }
+
+    #[tokio::test]
+    async fn a_find_past_its_max_bytes_stops_with_too_large() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(&dir).await;
+        let all = s.find("t", &Find::default()).await.unwrap();
+        let text: usize = all
+            .iter()
+            .map(|d| Value::Object(d.clone()).to_string().len())
+            .sum();
+        let fits = Find {
+            max_bytes: Some(u64::try_from(text * 2).unwrap()),
+            ..Find::default()
+        };
+        assert_eq!(s.find("t", &fits).await.unwrap().len(), 5);
+        let over = Find {
+            max_bytes: Some(100),
+            ..Find::default()
+        };
+        assert_eq!(
+            s.find("t", &over).await,
+            Err(StoreError::TooLarge {
+                model: "t".into(),
+                max_bytes: 100
+            })
+        );
     }
 
     /// Counts from 1 to `n` the slow way, through a cached statement.
