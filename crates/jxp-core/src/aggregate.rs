@@ -22,7 +22,6 @@ use jxp_query::{
 use serde_json::Value;
 
 use crate::app::App;
-use crate::budget::within;
 use crate::error::CoreError;
 use crate::hooks::ReadEvent;
 use crate::identity::Identity;
@@ -123,10 +122,7 @@ impl App {
         let cap = AGGREGATE_MAX_DOCS as u64;
         // One past the cap tells "too many" apart from "exactly the cap".
         find.limit = Some(find.limit.map_or(cap + 1, |l| l.min(cap + 1)));
-        let rows = within(budget, async {
-            Ok(self.inner.store.find(&model.slug, &find).await?)
-        })
-        .await?;
+        let rows = self.find_within(&model.slug, find, budget).await?;
         if rows.len() > AGGREGATE_MAX_DOCS {
             return Err(too_many(&model.slug));
         }

@@ -94,6 +94,7 @@ impl From<StoreError> for CoreError {
             StoreError::NotEmpty { model } => CoreError::NotEmpty { model },
             StoreError::BadQuery(message) => CoreError::BadRequest(message),
             e @ StoreError::NoTextIndex { .. } => CoreError::BadRequest(e.to_string()),
+            e @ StoreError::TooLarge { .. } => CoreError::TooLarge(e.to_string()),
             other => CoreError::Internal(other.to_string()),
         }
     }

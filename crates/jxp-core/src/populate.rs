@@ -18,7 +18,6 @@ use jxp_query::{Budget, Filter, Find, Op, Path, Populate, doc_size, resolve_path
 use serde_json::Value;
 
 use crate::app::App;
-use crate::budget::within;
 use crate::error::CoreError;
 use crate::hooks::ReadEvent;
 use crate::identity::Identity;
@@ -122,10 +121,7 @@ impl App {
                     .and(Filter::live()),
                 ..Find::default()
             };
-            let docs = within(budget, async {
-                Ok(self.inner.store.find(&linked.slug, &find).await?)
-            })
-            .await?;
+            let docs = self.find_within(&linked.slug, find, budget).await?;
             for doc in docs {
                 budget.charge_doc(&doc)?;
                 if let Some(id) = doc.get("_id").and_then(Value::as_str) {

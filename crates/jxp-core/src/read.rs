@@ -250,6 +250,7 @@ pub(crate) fn page_find(filter: Filter, params: &ListParams, limit: Option<u64>)
         limit: limit.map(|l| l + 1),
         skip: limit.map_or(0, |l| (page - 1).saturating_mul(l)),
         text: params.text.clone(),
+        max_bytes: None,
     }
 }
 

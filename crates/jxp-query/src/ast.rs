@@ -217,4 +217,8 @@ pub struct Find {
     /// found, ordered by relevance before `sort`, each carrying a numeric `score` (higher is
     /// more relevant).
     pub text: Option<String>,
+    /// Most bytes of stored document text to read: past them the store stops reading and
+    /// answers `TooLarge`, so a query over large documents is refused before all of them are
+    /// in memory. `None`: no limit.
+    pub max_bytes: Option<u64>,
 }

@@ -59,6 +59,16 @@ impl Budget {
         self.used
     }
 
+    /// Bytes that may still be charged, `None` when there is no limit.
+    pub fn left(&self) -> Option<u64> {
+        (self.limit > 0).then(|| self.limit.saturating_sub(self.used))
+    }
+
+    /// The error a request over its memory limit answers.
+    pub fn over_limit(&self) -> BudgetError {
+        BudgetError::Memory { limit: self.limit }
+    }
+
     /// Time left before the deadline, `None` when there is none. Zero once it has passed.
     pub fn time_left(&self) -> Option<Duration> {
         self.deadline
@@ -160,12 +170,15 @@ mod tests {
             Err(BudgetError::Memory { limit: 1000 }),
             "the second charge passes the limit"
         );
+        assert_eq!(b.left(), Some(0));
         b.release(1200);
         assert_eq!(b.used(), 0);
+        assert_eq!(b.left(), Some(1000));
         assert!(b.charge(1000).is_ok(), "the limit itself is allowed");
         let mut none = Budget::unlimited();
         assert!(none.charge(usize::MAX).is_ok());
         assert!(none.time_left().is_none());
+        assert!(none.left().is_none());
     }
 
     #[test]

@@ -34,6 +34,13 @@ pub enum StoreError {
     /// `holder` names who holds it: `pid 123`, or `a process`.
     #[error("{path} is in use by another jxp process ({holder} holds {path}.lock): stop it first")]
     InUse { path: String, holder: String },
+    /// A find read more than its `max_bytes` of document text and stopped.
+    #[error("the documents read from {model} are over {max_bytes} bytes")]
+    TooLarge { model: String, max_bytes: u64 },
+    /// A read stopped because the request waiting for it went away (it timed out, or its
+    /// client left): nobody reads this answer.
+    #[error("the read was interrupted")]
+    Interrupted,
     #[error("the store is shut down")]
     Closed,
     #[error("database error: {0}")]

@@ -1,8 +1,42 @@
 //! What the queries of `find` and `explain` share on both databases: the order of a ranked
-//! find, which query `explain` plans, and the answer when a text query leaves nothing to run.
+//! find, the count of bytes a find has read against its `max_bytes`, which query `explain`
+//! plans, and the answer when a text query leaves nothing to run.
 //! Each database renders its own SQL, with its own renderers, and reads its own plan.
 
 use jxp_query::{Filter, Find, Sort, SqlQuery};
+
+use crate::error::StoreError;
+
+/// The bytes of document text a find has read, against its `max_bytes`.
+pub(crate) struct ByteCount<'a> {
+    model: &'a str,
+    max: Option<u64>,
+    read: u64,
+}
+
+impl<'a> ByteCount<'a> {
+    pub(crate) fn new(model: &'a str, find: &Find) -> Self {
+        ByteCount {
+            model,
+            max: find.max_bytes,
+            read: 0,
+        }
+    }
+
+    /// Counts one row's document text, refusing once the total passes `max_bytes`.
+    pub(crate) fn add(&mut self, text: &str) -> Result<(), StoreError> {
+        self.read = self
+            .read
+            .saturating_add(u64::try_from(text.len()).unwrap_or(u64::MAX));
+        match self.max {
+            Some(max) if self.read > max => Err(StoreError::TooLarge {
+                model: self.model.to_owned(),
+                max_bytes: max,
+            }),
+            _ => Ok(()),
+        }
+    }
+}
 
 /// A database's renderer of a sort (`ORDER BY …`, or only its keys).
 pub(crate) type RenderSort = fn(&[Sort], &mut SqlQuery);

@@ -17,7 +17,6 @@ use jxp_query::{
 use serde_json::Value;
 
 use crate::app::App;
-use crate::budget::within;
 use crate::delete::DeleteOptions;
 use crate::error::CoreError;
 use crate::identity::Identity;
@@ -386,10 +385,7 @@ impl App {
         // A page of matches is read whole, so it is the working set this request holds: it
         // must fit one request's budget, and its read the time limit.
         let mut budget = self.budget();
-        let page = within(&budget, async {
-            Ok(self.store().find(&model.slug, &find).await?)
-        })
-        .await?;
+        let page = self.find_within(&model.slug, find, &budget).await?;
         let mut ids = Vec::with_capacity(page.len());
         for d in &page {
             budget.charge_doc(d)?;

@@ -14,6 +14,7 @@
 //! and catches up from the log. The channel is named after the schema, so several databases
 //! of tests can share one server.
 
+mod cancel;
 mod listen;
 mod migrate;
 mod read;
@@ -60,6 +61,8 @@ impl PostgresOptions {
 /// The PostgreSQL store.
 pub struct PostgresStore {
     pool: Pool,
+    /// For the cancel requests of reads whose callers left.
+    tls: tokio_postgres_rustls::MakeRustlsConnect,
     tables: Arc<Tables>,
     events: broadcast::Sender<Arc<Change>>,
     published: Arc<listen::Published>,
@@ -144,7 +147,14 @@ impl PostgresStore {
         drop(client);
         let channel = channel_for(&schema);
         let (stop, stopped) = oneshot::channel();
-        listen::start(config, tls, channel.clone(), published.clone(), stopped).await?;
+        listen::start(
+            config,
+            tls.clone(),
+            channel.clone(),
+            published.clone(),
+            stopped,
+        )
+        .await?;
         let tables = Arc::new(Tables::default());
         let (writer, queue) = mpsc::unbounded_channel();
         tokio::spawn(write::run_writer(
@@ -157,12 +167,20 @@ impl PostgresStore {
         ));
         Ok(PostgresStore {
             pool,
+            tls: tls.clone(),
             tables,
             events,
             published,
             writer,
             _stop: stop,
         })
+    }
+}
+
+impl PostgresStore {
+    /// A pooled connection for a read that may run long: cancelled if its caller leaves.
+    async fn cancelling(&self) -> Result<cancel::Cancelling, StoreError> {
+        Ok(cancel::Cancelling::new(self.pool.get().await?, &self.tls))
     }
 }
 
@@ -183,20 +201,26 @@ impl Store for PostgresStore {
 
     async fn find(&self, model: &str, find: &Find) -> Result<Vec<Document>, StoreError> {
         self.tables.check_find(model, find)?;
-        let client = self.pool.get().await?;
-        read::find(&client, model, find).await
+        let client = self.cancelling().await?;
+        let answer = read::find(client.client()?, model, find).await;
+        client.finished();
+        answer
     }
 
     async fn count(&self, model: &str, filter: &Filter) -> Result<u64, StoreError> {
         self.tables.check_model(model)?;
-        let client = self.pool.get().await?;
-        read::count(&client, model, filter, None).await
+        let client = self.cancelling().await?;
+        let answer = read::count(client.client()?, model, filter, None).await;
+        client.finished();
+        answer
     }
 
     async fn count_find(&self, model: &str, find: &Find) -> Result<u64, StoreError> {
         self.tables.check_find(model, find)?;
-        let client = self.pool.get().await?;
-        read::count(&client, model, &find.filter, find.text.as_deref()).await
+        let client = self.cancelling().await?;
+        let answer = read::count(client.client()?, model, &find.filter, find.text.as_deref()).await;
+        client.finished();
+        answer
     }
 
     async fn write(&self, tx: WriteTx) -> Result<Vec<Arc<Change>>, StoreError> {

@@ -17,7 +17,7 @@ use tokio_postgres::error::SqlState;
 use crate::Document;
 use crate::change::Change;
 use crate::error::StoreError;
-use crate::query::{explained, nothing_to_run, push_order};
+use crate::query::{ByteCount, explained, nothing_to_run, push_order};
 use crate::row::{LoggedRow, found, parse_doc, seq_from_db, seq_to_db};
 use crate::tables::table_name;
 
@@ -30,12 +30,18 @@ async fn query(client: &tokio_postgres::Client, q: &SqlQuery) -> Result<Vec<Row>
         let rows = client.query_raw(q.sql.as_str(), params.iter()).await?;
         rows.try_collect::<Vec<Row>>().await
     };
-    run.await.map_err(|e| match e.as_db_error() {
+    run.await.map_err(query_error)
+}
+
+/// A regex that the `regex` crate accepts but PostgreSQL cannot compile (`\p{L}`, named
+/// groups) is the caller's error, not a fault.
+fn query_error(e: tokio_postgres::Error) -> StoreError {
+    match e.as_db_error() {
         Some(db) if *db.code() == SqlState::INVALID_REGULAR_EXPRESSION => StoreError::BadQuery(
             format!("PostgreSQL cannot run this regex: {}", db.message()),
         ),
         _ => e.into(),
-    })
+    }
 }
 
 pub(crate) async fn get(
@@ -106,10 +112,20 @@ pub(crate) async fn find(
     let Some(q) = find_sql(model, find) else {
         return Ok(Vec::new());
     };
-    let rows = query(client, &q).await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
-        out.push(found(row.try_get(0)?, row.try_get(1)?)?);
+    // Rows are taken as they stream in, so a find over its `max_bytes` stops without
+    // holding the rest; the connection discards what the server still sends.
+    let params: Vec<Option<String>> = q.params.iter().map(SqlParam::to_pg_text).collect();
+    let rows = client
+        .query_raw(q.sql.as_str(), params.iter())
+        .await
+        .map_err(query_error)?;
+    let mut rows = std::pin::pin!(rows);
+    let mut out = Vec::new();
+    let mut bytes = ByteCount::new(model, find);
+    while let Some(row) = rows.try_next().await.map_err(query_error)? {
+        let text: &str = row.try_get(0)?;
+        bytes.add(text)?;
+        out.push(found(text, row.try_get(1)?)?);
     }
     Ok(out)
 }

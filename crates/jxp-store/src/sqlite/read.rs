@@ -16,14 +16,16 @@ use super::{fts_name, open_connection};
 use crate::Document;
 use crate::change::Change;
 use crate::error::StoreError;
-use crate::query::{explained, nothing_to_run, push_order};
+use crate::query::{ByteCount, explained, nothing_to_run, push_order};
 use crate::row::{LoggedRow, found, parse_doc, seq_from_db, seq_to_db};
 use crate::tables::table_name;
 
 pub(crate) struct ReaderPool {
     path: PathBuf,
     idle: Arc<Mutex<Vec<Connection>>>,
-    permits: Semaphore,
+    /// One per connection; a read holds its permit until its connection is back in `idle`,
+    /// so reads abandoned by their callers still count until they have stopped.
+    permits: Arc<Semaphore>,
 }
 
 impl ReaderPool {
@@ -37,7 +39,7 @@ impl ReaderPool {
         Ok(ReaderPool {
             path: path.to_owned(),
             idle: Arc::new(Mutex::new(conns)),
-            permits: Semaphore::new(size),
+            permits: Arc::new(Semaphore::new(size)),
         })
     }
 
@@ -47,20 +49,32 @@ impl ReaderPool {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let _permit = self
+        let permit = self
             .permits
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .map_err(|_| StoreError::Closed)?;
         let conn = self.take()?;
         let idle = self.idle.clone();
-        tokio::task::spawn_blocking(move || {
-            let result = f(&conn);
+        let guard = InterruptOnDrop::new(&conn);
+        let state = guard.state.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            // A read whose caller left while it waited for a thread is not started at all:
+            // an interrupt before its first step would be forgotten by that step.
+            let result = if *lock(&state) == ReadState::Abandoned {
+                Err(StoreError::Interrupted)
+            } else {
+                f(&conn)
+            };
+            *lock(&state) = ReadState::Finished;
             lock(&idle).push(conn);
+            drop(permit);
             result
         })
-        .await
-        .map_err(|e| StoreError::Database(format!("read task failed: {e}")))?
+        .await;
+        drop(guard);
+        result.map_err(|e| StoreError::Database(format!("read task failed: {e}")))?
     }
 
     /// Runs `f`, a read of a few pages by key (a document by id), on the calling thread when a
@@ -90,6 +104,43 @@ impl ReaderPool {
         let conn = open_connection(&self.path)?;
         conn.execute_batch("PRAGMA query_only = ON;")?;
         Ok(conn)
+    }
+}
+
+/// Interrupts a read still running on the blocking pool when the future waiting for it is
+/// dropped: a request that timed out (or whose client left) must not leave its scan running
+/// for minutes behind the answer. The interrupted statement fails and is reset as it is
+/// dropped, so the connection goes back to the pool fit for the next read.
+struct InterruptOnDrop {
+    handle: rusqlite::InterruptHandle,
+    /// Moves to `Finished`, under this lock, before the connection goes back to the pool:
+    /// interrupting after that would stop whatever read took it next, so the two never cross.
+    state: Arc<Mutex<ReadState>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReadState {
+    Running,
+    Abandoned,
+    Finished,
+}
+
+impl InterruptOnDrop {
+    fn new(conn: &Connection) -> Self {
+        InterruptOnDrop {
+            handle: conn.get_interrupt_handle(),
+            state: Arc::new(Mutex::new(ReadState::Running)),
+        }
+    }
+}
+
+impl Drop for InterruptOnDrop {
+    fn drop(&mut self) {
+        let mut state = lock(&self.state);
+        if *state == ReadState::Running {
+            *state = ReadState::Abandoned;
+            self.handle.interrupt();
+        }
     }
 }
 
@@ -175,8 +226,10 @@ pub(crate) fn find(
         Ok((r.get::<_, String>(0)?, r.get::<_, Option<f64>>(1)?))
     })?;
     let mut out = Vec::new();
+    let mut bytes = ByteCount::new(model, find);
     for row in rows {
         let (text, score) = row?;
+        bytes.add(&text)?;
         out.push(found(&text, score)?);
     }
     Ok(out)
@@ -471,5 +524,71 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(again["n"], json!(3));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_read_whose_caller_left_is_interrupted_and_its_reader_serves_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(store(&dir).await);
+        let pool = ReaderPool::open(&dir.path().join("db"), 1).unwrap();
+        // Counting to a billion takes minutes; the caller gives up after a tenth of a second.
+        let slow = pool.run(|conn| count_to(conn, 1_000_000_000));
+        let started = std::time::Instant::now();
+        let gave_up = tokio::time::timeout(std::time::Duration::from_millis(100), slow).await;
+        assert!(gave_up.is_err(), "the count cannot finish in 100 ms");
+        // The pool's one reader comes back only once the count has stopped, and it works.
+        let next = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            pool.run(|conn| {
+                // SQLite forgets an interrupt when a statement starts with none active, which
+                // holds only if the interrupted statement was reset.
+                let found = get(conn, "t", &format!("{:024x}", 2))?;
+                Ok((found, conn.is_interrupted()))
+            }),
+        )
+        .await
+        .expect("the interrupted reader returns to the pool within seconds")
+        .unwrap();
+        assert_eq!(next.0.unwrap()["n"], json!(2));
+        assert!(!next.1);
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        // The interrupted statement, cached, runs again from its start.
+        assert_eq!(pool.run(|conn| count_to(conn, 10)).await.unwrap(), 10);
+    }
+
+    #[tokio::test]
+    async fn a_find_past_its_max_bytes_stops_with_too_large() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(&dir).await;
+        let all = s.find("t", &Find::default()).await.unwrap();
+        let text: usize = all
+            .iter()
+            .map(|d| Value::Object(d.clone()).to_string().len())
+            .sum();
+        let fits = Find {
+            max_bytes: Some(u64::try_from(text * 2).unwrap()),
+            ..Find::default()
+        };
+        assert_eq!(s.find("t", &fits).await.unwrap().len(), 5);
+        let over = Find {
+            max_bytes: Some(100),
+            ..Find::default()
+        };
+        assert_eq!(
+            s.find("t", &over).await,
+            Err(StoreError::TooLarge {
+                model: "t".into(),
+                max_bytes: 100
+            })
+        );
+    }
+
+    /// Counts from 1 to `n` the slow way, through a cached statement.
+    fn count_to(conn: &Connection, n: i64) -> Result<i64, StoreError> {
+        let mut stmt = conn.prepare_cached(
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ?1) \
+             SELECT count(*) FROM c",
+        )?;
+        Ok(stmt.query_row([n], |r| r.get(0))?)
     }
 }

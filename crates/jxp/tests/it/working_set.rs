@@ -208,3 +208,27 @@ async fn a_bulk_match_over_the_budget_is_refused_and_changes_nothing() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn an_aggregate_whose_first_read_is_over_the_budget_is_refused() {
+    let s = TestServer::start(&[("blob", BLOB)], &[("QUERY_MEMORY_LIMIT", "1mb")]).await;
+    // 60 documents of 20 KB: the pipeline's read alone is over 1 MB, whatever follows it.
+    blobs(&s, 60, 20_000).await;
+    let got = s
+        .post("/aggregate/blob", json!([{"$project": {"foo": 1}}]))
+        .await;
+    assert_error(
+        &got,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "the query's working set is over the limit of 1 MB; narrow it",
+    );
+    // A read narrowed to what fits answers.
+    let (status, body) = s
+        .post(
+            "/aggregate/blob",
+            json!([{"$limit": 10}, {"$project": {"foo": 1}}]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"].as_array().map(Vec::len), Some(10), "{body}");
+}
