@@ -27,13 +27,15 @@ mod replay;
 
 pub(crate) use replay::Page;
 
-use super::event::{Actor, event_body};
+use super::event::{Actor, EventBodies, event_body};
 use super::handle::{ConnId, Hub, HubCmd, RealtimeSettings};
 use super::outlet::{
     CloseReason, Outbound, PushError, Responder, SubscribeError, SubscribeOk, SubscribeRequest,
 };
 use super::subs::{ModelSubs, Sub, key_model};
+use crate::error::CoreError;
 use crate::perms::{Access, Right, access};
+use crate::view::{check_filter, owner_fields_visible};
 use admit::{Verdict, admits};
 use conn::{AuthState, ConnState};
 
@@ -328,6 +330,10 @@ impl State {
                 Err(e) => return fail(SubscribeError::BadFilter(e.to_string())),
             },
         };
+        // Which events arrive would tell a field the subscriber may not see.
+        if let Err(CoreError::Forbidden(why)) = check_filter(model, &auth.identity, &filter) {
+            return fail(SubscribeError::BadFilter(why));
+        }
         let key = sub_key(req);
         let doc_id = req.id.as_ref().map(|i| i.to_ascii_lowercase());
         let subs = self.subs.entry(req.model.clone()).or_default();
@@ -387,7 +393,7 @@ impl State {
             return;
         }
         let actor = self.actor(change.actor.as_deref()).await;
-        let body = event_body(&model, change, actor.as_ref());
+        let bodies = EventBodies::new(&model, change, actor.as_ref());
         let now = now_ms();
         let owner = change.doc.get("_owner_id").and_then(Value::as_str);
         let (mut expired, mut overflowed, mut gone) = (Vec::new(), Vec::new(), Vec::new());
@@ -418,7 +424,11 @@ impl State {
                 }
             }
             conn.set_last_seq(&change.model, change.seq);
-            let item = Outbound::Event(body.clone());
+            let whole = conn
+                .auth
+                .as_ref()
+                .is_some_and(|a| owner_fields_visible(&model, &a.identity, owner));
+            let item = Outbound::Event(bodies.pick(whole).clone());
             let pushed = if behind {
                 conn.outlet.push_later(item)
             } else {

@@ -23,6 +23,7 @@ use serde_json::Value;
 use super::admit::{Verdict, admits};
 use super::{Actor, SubscribeRequest, actor_of, event_body, now_ms};
 use super::{ConnId, HubCmd, Outbound, Responder, State, SubscribeError, SubscribeOk};
+use crate::view::owner_fields_visible;
 
 /// Changes read per query when replaying or recovering.
 const PAGE: usize = 1000;
@@ -236,7 +237,13 @@ impl State {
                 .actor
                 .as_deref()
                 .and_then(|a| self.actors.get(a).or_else(|| replay.actors.get(a)));
-            let body = event_body(&model, &change, actor);
+            let owner = change.doc.get("_owner_id").and_then(Value::as_str);
+            let whole = self
+                .conns
+                .get(&id)
+                .and_then(|c| c.auth.as_ref())
+                .is_some_and(|a| owner_fields_visible(&model, &a.identity, owner));
+            let body = event_body(&model, &change, actor, whole);
             if self.deliver_one(&model, &change, &body, id, key) {
                 sent += 1;
             }
