@@ -23,22 +23,17 @@ user = "crud"
 advanced_queries = { query = true, aggregate = true }
 "#;
 
-/// The built-in user model, as a project writes it out to change it: `email` without
-/// `private = "owner"`.
-const OPEN_USER: &str = r#"
-name = "User"
-[fields]
-name = "String"
-email = { type = "String", unique = true, index = true, lowercase = true, trim = true }
-password = "String"
-admin = { type = "Boolean", default = false }
-urlid = { type = "String", index = true }
-temp_hash = { type = "String", private = true }
-[perms]
-admin = "crud"
-owner = "ru"
-user = "r"
-"#;
+/// The built-in user model, as a project copies it into `models/user.toml` to change it:
+/// here `email` without `private = "owner"`.
+fn open_user() -> String {
+    let builtin = include_str!("../../../../jxp-model/src/builtin/user.toml");
+    let open = builtin.replace(", private = \"owner\"", "");
+    assert_ne!(
+        open, builtin,
+        "the built-in user model marks email private = \"owner\""
+    );
+    open
+}
 
 async fn world() -> World {
     World::start(&[("note", NOTE)], &[], ["Alice", "Bob"]).await
@@ -257,12 +252,8 @@ async fn events_on_users_carry_email_only_to_the_user_and_admins() {
 
 #[tokio::test]
 async fn a_user_model_file_without_the_option_shows_email_to_every_reader() {
-    let w = World::start(
-        &[("note", NOTE), ("user", OPEN_USER)],
-        &[],
-        ["Alice", "Bob"],
-    )
-    .await;
+    let user = open_user();
+    let w = World::start(&[("note", NOTE), ("user", &user)], &[], ["Alice", "Bob"]).await;
     let (_, body) = get(&w.s, "/api/user", &w.alice.basic()).await;
     assert_eq!(
         emails(&body["data"]),
