@@ -5,8 +5,9 @@
 //! An aggregation runs in two parts. What the database can do is pushed into one `find`: the
 //! reader's scope, `_deleted = false`, the leading `$match` stages the model understands, then a
 //! leading `$sort` and `$skip`/`$limit`. The rest runs in memory (`jxp_query`'s executor) over
-//! at most [`AGGREGATE_MAX_DOCS`] documents, stripped of private fields before the first stage
-//! sees them, so no stage can group, match or project on a secret. Every document read and
+//! at most [`AGGREGATE_MAX_DOCS`] documents, stripped of private fields (and of the
+//! `private = "owner"` fields of other people's documents, in which case nothing is pushed
+//! down) before the first stage sees them, so no stage can group, match or project on a secret. Every document read and
 //! every copy a stage makes is charged to the request's budget (`QUERY_MEMORY_LIMIT`,
 //! `QUERY_TIMEOUT`) before it is built, so a pipeline that multiplies documents is refused
 //! (413, or 503 past the time limit) instead of exhausting the server.
@@ -14,7 +15,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use jxp_model::{Document, Model, into_public_view};
+use jxp_model::{Document, Model};
 use jxp_query::{
     Budget, Filter, Find, Lookup, MAX_FILTER_CONDITIONS, Op, Sort, Stage, apply_lookup,
     lookup_values, parse_mongo_filter, parse_pipeline, resolve_path, resolve_wrappers, run_stage,
@@ -27,6 +28,7 @@ use crate::hooks::ReadEvent;
 use crate::identity::Identity;
 use crate::perms::read_scope;
 use crate::read::{ListOutcome, ListRequest};
+use crate::view::{into_view_as, may_probe_owner_fields, owner_only_at};
 
 /// The most documents `/aggregate` reads from one model, and the most a pipeline may hold or
 /// join at once: the pipeline runs in memory, so this bounds what one request can take.
@@ -94,13 +96,24 @@ impl App {
         };
         let resolved = resolve_wrappers(pipeline, chrono::Utc::now())?;
         let stages = parse_pipeline(&resolved)?;
-        let (find, rest) = pushdown(&model, scope.and(Filter::live()), &stages);
+        // A reader who may not see a `private = "owner"` field on every document gets no
+        // database help: the whole pipeline runs on the views, where a stage can only match,
+        // sort or group on what this reader sees.
+        let (find, rest) = if may_probe_owner_fields(&model, who) {
+            pushdown(&model, scope.and(Filter::live()), &stages)
+        } else {
+            let find = Find {
+                filter: scope.and(Filter::live()),
+                ..Default::default()
+            };
+            (find, &stages[..])
+        };
         let mut budget = self.budget();
         let mut docs: Vec<Document> = self
             .read_capped(&model, find, &mut budget)
             .await?
             .into_iter()
-            .map(|d| into_public_view(&model, d))
+            .map(|d| into_view_as(&model, who, d))
             .collect();
         for stage in rest {
             docs = match stage.lookup() {
@@ -163,7 +176,13 @@ impl App {
             return Ok(docs);
         }
         let values = lookup_values(spec, &docs);
-        let rows = match join_filters(&model, &spec.foreign_field, &values) {
+        // Joining in SQL on a field the reader may not see would say which values exist.
+        let hidden = !may_probe_owner_fields(&model, who)
+            && owner_only_at(&model, &spec.foreign_field).is_some();
+        let joined = (!hidden)
+            .then(|| join_filters(&model, &spec.foreign_field, &values))
+            .flatten();
+        let rows = match joined {
             Some(filters) => {
                 let mut seen = HashSet::new();
                 let mut rows = Vec::new();
@@ -195,7 +214,7 @@ impl App {
         };
         let foreign: Vec<Document> = rows
             .into_iter()
-            .map(|d| into_public_view(&model, d))
+            .map(|d| into_view_as(&model, who, d))
             .collect();
         Ok(apply_lookup(
             spec,

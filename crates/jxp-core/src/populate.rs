@@ -70,7 +70,7 @@ impl App {
                 Err(_) => continue,
             };
             let found = self
-                .fetch_linked(&linked, scope, raw, spec, &mut budget)
+                .fetch_linked(&linked, who, scope, raw, spec, &mut budget)
                 .await?;
             for (doc, view) in raw.iter().zip(out.iter_mut()) {
                 let ids = ids_of(doc, spec);
@@ -101,6 +101,7 @@ impl App {
     async fn fetch_linked(
         &self,
         linked: &Model,
+        who: &Identity,
         scope: Filter,
         raw: &[Document],
         spec: &Populate,
@@ -125,7 +126,7 @@ impl App {
             for doc in docs {
                 budget.charge_doc(&doc)?;
                 if let Some(id) = doc.get("_id").and_then(Value::as_str) {
-                    let shown = project(linked, &doc, spec.fields.as_deref());
+                    let shown = project(linked, who, &doc, spec.fields.as_deref());
                     let size = doc_size(&shown);
                     found.insert(id.to_owned(), (shown, size));
                 }

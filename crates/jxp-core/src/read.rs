@@ -2,7 +2,7 @@
 //! asked for, owner-only readers narrowed to their own documents, JXP's query limits applied,
 //! private fields removed; `search[f]`, full-text `search` and `populate` of a list.
 
-use jxp_model::{Document, Model, public_view};
+use jxp_model::{Document, Model};
 use jxp_query::{Filter, Find, ListParams, has_text_index};
 use serde_json::Value;
 
@@ -11,7 +11,7 @@ use crate::error::{CoreError, check_id, not_found};
 use crate::hooks::ReadEvent;
 use crate::identity::Identity;
 use crate::perms::{self, Access, Right, access, allowed_on, read_scope};
-use crate::view::project;
+use crate::view::{check_probes, project, view_as};
 
 /// A list request: the parsed query string.
 #[derive(Debug, Clone, Default)]
@@ -41,6 +41,7 @@ impl App {
         params: &ListParams,
     ) -> Result<Filter, CoreError> {
         let mut filter = read_scope(model, who)?.and(params.filter.clone());
+        check_probes(model, who, params)?;
         if !params.show_deleted {
             filter = filter.and(Filter::live());
         }
@@ -95,7 +96,7 @@ impl App {
         if !allowed_on(model, who, Right::Read, owner) || !jxp_query::matches(&constraint, &doc) {
             return Err(not_found());
         }
-        Ok(public_view(model, &doc))
+        Ok(view_as(model, who, &doc))
     }
 
     /// `GET /api/:model/:id`: one document as `get_one` answers it, with the list parameters
@@ -109,7 +110,7 @@ impl App {
     ) -> Result<Document, CoreError> {
         let doc = self.get_one(who, slug, id, params.show_deleted).await?;
         let model = self.model(slug)?;
-        let mut view = project(model, &doc, params.fields.as_deref());
+        let mut view = project(model, who, &doc, params.fields.as_deref());
         self.populate(
             who,
             std::slice::from_ref(&doc),
@@ -188,7 +189,7 @@ impl App {
         out.data = data
             .iter()
             .map(|d| {
-                let mut view = project(model, d, params.fields.as_deref());
+                let mut view = project(model, who, d, params.fields.as_deref());
                 // The relevance the store added stays whatever `fields` says.
                 if find.text.is_some()
                     && let Some(score) = d.get("score")

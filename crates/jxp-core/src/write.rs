@@ -19,6 +19,7 @@ use crate::hooks::WriteEvent;
 use crate::identity::Identity;
 use crate::password;
 use crate::perms::{Access, Right, access, allowed_on, forbidden};
+use crate::view::{into_view_as, view_as};
 
 /// The built-in user model, whose `admin` and `temp_hash` fields only the server and admins
 /// may set.
@@ -269,7 +270,8 @@ impl App {
             opts.silence,
         )
         .await;
-        Ok(view)
+        // Hooks see the whole public view; the caller what they may read.
+        Ok(into_view_as(&model, who, view))
     }
 
     /// Updates a document with the top-level keys of `body` (a PUT is a PATCH); `_deleted:
@@ -347,7 +349,7 @@ impl App {
             apply_edit(model, edit, &mut doc)?;
             model.validate(&mut doc)?;
             if matching.is_some() && !undelete && same_fields(&current, &doc) {
-                return Ok(Some(Edited::Unchanged(public_view(model, &current))));
+                return Ok(Some(Edited::Unchanged(view_as(model, who, &current))));
             }
             doc.insert("_deleted".into(), Value::Bool(false));
             doc.insert("updatedAt".into(), Value::String(now_iso()));
@@ -387,7 +389,7 @@ impl App {
             let view = public_view(model, &doc);
             self.run_post_write(WriteEvent::Put, model, who, id, view.clone(), opts.silence)
                 .await;
-            Ok(Some(Edited::Modified(view)))
+            Ok(Some(Edited::Modified(into_view_as(model, who, view))))
         })
         .await
     }

@@ -70,6 +70,9 @@ mod tests {
         let email = user.field("email").unwrap();
         assert!(email.options.unique && email.options.lowercase && email.options.trim);
         assert_eq!(email.options.index, IndexKind::Normal);
+        // Other users see names and ids, never addresses.
+        assert!(email.is_owner_only() && !email.is_private());
+        assert!(user.has_owner_only());
         assert!(user.field("password").unwrap().is_private());
         assert!(user.field("temp_hash").unwrap().is_private());
         assert_eq!(

@@ -1,5 +1,5 @@
 //! Documents as JSON objects, the fields every document carries, and the public view that
-//! strips private fields.
+//! strips private fields (and, from other people's documents, `private = "owner"` ones).
 
 use serde_json::{Map, Value};
 
@@ -33,12 +33,33 @@ pub fn public_view(model: &Model, doc: &Document) -> Document {
 }
 
 /// [`public_view`] of a document the caller no longer needs, without copying it.
-pub fn into_public_view(model: &Model, mut doc: Document) -> Document {
+pub fn into_public_view(model: &Model, doc: Document) -> Document {
+    into_view(model, doc, true)
+}
+
+/// The public view as a reader sees it: with `owner_fields` false (the reader is neither an
+/// admin nor the document's owner), `private = "owner"` fields are removed too.
+pub fn view_for(model: &Model, doc: &Document, owner_fields: bool) -> Document {
+    into_view(model, doc.clone(), owner_fields)
+}
+
+/// [`view_for`] of a document the caller no longer needs, without copying it.
+pub fn into_view(model: &Model, mut doc: Document, owner_fields: bool) -> Document {
     strip_private(&model.fields, &mut doc);
+    if !owner_fields {
+        strip_owner_only(model, &mut doc);
+    }
     if let Some(id) = doc.get("_id").cloned() {
         doc.insert("id".to_owned(), id);
     }
     doc
+}
+
+/// Removes the `private = "owner"` fields, which are top-level only.
+pub fn strip_owner_only(model: &Model, doc: &mut Document) {
+    for field in model.fields.iter().filter(|f| f.is_owner_only()) {
+        doc.remove(&field.name);
+    }
 }
 
 fn strip_private(fields: &[Field], obj: &mut Map<String, Value>) {

@@ -14,7 +14,10 @@ mod schema;
 pub mod sync;
 mod validate;
 
-pub use document::{Document, SYSTEM_FIELDS, into_public_view, now_iso, public_view};
+pub use document::{
+    Document, SYSTEM_FIELDS, into_public_view, into_view, now_iso, public_view, strip_owner_only,
+    view_for,
+};
 pub use error::{ModelError, ModelWarning, ValidationError};
 pub use ident::is_ident;
 pub use load::{load_dir, load_dir_with_warnings, parse_model_json, parse_model_toml};

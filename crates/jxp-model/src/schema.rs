@@ -83,6 +83,12 @@ impl Model {
         found
     }
 
+    /// Whether a top-level field is `private = "owner"`, so what a reader sees of a document
+    /// depends on whose it is.
+    pub fn has_owner_only(&self) -> bool {
+        self.fields.iter().any(Field::is_owner_only)
+    }
+
     /// Every scalar leaf as `(dotted path, field, inside an array)`, depth first.
     pub fn leaf_fields(&self) -> Vec<(String, &Field, bool)> {
         fn walk<'a>(
@@ -124,6 +130,11 @@ impl Field {
     /// Private fields (and every field called `password`) never leave the core.
     pub fn is_private(&self) -> bool {
         self.options.private || self.name == "password"
+    }
+
+    /// Whether the field is shown only to admins and the document's owner.
+    pub fn is_owner_only(&self) -> bool {
+        self.options.owner_only && !self.is_private()
     }
 
     /// A `password` field is stored as a bcrypt hash.
@@ -221,6 +232,9 @@ pub struct FieldOptions {
     pub link: Option<String>,
     pub map_to: Option<String>,
     pub private: bool,
+    /// `private = "owner"`: shown only to admins and to the document's owner (`_owner_id`; a
+    /// user owns their own record), and refused in the filters and sorts of anyone else.
+    pub owner_only: bool,
 }
 
 /// Per-group permission letters (`crud`), as written in `[perms]`.

@@ -21,6 +21,7 @@ use crate::delete::DeleteOptions;
 use crate::error::CoreError;
 use crate::identity::Identity;
 use crate::perms::{self, Access, Right, access};
+use crate::view::check_filter;
 use crate::write::{Edit, Edited, WriteOptions};
 
 /// The most operations one request may carry.
@@ -317,6 +318,14 @@ impl App {
                         right.verb()
                     )));
                 }
+            }
+            if let BulkOp::Update { filter, .. } | BulkOp::Delete { filter, .. } = &op {
+                check_filter(&model, who, &filter.parsed).map_err(|e| match e {
+                    CoreError::Forbidden(m) => {
+                        CoreError::Forbidden(format!("operation {index}: {m}"))
+                    }
+                    e => e,
+                })?;
             }
             parsed.push((kind, op));
         }

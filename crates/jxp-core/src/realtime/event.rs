@@ -1,10 +1,11 @@
 //! The event bodies the subscribers of a change receive: the change's own (`post`, `put`,
 //! `del`) and, for subscriptions that opted in, `enter` and `leave`; each serialised once per
-//! change, and only when a subscriber needs it.
+//! change, and only when a subscriber needs it. A model with `private = "owner"` fields has
+//! each body twice: whole for admins and the owner, without those fields for everyone else.
 
 use std::sync::Arc;
 
-use jxp_model::{Model, public_view};
+use jxp_model::{Model, view_for};
 use jxp_store::{Change, ChangeOp};
 use serde_json::{Map, Value};
 
@@ -38,11 +39,21 @@ pub enum EventKind {
 }
 
 /// `{"event", "modelname", "item", "user_id", "user_name", "user_email", "seq"}`, the one
-/// shape of every event; the item is the public view of the document (no private fields).
-fn body_of(model: &Model, change: &Change, actor: Option<&Actor>, kind: EventKind) -> Arc<str> {
+/// shape of every event; the item is the public view of the document (no private fields; no
+/// `private = "owner"` ones unless `owner_fields`).
+fn body_of(
+    model: &Model,
+    change: &Change,
+    actor: Option<&Actor>,
+    kind: EventKind,
+    owner_fields: bool,
+) -> Arc<str> {
     let (name, item) = match kind {
-        EventKind::Change => (event_name(change.op), public_view(model, &change.doc)),
-        EventKind::Enter => ("enter", public_view(model, &change.doc)),
+        EventKind::Change => (
+            event_name(change.op),
+            view_for(model, &change.doc, owner_fields),
+        ),
+        EventKind::Enter => ("enter", view_for(model, &change.doc, owner_fields)),
         EventKind::Leave => {
             let mut item = Map::with_capacity(1);
             item.insert("_id".into(), Value::String(change.id.clone()));
@@ -69,12 +80,15 @@ fn body_of(model: &Model, change: &Change, actor: Option<&Actor>, kind: EventKin
     Value::Object(data).to_string().into()
 }
 
-/// One change's event bodies, each serialised the first time a subscriber needs it.
+/// One change's event bodies, each serialised the first time a subscriber needs it: by kind,
+/// and, for a model with `private = "owner"` fields, whole or reduced.
 pub(super) struct Bodies<'a> {
     pub(super) model: &'a Model,
     pub(super) change: &'a Change,
     actor: Option<&'a Actor>,
-    made: [Option<Arc<str>>; 3],
+    /// Whether the model has fields only admins and the owner see (else one body per kind).
+    owner_only: bool,
+    made: [Option<Arc<str>>; 6],
 }
 
 impl<'a> Bodies<'a> {
@@ -83,13 +97,17 @@ impl<'a> Bodies<'a> {
             model,
             change,
             actor,
-            made: [None, None, None],
+            owner_only: model.has_owner_only(),
+            made: [None, None, None, None, None, None],
         }
     }
 
-    pub(super) fn get(&mut self, kind: EventKind) -> Arc<str> {
-        let slot = &mut self.made[kind as usize];
-        slot.get_or_insert_with(|| body_of(self.model, self.change, self.actor, kind))
+    /// The body of `kind` for a subscriber who sees the owner's fields (`owner_fields`: an
+    /// admin or the owner) or not.
+    pub(super) fn get(&mut self, kind: EventKind, owner_fields: bool) -> Arc<str> {
+        let whole = owner_fields || !self.owner_only;
+        let slot = &mut self.made[kind as usize * 2 + usize::from(whole)];
+        slot.get_or_insert_with(|| body_of(self.model, self.change, self.actor, kind, whole))
             .clone()
     }
 }

@@ -30,7 +30,21 @@ pub(super) fn field_options(path: &str, entries: &[(String, Node)]) -> Result<Fi
             "lowercase" => opts.lowercase = bool_of(node, &what)?,
             "uppercase" => opts.uppercase = bool_of(node, &what)?,
             "trim" => opts.trim = bool_of(node, &what)?,
-            "private" => opts.private = bool_of(node, &what)?,
+            "private" => match &node.value {
+                NodeValue::Str(s) if s == "owner" => {
+                    // Only a top-level field can depend on whose the document is: the view,
+                    // the filters and the sorts check the first segment of a path.
+                    if path.contains('.') {
+                        return Err(fault(
+                            node.line,
+                            format!("{what}: \"owner\" applies only to a top-level field"),
+                        ));
+                    }
+                    opts.owner_only = true;
+                }
+                NodeValue::Bool(b) => opts.private = *b,
+                _ => return Err(wrong("true, false or \"owner\"")),
+            },
             "index" => {
                 opts.index = match &node.value {
                     NodeValue::Bool(true) => IndexKind::Normal,
@@ -103,6 +117,17 @@ pub(super) fn field_options(path: &str, entries: &[(String, Node)]) -> Result<Fi
             }
         }
     }
+    if opts.owner_only && opts.index == IndexKind::Text {
+        // A full-text `search=` would find documents by a value their reader may not see.
+        let line = entries
+            .iter()
+            .find(|(k, _)| k == "private")
+            .and_then(|(_, n)| n.line);
+        return Err(fault(
+            line,
+            format!("field \"{path}\": private = \"owner\" cannot have a text index"),
+        ));
+    }
     Ok(opts)
 }
 
@@ -123,6 +148,8 @@ pub(super) fn share_array_options(outer: &mut FieldOptions, element: &mut FieldO
     element.unique = outer.unique;
     outer.private |= element.private;
     element.private = outer.private;
+    outer.owner_only |= element.owner_only;
+    element.owner_only = outer.owner_only;
     if outer.index == IndexKind::None {
         outer.index = element.index;
     } else if element.index == IndexKind::None {

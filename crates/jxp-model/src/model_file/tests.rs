@@ -538,3 +538,44 @@ fn errors_name_the_culprit_and_line() {
         assert!(got_reason.contains(reason), "{text}: {got_reason}");
     }
 }
+
+#[test]
+fn private_owner_hides_a_field_from_other_readers_only() {
+    let m = toml(
+        "[fields]\nemail = { type = \"String\", private = \"owner\" }\ntags = [{ type = \"String\", private = \"owner\" }]\nsecret = { type = \"String\", private = true }\nname = \"String\"\n",
+    )
+    .unwrap();
+    let email = m.field("email").unwrap();
+    assert!(email.is_owner_only() && !email.is_private());
+    assert!(m.field("tags").unwrap().is_owner_only());
+    assert!(!m.field("secret").unwrap().is_owner_only());
+    assert!(m.has_owner_only());
+    let doc = json!({"_id": "a", "email": "e", "tags": ["t"], "secret": "s", "name": "n"});
+    let doc = doc.as_object().unwrap();
+    let mine = crate::view_for(&m, doc, true);
+    assert_eq!(mine.get("email"), Some(&json!("e")));
+    assert!(mine.get("secret").is_none());
+    let theirs = crate::view_for(&m, doc, false);
+    assert!(theirs.get("email").is_none() && theirs.get("tags").is_none());
+    assert_eq!(theirs.get("name"), Some(&json!("n")));
+    assert_eq!(theirs.get("id"), Some(&json!("a")));
+
+    for (text, reason) in [
+        (
+            "[fields]\na = { b = { type = \"String\", private = \"owner\" } }\n",
+            "applies only to a top-level field",
+        ),
+        (
+            "[fields]\na = { type = \"String\", private = \"owner\", index = \"text\" }\n",
+            "cannot have a text index",
+        ),
+        (
+            "[fields]\na = { type = \"String\", private = \"all\" }\n",
+            "must be true, false or \"owner\"",
+        ),
+    ] {
+        let (line, got) = toml_err(text);
+        assert_eq!(line, Some(2), "{text}");
+        assert!(got.contains(reason), "{got}");
+    }
+}

@@ -397,7 +397,8 @@ async fn owner_and_updater_populate_as_users_the_reader_may_see() {
     assert_eq!(doc["_updated_by"]["email"], w.bob.email, "{doc}");
     assert!(doc["_owner"].get("password").is_none(), "{doc}");
 
-    // Users read user records (the built-in `user = "r"`), never their private fields.
+    // Users read user records (the built-in `user = "r"`), never their private fields, and
+    // an email only their own (`private = "owner"`).
     let (status, body) = call(
         s,
         Method::GET,
@@ -409,7 +410,8 @@ async fn owner_and_updater_populate_as_users_the_reader_may_see() {
     assert_eq!(status, StatusCode::OK, "{body}");
     let doc = by_foo(body["data"].as_array().unwrap(), "edited by bob");
     assert_eq!(doc["_owner"]["email"], w.alice.email, "{doc}");
-    assert_eq!(doc["_updated_by"]["email"], w.bob.email, "{doc}");
+    assert_eq!(doc["_updated_by"]["name"], w.bob.name, "{doc}");
+    assert!(doc["_updated_by"].get("email").is_none(), "{doc}");
     assert!(doc["_owner"].get("password").is_none(), "{doc}");
     assert!(doc["_updated_by"].get("temp_hash").is_none(), "{doc}");
 

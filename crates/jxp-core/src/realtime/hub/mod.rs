@@ -33,7 +33,9 @@ use super::outlet::{
     CloseReason, Outbound, PushError, Responder, SubscribeError, SubscribeOk, SubscribeRequest,
 };
 use super::subs::{ModelSubs, Sub, key_model};
+use crate::error::CoreError;
 use crate::perms::{Access, Right, access};
+use crate::view::{check_filter, owner_fields_visible};
 use admit::{Verdict, admits};
 use conn::{AuthState, ConnState};
 
@@ -328,6 +330,10 @@ impl State {
                 Err(e) => return fail(SubscribeError::BadFilter(e.to_string())),
             },
         };
+        // Which events arrive would tell a field the subscriber may not see.
+        if let Err(CoreError::Forbidden(why)) = check_filter(model, &auth.identity, &filter) {
+            return fail(SubscribeError::BadFilter(why));
+        }
         let key = sub_key(req);
         let doc_id = req.id.as_ref().map(|i| i.to_ascii_lowercase());
         let subs = self.subs.entry(req.model.clone()).or_default();
@@ -428,7 +434,11 @@ impl State {
                 }
             }
             conn.set_last_seq(&change.model, change.seq);
-            let item = Outbound::Event(bodies.get(EventKind::Change));
+            let whole = conn
+                .auth
+                .as_ref()
+                .is_some_and(|a| owner_fields_visible(&model, &a.identity, owner));
+            let item = Outbound::Event(bodies.get(EventKind::Change, whole));
             if let Err(e) = send(conn, item, behind) {
                 failed(e, sub.conn, &mut overflowed, &mut gone);
             }
@@ -445,7 +455,11 @@ impl State {
                     continue;
                 }
                 conn.set_last_seq(&change.model, change.seq);
-                if let Err(e) = send(conn, Outbound::Event(bodies.get(kind)), behind) {
+                let whole = conn
+                    .auth
+                    .as_ref()
+                    .is_some_and(|a| owner_fields_visible(&model, &a.identity, owner));
+                if let Err(e) = send(conn, Outbound::Event(bodies.get(kind, whole)), behind) {
                     failed(e, id, &mut overflowed, &mut gone);
                 }
             }

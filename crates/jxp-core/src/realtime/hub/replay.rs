@@ -22,6 +22,7 @@ use serde_json::Value;
 use super::admit::{Verdict, admits};
 use super::{Actor, Bodies, EventKind, SubscribeRequest, actor_of, now_ms};
 use super::{ConnId, HubCmd, Outbound, Responder, State, SubscribeError, SubscribeOk};
+use crate::view::owner_fields_visible;
 
 /// Changes read per query when replaying or recovering.
 const PAGE: usize = 1000;
@@ -294,7 +295,11 @@ impl State {
             Verdict::Skip => return false,
         };
         conn.set_last_seq(&change.model, change.seq);
-        self.push(id, Outbound::Event(bodies.get(kind)));
+        let whole = conn
+            .auth
+            .as_ref()
+            .is_some_and(|a| owner_fields_visible(model, &a.identity, owner));
+        self.push(id, Outbound::Event(bodies.get(kind, whole)));
         true
     }
 

@@ -11,3 +11,4 @@ mod perms;
 mod ratelimit;
 mod recover;
 mod setup_jwt;
+mod user_emails;
