@@ -20,7 +20,13 @@ pub(crate) fn sees_owner_fields(model: &Model, who: &Identity, doc: &Document) -
 
 /// [`sees_owner_fields`] of a document whose `_owner_id` is `owner`.
 pub(crate) fn owner_fields_visible(model: &Model, who: &Identity, owner: Option<&str>) -> bool {
-    !model.has_owner_only() || who.is_admin() || (owner.is_some() && owner == who.user_id())
+    !model.has_owner_only() || is_owner_or_admin(who, owner)
+}
+
+/// Whether `who` is an admin or the document's owner `owner`: who sees `private = "owner"`
+/// fields, on a model that has them.
+pub(crate) fn is_owner_or_admin(who: &Identity, owner: Option<&str>) -> bool {
+    who.is_admin() || (owner.is_some() && owner == who.user_id())
 }
 
 /// The public view of `doc` as `who` may see it.

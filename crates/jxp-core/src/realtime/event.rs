@@ -9,6 +9,9 @@ use jxp_model::{Model, view_for};
 use jxp_store::{Change, ChangeOp};
 use serde_json::{Map, Value};
 
+use crate::identity::Identity;
+use crate::view::is_owner_or_admin;
+
 /// The wire name of a change's event: `post`, `put` or `del`.
 pub fn event_name(op: ChangeOp) -> &'static str {
     match op {
@@ -88,6 +91,8 @@ pub(super) struct Bodies<'a> {
     actor: Option<&'a Actor>,
     /// Whether the model has fields only admins and the owner see (else one body per kind).
     owner_only: bool,
+    /// The document's `_owner_id`, for those fields.
+    owner: Option<&'a str>,
     made: [Option<Arc<str>>; 6],
 }
 
@@ -98,8 +103,15 @@ impl<'a> Bodies<'a> {
             change,
             actor,
             owner_only: model.has_owner_only(),
+            owner: change.doc.get("_owner_id").and_then(Value::as_str),
             made: [None, None, None, None, None, None],
         }
+    }
+
+    /// Whether `who` gets the whole body: always on a model without owner-only fields, so
+    /// the fan-out asks the model once per change, not once per subscriber.
+    pub(super) fn whole_for(&self, who: &Identity) -> bool {
+        !self.owner_only || is_owner_or_admin(who, self.owner)
     }
 
     /// The body of `kind` for a subscriber who sees the owner's fields (`owner_fields`: an

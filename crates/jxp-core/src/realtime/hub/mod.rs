@@ -35,7 +35,7 @@ use super::outlet::{
 use super::subs::{ModelSubs, Sub, key_model};
 use crate::error::CoreError;
 use crate::perms::{Access, Right, access};
-use crate::view::{check_filter, owner_fields_visible};
+use crate::view::check_filter;
 use admit::{Verdict, admits};
 use conn::{AuthState, ConnState};
 
@@ -437,7 +437,7 @@ impl State {
             let whole = conn
                 .auth
                 .as_ref()
-                .is_some_and(|a| owner_fields_visible(&model, &a.identity, owner));
+                .is_some_and(|a| bodies.whole_for(&a.identity));
             let item = Outbound::Event(bodies.get(EventKind::Change, whole));
             if let Err(e) = send(conn, item, behind) {
                 failed(e, sub.conn, &mut overflowed, &mut gone);
@@ -458,7 +458,7 @@ impl State {
                 let whole = conn
                     .auth
                     .as_ref()
-                    .is_some_and(|a| owner_fields_visible(&model, &a.identity, owner));
+                    .is_some_and(|a| bodies.whole_for(&a.identity));
                 if let Err(e) = send(conn, Outbound::Event(bodies.get(kind, whole)), behind) {
                     failed(e, id, &mut overflowed, &mut gone);
                 }

@@ -22,7 +22,6 @@ use serde_json::Value;
 use super::admit::{Verdict, admits};
 use super::{Actor, Bodies, EventKind, SubscribeRequest, actor_of, now_ms};
 use super::{ConnId, HubCmd, Outbound, Responder, State, SubscribeError, SubscribeOk};
-use crate::view::owner_fields_visible;
 
 /// Changes read per query when replaying or recovering.
 const PAGE: usize = 1000;
@@ -298,7 +297,7 @@ impl State {
         let whole = conn
             .auth
             .as_ref()
-            .is_some_and(|a| owner_fields_visible(model, &a.identity, owner));
+            .is_some_and(|a| bodies.whole_for(&a.identity));
         self.push(id, Outbound::Event(bodies.get(kind, whole)));
         true
     }
