@@ -4,16 +4,11 @@
 //! stored write once, in `seq` order with no gap, so a subscriber replaying from 0 sees them
 //! all.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tokio::sync::Notify;
 
 use super::realtime::client::WsClient;
-use crate::harness::{basic_header, run_jxp, spawn};
+use crate::harness::{KillLoad, basic_header, run_jxp, spawn};
 
 const NOTE: &str = r#"
 name = "Note"
@@ -69,34 +64,15 @@ async fn kill_9_under_write_load_loses_no_acknowledged_write_and_no_change() {
     let mut acked: Vec<String> = Vec::new();
     for round in 0..3 {
         let mut server = spawn(dir.path(), &db, &format!("round{round}")).await;
-        let got = Arc::new(Mutex::new(Vec::new()));
-        let enough = Arc::new(Notify::new());
-        let count = Arc::new(AtomicUsize::new(0));
-        let mut writers = Vec::new();
-        for w in 0..WRITERS {
-            let (client, base) = (client.clone(), server.base.clone());
-            let (got, enough, count) = (got.clone(), enough.clone(), count.clone());
-            writers.push(tokio::spawn(async move {
-                for i in 0.. {
-                    let Some(id) = create(&client, &base, w * 1_000_000 + i).await else {
-                        return;
-                    };
-                    got.lock().unwrap().push(id);
-                    if count.fetch_add(1, Ordering::SeqCst) + 1 == 150 {
-                        enough.notify_one();
-                    }
-                }
-            }));
-        }
-        tokio::time::timeout(Duration::from_secs(60), enough.notified())
-            .await
-            .expect("150 writes within 60 s");
+        let (c, base) = (client.clone(), server.base.clone());
+        let mut load = KillLoad::start(WRITERS, move |w, i| {
+            let (c, base) = (c.clone(), base.clone());
+            async move { create(&c, &base, w * 1_000_000 + i).await }
+        });
+        load.wait_for(150).await;
         server.child.kill().unwrap();
         server.child.wait().unwrap();
-        for w in writers {
-            w.await.unwrap();
-        }
-        acked.extend(got.lock().unwrap().drain(..));
+        acked.extend(load.acknowledged().await);
         drop(server);
 
         let server = spawn(dir.path(), &db, &format!("after{round}")).await;

@@ -113,3 +113,58 @@ pub async fn run_jxp(dir: &Path, database_url: &str, args: &[&str]) -> Ran {
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
 }
+
+/// Writers that each create through `create(writer, n)` until it answers `None` (the server
+/// is gone), recording every acknowledged id; `wait_for` awaits a number of them.
+pub struct KillLoad {
+    acked: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    count: tokio::sync::watch::Receiver<usize>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl KillLoad {
+    pub fn start<F, Fut>(writers: usize, create: F) -> KillLoad
+    where
+        F: Fn(usize, usize) -> Fut + Clone + Send + 'static,
+        Fut: Future<Output = Option<String>> + Send,
+    {
+        let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (count_tx, count) = tokio::sync::watch::channel(0usize);
+        let count_tx = std::sync::Arc::new(count_tx);
+        let tasks = (0..writers)
+            .map(|w| {
+                let (create, acked, count_tx) = (create.clone(), acked.clone(), count_tx.clone());
+                tokio::spawn(async move {
+                    for i in 0.. {
+                        let Some(id) = create(w, i).await else {
+                            return;
+                        };
+                        acked.lock().unwrap().push(id);
+                        count_tx.send_modify(|n| *n += 1);
+                    }
+                })
+            })
+            .collect();
+        KillLoad {
+            acked,
+            count,
+            tasks,
+        }
+    }
+
+    /// Waits (at most 60 s) until `n` writes were acknowledged.
+    pub async fn wait_for(&mut self, n: usize) {
+        tokio::time::timeout(Duration::from_secs(60), self.count.wait_for(|c| *c >= n))
+            .await
+            .unwrap_or_else(|_| panic!("{n} writes within 60 s"))
+            .unwrap();
+    }
+
+    /// Once the server is gone: every write it acknowledged.
+    pub async fn acknowledged(self) -> Vec<String> {
+        for t in self.tasks {
+            t.await.unwrap();
+        }
+        self.acked.lock().unwrap().clone()
+    }
+}

@@ -2,17 +2,16 @@
 //! binary), each with its own store. Skipped, with a note, unless `JXP_TEST_DATABASE_URL`
 //! names a server.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tokio::sync::Notify;
 
 use super::client::{QUIET, WsClient};
 use super::support::{ITEM, PARENT, assert_deauth, seq};
-use crate::harness::{Proc, basic_header, fresh_database_url, spawn, spawn_with, test_postgres};
+use crate::harness::{
+    KillLoad, Proc, basic_header, fresh_database_url, spawn, spawn_with, test_postgres,
+};
 
 pub(super) const EMAIL: &str = "admin@example.com";
 pub(super) const PASSWORD: &str = "admin-secret-1";
@@ -161,35 +160,15 @@ async fn killing_a_process_mid_load_loses_no_acknowledged_write() {
     let mut on_b = subscriber(&b.base, json!({"model": "item"})).await;
 
     // Writers on A until it dies; every write A acknowledged is counted.
-    let acked = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let enough = Arc::new(Notify::new());
-    let count = Arc::new(AtomicUsize::new(0));
-    let client = reqwest::Client::new();
-    let mut writers = Vec::new();
-    for t in 0..4 {
-        let (client, base) = (client.clone(), a.base.clone());
-        let (acked, enough, count) = (acked.clone(), enough.clone(), count.clone());
-        writers.push(tokio::spawn(async move {
-            for i in 0.. {
-                let Some(id) = create(&client, &base, &format!("k{t}-{i}")).await else {
-                    return;
-                };
-                acked.lock().unwrap().push(id);
-                if count.fetch_add(1, Ordering::SeqCst) + 1 == 60 {
-                    enough.notify_one();
-                }
-            }
-        }));
-    }
-    tokio::time::timeout(Duration::from_secs(30), enough.notified())
-        .await
-        .expect("60 writes within 30 s");
+    let (client, base) = (reqwest::Client::new(), a.base.clone());
+    let mut load = KillLoad::start(4, move |t, i| {
+        let (client, base) = (client.clone(), base.clone());
+        async move { create(&client, &base, &format!("k{t}-{i}")).await }
+    });
+    load.wait_for(60).await;
     a.child.kill().unwrap();
     a.child.wait().unwrap();
-    for w in writers {
-        w.await.unwrap();
-    }
-    let acked = acked.lock().unwrap().clone();
+    let acked = load.acknowledged().await;
     assert!(acked.len() >= 60);
 
     // B serves on, holds every acknowledged write, and streamed each of them.
