@@ -276,12 +276,18 @@ fn database() -> Connection {
         rusqlite::functions::FunctionFlags::SQLITE_UTF8,
         |ctx| {
             let pattern = ctx.get::<String>(0)?;
-            let text = ctx.get::<Option<String>>(1)?.unwrap_or_default();
             let re = regex::RegexBuilder::new(&pattern)
                 .size_limit(1 << 20)
                 .build()
                 .map_err(|e| rusqlite::Error::UserFunctionError(Box::new(e)))?;
-            Ok(re.is_match(&text))
+            // As the store's REGEXP: SQLite may call it on a value that is not text (its AND
+            // does not promise to skip the right side), which simply does not match.
+            Ok(match ctx.get_raw(1) {
+                rusqlite::types::ValueRef::Text(t) => {
+                    re.is_match(std::str::from_utf8(t).unwrap_or_default())
+                }
+                _ => false,
+            })
         },
     )
     .unwrap();
