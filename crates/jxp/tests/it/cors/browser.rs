@@ -21,7 +21,7 @@ use tokio::task::JoinHandle;
 use crate::harness::{Auth, World, get as get_as, login_as};
 
 /// How long the page may take, Chromium's start included.
-const PAGE_WAIT: Duration = Duration::from_secs(60);
+const PAGE_WAIT: Duration = Duration::from_secs(150);
 
 /// Users may read and write; anonymous callers may not, so credentials must cross origins.
 const ITEM: &str = r#"
