@@ -37,11 +37,20 @@ struct Listener {
 /// process committed in between) is held until the listener has published the gap, then goes
 /// out at once. Both go through one lock, which is where a change already published is
 /// dropped, so each change is published once and in seq order.
+///
+/// Only the writer's copy of an update carries the document as it was (`Change::prev`, what
+/// enter/leave events need), so the listener lets the writer go first: a notification for a
+/// model that this process's writer is committing right now waits until that batch is handed
+/// over (or a short while passes) before the log is read.
 pub(crate) struct Published {
     state: Mutex<Stream>,
     events: broadcast::Sender<Arc<Change>>,
     tick: watch::Sender<u64>,
 }
+
+/// The longest the listener waits for this process's writer to hand over a batch it is
+/// committing; past it, the log's copy (without `prev`) is published.
+const OWN_FIRST: Duration = Duration::from_secs(2);
 
 /// Batches held at most. Holding only saves a read of the log: a batch let go is published
 /// by the listener when its notification comes.
@@ -52,6 +61,12 @@ struct Stream {
     seen: HashMap<String, u64>,
     /// This process's committed batches (in commit order) waiting for a gap to be published.
     held: VecDeque<Vec<Arc<Change>>>,
+    /// The writer's batch between sending COMMIT and handing its changes over: its number and
+    /// the models it logs.
+    committing: Option<(u64, Vec<String>)>,
+    /// Batches begun, and the last one handed over (or failed).
+    begun: u64,
+    finished: u64,
 }
 
 impl Stream {
@@ -102,7 +117,7 @@ impl Published {
         Published {
             state: Mutex::new(Stream {
                 seen,
-                held: VecDeque::new(),
+                ..Stream::default()
             }),
             events,
             tick: watch::Sender::new(0),
@@ -134,11 +149,24 @@ impl Published {
         self.tick.send_modify(|t| *t = t.wrapping_add(1));
     }
 
-    /// Publishes what this process's writer just committed (in op order) if it follows on
-    /// from what is published; otherwise holds it until it does.
-    pub fn publish_own(&self, changes: Vec<Arc<Change>>) {
+    /// Marks the writer's batch, which logs changes of `models`, as about to commit.
+    pub fn committing(&self, models: &[&str]) {
         let mut state = lock(&self.state);
-        if state.held.is_empty() && state.follows(&changes) {
+        state.begun += 1;
+        let number = state.begun;
+        state.committing = Some((number, models.iter().map(|m| (*m).to_owned()).collect()));
+    }
+
+    /// Hands over what this process's writer just committed (in op order; empty when the
+    /// batch failed): published if it follows on from what is published, otherwise held until
+    /// it does.
+    pub fn committed(&self, changes: Vec<Arc<Change>>) {
+        let mut state = lock(&self.state);
+        state.finished = state.begun;
+        state.committing = None;
+        if changes.is_empty() {
+            // A failed batch: nothing to publish, but the listener may go on.
+        } else if state.held.is_empty() && state.follows(&changes) {
             state.send(&self.events, changes);
         } else {
             if state.held.len() >= MAX_HELD {
@@ -149,6 +177,33 @@ impl Published {
         }
         drop(state);
         self.tick.send_modify(|t| *t = t.wrapping_add(1));
+    }
+
+    /// Waits while this process's writer is committing a batch that logs changes of `model`,
+    /// so that its copies (with `prev`) are the ones published.
+    async fn own_first(&self, model: &str) {
+        let number = {
+            let state = lock(&self.state);
+            match &state.committing {
+                Some((n, models)) if models.iter().any(|m| m == model) => *n,
+                _ => return,
+            }
+        };
+        let mut tick = self.tick.subscribe();
+        let handed_over = tokio::time::timeout(OWN_FIRST, async {
+            while lock(&self.state).finished < number {
+                if tick.changed().await.is_err() {
+                    return;
+                }
+            }
+        })
+        .await;
+        if handed_over.is_err() {
+            tracing::debug!(
+                model,
+                "the writer's batch is slow to hand over; reading the log"
+            );
+        }
     }
 
     /// Waits until every `(model, seq)` is published, or `limit` passes (the listener may be
@@ -292,6 +347,7 @@ impl Listener {
         model: &str,
         seq: u64,
     ) -> Result<(), StoreError> {
+        self.published.own_first(model).await;
         loop {
             let after = self.published.get(model);
             if after >= seq {

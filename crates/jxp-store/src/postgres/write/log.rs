@@ -120,6 +120,7 @@ pub(super) async fn finish(
     let long = runs.iter().map(|(m, _)| m.len() + 22).sum::<usize>() > MAX_PAYLOAD;
     let retention = i64::try_from(ctx.retention).unwrap_or(i64::MAX);
     let step = i64::try_from((ctx.retention / 16).max(1)).unwrap_or(i64::MAX);
+    ctx.published.committing(&names);
     // Counter rows in name order (the lock order of every process), then the notification,
     // the trims and COMMIT, all sent at once. A failed statement makes the COMMIT a rollback
     // (which PostgreSQL answers without an error), so every answer before it is checked.

@@ -47,6 +47,7 @@ pub(crate) struct Context<'a> {
     pub tables: &'a Tables,
     pub channel: &'a str,
     pub retention: u64,
+    pub published: &'a Published,
 }
 
 /// A change before its seq is known.
@@ -102,6 +103,7 @@ pub(crate) async fn run_writer(
         tables: tables.as_ref(),
         channel: &channel,
         retention,
+        published: &published,
     };
     loop {
         let Some(first) = queue.recv().await else {
@@ -125,12 +127,11 @@ pub(crate) async fn run_writer(
                     .collect()
             }
         };
-        // Committed: on this process's stream now if they follow on from what is published,
-        // else as soon as the listener has published what another process committed first.
+        // Committed (or failed): on this process's stream now if they follow on from what is
+        // published, else as soon as the listener has published what another process
+        // committed first; either way the listener may read the log again.
         let own: Vec<Arc<Change>> = answers.iter().flatten().flatten().cloned().collect();
-        if !own.is_empty() {
-            published.publish_own(own);
-        }
+        published.committed(own);
         for (reply, answer) in replies.into_iter().zip(answers) {
             // A writer that stopped waiting does not stop the others.
             let _ = reply.send(answer);

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::client::{QUIET, WsClient};
 use super::support::{change, seq, subscribed, world};
-use crate::harness::{World, create_as, create_doc_as, test_postgres, update_as};
+use crate::harness::{World, create_as, create_doc_as, update_as};
 
 /// Only the owner reads; an admin may hand a document to another user.
 const HANDED: &str = r#"
@@ -25,24 +25,8 @@ async fn bob_on_tag_a(w: &World, enter_leave: bool) -> WsClient {
     subscribed(&w.s, &w.bob, sub).await
 }
 
-/// Enter and leave need the previous version of an update, which PostgreSQL's change stream
-/// (read back through LISTEN) does not carry yet: there a flagged subscription hears what an
-/// unflagged one does. Those tests run on SQLite only, and say so.
-fn needs_prev_on_the_stream(test: &str) -> bool {
-    if test_postgres().is_some() {
-        eprintln!(
-            "note: {test} runs on SQLite only: PostgreSQL's change stream has no previous document yet"
-        );
-        return false;
-    }
-    true
-}
-
 #[tokio::test]
 async fn an_update_out_of_the_filter_is_a_leave_and_back_in_an_enter() {
-    if !needs_prev_on_the_stream("an_update_out_of_the_filter_is_a_leave_and_back_in_an_enter") {
-        return;
-    }
     let w = world(&[]).await;
     let mut c = bob_on_tag_a(&w, true).await;
     let id = create_as(&w.s, &w.alice, "item", json!({"tag": "a", "n": 1})).await;
@@ -104,11 +88,6 @@ async fn without_the_flag_an_update_out_of_the_filter_is_not_heard() {
 
 #[tokio::test]
 async fn an_owner_change_is_a_leave_for_the_old_owner_and_an_enter_for_the_new() {
-    if !needs_prev_on_the_stream(
-        "an_owner_change_is_a_leave_for_the_old_owner_and_an_enter_for_the_new",
-    ) {
-        return;
-    }
     let w = World::start(&[("handed", HANDED)], &[], ["Alice", "Bob"]).await;
     let flags = json!({"model": "handed", "enter_leave": true});
     let mut a = subscribed(&w.s, &w.alice, flags.clone()).await;
@@ -148,11 +127,6 @@ async fn an_owner_change_is_a_leave_for_the_old_owner_and_an_enter_for_the_new()
 
 #[tokio::test]
 async fn a_connection_gets_one_event_per_change_whatever_its_subscriptions_say() {
-    if !needs_prev_on_the_stream(
-        "a_connection_gets_one_event_per_change_whatever_its_subscriptions_say",
-    ) {
-        return;
-    }
     let w = world(&[]).await;
     let mut c = bob_on_tag_a(&w, true).await;
     c.subscribe_ok(json!({"model": "item", "filter": {"n": 1}, "enter_leave": true}))
