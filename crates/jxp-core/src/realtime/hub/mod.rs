@@ -394,7 +394,8 @@ impl State {
             return;
         }
         let actor = self.actor(change.actor.as_deref()).await;
-        let mut bodies = Bodies::new(&model, change, actor.as_ref());
+        let users = self.schema.get("user").cloned();
+        let mut bodies = Bodies::new(&model, change, actor.as_ref(), users.as_deref());
         let now = now_ms();
         let owner = change.doc.get("_owner_id").and_then(Value::as_str);
         let (mut expired, mut overflowed, mut gone) = (Vec::new(), Vec::new(), Vec::new());
@@ -434,11 +435,8 @@ impl State {
                 }
             }
             conn.set_last_seq(&change.model, change.seq);
-            let whole = conn
-                .auth
-                .as_ref()
-                .is_some_and(|a| bodies.whole_for(&a.identity));
-            let item = Outbound::Event(bodies.get(EventKind::Change, whole));
+            let sight = bodies.sight(conn.auth.as_ref().map(|a| &a.identity));
+            let item = Outbound::Event(bodies.get(EventKind::Change, sight));
             if let Err(e) = send(conn, item, behind) {
                 failed(e, sub.conn, &mut overflowed, &mut gone);
             }
@@ -455,11 +453,8 @@ impl State {
                     continue;
                 }
                 conn.set_last_seq(&change.model, change.seq);
-                let whole = conn
-                    .auth
-                    .as_ref()
-                    .is_some_and(|a| bodies.whole_for(&a.identity));
-                if let Err(e) = send(conn, Outbound::Event(bodies.get(kind, whole)), behind) {
+                let sight = bodies.sight(conn.auth.as_ref().map(|a| &a.identity));
+                if let Err(e) = send(conn, Outbound::Event(bodies.get(kind, sight)), behind) {
                     failed(e, id, &mut overflowed, &mut gone);
                 }
             }

@@ -236,7 +236,8 @@ impl State {
                 .as_deref()
                 .and_then(|a| self.actors.get(a).or_else(|| replay.actors.get(a)))
                 .cloned();
-            let bodies = Bodies::new(&model, &change, actor.as_ref());
+            let users = self.schema.get("user").cloned();
+            let bodies = Bodies::new(&model, &change, actor.as_ref(), users.as_deref());
             if self.deliver_one(bodies, id, key) {
                 sent += 1;
             }
@@ -294,11 +295,8 @@ impl State {
             Verdict::Skip => return false,
         };
         conn.set_last_seq(&change.model, change.seq);
-        let whole = conn
-            .auth
-            .as_ref()
-            .is_some_and(|a| bodies.whole_for(&a.identity));
-        self.push(id, Outbound::Event(bodies.get(kind, whole)));
+        let sight = bodies.sight(conn.auth.as_ref().map(|a| &a.identity));
+        self.push(id, Outbound::Event(bodies.get(kind, sight)));
         true
     }
 

@@ -231,9 +231,14 @@ async fn events_on_users_carry_email_only_to_the_user_and_admins() {
     let seen = alice.event().await;
     assert_eq!(seen["data"]["item"]["name"], "Robert", "{seen}");
     assert!(seen["data"]["item"].get("email").is_none(), "{seen}");
+    // The author's address in the event follows the same rule.
+    assert_eq!(seen["data"]["user_id"], w.bob.id.as_str(), "{seen}");
+    assert_eq!(seen["data"]["user_name"], "Robert", "{seen}");
+    assert_eq!(seen["data"]["user_email"], Value::Null, "{seen}");
     for c in [&mut bob, &mut admin] {
         let own = c.event().await;
         assert_eq!(own["data"]["item"]["email"], w.bob.email, "{own}");
+        assert_eq!(own["data"]["user_email"], w.bob.email, "{own}");
     }
     // Replay from the start follows the same rule.
     let mut late = subscribed(&w.s, &w.alice, json!({"model": "user", "since": 0})).await;
@@ -246,6 +251,9 @@ async fn events_on_users_carry_email_only_to_the_user_and_admins() {
         let item = &e["data"]["item"];
         if item["_id"] != w.alice.id.as_str() {
             assert!(item.get("email").is_none(), "{e}");
+        }
+        if e["data"]["user_id"] != w.alice.id.as_str() {
+            assert_eq!(e["data"]["user_email"], Value::Null, "{e}");
         }
     }
 }
@@ -266,4 +274,10 @@ async fn a_user_model_file_without_the_option_shows_email_to_every_reader() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
+    // And events name every author's address.
+    let mut alice = subscribed(&w.s, &w.alice, json!({"model": "note"})).await;
+    create_as(&w.s, &w.bob, "note", json!({"text": "hi"})).await;
+    let ev = alice.event().await;
+    assert_eq!(ev["data"]["user_id"], w.bob.id.as_str(), "{ev}");
+    assert_eq!(ev["data"]["user_email"], w.bob.email, "{ev}");
 }
