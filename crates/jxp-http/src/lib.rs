@@ -5,6 +5,7 @@
 mod accept;
 mod cache;
 mod cors;
+mod docs;
 mod error;
 mod extract;
 mod routes;
@@ -21,6 +22,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub use cors::{BadOrigin, CorsOrigins};
+pub use docs::DocsAccess;
 pub use error::ApiError;
 pub use ws::WsSettings;
 
@@ -37,6 +39,8 @@ pub struct HttpSettings {
     pub cache_ttl: Duration,
     /// `CORS_ORIGINS`: the other origins browser pages may call the API and open sockets from.
     pub cors: CorsOrigins,
+    /// `DOCS_ACCESS`: who the console at `/docs` is for.
+    pub docs: DocsAccess,
     /// `HTTP_HEADER_TIMEOUT`: how long a client has to send a request's headers, counted from
     /// when the connection opens or its previous answer was sent.
     pub header_timeout: Duration,
@@ -59,6 +63,7 @@ impl Default for HttpSettings {
             cache_enabled: false,
             cache_ttl: Duration::from_secs(300),
             cors: CorsOrigins::default(),
+            docs: DocsAccess::default(),
             header_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(30),
             keep_alive_timeout: Duration::from_secs(15),

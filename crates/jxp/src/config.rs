@@ -12,7 +12,7 @@ use jxp_core::{
     AuthSettings, Hooks, QueryLimits, RateLimitSettings, RealtimeSettings, Settings, SmtpSettings,
     parse_size,
 };
-use jxp_http::{CorsOrigins, HttpSettings, WsSettings};
+use jxp_http::{CorsOrigins, DocsAccess, HttpSettings, WsSettings};
 use jxp_store::Synchronous;
 
 use crate::settings::{DefaultValue, setting};
@@ -335,6 +335,7 @@ impl Config {
                 cache_enabled: v.flag("CACHE_ENABLED")?,
                 cache_ttl: Duration::from_secs(v.positive("CACHE_TTL")?),
                 cors: cors_origins(v)?,
+                docs: docs_access(v)?,
                 header_timeout: Duration::from_secs(v.positive("HTTP_HEADER_TIMEOUT")?),
                 body_timeout: Duration::from_secs(v.positive("HTTP_BODY_TIMEOUT")?),
                 keep_alive_timeout: Duration::from_secs(v.positive("HTTP_KEEP_ALIVE_TIMEOUT")?),
@@ -345,6 +346,12 @@ impl Config {
             },
         })
     }
+}
+
+/// `DOCS_ACCESS`: `public`, `protected` or `off`.
+fn docs_access(v: &Vars) -> Result<DocsAccess, ConfigError> {
+    let value = v.value("DOCS_ACCESS").unwrap_or_default();
+    DocsAccess::parse(value).ok_or_else(|| bad("DOCS_ACCESS", value, "public, protected or off"))
 }
 
 /// `CORS_ORIGINS`: unset for same-origin pages only, `*`, or origins separated by commas; a
@@ -442,6 +449,16 @@ mod tests {
         assert_eq!(c.database, Database::Sqlite(PathBuf::from("/tmp/x.db")));
         assert_eq!(c.core.query_limits.max_response_size, 512 * 1024);
         assert_eq!(c.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn docs_access() {
+        let c = Config::from_vars(vars(&[])).unwrap();
+        assert_eq!(c.http.docs, DocsAccess::Protected);
+        let c = Config::from_vars(vars(&[("DOCS_ACCESS", "off")])).unwrap();
+        assert_eq!(c.http.docs, DocsAccess::Off);
+        let err = Config::from_vars(vars(&[("DOCS_ACCESS", "secret")])).unwrap_err();
+        assert_eq!(err.var, "DOCS_ACCESS");
     }
 
     #[test]

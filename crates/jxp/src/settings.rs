@@ -89,6 +89,12 @@ pub const SETTINGS: &[Setting] = &[
         help: "Public URL of this server, answered as `provider` and the base of next/prev links (API_SERVER is read too).",
         secret: false,
     },
+    value(
+        "DOCS_ACCESS",
+        "protected",
+        SERVER,
+        "Who may use the console at /docs: public (anyone), protected (it shows the models only after a sign-in) or off (not served).",
+    ),
     unset(
         "CORS_ORIGINS",
         SERVER,

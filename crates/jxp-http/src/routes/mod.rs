@@ -42,6 +42,11 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/login/recover", post(auth::recover))
         .route("/setup", post(auth::setup))
         .route("/websocket", get(crate::ws::upgrade))
+        .route("/docs", get(crate::docs::page))
+        .route("/docs/", get(crate::docs::page))
+        .route("/docs/console.js", get(crate::docs::script))
+        .route("/docs/console.css", get(crate::docs::style))
+        .route("/docs/config.json", get(crate::docs::config))
         .route("/call/{model}/{function}", get(call::get).post(call::post))
         .route(
             "/call/{model}/{id}/{function}",

@@ -13,6 +13,7 @@ mod bulkwrite;
 mod cache;
 mod changes;
 mod connections;
+mod console;
 mod cors;
 mod crash;
 mod crud;

@@ -6,7 +6,7 @@
 //! or the path in `JXP_TEST_CHROMIUM`) the tests say so and pass, as the PostgreSQL-only tests
 //! do without a server.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -18,6 +18,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::harness::browser::{HEADLESS, chromium};
 use crate::harness::{Auth, World, get as get_as, login_as};
 
 /// How long the page may take, Chromium's start included.
@@ -88,14 +89,6 @@ function socket() {
 </script></body></html>
 "#;
 
-/// The Chromium to drive, if there is one.
-fn chromium() -> Option<PathBuf> {
-    let path = std::env::var_os("JXP_TEST_CHROMIUM")
-        .filter(|p| !p.is_empty())
-        .map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
-    path.is_file().then_some(path)
-}
-
 /// The page's own origin: `/` serves the page, `/result` hands what the page posts to the test.
 struct PageServer {
     origin: String,
@@ -150,21 +143,11 @@ struct Browser {
 }
 
 impl Browser {
-    fn open(chromium: &PathBuf, url: &str) -> Self {
+    fn open(chromium: &Path, url: &str) -> Self {
         let profile = tempfile::tempdir().unwrap();
         let log = profile.path().join("chromium.log");
         let child = Command::new(chromium)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ])
+            .args(HEADLESS)
             .arg(format!("--user-data-dir={}", profile.path().display()))
             .arg(url)
             .stdin(Stdio::null())

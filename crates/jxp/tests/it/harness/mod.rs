@@ -1,8 +1,9 @@
 //! What every integration test starts from: a server of its own (`server`), requests to it with
 //! or without credentials (`http`), accounts, logins and writes as a user (`accounts`), and
-//! real `jxp serve` processes (`process`).
+//! real `jxp serve` processes (`process`), and a headless Chromium to drive (`browser`).
 
 mod accounts;
+pub mod browser;
 mod http;
 mod process;
 mod server;
