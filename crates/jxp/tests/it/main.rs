@@ -21,6 +21,7 @@ mod delete;
 mod explain;
 mod fuzz;
 mod hooks;
+mod indexes;
 mod large_filters;
 mod lists;
 mod meta;
