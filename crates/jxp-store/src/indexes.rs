@@ -4,7 +4,9 @@
 //! its to manage: primary keys, `_id`'s unique constraint, the system-column indexes, the
 //! full-text index and the change log's are never reported as extra.
 
+use crate::error::StoreError;
 use crate::spec::TableSpec;
+use crate::tables::check_model_name;
 
 /// Which store's naming an index follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,6 +184,17 @@ pub(crate) fn compare(
         }
     }
     out
+}
+
+/// The specs in model order, as a report lists them, each model's name checked to be one
+/// that may be written into SQL.
+pub(crate) fn in_model_order(specs: &[TableSpec]) -> Result<Vec<&TableSpec>, StoreError> {
+    let mut specs: Vec<&TableSpec> = specs.iter().collect();
+    specs.sort_by(|a, b| a.model.cmp(&b.model));
+    for spec in &specs {
+        check_model_name(&spec.model)?;
+    }
+    Ok(specs)
 }
 
 /// A definition with its runs of white space made one space, so that two spellings of one

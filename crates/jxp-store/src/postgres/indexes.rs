@@ -10,9 +10,8 @@ use tokio_postgres::Transaction;
 use super::migrate::{LOCK_KEY, create_index, create_index_sql};
 use super::tls;
 use crate::error::StoreError;
-use crate::indexes::{Flavor, IndexReport, IndexSync, compare, declared, squeeze};
+use crate::indexes::{Flavor, IndexReport, IndexSync, compare, declared, in_model_order, squeeze};
 use crate::spec::TableSpec;
-use crate::tables::check_model_name;
 
 /// The temporary table the expected definitions are learnt on.
 const PROBE: &str = "jxp_index_probe";
@@ -47,12 +46,9 @@ pub async fn postgres_index_report(
 }
 
 async fn report_in(tx: &Transaction<'_>, specs: &[TableSpec]) -> Result<IndexReport, StoreError> {
-    let mut specs: Vec<&TableSpec> = specs.iter().collect();
-    specs.sort_by(|a, b| a.model.cmp(&b.model));
     let mut report = IndexReport::default();
-    for spec in specs {
+    for spec in in_model_order(specs)? {
         let model = spec.model.as_str();
-        check_model_name(model)?;
         let table = format!("m_{model}");
         let exists = tx
             .query_opt(

@@ -10,9 +10,8 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use super::lock::StoreLock;
 use super::migrate::{create_index, create_index_sql};
 use crate::error::StoreError;
-use crate::indexes::{Flavor, IndexReport, IndexSync, compare, declared, squeeze};
+use crate::indexes::{Flavor, IndexReport, IndexSync, compare, declared, in_model_order, squeeze};
 use crate::spec::TableSpec;
-use crate::tables::check_model_name;
 
 fn open(db: &Path, flags: OpenFlags) -> Result<Connection, StoreError> {
     // Without SQLITE_OPEN_CREATE a missing file is an error, not a new empty store.
@@ -37,12 +36,9 @@ pub fn sqlite_index_report(db: &Path, specs: &[TableSpec]) -> Result<IndexReport
 }
 
 fn report_on(conn: &Connection, specs: &[TableSpec]) -> Result<IndexReport, StoreError> {
-    let mut specs: Vec<&TableSpec> = specs.iter().collect();
-    specs.sort_by(|a, b| a.model.cmp(&b.model));
     let mut report = IndexReport::default();
-    for spec in specs {
+    for spec in in_model_order(specs)? {
         let model = spec.model.as_str();
-        check_model_name(model)?;
         let table = format!("m_{model}");
         let exists = conn
             .query_row(
