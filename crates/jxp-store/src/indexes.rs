@@ -12,6 +12,7 @@ use crate::tables::check_model_name;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Flavor {
     Sqlite,
+    #[cfg(feature = "postgres")]
     Postgres,
 }
 
@@ -21,6 +22,7 @@ impl Flavor {
     fn managed_prefixes(self) -> &'static [&'static str] {
         match self {
             Flavor::Sqlite => &["ix", "iy", "ux"],
+            #[cfg(feature = "postgres")]
             Flavor::Postgres => &["ix", "ux"],
         }
     }
@@ -32,6 +34,7 @@ impl Flavor {
         let prefix = match (unique, self) {
             (true, _) => "ux",
             (false, Flavor::Sqlite) => "iy",
+            #[cfg(feature = "postgres")]
             (false, Flavor::Postgres) => "ix",
         };
         let name = format!("{prefix}_{model}__{}", path.replace('.', "__"));
@@ -234,11 +237,14 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         assert_eq!(names(Flavor::Sqlite), ["iy_test__foo", "ux_test__a__b"]);
-        assert_eq!(names(Flavor::Postgres), ["ix_test__foo", "ux_test__a__b"]);
-        let long = "x".repeat(80);
-        let name = Flavor::Postgres.name("test", &long, false);
-        assert!(name.len() <= 63, "{name}");
-        assert_ne!(name, Flavor::Postgres.name("test", &"x".repeat(81), false));
+        #[cfg(feature = "postgres")]
+        {
+            assert_eq!(names(Flavor::Postgres), ["ix_test__foo", "ux_test__a__b"]);
+            let long = "x".repeat(80);
+            let name = Flavor::Postgres.name("test", &long, false);
+            assert!(name.len() <= 63, "{name}");
+            assert_ne!(name, Flavor::Postgres.name("test", &"x".repeat(81), false));
+        }
     }
 
     #[test]
