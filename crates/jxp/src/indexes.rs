@@ -141,12 +141,24 @@ pub fn report_table(report: &IndexReport) -> String {
         out.push('\n');
         out.push_str(&details);
     }
-    out.push_str(if report.in_sync() {
-        "\nevery model's indexes are as declared\n"
-    } else {
-        "\nindexes differ from the models: `jxp indexes --sync` creates the missing ones and \
-         makes the different ones again; add `--confirm DROP_EXTRA_INDEXES` to drop the extra ones\n"
-    });
+    let to_make = report
+        .models
+        .iter()
+        .any(|m| !m.missing.is_empty() || !m.different.is_empty());
+    let to_drop = report.models.iter().any(|m| !m.extra.is_empty());
+    if !to_make && !to_drop {
+        out.push_str("\nevery model's indexes are as declared\n");
+    }
+    if to_make {
+        out.push_str(
+            "\n`jxp indexes --sync` creates the missing indexes and makes the different ones again\n",
+        );
+    }
+    if to_drop {
+        out.push_str(&format!(
+            "\n`jxp indexes --sync --confirm {DROP_CONFIRMATION}` drops the extra ones\n"
+        ));
+    }
     out
 }
 
