@@ -35,10 +35,9 @@ pub enum CoreError {
     #[error("{model}/{id} is being changed by other requests; try again")]
     Contended { model: String, id: String },
     /// A delete without `_cascade` of a document that others refer to; `referrer` is the
-    /// referring model and field, as `model.field`.
-    #[error(
-        "{model}/{id} is referenced by {referrer}; delete with _cascade=1 to delete the referrers too"
-    )]
+    /// referring model and field, as `model/field`. The wording is JXP's, which its clients
+    /// compare against.
+    #[error("Parent link item exists in {referrer}")]
     Referenced {
         model: String,
         id: String,
@@ -89,7 +88,7 @@ impl From<StoreError> for CoreError {
             } => CoreError::Referenced {
                 model,
                 id,
-                referrer: format!("{by_model}.{by_field}"),
+                referrer: format!("{by_model}/{by_field}"),
             },
             StoreError::NotEmpty { model } => CoreError::NotEmpty { model },
             StoreError::BadQuery(message) => CoreError::BadRequest(message),
@@ -121,6 +120,12 @@ impl From<RunError> for CoreError {
 /// `model/id` is not there (or not there for this caller).
 pub(crate) fn not_found(model: &str, id: &str) -> CoreError {
     CoreError::NotFound(format!("{model}/{id} not found"))
+}
+
+/// `id` of `model` is soft-deleted, for a reader who could otherwise see it; in JXP's words,
+/// with the model's display name (`Document <id> is deleted on Test`).
+pub(crate) fn deleted(model: &jxp_model::Model, id: &str) -> CoreError {
+    CoreError::NotFound(format!("Document {id} is deleted on {}", model.name))
 }
 
 /// Checks an `:id` is ObjectId-shaped, so a bad id is a 400 and never a lookup.
@@ -226,9 +231,7 @@ mod tests {
                     by_model: "note".into(),
                     by_field: "todo_id".into(),
                 },
-                format!(
-                    "todo/{id} is referenced by note.todo_id; delete with _cascade=1 to delete the referrers too"
-                ),
+                "Parent link item exists in note/todo_id".to_owned(),
             ),
             (
                 StoreError::NotEmpty { model: m.clone() },

@@ -7,7 +7,7 @@ use jxp_query::{Filter, Find, ListParams, has_text_index};
 use serde_json::Value;
 
 use crate::app::{App, QueryLimits};
-use crate::error::{CoreError, check_id, not_found};
+use crate::error::{CoreError, check_id, deleted, not_found};
 use crate::hooks::ReadEvent;
 use crate::identity::Identity;
 use crate::perms::{self, Access, Right, access, allowed_on, read_scope};
@@ -82,19 +82,20 @@ impl App {
             .await?;
         let not_found = || not_found(slug, id);
         let doc = self.store().get(slug, id).await?.ok_or_else(not_found)?;
+        let owner = doc.get("_owner_id").and_then(Value::as_str);
+        // Someone else's document is as good as absent to an owner-only reader, and so is one
+        // outside what the read hooks let this reader see.
+        if !allowed_on(model, who, Right::Read, owner) || !jxp_query::matches(&constraint, &doc) {
+            return Err(not_found());
+        }
+        // Only a reader who could see it learns that it is deleted rather than absent.
         if !show_deleted
             && doc
                 .get("_deleted")
                 .and_then(Value::as_bool)
                 .unwrap_or(false)
         {
-            return Err(not_found());
-        }
-        let owner = doc.get("_owner_id").and_then(Value::as_str);
-        // Someone else's document is as good as absent to an owner-only reader, and so is one
-        // outside what the read hooks let this reader see.
-        if !allowed_on(model, who, Right::Read, owner) || !jxp_query::matches(&constraint, &doc) {
-            return Err(not_found());
+            return Err(deleted(model, id));
         }
         Ok(view_as(model, who, &doc))
     }
@@ -176,7 +177,9 @@ impl App {
                 out.page_count = Some(count.div_ceil(l));
             }
         }
-        if params.limit.is_some() || params.page.is_some() {
+        // The page size applied, asked for or the default, is reported with its page, as
+        // JXP reports them; a list without any limit (limits off, none asked) has no pages.
+        if limit.is_some() {
             out.limit = limit;
             out.page = Some(page);
         }

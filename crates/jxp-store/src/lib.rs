@@ -10,6 +10,7 @@
 
 mod change;
 mod error;
+mod indexes;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod query;
@@ -25,11 +26,20 @@ use tokio::sync::broadcast;
 
 pub use change::{Change, ChangeOp};
 pub use error::StoreError;
+pub use indexes::{
+    DeclaredIndex, DifferentIndex, ExtraIndex, IndexReport, IndexSync, ModelIndexes,
+};
 #[cfg(feature = "postgres")]
-pub use postgres::{PostgresOptions, PostgresStore, postgres_schema_url};
+pub use postgres::{
+    PostgresOptions, PostgresStore, postgres_index_report, postgres_schema_url,
+    postgres_sync_indexes,
+};
 pub use spec::{Guard, IndexSpec, RefSpec, TableSpec, WriteOp, WriteTx};
 pub use sqlite::backup as sqlite_backup;
-pub use sqlite::{SqliteOptions, SqliteStore, StoreLock, Synchronous, lock_path};
+pub use sqlite::{
+    SqliteOptions, SqliteStore, StoreLock, Synchronous, lock_path, sqlite_index_report,
+    sqlite_sync_indexes,
+};
 
 /// The macro the `Store` trait is declared with, for crates that implement or wrap a store
 /// without depending on `async-trait` themselves.

@@ -46,6 +46,9 @@ pub enum Error {
     Task(#[source] tokio::task::JoinError),
     #[error("cannot create the admin user")]
     AddAdmin(#[source] CoreError),
+    /// `jxp indexes` could not read or change the database's indexes.
+    #[error("cannot compare the indexes with the database")]
+    Indexes(#[source] StoreError),
     /// `jxp init` cannot create the project's directory.
     #[error("cannot create {}", path.display())]
     CreateDir {

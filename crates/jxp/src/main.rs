@@ -1,4 +1,4 @@
-//! The `jxp` command line: `serve`, `init`, `add-admin`, `backup`, `restore`.
+//! The `jxp` command line: `serve`, `init`, `add-admin`, `backup`, `restore`, `indexes`.
 
 mod settings_args;
 
@@ -50,6 +50,20 @@ enum Command {
         /// Replace the store if it exists.
         #[arg(long)]
         force: bool,
+    },
+    /// Compare the indexes the models declare with the database's: missing, extra and
+    /// different, per model. Exits 1 when they differ.
+    Indexes {
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Create the missing indexes and make the different ones again (on SQLite, with no
+        /// server running on the file).
+        #[arg(long)]
+        sync: bool,
+        /// With --sync, also drop the extra indexes: the value must be DROP_EXTRA_INDEXES.
+        #[arg(long, value_name = "DROP_EXTRA_INDEXES", requires = "sync")]
+        confirm: Option<String>,
     },
 }
 
@@ -149,7 +163,53 @@ async fn run(cli: Cli, dotenv: Result<PathBuf, dotenvy::Error>) -> anyhow::Resul
             );
             Ok(())
         }
+        Command::Indexes {
+            json,
+            sync,
+            confirm,
+        } => indexes(&config, json, sync, confirm).await,
         Command::Init { .. } => Ok(()),
+    }
+}
+
+/// Differences found by `jxp indexes` (without `--sync`): exit status 1, as JXP's.
+#[derive(Debug, thiserror::Error)]
+#[error("the indexes differ from the models")]
+struct IndexesDiffer;
+
+async fn indexes(
+    config: &Config,
+    json: bool,
+    sync: bool,
+    confirm: Option<String>,
+) -> anyhow::Result<()> {
+    use jxp::indexes::{self, DROP_CONFIRMATION};
+    let drop_extra = match confirm.as_deref() {
+        None => false,
+        Some(DROP_CONFIRMATION) => true,
+        Some(other) => anyhow::bail!(
+            "--confirm {other}: extra indexes are dropped only with --confirm {DROP_CONFIRMATION}"
+        ),
+    };
+    if sync {
+        let done = indexes::sync_indexes(config, drop_extra).await?;
+        if json {
+            println!("{:#}", indexes::sync_json(&done));
+        } else {
+            print!("{}", indexes::sync_table(&done));
+        }
+        return Ok(());
+    }
+    let report = indexes::index_report(config).await?;
+    if json {
+        println!("{:#}", indexes::report_json(&report));
+    } else {
+        print!("{}", indexes::report_table(&report));
+    }
+    if report.in_sync() {
+        Ok(())
+    } else {
+        Err(IndexesDiffer.into())
     }
 }
 
@@ -170,6 +230,8 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli, dotenv)) {
         Ok(()) => ExitCode::SUCCESS,
+        // The report said so already.
+        Err(e) if e.is::<IndexesDiffer>() => ExitCode::FAILURE,
         Err(e) => {
             eprintln!("jxp: {e:#}");
             ExitCode::FAILURE

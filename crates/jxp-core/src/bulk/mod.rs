@@ -6,7 +6,8 @@
 //! `insertOne`, `updateOne`, `replaceOne` and `deleteOne` are open to anyone holding the right
 //! they need (create; update, plus create for an upsert; delete), `updateMany` and `deleteMany`
 //! only to admins. The whole request is checked before anything runs: a malformed operation or
-//! one the caller holds no right for refuses the request and nothing is written. After that,
+//! one the caller holds no right for (or, holding an owner right only, one whose filter selects
+//! other owners' documents) refuses the request and nothing is written. After that,
 //! each operation succeeds or fails on its own; like MongoDB's default ordered bulk write, the
 //! first failure stops the rest (`"ordered": false` runs them all).
 
@@ -290,7 +291,7 @@ impl App {
         let model = self.model(slug)?.clone();
         if !who.is_admin() && !model.options.advanced_queries.bulkwrite {
             return Err(CoreError::Forbidden(format!(
-                "POST /bulkwrite is not enabled for model {slug}"
+                "POST /bulkwrite is disabled for model {slug}"
             )));
         }
         if ops.is_empty() {
@@ -326,6 +327,12 @@ impl App {
                     }
                     e => e,
                 })?;
+                let right = match &op {
+                    BulkOp::Delete { .. } => Right::Delete,
+                    _ => Right::Update,
+                };
+                self.check_others_untouched(&model, who, index, &filter.parsed, right)
+                    .await?;
             }
             parsed.push((kind, op));
         }
@@ -343,6 +350,37 @@ impl App {
             }
         }
         Ok(outcome)
+    }
+
+    /// Refuses (403) an operation whose filter selects live documents of other owners when
+    /// `who` holds `right` only on their own: an owner right is checked against the stored
+    /// documents, as on `DELETE /api` and `PUT /api`, rather than quietly matching nothing.
+    /// Where the caller may not read those documents either, they stay as absent as a read
+    /// answers them, and the operation matches only the caller's own.
+    async fn check_others_untouched(
+        &self,
+        model: &Model,
+        who: &Identity,
+        index: usize,
+        client: &Filter,
+        right: Right,
+    ) -> Result<(), CoreError> {
+        if access(model, who, right) != Access::OwnOnly
+            || access(model, who, Right::Read) != Access::All
+        {
+            return Ok(());
+        }
+        let others = Filter::Not(Box::new(perms::scope(model, who, right)))
+            .and(client.clone())
+            .and(Filter::live());
+        if self.store().count(&model.slug, &others).await? > 0 {
+            return Err(CoreError::Forbidden(format!(
+                "operation {index}: you may not {} {}: the filter matches documents of other owners",
+                right.verb(),
+                model.slug
+            )));
+        }
+        Ok(())
     }
 
     /// The filter of an operation as the store runs it: the client's conditions, live

@@ -8,11 +8,14 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::Caller;
 
+/// JXP's `admin_only`: a 403 either way, saying whether the caller is signed in at all.
 fn admin_only(who: &jxp_core::Identity) -> Result<(), ApiError> {
     if who.is_admin() {
         Ok(())
+    } else if who.user.is_none() {
+        Err(ApiError::forbidden("User not logged in"))
     } else {
-        Err(ApiError::forbidden("only admins may use the cache routes"))
+        Err(ApiError::forbidden("User not admin"))
     }
 }
 

@@ -10,6 +10,7 @@ use jxp_query::{PG_FUNCTIONS, pg_doc_text};
 use tokio_postgres::Transaction;
 
 use crate::error::StoreError;
+use crate::indexes::{DeclaredIndex, Flavor, declared, is_managed};
 use crate::spec::TableSpec;
 use crate::tables::{
     TableInfo, check_model_name, fields_key, fields_value, migration_error, new_defaults,
@@ -17,24 +18,46 @@ use crate::tables::{
 };
 
 /// The advisory lock key schema changes take (any constant; "jxp" in ASCII).
-const LOCK_KEY: i64 = 0x006a_7870;
+pub(super) const LOCK_KEY: i64 = 0x006a_7870;
 
-/// An index name of at most 63 bytes (PostgreSQL's limit), unique per model and path.
-fn index_name(model: &str, path: &str, unique: bool) -> String {
-    let prefix = if unique { "ux" } else { "ix" };
-    let name = format!("{prefix}_{model}__{}", path.replace('.', "__"));
-    if name.len() <= 63 {
-        return name;
-    }
-    // FNV-1a keeps long names distinct after truncation.
-    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    let mut cut = 46;
-    while !name.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    format!("{}_{hash:016x}", &name[..cut])
+/// The statement that creates a declared index on the expression the renderer reads the
+/// field with, in byte order, so equality and ranges on strings use it (`if_not_exists` for
+/// start-up, which leaves one already there alone); `table` is the (quoted) table it goes on.
+pub(super) fn create_index_sql(
+    model: &str,
+    table: &str,
+    index: &DeclaredIndex,
+    if_not_exists: bool,
+) -> Result<String, StoreError> {
+    let expr = pg_doc_text(&index.path)
+        .ok_or_else(|| migration_error(model)(format!("bad index path \"{}\"", index.path)))?;
+    let unique = if index.unique { "UNIQUE " } else { "" };
+    let guard = if if_not_exists { "IF NOT EXISTS " } else { "" };
+    Ok(format!(
+        "CREATE {unique}INDEX {guard}\"{}\" ON {table} (({expr}) COLLATE \"C\")",
+        index.name
+    ))
+}
+
+/// Creates a declared index on the model's table, answering a unique index that existing
+/// documents break as the migration error that says so.
+pub(super) async fn create_index(
+    tx: &Transaction<'_>,
+    model: &str,
+    index: &DeclaredIndex,
+    if_not_exists: bool,
+) -> Result<(), StoreError> {
+    let sql = create_index_sql(model, &table_name(model), index, if_not_exists)?;
+    tx.batch_execute(&sql).await.map_err(|e| {
+        if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) {
+            migration_error(model)(format!(
+                "cannot add a unique index on \"{}\": existing documents share a value",
+                index.path
+            ))
+        } else {
+            e.into()
+        }
+    })
 }
 
 /// The system tables and the renderer's functions, created if missing.
@@ -141,29 +164,13 @@ async fn migrate_one(tx: &Transaction<'_>, spec: &TableSpec) -> Result<TableInfo
     // Indexes asked for by the model; ours that it no longer asks for are dropped.
     let mut info = TableInfo::default();
     let mut wanted = HashSet::new();
-    for index in &spec.indexes {
-        let expr = pg_doc_text(&index.path)
-            .ok_or_else(|| fail(format!("bad index path \"{}\"", index.path)))?;
-        let name = index_name(model, &index.path, index.unique);
-        let unique = if index.unique { "UNIQUE " } else { "" };
-        tx.batch_execute(&format!(
-            "CREATE {unique}INDEX IF NOT EXISTS \"{name}\" ON {table} (({expr}) COLLATE \"C\")"
-        ))
-        .await
-        .map_err(|e| {
-            if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) {
-                fail(format!(
-                    "cannot add a unique index on \"{}\": existing documents share a value",
-                    index.path
-                ))
-            } else {
-                e.into()
-            }
-        })?;
+    for index in declared(spec, Flavor::Postgres) {
+        create_index(tx, model, &index, true).await?;
         if index.unique {
-            info.unique_indexes.insert(name.clone(), index.path.clone());
+            info.unique_indexes
+                .insert(index.name.clone(), index.path.clone());
         }
-        wanted.insert(name);
+        wanted.insert(index.name);
     }
     let existing = tx
         .query(
@@ -174,9 +181,7 @@ async fn migrate_one(tx: &Transaction<'_>, spec: &TableSpec) -> Result<TableInfo
         .await?;
     for row in existing {
         let name: String = row.try_get(0)?;
-        let ours = name.starts_with(&format!("ix_{model}__"))
-            || name.starts_with(&format!("ux_{model}__"));
-        if ours && !wanted.contains(&name) {
+        if is_managed(Flavor::Postgres, model, &name) && !wanted.contains(&name) {
             tx.batch_execute(&format!("DROP INDEX IF EXISTS \"{name}\""))
                 .await?;
         }

@@ -15,6 +15,7 @@
 //! of tests can share one server.
 
 mod cancel;
+mod indexes;
 mod listen;
 mod migrate;
 mod read;
@@ -27,6 +28,8 @@ use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use jxp_query::{Filter, Find};
 use tokio::sync::{broadcast, mpsc, oneshot};
+
+pub use indexes::{postgres_index_report, postgres_sync_indexes};
 
 use crate::change::Change;
 use crate::error::StoreError;

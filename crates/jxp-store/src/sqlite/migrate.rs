@@ -9,6 +9,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::fts_name;
 use crate::error::StoreError;
+use crate::indexes::{DeclaredIndex, Flavor, declared, is_managed};
 use crate::spec::TableSpec;
 use crate::tables::{
     TableInfo, Tables, check_model_name, fields_key, fields_value, migration_error, new_defaults,
@@ -53,13 +54,50 @@ fn json_path(dotted: &str) -> Result<String, StoreError> {
     }
 }
 
-/// Unique indexes are `ux_`; the others are `iy_` and carry `_deleted` as their second
-/// column, so that a filter on the field of live documents (every list and count) is answered
-/// from the index alone, and a count never reads a row. (Their `ix_` predecessors held the
-/// field only; start-up drops them as indexes the model no longer asks for.)
-fn index_name(model: &str, path: &str, unique: bool) -> String {
-    let prefix = if unique { "ux" } else { "iy" };
-    format!("{prefix}_{model}__{}", path.replace('.', "__"))
+/// The statement that creates a declared index (`if_not_exists` for start-up, which leaves
+/// one already there alone). Unique indexes are on the value alone; the others carry
+/// `_deleted` as their second column, so that a filter on the field of live documents (every
+/// list and count) is answered from the index alone, and a count never reads a row.
+pub(super) fn create_index_sql(
+    model: &str,
+    index: &DeclaredIndex,
+    if_not_exists: bool,
+) -> Result<String, StoreError> {
+    let path = json_path(&index.path)
+        .map_err(|_| migration_error(model)(format!("bad index path \"{}\"", index.path)))?;
+    let (unique, deleted) = if index.unique {
+        ("UNIQUE ", "")
+    } else {
+        ("", ", _deleted")
+    };
+    let guard = if if_not_exists { "IF NOT EXISTS " } else { "" };
+    Ok(format!(
+        "CREATE {unique}INDEX {guard}\"{}\" ON {} (json_extract(doc, '{path}'){deleted})",
+        index.name,
+        table_name(model)
+    ))
+}
+
+/// Creates a declared index, answering a unique index that existing documents break as the
+/// migration error that says so.
+pub(super) fn create_index(
+    conn: &Connection,
+    model: &str,
+    index: &DeclaredIndex,
+    if_not_exists: bool,
+) -> Result<(), StoreError> {
+    conn.execute_batch(&create_index_sql(model, index, if_not_exists)?)
+        .map_err(|e| match e {
+            rusqlite::Error::SqliteFailure(f, _)
+                if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                migration_error(model)(format!(
+                    "cannot add a unique index on \"{}\": existing documents share a value",
+                    index.path
+                ))
+            }
+            other => other.into(),
+        })
 }
 
 /// `INSERT INTO fts_x (rowid, c0, …) SELECT rid, json_extract(doc, '$.f0'), … FROM m_x <where>`.
@@ -158,46 +196,24 @@ fn migrate_one(conn: &Connection, spec: &TableSpec) -> Result<TableInfo, StoreEr
         meta_set(conn, &jsonb_key, "1")?;
     }
 
-    // Indexes asked for by the model; ours that it no longer asks for are dropped.
+    // Indexes asked for by the model; ours that it no longer asks for are dropped. (Those
+    // named `ix_` held the field only, before `iy_`; they go as indexes no longer asked for.)
     let mut info = TableInfo::default();
     let mut wanted = HashSet::new();
-    for index in &spec.indexes {
-        let path = json_path(&index.path)
-            .map_err(|_| fail(format!("bad index path \"{}\"", index.path)))?;
-        let name = index_name(model, &index.path, index.unique);
-        let (unique, deleted) = if index.unique {
-            ("UNIQUE ", "")
-        } else {
-            ("", ", _deleted")
-        };
-        conn.execute_batch(&format!(
-            "CREATE {unique}INDEX IF NOT EXISTS \"{name}\" ON {table} (json_extract(doc, '{path}'){deleted})"
-        ))
-        .map_err(|e| match e {
-            rusqlite::Error::SqliteFailure(f, _)
-                if f.code == rusqlite::ErrorCode::ConstraintViolation =>
-            {
-                fail(format!(
-                    "cannot add a unique index on \"{}\": existing documents share a value",
-                    index.path
-                ))
-            }
-            other => other.into(),
-        })?;
+    for index in declared(spec, Flavor::Sqlite) {
+        create_index(conn, model, &index, true)?;
         if index.unique {
-            info.unique_indexes.insert(name.clone(), index.path.clone());
+            info.unique_indexes
+                .insert(index.name.clone(), index.path.clone());
         }
-        wanted.insert(name);
+        wanted.insert(index.name);
     }
     let existing: Vec<String> = conn
         .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?1")?
         .query_map([format!("m_{model}")], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     for name in existing {
-        let ours = ["ix", "iy", "ux"]
-            .iter()
-            .any(|p| name.starts_with(&format!("{p}_{model}__")));
-        if ours && !wanted.contains(&name) {
+        if is_managed(Flavor::Sqlite, model, &name) && !wanted.contains(&name) {
             conn.execute_batch(&format!("DROP INDEX IF EXISTS \"{name}\""))?;
         }
     }

@@ -2,6 +2,7 @@
 //! into one SQLite transaction, and a pool of reader connections.
 
 pub mod backup;
+mod indexes;
 mod lock;
 mod migrate;
 mod read;
@@ -23,6 +24,7 @@ use crate::spec::{TableSpec, WriteTx};
 use crate::tables::Tables;
 use crate::{Document, Store};
 
+pub use indexes::{sqlite_index_report, sqlite_sync_indexes};
 pub use lock::{StoreLock, lock_path};
 use read::ReaderPool;
 use write::Command;

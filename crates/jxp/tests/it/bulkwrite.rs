@@ -227,7 +227,7 @@ async fn non_admins_need_the_model_to_opt_in() {
     assert_error(
         &got,
         StatusCode::FORBIDDEN,
-        "bulkwrite is not enabled for model test",
+        "POST /bulkwrite is disabled for model test",
     );
     let got = bulk(
         &w.s,
@@ -236,7 +236,7 @@ async fn non_admins_need_the_model_to_opt_in() {
         json!([{"insertOne": {"document": {"foo": "x"}}}]),
     )
     .await;
-    assert_error(&got, StatusCode::FORBIDDEN, "not enabled");
+    assert_error(&got, StatusCode::FORBIDDEN, "disabled for model test");
     assert_eq!(w.s.total("test").await, before, "nothing written");
     // Admins may use it on any model.
     let data = bulk_ok(
@@ -255,21 +255,54 @@ async fn every_operation_needs_its_right() {
     let alices = create_as(&w.s, &w.alice, "mine", json!({"name": "alice's", "n": 1})).await;
     create_as(&w.s, &w.bob, "mine", json!({"name": "bob's", "n": 1})).await;
 
-    // Owners change only their own: Bob's filter matches Alice's document but his scope does not.
+    // Owners change their own.
     let data = bulk_ok(
         &w.s,
         "mine",
         Some(&w.bob),
         json!([
-            {"updateOne": {"filter": {"_id": alices}, "update": {"$set": {"n": 99}}}},
-            {"deleteOne": {"filter": {"name": "alice's"}}},
-            {"updateOne": {"filter": {"name": "bob's"}, "update": {"$set": {"n": 2}}}}
+            {"updateOne": {"filter": {"name": "bob's"}, "update": {"$set": {"n": 2}}}},
+            {"updateOne": {"filter": {"name": "nobody's"}, "update": {"$set": {"n": 3}}}}
         ]),
     )
     .await;
     assert_eq!(counts(&data), [0, 0, 1, 1, 0], "{data}");
-    assert_eq!(one(&w, "mine", "alice's").await["n"], 1);
     assert_eq!(one(&w, "mine", "bob's").await["n"], 2);
+    // An operation whose filter selects someone else's document refuses the whole request,
+    // as a DELETE or PUT of that document is refused, rather than matching nothing.
+    for (index, op, verb) in [
+        (
+            1,
+            json!({"updateOne": {"filter": {"_id": alices}, "update": {"$set": {"n": 99}}}}),
+            "update",
+        ),
+        (
+            1,
+            json!({"replaceOne": {"filter": {"name": "alice's"}, "replacement": {"name": "x"}}}),
+            "update",
+        ),
+        (
+            1,
+            json!({"deleteOne": {"filter": {"name": "alice's"}}}),
+            "delete",
+        ),
+        (1, json!({"deleteOne": {"filter": {}}}), "delete"),
+    ] {
+        let got = bulk(
+            &w.s,
+            "mine",
+            Some(&w.bob),
+            json!([{"insertOne": {"document": {"name": "new"}}}, op]),
+        )
+        .await;
+        assert_error(
+            &got,
+            StatusCode::FORBIDDEN,
+            &format!("operation {index}: you may not {verb} mine"),
+        );
+    }
+    assert_eq!(one(&w, "mine", "alice's").await["n"], 1);
+    assert_eq!(names(&w, "mine").await.len(), 2, "nothing written");
 
     // A right the caller lacks refuses the whole request before anything runs.
     let before = names(&w, "keep").await;
@@ -525,7 +558,7 @@ async fn the_open_test_model_stays_closed_to_non_admins_by_default() {
             json!([{"insertOne": {"document": {"foo": "x"}}}]),
         )
         .await;
-    assert_error(&got, StatusCode::FORBIDDEN, "not enabled");
+    assert_error(&got, StatusCode::FORBIDDEN, "disabled for model test");
 }
 
 /// Users may create and update but not read: their filters still select what they update.

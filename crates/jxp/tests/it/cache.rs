@@ -63,12 +63,18 @@ async fn cached_answers_go_stale_on_write_and_admins_see_stats() {
         (Some("miss"), Some("two"))
     );
 
-    let (status, _, _) = get_with_cache_header(&s, "/cache/stats", None).await;
-    assert_eq!(
-        status,
-        StatusCode::FORBIDDEN,
-        "anonymous callers may not read cache stats"
-    );
+    // JXP's admin-only answer, which says whether the caller is signed in at all.
+    for path in ["/cache/stats", "/cache/clear"] {
+        let (status, _, body) = get_with_cache_header(&s, path, None).await;
+        assert_eq!(
+            (status, body),
+            (
+                StatusCode::FORBIDDEN,
+                json!({"code": "Forbidden", "message": "User not logged in"})
+            ),
+            "{path}"
+        );
+    }
     let admin = Some(("admin@example.com", "secret-pass"));
     let (status, _, stats) = get_with_cache_header(&s, "/cache/stats", admin).await;
     assert_eq!(status, StatusCode::OK, "{stats}");
@@ -117,4 +123,62 @@ async fn populated_answers_are_not_cached() {
     );
     let (_, _, body) = get_with_cache_header(&s, path, None).await;
     assert_eq!(body["data"][0]["link"]["name"], "after", "{body}");
+}
+
+/// The `jxp-cache` and `jxp-cache-key` headers of a GET.
+async fn cache_headers(s: &TestServer, path: &str) -> (Option<String>, Option<String>) {
+    let resp = s
+        .client
+        .get(format!("{}{path}", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK, "{path}");
+    let header = |name: &str| {
+        resp.headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    (header("jxp-cache"), header("jxp-cache-key"))
+}
+
+#[tokio::test]
+async fn every_cached_answer_names_its_key_and_says_hit_or_miss() {
+    let s = TestServer::open_with(&[("CACHE_ENABLED", "true")]).await;
+    let id = s.create("test", json!({"foo": "one"})).await;
+    for path in [
+        "/api/test".to_owned(),
+        "/api/test?sort=foo".to_owned(),
+        format!("/api/test/{id}"),
+    ] {
+        let (first, key) = cache_headers(&s, &path).await;
+        let (second, key_again) = cache_headers(&s, &path).await;
+        assert_eq!(
+            (first.as_deref(), second.as_deref()),
+            (Some("miss"), Some("hit")),
+            "{path}"
+        );
+        assert!(key.as_deref().is_some_and(|k| !k.is_empty()), "{path}");
+        assert_eq!(key, key_again, "{path}: one request, one key");
+    }
+    let (_, a) = cache_headers(&s, "/api/test").await;
+    let (_, b) = cache_headers(&s, "/api/test?sort=foo").await;
+    assert_ne!(a, b, "another query string is another key");
+}
+
+#[tokio::test]
+async fn a_signed_in_user_who_is_not_an_admin_may_not_use_the_cache_routes() {
+    use crate::harness::{World, get};
+    let w = World::start(&[], &[("CACHE_ENABLED", "true")], ["Alice", "Bob"]).await;
+    for path in ["/cache/stats", "/cache/clear"] {
+        assert_eq!(
+            get(&w.s, path, &w.alice.basic()).await,
+            (
+                StatusCode::FORBIDDEN,
+                json!({"code": "Forbidden", "message": "User not admin"})
+            ),
+            "{path}"
+        );
+        assert_eq!(get(&w.s, path, &w.admin.basic()).await.0, StatusCode::OK);
+    }
 }

@@ -43,7 +43,14 @@ async fn a_soft_deleted_document_is_hidden_unless_asked_for() {
     assert_eq!(status, StatusCode::OK, "{body}");
 
     let got = s.get(&format!("/api/test/{gone}")).await;
-    assert_error(&got, StatusCode::NOT_FOUND, "");
+    assert_eq!(
+        got,
+        (
+            StatusCode::NOT_FOUND,
+            json!({"code": "NotFound", "message": format!("Document {gone} is deleted on Test")})
+        ),
+        "JXP's status and words for a deleted document"
+    );
     let (_, list) = s.get("/api/test").await;
     assert_eq!(foos(&list), ["kept"]);
     assert_eq!(count(&s, "").await, 1);
@@ -137,7 +144,15 @@ async fn a_referenced_document_is_not_deleted_without_cascade() {
 
     for query in ["", "?_permaDelete=1"] {
         let got = s.delete(&format!("/api/link/{link}{query}")).await;
-        assert_error(&got, StatusCode::CONFLICT, "_cascade");
+        // JXP's status and words, which its clients compare against.
+        assert_eq!(
+            got,
+            (
+                StatusCode::CONFLICT,
+                json!({"code": "Conflict", "message": "Parent link item exists in test/ref_id"})
+            ),
+            "{query}"
+        );
         let (status, one) = s.get(&format!("/api/link/{link}")).await;
         assert_eq!(
             status,
@@ -269,7 +284,11 @@ async fn references_from_arrays_and_nested_objects_block_a_delete_too() {
         let bundle = s.create("bundle", referrer(&link, &other)).await;
 
         let got = s.delete(&format!("/api/link/{link}")).await;
-        assert_error(&got, StatusCode::CONFLICT, "_cascade");
+        assert_error(
+            &got,
+            StatusCode::CONFLICT,
+            "Parent link item exists in bundle/",
+        );
         assert_eq!(
             s.get(&format!("/api/link/{link}")).await.0,
             StatusCode::OK,
@@ -289,4 +308,64 @@ async fn references_from_arrays_and_nested_objects_block_a_delete_too() {
         StatusCode::OK,
         "an unrelated link stays"
     );
+}
+
+/// Users read everyone's documents and delete only their own.
+const OWN_DELETE: &str = r#"
+name = "Note"
+[fields]
+text = "String"
+[perms]
+admin = "crud"
+owner = "crud"
+user = "cr"
+"#;
+
+/// Owners read only their own documents.
+const OWN_READ: &str = r#"
+name = "Diary"
+[fields]
+text = "String"
+[perms]
+admin = "crud"
+owner = "crud"
+user = "c"
+"#;
+
+#[tokio::test]
+async fn only_a_reader_who_could_see_a_document_learns_it_is_deleted() {
+    use crate::harness::{World, create_as, delete, get};
+    let w = World::start(
+        &[("note", OWN_DELETE), ("diary", OWN_READ)],
+        &[],
+        ["Alice", "Bob"],
+    )
+    .await;
+    for (model, name) in [("note", "Note"), ("diary", "Diary")] {
+        let id = create_as(&w.s, &w.alice, model, json!({"text": "x"})).await;
+        let path = format!("/api/{model}/{id}");
+        let (status, body) = delete(&w.s, &path, &w.alice.basic()).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(
+            get(&w.s, &path, &w.alice.basic()).await,
+            (
+                StatusCode::NOT_FOUND,
+                json!({"code": "NotFound", "message": format!("Document {id} is deleted on {name}")})
+            )
+        );
+        // Bob may read Alice's notes, so he is told too; her diary stays as absent to him
+        // deleted as it was live.
+        let expected = if model == "note" {
+            format!("Document {id} is deleted on {name}")
+        } else {
+            format!("{model}/{id} not found")
+        };
+        assert_eq!(
+            get(&w.s, &path, &w.bob.basic()).await,
+            (
+                StatusCode::NOT_FOUND,
+                json!({"code": "NotFound", "message": expected})
+            )
+        );
+    }
 }

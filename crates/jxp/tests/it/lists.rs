@@ -223,14 +223,9 @@ async fn count_appears_only_when_asked() {
     let s = fixture().await;
     let plain = list(&s, "").await;
     assert_eq!(data(&plain).len(), 5);
-    for key in [
-        "count",
-        "limit",
-        "page",
-        "page_count",
-        "next",
-        "limit_capped",
-    ] {
+    // The default limit applied is reported with its page, as JXP reports it.
+    assert_eq!((&plain["limit"], &plain["page"]), (&json!(100), &json!(1)));
+    for key in ["count", "page_count", "next", "limit_capped"] {
         assert!(plain.get(key).is_none(), "{key} in a plain list: {plain}");
     }
     let counted = list(&s, "count=true").await;
@@ -353,5 +348,65 @@ query_limits = { max = 3, default = 2, large_collection_threshold = 5, max_respo
         (status, data(&body).len()),
         (StatusCode::OK, 2),
         "the model's default limit: {body}"
+    );
+}
+
+#[tokio::test]
+async fn the_default_limit_applied_is_reported_on_lists_and_queries() {
+    let s = TestServer::open_with(&[
+        ("QUERY_LIMITS_ENABLED", "true"),
+        ("QUERY_LIMITS_DEFAULT", "2"),
+    ])
+    .await;
+    for n in 1..=3 {
+        s.create(
+            "test",
+            json!({ "foo": format!("f{n}"), "bar": format!("b{n}"), "n": n }),
+        )
+        .await;
+    }
+    let body = list(&s, "sort=n").await;
+    assert_eq!(ns(&body), [1, 2]);
+    assert_eq!(
+        (&body["limit"], &body["page"]),
+        (&json!(2), &json!(1)),
+        "{body}"
+    );
+    assert!(
+        body["next"].as_str().is_some_and(|n| n.contains("page=2")),
+        "{body}"
+    );
+    let body = list(&s, "sort=n&page=2").await;
+    assert_eq!(ns(&body), [3]);
+    assert_eq!(
+        (&body["limit"], &body["page"]),
+        (&json!(2), &json!(2)),
+        "{body}"
+    );
+
+    let (status, body) = s
+        .post("/query/test?sort=n", json!({"query": {"n": {"$gte": 1}}}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(data(&body).len(), 2, "{body}");
+    assert_eq!(
+        (&body["limit"], &body["page"]),
+        (&json!(2), &json!(1)),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn without_limits_a_list_reports_no_page() {
+    let s = TestServer::open_with(&[("QUERY_LIMITS_ENABLED", "false")]).await;
+    for n in 1..=3 {
+        s.create("test", json!({ "bar": format!("b{n}"), "n": n }))
+            .await;
+    }
+    let body = list(&s, "").await;
+    assert_eq!(data(&body).len(), 3);
+    assert!(
+        body.get("limit").is_none() && body.get("page").is_none(),
+        "{body}"
     );
 }

@@ -22,6 +22,7 @@ mod delete;
 mod explain;
 mod fuzz;
 mod hooks;
+mod indexes;
 mod large_filters;
 mod lists;
 mod meta;

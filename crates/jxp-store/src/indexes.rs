@@ -1,0 +1,292 @@
+//! The indexes a model declares, as one definition both stores' migrations create (their
+//! names, paths and uniqueness), and the comparison of those with the indexes a database
+//! holds, which `jxp indexes` reports and syncs. Only the indexes jxp names for a model are
+//! its to manage: primary keys, `_id`'s unique constraint, the system-column indexes, the
+//! full-text index and the change log's are never reported as extra.
+
+use crate::error::StoreError;
+use crate::spec::TableSpec;
+use crate::tables::check_model_name;
+
+/// Which store's naming an index follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Flavor {
+    Sqlite,
+    #[cfg(feature = "postgres")]
+    Postgres,
+}
+
+impl Flavor {
+    /// The prefixes of the names jxp gives a model's declared indexes, this release's and
+    /// earlier ones' (SQLite's `ix_` became `iy_`, which carries `_deleted`).
+    fn managed_prefixes(self) -> &'static [&'static str] {
+        match self {
+            Flavor::Sqlite => &["ix", "iy", "ux"],
+            #[cfg(feature = "postgres")]
+            Flavor::Postgres => &["ix", "ux"],
+        }
+    }
+
+    /// The name of the index on `path` of `model`: `ux_` when unique, else SQLite's `iy_`
+    /// (the field and `_deleted`) or PostgreSQL's `ix_`. PostgreSQL cuts names at 63 bytes, so
+    /// a longer one is shortened and keeps a hash of the whole to stay distinct.
+    fn name(self, model: &str, path: &str, unique: bool) -> String {
+        let prefix = match (unique, self) {
+            (true, _) => "ux",
+            (false, Flavor::Sqlite) => "iy",
+            #[cfg(feature = "postgres")]
+            (false, Flavor::Postgres) => "ix",
+        };
+        let name = format!("{prefix}_{model}__{}", path.replace('.', "__"));
+        if self == Flavor::Sqlite || name.len() <= 63 {
+            return name;
+        }
+        // FNV-1a keeps long names distinct after truncation.
+        let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        let mut cut = 46;
+        while !name.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        format!("{}_{hash:016x}", &name[..cut])
+    }
+}
+
+/// An index a model declares (`index = true` or `unique = true` on a field).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeclaredIndex {
+    pub name: String,
+    /// The dotted path of the indexed field.
+    pub path: String,
+    pub unique: bool,
+}
+
+/// The indexes `spec` declares, named as `flavor` names them.
+pub(crate) fn declared(spec: &TableSpec, flavor: Flavor) -> Vec<DeclaredIndex> {
+    spec.indexes
+        .iter()
+        .map(|i| DeclaredIndex {
+            name: flavor.name(&spec.model, &i.path, i.unique),
+            path: i.path.clone(),
+            unique: i.unique,
+        })
+        .collect()
+}
+
+/// Whether `name`, an index on `model`'s table, is one jxp names for a declared index, so
+/// that one the model no longer declares is jxp's to drop.
+/// Only a plain identifier qualifies: a name jxp did not make is never written into SQL.
+pub(crate) fn is_managed(flavor: Flavor, model: &str, name: &str) -> bool {
+    jxp_model::is_ident(name)
+        && flavor
+            .managed_prefixes()
+            .iter()
+            .any(|p| name.starts_with(&format!("{p}_{model}__")))
+}
+
+/// An index the database holds under a declared name, defined otherwise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DifferentIndex {
+    pub declared: DeclaredIndex,
+    /// The definition the model asks for, as the database writes it.
+    pub expected: String,
+    /// The definition the database holds.
+    pub found: String,
+}
+
+/// An index of jxp's naming that the model no longer declares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtraIndex {
+    pub name: String,
+    pub definition: String,
+}
+
+/// How one model's declared indexes compare with its table's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelIndexes {
+    pub model: String,
+    /// Whether the model's table exists yet (a server creates it, with its indexes, when it
+    /// starts); without it every declared index is missing.
+    pub table_exists: bool,
+    /// Declared and present as declared.
+    pub present: Vec<DeclaredIndex>,
+    pub missing: Vec<DeclaredIndex>,
+    pub different: Vec<DifferentIndex>,
+    pub extra: Vec<ExtraIndex>,
+}
+
+impl ModelIndexes {
+    pub fn in_sync(&self) -> bool {
+        self.missing.is_empty() && self.different.is_empty() && self.extra.is_empty()
+    }
+}
+
+/// Every model's comparison, in model order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IndexReport {
+    pub models: Vec<ModelIndexes>,
+}
+
+impl IndexReport {
+    pub fn in_sync(&self) -> bool {
+        self.models.iter().all(ModelIndexes::in_sync)
+    }
+}
+
+/// What a sync did, as `model/index` names, and the comparison afterwards.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IndexSync {
+    pub created: Vec<String>,
+    /// Dropped and created again as declared.
+    pub recreated: Vec<String>,
+    pub dropped: Vec<String>,
+    /// Extra indexes left in place because dropping them was not confirmed.
+    pub kept: Vec<String>,
+    /// Models whose tables do not exist yet: a server creates them when it starts.
+    pub no_table: Vec<String>,
+    pub after: IndexReport,
+}
+
+/// One model's comparison: `wanted` pairs each declared index with the definition it
+/// should have, `found` the database's indexes on the table (name, definition); definitions
+/// are compared as `shape` makes them comparable.
+pub(crate) fn compare(
+    flavor: Flavor,
+    model: &str,
+    table_exists: bool,
+    wanted: Vec<(DeclaredIndex, String)>,
+    found: &[(String, String)],
+    shape: impl Fn(&str) -> String,
+) -> ModelIndexes {
+    let mut out = ModelIndexes {
+        model: model.to_owned(),
+        table_exists,
+        present: Vec::new(),
+        missing: Vec::new(),
+        different: Vec::new(),
+        extra: Vec::new(),
+    };
+    for (declared, expected) in &wanted {
+        match found.iter().find(|(name, _)| *name == declared.name) {
+            None => out.missing.push(declared.clone()),
+            Some((_, def)) if shape(def) == shape(expected) => out.present.push(declared.clone()),
+            Some((_, def)) => out.different.push(DifferentIndex {
+                declared: declared.clone(),
+                expected: expected.clone(),
+                found: def.clone(),
+            }),
+        }
+    }
+    for (name, definition) in found {
+        if is_managed(flavor, model, name) && !wanted.iter().any(|(d, _)| d.name == *name) {
+            out.extra.push(ExtraIndex {
+                name: name.clone(),
+                definition: definition.clone(),
+            });
+        }
+    }
+    out
+}
+
+/// The specs in model order, as a report lists them, each model's name checked to be one
+/// that may be written into SQL.
+pub(crate) fn in_model_order(specs: &[TableSpec]) -> Result<Vec<&TableSpec>, StoreError> {
+    let mut specs: Vec<&TableSpec> = specs.iter().collect();
+    specs.sort_by(|a, b| a.model.cmp(&b.model));
+    for spec in &specs {
+        check_model_name(&spec.model)?;
+    }
+    Ok(specs)
+}
+
+/// A definition with its runs of white space made one space, so that two spellings of one
+/// statement compare equal.
+pub(crate) fn squeeze(sql: &str) -> String {
+    sql.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::IndexSpec;
+
+    fn spec() -> TableSpec {
+        TableSpec {
+            model: "test".into(),
+            indexes: vec![
+                IndexSpec {
+                    path: "foo".into(),
+                    unique: false,
+                },
+                IndexSpec {
+                    path: "a.b".into(),
+                    unique: true,
+                },
+            ],
+            ..TableSpec::default()
+        }
+    }
+
+    #[test]
+    fn each_store_names_the_declared_indexes_its_way() {
+        let names = |f| {
+            declared(&spec(), f)
+                .into_iter()
+                .map(|d| d.name)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(Flavor::Sqlite), ["iy_test__foo", "ux_test__a__b"]);
+        #[cfg(feature = "postgres")]
+        {
+            assert_eq!(names(Flavor::Postgres), ["ix_test__foo", "ux_test__a__b"]);
+            let long = "x".repeat(80);
+            let name = Flavor::Postgres.name("test", &long, false);
+            assert!(name.len() <= 63, "{name}");
+            assert_ne!(name, Flavor::Postgres.name("test", &"x".repeat(81), false));
+        }
+    }
+
+    #[test]
+    fn only_jxps_names_are_extra() {
+        let wanted: Vec<_> = declared(&spec(), Flavor::Sqlite)
+            .into_iter()
+            .map(|d| {
+                let def = format!("CREATE INDEX \"{}\"", d.name);
+                (d, def)
+            })
+            .collect();
+        let found = vec![
+            (
+                "iy_test__foo".to_owned(),
+                "CREATE  INDEX \"iy_test__foo\"".to_owned(),
+            ),
+            (
+                "ux_test__a__b".to_owned(),
+                "CREATE UNIQUE INDEX x".to_owned(),
+            ),
+            ("ix_test__old".to_owned(), "CREATE INDEX old".to_owned()),
+            ("sx_test__owner".to_owned(), "CREATE INDEX o".to_owned()),
+            ("by_hand".to_owned(), "CREATE INDEX h".to_owned()),
+        ];
+        let got = compare(Flavor::Sqlite, "test", true, wanted, &found, squeeze);
+        assert_eq!(
+            got.present
+                .iter()
+                .map(|d| d.name.as_str())
+                .collect::<Vec<_>>(),
+            ["iy_test__foo"]
+        );
+        assert!(got.missing.is_empty());
+        assert_eq!(got.different.len(), 1);
+        assert_eq!(got.different[0].declared.name, "ux_test__a__b");
+        assert_eq!(
+            got.extra,
+            [ExtraIndex {
+                name: "ix_test__old".into(),
+                definition: "CREATE INDEX old".into()
+            }]
+        );
+        assert!(!got.in_sync());
+    }
+}
