@@ -119,10 +119,7 @@ impl Subscriptions {
             Err(_) => return Err(SubscribeFailed::Stopped),
         }
         let task = tokio::spawn(forward(rx, slug.to_owned(), peer));
-        lock(&self.by_uri).insert(
-            uri.to_owned(),
-            Subscription { _conn: conn, task },
-        );
+        lock(&self.by_uri).insert(uri.to_owned(), Subscription { _conn: conn, task });
         Ok(())
     }
 
@@ -188,7 +185,13 @@ mod tests {
     fn resource_uris() {
         assert_eq!(parse_uri("jxp://post").unwrap(), ("post", None));
         assert_eq!(parse_uri("jxp://post/abc").unwrap(), ("post", Some("abc")));
-        for bad in ["jxp://", "post", "jxp://post/", "jxp://post/a/b", "http://post"] {
+        for bad in [
+            "jxp://",
+            "post",
+            "jxp://post/",
+            "jxp://post/a/b",
+            "http://post",
+        ] {
             assert!(parse_uri(bad).is_err(), "{bad}");
         }
         assert_eq!(

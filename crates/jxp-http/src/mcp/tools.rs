@@ -54,9 +54,11 @@ pub(crate) const NAMES: [&str; 5] = [
 
 /// The tools' definitions for `tools/list`.
 pub(crate) fn definitions() -> Vec<Tool> {
-    let model = json!({"type": "string", "description": "The model's slug, as jxp_list_models names it."});
+    let model =
+        json!({"type": "string", "description": "The model's slug, as jxp_list_models names it."});
     let filter = json!({"type": "object", "description": "A MongoDB-style filter, e.g. {\"status\": \"active\"} or {\"n\": {\"$gte\": 3}}."});
-    let search = json!({"type": "string", "description": "Words to find in the model's full-text index."});
+    let search =
+        json!({"type": "string", "description": "Words to find in the model's full-text index."});
     let fields = json!({"type": "string", "description": "Comma-separated fields to return, e.g. \"_id,name\"."});
     let sort = json!({"type": "string", "description": "A field to sort on; a leading - sorts descending."});
     let limit = json!({"type": "integer", "minimum": 1, "description": "Documents per page (the MCP default when absent, at most the MCP maximum)."});
@@ -361,9 +363,10 @@ impl Call<'_> {
             if !filter.is_object() {
                 return Err(ToolError::Arguments("filter must be an object".into()));
             }
-            let resolved = jxp_query::resolve_wrappers(filter, chrono::Utc::now())
-                .map_err(CoreError::from)?;
-            let parsed = jxp_query::parse_mongo_filter(model, &resolved).map_err(CoreError::from)?;
+            let resolved =
+                jxp_query::resolve_wrappers(filter, chrono::Utc::now()).map_err(CoreError::from)?;
+            let parsed =
+                jxp_query::parse_mongo_filter(model, &resolved).map_err(CoreError::from)?;
             if filter.as_object().is_some_and(|o| !o.is_empty()) {
                 req.params.filtered = true;
             }

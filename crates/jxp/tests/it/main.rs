@@ -23,6 +23,7 @@ mod fuzz;
 mod hooks;
 mod large_filters;
 mod lists;
+mod mcp;
 mod meta;
 mod persistence;
 mod populate;
