@@ -67,14 +67,7 @@ async fn every_kind_of_credentials_works() {
     let session = login_as(&w.s, &w.alice).await;
     for auth in [w.alice.basic(), session.bearer(), session.key()] {
         let mcp = Mcp::connect(&w.s, &auth).await;
-        let models = mcp.ok("jxp_list_models", json!({})).await;
-        assert!(
-            models["models"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|m| m["model"] == "test")
-        );
+        assert!(mcp.model_slugs().await.contains(&"test".to_owned()));
     }
 }
 
@@ -92,14 +85,7 @@ async fn disabled_is_404_and_the_path_is_configurable() {
         StatusCode::NOT_FOUND
     );
     let mcp = Mcp::connect_at(&moved, "/ai/mcp", &admin.basic()).await;
-    let models = mcp.ok("jxp_list_models", json!({})).await;
-    assert!(
-        models["models"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|m| m["model"] == "test")
-    );
+    assert!(mcp.model_slugs().await.contains(&"test".to_owned()));
 }
 
 #[tokio::test]

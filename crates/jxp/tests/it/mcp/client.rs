@@ -7,7 +7,7 @@ use std::time::Duration;
 use reqwest::header::{HeaderName, HeaderValue};
 use rmcp::model::{
     CallToolRequestParams, ReadResourceRequestParams, ResourceContents,
-    ResourceUpdatedNotificationParam, SubscribeRequestParams,
+    ResourceUpdatedNotificationParam, SubscribeRequestParams, UnsubscribeRequestParams,
 };
 use rmcp::service::{NotificationContext, RunningService};
 use rmcp::transport::StreamableHttpClientTransport;
@@ -105,6 +105,17 @@ impl Mcp {
         self.tool(name, args).await.json()
     }
 
+    /// The slugs `jxp_list_models` answers.
+    pub async fn model_slugs(&self) -> Vec<String> {
+        let models = self.ok("jxp_list_models", serde_json::json!({})).await;
+        models["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["model"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
     /// The text of resource `uri`.
     pub async fn read(&self, uri: &str) -> Result<String, String> {
         let result = self
@@ -126,6 +137,14 @@ impl Mcp {
     pub async fn subscribe(&self, uri: &str) -> Result<(), String> {
         self.service
             .subscribe(SubscribeRequestParams::new(uri))
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    #[allow(deprecated)]
+    pub async fn unsubscribe(&self, uri: &str) -> Result<(), String> {
+        self.service
+            .unsubscribe(UnsubscribeRequestParams::new(uri))
             .await
             .map_err(|e| e.to_string())
     }

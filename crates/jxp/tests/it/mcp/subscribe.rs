@@ -48,6 +48,15 @@ async fn subscribers_are_told_of_changes_they_may_read_only() {
         Some(format!("jxp://owned/{mine}").as_str())
     );
     assert_eq!(one.next_update(QUIET).await, None);
+    one.unsubscribe(&format!("jxp://owned/{mine}"))
+        .await
+        .unwrap();
+    update_as(&w.s, &w.alice, "owned", &mine, json!({"title": "z"})).await;
+    assert_eq!(one.next_update(QUIET).await, None);
+    assert!(
+        one.unsubscribe("jxp://owned").await.is_err(),
+        "never subscribed"
+    );
 
     // Alice may not read `closed`, and the auth models are hidden.
     for refused in ["jxp://closed", "jxp://user", "jxp://nosuch", "http://owned"] {
@@ -56,7 +65,7 @@ async fn subscribers_are_told_of_changes_they_may_read_only() {
     // The resource read answers as jxp_find does.
     let text = alice.read(&format!("jxp://owned/{mine}")).await.unwrap();
     let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(doc["data"]["title"], "y");
+    assert_eq!(doc["data"]["title"], "z");
     assert!(alice.read(&format!("jxp://closed/{mine}")).await.is_err());
 
     // Open sessions and their event streams do not hold up a graceful shutdown.
