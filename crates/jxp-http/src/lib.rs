@@ -8,6 +8,7 @@ mod cors;
 mod docs;
 mod error;
 mod extract;
+mod mcp;
 mod routes;
 mod ws;
 
@@ -20,10 +21,12 @@ use axum::Router;
 use jxp_core::App;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 pub use cors::{BadOrigin, CorsOrigins};
 pub use docs::DocsAccess;
 pub use error::ApiError;
+pub use mcp::McpSettings;
 pub use ws::WsSettings;
 
 /// Settings of the HTTP layer.
@@ -52,6 +55,8 @@ pub struct HttpSettings {
     /// `HTTP_MAX_CONNECTIONS_PER_CLIENT`: HTTP connections one client address may hold open;
     /// more are answered 503 and closed.
     pub max_connections_per_client: usize,
+    /// `MCP_*`: the Model Context Protocol endpoint.
+    pub mcp: McpSettings,
 }
 
 impl Default for HttpSettings {
@@ -68,6 +73,7 @@ impl Default for HttpSettings {
             body_timeout: Duration::from_secs(30),
             keep_alive_timeout: Duration::from_secs(15),
             max_connections_per_client: 256,
+            mcp: McpSettings::default(),
         }
     }
 }
@@ -78,6 +84,9 @@ pub struct AppState {
     pub app: App,
     pub http: Arc<HttpSettings>,
     pub(crate) cache: Arc<cache::ResponseCache>,
+    /// Cancelled as the server shuts down, which ends the MCP sessions' open event streams:
+    /// requests the graceful shutdown would otherwise wait for.
+    pub(crate) mcp_stop: CancellationToken,
 }
 
 impl AppState {
@@ -90,6 +99,7 @@ impl AppState {
             app,
             http: Arc::new(http),
             cache,
+            mcp_stop: CancellationToken::new(),
         }
     }
 }
@@ -97,7 +107,11 @@ impl AppState {
 /// The whole API as a router, so tests and the binary build the same thing.
 pub fn router(state: AppState) -> Router {
     let cors = cors::layer(&state.http.cors);
-    let router = routes::router().with_state(state);
+    let mut router = routes::router();
+    if let Some(mcp) = mcp::router(&state) {
+        router = router.merge(mcp);
+    }
+    let router = router.with_state(state);
     // Around every route and the fallbacks, so that preflights of any path are answered and
     // error answers carry the headers too: a page cannot read a 401's body without them.
     match cors {
@@ -128,8 +142,10 @@ pub async fn serve(
         }
     });
     let hub = state.app.hub().clone();
+    let mcp_stop = state.mcp_stop.clone();
     let shutdown = async move {
         shutdown.await;
+        mcp_stop.cancel();
         // Open WebSockets are told first (1001); they are not requests the server would
         // wait for.
         hub.close_all();

@@ -12,7 +12,7 @@ use jxp_core::{
     AuthSettings, Hooks, QueryLimits, RateLimitSettings, RealtimeSettings, Settings, SmtpSettings,
     parse_size,
 };
-use jxp_http::{CorsOrigins, DocsAccess, HttpSettings, WsSettings};
+use jxp_http::{CorsOrigins, DocsAccess, HttpSettings, McpSettings, WsSettings};
 use jxp_store::Synchronous;
 
 use crate::settings::{DefaultValue, setting};
@@ -343,6 +343,7 @@ impl Config {
                     v.positive("HTTP_MAX_CONNECTIONS_PER_CLIENT")?,
                 )
                 .unwrap_or(usize::MAX),
+                mcp: mcp_settings(v)?,
             },
         })
     }
@@ -352,6 +353,54 @@ impl Config {
 fn docs_access(v: &Vars) -> Result<DocsAccess, ConfigError> {
     let value = v.value("DOCS_ACCESS").unwrap_or_default();
     DocsAccess::parse(value).ok_or_else(|| bad("DOCS_ACCESS", value, "public, protected or off"))
+}
+
+/// The `MCP_*` settings; each guide file must be readable now, not at the first read.
+fn mcp_settings(v: &Vars) -> Result<McpSettings, ConfigError> {
+    let list = |name: &str| -> Vec<String> {
+        v.get(name)
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    let guide_files: Vec<PathBuf> = list("MCP_GUIDE_FILES")
+        .into_iter()
+        .map(PathBuf::from)
+        .collect();
+    if let Some(bad_file) = guide_files.iter().find(|p| std::fs::File::open(p).is_err()) {
+        return Err(bad(
+            "MCP_GUIDE_FILES",
+            &bad_file.display().to_string(),
+            "readable markdown files, comma-separated",
+        ));
+    }
+    let path = v.value("MCP_PATH").unwrap_or_default().trim().to_owned();
+    if !path.starts_with('/') || path.len() < 2 || path.contains(['{', '}', '*']) {
+        return Err(bad("MCP_PATH", &path, "a path such as /mcp"));
+    }
+    let default_limit = v.positive("MCP_DEFAULT_LIMIT")?;
+    let max_limit = v.positive("MCP_MAX_LIMIT")?;
+    Ok(McpSettings {
+        enabled: v.flag("MCP_ENABLED")?,
+        path,
+        require_credentials: v.flag("MCP_REQUIRE_API_KEY")?,
+        whitelist: list("MCP_MODEL_WHITELIST"),
+        blacklist: list("MCP_MODEL_BLACKLIST"),
+        default_limit: default_limit.min(max_limit),
+        max_limit,
+        max_response_size: v.size(
+            "MCP_MAX_RESPONSE_SIZE",
+            "a size such as 256kb, 1mb or a byte count (0 disables)",
+        )?,
+        instructions_append: v
+            .get("MCP_INSTRUCTIONS_APPEND")
+            .unwrap_or_default()
+            .to_owned(),
+        guide_files,
+    })
 }
 
 /// `CORS_ORIGINS`: unset for same-origin pages only, `*`, or origins separated by commas; a
@@ -486,6 +535,7 @@ mod tests {
             c.http.max_connections_per_client,
             http.max_connections_per_client
         );
+        assert_eq!(c.http.mcp, http.mcp);
         assert_eq!(c.model_dir, PathBuf::from("./models"));
         assert_eq!(c.log_format, LogFormat::Pretty);
         assert!(c.shared_secret.is_none() && c.core.auth.smtp.is_none());

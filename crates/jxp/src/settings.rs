@@ -35,6 +35,7 @@ const MAIL: &str = "Password recovery email";
 const QUERIES: &str = "Query limits";
 const CACHE: &str = "Response cache";
 const REALTIME: &str = "Realtime feed";
+const MCP: &str = "MCP (Model Context Protocol) for AI clients";
 
 const fn value(
     name: &'static str,
@@ -320,6 +321,57 @@ pub const SETTINGS: &[Setting] = &[
         "60",
         REALTIME,
         "Seconds of silence after which a WebSocket client is closed.",
+    ),
+    value(
+        "MCP_ENABLED",
+        "true",
+        MCP,
+        "Serve the read-only MCP endpoint (Streamable HTTP) for AI clients.",
+    ),
+    value("MCP_PATH", "/mcp", MCP, "Path of the MCP endpoint."),
+    value(
+        "MCP_REQUIRE_API_KEY",
+        "true",
+        MCP,
+        "Answer MCP requests without credentials (API key, Bearer token or Basic) with 401.",
+    ),
+    unset(
+        "MCP_MODEL_WHITELIST",
+        MCP,
+        "Models MCP shows although hidden by default (the built-in auth models, internal ones), comma-separated.",
+    ),
+    unset(
+        "MCP_MODEL_BLACKLIST",
+        MCP,
+        "Models MCP never shows, comma-separated.",
+    ),
+    value(
+        "MCP_DEFAULT_LIMIT",
+        "20",
+        MCP,
+        "Documents an MCP find or export returns without a limit.",
+    ),
+    value(
+        "MCP_MAX_LIMIT",
+        "100",
+        MCP,
+        "Most documents one MCP find or export returns.",
+    ),
+    value(
+        "MCP_MAX_RESPONSE_SIZE",
+        "256kb",
+        MCP,
+        "Largest MCP tool answer (such as 256kb; 0 for no limit); larger ones are refused with a hint.",
+    ),
+    unset(
+        "MCP_INSTRUCTIONS_APPEND",
+        MCP,
+        "Text appended to the instructions MCP clients receive on connecting.",
+    ),
+    unset(
+        "MCP_GUIDE_FILES",
+        MCP,
+        "Markdown files appended to the jxp://guide resource, comma-separated.",
     ),
 ];
 

@@ -111,7 +111,7 @@ async fn list_body(
 
 /// A list request from query-string pairs, as every list-shaped route (`/api`, `/query`,
 /// `/csv`) reads it.
-pub(super) fn list_request(
+pub(crate) fn list_request(
     model: &jxp_model::Model,
     pairs: &[(String, String)],
 ) -> Result<ListRequest, ApiError> {

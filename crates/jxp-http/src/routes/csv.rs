@@ -48,7 +48,7 @@ pub(crate) async fn csv(
 
 /// The header row: `_id`, the model's top-level public fields in file order, then the system
 /// fields; or, with `fields=`, `_id` and the named top-level fields in the order given.
-fn columns(model: &Model, fields: Option<&[String]>) -> Vec<String> {
+pub(crate) fn columns(model: &Model, fields: Option<&[String]>) -> Vec<String> {
     let mut out = vec!["_id".to_owned()];
     let mut push = |name: &str| {
         if !out.iter().any(|c| c == name) {
@@ -78,7 +78,7 @@ fn columns(model: &Model, fields: Option<&[String]>) -> Vec<String> {
 }
 
 /// The CSV text: a header row and one row per document, CRLF-terminated (RFC 4180).
-fn render(columns: &[String], docs: &[Document]) -> String {
+pub(crate) fn render(columns: &[String], docs: &[Document]) -> String {
     let mut out = String::new();
     push_row(&mut out, columns.iter().map(String::as_str));
     for doc in docs {

@@ -68,7 +68,7 @@ fn perms_json(model: &Model) -> Value {
     )
 }
 
-fn fields_json(fields: &[Field]) -> Value {
+pub(crate) fn fields_json(fields: &[Field]) -> Value {
     Value::Object(
         fields
             .iter()

@@ -14,6 +14,10 @@ mod query;
 use axum::Router;
 use axum::routing::{get, post};
 
+pub(crate) use api::list_request;
+pub(crate) use csv::{columns as csv_columns, render as csv_render};
+pub(crate) use meta::fields_json;
+
 use crate::AppState;
 use crate::error::ApiError;
 

@@ -25,6 +25,7 @@ mod hooks;
 mod indexes;
 mod large_filters;
 mod lists;
+mod mcp;
 mod meta;
 mod persistence;
 mod populate;
