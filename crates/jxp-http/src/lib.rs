@@ -27,6 +27,7 @@ pub use cors::{BadOrigin, CorsOrigins};
 pub use docs::DocsAccess;
 pub use error::ApiError;
 pub use mcp::McpSettings;
+pub use routes::is_api_path;
 pub use ws::WsSettings;
 
 /// Settings of the HTTP layer.

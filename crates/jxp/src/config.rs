@@ -381,6 +381,13 @@ fn mcp_settings(v: &Vars) -> Result<McpSettings, ConfigError> {
     if !path.starts_with('/') || path.len() < 2 || path.contains(['{', '}', '*']) {
         return Err(bad("MCP_PATH", &path, "a path such as /mcp"));
     }
+    if jxp_http::is_api_path(&path) {
+        return Err(bad(
+            "MCP_PATH",
+            &path,
+            "a path that is not one of the API's own routes, such as /mcp",
+        ));
+    }
     let default_limit = v.positive("MCP_DEFAULT_LIMIT")?;
     let max_limit = v.positive("MCP_MAX_LIMIT")?;
     Ok(McpSettings {
@@ -498,6 +505,16 @@ mod tests {
         assert_eq!(c.database, Database::Sqlite(PathBuf::from("/tmp/x.db")));
         assert_eq!(c.core.query_limits.max_response_size, 512 * 1024);
         assert_eq!(c.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn mcp_path_may_not_fall_on_an_api_route() {
+        let err = Config::from_vars(vars(&[("MCP_PATH", "/healthz")])).unwrap_err();
+        assert_eq!(err.var, "MCP_PATH");
+        let err = Config::from_vars(vars(&[("MCP_PATH", "/api/mcp")])).unwrap_err();
+        assert_eq!(err.var, "MCP_PATH");
+        let c = Config::from_vars(vars(&[("MCP_PATH", "/agents")])).unwrap();
+        assert_eq!(c.http.mcp.path, "/agents");
     }
 
     #[test]

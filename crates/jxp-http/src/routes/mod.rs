@@ -21,6 +21,39 @@ pub(crate) use meta::fields_json;
 use crate::AppState;
 use crate::error::ApiError;
 
+/// The first path segment of every route below: a path of the operator's choosing (such as
+/// `MCP_PATH`) must not start with one, or the two routes would collide.
+pub const ROUTE_ROOTS: &[&str] = &[
+    "aggregate",
+    "api",
+    "bulkwrite",
+    "cache",
+    "call",
+    "count",
+    "csv",
+    "docs",
+    "groups",
+    "healthz",
+    "login",
+    "logout",
+    "model",
+    "query",
+    "refresh",
+    "setup",
+    "update",
+    "websocket",
+];
+
+/// Whether `path` falls on one of the API's own routes.
+pub fn is_api_path(path: &str) -> bool {
+    let first = path
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    ROUTE_ROOTS.contains(&first)
+}
+
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(meta::healthz))
@@ -67,6 +100,20 @@ pub(crate) fn router() -> Router<AppState> {
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_paths_are_told_apart_from_free_ones() {
+        assert!(is_api_path("/healthz"));
+        assert!(is_api_path("/api/x"));
+        assert!(is_api_path("/docs"));
+        assert!(!is_api_path("/mcp"));
+        assert!(!is_api_path("/agents/mcp"));
+    }
 }
 
 async fn not_found() -> ApiError {
