@@ -1,8 +1,9 @@
 //! The console at `/docs`: a page, its script and its style sheet, all inside the binary, so
 //! the console works with no request to any other host (the Content-Security-Policy it is
 //! served with says so to the browser too). Everything it shows comes from the API itself:
-//! `GET /model` for the models, the REST routes for the explorer and the WebSocket feed for
-//! the live view, each with the signed-in user's rights. `DOCS_ACCESS` turns it off or asks
+//! `GET /model` for the models, the REST routes for the explorer, the WebSocket feed for the
+//! live view and, with MCP on, the MCP endpoint for its page, each with the signed-in user's
+//! rights. `DOCS_ACCESS` turns it off or asks
 //! for a sign-in before any model is shown.
 
 use axum::extract::State;
@@ -94,9 +95,11 @@ pub(crate) async fn config(State(state): State<AppState>) -> Response {
     if state.http.docs == DocsAccess::Off {
         return ApiError::not_found("no such route").into_response();
     }
+    let mcp = &state.http.mcp;
     axum::Json(json!({
         "access": state.http.docs.name(),
         "version": env!("CARGO_PKG_VERSION"),
+        "mcp": mcp.enabled.then_some(mcp.path.as_str()),
     }))
     .into_response()
 }

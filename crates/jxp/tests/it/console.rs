@@ -2,7 +2,8 @@
 //! `DOCS_ACCESS` obeyed, and, in a real headless Chromium, a user signs in, browses a model,
 //! creates a document through the explorer and sees it arrive in the live view of a second
 //! page, which resumes after a dropped connection without a gap; a user without the right
-//! sees the API's refusal; no request leaves the server's host and the page logs no error.
+//! sees the API's refusal; the MCP page calls a tool; no request leaves the server's host and
+//! the page logs no error.
 
 use std::time::Duration;
 
@@ -238,6 +239,35 @@ async fn a_user_signs_in_creates_through_the_explorer_and_watches_it_arrive_live
         vec![1, 2, 3],
         "every change once, in order, across the reconnect"
     );
+
+    // The MCP page: the tools as an AI client sees them, called as the signed-in user.
+    chrome.eval(&editor, "location.hash = '#/mcp'; true").await;
+    chrome
+        .wait_for(
+            &editor,
+            "[...document.querySelectorAll('#mcp-tool option')].some(o => o.value === 'jxp_count')",
+            STEP,
+        )
+        .await;
+    chrome
+        .eval(
+            &editor,
+            "const s = document.querySelector('#mcp-tool'); s.value = 'jxp_count'; s.dispatchEvent(new Event('change')); true",
+        )
+        .await;
+    chrome
+        .fill(&editor, "#mcp-args", r#"{"model": "item"}"#)
+        .await;
+    chrome.click(&editor, "#mcp-call").await;
+    let output = chrome
+        .wait_for(
+            &editor,
+            "document.querySelector('#mcp-output') && document.querySelector('#mcp-output').innerText",
+            STEP,
+        )
+        .await;
+    let output: Value = serde_json::from_str(output.as_str().unwrap()).unwrap();
+    assert_eq!(output["count"], 3, "{output}");
 
     // Bob may only read `locked`: the explorer shows the API's refusal.
     let bob = signed_in(&mut chrome, &base, &w.bob).await;

@@ -81,6 +81,7 @@ function drawHeader() {
   nav.replaceChildren(
     el("a", { href: "#/" }, "Models"),
     el("a", { href: "#/auth" }, "Authentication"),
+    config.mcp ? el("a", { href: "#/mcp" }, "MCP") : null,
   );
   const who = document.getElementById("who");
   if (session.token) {
@@ -449,6 +450,77 @@ function stopLive() {
   }
 }
 
+// MCP over Streamable HTTP, as an AI client speaks it: initialize, then JSON-RPC requests
+// carrying the session id; an answer may come as JSON or as a server-sent event.
+const mcp = { session: null, id: 0 };
+
+async function mcpCall(method, params, notification) {
+  const headers = { "Content-Type": "application/json", Accept: "application/json, text/event-stream" };
+  if (session.token) headers.Authorization = "Bearer " + session.token;
+  if (mcp.session) headers["Mcp-Session-Id"] = mcp.session;
+  const message = { jsonrpc: "2.0", method, params: params || {} };
+  if (!notification) message.id = ++mcp.id;
+  const res = await fetch(config.mcp, { method: "POST", headers, body: JSON.stringify(message) });
+  const sid = res.headers.get("Mcp-Session-Id");
+  if (sid) mcp.session = sid;
+  const text = await res.text();
+  if (!res.ok) {
+    let why = text;
+    try { why = JSON.parse(text).message || text; } catch (_) { /* plain text */ }
+    throw new Error(`${res.status}: ${why}`);
+  }
+  if (notification) return null;
+  const lines = text.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trim()).filter(Boolean);
+  const frames = (lines.length ? lines : [text]).map((l) => JSON.parse(l));
+  const answer = frames.find((f) => f.id === message.id);
+  if (!answer) throw new Error("no answer from the MCP endpoint");
+  if (answer.error) throw new Error(answer.error.message);
+  return answer.result;
+}
+
+async function mcpPage() {
+  if (needsSignIn()) return signInFirst();
+  if (!config.mcp) return show(el("h1", {}, "MCP"), el("p", {}, "MCP is off on this server."));
+  mcp.session = null;
+  await mcpCall("initialize", { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "jxp console", version: config.version || "" } });
+  await mcpCall("notifications/initialized", {}, true);
+  const tools = (await mcpCall("tools/list")).tools || [];
+  const pick = el("select", { id: "mcp-tool" }, tools.map((t) => el("option", { value: t.name }, t.name)));
+  const about = el("p", { class: "muted", id: "mcp-about" });
+  const args = el("textarea", { id: "mcp-args" });
+  const out = el("div", { id: "mcp-result" });
+  const describe = () => {
+    const tool = tools.find((t) => t.name === pick.value);
+    about.textContent = tool ? tool.description || "" : "";
+    const props = tool && tool.inputSchema && tool.inputSchema.properties ? Object.keys(tool.inputSchema.properties) : [];
+    args.value = JSON.stringify(Object.fromEntries(props.filter((p) => p === "model").map((p) => [p, ""])), null, 2);
+  };
+  pick.addEventListener("change", describe);
+  describe();
+  show(
+    el("h1", {}, "MCP"),
+    el("p", {}, `AI clients connect to ${origin}${config.mcp} (Streamable HTTP) with the same credentials as the API. Try its tools as the signed-in user:`),
+    el("div", { class: "bar" }, "Tool", pick), about,
+    el("p", {}, "Arguments (JSON):"), args,
+    el("button", {
+      id: "mcp-call",
+      onclick: async () => {
+        out.replaceChildren();
+        let parsed;
+        try { parsed = JSON.parse(args.value || "{}"); } catch (e) { return out.replaceChildren(errorBox("not JSON: " + e.message)); }
+        try {
+          const result = await mcpCall("tools/call", { name: pick.value, arguments: parsed });
+          const text = (result.content || []).map((c) => c.text || JSON.stringify(c)).join("\n");
+          out.replaceChildren(el("pre", { id: result.isError ? "error" : "mcp-output", class: result.isError ? "error" : "" }, text));
+        } catch (e) {
+          out.replaceChildren(errorBox(String(e.message || e)));
+        }
+      },
+    }, "Call"),
+    out,
+  );
+}
+
 async function route() {
   stopLive();
   drawHeader();
@@ -462,6 +534,7 @@ async function route() {
     else if (parts[0] === "model" && parts[1]) await modelPage(parts[1]);
     else if (parts[0] === "explore" && parts[1]) await explore(parts[1], new URLSearchParams(query || ""));
     else if (parts[0] === "live" && parts[1]) liveView(parts[1]);
+    else if (parts[0] === "mcp") await mcpPage();
     else show(el("h1", {}, "Not found"), el("p", {}, el("a", { href: "#/" }, "Back to the models")));
   } catch (e) {
     show(errorBox(String(e.message || e)));
