@@ -2,15 +2,18 @@
 //! `POST /aggregate` (a pipeline). Both obey the model's `advanced_queries` opt-outs and the
 //! reader's scope; neither ever shows a private field.
 //!
-//! An aggregation runs in two parts. What the database can do is pushed into one `find`: the
-//! reader's scope, `_deleted = false`, the leading `$match` stages the model understands, then a
+//! An aggregation runs in up to three parts. When it starts (after `$match` stages) with a
+//! `$group` of plain fields or a `$count`, the database answers that in one statement
+//! (`group_sql`); otherwise what the database can do is pushed into one `find`: the reader's
+//! scope, `_deleted = false`, the leading `$match` stages the model understands, then a
 //! leading `$sort` and `$skip`/`$limit`. The rest runs in memory (`jxp_query`'s executor) over
-//! at most [`AGGREGATE_MAX_DOCS`] documents, stripped of private fields (and of the
-//! `private = "owner"` fields of other people's documents, in which case nothing is pushed
-//! down) before the first stage sees them, so no stage can group, match or project on a secret. Every document read and
-//! every copy a stage makes is charged to the request's budget (`QUERY_MEMORY_LIMIT`,
-//! `QUERY_TIMEOUT`) before it is built, so a pipeline that multiplies documents is refused
-//! (413, or 503 past the time limit) instead of exhausting the server.
+//! documents stripped of private fields (and of the `private = "owner"` fields of other
+//! people's documents, in which case nothing is pushed down) before the first stage sees them,
+//! so no stage can group, match or project on a secret. There is no cap on how many documents
+//! that is: every document read and every copy a stage makes is charged to the request's
+//! budget (`QUERY_MEMORY_LIMIT`, `QUERY_TIMEOUT`) before it is built, and the store stops
+//! reading once the bytes left are spent, so a pipeline too large for memory is refused (413,
+//! or 503 past the time limit) instead of exhausting the server.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -24,15 +27,16 @@ use serde_json::Value;
 
 use crate::app::App;
 use crate::error::CoreError;
+use crate::group_sql;
 use crate::hooks::ReadEvent;
 use crate::identity::Identity;
 use crate::perms::read_scope;
 use crate::read::{ListOutcome, ListRequest};
 use crate::view::{into_view_as, may_probe_owner_fields, owner_only_at};
 
-/// The most documents `/aggregate` reads from one model, and the most a pipeline may hold or
-/// join at once: the pipeline runs in memory, so this bounds what one request can take.
-pub const AGGREGATE_MAX_DOCS: usize = 100_000;
+/// The count cap the in-memory executor's multiplying stages get: none, as the byte budget
+/// bounds what they build.
+const NO_COUNT_CAP: usize = usize::MAX;
 
 /// How many join values go into one `IN (…)` when `$lookup` fetches foreign documents, well
 /// under SQLite's bound-parameter limit.
@@ -71,6 +75,38 @@ impl App {
         self.list(who, slug, &req).await
     }
 
+    /// `POST /aggregate?explain=true` (admins): the statement and the database's plan for
+    /// the part of `pipeline` run in the database as one grouping, or `None` when the
+    /// pipeline runs as a `find` and the stages in memory.
+    pub async fn explain_aggregate(
+        &self,
+        who: &Identity,
+        slug: &str,
+        pipeline: Option<&Value>,
+    ) -> Result<Option<(String, Vec<String>)>, CoreError> {
+        if !who.is_admin() {
+            return Err(CoreError::Forbidden("explain is for admins".into()));
+        }
+        let model = self.model(slug)?.clone();
+        let Some(pipeline) = pipeline.filter(|p| p.is_array()) else {
+            return Err(CoreError::BadRequest(
+                "query missing or not of type array".into(),
+            ));
+        };
+        let stages = parse_pipeline(&resolve_wrappers(pipeline, chrono::Utc::now())?)?;
+        let scope = read_scope(&model, who)?.and(Filter::live());
+        let Some(group_sql::InDatabase::Group(grouping, _)) =
+            group_sql::plan(&model, scope, &stages)
+        else {
+            return Ok(None);
+        };
+        Ok(self
+            .store()
+            .explain_aggregate(slug, &grouping)
+            .await?
+            .map(|(q, plan)| (q.sql, plan)))
+    }
+
     /// `POST /aggregate`: runs `pipeline` (a JSON array of stages) over the documents of `slug`
     /// the caller may read, and answers the resulting documents.
     pub async fn aggregate(
@@ -94,12 +130,21 @@ impl App {
                 "query missing or not of type array".into(),
             ));
         };
-        let resolved = resolve_wrappers(pipeline, chrono::Utc::now())?;
-        let stages = parse_pipeline(&resolved)?;
+        let stages = parse_pipeline(&resolve_wrappers(pipeline, chrono::Utc::now())?)?;
         // A reader who may not see a `private = "owner"` field on every document gets no
         // database help: the whole pipeline runs on the views, where a stage can only match,
         // sort or group on what this reader sees.
-        let (find, rest) = if may_probe_owner_fields(&model, who) {
+        let mut budget = self.budget();
+        let probe = may_probe_owner_fields(&model, who);
+        if probe
+            && let Some(plan) = group_sql::plan(&model, scope.clone().and(Filter::live()), &stages)
+            && let Some(docs) = self
+                .run_in_database(&model.slug, &plan, &mut budget)
+                .await?
+        {
+            return self.run_stages(who, plan.rest(), docs, &mut budget).await;
+        }
+        let (find, rest) = if probe {
             pushdown(&model, scope.and(Filter::live()), &stages)
         } else {
             let find = Find {
@@ -108,37 +153,41 @@ impl App {
             };
             (find, &stages[..])
         };
-        let mut budget = self.budget();
-        let mut docs: Vec<Document> = self
-            .read_capped(&model, find, &mut budget)
+        let docs: Vec<Document> = self
+            .read_within_budget(&model, find, &mut budget)
             .await?
             .into_iter()
             .map(|d| into_view_as(&model, who, d))
             .collect();
-        for stage in rest {
+        self.run_stages(who, rest, docs, &mut budget).await
+    }
+
+    /// Runs `stages` in memory over `docs`, fetching what a `$lookup` joins.
+    async fn run_stages(
+        &self,
+        who: &Identity,
+        stages: &[Stage],
+        mut docs: Vec<Document>,
+        budget: &mut Budget,
+    ) -> Result<Vec<Document>, CoreError> {
+        for stage in stages {
             docs = match stage.lookup() {
-                Some(spec) => self.lookup(who, spec, docs, &mut budget).await?,
-                None => run_stage(stage, docs, AGGREGATE_MAX_DOCS, &mut budget)?,
+                Some(spec) => self.lookup(who, spec, docs, budget).await?,
+                None => run_stage(stage, docs, NO_COUNT_CAP, budget)?,
             };
         }
         Ok(docs)
     }
 
-    /// Reads what `find` selects, refusing (413) more than [`AGGREGATE_MAX_DOCS`] or more
-    /// bytes than `budget` has left, and charging what it read.
-    async fn read_capped(
+    /// Reads what `find` selects, refusing (413) more bytes than `budget` has left, and
+    /// charging what it read.
+    async fn read_within_budget(
         &self,
         model: &Model,
-        mut find: Find,
+        find: Find,
         budget: &mut Budget,
     ) -> Result<Vec<Document>, CoreError> {
-        let cap = AGGREGATE_MAX_DOCS as u64;
-        // One past the cap tells "too many" apart from "exactly the cap".
-        find.limit = Some(find.limit.map_or(cap + 1, |l| l.min(cap + 1)));
         let rows = self.find_within(&model.slug, find, budget).await?;
-        if rows.len() > AGGREGATE_MAX_DOCS {
-            return Err(too_many(&model.slug));
-        }
         for row in &rows {
             budget.charge_doc(row)?;
         }
@@ -191,15 +240,12 @@ impl App {
                         filter: base.clone().and(f),
                         ..Default::default()
                     };
-                    for row in self.read_capped(&model, find, budget).await? {
+                    for row in self.read_within_budget(&model, find, budget).await? {
                         // A document with an array of keys can come back from two chunks.
                         let id = row.get("_id").map(Value::to_string).unwrap_or_default();
                         if seen.insert(id) {
                             rows.push(row);
                         }
-                    }
-                    if rows.len() > AGGREGATE_MAX_DOCS {
-                        return Err(too_many(&model.slug));
                     }
                 }
                 rows
@@ -209,27 +255,15 @@ impl App {
                     filter: base,
                     ..Default::default()
                 };
-                self.read_capped(&model, find, budget).await?
+                self.read_within_budget(&model, find, budget).await?
             }
         };
         let foreign: Vec<Document> = rows
             .into_iter()
             .map(|d| into_view_as(&model, who, d))
             .collect();
-        Ok(apply_lookup(
-            spec,
-            docs,
-            &foreign,
-            AGGREGATE_MAX_DOCS,
-            budget,
-        )?)
+        Ok(apply_lookup(spec, docs, &foreign, NO_COUNT_CAP, budget)?)
     }
-}
-
-fn too_many(slug: &str) -> CoreError {
-    CoreError::TooLarge(format!(
-        "POST /aggregate reads at most {AGGREGATE_MAX_DOCS} documents of {slug}; start the pipeline with a $match (or $limit) that narrows it"
-    ))
 }
 
 /// Splits the pipeline into what one database `find` can do and the stages left to run in

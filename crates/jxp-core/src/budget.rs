@@ -43,7 +43,7 @@ impl App {
 
 /// Awaits `work` (a store read) no longer than `budget`'s time left, answering the budget's
 /// timeout when it runs past.
-async fn within<T>(
+pub(crate) async fn within<T>(
     budget: &Budget,
     work: impl Future<Output = Result<T, CoreError>>,
 ) -> Result<T, CoreError> {

@@ -16,6 +16,7 @@ mod bulk;
 mod delete;
 mod error;
 mod explain;
+mod group_sql;
 mod hooks;
 mod identity;
 mod password;
@@ -28,7 +29,6 @@ mod tables;
 mod view;
 mod write;
 
-pub use aggregate::AGGREGATE_MAX_DOCS;
 pub use app::{App, CallCtx, Hooks, QueryLimits, Settings, StoreReader, parse_size};
 pub use auth::{AuthSettings, Credentials, GroupChange, RateLimitSettings, Session, SmtpSettings};
 pub use bulk::{BULK_MAX_MATCHED, BULK_MAX_OPS, BulkDone, BulkKind, BulkOutcome, BulkReport};

@@ -21,7 +21,7 @@ mod tables;
 
 use std::sync::Arc;
 
-use jxp_query::{Filter, Find};
+use jxp_query::{Cell, Filter, Find, Grouping, SqlQuery};
 use tokio::sync::broadcast;
 
 pub use change::{Change, ChangeOp};
@@ -90,6 +90,28 @@ pub trait Store: Send + Sync + 'static {
 
     /// Whether the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// The rows of a `$match` + `$group` run in the database, in the column layout
+    /// `jxp_query`'s group rendering documents (`Grouping::decode` reads them); `None` from a
+    /// store that cannot, whose caller then groups in memory.
+    async fn aggregate(
+        &self,
+        model: &str,
+        grouping: &Grouping,
+    ) -> Result<Option<Vec<Vec<Cell>>>, StoreError> {
+        let _ = (model, grouping);
+        Ok(None)
+    }
+
+    /// The statement [`Store::aggregate`] runs and the database's plan for it.
+    async fn explain_aggregate(
+        &self,
+        model: &str,
+        grouping: &Grouping,
+    ) -> Result<Option<(SqlQuery, Vec<String>)>, StoreError> {
+        let _ = (model, grouping);
+        Ok(None)
+    }
 
     /// The database's own plan for the query `find` runs (with `count`, the one `count_find`
     /// runs), one line per step, so an operator can see which index serves a query.

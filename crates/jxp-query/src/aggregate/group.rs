@@ -12,19 +12,19 @@ use super::{Doc, R};
 use crate::budget::{Budget, BudgetError, value_size};
 #[derive(Debug, Clone)]
 pub(super) struct Group {
-    id: Expr,
-    accs: Vec<Accumulator>,
+    pub(super) id: Expr,
+    pub(super) accs: Vec<Accumulator>,
 }
 
 #[derive(Debug, Clone)]
-struct Accumulator {
-    name: String,
-    op: AccOp,
-    expr: Expr,
+pub(super) struct Accumulator {
+    pub(super) name: String,
+    pub(super) op: AccOp,
+    pub(super) expr: Expr,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum AccOp {
+pub(super) enum AccOp {
     Sum,
     Avg,
     Min,

@@ -20,6 +20,7 @@ mod expr;
 mod group;
 mod lookup;
 mod matching;
+mod pushed;
 mod stages;
 mod values;
 mod wrappers;
@@ -36,6 +37,7 @@ use group::{Group, parse_group, run_group};
 use lookup::parse_lookup;
 pub use lookup::{Lookup, apply_lookup, lookup_values};
 use matching::{Pred, parse_pred, pred_matches};
+pub use pushed::{Cell, FieldKind, GroupField, Grouping, PlainAcc, PlainGroup, PlainKey};
 use stages::{
     Projection, SortKey, Unwind, parse_add_fields, parse_count, parse_project, parse_sort,
     parse_unset, parse_unwind, run_project, run_sort, run_unwind,

@@ -4,6 +4,7 @@
 //! is read, where array elements come from, and how parameters are written (`?1` for SQLite,
 //! `$1` for PostgreSQL).
 
+mod group;
 mod postgres;
 mod sqlite;
 mod walk;
@@ -12,6 +13,7 @@ use std::fmt::Write;
 
 use serde_json::Value;
 
+pub use group::{render_pg_group, render_sqlite_group};
 pub use postgres::{PG_FUNCTIONS, pg_doc_text, pg_text_search};
 pub use sqlite::fts5_query;
 

@@ -11,6 +11,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Test code fails loudly.
 
 mod databases;
+mod groups;
 mod strategies;
 
 use std::collections::BTreeSet;

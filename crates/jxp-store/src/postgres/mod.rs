@@ -15,6 +15,7 @@
 //! of tests can share one server.
 
 mod cancel;
+mod group;
 mod indexes;
 mod listen;
 mod migrate;
@@ -26,7 +27,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use jxp_query::{Filter, Find};
+use jxp_query::{Cell, Filter, Find, Grouping, SqlQuery};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 pub use indexes::{postgres_index_report, postgres_sync_indexes};
@@ -269,6 +270,34 @@ impl Store for PostgresStore {
         let client = self.pool.get().await?;
         client.simple_query("SELECT 1").await?;
         Ok(())
+    }
+
+    async fn aggregate(
+        &self,
+        model: &str,
+        grouping: &Grouping,
+    ) -> Result<Option<Vec<Vec<Cell>>>, StoreError> {
+        self.tables.check_model(model)?;
+        if !grouping.renderable() {
+            return Ok(None);
+        }
+        let client = self.cancelling().await?;
+        let answer = group::aggregate(client.client()?, model, grouping).await;
+        client.finished();
+        answer.map(Some)
+    }
+
+    async fn explain_aggregate(
+        &self,
+        model: &str,
+        grouping: &Grouping,
+    ) -> Result<Option<(SqlQuery, Vec<String>)>, StoreError> {
+        self.tables.check_model(model)?;
+        if !grouping.renderable() {
+            return Ok(None);
+        }
+        let client = self.pool.get().await?;
+        group::explain(&client, model, grouping).await.map(Some)
     }
 
     async fn explain(

@@ -24,7 +24,10 @@ use crate::tables::table_name;
 /// Runs a rendered query: every parameter travels as text (or NULL). A regex that the
 /// `regex` crate accepts but PostgreSQL cannot compile (`\p{L}`, named groups) is the
 /// caller's error, not a fault.
-async fn query(client: &tokio_postgres::Client, q: &SqlQuery) -> Result<Vec<Row>, StoreError> {
+pub(crate) async fn query(
+    client: &tokio_postgres::Client,
+    q: &SqlQuery,
+) -> Result<Vec<Row>, StoreError> {
     let params: Vec<Option<String>> = q.params.iter().map(SqlParam::to_pg_text).collect();
     let run = async {
         let rows = client.query_raw(q.sql.as_str(), params.iter()).await?;

@@ -2,6 +2,7 @@
 //! into one SQLite transaction, and a pool of reader connections.
 
 pub mod backup;
+mod group;
 mod indexes;
 mod lock;
 mod migrate;
@@ -13,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use jxp_query::{Filter, Find};
+use jxp_query::{Cell, Filter, Find, Grouping, SqlQuery};
 use rusqlite::Connection;
 use rusqlite::functions::FunctionFlags;
 use tokio::sync::{broadcast, oneshot};
@@ -261,6 +262,38 @@ impl Store for SqliteStore {
                 Ok(())
             })
             .await
+    }
+
+    async fn aggregate(
+        &self,
+        model: &str,
+        grouping: &Grouping,
+    ) -> Result<Option<Vec<Vec<Cell>>>, StoreError> {
+        self.tables.check_model(model)?;
+        if !grouping.renderable() {
+            return Ok(None);
+        }
+        let (model, grouping) = (model.to_owned(), grouping.clone());
+        self.readers
+            .run(move |conn| group::aggregate(conn, &model, &grouping))
+            .await
+            .map(Some)
+    }
+
+    async fn explain_aggregate(
+        &self,
+        model: &str,
+        grouping: &Grouping,
+    ) -> Result<Option<(SqlQuery, Vec<String>)>, StoreError> {
+        self.tables.check_model(model)?;
+        if !grouping.renderable() {
+            return Ok(None);
+        }
+        let (model, grouping) = (model.to_owned(), grouping.clone());
+        self.readers
+            .run(move |conn| group::explain(conn, &model, &grouping))
+            .await
+            .map(Some)
     }
 
     async fn explain(

@@ -246,6 +246,11 @@ pub(crate) fn explain(
     let Some(q) = explained(model, find, count, find_sql, count_sql) else {
         return Ok(nothing_to_run());
     };
+    plan(conn, &q)
+}
+
+/// SQLite's plan for `q`: one line per step of `EXPLAIN QUERY PLAN`, indented by depth.
+pub(crate) fn plan(conn: &Connection, q: &SqlQuery) -> Result<Vec<String>, StoreError> {
     let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {}", q.sql))?;
     let rows = stmt.query_map(params_from_iter(q.params.iter().map(to_sql)), |r| {
         Ok((

@@ -4,6 +4,7 @@
 //! the models and world of owners, tags and closed documents the `/query`, `/csv`, `/explain`
 //! and `/bulkwrite` tests share.
 
+mod in_database;
 mod refusals;
 mod stages;
 
