@@ -169,7 +169,7 @@ fn render<D: GroupDialect>(
         .map(|f| format!("({})", D::bad(f)))
         .collect();
     let bad = if bad.is_empty() {
-        "0".to_owned()
+        "1 = 0".to_owned()
     } else {
         bad.join(" OR ")
     };
