@@ -7,7 +7,7 @@ use std::sync::RwLock;
 
 use jxp_model::is_ident;
 use jxp_model::sync as lock;
-use jxp_query::Find;
+use jxp_query::{Find, Grouping};
 use serde_json::Value;
 
 use crate::error::StoreError;
@@ -33,6 +33,13 @@ impl Tables {
     }
 
     /// Whether `model` has been migrated.
+    /// Whether a grouping over `model` can run here (an unknown model is an error): only
+    /// one whose paths SQL may write literally.
+    pub fn check_grouping(&self, model: &str, grouping: &Grouping) -> Result<bool, StoreError> {
+        self.check_model(model)?;
+        Ok(grouping.renderable())
+    }
+
     pub fn check_model(&self, model: &str) -> Result<(), StoreError> {
         if lock::read(&self.0).contains_key(model) {
             Ok(())

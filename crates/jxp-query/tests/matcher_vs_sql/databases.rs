@@ -74,16 +74,7 @@ pub(crate) fn sql_ids(conn: &Connection, filter: &Filter) -> BTreeSet<String> {
         params: Vec::new(),
     };
     render_sqlite_filter(filter, &mut q);
-    let params: Vec<rusqlite::types::Value> = q
-        .params
-        .iter()
-        .map(|p| match p {
-            SqlParam::Null => rusqlite::types::Value::Null,
-            SqlParam::Int(i) => rusqlite::types::Value::Integer(*i),
-            SqlParam::Real(f) => rusqlite::types::Value::Real(*f),
-            SqlParam::Text(s) => rusqlite::types::Value::Text(s.clone()),
-        })
-        .collect();
+    let params = sqlite_params(&q);
     let mut stmt = conn
         .prepare(&q.sql)
         .unwrap_or_else(|e| panic!("{e}: {}", q.sql));
@@ -91,6 +82,19 @@ pub(crate) fn sql_ids(conn: &Connection, filter: &Filter) -> BTreeSet<String> {
         .unwrap_or_else(|e| panic!("{e}: {}", q.sql))
         .collect::<Result<_, _>>()
         .unwrap_or_else(|e| panic!("{e}: {}", q.sql))
+}
+
+/// A rendered query's parameters, as SQLite binds them.
+pub(crate) fn sqlite_params(q: &SqlQuery) -> Vec<rusqlite::types::Value> {
+    q.params
+        .iter()
+        .map(|p| match p {
+            SqlParam::Null => rusqlite::types::Value::Null,
+            SqlParam::Int(i) => rusqlite::types::Value::Integer(*i),
+            SqlParam::Real(f) => rusqlite::types::Value::Real(*f),
+            SqlParam::Text(s) => rusqlite::types::Value::Text(s.clone()),
+        })
+        .collect()
 }
 
 pub(crate) fn with_ids(docs: Vec<Map<String, Value>>) -> Vec<Map<String, Value>> {
@@ -195,19 +199,23 @@ pub(crate) fn pg_ids(
                 params: Vec::new(),
             };
             render_pg_filter(f, &mut q);
-            let params: Vec<Option<String>> = q.params.iter().map(SqlParam::to_pg_text).collect();
-            let rows = pg
-                .client
-                .query_raw(&q.sql, params.iter())
-                .await
-                .unwrap_or_else(|e| panic!("{e:?}: {}", q.sql));
-            use futures_util::TryStreamExt;
-            let ids: Vec<tokio_postgres::Row> = rows
-                .try_collect()
-                .await
-                .unwrap_or_else(|e| panic!("{e:?}: {}", q.sql));
+            let ids = pg_query(pg, &q).await;
             out.push(ids.iter().map(|r| r.get::<_, String>(0)).collect());
         }
         out
     })
+}
+
+/// Runs a rendered query on PostgreSQL, every parameter as text.
+pub(crate) async fn pg_query(pg: &Pg, q: &SqlQuery) -> Vec<tokio_postgres::Row> {
+    use futures_util::TryStreamExt;
+    let params: Vec<Option<String>> = q.params.iter().map(SqlParam::to_pg_text).collect();
+    let rows = pg
+        .client
+        .query_raw(&q.sql, params.iter())
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}: {}", q.sql));
+    rows.try_collect()
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}: {}", q.sql))
 }

@@ -9,14 +9,14 @@
 use std::collections::HashMap;
 
 use jxp_query::{
-    Budget, Cell, FieldKind, Filter, GroupField, Grouping, Path, PlainAcc, PlainKey, SqlParam,
+    Budget, Cell, FieldKind, Filter, GroupField, Grouping, Path, PlainAcc, PlainKey,
     parse_pipeline, render_pg_group, render_sqlite_group, run_pipeline,
 };
 use proptest::prelude::*;
 use rusqlite::Connection;
 use serde_json::{Map, Value, json};
 
-use crate::databases::{database, load_pg, pg, with_ids};
+use crate::databases::{database, load_pg, pg, pg_query, sqlite_params, with_ids};
 
 /// Keys the documents may have: name, declared kind.
 const FIELDS: &[(&str, FieldKind)] = &[
@@ -140,16 +140,7 @@ fn in_memory(docs: &[Map<String, Value>], pipeline: &Value) -> Vec<Map<String, V
 
 fn sqlite_rows(conn: &Connection, g: &Grouping) -> Vec<Vec<Cell>> {
     let q = render_sqlite_group("t", g);
-    let params: Vec<rusqlite::types::Value> = q
-        .params
-        .iter()
-        .map(|p| match p {
-            SqlParam::Null => rusqlite::types::Value::Null,
-            SqlParam::Int(i) => rusqlite::types::Value::Integer(*i),
-            SqlParam::Real(f) => rusqlite::types::Value::Real(*f),
-            SqlParam::Text(s) => rusqlite::types::Value::Text(s.clone()),
-        })
-        .collect();
+    let params = sqlite_params(&q);
     let mut stmt = conn
         .prepare(&q.sql)
         .unwrap_or_else(|e| panic!("{e}: {}", q.sql));
@@ -178,17 +169,7 @@ fn pg_rows(docs: &[Map<String, Value>], g: &Grouping) -> Option<Vec<Vec<Cell>>> 
     Some(pg.rt.block_on(async {
         load_pg(&pg, docs).await;
         let q = render_pg_group("t", g);
-        let params: Vec<Option<String>> = q.params.iter().map(SqlParam::to_pg_text).collect();
-        let rows = pg
-            .client
-            .query_raw(&q.sql, params.iter())
-            .await
-            .unwrap_or_else(|e| panic!("{e:?}: {}", q.sql));
-        use futures_util::TryStreamExt;
-        let rows: Vec<tokio_postgres::Row> = rows
-            .try_collect()
-            .await
-            .unwrap_or_else(|e| panic!("{e:?}: {}", q.sql));
+        let rows = pg_query(&pg, &q).await;
         rows.iter()
             .map(|r| {
                 (0..r.len())

@@ -277,8 +277,7 @@ impl Store for PostgresStore {
         model: &str,
         grouping: &Grouping,
     ) -> Result<Option<Vec<Vec<Cell>>>, StoreError> {
-        self.tables.check_model(model)?;
-        if !grouping.renderable() {
+        if !self.tables.check_grouping(model, grouping)? {
             return Ok(None);
         }
         let client = self.cancelling().await?;
@@ -292,8 +291,7 @@ impl Store for PostgresStore {
         model: &str,
         grouping: &Grouping,
     ) -> Result<Option<(SqlQuery, Vec<String>)>, StoreError> {
-        self.tables.check_model(model)?;
-        if !grouping.renderable() {
+        if !self.tables.check_grouping(model, grouping)? {
             return Ok(None);
         }
         let client = self.pool.get().await?;

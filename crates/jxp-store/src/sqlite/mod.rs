@@ -269,8 +269,7 @@ impl Store for SqliteStore {
         model: &str,
         grouping: &Grouping,
     ) -> Result<Option<Vec<Vec<Cell>>>, StoreError> {
-        self.tables.check_model(model)?;
-        if !grouping.renderable() {
+        if !self.tables.check_grouping(model, grouping)? {
             return Ok(None);
         }
         let (model, grouping) = (model.to_owned(), grouping.clone());
@@ -285,8 +284,7 @@ impl Store for SqliteStore {
         model: &str,
         grouping: &Grouping,
     ) -> Result<Option<(SqlQuery, Vec<String>)>, StoreError> {
-        self.tables.check_model(model)?;
-        if !grouping.renderable() {
+        if !self.tables.check_grouping(model, grouping)? {
             return Ok(None);
         }
         let (model, grouping) = (model.to_owned(), grouping.clone());
