@@ -94,7 +94,10 @@ impl App {
             ));
         };
         let stages = parse_pipeline(&resolve_wrappers(pipeline, chrono::Utc::now())?)?;
-        let scope = read_scope(&model, who)?.and(Filter::live());
+        let scope = read_scope(&model, who)?.and(Filter::live()).and(
+            self.read_constraint(ReadEvent::Get, &model, who, None)
+                .await?,
+        );
         let Some(group_sql::InDatabase::Group(grouping, _)) =
             group_sql::plan(&model, scope, &stages)
         else {

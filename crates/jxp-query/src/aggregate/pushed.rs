@@ -283,3 +283,45 @@ fn key_value(typ: &Cell, value: &Cell) -> Option<Option<Value>> {
     };
     Some(Some(v))
 }
+
+// Tests only: an unwrap or expect here is an assertion; failing is how the test reports.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse_pipeline;
+    use serde_json::json;
+
+    fn plain_of(group: Value) -> Option<PlainGroup> {
+        let stages = parse_pipeline(&json!([{ "$group": group }])).unwrap();
+        stages[0].plain_group()
+    }
+
+    #[test]
+    fn only_field_keys_and_plain_accumulators_are_plain() {
+        let p = |s: &str| vec![s.to_owned()];
+        assert_eq!(
+            plain_of(
+                json!({"_id": {"a": "$a"}, "n": {"$sum": 2}, "c": {"$count": {}}, "t": {"$max": "$x"}})
+            ),
+            Some(PlainGroup {
+                key: PlainKey::Object(vec![("a".into(), p("a"))]),
+                accs: vec![
+                    ("n".into(), PlainAcc::Count(2)),
+                    ("c".into(), PlainAcc::Count(1)),
+                    ("t".into(), PlainAcc::Max(p("x"))),
+                ],
+            })
+        );
+        for refused in [
+            json!({"_id": {"$toUpper": "$a"}}),
+            json!({"_id": "constant"}),
+            json!({"_id": null, "s": {"$sum": 1.5}}),
+            json!({"_id": null, "s": {"$sum": {"$multiply": ["$a", 2]}}}),
+            json!({"_id": null, "f": {"$first": "$a"}}),
+            json!({"_id": null, "p": {"$push": "$a"}}),
+            json!({"_id": "$$ROOT"}),
+        ] {
+            assert_eq!(plain_of(refused.clone()), None, "{refused}");
+        }
+    }
+}
