@@ -57,6 +57,9 @@ pub struct Config {
     /// Most pooled connections to PostgreSQL (unused on SQLite).
     pub database_pool_size: usize,
     pub log_format: LogFormat,
+    /// Limits of the script hooks' runtimes (`SCRIPT_TIMEOUT_MS`, `SCRIPT_MEMORY_MB`).
+    pub script_timeout: Duration,
+    pub script_memory_mb: u64,
     pub core: Settings,
     pub http: HttpSettings,
 }
@@ -314,6 +317,8 @@ impl Config {
             sqlite_synchronous,
             database_pool_size: pool_size(v)?,
             log_format,
+            script_timeout: Duration::from_millis(v.positive("SCRIPT_TIMEOUT_MS")?),
+            script_memory_mb: v.positive("SCRIPT_MEMORY_MB")?,
             core: Settings {
                 bcrypt_cost,
                 query_limits,

@@ -35,6 +35,7 @@ const MAIL: &str = "Password recovery email";
 const QUERIES: &str = "Query limits";
 const CACHE: &str = "Response cache";
 const REALTIME: &str = "Realtime feed";
+const SCRIPTS: &str = "Script hooks";
 
 const fn value(
     name: &'static str,
@@ -314,6 +315,18 @@ pub const SETTINGS: &[Setting] = &[
         "60",
         REALTIME,
         "Seconds of silence after which a WebSocket client is closed.",
+    ),
+    value(
+        "SCRIPT_TIMEOUT_MS",
+        "1000",
+        SCRIPTS,
+        "Milliseconds one script hook or function may run before it is stopped (500 \"hook timed out\").",
+    ),
+    value(
+        "SCRIPT_MEMORY_MB",
+        "64",
+        SCRIPTS,
+        "Memory each script runtime may use, in MiB.",
     ),
 ];
 
