@@ -8,6 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use rquickjs::loader::{ImportAttributes, Loader, Resolver};
+use rquickjs::module::Declared;
 use rquickjs::{Context, Ctx, Function, Module, Object, Runtime, Value as JsValue};
 use serde_json::Value;
 
@@ -169,6 +171,7 @@ impl Engine {
                 late
             })));
         }
+        runtime.set_loader(NoModules, NoModules);
         let context = Context::full(&runtime).map_err(|e| fail(e.to_string()))?;
         let mut failure = None;
         context.with(|ctx| {
@@ -258,6 +261,40 @@ impl Engine {
     /// Bytes the runtime holds.
     pub fn memory_used(&self) -> i64 {
         self.runtime.memory_usage().memory_used_size
+    }
+}
+
+/// The module resolver and loader of every runtime: none. Without one QuickJS would find a
+/// sibling script by a relative name, and `import` must reach nothing.
+struct NoModules;
+
+impl Resolver for NoModules {
+    fn resolve<'js>(
+        &mut self,
+        _ctx: &Ctx<'js>,
+        base: &str,
+        name: &str,
+        _attributes: Option<ImportAttributes<'js>>,
+    ) -> rquickjs::Result<String> {
+        Err(rquickjs::Error::new_resolving_message(
+            base,
+            name,
+            "scripts cannot import modules",
+        ))
+    }
+}
+
+impl Loader for NoModules {
+    fn load<'js>(
+        &mut self,
+        _ctx: &Ctx<'js>,
+        name: &str,
+        _attributes: Option<ImportAttributes<'js>>,
+    ) -> rquickjs::Result<Module<'js, Declared>> {
+        Err(rquickjs::Error::new_loading_message(
+            name,
+            "scripts cannot import modules",
+        ))
     }
 }
 

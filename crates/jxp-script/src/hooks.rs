@@ -141,7 +141,10 @@ fn post_write(hooks: &mut Hooks, pool: Arc<Pool>, target: Target, event: WriteEv
     hooks.post_write(event, slug, move |c: WrittenCtx| {
         let (pool, target) = (pool.clone(), target.clone());
         async move {
-            let ctx = json!({ "user": user_json(&c.identity), "doc": c.doc, "id": c.id });
+            let mut ctx = json!({ "user": user_json(&c.identity), "doc": c.doc, "id": c.id });
+            if let Some(before) = c.before {
+                ctx["before"] = Value::Object(before);
+            }
             pool.run(job(target, ctx, c.identity, &c.model, Some(c.id.clone())))
                 .await
                 .map(drop)

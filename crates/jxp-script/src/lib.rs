@@ -11,6 +11,10 @@ mod engine;
 mod hooks;
 mod load;
 mod pool;
+// Tests only: a panic here is an assertion; failing is how the test reports.
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests;
 
 use std::path::Path;
 use std::sync::Arc;

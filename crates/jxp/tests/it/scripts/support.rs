@@ -27,6 +27,7 @@ name = "Audit"
 what = "String"
 ref = "String"
 by = "String"
+stamp = "String"
 [perms]
 admin = "crud"
 user = "r"
@@ -55,7 +56,9 @@ export async function post_post(ctx) {
 }
 
 export async function post_put(ctx) {
-  await ctx.system.create("audit", { what: "put:" + ctx.doc.name, ref: ctx.id, by: ctx.user.email });
+  await ctx.system.create("audit", { what: `put:${ctx.before.name}->${ctx.doc.name}`, ref: ctx.id, by: ctx.user.email });
+  // A write to the hook's own document does not run its hooks again (nor send an event).
+  if (ctx.doc.name === "echo") await ctx.system.update("widget", ctx.id, { tag: "echoed" });
 }
 
 export async function post_delete(ctx) {
@@ -103,6 +106,13 @@ export async function post_login(ctx) {
 }
 "#;
 
+/// The audit model's own hook, which the widget hooks' `ctx.system` writes run.
+pub const AUDIT_JS: &str = r#"
+export function pre_post(ctx) {
+  return { stamp: ctx.user && ctx.user.system ? "audit.js as system" : "audit.js as a user" };
+}
+"#;
+
 pub struct World {
     pub s: TestServer,
     pub admin: Account,
@@ -113,7 +123,11 @@ impl World {
     pub async fn start(env: &[(&str, &str)]) -> Self {
         let s = TestServer::start_scripted(
             &[("widget", WIDGET), ("audit", AUDIT)],
-            &[("widget.js", WIDGET_JS), ("_app.js", APP_JS)],
+            &[
+                ("widget.js", WIDGET_JS),
+                ("audit.js", AUDIT_JS),
+                ("_app.js", APP_JS),
+            ],
             env,
         )
         .await;

@@ -36,14 +36,19 @@ async fn pre_hooks_change_the_write_with_their_ctx_and_post_hooks_write_an_audit
     // post_* wrote through ctx.system, in order, naming the acting user.
     let got = harness::delete(&w.s, &format!("/api/widget/{id}"), &user).await;
     assert_eq!(got.0, StatusCode::OK, "{}", got.1);
-    assert_eq!(w.audits().await, ["post", "put:second", "delete:second"]);
+    assert_eq!(
+        w.audits().await,
+        ["post", "put:first->second", "delete:second"]
+    );
     let audits = harness::get(&w.s, "/api/audit", &w.admin_auth()).await.1;
     assert!(
         audits["data"]
             .as_array()
             .unwrap()
             .iter()
-            .all(|a| a["by"] == w.user.email.as_str() && a["ref"] == id.as_str()),
+            .all(|a| a["by"] == w.user.email.as_str()
+                && a["ref"] == id.as_str()
+                && a["stamp"] == "audit.js as system"),
         "{audits}"
     );
 }
@@ -105,4 +110,26 @@ async fn refused_writes_send_no_event_and_a_post_hooks_write_sends_its_own() {
     assert_eq!(second["data"]["event"], "post", "{second}");
     assert_eq!(second["data"]["item"]["ref"], id.as_str(), "{second}");
     ws.expect_no_event(Duration::from_millis(200)).await;
+
+    // A post-hook's write to its own document is silenced: no event for it, no second run of
+    // the hook; the update that started it and its audit row are the events.
+    let got = harness::put(
+        &w.s,
+        &format!("/api/widget/{id}"),
+        &w.user_auth(),
+        json!({"name": "echo"}),
+    )
+    .await;
+    assert_eq!(got.0, StatusCode::OK, "{}", got.1);
+    let update = ws.event().await;
+    assert_eq!(
+        (&update["data"]["event"], &update["data"]["item"]["name"]),
+        (&json!("put"), &json!("echo")),
+        "{update}"
+    );
+    let audit = ws.event().await;
+    assert_eq!(audit["data"]["item"]["what"], "put:ok->echo", "{audit}");
+    ws.expect_no_event(Duration::from_millis(200)).await;
+    assert_eq!(w.stored(&id).await.unwrap()["tag"], "echoed");
+    assert_eq!(w.audits().await, ["post", "put:ok->echo"]);
 }
