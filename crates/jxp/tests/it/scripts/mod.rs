@@ -8,5 +8,6 @@ mod support;
 mod errors;
 mod functions;
 mod reads;
+mod sample;
 mod startup;
 mod writes;
