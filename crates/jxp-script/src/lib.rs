@@ -3,7 +3,7 @@
 //! at the Rust hooks' points and write through the one write path.
 //!
 //! Layers: `load.rs` finds and checks the scripts; `engine.rs` is one runtime and one call
-//! in it; `pool.rs` the runtimes and the threads calls run on; `bridge.rs` what a script
+//! in it; `pool.rs` the threads calls run on, each with its runtime; `bridge.rs` what a script
 //! reaches outside (`console`, `ctx.db`, `ctx.system`); `hooks.rs` exports → registry hooks.
 
 mod bridge;
@@ -104,10 +104,5 @@ impl Scripts {
     /// The script files loaded, in load order.
     pub fn files(&self) -> &[String] {
         &self.files
-    }
-
-    /// Bytes each idle runtime holds (for the memory benchmark).
-    pub fn idle_memory(&self) -> Vec<i64> {
-        self.pool.idle_memory()
     }
 }
