@@ -464,6 +464,8 @@ mod tests {
     fn table_defaults_are_the_crates_defaults() {
         let c = Config::from_vars(vars(&[])).unwrap();
         assert_eq!(c.core.query_limits, QueryLimits::default());
+        assert_eq!(c.script_timeout, Duration::from_millis(1000));
+        assert_eq!(c.script_memory_mb, 64);
         let http = HttpSettings::default();
         assert_eq!(c.http.body_limit, http.body_limit);
         assert_eq!(c.http.cache_enabled, http.cache_enabled);

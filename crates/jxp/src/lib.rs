@@ -53,7 +53,8 @@ async fn open_app(config: &Config) -> Result<(App, Option<Arc<SqliteStore>>), Er
     }
     let limits = ScriptLimits {
         timeout: config.script_timeout,
-        memory_bytes: usize::try_from(config.script_memory_mb << 20).unwrap_or(usize::MAX),
+        memory_bytes: usize::try_from(config.script_memory_mb.saturating_mul(1 << 20))
+            .unwrap_or(usize::MAX),
         ..ScriptLimits::default()
     };
     let scripts = Scripts::load(&config.model_dir, &schema, limits).map_err(Error::Scripts)?;
