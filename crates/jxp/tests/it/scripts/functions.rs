@@ -44,6 +44,25 @@ async fn functions_get_the_params_the_document_and_the_callers_reads() {
 }
 
 #[tokio::test]
+async fn ctx_db_writes_take_the_write_path_as_the_caller() {
+    let w = World::start(&[]).await;
+    let got = harness::post(&w.s, "/call/widget/chores", &w.user_auth(), json!({})).await;
+    assert_eq!(got.0, StatusCode::OK, "{}", got.1);
+    // The widget's own hooks ran for each write; the user may not write audit rows.
+    assert_eq!(
+        got.1["data"],
+        json!({
+            "made": ["LOW", w.user.email], "got": "chore", "changed": "chore->done:true",
+            "refused": ["JxpError", 403], "left": 0,
+        }),
+    );
+    assert_eq!(w.audits().await, ["post", "put:chore->done", "delete:done"]);
+    // An app error the script lets through is answered as the app would answer it.
+    let got = harness::post(&w.s, "/call/widget/forbidden", &w.user_auth(), json!({})).await;
+    harness::assert_error(&got, StatusCode::FORBIDDEN, "audit");
+}
+
+#[tokio::test]
 async fn login_hooks_refuse_and_add_to_the_result() {
     let w = World::start(&[]).await;
     let got = harness::post(&w.s, "/login", &harness::Auth::None, w.user.creds()).await;

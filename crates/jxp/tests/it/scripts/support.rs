@@ -17,7 +17,7 @@ status = { type = "String", default = "live" }
 admin = "crud"
 user = "crud"
 [options]
-callable = ["stats", "spin", "boom", "globals", "imports", "audits"]
+callable = ["stats", "spin", "boom", "globals", "imports", "audits", "chores", "forbidden"]
 advanced_queries = { query = true }
 "#;
 
@@ -90,6 +90,19 @@ export const functions = {
   async imports() {
     try { await import("./audit.js"); return "loaded"; } catch (e) { return "refused"; }
   },
+  async chores(ctx) {
+    const made = await ctx.db.create("widget", { name: "chore", tag: "low" });
+    const got = await ctx.db.get("widget", made._id);
+    const changed = await ctx.db.update("widget", made._id, { name: "done" });
+    await ctx.db.remove("widget", made._id);
+    let refused = null;
+    try { await ctx.db.create("audit", { what: "sneaky" }); } catch (e) { refused = [e.name, e.status]; }
+    return {
+      made: [made.tag, made.stamped], got: got.name, changed: changed.stamped, refused,
+      left: await ctx.db.count("widget", { name: "done" }),
+    };
+  },
+  async forbidden(ctx) { await ctx.db.create("audit", { what: "sneaky" }); },
   async audits(ctx) {
     return (await ctx.db.find("audit", { ref: ctx.params.ref }, { sort: { what: 1 } })).map((a) => a.what);
   },
