@@ -166,6 +166,18 @@ pub struct App {
     pub(crate) inner: Arc<Inner>,
 }
 
+/// A handle on an app that does not keep it alive: what the app's own hooks hold when they
+/// call back into it (a strong handle there would be a cycle through the app's settings).
+#[derive(Clone)]
+pub struct WeakApp(std::sync::Weak<Inner>);
+
+impl WeakApp {
+    /// The app, while it is alive.
+    pub fn upgrade(&self) -> Option<App> {
+        self.0.upgrade().map(|inner| App { inner })
+    }
+}
+
 pub(crate) struct Inner {
     pub schema: Arc<Schema>,
     pub store: Arc<dyn Store>,
@@ -287,6 +299,11 @@ impl App {
 
     pub fn schema(&self) -> &Schema {
         &self.inner.schema
+    }
+
+    /// A handle that does not keep the app alive.
+    pub fn downgrade(&self) -> WeakApp {
+        WeakApp(Arc::downgrade(&self.inner))
     }
 
     /// The store, for the core's own reads; writes go through `commit()` only.

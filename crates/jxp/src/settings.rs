@@ -36,6 +36,7 @@ const QUERIES: &str = "Query limits";
 const CACHE: &str = "Response cache";
 const REALTIME: &str = "Realtime feed";
 const MCP: &str = "MCP (Model Context Protocol) for AI clients";
+const SCRIPTS: &str = "Script hooks";
 
 const fn value(
     name: &'static str,
@@ -372,6 +373,18 @@ pub const SETTINGS: &[Setting] = &[
         "MCP_GUIDE_FILES",
         MCP,
         "Markdown files appended to the jxp://guide resource, comma-separated.",
+    ),
+    value(
+        "SCRIPT_TIMEOUT_MS",
+        "1000",
+        SCRIPTS,
+        "Milliseconds one script hook or function may run before it is stopped (500 \"hook timed out\").",
+    ),
+    value(
+        "SCRIPT_MEMORY_MB",
+        "64",
+        SCRIPTS,
+        "Memory each script runtime may use, in MiB.",
     ),
 ];
 

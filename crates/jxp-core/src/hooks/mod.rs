@@ -130,6 +130,8 @@ pub struct WrittenCtx {
     pub id: String,
     /// The document as written (for a delete: as it was before), private fields removed.
     pub doc: Document,
+    /// An update's document as it was before it, private fields removed.
+    pub before: Option<Document>,
 }
 
 /// What a login pre-hook sees: the email being logged in with (never the password).

@@ -65,7 +65,7 @@ impl App {
         model: &Model,
         who: &Identity,
         id: &str,
-        doc: Document,
+        (doc, before): (Document, Option<Document>),
         silent: bool,
     ) {
         let hooks = self.hooks().post_writes(event, &model.slug);
@@ -78,6 +78,7 @@ impl App {
             identity: who.clone(),
             id: id.to_owned(),
             doc,
+            before,
         };
         let task = tokio::spawn(async move {
             for hook in hooks {

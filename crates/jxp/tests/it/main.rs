@@ -32,6 +32,7 @@ mod populate;
 mod query_route;
 mod realtime;
 mod samples;
+mod scripts;
 mod search;
 mod startup;
 mod unique;
