@@ -1,5 +1,5 @@
-//! `pre_get` in a script: its filter narrows lists, get-one (404), counts, CSV, `/query` and
-//! the realtime feed of the caller, and leaves an admin (for whom it answers null) alone.
+//! `pre_get` in a script: its filter narrows lists, get-one (404), counts, CSV, `/query`, MCP
+//! reads and the realtime feed of the caller, and leaves an admin (for whom it answers null) alone.
 
 use std::time::Duration;
 
@@ -59,6 +59,25 @@ async fn pre_get_narrows_every_read_and_the_feed() {
     let got = harness::get(&w.s, "/csv/widget", &user).await;
     let csv = got.1.as_str().unwrap();
     assert!(csv.contains(&live) && !csv.contains(&hidden), "{csv}");
+
+    // MCP reads go through the same lists.
+    let mcp = crate::mcp::client::Mcp::connect(&w.s, &user).await;
+    let found = mcp.ok("jxp_find", json!({"model": "widget"})).await;
+    let names: Vec<_> = found["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].clone())
+        .collect();
+    assert_eq!(names, [json!("live")], "{found}");
+    let one = mcp
+        .tool("jxp_find", json!({"model": "widget", "id": hidden}))
+        .await;
+    assert!(!one.text.contains("hidden"), "{one:?}");
+    assert_eq!(
+        mcp.ok("jxp_count", json!({"model": "widget"})).await["count"],
+        1
+    );
 
     // The feed: the user's subscription gets the live widget's event, not the archived one's.
     let mut ws = WsClient::connect(&w.s).await;
