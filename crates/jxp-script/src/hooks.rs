@@ -65,7 +65,7 @@ pub(crate) fn register(
                 hooks.post_login(move |c: LoggedInCtx| {
                     let (pool, target) = (pool.clone(), target.clone());
                     async move {
-                        let ctx = json!({ "user": c.user, "result": { "user_id": c.user_id } });
+                        let ctx = json!({ "user": c.user, "result": c.result });
                         let out = pool
                             .run(job(target, ctx, Identity::anonymous(), APP, None))
                             .await?;

@@ -147,6 +147,10 @@ pub struct LoggedInCtx {
     pub user_id: String,
     /// The user's record, private fields removed.
     pub user: Document,
+    /// The login answer without its secrets: `user_id`, `token_expires`,
+    /// `refresh_token_expires` (the token, refresh token and API key stay out of hooks, which
+    /// may log what they see).
+    pub result: Document,
 }
 
 /// How a function was called, which decides the right it needs.

@@ -163,12 +163,18 @@ impl App {
 
     /// Runs the login post-hooks and gathers the fields they add. A failing hook is logged and
     /// adds nothing.
-    pub(crate) async fn run_post_login(&self, user_id: &str, user: Document) -> Document {
+    pub(crate) async fn run_post_login(
+        &self,
+        user_id: &str,
+        user: Document,
+        result: Document,
+    ) -> Document {
         let mut extra = Document::new();
         for hook in &self.hooks().post_login {
             let ctx = LoggedInCtx {
                 user_id: user_id.to_owned(),
                 user: user.clone(),
+                result: result.clone(),
             };
             match hook(ctx).await {
                 Ok(fields) => extra.extend(fields),

@@ -69,6 +69,9 @@ async fn login_hooks_refuse_and_add_to_the_result() {
     assert_eq!(got.0, StatusCode::OK, "{}", got.1);
     assert_eq!(got.1["greeting"], "hello Una", "{}", got.1);
     assert_eq!(got.1["for_id"], w.user.id.as_str(), "{}", got.1);
+    // The result as answered, without the secrets a hook could log.
+    assert_eq!(got.1["until"], got.1["token_expires"], "{}", got.1);
+    assert_eq!(got.1["saw_secrets"], json!([]), "{}", got.1);
 
     let blocked = harness::create_user(&w.s, &w.admin_auth(), "Blocked").await;
     let got = harness::post(&w.s, "/login", &harness::Auth::None, blocked.creds()).await;

@@ -115,7 +115,12 @@ export function pre_login(ctx) {
 }
 
 export async function post_login(ctx) {
-  return { greeting: `hello ${ctx.user.name}`, for_id: ctx.result.user_id };
+  return {
+    greeting: `hello ${ctx.user.name}`,
+    for_id: ctx.result.user_id,
+    until: ctx.result.token_expires,
+    saw_secrets: ["token", "refresh_token", "apikey"].filter((k) => k in ctx.result),
+  };
 }
 "#;
 
