@@ -7,6 +7,7 @@ mod cache;
 mod cors;
 mod error;
 mod extract;
+mod observe;
 mod routes;
 mod ws;
 
@@ -22,6 +23,7 @@ use tokio::sync::watch;
 
 pub use cors::{BadOrigin, CorsOrigins};
 pub use error::ApiError;
+pub use observe::{ACCESS_TARGET, install_metrics};
 pub use ws::WsSettings;
 
 /// Settings of the HTTP layer.
@@ -48,6 +50,10 @@ pub struct HttpSettings {
     /// `HTTP_MAX_CONNECTIONS_PER_CLIENT`: HTTP connections one client address may hold open;
     /// more are answered 503 and closed.
     pub max_connections_per_client: usize,
+    /// `METRICS_ENABLED`: count requests, sockets and writes, and serve them at `/metrics`.
+    pub metrics_enabled: bool,
+    /// `METRICS_TOKEN`: a bearer token that may read `/metrics` without being an admin.
+    pub metrics_token: Option<String>,
 }
 
 impl Default for HttpSettings {
@@ -63,6 +69,8 @@ impl Default for HttpSettings {
             body_timeout: Duration::from_secs(30),
             keep_alive_timeout: Duration::from_secs(15),
             max_connections_per_client: 256,
+            metrics_enabled: true,
+            metrics_token: None,
         }
     }
 }
@@ -73,6 +81,7 @@ pub struct AppState {
     pub app: App,
     pub http: Arc<HttpSettings>,
     pub(crate) cache: Arc<cache::ResponseCache>,
+    pub(crate) metrics: Arc<observe::HttpMetrics>,
 }
 
 impl AppState {
@@ -81,10 +90,12 @@ impl AppState {
             http.cache_enabled,
             http.cache_ttl,
         ));
+        let metrics = Arc::new(observe::HttpMetrics::new(http.metrics_enabled));
         AppState {
             app,
             http: Arc::new(http),
             cache,
+            metrics,
         }
     }
 }
@@ -92,7 +103,9 @@ impl AppState {
 /// The whole API as a router, so tests and the binary build the same thing.
 pub fn router(state: AppState) -> Router {
     let cors = cors::layer(&state.http.cors);
-    let router = routes::router().with_state(state);
+    let observe = axum::middleware::from_fn_with_state(state.clone(), observe::observe);
+    // Inside the routing, so the middleware sees the matched route's template.
+    let router = routes::router().layer(observe).with_state(state);
     // Around every route and the fallbacks, so that preflights of any path are answered and
     // error answers carry the headers too: a page cannot read a 401's body without them.
     match cors {
@@ -119,6 +132,19 @@ pub async fn serve(
             tokio::select! {
                 _ = timer.tick() => hub.ping_all(),
                 _ = closing_rx.changed() => break,
+            }
+        }
+    });
+    let metrics = state.metrics.clone();
+    let mut closing_upkeep = closing.subscribe();
+    tokio::spawn(async move {
+        // The exporter folds recorded histogram samples in on upkeep; between scrapes they
+        // would otherwise pile up.
+        let mut timer = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tokio::select! {
+                _ = timer.tick() => metrics.upkeep(),
+                _ = closing_upkeep.changed() => break,
             }
         }
     });

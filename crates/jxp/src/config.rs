@@ -342,6 +342,8 @@ impl Config {
                     v.positive("HTTP_MAX_CONNECTIONS_PER_CLIENT")?,
                 )
                 .unwrap_or(usize::MAX),
+                metrics_enabled: v.flag("METRICS_ENABLED")?,
+                metrics_token: v.get("METRICS_TOKEN").map(str::to_owned),
             },
         })
     }

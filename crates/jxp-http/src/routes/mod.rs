@@ -9,6 +9,7 @@ mod call;
 mod csv;
 mod groups;
 mod meta;
+mod metrics;
 mod query;
 
 use axum::Router;
@@ -20,6 +21,7 @@ use crate::error::ApiError;
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(meta::healthz))
+        .route("/metrics", get(metrics::metrics))
         .route("/model", get(meta::models))
         .route("/model/{model}", get(meta::model))
         .route("/api/{model}", get(api::list).post(api::create))

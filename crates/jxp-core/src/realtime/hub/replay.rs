@@ -299,6 +299,7 @@ impl State {
             .as_ref()
             .is_some_and(|a| bodies.whole_for(&a.identity));
         self.push(id, Outbound::Event(bodies.get(kind, whole)));
+        metrics::counter!("jxp_ws_events_delivered_total").increment(1);
         true
     }
 
