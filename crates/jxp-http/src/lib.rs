@@ -8,6 +8,7 @@ mod cors;
 mod error;
 mod extract;
 mod observe;
+mod openapi;
 mod routes;
 mod ws;
 
@@ -82,6 +83,7 @@ pub struct AppState {
     pub http: Arc<HttpSettings>,
     pub(crate) cache: Arc<cache::ResponseCache>,
     pub(crate) metrics: Arc<observe::HttpMetrics>,
+    pub(crate) docs: Arc<openapi::Documents>,
 }
 
 impl AppState {
@@ -96,6 +98,7 @@ impl AppState {
             http: Arc::new(http),
             cache,
             metrics,
+            docs: Arc::default(),
         }
     }
 }

@@ -22,6 +22,8 @@ pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(meta::healthz))
         .route("/metrics", get(metrics::metrics))
+        .route("/openapi.json", get(crate::openapi::openapi))
+        .route("/asyncapi.json", get(crate::openapi::asyncapi))
         .route("/model", get(meta::models))
         .route("/model/{model}", get(meta::model))
         .route("/api/{model}", get(api::list).post(api::create))

@@ -24,6 +24,7 @@ mod hooks;
 mod large_filters;
 mod lists;
 mod meta;
+mod operators;
 mod persistence;
 mod populate;
 mod query_route;
