@@ -30,6 +30,15 @@ fn request(action: &str, data: Value) -> Value {
     json!({ "type": "object", "required": required, "properties": properties })
 }
 
+/// A frame the server pushes: the connection's id and `data`.
+fn pushed(data: Value) -> Value {
+    json!({
+        "type": "object",
+        "required": ["client_id", "data"],
+        "properties": { "client_id": { "type": "string" }, "data": data },
+    })
+}
+
 pub(super) fn document(schema: &Schema, url: &str) -> Value {
     let (protocol, host) = match url.split_once("://") {
         Some(("https", host)) => ("wss", host),
@@ -94,37 +103,23 @@ pub(super) fn document(schema: &Schema, url: &str) -> Value {
                 "message": { "type": "string" },
             },
         })),
-        "event": message("event", "A committed create (post), update (put) or delete (del) the subscriber may read, in seq order per model.", json!({
+        "event": message("event", "A committed create (post), update (put) or delete (del) the subscriber may read, in seq order per model.", pushed(json!({
             "type": "object",
-            "required": ["client_id", "data"],
+            "required": ["event", "modelname", "item", "seq"],
             "properties": {
-                "client_id": { "type": "string" },
-                "data": {
-                    "type": "object",
-                    "required": ["event", "modelname", "item", "seq"],
-                    "properties": {
-                        "event": { "type": "string", "enum": ["post", "put", "del", "enter", "leave"] },
-                        "modelname": { "type": "string", "enum": slugs },
-                        "item": { "anyOf": items },
-                        "user_id": { "type": ["string", "null"] },
-                        "user_name": { "type": ["string", "null"] },
-                        "user_email": { "type": ["string", "null"] },
-                        "seq": { "type": "integer", "minimum": 1 },
-                    },
-                },
+                "event": { "type": "string", "enum": ["post", "put", "del", "enter", "leave"] },
+                "modelname": { "type": "string", "enum": slugs },
+                "item": { "anyOf": items },
+                "user_id": { "type": ["string", "null"] },
+                "user_name": { "type": ["string", "null"] },
+                "user_email": { "type": ["string", "null"] },
+                "seq": { "type": "integer", "minimum": 1 },
             },
-        })),
-        "deauth": message("deauth", "The connection's identity ended (logout, expiry, password change); nothing more arrives until it authenticates again.", json!({
+        }))),
+        "deauth": message("deauth", "The connection's identity ended (logout, expiry, password change); nothing more arrives until it authenticates again.", pushed(json!({
             "type": "object",
-            "required": ["client_id", "data"],
-            "properties": {
-                "client_id": { "type": "string" },
-                "data": {
-                    "type": "object",
-                    "properties": { "event": { "const": "deauth" }, "reason": { "type": "string" } },
-                },
-            },
-        })),
+            "properties": { "event": { "const": "deauth" }, "reason": { "type": "string" } },
+        }))),
     });
     let to = |names: &[&str]| -> Value {
         names

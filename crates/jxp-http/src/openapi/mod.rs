@@ -44,6 +44,7 @@ impl Documents {
         {
             return bytes.clone();
         }
+        // Writing out a `Value` cannot fail: its keys are strings and its numbers finite.
         let bytes = Bytes::from(serde_json::to_vec(&build()).unwrap_or_default());
         let mut cached = write(&self.cached);
         cached.retain(|(k, s, _)| *k != kind && *s == id);

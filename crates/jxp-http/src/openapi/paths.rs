@@ -73,57 +73,43 @@ fn list_params() -> Vec<Value> {
             "description": description,
         })
     };
-    vec![
-        deep(
-            "filter",
-            "`filter[field]=value`, or an operator: `$gte:`, `$gt:`, `$lte:`, `$lt:`, `$ne:`, `$in:a,b`, `$nin:`, `$exists:`, `$regex:/re/flags`.",
-        ),
-        query(
+    // (name, type, description) of the plain parameters.
+    const PLAIN: &[(&str, &str, &str)] = &[
+        (
             "search",
-            json!({ "type": "string" }),
+            "string",
             "Full-text search over the model's text index; `search[field]=text` is a case-insensitive contains.",
         ),
-        query(
+        (
             "sort",
-            json!({ "type": "string" }),
+            "string",
             "`sort=field`, `sort=-field`, or `sort[field]=1|-1`.",
         ),
-        query(
-            "limit",
-            json!({ "type": "integer", "minimum": 1 }),
-            "Page size (default 100, at most 1000).",
-        ),
-        query(
-            "page",
-            json!({ "type": "integer", "minimum": 1 }),
-            "Page number, from 1.",
-        ),
-        query(
-            "fields",
-            json!({ "type": "string" }),
-            "Comma-separated fields to answer.",
-        ),
-        query(
+        ("limit", "integer", "Page size (default 100, at most 1000)."),
+        ("page", "integer", "Page number, from 1."),
+        ("fields", "string", "Comma-separated fields to answer."),
+        (
             "populate",
-            json!({ "type": "string" }),
+            "string",
             "Link fields to replace by their documents.",
         ),
-        query(
-            "autopopulate",
-            json!({ "type": "boolean" }),
-            "Populate every link field.",
-        ),
-        query(
-            "showDeleted",
-            json!({ "type": "boolean" }),
-            "Include soft-deleted documents.",
-        ),
-        query(
-            "count",
-            json!({ "type": "boolean" }),
-            "Answer the total `count` too.",
-        ),
-    ]
+        ("autopopulate", "boolean", "Populate every link field."),
+        ("showDeleted", "boolean", "Include soft-deleted documents."),
+        ("count", "boolean", "Answer the total `count` too."),
+    ];
+    let mut out = vec![deep(
+        "filter",
+        "`filter[field]=value`, or an operator: `$gte:`, `$gt:`, `$lte:`, `$lt:`, `$ne:`, `$in:a,b`, `$nin:`, `$exists:`, `$regex:/re/flags`.",
+    )];
+    out.extend(PLAIN.iter().map(|(name, kind, description)| {
+        let schema = if *kind == "integer" {
+            json!({ "type": kind, "minimum": 1 })
+        } else {
+            json!({ "type": kind })
+        };
+        query(name, schema, description)
+    }));
+    out
 }
 
 fn list_schema(doc: &str) -> Value {
