@@ -1,5 +1,6 @@
 //! The `jxp` command line: `serve`, `init`, `add-admin`, `backup`, `restore`.
 
+mod log_writer;
 mod settings_args;
 
 use std::io::IsTerminal;
@@ -8,8 +9,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use jxp::{Config, InitFile, LogFormat};
+use log_writer::{BufferedStderr, FlushOnDrop};
 use settings_args::SettingArgs;
-use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 
 #[derive(Parser)]
 #[command(
@@ -54,21 +55,16 @@ enum Command {
     },
 }
 
-/// Logs go to stderr through a writer thread that writes whatever has piled up in one go:
-/// with the access log on, a line per request would otherwise cost a system call each on the
-/// request's thread. It never drops a line (a full queue makes the logger wait), and the
-/// answered guard writes out the rest when dropped, at the end of `run`.
-fn init_tracing(format: LogFormat) -> WorkerGuard {
+/// Logs go to stderr through `log_writer`'s buffer; the answered guard writes out what is
+/// left when dropped, at the end of `run`.
+fn init_tracing(format: LogFormat) -> FlushOnDrop {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // Colour only for a person at a terminal: a pipe, a file or NO_COLOR (no-color.org) gets
     // plain text.
     let colour = std::io::stderr().is_terminal()
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    let (writer, guard) = NonBlockingBuilder::default()
-        .lossy(false)
-        .thread_name("jxp-log")
-        .finish(std::io::BufWriter::new(std::io::stderr()));
+    let (writer, guard) = BufferedStderr::start();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(colour)
