@@ -194,3 +194,55 @@ async fn counters_follow_requests_socket_events_and_write_batches() {
     })
     .await;
 }
+
+/// On PostgreSQL, a process learns of another's writes through notifications; how late it
+/// reads them is its `jxp_pg_notification_lag_seconds`.
+#[tokio::test]
+async fn the_notification_lag_is_measured_on_postgresql() {
+    if crate::harness::test_postgres().is_none() {
+        eprintln!("SKIPPED: needs JXP_TEST_DATABASE_URL (PostgreSQL)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("models")).unwrap();
+    std::fs::write(dir.path().join("models/metered.toml"), METERED).unwrap();
+    let url = crate::harness::fresh_database_url(dir.path()).await;
+    let env = [("METRICS_TOKEN", TOKEN)];
+    let writer = crate::harness::spawn_with(dir.path(), &url, "writer", &env).await;
+    let reader = crate::harness::spawn_with(dir.path(), &url, "reader", &env).await;
+    let client = reqwest::Client::new();
+    for n in 0..3 {
+        let r = client
+            .post(format!("{}/api/metered", writer.base))
+            .json(&json!({ "title": format!("t{n}") }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = client
+            .get(format!("{}/metrics", reader.base))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let samples = parse(&text);
+        let lagged = value(&samples, "jxp_pg_notification_lag_seconds_count", &[]);
+        let seen = value(&samples, "jxp_model_last_seq", &[("model", "metered")]);
+        if lagged >= 3.0 && seen >= 3.0 {
+            let sum = value(&samples, "jxp_pg_notification_lag_seconds_sum", &[]);
+            assert!((0.0..30.0).contains(&sum), "{sum}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the reader never measured the lag:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
