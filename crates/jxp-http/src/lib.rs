@@ -138,6 +138,7 @@ pub async fn serve(
             }
         }
     });
+    openapi::warm(&state);
     let metrics = state.metrics.clone();
     let mut closing_upkeep = closing.subscribe();
     tokio::spawn(async move {

@@ -61,6 +61,24 @@ fn json_response(bytes: Bytes) -> Response {
     response
 }
 
+/// Builds the documents ahead of their first request (off the async threads), so that one is
+/// answered from the cache too.
+pub(crate) fn warm(state: &AppState) {
+    let state = state.clone();
+    tokio::task::spawn_blocking(move || {
+        let schema = state.app.schema();
+        let url = &state.app.settings().auth.api_url;
+        for admin in [false, true] {
+            state.docs.get(Kind::OpenApi { admin }, schema, || {
+                openapi_document(schema, url, admin)
+            });
+        }
+        state
+            .docs
+            .get(Kind::AsyncApi, schema, || asyncapi::document(schema, url));
+    });
+}
+
 pub(crate) async fn openapi(State(state): State<AppState>, Caller(who): Caller) -> Response {
     let admin = who.is_admin();
     let schema = state.app.schema();
@@ -145,6 +163,7 @@ pub(crate) fn openapi_document(schema: &Schema, url: &str, admin: bool) -> Value
         "paths": paths_map,
         "components": {
             "schemas": components,
+            "parameters": paths::parameters(),
             "responses": {
                 "BadRequest": error("Bad input: malformed JSON, a wrong type, a bad id or an unknown operator."),
                 "Unauthorized": error("Failed login, or no credentials where they are required."),

@@ -57,15 +57,50 @@ fn query(name: &str, schema: Value, description: &str) -> Value {
 }
 
 fn path_id() -> Value {
-    json!({
-        "name": "id", "in": "path", "required": true,
-        "schema": { "type": "string", "pattern": OBJECT_ID },
-        "description": "The document's `_id`.",
-    })
+    json!({ "$ref": "#/components/parameters/id" })
 }
 
-/// The query string of lists, counts and CSV (SPEC §3).
+/// The names of the list parameters under `#/components/parameters`, in order.
+const LIST_PARAMS: &[&str] = &[
+    "filter",
+    "search",
+    "sort",
+    "limit",
+    "page",
+    "fields",
+    "populate",
+    "autopopulate",
+    "showDeleted",
+    "count",
+];
+
+/// The query string of lists, counts and CSV (SPEC §3), by reference: written once under
+/// `components`, it does not repeat in every model's routes.
 fn list_params() -> Vec<Value> {
+    LIST_PARAMS
+        .iter()
+        .map(|name| json!({ "$ref": format!("#/components/parameters/{name}") }))
+        .collect()
+}
+
+/// `#/components/parameters`: the document id in a path and the list parameters.
+pub(super) fn parameters() -> Map<String, Value> {
+    let mut out: Map<String, Value> = list_parameters()
+        .into_iter()
+        .filter_map(|p| Some((p["name"].as_str()?.to_owned(), p)))
+        .collect();
+    out.insert(
+        "id".into(),
+        json!({
+            "name": "id", "in": "path", "required": true,
+            "schema": { "type": "string", "pattern": OBJECT_ID },
+            "description": "The document's `_id`.",
+        }),
+    );
+    out
+}
+
+fn list_parameters() -> Vec<Value> {
     let deep = |name: &str, description: &str| {
         json!({
             "name": name, "in": "query", "style": "deepObject", "explode": true,
@@ -203,7 +238,7 @@ pub(super) fn model_paths(model: &Model, paths: &mut Map<String, Value>) {
     paths.insert(
         format!("/api/{slug}/{{id}}"),
         json!({
-            "get": op(tag, format!("get_{slug}"), format!("One {name}"), vec![path_id(), query("populate", json!({ "type": "string" }), "Link fields to replace by their documents.")], None, ("200", ok("The document.", one)), READ_ERRORS),
+            "get": op(tag, format!("get_{slug}"), format!("One {name}"), vec![path_id(), json!({ "$ref": "#/components/parameters/populate" })], None, ("200", ok("The document.", one)), READ_ERRORS),
             "put": update_op(format!("update_{slug}")),
             "delete": op(tag, format!("delete_{slug}"), format!("Delete a {name}"), delete_params, None, ("200", ok("Deleted.", deleted)), WRITE_ERRORS),
         }),
