@@ -349,6 +349,8 @@ impl Config {
                 )
                 .unwrap_or(usize::MAX),
                 mcp: mcp_settings(v)?,
+                metrics_enabled: v.flag("METRICS_ENABLED")?,
+                metrics_token: v.get("METRICS_TOKEN").map(str::to_owned),
             },
         })
     }

@@ -125,6 +125,10 @@ impl Running {
 
 /// Binds `HOST:PORT` (port 0 picks a free one) and serves in the background.
 pub async fn start(config: Config) -> Result<Running, Error> {
+    if config.http.metrics_enabled {
+        // Before the app exists, so what its tasks record from the start is kept.
+        jxp_http::install_metrics();
+    }
     let (app, sqlite) = open_app(&config).await?;
     let listener = TcpListener::bind((config.host, config.port))
         .await

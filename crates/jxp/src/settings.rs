@@ -115,6 +115,17 @@ pub const SETTINGS: &[Setting] = &[
         "Log format, pretty or json; the level comes from RUST_LOG.",
     ),
     value(
+        "METRICS_ENABLED",
+        "true",
+        SERVER,
+        "Count requests, WebSockets and writes for Prometheus at /metrics; false turns the counting off.",
+    ),
+    secret(unset(
+        "METRICS_TOKEN",
+        SERVER,
+        "A token that reads /metrics as Authorization: Bearer TOKEN without being an admin; unset: admins only.",
+    )),
+    value(
         "BODY_LIMIT",
         "1mb",
         SERVER,

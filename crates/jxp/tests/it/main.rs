@@ -27,6 +27,7 @@ mod large_filters;
 mod lists;
 mod mcp;
 mod meta;
+mod operators;
 mod persistence;
 mod populate;
 mod query_route;
