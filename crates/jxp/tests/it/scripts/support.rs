@@ -37,6 +37,8 @@ pub const WIDGET_JS: &str = r#"
 // Every hook point of a model, each leaving a trace a test can see.
 export async function pre_post(ctx) {
   if (ctx.doc.name === "reject") throw new JxpError(422, "widgets may not be called reject");
+  // JXP's own test model refuses a document this way, from a pre-save hook.
+  if (ctx.doc.name === "teapot") throw new JxpError(418, "I'm a teapot");
   if (ctx.doc.name === "boom") throw new Error("secret detail 42");
   console.log("creating", ctx.doc.name);
   return { tag: (ctx.doc.tag || "").toUpperCase(), stamped: ctx.user ? ctx.user.email : "anonymous" };

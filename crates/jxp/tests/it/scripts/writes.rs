@@ -65,6 +65,10 @@ async fn a_refusal_answers_its_status_and_writes_nothing() {
     );
     assert_eq!(got.1["code"], "UnprocessableEntity", "{}", got.1);
     assert_eq!(w.widgets_stored().await, 0);
+    // Any status a hook names, as JXP's test model's 418.
+    let got = harness::post(&w.s, "/api/widget", &user, json!({"name": "teapot"})).await;
+    harness::assert_error(&got, StatusCode::IM_A_TEAPOT, "I'm a teapot");
+    assert_eq!(w.widgets_stored().await, 0);
 
     let kept = ctx_id(&w.widget(json!({"name": "keep"})).await);
     let got = harness::put(
