@@ -4,6 +4,8 @@
 # PostgreSQL comes from Debian's packages when its binaries are missing; a throwaway cluster is
 # started in a temporary directory on a free loopback port, with TLS from a throwaway CA, and
 # removed at the end. The browser tests drive Chromium, also from Debian's packages when missing.
+# The OpenAPI tests run Python's openapi-spec-validator and jsonschema, installed with pip in a
+# virtual environment under target/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -127,7 +129,26 @@ install_chromium() {
         { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 }
 
+# The OpenAPI tests' validators, in a virtual environment the tests find by JXP_TEST_PYTHON;
+# those tests skip, saying so, where it cannot be made (no python3, no network for pip).
+install_python_validators() {
+    local venv="${CARGO_TARGET_DIR:-target}/test-python"
+    if [[ ! -x "$venv/bin/python" ]]; then
+        command -v python3 >/dev/null || { echo "python3 is missing" >&2; return 1; }
+        python3 -m venv "$venv" >/dev/null 2>&1 ||
+            { echo "python3 cannot make a virtual environment (python3-venv)" >&2; return 1; }
+    fi
+    if ! "$venv/bin/python" -c "import openapi_spec_validator, jsonschema" 2>/dev/null; then
+        echo "== installing openapi-spec-validator and jsonschema with pip"
+        "$venv/bin/pip" install -q openapi-spec-validator jsonschema >/dev/null || return 1
+    fi
+    JXP_TEST_PYTHON="$(cd "$(dirname "$venv")" && pwd)/$(basename "$venv")/bin/python"
+    export JXP_TEST_PYTHON
+}
+
 status=0
+install_python_validators ||
+    echo "cannot install the OpenAPI validators: the tests that use them will skip" >&2
 install_chromium || { echo "cannot install Chromium: the browser tests will skip" >&2; status=1; }
 echo "== cargo test (SQLite)"
 env -u JXP_TEST_DATABASE_URL -u JXP_TEST_PG_CA cargo test --workspace --locked 2>&1 | tee -a "$log" || status=1

@@ -114,6 +114,8 @@ pub enum Op {
     Get,
     /// POST /api/<model> with a new document each time.
     Post,
+    /// GET /call/<model>/<function>: a function's round trip.
+    Call,
 }
 
 impl Op {
@@ -121,6 +123,7 @@ impl Op {
         match self {
             Op::Get => "get",
             Op::Post => "post",
+            Op::Call => "call",
         }
     }
 }
@@ -144,6 +147,9 @@ pub struct RestArgs {
     /// Documents created before a `get` run; GETs pick one of them at random.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub preload: u32,
+    /// The function a `call` run calls.
+    #[arg(long, default_value = "ping")]
+    pub function: String,
 }
 
 #[derive(Debug, Args)]

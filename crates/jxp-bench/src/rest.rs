@@ -35,6 +35,12 @@ pub async fn run(args: RestArgs) -> Result<()> {
             url: collection,
             run: run_id,
         },
+        Op::Call => {
+            check_path_segment("--function", &args.function)?;
+            Plan::Get {
+                urls: vec![target.url(&format!("/call/{model}/{}", args.function))],
+            }
+        }
     };
     let plan = Arc::new(plan);
 

@@ -166,6 +166,18 @@ pub struct App {
     pub(crate) inner: Arc<Inner>,
 }
 
+/// A handle on an app that does not keep it alive: what the app's own hooks hold when they
+/// call back into it (a strong handle there would be a cycle through the app's settings).
+#[derive(Clone)]
+pub struct WeakApp(std::sync::Weak<Inner>);
+
+impl WeakApp {
+    /// The app, while it is alive.
+    pub fn upgrade(&self) -> Option<App> {
+        self.0.upgrade().map(|inner| App { inner })
+    }
+}
+
 pub(crate) struct Inner {
     pub schema: Arc<Schema>,
     pub store: Arc<dyn Store>,
@@ -212,18 +224,33 @@ impl Generations {
 /// the store's stream moves its model's generation, and a change to a model that decides
 /// identities empties the identity cache. (`App::commit` does the same synchronously for
 /// this process's own writes, so they are read back at once.) A receiver that lagged has
-/// missed changes it cannot name, so everything is invalidated. Ends with the app.
+/// missed changes it cannot name, so everything is invalidated. It also sets the
+/// `jxp_model_last_seq` gauge, since it sees every change once. Ends with the app.
 async fn invalidate_on_changes(
     inner: std::sync::Weak<Inner>,
     mut changes: tokio::sync::broadcast::Receiver<Arc<jxp_store::Change>>,
 ) {
     use tokio::sync::broadcast::error::RecvError;
+    // One gauge handle per model, made at its first change, so a change allocates nothing.
+    let mut last_seq: std::collections::HashMap<String, metrics::Gauge> =
+        std::collections::HashMap::new();
     loop {
         let received = changes.recv().await;
         let Some(inner) = inner.upgrade() else { return };
         match received {
             Ok(change) => {
                 inner.generations.bump(&change.model);
+                #[allow(clippy::cast_precision_loss)] // a seq stays far below 2^53
+                let seq = change.seq as f64;
+                match last_seq.get(&change.model) {
+                    Some(gauge) => gauge.set(seq),
+                    None => {
+                        let gauge =
+                            metrics::gauge!("jxp_model_last_seq", "model" => change.model.clone());
+                        gauge.set(seq);
+                        last_seq.insert(change.model.clone(), gauge);
+                    }
+                }
                 if IDENTITY_MODELS.contains(&change.model.as_str()) {
                     inner.identities.invalidate();
                 }
@@ -287,6 +314,11 @@ impl App {
 
     pub fn schema(&self) -> &Schema {
         &self.inner.schema
+    }
+
+    /// A handle that does not keep the app alive.
+    pub fn downgrade(&self) -> WeakApp {
+        WeakApp(Arc::downgrade(&self.inner))
     }
 
     /// The store, for the core's own reads; writes go through `commit()` only.

@@ -85,8 +85,15 @@ impl App {
                 return Ok(None);
             }
             if let Some(before) = before {
-                self.run_post_write(WriteEvent::Delete, model, who, id, before, opts.silence)
-                    .await;
+                self.run_post_write(
+                    WriteEvent::Delete,
+                    model,
+                    who,
+                    id,
+                    (before, None),
+                    opts.silence,
+                )
+                .await;
             }
             Ok(Some(()))
         })

@@ -29,7 +29,7 @@ mod tables;
 mod view;
 mod write;
 
-pub use app::{App, CallCtx, Hooks, QueryLimits, Settings, StoreReader, parse_size};
+pub use app::{App, CallCtx, Hooks, QueryLimits, Settings, StoreReader, WeakApp, parse_size};
 pub use auth::{AuthSettings, Credentials, GroupChange, RateLimitSettings, Session, SmtpSettings};
 pub use bulk::{BULK_MAX_MATCHED, BULK_MAX_OPS, BulkDone, BulkKind, BulkOutcome, BulkReport};
 pub use delete::DeleteOptions;
@@ -45,5 +45,6 @@ pub use realtime::{
     CloseReason, Connection, Hub, Outbound, Outlet, PushError, RealtimeSettings, Responder,
     SubscribeError, SubscribeOk, SubscribeRequest,
 };
+pub use secret::ct_eq;
 pub use tables::table_specs;
 pub use write::WriteOptions;

@@ -266,7 +266,7 @@ impl App {
             &model,
             who,
             &new_id,
-            view.clone(),
+            (view.clone(), None),
             opts.silence,
         )
         .await;
@@ -360,6 +360,9 @@ impl App {
             // A new password ends every login of the user, in the same transaction.
             let revoking =
                 model.slug == USER_MODEL && current.get("password") != doc.get("password");
+            // Post-hooks see the document as it was; read it before it moves into the change.
+            let before = (!opts.silence && self.has_post_write(WriteEvent::Put, &model.slug))
+                .then(|| public_view(model, &current));
             let mut ops = vec![WriteOp::Replace {
                 model: model.slug.clone(),
                 id: id.to_owned(),
@@ -387,8 +390,15 @@ impl App {
                 Err(e) => return Err(e.into()),
             }
             let view = public_view(model, &doc);
-            self.run_post_write(WriteEvent::Put, model, who, id, view.clone(), opts.silence)
-                .await;
+            self.run_post_write(
+                WriteEvent::Put,
+                model,
+                who,
+                id,
+                (view.clone(), before),
+                opts.silence,
+            )
+            .await;
             Ok(Some(Edited::Modified(into_view_as(model, who, view))))
         })
         .await

@@ -238,7 +238,11 @@ impl FromRequestParts<AppState> for Caller {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let creds = credentials(parts)?;
-        Ok(Caller(state.app.authenticate(&creds).await?))
+        let who = state.app.authenticate(&creds).await?;
+        if let Some(id) = who.user_id() {
+            crate::observe::note_user(id);
+        }
+        Ok(Caller(who))
     }
 }
 

@@ -9,6 +9,8 @@ mod docs;
 mod error;
 mod extract;
 mod mcp;
+mod observe;
+mod openapi;
 mod routes;
 mod ws;
 
@@ -27,6 +29,7 @@ pub use cors::{BadOrigin, CorsOrigins};
 pub use docs::DocsAccess;
 pub use error::ApiError;
 pub use mcp::McpSettings;
+pub use observe::{ACCESS_TARGET, install_metrics};
 pub use routes::is_api_path;
 pub use ws::WsSettings;
 
@@ -58,6 +61,10 @@ pub struct HttpSettings {
     pub max_connections_per_client: usize,
     /// `MCP_*`: the Model Context Protocol endpoint.
     pub mcp: McpSettings,
+    /// `METRICS_ENABLED`: count requests, sockets and writes, and serve them at `/metrics`.
+    pub metrics_enabled: bool,
+    /// `METRICS_TOKEN`: a bearer token that may read `/metrics` without being an admin.
+    pub metrics_token: Option<String>,
 }
 
 impl Default for HttpSettings {
@@ -75,6 +82,8 @@ impl Default for HttpSettings {
             keep_alive_timeout: Duration::from_secs(15),
             max_connections_per_client: 256,
             mcp: McpSettings::default(),
+            metrics_enabled: true,
+            metrics_token: None,
         }
     }
 }
@@ -88,6 +97,8 @@ pub struct AppState {
     /// Cancelled as the server shuts down, which ends the MCP sessions' open event streams:
     /// requests the graceful shutdown would otherwise wait for.
     pub(crate) mcp_stop: CancellationToken,
+    pub(crate) metrics: Arc<observe::HttpMetrics>,
+    pub(crate) docs: Arc<openapi::Documents>,
 }
 
 impl AppState {
@@ -96,11 +107,14 @@ impl AppState {
             http.cache_enabled,
             http.cache_ttl,
         ));
+        let metrics = Arc::new(observe::HttpMetrics::new(http.metrics_enabled));
         AppState {
             app,
             http: Arc::new(http),
             cache,
             mcp_stop: CancellationToken::new(),
+            metrics,
+            docs: Arc::default(),
         }
     }
 }
@@ -108,11 +122,13 @@ impl AppState {
 /// The whole API as a router, so tests and the binary build the same thing.
 pub fn router(state: AppState) -> Router {
     let cors = cors::layer(&state.http.cors);
+    let observe = axum::middleware::from_fn_with_state(state.clone(), observe::observe);
     let mut router = routes::router();
     if let Some(mcp) = mcp::router(&state) {
         router = router.merge(mcp);
     }
-    let router = router.with_state(state);
+    // Inside the routing, so the middleware sees the matched route's template.
+    let router = router.layer(observe).with_state(state);
     // Around every route and the fallbacks, so that preflights of any path are answered and
     // error answers carry the headers too: a page cannot read a 401's body without them.
     match cors {
@@ -139,6 +155,20 @@ pub async fn serve(
             tokio::select! {
                 _ = timer.tick() => hub.ping_all(),
                 _ = closing_rx.changed() => break,
+            }
+        }
+    });
+    openapi::warm(&state);
+    let metrics = state.metrics.clone();
+    let mut closing_upkeep = closing.subscribe();
+    tokio::spawn(async move {
+        // The exporter folds recorded histogram samples in on upkeep; between scrapes they
+        // would otherwise pile up.
+        let mut timer = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tokio::select! {
+                _ = timer.tick() => metrics.upkeep(),
+                _ = closing_upkeep.changed() => break,
             }
         }
     });

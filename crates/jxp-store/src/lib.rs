@@ -122,3 +122,11 @@ pub trait Store: Send + Sync + 'static {
         count: bool,
     ) -> Result<Vec<String>, StoreError>;
 }
+
+/// Counts one write batch (one store transaction) and how many writes it carried, for
+/// `/metrics`; both stores' writers call it once per transaction.
+pub(crate) fn count_batch(writes: usize) {
+    metrics::counter!("jxp_store_write_batches_total").increment(1);
+    #[allow(clippy::cast_precision_loss)] // a batch holds at most thousands of writes
+    metrics::histogram!("jxp_store_write_batch_size").record(writes as f64);
+}

@@ -57,6 +57,9 @@ pub struct Config {
     /// Most pooled connections to PostgreSQL (unused on SQLite).
     pub database_pool_size: usize,
     pub log_format: LogFormat,
+    /// Limits of the script hooks' runtimes (`SCRIPT_TIMEOUT_MS`, `SCRIPT_MEMORY_MB`).
+    pub script_timeout: Duration,
+    pub script_memory_mb: u64,
     pub core: Settings,
     pub http: HttpSettings,
 }
@@ -314,6 +317,8 @@ impl Config {
             sqlite_synchronous,
             database_pool_size: pool_size(v)?,
             log_format,
+            script_timeout: Duration::from_millis(v.positive("SCRIPT_TIMEOUT_MS")?),
+            script_memory_mb: v.positive("SCRIPT_MEMORY_MB")?,
             core: Settings {
                 bcrypt_cost,
                 query_limits,
@@ -344,6 +349,8 @@ impl Config {
                 )
                 .unwrap_or(usize::MAX),
                 mcp: mcp_settings(v)?,
+                metrics_enabled: v.flag("METRICS_ENABLED")?,
+                metrics_token: v.get("METRICS_TOKEN").map(str::to_owned),
             },
         })
     }
@@ -542,6 +549,8 @@ mod tests {
     fn table_defaults_are_the_crates_defaults() {
         let c = Config::from_vars(vars(&[])).unwrap();
         assert_eq!(c.core.query_limits, QueryLimits::default());
+        assert_eq!(c.script_timeout, Duration::from_millis(1000));
+        assert_eq!(c.script_memory_mb, 64);
         let http = HttpSettings::default();
         assert_eq!(c.http.body_limit, http.body_limit);
         assert_eq!(c.http.cache_enabled, http.cache_enabled);

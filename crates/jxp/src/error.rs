@@ -19,6 +19,9 @@ pub enum Error {
     /// A model file cannot be read or does not make sense.
     #[error("cannot load models")]
     Models(#[source] ModelError),
+    /// A script beside the models does not parse, or exports a name no hook has.
+    #[error("cannot load script hooks")]
+    Scripts(#[source] jxp_script::ScriptError),
     #[error("cannot open the database {}", path.display())]
     OpenSqlite {
         path: PathBuf,

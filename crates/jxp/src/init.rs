@@ -1,4 +1,5 @@
-//! `jxp init DIR`: a runnable project: the sample models, a `.env` that lists every setting
+//! `jxp init DIR`: a runnable project: the sample models and a commented example script of
+//! hooks for one of them, a `.env` that lists every setting
 //! (commented out, with its default) and a `.gitignore` that keeps the database and the
 //! settings out of version control. Files that exist are never overwritten.
 
@@ -9,6 +10,7 @@ use crate::settings::env_file;
 
 const SAMPLE_TEST: &str = include_str!("../../../models/test.toml");
 const SAMPLE_LINK: &str = include_str!("../../../models/link.toml");
+const SAMPLE_SCRIPT: &str = include_str!("../../../models/test.js");
 const GITIGNORE: &str =
     "# The SQLite database (DATABASE_URL's default) and the settings, which may hold secrets.
 data/
@@ -30,6 +32,7 @@ pub fn init_project(dir: &Path) -> Result<Vec<InitFile>, Error> {
         (".gitignore", GITIGNORE.to_owned()),
         ("models/test.toml", SAMPLE_TEST.to_owned()),
         ("models/link.toml", SAMPLE_LINK.to_owned()),
+        ("models/test.js", SAMPLE_SCRIPT.to_owned()),
     ];
     std::fs::create_dir_all(dir.join("models")).map_err(|source| Error::CreateDir {
         path: dir.to_owned(),
@@ -67,6 +70,7 @@ mod tests {
                 InitFile::Kept(dir.path().join(".gitignore")),
                 InitFile::Written(dir.path().join("models/test.toml")),
                 InitFile::Written(dir.path().join("models/link.toml")),
+                InitFile::Written(dir.path().join("models/test.js")),
             ]
         );
         assert_eq!(

@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use jxp_core::WriteOptions;
 use jxp_http::AppState;
+use jxp_script::{ScriptLimits, Scripts};
 #[cfg(feature = "postgres")]
 use jxp_store::{PostgresOptions, PostgresStore};
 use jxp_store::{SqliteOptions, SqliteStore, Store};
@@ -51,6 +52,18 @@ async fn open_app(config: &Config) -> Result<(App, Option<Arc<SqliteStore>>), Er
     for warning in warnings {
         tracing::warn!("{warning}");
     }
+    let limits = ScriptLimits {
+        timeout: config.script_timeout,
+        memory_bytes: usize::try_from(config.script_memory_mb.saturating_mul(1 << 20))
+            .unwrap_or(usize::MAX),
+        ..ScriptLimits::default()
+    };
+    let scripts = Scripts::load(&config.model_dir, &schema, limits).map_err(Error::Scripts)?;
+    let mut core = config.core.clone();
+    if let Some(scripts) = &scripts {
+        scripts.register(&schema, &mut core.hooks);
+        tracing::info!(files = ?scripts.files(), "script hooks loaded");
+    }
     let (store, sqlite): (Arc<dyn Store>, _) = match &config.database {
         Database::Sqlite(path) => {
             let mut options = SqliteOptions::new(path.clone());
@@ -79,9 +92,12 @@ async fn open_app(config: &Config) -> Result<(App, Option<Arc<SqliteStore>>), Er
             (Arc::new(store), None)
         }
     };
-    let app = App::new(schema, store, config.core.clone())
+    let app = App::new(schema, store, core)
         .await
         .map_err(Error::Prepare)?;
+    if let Some(scripts) = &scripts {
+        scripts.attach(&app);
+    }
     Ok((app, sqlite))
 }
 
@@ -109,6 +125,10 @@ impl Running {
 
 /// Binds `HOST:PORT` (port 0 picks a free one) and serves in the background.
 pub async fn start(config: Config) -> Result<Running, Error> {
+    if config.http.metrics_enabled {
+        // Before the app exists, so what its tasks record from the start is kept.
+        jxp_http::install_metrics();
+    }
     let (app, sqlite) = open_app(&config).await?;
     let listener = TcpListener::bind((config.host, config.port))
         .await

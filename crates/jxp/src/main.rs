@@ -1,5 +1,6 @@
 //! The `jxp` command line: `serve`, `init`, `add-admin`, `backup`, `restore`, `indexes`.
 
+mod log_writer;
 mod settings_args;
 
 use std::io::IsTerminal;
@@ -8,6 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use jxp::{Config, InitFile, LogFormat};
+use log_writer::{BufferedStderr, FlushOnDrop};
 use settings_args::SettingArgs;
 
 #[derive(Parser)]
@@ -67,21 +69,25 @@ enum Command {
     },
 }
 
-fn init_tracing(format: LogFormat) {
+/// Logs go to stderr through `log_writer`'s buffer; the answered guard writes out what is
+/// left when dropped, at the end of `run`.
+fn init_tracing(format: LogFormat) -> FlushOnDrop {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // Colour only for a person at a terminal: a pipe, a file or NO_COLOR (no-color.org) gets
     // plain text.
     let colour = std::io::stderr().is_terminal()
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let (writer, guard) = BufferedStderr::start();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(colour)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Pretty => builder.init(),
     }
+    guard
 }
 
 async fn shutdown_signal() {
@@ -129,7 +135,7 @@ async fn run(cli: Cli, dotenv: Result<PathBuf, dotenvy::Error>) -> anyhow::Resul
         _ => Vec::new(),
     };
     let config = Config::from_vars(std::env::vars().chain(flags))?;
-    init_tracing(config.log_format);
+    let _log = init_tracing(config.log_format);
     match cli.command {
         Command::Serve(_) => {
             jxp::Server::builder()

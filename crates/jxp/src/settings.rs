@@ -36,6 +36,7 @@ const QUERIES: &str = "Query limits";
 const CACHE: &str = "Response cache";
 const REALTIME: &str = "Realtime feed";
 const MCP: &str = "MCP (Model Context Protocol) for AI clients";
+const SCRIPTS: &str = "Script hooks";
 
 const fn value(
     name: &'static str,
@@ -113,6 +114,17 @@ pub const SETTINGS: &[Setting] = &[
         SERVER,
         "Log format, pretty or json; the level comes from RUST_LOG.",
     ),
+    value(
+        "METRICS_ENABLED",
+        "true",
+        SERVER,
+        "Count requests, WebSockets and writes for Prometheus at /metrics; false turns the counting off.",
+    ),
+    secret(unset(
+        "METRICS_TOKEN",
+        SERVER,
+        "A token that reads /metrics as Authorization: Bearer TOKEN without being an admin; unset: admins only.",
+    )),
     value(
         "BODY_LIMIT",
         "1mb",
@@ -372,6 +384,18 @@ pub const SETTINGS: &[Setting] = &[
         "MCP_GUIDE_FILES",
         MCP,
         "Markdown files appended to the jxp://guide resource, comma-separated.",
+    ),
+    value(
+        "SCRIPT_TIMEOUT_MS",
+        "1000",
+        SCRIPTS,
+        "Milliseconds one script hook or function may run before it is stopped (500 \"hook timed out\").",
+    ),
+    value(
+        "SCRIPT_MEMORY_MB",
+        "64",
+        SCRIPTS,
+        "Memory each script runtime may use, in MiB.",
     ),
 ];
 

@@ -64,7 +64,12 @@ impl App {
         let mut session = self.open_session(&user).await?;
         if let Some(model) = self.inner.schema.get("user") {
             let view = jxp_model::public_view(model, &user);
-            session.extra = self.run_post_login(&session.user_id, view).await;
+            let result = doc(serde_json::json!({
+                "user_id": session.user_id,
+                "token_expires": session.token_expires,
+                "refresh_token_expires": session.refresh_token_expires,
+            }));
+            session.extra = self.run_post_login(&session.user_id, view, result).await;
         }
         Ok(session)
     }

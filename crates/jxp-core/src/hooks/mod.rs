@@ -130,6 +130,8 @@ pub struct WrittenCtx {
     pub id: String,
     /// The document as written (for a delete: as it was before), private fields removed.
     pub doc: Document,
+    /// An update's document as it was before it, private fields removed.
+    pub before: Option<Document>,
 }
 
 /// What a login pre-hook sees: the email being logged in with (never the password).
@@ -145,6 +147,10 @@ pub struct LoggedInCtx {
     pub user_id: String,
     /// The user's record, private fields removed.
     pub user: Document,
+    /// The login answer without its secrets: `user_id`, `token_expires`,
+    /// `refresh_token_expires` (the token, refresh token and API key stay out of hooks, which
+    /// may log what they see).
+    pub result: Document,
 }
 
 /// How a function was called, which decides the right it needs.

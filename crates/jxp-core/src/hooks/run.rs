@@ -65,7 +65,7 @@ impl App {
         model: &Model,
         who: &Identity,
         id: &str,
-        doc: Document,
+        (doc, before): (Document, Option<Document>),
         silent: bool,
     ) {
         let hooks = self.hooks().post_writes(event, &model.slug);
@@ -78,6 +78,7 @@ impl App {
             identity: who.clone(),
             id: id.to_owned(),
             doc,
+            before,
         };
         let task = tokio::spawn(async move {
             for hook in hooks {
@@ -162,12 +163,18 @@ impl App {
 
     /// Runs the login post-hooks and gathers the fields they add. A failing hook is logged and
     /// adds nothing.
-    pub(crate) async fn run_post_login(&self, user_id: &str, user: Document) -> Document {
+    pub(crate) async fn run_post_login(
+        &self,
+        user_id: &str,
+        user: Document,
+        result: Document,
+    ) -> Document {
         let mut extra = Document::new();
         for hook in &self.hooks().post_login {
             let ctx = LoggedInCtx {
                 user_id: user_id.to_owned(),
                 user: user.clone(),
+                result: result.clone(),
             };
             match hook(ctx).await {
                 Ok(fields) => extra.extend(fields),

@@ -9,6 +9,7 @@ mod call;
 mod csv;
 mod groups;
 mod meta;
+mod metrics;
 mod query;
 
 use axum::Router;
@@ -26,6 +27,7 @@ use crate::error::ApiError;
 pub const ROUTE_ROOTS: &[&str] = &[
     "aggregate",
     "api",
+    "asyncapi.json",
     "bulkwrite",
     "cache",
     "call",
@@ -36,7 +38,9 @@ pub const ROUTE_ROOTS: &[&str] = &[
     "healthz",
     "login",
     "logout",
+    "metrics",
     "model",
+    "openapi.json",
     "query",
     "refresh",
     "setup",
@@ -57,6 +61,9 @@ pub fn is_api_path(path: &str) -> bool {
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(meta::healthz))
+        .route("/metrics", get(metrics::metrics))
+        .route("/openapi.json", get(crate::openapi::openapi))
+        .route("/asyncapi.json", get(crate::openapi::asyncapi))
         .route("/model", get(meta::models))
         .route("/model/{model}", get(meta::model))
         .route("/api/{model}", get(api::list).post(api::create))
@@ -102,20 +109,6 @@ pub(crate) fn router() -> Router<AppState> {
         .method_not_allowed_fallback(method_not_allowed)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn api_paths_are_told_apart_from_free_ones() {
-        assert!(is_api_path("/healthz"));
-        assert!(is_api_path("/api/x"));
-        assert!(is_api_path("/docs"));
-        assert!(!is_api_path("/mcp"));
-        assert!(!is_api_path("/agents/mcp"));
-    }
-}
-
 async fn not_found() -> ApiError {
     ApiError::not_found("no such route")
 }
@@ -125,4 +118,30 @@ async fn method_not_allowed() -> ApiError {
         axum::http::StatusCode::METHOD_NOT_ALLOWED,
         "method not allowed on this route",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A route added below without its root in `ROUTE_ROOTS` would let `MCP_PATH` collide.
+    #[test]
+    fn every_route_root_is_listed() {
+        let source = include_str!("mod.rs");
+        let marker = concat!(".route", "(\"/");
+        for piece in source.split(marker).skip(1) {
+            let root = piece.split(['/', '"']).next().unwrap_or_default();
+            assert!(ROUTE_ROOTS.contains(&root), "{root} is not in ROUTE_ROOTS");
+        }
+    }
+
+    #[test]
+    fn api_paths_are_told_apart_from_free_ones() {
+        assert!(is_api_path("/healthz"));
+        assert!(is_api_path("/api/x"));
+        assert!(is_api_path("/docs"));
+        assert!(is_api_path("/metrics"));
+        assert!(!is_api_path("/mcp"));
+        assert!(!is_api_path("/agents/mcp"));
+    }
 }

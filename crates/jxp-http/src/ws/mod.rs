@@ -170,6 +170,7 @@ async fn run(
         .max_frame_size(Some(read_limit));
     let mut socket =
         WebSocketStream::from_raw_socket(Duplex(link.clone()), Role::Server, Some(config)).await;
+    metrics::gauge!("jxp_ws_connections_open").increment(1.0);
     let ending: Option<(u16, &'static str)> = loop {
         let step = tokio::select! {
             biased;
@@ -216,6 +217,7 @@ async fn run(
                         // frames queued before it, then closes the socket.
                         let _ = socket.flush().await;
                         link.finish(None, true, CLOSE_WAIT).await;
+                        closed("client");
                         return;
                     }
                     Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
@@ -234,7 +236,30 @@ async fn run(
             }
         }
     };
+    let code = ending.map_or("gone", |(code, _)| close_label(code));
     link.finish(ending, false, CLOSE_WAIT).await;
+    closed(code);
+}
+
+/// Counts a closed socket by who or what closed it: the server's close code, `client` for a
+/// client's close frame, `gone` for a socket that ended without one.
+fn closed(code: &'static str) {
+    metrics::gauge!("jxp_ws_connections_open").decrement(1.0);
+    metrics::counter!("jxp_ws_closed_total", "code" => code).increment(1);
+}
+
+/// A close code as a label value, from the fixed set the server sends.
+fn close_label(code: u16) -> &'static str {
+    match code {
+        1001 => "1001",
+        1002 => "1002",
+        1007 => "1007",
+        1008 => "1008",
+        1009 => "1009",
+        1011 => "1011",
+        1013 => "1013",
+        _ => "other",
+    }
 }
 
 /// The close frame that answers a failed read, if the client is still there to read it: a

@@ -353,7 +353,9 @@ impl Listener {
             if after >= seq {
                 return Ok(());
             }
-            let page = read::changes_between(client, model, after, Some(seq), PAGE).await?;
+            let page =
+                read::changes_between(client, model, after, Some(seq), PAGE, read::Lag::Measure)
+                    .await?;
             let last = page.last().map(|c| c.seq);
             // Rows pruned from the log (a listener far behind) are skipped.
             let reached = match last {

@@ -258,7 +258,7 @@ impl Store for PostgresStore {
         limit: usize,
     ) -> Result<Vec<Arc<Change>>, StoreError> {
         let client = self.pool.get().await?;
-        read::changes_between(&client, model, after, None, limit).await
+        read::changes_between(&client, model, after, None, limit, read::Lag::Ignore).await
     }
 
     async fn last_seq(&self, model: &str) -> Result<u64, StoreError> {

@@ -170,16 +170,26 @@ pub(crate) async fn explain(
 }
 
 /// Logged changes of a model with `after < seq` (and `seq <= upto`), oldest first.
+/// Whether a read of the change log is the listener following notifications, whose rows' age
+/// (from their transaction's start, the `at` column, to now) is the notification lag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lag {
+    Measure,
+    Ignore,
+}
+
 pub(crate) async fn changes_between(
     client: &tokio_postgres::Client,
     model: &str,
     after: u64,
     upto: Option<u64>,
     limit: usize,
+    lag: Lag,
 ) -> Result<Vec<Arc<Change>>, StoreError> {
     let rows = client
         .query(
-            "SELECT seq, op, doc_id, doc::text, actor, silent FROM jxp_changes
+            "SELECT seq, op, doc_id, doc::text, actor, silent,
+                    extract(epoch FROM clock_timestamp() - at)::float8 FROM jxp_changes
              WHERE model = $1::text AND seq > $2::int8 AND seq <= $3::int8
              ORDER BY seq LIMIT $4::int8",
             &[
@@ -200,6 +210,10 @@ pub(crate) async fn changes_between(
             actor: row.try_get(4)?,
             silent: row.try_get(5)?,
         };
+        if lag == Lag::Measure {
+            let age: f64 = row.try_get(6)?;
+            metrics::histogram!("jxp_pg_notification_lag_seconds").record(age.max(0.0));
+        }
         out.push(logged.into_change(model)?);
     }
     Ok(out)

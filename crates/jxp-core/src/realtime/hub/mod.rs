@@ -209,6 +209,9 @@ impl State {
             return false;
         };
         let removed = subs.remove(id, key);
+        if removed {
+            metrics::gauge!("jxp_ws_subscriptions").decrement(1.0);
+        }
         if subs.is_empty() {
             self.subs.remove(model);
         }
@@ -355,6 +358,7 @@ impl State {
                 .unwrap_or_else(|| self.last_seen.get(&req.model).copied().unwrap_or_default()),
             buffer: replay.then(Vec::new),
         });
+        metrics::gauge!("jxp_ws_subscriptions").increment(1.0);
         if let Some(conn) = self.conns.get_mut(&id) {
             conn.subs.push(key.clone());
         }
@@ -400,6 +404,7 @@ impl State {
         let owner = change.doc.get("_owner_id").and_then(Value::as_str);
         let (mut expired, mut overflowed, mut gone) = (Vec::new(), Vec::new(), Vec::new());
         let (mut entering, mut leaving) = (Vec::new(), Vec::new());
+        let mut delivered = 0u64;
         let waiting_max = replay::buffer_limit(self.settings.send_queue);
         let Some(subs) = self.subs.get_mut(&change.model) else {
             return;
@@ -437,8 +442,9 @@ impl State {
             conn.set_last_seq(&change.model, change.seq);
             let sight = bodies.sight(conn.auth.as_ref().map(|a| &a.identity));
             let item = Outbound::Event(bodies.get(EventKind::Change, sight));
-            if let Err(e) = send(conn, item, behind) {
-                failed(e, sub.conn, &mut overflowed, &mut gone);
+            match send(conn, item, behind) {
+                Ok(()) => delivered += 1,
+                Err(e) => failed(e, sub.conn, &mut overflowed, &mut gone),
             }
         }
         // Enter and leave wait for the pass to end: a connection with several subscriptions
@@ -454,11 +460,14 @@ impl State {
                 }
                 conn.set_last_seq(&change.model, change.seq);
                 let sight = bodies.sight(conn.auth.as_ref().map(|a| &a.identity));
-                if let Err(e) = send(conn, Outbound::Event(bodies.get(kind, sight)), behind) {
-                    failed(e, id, &mut overflowed, &mut gone);
+                match send(conn, Outbound::Event(bodies.get(kind, sight)), behind) {
+                    Ok(()) => delivered += 1,
+                    Err(e) => failed(e, id, &mut overflowed, &mut gone),
                 }
             }
         }
+        // Once per change, not per subscriber: the count is what costs, not the delivery.
+        metrics::counter!("jxp_ws_events_delivered_total").increment(delivered);
         for id in expired {
             self.deauth(id, "token expired");
         }

@@ -297,6 +297,7 @@ impl State {
         conn.set_last_seq(&change.model, change.seq);
         let sight = bodies.sight(conn.auth.as_ref().map(|a| &a.identity));
         self.push(id, Outbound::Event(bodies.get(kind, sight)));
+        metrics::counter!("jxp_ws_events_delivered_total").increment(1);
         true
     }
 

@@ -151,6 +151,9 @@ async function home() {
   show(
     el("h1", {}, "Models"),
     el("p", { class: "muted" }, `Every model this server serves, with the rights of each group (c create, r read, u update, d delete). The API is at ${origin}.`),
+    el("p", { id: "documents" }, "For code generators and tools: ",
+      el("a", { href: "/openapi.json" }, "/openapi.json"), " (OpenAPI 3.1, the REST API) and ",
+      el("a", { href: "/asyncapi.json" }, "/asyncapi.json"), " (AsyncAPI 3, the realtime feed)."),
     el("table", { id: "models" },
       el("tr", {}, el("th", {}, "Model"), el("th", {}, "Name"), el("th", {}, "Permissions"), el("th", {}, "")),
       list.map((m) => el("tr", { "data-model": m.model },

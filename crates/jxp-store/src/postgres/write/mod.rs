@@ -116,6 +116,7 @@ pub(crate) async fn run_writer(
                 Err(_) => break,
             }
         }
+        crate::count_batch(batch.len());
         let (txs, replies): (Vec<WriteTx>, Vec<oneshot::Sender<Answer>>) =
             batch.into_iter().map(|q| (q.tx, q.reply)).unzip();
         let answers = match pool.get().await {

@@ -105,6 +105,7 @@ impl Writer {
         if writes.is_empty() {
             return;
         }
+        crate::count_batch(writes.len());
         let before = self.seqs.clone();
         if let Err(e) = self.conn.execute_batch("BEGIN IMMEDIATE") {
             let e = StoreError::from(e);

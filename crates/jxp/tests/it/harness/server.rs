@@ -126,10 +126,46 @@ impl TestServer {
 
     /// `start`, with the builder passed through `setup` before it starts.
     pub async fn start_with(models: &[(&str, &str)], env: &[(&str, &str)], setup: Setup) -> Self {
+        Self::try_start_files(models, &[], env, setup)
+            .await
+            .unwrap()
+    }
+
+    /// `start`, with script hooks (file name in the model directory, JavaScript text) beside
+    /// the models.
+    pub async fn start_scripted(
+        models: &[(&str, &str)],
+        scripts: &[(&str, &str)],
+        env: &[(&str, &str)],
+    ) -> Self {
+        Self::try_start_scripted(models, scripts, env)
+            .await
+            .unwrap()
+    }
+
+    /// `start_scripted`, answering why the server did not start.
+    pub async fn try_start_scripted(
+        models: &[(&str, &str)],
+        scripts: &[(&str, &str)],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
+        let env = logins_unlimited(env);
+        Self::try_start_files(models, scripts, &env, std::sync::Arc::new(|b| b)).await
+    }
+
+    async fn try_start_files(
+        models: &[(&str, &str)],
+        scripts: &[(&str, &str)],
+        env: &[(&str, &str)],
+        setup: Setup,
+    ) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("models")).unwrap();
         for (slug, text) in models {
             std::fs::write(dir.path().join("models").join(format!("{slug}.toml")), text).unwrap();
+        }
+        for (file, text) in scripts {
+            std::fs::write(dir.path().join("models").join(file), text).unwrap();
         }
         let env = env
             .iter()
@@ -145,8 +181,8 @@ impl TestServer {
             running: None,
             setup,
         };
-        server.boot().await.unwrap();
-        server
+        server.boot().await?;
+        Ok(server)
     }
 
     pub fn config(&self) -> Result<Config, jxp::ConfigError> {

@@ -3,6 +3,6 @@
 //! and shows, its limits, the instructions and guide, and resource subscriptions.
 
 mod access;
-mod client;
+pub(crate) mod client;
 mod subscribe;
 mod tools;

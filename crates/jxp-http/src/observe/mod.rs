@@ -1,0 +1,242 @@
+//! What the operator sees of each request: Prometheus metrics by route template, method and
+//! status, and one access-log line (target `jxp::access`), both from one middleware around
+//! every route. The hot path allocates nothing once a route's handles exist: label values come
+//! from the route table, a fixed list of methods and the status code.
+
+mod redact;
+
+use std::collections::HashMap;
+use std::sync::{OnceLock, RwLock};
+use std::time::Instant;
+
+use axum::body::HttpBody as _;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
+use jxp_model::sync::{read, write};
+use metrics::{Counter, Histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::AppState;
+
+pub(crate) use redact::Redacted;
+
+/// The access log's `tracing` target: `RUST_LOG=jxp::access=off` turns the lines off.
+pub const ACCESS_TARGET: &str = "jxp::access";
+
+/// Seconds; the buckets of the request latency histogram.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+/// Writes per store transaction; the buckets of the batch size histogram.
+const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
+/// Seconds; the buckets of PostgreSQL's notification lag.
+const LAG_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the process's metrics recorder, once, and answers its handle (`None` if another
+/// recorder was installed first). Metrics recorded before it are lost, so the server installs
+/// it before it builds the app.
+pub fn install_metrics() -> Option<PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full("jxp_http_request_duration_seconds".into()),
+                    LATENCY_BUCKETS,
+                )
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full("jxp_store_write_batch_size".into()),
+                        BATCH_BUCKETS,
+                    )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full("jxp_pg_notification_lag_seconds".into()),
+                        LAG_BUCKETS,
+                    )
+                });
+            let recorder = match builder {
+                Ok(b) => b.build_recorder(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "metrics are off: the recorder could not be built");
+                    return None;
+                }
+            };
+            let handle = recorder.handle();
+            match metrics::set_global_recorder(recorder) {
+                Ok(()) => Some(handle),
+                Err(_) => {
+                    tracing::warn!("metrics are off: another metrics recorder is installed");
+                    None
+                }
+            }
+        })
+        .clone()
+}
+
+/// The HTTP side of the metrics: the exporter's handle and each route's counter and histogram,
+/// made the first time a (route, method, status) is seen.
+pub(crate) struct HttpMetrics {
+    handle: Option<PrometheusHandle>,
+    routes: RwLock<HashMap<Box<str>, Vec<RouteHandles>>>,
+}
+
+struct RouteHandles {
+    method: &'static str,
+    status: u16,
+    requests: Counter,
+    latency: Histogram,
+}
+
+impl HttpMetrics {
+    pub(crate) fn new(enabled: bool) -> Self {
+        HttpMetrics {
+            handle: if enabled { install_metrics() } else { None },
+            routes: RwLock::default(),
+        }
+    }
+
+    /// The exporter, when metrics are on.
+    pub(crate) fn handle(&self) -> Option<&PrometheusHandle> {
+        self.handle.as_ref()
+    }
+
+    fn record(&self, route: &str, method: &'static str, status: StatusCode, seconds: f64) {
+        let status = status.as_u16();
+        let hit = |list: &Vec<RouteHandles>| {
+            list.iter()
+                .find(|h| h.method == method && h.status == status)
+                .map(|h| {
+                    h.requests.increment(1);
+                    h.latency.record(seconds);
+                })
+        };
+        if read(&self.routes).get(route).and_then(hit).is_some() {
+            return;
+        }
+        let labels = [
+            ("route", route.to_owned()),
+            ("method", method.to_owned()),
+            ("status", status.to_string()),
+        ];
+        let handles = RouteHandles {
+            method,
+            status,
+            requests: metrics::counter!("jxp_http_requests_total", &labels),
+            latency: metrics::histogram!("jxp_http_request_duration_seconds", &labels),
+        };
+        handles.requests.increment(1);
+        handles.latency.record(seconds);
+        write(&self.routes)
+            .entry(route.into())
+            .or_default()
+            .push(handles);
+    }
+
+    /// Keeps the exporter's histogram buffers drained between scrapes.
+    pub(crate) fn upkeep(&self) {
+        if let Some(h) = &self.handle {
+            h.run_upkeep();
+        }
+    }
+}
+
+/// Method label values: a fixed set, so a client cannot grow the metrics with made-up verbs.
+fn method_label(m: &Method) -> &'static str {
+    match *m {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
+}
+
+/// Route label of a request no route matched: never the raw path, which a client chooses.
+const UNMATCHED: &str = "unmatched";
+
+tokio::task_local! {
+    /// The user id a request authenticated as, for its access-log line: set by the `Caller`
+    /// extractor inside the middleware's scope. An ObjectId's 24 characters fit without an
+    /// allocation.
+    static USER: std::cell::Cell<Option<UserId>>;
+}
+
+/// A user id kept inline.
+#[derive(Clone, Copy)]
+struct UserId {
+    len: u8,
+    bytes: [u8; 32],
+}
+
+impl UserId {
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or("?")
+    }
+}
+
+/// Notes who the current request is, for its access-log line; outside a request, nothing.
+pub(crate) fn note_user(id: &str) {
+    let bytes = id.as_bytes();
+    if bytes.len() > 32 {
+        return;
+    }
+    let mut user = UserId {
+        len: 0,
+        bytes: [0; 32],
+    };
+    user.bytes[..bytes.len()].copy_from_slice(bytes);
+    user.len = u8::try_from(bytes.len()).unwrap_or(0);
+    let _ = USER.try_with(|cell| cell.set(Some(user)));
+}
+
+/// The middleware: times the request, counts it by route template, method and status, and
+/// writes its access-log line.
+pub(crate) async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let log = tracing::enabled!(target: ACCESS_TARGET, tracing::Level::INFO);
+    let metrics = state.metrics.handle().is_some();
+    if !log && !metrics {
+        return next.run(req).await;
+    }
+    let started = Instant::now();
+    let method = req.method().clone();
+    // The matched path is an `Arc<str>` inside the request: cloning it is a reference count.
+    let route = req.extensions().get::<MatchedPath>().cloned();
+    let uri = log.then(|| req.uri().clone());
+    let (response, user) = USER
+        .scope(std::cell::Cell::new(None), async {
+            let response = next.run(req).await;
+            (response, USER.with(std::cell::Cell::get))
+        })
+        .await;
+    let elapsed = started.elapsed();
+    let status = response.status();
+    if metrics {
+        let route = route.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
+        state
+            .metrics
+            .record(route, method_label(&method), status, elapsed.as_secs_f64());
+    }
+    if let Some(uri) = uri {
+        let bytes = response.body().size_hint().exact();
+        tracing::info!(
+            target: ACCESS_TARGET,
+            method = %method,
+            path = %Redacted(&uri),
+            status = status.as_u16(),
+            bytes,
+            duration_ms = elapsed.as_secs_f64() * 1000.0,
+            user = user.as_ref().map(UserId::as_str),
+        );
+    }
+    response
+}

@@ -1,0 +1,426 @@
+//! One JavaScript runtime: a QuickJS runtime capped in memory and time, with the prelude
+//! (`JxpError`, `console`, the `ctx.db`/`ctx.system` wrappers) and every script module
+//! evaluated in it, and the call of one export. QuickJS's core has no file system, network,
+//! process, timers or module loader; the runtime gets none, so scripts have none.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use rquickjs::loader::{ImportAttributes, Loader, Resolver};
+use rquickjs::module::Declared;
+use rquickjs::{Context, Ctx, Function, Module, Object, Runtime, Value as JsValue};
+use serde_json::Value;
+
+use crate::bridge;
+
+/// One script file: its key (a model's slug, or `_app`), where it was read from and its text.
+#[derive(Debug, Clone)]
+pub(crate) struct Source {
+    pub key: String,
+    pub file: PathBuf,
+    pub text: String,
+}
+
+impl Source {
+    /// The module's name in QuickJS, which its stack traces and syntax errors carry.
+    pub fn name(&self) -> String {
+        self.file.display().to_string()
+    }
+}
+
+/// What a runtime may use.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Caps {
+    pub timeout: Duration,
+    pub memory_bytes: usize,
+}
+
+/// What is called: an export of a module, or a function of its `functions` export.
+#[derive(Debug, Clone)]
+pub(crate) enum Target {
+    Export { key: String, name: String },
+    Function { key: String, name: String },
+}
+
+/// Why a call gave no value.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// `throw new JxpError(status, message)`.
+    Refused {
+        status: u16,
+        message: String,
+        /// The app error a `ctx.db` call raised, when the script let it through.
+        stash: Option<usize>,
+    },
+    /// Stopped by the time limit.
+    TimedOut,
+    /// Anything else; the detail is for the log.
+    Failed(String),
+}
+
+/// Why a script could not be loaded: the message and the line it names (1 when none).
+#[derive(Debug)]
+pub(crate) struct LoadFailure {
+    pub line: u32,
+    pub message: String,
+}
+
+/// The JavaScript that every runtime evaluates first. It takes the two natives off the global
+/// object, so a script reaches them only through `console` and `ctx.db`/`ctx.system`, and
+/// puts the table of loaded modules, through which exports are listed and called, on the
+/// global object as `__jxp` (QuickJS handles cannot leave the runtime's thread, so the
+/// runtime keeps its own).
+const PRELUDE: &str = r#"
+class JxpError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.name = "JxpError";
+    this.status = status;
+  }
+}
+globalThis.JxpError = JxpError;
+(() => {
+  const call = globalThis.__jxp_db;
+  const log = globalThis.__jxp_log;
+  delete globalThis.__jxp_db;
+  delete globalThis.__jxp_log;
+  const text = (args) => args.map((v) => {
+    if (typeof v === "string") return v;
+    try { const s = JSON.stringify(v); return s === undefined ? String(v) : s; } catch (_) { return String(v); }
+  }).join(" ");
+  globalThis.console = Object.freeze({
+    log: (...a) => log(0, text(a)),
+    info: (...a) => log(0, text(a)),
+    debug: (...a) => log(0, text(a)),
+    warn: (...a) => log(1, text(a)),
+    error: (...a) => log(2, text(a)),
+  });
+  const api = (system) => {
+    const op = (name) => async (...args) => {
+      const answer = JSON.parse(call(system, name, JSON.stringify(args)));
+      if (answer.err) {
+        const e = new JxpError(answer.err.status, answer.err.message);
+        Object.defineProperty(e, "__jxp_stash", { value: answer.err.stash });
+        throw e;
+      }
+      return answer.ok;
+    };
+    return Object.freeze({
+      find: op("find"), get: op("get"), count: op("count"),
+      create: op("create"), update: op("update"), remove: op("remove"),
+    });
+  };
+  const db = api(false);
+  const system = api(true);
+  const modules = new Map();
+  const entry = Object.freeze({
+    add: (key, ns) => { modules.set(key, ns); },
+    names: (key) => {
+      const ns = modules.get(key);
+      if (!ns) return [[], []];
+      const fns = ns.functions && typeof ns.functions === "object" ? Object.keys(ns.functions) : [];
+      return [Object.keys(ns), fns];
+    },
+    call: (key, name, isFunction, ctx) => {
+      const ns = modules.get(key);
+      const holder = isFunction ? ns.functions : ns;
+      const fn = holder[name];
+      if (typeof fn !== "function") throw new TypeError(`${name} is not a function`);
+      ctx.db = db;
+      ctx.system = system;
+      return fn(ctx);
+    },
+  });
+  Object.defineProperty(globalThis, "__jxp", { value: entry });
+})();
+"#;
+
+/// A runtime with every script loaded.
+pub(crate) struct Engine {
+    runtime: Runtime,
+    context: Context,
+    /// The end of the running call, in nanoseconds after `epoch` (0: no call is running).
+    deadline: Arc<AtomicU64>,
+    epoch: Instant,
+    interrupted: Arc<AtomicBool>,
+    caps: Caps,
+    /// Set when a call was interrupted or ran out of memory: the runtime is dropped, not reused.
+    pub spoiled: bool,
+}
+
+impl Engine {
+    /// A runtime with the prelude and every module in `sources` evaluated, in order.
+    pub fn new(sources: &[Source], caps: Caps) -> Result<Self, (usize, LoadFailure)> {
+        let fail = |message: String| (usize::MAX, LoadFailure { line: 1, message });
+        let runtime = Runtime::new().map_err(|e| fail(e.to_string()))?;
+        runtime.set_memory_limit(caps.memory_bytes);
+        runtime.set_max_stack_size(512 * 1024);
+        let deadline = Arc::new(AtomicU64::new(0));
+        let interrupted = Arc::new(AtomicBool::new(false));
+        let epoch = Instant::now();
+        {
+            let (deadline, interrupted) = (deadline.clone(), interrupted.clone());
+            runtime.set_interrupt_handler(Some(Box::new(move || {
+                let end = deadline.load(Ordering::Relaxed);
+                let late = end != 0 && epoch.elapsed().as_nanos() as u64 > end;
+                if late {
+                    interrupted.store(true, Ordering::Relaxed);
+                }
+                late
+            })));
+        }
+        runtime.set_loader(NoModules, NoModules);
+        let context = Context::full(&runtime).map_err(|e| fail(e.to_string()))?;
+        let mut failure = None;
+        context.with(|ctx| {
+            let entry = match install(&ctx) {
+                Ok(f) => f,
+                Err(e) => {
+                    failure = Some(fail(describe(&ctx, e)));
+                    return;
+                }
+            };
+            for (i, source) in sources.iter().enumerate() {
+                deadline.store(
+                    epoch.elapsed().as_nanos() as u64 + caps.timeout.as_nanos() as u64,
+                    Ordering::Relaxed,
+                );
+                let loaded = load_module(&ctx, &entry, source);
+                deadline.store(0, Ordering::Relaxed);
+                match loaded {
+                    Ok(()) => {}
+                    Err(e) => {
+                        let message = if interrupted.load(Ordering::Relaxed) {
+                            format!("evaluating it took longer than {:?}", caps.timeout)
+                        } else {
+                            describe(&ctx, e)
+                        };
+                        let line = line_of(&message, &source.name());
+                        failure = Some((i, LoadFailure { line, message }));
+                        return;
+                    }
+                }
+            }
+        });
+        if let Some(f) = failure {
+            return Err(f);
+        }
+        Ok(Engine {
+            runtime,
+            context,
+            deadline,
+            epoch,
+            interrupted,
+            caps,
+            spoiled: false,
+        })
+    }
+
+    /// The names a module exports, and the names in its `functions` export.
+    pub fn exports(&self, key: &str) -> (Vec<String>, Vec<String>) {
+        self.context.with(|ctx| {
+            entry(&ctx)
+                .and_then(|e| e.get::<_, Function>("names"))
+                .and_then(|names| names.call::<_, Vec<Vec<String>>>((key,)))
+                .map(|mut both| {
+                    let functions = both.pop().unwrap_or_default();
+                    (both.pop().unwrap_or_default(), functions)
+                })
+                .unwrap_or_default()
+        })
+    }
+
+    /// Calls `target` with `ctx` (a JSON object, to which `db` and `system` are added) and
+    /// answers what it returned, awaited if it is a promise, as JSON (`undefined` → null).
+    pub fn call(&mut self, target: &Target, ctx_json: &Value) -> Result<Value, Failure> {
+        self.interrupted.store(false, Ordering::Relaxed);
+        self.deadline.store(
+            self.epoch.elapsed().as_nanos() as u64 + self.caps.timeout.as_nanos() as u64,
+            Ordering::Relaxed,
+        );
+        let out = self.context.with(|ctx| call_in(&ctx, target, ctx_json));
+        self.deadline.store(0, Ordering::Relaxed);
+        let timed_out = self.interrupted.load(Ordering::Relaxed);
+        match out {
+            Err(_) if timed_out => {
+                self.spoiled = true;
+                Err(Failure::TimedOut)
+            }
+            Err(Failure::Failed(detail)) => {
+                if detail.contains("out of memory") {
+                    self.spoiled = true;
+                }
+                Err(Failure::Failed(detail))
+            }
+            other => other,
+        }
+    }
+
+    /// Bytes the runtime holds.
+    pub fn memory_used(&self) -> i64 {
+        self.runtime.memory_usage().memory_used_size
+    }
+}
+
+/// The module resolver and loader of every runtime: none. Without one QuickJS would find a
+/// sibling script by a relative name, and `import` must reach nothing.
+struct NoModules;
+
+impl Resolver for NoModules {
+    fn resolve<'js>(
+        &mut self,
+        _ctx: &Ctx<'js>,
+        base: &str,
+        name: &str,
+        _attributes: Option<ImportAttributes<'js>>,
+    ) -> rquickjs::Result<String> {
+        Err(rquickjs::Error::new_resolving_message(
+            base,
+            name,
+            "scripts cannot import modules",
+        ))
+    }
+}
+
+impl Loader for NoModules {
+    fn load<'js>(
+        &mut self,
+        _ctx: &Ctx<'js>,
+        name: &str,
+        _attributes: Option<ImportAttributes<'js>>,
+    ) -> rquickjs::Result<Module<'js, Declared>> {
+        Err(rquickjs::Error::new_loading_message(
+            name,
+            "scripts cannot import modules",
+        ))
+    }
+}
+
+/// Puts the natives and the prelude in a fresh context; answers the table of modules.
+fn install<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
+    let globals = ctx.globals();
+    globals.set("__jxp_db", Function::new(ctx.clone(), bridge::native_db)?)?;
+    globals.set("__jxp_log", Function::new(ctx.clone(), bridge::native_log)?)?;
+    ctx.eval::<(), _>(PRELUDE)?;
+    entry(ctx)
+}
+
+/// The table of modules the prelude made.
+fn entry<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
+    ctx.globals().get("__jxp")
+}
+
+/// Declares and evaluates one module and files its namespace in the table.
+fn load_module<'js>(ctx: &Ctx<'js>, entry: &Object<'js>, source: &Source) -> rquickjs::Result<()> {
+    let module = Module::declare(ctx.clone(), source.name(), source.text.clone())?;
+    let (module, done) = module.eval()?;
+    done.finish::<()>()?;
+    let add: Function = entry.get("add")?;
+    add.call::<_, ()>((source.key.as_str(), module.namespace()?))
+}
+
+fn call_in(ctx: &Ctx<'_>, target: &Target, ctx_json: &Value) -> Result<Value, Failure> {
+    let (key, name, nested) = match target {
+        Target::Export { key, name } => (key, name, false),
+        Target::Function { key, name } => (key, name, true),
+    };
+    let failed = |e: rquickjs::Error| thrown(ctx, e);
+    let call: Function = entry(ctx).and_then(|e| e.get("call")).map_err(failed)?;
+    let text = serde_json::to_string(ctx_json).map_err(|e| Failure::Failed(e.to_string()))?;
+    let arg = ctx.json_parse(text).map_err(failed)?;
+    let mut out: JsValue = call
+        .call((key.as_str(), name.as_str(), nested, arg))
+        .map_err(failed)?;
+    if let Some(promise) = out.as_promise() {
+        let promise = promise.clone();
+        out = loop {
+            if let Some(settled) = promise.result::<JsValue>() {
+                break settled.map_err(failed)?;
+            }
+            if !ctx.execute_pending_job() {
+                return Err(Failure::Failed(
+                    "the hook's promise never settled (scripts have no timers or IO to wait on)"
+                        .into(),
+                ));
+            }
+        };
+    }
+    if out.is_undefined() || out.is_null() {
+        return Ok(Value::Null);
+    }
+    let text = match ctx.json_stringify(out).map_err(failed)? {
+        Some(s) => s.to_string().map_err(failed)?,
+        None => return Ok(Value::Null),
+    };
+    serde_json::from_str(&text).map_err(|e| Failure::Failed(e.to_string()))
+}
+
+/// The failure an exception stands for.
+fn thrown(ctx: &Ctx<'_>, e: rquickjs::Error) -> Failure {
+    if !matches!(e, rquickjs::Error::Exception) {
+        return Failure::Failed(e.to_string());
+    }
+    let value = ctx.catch();
+    if let Some(obj) = value.as_object()
+        && obj.get::<_, String>("name").ok().as_deref() == Some("JxpError")
+    {
+        let status = obj.get::<_, f64>("status").unwrap_or(500.0);
+        let status = if (100.0..1000.0).contains(&status) {
+            status as u16
+        } else {
+            500
+        };
+        return Failure::Refused {
+            status,
+            message: obj.get::<_, String>("message").unwrap_or_default(),
+            stash: obj
+                .get::<_, Option<f64>>("__jxp_stash")
+                .ok()
+                .flatten()
+                .map(|i| i as usize),
+        };
+    }
+    Failure::Failed(text_of(&value))
+}
+
+/// An exception as text: its message and stack where it has them.
+fn text_of(value: &JsValue<'_>) -> String {
+    if let Some(obj) = value.as_object() {
+        let name = obj.get::<_, String>("name").unwrap_or_default();
+        let message = obj.get::<_, String>("message").unwrap_or_default();
+        let stack = obj.get::<_, String>("stack").unwrap_or_default();
+        if !name.is_empty() || !message.is_empty() {
+            return format!("{name}: {message}\n{stack}").trim_end().to_owned();
+        }
+    }
+    if let Some(s) = value.as_string() {
+        return s.to_string().unwrap_or_default();
+    }
+    format!("{value:?}")
+}
+
+/// An error met while loading, as text.
+fn describe(ctx: &Ctx<'_>, e: rquickjs::Error) -> String {
+    match e {
+        rquickjs::Error::Exception => text_of(&ctx.catch()),
+        other => other.to_string(),
+    }
+}
+
+/// The line an error message names in `file` (`file:LINE` or `file:LINE:COL`), else 1.
+pub(crate) fn line_of(message: &str, file: &str) -> u32 {
+    let needle = format!("{file}:");
+    message
+        .match_indices(&needle)
+        .filter_map(|(at, _)| {
+            let digits: String = message[at + needle.len()..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            digits.parse().ok()
+        })
+        .next()
+        .unwrap_or(1)
+}

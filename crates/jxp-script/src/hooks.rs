@@ -1,0 +1,207 @@
+//! Script exports as hooks of the app's registry: each export present in a script becomes
+//! the Rust hook of the same point, so scripts run where Rust hooks run and their writes
+//! take the same write path. Here the registry's contexts become the `ctx` objects of SPEC
+//! §10 and what a script answers becomes what the registry expects.
+
+use std::sync::Arc;
+
+use jxp_core::{
+    CallCtx, HookError, Hooks, Identity, LoggedInCtx, LoginCtx, ReadCtx, ReadEvent, WriteCtx,
+    WriteEvent, WrittenCtx,
+};
+use jxp_model::{Document, Model};
+use jxp_query::{Filter, parse_mongo_filter};
+use serde_json::{Value, json};
+
+use crate::engine::Target;
+use crate::pool::{Job, Pool};
+
+/// The exports of one script, as the check found them.
+pub(crate) struct Exports {
+    pub key: String,
+    pub names: Vec<String>,
+    pub functions: Vec<String>,
+}
+
+/// Files every export of `exports` in `hooks`; `model` is the script's model (none for
+/// `_app.js`).
+pub(crate) fn register(
+    pool: &Arc<Pool>,
+    exports: &Exports,
+    model: Option<Arc<Model>>,
+    hooks: &mut Hooks,
+) {
+    let key = exports.key.as_str();
+    for name in &exports.names {
+        let target = Target::Export {
+            key: key.to_owned(),
+            name: name.clone(),
+        };
+        let pool = pool.clone();
+        match (name.as_str(), &model) {
+            ("pre_post", _) => pre_write(hooks, pool, target, WriteEvent::Post, key),
+            ("pre_put", _) => pre_write(hooks, pool, target, WriteEvent::Put, key),
+            ("pre_delete", _) => pre_write(hooks, pool, target, WriteEvent::Delete, key),
+            ("post_post", _) => post_write(hooks, pool, target, WriteEvent::Post, key),
+            ("post_put", _) => post_write(hooks, pool, target, WriteEvent::Put, key),
+            ("post_delete", _) => post_write(hooks, pool, target, WriteEvent::Delete, key),
+            ("pre_get", Some(model)) => {
+                for event in [ReadEvent::Get, ReadEvent::GetOne] {
+                    pre_read(hooks, pool.clone(), target.clone(), event, model.clone());
+                }
+            }
+            ("pre_login", _) => {
+                hooks.pre_login(move |c: LoginCtx| {
+                    let (pool, target) = (pool.clone(), target.clone());
+                    async move {
+                        let ctx = json!({ "email": c.email });
+                        pool.run(job(target, ctx, Identity::anonymous(), APP, None))
+                            .await
+                            .map(drop)
+                    }
+                });
+            }
+            ("post_login", _) => {
+                hooks.post_login(move |c: LoggedInCtx| {
+                    let (pool, target) = (pool.clone(), target.clone());
+                    async move {
+                        let ctx = json!({ "user": c.user, "result": c.result });
+                        let out = pool
+                            .run(job(target, ctx, Identity::anonymous(), APP, None))
+                            .await?;
+                        object_or_nothing(out, Document::new())
+                    }
+                });
+            }
+            _ => {}
+        }
+    }
+    for name in &exports.functions {
+        let target = Target::Function {
+            key: key.to_owned(),
+            name: name.clone(),
+        };
+        let pool = pool.clone();
+        let slug = key.to_owned();
+        hooks.function(key, name, move |c: CallCtx| {
+            let (pool, target, slug) = (pool.clone(), target.clone(), slug.clone());
+            async move {
+                let id = c
+                    .item
+                    .as_ref()
+                    .and_then(|d| d.get("_id"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                let ctx = json!({
+                    "user": user_json(&c.identity),
+                    "params": c.body,
+                    "id": id,
+                    "doc": c.item,
+                });
+                pool.run(job(target, ctx, c.identity, &slug, id)).await
+            }
+        });
+    }
+}
+
+const APP: &str = crate::load::APP_KEY;
+
+fn job(target: Target, ctx: Value, identity: Identity, model: &str, id: Option<String>) -> Job {
+    Job {
+        target,
+        ctx,
+        identity,
+        model: model.to_owned(),
+        id,
+    }
+}
+
+fn pre_write(hooks: &mut Hooks, pool: Arc<Pool>, target: Target, event: WriteEvent, slug: &str) {
+    hooks.pre_write(event, slug, move |c: WriteCtx| {
+        let (pool, target) = (pool.clone(), target.clone());
+        async move {
+            let user = user_json(&c.identity);
+            let ctx = match event {
+                WriteEvent::Post => json!({ "user": user, "doc": c.doc }),
+                WriteEvent::Delete => json!({ "user": user, "doc": c.current, "id": c.id }),
+                _ => json!({ "user": user, "doc": c.current, "patch": c.doc, "id": c.id }),
+            };
+            let out = pool
+                .run(job(target, ctx, c.identity, &c.model, c.id.clone()))
+                .await?;
+            if event == WriteEvent::Delete {
+                return Ok(c.doc);
+            }
+            object_or_nothing(out, c.doc)
+        }
+    });
+}
+
+fn post_write(hooks: &mut Hooks, pool: Arc<Pool>, target: Target, event: WriteEvent, slug: &str) {
+    hooks.post_write(event, slug, move |c: WrittenCtx| {
+        let (pool, target) = (pool.clone(), target.clone());
+        async move {
+            let mut ctx = json!({ "user": user_json(&c.identity), "doc": c.doc, "id": c.id });
+            if let Some(before) = c.before {
+                ctx["before"] = Value::Object(before);
+            }
+            pool.run(job(target, ctx, c.identity, &c.model, Some(c.id.clone())))
+                .await
+                .map(drop)
+        }
+    });
+}
+
+fn pre_read(
+    hooks: &mut Hooks,
+    pool: Arc<Pool>,
+    target: Target,
+    event: ReadEvent,
+    model: Arc<Model>,
+) {
+    let slug = model.slug.clone();
+    hooks.pre_read(event, slug.as_str(), move |c: ReadCtx| {
+        let (pool, target, model) = (pool.clone(), target.clone(), model.clone());
+        async move {
+            let ctx = json!({ "user": user_json(&c.identity), "id": c.id });
+            let out = pool
+                .run(job(target, ctx, c.identity, &c.model, c.id.clone()))
+                .await?;
+            if out.is_null() {
+                return Ok(Filter::All);
+            }
+            parse_mongo_filter(&model, &out).map_err(|e| {
+                tracing::error!(model = %model.slug, error = %e, "pre_get returned a filter that is not valid");
+                HookError::reject(500, "hook failed")
+            })
+        }
+    });
+}
+
+/// What a hook answered, merged into `base`: an object adds or replaces keys; nothing leaves
+/// `base` as it is; anything else is the script's fault.
+fn object_or_nothing(out: Value, mut base: Document) -> Result<Document, HookError> {
+    match out {
+        Value::Null => Ok(base),
+        Value::Object(fields) => {
+            base.extend(fields);
+            Ok(base)
+        }
+        other => {
+            tracing::error!(answer = %other, "a hook answered something other than an object");
+            Err(HookError::reject(500, "hook failed"))
+        }
+    }
+}
+
+/// `ctx.user`: the acting user without secrets, or null for an anonymous caller.
+fn user_json(who: &Identity) -> Value {
+    match &who.user {
+        Some(u) => json!({
+            "_id": u.id, "id": u.id, "name": u.name, "email": u.email,
+            "admin": u.admin, "groups": u.groups,
+        }),
+        None if who.system => json!({ "system": true, "admin": true }),
+        None => Value::Null,
+    }
+}

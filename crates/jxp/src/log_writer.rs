@@ -1,0 +1,105 @@
+//! Where the binary's log lines go: stderr, through a shared buffer. With the access log on
+//! there is a line per request, and a system call per line on the request's thread (or a
+//! wake-up of a writer thread per line) costs more than the request's own logging; here a line
+//! is a copy into the buffer under a lock, and the buffer is written out when it fills, every
+//! 50 ms by a flusher thread, and at once for warnings and errors, so those are on stderr before
+//! anything that follows them can stop the process.
+
+use std::io::{self, Write};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tracing::{Level, Metadata};
+use tracing_subscriber::fmt::MakeWriter;
+
+/// Bytes held before they are written out whatever the time.
+const HIGH_WATER: usize = 32 * 1024;
+/// How long an info line may wait in the buffer.
+const FLUSH_EVERY: Duration = Duration::from_millis(50);
+
+/// The log's destination: stderr behind a buffer.
+#[derive(Clone)]
+pub struct BufferedStderr {
+    buffer: Arc<Mutex<Vec<u8>>>,
+}
+
+/// Writes the buffer out when dropped (at the end of `run`), so no line is left behind.
+pub struct FlushOnDrop(BufferedStderr);
+
+impl Drop for FlushOnDrop {
+    fn drop(&mut self) {
+        self.0.flush_now();
+    }
+}
+
+impl BufferedStderr {
+    /// The writer and the guard that flushes it at the end; starts the flusher thread.
+    pub fn start() -> (Self, FlushOnDrop) {
+        let out = BufferedStderr {
+            buffer: Arc::new(Mutex::new(Vec::with_capacity(HIGH_WATER))),
+        };
+        let flusher = out.clone();
+        // A detached thread: it sleeps, and the process ending ends it.
+        let _ = std::thread::Builder::new()
+            .name("jxp-log".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(FLUSH_EVERY);
+                    flusher.flush_now();
+                }
+            });
+        (out.clone(), FlushOnDrop(out))
+    }
+
+    fn flush_now(&self) {
+        let mut buffer = jxp_model::sync::lock(&self.buffer);
+        write_out(&mut buffer);
+    }
+}
+
+/// Writes and empties `buffer`; a log that cannot be written has nowhere to say so.
+fn write_out(buffer: &mut Vec<u8>) {
+    if !buffer.is_empty() {
+        let _ = io::stderr().lock().write_all(buffer);
+        buffer.clear();
+    }
+}
+
+/// One line's writer: appends to the buffer; `urgent` ones (warnings and errors) go out at once.
+pub struct LineWriter<'a> {
+    buffer: &'a Mutex<Vec<u8>>,
+    urgent: bool,
+}
+
+impl Write for LineWriter<'_> {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        let mut buffer = jxp_model::sync::lock(self.buffer);
+        buffer.extend_from_slice(bytes);
+        if self.urgent || buffer.len() >= HIGH_WATER {
+            write_out(&mut buffer);
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for BufferedStderr {
+    type Writer = LineWriter<'a>;
+
+    fn make_writer(&'a self) -> LineWriter<'a> {
+        LineWriter {
+            buffer: &self.buffer,
+            urgent: true,
+        }
+    }
+
+    fn make_writer_for(&'a self, meta: &Metadata<'_>) -> LineWriter<'a> {
+        LineWriter {
+            buffer: &self.buffer,
+            urgent: *meta.level() <= Level::WARN,
+        }
+    }
+}

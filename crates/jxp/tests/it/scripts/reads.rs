@@ -1,0 +1,98 @@
+//! `pre_get` in a script: its filter narrows lists, get-one (404), counts, CSV, `/query`, MCP
+//! reads and the realtime feed of the caller, and leaves an admin (for whom it answers null) alone.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use super::support::{World, ctx_id};
+use crate::harness;
+use crate::realtime::client::WsClient;
+
+#[tokio::test]
+async fn pre_get_narrows_every_read_and_the_feed() {
+    let w = World::start(&[]).await;
+    let (user, admin) = (w.user_auth(), w.admin_auth());
+    let live = ctx_id(&w.widget(json!({"name": "live"})).await);
+    let hidden = ctx_id(
+        &w.widget(json!({"name": "hidden", "status": "archived"}))
+            .await,
+    );
+
+    let got = harness::get(&w.s, "/api/widget", &user).await;
+    let names: Vec<_> = got.1["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].clone())
+        .collect();
+    assert_eq!(names, [json!("live")], "{}", got.1);
+    let got = harness::get(&w.s, "/api/widget", &admin).await;
+    assert_eq!(got.1["data"].as_array().unwrap().len(), 2, "{}", got.1);
+
+    assert_eq!(
+        harness::get(&w.s, &format!("/api/widget/{live}"), &user)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        harness::get(&w.s, &format!("/api/widget/{hidden}"), &user)
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        harness::get(&w.s, &format!("/api/widget/{hidden}"), &admin)
+            .await
+            .0,
+        StatusCode::OK
+    );
+
+    assert_eq!(
+        harness::get(&w.s, "/count/widget", &user).await.1["count"],
+        1
+    );
+    let got = harness::post(&w.s, "/query/widget", &user, json!({"query": {}})).await;
+    assert_eq!(got.1["data"].as_array().unwrap().len(), 1, "{}", got.1);
+    let got = harness::get(&w.s, "/csv/widget", &user).await;
+    let csv = got.1.as_str().unwrap();
+    assert!(csv.contains(&live) && !csv.contains(&hidden), "{csv}");
+
+    // MCP reads go through the same lists.
+    let mcp = crate::mcp::client::Mcp::connect(&w.s, &user).await;
+    let found = mcp.ok("jxp_find", json!({"model": "widget"})).await;
+    let names: Vec<_> = found["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].clone())
+        .collect();
+    assert_eq!(names, [json!("live")], "{found}");
+    let one = mcp
+        .tool("jxp_find", json!({"model": "widget", "id": hidden}))
+        .await;
+    assert!(!one.text.contains("hidden"), "{one:?}");
+    assert_eq!(
+        mcp.ok("jxp_count", json!({"model": "widget"})).await["count"],
+        1
+    );
+
+    // The feed: the user's subscription gets the live widget's event, not the archived one's.
+    let mut ws = WsClient::connect(&w.s).await;
+    ws.auth_ok(w.user.creds()).await;
+    ws.subscribe_ok(json!({"model": "widget"})).await;
+    let got = harness::post(
+        &w.s,
+        "/api/widget",
+        &admin,
+        json!({"name": "quiet", "status": "archived"}),
+    )
+    .await;
+    assert_eq!(got.0, StatusCode::OK, "{}", got.1);
+    let seen = ctx_id(&w.widget(json!({"name": "seen"})).await);
+    let e = ws.event().await;
+    assert_eq!(e["data"]["item"]["_id"], seen.as_str(), "{e}");
+    ws.expect_no_event(Duration::from_millis(200)).await;
+}
