@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use crate::aggregate::world;
-use crate::harness::{Auth, TestServer, call};
+use crate::harness::{Auth, TestServer, World, call};
 use crate::realtime::client::WsClient;
 use reqwest::{Method, StatusCode};
 use std::time::Duration;
@@ -74,6 +74,15 @@ async fn all(s: &TestServer, auth: &Auth) -> Vec<(String, i64)> {
     out
 }
 
+/// Bob (a reader), subscribed to the model's events.
+async fn subscriber(w: &World) -> WsClient {
+    let mut c = WsClient::connect(&w.s).await;
+    c.auth_ok(json!({"email": w.bob.email, "password": w.bob.password}))
+        .await;
+    c.subscribe_ok(json!({"model": "many"})).await;
+    c
+}
+
 /// The next `n` events' `(event, _id)`, then none more within a moment.
 async fn events(c: &mut WsClient, n: usize) -> Vec<(String, String)> {
     let got = c
@@ -96,10 +105,7 @@ async fn many_operations_change_every_match_past_one_page_with_one_event_each() 
     let w = world(&[("many", MANY)]).await;
     let admin = w.admin.basic();
     seed(&w.s, &admin, DOCS).await;
-    let mut c = WsClient::connect(&w.s).await;
-    c.auth_ok(json!({"email": w.bob.email, "password": w.bob.password}))
-        .await;
-    c.subscribe_ok(json!({"model": "many"})).await;
+    let mut c = subscriber(&w).await;
 
     let data = bulk_admin(
         &w.s,
@@ -157,10 +163,7 @@ async fn a_refused_document_stops_a_many_operation_where_it_stands() {
     seed(&w.s, &admin, odd).await;
     let docs = all(&w.s, &admin).await;
     let (odd_id, _) = docs.iter().find(|(_, n)| *n == 50).unwrap().clone();
-    let mut c = WsClient::connect(&w.s).await;
-    c.auth_ok(json!({"email": w.bob.email, "password": w.bob.password}))
-        .await;
-    c.subscribe_ok(json!({"model": "many"})).await;
+    let mut c = subscriber(&w).await;
 
     // $inc 60 takes the odd document past the model's max of 100: validation refuses it.
     let data = bulk_admin(
