@@ -81,6 +81,16 @@ pub struct QueryArgs {
     /// populate, group, group-all.
     #[arg(long)]
     pub only: Vec<String>,
+    /// Also run the query of each list, search and count scenario with jxp's admin-only
+    /// `explain=analyze` (PostgreSQL's `EXPLAIN ANALYZE`; on SQLite the statement stepped to
+    /// its end) and print the database's own time beside jxp's latency: `db_ms` (the median of
+    /// a few runs) and `overhead_pct`, the share of the p50 latency spent outside the
+    /// database. Measure at `--concurrency 1` for the overhead of one request.
+    #[arg(long)]
+    pub db_time: bool,
+    /// Parallel `/bulkwrite` requests (of 1,000 inserts each) while seeding jxp.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub seed_concurrency: u32,
 }
 
 /// Where the server is and how to authenticate.

@@ -67,6 +67,9 @@ struct Scenario {
     explain: Option<String>,
     /// Concurrency override (the whole-collection aggregation runs one at a time).
     concurrency: Option<u32>,
+    /// Whether the `explain` URL runs the very query measured (a list or count, not an
+    /// aggregation), so `--db-time` can set the database's time beside it.
+    same_query: bool,
 }
 
 pub async fn run(args: QueryArgs) -> Result<()> {
@@ -74,7 +77,7 @@ pub async fn run(args: QueryArgs) -> Result<()> {
     let (headers, scenarios) = match args.proto {
         QueryProto::Jxp => {
             let headers = client::connect(&target, &args.common).await?.headers;
-            let scenarios = jxp_setup(&target, &headers, args.docs).await?;
+            let scenarios = jxp_setup(&target, &headers, args.docs, args.seed_concurrency).await?;
             (headers, scenarios)
         }
         QueryProto::Pocketbase => {
@@ -93,6 +96,10 @@ pub async fn run(args: QueryArgs) -> Result<()> {
         let plan = match &s.explain {
             Some(url) => Some(explain(&explainer, url).await?),
             None => None,
+        };
+        let db_ms = match (&s.explain, args.db_time && s.same_query) {
+            (Some(url), true) => Some(database_ms(&explainer, url).await?),
+            _ => None,
         };
         let concurrency = s.concurrency.unwrap_or(args.concurrency);
         let stats = measure(
@@ -119,6 +126,8 @@ pub async fn run(args: QueryArgs) -> Result<()> {
             "p50_ms": pct_ms(h, 50.0),
             "p99_ms": pct_ms(h, 99.0),
             "max_ms": h.max_us().map(|us| us as f64 / 1000.0),
+            "db_ms": db_ms.map(|ms| round(ms, 3)),
+            "overhead_pct": overhead_pct(pct_ms(h, 50.0), db_ms),
             "plan": plan,
         });
         println!("{line}");
@@ -131,6 +140,14 @@ pub async fn run(args: QueryArgs) -> Result<()> {
             stats.errors(),
             s.what
         );
+        if let Some(db) = db_ms {
+            eprintln!(
+                "{:>17}database {db:.2} ms of p50 {} ms: {}% outside the database",
+                "",
+                fmt_ms(pct_ms(h, 50.0)),
+                line["overhead_pct"]
+            );
+        }
         if let Some(plan) = line["plan"].as_array() {
             for step in plan {
                 eprintln!("{:>17}{}", "", step.as_str().unwrap_or_default());
@@ -145,6 +162,36 @@ pub async fn run(args: QueryArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// How many runs of `explain=analyze` the database time is the median of.
+const DB_RUNS: usize = 5;
+
+/// The median time, over [`DB_RUNS`] runs, the database reports for the query of `url`
+/// (jxp's `explain=analyze`).
+async fn database_ms(client: &Client, url: &str) -> Result<f64> {
+    let mut runs = Vec::with_capacity(DB_RUNS);
+    for _ in 0..DB_RUNS {
+        let v = get_json(client, &format!("{url}&explain=analyze")).await?;
+        let ms = v
+            .pointer("/data/databaseMs")
+            .and_then(Value::as_f64)
+            .ok_or_else(|| {
+                anyhow!(
+                    "{url}&explain=analyze: no databaseMs in {}",
+                    snippet(&v.to_string())
+                )
+            })?;
+        runs.push(ms);
+    }
+    runs.sort_by(f64::total_cmp);
+    Ok(runs[DB_RUNS / 2])
+}
+
+/// The share of the p50 latency spent outside the database, in percent.
+fn overhead_pct(p50_ms: Option<f64>, db_ms: Option<f64>) -> Option<f64> {
+    let (p50, db) = (p50_ms?, db_ms?);
+    (p50 > 0.0).then(|| round(((p50 - db) / p50 * 100.0).max(0.0), 1))
 }
 
 fn fmt_ms(v: Option<f64>) -> String {
@@ -221,8 +268,13 @@ fn get(url: String) -> Req {
 }
 
 /// Seeds jxp's `benchq`, `bencha` and `benchb` as needed; answers the scenarios.
-async fn jxp_setup(target: &Target, headers: &HeaderMap, docs: u64) -> Result<Vec<Scenario>> {
-    let client = client::build_pooled(headers, 8)?;
+async fn jxp_setup(
+    target: &Target,
+    headers: &HeaderMap,
+    docs: u64,
+    seed_concurrency: u32,
+) -> Result<Vec<Scenario>> {
+    let client = client::build_pooled(headers, seed_concurrency.max(8) as usize)?;
     let a = jxp_linked(&client, target, "bencha").await?;
     let b = jxp_linked(&client, target, "benchb").await?;
     let count_url = target.url(&format!("/count/{MODEL}"));
@@ -240,7 +292,8 @@ async fn jxp_setup(target: &Target, headers: &HeaderMap, docs: u64) -> Result<Ve
             .map(|from| (from, (from + BATCH as u64).min(docs)))
             .collect();
         let url = target.url(&format!("/bulkwrite/{MODEL}"));
-        for chunk in batches.chunks(batches.len().div_ceil(4).max(1)) {
+        let senders = seed_concurrency as usize;
+        for chunk in batches.chunks(batches.len().div_ceil(senders).max(1)) {
             let (client, url, chunk, a, b) = (
                 client.clone(),
                 url.clone(),
@@ -280,6 +333,7 @@ async fn jxp_setup(target: &Target, headers: &HeaderMap, docs: u64) -> Result<Ve
             ),
             explain: Some(format!("{list}?filter[cat]=c7&sort=-n&limit=20")),
             concurrency: None,
+            same_query: true,
         },
         Scenario {
             name: "list-unindexed",
@@ -295,6 +349,7 @@ async fn jxp_setup(target: &Target, headers: &HeaderMap, docs: u64) -> Result<Ve
             ),
             explain: Some(format!("{list}?filter[m]=$gte:995000&sort=m&limit=20")),
             concurrency: None,
+            same_query: true,
         },
         Scenario {
             name: "search",
@@ -310,6 +365,7 @@ async fn jxp_setup(target: &Target, headers: &HeaderMap, docs: u64) -> Result<Ve
             ),
             explain: Some(format!("{list}?search={}&limit=20", word(17))),
             concurrency: None,
+            same_query: true,
         },
         Scenario {
             name: "count",
@@ -320,6 +376,7 @@ async fn jxp_setup(target: &Target, headers: &HeaderMap, docs: u64) -> Result<Ve
             ),
             explain: Some(target.url(&format!("/count/{MODEL}?filter[cat]=c7"))),
             concurrency: None,
+            same_query: true,
         },
         Scenario {
             name: "populate",
@@ -339,6 +396,7 @@ async fn jxp_setup(target: &Target, headers: &HeaderMap, docs: u64) -> Result<Ve
                 some_ids.join(",")
             )),
             concurrency: None,
+            same_query: false,
         },
         Scenario {
             name: "group",
@@ -361,6 +419,7 @@ async fn jxp_setup(target: &Target, headers: &HeaderMap, docs: u64) -> Result<Ve
             ),
             explain: Some(format!("{list}?filter[cat]=c7")),
             concurrency: None,
+            same_query: false,
         },
         Scenario {
             name: "group-all",
@@ -374,6 +433,7 @@ async fn jxp_setup(target: &Target, headers: &HeaderMap, docs: u64) -> Result<Ve
             }],
             explain: Some(format!("{list}?limit=100000")),
             concurrency: Some(1),
+            same_query: false,
         },
     ])
 }
@@ -518,6 +578,7 @@ async fn pb_setup(target: &Target, headers: &HeaderMap, docs: u64) -> Result<Vec
             reqs: list_indexed,
             explain: None,
             concurrency: None,
+            same_query: true,
         },
         Scenario {
             name: "list-unindexed",
@@ -525,6 +586,7 @@ async fn pb_setup(target: &Target, headers: &HeaderMap, docs: u64) -> Result<Vec
             reqs: list_unindexed,
             explain: None,
             concurrency: None,
+            same_query: true,
         },
         Scenario {
             name: "count",
@@ -532,6 +594,7 @@ async fn pb_setup(target: &Target, headers: &HeaderMap, docs: u64) -> Result<Vec
             reqs: count,
             explain: None,
             concurrency: None,
+            same_query: true,
         },
     ])
 }
@@ -539,6 +602,15 @@ async fn pb_setup(target: &Target, headers: &HeaderMap, docs: u64) -> Result<Vec
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_overhead_is_the_share_of_the_latency_outside_the_database() {
+        assert_eq!(overhead_pct(Some(10.0), Some(8.0)), Some(20.0));
+        assert_eq!(overhead_pct(Some(10.0), Some(12.0)), Some(0.0));
+        assert_eq!(overhead_pct(Some(0.0), Some(1.0)), None);
+        assert_eq!(overhead_pct(None, Some(1.0)), None);
+        assert_eq!(overhead_pct(Some(3.0), None), None);
+    }
 
     #[test]
     fn documents_are_the_same_for_every_run_and_target() {

@@ -1,5 +1,9 @@
 //! `explain=true` on a list or count, for admins: the database's plan for the query the
-//! request would run, so whoever writes the models can see which index serves it.
+//! request would run, so whoever writes the models can see which index serves it; and
+//! `explain=analyze`, the same query run and timed in the database, with its SQL.
+
+use jxp_query::Find;
+use jxp_store::Analyzed;
 
 use crate::app::App;
 use crate::error::CoreError;
@@ -16,6 +20,30 @@ impl App {
         req: &ListRequest,
         count: bool,
     ) -> Result<Vec<String>, CoreError> {
+        let find = self.explained_find(who, slug, req, count)?;
+        Ok(self.inner.store.explain(slug, &find, count).await?)
+    }
+
+    /// The query `explain` plans, run in the database and timed there (admins only).
+    pub async fn analyze(
+        &self,
+        who: &Identity,
+        slug: &str,
+        req: &ListRequest,
+        count: bool,
+    ) -> Result<Analyzed, CoreError> {
+        let find = self.explained_find(who, slug, req, count)?;
+        Ok(self.inner.store.analyze(slug, &find, count).await?)
+    }
+
+    /// The store query `list` (or `/count`) runs for `req`, for an admin only.
+    fn explained_find(
+        &self,
+        who: &Identity,
+        slug: &str,
+        req: &ListRequest,
+        count: bool,
+    ) -> Result<Find, CoreError> {
         if !who.is_admin() {
             return Err(CoreError::Forbidden("explain is for admins".into()));
         }
@@ -33,6 +61,6 @@ impl App {
             // `/count` ignores the full-text `search`, as JXP's does.
             find.text = None;
         }
-        Ok(self.inner.store.explain(slug, &find, count).await?)
+        Ok(find)
     }
 }

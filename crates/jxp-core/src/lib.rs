@@ -31,7 +31,7 @@ mod write;
 
 pub use app::{App, CallCtx, Hooks, QueryLimits, Settings, StoreReader, WeakApp, parse_size};
 pub use auth::{AuthSettings, Credentials, GroupChange, RateLimitSettings, Session, SmtpSettings};
-pub use bulk::{BULK_MAX_MATCHED, BULK_MAX_OPS, BulkDone, BulkKind, BulkOutcome, BulkReport};
+pub use bulk::{BULK_MAX_OPS, BulkDone, BulkKind, BulkOutcome, BulkReport};
 pub use delete::DeleteOptions;
 pub use error::{CoreError, HookError};
 pub use hooks::{

@@ -222,6 +222,14 @@ mod tests {
         ) -> Result<Vec<String>, StoreError> {
             self.inner.explain(model, find, count).await
         }
+        async fn analyze(
+            &self,
+            model: &str,
+            find: &Find,
+            count: bool,
+        ) -> Result<jxp_store::Analyzed, StoreError> {
+            self.inner.analyze(model, find, count).await
+        }
     }
 
     const TEST: &str = r#"

@@ -121,6 +121,23 @@ pub trait Store: Send + Sync + 'static {
         find: &Find,
         count: bool,
     ) -> Result<Vec<String>, StoreError>;
+
+    /// The query `explain` plans, run to its end in the database and timed there: its SQL,
+    /// its plan and the database's own time (PostgreSQL's `EXPLAIN ANALYZE`; on SQLite the
+    /// statement stepped to its last row), with the rows never read out, so the time the
+    /// server adds over its database is a number.
+    async fn analyze(&self, model: &str, find: &Find, count: bool) -> Result<Analyzed, StoreError>;
+}
+
+/// A query run by [`Store::analyze`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Analyzed {
+    /// The SQL as the store runs it (empty when there was nothing to run).
+    pub sql: String,
+    /// The plan, one line per step; on PostgreSQL with its actual rows and times.
+    pub plan: Vec<String>,
+    /// Milliseconds the database spent planning and running it.
+    pub database_ms: f64,
 }
 
 /// Counts one write batch (one store transaction) and how many writes it carried, for

@@ -10,6 +10,14 @@
 //! other owners' documents) refuses the request and nothing is written. After that,
 //! each operation succeeds or fails on its own; like MongoDB's default ordered bulk write, the
 //! first failure stops the rest (`"ordered": false` runs them all).
+//!
+//! `updateMany` and `deleteMany` have no cap on the documents they match: they read the
+//! matches a page at a time (ids only are kept, so memory stays flat whatever the collection's
+//! size) and send each document through the write path, logging their progress every
+//! [`PROGRESS_PAGES`] pages. Like MongoDB's, they are not atomic: a document the write path
+//! refuses (validation, a unique field) stops the operation there, its error is the
+//! operation's write error, and the documents changed before it stay changed, each with its
+//! event already sent.
 
 use jxp_model::{Document, Model};
 use jxp_query::{
@@ -27,10 +35,11 @@ use crate::write::{Edit, Edited, WriteOptions};
 
 /// The most operations one request may carry.
 pub const BULK_MAX_OPS: usize = 1000;
-/// The most documents one `updateMany`/`deleteMany` may change.
-pub const BULK_MAX_MATCHED: usize = 100_000;
 /// Documents read at a time by `updateMany`/`deleteMany`.
 const PAGE: u64 = 500;
+/// Pages of `updateMany`/`deleteMany` between two progress lines in the log (10,000
+/// documents).
+const PROGRESS_PAGES: u64 = 20;
 /// How often `updateOne`/`deleteOne` look again when the chosen document changed under them.
 const RETRIES: usize = 5;
 
@@ -459,11 +468,13 @@ impl App {
         let (mut hits, mut changed) = (0u64, 0u64);
         let mut after: Option<String> = None;
         let mut attempts = 0;
+        let mut pages = 0u64;
         loop {
             let ids = self.bulk_ids(model, full, after.as_deref(), limit).await?;
             if ids.is_empty() {
                 return Ok((hits, changed));
             }
+            pages += 1;
             let mut stale = false;
             for id in &ids {
                 match self.visit(who, &model.slug, id, visit).await? {
@@ -474,11 +485,15 @@ impl App {
                     Visited::Unchanged => hits += 1,
                     Visited::Stale => stale = true,
                 }
-                if hits as usize > BULK_MAX_MATCHED {
-                    return Err(CoreError::BadRequest(format!(
-                        "{name} matches more than {BULK_MAX_MATCHED} documents; narrow the filter"
-                    )));
-                }
+            }
+            if many && pages.is_multiple_of(PROGRESS_PAGES) {
+                tracing::info!(
+                    model = %model.slug,
+                    operation = name,
+                    matched = hits,
+                    changed,
+                    "{name} in progress"
+                );
             }
             if !many {
                 if hits > 0 || !stale || attempts >= RETRIES {

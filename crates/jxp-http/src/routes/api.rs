@@ -90,7 +90,7 @@ pub(crate) async fn list(
     uri: Uri,
     query: QueryPairs,
 ) -> Result<Response, ApiError> {
-    if query.flag("explain") {
+    if explaining(&query) {
         return explain(&state, &who, &slug, &query, false).await;
     }
     let compute = list_body(&state, &who, &slug, &query);
@@ -275,7 +275,7 @@ pub(crate) async fn count(
     ApiPath(slug): ApiPath<String>,
     query: QueryPairs,
 ) -> Result<Response, ApiError> {
-    if query.flag("explain") {
+    if explaining(&query) {
         return explain(&state, &who, &slug, &query, true).await;
     }
     let model = state.app.model(&slug)?;
@@ -284,8 +284,23 @@ pub(crate) async fn count(
     Ok(Json(json!({ "count": count })).into_response())
 }
 
+/// Whether the request asks for its plan (`explain=true`) or its run in the database
+/// (`explain=analyze`) rather than its answer.
+fn explaining(query: &QueryPairs) -> bool {
+    query.flag("explain") || analyzing(query)
+}
+
+fn analyzing(query: &QueryPairs) -> bool {
+    query
+        .0
+        .iter()
+        .any(|(k, v)| k == "explain" && v == "analyze")
+}
+
 /// `?explain=true` (admins): `{"data": {"model", "plan": [...]}}`, the database's plan for
-/// the query the same request without `explain` runs.
+/// the query the same request without `explain` runs. `?explain=analyze` runs that query in
+/// the database and adds its SQL and the database's own time: `{"data": {"model", "plan",
+/// "sql", "databaseMs"}}` (on PostgreSQL the plan is `EXPLAIN ANALYZE`'s).
 async fn explain(
     state: &AppState,
     who: &jxp_core::Identity,
@@ -301,6 +316,16 @@ async fn explain(
         .cloned()
         .collect();
     let req = list_request(model, &pairs)?;
+    if analyzing(query) {
+        let run = state.app.analyze(who, slug, &req, count).await?;
+        return Ok(Json(json!({ "data": {
+            "model": slug,
+            "plan": run.plan,
+            "sql": run.sql,
+            "databaseMs": run.database_ms,
+        } }))
+        .into_response());
+    }
     let plan = state.app.explain(who, slug, &req, count).await?;
     Ok(Json(json!({ "data": { "model": slug, "plan": plan } })).into_response())
 }

@@ -6,7 +6,10 @@
 //! their JSON text as the matcher and SQLite have it). Values are read through small SQL
 //! functions the store creates (`PG_FUNCTIONS`): `jxp_num` gives a number or boolean as
 //! `numeric` (booleans as 0/1, as the matcher orders them) and NULL for anything else, so a
-//! number never meets text; strings are compared as text under the `"C"` collation (byte
+//! number never meets text (`jxp_doc_num` is the same, in PL/pgSQL so that it is not inlined
+//! and a value of the document is found with one parse of it: each `->` on `json` parses the
+//! whole document, and an unindexed filter or sort pays that on every row); strings are
+//! compared as text under the `"C"` collation (byte
 //! order, as the matcher's `str::cmp`), each guarded by `json_typeof(...) = 'string'`.
 //! Equality and ranges on strings keep the `(doc->'a'->>'b') COLLATE "C"` shape of the
 //! store's expression indexes so those indexes serve them. Every parameter is bound as text
@@ -35,6 +38,20 @@ $$ SELECT CASE WHEN json_typeof(j) = 'string' THEN j #>> '{}'
    WHEN json_typeof(j) IN ('object', 'array') THEN j::text END $$;
 CREATE OR REPLACE FUNCTION jxp_elems(j json) RETURNS SETOF json LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
 $$ SELECT e FROM json_array_elements(CASE WHEN json_typeof(j) = 'array' THEN j END) AS e $$;
+CREATE OR REPLACE FUNCTION jxp_doc_num(j json) RETURNS numeric LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS
+$$ BEGIN RETURN CASE json_typeof(j) WHEN 'number' THEN (j #>> '{}')::numeric
+   WHEN 'boolean' THEN CASE WHEN (j #>> '{}') = 'true' THEN 1 ELSE 0 END END; END $$;
+DO $$ BEGIN
+  CREATE TYPE jxp_sort_key AS (rank integer, num numeric, txt text COLLATE "C");
+EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+CREATE OR REPLACE FUNCTION jxp_key(j json) RETURNS jxp_sort_key LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS
+$$ DECLARE t text := json_typeof(j); BEGIN
+  RETURN CASE WHEN t = 'number' THEN ROW(1, (j #>> '{}')::numeric, NULL)::jxp_sort_key
+    WHEN t = 'boolean' THEN ROW(1, CASE WHEN (j #>> '{}') = 'true' THEN 1 ELSE 0 END, NULL)::jxp_sort_key
+    WHEN t = 'string' THEN ROW(2, NULL, j #>> '{}')::jxp_sort_key
+    WHEN t IN ('object', 'array') THEN ROW(2, NULL, j::text)::jxp_sort_key
+    ELSE ROW(0, NULL, NULL)::jxp_sort_key END;
+END $$;
 CREATE OR REPLACE FUNCTION jxp_items(j json) RETURNS SETOF json LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
 $$ SELECT e FROM json_array_elements(CASE WHEN json_typeof(j) = 'array' THEN j END) AS e
    UNION ALL SELECT j WHERE json_typeof(j) <> 'array' $$;
@@ -114,13 +131,21 @@ fn typ(q: &mut SqlQuery, t: &Target<'_>) {
     q.sql.push(')');
 }
 
-/// The value as `numeric` when it is a number or boolean, else NULL.
+/// The value as `numeric` when it is a number or boolean, else NULL. A value read from the
+/// document goes to `jxp_doc_num`, which is not inlined, so the document is parsed once to
+/// find it; the inlined `jxp_num` would repeat the `->`, and with it the parse, for its
+/// type and its text.
 fn num(q: &mut SqlQuery, t: &Target<'_>) {
     match t {
         Target::Column(col, ColumnType::Flag) => {
             let _ = write!(q.sql, "({col}::int)");
         }
         Target::Column(..) => q.sql.push_str("NULL::numeric"),
+        Target::Doc(_) => {
+            q.sql.push_str("jxp_doc_num(");
+            json(q, t);
+            q.sql.push(')');
+        }
         _ => {
             q.sql.push_str("jxp_num(");
             json(q, t);
@@ -327,26 +352,24 @@ impl Dialect for Postgres {
 
     /// Values order as SQLite orders what `json_extract` gives: missing and null first, then
     /// numbers (booleans as 0/1), then strings and the JSON text of objects and arrays,
-    /// byte-wise.
+    /// byte-wise. A path's key is one `jxp_key` row (rank, number, text), which reads the
+    /// value out of the document once: each `->` on `json` parses the whole document, and
+    /// the three keys as separate inlined expressions parsed it up to six times per row.
     fn order_key(q: &mut SqlQuery, t: &Target<'_>, dir: SortDir) {
-        let dir = match dir {
-            SortDir::Asc => " ASC NULLS FIRST, ",
-            SortDir::Desc => " DESC NULLS LAST, ",
-        };
         if t.column_type().is_some() {
             json(q, t);
-            q.sql.push_str(dir);
+            q.sql.push_str(match dir {
+                SortDir::Asc => " ASC NULLS FIRST, ",
+                SortDir::Desc => " DESC NULLS LAST, ",
+            });
             return;
         }
-        for f in ["jxp_rank(", "jxp_num(", "jxp_text("] {
-            q.sql.push_str(f);
-            json(q, t);
-            q.sql.push(')');
-            if f == "jxp_text(" {
-                q.sql.push_str(" COLLATE \"C\"");
-            }
-            q.sql.push_str(dir);
-        }
+        q.sql.push_str("jxp_key(");
+        json(q, t);
+        q.sql.push_str(match dir {
+            SortDir::Asc => ") ASC, ",
+            SortDir::Desc => ") DESC, ",
+        });
     }
 }
 
@@ -475,6 +498,32 @@ mod tests {
     }
 
     #[test]
+    fn a_path_sorts_by_one_key_read_once_and_a_column_by_itself() {
+        let sort = [
+            crate::ast::Sort {
+                path: Path::plain("n"),
+                dir: SortDir::Desc,
+            },
+            crate::ast::Sort {
+                path: Path::plain("a.b"),
+                dir: SortDir::Asc,
+            },
+            crate::ast::Sort {
+                path: Path::plain("createdAt"),
+                dir: SortDir::Desc,
+            },
+        ];
+        let mut q = SqlQuery::default();
+        crate::sql::render_pg_order(&sort, &mut q);
+        assert_eq!(
+            q.sql,
+            " ORDER BY jxp_key((doc->'n')) DESC, jxp_key((doc->'a'->'b')) ASC, \
+             createdAt DESC NULLS LAST, _id ASC"
+        );
+        assert!(q.params.is_empty());
+    }
+
+    #[test]
     fn renders_index_shaped_comparisons_with_bound_values() {
         let q = render(&Filter::cond(Path::plain("a.b"), Op::Eq, json!("x")));
         assert_eq!(
@@ -486,7 +535,7 @@ mod tests {
         assert_eq!(q.sql, "(((_deleted::int) = $1::text::numeric))");
         assert_eq!(q.params, vec![SqlParam::Int(0)]);
         let q = render(&Filter::cond(Path::plain("n"), Op::Gt, json!(2.5)));
-        assert_eq!(q.sql, "(jxp_num((doc->'n')) > $1::text::numeric)");
+        assert_eq!(q.sql, "(jxp_doc_num((doc->'n')) > $1::text::numeric)");
     }
 
     #[test]

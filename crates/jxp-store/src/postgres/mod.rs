@@ -36,7 +36,7 @@ use crate::change::Change;
 use crate::error::StoreError;
 use crate::spec::{TableSpec, WriteTx};
 use crate::tables::Tables;
-use crate::{Document, Store};
+use crate::{Analyzed, Document, Store};
 
 /// Settings of the PostgreSQL store.
 #[derive(Debug, Clone)]
@@ -307,6 +307,12 @@ impl Store for PostgresStore {
         self.tables.check_find(model, find)?;
         let client = self.pool.get().await?;
         read::explain(&client, model, find, count).await
+    }
+
+    async fn analyze(&self, model: &str, find: &Find, count: bool) -> Result<Analyzed, StoreError> {
+        self.tables.check_find(model, find)?;
+        let client = self.pool.get().await?;
+        read::analyze(&client, model, find, count).await
     }
 }
 

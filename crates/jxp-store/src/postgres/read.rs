@@ -14,12 +14,12 @@ use jxp_query::{
 use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 
-use crate::Document;
 use crate::change::Change;
 use crate::error::StoreError;
 use crate::query::{ByteCount, explained, nothing_to_run, push_order};
 use crate::row::{LoggedRow, found, parse_doc, seq_from_db, seq_to_db};
 use crate::tables::table_name;
+use crate::{Analyzed, Document};
 
 /// Runs a rendered query: every parameter travels as text (or NULL). A regex that the
 /// `regex` crate accepts but PostgreSQL cannot compile (`\p{L}`, named groups) is the
@@ -169,6 +169,46 @@ pub(crate) async fn explain(
         .collect::<Result<_, _>>()?)
 }
 
+/// The query `explain` plans under `EXPLAIN (ANALYZE)`: the plan with its actual rows and
+/// times, and the planning and execution times PostgreSQL reports for it.
+pub(crate) async fn analyze(
+    client: &tokio_postgres::Client,
+    model: &str,
+    find: &Find,
+    count: bool,
+) -> Result<Analyzed, StoreError> {
+    let Some(mut q) = explained(model, find, count, find_sql, count_sql) else {
+        return Ok(Analyzed {
+            sql: String::new(),
+            plan: nothing_to_run(),
+            database_ms: 0.0,
+        });
+    };
+    let sql = q.sql.clone();
+    q.sql = format!("EXPLAIN (ANALYZE) {}", q.sql);
+    let rows = query(client, &q).await?;
+    let plan: Vec<String> = rows
+        .iter()
+        .map(|r| r.try_get::<_, String>(0))
+        .collect::<Result<_, _>>()?;
+    let database_ms = plan.iter().filter_map(|line| reported_ms(line)).sum();
+    Ok(Analyzed {
+        sql,
+        plan,
+        database_ms,
+    })
+}
+
+/// The milliseconds of an `EXPLAIN ANALYZE` line `Planning Time: 0.1 ms` or
+/// `Execution Time: 4.2 ms`; `None` for every other line.
+fn reported_ms(line: &str) -> Option<f64> {
+    let line = line.trim();
+    let rest = line
+        .strip_prefix("Planning Time: ")
+        .or_else(|| line.strip_prefix("Execution Time: "))?;
+    rest.strip_suffix(" ms")?.parse().ok()
+}
+
 /// Logged changes of a model with `after < seq` (and `seq <= upto`), oldest first.
 /// Whether a read of the change log is the listener following notifications, whose rows' age
 /// (from their transaction's start, the `at` column, to now) is the notification lag.
@@ -240,4 +280,20 @@ pub(crate) async fn all_seqs(
     rows.iter()
         .map(|r| Ok((r.try_get(0)?, seq_from_db(r.try_get(1)?))))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reported_ms;
+
+    #[test]
+    fn the_planning_and_execution_times_are_read_from_their_lines() {
+        assert_eq!(reported_ms("Planning Time: 0.125 ms"), Some(0.125));
+        assert_eq!(reported_ms(" Execution Time: 41.9 ms"), Some(41.9));
+        assert_eq!(
+            reported_ms("Seq Scan on m_x  (actual time=0.01..2.5 rows=3 loops=1)"),
+            None
+        );
+        assert_eq!(reported_ms("Execution Time: soon"), None);
+    }
 }

@@ -23,7 +23,7 @@ use crate::change::Change;
 use crate::error::StoreError;
 use crate::spec::{TableSpec, WriteTx};
 use crate::tables::Tables;
-use crate::{Document, Store};
+use crate::{Analyzed, Document, Store};
 
 pub use indexes::{sqlite_index_report, sqlite_sync_indexes};
 pub use lock::{StoreLock, lock_path};
@@ -304,6 +304,14 @@ impl Store for SqliteStore {
         let (model, find) = (model.to_owned(), find.clone());
         self.readers
             .run(move |conn| read::explain(conn, &model, &find, count))
+            .await
+    }
+
+    async fn analyze(&self, model: &str, find: &Find, count: bool) -> Result<Analyzed, StoreError> {
+        self.tables.check_find(model, find)?;
+        let (model, find) = (model.to_owned(), find.clone());
+        self.readers
+            .run(move |conn| read::analyze(conn, &model, &find, count))
             .await
     }
 }

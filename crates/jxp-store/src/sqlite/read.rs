@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use jxp_model::sync::lock;
 use jxp_query::{
@@ -13,12 +14,12 @@ use rusqlite::{Connection, OptionalExtension, params_from_iter};
 use tokio::sync::Semaphore;
 
 use super::{fts_name, open_connection};
-use crate::Document;
 use crate::change::Change;
 use crate::error::StoreError;
 use crate::query::{ByteCount, explained, nothing_to_run, push_order};
 use crate::row::{LoggedRow, found, parse_doc, seq_from_db, seq_to_db};
 use crate::tables::table_name;
+use crate::{Analyzed, Document};
 
 pub(crate) struct ReaderPool {
     path: PathBuf,
@@ -271,6 +272,34 @@ pub(crate) fn plan(conn: &Connection, q: &SqlQuery) -> Result<Vec<String>, Store
         out.push(format!("{}{detail}", "  ".repeat(level)));
     }
     Ok(out)
+}
+
+/// The query `explain` plans, stepped to its last row and timed: the result columns are
+/// computed (documents turned to text) but never copied out of SQLite.
+pub(crate) fn analyze(
+    conn: &Connection,
+    model: &str,
+    find: &Find,
+    count: bool,
+) -> Result<Analyzed, StoreError> {
+    let plan = explain(conn, model, find, count)?;
+    let Some(q) = explained(model, find, count, find_sql, count_sql) else {
+        return Ok(Analyzed {
+            sql: String::new(),
+            plan,
+            database_ms: 0.0,
+        });
+    };
+    let started = Instant::now();
+    let mut stmt = conn.prepare_cached(&q.sql)?;
+    let mut rows = stmt.query(params_from_iter(q.params.iter().map(to_sql)))?;
+    while rows.next()?.is_some() {}
+    let database_ms = started.elapsed().as_secs_f64() * 1000.0;
+    Ok(Analyzed {
+        sql: q.sql,
+        plan,
+        database_ms,
+    })
 }
 
 pub(crate) fn count(conn: &Connection, model: &str, filter: &Filter) -> Result<u64, StoreError> {

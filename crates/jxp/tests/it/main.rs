@@ -10,6 +10,7 @@ mod auth;
 mod backup;
 mod bad_input;
 mod bulkwrite;
+mod bulkwrite_many;
 mod cache;
 mod changes;
 mod connections;
