@@ -21,6 +21,28 @@ impl Drop for Proc {
     }
 }
 
+/// Stops the server as an operator does (SIGTERM) and waits for it to end, so every line it
+/// buffered is in its log.
+pub async fn stop_process(mut proc: Proc) {
+    let pid = proc.child.id().to_string();
+    let signalled = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(signalled.success());
+    let waited = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        tokio::task::spawn_blocking(move || {
+            let status = proc.child.wait();
+            (proc, status)
+        }),
+    )
+    .await
+    .expect("the server did not stop within 30 s");
+    let (_proc, status) = waited.unwrap();
+    assert!(status.unwrap().success());
+}
+
 /// Starts `jxp serve` on the models in `dir` and `database_url`; answers once it listens
 /// (its log says where; read until a deadline, as another process has no event to await).
 pub async fn spawn(dir: &Path, database_url: &str, name: &str) -> Proc {

@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use crate::harness::fresh_database_url;
-use crate::harness::{Proc, spawn_with};
+use crate::harness::{Proc, spawn_with, stop_process};
 
 const LOGGED: &str = r#"
 name = "Logged"
@@ -29,28 +29,6 @@ async fn serve(dir: &std::path::Path, name: &str, rust_log: &str) -> Proc {
         &[("RUST_LOG", rust_log), ("METRICS_ENABLED", "false")],
     )
     .await
-}
-
-/// Stops the server as an operator does (SIGTERM) and waits for it to end, so every line it
-/// buffered is in its log.
-async fn stop(mut proc: Proc) {
-    let pid = proc.child.id().to_string();
-    let signalled = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(signalled.success());
-    let waited = tokio::time::timeout(
-        std::time::Duration::from_secs(30),
-        tokio::task::spawn_blocking(move || {
-            let status = proc.child.wait();
-            (proc, status)
-        }),
-    )
-    .await
-    .expect("the server did not stop within 30 s");
-    let (_proc, status) = waited.unwrap();
-    assert!(status.unwrap().success());
 }
 
 /// The JSON lines of the access log in the stopped server's log.
@@ -96,7 +74,7 @@ async fn each_request_is_logged_with_its_credentials_masked() {
         .unwrap();
     assert_eq!(created.status(), 200);
     let bytes = created.bytes().await.unwrap().len();
-    stop(proc).await;
+    stop_process(proc).await;
 
     let lines = access_lines(dir.path(), "server");
     let text = std::fs::read_to_string(dir.path().join("server.log")).unwrap();
@@ -148,7 +126,7 @@ async fn rust_log_turns_the_access_log_off() {
         .await
         .unwrap();
     assert_eq!(r.status(), 403);
-    stop(proc).await;
+    stop_process(proc).await;
     assert!(access_lines(dir.path(), "quiet").is_empty());
     let text = std::fs::read_to_string(dir.path().join("quiet.log")).unwrap();
     assert!(

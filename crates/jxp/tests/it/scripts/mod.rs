@@ -5,6 +5,7 @@
 
 mod support;
 
+mod console_log;
 mod errors;
 mod functions;
 mod reads;

@@ -1,0 +1,96 @@
+//! What a script prints with `console.log`, `console.warn` and `console.error` reaches the
+//! server's log at that level, naming the script file and the export that printed it; and a
+//! thrown error's detail, kept from the client, is in the log.
+
+use serde_json::{Value, json};
+
+use super::support::{WIDGET, WIDGET_JS};
+use crate::harness::{fresh_database_url, spawn_with, stop_process};
+
+const LOUD_JS: &str = r#"
+export function pre_put(ctx) {
+  console.warn("renaming", ctx.id);
+  console.error("careful with", ctx.patch.name);
+}
+"#;
+
+#[tokio::test]
+async fn console_output_goes_to_the_log_with_the_script_and_export_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let models = dir.path().join("models");
+    std::fs::create_dir_all(&models).unwrap();
+    std::fs::write(models.join("widget.toml"), WIDGET).unwrap();
+    // The widget's own script, with its put hook swapped for a louder one.
+    let script = format!(
+        "{}\n{LOUD_JS}",
+        WIDGET_JS.replace("export function pre_put(", "function unused_pre_put(")
+    );
+    std::fs::write(models.join("widget.js"), script).unwrap();
+    let url = fresh_database_url(dir.path()).await;
+    let proc = spawn_with(dir.path(), &url, "server", &[("RUST_LOG", "info")]).await;
+    let client = reqwest::Client::new();
+    let base = proc.base.clone();
+    let (email, password) = ("a@example.com", "a long secret");
+    let setup = client
+        .post(format!("{base}/setup"))
+        .json(&json!({"email": email, "password": password, "name": "A"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(setup.status(), 200);
+    let created: Value = client
+        .post(format!("{base}/api/widget"))
+        .basic_auth(email, Some(password))
+        .json(&json!({"name": "gizmo"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["data"]["_id"].as_str().unwrap().to_owned();
+    let renamed = client
+        .put(format!("{base}/api/widget/{id}"))
+        .basic_auth(email, Some(password))
+        .json(&json!({"name": "gadget"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(renamed.status(), 200);
+    let boom = client
+        .post(format!("{base}/api/widget"))
+        .basic_auth(email, Some(password))
+        .json(&json!({"name": "boom"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(boom.status(), 500);
+    assert!(!boom.text().await.unwrap().contains("secret detail 42"));
+    stop_process(proc).await;
+
+    let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap();
+    let lines: Vec<Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let printed = |level: &str, text: &str, export: &str| {
+        lines.iter().any(|l| {
+            l["level"] == level
+                && l["fields"]["message"] == text
+                && l["fields"]["export"] == export
+                && l["fields"]["script"]
+                    .as_str()
+                    .is_some_and(|s| s.ends_with("widget.js"))
+        })
+    };
+    assert!(printed("INFO", "creating gizmo", "pre_post"), "{log}");
+    assert!(
+        printed("WARN", &format!("renaming {id}"), "pre_put"),
+        "{log}"
+    );
+    assert!(printed("ERROR", "careful with gadget", "pre_put"), "{log}");
+    assert!(
+        log.contains("secret detail 42"),
+        "the detail is for the log: {log}"
+    );
+}
