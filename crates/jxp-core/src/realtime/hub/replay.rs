@@ -194,6 +194,9 @@ impl State {
         let Some(model) = self.schema.get(&replay.model).cloned() else {
             return;
         };
+        let users = self.schema.get("user").cloned();
+        // Looked up once per pass, not once per event.
+        let delivered = metrics::counter!("jxp_ws_events_delivered_total");
         let batch = (self.settings.send_queue / 2).max(1);
         let mut sent = 0;
         loop {
@@ -236,10 +239,10 @@ impl State {
                 .as_deref()
                 .and_then(|a| self.actors.get(a).or_else(|| replay.actors.get(a)))
                 .cloned();
-            let users = self.schema.get("user").cloned();
             let bodies = Bodies::new(&model, &change, actor.as_ref(), users.as_deref());
             if self.deliver_one(bodies, id, key) {
                 sent += 1;
+                delivered.increment(1);
             }
         }
         let alive = self.conns.contains_key(&id)
@@ -297,7 +300,6 @@ impl State {
         conn.set_last_seq(&change.model, change.seq);
         let sight = bodies.sight(conn.auth.as_ref().map(|a| &a.identity));
         self.push(id, Outbound::Event(bodies.get(kind, sight)));
-        metrics::counter!("jxp_ws_events_delivered_total").increment(1);
         true
     }
 
