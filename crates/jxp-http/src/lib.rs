@@ -98,7 +98,7 @@ pub struct AppState {
     /// requests the graceful shutdown would otherwise wait for.
     pub(crate) mcp_stop: CancellationToken,
     pub(crate) metrics: Arc<observe::HttpMetrics>,
-    pub(crate) docs: Arc<openapi::Documents>,
+    pub(crate) api_documents: Arc<openapi::Documents>,
 }
 
 impl AppState {
@@ -114,7 +114,7 @@ impl AppState {
             cache,
             mcp_stop: CancellationToken::new(),
             metrics,
-            docs: Arc::default(),
+            api_documents: Arc::default(),
         }
     }
 }

@@ -69,12 +69,14 @@ pub(crate) fn warm(state: &AppState) {
         let schema = state.app.schema();
         let url = &state.app.settings().auth.api_url;
         for admin in [false, true] {
-            state.docs.get(Kind::OpenApi { admin }, schema, || {
-                openapi_document(schema, url, admin)
-            });
+            state
+                .api_documents
+                .get(Kind::OpenApi { admin }, schema, || {
+                    openapi_document(schema, url, admin)
+                });
         }
         state
-            .docs
+            .api_documents
             .get(Kind::AsyncApi, schema, || asyncapi::document(schema, url));
     });
 }
@@ -83,9 +85,13 @@ pub(crate) async fn openapi(State(state): State<AppState>, Caller(who): Caller) 
     let admin = who.is_admin();
     let schema = state.app.schema();
     let url = &state.app.settings().auth.api_url;
-    json_response(state.docs.get(Kind::OpenApi { admin }, schema, || {
-        openapi_document(schema, url, admin)
-    }))
+    json_response(
+        state
+            .api_documents
+            .get(Kind::OpenApi { admin }, schema, || {
+                openapi_document(schema, url, admin)
+            }),
+    )
 }
 
 pub(crate) async fn asyncapi(State(state): State<AppState>) -> Response {
@@ -93,7 +99,7 @@ pub(crate) async fn asyncapi(State(state): State<AppState>) -> Response {
     let url = &state.app.settings().auth.api_url;
     json_response(
         state
-            .docs
+            .api_documents
             .get(Kind::AsyncApi, schema, || asyncapi::document(schema, url)),
     )
 }
