@@ -5,7 +5,8 @@
 # started in a temporary directory on a free loopback port, with TLS from a throwaway CA, and
 # removed at the end. The browser tests drive Chromium, also from Debian's packages when missing.
 # The OpenAPI tests run Python's openapi-spec-validator and jsonschema, installed with pip in a
-# virtual environment under target/.
+# virtual environment under target/, and the AsyncAPI initiative's parser (@asyncapi/parser),
+# installed with npm under target/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -146,7 +147,27 @@ install_python_validators() {
     export JXP_TEST_PYTHON
 }
 
+# The AsyncAPI test's parser, a pinned version under target/test-node that the test finds by
+# JXP_TEST_NODE_PATH; that test skips, saying so, where it cannot be installed (no node or npm,
+# no network for npm).
+ASYNCAPI_PARSER_VERSION=3.6.6
+install_node_validators() {
+    local prefix="${CARGO_TARGET_DIR:-target}/test-node"
+    command -v node >/dev/null || { echo "node is missing" >&2; return 1; }
+    if [[ "$(cd "$prefix" 2>/dev/null && node -p "require('@asyncapi/parser/package.json').version" 2>/dev/null)" != "$ASYNCAPI_PARSER_VERSION" ]]; then
+        command -v npm >/dev/null || { echo "npm is missing" >&2; return 1; }
+        echo "== installing @asyncapi/parser@$ASYNCAPI_PARSER_VERSION with npm"
+        mkdir -p "$prefix"
+        npm install --prefix "$prefix" --ignore-scripts --no-audit --no-fund --silent \
+            "@asyncapi/parser@$ASYNCAPI_PARSER_VERSION" >/dev/null || return 1
+    fi
+    JXP_TEST_NODE_PATH="$(cd "$prefix" && pwd)/node_modules"
+    export JXP_TEST_NODE_PATH
+}
+
 status=0
+install_node_validators ||
+    echo "cannot install the AsyncAPI parser: the test that uses it will skip" >&2
 install_python_validators ||
     echo "cannot install the OpenAPI validators: the tests that use them will skip" >&2
 install_chromium || { echo "cannot install Chromium: the browser tests will skip" >&2; status=1; }

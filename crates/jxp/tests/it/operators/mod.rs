@@ -3,6 +3,7 @@
 
 mod access_log;
 mod metrics;
+pub(crate) mod node;
 mod openapi;
 pub(crate) mod prometheus;
 pub(crate) mod python;

@@ -1,14 +1,15 @@
 //! `/openapi.json` and `/asyncapi.json`: the OpenAPI document passes a standard validator
 //! (`openapi-spec-validator`), a model's schema matches what the API accepts and answers (a
 //! created document validates against it, a body the server refuses does not), the document
-//! follows the model files, and the AsyncAPI document describes the events a socket gets.
+//! follows the model files, and the AsyncAPI document describes the events a socket gets and
+//! passes the AsyncAPI initiative's parser (`@asyncapi/parser`).
 
 use std::time::Instant;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::python;
+use super::{node, python};
 use crate::harness::TestServer;
 use crate::harness::setup_admin;
 use crate::harness::start;
@@ -71,6 +72,13 @@ from openapi_spec_validator import validate
 validate(json.load(open(sys.argv[1])))
 print('valid')
 ";
+
+/// The script that parses an AsyncAPI document with `@asyncapi/parser` and fails on any
+/// diagnostic of error severity.
+const ASYNCAPI_PARSER: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/it/operators/asyncapi_parser.js"
+);
 
 /// Validates the JSON instance `argv[3]` against the schema at the JSON pointer `argv[2]` of
 /// the document in `argv[1]` (so its `$ref`s resolve within that document); prints `valid`
@@ -358,4 +366,33 @@ async fn the_asyncapi_document_describes_the_events_a_socket_gets() {
         check(&python, &file, &pointer("subscribe"), &request),
         "valid"
     );
+}
+
+#[tokio::test]
+async fn the_asyncapi_document_passes_the_asyncapi_parser() {
+    let s = start(
+        &[("gadget", GADGET), ("part", PART), ("hidden", HIDDEN)],
+        &[],
+    )
+    .await;
+    let doc = document(&s, "/asyncapi.json", &Auth::None).await;
+    if !node::has_module("@asyncapi/parser") {
+        return;
+    }
+    let file = saved(&s, "asyncapi.json", &doc);
+    let (ok, out, err) = node::run(ASYNCAPI_PARSER, &[&file]);
+    assert!(ok, "the parser refused the document:\n{out}\n{err}");
+    assert_eq!(out.lines().last(), Some("valid"), "{out}\n{err}");
+
+    // The check can fail: an operation with an action AsyncAPI does not know, and a message
+    // reference to nothing, are both refused.
+    let mut broken = doc.clone();
+    broken["operations"]["sendRequest"]["action"] = json!("publish");
+    broken["operations"]["receiveEvent"]["messages"][0]["$ref"] =
+        json!("#/channels/feed/messages/nothing");
+    let file = saved(&s, "broken.json", &broken);
+    let (ok, out, err) = node::run(ASYNCAPI_PARSER, &[&file]);
+    assert!(!ok, "a broken document passed:\n{out}\n{err}");
+    assert!(out.contains("operations/sendRequest/action"), "{out}\n{err}");
+    assert!(out.contains("nothing"), "{out}\n{err}");
 }
