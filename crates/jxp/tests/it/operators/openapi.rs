@@ -393,6 +393,9 @@ async fn the_asyncapi_document_passes_the_asyncapi_parser() {
     let file = saved(&s, "broken.json", &broken);
     let (ok, out, err) = node::run(ASYNCAPI_PARSER, &[&file]);
     assert!(!ok, "a broken document passed:\n{out}\n{err}");
-    assert!(out.contains("operations/sendRequest/action"), "{out}\n{err}");
+    assert!(
+        out.contains("operations/sendRequest/action"),
+        "{out}\n{err}"
+    );
     assert!(out.contains("nothing"), "{out}\n{err}");
 }
