@@ -29,7 +29,7 @@ pub use cors::{BadOrigin, CorsOrigins};
 pub use docs::DocsAccess;
 pub use error::ApiError;
 pub use mcp::McpSettings;
-pub use observe::{ACCESS_TARGET, install_metrics};
+pub use observe::{ACCESS_TARGET, AccessFormat, install_metrics, write_access_lines_to};
 pub use routes::is_api_path;
 pub use ws::WsSettings;
 

@@ -3,7 +3,8 @@
 //! wake-up of a writer thread per line) costs more than the request's own logging; here a line
 //! is a copy into the buffer under a lock, and the buffer is written out when it fills, every
 //! 50 ms by a flusher thread, and at once for warnings and errors, so those are on stderr before
-//! anything that follows them can stop the process.
+//! anything that follows them can stop the process. The access log's lines, formatted by
+//! `jxp_http` without a `tracing` event, come through the same buffer, so lines never interleave.
 
 use std::io::{self, Write};
 use std::sync::{Arc, Mutex};
@@ -49,6 +50,15 @@ impl BufferedStderr {
                 }
             });
         (out.clone(), FlushOnDrop(out))
+    }
+
+    /// Appends an info line, written whole (the access log's, formatted by `jxp_http`).
+    pub fn append(&self, line: &[u8]) {
+        let _ = LineWriter {
+            buffer: &self.buffer,
+            urgent: false,
+        }
+        .write(line);
     }
 
     fn flush_now(&self) {

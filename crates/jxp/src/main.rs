@@ -79,6 +79,16 @@ fn init_tracing(format: LogFormat) -> FlushOnDrop {
     let colour = std::io::stderr().is_terminal()
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let (writer, guard) = BufferedStderr::start();
+    // The access log skips `tracing`'s formatter (the filter still decides whether it is on):
+    // the line is formatted in the same shape and goes into the same buffer.
+    let access = writer.clone();
+    jxp_http::write_access_lines_to(
+        match format {
+            LogFormat::Json => jxp_http::AccessFormat::Json,
+            LogFormat::Pretty => jxp_http::AccessFormat::Pretty { ansi: colour },
+        },
+        move |line| access.append(line),
+    );
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(colour)

@@ -3,6 +3,7 @@
 //! every route. The hot path allocates nothing once a route's handles exist: label values come
 //! from the route table, a fixed list of methods and the status code.
 
+mod line;
 mod redact;
 
 use std::collections::HashMap;
@@ -20,6 +21,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::AppState;
 
+pub use line::{AccessFormat, write_access_lines_to};
 pub(crate) use redact::Redacted;
 
 /// The access log's `tracing` target: `RUST_LOG=jxp::access=off` turns the lines off.
@@ -228,6 +230,17 @@ pub(crate) async fn observe(State(state): State<AppState>, req: Request, next: N
     }
     if let Some(uri) = uri {
         let bytes = response.body().size_hint().exact();
+        let access = line::Access {
+            method: &method,
+            uri: &uri,
+            status: status.as_u16(),
+            bytes,
+            duration: elapsed,
+            user: user.as_ref().map(UserId::as_str),
+        };
+        if line::write(&access) {
+            return response;
+        }
         tracing::info!(
             target: ACCESS_TARGET,
             method = %method,

@@ -1,6 +1,6 @@
 //! The request path as the access log shows it: the query string's credentials (`apikey`,
 //! tokens, passwords, anything named like a key or secret) replaced by `[redacted]`, written
-//! straight to the log's formatter without building a string.
+//! straight to the log's line or formatter without building a string.
 
 use std::fmt;
 
@@ -31,27 +31,40 @@ const NAME_MAX: usize = 128;
 /// Displays a request's path and query with credentials masked.
 pub(crate) struct Redacted<'a>(pub &'a Uri);
 
-impl fmt::Display for Redacted<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0.path())?;
+impl Redacted<'_> {
+    /// Hands the path and query, credentials masked, to `out` piece by piece: the access
+    /// log's writer copies them into its line without going through `fmt`.
+    pub(crate) fn pieces(&self, mut out: impl FnMut(&str)) {
+        out(self.0.path());
         let Some(query) = self.0.query() else {
-            return Ok(());
+            return;
         };
-        f.write_str("?")?;
+        out("?");
         for (i, pair) in query.split('&').enumerate() {
             if i > 0 {
-                f.write_str("&")?;
+                out("&");
             }
             match pair.split_once('=') {
                 Some((name, _)) if is_secret(name) => {
-                    f.write_str(name)?;
-                    f.write_str("=")?;
-                    f.write_str(MASK)?;
+                    out(name);
+                    out("=");
+                    out(MASK);
                 }
-                _ => f.write_str(pair)?,
+                _ => out(pair),
             }
         }
-        Ok(())
+    }
+}
+
+impl fmt::Display for Redacted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut result = Ok(());
+        self.pieces(|piece| {
+            if result.is_ok() {
+                result = f.write_str(piece);
+            }
+        });
+        result
     }
 }
 

@@ -1,0 +1,420 @@
+//! The access-log line written straight into a reused buffer, in the shape the `tracing`
+//! formatter gives every other line of the log (pretty, with or without colour, or JSON), for a
+//! process that hands its log's writer to [`write_access_lines_to`]. Building a `tracing` event
+//! with six fields and having the formatter visit them was most of what the access log cost a
+//! cached GET; here a line is a few copies, with numbers and the time written digit by digit.
+
+use std::cell::RefCell;
+use std::io::Write as _;
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime};
+
+use axum::http::{Method, Uri};
+
+use super::{ACCESS_TARGET, Redacted};
+
+/// How the lines are laid out: as `LOG_FORMAT` says, and coloured as the rest of the log is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessFormat {
+    /// `tracing`'s default (full) text format; `ansi` adds its colours.
+    Pretty { ansi: bool },
+    /// `tracing`'s JSON format: `timestamp`, `level`, `fields`, `target`.
+    Json,
+}
+
+/// Where the lines go: the process's log writer, given a whole line at a time.
+type Sink = Box<dyn Fn(&[u8]) + Send + Sync>;
+
+static WRITER: OnceLock<(AccessFormat, Sink)> = OnceLock::new();
+
+/// Sends the access log's lines, formatted here as `format`, to `sink` instead of through
+/// `tracing` (which still decides, by `RUST_LOG`, whether there are any). Once per process;
+/// answers false if a writer was installed before. Without it each line is a `tracing` event,
+/// for whatever subscriber the embedding program installed.
+pub fn write_access_lines_to(
+    format: AccessFormat,
+    sink: impl Fn(&[u8]) + Send + Sync + 'static,
+) -> bool {
+    WRITER.set((format, Box::new(sink))).is_ok()
+}
+
+/// What one line says about a request.
+pub(super) struct Access<'a> {
+    pub method: &'a Method,
+    pub uri: &'a Uri,
+    pub status: u16,
+    pub bytes: Option<u64>,
+    pub duration: Duration,
+    pub user: Option<&'a str>,
+}
+
+/// A line being written, the redacted path before it is escaped for JSON, and the last
+/// second's timestamp text (`2026-01-31T23:59:59`), reused while the second lasts.
+#[derive(Default)]
+struct Buffers {
+    line: Vec<u8>,
+    path: String,
+    second: Option<(u64, [u8; 19])>,
+}
+
+thread_local! {
+    /// Kept per thread so a request allocates nothing once they have grown.
+    static BUFFERS: RefCell<Buffers> = RefCell::default();
+}
+
+/// Writes the line through the installed writer; answers false, writing nothing, if none is.
+pub(super) fn write(access: &Access<'_>) -> bool {
+    let Some((format, sink)) = WRITER.get() else {
+        return false;
+    };
+    BUFFERS.with(|buffers| {
+        // A re-entrant borrow cannot happen (the sink does not log), but a log line is not
+        // worth a panic: it would be formatted into fresh buffers.
+        let mut fresh = Buffers::default();
+        let mut borrowed = buffers.try_borrow_mut();
+        let buffers = match borrowed.as_deref_mut() {
+            Ok(buffers) => buffers,
+            Err(_) => &mut fresh,
+        };
+        buffers.line.clear();
+        format_line(buffers, *format, SystemTime::now(), access);
+        sink(&buffers.line);
+    });
+    true
+}
+
+/// The whole line, newline included, in `buffers.line`. Numbers and the time are written
+/// digit by digit rather than through `fmt`, which cost more than the rest of the line.
+fn format_line(buffers: &mut Buffers, format: AccessFormat, now: SystemTime, a: &Access<'_>) {
+    let Buffers {
+        line: buf,
+        path,
+        second,
+    } = buffers;
+    match format {
+        AccessFormat::Json => {
+            buf.extend_from_slice(b"{\"timestamp\":\"");
+            timestamp(buf, second, now);
+            buf.extend_from_slice(b"\",\"level\":\"INFO\",\"fields\":{\"method\":");
+            json_str(buf, a.method.as_str());
+            buf.extend_from_slice(b",\"path\":");
+            // The path is gathered first, then escaped as a JSON string.
+            path.clear();
+            Redacted(a.uri).pieces(|piece| path.push_str(piece));
+            json_str(buf, path);
+            buf.extend_from_slice(b",\"status\":");
+            push_u64(buf, u64::from(a.status));
+            if let Some(bytes) = a.bytes {
+                buf.extend_from_slice(b",\"bytes\":");
+                push_u64(buf, bytes);
+            }
+            buf.extend_from_slice(b",\"duration_ms\":");
+            push_ms(buf, a.duration);
+            if let Some(user) = a.user {
+                buf.extend_from_slice(b",\"user\":");
+                json_str(buf, user);
+            }
+            buf.extend_from_slice(b"},\"target\":\"");
+            buf.extend_from_slice(ACCESS_TARGET.as_bytes());
+            buf.extend_from_slice(b"\"}\n");
+        }
+        AccessFormat::Pretty { ansi } => {
+            // The codes `tracing`'s formatter uses: dimmed time, target and `=`, a green
+            // level, italic field names.
+            let (dim, green, italic, reset): (&[u8], &[u8], &[u8], &[u8]) = if ansi {
+                (b"\x1b[2m", b"\x1b[32m", b"\x1b[3m", b"\x1b[0m")
+            } else {
+                (b"", b"", b"", b"")
+            };
+            let field = |buf: &mut Vec<u8>, name: &str, first: bool| {
+                if !first {
+                    buf.push(b' ');
+                }
+                buf.extend_from_slice(italic);
+                buf.extend_from_slice(name.as_bytes());
+                buf.extend_from_slice(reset);
+                buf.extend_from_slice(dim);
+                buf.push(b'=');
+                buf.extend_from_slice(reset);
+            };
+            buf.extend_from_slice(dim);
+            timestamp(buf, second, now);
+            buf.extend_from_slice(reset);
+            buf.push(b' ');
+            buf.extend_from_slice(green);
+            buf.extend_from_slice(b" INFO");
+            buf.extend_from_slice(reset);
+            buf.push(b' ');
+            for part in [dim, ACCESS_TARGET.as_bytes(), reset, dim, b":", reset, b" "] {
+                buf.extend_from_slice(part);
+            }
+            field(buf, "method", true);
+            buf.extend_from_slice(a.method.as_str().as_bytes());
+            field(buf, "path", false);
+            Redacted(a.uri).pieces(|piece| buf.extend_from_slice(piece.as_bytes()));
+            field(buf, "status", false);
+            push_u64(buf, u64::from(a.status));
+            if let Some(bytes) = a.bytes {
+                field(buf, "bytes", false);
+                push_u64(buf, bytes);
+            }
+            field(buf, "duration_ms", false);
+            push_ms(buf, a.duration);
+            if let Some(user) = a.user {
+                field(buf, "user", false);
+                debug_str(buf, user);
+            }
+            buf.push(b'\n');
+        }
+    }
+}
+
+/// `s` as a JSON string literal.
+fn json_str(buf: &mut Vec<u8>, s: &str) {
+    let _ = serde_json::to_writer(buf, s);
+}
+
+/// `s` quoted as `{:?}` writes it (as the text format shows a string field): as it is when
+/// nothing in it needs an escape, which holds for user ids.
+fn debug_str(buf: &mut Vec<u8>, s: &str) {
+    if s.bytes()
+        .all(|b| (b.is_ascii_graphic() && b != b'"' && b != b'\\') || b == b' ')
+    {
+        buf.push(b'"');
+        buf.extend_from_slice(s.as_bytes());
+        buf.push(b'"');
+    } else {
+        let _ = write!(buf, "{s:?}");
+    }
+}
+
+/// A number's decimal digits.
+fn push_u64(buf: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        // `n % 10` is below 10: the cast keeps it whole.
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    buf.extend_from_slice(&digits[at..]);
+}
+
+/// `n` as exactly `width` digits, zeros in front (`n` has no more digits than that).
+fn push_padded(buf: &mut Vec<u8>, mut n: u64, width: usize) {
+    let mut digits = [b'0'; 20];
+    let width = width.min(digits.len());
+    for at in (0..width).rev() {
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    buf.extend_from_slice(&digits[..width]);
+}
+
+/// A duration in milliseconds to the nanosecond, as a JSON and Rust float reads:
+/// `0.276206`, `12.5`, `3.0`.
+fn push_ms(buf: &mut Vec<u8>, duration: Duration) {
+    let nanos = duration.as_nanos();
+    let whole = u64::try_from(nanos / 1_000_000).unwrap_or(u64::MAX);
+    // Below a million: fits.
+    let mut fraction = u64::try_from(nanos % 1_000_000).unwrap_or(0);
+    push_u64(buf, whole);
+    buf.push(b'.');
+    if fraction == 0 {
+        buf.push(b'0');
+        return;
+    }
+    let mut width = 6;
+    while fraction % 10 == 0 {
+        fraction /= 10;
+        width -= 1;
+    }
+    push_padded(buf, fraction, width);
+}
+
+/// `now` in UTC as `tracing`'s formatter writes it: RFC 3339 with microseconds,
+/// `2026-01-31T23:59:59.123456Z`. The text up to the second is kept in `second` for the
+/// next line.
+fn timestamp(buf: &mut Vec<u8>, second: &mut Option<(u64, [u8; 19])>, now: SystemTime) {
+    let since = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = since.as_secs();
+    let text = match second {
+        Some((at, text)) if *at == secs => *text,
+        _ => {
+            let text = second_text(secs);
+            *second = Some((secs, text));
+            text
+        }
+    };
+    buf.extend_from_slice(&text);
+    buf.push(b'.');
+    push_padded(buf, u64::from(since.subsec_micros()), 6);
+    buf.push(b'Z');
+}
+
+/// `2026-01-31T23:59:59` for a count of seconds since 1970 (years past 9999 do not occur).
+fn second_text(secs: u64) -> [u8; 19] {
+    let (year, month, day) = civil_date(secs / 86_400);
+    let of_day = secs % 86_400;
+    let mut text = Vec::with_capacity(19);
+    push_padded(&mut text, year, 4);
+    for (sep, n) in [
+        (b'-', month),
+        (b'-', day),
+        (b'T', of_day / 3600),
+        (b':', of_day % 3600 / 60),
+        (b':', of_day % 60),
+    ] {
+        text.push(sep);
+        push_padded(&mut text, n, 2);
+    }
+    let mut out = [b'0'; 19];
+    for (o, t) in out.iter_mut().zip(&text) {
+        *o = *t;
+    }
+    out
+}
+
+/// The proleptic Gregorian (year, month, day) of a count of days since 1970-01-01, by
+/// counting 400-year eras that start on 1 March (so the leap day ends a year).
+fn civil_date(days: u64) -> (u64, u64, u64) {
+    // 719 468 days from 0000-03-01 to 1970-01-01.
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let day_of_era = z % 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_from_march = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
+    let month = if month_from_march < 10 {
+        month_from_march + 3
+    } else {
+        month_from_march - 9
+    };
+    let year = year_of_era + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: u64, micros: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_micros(micros)
+    }
+
+    fn stamp(t: SystemTime) -> String {
+        let mut s = Vec::new();
+        timestamp(&mut s, &mut None, t);
+        String::from_utf8(s).unwrap()
+    }
+
+    #[test]
+    fn timestamps_read_as_rfc_3339_in_utc() {
+        assert_eq!(stamp(at(0, 0)), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(stamp(at(951_782_400, 5)), "2000-02-29T00:00:00.000005Z");
+        assert_eq!(
+            stamp(at(951_868_799, 999_999)),
+            "2000-02-29T23:59:59.999999Z"
+        );
+        assert_eq!(stamp(at(1_798_761_599, 0)), "2026-12-31T23:59:59.000000Z");
+        assert_eq!(stamp(at(4_107_542_400, 0)), "2100-03-01T00:00:00.000000Z");
+    }
+
+    #[test]
+    fn durations_read_as_milliseconds_to_the_nanosecond() {
+        let ms = |d: Duration| {
+            let mut s = Vec::new();
+            push_ms(&mut s, d);
+            String::from_utf8(s).unwrap()
+        };
+        assert_eq!(ms(Duration::from_nanos(276_206)), "0.276206");
+        assert_eq!(ms(Duration::from_nanos(12_500_000)), "12.5");
+        assert_eq!(ms(Duration::from_millis(3)), "3.0");
+        assert_eq!(ms(Duration::from_nanos(1)), "0.000001");
+        assert_eq!(ms(Duration::ZERO), "0.0");
+        assert_eq!(ms(Duration::from_secs(86_400)), "86400000.0");
+    }
+
+    #[test]
+    fn the_kept_second_is_replaced_when_the_second_changes() {
+        let mut second = None;
+        let mut s = Vec::new();
+        timestamp(&mut s, &mut second, at(1_798_761_599, 1));
+        s.push(b' ');
+        timestamp(&mut s, &mut second, at(1_798_761_600, 2));
+        assert_eq!(
+            String::from_utf8(s).unwrap(),
+            "2026-12-31T23:59:59.000001Z 2027-01-01T00:00:00.000002Z"
+        );
+    }
+
+    fn line(format: AccessFormat, user: Option<&str>, bytes: Option<u64>) -> String {
+        let uri: Uri = "/api/logged?apikey=K&limit=5&q=%22a%5C%22".parse().unwrap();
+        let access = Access {
+            method: &Method::GET,
+            uri: &uri,
+            status: 403,
+            bytes,
+            duration: Duration::from_micros(250),
+            user,
+        };
+        let mut buffers = Buffers::default();
+        format_line(&mut buffers, format, at(1_798_761_599, 42), &access);
+        String::from_utf8(buffers.line).unwrap()
+    }
+
+    #[test]
+    fn a_json_line_has_the_shape_of_tracings_json_format() {
+        let text = line(AccessFormat::Json, Some("u\"1"), Some(17));
+        assert!(text.ends_with('\n'));
+        assert_eq!(text.lines().count(), 1);
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "timestamp": "2026-12-31T23:59:59.000042Z",
+                "level": "INFO",
+                "fields": {
+                    "method": "GET",
+                    "path": "/api/logged?apikey=[redacted]&limit=5&q=%22a%5C%22",
+                    "status": 403,
+                    "bytes": 17,
+                    "duration_ms": 0.25,
+                    "user": "u\"1",
+                },
+                "target": "jxp::access",
+            })
+        );
+        let anonymous: serde_json::Value =
+            serde_json::from_str(&line(AccessFormat::Json, None, None)).unwrap();
+        assert!(anonymous["fields"].get("user").is_none());
+        assert!(anonymous["fields"].get("bytes").is_none());
+    }
+
+    #[test]
+    fn a_pretty_line_reads_as_tracings_full_format() {
+        assert_eq!(
+            line(AccessFormat::Pretty { ansi: false }, Some("abc"), Some(17)),
+            "2026-12-31T23:59:59.000042Z  INFO jxp::access: method=GET \
+             path=/api/logged?apikey=[redacted]&limit=5&q=%22a%5C%22 status=403 bytes=17 \
+             duration_ms=0.25 user=\"abc\"\n"
+        );
+        assert_eq!(
+            line(AccessFormat::Pretty { ansi: false }, None, None),
+            "2026-12-31T23:59:59.000042Z  INFO jxp::access: method=GET \
+             path=/api/logged?apikey=[redacted]&limit=5&q=%22a%5C%22 status=403 \
+             duration_ms=0.25\n"
+        );
+        let coloured = line(AccessFormat::Pretty { ansi: true }, None, None);
+        assert!(coloured.starts_with("\x1b[2m2026-12-31T23:59:59.000042Z\x1b[0m \x1b[32m INFO"));
+        assert!(coloured.contains("\x1b[3mstatus\x1b[0m\x1b[2m=\x1b[0m403"));
+    }
+}
