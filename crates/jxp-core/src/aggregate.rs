@@ -98,7 +98,7 @@ impl App {
             self.read_constraint(ReadEvent::Get, &model, who, None)
                 .await?,
         );
-        let Some(group_sql::InDatabase::Group(grouping, _)) =
+        let Some(group_sql::InDatabase::Group { grouping, .. }) =
             group_sql::plan(&model, scope, &stages)
         else {
             return Ok(None);
@@ -141,11 +141,11 @@ impl App {
         let probe = may_probe_owner_fields(&model, who);
         if probe
             && let Some(plan) = group_sql::plan(&model, scope.clone().and(Filter::live()), &stages)
-            && let Some(docs) = self
+            && let Some((docs, rest)) = self
                 .run_in_database(&model.slug, &plan, &mut budget)
                 .await?
         {
-            return self.run_stages(who, plan.rest(), docs, &mut budget).await;
+            return self.run_stages(who, rest, docs, &mut budget).await;
         }
         let (find, rest) = if probe {
             pushdown(&model, scope.and(Filter::live()), &stages)

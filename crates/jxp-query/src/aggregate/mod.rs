@@ -37,7 +37,9 @@ use group::{Group, parse_group, run_group};
 use lookup::parse_lookup;
 pub use lookup::{Lookup, apply_lookup, lookup_values};
 use matching::{Pred, parse_pred, pred_matches};
-pub use pushed::{Cell, FieldKind, GroupField, Grouping, PlainAcc, PlainGroup, PlainKey};
+pub use pushed::{
+    Cell, FieldKind, GroupField, GroupSort, GroupTail, Grouping, PlainAcc, PlainGroup, PlainKey,
+};
 use stages::{
     Projection, SortKey, Unwind, parse_add_fields, parse_count, parse_project, parse_sort,
     parse_unset, parse_unwind, run_project, run_sort, run_unwind,
