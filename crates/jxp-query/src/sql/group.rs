@@ -7,7 +7,10 @@
 //! looked up in the document once, and the database's sorter or hash table holds those small
 //! columns rather than whole documents. The inner query is kept apart from the outer one on
 //! purpose (`LIMIT -1` on SQLite, `OFFSET 0` on PostgreSQL), as both databases would otherwise
-//! fold it in and read the document again for every use.
+//! fold it in and read the document again for every use. On PostgreSQL, whose `json` column is
+//! parsed again by every read, the documents' subquery takes each field out of the document
+//! once (`j0`, …) and the extracted rows read only those small values; with a `jsonb` column
+//! the same reads would be lookups in the stored binary form.
 //!
 //! Columns, in order: the number of the group's rows holding a value not of its field's
 //! declared kind (decoding refuses a row where it is not 0); per key field its JSON type and
@@ -30,24 +33,29 @@ use super::walk;
 use super::{SqlQuery, postgres::Postgres, sqlite::Sqlite};
 use crate::aggregate::{FieldKind, GroupField, GroupSort, Grouping, PlainAcc, PlainKey};
 
-/// A field as the outer query reads it: the inner query's columns holding its JSON type and
-/// its value, and its declared kind.
+/// A field as the outer query reads it: the inner query's columns holding its JSON type, its
+/// value and (on PostgreSQL, for numbers) its class, and its declared kind.
 struct Col {
     t: String,
     v: String,
+    c: String,
     kind: FieldKind,
 }
 
 /// How one database spells the reads a grouping needs.
 trait GroupDialect {
-    /// The document as the inner query reads it (`d`).
-    const DOC: &'static str;
+    /// The documents' subquery's columns besides `g_id`, if any: the document (`d`).
+    const DOC: Option<&'static str>;
+    /// The documents' subquery's column for the field numbered `i`, if the dialect takes
+    /// each field out of the document there (as `j<i>`).
+    fn fragment(i: usize, f: &GroupField) -> Option<String>;
     /// What keeps the documents' subquery, and the extracted rows' subquery, from being
     /// folded into the query around it.
     const KEEP_DOCS: &'static str;
     const KEEP_ROWS: &'static str;
-    /// The JSON type (NULL when missing) and the value of a field, read from `d`.
-    fn extract(f: &GroupField) -> (String, String);
+    /// The extracted rows' columns for the field numbered `i`: its JSON type (NULL when
+    /// missing) as `t<i>`, its value as `v<i>`, and any more the dialect reads.
+    fn extract(i: usize, f: &GroupField) -> Vec<String>;
     /// The field's value, as the key column.
     fn key(c: &Col) -> String;
     /// A condition: the field holds a value not of its declared kind.
@@ -70,16 +78,20 @@ trait GroupDialect {
 }
 
 impl GroupDialect for Sqlite {
-    const DOC: &'static str = "doc";
+    // Binary JSON is read in place: each field is looked up in the document itself.
+    const DOC: Option<&'static str> = Some("doc AS d");
+    fn fragment(_: usize, _: &GroupField) -> Option<String> {
+        None
+    }
     // Renaming the column costs nothing when folded in; the extracted rows must not be.
     const KEEP_DOCS: &'static str = "";
     const KEEP_ROWS: &'static str = " LIMIT -1";
-    fn extract(f: &GroupField) -> (String, String) {
+    fn extract(i: usize, f: &GroupField) -> Vec<String> {
         let p = f.path.dotted();
-        (
-            format!("json_type(d,'$.{p}')"),
-            format!("json_extract(d,'$.{p}')"),
-        )
+        vec![
+            format!("json_type(d,'$.{p}') AS t{i}"),
+            format!("json_extract(d,'$.{p}') AS v{i}"),
+        ]
     }
     fn key(c: &Col) -> String {
         c.v.clone()
@@ -126,44 +138,49 @@ impl GroupDialect for Sqlite {
 }
 
 impl GroupDialect for Postgres {
-    // The document column is `json`, whose every read parses the whole text again; one
-    // conversion per row to `jsonb` makes each of the field reads after it cheap.
-    const DOC: &'static str = "doc::jsonb";
+    // Every read of a `json` document parses its whole text: each field is taken out once,
+    // as the small JSON value it holds (its text as stored), and only that is read again.
+    const DOC: Option<&'static str> = None;
+    fn fragment(i: usize, f: &GroupField) -> Option<String> {
+        Some(format!(
+            "doc #> '{{{}}}' AS j{i}",
+            f.path.segments.join(",")
+        ))
+    }
     const KEEP_DOCS: &'static str = " OFFSET 0";
     const KEEP_ROWS: &'static str = " OFFSET 0";
-    fn extract(f: &GroupField) -> (String, String) {
-        let p = f.path.segments.join(",");
-        (
-            format!("jsonb_typeof(d #> '{{{p}}}')"),
-            format!("(d #>> '{{{p}}}')"),
-        )
+    fn extract(i: usize, f: &GroupField) -> Vec<String> {
+        let (t, v) = (format!("json_typeof(j{i})"), format!("(j{i} #>> '{{}}')"));
+        let mut cols = vec![format!("{t} AS t{i}"), format!("{v} AS v{i}")];
+        // A number's class, with one or two regular expressions a row (they are the costly
+        // part): `i` an integer of at most 18 digits, `b` a longer one, `f` not an integer.
+        if f.kind == FieldKind::Number {
+            cols.push(format!(
+                "CASE WHEN {t} = 'number' THEN CASE WHEN {v} ~ '^-?[0-9]{{1,18}}$' THEN 'i' WHEN {v} ~ '^-?[0-9]+$' THEN 'b' ELSE 'f' END END AS c{i}"
+            ));
+        }
+        cols
     }
     fn key(c: &Col) -> String {
         format!("{} COLLATE \"C\"", c.v)
     }
     fn bad(c: &Col) -> String {
-        let (t, s) = (&c.t, &c.v);
+        let (t, s, k) = (&c.t, &c.v, &c.c);
         match c.kind {
             FieldKind::Text => format!("{t} NOT IN ('string','null')"),
             FieldKind::Bool => format!("{t} NOT IN ('boolean','null')"),
             // Integers of more than 18 digits may not fit the in-memory i64; whole floats
             // would count as integers in memory: neither is pushed down.
             FieldKind::Number => format!(
-                "{t} NOT IN ('number','null') OR (CASE WHEN {t} = 'number' THEN {s} ~ '^-?[0-9]{{19,}}$' OR ({s} !~ '^-?[0-9]+$' AND {s}::float8 = ROUND({s}::float8) AND ABS({s}::float8) < 9.3e18) END)"
+                "{t} NOT IN ('number','null') OR {k} = 'b' OR ({k} = 'f' AND {s}::float8 = ROUND({s}::float8) AND ABS({s}::float8) < 9.3e18)"
             ),
         }
     }
     fn is_int(c: &Col) -> String {
-        format!(
-            "(CASE WHEN {} = 'number' THEN {} ~ '^-?[0-9]{{1,18}}$' END)",
-            c.t, c.v
-        )
+        format!("({} = 'i')", c.c)
     }
     fn is_float(c: &Col) -> String {
-        format!(
-            "(CASE WHEN {} = 'number' THEN {} !~ '^-?[0-9]+$' END)",
-            c.t, c.v
-        )
+        format!("({} = 'f')", c.c)
     }
     fn int(c: &Col) -> String {
         format!("{}::int8", c.v)
@@ -207,10 +224,12 @@ pub fn render_pg_group(table: &str, g: &Grouping) -> SqlQuery {
     render::<Postgres>(table, g, walk::render_filter::<Postgres>)
 }
 
-/// The inner query's columns for each distinct field the grouping reads (by path), and
-/// the column pair each use of a field reads.
+/// The inner queries' columns for each distinct field the grouping reads (by path), and the
+/// columns each use of a field reads.
 struct Extracted {
-    /// `json_type(…) AS t0, json_extract(…) AS v0, …`
+    /// The documents' subquery's: `j0`, … where the dialect has them.
+    fragments: Vec<String>,
+    /// The extracted rows': `t0`, `v0`, …
     select: Vec<String>,
     paths: Vec<String>,
 }
@@ -221,9 +240,9 @@ impl Extracted {
         let i = match self.paths.iter().position(|p| *p == dotted) {
             Some(i) => i,
             None => {
-                let (t, v) = D::extract(f);
                 let i = self.paths.len();
-                self.select.push(format!("{t} AS t{i}, {v} AS v{i}"));
+                self.fragments.extend(D::fragment(i, f));
+                self.select.extend(D::extract(i, f));
                 self.paths.push(dotted);
                 i
             }
@@ -231,6 +250,7 @@ impl Extracted {
         Col {
             t: format!("t{i}"),
             v: format!("v{i}"),
+            c: format!("c{i}"),
             kind: f.kind,
         }
     }
@@ -242,6 +262,7 @@ fn render<D: GroupDialect>(
     filter: fn(&crate::ast::Filter, &mut SqlQuery),
 ) -> SqlQuery {
     let mut ex = Extracted {
+        fragments: Vec::new(),
         select: Vec::new(),
         paths: Vec::new(),
     };
@@ -329,6 +350,9 @@ fn render<D: GroupDialect>(
     }
     let mut extracted = vec!["g_id".to_owned()];
     extracted.extend(ex.select);
+    let mut docs = vec!["_id AS g_id".to_owned()];
+    docs.extend(D::DOC.map(str::to_owned));
+    docs.extend(ex.fragments);
     let mut q = SqlQuery::default();
     if g.tail.count.is_some() {
         let _ = write!(
@@ -340,10 +364,10 @@ fn render<D: GroupDialect>(
     }
     let _ = write!(
         q.sql,
-        "SELECT {} FROM (SELECT {} FROM (SELECT _id AS g_id, {} AS d FROM {table} WHERE (",
+        "SELECT {} FROM (SELECT {} FROM (SELECT {} FROM {table} WHERE (",
         cols.join(", "),
         extracted.join(", "),
-        D::DOC,
+        docs.join(", "),
     );
     filter(&g.filter, &mut q);
     let _ = write!(
