@@ -13,15 +13,19 @@
 //! that is: every document read and every copy a stage makes is charged to the request's
 //! budget (`QUERY_MEMORY_LIMIT`, `QUERY_TIMEOUT`) before it is built, and the store stops
 //! reading once the bytes left are spent, so a pipeline too large for memory is refused (413,
-//! or 503 past the time limit) instead of exhausting the server.
+//! or 408 past the time limit) instead of exhausting the server. When what is left for memory
+//! starts with a `$group` (after `$match` stages at most), the documents are read in pages of
+//! [`GROUP_PAGE`] by `_id` and fed to the group one page at a time, each page given back to
+//! the budget once grouped: such a pipeline holds its groups, not its documents.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
 use jxp_model::{Document, Model};
 use jxp_query::{
-    Budget, Filter, Find, Lookup, MAX_FILTER_CONDITIONS, Op, Sort, Stage, apply_lookup,
-    lookup_values, parse_mongo_filter, parse_pipeline, resolve_path, resolve_wrappers, run_stage,
+    Budget, Filter, Find, GroupStream, Lookup, MAX_FILTER_CONDITIONS, Op, Path, Sort, Stage,
+    apply_lookup, doc_size, lookup_values, parse_mongo_filter, parse_pipeline, resolve_path,
+    resolve_wrappers, run_stage,
 };
 use serde_json::Value;
 
@@ -37,6 +41,9 @@ use crate::view::{into_view_as, may_probe_owner_fields, owner_only_at};
 /// The count cap the in-memory executor's multiplying stages get: none, as the byte budget
 /// bounds what they build.
 const NO_COUNT_CAP: usize = usize::MAX;
+
+/// How many documents one read of a paged `$group` fetches.
+const GROUP_PAGE: u64 = 1_000;
 
 /// How many join values go into one `IN (…)` when `$lookup` fetches foreign documents, well
 /// under SQLite's bound-parameter limit.
@@ -98,7 +105,7 @@ impl App {
             self.read_constraint(ReadEvent::Get, &model, who, None)
                 .await?,
         );
-        let Some(group_sql::InDatabase::Group(grouping, _)) =
+        let Some(group_sql::InDatabase::Group { grouping, .. }) =
             group_sql::plan(&model, scope, &stages)
         else {
             return Ok(None);
@@ -141,11 +148,11 @@ impl App {
         let probe = may_probe_owner_fields(&model, who);
         if probe
             && let Some(plan) = group_sql::plan(&model, scope.clone().and(Filter::live()), &stages)
-            && let Some(docs) = self
+            && let Some((docs, rest)) = self
                 .run_in_database(&model.slug, &plan, &mut budget)
                 .await?
         {
-            return self.run_stages(who, plan.rest(), docs, &mut budget).await;
+            return self.run_stages(who, rest, docs, &mut budget).await;
         }
         let (find, rest) = if probe {
             pushdown(&model, scope.and(Filter::live()), &stages)
@@ -156,6 +163,23 @@ impl App {
             };
             (find, &stages[..])
         };
+        // A read of every matching document, in `_id` order, into `$match` stages and a
+        // `$group`: the documents go through in pages.
+        let first_group = rest.iter().position(|s| s.match_filter().is_none());
+        if find.sort.is_empty()
+            && find.skip == 0
+            && find.limit.is_none()
+            && find.text.is_none()
+            && let Some(at) = first_group
+            && let Some(grouper) = rest[at].grouper()
+        {
+            let docs = self
+                .group_in_pages(who, &model, find, &rest[..at], grouper, &mut budget)
+                .await?;
+            return self
+                .run_stages(who, &rest[at + 1..], docs, &mut budget)
+                .await;
+        }
         let docs: Vec<Document> = self
             .read_within_budget(&model, find, &mut budget)
             .await?
@@ -180,6 +204,67 @@ impl App {
             };
         }
         Ok(docs)
+    }
+
+    /// Reads what `find` selects a page at a time in `_id` order, each page's documents as
+    /// `who` sees them through the `$match` stages `matches` and into `grouper`, charged to
+    /// `budget` while they are held and given back after; answers the groups.
+    async fn group_in_pages(
+        &self,
+        who: &Identity,
+        model: &Model,
+        find: Find,
+        matches: &[Stage],
+        mut grouper: GroupStream<'_>,
+        budget: &mut Budget,
+    ) -> Result<Vec<Document>, CoreError> {
+        let mut after: Option<String> = None;
+        let mut size = GROUP_PAGE;
+        loop {
+            let mut page = Find {
+                limit: Some(size),
+                ..find.clone()
+            };
+            if let Some(id) = &after {
+                page.filter = page.filter.and(Filter::cond(
+                    Path::plain("_id"),
+                    Op::Gt,
+                    Value::String(id.clone()),
+                ));
+            }
+            // Large documents come in smaller pages, down to one at a time: only a single
+            // document over the budget left is refused.
+            let rows = match self.find_within(&model.slug, page, budget).await {
+                Err(CoreError::TooLarge(_)) if size > 1 => {
+                    size = (size / 4).max(1);
+                    continue;
+                }
+                rows => rows?,
+            };
+            let full = u64::try_from(rows.len()).is_ok_and(|n| n >= size);
+            after = rows
+                .last()
+                .and_then(|d| d.get("_id"))
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            let held: usize = rows.iter().map(doc_size).sum();
+            budget.charge(held)?;
+            let mut docs: Vec<Document> = rows
+                .into_iter()
+                .map(|d| into_view_as(model, who, d))
+                .collect();
+            for stage in matches {
+                docs = run_stage(stage, docs, NO_COUNT_CAP, budget)?;
+            }
+            for d in &docs {
+                grouper.add(d, budget)?;
+            }
+            drop(docs);
+            budget.release(held);
+            if !full || after.is_none() {
+                return Ok(grouper.finish());
+            }
+        }
     }
 
     /// Reads what `find` selects, refusing (413) more bytes than `budget` has left, and

@@ -3,13 +3,15 @@
 //! (a [`Grouping`]), or a bare `$count`. Only fields the model declares as plain scalars, none
 //! private, none inside an array, none a system column, are grouped in SQL, and numeric
 //! accumulators only over `Number` fields; the SQL also checks that every stored value is of
-//! its declared kind, and the group runs in memory when one is not. Everything else stays with
-//! the in-memory executor, so the answer is the same either way.
+//! its declared kind, and the group runs in memory when one is not. The stages right after
+//! the `$group` that SQL runs with the same meaning (a sort on the key or a count, `$skip`,
+//! `$limit`, `$count`) join the statement. Everything else stays with the in-memory executor,
+//! so the answer is the same either way.
 
 use jxp_model::{Model, ScalarType};
 use jxp_query::{
-    Budget, Doc, FieldKind, Filter, GroupField, Grouping, MAX_FILTER_CONDITIONS, PlainAcc,
-    PlainKey, Stage, parse_mongo_filter, resolve_path,
+    Budget, Doc, FieldKind, Filter, GroupField, GroupTail, Grouping, MAX_FILTER_CONDITIONS,
+    PlainAcc, PlainKey, Stage, parse_mongo_filter, resolve_path,
 };
 use serde_json::Value;
 
@@ -18,9 +20,15 @@ use crate::budget::within;
 use crate::error::CoreError;
 
 /// What the database does for a pipeline: a grouping, or a count under a name, each over the
-/// rows of the filter, followed by the stages left for memory.
+/// rows of the filter, followed by the stages left for memory. A grouping also keeps the
+/// stages right after its `$group`, for when the data check refuses its tail but not the
+/// grouping itself.
 pub(crate) enum InDatabase<'a> {
-    Group(Grouping, &'a [Stage]),
+    Group {
+        grouping: Grouping,
+        after_group: &'a [Stage],
+        rest: &'a [Stage],
+    },
     Count(Filter, String, &'a [Stage]),
 }
 
@@ -66,10 +74,21 @@ pub(crate) fn plan<'a>(model: &Model, base: Filter, stages: &'a [Stage]) -> Opti
             Some((name, acc))
         })
         .collect::<Option<_>>()?;
-    let grouping = Grouping { filter, key, accs };
-    grouping
-        .renderable()
-        .then_some(InDatabase::Group(grouping, tail))
+    let mut grouping = Grouping {
+        filter,
+        key,
+        accs,
+        tail: GroupTail::default(),
+    };
+    if !grouping.renderable() {
+        return None;
+    }
+    let taken = grouping.absorb(tail);
+    Some(InDatabase::Group {
+        grouping,
+        after_group: tail,
+        rest: &tail[taken..],
+    })
 }
 
 /// A model field SQL may group on: declared, not private (`resolve_path` refuses those), not
@@ -95,44 +114,65 @@ impl App {
     /// Runs the database's share of a pipeline: the grouped (or counted) documents, charged to
     /// `budget`; `None` when the store cannot, or the data is not of its declared kinds, and
     /// the pipeline runs in memory instead.
-    pub(crate) async fn run_in_database(
+    pub(crate) async fn run_in_database<'a>(
         &self,
         slug: &str,
-        plan: &InDatabase<'_>,
+        plan: &InDatabase<'a>,
         budget: &mut Budget,
-    ) -> Result<Option<Vec<Doc>>, CoreError> {
+    ) -> Result<Option<(Vec<Doc>, &'a [Stage])>, CoreError> {
         let docs = match plan {
-            InDatabase::Count(filter, name, _) => {
+            InDatabase::Count(filter, name, rest) => {
                 let n = within(budget, async {
                     Ok(self.store().count(slug, filter).await?)
                 })
                 .await?;
                 // `$count` of nothing answers no document at all.
                 let doc = (n > 0).then(|| Doc::from_iter([(name.clone(), Value::from(n))]));
-                Some(doc.into_iter().collect())
+                Some((doc.into_iter().collect(), *rest))
             }
-            InDatabase::Group(grouping, _) => {
-                let rows = within(budget, async {
-                    Ok(self.store().aggregate(slug, grouping).await?)
-                })
-                .await?;
-                rows.and_then(|rows| grouping.decode(&rows))
+            InDatabase::Group {
+                grouping,
+                after_group,
+                rest,
+            } => {
+                let grouped = self.group_in_database(slug, grouping, budget).await?;
+                match grouped {
+                    Some(docs) => Some((docs, *rest)),
+                    // A window past the last group, or odd data: the grouping alone, with
+                    // its tail in memory, may still be answered by the database.
+                    None if !grouping.tail.is_empty() => {
+                        let plain = Grouping {
+                            tail: GroupTail::default(),
+                            ..grouping.clone()
+                        };
+                        self.group_in_database(slug, &plain, budget)
+                            .await?
+                            .map(|docs| (docs, *after_group))
+                    }
+                    None => None,
+                }
             }
         };
-        if let Some(docs) = &docs {
+        if let Some((docs, _)) = &docs {
             for d in docs {
                 budget.charge_doc(d)?;
             }
         }
         Ok(docs)
     }
-}
 
-impl InDatabase<'_> {
-    /// The stages left to run in memory on what the database answered.
-    pub(crate) fn rest(&self) -> &[Stage] {
-        match self {
-            InDatabase::Group(_, rest) | InDatabase::Count(_, _, rest) => rest,
-        }
+    /// The documents a grouping answers, `None` when the store cannot group or the data is
+    /// not of its declared kinds.
+    async fn group_in_database(
+        &self,
+        slug: &str,
+        grouping: &Grouping,
+        budget: &Budget,
+    ) -> Result<Option<Vec<Doc>>, CoreError> {
+        let rows = within(budget, async {
+            Ok(self.store().aggregate(slug, grouping).await?)
+        })
+        .await?;
+        Ok(rows.and_then(|rows| grouping.decode(&rows)))
     }
 }

@@ -153,7 +153,8 @@ impl From<CoreError> for ApiError {
             | CoreError::CascadeTooDeep { .. } => StatusCode::CONFLICT,
             CoreError::RateLimited { retry_after } => return ApiError::rate_limited(*retry_after),
             CoreError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            CoreError::Unavailable(_) | CoreError::TimedOut(_) => StatusCode::SERVICE_UNAVAILABLE,
+            CoreError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            CoreError::TimedOut(_) => StatusCode::REQUEST_TIMEOUT,
             CoreError::Internal(cause) => return ApiError::internal(cause),
             CoreError::Hook(HookError::Reject { status, message }) => {
                 return match StatusCode::from_u16(*status) {

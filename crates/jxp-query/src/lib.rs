@@ -13,8 +13,9 @@ mod update;
 mod url;
 
 pub use aggregate::{
-    Cell, Doc, FieldKind, GroupField, Grouping, Lookup, PlainAcc, PlainGroup, PlainKey, Stage,
-    apply_lookup, lookup_values, parse_pipeline, resolve_wrappers, run_pipeline, run_stage,
+    Cell, Doc, FieldKind, GroupField, GroupSort, GroupStream, GroupTail, Grouping, Lookup,
+    PlainAcc, PlainGroup, PlainKey, Stage, apply_lookup, lookup_values, parse_pipeline,
+    resolve_wrappers, run_pipeline, run_stage,
 };
 pub use ast::{Cond, Filter, Find, MAX_FILTER_CONDITIONS, Op, Path, Sort, SortDir};
 pub use budget::{Budget, BudgetError, doc_size, value_size};

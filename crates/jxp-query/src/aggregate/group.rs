@@ -219,28 +219,41 @@ fn keep_better(best: &mut Option<Value>, v: Option<Value>, beats: fn(Ordering) -
     }
 }
 
-/// Runs `$group`, charging `budget` for each new group's key and for every value `$push` or
-/// `$addToSet` keeps (the other accumulators hold a fixed-size state).
-pub(super) fn run_group(
-    g: &Group,
-    docs: Vec<Doc>,
-    budget: &mut Budget,
-) -> Result<Vec<Doc>, BudgetError> {
-    let mut index: HashMap<String, usize> = HashMap::new();
-    let mut groups: Vec<(Value, Vec<AccState>)> = Vec::new();
-    for doc in &docs {
+/// A `$group` in progress: the groups met so far, in the order they were met, each with its
+/// accumulators' state. Documents are added one at a time, so a caller can feed it pages of
+/// documents and drop each page after; what it holds grows with the groups, not the input.
+pub(super) struct Grouper<'a> {
+    g: &'a Group,
+    index: HashMap<String, usize>,
+    groups: Vec<(Value, Vec<AccState>)>,
+}
+
+impl<'a> Grouper<'a> {
+    pub(super) fn new(g: &'a Group) -> Self {
+        Grouper {
+            g,
+            index: HashMap::new(),
+            groups: Vec::new(),
+        }
+    }
+
+    /// Adds one document, charging `budget` for a new group's key and for every value
+    /// `$push` or `$addToSet` keeps (the other accumulators hold a fixed-size state).
+    pub(super) fn add(&mut self, doc: &Doc, budget: &mut Budget) -> Result<(), BudgetError> {
+        let g = self.g;
         let key = eval(&g.id, doc).unwrap_or(Value::Null);
         let canonical = canon(&key);
-        let slot = match index.get(&canonical) {
+        let slot = match self.index.get(&canonical) {
             Some(slot) => *slot,
             None => {
                 budget.charge(value_size(&key) + canonical.len())?;
-                groups.push((key, g.accs.iter().map(|a| AccState::new(a.op)).collect()));
-                index.insert(canonical, groups.len() - 1);
-                groups.len() - 1
+                self.groups
+                    .push((key, g.accs.iter().map(|a| AccState::new(a.op)).collect()));
+                self.index.insert(canonical, self.groups.len() - 1);
+                self.groups.len() - 1
             }
         };
-        if let Some((_, states)) = groups.get_mut(slot) {
+        if let Some((_, states)) = self.groups.get_mut(slot) {
             for (acc, state) in g.accs.iter().zip(states.iter_mut()) {
                 let v = eval(&acc.expr, doc);
                 if let (AccOp::Push | AccOp::AddToSet, Some(v)) = (acc.op, &v) {
@@ -251,18 +264,37 @@ pub(super) fn run_group(
                 state.add(v);
             }
         }
+        Ok(())
     }
-    Ok(groups
-        .into_iter()
-        .map(|(key, states)| {
-            let mut out = Map::new();
-            out.insert("_id".to_owned(), key);
-            for (acc, state) in g.accs.iter().zip(states) {
-                out.insert(acc.name.clone(), state.finish());
-            }
-            out
-        })
-        .collect())
+
+    /// The groups' documents, in the order the groups were met.
+    pub(super) fn finish(self) -> Vec<Doc> {
+        let g = self.g;
+        self.groups
+            .into_iter()
+            .map(|(key, states)| {
+                let mut out = Map::new();
+                out.insert("_id".to_owned(), key);
+                for (acc, state) in g.accs.iter().zip(states) {
+                    out.insert(acc.name.clone(), state.finish());
+                }
+                out
+            })
+            .collect()
+    }
+}
+
+/// Runs `$group` over `docs`, charging `budget` as [`Grouper::add`] does.
+pub(super) fn run_group(
+    g: &Group,
+    docs: Vec<Doc>,
+    budget: &mut Budget,
+) -> Result<Vec<Doc>, BudgetError> {
+    let mut grouper = Grouper::new(g);
+    for doc in &docs {
+        grouper.add(doc, budget)?;
+    }
+    Ok(grouper.finish())
 }
 
 // Tests only: an unwrap or expect here is an assertion; failing is how the test reports.

@@ -33,11 +33,13 @@ use crate::ast::SortDir;
 use crate::budget::Budget;
 use crate::error::{QueryError, RunError};
 use expr::{Expr, eval};
-use group::{Group, parse_group, run_group};
+use group::{Group, Grouper, parse_group, run_group};
 use lookup::parse_lookup;
 pub use lookup::{Lookup, apply_lookup, lookup_values};
 use matching::{Pred, parse_pred, pred_matches};
-pub use pushed::{Cell, FieldKind, GroupField, Grouping, PlainAcc, PlainGroup, PlainKey};
+pub use pushed::{
+    Cell, FieldKind, GroupField, GroupSort, GroupTail, Grouping, PlainAcc, PlainGroup, PlainKey,
+};
 use stages::{
     Projection, SortKey, Unwind, parse_add_fields, parse_count, parse_project, parse_sort,
     parse_unset, parse_unwind, run_project, run_sort, run_unwind,
@@ -125,11 +127,37 @@ impl Stage {
         }
     }
 
+    /// A `$group` stage's grouping, ready to be fed documents one at a time, so that input
+    /// read in pages need never be held whole.
+    pub fn grouper(&self) -> Option<GroupStream<'_>> {
+        match &self.0 {
+            Kind::Group(g) => Some(GroupStream(Grouper::new(g))),
+            _ => None,
+        }
+    }
+
     pub fn lookup(&self) -> Option<&Lookup> {
         match &self.0 {
             Kind::Lookup(l) => Some(l),
             _ => None,
         }
+    }
+}
+
+/// A `$group` being fed documents (see [`Stage::grouper`]): it holds the groups met so far,
+/// and grows with them, not with the documents.
+pub struct GroupStream<'a>(Grouper<'a>);
+
+impl GroupStream<'_> {
+    /// Adds one document to its group, charging `budget` for a new group and for the values
+    /// `$push` and `$addToSet` keep, and checking its time.
+    pub fn add(&mut self, doc: &Doc, budget: &mut Budget) -> Result<(), RunError> {
+        Ok(self.0.add(doc, budget)?)
+    }
+
+    /// The groups' documents, in the order their first documents came.
+    pub fn finish(self) -> Vec<Doc> {
+        self.0.finish()
     }
 }
 

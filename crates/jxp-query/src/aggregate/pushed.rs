@@ -3,6 +3,10 @@
 //! the rows the SQL of `sql::group` answers back into the documents the in-memory `$group`
 //! would have built. The SQL answers the parts each accumulator needs (integer and float
 //! sums apart, minima by storage type) so that decoding can apply exactly the in-memory rules.
+//!
+//! Stages right after the `$group` join the same statement when SQL can give them exactly
+//! the in-memory meaning (a [`GroupTail`]): a `$sort` on the key or on a count, `$skip` and
+//! `$limit`, and a `$count` of the groups.
 
 use serde_json::{Map, Value};
 
@@ -109,12 +113,46 @@ pub struct GroupField {
 }
 
 /// A `$match` + `$group` for the database: the rows of `filter`, grouped by `key`, in order
-/// of each group's first document by `_id` (the order the in-memory `$group` meets them in).
+/// of each group's first document by `_id` (the order the in-memory `$group` meets them in),
+/// then the stages of `tail`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Grouping {
     pub filter: Filter,
     pub key: PlainKey<GroupField>,
     pub accs: Vec<(String, PlainAcc<GroupField>)>,
+    pub tail: GroupTail,
+}
+
+/// The stages after a `$group` the same statement runs: the groups ordered by `sort` (ties
+/// in the order of their first `_id`, as the in-memory sort is stable), `skip` of them left
+/// out and at most `limit` kept, then, with `count`, only how many there are under that name.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct GroupTail {
+    pub sort: Vec<(GroupSort, bool)>,
+    pub skip: u64,
+    pub limit: Option<u64>,
+    pub count: Option<String>,
+}
+
+/// What a group is sorted on (with `true` for descending): the key field of that position
+/// (the only one of a field key, one of an object key), or the accumulator of that position,
+/// a count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupSort {
+    Key(usize),
+    Count(usize),
+}
+
+impl GroupTail {
+    /// Whether the statement answers a window of the groups, whose rows then cannot show
+    /// every group's data check by themselves.
+    pub fn windowed(&self) -> bool {
+        self.skip > 0 || self.limit.is_some()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == GroupTail::default()
+    }
 }
 
 /// One value of a result row. PostgreSQL answers every column as text; SQLite as it stores.
@@ -153,6 +191,64 @@ impl Cell {
 }
 
 impl Grouping {
+    /// Takes into `tail` the leading stages of `stages` (those after the `$group`) that SQL
+    /// runs with the same meaning, and answers how many it took: one `$sort` on key fields
+    /// and counts, then `$skip` and `$limit` folded into one window, then a `$count`.
+    pub fn absorb(&mut self, stages: &[Stage]) -> usize {
+        let mut taken = 0;
+        if let Some(Kind::Sort(keys)) = stages.first().map(|s| &s.0) {
+            let sort: Option<Vec<(GroupSort, bool)>> = keys
+                .iter()
+                .map(|k| Some((self.sort_on(&k.dotted)?, k.desc)))
+                .collect();
+            if let Some(sort) = sort {
+                self.tail.sort = sort;
+                taken = 1;
+            }
+        }
+        let (mut skip, mut limit) = (0u64, None::<u64>);
+        for stage in &stages[taken..] {
+            match stage.0 {
+                Kind::Skip(n) => {
+                    skip = skip.saturating_add(n);
+                    limit = limit.map(|l| l.saturating_sub(n));
+                }
+                Kind::Limit(n) => limit = Some(limit.map_or(n, |l| l.min(n))),
+                _ => break,
+            }
+            taken += 1;
+        }
+        // `$limit` is at least 1, so a window of none can only come from a `$skip` after
+        // it: no group at all, which SQL answers as well as any.
+        self.tail.skip = skip;
+        self.tail.limit = limit;
+        if let Some(Kind::Count(name)) = stages.get(taken).map(|s| &s.0) {
+            self.tail.count = Some(name.clone());
+            taken += 1;
+        }
+        taken
+    }
+
+    /// What sorting on `dotted` sorts on, when SQL orders it as the in-memory `$sort` does:
+    /// the key (or a field of an object key), or a count.
+    fn sort_on(&self, dotted: &str) -> Option<GroupSort> {
+        match (&self.key, dotted.strip_prefix("_id")) {
+            (PlainKey::Field(_), Some("")) => return Some(GroupSort::Key(0)),
+            (PlainKey::Object(fields), Some(rest)) => {
+                let name = rest.strip_prefix('.')?;
+                return fields
+                    .iter()
+                    .position(|(n, _)| n == name)
+                    .map(GroupSort::Key);
+            }
+            _ => {}
+        }
+        self.accs
+            .iter()
+            .position(|(n, a)| n == dotted && matches!(a, PlainAcc::Count(_)))
+            .map(GroupSort::Count)
+    }
+
     /// The fields the grouping reads, each once per use.
     pub fn fields(&self) -> Vec<&GroupField> {
         let mut out: Vec<&GroupField> = match &self.key {
@@ -180,7 +276,29 @@ impl Grouping {
     /// The documents `$group` answers, from the rows the grouping's SQL returned (the column
     /// layout `sql::group` documents); `None` when a stored value was not of its field's
     /// declared kind, so the caller runs the group in memory instead.
+    /// With a windowed tail the first column counts every group's odd values, not only those
+    /// of the groups answered; a window past the last group answers no row to say so, and is
+    /// refused too. A counting tail answers that count and the number of groups.
     pub fn decode(&self, rows: &[Vec<Cell>]) -> Option<Vec<Doc>> {
+        if let Some(name) = &self.tail.count {
+            let row = rows.first()?;
+            if row.first()?.int()? != 0 {
+                return None;
+            }
+            let groups = u64::try_from(row.get(1)?.int()?).ok()?;
+            let left = groups.saturating_sub(self.tail.skip);
+            let n = self.tail.limit.map_or(left, |l| left.min(l));
+            // `$count` of nothing answers no document at all.
+            return Some(
+                (n > 0)
+                    .then(|| Doc::from_iter([(name.clone(), Value::from(n))]))
+                    .into_iter()
+                    .collect(),
+            );
+        }
+        if rows.is_empty() && self.tail.skip > 0 {
+            return None;
+        }
         rows.iter().map(|row| self.decode_row(row)).collect()
     }
 

@@ -1,6 +1,17 @@
 //! The one SQL statement a [`Grouping`] runs on each database: the model's rows that match
 //! its filter, grouped, each group's accumulators in the parts `Grouping::decode` needs.
 //!
+//! The statement reads each field the grouping uses once per row, in an inner query that
+//! the outer one groups: the JSON type and the value of every field become plain columns
+//! (`t0`, `v0`, …), so a field used by the key, a type check and three accumulators is still
+//! looked up in the document once, and the database's sorter or hash table holds those small
+//! columns rather than whole documents. The inner query is kept apart from the outer one on
+//! purpose (`LIMIT -1` on SQLite, `OFFSET 0` on PostgreSQL), as both databases would otherwise
+//! fold it in and read the document again for every use. On PostgreSQL, whose `json` column is
+//! parsed again by every read, the documents' subquery takes each field out of the document
+//! once (`j0`, …) and the extracted rows read only those small values; with a `jsonb` column
+//! the same reads would be lookups in the stored binary form.
+//!
 //! Columns, in order: the number of the group's rows holding a value not of its field's
 //! declared kind (decoding refuses a row where it is not 0); per key field its JSON type and
 //! value; per accumulator: a count: the row count; `$sum`: the integer total (as a high and a
@@ -9,143 +20,198 @@
 //! integer and the extreme float. Rows come in order of each group's first `_id`, the order
 //! the in-memory `$group` meets its groups in. Paths are literal only because every segment
 //! is a plain identifier, which the caller checks.
+//!
+//! The grouping's tail adds to the same statement: its sort before that order (each key as
+//! the in-memory `$sort` compares it: null and missing first, numbers as numbers, text by
+//! code point), `LIMIT`/`OFFSET` for its window, whose first column then counts the odd
+//! values of every group (a window function, computed before the window is cut), and for a
+//! `$count` an outer query answering only that column's total and the number of groups.
 
 use std::fmt::Write;
 
 use super::walk;
 use super::{SqlQuery, postgres::Postgres, sqlite::Sqlite};
-use crate::aggregate::{FieldKind, GroupField, Grouping, PlainAcc, PlainKey};
+use crate::aggregate::{FieldKind, GroupField, GroupSort, Grouping, PlainAcc, PlainKey};
+
+/// A field as the outer query reads it: the inner query's columns holding its JSON type, its
+/// value and (on PostgreSQL, for numbers) its class, and its declared kind.
+struct Col {
+    t: String,
+    v: String,
+    c: String,
+    kind: FieldKind,
+}
 
 /// How one database spells the reads a grouping needs.
 trait GroupDialect {
-    /// The JSON type of the field, NULL when missing.
-    fn typ(f: &GroupField) -> String;
+    /// The documents' subquery's columns besides `g_id`, if any: the document (`d`).
+    const DOC: Option<&'static str>;
+    /// The documents' subquery's column for the field numbered `i`, if the dialect takes
+    /// each field out of the document there (as `j<i>`).
+    fn fragment(i: usize, f: &GroupField) -> Option<String>;
+    /// What keeps the documents' subquery, and the extracted rows' subquery, from being
+    /// folded into the query around it.
+    const KEEP_DOCS: &'static str;
+    const KEEP_ROWS: &'static str;
+    /// The extracted rows' columns for the field numbered `i`: its JSON type (NULL when
+    /// missing) as `t<i>`, its value as `v<i>`, and any more the dialect reads.
+    fn extract(i: usize, f: &GroupField) -> Vec<String>;
     /// The field's value, as the key column.
-    fn key(f: &GroupField) -> String;
+    fn key(c: &Col) -> String;
     /// A condition: the field holds a value not of its declared kind.
-    fn bad(f: &GroupField) -> String;
+    fn bad(c: &Col) -> String;
     /// A condition: the field holds an integer (for `$sum`, `$min` and `$max`).
-    fn is_int(f: &GroupField) -> String;
+    fn is_int(c: &Col) -> String;
     /// A condition: the field holds a non-integer number.
-    fn is_float(f: &GroupField) -> String;
+    fn is_float(c: &Col) -> String;
     /// The field as an integer, as a float.
-    fn int(f: &GroupField) -> String;
-    fn float(f: &GroupField) -> String;
+    fn int(c: &Col) -> String;
+    fn float(c: &Col) -> String;
     /// The `$sum` columns: integer high half, low half, float total.
-    fn sum(f: &GroupField) -> String;
+    fn sum(c: &Col) -> String;
     /// Every aggregate answered as the dialect's column type.
     fn out(expr: String) -> String;
+    /// A key field's value in a group, as the in-memory `$sort` orders it (with null first).
+    fn order(c: &Col) -> String;
     /// The `_id` to order groups by.
     const FIRST_ID: &'static str;
 }
 
 impl GroupDialect for Sqlite {
-    fn typ(f: &GroupField) -> String {
-        format!("json_type(doc,'$.{}')", f.path.dotted())
+    // Binary JSON is read in place: each field is looked up in the document itself.
+    const DOC: Option<&'static str> = Some("doc AS d");
+    fn fragment(_: usize, _: &GroupField) -> Option<String> {
+        None
     }
-    fn key(f: &GroupField) -> String {
-        format!("json_extract(doc,'$.{}')", f.path.dotted())
+    // Renaming the column costs nothing when folded in; the extracted rows must not be.
+    const KEEP_DOCS: &'static str = "";
+    const KEEP_ROWS: &'static str = " LIMIT -1";
+    fn extract(i: usize, f: &GroupField) -> Vec<String> {
+        let p = f.path.dotted();
+        vec![
+            format!("json_type(d,'$.{p}') AS t{i}"),
+            format!("json_extract(d,'$.{p}') AS v{i}"),
+        ]
     }
-    fn bad(f: &GroupField) -> String {
-        let t = Self::typ(f);
-        match f.kind {
+    fn key(c: &Col) -> String {
+        c.v.clone()
+    }
+    fn bad(c: &Col) -> String {
+        let (t, v) = (&c.t, &c.v);
+        match c.kind {
             FieldKind::Text => format!("{t} NOT IN ('text','null')"),
             FieldKind::Bool => format!("{t} NOT IN ('true','false','null')"),
             // A whole float in the integers' range would group, sum and compare as its
             // integer in memory; SQL keeps the two apart, so such data is not pushed down.
             FieldKind::Number => format!(
-                "{t} NOT IN ('integer','real','null') OR ({t} = 'real' AND {v} = ROUND({v}) AND ABS({v}) < 9.3e18)",
-                v = Self::key(f)
+                "{t} NOT IN ('integer','real','null') OR ({t} = 'real' AND {v} = ROUND({v}) AND ABS({v}) < 9.3e18)"
             ),
         }
     }
-    fn is_int(f: &GroupField) -> String {
-        format!("{} = 'integer'", Self::typ(f))
+    fn is_int(c: &Col) -> String {
+        format!("{} = 'integer'", c.t)
     }
-    fn is_float(f: &GroupField) -> String {
-        format!("{} = 'real'", Self::typ(f))
+    fn is_float(c: &Col) -> String {
+        format!("{} = 'real'", c.t)
     }
-    fn int(f: &GroupField) -> String {
-        Self::key(f)
+    fn int(c: &Col) -> String {
+        c.v.clone()
     }
-    fn float(f: &GroupField) -> String {
-        format!("CAST({} AS REAL)", Self::key(f))
+    fn float(c: &Col) -> String {
+        format!("CAST({} AS REAL)", c.v)
     }
-    fn sum(f: &GroupField) -> String {
-        let (int, v) = (Self::is_int(f), Self::key(f));
+    fn sum(c: &Col) -> String {
+        let (int, v) = (Self::is_int(c), &c.v);
         format!(
             "SUM(CASE WHEN {int} THEN {v} >> 32 END), SUM(CASE WHEN {int} THEN {v} & 4294967295 END), SUM(CASE WHEN {} THEN {v} END)",
-            Self::is_float(f)
+            Self::is_float(c)
         )
     }
     fn out(expr: String) -> String {
         expr
     }
-    const FIRST_ID: &'static str = "MIN(_id)";
-}
-
-impl Postgres {
-    fn path(f: &GroupField) -> String {
-        f.path.segments.join(",")
+    fn order(c: &Col) -> String {
+        // Numbers compare as numbers, text byte by byte (code points), false before true.
+        format!("MIN({})", c.v)
     }
-    fn text(f: &GroupField) -> String {
-        format!("(doc #>> '{{{}}}')", Self::path(f))
-    }
+    const FIRST_ID: &'static str = "MIN(g_id)";
 }
 
 impl GroupDialect for Postgres {
-    fn typ(f: &GroupField) -> String {
-        format!("json_typeof(doc #> '{{{}}}')", Self::path(f))
+    // Every read of a `json` document parses its whole text: each field is taken out once,
+    // as the small JSON value it holds (its text as stored), and only that is read again.
+    const DOC: Option<&'static str> = None;
+    fn fragment(i: usize, f: &GroupField) -> Option<String> {
+        Some(format!(
+            "doc #> '{{{}}}' AS j{i}",
+            f.path.segments.join(",")
+        ))
     }
-    fn key(f: &GroupField) -> String {
-        format!("{} COLLATE \"C\"", Self::text(f))
+    const KEEP_DOCS: &'static str = " OFFSET 0";
+    const KEEP_ROWS: &'static str = " OFFSET 0";
+    fn extract(i: usize, f: &GroupField) -> Vec<String> {
+        let (t, v) = (format!("json_typeof(j{i})"), format!("(j{i} #>> '{{}}')"));
+        let mut cols = vec![format!("{t} AS t{i}"), format!("{v} AS v{i}")];
+        // A number's class, with one or two regular expressions a row (they are the costly
+        // part): `i` an integer of at most 18 digits, `b` a longer one, `f` not an integer.
+        if f.kind == FieldKind::Number {
+            cols.push(format!(
+                "CASE WHEN {t} = 'number' THEN CASE WHEN {v} ~ '^-?[0-9]{{1,18}}$' THEN 'i' WHEN {v} ~ '^-?[0-9]+$' THEN 'b' ELSE 'f' END END AS c{i}"
+            ));
+        }
+        cols
     }
-    fn bad(f: &GroupField) -> String {
-        let t = Self::typ(f);
-        match f.kind {
+    fn key(c: &Col) -> String {
+        format!("{} COLLATE \"C\"", c.v)
+    }
+    fn bad(c: &Col) -> String {
+        let (t, s, k) = (&c.t, &c.v, &c.c);
+        match c.kind {
             FieldKind::Text => format!("{t} NOT IN ('string','null')"),
             FieldKind::Bool => format!("{t} NOT IN ('boolean','null')"),
             // Integers of more than 18 digits may not fit the in-memory i64; whole floats
             // would count as integers in memory: neither is pushed down.
             FieldKind::Number => format!(
-                "{t} NOT IN ('number','null') OR (CASE WHEN {t} = 'number' THEN {s} ~ '^-?[0-9]{{19,}}$' OR ({s} !~ '^-?[0-9]+$' AND {s}::float8 = ROUND({s}::float8) AND ABS({s}::float8) < 9.3e18) END)",
-                s = Self::text(f)
+                "{t} NOT IN ('number','null') OR {k} = 'b' OR ({k} = 'f' AND {s}::float8 = ROUND({s}::float8) AND ABS({s}::float8) < 9.3e18)"
             ),
         }
     }
-    fn is_int(f: &GroupField) -> String {
-        format!(
-            "(CASE WHEN {} = 'number' THEN {} ~ '^-?[0-9]{{1,18}}$' END)",
-            Self::typ(f),
-            Self::text(f)
-        )
+    fn is_int(c: &Col) -> String {
+        format!("({} = 'i')", c.c)
     }
-    fn is_float(f: &GroupField) -> String {
-        format!(
-            "(CASE WHEN {} = 'number' THEN {} !~ '^-?[0-9]+$' END)",
-            Self::typ(f),
-            Self::text(f)
-        )
+    fn is_float(c: &Col) -> String {
+        format!("({} = 'f')", c.c)
     }
-    fn int(f: &GroupField) -> String {
-        format!("{}::int8", Self::text(f))
+    fn int(c: &Col) -> String {
+        format!("{}::int8", c.v)
     }
-    fn float(f: &GroupField) -> String {
-        format!("{}::float8", Self::text(f))
+    fn float(c: &Col) -> String {
+        format!("{}::float8", c.v)
     }
-    fn sum(f: &GroupField) -> String {
+    fn sum(c: &Col) -> String {
         format!(
             "NULL, SUM(CASE WHEN {} THEN {}::numeric END)::text, SUM(CASE WHEN {} THEN {} END)::text",
-            Self::is_int(f),
-            Self::text(f),
-            Self::is_float(f),
-            Self::float(f)
+            Self::is_int(c),
+            c.v,
+            Self::is_float(c),
+            Self::float(c)
         )
     }
     fn out(expr: String) -> String {
         format!("({expr})::text")
     }
-    const FIRST_ID: &'static str = "MIN(_id COLLATE \"C\")";
+    fn order(c: &Col) -> String {
+        match c.kind {
+            // A value not a number is refused by the data check; it must not fail the cast.
+            FieldKind::Number => format!(
+                "MIN(CASE WHEN {} = 'number' THEN {}::numeric END)",
+                c.t, c.v
+            ),
+            // `false` sorts before `true` as text too.
+            FieldKind::Text | FieldKind::Bool => format!("MIN({} COLLATE \"C\")", c.v),
+        }
+    }
+    const FIRST_ID: &'static str = "MIN(g_id COLLATE \"C\")";
 }
 
 /// The statement a grouping runs on SQLite, over the model table `table`.
@@ -158,53 +224,112 @@ pub fn render_pg_group(table: &str, g: &Grouping) -> SqlQuery {
     render::<Postgres>(table, g, walk::render_filter::<Postgres>)
 }
 
+/// The inner queries' columns for each distinct field the grouping reads (by path), and the
+/// columns each use of a field reads.
+struct Extracted {
+    /// The documents' subquery's: `j0`, … where the dialect has them.
+    fragments: Vec<String>,
+    /// The extracted rows': `t0`, `v0`, …
+    select: Vec<String>,
+    paths: Vec<String>,
+}
+
+impl Extracted {
+    fn col<D: GroupDialect>(&mut self, f: &GroupField) -> Col {
+        let dotted = f.path.dotted();
+        let i = match self.paths.iter().position(|p| *p == dotted) {
+            Some(i) => i,
+            None => {
+                let i = self.paths.len();
+                self.fragments.extend(D::fragment(i, f));
+                self.select.extend(D::extract(i, f));
+                self.paths.push(dotted);
+                i
+            }
+        };
+        Col {
+            t: format!("t{i}"),
+            v: format!("v{i}"),
+            c: format!("c{i}"),
+            kind: f.kind,
+        }
+    }
+}
+
 fn render<D: GroupDialect>(
     table: &str,
     g: &Grouping,
     filter: fn(&crate::ast::Filter, &mut SqlQuery),
 ) -> SqlQuery {
+    let mut ex = Extracted {
+        fragments: Vec::new(),
+        select: Vec::new(),
+        paths: Vec::new(),
+    };
     let bad: Vec<String> = g
         .fields()
         .iter()
-        .map(|f| format!("({})", D::bad(f)))
+        .map(|f| format!("({})", D::bad(&ex.col::<D>(f))))
         .collect();
     let bad = if bad.is_empty() {
         "1 = 0".to_owned()
     } else {
         bad.join(" OR ")
     };
-    let mut cols = vec![D::out(format!("SUM(CASE WHEN {bad} THEN 1 ELSE 0 END)"))];
+    let bad = format!("SUM(CASE WHEN {bad} THEN 1 ELSE 0 END)");
+    // A window would cut off the groups whose data check fails; the check is summed over
+    // every group before it is.
+    let bad = if g.tail.count.is_some() {
+        // Summed again, as a number, by the count around it.
+        bad
+    } else if g.tail.windowed() {
+        D::out(format!("SUM({bad}) OVER ()"))
+    } else {
+        D::out(bad)
+    };
+    let mut cols = vec![format!("{bad} AS g_bad")];
     let keys: Vec<&GroupField> = match &g.key {
         PlainKey::Null => Vec::new(),
         PlainKey::Field(f) => vec![f],
         PlainKey::Object(fields) => fields.iter().map(|(_, f)| f).collect(),
     };
     let mut group_by = Vec::new();
+    let mut key_order = Vec::new();
     for f in &keys {
+        let c = ex.col::<D>(f);
+        key_order.push(D::order(&c));
         // A lone key groups missing with null, as the in-memory `$group` does; inside an
         // object key a missing field is left out, so the two stay apart.
         let typ = match g.key {
-            PlainKey::Field(_) => format!("COALESCE({}, 'null')", D::typ(f)),
-            _ => D::typ(f),
+            PlainKey::Field(_) => format!("COALESCE({}, 'null')", c.t),
+            _ => c.t.clone(),
         };
         cols.push(typ);
-        cols.push(D::out(D::key(f)));
+        cols.push(D::out(D::key(&c)));
         group_by.push((cols.len() - 1).to_string());
         group_by.push(cols.len().to_string());
     }
-    for (_, acc) in &g.accs {
+    // A count of the groups needs each group's data check, and the groups, nothing else.
+    let accs = if g.tail.count.is_some() {
+        &[][..]
+    } else {
+        &g.accs[..]
+    };
+    for (_, acc) in accs {
         match acc {
             PlainAcc::Count(_) => cols.push(D::out("COUNT(*)".to_owned())),
-            PlainAcc::Sum(f) => cols.push(D::sum(f)),
+            PlainAcc::Sum(f) => cols.push(D::sum(&ex.col::<D>(f))),
             PlainAcc::Avg(f) => {
-                let num = format!("({} OR {})", D::is_int(f), D::is_float(f));
+                let c = ex.col::<D>(f);
+                let num = format!("({} OR {})", D::is_int(&c), D::is_float(&c));
                 cols.push(D::out(format!(
                     "SUM(CASE WHEN {num} THEN {} END)",
-                    D::float(f)
+                    D::float(&c)
                 )));
                 cols.push(D::out(format!("COUNT(CASE WHEN {num} THEN 1 END)")));
             }
             PlainAcc::Min(f) | PlainAcc::Max(f) => {
+                let c = ex.col::<D>(f);
                 let agg = if matches!(acc, PlainAcc::Min(_)) {
                     "MIN"
                 } else {
@@ -212,25 +337,81 @@ fn render<D: GroupDialect>(
                 };
                 cols.push(D::out(format!(
                     "{agg}(CASE WHEN {} THEN {} END)",
-                    D::is_int(f),
-                    D::int(f)
+                    D::is_int(&c),
+                    D::int(&c)
                 )));
                 cols.push(D::out(format!(
                     "{agg}(CASE WHEN {} THEN {} END)",
-                    D::is_float(f),
-                    D::float(f)
+                    D::is_float(&c),
+                    D::float(&c)
                 )));
             }
         }
     }
+    let mut extracted = vec!["g_id".to_owned()];
+    extracted.extend(ex.select);
+    let mut docs = vec!["_id AS g_id".to_owned()];
+    docs.extend(D::DOC.map(str::to_owned));
+    docs.extend(ex.fragments);
     let mut q = SqlQuery::default();
-    let _ = write!(q.sql, "SELECT {} FROM {table} WHERE (", cols.join(", "));
+    if g.tail.count.is_some() {
+        let _ = write!(
+            q.sql,
+            "SELECT {}, {} FROM (",
+            D::out("COALESCE(SUM(g_bad), 0)".to_owned()),
+            D::out("COUNT(*)".to_owned())
+        );
+    }
+    let _ = write!(
+        q.sql,
+        "SELECT {} FROM (SELECT {} FROM (SELECT {} FROM {table} WHERE (",
+        cols.join(", "),
+        extracted.join(", "),
+        docs.join(", "),
+    );
     filter(&g.filter, &mut q);
-    q.sql.push(')');
+    let _ = write!(
+        q.sql,
+        "){}) AS g_docs{}) AS g_rows",
+        D::KEEP_DOCS,
+        D::KEEP_ROWS
+    );
     if !group_by.is_empty() {
         let _ = write!(q.sql, " GROUP BY {}", group_by.join(", "));
     }
     // Without keys SQL answers one row even for no rows; `$group` answers no group.
-    let _ = write!(q.sql, " HAVING COUNT(*) > 0 ORDER BY {}", D::FIRST_ID);
+    q.sql.push_str(" HAVING COUNT(*) > 0");
+    if g.tail.count.is_some() {
+        q.sql.push_str(") AS g_groups");
+        return q;
+    }
+    let mut order: Vec<String> = g
+        .tail
+        .sort
+        .iter()
+        .filter_map(|(on, desc)| {
+            let expr = match *on {
+                GroupSort::Key(i) => key_order.get(i)?.clone(),
+                GroupSort::Count(i) => match g.accs.get(i)? {
+                    (_, PlainAcc::Count(by)) => format!("COUNT(*) * {by}"),
+                    _ => return None,
+                },
+            };
+            // Null and missing sort before every value, as in memory.
+            Some(if *desc {
+                format!("{expr} DESC NULLS LAST")
+            } else {
+                format!("{expr} ASC NULLS FIRST")
+            })
+        })
+        .collect();
+    order.push(D::FIRST_ID.to_owned());
+    let _ = write!(q.sql, " ORDER BY {}", order.join(", "));
+    if g.tail.windowed() {
+        // Both databases take a signed 64-bit limit and offset; no more groups than that exist.
+        let clamp = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        let limit = g.tail.limit.map_or(i64::MAX, clamp);
+        let _ = write!(q.sql, " LIMIT {limit} OFFSET {}", clamp(g.tail.skip));
+    }
     q
 }

@@ -232,3 +232,51 @@ async fn an_aggregate_whose_first_read_is_over_the_budget_is_refused() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["data"].as_array().map(Vec::len), Some(10), "{body}");
 }
+
+#[tokio::test]
+async fn a_group_over_more_documents_than_the_budget_holds_answers_from_pages() {
+    let s = TestServer::start(&[("blob", BLOB)], &[("QUERY_MEMORY_LIMIT", "1mb")]).await;
+    // 60 documents of 20 KB: 1.2 MB read at once, over the budget; one group.
+    blobs(&s, 60, 20_000).await;
+    // `$last` is not grouped in SQL: the documents go through the group in pages.
+    let grouped = json!([
+        {"$match": {"foo": "same"}},
+        {"$group": {"_id": "$foo", "n": {"$sum": 1}, "last": {"$last": "$foo"}}}
+    ]);
+    let (status, body) = s.post("/aggregate/blob", grouped).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["data"],
+        json!([{"_id": "same", "n": 60, "last": "same"}]),
+        "{body}"
+    );
+    // A `$match` the database does not run is applied to each page before the group.
+    let (status, body) = s
+        .post(
+            "/aggregate/blob",
+            json!([
+                {"$match": {"$expr": {"$gte": ["$pad", "000050"]}}},
+                {"$group": {"_id": null, "n": {"$sum": 1}, "late": {"$min": {"$gte": ["$pad", "000055"]}}}}
+            ]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["data"],
+        json!([{"_id": null, "n": 10, "late": false}]),
+        "{body}"
+    );
+    // What the groups themselves keep is still charged: all the pads in one group is not
+    // answered.
+    let got = s
+        .post(
+            "/aggregate/blob",
+            json!([{"$group": {"_id": null, "pads": {"$push": "$pad"}}}]),
+        )
+        .await;
+    assert_error(
+        &got,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "the query's working set is over the limit of 1 MB; narrow it",
+    );
+}

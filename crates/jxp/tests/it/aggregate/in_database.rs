@@ -86,6 +86,45 @@ async fn groups_in_the_database_answer_as_in_memory() {
     );
     assert_eq!(agg(s, "test", pushed[7].clone()).await, json!([]));
 
+    // The sort, window and count of the groups join the group's statement.
+    let tails = [
+        (
+            json!([{"$group": {"_id": "$foo", "n": {"$sum": 1}}}, {"$sort": {"n": -1, "_id": 1}}, {"$skip": 1}, {"$limit": 2}]),
+            "LIMIT 2 OFFSET 1",
+            json!([{"_id": "pear", "n": 2}, {"_id": null, "n": 1}]),
+        ),
+        (
+            json!([{"$group": {"_id": "$foo", "n": {"$sum": 1}}}, {"$skip": 3}, {"$limit": 5}]),
+            "LIMIT 5 OFFSET 3",
+            json!([{"_id": "fig", "n": 1}]),
+        ),
+        (
+            json!([{"$group": {"_id": "$foo"}}, {"$limit": 3}, {"$count": "groups"}]),
+            "AS g_groups",
+            json!([{"groups": 3}]),
+        ),
+        // A window past the last group is answered too.
+        (
+            json!([{"$group": {"_id": "$foo"}}, {"$skip": 10}]),
+            "OFFSET 10",
+            json!([]),
+        ),
+    ];
+    for (pipeline, part, want) in tails {
+        let got = agg(s, "test", pipeline.clone()).await;
+        assert_eq!(got, want, "{pipeline}");
+        assert_eq!(
+            got,
+            agg(s, "test", in_memory(&pipeline)).await,
+            "{pipeline}"
+        );
+        let plan = explained(s, &w.admin, "test", &pipeline).await;
+        assert!(
+            plan["sql"].as_str().unwrap().contains(part),
+            "{pipeline}: {plan}"
+        );
+    }
+
     // What SQL cannot group exactly stays in memory and still answers: a private field (as
     // if absent), an array field, a Mixed one, an expression, $push, a $sort before the group.
     let fallback = [
