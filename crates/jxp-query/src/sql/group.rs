@@ -95,7 +95,7 @@ impl Postgres {
 
 impl GroupDialect for Postgres {
     fn typ(f: &GroupField) -> String {
-        format!("json_typeof(doc #> '{{{}}}')", Self::path(f))
+        format!("jsonb_typeof(doc #> '{{{}}}')", Self::path(f))
     }
     fn key(f: &GroupField) -> String {
         format!("{} COLLATE \"C\"", Self::text(f))
@@ -106,7 +106,8 @@ impl GroupDialect for Postgres {
             FieldKind::Text => format!("{t} NOT IN ('string','null')"),
             FieldKind::Bool => format!("{t} NOT IN ('boolean','null')"),
             // Integers of more than 18 digits may not fit the in-memory i64; whole floats
-            // would count as integers in memory: neither is pushed down.
+            // would count as integers in memory: neither is pushed down. (The store writes a
+            // whole float into `jsonb` with its `.0`, so its text here is a float's.)
             FieldKind::Number => format!(
                 "{t} NOT IN ('number','null') OR (CASE WHEN {t} = 'number' THEN {s} ~ '^-?[0-9]{{19,}}$' OR ({s} !~ '^-?[0-9]+$' AND {s}::float8 = ROUND({s}::float8) AND ABS({s}::float8) < 9.3e18) END)",
                 s = Self::text(f)
