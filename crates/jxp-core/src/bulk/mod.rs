@@ -19,6 +19,7 @@
 //! operation's write error, and the documents changed before it stay changed, each with its
 //! event already sent.
 
+use futures_util::StreamExt;
 use jxp_model::{Document, Model};
 use jxp_query::{
     Filter, Find, Op, Path, Sort, SortDir, Update, parse_mongo_filter, resolve_wrappers,
@@ -28,6 +29,7 @@ use serde_json::Value;
 use crate::app::App;
 use crate::delete::DeleteOptions;
 use crate::error::CoreError;
+use crate::hooks::WriteEvent;
 use crate::identity::Identity;
 use crate::perms::{self, Access, Right, access};
 use crate::view::check_filter;
@@ -42,6 +44,9 @@ const PAGE: u64 = 500;
 const PROGRESS_PAGES: u64 = 20;
 /// How often `updateOne`/`deleteOne` look again when the chosen document changed under them.
 const RETRIES: usize = 5;
+/// The inserts of an unordered run sent to the store at once: the writer commits whatever is
+/// waiting in one transaction, so a run of them costs a few commits rather than one each.
+const INSERTS_IN_FLIGHT: usize = 512;
 
 /// The kinds of operation, by their MongoDB names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -346,7 +351,36 @@ impl App {
             parsed.push((kind, op));
         }
         let mut outcome = BulkOutcome::default();
-        for (index, (kind, op)) in parsed.into_iter().enumerate() {
+        let together = !self.has_pre_write(WriteEvent::Post, slug)
+            && !self.has_post_write(WriteEvent::Post, slug);
+        let mut parsed = parsed.into_iter().enumerate().peekable();
+        while let Some((index, (kind, op))) = parsed.next() {
+            // Unordered, a run of inserts goes through the write path together (each its own
+            // write, validated as ever), which MongoDB's `ordered: false` allows: the
+            // operations may run in any order, and every one of them is tried. Write hooks see
+            // one write after another, so a model with any keeps them in order.
+            if !ordered && together && matches!(op, BulkOp::Insert(_)) {
+                let mut run = vec![(index, kind, op)];
+                while let Some((i, (k, o))) =
+                    parsed.next_if(|(_, (_, o))| matches!(o, BulkOp::Insert(_)))
+                {
+                    run.push((i, k, o));
+                }
+                let (model, opts) = (&model, &opts);
+                let reports: Vec<BulkReport> = futures_util::stream::iter(run)
+                    .map(|(index, kind, op)| async move {
+                        BulkReport {
+                            index,
+                            kind,
+                            result: self.bulk_one(who, model, op, opts).await,
+                        }
+                    })
+                    .buffered(INSERTS_IN_FLIGHT)
+                    .collect()
+                    .await;
+                outcome.reports.extend(reports);
+                continue;
+            }
             let result = self.bulk_one(who, &model, op, &opts).await;
             let failed = result.is_err();
             outcome.reports.push(BulkReport {

@@ -7,10 +7,9 @@
 //! looked up in the document once, and the database's sorter or hash table holds those small
 //! columns rather than whole documents. The inner query is kept apart from the outer one on
 //! purpose (`LIMIT -1` on SQLite, `OFFSET 0` on PostgreSQL), as both databases would otherwise
-//! fold it in and read the document again for every use. On PostgreSQL, whose `json` column is
-//! parsed again by every read, the documents' subquery takes each field out of the document
-//! once (`j0`, …) and the extracted rows read only those small values; with a `jsonb` column
-//! the same reads would be lookups in the stored binary form.
+//! fold it in and read the document again for every use. On PostgreSQL the documents' subquery
+//! takes each field out of the `jsonb` document once (`j0`, …) and the extracted rows read
+//! only those small values.
 //!
 //! Columns, in order: the number of the group's rows holding a value not of its field's
 //! declared kind (decoding refuses a row where it is not 0); per key field its JSON type and
@@ -138,8 +137,8 @@ impl GroupDialect for Sqlite {
 }
 
 impl GroupDialect for Postgres {
-    // Every read of a `json` document parses its whole text: each field is taken out once,
-    // as the small JSON value it holds (its text as stored), and only that is read again.
+    // Each field is taken out of the `jsonb` document once, as the small value it holds, and
+    // only that is read again.
     const DOC: Option<&'static str> = None;
     fn fragment(i: usize, f: &GroupField) -> Option<String> {
         Some(format!(
@@ -150,7 +149,7 @@ impl GroupDialect for Postgres {
     const KEEP_DOCS: &'static str = " OFFSET 0";
     const KEEP_ROWS: &'static str = " OFFSET 0";
     fn extract(i: usize, f: &GroupField) -> Vec<String> {
-        let (t, v) = (format!("json_typeof(j{i})"), format!("(j{i} #>> '{{}}')"));
+        let (t, v) = (format!("jsonb_typeof(j{i})"), format!("(j{i} #>> '{{}}')"));
         let mut cols = vec![format!("{t} AS t{i}"), format!("{v} AS v{i}")];
         // A number's class, with one or two regular expressions a row (they are the costly
         // part): `i` an integer of at most 18 digits, `b` a longer one, `f` not an integer.
@@ -170,7 +169,8 @@ impl GroupDialect for Postgres {
             FieldKind::Text => format!("{t} NOT IN ('string','null')"),
             FieldKind::Bool => format!("{t} NOT IN ('boolean','null')"),
             // Integers of more than 18 digits may not fit the in-memory i64; whole floats
-            // would count as integers in memory: neither is pushed down.
+            // would count as integers in memory: neither is pushed down. (The store writes a
+            // whole float into `jsonb` with its `.0`, so its text here is a float's.)
             FieldKind::Number => format!(
                 "{t} NOT IN ('number','null') OR {k} = 'b' OR ({k} = 'f' AND {s}::float8 = ROUND({s}::float8) AND ABS({s}::float8) < 9.3e18)"
             ),

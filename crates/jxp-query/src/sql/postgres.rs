@@ -2,15 +2,14 @@
 //! queries, with the matcher's meaning (the property test runs it against a real server when
 //! one is configured).
 //!
-//! The document is a `json` column (its exact text: key order is kept, so objects compare by
-//! their JSON text as the matcher and SQLite have it). Values are read through small SQL
-//! functions the store creates (`PG_FUNCTIONS`): `jxp_num` gives a number or boolean as
-//! `numeric` (booleans as 0/1, as the matcher orders them) and NULL for anything else, so a
-//! number never meets text (`jxp_doc_num` is the same, in PL/pgSQL so that it is not inlined
-//! and a value of the document is found with one parse of it: each `->` on `json` parses the
-//! whole document, and an unindexed filter or sort pays that on every row); strings are
-//! compared as text under the `"C"` collation (byte
-//! order, as the matcher's `str::cmp`), each guarded by `json_typeof(...) = 'string'`.
+//! The document is a `jsonb` column, `doc`, which its operators read without parsing text;
+//! `jsonb` sorts object keys, so the text the document was written with is kept beside it in
+//! `body`, and objects, which the matcher and SQLite compare by that text (key order
+//! included), are compared and sorted by it. Values are read through small SQL functions the
+//! store creates (`PG_FUNCTIONS`): `jxp_num` gives a number or boolean as `numeric` (booleans
+//! as 0/1, as the matcher orders them) and NULL for anything else, so a number never meets
+//! text; strings are compared as text under the `"C"` collation (byte order, as the
+//! matcher's `str::cmp`), each guarded by `jsonb_typeof(...) = 'string'`.
 //! Equality and ranges on strings keep the `(doc->'a'->>'b') COLLATE "C"` shape of the
 //! store's expression indexes so those indexes serve them. Every parameter is bound as text
 //! (`$N::text`) and cast in SQL where it needs another type.
@@ -27,34 +26,26 @@ use crate::ast::SortDir;
 /// The helper functions the rendering relies on, created by the store in its schema (and by
 /// the property test). All are plain SQL and immutable, so the planner inlines the scalar ones.
 pub const PG_FUNCTIONS: &str = r#"
-CREATE OR REPLACE FUNCTION jxp_num(j json) RETURNS numeric LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
-$$ SELECT CASE json_typeof(j) WHEN 'number' THEN (j #>> '{}')::numeric
+CREATE OR REPLACE FUNCTION jxp_num(j jsonb) RETURNS numeric LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
+$$ SELECT CASE jsonb_typeof(j) WHEN 'number' THEN (j #>> '{}')::numeric
    WHEN 'boolean' THEN CASE WHEN (j #>> '{}') = 'true' THEN 1 ELSE 0 END END $$;
-CREATE OR REPLACE FUNCTION jxp_rank(j json) RETURNS integer LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
-$$ SELECT CASE WHEN json_typeof(j) IN ('number', 'boolean') THEN 1
-   WHEN json_typeof(j) IN ('string', 'object', 'array') THEN 2 ELSE 0 END $$;
-CREATE OR REPLACE FUNCTION jxp_text(j json) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
-$$ SELECT CASE WHEN json_typeof(j) = 'string' THEN j #>> '{}'
-   WHEN json_typeof(j) IN ('object', 'array') THEN j::text END $$;
-CREATE OR REPLACE FUNCTION jxp_elems(j json) RETURNS SETOF json LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
-$$ SELECT e FROM json_array_elements(CASE WHEN json_typeof(j) = 'array' THEN j END) AS e $$;
-CREATE OR REPLACE FUNCTION jxp_doc_num(j json) RETURNS numeric LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS
-$$ BEGIN RETURN CASE json_typeof(j) WHEN 'number' THEN (j #>> '{}')::numeric
-   WHEN 'boolean' THEN CASE WHEN (j #>> '{}') = 'true' THEN 1 ELSE 0 END END; END $$;
+CREATE OR REPLACE FUNCTION jxp_elems(j jsonb) RETURNS SETOF jsonb LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
+$$ SELECT e FROM jsonb_array_elements(CASE WHEN jsonb_typeof(j) = 'array' THEN j END) AS e $$;
 DO $$ BEGIN
   CREATE TYPE jxp_sort_key AS (rank integer, num numeric, txt text COLLATE "C");
 EXCEPTION WHEN duplicate_object THEN NULL; END $$;
-CREATE OR REPLACE FUNCTION jxp_key(j json) RETURNS jxp_sort_key LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS
-$$ DECLARE t text := json_typeof(j); BEGIN
-  RETURN CASE WHEN t = 'number' THEN ROW(1, (j #>> '{}')::numeric, NULL)::jxp_sort_key
-    WHEN t = 'boolean' THEN ROW(1, CASE WHEN (j #>> '{}') = 'true' THEN 1 ELSE 0 END, NULL)::jxp_sort_key
-    WHEN t = 'string' THEN ROW(2, NULL, j #>> '{}')::jxp_sort_key
-    WHEN t IN ('object', 'array') THEN ROW(2, NULL, j::text)::jxp_sort_key
-    ELSE ROW(0, NULL, NULL)::jxp_sort_key END;
-END $$;
-CREATE OR REPLACE FUNCTION jxp_items(j json) RETURNS SETOF json LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
-$$ SELECT e FROM json_array_elements(CASE WHEN json_typeof(j) = 'array' THEN j END) AS e
-   UNION ALL SELECT j WHERE json_typeof(j) <> 'array' $$;
+CREATE OR REPLACE FUNCTION jxp_key(j jsonb, body text, path text[]) RETURNS jxp_sort_key
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
+$$ SELECT CASE jsonb_typeof(j)
+    WHEN 'number' THEN ROW(1, (j #>> '{}')::numeric, NULL)::jxp_sort_key
+    WHEN 'boolean' THEN ROW(1, CASE WHEN (j #>> '{}') = 'true' THEN 1 ELSE 0 END, NULL)::jxp_sort_key
+    WHEN 'string' THEN ROW(2, NULL, j #>> '{}')::jxp_sort_key
+    WHEN 'object' THEN ROW(2, NULL, (body::json #> path)::text)::jxp_sort_key
+    WHEN 'array' THEN ROW(2, NULL, (body::json #> path)::text)::jxp_sort_key
+    ELSE ROW(0, NULL, NULL)::jxp_sort_key END $$;
+CREATE OR REPLACE FUNCTION jxp_items(j jsonb) RETURNS SETOF jsonb LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
+$$ SELECT e FROM jsonb_array_elements(CASE WHEN jsonb_typeof(j) = 'array' THEN j END) AS e
+   UNION ALL SELECT j WHERE jsonb_typeof(j) <> 'array' $$;
 "#;
 
 /// `(doc->'a'->>'b')`: the text of the value at a dotted path of plain identifiers, in the
@@ -99,9 +90,9 @@ fn read_path(q: &mut SqlQuery, source: &str, segments: &[String], last_text: boo
 const ELEM: &str = "jx.v";
 /// The current element when it is an object, else NULL: the matcher finds no field below a
 /// non-object (and `->` on an array would index it).
-const ELEM_OBJECT: &str = "(CASE WHEN json_typeof(jx.v) = 'object' THEN jx.v END)";
+const ELEM_OBJECT: &str = "(CASE WHEN jsonb_typeof(jx.v) = 'object' THEN jx.v END)";
 
-/// The value as `json` (a column renders as itself; the text ones are `COLLATE "C"`).
+/// The value as `jsonb` (a column renders as itself; the text ones are `COLLATE "C"`).
 fn json(q: &mut SqlQuery, t: &Target<'_>) {
     match t {
         Target::Column(col, _) => q.sql.push_str(col),
@@ -124,28 +115,22 @@ fn text(q: &mut SqlQuery, t: &Target<'_>) {
     }
 }
 
-/// `json_typeof(value)`: NULL when missing.
+/// `jsonb_typeof(value)`: NULL when missing.
 fn typ(q: &mut SqlQuery, t: &Target<'_>) {
-    q.sql.push_str("json_typeof(");
+    q.sql.push_str("jsonb_typeof(");
     json(q, t);
     q.sql.push(')');
 }
 
-/// The value as `numeric` when it is a number or boolean, else NULL. A value read from the
-/// document goes to `jxp_doc_num`, which is not inlined, so the document is parsed once to
-/// find it; the inlined `jxp_num` would repeat the `->`, and with it the parse, for its
-/// type and its text.
+/// The value as `numeric` when it is a number or boolean, else NULL. `jxp_num` is plain
+/// SQL, inlined by the planner: each `->` on `jsonb` is a lookup in the stored binary form,
+/// not a parse, so repeating it for the type and the text costs little.
 fn num(q: &mut SqlQuery, t: &Target<'_>) {
     match t {
         Target::Column(col, ColumnType::Flag) => {
             let _ = write!(q.sql, "({col}::int)");
         }
         Target::Column(..) => q.sql.push_str("NULL::numeric"),
-        Target::Doc(_) => {
-            q.sql.push_str("jxp_doc_num(");
-            json(q, t);
-            q.sql.push(')');
-        }
         _ => {
             q.sql.push_str("jxp_num(");
             json(q, t);
@@ -154,7 +139,24 @@ fn num(q: &mut SqlQuery, t: &Target<'_>) {
     }
 }
 
-/// Opens `(json_typeof(t) <type_is> AND `, for a comparison that holds for one JSON type.
+/// `ARRAY['a', 'b']`: a document path as `text[]`, for `#>` on the document's text; a
+/// segment that is not a plain identifier is bound, never spliced.
+fn path_array(q: &mut SqlQuery, segments: &[String]) {
+    q.sql.push_str("ARRAY[");
+    for (i, s) in segments.iter().enumerate() {
+        if i > 0 {
+            q.sql.push_str(", ");
+        }
+        if is_ident(s) {
+            let _ = write!(q.sql, "'{s}'");
+        } else {
+            q.bind_pg(SqlParam::Text(s.clone()));
+        }
+    }
+    q.sql.push_str("]::text[]");
+}
+
+/// Opens `(jsonb_typeof(t) <type_is> AND `, for a comparison that holds for one JSON type.
 fn type_guard(q: &mut SqlQuery, t: &Target<'_>, type_is: &str) {
     q.sql.push('(');
     typ(q, t);
@@ -272,10 +274,19 @@ impl Dialect for Postgres {
             }
             STRINGS => string_cmp(q, t, |q| bind_list::<Self>(q, values, "")),
             _ => {
+                // `jsonb` equality ignores key order, which the matcher (and SQLite) do
+                // not: a document value is also compared as the text it was written with,
+                // read from `body` only for the rows `jsonb` equality lets through. An
+                // array element has no text of its own: its objects compare as `jsonb`.
                 type_guard(q, t, "IN ('object','array')");
                 json(q, t);
-                q.sql.push_str("::text");
-                bind_list::<Self>(q, values, "");
+                bind_list::<Self>(q, values, "::jsonb");
+                if let Target::Doc(segments) = t {
+                    q.sql.push_str(" AND (body::json #> ");
+                    path_array(q, segments);
+                    q.sql.push_str(")::text");
+                    bind_list::<Self>(q, values, "");
+                }
                 q.sql.push(')');
             }
         }
@@ -345,16 +356,15 @@ impl Dialect for Postgres {
                     .map_or(Value::Null, Value::String)
             })
             .collect();
-        let _ = write!(q.sql, "(SELECT jxs.v{cast} FROM json_array_elements_text(");
+        let _ = write!(q.sql, "(SELECT jxs.v{cast} FROM jsonb_array_elements_text(");
         q.bind_pg(SqlParam::Text(Value::Array(set).to_string()));
-        q.sql.push_str("::json) AS jxs(v))");
+        q.sql.push_str("::jsonb) AS jxs(v))");
     }
 
     /// Values order as SQLite orders what `json_extract` gives: missing and null first, then
     /// numbers (booleans as 0/1), then strings and the JSON text of objects and arrays,
-    /// byte-wise. A path's key is one `jxp_key` row (rank, number, text), which reads the
-    /// value out of the document once: each `->` on `json` parses the whole document, and
-    /// the three keys as separate inlined expressions parsed it up to six times per row.
+    /// byte-wise. A path's key is one `jxp_key` row (rank, number, text); an object's or
+    /// array's text is read from `body`, as written (`jsonb`'s own text sorts the keys).
     fn order_key(q: &mut SqlQuery, t: &Target<'_>, dir: SortDir) {
         if t.column_type().is_some() {
             json(q, t);
@@ -366,6 +376,11 @@ impl Dialect for Postgres {
         }
         q.sql.push_str("jxp_key(");
         json(q, t);
+        q.sql.push_str(", body, ");
+        match t {
+            Target::Doc(segments) => path_array(q, segments),
+            _ => q.sql.push_str("NULL"),
+        }
         q.sql.push_str(match dir {
             SortDir::Asc => ") ASC, ",
             SortDir::Desc => ") DESC, ",
@@ -517,7 +532,8 @@ mod tests {
         crate::sql::render_pg_order(&sort, &mut q);
         assert_eq!(
             q.sql,
-            " ORDER BY jxp_key((doc->'n')) DESC, jxp_key((doc->'a'->'b')) ASC, \
+            " ORDER BY jxp_key((doc->'n'), body, ARRAY['n']::text[]) DESC, \
+             jxp_key((doc->'a'->'b'), body, ARRAY['a', 'b']::text[]) ASC, \
              createdAt DESC NULLS LAST, _id ASC"
         );
         assert!(q.params.is_empty());
@@ -528,14 +544,20 @@ mod tests {
         let q = render(&Filter::cond(Path::plain("a.b"), Op::Eq, json!("x")));
         assert_eq!(
             q.sql,
-            "(((doc->'a'->>'b') COLLATE \"C\" = $1::text AND json_typeof((doc->'a'->'b')) = 'string'))"
+            "(((doc->'a'->>'b') COLLATE \"C\" = $1::text AND jsonb_typeof((doc->'a'->'b')) = 'string'))"
         );
         assert_eq!(pg_doc_text("a.b").as_deref(), Some("(doc->'a'->>'b')"));
         let q = render(&Filter::cond(Path::plain("_deleted"), Op::Eq, json!(false)));
         assert_eq!(q.sql, "(((_deleted::int) = $1::text::numeric))");
         assert_eq!(q.params, vec![SqlParam::Int(0)]);
         let q = render(&Filter::cond(Path::plain("n"), Op::Gt, json!(2.5)));
-        assert_eq!(q.sql, "(jxp_doc_num((doc->'n')) > $1::text::numeric)");
+        assert_eq!(q.sql, "(jxp_num((doc->'n')) > $1::text::numeric)");
+        let q = render(&Filter::cond(Path::plain("o"), Op::Eq, json!({"a": 1})));
+        assert_eq!(
+            q.sql,
+            "((jsonb_typeof((doc->'o')) IN ('object','array') AND (doc->'o') = $1::text::jsonb \
+             AND (body::json #> ARRAY['o']::text[])::text = $2::text))"
+        );
     }
 
     #[test]

@@ -142,7 +142,8 @@ pub(crate) fn pg() -> Option<&'static std::sync::Mutex<Pg>> {
                      CREATE TABLE t (
                          rid bigserial PRIMARY KEY,
                          _id text COLLATE \"C\" NOT NULL UNIQUE,
-                         doc json NOT NULL,
+                         doc jsonb NOT NULL,
+                         body text NOT NULL,
                          _owner_id text COLLATE \"C\",
                          _deleted boolean NOT NULL DEFAULT false,
                          createdAt text COLLATE \"C\",
@@ -166,8 +167,8 @@ pub(crate) async fn load_pg(pg: &Pg, docs: &[Map<String, Value>]) {
         let text = |k: &str| doc.get(k).and_then(Value::as_str).map(str::to_owned);
         pg.client
             .execute(
-                "INSERT INTO t (_id, doc, _owner_id, _deleted, createdAt, updatedAt)
-                     VALUES ($1, $2::text::json, $3, $4, $5, $6)",
+                "INSERT INTO t (_id, doc, body, _owner_id, _deleted, createdAt, updatedAt)
+                     VALUES ($1, $2::text::jsonb, $2::text, $3, $4, $5, $6)",
                 &[
                     &text("_id"),
                     &serde_json::to_string(doc).unwrap(),

@@ -9,6 +9,7 @@ use jxp_model::is_ident;
 use jxp_query::{PG_FUNCTIONS, pg_doc_text};
 use tokio_postgres::Transaction;
 
+use super::jsonb::jsonb_value_text;
 use crate::error::StoreError;
 use crate::indexes::{DeclaredIndex, Flavor, declared, is_managed};
 use crate::spec::TableSpec;
@@ -117,6 +118,41 @@ async fn meta_set(tx: &Transaction<'_>, key: &str, value: &str) -> Result<(), St
     Ok(())
 }
 
+/// Converts a table whose documents are `json` (as versions before `jsonb` made them) once:
+/// `doc` becomes `jsonb`, which PostgreSQL reads without parsing text, and the text each
+/// document was written with moves to `body`, which reads answer (`jsonb` sorts object keys
+/// and rewrites numbers). The full-text column reads `doc`, so it is dropped first and built
+/// again by the caller; the expression indexes are rebuilt by the type change itself. Both
+/// steps rewrite the table. Answers whether it converted anything.
+async fn to_jsonb(tx: &Transaction<'_>, model: &str) -> Result<bool, StoreError> {
+    let key = format!("jsonb:{model}");
+    if meta_get(tx, &key).await?.is_some() {
+        return Ok(false);
+    }
+    let table = table_name(model);
+    let json = tx
+        .query_opt(
+            "SELECT 1 FROM information_schema.columns
+             WHERE table_schema = current_schema() AND table_name = $1::text
+               AND column_name = 'doc' AND data_type = 'json'",
+            &[&format!("m_{model}")],
+        )
+        .await?
+        .is_some();
+    if json {
+        tx.batch_execute(&format!(
+            "ALTER TABLE {table} DROP COLUMN IF EXISTS tsv;
+             ALTER TABLE {table} ADD COLUMN IF NOT EXISTS body text;
+             UPDATE {table} SET body = doc::text;
+             ALTER TABLE {table} ALTER COLUMN body SET NOT NULL,
+                 ALTER COLUMN doc TYPE jsonb USING doc::jsonb;"
+        ))
+        .await?;
+    }
+    meta_set(tx, &key, "1").await?;
+    Ok(json)
+}
+
 /// Migrates every table in one transaction: all of them or none.
 pub(crate) async fn migrate(
     client: &mut tokio_postgres::Client,
@@ -150,7 +186,8 @@ async fn migrate_one(tx: &Transaction<'_>, spec: &TableSpec) -> Result<TableInfo
         "CREATE TABLE IF NOT EXISTS {table} (
              rid bigserial PRIMARY KEY,
              _id text COLLATE \"C\" NOT NULL UNIQUE,
-             doc json NOT NULL,
+             doc jsonb NOT NULL,
+             body text NOT NULL,
              _owner_id text COLLATE \"C\",
              _deleted boolean NOT NULL DEFAULT false,
              createdAt text COLLATE \"C\",
@@ -160,6 +197,7 @@ async fn migrate_one(tx: &Transaction<'_>, spec: &TableSpec) -> Result<TableInfo
          CREATE INDEX IF NOT EXISTS \"sx_{model}__created\" ON {table} (createdAt);"
     ))
     .await?;
+    let converted = to_jsonb(tx, model).await?;
 
     // Indexes asked for by the model; ours that it no longer asks for are dropped.
     let mut info = TableInfo::default();
@@ -197,7 +235,7 @@ async fn migrate_one(tx: &Transaction<'_>, spec: &TableSpec) -> Result<TableInfo
     let fts_key = text_fields_key(model);
     let fts_now = spec.text_fields.join(",");
     let fts_before = meta_get(tx, &fts_key).await?.unwrap_or_default();
-    if fts_now != fts_before || !existed {
+    if fts_now != fts_before || !existed || converted {
         tx.batch_execute(&format!("ALTER TABLE {table} DROP COLUMN IF EXISTS tsv"))
             .await?;
         if !parts.is_empty() {
@@ -214,7 +252,7 @@ async fn migrate_one(tx: &Transaction<'_>, spec: &TableSpec) -> Result<TableInfo
     info.text_fields = spec.text_fields.clone();
 
     // Fields new since the last start get their default in existing documents that lack
-    // them. The document text is extended in place, so its key order is kept.
+    // them. The document's text is extended in place, so its key order is kept.
     let fields_key = fields_key(model);
     if existed {
         let known = meta_get(tx, &fields_key).await?;
@@ -227,13 +265,19 @@ async fn migrate_one(tx: &Transaction<'_>, spec: &TableSpec) -> Result<TableInfo
                 serde_json::to_string(field)?,
                 serde_json::to_string(value)?
             );
+            let jsonb_member = format!(
+                "{}:{}",
+                serde_json::to_string(field)?,
+                jsonb_value_text(value)?
+            );
             tx.execute(
                 &format!(
-                    "UPDATE {table} SET doc = (CASE WHEN doc::text = '{{}}' THEN '{{' || $1::text || '}}'
-                     ELSE left(doc::text, -1) || ',' || $1::text || '}}' END)::json
-                     WHERE json_typeof(doc) = 'object' AND doc->'{field}' IS NULL"
+                    "UPDATE {table} SET body = (CASE WHEN body = '{{}}' THEN '{{' || $1::text || '}}'
+                     ELSE left(body, -1) || ',' || $1::text || '}}' END),
+                     doc = doc || ('{{' || $2::text || '}}')::jsonb
+                     WHERE jsonb_typeof(doc) = 'object' AND doc->'{field}' IS NULL"
                 ),
-                &[&member],
+                &[&member, &jsonb_member],
             )
             .await?;
         }

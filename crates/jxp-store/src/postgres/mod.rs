@@ -17,6 +17,7 @@
 mod cancel;
 mod group;
 mod indexes;
+mod jsonb;
 mod listen;
 mod migrate;
 mod read;

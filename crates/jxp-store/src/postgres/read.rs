@@ -54,7 +54,7 @@ pub(crate) async fn get(
 ) -> Result<Option<Document>, StoreError> {
     let stmt = client
         .prepare_cached(&format!(
-            "SELECT doc::text FROM {} WHERE _id = $1::text",
+            "SELECT body FROM {} WHERE _id = $1::text",
             table_name(model)
         ))
         .await?;
@@ -83,8 +83,8 @@ fn find_sql(model: &str, find: &Find) -> Option<SqlQuery> {
     let text = find.text.as_deref();
     let mut q = SqlQuery::default();
     let select = match text {
-        Some(_) => "doc::text, ts_rank(tsv, $TS)::float8 AS score",
-        None => "doc::text, NULL::float8",
+        Some(_) => "body, ts_rank(tsv, $TS)::float8 AS score",
+        None => "body, NULL::float8",
     };
     rows_where(&mut q, model, select, text)?;
     render_pg_filter(&find.filter, &mut q);

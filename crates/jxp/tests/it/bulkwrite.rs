@@ -476,6 +476,63 @@ async fn the_first_failure_stops_an_ordered_run_and_not_an_unordered_one() {
     );
 }
 
+/// Unordered, a run of inserts is sent to the store together; each is still its own write:
+/// one that meets a unique index fails alone, and the answer lists every insert in the
+/// order it was asked for.
+#[tokio::test]
+async fn an_unordered_run_of_inserts_goes_in_together_each_on_its_own() {
+    let w = world(&[("bulk", OPEN)]).await;
+    create_as(&w.s, &w.alice, "bulk", json!({"name": "taken"})).await;
+    let query: Vec<Value> = (0..300)
+        .map(|i| {
+            let name = if i == 120 {
+                "taken".to_owned()
+            } else {
+                format!("doc {i:03}")
+            };
+            json!({"insertOne": {"document": {"name": name, "n": i % 100}}})
+        })
+        .collect();
+    let data = bulk_ok(
+        &w.s,
+        "bulk",
+        None,
+        json!({"ordered": false, "query": query}),
+    )
+    .await;
+    assert_eq!(counts(&data), [299, 0, 0, 0, 0], "{data}");
+    let errors = data["writeErrors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{data}");
+    assert_eq!(
+        (errors[0]["index"].clone(), errors[0]["status"].clone()),
+        (json!(120), json!(409))
+    );
+    let indexes: Vec<u64> = data["insertedIds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["index"].as_u64().unwrap())
+        .collect();
+    let expected: Vec<u64> = (0..300).filter(|i| *i != 120).collect();
+    assert_eq!(indexes, expected);
+    let results = data["results"].as_array().unwrap();
+    assert_eq!(results.len(), 300, "every insert was tried");
+    assert_eq!(w.s.total("bulk").await, 300);
+    let (status, doc) = call(
+        &w.s,
+        Method::GET,
+        &format!(
+            "/api/bulk/{}",
+            data["insertedIds"][299 - 1]["_id"].as_str().unwrap()
+        ),
+        &w.admin.basic(),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{doc}");
+    assert_eq!(doc["data"]["name"], "doc 299", "{doc}");
+}
+
 #[tokio::test]
 async fn every_operation_reaches_subscribers_and_silence_skips_them() {
     let w = world(&[("bulk", OPEN)]).await;

@@ -24,6 +24,7 @@ mod explain;
 mod fuzz;
 mod hooks;
 mod indexes;
+mod jsonb;
 mod large_filters;
 mod lists;
 mod mcp;

@@ -11,6 +11,7 @@ use super::insert::insert_sql;
 use super::{Context, Pending};
 use crate::change::ChangeOp;
 use crate::error::StoreError;
+use crate::postgres::jsonb::jsonb_text;
 use crate::row::{Columns, doc_id, parse_doc};
 use crate::spec::{Guard, WriteOp, WriteTx};
 use crate::tables::table_name;
@@ -66,9 +67,12 @@ pub(super) async fn apply(
                 let text = serde_json::to_string(doc).map_err(StoreError::from)?;
                 let stmt = tx.prepare_cached(&insert_sql(model)).await?;
                 let c = Columns::of(doc);
+                let jsonb = jsonb_text(doc);
                 tx.execute(
                     &stmt,
-                    &[&id, &text, &c.owner, &c.deleted, &c.created, &c.updated],
+                    &[
+                        &id, &text, &c.owner, &c.deleted, &c.created, &c.updated, &jsonb,
+                    ],
                 )
                 .await
                 .map_err(|e| map_unique(ctx, model, e))?;
@@ -93,7 +97,8 @@ pub(super) async fn apply(
                 let text = serde_json::to_string(doc).map_err(StoreError::from)?;
                 let stmt = tx
                     .prepare_cached(&format!(
-                        "UPDATE {} SET doc = $2::text::json, _owner_id = $3::text,
+                        "UPDATE {} SET doc = coalesce($8::text, $2::text)::jsonb, body = $2::text,
+                             _owner_id = $3::text,
                              _deleted = $4::bool, createdAt = $5::text, updatedAt = $6::text
                          WHERE _id = $1::text
                            AND ($7::int8 IS NULL OR jxp_num(doc->'__v') = $7::int8)",
@@ -112,6 +117,7 @@ pub(super) async fn apply(
                             &c.created,
                             &c.updated,
                             expect_version,
+                            &jsonb_text(doc),
                         ],
                     )
                     .await
@@ -144,7 +150,7 @@ pub(super) async fn apply(
                 ctx.tables.check_model(model)?;
                 let stmt = tx
                     .prepare_cached(&format!(
-                        "DELETE FROM {} WHERE _id = $1::text RETURNING doc::text",
+                        "DELETE FROM {} WHERE _id = $1::text RETURNING body",
                         table_name(model)
                     ))
                     .await?;

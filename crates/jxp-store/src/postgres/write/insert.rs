@@ -9,6 +9,7 @@ use deadpool_postgres::ClientWrapper;
 use super::apply::{Failure, map_unique};
 use super::{Context, Fault, Pending, retryable, savepoint_sql};
 use crate::error::StoreError;
+use crate::postgres::jsonb::jsonb_text;
 use crate::row::{Columns, str_field};
 use crate::spec::{WriteOp, WriteTx};
 use crate::tables::table_name;
@@ -68,17 +69,19 @@ pub(super) async fn insert_together(
     let updated: Vec<Option<&str>> = columns.iter().map(|c| c.updated).collect();
     let stmt = tx
         .prepare_cached(&format!(
-            "INSERT INTO {} (_id, doc, _owner_id, _deleted, createdAt, updatedAt)
-             SELECT i, d::json, o, x, c, u
-             FROM unnest($1::text[], $2::text[], $3::text[], $4::bool[], $5::text[], $6::text[])
-                  AS r(i, d, o, x, c, u)
+            "INSERT INTO {} (_id, doc, body, _owner_id, _deleted, createdAt, updatedAt)
+             SELECT i, coalesce(j, d)::jsonb, d, o, x, c, u
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::bool[], $5::text[], $6::text[],
+                         $7::text[])
+                  AS r(i, d, o, x, c, u, j)
              ON CONFLICT DO NOTHING
              RETURNING _id",
             table_name(&model)
         ))
         .await?;
-    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 6] =
-        [&ids, &texts, &owners, &deleted, &created, &updated];
+    let jsonb: Vec<Option<String>> = pending.iter().map(|p| jsonb_text(&p.doc)).collect();
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] =
+        [&ids, &texts, &owners, &deleted, &created, &updated, &jsonb];
     let rows = if begun {
         tx.query(&stmt, &params).await
     } else {
@@ -110,8 +113,9 @@ pub(super) fn only_inserts(ctx: &Context<'_>, wtx: &WriteTx) -> bool {
 
 pub(super) fn insert_sql(model: &str) -> String {
     format!(
-        "INSERT INTO {} (_id, doc, _owner_id, _deleted, createdAt, updatedAt)
-         VALUES ($1::text, $2::text::json, $3::text, $4::bool, $5::text, $6::text)",
+        "INSERT INTO {} (_id, doc, body, _owner_id, _deleted, createdAt, updatedAt)
+         VALUES ($1::text, coalesce($7::text, $2::text)::jsonb, $2::text, $3::text, $4::bool,
+                 $5::text, $6::text)",
         table_name(model)
     )
 }
@@ -166,10 +170,13 @@ pub(super) async fn insert_run(
             };
             steps.push(Box::pin(async move {
                 let c = Columns::of(&p.doc);
+                let jsonb = jsonb_text(&p.doc);
                 let result = tx
                     .execute(
                         stmt,
-                        &[&p.id, &p.text, &c.owner, &c.deleted, &c.created, &c.updated],
+                        &[
+                            &p.id, &p.text, &c.owner, &c.deleted, &c.created, &c.updated, &jsonb,
+                        ],
                     )
                     .await
                     .map(|_| ());
