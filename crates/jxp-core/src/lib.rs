@@ -45,6 +45,6 @@ pub use realtime::{
     CloseReason, Connection, Hub, Outbound, Outlet, PushError, RealtimeSettings, Responder,
     SubscribeError, SubscribeOk, SubscribeRequest,
 };
-pub use secret::ct_eq;
+pub use secret::{REDACTED, ct_eq, shown as shown_secret};
 pub use tables::table_specs;
 pub use write::WriteOptions;

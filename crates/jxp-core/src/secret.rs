@@ -19,6 +19,14 @@ pub fn hash_secret(secret: &str) -> String {
     hex(&Sha256::digest(secret.as_bytes()))
 }
 
+/// What a `Debug` shows in place of a secret.
+pub const REDACTED: &str = "<redacted>";
+
+/// A secret setting as a `Debug` shows it: whether it is set, never its value.
+pub fn shown(secret: &Option<String>) -> Option<&'static str> {
+    secret.as_ref().map(|_| REDACTED)
+}
+
 /// Compares two strings without an early exit on the first difference.
 pub fn ct_eq(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());

@@ -33,8 +33,8 @@ pub use observe::{ACCESS_TARGET, AccessFormat, install_metrics, write_access_lin
 pub use routes::is_api_path;
 pub use ws::WsSettings;
 
-/// Settings of the HTTP layer.
-#[derive(Debug, Clone)]
+/// Settings of the HTTP layer. Its `Debug` leaves `METRICS_TOKEN` out.
+#[derive(Clone)]
 pub struct HttpSettings {
     /// Largest accepted request body in bytes (413 above).
     pub body_limit: usize,
@@ -65,6 +65,33 @@ pub struct HttpSettings {
     pub metrics_enabled: bool,
     /// `METRICS_TOKEN`: a bearer token that may read `/metrics` without being an admin.
     pub metrics_token: Option<String>,
+}
+
+impl std::fmt::Debug for HttpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpSettings")
+            .field("body_limit", &self.body_limit)
+            .field("trust_forwarded_for", &self.trust_forwarded_for)
+            .field("ws", &self.ws)
+            .field("cache_enabled", &self.cache_enabled)
+            .field("cache_ttl", &self.cache_ttl)
+            .field("cors", &self.cors)
+            .field("docs", &self.docs)
+            .field("header_timeout", &self.header_timeout)
+            .field("body_timeout", &self.body_timeout)
+            .field("keep_alive_timeout", &self.keep_alive_timeout)
+            .field(
+                "max_connections_per_client",
+                &self.max_connections_per_client,
+            )
+            .field("mcp", &self.mcp)
+            .field("metrics_enabled", &self.metrics_enabled)
+            .field(
+                "metrics_token",
+                &jxp_core::shown_secret(&self.metrics_token),
+            )
+            .finish()
+    }
 }
 
 impl Default for HttpSettings {

@@ -26,11 +26,23 @@ pub struct ConfigError {
     pub expected: String,
 }
 
-/// Where documents live.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where documents live. Its `Debug` leaves a PostgreSQL URL, which may hold a password, out.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Database {
     Sqlite(PathBuf),
     Postgres(String),
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Database::Sqlite(path) => f.debug_tuple("Sqlite").field(path).finish(),
+            Database::Postgres(_) => f
+                .debug_tuple("Postgres")
+                .field(&jxp_core::REDACTED)
+                .finish(),
+        }
+    }
 }
 
 /// How logs are written.
@@ -40,8 +52,9 @@ pub enum LogFormat {
     Json,
 }
 
-/// Everything `jxp serve` needs.
-#[derive(Debug, Clone)]
+/// Everything `jxp serve` needs. Its `Debug` shows no secret: the shared secret, the
+/// PostgreSQL URL, `SMTP_URL` and `METRICS_TOKEN` are left out.
+#[derive(Clone)]
 pub struct Config {
     pub host: IpAddr,
     pub port: u16,
@@ -62,6 +75,32 @@ pub struct Config {
     pub script_memory_mb: u64,
     pub core: Settings,
     pub http: HttpSettings,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("api_url", &self.api_url)
+            .field("model_dir", &self.model_dir)
+            .field("database", &self.database)
+            .field(
+                "shared_secret",
+                &jxp_core::shown_secret(&self.shared_secret),
+            )
+            .field("token_expiry", &self.token_expiry)
+            .field("refresh_token_expiry", &self.refresh_token_expiry)
+            .field("changelog_retention", &self.changelog_retention)
+            .field("sqlite_synchronous", &self.sqlite_synchronous)
+            .field("database_pool_size", &self.database_pool_size)
+            .field("log_format", &self.log_format)
+            .field("script_timeout", &self.script_timeout)
+            .field("script_memory_mb", &self.script_memory_mb)
+            .field("core", &self.core)
+            .field("http", &self.http)
+            .finish()
+    }
 }
 
 /// The given values, and the names read from them (so a test can hold the reads and the
@@ -466,6 +505,33 @@ mod tests {
         assert_eq!(c.token_expiry, 86_400);
         assert_eq!(c.database_pool_size, 16);
         assert_eq!(c.http.cors, CorsOrigins::SameOrigin);
+    }
+
+    #[test]
+    fn debug_shows_no_secret() {
+        let c = Config::from_vars(vars(&[
+            ("DATABASE_URL", "postgres://jxp:db-password-1@127.0.0.1/jxp"),
+            ("SHARED_SECRET", "shared-secret-of-32-characters!!"),
+            (
+                "SMTP_URL",
+                "smtp://mailer:smtp-password-2@mail.example.com:587",
+            ),
+            ("SMTP_FROM", "jxp@example.com"),
+            ("PASSWORD_RECOVERY_URL", "https://app.example.com/reset"),
+            ("METRICS_TOKEN", "metrics-token-3"),
+        ]))
+        .unwrap();
+        let shown = format!("{c:?} {:?} {:?}", c.core, c.http);
+        for secret in [
+            "db-password-1",
+            "shared-secret-of-32",
+            "smtp-password-2",
+            "metrics-token-3",
+        ] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        // What is not secret is still there to debug with.
+        assert!(shown.contains("jxp@example.com") && shown.contains("<redacted>"));
     }
 
     #[test]

@@ -5,14 +5,25 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::error::CoreError;
 
-/// Where and how recovery emails go.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where and how recovery emails go. Its `Debug` leaves the URL, which may hold a password,
+/// out.
+#[derive(Clone, PartialEq, Eq)]
 pub struct SmtpSettings {
     /// `smtp://user:pass@host:port` (add `?tls=required` for STARTTLS) or `smtps://…`.
     pub url: String,
     pub from: String,
     /// The front-end page that takes the token: `…?token=<jwt>`.
     pub recovery_url: String,
+}
+
+impl std::fmt::Debug for SmtpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpSettings")
+            .field("url", &crate::secret::REDACTED)
+            .field("from", &self.from)
+            .field("recovery_url", &self.recovery_url)
+            .finish()
+    }
 }
 
 /// Sends the recovery link to `to`.

@@ -4,8 +4,8 @@
 use super::mail::SmtpSettings;
 use super::ratelimit::RateLimitSettings;
 
-/// Settings of authentication.
-#[derive(Debug, Clone)]
+/// Settings of authentication. Its `Debug` leaves the shared secret out.
+#[derive(Clone)]
 pub struct AuthSettings {
     /// Answered as `provider` by `/login`.
     pub api_url: String,
@@ -15,6 +15,19 @@ pub struct AuthSettings {
     pub refresh_token_expiry_secs: u64,
     pub smtp: Option<SmtpSettings>,
     pub rate_limit: RateLimitSettings,
+}
+
+impl std::fmt::Debug for AuthSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthSettings")
+            .field("api_url", &self.api_url)
+            .field("shared_secret", &crate::secret::shown(&self.shared_secret))
+            .field("token_expiry_secs", &self.token_expiry_secs)
+            .field("refresh_token_expiry_secs", &self.refresh_token_expiry_secs)
+            .field("smtp", &self.smtp)
+            .field("rate_limit", &self.rate_limit)
+            .finish()
+    }
 }
 
 impl Default for AuthSettings {
