@@ -1,13 +1,13 @@
 //! Where the binary's log lines go: stderr, through a shared buffer. With the access log on
 //! there is a line per request, and a system call per line on the request's thread (or a
 //! wake-up of a writer thread per line) costs more than the request's own logging; here a line
-//! is a copy into the buffer under a lock, and the buffer is written out when it fills, every
-//! 50 ms by a flusher thread, and at once for warnings and errors, so those are on stderr before
-//! anything that follows them can stop the process. The access log's lines, formatted by
+//! is a copy into the buffer under a lock, and the buffer is written out (after the lock is let
+//! go) when it fills, every 50 ms by a flusher thread, and at once for warnings and errors, so
+//! those are on stderr before anything that follows them can stop the process. The access log's lines, formatted by
 //! `jxp_http` without a `tracing` event, come through the same buffer, so lines never interleave.
 
 use std::io::{self, Write};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tracing::{Level, Metadata};
@@ -62,17 +62,22 @@ impl BufferedStderr {
     }
 
     fn flush_now(&self) {
-        let mut buffer = jxp_model::sync::lock(&self.buffer);
-        write_out(&mut buffer);
+        write_out(jxp_model::sync::lock(&self.buffer));
     }
 }
 
-/// Writes and empties `buffer`; a log that cannot be written has nowhere to say so.
-fn write_out(buffer: &mut Vec<u8>) {
-    if !buffer.is_empty() {
-        let _ = io::stderr().lock().write_all(buffer);
-        buffer.clear();
+/// Writes out and empties the locked buffer; a log that cannot be written has nowhere to say
+/// so. The bytes are taken out and written after the buffer's lock is let go, so other threads
+/// go on appending meanwhile; stderr's lock is taken before, so whoever takes the next bytes
+/// out writes them after these.
+fn write_out(mut buffer: MutexGuard<'_, Vec<u8>>) {
+    if buffer.is_empty() {
+        return;
     }
+    let out = std::mem::replace(&mut *buffer, Vec::with_capacity(HIGH_WATER));
+    let mut stderr = io::stderr().lock();
+    drop(buffer);
+    let _ = stderr.write_all(&out);
 }
 
 /// One line's writer: appends to the buffer; `urgent` ones (warnings and errors) go out at once.
@@ -86,7 +91,7 @@ impl Write for LineWriter<'_> {
         let mut buffer = jxp_model::sync::lock(self.buffer);
         buffer.extend_from_slice(bytes);
         if self.urgent || buffer.len() >= HIGH_WATER {
-            write_out(&mut buffer);
+            write_out(buffer);
         }
         Ok(bytes.len())
     }
