@@ -1,13 +1,13 @@
 //! Where the binary's log lines go: stderr, through a shared buffer. With the access log on
 //! there is a line per request, and a system call per line on the request's thread (or a
 //! wake-up of a writer thread per line) costs more than the request's own logging; here a line
-//! is a copy into the buffer under a lock, and the buffer is written out when it fills, every
-//! 50 ms by a flusher thread, and at once for warnings and errors, so those are on stderr before
-//! anything that follows them can stop the process. The access log's lines, formatted by
+//! is a copy into the buffer under a lock, and the buffer is written out (after the lock is let
+//! go) when it fills, every 50 ms by a flusher thread, and at once for warnings and errors, so
+//! those are on stderr before anything that follows them can stop the process. The access log's lines, formatted by
 //! `jxp_http` without a `tracing` event, come through the same buffer, so lines never interleave.
 
 use std::io::{self, Write};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tracing::{Level, Metadata};
@@ -21,7 +21,14 @@ const FLUSH_EVERY: Duration = Duration::from_millis(50);
 /// The log's destination: stderr behind a buffer.
 #[derive(Clone)]
 pub struct BufferedStderr {
-    buffer: Arc<Mutex<Vec<u8>>>,
+    buffer: Arc<Mutex<Lines>>,
+}
+
+/// The lines waiting to be written, and the emptied buffer of the last write-out, kept so
+/// that a write-out neither allocates a buffer nor frees one.
+struct Lines {
+    waiting: Vec<u8>,
+    spare: Vec<u8>,
 }
 
 /// Writes the buffer out when dropped (at the end of `run`), so no line is left behind.
@@ -37,7 +44,10 @@ impl BufferedStderr {
     /// The writer and the guard that flushes it at the end; starts the flusher thread.
     pub fn start() -> (Self, FlushOnDrop) {
         let out = BufferedStderr {
-            buffer: Arc::new(Mutex::new(Vec::with_capacity(HIGH_WATER))),
+            buffer: Arc::new(Mutex::new(Lines {
+                waiting: Vec::with_capacity(HIGH_WATER),
+                spare: Vec::new(),
+            })),
         };
         let flusher = out.clone();
         // A detached thread: it sleeps, and the process ending ends it.
@@ -62,31 +72,40 @@ impl BufferedStderr {
     }
 
     fn flush_now(&self) {
-        let mut buffer = jxp_model::sync::lock(&self.buffer);
-        write_out(&mut buffer);
+        write_out(&self.buffer, jxp_model::sync::lock(&self.buffer));
     }
 }
 
-/// Writes and empties `buffer`; a log that cannot be written has nowhere to say so.
-fn write_out(buffer: &mut Vec<u8>) {
-    if !buffer.is_empty() {
-        let _ = io::stderr().lock().write_all(buffer);
-        buffer.clear();
+/// Writes out and empties the locked buffer; a log that cannot be written has nowhere to say
+/// so. The bytes are taken out and written after the buffer's lock is let go, so other threads
+/// go on appending meanwhile; stderr's lock is taken before, so whoever takes the next bytes
+/// out writes them after these.
+fn write_out(buffer: &Mutex<Lines>, mut lines: MutexGuard<'_, Lines>) {
+    if lines.waiting.is_empty() {
+        return;
     }
+    let spare = std::mem::take(&mut lines.spare);
+    let mut out = std::mem::replace(&mut lines.waiting, spare);
+    let mut stderr = io::stderr().lock();
+    drop(lines);
+    let _ = stderr.write_all(&out);
+    drop(stderr);
+    out.clear();
+    jxp_model::sync::lock(buffer).spare = out;
 }
 
 /// One line's writer: appends to the buffer; `urgent` ones (warnings and errors) go out at once.
 pub struct LineWriter<'a> {
-    buffer: &'a Mutex<Vec<u8>>,
+    buffer: &'a Mutex<Lines>,
     urgent: bool,
 }
 
 impl Write for LineWriter<'_> {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        let mut buffer = jxp_model::sync::lock(self.buffer);
-        buffer.extend_from_slice(bytes);
-        if self.urgent || buffer.len() >= HIGH_WATER {
-            write_out(&mut buffer);
+        let mut lines = jxp_model::sync::lock(self.buffer);
+        lines.waiting.extend_from_slice(bytes);
+        if self.urgent || lines.waiting.len() >= HIGH_WATER {
+            write_out(self.buffer, lines);
         }
         Ok(bytes.len())
     }

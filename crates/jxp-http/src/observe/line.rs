@@ -7,7 +7,7 @@
 use std::cell::RefCell;
 use std::io::Write as _;
 use std::sync::OnceLock;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::http::{Method, Uri};
 
@@ -45,16 +45,40 @@ pub(super) struct Access<'a> {
     pub status: u16,
     pub bytes: Option<u64>,
     pub duration: Duration,
+    /// When the request ended: the line's time is read from it rather than from the clock.
+    pub ended: Instant,
     pub user: Option<&'a str>,
 }
 
-/// A line being written, the redacted path before it is escaped for JSON, and the last
-/// second's timestamp text (`2026-01-31T23:59:59`), reused while the second lasts.
+/// A line being written, the last second's timestamp text (`2026-01-31T23:59:59`), reused
+/// while the second lasts, and a reading of both clocks that dates each line from its
+/// request's end without a second read of the clock.
 #[derive(Default)]
 struct Buffers {
     line: Vec<u8>,
-    path: String,
     second: Option<(u64, [u8; 19])>,
+    clock: Option<(Instant, SystemTime)>,
+}
+
+/// How long a reading of both clocks serves before it is taken again, so that the line's time
+/// follows a change of the system clock within a second.
+const CLOCK_REREAD: Duration = Duration::from_secs(1);
+
+/// The system time at `at`, counted on from `clock`, itself read again when it has served
+/// for [`CLOCK_REREAD`] (or lies after `at`).
+fn wall_time(clock: &mut Option<(Instant, SystemTime)>, at: Instant) -> SystemTime {
+    if let Some((instant, system)) = *clock
+        && let Some(since) = at.checked_duration_since(instant)
+        && since < CLOCK_REREAD
+    {
+        return system + since;
+    }
+    let (instant, system) = (Instant::now(), SystemTime::now());
+    *clock = Some((instant, system));
+    match instant.checked_duration_since(at) {
+        Some(before) => system.checked_sub(before).unwrap_or(system),
+        None => system,
+    }
 }
 
 thread_local! {
@@ -77,7 +101,8 @@ pub(super) fn write(access: &Access<'_>) -> bool {
             Err(_) => &mut fresh,
         };
         buffers.line.clear();
-        format_line(buffers, *format, SystemTime::now(), access);
+        let now = wall_time(&mut buffers.clock, access.ended);
+        format_line(buffers, *format, now, access);
         sink(&buffers.line);
     });
     true
@@ -87,9 +112,7 @@ pub(super) fn write(access: &Access<'_>) -> bool {
 /// digit by digit rather than through `fmt`, which cost more than the rest of the line.
 fn format_line(buffers: &mut Buffers, format: AccessFormat, now: SystemTime, a: &Access<'_>) {
     let Buffers {
-        line: buf,
-        path,
-        second,
+        line: buf, second, ..
     } = buffers;
     match format {
         AccessFormat::Json => {
@@ -97,11 +120,9 @@ fn format_line(buffers: &mut Buffers, format: AccessFormat, now: SystemTime, a: 
             timestamp(buf, second, now);
             buf.extend_from_slice(b"\",\"level\":\"INFO\",\"fields\":{\"method\":");
             json_str(buf, a.method.as_str());
-            buf.extend_from_slice(b",\"path\":");
-            // The path is gathered first, then escaped as a JSON string.
-            path.clear();
-            Redacted(a.uri).pieces(|piece| path.push_str(piece));
-            json_str(buf, path);
+            buf.extend_from_slice(b",\"path\":\"");
+            Redacted(a.uri).pieces(|piece| json_escape(buf, piece));
+            buf.push(b'"');
             buf.extend_from_slice(b",\"status\":");
             push_u64(buf, u64::from(a.status));
             if let Some(bytes) = a.bytes {
@@ -171,7 +192,41 @@ fn format_line(buffers: &mut Buffers, format: AccessFormat, now: SystemTime, a: 
 
 /// `s` as a JSON string literal.
 fn json_str(buf: &mut Vec<u8>, s: &str) {
-    let _ = serde_json::to_writer(buf, s);
+    buf.push(b'"');
+    json_escape(buf, s);
+    buf.push(b'"');
+}
+
+/// `s` inside a JSON string, escaped as `serde_json` escapes it: `\"`, `\\`, the short forms
+/// of the usual control characters and `\u00xx` for the rest. The runs between escapes (all
+/// of a path, as a rule) are copied whole.
+fn json_escape(buf: &mut Vec<u8>, s: &str) {
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let short: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0..0x20 => b"",
+            _ => continue,
+        };
+        buf.extend_from_slice(&bytes[start..i]);
+        start = i + 1;
+        if short.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            buf.extend_from_slice(b"\\u00");
+            buf.push(HEX[usize::from(b >> 4)]);
+            buf.push(HEX[usize::from(b & 0xf)]);
+        } else {
+            buf.extend_from_slice(short);
+        }
+    }
+    buf.extend_from_slice(&bytes[start..]);
 }
 
 /// `s` quoted as `{:?}` writes it (as the text format shows a string field): as it is when
@@ -356,6 +411,43 @@ mod tests {
         );
     }
 
+    #[test]
+    fn json_strings_are_escaped_as_serde_json_escapes_them() {
+        for s in [
+            "/api/plain",
+            "",
+            "q\"uote\\back",
+            "\n\r\t\u{8}\u{c}\u{0}\u{1f}\u{7f}",
+            "caf\u{e9} \u{1f600} \"end",
+        ] {
+            let mut ours = Vec::new();
+            json_str(&mut ours, s);
+            assert_eq!(
+                String::from_utf8(ours).unwrap(),
+                serde_json::to_string(s).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn the_lines_time_counts_on_from_one_reading_of_the_clock() {
+        let mut clock = None;
+        let start = Instant::now();
+        let first = wall_time(&mut clock, start);
+        let (instant, system) = clock.unwrap();
+        let later = instant + Duration::from_millis(300);
+        assert_eq!(
+            wall_time(&mut clock, later),
+            system + Duration::from_millis(300)
+        );
+        assert_eq!(clock, Some((instant, system)));
+        assert!(first <= system);
+        // Past the reread interval the clock is read afresh.
+        let much_later = instant + CLOCK_REREAD + Duration::from_millis(1);
+        let _ = wall_time(&mut clock, much_later);
+        assert_ne!(clock, Some((instant, system)));
+    }
+
     fn line(format: AccessFormat, user: Option<&str>, bytes: Option<u64>) -> String {
         let uri: Uri = "/api/logged?apikey=K&limit=5&q=%22a%5C%22".parse().unwrap();
         let access = Access {
@@ -364,6 +456,7 @@ mod tests {
             status: 403,
             bytes,
             duration: Duration::from_micros(250),
+            ended: Instant::now(),
             user,
         };
         let mut buffers = Buffers::default();

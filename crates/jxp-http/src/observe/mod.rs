@@ -6,8 +6,9 @@
 mod line;
 mod redact;
 
+use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::{OnceLock, RwLock};
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use axum::body::HttpBody as _;
@@ -15,7 +16,6 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
-use jxp_model::sync::{read, write};
 use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -82,11 +82,12 @@ pub fn install_metrics() -> Option<PrometheusHandle> {
         .clone()
 }
 
-/// The HTTP side of the metrics: the exporter's handle and each route's counter and histogram,
-/// made the first time a (route, method, status) is seen.
+/// The HTTP side of the metrics: the exporter's handle. Each route's counter and histogram are
+/// made the first time a (route, method, status) is seen on a thread and kept in that thread's
+/// [`HANDLES`]: the recorder is the process's one, so a handle made for the same labels on any
+/// thread, for any server in the process, is the same series.
 pub(crate) struct HttpMetrics {
     handle: Option<PrometheusHandle>,
-    routes: RwLock<HashMap<Box<str>, Vec<RouteHandles>>>,
 }
 
 struct RouteHandles {
@@ -96,11 +97,16 @@ struct RouteHandles {
     latency: Histogram,
 }
 
+thread_local! {
+    /// Each route's handles, per thread, so that counting a request takes no lock shared with
+    /// the other workers.
+    static HANDLES: RefCell<HashMap<Box<str>, Vec<RouteHandles>>> = RefCell::default();
+}
+
 impl HttpMetrics {
     pub(crate) fn new(enabled: bool) -> Self {
         HttpMetrics {
             handle: if enabled { install_metrics() } else { None },
-            routes: RwLock::default(),
         }
     }
 
@@ -111,34 +117,35 @@ impl HttpMetrics {
 
     fn record(&self, route: &str, method: &'static str, status: StatusCode, seconds: f64) {
         let status = status.as_u16();
-        let hit = |list: &Vec<RouteHandles>| {
-            list.iter()
-                .find(|h| h.method == method && h.status == status)
-                .map(|h| {
-                    h.requests.increment(1);
-                    h.latency.record(seconds);
-                })
-        };
-        if read(&self.routes).get(route).and_then(hit).is_some() {
-            return;
-        }
-        let labels = [
-            ("route", route.to_owned()),
-            ("method", method.to_owned()),
-            ("status", status.to_string()),
-        ];
-        let handles = RouteHandles {
-            method,
-            status,
-            requests: metrics::counter!("jxp_http_requests_total", &labels),
-            latency: metrics::histogram!("jxp_http_request_duration_seconds", &labels),
-        };
-        handles.requests.increment(1);
-        handles.latency.record(seconds);
-        write(&self.routes)
-            .entry(route.into())
-            .or_default()
-            .push(handles);
+        HANDLES.with(|handles| {
+            // A re-entrant borrow cannot happen (recording does not come back here); were it
+            // to, the request goes uncounted rather than panicking.
+            let Ok(mut handles) = handles.try_borrow_mut() else {
+                return;
+            };
+            if let Some(h) = handles.get(route).and_then(|list| {
+                list.iter()
+                    .find(|h| h.method == method && h.status == status)
+            }) {
+                h.requests.increment(1);
+                h.latency.record(seconds);
+                return;
+            }
+            let labels = [
+                ("route", route.to_owned()),
+                ("method", method.to_owned()),
+                ("status", status.to_string()),
+            ];
+            let h = RouteHandles {
+                method,
+                status,
+                requests: metrics::counter!("jxp_http_requests_total", &labels),
+                latency: metrics::histogram!("jxp_http_request_duration_seconds", &labels),
+            };
+            h.requests.increment(1);
+            h.latency.record(seconds);
+            handles.entry(route.into()).or_default().push(h);
+        });
     }
 
     /// Keeps the exporter's histogram buffers drained between scrapes.
@@ -220,7 +227,8 @@ pub(crate) async fn observe(State(state): State<AppState>, req: Request, next: N
             (response, USER.with(std::cell::Cell::get))
         })
         .await;
-    let elapsed = started.elapsed();
+    let ended = Instant::now();
+    let elapsed = ended.duration_since(started);
     let status = response.status();
     if metrics {
         let route = route.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
@@ -236,6 +244,7 @@ pub(crate) async fn observe(State(state): State<AppState>, req: Request, next: N
             status: status.as_u16(),
             bytes,
             duration: elapsed,
+            ended,
             user: user.as_ref().map(UserId::as_str),
         };
         if line::write(&access) {
