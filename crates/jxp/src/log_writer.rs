@@ -3,8 +3,9 @@
 //! wake-up of a writer thread per line) costs more than the request's own logging; here a line
 //! is a copy into the buffer under a lock, and the buffer is written out (after the lock is let
 //! go) when it fills, every 50 ms by a flusher thread, and at once for warnings and errors, so
-//! those are on stderr before anything that follows them can stop the process. The access log's lines, formatted by
-//! `jxp_http` without a `tracing` event, come through the same buffer, so lines never interleave.
+//! those are on stderr before anything that follows them can stop the process. The access
+//! log's lines, formatted by `jxp_http` without a `tracing` event, come through the same
+//! buffer, so lines never interleave.
 
 use std::io::{self, Write};
 use std::sync::{Arc, Mutex, MutexGuard};
