@@ -77,7 +77,7 @@ fn postgres_advice(url: &str, file: &Path) -> String {
 
 /// `url` without its password (in the user part or a `password` parameter), and the schema
 /// its `options` put first on the search path, if any.
-fn redacted_url(url: &str) -> (String, Option<String>) {
+pub(crate) fn redacted_url(url: &str) -> (String, Option<String>) {
     let (scheme, rest) = url.split_once("://").unwrap_or(("postgres", url));
     let (before_query, query) = match rest.split_once('?') {
         Some((b, q)) => (b, Some(q)),

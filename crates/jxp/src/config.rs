@@ -161,6 +161,15 @@ impl Vars {
     }
 }
 
+/// A URL as an error repeats it: without the password it may hold.
+fn shown_url(url: &str) -> String {
+    if url.contains("://") {
+        crate::backup::redacted_url(url).0
+    } else {
+        url.to_owned()
+    }
+}
+
 fn bad(var: &str, value: &str, expected: &str) -> ConfigError {
     ConfigError {
         var: var.to_owned(),
@@ -207,7 +216,7 @@ impl Config {
                 if path.is_empty() || path.contains("://") {
                     return Err(bad(
                         "DATABASE_URL",
-                        url,
+                        &shown_url(url),
                         "a SQLite file path (sqlite://path) or postgres://…",
                     ));
                 }
@@ -274,7 +283,7 @@ impl Config {
                 if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
                     return Err(bad(
                         "SMTP_URL",
-                        url,
+                        &shown_url(url),
                         "smtp://user:pass@host:port or smtps://…",
                     ));
                 }
@@ -505,6 +514,28 @@ mod tests {
         assert_eq!(c.token_expiry, 86_400);
         assert_eq!(c.database_pool_size, 16);
         assert_eq!(c.http.cors, CorsOrigins::SameOrigin);
+    }
+
+    #[test]
+    fn a_bad_url_is_repeated_without_its_password() {
+        let db = Config::from_vars(vars(&[("DATABASE_URL", "mysql://me:pw-in-db-url@db/x")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            db.contains("mysql://me@db/x") && !db.contains("pw-in-db-url"),
+            "{db}"
+        );
+        let smtp = Config::from_vars(vars(&[
+            ("SMTP_URL", "http://mailer:pw-in-smtp-url@mail.example.com"),
+            ("SMTP_FROM", "jxp@example.com"),
+            ("PASSWORD_RECOVERY_URL", "https://app.example.com/reset"),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            smtp.contains("SMTP_URL") && !smtp.contains("pw-in-smtp-url"),
+            "{smtp}"
+        );
     }
 
     #[test]
