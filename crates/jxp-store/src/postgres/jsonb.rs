@@ -48,17 +48,18 @@ pub(crate) fn jsonb_text(doc: &Document) -> Option<String> {
     if !doc.values().any(has_exponent_whole) {
         return None;
     }
-    let mut out = Vec::new();
-    let mut ser = Serializer::with_formatter(&mut out, JsonbFormatter);
-    serde::Serialize::serialize(doc, &mut ser).ok()?;
-    String::from_utf8(out).ok()
+    text_of(doc).ok()
 }
 
 /// [`jsonb_text`] for one value (a default written into existing documents), always text.
 pub(crate) fn jsonb_value_text(v: &Value) -> Result<String, serde_json::Error> {
+    text_of(v)
+}
+
+/// `v` as compact JSON through [`JsonbFormatter`].
+fn text_of<T: serde::Serialize + ?Sized>(v: &T) -> Result<String, serde_json::Error> {
     let mut out = Vec::new();
-    let mut ser = Serializer::with_formatter(&mut out, JsonbFormatter);
-    serde::Serialize::serialize(v, &mut ser)?;
+    v.serialize(&mut Serializer::with_formatter(&mut out, JsonbFormatter))?;
     Ok(String::from_utf8_lossy(&out).into_owned())
 }
 
