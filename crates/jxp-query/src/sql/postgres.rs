@@ -266,6 +266,19 @@ impl Dialect for Postgres {
 
     fn equality(q: &mut SqlQuery, t: &Target<'_>, group: usize, values: &[&Value]) {
         match group {
+            // A flag compared with booleans only is compared as the `boolean` it is, so the
+            // planner reads the column's statistics (`_deleted::int = 0::numeric` is an
+            // expression it knows nothing about, guessed to keep 0.5% of the rows, which
+            // turns a grouping of every document into a sort spilled to disk).
+            NUMBERS
+                if matches!(t, Target::Column(_, ColumnType::Flag))
+                    && values.iter().all(|v| v.is_boolean()) =>
+            {
+                q.sql.push('(');
+                json(q, t);
+                bind_list::<Self>(q, values, "::boolean");
+                q.sql.push(')');
+            }
             NUMBERS => {
                 q.sql.push('(');
                 num(q, t);
@@ -548,8 +561,20 @@ mod tests {
         );
         assert_eq!(pg_doc_text("a.b").as_deref(), Some("(doc->'a'->>'b')"));
         let q = render(&Filter::cond(Path::plain("_deleted"), Op::Eq, json!(false)));
-        assert_eq!(q.sql, "(((_deleted::int) = $1::text::numeric))");
+        assert_eq!(q.sql, "((_deleted = $1::text::boolean))");
         assert_eq!(q.params, vec![SqlParam::Int(0)]);
+        assert_eq!(SqlParam::Int(0).to_pg_text().as_deref(), Some("0"));
+        // A number (or a mix) still compares the flag as 0 or 1.
+        let q = render(&Filter::cond(
+            Path::plain("_deleted"),
+            Op::In,
+            json!([true, 0]),
+        ));
+        assert_eq!(
+            q.sql,
+            "(((_deleted::int) IN ($1::text::numeric,$2::text::numeric)))"
+        );
+        assert_eq!(q.params, vec![SqlParam::Int(1), SqlParam::Int(0)]);
         let q = render(&Filter::cond(Path::plain("n"), Op::Gt, json!(2.5)));
         assert_eq!(q.sql, "(jxp_num((doc->'n')) > $1::text::numeric)");
         let q = render(&Filter::cond(Path::plain("o"), Op::Eq, json!({"a": 1})));

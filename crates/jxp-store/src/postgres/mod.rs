@@ -119,11 +119,25 @@ fn channel_for(schema: &str) -> String {
     channel
 }
 
+/// Turns PostgreSQL's JIT compilation off for the pool's connections (after any `options`
+/// the URL gives). Its threshold is a plan's estimated cost, which a scan of a large table
+/// passes at once: a grouping of a million documents spent seconds compiling (inlining and
+/// optimising) before it read a row, and a filtered list a tenth of a second, every time, as
+/// the compiled code is not kept. jxp's statements are short and varied; none gains.
+fn without_jit(config: &mut tokio_postgres::Config) {
+    let options = match config.get_options() {
+        Some(given) if !given.trim().is_empty() => format!("{given} -c jit=off"),
+        _ => "-c jit=off".to_owned(),
+    };
+    config.options(&options);
+}
+
 impl PostgresStore {
     /// Connects, creates the system tables and functions, and starts the listener; answers
     /// once the listener is listening, so every write made after it is on the stream.
     pub async fn connect(options: PostgresOptions) -> Result<Self, StoreError> {
-        let (config, tls) = tls::connect_config(&options.url)?;
+        let (mut config, tls) = tls::connect_config(&options.url)?;
+        without_jit(&mut config);
         let manager = Manager::from_config(
             config.clone(),
             tls.clone(),
@@ -283,7 +297,11 @@ impl Store for PostgresStore {
         }
         let client = self.cancelling().await?;
         let answer = group::aggregate(client.client()?, model, grouping).await;
-        client.finished();
+        // A grouping runs in a transaction; one that failed may have left it open, so its
+        // connection is retired rather than pooled.
+        if answer.is_ok() {
+            client.finished();
+        }
         answer.map(Some)
     }
 
@@ -296,7 +314,12 @@ impl Store for PostgresStore {
             return Ok(None);
         }
         let client = self.pool.get().await?;
-        group::explain(&client, model, grouping).await.map(Some)
+        let answer = group::explain(&client, model, grouping).await;
+        if answer.is_err() {
+            // As for `aggregate`: a transaction may be left open on it.
+            drop(deadpool_postgres::Object::take(client));
+        }
+        answer.map(Some)
     }
 
     async fn explain(
@@ -343,4 +366,24 @@ pub async fn postgres_schema_url(url: &str, schema: &str) -> Result<String, Stor
     created?;
     let sep = if url.contains('?') { '&' } else { '?' };
     Ok(format!("{url}{sep}options=-c%20search_path%3D{schema}"))
+}
+
+// Tests only: an unwrap or expect here is an assertion; failing is how the test reports.
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use super::without_jit;
+
+    #[test]
+    fn jit_is_turned_off_after_the_options_the_url_gives() {
+        let mut bare = tokio_postgres::Config::from_str("postgres://u@h/db").unwrap();
+        without_jit(&mut bare);
+        assert_eq!(bare.get_options(), Some("-c jit=off"));
+        let mut given =
+            tokio_postgres::Config::from_str("postgres://u@h/db?options=-c%20work_mem%3D64MB")
+                .unwrap();
+        without_jit(&mut given);
+        assert_eq!(given.get_options(), Some("-c work_mem=64MB -c jit=off"));
+    }
 }

@@ -226,3 +226,51 @@ async fn groups_in_the_database_keep_to_the_readers_scope() {
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
+
+/// PostgreSQL groups in a hash table, not by sorting every matching row; a grouping whose
+/// statement the database refuses answers the caller's error and leaves no connection in a
+/// transaction: every request after it, more than the pool holds, is answered as before.
+#[tokio::test]
+async fn groups_hash_and_a_refused_group_leaves_nothing_behind() {
+    let w = world(&[]).await;
+    let s = &w.s;
+    for (i, (foo, n)) in [
+        ("apple", json!(3)),
+        ("pear", json!(1.5)),
+        ("apple", json!(2)),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let body = json!({"foo": foo, "n": n, "bar": format!("h{i}")});
+        create_as(s, &w.admin, "test", body).await;
+    }
+    let pipeline = json!([{"$group": {"_id": "$foo", "total": {"$sum": "$n"}}}]);
+    let want = json!([{"_id": "apple", "total": 5}, {"_id": "pear", "total": 1.5}]);
+    assert_eq!(agg(s, "test", pipeline.clone()).await, want);
+    let plan = explained(s, &w.admin, "test", &pipeline).await;
+    assert_eq!(plan["in_database"], true, "{plan}");
+    let lines = plan["plan"].to_string();
+    let postgres = crate::harness::test_postgres().is_some();
+    if postgres {
+        assert!(lines.contains("HashAggregate"), "{plan}");
+        assert!(!lines.contains("GroupAggregate"), "{plan}");
+    }
+    // `\p{L}` is a regex PostgreSQL cannot compile (SQLite's runs it).
+    let refused = json!([
+        {"$match": {"foo": {"$regex": "\\p{L}"}}},
+        {"$group": {"_id": "$foo", "total": {"$sum": "$n"}}}
+    ]);
+    let (status, body) = s.post("/aggregate/test", refused).await;
+    if postgres {
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    } else {
+        assert_eq!((status, &body["data"]), (StatusCode::OK, &want), "{body}");
+    }
+    for _ in 0..24 {
+        assert_eq!(agg(s, "test", pipeline.clone()).await, want);
+        let (status, body) = s.get("/api/test?filter[foo]=pear").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["data"].as_array().map(Vec::len), Some(1), "{body}");
+    }
+}
