@@ -119,14 +119,14 @@ fn channel_for(schema: &str) -> String {
     channel
 }
 
-/// Turns PostgreSQL's JIT compilation off for the pool's connections (after any `options`
-/// the URL gives). Its threshold is a plan's estimated cost, which a scan of a large table
+/// Turns PostgreSQL's JIT compilation off for the pool's connections, before any `options`
+/// the URL gives, so that an operator's `-c jit=on` there still wins. Its threshold is a plan's estimated cost, which a scan of a large table
 /// passes at once: a grouping of a million documents spent seconds compiling (inlining and
 /// optimising) before it read a row, and a filtered list a tenth of a second, every time, as
 /// the compiled code is not kept. jxp's statements are short and varied; none gains.
 fn without_jit(config: &mut tokio_postgres::Config) {
     let options = match config.get_options() {
-        Some(given) if !given.trim().is_empty() => format!("{given} -c jit=off"),
+        Some(given) if !given.trim().is_empty() => format!("-c jit=off {given}"),
         _ => "-c jit=off".to_owned(),
     };
     config.options(&options);
@@ -376,7 +376,7 @@ mod tests {
     use super::without_jit;
 
     #[test]
-    fn jit_is_turned_off_after_the_options_the_url_gives() {
+    fn jit_is_turned_off_unless_the_url_options_turn_it_on() {
         let mut bare = tokio_postgres::Config::from_str("postgres://u@h/db").unwrap();
         without_jit(&mut bare);
         assert_eq!(bare.get_options(), Some("-c jit=off"));
@@ -384,6 +384,11 @@ mod tests {
             tokio_postgres::Config::from_str("postgres://u@h/db?options=-c%20work_mem%3D64MB")
                 .unwrap();
         without_jit(&mut given);
-        assert_eq!(given.get_options(), Some("-c work_mem=64MB -c jit=off"));
+        assert_eq!(given.get_options(), Some("-c jit=off -c work_mem=64MB"));
+        let mut on =
+            tokio_postgres::Config::from_str("postgres://u@h/db?options=-c%20jit%3Don").unwrap();
+        without_jit(&mut on);
+        // PostgreSQL applies `-c` settings in order: the operator's comes last and wins.
+        assert_eq!(on.get_options(), Some("-c jit=off -c jit=on"));
     }
 }
