@@ -4,23 +4,26 @@
 //! app on the tokio runtime's handle; the wait blocks that thread, never an async worker.
 
 use std::cell::RefCell;
+use std::sync::Arc;
 
 use jxp_core::{App, CoreError, DeleteOptions, HookError, Identity, ListRequest, WriteOptions};
 use jxp_query::{Filter, parse_list_params, parse_mongo_filter};
 use serde_json::{Value, json};
 use tokio::runtime::Handle;
 
+use crate::pool::Site;
+
 /// Who a running call acts for and what it is about.
 pub(crate) struct CallEnv {
     pub app: App,
     pub handle: Handle,
-    pub identity: Identity,
+    pub identity: Arc<Identity>,
     /// The hook's model and document: a write to that same document from inside the hook is
     /// silenced, so its own hooks do not run again for it.
     pub model: String,
     pub id: Option<String>,
-    pub file: String,
-    pub export: String,
+    /// The export called, which the log names.
+    pub site: Arc<Site>,
     /// App errors raised by `ctx.db` calls, by index; one the script lets through is
     /// answered as the app would answer it.
     pub stash: Vec<CoreError>,
@@ -30,25 +33,20 @@ thread_local! {
     static ENV: RefCell<Vec<CallEnv>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Runs `f` with `env` as the current call's; answers `f`'s value and the stash.
-pub(crate) fn with_env<T>(env: CallEnv, f: impl FnOnce() -> T) -> (T, Vec<CoreError>) {
+/// Runs `f` with `env` as the current call's; answers `f`'s value and `env` back, its stash
+/// filled.
+pub(crate) fn with_env<T>(env: CallEnv, f: impl FnOnce() -> T) -> (T, Option<CallEnv>) {
     ENV.with(|e| e.borrow_mut().push(env));
     let out = f();
-    let stash = ENV
-        .with(|e| e.borrow_mut().pop())
-        .map(|env| env.stash)
-        .unwrap_or_default();
-    (out, stash)
+    (out, ENV.with(|e| e.borrow_mut().pop()))
 }
 
 /// `console.log/warn/error`: the server log, naming the file and export.
 pub(crate) fn native_log(level: i32, text: String) {
-    let (file, export) = ENV.with(|e| {
-        e.borrow()
-            .last()
-            .map(|env| (env.file.clone(), env.export.clone()))
-            .unwrap_or_default()
-    });
+    let site = ENV.with(|e| e.borrow().last().map(|env| env.site.clone()));
+    let (file, export) = site
+        .as_deref()
+        .map_or(("", ""), |s| (s.file.as_str(), s.label.as_str()));
     match level {
         0 => tracing::info!(script = %file, export = %export, "{text}"),
         1 => tracing::warn!(script = %file, export = %export, "{text}"),
@@ -67,7 +65,7 @@ pub(crate) fn native_db(system: bool, op: String, args: String) -> String {
                 if system {
                     Identity::system()
                 } else {
-                    env.identity.clone()
+                    Identity::clone(&env.identity)
                 },
                 env.model.clone(),
                 env.id.clone(),

@@ -8,9 +8,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use jxp_core::Identity;
 use rquickjs::loader::{ImportAttributes, Loader, Resolver};
 use rquickjs::module::Declared;
-use rquickjs::{Context, Ctx, Function, Module, Object, Runtime, Value as JsValue};
+use rquickjs::object::Property;
+use rquickjs::{
+    Array, Context, Ctx, Function, Module, Object, Runtime, String as JsString, Value as JsValue,
+};
 use serde_json::Value;
 
 use crate::bridge;
@@ -115,6 +119,8 @@ globalThis.JxpError = JxpError;
   const db = api(false);
   const system = api(true);
   const modules = new Map();
+  // Without a prototype, so that nothing a script puts on Object's or Array's reaches it.
+  const slots = Object.create(null);
   const entry = Object.freeze({
     add: (key, ns) => { modules.set(key, ns); },
     names: (key) => {
@@ -123,15 +129,18 @@ globalThis.JxpError = JxpError;
       const fns = ns.functions && typeof ns.functions === "object" ? Object.keys(ns.functions) : [];
       return [Object.keys(ns), fns];
     },
-    call: (key, name, isFunction, ctx) => {
-      const ns = modules.get(key);
-      const holder = isFunction ? ns.functions : ns;
-      const fn = holder[name];
-      if (typeof fn !== "function") throw new TypeError(`${name} is not a function`);
-      ctx.db = db;
-      ctx.system = system;
-      return fn(ctx);
+    bind: (slot, key, name, isFunction) => {
+      slots[slot] = (ctx) => {
+        const ns = modules.get(key);
+        const holder = isFunction ? ns.functions : ns;
+        const fn = holder[name];
+        if (typeof fn !== "function") throw new TypeError(`${name} is not a function`);
+        ctx.db = db;
+        ctx.system = system;
+        return fn(ctx);
+      };
     },
+    run: (slot, ctx) => slots[slot](ctx),
   });
   Object.defineProperty(globalThis, "__jxp", { value: entry });
 })();
@@ -139,6 +148,9 @@ globalThis.JxpError = JxpError;
 
 /// A runtime with every script loaded.
 pub(crate) struct Engine {
+    /// Which call sites' exports the prelude holds as functions of `ctx` alone (its `bind`),
+    /// done on a site's first call here, so that a call names only its slot.
+    bound: Vec<bool>,
     runtime: Runtime,
     context: Context,
     /// The end of the running call, in nanoseconds after `epoch` (0: no call is running).
@@ -208,6 +220,7 @@ impl Engine {
             return Err(f);
         }
         Ok(Engine {
+            bound: Vec::new(),
             runtime,
             context,
             deadline,
@@ -232,15 +245,29 @@ impl Engine {
         })
     }
 
-    /// Calls `target` with `ctx` (a JSON object, to which `db` and `system` are added) and
-    /// answers what it returned, awaited if it is a promise, as JSON (`undefined` → null).
-    pub fn call(&mut self, target: &Target, ctx_json: &Value) -> Result<Value, Failure> {
+    /// Calls `target` with `ctx`: `user` made from `user` when given (see `user_of`), then
+    /// the fields of `ctx_json` (a JSON object), then `db` and `system`. Answers what it
+    /// returned, awaited if it is a promise, as JSON text (`None` for `undefined` and null).
+    /// `slot` is the call site's: the number under which this runtime keeps the export bound.
+    pub fn call(
+        &mut self,
+        slot: usize,
+        target: &Target,
+        user: Option<&Identity>,
+        ctx_json: &Value,
+    ) -> Result<Answer, Failure> {
         self.interrupted.store(false, Ordering::Relaxed);
         self.deadline.store(
             self.epoch.elapsed().as_nanos() as u64 + self.caps.timeout.as_nanos() as u64,
             Ordering::Relaxed,
         );
-        let out = self.context.with(|ctx| call_in(&ctx, target, ctx_json));
+        if self.bound.len() <= slot {
+            self.bound.resize(slot + 1, false);
+        }
+        let bound = &mut self.bound[slot];
+        let out = self
+            .context
+            .with(|ctx| call_in(&ctx, slot, bound, target, (user, ctx_json)));
         self.deadline.store(0, Ordering::Relaxed);
         let timed_out = self.interrupted.load(Ordering::Relaxed);
         match out {
@@ -321,18 +348,29 @@ fn load_module<'js>(ctx: &Ctx<'js>, entry: &Object<'js>, source: &Source) -> rqu
     add.call::<_, ()>((source.key.as_str(), module.namespace()?))
 }
 
-fn call_in(ctx: &Ctx<'_>, target: &Target, ctx_json: &Value) -> Result<Value, Failure> {
-    let (key, name, nested) = match target {
-        Target::Export { key, name } => (key, name, false),
-        Target::Function { key, name } => (key, name, true),
-    };
+fn call_in(
+    ctx: &Ctx<'_>,
+    slot: usize,
+    bound: &mut bool,
+    target: &Target,
+    (user, ctx_json): (Option<&Identity>, &Value),
+) -> Result<Answer, Failure> {
     let failed = |e: rquickjs::Error| thrown(ctx, e);
-    let call: Function = entry(ctx).and_then(|e| e.get("call")).map_err(failed)?;
-    let text = serde_json::to_string(ctx_json).map_err(|e| Failure::Failed(e.to_string()))?;
-    let arg = ctx.json_parse(text).map_err(failed)?;
-    let mut out: JsValue = call
-        .call((key.as_str(), name.as_str(), nested, arg))
-        .map_err(failed)?;
+    let entry = entry(ctx).map_err(failed)?;
+    let slot = u32::try_from(slot).map_err(|e| Failure::Failed(e.to_string()))?;
+    if !*bound {
+        let (key, name, nested) = match target {
+            Target::Export { key, name } => (key, name, false),
+            Target::Function { key, name } => (key, name, true),
+        };
+        let bind: Function = entry.get("bind").map_err(failed)?;
+        bind.call::<_, ()>((slot, key.as_str(), name.as_str(), nested))
+            .map_err(failed)?;
+        *bound = true;
+    }
+    let run: Function = entry.get("run").map_err(failed)?;
+    let arg = ctx_of(ctx, user, ctx_json).map_err(failed)?;
+    let mut out: JsValue = run.call((slot, arg)).map_err(failed)?;
     if let Some(promise) = out.as_promise() {
         let promise = promise.clone();
         out = loop {
@@ -348,13 +386,101 @@ fn call_in(ctx: &Ctx<'_>, target: &Target, ctx_json: &Value) -> Result<Value, Fa
         };
     }
     if out.is_undefined() || out.is_null() {
-        return Ok(Value::Null);
+        return Ok(None);
     }
-    let text = match ctx.json_stringify(out).map_err(failed)? {
-        Some(s) => s.to_string().map_err(failed)?,
-        None => return Ok(Value::Null),
-    };
-    serde_json::from_str(&text).map_err(|e| Failure::Failed(e.to_string()))
+    match ctx.json_stringify(out).map_err(failed)? {
+        Some(s) => Ok(Some(s.to_string().map_err(failed)?)),
+        None => Ok(None),
+    }
+}
+
+/// What a call answered: its value as JSON text, `None` for `undefined` and null.
+pub(crate) type Answer = Option<String>;
+
+/// An answer as a JSON value (null for none).
+pub(crate) fn value_of(answer: Answer) -> Result<Value, Failure> {
+    match answer {
+        None => Ok(Value::Null),
+        Some(text) => serde_json::from_str(&text).map_err(|e| Failure::Failed(e.to_string())),
+    }
+}
+
+/// A call's `ctx`: `user` first when there is one, then the fields of `fields`.
+fn ctx_of<'js>(
+    ctx: &Ctx<'js>,
+    user: Option<&Identity>,
+    fields: &Value,
+) -> rquickjs::Result<JsValue<'js>> {
+    let object = Object::new(ctx.clone())?;
+    if let Some(who) = user {
+        object.prop("user", data(user_of(ctx, who)?))?;
+    }
+    if let Value::Object(fields) = fields {
+        for (key, item) in fields {
+            object.prop(key.as_str(), data(to_js(ctx, item)?))?;
+        }
+    }
+    Ok(object.into_value())
+}
+
+/// `ctx.user`: the acting user without secrets (`_id`, `id`, `name`, `email`, `admin`,
+/// `groups`), `{system: true, admin: true}` for the server itself, null for an anonymous
+/// caller. Made from the identity itself, with no JSON in between.
+fn user_of<'js>(ctx: &Ctx<'js>, who: &Identity) -> rquickjs::Result<JsValue<'js>> {
+    let text = |s: &str| JsString::from_str(ctx.clone(), s).map(JsString::into_value);
+    let flag = |b: bool| JsValue::new_bool(ctx.clone(), b);
+    let object = Object::new(ctx.clone())?;
+    match &who.user {
+        Some(u) => {
+            object.prop("_id", data(text(&u.id)?))?;
+            object.prop("id", data(text(&u.id)?))?;
+            object.prop("name", data(text(&u.name)?))?;
+            object.prop("email", data(text(&u.email)?))?;
+            object.prop("admin", data(flag(u.admin)))?;
+            let groups = Array::new(ctx.clone())?;
+            for (i, g) in (0u32..).zip(&u.groups) {
+                groups.as_object().prop(i, data(text(g)?))?;
+            }
+            object.prop("groups", data(groups.into_value()))?;
+        }
+        None if who.system => {
+            object.prop("system", data(flag(true)))?;
+            object.prop("admin", data(flag(true)))?;
+        }
+        None => return Ok(JsValue::new_null(ctx.clone())),
+    }
+    Ok(object.into_value())
+}
+
+/// A property as `JSON.parse` makes one: writable, enumerable, configurable.
+fn data(value: JsValue<'_>) -> Property<JsValue<'_>> {
+    Property::from(value).writable().enumerable().configurable()
+}
+
+/// A JSON value as a JavaScript value, made directly rather than printed and parsed again.
+/// Properties are defined, as `JSON.parse` does, not assigned: a key `__proto__` stays an own
+/// property, and a setter a script put on `Object.prototype` or `Array.prototype` is not run.
+fn to_js<'js>(ctx: &Ctx<'js>, value: &Value) -> rquickjs::Result<JsValue<'js>> {
+    Ok(match value {
+        Value::Null => JsValue::new_null(ctx.clone()),
+        Value::Bool(b) => JsValue::new_bool(ctx.clone(), *b),
+        Value::Number(n) => JsValue::new_number(ctx.clone(), n.as_f64().unwrap_or_default()),
+        Value::String(s) => JsString::from_str(ctx.clone(), s)?.into_value(),
+        Value::Array(items) => {
+            let array = Array::new(ctx.clone())?;
+            for (i, item) in (0u32..).zip(items) {
+                array.as_object().prop(i, data(to_js(ctx, item)?))?;
+            }
+            array.into_value()
+        }
+        Value::Object(fields) => {
+            let object = Object::new(ctx.clone())?;
+            for (key, item) in fields {
+                object.prop(key.as_str(), data(to_js(ctx, item)?))?;
+            }
+            object.into_value()
+        }
+    })
 }
 
 /// The failure an exception stands for.

@@ -10,11 +10,12 @@ use jxp_core::{
     WriteEvent, WrittenCtx,
 };
 use jxp_model::{Document, Model};
-use jxp_query::{Filter, parse_mongo_filter};
+use jxp_query::Filter;
 use serde_json::{Value, json};
 
 use crate::engine::Target;
-use crate::pool::{Job, Pool};
+use crate::filters::Filters;
+use crate::pool::{Job, Pool, Site};
 
 /// The exports of one script, as the check found them.
 pub(crate) struct Exports {
@@ -33,10 +34,10 @@ pub(crate) fn register(
 ) {
     let key = exports.key.as_str();
     for name in &exports.names {
-        let target = Target::Export {
+        let target = pool.site(Target::Export {
             key: key.to_owned(),
             name: name.clone(),
-        };
+        });
         let pool = pool.clone();
         match (name.as_str(), &model) {
             ("pre_post", _) => pre_write(hooks, pool, target, WriteEvent::Post, key),
@@ -46,8 +47,10 @@ pub(crate) fn register(
             ("post_put", _) => post_write(hooks, pool, target, WriteEvent::Put, key),
             ("post_delete", _) => post_write(hooks, pool, target, WriteEvent::Delete, key),
             ("pre_get", Some(model)) => {
+                // One cache for both events: the same answer is the same filter.
+                let filters = Arc::new(Filters::new(model.clone()));
                 for event in [ReadEvent::Get, ReadEvent::GetOne] {
-                    pre_read(hooks, pool.clone(), target.clone(), event, model.clone());
+                    pre_read(hooks, pool.clone(), target.clone(), event, filters.clone());
                 }
             }
             ("pre_login", _) => {
@@ -55,7 +58,7 @@ pub(crate) fn register(
                     let (pool, target) = (pool.clone(), target.clone());
                     async move {
                         let ctx = json!({ "email": c.email });
-                        pool.run(job(target, ctx, Identity::anonymous(), APP, None))
+                        pool.run(job(target, ctx, Identity::anonymous(), APP, None, false))
                             .await
                             .map(drop)
                     }
@@ -67,7 +70,7 @@ pub(crate) fn register(
                     async move {
                         let ctx = json!({ "user": c.user, "result": c.result });
                         let out = pool
-                            .run(job(target, ctx, Identity::anonymous(), APP, None))
+                            .run(job(target, ctx, Identity::anonymous(), APP, None, false))
                             .await?;
                         object_or_nothing(out, Document::new())
                     }
@@ -77,10 +80,10 @@ pub(crate) fn register(
         }
     }
     for name in &exports.functions {
-        let target = Target::Function {
+        let target = pool.site(Target::Function {
             key: key.to_owned(),
             name: name.clone(),
-        };
+        });
         let pool = pool.clone();
         let slug = key.to_owned();
         hooks.function(key, name, move |c: CallCtx| {
@@ -92,13 +95,9 @@ pub(crate) fn register(
                     .and_then(|d| d.get("_id"))
                     .and_then(Value::as_str)
                     .map(str::to_owned);
-                let ctx = json!({
-                    "user": user_json(&c.identity),
-                    "params": c.body,
-                    "id": id,
-                    "doc": c.item,
-                });
-                pool.run(job(target, ctx, c.identity, &slug, id)).await
+                let ctx = json!({ "params": c.body, "id": id, "doc": c.item });
+                pool.run(job(target, ctx, c.identity, &slug, id, true))
+                    .await
             }
         });
     }
@@ -106,28 +105,36 @@ pub(crate) fn register(
 
 const APP: &str = crate::load::APP_KEY;
 
-fn job(target: Target, ctx: Value, identity: Identity, model: &str, id: Option<String>) -> Job {
+/// A call with `ctx`'s fields; `with_user`: with `ctx.user` first, made from `identity`.
+fn job(
+    target: Arc<Site>,
+    ctx: Value,
+    identity: Identity,
+    model: &str,
+    id: Option<String>,
+    with_user: bool,
+) -> Job {
     Job {
-        target,
+        site: target,
         ctx,
+        with_user,
         identity,
         model: model.to_owned(),
         id,
     }
 }
 
-fn pre_write(hooks: &mut Hooks, pool: Arc<Pool>, target: Target, event: WriteEvent, slug: &str) {
+fn pre_write(hooks: &mut Hooks, pool: Arc<Pool>, target: Arc<Site>, event: WriteEvent, slug: &str) {
     hooks.pre_write(event, slug, move |c: WriteCtx| {
         let (pool, target) = (pool.clone(), target.clone());
         async move {
-            let user = user_json(&c.identity);
             let ctx = match event {
-                WriteEvent::Post => json!({ "user": user, "doc": c.doc }),
-                WriteEvent::Delete => json!({ "user": user, "doc": c.current, "id": c.id }),
-                _ => json!({ "user": user, "doc": c.current, "patch": c.doc, "id": c.id }),
+                WriteEvent::Post => json!({ "doc": c.doc }),
+                WriteEvent::Delete => json!({ "doc": c.current, "id": c.id }),
+                _ => json!({ "doc": c.current, "patch": c.doc, "id": c.id }),
             };
             let out = pool
-                .run(job(target, ctx, c.identity, &c.model, c.id.clone()))
+                .run(job(target, ctx, c.identity, &c.model, c.id.clone(), true))
                 .await?;
             if event == WriteEvent::Delete {
                 return Ok(c.doc);
@@ -137,15 +144,22 @@ fn pre_write(hooks: &mut Hooks, pool: Arc<Pool>, target: Target, event: WriteEve
     });
 }
 
-fn post_write(hooks: &mut Hooks, pool: Arc<Pool>, target: Target, event: WriteEvent, slug: &str) {
+fn post_write(
+    hooks: &mut Hooks,
+    pool: Arc<Pool>,
+    target: Arc<Site>,
+    event: WriteEvent,
+    slug: &str,
+) {
     hooks.post_write(event, slug, move |c: WrittenCtx| {
         let (pool, target) = (pool.clone(), target.clone());
         async move {
-            let mut ctx = json!({ "user": user_json(&c.identity), "doc": c.doc, "id": c.id });
+            let mut ctx = json!({ "doc": c.doc, "id": c.id });
             if let Some(before) = c.before {
                 ctx["before"] = Value::Object(before);
             }
-            pool.run(job(target, ctx, c.identity, &c.model, Some(c.id.clone())))
+            let id = Some(c.id.clone());
+            pool.run(job(target, ctx, c.identity, &c.model, id, true))
                 .await
                 .map(drop)
         }
@@ -155,25 +169,27 @@ fn post_write(hooks: &mut Hooks, pool: Arc<Pool>, target: Target, event: WriteEv
 fn pre_read(
     hooks: &mut Hooks,
     pool: Arc<Pool>,
-    target: Target,
+    target: Arc<Site>,
     event: ReadEvent,
-    model: Arc<Model>,
+    filters: Arc<Filters>,
 ) {
-    let slug = model.slug.clone();
+    let slug = filters.model().slug.clone();
     hooks.pre_read(event, slug.as_str(), move |c: ReadCtx| {
-        let (pool, target, model) = (pool.clone(), target.clone(), model.clone());
+        let (pool, target, filters) = (pool.clone(), target.clone(), filters.clone());
         async move {
-            let ctx = json!({ "user": user_json(&c.identity), "id": c.id });
-            let out = pool
-                .run(job(target, ctx, c.identity, &c.model, c.id.clone()))
-                .await?;
-            if out.is_null() {
-                return Ok(Filter::All);
+            let ctx = json!({ "id": c.id });
+            let job = Job {
+                site: target,
+                ctx,
+                with_user: true,
+                identity: c.identity,
+                model: c.model,
+                id: c.id,
+            };
+            match pool.run_text(job).await? {
+                None => Ok(Filter::All),
+                Some(answer) => filters.get(&answer),
             }
-            parse_mongo_filter(&model, &out).map_err(|e| {
-                tracing::error!(model = %model.slug, error = %e, "pre_get returned a filter that is not valid");
-                HookError::reject(500, "hook failed")
-            })
         }
     });
 }
@@ -191,17 +207,5 @@ fn object_or_nothing(out: Value, mut base: Document) -> Result<Document, HookErr
             tracing::error!(answer = %other, "a hook answered something other than an object");
             Err(HookError::reject(500, "hook failed"))
         }
-    }
-}
-
-/// `ctx.user`: the acting user without secrets, or null for an anonymous caller.
-fn user_json(who: &Identity) -> Value {
-    match &who.user {
-        Some(u) => json!({
-            "_id": u.id, "id": u.id, "name": u.name, "email": u.email,
-            "admin": u.admin, "groups": u.groups,
-        }),
-        None if who.system => json!({ "system": true, "admin": true }),
-        None => Value::Null,
     }
 }

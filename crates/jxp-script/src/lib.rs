@@ -4,10 +4,12 @@
 //!
 //! Layers: `load.rs` finds and checks the scripts; `engine.rs` is one runtime and one call
 //! in it; `pool.rs` the threads calls run on, each with its runtime; `bridge.rs` what a script
-//! reaches outside (`console`, `ctx.db`, `ctx.system`); `hooks.rs` exports → registry hooks.
+//! reaches outside (`console`, `ctx.db`, `ctx.system`); `hooks.rs` exports → registry hooks;
+//! `filters.rs` the filters `pre_get` answers, kept by answer.
 
 mod bridge;
 mod engine;
+mod filters;
 mod hooks;
 mod load;
 mod pool;

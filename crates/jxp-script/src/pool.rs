@@ -8,14 +8,15 @@
 
 use std::cell::Cell;
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 
-use jxp_core::{CoreError, HookError, Identity, WeakApp};
+use jxp_core::{HookError, Identity, WeakApp};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
 use crate::bridge::{CallEnv, with_env};
-use crate::engine::{Caps, Engine, Failure, Source, Target};
+use crate::engine::{Answer, Caps, Engine, Failure, Source, Target, value_of};
 
 /// How deep calls may nest (a hook whose write runs a hook whose write …).
 const MAX_DEPTH: u32 = 8;
@@ -25,21 +26,39 @@ thread_local! {
     static DEPTH: Cell<u32> = const { Cell::new(0) };
 }
 
+/// Where calls go: an export, with what the log says of it and the slot every runtime keeps
+/// it bound in. Made once per export at start, so a call allocates none of it.
+pub(crate) struct Site {
+    pub target: Target,
+    slot: usize,
+    /// The script's file and the export's name as the log names them.
+    pub file: String,
+    pub label: String,
+}
+
 /// One call: what to run and for whom.
 pub(crate) struct Job {
-    pub target: Target,
+    pub site: Arc<Site>,
+    /// The fields of `ctx`, after `user` when `with_user`.
     pub ctx: Value,
+    /// Whether `ctx.user` is the caller, made from `identity` on the runtime's thread.
+    pub with_user: bool,
     pub identity: Identity,
     pub model: String,
     pub id: Option<String>,
 }
 
-/// What a call answers: its value or failure, and the app errors its `ctx.db` calls met.
-type Outcome = (Result<Value, Failure>, Vec<CoreError>);
+/// What a call answers: its value or failure, and what it was given, handed back: its
+/// environment, whose stash holds the app errors its `ctx.db` calls met, and its `ctx`. The
+/// caller's thread made those, and freeing them there keeps the allocator of the runtime's
+/// thread out of the way of the request workers'.
+type Outcome = (Result<Answer, Failure>, Option<CallEnv>, Value);
 
 /// A queued call and where its answer goes.
 struct Work {
-    job: Job,
+    site: Arc<Site>,
+    ctx: Value,
+    with_user: bool,
     env: CallEnv,
     reply: oneshot::Sender<Outcome>,
 }
@@ -48,6 +67,9 @@ struct Work {
 struct Queue {
     calls: VecDeque<Work>,
     closed: bool,
+    /// Threads waiting for a call: a call queued while none waits wakes nobody, since a
+    /// thread looks at the queue again before it waits.
+    idle: usize,
 }
 
 /// What the pool's threads share with it.
@@ -64,6 +86,8 @@ struct Shared {
 pub(crate) struct Pool {
     shared: Arc<Shared>,
     app: OnceLock<WeakApp>,
+    /// The next call site's slot.
+    sites: AtomicUsize,
 }
 
 impl Pool {
@@ -92,6 +116,17 @@ impl Pool {
         Arc::new(Pool {
             shared,
             app: OnceLock::new(),
+            sites: AtomicUsize::new(0),
+        })
+    }
+
+    /// The call site of `target`, with a slot of its own.
+    pub fn site(&self, target: Target) -> Arc<Site> {
+        Arc::new(Site {
+            slot: self.sites.fetch_add(1, Ordering::Relaxed),
+            file: self.file_of(key_of(&target)),
+            label: label(&target),
+            target,
         })
     }
 
@@ -113,9 +148,15 @@ impl Pool {
     /// Runs `job` on a runtime and answers its value; failures are answered as the client
     /// should see them and logged with their detail.
     pub async fn run(&self, job: Job) -> Result<Value, HookError> {
+        let site = job.site.clone();
+        let answer = self.run_text(job).await?;
+        value_of(answer).map_err(|e| self.failed(&site, e))
+    }
+
+    /// `run`, answering the value as JSON text (`None` for null or `undefined`).
+    pub async fn run_text(&self, job: Job) -> Result<Answer, HookError> {
         let depth = DEPTH.with(Cell::get);
-        let label = label(&job.target);
-        let file = self.file_of(key_of(&job.target));
+        let (file, label) = (&job.site.file, &job.site.label);
         if depth >= MAX_DEPTH {
             tracing::error!(script = %file, export = %label, "script hooks nested more than {MAX_DEPTH} deep");
             return Err(HookError::reject(500, "hook failed"));
@@ -125,60 +166,88 @@ impl Pool {
             .get()
             .and_then(WeakApp::upgrade)
             .ok_or_else(|| HookError::reject(503, "the server is not ready"))?;
+        let site = job.site;
         let env = CallEnv {
             app,
             handle: tokio::runtime::Handle::current(),
-            identity: job.identity.clone(),
-            model: job.model.clone(),
-            id: job.id.clone(),
-            file: file.clone(),
-            export: label.clone(),
+            identity: Arc::new(job.identity),
+            model: job.model,
+            id: job.id,
+            site: site.clone(),
             stash: Vec::new(),
         };
         let outcome = if depth == 0 {
-            self.queued(job, env).await
+            self.queued(site.clone(), job.ctx, job.with_user, env).await
         } else {
-            let shared = self.shared.clone();
-            tokio::task::spawn_blocking(move || nested(&shared, job, env, depth + 1))
-                .await
-                .ok()
+            let (shared, site) = (self.shared.clone(), site.clone());
+            tokio::task::spawn_blocking(move || {
+                nested(&shared, &site, (job.with_user, &job.ctx), env, depth + 1)
+            })
+            .await
+            .ok()
         };
-        let Some((out, mut stash)) = outcome else {
-            tracing::error!(script = %file, export = %label, "script call crashed");
+        let Some((out, env, _ctx)) = outcome else {
+            tracing::error!(script = %site.file, export = %site.label, "script call crashed");
             return Err(HookError::reject(500, "hook failed"));
         };
+        let mut stash = env.map(|env| env.stash).unwrap_or_default();
         match out {
             Ok(v) => Ok(v),
             Err(Failure::Refused { stash: Some(i), .. }) if i < stash.len() => {
                 Err(HookError::from(stash.swap_remove(i)))
             }
-            Err(Failure::Refused {
+            Err(e) => Err(self.failed(&site, e)),
+        }
+    }
+
+    /// A failure as the client sees it, logged with its detail.
+    fn failed(&self, site: &Site, failure: Failure) -> HookError {
+        let (file, label) = (&site.file, &site.label);
+        match failure {
+            Failure::Refused {
                 status, message, ..
-            }) => Err(HookError::reject(status, message)),
-            Err(Failure::TimedOut) => {
+            } => HookError::reject(status, message),
+            Failure::TimedOut => {
                 tracing::error!(script = %file, export = %label, timeout = ?self.shared.caps.timeout, "script hook timed out");
-                Err(HookError::reject(500, "hook timed out"))
+                HookError::reject(500, "hook timed out")
             }
-            Err(Failure::Failed(detail)) => {
+            Failure::Failed(detail) => {
                 tracing::error!(script = %file, export = %label, "script hook failed: {detail}");
-                Err(HookError::reject(500, "hook failed"))
+                HookError::reject(500, "hook failed")
             }
         }
     }
 
     /// Queues a call for the pool's threads and waits for its answer (`None` if no thread
     /// answered).
-    async fn queued(&self, job: Job, env: CallEnv) -> Option<Outcome> {
+    async fn queued(
+        &self,
+        site: Arc<Site>,
+        ctx: Value,
+        with_user: bool,
+        env: CallEnv,
+    ) -> Option<Outcome> {
         let (reply, answer) = oneshot::channel();
-        {
+        let idle = {
             let mut queue = self
                 .shared
                 .queue
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            queue.calls.push_back(Work { job, env, reply });
+            queue.calls.push_back(Work {
+                site,
+                ctx,
+                with_user,
+                env,
+                reply,
+            });
+            queue.idle
+        };
+        // Waking a thread costs a system call even when none waits; a busy one takes the
+        // call when it has answered the one it runs.
+        if idle > 0 {
+            self.shared.ready.notify_one();
         }
-        self.shared.ready.notify_one();
         answer.await.ok()
     }
 }
@@ -215,10 +284,12 @@ fn serve(shared: &Shared, mut engine: Option<Engine>) {
                 if queue.closed {
                     return;
                 }
+                queue.idle += 1;
                 queue = shared
                     .ready
                     .wait(queue)
                     .unwrap_or_else(PoisonError::into_inner);
+                queue.idle -= 1;
             }
         };
         if work.reply.is_closed() {
@@ -228,20 +299,38 @@ fn serve(shared: &Shared, mut engine: Option<Engine>) {
         if engine.as_ref().is_none_or(|e| e.spoiled) {
             engine = Engine::new(&shared.sources, shared.caps).ok();
         }
-        let outcome = match engine.as_mut() {
-            Some(e) => with_env(work.env, || e.call(&work.job.target, &work.job.ctx)),
+        let Work {
+            site,
+            ctx,
+            with_user,
+            env,
+            reply,
+        } = work;
+        let (out, env) = match engine.as_mut() {
+            Some(e) => {
+                let user = with_user.then(|| env.identity.clone());
+                with_env(env, || {
+                    e.call(site.slot, &site.target, user.as_deref(), &ctx)
+                })
+            }
             None => (
                 Err(Failure::Failed("a script runtime could not start".into())),
-                Vec::new(),
+                Some(env),
             ),
         };
-        let _ = work.reply.send(outcome);
+        let _ = reply.send((out, env, ctx));
     }
 }
 
 /// A call made from inside a script, on a blocking thread: a spare runtime (or a new one),
 /// given back afterwards unless spoiled.
-fn nested(shared: &Shared, job: Job, env: CallEnv, depth: u32) -> Outcome {
+fn nested(
+    shared: &Shared,
+    site: &Site,
+    (with_user, ctx): (bool, &Value),
+    env: CallEnv,
+    depth: u32,
+) -> Outcome {
     let taken = jxp_model::sync::lock(&shared.spare).pop();
     let mut engine = match taken {
         Some(e) => e,
@@ -253,13 +342,17 @@ fn nested(shared: &Shared, job: Job, env: CallEnv, depth: u32) -> Outcome {
                         "a runtime could not start: {}",
                         f.message
                     ))),
-                    Vec::new(),
+                    Some(env),
+                    Value::Null,
                 );
             }
         },
     };
     let before = DEPTH.with(|d| d.replace(depth));
-    let out = with_env(env, || engine.call(&job.target, &job.ctx));
+    let user = with_user.then(|| env.identity.clone());
+    let (out, env) = with_env(env, || {
+        engine.call(site.slot, &site.target, user.as_deref(), ctx)
+    });
     DEPTH.with(|d| d.set(before));
     if !engine.spoiled {
         let mut spare = jxp_model::sync::lock(&shared.spare);
@@ -267,7 +360,7 @@ fn nested(shared: &Shared, job: Job, env: CallEnv, depth: u32) -> Outcome {
             spare.push(engine);
         }
     }
-    out
+    (out, env, Value::Null)
 }
 
 fn key_of(target: &Target) -> &str {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::engine::{Caps, Engine, Failure, Source, Target};
+use crate::engine::{Caps, Engine, Failure, Source, Target, value_of};
 
 fn engine(text: &str, caps: Caps) -> Engine {
     let source = Source {
@@ -39,7 +39,11 @@ fn async_exports_are_awaited_and_answer_json() {
         "export async function pre_post(ctx) { const n = await Promise.resolve(ctx.n); return { twice: n * 2, at: new Date(0) }; }",
         caps(),
     );
-    let out = e.call(&export("pre_post"), &json!({"n": 21})).unwrap();
+    let out = value_of(
+        e.call(0, &export("pre_post"), None, &json!({"n": 21}))
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(out, json!({"twice": 42, "at": "1970-01-01T00:00:00.000Z"}));
 }
 
@@ -47,7 +51,7 @@ fn async_exports_are_awaited_and_answer_json() {
 fn a_spinning_call_is_interrupted_and_the_runtime_is_not_reused() {
     let mut e = engine("export function pre_get() { for (;;) {} }", caps());
     assert!(matches!(
-        e.call(&export("pre_get"), &json!({})),
+        e.call(0, &export("pre_get"), None, &json!({})),
         Err(Failure::TimedOut)
     ));
     assert!(e.spoiled);
@@ -62,7 +66,7 @@ fn a_runtime_cannot_take_more_than_its_memory() {
             memory_bytes: 8 << 20,
         },
     );
-    match e.call(&export("pre_get"), &json!({})) {
+    match e.call(0, &export("pre_get"), None, &json!({})) {
         Err(Failure::Failed(detail)) => assert!(detail.contains("out of memory"), "{detail}"),
         other => panic!("expected out of memory, got {other:?}"),
     }
@@ -74,13 +78,13 @@ fn jxp_error_carries_its_status_and_other_errors_their_detail() {
         "export function pre_post() { throw new JxpError(418, 'teapot'); }\nexport function pre_put() { null.x; }",
         caps(),
     );
-    match e.call(&export("pre_post"), &json!({})) {
+    match e.call(0, &export("pre_post"), None, &json!({})) {
         Err(Failure::Refused {
             status, message, ..
         }) => assert_eq!((status, message.as_str()), (418, "teapot")),
         other => panic!("{other:?}"),
     }
-    match e.call(&export("pre_put"), &json!({})) {
+    match e.call(1, &export("pre_put"), None, &json!({})) {
         Err(Failure::Failed(detail)) => assert!(detail.contains("TypeError"), "{detail}"),
         other => panic!("{other:?}"),
     }
@@ -91,4 +95,197 @@ fn an_idle_runtime_is_small() {
     let e = engine("export function pre_get() { return null; }", caps());
     let used = e.memory_used();
     assert!(used < 2 << 20, "an idle runtime holds {used} bytes");
+}
+
+#[test]
+fn ctx_arrives_as_json_parse_would_make_it() {
+    let mut e = engine(
+        r#"
+Object.defineProperty(Object.prototype, "planted", { set(v) { globalThis.leak = v; }, configurable: true });
+Object.defineProperty(Array.prototype, "0", { set(v) { globalThis.leak = v; }, configurable: true });
+export function pre_post(ctx) {
+  return {
+    keys: Object.keys(ctx),
+    doc: ctx.doc,
+    own_proto: Object.prototype.hasOwnProperty.call(ctx.doc, "__proto__"),
+    plain: Object.getPrototypeOf(ctx.doc) === Object.prototype,
+    list: Array.isArray(ctx.doc.list) && ctx.doc.list.length,
+    leak: globalThis.leak ?? null,
+    big: ctx.doc.big === 9007199254740993,
+  };
+}"#,
+        caps(),
+    );
+    let doc = json!({
+        "__proto__": {"admin": true}, "planted": 1, "list": [1, "two", null, {"x": 1.5}],
+        "big": 9007199254740993u64, "neg": -3, "t": true,
+    });
+    let out = value_of(
+        e.call(
+            0,
+            &export("pre_post"),
+            None,
+            &json!({"user": null, "doc": doc}),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(out["keys"], json!(["user", "doc", "db", "system"]));
+    assert_eq!(out["own_proto"], true);
+    assert_eq!(out["plain"], true);
+    assert_eq!(out["list"], 4);
+    assert_eq!(out["leak"], json!(null), "a setter on a prototype ran");
+    assert_eq!(out["big"], true);
+    assert_eq!(out["doc"]["list"], json!([1, "two", null, {"x": 1.5}]));
+    assert_eq!(out["doc"]["__proto__"], json!({"admin": true}));
+    assert_eq!(
+        (out["doc"]["neg"].clone(), out["doc"]["t"].clone()),
+        (json!(-3), json!(true))
+    );
+}
+
+#[test]
+fn each_slot_keeps_its_own_export_across_calls() {
+    let mut e = engine(
+        "export function pre_post(ctx) { return { n: ctx.n + 1 }; }\nexport function pre_put(ctx) { return { n: ctx.n * 10 }; }\nexport const functions = { f(ctx) { return ctx.n; } };",
+        caps(),
+    );
+    let function = Target::Function {
+        key: "m".into(),
+        name: "f".into(),
+    };
+    for n in 0..3 {
+        let a = value_of(
+            e.call(0, &export("pre_post"), None, &json!({"n": n}))
+                .unwrap(),
+        )
+        .unwrap();
+        let b = value_of(
+            e.call(1, &export("pre_put"), None, &json!({"n": n}))
+                .unwrap(),
+        )
+        .unwrap();
+        let c = value_of(e.call(2, &function, None, &json!({"n": n})).unwrap()).unwrap();
+        assert_eq!(
+            (a, b, c),
+            (json!({"n": n + 1}), json!({"n": n * 10}), json!(n))
+        );
+    }
+    assert!(
+        e.call(0, &export("pre_post"), None, &json!({"n": 1}))
+            .unwrap()
+            .is_some()
+    );
+    match e.call(3, &export("pre_delete"), None, &json!({})) {
+        Err(Failure::Failed(detail)) => assert!(detail.contains("not a function"), "{detail}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn null_and_undefined_answer_nothing() {
+    let mut e = engine(
+        "export function pre_get(ctx) { return ctx.n ? null : undefined; }",
+        caps(),
+    );
+    assert_eq!(
+        e.call(0, &export("pre_get"), None, &json!({"n": 1}))
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        e.call(0, &export("pre_get"), None, &json!({"n": 0}))
+            .unwrap(),
+        None
+    );
+}
+
+fn widget() -> std::sync::Arc<jxp_model::Model> {
+    let text = "name = \"Widget\"\n[fields]\nowner = \"String\"\nstatus = \"String\"\n";
+    std::sync::Arc::new(
+        jxp_model::parse_model_toml("widget", std::path::Path::new("widget.toml"), text).unwrap(),
+    )
+}
+
+#[test]
+fn a_kept_filter_is_only_ever_the_one_its_answer_says() {
+    use jxp_query::parse_mongo_filter;
+
+    let filters = crate::filters::Filters::new(widget());
+    let model = widget();
+    let answers = [
+        r#"{"owner":"ann"}"#,
+        r#"{"owner":"bob"}"#,
+        r#"{"owner":"ann","status":"live"}"#,
+    ];
+    // Asked in turns, each answer gives its own filter, first parsed and then kept.
+    for _ in 0..3 {
+        for answer in answers {
+            let expected =
+                parse_mongo_filter(&model, &serde_json::from_str(answer).unwrap()).unwrap();
+            assert_eq!(filters.get(answer).unwrap(), expected, "{answer}");
+        }
+    }
+    assert_eq!(filters.len(), answers.len());
+    // An answer that is not a filter of the model fails every time and is not kept.
+    for _ in 0..2 {
+        assert!(filters.get(r#"{"nope":1}"#).is_err());
+        assert!(filters.get("[1]").is_err());
+    }
+    assert_eq!(filters.len(), answers.len());
+}
+
+#[test]
+fn the_kept_filters_are_bounded() {
+    let filters = crate::filters::Filters::new(widget());
+    for n in 0..3000 {
+        filters.get(&format!(r#"{{"owner":"u{n}"}}"#)).unwrap();
+        assert!(filters.len() <= 1024);
+    }
+    let long = format!(r#"{{"owner":"{}"}}"#, "x".repeat(5000));
+    let before = filters.len();
+    filters.get(&long).unwrap();
+    assert_eq!(filters.len(), before, "a long answer is not kept");
+}
+
+#[test]
+fn ctx_user_is_made_from_the_identity() {
+    use jxp_core::{Identity, User};
+
+    let mut e = engine(
+        "export function pre_get(ctx) { return { keys: Object.keys(ctx), user: ctx.user, id: ctx.id }; }",
+        caps(),
+    );
+    let una = Identity::user(User {
+        id: "u1".into(),
+        name: "Una".into(),
+        email: "una@example.com".into(),
+        admin: false,
+        groups: vec!["editors".into(), "staff".into()],
+    });
+    let call = |e: &mut Engine, who: Option<&Identity>| {
+        value_of(
+            e.call(0, &export("pre_get"), who, &json!({"id": "d1"}))
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    assert_eq!(
+        call(&mut e, Some(&una)),
+        json!({
+            "keys": ["user", "id", "db", "system"],
+            "user": {"_id": "u1", "id": "u1", "name": "Una", "email": "una@example.com",
+                     "admin": false, "groups": ["editors", "staff"]},
+            "id": "d1",
+        })
+    );
+    assert_eq!(
+        call(&mut e, Some(&Identity::system()))["user"],
+        json!({"system": true, "admin": true})
+    );
+    assert_eq!(
+        call(&mut e, Some(&Identity::anonymous()))["user"],
+        json!(null)
+    );
+    assert_eq!(call(&mut e, None)["keys"], json!(["id", "db", "system"]));
 }
