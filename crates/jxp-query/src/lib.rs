@@ -15,7 +15,8 @@ mod url;
 pub use aggregate::{
     Cell, CellRef, Doc, FieldKind, GroupField, GroupSort, GroupStream, GroupTail, Grouping,
     HashGroups, Lookup, PlainAcc, PlainGroup, PlainKey, Stage, TooManyGroups, apply_lookup,
-    lookup_values, parse_pipeline, resolve_wrappers, run_pipeline, run_stage,
+    lookup_values, parse_pipeline, resolve_wrappers, run_pipeline, run_stage, scanned_cell,
+    unescaped,
 };
 pub use ast::{Cond, Filter, Find, MAX_FILTER_CONDITIONS, Op, Path, Sort, SortDir};
 pub use budget::{Budget, BudgetError, doc_size, value_size};

@@ -1,6 +1,7 @@
 //! A [`Grouping`] counted in the server, in a hash table, over a scan of the few values each
 //! row holds for it (its `_id`, then the JSON type and value of each field the grouping
-//! reads, in the order of [`Grouping::scan_paths`]). The table holds one entry per group, so
+//! reads, in the order of [`Grouping::scan_paths`], which [`scanned_cell`] reads from the
+//! field's JSON text). The table holds one entry per group, so
 //! its memory grows with the number of groups and never with the number of rows; past a
 //! byte limit [`HashGroups::push`] says so and the caller lets the database group instead.
 //!
@@ -42,6 +43,55 @@ impl CellRef<'_> {
             CellRef::Real(f) => Some(f),
             _ => None,
         }
+    }
+}
+
+/// A string's text with its escapes undone, when a field's JSON text (as SQLite's `->`
+/// answers it) is a string holding escapes; `None` otherwise, including for a string that
+/// does not decode (which [`scanned_cell`] then refuses).
+pub fn unescaped(json: &str) -> Option<String> {
+    if json.starts_with('"') && json.contains('\\') {
+        serde_json::from_str(json).ok()
+    } else {
+        None
+    }
+}
+
+/// A field's JSON text (`None` when missing) as the JSON type and value SQLite's
+/// `json_type` and `json_extract` give for it: booleans as the integers 1 and 0, numbers with
+/// a fraction or an exponent as reals, strings unescaped (`unescaped` is the string's text
+/// when it held escapes), arrays and objects as their text. An integer past SQLite's range,
+/// or a string that does not decode, is given a type no field is declared as, so that the
+/// grouping is refused rather than answered differently.
+pub fn scanned_cell<'a>(
+    json: Option<&'a str>,
+    unescaped: Option<&'a str>,
+) -> (Option<&'static str>, CellRef<'a>) {
+    const ODD: (Option<&str>, CellRef<'_>) = (Some("odd"), CellRef::Null);
+    let Some(json) = json else {
+        return (None, CellRef::Null);
+    };
+    match json.as_bytes().first() {
+        Some(b'"') => match unescaped {
+            Some(s) => (Some("text"), CellRef::Text(s)),
+            None if json.contains('\\') => ODD,
+            None => json
+                .get(1..json.len().saturating_sub(1))
+                .filter(|_| json.len() >= 2 && json.ends_with('"'))
+                .map_or(ODD, |s| (Some("text"), CellRef::Text(s))),
+        },
+        Some(b'n') => (Some("null"), CellRef::Null),
+        Some(b't') => (Some("true"), CellRef::Int(1)),
+        Some(b'f') => (Some("false"), CellRef::Int(0)),
+        Some(b'[') => (Some("array"), CellRef::Text(json)),
+        Some(b'{') => (Some("object"), CellRef::Text(json)),
+        Some(_) if json.contains(['.', 'e', 'E']) => json
+            .parse::<f64>()
+            .map_or(ODD, |f| (Some("real"), CellRef::Real(f))),
+        Some(_) => json
+            .parse::<i64>()
+            .map_or(ODD, |i| (Some("integer"), CellRef::Int(i))),
+        None => ODD,
     }
 }
 
@@ -624,6 +674,37 @@ mod tests {
         let mut t = HashGroups::new(grouping(), 10 * GROUP_OVERHEAD);
         for _ in 0..1000 {
             t.push("id", &row("same", 1)).unwrap();
+        }
+    }
+
+    #[test]
+    fn json_text_reads_as_sqlites_type_and_value() {
+        let cell = |json: Option<&str>| {
+            let owned = json.and_then(unescaped);
+            let (t, v) = scanned_cell(json, owned.as_deref());
+            (t, v.owned())
+        };
+        assert_eq!(cell(None), (None, Cell::Null));
+        assert_eq!(cell(Some("null")), (Some("null"), Cell::Null));
+        assert_eq!(cell(Some("true")), (Some("true"), Cell::Int(1)));
+        assert_eq!(cell(Some("false")), (Some("false"), Cell::Int(0)));
+        assert_eq!(cell(Some("-12")), (Some("integer"), Cell::Int(-12)));
+        assert_eq!(cell(Some("2.5")), (Some("real"), Cell::Real(2.5)));
+        assert_eq!(cell(Some("1e3")), (Some("real"), Cell::Real(1000.0)));
+        assert_eq!(
+            cell(Some(r#""Ä b""#)),
+            (Some("text"), Cell::Text("Ä b".into()))
+        );
+        assert_eq!(
+            cell(Some(r#""a\"b\u00e4""#)),
+            (Some("text"), Cell::Text("a\"bä".into()))
+        );
+        assert_eq!(cell(Some("[1]")), (Some("array"), Cell::Text("[1]".into())));
+        // Past SQLite's integers, or not a string that decodes: refused, not misread.
+        assert_eq!(cell(Some("99999999999999999999")).0, Some("odd"));
+        assert_eq!(cell(Some(r#""\ud800""#)).0, Some("odd"));
+        for kind in [FieldKind::Text, FieldKind::Number, FieldKind::Bool] {
+            assert!(is_bad(kind, Some("odd"), CellRef::Null));
         }
     }
 

@@ -35,7 +35,7 @@ use crate::budget::Budget;
 use crate::error::{QueryError, RunError};
 use expr::{Expr, eval};
 use group::{Group, Grouper, parse_group, run_group};
-pub use hashed::{CellRef, HashGroups, TooManyGroups};
+pub use hashed::{CellRef, HashGroups, TooManyGroups, scanned_cell, unescaped};
 use lookup::parse_lookup;
 pub use lookup::{Lookup, apply_lookup, lookup_values};
 use matching::{Pred, parse_pred, pred_matches};

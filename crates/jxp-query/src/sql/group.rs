@@ -420,14 +420,15 @@ fn render<D: GroupDialect>(
 }
 
 /// The scan a grouping counted in the server (`HashGroups`) reads on SQLite: per row of the
-/// filter, its `_id`, then the JSON type and value of each field of `Grouping::scan_paths`,
-/// each looked up in the document once. With `range`, only the rows whose `rid` is above the
-/// first bound and at most the second, so that parts of a table can be read side by side.
+/// filter, its `_id`, then the JSON text of each field of `Grouping::scan_paths` (SQL NULL
+/// when missing), each looked up in the document once; `jxp_query::scanned_cell` reads the
+/// text as the type and value the statement's `json_type` and `json_extract` give. With
+/// `range`, only the rows whose `rid` is above the first bound and at most the second, so
+/// that parts of a table can be read side by side.
 pub fn render_sqlite_group_scan(table: &str, g: &Grouping, range: Option<(i64, i64)>) -> SqlQuery {
     let mut cols = vec!["_id".to_owned()];
     for (p, _) in g.scan_paths() {
-        cols.push(format!("json_type(doc,'$.{p}')"));
-        cols.push(format!("json_extract(doc,'$.{p}')"));
+        cols.push(format!("doc -> '$.{p}'"));
     }
     let mut q = SqlQuery::default();
     let _ = write!(q.sql, "SELECT {} FROM {table} WHERE (", cols.join(", "));

@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use jxp_query::{
     Budget, Cell, CellRef, FieldKind, Filter, GroupField, GroupTail, Grouping, HashGroups, Path,
     PlainAcc, PlainKey, Stage, parse_pipeline, render_pg_group, render_sqlite_group,
-    render_sqlite_group_scan, run_pipeline,
+    render_sqlite_group_scan, run_pipeline, scanned_cell, unescaped,
 };
 use proptest::prelude::*;
 use rusqlite::Connection;
@@ -231,19 +231,14 @@ fn hashed_rows(conn: &Connection, g: &Grouping, split: bool) -> Vec<Vec<Cell>> {
         let mut groups = HashGroups::new(g.clone(), usize::MAX);
         while let Some(row) = rows.next().unwrap() {
             let id = row.get_ref(0).unwrap().as_str().unwrap();
-            let cells: Vec<(Option<&str>, CellRef<'_>)> = (0..fields)
-                .map(|i| {
-                    let t = row.get_ref(1 + 2 * i).unwrap().as_str_or_null().unwrap();
-                    let v = match row.get_ref(2 + 2 * i).unwrap() {
-                        rusqlite::types::ValueRef::Integer(n) => CellRef::Int(n),
-                        rusqlite::types::ValueRef::Real(f) => CellRef::Real(f),
-                        rusqlite::types::ValueRef::Text(s) => {
-                            CellRef::Text(std::str::from_utf8(s).unwrap())
-                        }
-                        _ => CellRef::Null,
-                    };
-                    (t, v)
-                })
+            let texts: Vec<Option<&str>> = (1..=fields)
+                .map(|i| row.get_ref(i).unwrap().as_str_or_null().unwrap())
+                .collect();
+            let owned: Vec<Option<String>> = texts.iter().map(|t| t.and_then(unescaped)).collect();
+            let cells: Vec<(Option<&str>, CellRef<'_>)> = texts
+                .iter()
+                .zip(&owned)
+                .map(|(t, o)| scanned_cell(*t, o.as_deref()))
                 .collect();
             groups.push(id, &cells).unwrap();
         }

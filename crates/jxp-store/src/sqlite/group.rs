@@ -9,8 +9,9 @@
 
 use jxp_query::{
     Cell, CellRef, Grouping, HashGroups, SqlQuery, render_sqlite_group, render_sqlite_group_scan,
+    scanned_cell, unescaped,
 };
-use rusqlite::{Connection, OptionalExtension, params_from_iter, types::Value, types::ValueRef};
+use rusqlite::{Connection, OptionalExtension, params_from_iter, types::Value};
 
 use super::read::{plan, to_sql};
 use crate::error::StoreError;
@@ -61,20 +62,15 @@ pub(crate) fn hashed(
     let mut rows = stmt.query(params_from_iter(q.params.iter().map(to_sql)))?;
     while let Some(row) = rows.next()? {
         let id = row.get_ref(0)?.as_str().unwrap_or_default();
-        let mut cells: Vec<(Option<&str>, CellRef<'_>)> = Vec::with_capacity(fields);
-        for i in 0..fields {
-            let t = match row.get_ref(1 + 2 * i)? {
-                ValueRef::Text(t) => std::str::from_utf8(t).ok(),
-                _ => None,
-            };
-            let v = match row.get_ref(2 + 2 * i)? {
-                ValueRef::Integer(n) => CellRef::Int(n),
-                ValueRef::Real(f) => CellRef::Real(f),
-                ValueRef::Text(s) => CellRef::Text(std::str::from_utf8(s).unwrap_or_default()),
-                ValueRef::Null | ValueRef::Blob(_) => CellRef::Null,
-            };
-            cells.push((t, v));
-        }
+        let texts = (1..=fields)
+            .map(|i| row.get_ref(i).map(|v| v.as_str_or_null().ok().flatten()))
+            .collect::<Result<Vec<Option<&str>>, _>>()?;
+        let owned: Vec<Option<String>> = texts.iter().map(|t| t.and_then(unescaped)).collect();
+        let cells: Vec<(Option<&str>, CellRef<'_>)> = texts
+            .iter()
+            .zip(&owned)
+            .map(|(t, o)| scanned_cell(*t, o.as_deref()))
+            .collect();
         if groups.push(id, &cells).is_err() {
             return Ok(None);
         }
