@@ -13,9 +13,10 @@ mod update;
 mod url;
 
 pub use aggregate::{
-    Cell, Doc, FieldKind, GroupField, GroupSort, GroupStream, GroupTail, Grouping, Lookup,
-    PlainAcc, PlainGroup, PlainKey, Stage, apply_lookup, lookup_values, parse_pipeline,
-    resolve_wrappers, run_pipeline, run_stage,
+    Cell, CellRef, Doc, FieldKind, GroupField, GroupSort, GroupStream, GroupTail, Grouping,
+    HashGroups, Lookup, PlainAcc, PlainGroup, PlainKey, Stage, TooManyGroups, apply_lookup,
+    lookup_values, parse_pipeline, resolve_wrappers, run_pipeline, run_stage, scanned_cell,
+    unescaped,
 };
 pub use ast::{Cond, Filter, Find, MAX_FILTER_CONDITIONS, Op, Path, Sort, SortDir};
 pub use budget::{Budget, BudgetError, doc_size, value_size};
@@ -25,7 +26,7 @@ pub use mongo::{cast_json, parse_mongo_filter};
 pub use sql::{
     PG_FUNCTIONS, SqlParam, SqlQuery, fts5_query, pg_doc_text, pg_text_search, render_pg_filter,
     render_pg_group, render_pg_order, render_pg_order_keys, render_sqlite_filter,
-    render_sqlite_group, render_sqlite_order, render_sqlite_order_keys,
+    render_sqlite_group, render_sqlite_group_scan, render_sqlite_order, render_sqlite_order_keys,
 };
 pub use update::{Update, UpdateError, UpdateOp};
 pub use url::{

@@ -13,11 +13,12 @@
 //!
 //! Layout: this module holds the public entry points (parse a pipeline, run a stage or a whole
 //! pipeline) and the stage type; `wrappers` resolves the wrappers, `values` is the value model
-//! every part shares, `matching` is `$match`, `expr` the expressions, `group` `$group`, `lookup`
+//! every part shares, `matching` is `$match`, `expr` the expressions, `group` `$group`, `hashed` a grouping counted in a hash table over scanned rows, `lookup`
 //! `$lookup`, and `stages` the remaining stages.
 
 mod expr;
 mod group;
+mod hashed;
 mod lookup;
 mod matching;
 mod pushed;
@@ -34,6 +35,7 @@ use crate::budget::Budget;
 use crate::error::{QueryError, RunError};
 use expr::{Expr, eval};
 use group::{Group, Grouper, parse_group, run_group};
+pub use hashed::{CellRef, HashGroups, TooManyGroups, scanned_cell, unescaped};
 use lookup::parse_lookup;
 pub use lookup::{Lookup, apply_lookup, lookup_values};
 use matching::{Pred, parse_pred, pred_matches};

@@ -26,6 +26,9 @@
 //! code point), `LIMIT`/`OFFSET` for its window, whose first column then counts the odd
 //! values of every group (a window function, computed before the window is cut), and for a
 //! `$count` an outer query answering only that column's total and the number of groups.
+//!
+//! Also here: the scan SQLite feeds a grouping counted in the server (`HashGroups`) from,
+//! the same reads of each field without the grouping.
 
 use std::fmt::Write;
 
@@ -419,6 +422,30 @@ fn render<D: GroupDialect>(
         let clamp = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
         let limit = g.tail.limit.map_or(i64::MAX, clamp);
         let _ = write!(q.sql, " LIMIT {limit} OFFSET {}", clamp(g.tail.skip));
+    }
+    q
+}
+
+/// The scan a grouping counted in the server (`HashGroups`) reads on SQLite: per row of the
+/// filter, its `_id`, then the JSON text of each field of `Grouping::scan_paths` (SQL NULL
+/// when missing), each looked up in the document once; `jxp_query::scanned_cell` reads the
+/// text as the type and value the statement's `json_type` and `json_extract` give. With
+/// `range`, only the rows whose `rid` is above the first bound and at most the second, so
+/// that parts of a table can be read side by side.
+pub fn render_sqlite_group_scan(table: &str, g: &Grouping, range: Option<(i64, i64)>) -> SqlQuery {
+    let mut cols = vec!["_id".to_owned()];
+    for (p, _) in g.scan_paths() {
+        cols.push(format!("doc -> '$.{p}'"));
+    }
+    let mut q = SqlQuery::default();
+    let _ = write!(q.sql, "SELECT {} FROM {table} WHERE (", cols.join(", "));
+    walk::render_filter::<Sqlite>(&g.filter, &mut q);
+    q.sql.push(')');
+    if let Some((after, upto)) = range {
+        q.sql.push_str(" AND rid > ");
+        q.bind(super::SqlParam::Int(after));
+        q.sql.push_str(" AND rid <= ");
+        q.bind(super::SqlParam::Int(upto));
     }
     q
 }

@@ -13,7 +13,7 @@ use std::fmt::Write;
 
 use serde_json::Value;
 
-pub use group::{render_pg_group, render_sqlite_group};
+pub use group::{render_pg_group, render_sqlite_group, render_sqlite_group_scan};
 pub use postgres::{PG_FUNCTIONS, pg_doc_text, pg_text_search};
 pub use sqlite::fts5_query;
 

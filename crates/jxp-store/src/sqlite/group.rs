@@ -1,14 +1,103 @@
-//! `$match` + `$group` in SQLite: the one statement `jxp_query` renders for a grouping, its
-//! rows read as cells for `Grouping::decode`, and its plan for `?explain`.
+//! `$match` + `$group` in SQLite. A grouping is counted in a hash table in the server
+//! (`jxp_query::HashGroups`) over a scan of the few values each matching row holds for it,
+//! which reads the table once in `rid` order and never sorts; a large table is scanned in
+//! two `rid` ranges on two reader connections side by side, their tables then merged. The
+//! table's memory is bounded by the number of groups ([`HASH_GROUP_BYTES`]); a grouping with
+//! more groups than fit runs as the one statement `jxp_query` renders for it instead, whose
+//! `GROUP BY` SQLite sorts in its own bounded memory and temporary files. Either way the rows
+//! are those `Grouping::decode` reads, and `?explain` shows the scan and its plan.
 
-use jxp_query::{Cell, Grouping, SqlQuery, render_sqlite_group};
-use rusqlite::{Connection, params_from_iter, types::Value};
+use jxp_query::{
+    Cell, CellRef, Grouping, HashGroups, SqlQuery, render_sqlite_group, render_sqlite_group_scan,
+    scanned_cell, unescaped,
+};
+use rusqlite::{Connection, OptionalExtension, params_from_iter, types::Value};
 
 use super::read::{plan, to_sql};
 use crate::error::StoreError;
 use crate::tables::table_name;
 
+/// Bytes of groups the hash table may hold before the grouping is left to the database.
+pub(crate) const HASH_GROUP_BYTES: usize = 32 << 20;
+
+/// Rows (by `rid`) from which a scan is split into two ranges read side by side.
+pub(crate) const SPLIT_ROWS: i64 = 100_000;
+
+/// The `rid` ranges to scan the model's table in: one, unbounded, for a small table; two
+/// halves of the `rid`s for a large one.
+pub(crate) fn ranges(
+    conn: &Connection,
+    model: &str,
+) -> Result<Vec<Option<(i64, i64)>>, StoreError> {
+    let max: Option<i64> = conn
+        .query_row(
+            &format!("SELECT max(rid) FROM {}", table_name(model)),
+            [],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten();
+    Ok(match max {
+        Some(max) if max >= SPLIT_ROWS => {
+            let mid = max / 2;
+            vec![Some((i64::MIN, mid)), Some((mid, i64::MAX))]
+        }
+        _ => vec![None],
+    })
+}
+
+/// The groups of the rows of `range`, counted in a table of at most `max_bytes`; `None` when
+/// they do not fit.
+pub(crate) fn hashed(
+    conn: &Connection,
+    model: &str,
+    grouping: &Grouping,
+    range: Option<(i64, i64)>,
+    max_bytes: usize,
+) -> Result<Option<HashGroups>, StoreError> {
+    let q = render_sqlite_group_scan(&table_name(model), grouping, range);
+    let mut stmt = conn.prepare_cached(&q.sql)?;
+    let fields = grouping.scan_paths().len();
+    let mut groups = HashGroups::new(grouping.clone(), max_bytes);
+    let mut rows = stmt.query(params_from_iter(q.params.iter().map(to_sql)))?;
+    while let Some(row) = rows.next()? {
+        let id = row.get_ref(0)?.as_str().unwrap_or_default();
+        let texts = (1..=fields)
+            .map(|i| row.get_ref(i).map(|v| v.as_str_or_null().ok().flatten()))
+            .collect::<Result<Vec<Option<&str>>, _>>()?;
+        let owned: Vec<Option<String>> = texts.iter().map(|t| t.and_then(unescaped)).collect();
+        let cells: Vec<(Option<&str>, CellRef<'_>)> = texts
+            .iter()
+            .zip(&owned)
+            .map(|(t, o)| scanned_cell(*t, o.as_deref()))
+            .collect();
+        if groups.push(id, &cells).is_err() {
+            return Ok(None);
+        }
+        // A value not of its kind refuses the whole grouping: the rest need not be read.
+        if groups.is_bad() {
+            break;
+        }
+    }
+    Ok(Some(groups))
+}
+
+/// The grouping as the one statement `jxp_query` renders, for groups too many for the hash
+/// table. Its `GROUP BY` sorts every matching row: the connection's temporary storage is
+/// files while it runs, so that the sort spills to disk rather than growing in memory (the
+/// readers otherwise keep it in memory, for the small sorts of lists).
 pub(crate) fn aggregate(
+    conn: &Connection,
+    model: &str,
+    grouping: &Grouping,
+) -> Result<Vec<Vec<Cell>>, StoreError> {
+    conn.execute_batch("PRAGMA temp_store = FILE")?;
+    let rows = statement(conn, model, grouping);
+    conn.execute_batch("PRAGMA temp_store = MEMORY")?;
+    rows
+}
+
+fn statement(
     conn: &Connection,
     model: &str,
     grouping: &Grouping,
@@ -31,12 +120,34 @@ pub(crate) fn aggregate(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// The scan the hash table is fed by and its plan, after a line saying how its rows are
+/// grouped; then the statement run instead when the groups do not fit, and its plan.
 pub(crate) fn explain(
     conn: &Connection,
     model: &str,
     grouping: &Grouping,
 ) -> Result<(SqlQuery, Vec<String>), StoreError> {
-    let q = render_sqlite_group(&table_name(model), grouping);
-    let lines = plan(conn, &q)?;
+    let parts = ranges(conn, model)?.len();
+    let q = render_sqlite_group_scan(&table_name(model), grouping, None);
+    let scans = if parts == 1 {
+        "one scan".to_owned()
+    } else {
+        format!("{parts} scans of rid ranges side by side")
+    };
+    let mut lines = vec![format!(
+        "HASH GROUP in jxp over {scans}, groups in order of their first _id, then the stages after the group"
+    )];
+    lines.extend(plan(conn, &q)?.into_iter().map(|l| format!("  {l}")));
+    let statement = render_sqlite_group(&table_name(model), grouping);
+    lines.push(format!(
+        "past {} MiB of groups, instead: {}",
+        HASH_GROUP_BYTES >> 20,
+        statement.sql
+    ));
+    lines.extend(
+        plan(conn, &statement)?
+            .into_iter()
+            .map(|l| format!("  {l}")),
+    );
     Ok((q, lines))
 }

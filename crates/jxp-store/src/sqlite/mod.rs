@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use jxp_query::{Cell, Filter, Find, Grouping, SqlQuery};
+use jxp_query::{Cell, Filter, Find, Grouping, HashGroups, SqlQuery};
 use rusqlite::Connection;
 use rusqlite::functions::FunctionFlags;
 use tokio::sync::{broadcast, oneshot};
@@ -272,6 +272,46 @@ impl Store for SqliteStore {
         if !self.tables.check_grouping(model, grouping)? {
             return Ok(None);
         }
+        let owned = model.to_owned();
+        let ranges = self
+            .readers
+            .run(move |conn| group::ranges(conn, &owned))
+            .await?;
+        // Each range on a reader of its own, side by side, in a share of the table's bytes.
+        let share = group::HASH_GROUP_BYTES / ranges.len().max(1);
+        let part = |range: Option<(i64, i64)>| {
+            let (model, grouping) = (model.to_owned(), grouping.clone());
+            self.readers
+                .run(move |conn| group::hashed(conn, &model, &grouping, range, share))
+        };
+        let parts = match ranges.as_slice() {
+            [a, b] => {
+                let (a, b) = tokio::try_join!(part(*a), part(*b))?;
+                vec![a, b]
+            }
+            _ => vec![part(ranges.first().copied().flatten()).await?],
+        };
+        let mut merged: Option<HashGroups> = None;
+        let mut fits = true;
+        for part in parts {
+            let Some(part) = part else {
+                fits = false;
+                break;
+            };
+            match merged.as_mut() {
+                None => merged = Some(part),
+                Some(all) => {
+                    if all.merge(part).is_err() {
+                        fits = false;
+                        break;
+                    }
+                }
+            }
+        }
+        if let (true, Some(all)) = (fits, merged) {
+            return Ok(Some(all.finish()));
+        }
+        // Too many groups for the table: SQLite groups them in its own bounded memory.
         let (model, grouping) = (model.to_owned(), grouping.clone());
         self.readers
             .run(move |conn| group::aggregate(conn, &model, &grouping))

@@ -280,3 +280,38 @@ async fn a_group_over_more_documents_than_the_budget_holds_answers_from_pages() 
         "the query's working set is over the limit of 1 MB; narrow it",
     );
 }
+
+#[tokio::test]
+async fn groups_the_database_counts_are_charged_and_refused_past_the_budget() {
+    let s = TestServer::start(&[("blob", BLOB)], &[("QUERY_MEMORY_LIMIT", "1mb")]).await;
+    // 60 documents of 20 KB, each `pad` a group key of its own: 1.2 MB of groups.
+    blobs(&s, 60, 20_000).await;
+    let by_pad = json!([{"$group": {"_id": "$pad", "n": {"$sum": 1}}}]);
+    let got = s.post("/aggregate/blob", by_pad).await;
+    assert_error(
+        &got,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "the query's working set is over the limit of 1 MB; narrow it",
+    );
+    // The same documents in few groups answer: the documents themselves are never held.
+    let (status, body) = s
+        .post(
+            "/aggregate/blob",
+            json!([{"$group": {"_id": "$foo", "n": {"$sum": 1}}}, {"$count": "groups"}]),
+        )
+        .await;
+    assert_eq!(
+        (status, &body["data"]),
+        (StatusCode::OK, &json!([{"groups": 1}])),
+        "{body}"
+    );
+    // With the window cut before the groups are answered, the budget holds them.
+    let (status, body) = s
+        .post(
+            "/aggregate/blob",
+            json!([{"$group": {"_id": "$pad", "n": {"$sum": 1}}}, {"$sort": {"_id": 1}}, {"$limit": 2}, {"$project": {"n": 1}}]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"].as_array().map(Vec::len), Some(2), "{body}");
+}
