@@ -23,11 +23,15 @@ pub(crate) const HASH_GROUP_BYTES: usize = 32 << 20;
 /// Rows (by `rid`) from which a scan is split into two ranges read side by side.
 pub(crate) const SPLIT_ROWS: i64 = 100_000;
 
-/// The `rid` ranges to scan the model's table in: one, unbounded, for a small table; two
-/// halves of the `rid`s for a large one.
+/// The `rid` ranges to scan the model's table in: one, unbounded, for a small table or a
+/// filter SQLite answers from an index; two halves of the `rid`s for a large table read
+/// whole. A filter an index serves reads few rows, and split by `rid` SQLite may read each
+/// half's rows in `rid` order instead of searching the index: the halves then read more than
+/// the one search.
 pub(crate) fn ranges(
     conn: &Connection,
     model: &str,
+    grouping: &Grouping,
 ) -> Result<Vec<Option<(i64, i64)>>, StoreError> {
     let max: Option<i64> = conn
         .query_row(
@@ -37,6 +41,10 @@ pub(crate) fn ranges(
         )
         .optional()?
         .flatten();
+    let large = max.is_some_and(|max| max >= SPLIT_ROWS);
+    if large && searches_an_index(conn, model, grouping)? {
+        return Ok(vec![None]);
+    }
     Ok(match max {
         Some(max) if max >= SPLIT_ROWS => {
             let mid = max / 2;
@@ -44,6 +52,18 @@ pub(crate) fn ranges(
         }
         _ => vec![None],
     })
+}
+
+/// Whether SQLite answers the grouping's whole scan by searching an index.
+fn searches_an_index(
+    conn: &Connection,
+    model: &str,
+    grouping: &Grouping,
+) -> Result<bool, StoreError> {
+    let q = render_sqlite_group_scan(&table_name(model), grouping, None);
+    Ok(plan(conn, &q)?
+        .iter()
+        .any(|step| step.trim_start().starts_with("SEARCH") && step.contains(" INDEX ")))
 }
 
 /// The groups of the rows of `range`, counted in a table of at most `max_bytes`; `None` when
@@ -127,7 +147,7 @@ pub(crate) fn explain(
     model: &str,
     grouping: &Grouping,
 ) -> Result<(SqlQuery, Vec<String>), StoreError> {
-    let parts = ranges(conn, model)?.len();
+    let parts = ranges(conn, model, grouping)?.len();
     let q = render_sqlite_group_scan(&table_name(model), grouping, None);
     let scans = if parts == 1 {
         "one scan".to_owned()
@@ -150,4 +170,68 @@ pub(crate) fn explain(
             .map(|l| format!("  {l}")),
     );
     Ok((q, lines))
+}
+
+// Tests only: an unwrap or expect here is an assertion; failing is how the test reports.
+#[cfg(test)]
+mod tests {
+    use jxp_query::{
+        FieldKind, Filter, GroupField, GroupTail, Grouping, Op, Path, PlainAcc, PlainKey,
+    };
+    use rusqlite::Connection;
+    use serde_json::json;
+
+    use super::{SPLIT_ROWS, ranges};
+
+    /// A table laid out as the store's, with `k` indexed as a declared index is.
+    fn table() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE \"m_t\" (rid INTEGER PRIMARY KEY, _id TEXT NOT NULL UNIQUE,
+                 doc BLOB NOT NULL, _owner_id TEXT, _deleted INTEGER NOT NULL DEFAULT 0);
+             CREATE INDEX \"ix_t__k\" ON \"m_t\" (json_extract(doc, '$.k'), _deleted);",
+        )
+        .unwrap();
+        conn
+    }
+
+    fn grouping(filter: Filter) -> Grouping {
+        let f = |p: &str, kind| GroupField {
+            path: Path::plain(p),
+            kind,
+        };
+        Grouping {
+            filter,
+            key: PlainKey::Field(f("g", FieldKind::Text)),
+            accs: vec![("s".into(), PlainAcc::Sum(f("n", FieldKind::Number)))],
+            tail: GroupTail::default(),
+        }
+    }
+
+    #[test]
+    fn a_large_table_read_whole_is_split_and_an_index_search_is_not() {
+        let conn = table();
+        let insert = |rid: i64| {
+            conn.execute(
+                "INSERT INTO \"m_t\" (rid, _id, doc) VALUES (?1, ?2, jsonb('{\"k\":\"a\"}'))",
+                (rid, format!("id{rid}")),
+            )
+            .unwrap();
+        };
+        let whole = grouping(Filter::live());
+        let by_k = grouping(Filter::live().and(Filter::cond(Path::plain("k"), Op::Eq, json!("a"))));
+        insert(1);
+        assert_eq!(
+            ranges(&conn, "t", &whole).unwrap().len(),
+            1,
+            "a small table"
+        );
+        insert(SPLIT_ROWS);
+        assert_eq!(ranges(&conn, "t", &whole).unwrap().len(), 2, "read whole");
+        assert_eq!(
+            ranges(&conn, "t", &by_k).unwrap().len(),
+            1,
+            "an index search"
+        );
+    }
 }

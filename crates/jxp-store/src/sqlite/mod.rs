@@ -272,10 +272,10 @@ impl Store for SqliteStore {
         if !self.tables.check_grouping(model, grouping)? {
             return Ok(None);
         }
-        let owned = model.to_owned();
+        let (owned, scan) = (model.to_owned(), grouping.clone());
         let ranges = self
             .readers
-            .run(move |conn| group::ranges(conn, &owned))
+            .run(move |conn| group::ranges(conn, &owned, &scan))
             .await?;
         // Each range on a reader of its own, side by side, in a share of the table's bytes.
         let share = group::HASH_GROUP_BYTES / ranges.len().max(1);
