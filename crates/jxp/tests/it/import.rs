@@ -264,3 +264,41 @@ async fn on_postgres_a_running_server_serves_the_import_and_its_subscribers_get_
     let docs = items(&s).await;
     assert_eq!(docs.len(), 3);
 }
+
+#[tokio::test]
+async fn the_change_log_counts_the_import_and_keeps_its_last_documents() {
+    let mut s = TestServer::start(&[("item", ITEM)], &[("CHANGELOG_RETENTION", "2")]).await;
+    s.add_admin("admin@example.com", "secret-password", "Admin")
+        .await;
+    std::fs::write(s.dir.path().join(".env"), "CHANGELOG_RETENTION=2\n").unwrap();
+    s.create("item", json!({"name": "before"})).await;
+    let ran = import(
+        &mut s,
+        "{\"name\": \"a\"}\n{\"name\": \"b\"}\n{\"name\": \"c\"}\n",
+        false,
+    )
+    .await;
+    assert!(ran.success, "{}", ran.stderr);
+    let mut ws = WsClient::connect(&s).await;
+    ws.auth_ok(json!({"email": "admin@example.com", "password": "secret-password"}))
+        .await;
+    // Resuming from before the import: what comes next was trimmed, as after any trim.
+    let reply = ws
+        .request("subscribe", json!({"model": "item", "since": 1}))
+        .await;
+    assert_eq!(reply["message"], "resync required", "{reply}");
+    assert_eq!(reply["latest"], 4, "one seq per document: {reply}");
+    // The retained last documents replay with their seqs.
+    ws.subscribe_ok(json!({"model": "item", "since": 2})).await;
+    let events = ws.events(2).await;
+    let got: Vec<(&Value, &Value)> = events
+        .iter()
+        .map(|e| (&e["data"]["item"]["name"], &e["data"]["seq"]))
+        .collect();
+    assert_eq!(got, [(&json!("b"), &json!(3)), (&json!("c"), &json!(4))]);
+    // A write after the import takes the next seq.
+    let id = s.create("item", json!({"name": "after"})).await;
+    let ev = ws.event().await;
+    assert_eq!(ev["data"]["item"]["_id"], id.as_str());
+    assert_eq!(ev["data"]["seq"], 5, "{ev}");
+}
