@@ -114,12 +114,13 @@ impl Tail {
         }
     }
 
-    /// Keeps `doc`'s id and text, dropping the oldest one kept past the retention.
-    pub fn push(&mut self, doc: &ImportDoc) {
+    /// Keeps `doc`'s id and text (moved, not copied: the writer is done with the document),
+    /// dropping the oldest one kept past the retention.
+    pub fn push(&mut self, doc: ImportDoc) {
         if self.docs.len() == self.keep {
             self.docs.pop_front();
         }
-        self.docs.push_back((doc.id.clone(), doc.text.clone()));
+        self.docs.push_back((doc.id, doc.text));
     }
 
     pub fn len(&self) -> usize {
@@ -163,7 +164,7 @@ mod tests {
         let mut tail = Tail::new(2);
         for n in 0..5 {
             let d = ImportDoc::new("m", &doc(json!({"_id": format!("i{n}")}))).unwrap();
-            tail.push(&d);
+            tail.push(d);
         }
         let ids: Vec<&str> = tail.iter().map(|(id, _)| id.as_str()).collect();
         assert_eq!(ids, ["i3", "i4"]);

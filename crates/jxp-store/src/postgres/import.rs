@@ -81,11 +81,11 @@ async fn copy_and_log(
     loop {
         match steps.recv().await {
             Some(ImportStep::Docs(docs)) => {
-                for d in &docs {
-                    copy_row(&mut buf, d);
+                count += docs.len() as u64;
+                for d in docs {
+                    copy_row(&mut buf, &d);
                     tail.push(d);
                 }
-                count += docs.len() as u64;
                 if buf.len() >= CHUNK {
                     let chunk = buf.split().freeze();
                     sink.send(chunk)

@@ -82,7 +82,7 @@ impl Writer {
             loop {
                 match steps.blocking_recv() {
                     Some(ImportStep::Docs(docs)) => {
-                        for d in &docs {
+                        for d in docs {
                             insert
                                 .execute(params![
                                     d.id, d.text, d.owner, d.deleted, d.created, d.updated
