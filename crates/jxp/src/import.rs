@@ -258,3 +258,55 @@ fn api_message(e: CoreError) -> String {
 fn store_message(e: StoreError) -> String {
     e.to_string()
 }
+
+// Tests only: an unwrap or expect here is an assertion; failing is how the test reports.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The chunks `read_lines` sends for `input`.
+    fn chunks_of(input: &'static [u8]) -> Vec<Lines> {
+        let (tx, mut rx) = mpsc::channel(1024);
+        read_lines(Box::new(input), &tx);
+        drop(tx);
+        let mut out = Vec::new();
+        while let Ok(chunk) = rx.try_recv() {
+            out.push(chunk.unwrap());
+        }
+        out
+    }
+
+    #[test]
+    fn lines_are_numbered_in_the_file_and_empty_ones_left_out() {
+        let chunks = chunks_of(b"\n{\"a\":1}\r\n  \t\n\r\n{\"b\":2}");
+        assert_eq!(chunks.len(), 1);
+        let numbers: Vec<u64> = chunks[0].iter().map(|(n, _)| *n).collect();
+        assert_eq!(numbers, [2, 5]);
+        assert_eq!(chunks[0][1].1, b"{\"b\":2}");
+        assert!(chunks_of(b"").is_empty());
+        assert!(chunks_of(b"\n\n").is_empty());
+    }
+
+    #[test]
+    fn a_long_input_comes_in_chunks_of_whole_lines() {
+        let text: &'static str = Box::leak(
+            (0..2500)
+                .map(|i| format!("{{\"i\":{i}}}\n"))
+                .collect::<String>()
+                .into_boxed_str(),
+        );
+        let chunks = chunks_of(text.as_bytes());
+        let sizes: Vec<usize> = chunks.iter().map(Vec::len).collect();
+        assert_eq!(sizes, [CHUNK_LINES, CHUNK_LINES, 500]);
+        assert_eq!(chunks[2][499].0, 2500);
+    }
+
+    #[test]
+    fn a_dash_is_standard_input() {
+        assert!(matches!(Source::parse(Path::new("-")), Source::Stdin));
+        assert!(matches!(
+            Source::parse(Path::new("a.ndjson")),
+            Source::File(_)
+        ));
+    }
+}
