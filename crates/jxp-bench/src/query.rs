@@ -5,6 +5,8 @@
 //!
 //! Seeding is part of the run and is skipped when the collection already holds `--docs`
 //! documents: jxp through `/bulkwrite` (1,000 inserts a request), PocketBase one POST at a time.
+//! For a million documents, `--ndjson FILE` writes them for `jxp import` instead (the linked
+//! models still go through the API, since the documents name their ids) and exits.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -74,6 +76,10 @@ struct Scenario {
 
 pub async fn run(args: QueryArgs) -> Result<()> {
     let target = Target::parse(&args.common.base)?;
+    if let Some(file) = &args.ndjson {
+        let headers = client::connect(&target, &args.common).await?.headers;
+        return write_ndjson(&target, &headers, args.docs, file).await;
+    }
     let (headers, scenarios) = match args.proto {
         QueryProto::Jxp => {
             let headers = client::connect(&target, &args.common).await?.headers;
@@ -442,6 +448,43 @@ async fn jxp_setup(
 }
 
 /// The ids of a linked model's documents, created first if there are fewer than [`LINKED`].
+/// Seeds the linked models through the API and writes the benchq documents the server lacks
+/// to `file`, one JSON document per line, for `jxp import`.
+async fn write_ndjson(
+    target: &Target,
+    headers: &HeaderMap,
+    docs: u64,
+    file: &std::path::Path,
+) -> Result<()> {
+    use std::io::Write;
+    let client = client::build_pooled(headers, 8)?;
+    let a = jxp_linked(&client, target, "bencha").await?;
+    let b = jxp_linked(&client, target, "benchb").await?;
+    let count_url = target.url(&format!("/count/{MODEL}"));
+    let have = get_json(&client, &count_url).await?["count"]
+        .as_u64()
+        .ok_or_else(|| {
+            anyhow!("GET {count_url}: no count (is MODEL_DIR crates/jxp-bench/models?)")
+        })?;
+    let out =
+        std::fs::File::create(file).with_context(|| format!("cannot create {}", file.display()))?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
+    for i in have..docs {
+        serde_json::to_writer(&mut out, &document(i, &a, &b))?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()
+        .with_context(|| format!("cannot write {}", file.display()))?;
+    let wrote = docs.saturating_sub(have);
+    println!(
+        "wrote {wrote} {MODEL} documents to {} ({have} already served); next: \
+         jxp import Benchq {} (on SQLite with the server stopped)",
+        file.display(),
+        file.display()
+    );
+    Ok(())
+}
+
 async fn jxp_linked(client: &Client, target: &Target, model: &str) -> Result<Vec<String>> {
     let url = format!("{}?fields=_id&limit={LINKED}", target.collection(model));
     let mut ids = ids_of(&get_json(client, &url).await?);

@@ -5,7 +5,7 @@
 //! `identity`, `secret`, `password`, `tables`, `perms`); what the app holds (`auth`'s settings,
 //! cache and limiter, the `hooks` registry, `realtime`); `app`; then everything that acts
 //! through the app, as methods of `App` (`hooks` runs, `auth` identification, `write` and
-//! `delete`, `read`, then `bulk`, sessions, `populate`, `aggregate`, `explain`, `/call`).
+//! `delete`, `read`, then `import`, `bulk`, sessions, `populate`, `aggregate`, `explain`, `/call`).
 //! A poisoned lock is treated one way throughout (`locks.rs`).
 
 mod aggregate;
@@ -19,6 +19,7 @@ mod explain;
 mod group_sql;
 mod hooks;
 mod identity;
+mod import;
 mod password;
 mod perms;
 mod populate;

@@ -202,6 +202,38 @@ impl App {
         Ok(body)
     }
 
+    /// The document a create stores, from what a client sent (after the pre-hooks): input
+    /// prepared, validated and cast, and the system fields set (`_id`, owner, `_deleted`,
+    /// `createdAt`, `updatedAt`, `__v`). Also what `jxp import` stores of each line.
+    pub(crate) async fn prepare_create(
+        &self,
+        model: &Model,
+        who: &Identity,
+        body: Document,
+        opts: &WriteOptions,
+    ) -> Result<Document, CoreError> {
+        let mut doc = self.prepare_input(model, who, body, opts, true).await?;
+        model.validate(&mut doc)?;
+        let now = now_iso();
+        let id = ObjectId::new().to_string();
+        let mut stored = Document::with_capacity(doc.len() + 8);
+        stored.insert("_id".into(), Value::String(id.clone()));
+        stored.extend(doc);
+        if model.slug == USER_MODEL {
+            // A user owns their own record, so the model's `owner` letters are theirs.
+            stored.insert("_owner_id".into(), Value::String(id));
+        } else if !stored.contains_key("_owner_id")
+            && let Some(uid) = who.user_id()
+        {
+            stored.insert("_owner_id".into(), Value::String(uid.to_owned()));
+        }
+        stored.insert("_deleted".into(), Value::Bool(false));
+        stored.insert("createdAt".into(), Value::String(now.clone()));
+        stored.insert("updatedAt".into(), Value::String(now));
+        stored.insert("__v".into(), Value::from(0));
+        Ok(stored)
+    }
+
     /// Creates a document; answers it as the caller sees it.
     pub async fn create(
         &self,
@@ -229,26 +261,8 @@ impl App {
         let body = self
             .run_pre_write(WriteEvent::Post, &model, who, None, None, body)
             .await?;
-        let mut doc = self.prepare_input(&model, who, body, &opts, true).await?;
-        model.validate(&mut doc)?;
-        let now = now_iso();
-        let id = ObjectId::new().to_string();
-        let new_id = id.clone();
-        let mut stored = Document::with_capacity(doc.len() + 8);
-        stored.insert("_id".into(), Value::String(id.clone()));
-        stored.extend(doc);
-        if model.slug == USER_MODEL {
-            // A user owns their own record, so the model's `owner` letters are theirs.
-            stored.insert("_owner_id".into(), Value::String(id));
-        } else if !stored.contains_key("_owner_id")
-            && let Some(uid) = who.user_id()
-        {
-            stored.insert("_owner_id".into(), Value::String(uid.to_owned()));
-        }
-        stored.insert("_deleted".into(), Value::Bool(false));
-        stored.insert("createdAt".into(), Value::String(now.clone()));
-        stored.insert("updatedAt".into(), Value::String(now));
-        stored.insert("__v".into(), Value::from(0));
+        let stored = self.prepare_create(&model, who, body, &opts).await?;
+        let new_id = created_id(&stored);
         let mut ops = guards;
         ops.push(WriteOp::Insert {
             model: model.slug.clone(),
@@ -434,6 +448,15 @@ impl App {
             }
         })
     }
+}
+
+/// The `_id` `prepare_create` gave a document.
+fn created_id(stored: &Document) -> String {
+    stored
+        .get("_id")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// Refuses a write to the stored document `current`: absent when it is deleted (unless

@@ -86,6 +86,17 @@ impl FromRequest<AppState> for AnyJson {
     }
 }
 
+/// A JSON object, as the body of a create or update must be (and as each line of `jxp
+/// import` must be, which answers a bad one with the same message).
+pub fn json_object(bytes: &[u8]) -> Result<Document, ApiError> {
+    let value: Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
+    match value {
+        Value::Object(map) => Ok(map),
+        _ => Err(ApiError::bad_request("the body must be a JSON object")),
+    }
+}
+
 /// A request body as a JSON object: `application/json` (or no content type), or a urlencoded
 /// form as JXP's clients may send (values are strings, which the model casts). An empty body
 /// is an empty object. JSON labelled as a form, which is what `curl -d` sends without `-H`,
@@ -106,12 +117,7 @@ impl FromRequest<AppState> for JsonBody {
             return Ok(JsonBody(Document::new()));
         }
         if !form {
-            let value: Value = serde_json::from_slice(&bytes)
-                .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
-            return match value {
-                Value::Object(map) => Ok(JsonBody(map)),
-                _ => Err(ApiError::bad_request("the body must be a JSON object")),
-            };
+            return json_object(&bytes).map(JsonBody);
         }
         // A form's names and values are percent-encoded, so a raw `{` or `[` first is JSON.
         if bytes

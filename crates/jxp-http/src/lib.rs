@@ -28,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 pub use cors::{BadOrigin, CorsOrigins};
 pub use docs::DocsAccess;
 pub use error::ApiError;
+pub use extract::json_object;
 pub use mcp::McpSettings;
 pub use observe::{ACCESS_TARGET, AccessFormat, install_metrics, write_access_lines_to};
 pub use routes::is_api_path;

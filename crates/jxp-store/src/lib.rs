@@ -10,6 +10,7 @@
 
 mod change;
 mod error;
+mod import;
 mod indexes;
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -26,6 +27,7 @@ use tokio::sync::broadcast;
 
 pub use change::{Change, ChangeOp};
 pub use error::StoreError;
+pub use import::{ImportDoc, ImportError, ImportFeed, ImportStep, ImportSteps, Imported};
 pub use indexes::{
     DeclaredIndex, DifferentIndex, ExtraIndex, IndexReport, IndexSync, ModelIndexes,
 };
@@ -90,6 +92,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// Whether the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
+    /// Writes the documents fed through `steps` into `model` in one transaction, once the
+    /// feed sends `Commit`; nothing when a document is refused or the feed closes first.
+    /// The documents carry their system fields; the core has checked them. The change log
+    /// moves on as `import.rs` says.
+    async fn import(&self, model: &str, steps: ImportSteps) -> Result<Imported, ImportError> {
+        let _ = (model, steps);
+        Err(StoreError::Database("this store cannot import".into()).into())
+    }
 
     /// The rows of a `$match` + `$group` run in the database, in the column layout
     /// `jxp_query`'s group rendering documents (`Grouping::decode` reads them); `None` from a

@@ -1,12 +1,13 @@
 //! The `jxp` server as a library: [`Server::builder()`] takes the models and the settings,
 //! registers hooks and callable functions, and serves; below it, start-up (models → store →
-//! app → listener), `init`, `add-admin` and `indexes`. The binary is the builder with nothing registered,
+//! app → listener), `init`, `add-admin`, `indexes` and `import`. The binary is the builder with nothing registered,
 //! and the integration tests start the server through the same functions.
 
 pub mod backup;
 mod builder;
 mod config;
 mod error;
+pub mod import;
 pub mod indexes;
 mod init;
 mod settings;

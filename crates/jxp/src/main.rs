@@ -1,4 +1,5 @@
-//! The `jxp` command line: `serve`, `init`, `add-admin`, `backup`, `restore`, `indexes`.
+//! The `jxp` command line: `serve`, `init`, `add-admin`, `backup`, `restore`, `indexes`,
+//! `import`.
 
 mod log_writer;
 mod settings_args;
@@ -52,6 +53,27 @@ enum Command {
         /// Replace the store if it exists.
         #[arg(long)]
         force: bool,
+    },
+    /// Load newline-delimited JSON (one document per line; `-` reads stdin) into MODEL, all or
+    /// nothing: each line is checked as a POST by an admin is (validation, defaults, unique
+    /// values) and gets the same system fields; the first bad line stops the import with its
+    /// number and the API's message, and nothing is written. Empty lines are skipped.
+    ///
+    /// On SQLite the server must be stopped (the store is locked while it runs). On PostgreSQL
+    /// a running server may share the database: its realtime subscribers get create events
+    /// for the last CHANGELOG_RETENTION imported documents (what the change log keeps, as if
+    /// the documents had been written one by one and the log trimmed), clients resuming from
+    /// before the import are told to resync, and cached answers of the model are dropped.
+    #[command(verbatim_doc_comment)]
+    Import {
+        /// The model's name or slug.
+        model: String,
+        /// The file to read, or - for standard input.
+        file: PathBuf,
+        /// Import into a model whose creates run hooks (Rust or script `pre_post`/`post_post`)
+        /// without running them. Without it such a model is refused.
+        #[arg(long)]
+        no_hooks: bool,
     },
     /// Compare the indexes the models declare with the database's: missing, extra and
     /// different, per model. Exits 1 when they differ.
@@ -184,6 +206,19 @@ async fn run(cli: Cli, dotenv: Result<PathBuf, dotenvy::Error>) -> anyhow::Resul
             sync,
             confirm,
         } => indexes(&config, json, sync, confirm).await,
+        Command::Import {
+            model,
+            file,
+            no_hooks,
+        } => {
+            let source = jxp::import::Source::parse(&file);
+            let done = jxp::import::import(&config, &model, &source, no_hooks).await?;
+            println!(
+                "imported {} documents into {} in {:.1} s",
+                done.count, done.model, done.seconds
+            );
+            Ok(())
+        }
         Command::Init { .. } => Ok(()),
     }
 }

@@ -16,6 +16,7 @@
 
 mod cancel;
 mod group;
+mod import;
 mod indexes;
 mod jsonb;
 mod listen;
@@ -23,6 +24,8 @@ mod migrate;
 mod read;
 mod tls;
 mod write;
+
+pub(crate) use jsonb::jsonb_text;
 
 use std::sync::Arc;
 
@@ -35,6 +38,7 @@ pub use indexes::{postgres_index_report, postgres_sync_indexes};
 
 use crate::change::Change;
 use crate::error::StoreError;
+use crate::import::{ImportError, ImportSteps, Imported};
 use crate::spec::{TableSpec, WriteTx};
 use crate::tables::Tables;
 use crate::{Analyzed, Document, Store};
@@ -73,6 +77,9 @@ pub struct PostgresStore {
     published: Arc<listen::Published>,
     /// The writer task's queue; dropped with the store, which ends the task.
     writer: mpsc::UnboundedSender<write::Queued>,
+    /// The notification channel and the change log's retention, for imports.
+    channel: String,
+    retention: u64,
     /// Dropped with the store, which stops the listener.
     _stop: oneshot::Sender<()>,
 }
@@ -191,6 +198,8 @@ impl PostgresStore {
             events,
             published,
             writer,
+            channel,
+            retention: options.retention.max(1),
             _stop: stop,
         })
     }
@@ -264,6 +273,16 @@ impl Store for PostgresStore {
 
     fn subscribe(&self) -> broadcast::Receiver<Arc<Change>> {
         self.events.subscribe()
+    }
+
+    async fn import(&self, model: &str, steps: ImportSteps) -> Result<Imported, ImportError> {
+        let ctx = import::ImportCtx {
+            pool: &self.pool,
+            tables: &self.tables,
+            channel: &self.channel,
+            retention: self.retention,
+        };
+        import::import(ctx, model, steps).await
     }
 
     async fn changes_since(

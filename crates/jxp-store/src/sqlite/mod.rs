@@ -21,6 +21,7 @@ use tokio::sync::{broadcast, oneshot};
 
 use crate::change::Change;
 use crate::error::StoreError;
+use crate::import::{ImportError, ImportSteps, Imported};
 use crate::spec::{TableSpec, WriteTx};
 use crate::tables::Tables;
 use crate::{Analyzed, Document, Store};
@@ -234,6 +235,14 @@ impl Store for SqliteStore {
 
     fn subscribe(&self) -> broadcast::Receiver<Arc<Change>> {
         self.events.subscribe()
+    }
+
+    async fn import(&self, model: &str, steps: ImportSteps) -> Result<Imported, ImportError> {
+        let (reply, answer) = oneshot::channel();
+        self.writer
+            .send(Command::Import(model.to_owned(), steps, reply))
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
     }
 
     async fn changes_since(

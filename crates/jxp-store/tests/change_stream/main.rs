@@ -5,12 +5,14 @@
 //! losing data.
 //!
 //! This file holds the models and helpers every test shares; the tests live in `writes`
-//! (what one write stores and publishes), `concurrency` (writes racing each other) and
-//! `persistence` (what survives a restart, a migration or an upgrade).
+//! (what one write stores and publishes), `concurrency` (writes racing each other),
+//! `persistence` (what survives a restart, a migration or an upgrade) and `imports` (bulk
+//! imports, all or nothing).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // Test helpers fail the test loudly; that is their job.
 
 mod concurrency;
+mod imports;
 mod persistence;
 mod writes;
 

@@ -23,6 +23,7 @@ mod delete;
 mod explain;
 mod fuzz;
 mod hooks;
+mod import;
 mod indexes;
 mod jsonb;
 mod large_filters;

@@ -66,7 +66,7 @@ impl Writer {
     }
 
     /// A unique violation named after the field its index is on.
-    fn map_unique(&self, model: &str, e: rusqlite::Error) -> StoreError {
+    pub(super) fn map_unique(&self, model: &str, e: rusqlite::Error) -> StoreError {
         if let rusqlite::Error::SqliteFailure(f, Some(msg)) = &e
             && f.code == rusqlite::ErrorCode::ConstraintViolation
             && msg.contains("UNIQUE")

@@ -5,6 +5,7 @@
 //! Applying the operations is `apply.rs`; the change log and its counters are `log.rs`.
 
 mod apply;
+mod import;
 mod log;
 
 use std::collections::HashMap;
@@ -17,6 +18,7 @@ use tokio::sync::{broadcast, oneshot};
 use super::migrate;
 use crate::change::Change;
 use crate::error::StoreError;
+use crate::import::{ImportError, ImportSteps, Imported};
 use crate::spec::{TableSpec, WriteOp, WriteTx};
 use crate::tables::Tables;
 
@@ -30,6 +32,13 @@ pub(crate) enum Command {
     Migrate(Vec<TableSpec>, Reply<()>),
     /// Finish the writes sent before it, close the connection, then answer and stop.
     Close(Reply<()>),
+    /// A bulk import into one model, read from its feed; the writer does nothing else
+    /// meanwhile.
+    Import(
+        String,
+        ImportSteps,
+        oneshot::Sender<Result<Imported, ImportError>>,
+    ),
 }
 
 pub(crate) fn spawn(
@@ -84,6 +93,11 @@ impl Writer {
                         self.write_batch(std::mem::take(&mut writes));
                         let result = migrate::migrate(&self.conn, &self.tables, &specs);
                         let _ = reply.send(result);
+                    }
+                    Command::Import(model, steps, reply) => {
+                        // An import runs alone, after the writes queued before it.
+                        self.write_batch(std::mem::take(&mut writes));
+                        let _ = reply.send(self.import(&model, steps));
                     }
                     Command::Close(reply) => {
                         self.write_batch(std::mem::take(&mut writes));

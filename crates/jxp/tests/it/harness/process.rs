@@ -104,7 +104,17 @@ pub struct Ran {
 /// Runs `jxp ARGS` in `dir` on `database_url`, as a user runs it next to a server, and waits
 /// (at most 60 s) for it to end.
 pub async fn run_jxp(dir: &Path, database_url: &str, args: &[&str]) -> Ran {
-    let child = Command::new(env!("CARGO_BIN_EXE_jxp"))
+    run_jxp_with_stdin(dir, database_url, args, None).await
+}
+
+/// `run_jxp`, with `stdin` written to the command's standard input (then closed).
+pub async fn run_jxp_with_stdin(
+    dir: &Path,
+    database_url: &str,
+    args: &[&str],
+    stdin: Option<Vec<u8>>,
+) -> Ran {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jxp"))
         .args(args)
         .current_dir(dir)
         .env("MODEL_DIR", dir.join("models"))
@@ -113,12 +123,24 @@ pub async fn run_jxp(dir: &Path, database_url: &str, args: &[&str]) -> Ran {
         .env("PORT", "0")
         .env("BCRYPT_COST", "4")
         .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let pid = child.id();
+    let feeder = stdin.and_then(|bytes| {
+        let mut pipe = child.stdin.take()?;
+        Some(std::thread::spawn(move || {
+            use std::io::Write;
+            // The command may stop reading early (a bad line); that is its answer, not ours.
+            let _ = pipe.write_all(&bytes);
+        }))
+    });
     let waited = tokio::time::timeout(
         Duration::from_secs(60),
         tokio::task::spawn_blocking(move || child.wait_with_output()),
@@ -128,6 +150,9 @@ pub async fn run_jxp(dir: &Path, database_url: &str, args: &[&str]) -> Ran {
         let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
         panic!("jxp {args:?} did not end within 60 s");
     };
+    if let Some(feeder) = feeder {
+        let _ = feeder.join();
+    }
     let output = output.unwrap().unwrap();
     Ran {
         success: output.status.success(),
