@@ -1,5 +1,5 @@
-//! The `query` scenarios: reads over a 100,000-document model (`models/benchq.toml`, linked to
-//! `bencha` and `benchb`), each measured for latency and throughput, with the database's plan
+//! The `query` scenarios: reads over a seeded model (`models/benchq.toml`, 100,000 documents
+//! unless `--docs` says otherwise, linked to `bencha` and `benchb`), each measured for latency and throughput, with the database's plan
 //! of the query (jxp's admin-only `?explain=1`). The same filtered, sorted list runs against
 //! PocketBase as the yardstick (`--proto pocketbase`).
 //!
@@ -427,7 +427,7 @@ async fn jxp_setup(
         },
         Scenario {
             name: "group-all",
-            what: "$group of every document by cat (100,000 rows into the pipeline)",
+            what: "$group of every document by cat (the whole collection into the pipeline)",
             reqs: vec![Req {
                 url: target.url(&format!("/aggregate/{MODEL}")),
                 body: Some(
