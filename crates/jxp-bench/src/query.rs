@@ -1,7 +1,7 @@
 //! The `query` scenarios: reads over a seeded model (`models/benchq.toml`, 100,000 documents
-//! unless `--docs` says otherwise, linked to `bencha` and `benchb`), each measured for latency and throughput, with the database's plan
-//! of the query (jxp's admin-only `?explain=1`). The same filtered, sorted list runs against
-//! PocketBase as the yardstick (`--proto pocketbase`).
+//! unless `--docs` says otherwise, linked to `bencha` and `benchb`), each measured for latency
+//! and throughput, with the database's plan of the query (jxp's admin-only `?explain=1`). The
+//! same filtered, sorted list runs against PocketBase as the yardstick (`--proto pocketbase`).
 //!
 //! Seeding is part of the run and is skipped when the collection already holds `--docs`
 //! documents: jxp through `/bulkwrite` (1,000 inserts a request), PocketBase through its batch
