@@ -26,7 +26,7 @@ pub enum Command {
     Burst(BurstArgs),
     /// Hold N idle WebSocket subscribers: server memory per connection, then one probe write.
     Idle(IdleArgs),
-    /// Reads over a seeded 100,000-document model: filtered and sorted lists (indexed and
+    /// Reads over a seeded model (100,000 documents unless --docs says otherwise): filtered and sorted lists (indexed and
     /// not), full-text search, count, populate, `$group`; latency, throughput and SQL plans.
     Query(QueryArgs),
     /// A long mixed run: REST reads and writes, subscribers joining and leaving, clients that
