@@ -263,6 +263,21 @@ async fn on_postgres_a_running_server_serves_the_import_and_its_subscribers_get_
     assert_eq!(s.total("item").await, 3);
     let docs = items(&s).await;
     assert_eq!(docs.len(), 3);
+    // The import leaves the table's planner statistics fresh, not waiting for autovacuum.
+    let (client, conn) = tokio_postgres::connect(&s.database_url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let analyzed: bool = client
+        .query_one(
+            "SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables
+             WHERE schemaname = current_schema() AND relname = 'm_item'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(analyzed, "the imported table was not analyzed");
 }
 
 #[tokio::test]
