@@ -361,6 +361,24 @@ impl HashGroups {
         self.bad
     }
 
+    /// Counts one row as the scan reads it: its `_id` and, per scan field, the field's JSON
+    /// text (`None` when missing), read as [`scanned_cell`] says. Strings are copied out only
+    /// when they hold escapes to undo.
+    pub fn push_texts(&mut self, id: &str, texts: &[Option<&str>]) -> Result<(), TooManyGroups> {
+        let escaped = |t: &Option<&str>| t.is_some_and(|t| t.starts_with('"') && t.contains('\\'));
+        let owned: Vec<Option<String>> = if texts.iter().any(escaped) {
+            texts.iter().map(|t| t.and_then(unescaped)).collect()
+        } else {
+            Vec::new()
+        };
+        let cells: Vec<(Option<&str>, CellRef<'_>)> = texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| scanned_cell(*t, owned.get(i).and_then(Option::as_deref)))
+            .collect();
+        self.push(id, &cells)
+    }
+
     /// Counts one row: its `_id` and, per scan field, its JSON type (`None` when missing)
     /// and value.
     pub fn push(
@@ -646,6 +664,21 @@ mod tests {
         assert_eq!(docs[1]["_id"], "b");
         // Past the integers' range the total is a float, as in memory.
         assert_eq!(docs[1]["s"], serde_json::json!(2.0 * i64::MAX as f64));
+    }
+
+    #[test]
+    fn scanned_texts_are_unescaped_only_where_they_hold_escapes() {
+        let mut t = HashGroups::new(grouping(), usize::MAX);
+        t.push_texts("a", &[Some(r#""x\"y""#), Some("1")]).unwrap();
+        t.push_texts("b", &[Some(r#""plain""#), Some("2")]).unwrap();
+        t.push_texts("c", &[Some(r#""x\u0022y""#), Some("3")])
+            .unwrap();
+        let docs = grouping().decode(&t.finish()).unwrap();
+        let keys: Vec<&serde_json::Value> = docs.iter().map(|d| &d["_id"]).collect();
+        // The two spellings of `x"y` are one group.
+        assert_eq!(keys, ["x\"y", "plain"]);
+        assert_eq!(docs[0]["s"], 4);
+        assert_eq!(docs[1]["s"], 2);
     }
 
     #[test]

@@ -18,9 +18,9 @@
 use std::collections::HashMap;
 
 use jxp_query::{
-    Budget, Cell, CellRef, FieldKind, Filter, GroupField, GroupTail, Grouping, HashGroups, Path,
-    PlainAcc, PlainKey, Stage, parse_pipeline, render_pg_group, render_sqlite_group,
-    render_sqlite_group_scan, run_pipeline, scanned_cell, unescaped,
+    Budget, Cell, FieldKind, Filter, GroupField, GroupTail, Grouping, HashGroups, Path, PlainAcc,
+    PlainKey, Stage, parse_pipeline, render_pg_group, render_sqlite_group,
+    render_sqlite_group_scan, run_pipeline,
 };
 use proptest::prelude::*;
 use rusqlite::Connection;
@@ -234,13 +234,7 @@ fn hashed_rows(conn: &Connection, g: &Grouping, split: bool) -> Vec<Vec<Cell>> {
             let texts: Vec<Option<&str>> = (1..=fields)
                 .map(|i| row.get_ref(i).unwrap().as_str_or_null().unwrap())
                 .collect();
-            let owned: Vec<Option<String>> = texts.iter().map(|t| t.and_then(unescaped)).collect();
-            let cells: Vec<(Option<&str>, CellRef<'_>)> = texts
-                .iter()
-                .zip(&owned)
-                .map(|(t, o)| scanned_cell(*t, o.as_deref()))
-                .collect();
-            groups.push(id, &cells).unwrap();
+            groups.push_texts(id, &texts).unwrap();
         }
         match all.as_mut() {
             None => all = Some(groups),

@@ -8,8 +8,7 @@
 //! are those `Grouping::decode` reads, and `?explain` shows the scan and its plan.
 
 use jxp_query::{
-    Cell, CellRef, Grouping, HashGroups, SqlQuery, render_sqlite_group, render_sqlite_group_scan,
-    scanned_cell, unescaped,
+    Cell, Grouping, HashGroups, SqlQuery, render_sqlite_group, render_sqlite_group_scan,
 };
 use rusqlite::{Connection, OptionalExtension, params_from_iter, types::Value};
 
@@ -85,13 +84,7 @@ pub(crate) fn hashed(
         let texts = (1..=fields)
             .map(|i| row.get_ref(i).map(|v| v.as_str_or_null().ok().flatten()))
             .collect::<Result<Vec<Option<&str>>, _>>()?;
-        let owned: Vec<Option<String>> = texts.iter().map(|t| t.and_then(unescaped)).collect();
-        let cells: Vec<(Option<&str>, CellRef<'_>)> = texts
-            .iter()
-            .zip(&owned)
-            .map(|(t, o)| scanned_cell(*t, o.as_deref()))
-            .collect();
-        if groups.push(id, &cells).is_err() {
+        if groups.push_texts(id, &texts).is_err() {
             return Ok(None);
         }
         // A value not of its kind refuses the whole grouping: the rest need not be read.
