@@ -282,14 +282,7 @@ async fn jxp_setup(
     seed_concurrency: u32,
 ) -> Result<Vec<Scenario>> {
     let client = client::build_pooled(headers, seed_concurrency.max(8) as usize)?;
-    let a = jxp_linked(&client, target, "bencha").await?;
-    let b = jxp_linked(&client, target, "benchb").await?;
-    let count_url = target.url(&format!("/count/{MODEL}"));
-    let have = get_json(&client, &count_url).await?["count"]
-        .as_u64()
-        .ok_or_else(|| {
-            anyhow!("GET {count_url}: no count (is MODEL_DIR crates/jxp-bench/models?)")
-        })?;
+    let (a, b, have) = jxp_seeded(&client, target).await?;
     if have < docs {
         let started = Instant::now();
         let (a, b) = (Arc::new(a.clone()), Arc::new(b.clone()));
@@ -448,7 +441,6 @@ async fn jxp_setup(
     ])
 }
 
-/// The ids of a linked model's documents, created first if there are fewer than [`LINKED`].
 /// Seeds the linked models through the API and writes the benchq documents the server lacks
 /// to `file`, one JSON document per line, for `jxp import`.
 async fn write_ndjson(
@@ -459,14 +451,7 @@ async fn write_ndjson(
 ) -> Result<()> {
     use std::io::Write;
     let client = client::build_pooled(headers, 8)?;
-    let a = jxp_linked(&client, target, "bencha").await?;
-    let b = jxp_linked(&client, target, "benchb").await?;
-    let count_url = target.url(&format!("/count/{MODEL}"));
-    let have = get_json(&client, &count_url).await?["count"]
-        .as_u64()
-        .ok_or_else(|| {
-            anyhow!("GET {count_url}: no count (is MODEL_DIR crates/jxp-bench/models?)")
-        })?;
+    let (a, b, have) = jxp_seeded(&client, target).await?;
     let out =
         std::fs::File::create(file).with_context(|| format!("cannot create {}", file.display()))?;
     let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
@@ -486,6 +471,21 @@ async fn write_ndjson(
     Ok(())
 }
 
+/// The ids of both linked models' documents (seeded first as needed) and how many benchq
+/// documents the server already holds.
+async fn jxp_seeded(client: &Client, target: &Target) -> Result<(Vec<String>, Vec<String>, u64)> {
+    let a = jxp_linked(client, target, "bencha").await?;
+    let b = jxp_linked(client, target, "benchb").await?;
+    let count_url = target.url(&format!("/count/{MODEL}"));
+    let have = get_json(client, &count_url).await?["count"]
+        .as_u64()
+        .ok_or_else(|| {
+            anyhow!("GET {count_url}: no count (is MODEL_DIR crates/jxp-bench/models?)")
+        })?;
+    Ok((a, b, have))
+}
+
+/// The ids of a linked model's documents, created first if there are fewer than [`LINKED`].
 async fn jxp_linked(client: &Client, target: &Target, model: &str) -> Result<Vec<String>> {
     let url = format!("{}?fields=_id&limit={LINKED}", target.collection(model));
     let mut ids = ids_of(&get_json(client, &url).await?);
