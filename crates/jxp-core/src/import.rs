@@ -17,18 +17,16 @@ use crate::identity::Identity;
 use crate::write::WriteOptions;
 
 impl App {
-    /// The model `name` names (its slug or its name, in any case) for an import. A model
+    /// The model `name` names (its slug or its name) for an import. A model
     /// whose creates run hooks is refused unless `skip_hooks`: an import does not run them,
     /// and must not skip them without being told to.
     pub fn import_model(&self, name: &str, skip_hooks: bool) -> Result<Arc<Model>, CoreError> {
         let schema = self.schema();
+        // By slug, then as a model file's `link` names a model: its name, or its slug in
+        // any case.
         let model = schema
             .get(name)
-            .or_else(|| {
-                schema.models.values().find(|m| {
-                    m.name.eq_ignore_ascii_case(name) || m.slug.eq_ignore_ascii_case(name)
-                })
-            })
+            .or_else(|| schema.by_link(name))
             .ok_or_else(|| CoreError::UnknownModel(name.to_owned()))?;
         let hooked = self.has_pre_write(WriteEvent::Post, &model.slug)
             || self.has_post_write(WriteEvent::Post, &model.slug);

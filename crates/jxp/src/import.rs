@@ -13,7 +13,7 @@ use std::time::Instant;
 use jxp_core::{App, CoreError};
 use jxp_http::{ApiError, json_object};
 use jxp_model::Model;
-use jxp_store::{ImportDoc, ImportError, ImportStep, StoreError};
+use jxp_store::{ImportDoc, ImportError, ImportStep};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -132,7 +132,9 @@ async fn run(
             }
         }
         ImportError::Abandoned => ImportFailed::Refused(e.to_string()),
-        ImportError::Store(e) => ImportFailed::Refused(store_message(e)),
+        // A store fault is said in full: the operator running the import is the one to
+        // read it.
+        ImportError::Store(e) => ImportFailed::Refused(e.to_string()),
     })?;
     let seconds = started.elapsed().as_secs_f64();
     tracing::info!(
@@ -252,11 +254,6 @@ async fn check_chunk(app: App, model: std::sync::Arc<Model>, chunk: Lines) -> Ch
 /// The message the API answers a core error with.
 fn api_message(e: CoreError) -> String {
     ApiError::from(e).message
-}
-
-/// A store fault, said in full (the operator running the import is the one to read it).
-fn store_message(e: StoreError) -> String {
-    e.to_string()
 }
 
 // Tests only: an unwrap or expect here is an assertion; failing is how the test reports.
