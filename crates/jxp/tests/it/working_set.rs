@@ -70,6 +70,15 @@ async fn move_all(s: &TestServer) -> (StatusCode, Value) {
     .await
 }
 
+/// The 413 a query over the 1 MB budget gets.
+fn assert_over_budget(got: &(StatusCode, Value)) {
+    assert_error(
+        got,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "the query's working set is over the limit of 1 MB; narrow it",
+    );
+}
+
 fn self_join() -> Value {
     json!([
         {"$lookup": {"from": "blob", "localField": "foo", "foreignField": "foo", "as": "s"}},
@@ -155,11 +164,7 @@ async fn populate_refuses_copies_over_the_budget() {
         )
         .await;
     let got = s.get(&format!("/api/blob/{id}?populate=linked")).await;
-    assert_error(
-        &got,
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "the query's working set is over the limit of 1 MB; narrow it",
-    );
+    assert_over_budget(&got);
     let got = s.get("/api/blob?filter[foo]=many&populate=linked").await;
     assert_error(
         &got,
@@ -217,11 +222,7 @@ async fn an_aggregate_whose_first_read_is_over_the_budget_is_refused() {
     let got = s
         .post("/aggregate/blob", json!([{"$project": {"foo": 1}}]))
         .await;
-    assert_error(
-        &got,
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "the query's working set is over the limit of 1 MB; narrow it",
-    );
+    assert_over_budget(&got);
     // A read narrowed to what fits answers.
     let (status, body) = s
         .post(
@@ -274,11 +275,7 @@ async fn a_group_over_more_documents_than_the_budget_holds_answers_from_pages() 
             json!([{"$group": {"_id": null, "pads": {"$push": "$pad"}}}]),
         )
         .await;
-    assert_error(
-        &got,
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "the query's working set is over the limit of 1 MB; narrow it",
-    );
+    assert_over_budget(&got);
 }
 
 #[tokio::test]
@@ -288,11 +285,7 @@ async fn groups_the_database_counts_are_charged_and_refused_past_the_budget() {
     blobs(&s, 60, 20_000).await;
     let by_pad = json!([{"$group": {"_id": "$pad", "n": {"$sum": 1}}}]);
     let got = s.post("/aggregate/blob", by_pad).await;
-    assert_error(
-        &got,
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "the query's working set is over the limit of 1 MB; narrow it",
-    );
+    assert_over_budget(&got);
     // The same documents in few groups answer: the documents themselves are never held.
     let (status, body) = s
         .post(
