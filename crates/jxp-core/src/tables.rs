@@ -2,6 +2,7 @@
 //! defaults of fields.
 
 use jxp_model::{FieldKind, IndexKind, ScalarType, Schema, format_date, parse_date};
+use jxp_query::GeneratedKind;
 use jxp_store::{IndexSpec, TableSpec};
 use serde_json::Value;
 
@@ -25,9 +26,18 @@ pub fn table_specs(schema: &Schema) -> Vec<TableSpec> {
                     continue;
                 }
                 if o.unique || o.index == IndexKind::Normal {
+                    // Dates and ids are stored as strings.
+                    let kind = match field.kind {
+                        FieldKind::Scalar(
+                            ScalarType::String | ScalarType::Date | ScalarType::ObjectId,
+                        ) => Some(GeneratedKind::Text),
+                        FieldKind::Scalar(ScalarType::Number) => Some(GeneratedKind::Number),
+                        _ => None,
+                    };
                     spec.indexes.push(IndexSpec {
                         path,
                         unique: o.unique,
+                        kind,
                     });
                 }
             }

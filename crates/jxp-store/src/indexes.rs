@@ -4,6 +4,8 @@
 //! its to manage: primary keys, `_id`'s unique constraint, the system-column indexes, the
 //! full-text index and the change log's are never reported as extra.
 
+use jxp_query::GeneratedColumn;
+
 use crate::error::StoreError;
 use crate::spec::TableSpec;
 use crate::tables::check_model_name;
@@ -23,17 +25,27 @@ impl Flavor {
         match self {
             Flavor::Sqlite => &["ix", "iy", "ux"],
             #[cfg(feature = "postgres")]
-            Flavor::Postgres => &["ix", "ux"],
+            Flavor::Postgres => &["ix", "iz", "ux"],
         }
     }
 
     /// The name of the index on `path` of `model`: `ux_` when unique, else SQLite's `iy_`
-    /// (the field and `_deleted`) or PostgreSQL's `ix_`. PostgreSQL cuts names at 63 bytes, so
-    /// a longer one is shortened and keeps a hash of the whole to stay distinct.
-    fn name(self, model: &str, path: &str, unique: bool) -> String {
+    /// (the field and `_deleted`), PostgreSQL's `iz_` (a generated column and `_deleted`) or
+    /// its `ix_` (the field's expression, for a field of no one kind). PostgreSQL cuts names
+    /// at 63 bytes, so a longer one is shortened and keeps a hash of the whole to stay
+    /// distinct.
+    fn name(
+        self,
+        model: &str,
+        path: &str,
+        unique: bool,
+        #[cfg_attr(not(feature = "postgres"), expect(unused_variables))] generated: bool,
+    ) -> String {
         let prefix = match (unique, self) {
             (true, _) => "ux",
             (false, Flavor::Sqlite) => "iy",
+            #[cfg(feature = "postgres")]
+            (false, Flavor::Postgres) if generated => "iz",
             #[cfg(feature = "postgres")]
             (false, Flavor::Postgres) => "ix",
         };
@@ -60,18 +72,47 @@ pub struct DeclaredIndex {
     /// The dotted path of the indexed field.
     pub path: String,
     pub unique: bool,
+    /// On PostgreSQL, the generated column a non-unique index of a string or number field
+    /// is on (`gt_`/`gn_` and the path, when that fits PostgreSQL's 63 bytes).
+    pub generated: Option<GeneratedColumn>,
 }
 
 /// The indexes `spec` declares, named as `flavor` names them.
 pub(crate) fn declared(spec: &TableSpec, flavor: Flavor) -> Vec<DeclaredIndex> {
     spec.indexes
         .iter()
-        .map(|i| DeclaredIndex {
-            name: flavor.name(&spec.model, &i.path, i.unique),
-            path: i.path.clone(),
-            unique: i.unique,
+        .map(|i| {
+            let generated = match flavor {
+                Flavor::Sqlite => None,
+                #[cfg(feature = "postgres")]
+                Flavor::Postgres => generated_column(i),
+            };
+            DeclaredIndex {
+                name: flavor.name(&spec.model, &i.path, i.unique, generated.is_some()),
+                path: i.path.clone(),
+                unique: i.unique,
+                generated,
+            }
         })
         .collect()
+}
+
+/// PostgreSQL's generated column for a non-unique index of a field of one kind, unless its
+/// name would be longer than PostgreSQL keeps.
+#[cfg(feature = "postgres")]
+fn generated_column(i: &crate::spec::IndexSpec) -> Option<GeneratedColumn> {
+    use jxp_query::GeneratedKind;
+    let kind = i.kind.filter(|_| !i.unique)?;
+    let prefix = match kind {
+        GeneratedKind::Text => "gt",
+        GeneratedKind::Number => "gn",
+    };
+    let column = format!("{prefix}_{}", i.path.replace('.', "__"));
+    (column.len() <= 63).then(|| GeneratedColumn {
+        path: i.path.clone(),
+        column,
+        kind,
+    })
 }
 
 /// Whether `name`, an index on `model`'s table, is one jxp names for a declared index, so
@@ -210,6 +251,7 @@ pub(crate) fn squeeze(sql: &str) -> String {
 mod tests {
     use super::*;
     use crate::spec::IndexSpec;
+    use jxp_query::GeneratedKind;
 
     fn spec() -> TableSpec {
         TableSpec {
@@ -218,10 +260,17 @@ mod tests {
                 IndexSpec {
                     path: "foo".into(),
                     unique: false,
+                    kind: None,
                 },
                 IndexSpec {
                     path: "a.b".into(),
                     unique: true,
+                    kind: Some(GeneratedKind::Text),
+                },
+                IndexSpec {
+                    path: "c.n".into(),
+                    unique: false,
+                    kind: Some(GeneratedKind::Number),
                 },
             ],
             ..TableSpec::default()
@@ -236,14 +285,39 @@ mod tests {
                 .map(|d| d.name)
                 .collect::<Vec<_>>()
         };
-        assert_eq!(names(Flavor::Sqlite), ["iy_test__foo", "ux_test__a__b"]);
+        assert_eq!(
+            names(Flavor::Sqlite),
+            ["iy_test__foo", "ux_test__a__b", "iy_test__c__n"]
+        );
+        assert!(
+            declared(&spec(), Flavor::Sqlite)
+                .iter()
+                .all(|d| d.generated.is_none())
+        );
         #[cfg(feature = "postgres")]
         {
-            assert_eq!(names(Flavor::Postgres), ["ix_test__foo", "ux_test__a__b"]);
+            assert_eq!(
+                names(Flavor::Postgres),
+                ["ix_test__foo", "ux_test__a__b", "iz_test__c__n"]
+            );
+            // Only the non-unique index of a field of one kind is on a generated column.
+            let generated: Vec<_> = declared(&spec(), Flavor::Postgres)
+                .into_iter()
+                .map(|d| d.generated.map(|g| g.column))
+                .collect();
+            assert_eq!(generated, [None, None, Some("gn_c__n".to_owned())]);
             let long = "x".repeat(80);
-            let name = Flavor::Postgres.name("test", &long, false);
+            let name = Flavor::Postgres.name("test", &long, false, false);
             assert!(name.len() <= 63, "{name}");
-            assert_ne!(name, Flavor::Postgres.name("test", &"x".repeat(81), false));
+            assert_ne!(
+                name,
+                Flavor::Postgres.name("test", &"x".repeat(81), false, false)
+            );
+            // A column name PostgreSQL would cut leaves the index on the expression.
+            let mut long = spec();
+            long.indexes[2].path = "y".repeat(61);
+            let d = declared(&long, Flavor::Postgres).remove(2);
+            assert!(d.generated.is_none() && d.name.starts_with("ix_"), "{d:?}");
         }
     }
 
@@ -265,6 +339,10 @@ mod tests {
                 "ux_test__a__b".to_owned(),
                 "CREATE UNIQUE INDEX x".to_owned(),
             ),
+            (
+                "iy_test__c__n".to_owned(),
+                "CREATE INDEX \"iy_test__c__n\"".to_owned(),
+            ),
             ("ix_test__old".to_owned(), "CREATE INDEX old".to_owned()),
             ("sx_test__owner".to_owned(), "CREATE INDEX o".to_owned()),
             ("by_hand".to_owned(), "CREATE INDEX h".to_owned()),
@@ -275,7 +353,7 @@ mod tests {
                 .iter()
                 .map(|d| d.name.as_str())
                 .collect::<Vec<_>>(),
-            ["iy_test__foo"]
+            ["iy_test__foo", "iy_test__c__n"]
         );
         assert!(got.missing.is_empty());
         assert_eq!(got.different.len(), 1);

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use jxp_query::{Filter, SqlQuery};
+use jxp_query::{Filter, GeneratedKind, SqlQuery};
 
 use crate::Document;
 use crate::change::ChangeOp;
@@ -30,6 +30,9 @@ pub struct TableSpec {
 pub struct IndexSpec {
     pub path: String,
     pub unique: bool,
+    /// What the model says the field holds, when that is strings or numbers: PostgreSQL
+    /// keeps such a field in a generated column of that kind and indexes the column.
+    pub kind: Option<GeneratedKind>,
 }
 
 /// A field through which documents of `model` may refer to another document.
@@ -50,7 +53,7 @@ impl RefSpec {
     pub(crate) fn referrer_query(&self, render: fn(&Filter, &mut SqlQuery)) -> SqlQuery {
         let mut q = SqlQuery {
             sql: format!("SELECT 1 FROM {} WHERE ", table_name(&self.model)),
-            params: Vec::new(),
+            ..SqlQuery::default()
         };
         render(&self.filter, &mut q);
         q.sql.push_str(" LIMIT 1");

@@ -3,11 +3,11 @@
 //! which defaults a migration fills in. The SQL of each database stays in its own module.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use jxp_model::is_ident;
 use jxp_model::sync as lock;
-use jxp_query::{Find, Grouping};
+use jxp_query::{Find, Generated, Grouping};
 use serde_json::Value;
 
 use crate::error::StoreError;
@@ -20,6 +20,9 @@ pub(crate) struct TableInfo {
     pub text_fields: Vec<String>,
     /// Unique index name → field path, to name the field in a violation.
     pub unique_indexes: HashMap<String, String>,
+    /// The generated columns the renderer reads (PostgreSQL's, for indexed fields).
+    #[cfg_attr(not(feature = "postgres"), expect(dead_code))]
+    pub generated: Option<Arc<Generated>>,
 }
 
 /// The migrated tables of a store, by model; shared by its readers and its writer.
@@ -46,6 +49,12 @@ impl Tables {
         } else {
             Err(StoreError::UnknownModel(model.to_owned()))
         }
+    }
+
+    /// The generated columns of a migrated model's table, if it has any.
+    #[cfg(feature = "postgres")]
+    pub fn generated(&self, model: &str) -> Option<Arc<Generated>> {
+        lock::read(&self.0).get(model)?.generated.clone()
     }
 
     /// The full-text fields of a migrated model.
@@ -171,6 +180,7 @@ mod tests {
         let info = TableInfo {
             text_fields: vec!["body".into()],
             unique_indexes: HashMap::from([("ux_t__email".to_owned(), "email".to_owned())]),
+            generated: None,
         };
         tables.extend(HashMap::from([
             ("t".to_owned(), info),

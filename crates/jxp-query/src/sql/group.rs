@@ -31,9 +31,10 @@
 //! the same reads of each field without the grouping.
 
 use std::fmt::Write;
+use std::sync::Arc;
 
 use super::walk;
-use super::{SqlQuery, postgres::Postgres, sqlite::Sqlite};
+use super::{Generated, SqlQuery, postgres::Postgres, sqlite::Sqlite};
 use crate::aggregate::{FieldKind, GroupField, GroupSort, Grouping, PlainAcc, PlainKey};
 
 /// A field as the outer query reads it: the inner query's columns holding its JSON type, its
@@ -225,12 +226,13 @@ impl GroupDialect for Postgres {
 
 /// The statement a grouping runs on SQLite, over the model table `table`.
 pub fn render_sqlite_group(table: &str, g: &Grouping) -> SqlQuery {
-    render::<Sqlite>(table, g, walk::render_filter::<Sqlite>)
+    render::<Sqlite>(table, g, walk::render_filter::<Sqlite>, None)
 }
 
-/// The statement a grouping runs on PostgreSQL; every column comes back as text.
-pub fn render_pg_group(table: &str, g: &Grouping) -> SqlQuery {
-    render::<Postgres>(table, g, walk::render_filter::<Postgres>)
+/// The statement a grouping runs on PostgreSQL, its `$match` reading the table's `generated`
+/// columns; every column comes back as text.
+pub fn render_pg_group(table: &str, g: &Grouping, generated: Option<Arc<Generated>>) -> SqlQuery {
+    render::<Postgres>(table, g, walk::render_filter::<Postgres>, generated)
 }
 
 /// The inner queries' columns for each distinct field the grouping reads (by path), and the
@@ -270,6 +272,7 @@ fn render<D: GroupDialect>(
     table: &str,
     g: &Grouping,
     filter: fn(&crate::ast::Filter, &mut SqlQuery),
+    generated: Option<Arc<Generated>>,
 ) -> SqlQuery {
     let mut ex = Extracted {
         fragments: Vec::new(),
@@ -363,7 +366,10 @@ fn render<D: GroupDialect>(
     let mut docs = vec!["_id AS g_id".to_owned()];
     docs.extend(D::DOC.map(str::to_owned));
     docs.extend(ex.fragments);
-    let mut q = SqlQuery::default();
+    let mut q = SqlQuery {
+        generated,
+        ..SqlQuery::default()
+    };
     if g.tail.count.is_some() {
         let _ = write!(
             q.sql,

@@ -10,11 +10,12 @@ mod sqlite;
 mod walk;
 
 use std::fmt::Write;
+use std::sync::Arc;
 
 use serde_json::Value;
 
 pub use group::{render_pg_group, render_sqlite_group, render_sqlite_group_scan};
-pub use postgres::{PG_FUNCTIONS, pg_doc_text, pg_text_search};
+pub use postgres::{PG_FUNCTIONS, pg_doc_text, pg_generated_expr, pg_text_search};
 pub use sqlite::fts5_query;
 
 use crate::ast::{Filter, Sort};
@@ -88,11 +89,49 @@ impl SqlParam {
     }
 }
 
-/// SQL text with its parameters, numbered in order of appearance.
+/// SQL text with its parameters, numbered in order of appearance, and the generated columns
+/// of the table it reads, which the PostgreSQL renderer compares in place of the document.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SqlQuery {
     pub sql: String,
     pub params: Vec<SqlParam>,
+    pub generated: Option<Arc<Generated>>,
+}
+
+/// What a generated column holds: a path's value when it is a string (else NULL), or its
+/// value as a number when it is a number or boolean (booleans as 0/1, as the renderer's
+/// `jxp_num` reads it; else NULL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GeneratedKind {
+    Text,
+    Number,
+}
+
+/// A column PostgreSQL computes from the document on every write ([`pg_generated_expr`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GeneratedColumn {
+    /// The dotted path it is computed from.
+    pub path: String,
+    /// Its name, a plain identifier, written quoted.
+    pub column: String,
+    pub kind: GeneratedKind,
+}
+
+/// A table's generated columns. An equality, `$in` or range on one of their paths with a
+/// value of their kind reads the column: its statistics are the field's own, not a guess
+/// about an expression, and an index on it with `_deleted` answers a count without reading
+/// a row.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Generated(pub Vec<GeneratedColumn>);
+
+impl Generated {
+    /// The column holding the value at `segments` as `kind`.
+    pub(crate) fn column(&self, segments: &[String], kind: GeneratedKind) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|c| c.kind == kind && c.path.split('.').eq(segments.iter().map(String::as_str)))
+            .map(|c| c.column.as_str())
+    }
 }
 
 impl SqlQuery {

@@ -20,7 +20,7 @@ use jxp_model::is_ident;
 use serde_json::Value;
 
 use super::walk::{self, ColumnType, Dialect, Elements, Kind, Target, bind_list, kind};
-use super::{SearchTerms, SqlParam, SqlQuery};
+use super::{GeneratedKind, SearchTerms, SqlParam, SqlQuery};
 use crate::ast::SortDir;
 
 /// The helper functions the rendering relies on, created by the store in its schema (and by
@@ -58,6 +58,55 @@ pub fn pg_doc_text(dotted: &str) -> Option<String> {
     let mut q = SqlQuery::default();
     text(&mut q, &Target::Doc(&segments));
     Some(q.sql)
+}
+
+/// What a generated column of `kind` computes from the document at a dotted path of plain
+/// identifiers: exactly the value the renderer compares for that path (a string's text under
+/// its type guard; a number as `jxp_num` reads it), written out so that the column depends on
+/// none of the store's functions.
+pub fn pg_generated_expr(dotted: &str, kind: GeneratedKind) -> Option<String> {
+    let segments: Vec<String> = dotted.split('.').map(str::to_owned).collect();
+    if !segments.iter().all(|s| is_ident(s)) {
+        return None;
+    }
+    let t = Target::Doc(&segments);
+    let mut q = SqlQuery::default();
+    match kind {
+        GeneratedKind::Text => {
+            q.sql.push_str("CASE WHEN ");
+            typ(&mut q, &t);
+            q.sql.push_str(" = 'string' THEN ");
+            text(&mut q, &t);
+            q.sql.push_str(" END");
+            Some(q.sql)
+        }
+        GeneratedKind::Number => {
+            json(&mut q, &t);
+            let j = q.sql;
+            Some(format!(
+                "CASE jsonb_typeof({j}) WHEN 'number' THEN ({j} #>> '{{}}')::numeric \
+                 WHEN 'boolean' THEN CASE WHEN ({j} #>> '{{}}') = 'true' THEN 1 ELSE 0 END END"
+            ))
+        }
+    }
+}
+
+/// The quoted generated column that holds the document's value at `t` as `kind`, if the
+/// table has one.
+fn generated(q: &SqlQuery, t: &Target<'_>, kind: GeneratedKind) -> Option<String> {
+    let Target::Doc(segments) = t else {
+        return None;
+    };
+    let column = q.generated.as_deref()?.column(segments, kind)?;
+    Some(format!("\"{column}\""))
+}
+
+/// The value as `numeric` ([`num`]), read from the generated column that holds it if any.
+fn num_or_generated(q: &mut SqlQuery, t: &Target<'_>) {
+    match generated(q, t, GeneratedKind::Number) {
+        Some(column) => q.sql.push_str(&column),
+        None => num(q, t),
+    }
 }
 
 /// Appends `->'a'->'b'` (the last hop `->>` when `last_text`); a segment that is not a plain
@@ -166,9 +215,16 @@ fn type_guard(q: &mut SqlQuery, t: &Target<'_>, type_is: &str) {
 }
 
 /// `(t <cmp>)` on a string: under the `"C"` collation and guarded as a JSON string for a
-/// document value, in the shape of the store's expression indexes; as is for a text column.
+/// document value, in the shape of the store's expression indexes; as is for a text column,
+/// generated ones included (a generated column is NULL where the value is not a string).
 fn string_cmp(q: &mut SqlQuery, t: &Target<'_>, cmp: impl FnOnce(&mut SqlQuery)) {
     q.sql.push('(');
+    if let Some(column) = generated(q, t, GeneratedKind::Text) {
+        q.sql.push_str(&column);
+        cmp(q);
+        q.sql.push(')');
+        return;
+    }
     text(q, t);
     let column = t.column_type().is_some();
     if !column {
@@ -281,7 +337,7 @@ impl Dialect for Postgres {
             }
             NUMBERS => {
                 q.sql.push('(');
-                num(q, t);
+                num_or_generated(q, t);
                 bind_list::<Self>(q, values, "::numeric");
                 q.sql.push(')');
             }
@@ -310,7 +366,7 @@ impl Dialect for Postgres {
         match (kind(value), t.column_type()) {
             (Some(Kind::Number), None | Some(ColumnType::Flag)) => {
                 q.sql.push('(');
-                num(q, t);
+                num_or_generated(q, t);
                 q.sql.push_str(sym);
                 q.bind_pg(SqlParam::from_json(value));
                 q.sql.push_str("::numeric)");
@@ -490,6 +546,7 @@ pub fn pg_text_search(text: &str, q: &mut SqlQuery) -> Option<String> {
             let mut p = SqlQuery {
                 sql: String::new(),
                 params: std::mem::take(&mut q.params),
+                generated: None,
             };
             p.bind_pg(SqlParam::Text((*item).to_owned()));
             q.params = p.params;
@@ -583,6 +640,61 @@ mod tests {
             "((jsonb_typeof((doc->'o')) IN ('object','array') AND (doc->'o') = $1::text::jsonb \
              AND (body::json #> ARRAY['o']::text[])::text = $2::text))"
         );
+    }
+
+    #[test]
+    fn a_generated_column_of_the_value_s_kind_is_compared_in_place_of_the_document() {
+        use crate::sql::{Generated, GeneratedColumn, GeneratedKind};
+        let generated = Some(std::sync::Arc::new(Generated(vec![
+            GeneratedColumn {
+                path: "a.b".into(),
+                column: "gt_a__b".into(),
+                kind: GeneratedKind::Text,
+            },
+            GeneratedColumn {
+                path: "n".into(),
+                column: "gn_n".into(),
+                kind: GeneratedKind::Number,
+            },
+        ])));
+        let render = |f: &Filter| {
+            let mut q = SqlQuery {
+                generated: generated.clone(),
+                ..SqlQuery::default()
+            };
+            render_pg_filter(f, &mut q);
+            q.sql
+        };
+        let a = Path::plain("a.b");
+        let n = Path::plain("n");
+        assert_eq!(
+            render(&Filter::cond(a.clone(), Op::In, json!(["x", "y"]))),
+            "((\"gt_a__b\" IN ($1::text,$2::text)))"
+        );
+        assert_eq!(
+            render(&Filter::cond(a.clone(), Op::Gte, json!("m"))),
+            "(\"gt_a__b\" >= $1::text)"
+        );
+        assert_eq!(
+            render(&Filter::cond(n.clone(), Op::Lt, json!(3))),
+            "(\"gn_n\" < $1::text::numeric)"
+        );
+        assert_eq!(
+            render(&Filter::cond(n.clone(), Op::Eq, json!(true))),
+            "((\"gn_n\" = $1::text::numeric))"
+        );
+        // A value of another kind, or another path, reads the document as before.
+        assert_eq!(
+            render(&Filter::cond(a, Op::Eq, json!(1))),
+            "((jxp_num((doc->'a'->'b')) = $1::text::numeric))"
+        );
+        assert!(render(&Filter::cond(n, Op::Eq, json!("x"))).contains("COLLATE"));
+        assert!(render(&Filter::cond(Path::plain("a"), Op::Eq, json!("x"))).contains("doc"));
+        assert_eq!(
+            pg_generated_expr("a.b", GeneratedKind::Text).as_deref(),
+            Some("CASE WHEN jsonb_typeof((doc->'a'->'b')) = 'string' THEN (doc->'a'->>'b') END")
+        );
+        assert_eq!(pg_generated_expr("a'", GeneratedKind::Number), None);
     }
 
     #[test]

@@ -4,7 +4,10 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use jxp_query::{Filter, PG_FUNCTIONS, SqlParam, SqlQuery, render_pg_filter, render_sqlite_filter};
+use jxp_query::{
+    Filter, Generated, GeneratedColumn, GeneratedKind, PG_FUNCTIONS, SqlParam, SqlQuery,
+    pg_generated_expr, render_pg_filter, render_sqlite_filter,
+};
 use rusqlite::Connection;
 use rusqlite::functions::FunctionFlags;
 use serde_json::{Map, Value};
@@ -71,7 +74,7 @@ pub(crate) fn database(docs: &[Map<String, Value>]) -> Connection {
 pub(crate) fn sql_ids(conn: &Connection, filter: &Filter) -> BTreeSet<String> {
     let mut q = SqlQuery {
         sql: "SELECT _id FROM t WHERE ".into(),
-        params: Vec::new(),
+        ..SqlQuery::default()
     };
     render_sqlite_filter(filter, &mut q);
     let params = sqlite_params(&q);
@@ -107,6 +110,34 @@ pub(crate) fn with_ids(docs: Vec<Map<String, Value>>) -> Vec<Map<String, Value>>
         .collect()
 }
 
+/// The generated columns of the PostgreSQL table, as the store makes them for indexed fields,
+/// plus ones of the other kind on the same paths, so that comparisons of every value with
+/// every path read them.
+pub(crate) fn pg_generated() -> Arc<Generated> {
+    let col = |path: &str, kind| GeneratedColumn {
+        path: path.into(),
+        column: format!(
+            "{}_{}",
+            if kind == GeneratedKind::Text {
+                "gt"
+            } else {
+                "gn"
+            },
+            path.replace('.', "__")
+        ),
+        kind,
+    };
+    Arc::new(Generated(vec![
+        col("s", GeneratedKind::Text),
+        col("s", GeneratedKind::Number),
+        col("n", GeneratedKind::Number),
+        col("n", GeneratedKind::Text),
+        col("d", GeneratedKind::Text),
+        col("obj.city", GeneratedKind::Text),
+        col("obj.zip", GeneratedKind::Number),
+    ]))
+}
+
 /// A PostgreSQL connection with a table shaped like the store's, in a schema of its own, or
 /// `None` when no server is configured. Cases take turns on it.
 pub(crate) struct Pg {
@@ -135,6 +166,22 @@ pub(crate) fn pg() -> Option<&'static std::sync::Mutex<Pg>> {
                     .unwrap()
                     .as_nanos()
             );
+            let generated: Vec<String> = pg_generated()
+                .0
+                .iter()
+                .map(|c| {
+                    let ty = match c.kind {
+                        GeneratedKind::Text => "text COLLATE \"C\"",
+                        GeneratedKind::Number => "numeric",
+                    };
+                    format!(
+                        "ALTER TABLE t ADD COLUMN \"{}\" {ty} GENERATED ALWAYS AS ({}) STORED;",
+                        c.column,
+                        pg_generated_expr(&c.path, c.kind).unwrap()
+                    )
+                })
+                .collect();
+            let generated = generated.join("\n");
             client
                 .batch_execute(&format!(
                     "CREATE SCHEMA {schema}; SET search_path = {schema};
@@ -149,7 +196,8 @@ pub(crate) fn pg() -> Option<&'static std::sync::Mutex<Pg>> {
                          createdAt text COLLATE \"C\",
                          updatedAt text COLLATE \"C\"
                      );
-                     CREATE INDEX ix_t__s ON t (((doc->>'s')) COLLATE \"C\");"
+                     CREATE INDEX ix_t__s ON t (((doc->>'s')) COLLATE \"C\");
+                     {generated}"
                 ))
                 .await
                 .unwrap();
@@ -197,7 +245,8 @@ pub(crate) fn pg_ids(
         for f in filters {
             let mut q = SqlQuery {
                 sql: "SELECT _id FROM t WHERE ".into(),
-                params: Vec::new(),
+                generated: Some(pg_generated()),
+                ..SqlQuery::default()
             };
             render_pg_filter(f, &mut q);
             let ids = pg_query(pg, &q).await;

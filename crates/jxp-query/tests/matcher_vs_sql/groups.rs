@@ -26,7 +26,7 @@ use proptest::prelude::*;
 use rusqlite::Connection;
 use serde_json::{Map, Value, json};
 
-use crate::databases::{database, load_pg, pg, pg_query, sqlite_params, with_ids};
+use crate::databases::{database, load_pg, pg, pg_generated, pg_query, sqlite_params, with_ids};
 
 /// Keys the documents may have: name, declared kind.
 const FIELDS: &[(&str, FieldKind)] = &[
@@ -253,7 +253,7 @@ fn pg_rows(docs: &[Map<String, Value>], g: &Grouping) -> Vec<Vec<Cell>> {
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     pg.rt.block_on(async {
         load_pg(&pg, docs).await;
-        let q = render_pg_group("t", g);
+        let q = render_pg_group("t", g, Some(pg_generated()));
         let rows = pg_query(&pg, &q).await;
         rows.iter()
             .map(|r| {

@@ -69,7 +69,7 @@ fn check_order(docs: &[Map<String, Value>], sort: &[Sort]) -> Result<(), TestCas
     let conn = database(docs);
     let mut q = SqlQuery {
         sql: "SELECT _id FROM t WHERE 1".into(),
-        params: Vec::new(),
+        ..SqlQuery::default()
     };
     render_sqlite_order(sort, &mut q);
     let mut stmt = conn.prepare(&q.sql).unwrap();
@@ -81,7 +81,7 @@ fn check_order(docs: &[Map<String, Value>], sort: &[Sort]) -> Result<(), TestCas
     let pg = pg.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut q = SqlQuery {
         sql: "SELECT _id FROM t".into(),
-        params: Vec::new(),
+        ..SqlQuery::default()
     };
     render_pg_order(sort, &mut q);
     let by_pg: Vec<String> = pg.rt.block_on(async {

@@ -9,7 +9,9 @@
 //! does make many groups still works: the hash table spills to disk past `work_mem`. The
 //! final `ORDER BY` and any `$sort` still sort, as nothing else can.
 
-use jxp_query::{Cell, Grouping, SqlQuery, render_pg_group};
+use std::sync::Arc;
+
+use jxp_query::{Cell, Generated, Grouping, SqlQuery, render_pg_group};
 
 use super::read::query;
 use crate::error::StoreError;
@@ -37,8 +39,9 @@ pub(crate) async fn aggregate(
     client: &tokio_postgres::Client,
     model: &str,
     grouping: &Grouping,
+    generated: Option<Arc<Generated>>,
 ) -> Result<Vec<Vec<Cell>>, StoreError> {
-    let q = render_pg_group(&table_name(model), grouping);
+    let q = render_pg_group(&table_name(model), grouping, generated);
     let rows = in_hash_transaction(client, &q).await?;
     rows.iter()
         .map(|row| {
@@ -57,8 +60,9 @@ pub(crate) async fn explain(
     client: &tokio_postgres::Client,
     model: &str,
     grouping: &Grouping,
+    generated: Option<Arc<Generated>>,
 ) -> Result<(SqlQuery, Vec<String>), StoreError> {
-    let q = render_pg_group(&table_name(model), grouping);
+    let q = render_pg_group(&table_name(model), grouping, generated);
     let mut plan = q.clone();
     plan.sql = format!("EXPLAIN {}", q.sql);
     let lines = in_hash_transaction(client, &plan)

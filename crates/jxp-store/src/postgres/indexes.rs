@@ -7,7 +7,7 @@
 
 use tokio_postgres::Transaction;
 
-use super::migrate::{LOCK_KEY, create_index, create_index_sql};
+use super::migrate::{LOCK_KEY, add_generated, create_index, create_index_sql};
 use super::tls;
 use crate::error::StoreError;
 use crate::indexes::{Flavor, IndexReport, IndexSync, compare, declared, in_model_order, squeeze};
@@ -112,14 +112,15 @@ async fn expected_definitions(
          CREATE TEMPORARY TABLE {PROBE} (LIKE \"m_{model}\")"
     ))
     .await?;
+    let probe = format!("pg_temp.{PROBE}");
+    let generated: Vec<_> = declared
+        .iter()
+        .filter_map(|d| d.generated.as_ref())
+        .collect();
+    add_generated(tx, model, &probe, &generated).await?;
     for index in declared {
-        tx.batch_execute(&create_index_sql(
-            model,
-            &format!("pg_temp.{PROBE}"),
-            index,
-            false,
-        )?)
-        .await?;
+        tx.batch_execute(&create_index_sql(model, &probe, index, false)?)
+            .await?;
     }
     let rows = tx
         .query(

@@ -6,7 +6,11 @@
 use std::collections::{HashMap, HashSet};
 
 use jxp_model::is_ident;
-use jxp_query::{PG_FUNCTIONS, pg_doc_text};
+use std::sync::Arc;
+
+use jxp_query::{
+    Generated, GeneratedColumn, GeneratedKind, PG_FUNCTIONS, pg_doc_text, pg_generated_expr,
+};
 use tokio_postgres::Transaction;
 
 use super::jsonb::jsonb_value_text;
@@ -21,23 +25,89 @@ use crate::tables::{
 /// The advisory lock key schema changes take (any constant; "jxp" in ASCII).
 pub(super) const LOCK_KEY: i64 = 0x006a_7870;
 
-/// The statement that creates a declared index on the expression the renderer reads the
-/// field with, in byte order, so equality and ranges on strings use it (`if_not_exists` for
-/// start-up, which leaves one already there alone); `table` is the (quoted) table it goes on.
+/// The statement that creates a declared index (`if_not_exists` for start-up, which leaves
+/// one already there alone); `table` is the (quoted) table it goes on. An index of a string
+/// or number field is on its generated column and `_deleted`, so a filter on the field of
+/// live documents (every list and count) finds them in the index alone, and a count reads no
+/// row of a page the visibility map knows; the column must exist ([`add_generated`]). Any
+/// other is on the expression the renderer reads the field with, in byte order, so equality
+/// and ranges on strings use it.
 pub(super) fn create_index_sql(
     model: &str,
     table: &str,
     index: &DeclaredIndex,
     if_not_exists: bool,
 ) -> Result<String, StoreError> {
-    let expr = pg_doc_text(&index.path)
-        .ok_or_else(|| migration_error(model)(format!("bad index path \"{}\"", index.path)))?;
     let unique = if index.unique { "UNIQUE " } else { "" };
     let guard = if if_not_exists { "IF NOT EXISTS " } else { "" };
+    if let Some(g) = &index.generated {
+        return Ok(format!(
+            "CREATE {unique}INDEX {guard}\"{}\" ON {table} (\"{}\", _deleted)",
+            index.name, g.column
+        ));
+    }
+    let expr = pg_doc_text(&index.path)
+        .ok_or_else(|| migration_error(model)(format!("bad index path \"{}\"", index.path)))?;
     Ok(format!(
         "CREATE {unique}INDEX {guard}\"{}\" ON {table} (({expr}) COLLATE \"C\")",
         index.name
     ))
+}
+
+/// The columns of `table` (as SQL names it).
+async fn columns(tx: &Transaction<'_>, table: &str) -> Result<HashSet<String>, StoreError> {
+    let rows = tx
+        .query(
+            "SELECT attname::text FROM pg_attribute
+             WHERE attrelid = $1::text::regclass AND attnum > 0 AND NOT attisdropped",
+            &[&table],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| r.try_get::<_, String>(0).map_err(StoreError::from))
+        .collect()
+}
+
+/// Whether `name` is one of the generated columns jxp makes for indexed fields.
+fn is_generated_name(name: &str) -> bool {
+    is_ident(name) && (name.starts_with("gt_") || name.starts_with("gn_"))
+}
+
+/// Adds the `wanted` generated columns that `table` lacks, in one statement: adding a stored
+/// column writes the table anew, once however many are added. Answers whether any was added.
+pub(super) async fn add_generated(
+    tx: &Transaction<'_>,
+    model: &str,
+    table: &str,
+    wanted: &[&GeneratedColumn],
+) -> Result<bool, StoreError> {
+    if wanted.is_empty() {
+        return Ok(false);
+    }
+    let have = columns(tx, table).await?;
+    let mut adds = Vec::new();
+    for c in wanted {
+        if have.contains(&c.column) {
+            continue;
+        }
+        let expr = pg_generated_expr(&c.path, c.kind)
+            .filter(|_| is_generated_name(&c.column))
+            .ok_or_else(|| migration_error(model)(format!("bad index path \"{}\"", c.path)))?;
+        let ty = match c.kind {
+            GeneratedKind::Text => "text COLLATE \"C\"",
+            GeneratedKind::Number => "numeric",
+        };
+        adds.push(format!(
+            "ADD COLUMN \"{}\" {ty} GENERATED ALWAYS AS ({expr}) STORED",
+            c.column
+        ));
+    }
+    if adds.is_empty() {
+        return Ok(false);
+    }
+    tx.batch_execute(&format!("ALTER TABLE {table} {}", adds.join(", ")))
+        .await?;
+    Ok(true)
 }
 
 /// Creates a declared index on the model's table, answering a unique index that existing
@@ -48,7 +118,11 @@ pub(super) async fn create_index(
     index: &DeclaredIndex,
     if_not_exists: bool,
 ) -> Result<(), StoreError> {
-    let sql = create_index_sql(model, &table_name(model), index, if_not_exists)?;
+    let table = table_name(model);
+    if let Some(g) = &index.generated {
+        add_generated(tx, model, &table, &[g]).await?;
+    }
+    let sql = create_index_sql(model, &table, index, if_not_exists)?;
     tx.batch_execute(&sql).await.map_err(|e| {
         if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) {
             migration_error(model)(format!(
@@ -162,15 +236,36 @@ pub(crate) async fn migrate(
     tx.execute("SELECT pg_advisory_xact_lock($1::int8)", &[&LOCK_KEY])
         .await?;
     let mut infos = HashMap::new();
+    let mut rewritten = Vec::new();
     for spec in specs {
-        let info = migrate_one(&tx, spec).await?;
+        let (info, added) = migrate_one(&tx, spec).await?;
+        if added {
+            rewritten.push(spec.model.as_str());
+        }
         infos.insert(spec.model.clone(), info);
     }
     tx.commit().await?;
+    // A table written anew has no planner statistics for its new columns and no page marked
+    // all-visible, so its counts would read every row they find in the index until autovacuum
+    // came round; VACUUM (outside the transaction, as it must be) does both at once.
+    for model in rewritten {
+        let table = table_name(model);
+        if let Err(e) = client
+            .batch_execute(&format!("VACUUM (ANALYZE) {table}"))
+            .await
+        {
+            tracing::warn!(%model, error = %e, "VACUUM (ANALYZE) after adding generated columns failed");
+        }
+    }
     Ok(infos)
 }
 
-async fn migrate_one(tx: &Transaction<'_>, spec: &TableSpec) -> Result<TableInfo, StoreError> {
+/// Migrates one model's table; answers what the store knows of it, and whether generated
+/// columns were added (which wrote the table anew).
+async fn migrate_one(
+    tx: &Transaction<'_>,
+    spec: &TableSpec,
+) -> Result<(TableInfo, bool), StoreError> {
     let model = spec.model.as_str();
     let fail = migration_error(model);
     check_model_name(model)?;
@@ -199,10 +294,28 @@ async fn migrate_one(tx: &Transaction<'_>, spec: &TableSpec) -> Result<TableInfo
     .await?;
     let converted = to_jsonb(tx, model).await?;
 
-    // Indexes asked for by the model; ours that it no longer asks for are dropped.
+    // Indexes asked for by the model, after the generated columns they are on; ours that it
+    // no longer asks for are dropped, and so are generated columns no index is on.
     let mut info = TableInfo::default();
     let mut wanted = HashSet::new();
-    for index in declared(spec, Flavor::Postgres) {
+    let declared = declared(spec, Flavor::Postgres);
+    let generated: Vec<&GeneratedColumn> = declared
+        .iter()
+        .filter_map(|d| d.generated.as_ref())
+        .collect();
+    let added = add_generated(tx, model, &table, &generated).await?;
+    for name in columns(tx, &table).await? {
+        if is_generated_name(&name) && !generated.iter().any(|g| g.column == name) {
+            tx.batch_execute(&format!("ALTER TABLE {table} DROP COLUMN \"{name}\""))
+                .await?;
+        }
+    }
+    if !generated.is_empty() {
+        info.generated = Some(Arc::new(Generated(
+            generated.iter().map(|g| (*g).clone()).collect(),
+        )));
+    }
+    for index in declared {
         create_index(tx, model, &index, true).await?;
         if index.unique {
             info.unique_indexes
@@ -283,5 +396,5 @@ async fn migrate_one(tx: &Transaction<'_>, spec: &TableSpec) -> Result<TableInfo
         }
     }
     meta_set(tx, &fields_key, &fields_value(spec)).await?;
-    Ok(info)
+    Ok((info, added))
 }

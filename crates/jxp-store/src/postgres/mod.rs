@@ -230,7 +230,8 @@ impl Store for PostgresStore {
     async fn find(&self, model: &str, find: &Find) -> Result<Vec<Document>, StoreError> {
         self.tables.check_find(model, find)?;
         let client = self.cancelling().await?;
-        let answer = read::find(client.client()?, model, find).await;
+        let generated = self.tables.generated(model);
+        let answer = read::find(client.client()?, model, find, generated).await;
         client.finished();
         answer
     }
@@ -238,7 +239,8 @@ impl Store for PostgresStore {
     async fn count(&self, model: &str, filter: &Filter) -> Result<u64, StoreError> {
         self.tables.check_model(model)?;
         let client = self.cancelling().await?;
-        let answer = read::count(client.client()?, model, filter, None).await;
+        let generated = self.tables.generated(model);
+        let answer = read::count(client.client()?, model, filter, None, generated).await;
         client.finished();
         answer
     }
@@ -246,7 +248,8 @@ impl Store for PostgresStore {
     async fn count_find(&self, model: &str, find: &Find) -> Result<u64, StoreError> {
         self.tables.check_find(model, find)?;
         let client = self.cancelling().await?;
-        let answer = read::count(client.client()?, model, &find.filter, find.text.as_deref()).await;
+        let (text, generated) = (find.text.as_deref(), self.tables.generated(model));
+        let answer = read::count(client.client()?, model, &find.filter, text, generated).await;
         client.finished();
         answer
     }
@@ -315,7 +318,8 @@ impl Store for PostgresStore {
             return Ok(None);
         }
         let client = self.cancelling().await?;
-        let answer = group::aggregate(client.client()?, model, grouping).await;
+        let generated = self.tables.generated(model);
+        let answer = group::aggregate(client.client()?, model, grouping, generated).await;
         // A grouping runs in a transaction; one that failed may have left it open, so its
         // connection is retired rather than pooled.
         if answer.is_ok() {
@@ -333,7 +337,7 @@ impl Store for PostgresStore {
             return Ok(None);
         }
         let client = self.pool.get().await?;
-        let answer = group::explain(&client, model, grouping).await;
+        let answer = group::explain(&client, model, grouping, self.tables.generated(model)).await;
         if answer.is_err() {
             // As for `aggregate`: a transaction may be left open on it.
             drop(deadpool_postgres::Object::take(client));
@@ -349,13 +353,13 @@ impl Store for PostgresStore {
     ) -> Result<Vec<String>, StoreError> {
         self.tables.check_find(model, find)?;
         let client = self.pool.get().await?;
-        read::explain(&client, model, find, count).await
+        read::explain(&client, model, find, count, self.tables.generated(model)).await
     }
 
     async fn analyze(&self, model: &str, find: &Find, count: bool) -> Result<Analyzed, StoreError> {
         self.tables.check_find(model, find)?;
         let client = self.pool.get().await?;
-        read::analyze(&client, model, find, count).await
+        read::analyze(&client, model, find, count, self.tables.generated(model)).await
     }
 }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use deadpool_postgres::ClientWrapper;
 use futures_util::TryStreamExt;
 use jxp_query::{
-    Filter, Find, SqlParam, SqlQuery, pg_text_search, render_pg_filter, render_pg_order,
+    Filter, Find, Generated, SqlParam, SqlQuery, pg_text_search, render_pg_filter, render_pg_order,
     render_pg_order_keys,
 };
 use tokio_postgres::Row;
@@ -78,10 +78,14 @@ fn rows_where(q: &mut SqlQuery, model: &str, select: &str, text: Option<&str>) -
     Some(())
 }
 
-/// The query `find` runs, or `None` when its text leaves nothing to look for.
-fn find_sql(model: &str, find: &Find) -> Option<SqlQuery> {
+/// The query `find` runs, comparing the table's `generated` columns where they serve, or
+/// `None` when its text leaves nothing to look for.
+fn find_sql(model: &str, find: &Find, generated: Option<Arc<Generated>>) -> Option<SqlQuery> {
     let text = find.text.as_deref();
-    let mut q = SqlQuery::default();
+    let mut q = SqlQuery {
+        generated,
+        ..SqlQuery::default()
+    };
     let select = match text {
         Some(_) => "body, ts_rank(tsv, $TS)::float8 AS score",
         None => "body, NULL::float8",
@@ -99,8 +103,16 @@ fn find_sql(model: &str, find: &Find) -> Option<SqlQuery> {
 }
 
 /// The query a count runs, or `None` when its text leaves nothing to look for.
-fn count_sql(model: &str, filter: &Filter, text: Option<&str>) -> Option<SqlQuery> {
-    let mut q = SqlQuery::default();
+fn count_sql(
+    model: &str,
+    filter: &Filter,
+    text: Option<&str>,
+    generated: Option<Arc<Generated>>,
+) -> Option<SqlQuery> {
+    let mut q = SqlQuery {
+        generated,
+        ..SqlQuery::default()
+    };
     rows_where(&mut q, model, "count(*)", text)?;
     render_pg_filter(filter, &mut q);
     q.sql.push(')');
@@ -111,8 +123,9 @@ pub(crate) async fn find(
     client: &tokio_postgres::Client,
     model: &str,
     find: &Find,
+    generated: Option<Arc<Generated>>,
 ) -> Result<Vec<Document>, StoreError> {
-    let Some(q) = find_sql(model, find) else {
+    let Some(q) = find_sql(model, find, generated) else {
         return Ok(Vec::new());
     };
     // Rows are taken as they stream in, so a find over its `max_bytes` stops without
@@ -138,8 +151,9 @@ pub(crate) async fn count(
     model: &str,
     filter: &Filter,
     text: Option<&str>,
+    generated: Option<Arc<Generated>>,
 ) -> Result<u64, StoreError> {
-    let Some(q) = count_sql(model, filter, text) else {
+    let Some(q) = count_sql(model, filter, text, generated) else {
         return Ok(0);
     };
     let rows = query(client, &q).await?;
@@ -150,6 +164,23 @@ pub(crate) async fn count(
     Ok(u64::try_from(n).unwrap_or_default())
 }
 
+/// The query `explain` and `analyze` plan: `find`'s or, with `count`, its count's.
+fn planned(
+    model: &str,
+    find: &Find,
+    count: bool,
+    generated: Option<Arc<Generated>>,
+) -> Option<SqlQuery> {
+    let g = generated.clone();
+    explained(
+        model,
+        find,
+        count,
+        |m, f| find_sql(m, f, g),
+        |m, f, t| count_sql(m, f, t, generated),
+    )
+}
+
 /// PostgreSQL's plan for the query `find` (or, with `count`, its count) runs, one line per
 /// plan line.
 pub(crate) async fn explain(
@@ -157,8 +188,9 @@ pub(crate) async fn explain(
     model: &str,
     find: &Find,
     count: bool,
+    generated: Option<Arc<Generated>>,
 ) -> Result<Vec<String>, StoreError> {
-    let Some(mut q) = explained(model, find, count, find_sql, count_sql) else {
+    let Some(mut q) = planned(model, find, count, generated) else {
         return Ok(nothing_to_run());
     };
     q.sql = format!("EXPLAIN {}", q.sql);
@@ -176,8 +208,9 @@ pub(crate) async fn analyze(
     model: &str,
     find: &Find,
     count: bool,
+    generated: Option<Arc<Generated>>,
 ) -> Result<Analyzed, StoreError> {
-    let Some(mut q) = explained(model, find, count, find_sql, count_sql) else {
+    let Some(mut q) = planned(model, find, count, generated) else {
         return Ok(Analyzed {
             sql: String::new(),
             plan: nothing_to_run(),

@@ -16,6 +16,7 @@ mod imports;
 mod persistence;
 mod writes;
 
+use jxp_query::GeneratedKind;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,10 +36,12 @@ fn spec() -> Vec<TableSpec> {
                 IndexSpec {
                     path: "bar".into(),
                     unique: true,
+                    kind: Some(GeneratedKind::Text),
                 },
                 IndexSpec {
                     path: "n".into(),
                     unique: false,
+                    kind: Some(GeneratedKind::Number),
                 },
             ],
             text_fields: vec!["fulltext".into()],

@@ -2,7 +2,7 @@
 //! without losing data, the full-text index following writes, and the upgrade of SQLite's
 //! earlier storage format.
 
-use jxp_query::{Filter, Find, Op, Path};
+use jxp_query::{Filter, Find, GeneratedKind, Op, Path};
 use jxp_store::{IndexSpec, SqliteOptions, SqliteStore, Store, StoreError, WriteOp, WriteTx};
 use serde_json::json;
 
@@ -30,6 +30,7 @@ async fn data_and_seq_survive_restart_and_migrations_keep_data() {
     evolved[0].indexes.push(IndexSpec {
         path: "colour".into(),
         unique: false,
+        kind: Some(GeneratedKind::Text),
     });
     store.migrate(&evolved).await.unwrap();
     let got = store.get("test", &id(2)).await.unwrap().unwrap();
@@ -56,6 +57,7 @@ async fn data_and_seq_survive_restart_and_migrations_keep_data() {
     clash[0].indexes.push(IndexSpec {
         path: "n".into(),
         unique: true,
+        kind: Some(GeneratedKind::Number),
     });
     let err = store.migrate(&clash).await.unwrap_err();
     assert!(matches!(err, StoreError::Migration { .. }), "{err:?}");

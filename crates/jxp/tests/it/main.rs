@@ -22,6 +22,7 @@ mod csv;
 mod delete;
 mod explain;
 mod fuzz;
+mod generated;
 mod hooks;
 mod import;
 mod indexes;
