@@ -25,9 +25,9 @@ pub use matcher::matches;
 pub use mongo::{cast_json, parse_mongo_filter};
 pub use sql::{
     Generated, GeneratedColumn, GeneratedKind, PG_FUNCTIONS, SqlParam, SqlQuery, fts5_query,
-    pg_doc_text, pg_generated_expr, pg_text_search, render_pg_filter, render_pg_group,
-    render_pg_order, render_pg_order_keys, render_sqlite_filter, render_sqlite_group,
-    render_sqlite_group_scan, render_sqlite_order, render_sqlite_order_keys,
+    pg_doc_text, pg_generated_check, pg_generated_expr, pg_text_search, render_pg_filter,
+    render_pg_group, render_pg_order, render_pg_order_keys, render_sqlite_filter,
+    render_sqlite_group, render_sqlite_group_scan, render_sqlite_order, render_sqlite_order_keys,
 };
 pub use update::{Update, UpdateError, UpdateOp};
 pub use url::{

@@ -112,6 +112,8 @@ fn generated_column(i: &crate::spec::IndexSpec) -> Option<GeneratedColumn> {
         path: i.path.clone(),
         column,
         kind,
+        // Whether it does is learnt from the table, when it is migrated.
+        sorts: false,
     })
 }
 

@@ -15,7 +15,9 @@ use std::sync::Arc;
 use serde_json::Value;
 
 pub use group::{render_pg_group, render_sqlite_group, render_sqlite_group_scan};
-pub use postgres::{PG_FUNCTIONS, pg_doc_text, pg_generated_expr, pg_text_search};
+pub use postgres::{
+    PG_FUNCTIONS, pg_doc_text, pg_generated_check, pg_generated_expr, pg_text_search,
+};
 pub use sqlite::fts5_query;
 
 use crate::ast::{Filter, Sort};
@@ -115,6 +117,10 @@ pub struct GeneratedColumn {
     /// Its name, a plain identifier, written quoted.
     pub column: String,
     pub kind: GeneratedKind,
+    /// Whether the table holds no value of another kind at the path (a check constraint
+    /// says so, [`pg_generated_check`]), so that the column, missing and null values first,
+    /// orders the documents exactly as a sort on the path does.
+    pub sorts: bool,
 }
 
 /// A table's generated columns. An equality, `$in` or range on one of their paths with a
@@ -130,6 +136,14 @@ impl Generated {
         self.0
             .iter()
             .find(|c| c.kind == kind && c.path.split('.').eq(segments.iter().map(String::as_str)))
+            .map(|c| c.column.as_str())
+    }
+
+    /// The column a sort on `segments` may order by.
+    pub(crate) fn sort_column(&self, segments: &[String]) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|c| c.sorts && c.path.split('.').eq(segments.iter().map(String::as_str)))
             .map(|c| c.column.as_str())
     }
 }

@@ -91,6 +91,24 @@ pub fn pg_generated_expr(dotted: &str, kind: GeneratedKind) -> Option<String> {
     }
 }
 
+/// The check that the document holds nothing but `kind` (or null, or nothing) at a dotted
+/// path of plain identifiers: where it holds, the generated column of that kind orders the
+/// documents as `jxp_key` does (missing and null first, then the values), so a sort on the
+/// path can read the column, and an index on it.
+pub fn pg_generated_check(dotted: &str, kind: GeneratedKind) -> Option<String> {
+    let segments: Vec<String> = dotted.split('.').map(str::to_owned).collect();
+    if !segments.iter().all(|s| is_ident(s)) {
+        return None;
+    }
+    let mut q = SqlQuery::default();
+    typ(&mut q, &Target::Doc(&segments));
+    q.sql.push_str(match kind {
+        GeneratedKind::Text => " IN ('string', 'null')",
+        GeneratedKind::Number => " IN ('number', 'boolean', 'null')",
+    });
+    Some(q.sql)
+}
+
 /// The quoted generated column that holds the document's value at `t` as `kind`, if the
 /// table has one.
 fn generated(q: &SqlQuery, t: &Target<'_>, kind: GeneratedKind) -> Option<String> {
@@ -435,6 +453,22 @@ impl Dialect for Postgres {
     /// byte-wise. A path's key is one `jxp_key` row (rank, number, text); an object's or
     /// array's text is read from `body`, as written (`jsonb`'s own text sorts the keys).
     fn order_key(q: &mut SqlQuery, t: &Target<'_>, dir: SortDir) {
+        let sorted = match t {
+            Target::Doc(segments) => q
+                .generated
+                .as_deref()
+                .and_then(|g| g.sort_column(segments))
+                .map(|c| format!("\"{c}\"")),
+            _ => None,
+        };
+        if let Some(column) = sorted {
+            q.sql.push_str(&column);
+            q.sql.push_str(match dir {
+                SortDir::Asc => " ASC NULLS FIRST, ",
+                SortDir::Desc => " DESC NULLS LAST, ",
+            });
+            return;
+        }
         if t.column_type().is_some() {
             json(q, t);
             q.sql.push_str(match dir {
@@ -572,8 +606,8 @@ pub fn pg_text_search(text: &str, q: &mut SqlQuery) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ast::{Filter, Op, Path};
-    use crate::sql::render_pg_filter;
+    use crate::ast::{Filter, Op, Path, Sort};
+    use crate::sql::{render_pg_filter, render_pg_order};
     use serde_json::json;
 
     fn render(f: &Filter) -> SqlQuery {
@@ -650,11 +684,13 @@ mod tests {
                 path: "a.b".into(),
                 column: "gt_a__b".into(),
                 kind: GeneratedKind::Text,
+                sorts: false,
             },
             GeneratedColumn {
                 path: "n".into(),
                 column: "gn_n".into(),
                 kind: GeneratedKind::Number,
+                sorts: true,
             },
         ])));
         let render = |f: &Filter| {
@@ -695,6 +731,29 @@ mod tests {
             Some("CASE WHEN jsonb_typeof((doc->'a'->'b')) = 'string' THEN (doc->'a'->>'b') END")
         );
         assert_eq!(pg_generated_expr("a'", GeneratedKind::Number), None);
+        // A column that sorts orders a sort on its path, missing and null values first; one
+        // whose table may hold other kinds there does not.
+        let mut q = SqlQuery {
+            generated: generated.clone(),
+            ..SqlQuery::default()
+        };
+        let sort = |p: &str, dir| Sort {
+            path: Path::plain(p),
+            dir,
+        };
+        render_pg_order(
+            &[sort("n", SortDir::Desc), sort("a.b", SortDir::Asc)],
+            &mut q,
+        );
+        assert_eq!(
+            q.sql,
+            " ORDER BY \"gn_n\" DESC NULLS LAST, \
+             jxp_key((doc->'a'->'b'), body, ARRAY['a', 'b']::text[]) ASC, _id ASC"
+        );
+        assert_eq!(
+            pg_generated_check("a.b", GeneratedKind::Text).as_deref(),
+            Some("jsonb_typeof((doc->'a'->'b')) IN ('string', 'null')")
+        );
     }
 
     #[test]

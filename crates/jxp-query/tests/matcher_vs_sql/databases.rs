@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use jxp_query::{
     Filter, Generated, GeneratedColumn, GeneratedKind, PG_FUNCTIONS, SqlParam, SqlQuery,
-    pg_generated_expr, render_pg_filter, render_sqlite_filter,
+    pg_generated_check, pg_generated_expr, render_pg_filter, render_sqlite_filter,
 };
 use rusqlite::Connection;
 use rusqlite::functions::FunctionFlags;
@@ -112,9 +112,12 @@ pub(crate) fn with_ids(docs: Vec<Map<String, Value>>) -> Vec<Map<String, Value>>
 
 /// The generated columns of the PostgreSQL table, as the store makes them for indexed fields,
 /// plus ones of the other kind on the same paths, so that comparisons of every value with
-/// every path read them.
+/// every path read them. Those of the kind the model gives the path sort, as the store's do
+/// where a check constraint holds the documents to it: the documents the filter and sort
+/// tests load follow the model (the grouping tests' odd ones are never sorted by these), and
+/// the sort test checks that they do ([`assert_sortable`]).
 pub(crate) fn pg_generated() -> Arc<Generated> {
-    let col = |path: &str, kind| GeneratedColumn {
+    let col = |path: &str, kind, sorts| GeneratedColumn {
         path: path.into(),
         column: format!(
             "{}_{}",
@@ -126,15 +129,16 @@ pub(crate) fn pg_generated() -> Arc<Generated> {
             path.replace('.', "__")
         ),
         kind,
+        sorts,
     };
     Arc::new(Generated(vec![
-        col("s", GeneratedKind::Text),
-        col("s", GeneratedKind::Number),
-        col("n", GeneratedKind::Number),
-        col("n", GeneratedKind::Text),
-        col("d", GeneratedKind::Text),
-        col("obj.city", GeneratedKind::Text),
-        col("obj.zip", GeneratedKind::Number),
+        col("s", GeneratedKind::Text, true),
+        col("s", GeneratedKind::Number, false),
+        col("n", GeneratedKind::Number, true),
+        col("n", GeneratedKind::Text, false),
+        col("d", GeneratedKind::Text, true),
+        col("obj.city", GeneratedKind::Text, true),
+        col("obj.zip", GeneratedKind::Number, true),
     ]))
 }
 
@@ -231,6 +235,28 @@ pub(crate) async fn load_pg(pg: &Pg, docs: &[Map<String, Value>]) {
             .await
             .unwrap();
     }
+}
+
+/// Every row of the table satisfies the check of each generated column that sorts, as the
+/// store's check constraints make sure of its own tables.
+pub(crate) async fn assert_sortable(pg: &Pg) {
+    let checks: Vec<String> = pg_generated()
+        .0
+        .iter()
+        .filter(|c| c.sorts)
+        .map(|c| {
+            format!(
+                "coalesce({}, TRUE)",
+                pg_generated_check(&c.path, c.kind).unwrap()
+            )
+        })
+        .collect();
+    let sql = format!(
+        "SELECT count(*) FROM t WHERE NOT ({})",
+        checks.join(" AND ")
+    );
+    let bad: i64 = pg.client.query_one(&sql, &[]).await.unwrap().get(0);
+    assert_eq!(bad, 0, "documents of another kind than the model's: {sql}");
 }
 
 /// The ids each filter selects on PostgreSQL, after loading `docs` into the table.

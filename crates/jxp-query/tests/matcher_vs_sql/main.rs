@@ -22,7 +22,9 @@ use jxp_query::{
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
-use crate::databases::{database, load_pg, pg, pg_ids, sql_ids, with_ids};
+use crate::databases::{
+    assert_sortable, database, load_pg, pg, pg_generated, pg_ids, sql_ids, with_ids,
+};
 use crate::strategies::{document, filter, leaf, model, sorts};
 
 fn check(docs: &[Map<String, Value>], filters: &[Filter]) -> Result<(), TestCaseError> {
@@ -81,11 +83,13 @@ fn check_order(docs: &[Map<String, Value>], sort: &[Sort]) -> Result<(), TestCas
     let pg = pg.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut q = SqlQuery {
         sql: "SELECT _id FROM t".into(),
+        generated: Some(pg_generated()),
         ..SqlQuery::default()
     };
     render_pg_order(sort, &mut q);
     let by_pg: Vec<String> = pg.rt.block_on(async {
         load_pg(&pg, docs).await;
+        assert_sortable(&pg).await;
         pg.client
             .query(&q.sql, &[])
             .await

@@ -9,7 +9,8 @@ use jxp_model::is_ident;
 use std::sync::Arc;
 
 use jxp_query::{
-    Generated, GeneratedColumn, GeneratedKind, PG_FUNCTIONS, pg_doc_text, pg_generated_expr,
+    Generated, GeneratedColumn, GeneratedKind, PG_FUNCTIONS, pg_doc_text, pg_generated_check,
+    pg_generated_expr,
 };
 use tokio_postgres::Transaction;
 
@@ -42,7 +43,7 @@ pub(super) fn create_index_sql(
     let guard = if if_not_exists { "IF NOT EXISTS " } else { "" };
     if let Some(g) = &index.generated {
         return Ok(format!(
-            "CREATE {unique}INDEX {guard}\"{}\" ON {table} (\"{}\", _deleted)",
+            "CREATE {unique}INDEX {guard}\"{}\" ON {table} (\"{}\" NULLS FIRST, _deleted)",
             index.name, g.column
         ));
     }
@@ -66,6 +67,68 @@ async fn columns(tx: &Transaction<'_>, table: &str) -> Result<HashSet<String>, S
     rows.iter()
         .map(|r| r.try_get::<_, String>(0).map_err(StoreError::from))
         .collect()
+}
+
+/// Holds each path of `wanted` to its column's kind with a check constraint named as the
+/// column, where the documents already are (a check that the table breaks is not added, and
+/// sorts on that path keep reading the document); drops the constraints of jxp's naming that
+/// no wanted column has. Answers the columns whose constraint holds: those sort.
+async fn constrain(
+    tx: &Transaction<'_>,
+    model: &str,
+    table: &str,
+    wanted: &[&GeneratedColumn],
+) -> Result<HashSet<String>, StoreError> {
+    let rows = tx
+        .query(
+            "SELECT conname::text FROM pg_constraint
+             WHERE conrelid = $1::text::regclass AND contype = 'c'",
+            &[&table],
+        )
+        .await?;
+    let mut have = HashSet::new();
+    for row in rows {
+        have.insert(row.try_get::<_, String>(0)?);
+    }
+    for name in &have {
+        if is_generated_name(name) && !wanted.iter().any(|g| g.column == *name) {
+            tx.batch_execute(&format!("ALTER TABLE {table} DROP CONSTRAINT \"{name}\""))
+                .await?;
+        }
+    }
+    let mut holds = HashSet::new();
+    for g in wanted {
+        if have.contains(&g.column) {
+            holds.insert(g.column.clone());
+            continue;
+        }
+        let check = pg_generated_check(&g.path, g.kind)
+            .filter(|_| is_generated_name(&g.column))
+            .ok_or_else(|| migration_error(model)(format!("bad index path \"{}\"", g.path)))?;
+        tx.batch_execute("SAVEPOINT jxp_check").await?;
+        let added = tx
+            .batch_execute(&format!(
+                "ALTER TABLE {table} ADD CONSTRAINT \"{}\" CHECK ({check})",
+                g.column
+            ))
+            .await;
+        match added {
+            Ok(()) => {
+                tx.batch_execute("RELEASE SAVEPOINT jxp_check").await?;
+                holds.insert(g.column.clone());
+            }
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::CHECK_VIOLATION) => {
+                tx.batch_execute("ROLLBACK TO SAVEPOINT jxp_check").await?;
+                tracing::info!(
+                    %model,
+                    field = %g.path,
+                    "some documents hold another kind of value than the model's here: sorts on it read the documents"
+                );
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(holds)
 }
 
 /// Whether `name` is one of the generated columns jxp makes for indexed fields.
@@ -310,9 +373,16 @@ async fn migrate_one(
                 .await?;
         }
     }
+    let sorts = constrain(tx, model, &table, &generated).await?;
     if !generated.is_empty() {
         info.generated = Some(Arc::new(Generated(
-            generated.iter().map(|g| (*g).clone()).collect(),
+            generated
+                .iter()
+                .map(|g| GeneratedColumn {
+                    sorts: sorts.contains(&g.column),
+                    ..(*g).clone()
+                })
+                .collect(),
         )));
     }
     for index in declared {
@@ -396,5 +466,6 @@ async fn migrate_one(
         }
     }
     meta_set(tx, &fields_key, &fields_value(spec)).await?;
-    Ok((info, added))
+    // A table made just now holds nothing to vacuum.
+    Ok((info, added && existed))
 }
