@@ -4,10 +4,9 @@
 //! Every identifier comes from a `TableSpec`, whose names are checked to be plain first.
 
 use std::collections::{HashMap, HashSet};
-
-use jxp_model::is_ident;
 use std::sync::Arc;
 
+use jxp_model::is_ident;
 use jxp_query::{
     Generated, GeneratedColumn, GeneratedKind, PG_FUNCTIONS, pg_doc_text, pg_generated_check,
     pg_generated_expr,

@@ -8,11 +8,12 @@ use std::sync::Arc;
 use deadpool_postgres::ClientWrapper;
 use futures_util::TryStreamExt;
 use jxp_query::{
-    Filter, Find, Generated, SqlParam, SqlQuery, pg_text_search, render_pg_filter, render_pg_order,
+    Filter, Find, Generated, SqlQuery, pg_text_search, render_pg_filter, render_pg_order,
     render_pg_order_keys,
 };
-use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::Type;
+use tokio_postgres::{Row, RowStream};
 
 use crate::change::Change;
 use crate::error::StoreError;
@@ -28,12 +29,21 @@ pub(crate) async fn query(
     client: &tokio_postgres::Client,
     q: &SqlQuery,
 ) -> Result<Vec<Row>, StoreError> {
-    let params: Vec<Option<String>> = q.params.iter().map(SqlParam::to_pg_text).collect();
     let run = async {
-        let rows = client.query_raw(q.sql.as_str(), params.iter()).await?;
+        let rows = send(client, q).await?;
         rows.try_collect::<Vec<Row>>().await
     };
     run.await.map_err(query_error)
+}
+
+/// Sends a rendered query, its parameters typed as the text they all are, so that it takes
+/// one round trip (parse, bind and execute together) rather than a prepare first.
+async fn send(
+    client: &tokio_postgres::Client,
+    q: &SqlQuery,
+) -> Result<RowStream, tokio_postgres::Error> {
+    let params = q.params.iter().map(|p| (p.to_pg_text(), Type::TEXT));
+    client.query_typed_raw(q.sql.as_str(), params).await
 }
 
 /// A regex that the `regex` crate accepts but PostgreSQL cannot compile (`\p{L}`, named
@@ -130,11 +140,7 @@ pub(crate) async fn find(
     };
     // Rows are taken as they stream in, so a find over its `max_bytes` stops without
     // holding the rest; the connection discards what the server still sends.
-    let params: Vec<Option<String>> = q.params.iter().map(SqlParam::to_pg_text).collect();
-    let rows = client
-        .query_raw(q.sql.as_str(), params.iter())
-        .await
-        .map_err(query_error)?;
+    let rows = send(client, &q).await.map_err(query_error)?;
     let mut rows = std::pin::pin!(rows);
     let mut out = Vec::new();
     let mut bytes = ByteCount::new(model, find);
