@@ -578,8 +578,9 @@ async fn pb_seed(client: &Client, target: &Target, have: u64, docs: u64) -> Resu
         );
         tasks.spawn(async move {
             for from in chunk {
+                let (a, b) = (pb_links('a'), pb_links('b'));
                 let requests: Vec<Value> = (from..(from + PB_BATCH).min(docs))
-                    .map(|i| json!({"method": "POST", "url": record_url, "body": document(i, &[], &[])}))
+                    .map(|i| json!({"method": "POST", "url": record_url, "body": document(i, &a, &b)}))
                     .collect();
                 client::json_answer(
                     client.post(&batch_url).json(&json!({ "requests": requests })),
@@ -593,11 +594,38 @@ async fn pb_seed(client: &Client, target: &Target, have: u64, docs: u64) -> Resu
     finish_seeding(tasks, docs - have, started).await
 }
 
-/// Creates and seeds PocketBase's `benchq` (indexed `cat` and `n`) as needed.
+/// Ids for PocketBase's link fields: jxp's documents name their linked documents by 24-digit
+/// hex ids, so PocketBase's hold ids of that shape too (in text fields: PocketBase's own
+/// relation fields hold its 15-character ids, which would make its rows shorter).
+fn pb_links(model: char) -> Vec<String> {
+    (0..LINKED)
+        .map(|i| format!("{:08x}{:016x}", u32::from(model), i))
+        .collect()
+}
+
+/// Creates and seeds PocketBase's `benchq` (indexed `cat` and `n`) as needed, with the fields
+/// jxp's documents have: the same values, the links, and the creation and update times jxp
+/// stores. A `benchq` of an earlier run without the links is deleted and made again.
 async fn pb_setup(target: &Target, headers: &HeaderMap, docs: u64) -> Result<Vec<Scenario>> {
     let client = client::build_pooled(headers, 16)?;
     let coll = target.url(&format!("/api/collections/{MODEL}"));
-    if client.get(&coll).send().await?.status() == reqwest::StatusCode::NOT_FOUND {
+    let existing = client.get(&coll).send().await?;
+    let mut missing = existing.status() == reqwest::StatusCode::NOT_FOUND;
+    if !missing {
+        let body: Value = existing.json().await?;
+        let has_links = body["fields"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|f| f["name"] == "a_id"));
+        if !has_links {
+            let what = format!("DELETE {coll}");
+            let (status, body) = client::send(client.delete(&coll), &what).await?;
+            if !status.is_success() {
+                bail!("{what} answered {status}: {}", snippet(&body));
+            }
+            missing = true;
+        }
+    }
+    if missing {
         post_json(
             &client,
             &target.url("/api/collections"),
@@ -605,7 +633,10 @@ async fn pb_setup(target: &Target, headers: &HeaderMap, docs: u64) -> Result<Vec
                 "name": MODEL, "type": "base",
                 "fields": [
                     {"name": "title", "type": "text"}, {"name": "cat", "type": "text"},
-                    {"name": "n", "type": "number"}, {"name": "m", "type": "number"}
+                    {"name": "n", "type": "number"}, {"name": "m", "type": "number"},
+                    {"name": "a_id", "type": "text"}, {"name": "b_id", "type": "text"},
+                    {"name": "created", "type": "autodate", "onCreate": true},
+                    {"name": "updated", "type": "autodate", "onCreate": true, "onUpdate": true}
                 ],
                 "indexes": [
                     format!("CREATE INDEX idx_{MODEL}_cat ON {MODEL} (cat)"),
