@@ -34,7 +34,7 @@ use std::fmt::Write;
 use std::sync::Arc;
 
 use super::walk;
-use super::{Generated, SqlQuery, postgres::Postgres, sqlite::Sqlite};
+use super::{Generated, GeneratedKind, SqlQuery, postgres::Postgres, sqlite::Sqlite};
 use crate::aggregate::{FieldKind, GroupField, GroupSort, Grouping, PlainAcc, PlainKey};
 
 /// A field as the outer query reads it: the inner query's columns holding its JSON type, its
@@ -52,15 +52,17 @@ trait GroupDialect {
     /// The documents' subquery's columns besides `g_id`, if any: the document (`d`).
     const DOC: Option<&'static str>;
     /// The documents' subquery's column for the field numbered `i`, if the dialect takes
-    /// each field out of the document there (as `j<i>`).
-    fn fragment(i: usize, f: &GroupField) -> Option<String>;
+    /// each field out of the document there (as `j<i>`); `column` is the table's generated
+    /// column that holds it, if one may be read in its place ([`Extracted::generated`]).
+    fn fragment(i: usize, f: &GroupField, column: Option<&str>) -> Option<String>;
     /// What keeps the documents' subquery, and the extracted rows' subquery, from being
     /// folded into the query around it.
     const KEEP_DOCS: &'static str;
     const KEEP_ROWS: &'static str;
     /// The extracted rows' columns for the field numbered `i`: its JSON type (NULL when
-    /// missing) as `t<i>`, its value as `v<i>`, and any more the dialect reads.
-    fn extract(i: usize, f: &GroupField) -> Vec<String>;
+    /// missing) as `t<i>`, its value as `v<i>`, and any more the dialect reads; from the
+    /// generated column when `generated`.
+    fn extract(i: usize, f: &GroupField, generated: bool) -> Vec<String>;
     /// The field's value, as the key column.
     fn key(c: &Col) -> String;
     /// A condition: the field holds a value not of its declared kind.
@@ -85,13 +87,13 @@ trait GroupDialect {
 impl GroupDialect for Sqlite {
     // Binary JSON is read in place: each field is looked up in the document itself.
     const DOC: Option<&'static str> = Some("doc AS d");
-    fn fragment(_: usize, _: &GroupField) -> Option<String> {
+    fn fragment(_: usize, _: &GroupField, _: Option<&str>) -> Option<String> {
         None
     }
     // Renaming the column costs nothing when folded in; the extracted rows must not be.
     const KEEP_DOCS: &'static str = "";
     const KEEP_ROWS: &'static str = " LIMIT -1";
-    fn extract(i: usize, f: &GroupField) -> Vec<String> {
+    fn extract(i: usize, f: &GroupField, _: bool) -> Vec<String> {
         let p = f.path.dotted();
         vec![
             format!("json_type(d,'$.{p}') AS t{i}"),
@@ -146,15 +148,35 @@ impl GroupDialect for Postgres {
     // Each field is taken out of the `jsonb` document once, as the small value it holds, and
     // only that is read again.
     const DOC: Option<&'static str> = None;
-    fn fragment(i: usize, f: &GroupField) -> Option<String> {
-        Some(format!(
-            "doc #> '{{{}}}' AS j{i}",
-            f.path.segments.join(",")
-        ))
+    fn fragment(i: usize, f: &GroupField, column: Option<&str>) -> Option<String> {
+        Some(match column {
+            Some(column) => format!("\"{column}\" AS j{i}"),
+            None => format!("doc #> '{{{}}}' AS j{i}", f.path.segments.join(",")),
+        })
     }
     const KEEP_DOCS: &'static str = " OFFSET 0";
     const KEEP_ROWS: &'static str = " OFFSET 0";
-    fn extract(i: usize, f: &GroupField) -> Vec<String> {
+    fn extract(i: usize, f: &GroupField, generated: bool) -> Vec<String> {
+        if generated {
+            // The column holds the value (text, or `numeric`), NULL where the document holds
+            // null or nothing, which the type then reads as missing: the same to a lone key
+            // (which groups the two together) and to every accumulator.
+            let (kind, number) = match f.kind {
+                FieldKind::Number => ("number", true),
+                FieldKind::Text | FieldKind::Bool => ("string", false),
+            };
+            let mut cols = vec![
+                format!("CASE WHEN j{i} IS NOT NULL THEN '{kind}' END AS t{i}"),
+                format!("j{i}::text AS v{i}"),
+            ];
+            if number {
+                cols.push(format!("j{i} AS x{i}"));
+                cols.push(format!(
+                    "CASE WHEN scale(j{i}) > 0 THEN 'f' WHEN abs(j{i}) < 1e18 THEN 'i' WHEN j{i} IS NOT NULL THEN 'b' END AS c{i}"
+                ));
+            }
+            return cols;
+        }
         let (t, v) = (format!("jsonb_typeof(j{i})"), format!("(j{i} #>> '{{}}')"));
         let mut cols = vec![format!("{t} AS t{i}"), format!("{v} AS v{i}")];
         // A number as `numeric` (read from `jsonb` without going through text) and its class:
@@ -243,17 +265,38 @@ struct Extracted {
     /// The extracted rows': `t0`, `v0`, …
     select: Vec<String>,
     paths: Vec<String>,
+    /// The table's generated columns, when they may be read in place of the document: a
+    /// column that sorts holds the field's value wherever the document holds one of the
+    /// field's kind, and the table holds no other kind there (its check constraint), so
+    /// only null and missing look alike, which an object key would tell apart.
+    generated: Option<Arc<Generated>>,
 }
 
 impl Extracted {
+    /// The generated column to read `f` from, if any.
+    fn generated(&self, f: &GroupField) -> Option<&str> {
+        self.generated.as_deref()?.0.iter().find_map(|c| {
+            let kind = matches!(
+                (c.kind, f.kind),
+                (GeneratedKind::Text, FieldKind::Text) | (GeneratedKind::Number, FieldKind::Number)
+            );
+            let path = c
+                .path
+                .split('.')
+                .eq(f.path.segments.iter().map(String::as_str));
+            (c.sorts && kind && path).then_some(c.column.as_str())
+        })
+    }
+
     fn col<D: GroupDialect>(&mut self, f: &GroupField) -> Col {
         let dotted = f.path.dotted();
         let i = match self.paths.iter().position(|p| *p == dotted) {
             Some(i) => i,
             None => {
                 let i = self.paths.len();
-                self.fragments.extend(D::fragment(i, f));
-                self.select.extend(D::extract(i, f));
+                let column = self.generated(f).map(str::to_owned);
+                self.fragments.extend(D::fragment(i, f, column.as_deref()));
+                self.select.extend(D::extract(i, f, column.is_some()));
                 self.paths.push(dotted);
                 i
             }
@@ -278,6 +321,9 @@ fn render<D: GroupDialect>(
         fragments: Vec::new(),
         select: Vec::new(),
         paths: Vec::new(),
+        generated: generated
+            .clone()
+            .filter(|_| !matches!(g.key, PlainKey::Object(_))),
     };
     let bad: Vec<String> = g
         .fields()

@@ -92,9 +92,10 @@ pub fn pg_generated_expr(dotted: &str, kind: GeneratedKind) -> Option<String> {
 }
 
 /// The check that the document holds nothing but `kind` (or null, or nothing) at a dotted
-/// path of plain identifiers: where it holds, the generated column of that kind orders the
-/// documents as `jxp_key` does (missing and null first, then the values), so a sort on the
-/// path can read the column, and an index on it.
+/// path of plain identifiers (numbers: no booleans either, which validation casts to 0 and
+/// 1): where it holds, the generated column of that kind orders the documents as `jxp_key`
+/// does (missing and null first, then the values), so a sort on the path can read the
+/// column, and an index on it; and a grouping reads the value and its type from the column.
 pub fn pg_generated_check(dotted: &str, kind: GeneratedKind) -> Option<String> {
     let segments: Vec<String> = dotted.split('.').map(str::to_owned).collect();
     if !segments.iter().all(|s| is_ident(s)) {
@@ -104,7 +105,7 @@ pub fn pg_generated_check(dotted: &str, kind: GeneratedKind) -> Option<String> {
     typ(&mut q, &Target::Doc(&segments));
     q.sql.push_str(match kind {
         GeneratedKind::Text => " IN ('string', 'null')",
-        GeneratedKind::Number => " IN ('number', 'boolean', 'null')",
+        GeneratedKind::Number => " IN ('number', 'null')",
     });
     Some(q.sql)
 }

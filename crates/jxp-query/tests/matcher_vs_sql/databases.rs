@@ -139,6 +139,9 @@ pub(crate) fn pg_generated() -> Arc<Generated> {
         col("d", GeneratedKind::Text, true),
         col("obj.city", GeneratedKind::Text, true),
         col("obj.zip", GeneratedKind::Number, true),
+        // The grouping tests' text and number fields.
+        col("k", GeneratedKind::Text, true),
+        col("m", GeneratedKind::Number, true),
     ]))
 }
 

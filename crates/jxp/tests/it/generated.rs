@@ -156,9 +156,46 @@ async fn indexed_fields_are_read_from_generated_columns() {
     let (_, body) = s.get("/api/item?filter[n]=$lt:0").await;
     assert_eq!(body["data"][0]["cat"], "moved", "{body}");
 
+    // A grouping by an indexed field, summing another, answers as in memory.
+    let group = json!([
+        {"$group": {"_id": "$cat", "total": {"$sum": "$n"}, "low": {"$min": "$n"}}},
+        {"$sort": {"_id": 1}},
+        {"$limit": 2}
+    ]);
+    let (status, body) = call(
+        &s,
+        Method::POST,
+        "/aggregate/item",
+        &Auth::of(Some(&admin)),
+        Some(group.clone()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["data"],
+        json!([
+            {"_id": "c0", "total": 148_500, "low": 0},
+            {"_id": "c1", "total": 148_600, "low": 1}
+        ])
+    );
+
     if test_postgres().is_none() {
         return;
     }
+    // On PostgreSQL that grouping reads the two fields' columns, not the documents.
+    let (_, plan) = call(
+        &s,
+        Method::POST,
+        "/aggregate/item?explain=true",
+        &Auth::of(Some(&admin)),
+        Some(group),
+    )
+    .await;
+    let sql = plan["data"]["sql"].as_str().unwrap_or_default();
+    assert!(
+        sql.contains("\"gt_cat\" AS j0") && sql.contains("\"gn_n\" AS j1"),
+        "{plan}"
+    );
     let (columns, indexes) = table(&s.database_url).await;
     for (column, ty) in [("gt_cat", "text"), ("gn_n", "numeric"), ("gt_when", "text")] {
         assert!(
