@@ -270,6 +270,8 @@ struct Extracted {
     /// field's kind, and the table holds no other kind there (its check constraint), so
     /// only null and missing look alike, which an object key would tell apart.
     generated: Option<Arc<Generated>>,
+    /// Whether some field is taken out of the document.
+    from_document: bool,
 }
 
 impl Extracted {
@@ -295,6 +297,7 @@ impl Extracted {
             None => {
                 let i = self.paths.len();
                 let column = self.generated(f).map(str::to_owned);
+                self.from_document |= column.is_none();
                 self.fragments.extend(D::fragment(i, f, column.as_deref()));
                 self.select.extend(D::extract(i, f, column.is_some()));
                 self.paths.push(dotted);
@@ -324,6 +327,7 @@ fn render<D: GroupDialect>(
         generated: generated
             .clone()
             .filter(|_| !matches!(g.key, PlainKey::Object(_))),
+        from_document: false,
     };
     let bad: Vec<String> = g
         .fields()
@@ -432,12 +436,14 @@ fn render<D: GroupDialect>(
         docs.join(", "),
     );
     filter(&g.filter, &mut q);
-    let _ = write!(
-        q.sql,
-        "){}) AS g_docs{}) AS g_rows",
-        D::KEEP_DOCS,
-        D::KEEP_ROWS
-    );
+    // What keeps PostgreSQL from taking each field out of the document more than once also
+    // keeps it from scanning in parallel; columns it reads as they are need no such fence.
+    let (keep_docs, keep_rows) = if D::DOC.is_none() && !ex.from_document {
+        ("", "")
+    } else {
+        (D::KEEP_DOCS, D::KEEP_ROWS)
+    };
+    let _ = write!(q.sql, "){keep_docs}) AS g_docs{keep_rows}) AS g_rows");
     if !group_by.is_empty() {
         let _ = write!(q.sql, " GROUP BY {}", group_by.join(", "));
     }
