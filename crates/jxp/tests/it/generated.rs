@@ -84,6 +84,30 @@ async fn analyzed_sql(s: &TestServer, admin: &Account, path: &str) -> String {
     body["data"]["sql"].as_str().unwrap_or_default().to_owned()
 }
 
+/// The plan of a count of `cat` = `c3`, as an admin sees it.
+async fn count_plan(s: &TestServer, admin: &Account) -> String {
+    let (status, plan) = call(
+        s,
+        Method::GET,
+        "/count/item?explain=1&filter[cat]=c3",
+        &Auth::of(Some(admin)),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{plan}");
+    plan["data"]["plan"].to_string()
+}
+
+/// The `n` of each document of a list.
+fn field_n(body: &Value) -> Vec<&Value> {
+    body["data"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no data: {body}"))
+        .iter()
+        .map(|d| &d["n"])
+        .collect()
+}
+
 fn count(body: &Value) -> u64 {
     body["count"]
         .as_u64()
@@ -126,12 +150,7 @@ async fn indexed_fields_are_read_from_generated_columns() {
     let (_, body) = s
         .get("/api/item?filter[cat]=c7&filter[n]=$lt:100&sort=n")
         .await;
-    let ns: Vec<&Value> = body["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| &d["n"])
-        .collect();
+    let ns = field_n(&body);
     assert_eq!(
         ns,
         [&json!(7), &json!(37), &json!(67), &json!(97)],
@@ -215,16 +234,7 @@ async fn indexed_fields_are_read_from_generated_columns() {
     );
 
     // The import left the table vacuumed: a count of an indexed value reads the index alone.
-    let (status, plan) = call(
-        &s,
-        Method::GET,
-        "/count/item?explain=1&filter[cat]=c3",
-        &Auth::of(Some(&admin)),
-        None,
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{plan}");
-    let plan = plan["data"]["plan"].to_string();
+    let plan = count_plan(&s, &admin).await;
     assert!(
         plan.contains("Index Only Scan") && plan.contains("iz_item__cat"),
         "{plan}"
@@ -234,12 +244,7 @@ async fn indexed_fields_are_read_from_generated_columns() {
     // documents lets it.
     let sorted = "/api/item?filter[cat]=c7&sort=-n&limit=3";
     let (_, body) = s.get(sorted).await;
-    let ns: Vec<&Value> = body["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| &d["n"])
-        .collect();
+    let ns = field_n(&body);
     assert_eq!(ns, [&json!(2977), &json!(2947), &json!(2917)], "{body}");
     let analyzed = analyzed_sql(&s, &admin, sorted).await;
     assert!(analyzed.contains("\"gn_n\" DESC NULLS LAST"), "{analyzed}");
@@ -262,15 +267,7 @@ async fn indexed_fields_are_read_from_generated_columns() {
         !indexes.iter().any(|d| d.contains("ix_item__")),
         "{indexes:?}"
     );
-    let (_, plan) = call(
-        &s,
-        Method::GET,
-        "/count/item?explain=1&filter[cat]=c3",
-        &Auth::of(Some(&admin)),
-        None,
-    )
-    .await;
-    let plan = plan["data"]["plan"].to_string();
+    let plan = count_plan(&s, &admin).await;
     assert!(plan.contains("Index Only Scan"), "{plan}");
     let (_, body) = s.get("/count/item?filter[cat]=c3").await;
     assert_eq!(count(&body), 98);
@@ -292,12 +289,7 @@ async fn indexed_fields_are_read_from_generated_columns() {
         .unwrap();
     s.boot().await.unwrap();
     let (_, body) = s.get(sorted).await;
-    let ns: Vec<&Value> = body["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| &d["n"])
-        .collect();
+    let ns = field_n(&body);
     assert_eq!(ns, [&json!("x"), &json!(2977), &json!(2947)], "{body}");
     let analyzed = analyzed_sql(&s, &admin, sorted).await;
     assert!(!analyzed.contains("ORDER BY \"gn_n\""), "{analyzed}");
