@@ -82,6 +82,20 @@ async fn analyzed_sql(s: &TestServer, admin: &Account, path: &str) -> String {
     body["data"]["sql"].as_str().unwrap_or_default().to_owned()
 }
 
+/// When `m_item` was last vacuumed (seconds since the epoch; 0 for never).
+async fn last_vacuum(url: &str) -> f64 {
+    client(url)
+        .await
+        .query_one(
+            "SELECT coalesce(extract(epoch FROM last_vacuum), 0)::float8 FROM pg_stat_user_tables
+             WHERE schemaname = current_schema() AND relname = 'm_item'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
 /// The plan of a count of `cat` = `c3`, as an admin sees it.
 async fn count_plan(s: &TestServer, admin: &Account) -> String {
     let (status, plan) = call(
@@ -231,12 +245,11 @@ async fn indexed_fields_are_read_from_generated_columns() {
         "{indexes:?}"
     );
 
-    // The import left the table vacuumed: a count of an indexed value reads the index alone.
+    // A count of an indexed value is planned on its column's index. (Whether it reads the
+    // index alone depends on what VACUUM could mark all-visible while other transactions of
+    // the shared test server ran, so the scan's kind is not asserted.)
     let plan = count_plan(&s, &admin).await;
-    assert!(
-        plan.contains("Index Only Scan") && plan.contains("iz_item__cat"),
-        "{plan}"
-    );
+    assert!(plan.contains("iz_item__cat"), "{plan}");
 
     // A sort on an indexed field orders by its column, as the check constraint on the
     // documents lets it.
@@ -248,7 +261,8 @@ async fn indexed_fields_are_read_from_generated_columns() {
     assert!(analyzed.contains("\"gn_n\" DESC NULLS LAST"), "{analyzed}");
 
     // A table as an earlier version left it (expression indexes, no generated columns) gets
-    // its columns at the next start, and is vacuumed: its counts read the index alone again.
+    // its columns at the next start, and is vacuumed after the rewrite.
+    let vacuumed_before = last_vacuum(&s.database_url).await;
     s.stop().await;
     client(&s.database_url)
         .await
@@ -265,8 +279,13 @@ async fn indexed_fields_are_read_from_generated_columns() {
         !indexes.iter().any(|d| d.contains("ix_item__")),
         "{indexes:?}"
     );
+    let vacuumed_after = last_vacuum(&s.database_url).await;
+    assert!(
+        vacuumed_after > vacuumed_before,
+        "{vacuumed_before} then {vacuumed_after}"
+    );
     let plan = count_plan(&s, &admin).await;
-    assert!(plan.contains("Index Only Scan"), "{plan}");
+    assert!(plan.contains("iz_item__cat"), "{plan}");
     let (_, body) = s.get("/count/item?filter[cat]=c3").await;
     assert_eq!(count(&body), 98);
 
