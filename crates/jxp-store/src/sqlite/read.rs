@@ -189,8 +189,9 @@ fn rows_where(q: &mut SqlQuery, model: &str, select: &str, text: Option<&str>) -
     true
 }
 
-/// The SQL `find` runs, or `None` when its text query cannot match anything.
-fn find_sql(model: &str, find: &Find) -> Option<SqlQuery> {
+/// The SQL `find` runs, or `None` when its text query cannot match anything; `indexed_by`
+/// names the index it reads the rows from ([`sort_index`]).
+fn find_sql(model: &str, find: &Find, indexed_by: Option<&str>) -> Option<SqlQuery> {
     let text = find.text.as_deref();
     let mut q = SqlQuery::default();
     // bm25 is lower for better matches; its negation reads as "higher is better".
@@ -198,8 +199,18 @@ fn find_sql(model: &str, find: &Find) -> Option<SqlQuery> {
         Some(_) => format!("json(doc), -bm25({})", fts_name(model)),
         None => "json(doc), NULL".to_owned(),
     };
-    if !rows_where(&mut q, model, &select, text) {
-        return None;
+    match indexed_by {
+        Some(index) if text.is_none() => {
+            let table = table_name(model);
+            q.sql.push_str(&format!(
+                "SELECT {select} FROM {table} INDEXED BY \"{index}\" WHERE "
+            ));
+        }
+        _ => {
+            if !rows_where(&mut q, model, &select, text) {
+                return None;
+            }
+        }
     }
     q.sql.push('(');
     render_sqlite_filter(&find.filter, &mut q);
@@ -214,12 +225,99 @@ fn find_sql(model: &str, find: &Find) -> Option<SqlQuery> {
     Some(q)
 }
 
+/// Tables smaller than this are sorted as SQLite plans it: sorting all matches costs little.
+const ORDERED_MIN_ROWS: i64 = 10_000;
+/// Pages (limit and skip) larger than this are sorted as SQLite plans it.
+const ORDERED_MAX_PAGE: u64 = 1_000;
+
+/// The index to read `find`'s rows from in the order of its first sort key, when SQLite would
+/// rather sort every match of the filter. SQLite's planner reads the filter's index and sorts
+/// what it finds, even when the filter matches a large part of the table and the sort key's
+/// own index, read in order, would fill the page after a few hundred rows: 20,000 matches of
+/// 1,000,000 took 19 ms that way and 0.3 ms in order. The sort key's index is named
+/// (`INDEXED BY`) when it exists, the table is large, the page small, an index serves the
+/// filter, and the filter matches at least √(page × rows) documents (counted on that index,
+/// stopping there): reading in order then touches fewer rows than the matches it would sort.
+/// The documents are the same either way; only the plan differs.
+fn sort_index(conn: &Connection, model: &str, find: &Find) -> Result<Option<String>, StoreError> {
+    let (Some(limit), None, Some(first)) = (find.limit, &find.text, find.sort.first()) else {
+        return Ok(None);
+    };
+    let page = limit.saturating_add(find.skip);
+    if page > ORDERED_MAX_PAGE || matches!(find.filter, Filter::All) {
+        return Ok(None);
+    }
+    let segments = &first.path.segments;
+    let names = match segments.as_slice() {
+        [only] if only == "createdAt" => vec![format!("sx_{model}__created")],
+        _ if segments.iter().all(|s| jxp_model::is_ident(s)) && first.path.array_at.is_none() => {
+            let path = segments.join("__");
+            vec![format!("iy_{model}__{path}"), format!("ux_{model}__{path}")]
+        }
+        _ => return Ok(None),
+    };
+    let mut found = None;
+    for name in names {
+        let exists = conn
+            .prepare_cached("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?1")?
+            .query_row([&name], |_| Ok(()))
+            .optional()?
+            .is_some();
+        if exists {
+            found = Some(name);
+            break;
+        }
+    }
+    let Some(index) = found else {
+        return Ok(None);
+    };
+    let table = table_name(model);
+    let rows: Option<i64> = conn
+        .prepare_cached(&format!("SELECT max(rid) FROM {table}"))?
+        .query_row([], |r| r.get(0))?;
+    let rows = rows.unwrap_or(0);
+    if rows < ORDERED_MIN_ROWS {
+        return Ok(None);
+    }
+    let mut q = SqlQuery {
+        sql: format!("SELECT 1 FROM {table} WHERE ("),
+        ..SqlQuery::default()
+    };
+    render_sqlite_filter(&find.filter, &mut q);
+    q.sql.push(')');
+    // Only a filter an index serves is counted: counting an unindexed one would read the
+    // table once more.
+    let served = {
+        let mut stmt = conn.prepare_cached(&format!("EXPLAIN QUERY PLAN {}", q.sql))?;
+        let details = stmt.query_map(params_from_iter(q.params.iter().map(to_sql)), |r| {
+            r.get::<_, String>(3)
+        })?;
+        let mut served = false;
+        for detail in details {
+            let detail = detail?;
+            served |= detail.starts_with("SEARCH")
+                && detail.contains("INDEX")
+                && !detail.contains(&index);
+        }
+        served
+    };
+    if !served {
+        return Ok(None);
+    }
+    let enough = ((page as f64) * (rows as f64)).sqrt().ceil() as i64;
+    let counted: i64 = conn
+        .prepare_cached(&format!("SELECT count(*) FROM ({} LIMIT {enough})", q.sql))?
+        .query_row(params_from_iter(q.params.iter().map(to_sql)), |r| r.get(0))?;
+    Ok((counted >= enough).then_some(index))
+}
+
 pub(crate) fn find(
     conn: &Connection,
     model: &str,
     find: &Find,
 ) -> Result<Vec<Document>, StoreError> {
-    let Some(q) = find_sql(model, find) else {
+    let index = sort_index(conn, model, find)?;
+    let Some(q) = find_sql(model, find, index.as_deref()) else {
         return Ok(Vec::new());
     };
     let mut stmt = conn.prepare_cached(&q.sql)?;
@@ -244,10 +342,32 @@ pub(crate) fn explain(
     find: &Find,
     count: bool,
 ) -> Result<Vec<String>, StoreError> {
-    let Some(q) = explained(model, find, count, find_sql, count_sql) else {
+    let Some(q) = planned(conn, model, find, count)? else {
         return Ok(nothing_to_run());
     };
     plan(conn, &q)
+}
+
+/// The query `explain` and `analyze` plan: `find`'s (read as `find` reads it) or, with
+/// `count`, its count's.
+fn planned(
+    conn: &Connection,
+    model: &str,
+    find: &Find,
+    count: bool,
+) -> Result<Option<SqlQuery>, StoreError> {
+    let index = if count {
+        None
+    } else {
+        sort_index(conn, model, find)?
+    };
+    Ok(explained(
+        model,
+        find,
+        count,
+        |m, f| find_sql(m, f, index.as_deref()),
+        count_sql,
+    ))
 }
 
 /// SQLite's plan for `q`: one line per step of `EXPLAIN QUERY PLAN`, indented by depth.
@@ -283,14 +403,16 @@ pub(crate) fn analyze(
     count: bool,
 ) -> Result<Analyzed, StoreError> {
     let plan = explain(conn, model, find, count)?;
-    let Some(q) = explained(model, find, count, find_sql, count_sql) else {
+    // The time counts the choice of index too ([`sort_index`]): SQLite runs that for the
+    // request as it runs the query.
+    let started = Instant::now();
+    let Some(q) = planned(conn, model, find, count)? else {
         return Ok(Analyzed {
             sql: String::new(),
             plan,
             database_ms: 0.0,
         });
     };
-    let started = Instant::now();
     let mut stmt = conn.prepare_cached(&q.sql)?;
     let mut rows = stmt.query(params_from_iter(q.params.iter().map(to_sql)))?;
     while rows.next()?.is_some() {}

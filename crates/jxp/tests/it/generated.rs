@@ -6,9 +6,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::harness::{
-    Account, Auth, TestServer, call, run_jxp_with_stdin, setup_admin, test_postgres,
-};
+use crate::harness::{Account, Auth, TestServer, call, setup_admin, test_postgres};
 
 const ITEM: &str = r#"
 name = "Item"
@@ -138,17 +136,7 @@ async fn indexed_fields_are_read_from_generated_columns() {
             )
         })
         .collect();
-    // On SQLite an import waits for the server to stop.
-    s.stop().await;
-    let ran = run_jxp_with_stdin(
-        s.dir.path(),
-        &s.database_url,
-        &["import", "Item", "-"],
-        Some(lines.into_bytes()),
-    )
-    .await;
-    assert!(ran.success, "{}", ran.stderr);
-    s.boot().await.unwrap();
+    s.import_lines("Item", lines).await;
 
     // The answers, whichever way the database reads the fields.
     let (_, body) = s.get("/count/item?filter[cat]=c3").await;

@@ -39,6 +39,7 @@ mod realtime;
 mod samples;
 mod scripts;
 mod search;
+mod sorted_lists;
 mod startup;
 mod unique;
 mod validation;

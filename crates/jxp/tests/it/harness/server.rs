@@ -241,6 +241,21 @@ impl TestServer {
         id
     }
 
+    /// `jxp import MODEL -` of `lines` on the server's database, as its user runs it on SQLite:
+    /// with the server stopped, which then starts again. Fails the test if the import fails.
+    pub async fn import_lines(&mut self, model: &str, lines: String) {
+        self.stop().await;
+        let ran = super::run_jxp_with_stdin(
+            self.dir.path(),
+            &self.database_url,
+            &["import", model, "-"],
+            Some(lines.into_bytes()),
+        )
+        .await;
+        assert!(ran.success, "{}", ran.stderr);
+        self.boot().await.unwrap();
+    }
+
     /// Replaces one model file (for schema evolution).
     pub fn write_model(&self, slug: &str, text: &str) {
         std::fs::write(
