@@ -277,16 +277,13 @@ struct Extracted {
 impl Extracted {
     /// The generated column to read `f` from, if any.
     fn generated(&self, f: &GroupField) -> Option<&str> {
-        self.generated.as_deref()?.0.iter().find_map(|c| {
-            let kind = matches!(
-                (c.kind, f.kind),
-                (GeneratedKind::Text, FieldKind::Text) | (GeneratedKind::Number, FieldKind::Number)
-            );
-            let path = c
-                .path
-                .split('.')
-                .eq(f.path.segments.iter().map(String::as_str));
-            (c.sorts && kind && path).then_some(c.column.as_str())
+        self.generated.as_deref()?.find(&f.path.segments, |c| {
+            c.sorts
+                && matches!(
+                    (c.kind, f.kind),
+                    (GeneratedKind::Text, FieldKind::Text)
+                        | (GeneratedKind::Number, FieldKind::Number)
+                )
         })
     }
 

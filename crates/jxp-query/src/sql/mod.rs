@@ -130,20 +130,23 @@ pub struct GeneratedColumn {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Generated(pub Vec<GeneratedColumn>);
 
-impl Generated {
-    /// The column holding the value at `segments` as `kind`.
-    pub(crate) fn column(&self, segments: &[String], kind: GeneratedKind) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|c| c.kind == kind && c.path.split('.').eq(segments.iter().map(String::as_str)))
-            .map(|c| c.column.as_str())
+impl GeneratedColumn {
+    /// Whether it is computed from the path `segments`.
+    pub(crate) fn is_at(&self, segments: &[String]) -> bool {
+        self.path.split('.').eq(segments.iter().map(String::as_str))
     }
+}
 
-    /// The column a sort on `segments` may order by.
-    pub(crate) fn sort_column(&self, segments: &[String]) -> Option<&str> {
+impl Generated {
+    /// The first column at `segments` that `wanted` accepts.
+    pub(crate) fn find(
+        &self,
+        segments: &[String],
+        wanted: impl Fn(&GeneratedColumn) -> bool,
+    ) -> Option<&str> {
         self.0
             .iter()
-            .find(|c| c.sorts && c.path.split('.').eq(segments.iter().map(String::as_str)))
+            .find(|c| wanted(c) && c.is_at(segments))
             .map(|c| c.column.as_str())
     }
 }

@@ -48,13 +48,17 @@ $$ SELECT e FROM jsonb_array_elements(CASE WHEN jsonb_typeof(j) = 'array' THEN j
    UNION ALL SELECT j WHERE jsonb_typeof(j) <> 'array' $$;
 "#;
 
+/// The segments of a dotted path, if each is a plain identifier (and so may be written into
+/// SQL).
+fn plain_segments(dotted: &str) -> Option<Vec<String>> {
+    let segments: Vec<String> = dotted.split('.').map(str::to_owned).collect();
+    segments.iter().all(|s| is_ident(s)).then_some(segments)
+}
+
 /// `(doc->'a'->>'b')`: the text of the value at a dotted path of plain identifiers, in the
 /// exact shape the renderer uses, for the store's expression indexes and text columns.
 pub fn pg_doc_text(dotted: &str) -> Option<String> {
-    let segments: Vec<String> = dotted.split('.').map(str::to_owned).collect();
-    if !segments.iter().all(|s| is_ident(s)) {
-        return None;
-    }
+    let segments = plain_segments(dotted)?;
     let mut q = SqlQuery::default();
     text(&mut q, &Target::Doc(&segments));
     Some(q.sql)
@@ -65,10 +69,7 @@ pub fn pg_doc_text(dotted: &str) -> Option<String> {
 /// its type guard; a number as `jxp_num` reads it), written out so that the column depends on
 /// none of the store's functions.
 pub fn pg_generated_expr(dotted: &str, kind: GeneratedKind) -> Option<String> {
-    let segments: Vec<String> = dotted.split('.').map(str::to_owned).collect();
-    if !segments.iter().all(|s| is_ident(s)) {
-        return None;
-    }
+    let segments = plain_segments(dotted)?;
     let t = Target::Doc(&segments);
     let mut q = SqlQuery::default();
     match kind {
@@ -97,10 +98,7 @@ pub fn pg_generated_expr(dotted: &str, kind: GeneratedKind) -> Option<String> {
 /// does (missing and null first, then the values), so a sort on the path can read the
 /// column, and an index on it; and a grouping reads the value and its type from the column.
 pub fn pg_generated_check(dotted: &str, kind: GeneratedKind) -> Option<String> {
-    let segments: Vec<String> = dotted.split('.').map(str::to_owned).collect();
-    if !segments.iter().all(|s| is_ident(s)) {
-        return None;
-    }
+    let segments = plain_segments(dotted)?;
     let mut q = SqlQuery::default();
     typ(&mut q, &Target::Doc(&segments));
     q.sql.push_str(match kind {
@@ -116,7 +114,7 @@ fn generated(q: &SqlQuery, t: &Target<'_>, kind: GeneratedKind) -> Option<String
     let Target::Doc(segments) = t else {
         return None;
     };
-    let column = q.generated.as_deref()?.column(segments, kind)?;
+    let column = q.generated.as_deref()?.find(segments, |c| c.kind == kind)?;
     Some(format!("\"{column}\""))
 }
 
@@ -458,7 +456,7 @@ impl Dialect for Postgres {
             Target::Doc(segments) => q
                 .generated
                 .as_deref()
-                .and_then(|g| g.sort_column(segments))
+                .and_then(|g| g.find(segments, |c| c.sorts))
                 .map(|c| format!("\"{c}\"")),
             _ => None,
         };
