@@ -8,6 +8,7 @@ mod redact;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
 use std::time::Instant;
 
@@ -97,10 +98,62 @@ struct RouteHandles {
     latency: Histogram,
 }
 
+/// One route's handles, by method and status, with the route's template they were made for.
+struct RouteEntry {
+    route: Box<str>,
+    handles: Vec<RouteHandles>,
+}
+
 thread_local! {
     /// Each route's handles, per thread, so that counting a request takes no lock shared with
-    /// the other workers.
-    static HANDLES: RefCell<HashMap<Box<str>, Vec<RouteHandles>>> = RefCell::default();
+    /// the other workers. They are found by the address of the route's template: the router
+    /// hands every request of a route the same `Arc<str>`, so the address is the route for the
+    /// router's life and finding it hashes one word instead of the text. The text is compared
+    /// as well, in case a later router's template takes a freed one's address.
+    static HANDLES: RefCell<HandleMap> = RefCell::default();
+}
+
+type HandleMap = HashMap<usize, RouteEntry, BuildHasherDefault<AddressHasher>>;
+
+/// The entry of the route whose template `route` lies at `address`: a fresh one where none is,
+/// or where the one there was made for another template.
+fn route_entry<'m>(handles: &'m mut HandleMap, address: usize, route: &str) -> &'m mut RouteEntry {
+    let fresh = || RouteEntry {
+        route: route.into(),
+        handles: Vec::new(),
+    };
+    let entry = handles.entry(address).or_insert_with(fresh);
+    if *entry.route != *route {
+        *entry = fresh();
+    }
+    entry
+}
+
+/// Hashes a template's address: one wide multiplication, its high half folded into the low
+/// bits the table indexes with (an address's lowest bits are zero by alignment).
+#[derive(Default)]
+struct AddressHasher(u64);
+
+impl Hasher for AddressHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(self.0.rotate_left(8) ^ u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        // The full product, its halves folded: the high half is what mixes the bits.
+        let wide = u128::from(n) * 0x9e37_79b9_7f4a_7c15;
+        self.0 = (wide as u64) ^ ((wide >> 64) as u64);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 impl HttpMetrics {
@@ -123,10 +176,12 @@ impl HttpMetrics {
             let Ok(mut handles) = handles.try_borrow_mut() else {
                 return;
             };
-            if let Some(h) = handles.get(route).and_then(|list| {
-                list.iter()
-                    .find(|h| h.method == method && h.status == status)
-            }) {
+            let entry = route_entry(&mut handles, route.as_ptr() as usize, route);
+            if let Some(h) = entry
+                .handles
+                .iter()
+                .find(|h| h.method == method && h.status == status)
+            {
                 h.requests.increment(1);
                 h.latency.record(seconds);
                 return;
@@ -144,7 +199,7 @@ impl HttpMetrics {
             };
             h.requests.increment(1);
             h.latency.record(seconds);
-            handles.entry(route.into()).or_default().push(h);
+            entry.handles.push(h);
         });
     }
 
@@ -188,8 +243,13 @@ struct UserId {
 }
 
 impl UserId {
+    /// The id's bytes: the UTF-8 of the `&str` it was noted from.
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+
     fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or("?")
+        std::str::from_utf8(self.as_bytes()).unwrap_or("?")
     }
 }
 
@@ -245,7 +305,7 @@ pub(crate) async fn observe(State(state): State<AppState>, req: Request, next: N
             bytes,
             duration: elapsed,
             ended,
-            user: user.as_ref().map(UserId::as_str),
+            user: user.as_ref().map(UserId::as_bytes),
         };
         if line::write(&access) {
             return response;
@@ -261,4 +321,46 @@ pub(crate) async fn observe(State(state): State<AppState>, req: Request, next: N
         );
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_template_at_a_reused_address_gets_its_own_handles() {
+        // Without a recorder the handles count nothing; only their place matters here.
+        let mut handles = HandleMap::default();
+        let first = route_entry(&mut handles, 0x1000, "/api/{model}");
+        first.handles.push(RouteHandles {
+            method: "GET",
+            status: 200,
+            requests: Counter::noop(),
+            latency: Histogram::noop(),
+        });
+        assert_eq!(
+            route_entry(&mut handles, 0x1000, "/api/{model}")
+                .handles
+                .len(),
+            1
+        );
+        let reused = route_entry(&mut handles, 0x1000, "/login");
+        assert_eq!(&*reused.route, "/login");
+        assert!(reused.handles.is_empty());
+        assert!(
+            route_entry(&mut handles, 0x2000, "/api/{model}")
+                .handles
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn addresses_spread_over_the_low_bits() {
+        use std::hash::BuildHasher as _;
+        let build = BuildHasherDefault::<AddressHasher>::default();
+        let low: std::collections::HashSet<u64> = (0..64usize)
+            .map(|i| build.hash_one(0x7f00_0000_0000 + i * 64) & 63)
+            .collect();
+        assert!(low.len() > 32, "{} distinct of 64", low.len());
+    }
 }
