@@ -123,8 +123,9 @@ pub struct AppState {
     pub http: Arc<HttpSettings>,
     pub(crate) cache: Arc<cache::ResponseCache>,
     /// Cancelled as the server shuts down, which ends the MCP sessions' open event streams:
-    /// requests the graceful shutdown would otherwise wait for.
-    pub(crate) mcp_stop: CancellationToken,
+    /// requests the graceful shutdown would otherwise wait for. Behind an `Arc` because the
+    /// state is cloned for every request, and cloning a token takes the lock of its tree.
+    pub(crate) mcp_stop: Arc<CancellationToken>,
     pub(crate) metrics: Arc<observe::HttpMetrics>,
     pub(crate) api_documents: Arc<openapi::Documents>,
 }
@@ -140,12 +141,15 @@ impl AppState {
             app,
             http: Arc::new(http),
             cache,
-            mcp_stop: CancellationToken::new(),
+            mcp_stop: Arc::new(CancellationToken::new()),
             metrics,
             api_documents: Arc::default(),
         }
     }
 }
+
+/// How often the metrics exporter folds recorded histogram samples into their buckets.
+const METRICS_UPKEEP: Duration = Duration::from_millis(200);
 
 /// The whole API as a router, so tests and the binary build the same thing.
 pub fn router(state: AppState) -> Router {
@@ -190,9 +194,11 @@ pub async fn serve(
     let metrics = state.metrics.clone();
     let mut closing_upkeep = closing.subscribe();
     tokio::spawn(async move {
-        // The exporter folds recorded histogram samples in on upkeep; between scrapes they
-        // would otherwise pile up.
-        let mut timer = tokio::time::interval(Duration::from_secs(5));
+        // The exporter keeps each recorded histogram sample until upkeep folds it into the
+        // buckets. Folded every 5 s, a busy server's samples piled up by the hundred thousand,
+        // and allocating and freeing their blocks cost a POST about 5% of its throughput;
+        // folded every 200 ms they stay few and their memory is reused.
+        let mut timer = tokio::time::interval(METRICS_UPKEEP);
         loop {
             tokio::select! {
                 _ = timer.tick() => metrics.upkeep(),
@@ -201,7 +207,7 @@ pub async fn serve(
         }
     });
     let hub = state.app.hub().clone();
-    let mcp_stop = state.mcp_stop.clone();
+    let mcp_stop = Arc::clone(&state.mcp_stop);
     let shutdown = async move {
         shutdown.await;
         mcp_stop.cancel();

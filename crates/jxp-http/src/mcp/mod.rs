@@ -95,7 +95,7 @@ pub(crate) fn router(state: &AppState) -> Option<Router<AppState>> {
         // The API answers on whatever name it is reached by (`API_URL`, a proxy's); the
         // credentials every request must carry are what guards it, as for the REST routes.
         .disable_allowed_hosts()
-        .with_cancellation_token(state.mcp_stop.clone());
+        .with_cancellation_token((*state.mcp_stop).clone());
     let service = StreamableHttpService::new(
         move || Ok(server::JxpMcp::new(shared.clone())),
         Arc::new(LocalSessionManager::default()),
