@@ -25,10 +25,13 @@ use crate::ast::SortDir;
 
 /// The helper functions the rendering relies on, created by the store in its schema (and by
 /// the property test). All are plain SQL and immutable, so the planner inlines the scalar ones.
+/// A number is taken from `jsonb` with the `jsonb` → `numeric` cast, which copies the stored
+/// `numeric` (value and scale alike), rather than printed as text and parsed again: a filter
+/// on a field without an index, which reads every row, ran in about 60% of the time.
 pub const PG_FUNCTIONS: &str = r#"
 CREATE OR REPLACE FUNCTION jxp_num(j jsonb) RETURNS numeric LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
-$$ SELECT CASE jsonb_typeof(j) WHEN 'number' THEN (j #>> '{}')::numeric
-   WHEN 'boolean' THEN CASE WHEN (j #>> '{}') = 'true' THEN 1 ELSE 0 END END $$;
+$$ SELECT CASE jsonb_typeof(j) WHEN 'number' THEN j::numeric
+   WHEN 'boolean' THEN CASE WHEN j = 'true'::jsonb THEN 1 ELSE 0 END END $$;
 CREATE OR REPLACE FUNCTION jxp_elems(j jsonb) RETURNS SETOF jsonb LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
 $$ SELECT e FROM jsonb_array_elements(CASE WHEN jsonb_typeof(j) = 'array' THEN j END) AS e $$;
 DO $$ BEGIN
@@ -37,8 +40,8 @@ EXCEPTION WHEN duplicate_object THEN NULL; END $$;
 CREATE OR REPLACE FUNCTION jxp_key(j jsonb, body text, path text[]) RETURNS jxp_sort_key
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
 $$ SELECT CASE jsonb_typeof(j)
-    WHEN 'number' THEN ROW(1, (j #>> '{}')::numeric, NULL)::jxp_sort_key
-    WHEN 'boolean' THEN ROW(1, CASE WHEN (j #>> '{}') = 'true' THEN 1 ELSE 0 END, NULL)::jxp_sort_key
+    WHEN 'number' THEN ROW(1, j::numeric, NULL)::jxp_sort_key
+    WHEN 'boolean' THEN ROW(1, CASE WHEN j = 'true'::jsonb THEN 1 ELSE 0 END, NULL)::jxp_sort_key
     WHEN 'string' THEN ROW(2, NULL, j #>> '{}')::jxp_sort_key
     WHEN 'object' THEN ROW(2, NULL, (body::json #> path)::text)::jxp_sort_key
     WHEN 'array' THEN ROW(2, NULL, (body::json #> path)::text)::jxp_sort_key
