@@ -15,6 +15,7 @@ use axum::extract::State;
 use axum::http::HeaderValue;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
+use jxp_core::QueryLimits;
 use jxp_model::Schema;
 use jxp_model::sync::{read, write};
 use serde_json::{Map, Value, json};
@@ -68,11 +69,12 @@ pub(crate) fn warm(state: &AppState) {
     tokio::task::spawn_blocking(move || {
         let schema = state.app.schema();
         let url = &state.app.settings().auth.api_url;
+        let limits = &state.app.settings().query_limits;
         for admin in [false, true] {
             state
                 .api_documents
                 .get(Kind::OpenApi { admin }, schema, || {
-                    openapi_document(schema, url, admin)
+                    openapi_document(schema, url, admin, limits)
                 });
         }
         state
@@ -85,11 +87,12 @@ pub(crate) async fn openapi(State(state): State<AppState>, Caller(who): Caller) 
     let admin = who.is_admin();
     let schema = state.app.schema();
     let url = &state.app.settings().auth.api_url;
+    let limits = &state.app.settings().query_limits;
     json_response(
         state
             .api_documents
             .get(Kind::OpenApi { admin }, schema, || {
-                openapi_document(schema, url, admin)
+                openapi_document(schema, url, admin, limits)
             }),
     )
 }
@@ -114,7 +117,12 @@ pub(super) fn described(schema: &Schema, admin: bool) -> impl Iterator<Item = &j
 }
 
 /// The OpenAPI 3.1 document for `schema`, served at `url`.
-pub(crate) fn openapi_document(schema: &Schema, url: &str, admin: bool) -> Value {
+pub(crate) fn openapi_document(
+    schema: &Schema,
+    url: &str,
+    admin: bool,
+    limits: &QueryLimits,
+) -> Value {
     let mut components = Map::new();
     let mut paths_map = Map::new();
     let mut tags = Vec::new();
@@ -125,7 +133,7 @@ pub(crate) fn openapi_document(schema: &Schema, url: &str, admin: bool) -> Value
                 schemas::model_schema(schema, model, shape),
             );
         }
-        paths::model_paths(model, &mut paths_map);
+        paths::model_paths(model, &limits.for_model(model), &mut paths_map);
         let perms: Vec<String> = model
             .perms
             .groups

@@ -2,6 +2,7 @@
 //! function routes, then the server's own (login family, groups, models, cache, health,
 //! WebSocket, metrics and these documents).
 
+use jxp_core::QueryLimits;
 use jxp_model::Model;
 use serde_json::{Map, Value, json};
 
@@ -60,7 +61,8 @@ fn path_id() -> Value {
     json!({ "$ref": "#/components/parameters/id" })
 }
 
-/// The names of the list parameters under `#/components/parameters`, in order.
+/// The names of the list parameters under `#/components/parameters`, in order; `limit`,
+/// whose default and cap are the model's own, is written in each model's routes.
 const LIST_PARAMS: &[&str] = &[
     "filter",
     "search",
@@ -74,13 +76,38 @@ const LIST_PARAMS: &[&str] = &[
     "count",
 ];
 
-/// The query string of lists, counts and CSV (SPEC §3), by reference: written once under
-/// `components`, it does not repeat in every model's routes.
-fn list_params() -> Vec<Value> {
+/// The query string of lists, counts and CSV (SPEC §3), by reference (written once under
+/// `components`, it does not repeat in every model's routes), but for `limit`, which says
+/// this model's page sizes.
+fn list_params(limits: &QueryLimits) -> Vec<Value> {
     LIST_PARAMS
         .iter()
-        .map(|name| json!({ "$ref": format!("#/components/parameters/{name}") }))
+        .map(|name| match *name {
+            "limit" => limit_parameter(limits),
+            name => json!({ "$ref": format!("#/components/parameters/{name}") }),
+        })
         .collect()
+}
+
+/// `limit` as the model's query limits have it: a default and a cap that a larger page is cut
+/// to, or, with the limits off, every matching document unless one is asked for.
+fn limit_parameter(limits: &QueryLimits) -> Value {
+    if limits.enabled {
+        query(
+            "limit",
+            json!({ "type": "integer", "minimum": 1, "default": limits.default }),
+            &format!(
+                "Page size: {} unless given; a larger one than {} is cut to {}.",
+                limits.default, limits.max, limits.max
+            ),
+        )
+    } else {
+        query(
+            "limit",
+            json!({ "type": "integer", "minimum": 1 }),
+            "Page size: every matching document unless given.",
+        )
+    }
 }
 
 /// `#/components/parameters`: the document id in a path and the list parameters.
@@ -120,7 +147,6 @@ fn list_parameters() -> Vec<Value> {
             "string",
             "`sort=field`, `sort=-field`, or `sort[field]=1|-1`.",
         ),
-        ("limit", "integer", "Page size (default 100, at most 1000)."),
         ("page", "integer", "Page number, from 1."),
         ("fields", "string", "Comma-separated fields to answer."),
         (
@@ -192,7 +218,7 @@ const WRITE_ERRORS: &[(&str, &str)] = &[
 ];
 
 /// Every route of one served model, keyed by path.
-pub(super) fn model_paths(model: &Model, paths: &mut Map<String, Value>) {
+pub(super) fn model_paths(model: &Model, limits: &QueryLimits, paths: &mut Map<String, Value>) {
     let slug = &model.slug;
     let name = &model.name;
     let tag = slug.as_str();
@@ -203,7 +229,7 @@ pub(super) fn model_paths(model: &Model, paths: &mut Map<String, Value>) {
     paths.insert(
         format!("/api/{slug}"),
         json!({
-            "get": op(tag, format!("list_{slug}"), format!("List {name} documents"), list_params(), None, ("200", ok("A page of documents.", list_schema(&doc))), READ_ERRORS),
+            "get": op(tag, format!("list_{slug}"), format!("List {name} documents"), list_params(limits), None, ("200", ok("A page of documents.", list_schema(&doc))), READ_ERRORS),
             "post": op(tag, format!("create_{slug}"), format!("Create a {name}"), vec![], Some(json_body(create)), ("200", ok("Created.", written(&doc))), WRITE_ERRORS),
         }),
     );
@@ -249,18 +275,18 @@ pub(super) fn model_paths(model: &Model, paths: &mut Map<String, Value>) {
     );
     paths.insert(
         format!("/count/{slug}"),
-        json!({ "get": op(tag, format!("count_{slug}"), format!("Count {name} documents"), list_params(), None, ("200", ok("The count.", json!({ "type": "object", "required": ["count"], "properties": { "count": { "type": "integer", "minimum": 0 } } }))), READ_ERRORS) }),
+        json!({ "get": op(tag, format!("count_{slug}"), format!("Count {name} documents"), list_params(limits), None, ("200", ok("The count.", json!({ "type": "object", "required": ["count"], "properties": { "count": { "type": "integer", "minimum": 0 } } }))), READ_ERRORS) }),
     );
     paths.insert(
         format!("/csv/{slug}"),
-        json!({ "get": op(tag, format!("csv_{slug}"), format!("List {name} documents as CSV"), list_params(), None, ("200", json!({ "description": "CSV, a header row then one row per document.", "content": { "text/csv": { "schema": { "type": "string" } } } })), READ_ERRORS) }),
+        json!({ "get": op(tag, format!("csv_{slug}"), format!("List {name} documents as CSV"), list_params(limits), None, ("200", json!({ "description": "CSV, a header row then one row per document.", "content": { "text/csv": { "schema": { "type": "string" } } } })), READ_ERRORS) }),
     );
     let advanced = &model.options.advanced_queries;
     if advanced.query {
         let body = json!({ "type": "object", "required": ["query"], "properties": { "query": { "type": "object", "description": "A Mongo-style filter ($and, $or, $in, $regex, …)." } } });
         paths.insert(
             format!("/query/{slug}"),
-            json!({ "post": op(tag, format!("query_{slug}"), format!("Find {name} documents with a Mongo-style filter"), list_params(), Some(json_body(body)), ("200", ok("A page of documents.", list_schema(&doc))), READ_ERRORS) }),
+            json!({ "post": op(tag, format!("query_{slug}"), format!("Find {name} documents with a Mongo-style filter"), list_params(limits), Some(json_body(body)), ("200", ok("A page of documents.", list_schema(&doc))), READ_ERRORS) }),
         );
     }
     if advanced.aggregate {

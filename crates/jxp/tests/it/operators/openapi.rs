@@ -200,6 +200,70 @@ async fn the_openapi_document_describes_every_model_route_and_way_to_authenticat
     }
 }
 
+/// The `limit` parameter of a model's list routes.
+fn limit_parameter<'d>(doc: &'d Value, path: &str) -> &'d Value {
+    doc["paths"][path]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "limit")
+        .unwrap_or_else(|| panic!("no limit parameter on {path}"))
+}
+
+#[tokio::test]
+async fn each_models_page_sizes_are_its_own_query_limits() {
+    let capped = r#"
+name = "Capped"
+[fields]
+n = "Number"
+[perms]
+all = "crud"
+[options]
+query_limits = { max = 3, default = 2 }
+"#;
+    let s = start(&[("capped", capped), ("part", PART)], &[]).await;
+    let doc = document(&s, "/openapi.json", &Auth::None).await;
+    for path in ["/api/capped", "/count/capped", "/csv/capped"] {
+        let limit = limit_parameter(&doc, path);
+        assert_eq!(limit["schema"]["default"], 2, "{path}: {limit}");
+        assert_eq!(
+            limit["description"], "Page size: 2 unless given; a larger one than 3 is cut to 3.",
+            "{path}"
+        );
+    }
+    let limit = limit_parameter(&doc, "/api/part");
+    assert_eq!(limit["schema"]["default"], 100, "{limit}");
+    assert_eq!(
+        limit["description"],
+        "Page size: 100 unless given; a larger one than 1000 is cut to 1000."
+    );
+    // What the document says is what the API does.
+    for n in 0..4 {
+        s.create("capped", json!({ "n": n })).await;
+    }
+    let (status, body) = s.get("/api/capped").await;
+    assert_eq!(
+        (status, body["data"].as_array().map(Vec::len)),
+        (StatusCode::OK, Some(2)),
+        "{body}"
+    );
+    let (status, body) = s.get("/api/capped?limit=10").await;
+    assert_eq!(
+        (status, body["data"].as_array().map(Vec::len)),
+        (StatusCode::OK, Some(3)),
+        "{body}"
+    );
+
+    let Some(python) = python::with_modules(&["openapi_spec_validator"]) else {
+        return;
+    };
+    let file = saved(&s, "limits.json", &doc);
+    assert_eq!(
+        python::run(&python, VALIDATE_OPENAPI, &[&file]).trim(),
+        "valid"
+    );
+}
+
 #[tokio::test]
 async fn a_model_round_trips_through_its_schema() {
     let s = start(&[("gadget", GADGET), ("part", PART)], &[]).await;
