@@ -26,7 +26,8 @@ fn shape(def: &str) -> String {
 }
 
 async fn connect(url: &str) -> Result<tokio_postgres::Client, StoreError> {
-    let (config, tls) = tls::connect_config(url)?;
+    let (mut config, tls) = tls::connect_config(url)?;
+    super::session_settings(&mut config);
     let (client, conn) = config.connect(tls).await?;
     // The driver ends when the client is dropped.
     tokio::spawn(conn);

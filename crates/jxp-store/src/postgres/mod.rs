@@ -126,15 +126,21 @@ fn channel_for(schema: &str) -> String {
     channel
 }
 
-/// Turns PostgreSQL's JIT compilation off for the pool's connections, before any `options`
-/// the URL gives, so that an operator's `-c jit=on` there still wins. Its threshold is a plan's estimated cost, which a scan of a large table
-/// passes at once: a grouping of a million documents spent seconds compiling (inlining and
-/// optimising) before it read a row, and a filtered list a tenth of a second, every time, as
-/// the compiled code is not kept. jxp's statements are short and varied; none gains.
-fn without_jit(config: &mut tokio_postgres::Config) {
+/// The session settings of the pool's connections, put before any `options` the URL gives so
+/// that an operator's own `-c` there still wins:
+/// - JIT compilation off. Its threshold is a plan's estimated cost, which a scan of a large
+///   table passes at once: a grouping of a million documents spent seconds compiling
+///   (inlining and optimising) before it read a row, and a filtered list a tenth of a second,
+///   every time, as the compiled code is not kept. jxp's statements are short and varied;
+///   none gains.
+/// - Notices not sent (`client_min_messages=warning`): every start ran dozens of
+///   `CREATE … IF NOT EXISTS` and each answered "already exists, skipping", which the driver
+///   logs at INFO, so the log of each start and each `jxp` command was mostly that.
+fn session_settings(config: &mut tokio_postgres::Config) {
+    const SETTINGS: &str = "-c jit=off -c client_min_messages=warning";
     let options = match config.get_options() {
-        Some(given) if !given.trim().is_empty() => format!("-c jit=off {given}"),
-        _ => "-c jit=off".to_owned(),
+        Some(given) if !given.trim().is_empty() => format!("{SETTINGS} {given}"),
+        _ => SETTINGS.to_owned(),
     };
     config.options(&options);
 }
@@ -144,7 +150,7 @@ impl PostgresStore {
     /// once the listener is listening, so every write made after it is on the stream.
     pub async fn connect(options: PostgresOptions) -> Result<Self, StoreError> {
         let (mut config, tls) = tls::connect_config(&options.url)?;
-        without_jit(&mut config);
+        session_settings(&mut config);
         let manager = Manager::from_config(
             config.clone(),
             tls.clone(),
@@ -378,7 +384,8 @@ pub async fn postgres_schema_url(url: &str, schema: &str) -> Result<String, Stor
             "a schema can be added to a postgres:// URL only".into(),
         ));
     }
-    let (config, tls) = tls::connect_config(url)?;
+    let (mut config, tls) = tls::connect_config(url)?;
+    session_settings(&mut config);
     let (client, conn) = config.connect(tls).await?;
     let driver = tokio::spawn(conn);
     let created = client
@@ -396,22 +403,31 @@ pub async fn postgres_schema_url(url: &str, schema: &str) -> Result<String, Stor
 mod tests {
     use std::str::FromStr;
 
-    use super::without_jit;
+    use super::session_settings;
 
     #[test]
-    fn jit_is_turned_off_unless_the_url_options_turn_it_on() {
+    fn jit_and_notices_are_off_unless_the_url_options_turn_them_on() {
         let mut bare = tokio_postgres::Config::from_str("postgres://u@h/db").unwrap();
-        without_jit(&mut bare);
-        assert_eq!(bare.get_options(), Some("-c jit=off"));
+        session_settings(&mut bare);
+        assert_eq!(
+            bare.get_options(),
+            Some("-c jit=off -c client_min_messages=warning")
+        );
         let mut given =
             tokio_postgres::Config::from_str("postgres://u@h/db?options=-c%20work_mem%3D64MB")
                 .unwrap();
-        without_jit(&mut given);
-        assert_eq!(given.get_options(), Some("-c jit=off -c work_mem=64MB"));
+        session_settings(&mut given);
+        assert_eq!(
+            given.get_options(),
+            Some("-c jit=off -c client_min_messages=warning -c work_mem=64MB")
+        );
         let mut on =
             tokio_postgres::Config::from_str("postgres://u@h/db?options=-c%20jit%3Don").unwrap();
-        without_jit(&mut on);
+        session_settings(&mut on);
         // PostgreSQL applies `-c` settings in order: the operator's comes last and wins.
-        assert_eq!(on.get_options(), Some("-c jit=off -c jit=on"));
+        assert_eq!(
+            on.get_options(),
+            Some("-c jit=off -c client_min_messages=warning -c jit=on")
+        );
     }
 }

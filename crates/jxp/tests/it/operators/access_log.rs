@@ -1,6 +1,6 @@
 //! The access log of a real `jxp serve` process: one line per request under the `jxp::access`
 //! target, with method, path (credentials masked), status, bytes, duration and user; and
-//! `RUST_LOG` turns it off.
+//! `RUST_LOG` turns it off. The database's notices stay out of the log.
 
 use serde_json::{Value, json};
 
@@ -133,4 +133,25 @@ async fn rust_log_turns_the_access_log_off() {
         text.contains("jxp listening"),
         "the rest of the log stays on:\n{text}"
     );
+}
+
+#[tokio::test]
+async fn a_restart_logs_no_database_notices() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("models")).unwrap();
+    std::fs::write(dir.path().join("models/logged.toml"), LOGGED).unwrap();
+    let url = fresh_database_url(dir.path()).await;
+    // The second start finds every table and index there: on PostgreSQL each
+    // `CREATE … IF NOT EXISTS` answered a notice, which the driver logged at INFO.
+    for name in ["first", "second"] {
+        let proc = spawn_with(dir.path(), &url, name, &[("RUST_LOG", "info")]).await;
+        let r = reqwest::get(format!("{}/healthz", proc.base))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        stop_process(proc).await;
+        let text = std::fs::read_to_string(dir.path().join(format!("{name}.log"))).unwrap();
+        assert!(text.contains("jxp listening"), "{text}");
+        assert!(!text.contains("NOTICE"), "{name} start:\n{text}");
+    }
 }
