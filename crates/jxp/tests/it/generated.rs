@@ -6,7 +6,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::harness::{Account, Auth, TestServer, call, setup_admin, test_postgres};
+use crate::harness::{Account, Auth, TestServer, call, list_explained, setup_admin, test_postgres};
 
 const ITEM: &str = r#"
 name = "Item"
@@ -68,16 +68,8 @@ async fn table(url: &str) -> (Vec<(String, String)>, Vec<String>) {
 
 /// The SQL `?explain=analyze` says `path` runs.
 async fn analyzed_sql(s: &TestServer, admin: &Account, path: &str) -> String {
-    let (status, body) = call(
-        s,
-        Method::GET,
-        &format!("{path}&explain=analyze"),
-        &Auth::of(Some(admin)),
-        None,
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body["data"]["sql"].as_str().unwrap_or_default().to_owned()
+    let data = list_explained(s, admin, path, "analyze").await;
+    data["sql"].as_str().unwrap_or_default().to_owned()
 }
 
 /// When `m_item` was last vacuumed (seconds since the epoch; 0 for never).
@@ -96,16 +88,8 @@ async fn last_vacuum(url: &str) -> f64 {
 
 /// The plan of a count of `cat` = `c3`, as an admin sees it.
 async fn count_plan(s: &TestServer, admin: &Account) -> String {
-    let (status, plan) = call(
-        s,
-        Method::GET,
-        "/count/item?explain=1&filter[cat]=c3",
-        &Auth::of(Some(admin)),
-        None,
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{plan}");
-    plan["data"]["plan"].to_string()
+    let data = list_explained(s, admin, "/count/item?filter[cat]=c3", "1").await;
+    data["plan"].to_string()
 }
 
 /// The `n` of each document of a list.

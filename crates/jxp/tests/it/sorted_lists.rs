@@ -3,10 +3,10 @@
 //! has it read the sort key's index in order (SQLite itself would sort every match), and a
 //! filter matching few documents keeps the filter's index.
 
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::harness::{Account, Auth, TestServer, call, setup_admin, test_postgres};
+use crate::harness::{Account, TestServer, list_explained, setup_admin, test_postgres};
 
 const ITEM: &str = r#"
 name = "Item"
@@ -19,16 +19,7 @@ all = "crud"
 
 /// The plan `path` runs, as an admin sees it.
 async fn plan(s: &TestServer, admin: &Account, path: &str) -> String {
-    let (status, body) = call(
-        s,
-        Method::GET,
-        &format!("{path}&explain=1"),
-        &Auth::of(Some(admin)),
-        None,
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body["data"]["plan"].to_string()
+    list_explained(s, admin, path, "1").await["plan"].to_string()
 }
 
 /// The `key` of each document of the list at `path`.

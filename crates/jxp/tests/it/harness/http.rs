@@ -8,7 +8,7 @@ use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use super::TestServer;
+use super::{Account, TestServer};
 
 /// How a request identifies itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,6 +145,14 @@ pub async fn put(s: &TestServer, path: &str, auth: &Auth, body: Value) -> (Statu
 
 pub async fn delete(s: &TestServer, path: &str, auth: &Auth) -> (StatusCode, Value) {
     call(s, Method::DELETE, path, auth, None).await
+}
+
+/// The `data` of what `?explain=<how>` answers an admin for `path`, which has a query
+/// string already.
+pub async fn list_explained(s: &TestServer, admin: &Account, path: &str, how: &str) -> Value {
+    let path = format!("{path}&explain={how}");
+    let body = call_ok(s, Method::GET, &path, &Auth::of(Some(admin)), None).await;
+    body["data"].clone()
 }
 
 /// A request that must succeed; answers the body.
