@@ -25,6 +25,10 @@ pub fn table_specs(schema: &Schema) -> Vec<TableSpec> {
                 if in_array {
                     continue;
                 }
+                let number = matches!(field.kind, FieldKind::Scalar(ScalarType::Number));
+                if number && !o.unique && o.index != IndexKind::Normal {
+                    spec.numbers.push(path.clone());
+                }
                 if o.unique || o.index == IndexKind::Normal {
                     // Dates and ids are stored as strings.
                     let kind = match field.kind {
@@ -60,4 +64,41 @@ pub fn table_specs(schema: &Schema) -> Vec<TableSpec> {
             spec
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use super::*;
+
+    const THING: &str = r#"
+name = "Thing"
+[fields]
+plain = "Number"
+ranked = { type = "Number", index = true }
+code = { type = "Number", unique = true }
+label = "String"
+scores = ["Number"]
+[fields.size]
+w = "Number"
+"#;
+
+    #[test]
+    fn number_fields_no_index_covers_are_listed_for_their_columns() {
+        let thing = jxp_model::parse_model_toml("thing", Path::new("thing"), THING);
+        let Ok(thing) = thing else {
+            panic!("the model does not parse: {thing:?}");
+        };
+        let schema = Schema {
+            models: BTreeMap::from([("thing".to_owned(), Arc::new(thing))]),
+        };
+        let specs = table_specs(&schema);
+        // Neither the indexed nor the unique number, nor one inside an array, nor a string.
+        assert_eq!(specs[0].numbers, ["plain", "size.w"]);
+        let indexed: Vec<_> = specs[0].indexes.iter().map(|i| i.path.as_str()).collect();
+        assert_eq!(indexed, ["ranked", "code"]);
+    }
 }

@@ -101,20 +101,37 @@ pub(crate) fn declared(spec: &TableSpec, flavor: Flavor) -> Vec<DeclaredIndex> {
 /// name would be longer than PostgreSQL keeps.
 #[cfg(feature = "postgres")]
 fn generated_column(i: &crate::spec::IndexSpec) -> Option<GeneratedColumn> {
+    column_of(&i.path, i.kind.filter(|_| !i.unique)?)
+}
+
+/// The generated column of `path`, of `kind`, unless its name would be longer than
+/// PostgreSQL keeps.
+#[cfg(feature = "postgres")]
+fn column_of(path: &str, kind: jxp_query::GeneratedKind) -> Option<GeneratedColumn> {
     use jxp_query::GeneratedKind;
-    let kind = i.kind.filter(|_| !i.unique)?;
     let prefix = match kind {
         GeneratedKind::Text => "gt",
         GeneratedKind::Number => "gn",
     };
-    let column = format!("{prefix}_{}", i.path.replace('.', "__"));
+    let column = format!("{prefix}_{}", path.replace('.', "__"));
     (column.len() <= 63).then(|| GeneratedColumn {
-        path: i.path.clone(),
+        path: path.to_owned(),
         column,
         kind,
         // Whether it does is learnt from the table, when it is migrated.
         sorts: false,
     })
+}
+
+/// PostgreSQL's generated columns for the Number fields of `spec` that no index covers
+/// (`TableSpec::numbers`). A number costs a row a few bytes, and reading it from a column
+/// instead of the document roughly halves a scan that filters or sorts on it.
+#[cfg(feature = "postgres")]
+pub(crate) fn number_columns(spec: &TableSpec) -> Vec<GeneratedColumn> {
+    spec.numbers
+        .iter()
+        .filter_map(|path| column_of(path, jxp_query::GeneratedKind::Number))
+        .collect()
 }
 
 /// Whether `name`, an index on `model`'s table, is one jxp names for a declared index, so
@@ -321,6 +338,27 @@ mod tests {
             let d = declared(&long, Flavor::Postgres).remove(2);
             assert!(d.generated.is_none() && d.name.starts_with("ix_"), "{d:?}");
         }
+    }
+
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn number_fields_get_number_columns_whose_names_postgresql_keeps() {
+        let spec = TableSpec {
+            numbers: vec!["m".into(), "size.w".into(), "z".repeat(61)],
+            ..spec()
+        };
+        let columns: Vec<_> = number_columns(&spec)
+            .into_iter()
+            .map(|g| (g.column, g.kind, g.sorts))
+            .collect();
+        let number = jxp_query::GeneratedKind::Number;
+        assert_eq!(
+            columns,
+            [
+                ("gn_m".to_owned(), number, false),
+                ("gn_size__w".to_owned(), number, false)
+            ]
+        );
     }
 
     #[test]

@@ -23,6 +23,10 @@ pub struct TableSpec {
     pub defaults: Vec<(String, serde_json::Value)>,
     /// All top-level field names, to tell newly added fields from old ones.
     pub fields: Vec<String>,
+    /// Paths (dotted) of the Number fields outside arrays that neither kind of index covers.
+    /// PostgreSQL keeps each in a generated column too, so that a filter, sort or grouping
+    /// on it reads a number from the row instead of extracting it from the document.
+    pub numbers: Vec<String>,
 }
 
 /// An index on one path.

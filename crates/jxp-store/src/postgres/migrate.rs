@@ -15,7 +15,7 @@ use tokio_postgres::Transaction;
 
 use super::jsonb::jsonb_value_text;
 use crate::error::StoreError;
-use crate::indexes::{DeclaredIndex, Flavor, declared, is_managed};
+use crate::indexes::{DeclaredIndex, Flavor, declared, is_managed, number_columns};
 use crate::spec::TableSpec;
 use crate::tables::{
     TableInfo, check_model_name, fields_key, fields_value, migration_error, new_defaults,
@@ -357,13 +357,16 @@ async fn migrate_one(
     let converted = to_jsonb(tx, model).await?;
 
     // Indexes asked for by the model, after the generated columns they are on; ours that it
-    // no longer asks for are dropped, and so are generated columns no index is on.
+    // no longer asks for are dropped, and so are generated columns that neither an index nor
+    // a Number field needs.
     let mut info = TableInfo::default();
     let mut wanted = HashSet::new();
     let declared = declared(spec, Flavor::Postgres);
+    let numbers = number_columns(spec);
     let generated: Vec<&GeneratedColumn> = declared
         .iter()
         .filter_map(|d| d.generated.as_ref())
+        .chain(&numbers)
         .collect();
     let added = add_generated(tx, model, &table, &generated).await?;
     for name in columns(tx, &table).await? {

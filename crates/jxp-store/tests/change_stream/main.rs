@@ -53,6 +53,7 @@ fn spec() -> Vec<TableSpec> {
                 "fulltext".into(),
                 "link_id".into(),
             ],
+            numbers: vec![],
         },
         TableSpec {
             model: "link".into(),

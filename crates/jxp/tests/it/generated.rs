@@ -1,6 +1,8 @@
 //! On PostgreSQL each indexed string or number field is kept in a generated column, indexed
 //! with `_deleted`: filters on the field read the column, a count on it is answered from the
 //! index alone, writes keep it current, and the columns follow the models as they change.
+//! A Number field without an index has a column too (and no index), so a scan that filters
+//! or sorts on it reads numbers rather than the documents.
 //! (SQLite's expression indexes already serve all of this; the suite runs there too.)
 
 use reqwest::{Method, StatusCode};
@@ -15,6 +17,7 @@ cat = { type = "String", index = true }
 n = { type = "Number", index = true }
 when = { type = "Date", index = true }
 note = "String"
+rank = "Number"
 [perms]
 all = "crud"
 "#;
@@ -116,7 +119,7 @@ async fn indexed_fields_are_read_from_generated_columns() {
         .map(|i| {
             format!(
                 "{}\n",
-                json!({"cat": format!("c{}", i % 30), "n": i, "when": format!("2026-01-{:02}", 1 + i % 28)})
+                json!({"cat": format!("c{}", i % 30), "n": i, "rank": 3000 - i, "when": format!("2026-01-{:02}", 1 + i % 28)})
             )
         })
         .collect();
@@ -138,6 +141,16 @@ async fn indexed_fields_are_read_from_generated_columns() {
     assert_eq!(
         ns,
         [&json!(7), &json!(37), &json!(67), &json!(97)],
+        "{body}"
+    );
+
+    // A filter and a sort on the Number field without an index.
+    let by_rank = "/api/item?filter[rank]=$gte:2996&sort=rank";
+    let (_, body) = s.get(by_rank).await;
+    let ns = field_n(&body);
+    assert_eq!(
+        ns,
+        [&json!(4), &json!(3), &json!(2), &json!(1), &json!(0)],
         "{body}"
     );
 
@@ -200,12 +213,25 @@ async fn indexed_fields_are_read_from_generated_columns() {
         "{plan}"
     );
     let (columns, indexes) = table(&s.database_url).await;
-    for (column, ty) in [("gt_cat", "text"), ("gn_n", "numeric"), ("gt_when", "text")] {
+    for (column, ty) in [
+        ("gt_cat", "text"),
+        ("gn_n", "numeric"),
+        ("gt_when", "text"),
+        ("gn_rank", "numeric"),
+    ] {
         assert!(
             columns.contains(&(column.to_owned(), ty.to_owned())),
             "{column}: {columns:?}"
         );
     }
+    // A string field without an index has no column, and the Number field's column no index.
+    assert!(!columns.iter().any(|(c, _)| c == "gt_note"), "{columns:?}");
+    assert!(!indexes.iter().any(|d| d.contains("rank")), "{indexes:?}");
+    let analyzed = analyzed_sql(&s, &admin, by_rank).await;
+    assert!(
+        analyzed.contains("\"gn_rank\" >=") && analyzed.contains("ORDER BY \"gn_rank\" ASC"),
+        "{analyzed}"
+    );
     assert!(
         indexes
             .iter()
@@ -296,6 +322,7 @@ async fn indexed_fields_are_read_from_generated_columns() {
     let (columns, indexes) = table(&s.database_url).await;
     assert!(!columns.iter().any(|(c, _)| c == "gt_cat"), "{columns:?}");
     assert!(columns.iter().any(|(c, _)| c == "gn_n"), "{columns:?}");
+    assert!(columns.iter().any(|(c, _)| c == "gn_rank"), "{columns:?}");
     assert!(!indexes.iter().any(|d| d.contains("_cat")), "{indexes:?}");
     let (_, body) = s.get("/count/item?filter[cat]=c3").await;
     assert_eq!(count(&body), 98);
