@@ -265,7 +265,8 @@ async fn indexed_fields_are_read_from_generated_columns() {
     client(&s.database_url)
         .await
         .batch_execute(
-            "ALTER TABLE m_item DROP COLUMN gt_cat, DROP COLUMN gn_n, DROP COLUMN gt_when;
+            "ALTER TABLE m_item DROP COLUMN gt_cat, DROP COLUMN gn_n, DROP COLUMN gt_when,
+                 DROP COLUMN gn_rank;
              CREATE INDEX ix_item__cat ON m_item (((doc->>'cat')) COLLATE \"C\");",
         )
         .await
@@ -273,6 +274,7 @@ async fn indexed_fields_are_read_from_generated_columns() {
     s.boot().await.unwrap();
     let (columns, indexes) = table(&s.database_url).await;
     assert!(columns.iter().any(|(c, _)| c == "gt_cat"), "{columns:?}");
+    assert!(columns.iter().any(|(c, _)| c == "gn_rank"), "{columns:?}");
     assert!(
         !indexes.iter().any(|d| d.contains("ix_item__")),
         "{indexes:?}"
