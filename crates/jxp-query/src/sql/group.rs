@@ -10,7 +10,12 @@
 //! fold it in and read the document again for every use. On PostgreSQL the documents' subquery
 //! takes each field out of the `jsonb` document once (`j0`, …) and the extracted rows read
 //! only those small values; a number is read as `numeric` straight from `jsonb` and classed
-//! by its scale (a regular expression on its text costs several times more a row).
+//! by its scale (a regular expression on its text costs several times more a row). A field
+//! read from a generated column has no class column: with nothing fenced, PostgreSQL folds
+//! the inner queries into the outer one and would compute a class again at every use, so
+//! the few conditions on the `numeric` are written out where they are used, and the type
+//! checks a column's constraint makes redundant are left out (a grouping of a million rows
+//! by a text column, summing a number column: 850 to 660 ms on one core).
 //!
 //! Columns, in order: the number of the group's rows holding a value not of its field's
 //! declared kind (decoding refuses a row where it is not 0); per key field its JSON type and
@@ -38,13 +43,15 @@ use super::{Generated, GeneratedKind, SqlQuery, postgres::Postgres, sqlite::Sqli
 use crate::aggregate::{FieldKind, GroupField, GroupSort, Grouping, PlainAcc, PlainKey};
 
 /// A field as the outer query reads it: the inner query's columns holding its JSON type, its
-/// value and (on PostgreSQL, for numbers) its class and its `numeric`, and its declared kind.
+/// value and (on PostgreSQL, for numbers) its class and its `numeric`, its declared kind, and
+/// whether it is read from a generated column.
 struct Col {
     t: String,
     v: String,
     c: String,
     x: String,
     kind: FieldKind,
+    generated: bool,
 }
 
 /// How one database spells the reads a grouping needs.
@@ -170,10 +177,10 @@ impl GroupDialect for Postgres {
                 format!("j{i}::text AS v{i}"),
             ];
             if number {
+                // No class column: the outer query is folded into this one, so every use
+                // of a class would compute it again. The conditions on `x` are written out
+                // where they are used instead (`number_class`).
                 cols.push(format!("j{i} AS x{i}"));
-                cols.push(format!(
-                    "CASE WHEN scale(j{i}) > 0 THEN 'f' WHEN abs(j{i}) < 1e18 THEN 'i' WHEN j{i} IS NOT NULL THEN 'b' END AS c{i}"
-                ));
             }
             return cols;
         }
@@ -197,6 +204,16 @@ impl GroupDialect for Postgres {
     }
     fn bad(c: &Col) -> String {
         let (t, x, k) = (&c.t, &c.x, &c.c);
+        if c.generated {
+            // A column holds its kind or NULL, so only a number's class can be bad: too
+            // long an integer, or a whole float (see below).
+            return match c.kind {
+                FieldKind::Number => format!(
+                    "(({x} <= -1e18 OR {x} >= 1e18) AND scale({x}) = 0) OR (scale({x}) > 0 AND {x}::float8 = ROUND({x}::float8) AND ABS({x}::float8) < 9.3e18)"
+                ),
+                FieldKind::Text | FieldKind::Bool => "FALSE".to_owned(),
+            };
+        }
         match c.kind {
             FieldKind::Text => format!("{t} NOT IN ('string','null')"),
             FieldKind::Bool => format!("{t} NOT IN ('boolean','null')"),
@@ -210,9 +227,16 @@ impl GroupDialect for Postgres {
         }
     }
     fn is_int(c: &Col) -> String {
+        if c.generated {
+            let x = &c.x;
+            return format!("(scale({x}) = 0 AND {x} > -1e18 AND {x} < 1e18)");
+        }
         format!("({} = 'i')", c.c)
     }
     fn is_float(c: &Col) -> String {
+        if c.generated {
+            return format!("(scale({}) > 0)", c.x);
+        }
         format!("({} = 'f')", c.c)
     }
     fn int(c: &Col) -> String {
@@ -222,6 +246,17 @@ impl GroupDialect for Postgres {
         format!("{}::float8", c.x)
     }
     fn sum(c: &Col) -> String {
+        // A column's `numeric` is summed as it is: casting it to `int8` first costs more
+        // than the `numeric` sum saves (an integer's sum prints the same either way).
+        if c.generated {
+            return format!(
+                "NULL, SUM(CASE WHEN {} THEN {} END)::text, SUM(CASE WHEN {} THEN {} END)::text",
+                Self::is_int(c),
+                c.x,
+                Self::is_float(c),
+                Self::float(c)
+            );
+        }
         // Integers of at most 18 digits fit `int8`, whose `SUM` is exact (a `numeric`) and
         // much cheaper than a `numeric` one.
         format!(
@@ -265,6 +300,8 @@ struct Extracted {
     /// The extracted rows': `t0`, `v0`, …
     select: Vec<String>,
     paths: Vec<String>,
+    /// Whether each of `paths` is read from a generated column.
+    from_column: Vec<bool>,
     /// The table's generated columns, when they may be read in place of the document: a
     /// column that sorts holds the field's value wherever the document holds one of the
     /// field's kind, and the table holds no other kind there (its check constraint), so
@@ -298,6 +335,7 @@ impl Extracted {
                 self.fragments.extend(D::fragment(i, f, column.as_deref()));
                 self.select.extend(D::extract(i, f, column.is_some()));
                 self.paths.push(dotted);
+                self.from_column.push(column.is_some());
                 i
             }
         };
@@ -307,6 +345,7 @@ impl Extracted {
             c: format!("c{i}"),
             x: format!("x{i}"),
             kind: f.kind,
+            generated: self.from_column.get(i).copied().unwrap_or(false),
         }
     }
 }
@@ -321,6 +360,7 @@ fn render<D: GroupDialect>(
         fragments: Vec::new(),
         select: Vec::new(),
         paths: Vec::new(),
+        from_column: Vec::new(),
         generated: generated
             .clone()
             .filter(|_| !matches!(g.key, PlainKey::Object(_))),
