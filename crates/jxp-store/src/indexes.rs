@@ -126,11 +126,18 @@ fn column_of(path: &str, kind: jxp_query::GeneratedKind) -> Option<GeneratedColu
 /// PostgreSQL's generated columns for the Number fields of `spec` that no index covers
 /// (`TableSpec::numbers`). A number costs a row a few bytes, and reading it from a column
 /// instead of the document roughly halves a scan that filters or sorts on it.
+/// A name another column already has (an indexed field's, or a path that spells the same,
+/// as `a__b` and `a.b` do) is left to that one: the second field is read from the document.
 #[cfg(feature = "postgres")]
 pub(crate) fn number_columns(spec: &TableSpec) -> Vec<GeneratedColumn> {
+    let mut taken: std::collections::HashSet<String> = declared(spec, Flavor::Postgres)
+        .into_iter()
+        .filter_map(|d| d.generated.map(|g| g.column))
+        .collect();
     spec.numbers
         .iter()
         .filter_map(|path| column_of(path, jxp_query::GeneratedKind::Number))
+        .filter(|g| taken.insert(g.column.clone()))
         .collect()
 }
 
@@ -344,7 +351,14 @@ mod tests {
     #[test]
     fn number_fields_get_number_columns_whose_names_postgresql_keeps() {
         let spec = TableSpec {
-            numbers: vec!["m".into(), "size.w".into(), "z".repeat(61)],
+            // `c__n` spells the indexed `c.n`'s column, `size__w` the one of `size.w`.
+            numbers: vec![
+                "m".into(),
+                "size.w".into(),
+                "z".repeat(61),
+                "c__n".into(),
+                "size__w".into(),
+            ],
             ..spec()
         };
         let columns: Vec<_> = number_columns(&spec)
