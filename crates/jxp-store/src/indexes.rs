@@ -126,13 +126,14 @@ fn column_of(path: &str, kind: jxp_query::GeneratedKind) -> Option<GeneratedColu
 /// PostgreSQL's generated columns for the Number fields of `spec` that no index covers
 /// (`TableSpec::numbers`). A number costs a row a few bytes, and reading it from a column
 /// instead of the document roughly halves a scan that filters or sorts on it.
-/// A name another column already has (an indexed field's, or a path that spells the same,
-/// as `a__b` and `a.b` do) is left to that one: the second field is read from the document.
+/// A name another column already has (one of the `declared` indexes', or a path that spells
+/// the same, as `a__b` and `a.b` do) is left to that one: the second field is read from the
+/// document.
 #[cfg(feature = "postgres")]
-pub(crate) fn number_columns(spec: &TableSpec) -> Vec<GeneratedColumn> {
-    let mut taken: std::collections::HashSet<String> = declared(spec, Flavor::Postgres)
-        .into_iter()
-        .filter_map(|d| d.generated.map(|g| g.column))
+pub(crate) fn number_columns(spec: &TableSpec, declared: &[DeclaredIndex]) -> Vec<GeneratedColumn> {
+    let mut taken: std::collections::HashSet<String> = declared
+        .iter()
+        .filter_map(|d| d.generated.as_ref().map(|g| g.column.clone()))
         .collect();
     spec.numbers
         .iter()
@@ -361,7 +362,7 @@ mod tests {
             ],
             ..spec()
         };
-        let columns: Vec<_> = number_columns(&spec)
+        let columns: Vec<_> = number_columns(&spec, &declared(&spec, Flavor::Postgres))
             .into_iter()
             .map(|g| (g.column, g.kind, g.sorts))
             .collect();

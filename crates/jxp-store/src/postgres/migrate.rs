@@ -362,7 +362,7 @@ async fn migrate_one(
     let mut info = TableInfo::default();
     let mut wanted = HashSet::new();
     let declared = declared(spec, Flavor::Postgres);
-    let numbers = number_columns(spec);
+    let numbers = number_columns(spec, &declared);
     let generated: Vec<&GeneratedColumn> = declared
         .iter()
         .filter_map(|d| d.generated.as_ref())
