@@ -329,3 +329,36 @@ async fn a_user_signs_in_creates_through_the_explorer_and_watches_it_arrive_live
         chrome.seen.errors
     );
 }
+
+#[tokio::test]
+async fn a_slow_page_left_behind_does_not_replace_the_page_gone_to() {
+    let Some(mut chrome) = Chrome::launch().await else {
+        return;
+    };
+    let w = World::start(&[("item", ITEM), ("locked", LOCKED)], &[], ["Alice", "Bob"]).await;
+    let page = signed_in(&mut chrome, &w.s.base, &w.alice).await;
+    // The models page starts loading the models (forgotten, so it asks the server), and the
+    // user goes on to the live view before the answer is in.
+    chrome
+        .eval(
+            &page,
+            "models = null; location.hash = '#/'; route(); location.hash = '#/live/item'; true",
+        )
+        .await;
+    // Once the models page has its answer, the live view is still what is shown.
+    chrome.wait_for(&page, "models !== null", STEP).await;
+    chrome
+        .wait_for(
+            &page,
+            "document.querySelector('#live-status').textContent === 'live'",
+            STEP,
+        )
+        .await;
+    let models_shown = chrome
+        .eval(&page, "!!document.querySelector('#models')")
+        .await;
+    assert_eq!(
+        models_shown, false,
+        "the models page replaced the live view"
+    );
+}

@@ -145,10 +145,10 @@ function signInForm() {
   return el("div", {}, form, out);
 }
 
-async function home() {
+async function home(view) {
   if (needsSignIn()) return signInFirst();
   const list = await loadModels();
-  show(
+  view(
     el("h1", {}, "Models"),
     el("p", { class: "muted" }, `Every model this server serves, with the rights of each group (c create, r read, u update, d delete). The API is at ${origin}.`),
     el("p", { id: "documents" }, "For code generators and tools: ",
@@ -225,12 +225,12 @@ function routesOf(m) {
   return r;
 }
 
-async function modelPage(slug) {
+async function modelPage(slug, view) {
   if (needsSignIn()) return signInFirst();
   const res = await api("GET", "/model/" + encodeURIComponent(slug));
-  if (res.status !== 200) return show(el("h1", {}, slug), errorBox(refusal(res)));
+  if (res.status !== 200) return view(el("h1", {}, slug), errorBox(refusal(res)));
   const m = res.body;
-  show(
+  view(
     el("h1", {}, m.name, " ", el("span", { class: "muted" }, "/" + m.model)),
     el("p", {}, el("a", { href: "#/explore/" + m.model }, "Explore its documents"), " · ",
       el("a", { href: "#/live/" + m.model }, "Watch it live")),
@@ -249,10 +249,10 @@ async function modelPage(slug) {
 }
 
 // The explorer: one model's documents with filters, sort and paging, and writes.
-async function explore(slug, params) {
+async function explore(slug, params, view) {
   if (needsSignIn()) return signInFirst();
   const def = await api("GET", "/model/" + encodeURIComponent(slug));
-  if (def.status !== 200) return show(el("h1", {}, slug), errorBox(refusal(def)));
+  if (def.status !== 200) return view(el("h1", {}, slug), errorBox(refusal(def)));
   const fields = Object.keys(def.body.fields || {});
   const state = {
     filters: params.getAll("f").map((f) => f.split("\u0001")).filter((f) => f.length === 3),
@@ -296,7 +296,7 @@ async function explore(slug, params) {
         el("button", { class: "danger", onclick: () => remove(slug, d._id) }, "Delete"))));
   }
   const more = list.status === 200 && (list.body.has_more || docs.length === Number(state.limit));
-  show(
+  view(
     el("h1", {}, "Explore ", el("a", { href: "#/model/" + slug }, slug)),
     el("form", {
       id: "filters",
@@ -481,9 +481,9 @@ async function mcpCall(method, params, notification) {
   return answer.result;
 }
 
-async function mcpPage() {
+async function mcpPage(view) {
   if (needsSignIn()) return signInFirst();
-  if (!config.mcp) return show(el("h1", {}, "MCP"), el("p", {}, "MCP is off on this server."));
+  if (!config.mcp) return view(el("h1", {}, "MCP"), el("p", {}, "MCP is off on this server."));
   mcp.session = null;
   await mcpCall("initialize", { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "jxp console", version: config.version || "" } });
   await mcpCall("notifications/initialized", {}, true);
@@ -500,7 +500,7 @@ async function mcpPage() {
   };
   pick.addEventListener("change", describe);
   describe();
-  show(
+  view(
     el("h1", {}, "MCP"),
     el("p", {}, `AI clients connect to ${origin}${config.mcp} (Streamable HTTP) with the same credentials as the API. Try its tools as the signed-in user:`),
     el("div", { class: "bar" }, "Tool", pick), about,
@@ -524,23 +524,32 @@ async function mcpPage() {
   );
 }
 
+// Each route is a view; a page that waits for the server shows what it got through `view`,
+// which shows nothing once a later route has begun (a slow answer for a page left behind
+// must not replace the page the user went on to).
+let viewSeq = 0;
+
 async function route() {
+  const mine = ++viewSeq;
+  const view = (...nodes) => {
+    if (mine === viewSeq) show(...nodes);
+  };
   stopLive();
   drawHeader();
   const hash = location.hash.replace(/^#/, "") || "/";
   const [path, query] = hash.split("?");
   const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
   try {
-    if (parts.length === 0) await home();
+    if (parts.length === 0) await home(view);
     else if (parts[0] === "signin") signInPage();
     else if (parts[0] === "auth") authPage();
-    else if (parts[0] === "model" && parts[1]) await modelPage(parts[1]);
-    else if (parts[0] === "explore" && parts[1]) await explore(parts[1], new URLSearchParams(query || ""));
+    else if (parts[0] === "model" && parts[1]) await modelPage(parts[1], view);
+    else if (parts[0] === "explore" && parts[1]) await explore(parts[1], new URLSearchParams(query || ""), view);
     else if (parts[0] === "live" && parts[1]) liveView(parts[1]);
-    else if (parts[0] === "mcp") await mcpPage();
+    else if (parts[0] === "mcp") await mcpPage(view);
     else show(el("h1", {}, "Not found"), el("p", {}, el("a", { href: "#/" }, "Back to the models")));
   } catch (e) {
-    show(errorBox(String(e.message || e)));
+    view(errorBox(String(e.message || e)));
   }
 }
 
