@@ -9,11 +9,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use jxp_core::Identity;
+use rquickjs::function::Args;
 use rquickjs::loader::{ImportAttributes, Loader, Resolver};
 use rquickjs::module::Declared;
 use rquickjs::object::Property;
 use rquickjs::{
-    Array, Context, Ctx, Function, Module, Object, Runtime, String as JsString, Value as JsValue,
+    Array, Context, Ctx, Function, Module, Null, Object, Runtime, Undefined, Value as JsValue,
 };
 use serde_json::Value;
 
@@ -73,9 +74,10 @@ pub(crate) struct LoadFailure {
 
 /// The JavaScript that every runtime evaluates first. It takes the two natives off the global
 /// object, so a script reaches them only through `console` and `ctx.db`/`ctx.system`, and
-/// puts the table of loaded modules, through which exports are listed and called, on the
-/// global object as `__jxp` (QuickJS handles cannot leave the runtime's thread, so the
-/// runtime keeps its own).
+/// puts the table of loaded modules, through which exports are listed and bound, on the
+/// global object as `__jxp`, and the function every call goes through, which makes its
+/// `ctx`, as `__jxp_run` (QuickJS handles cannot leave the runtime's thread, so the runtime
+/// keeps its own).
 const PRELUDE: &str = r#"
 class JxpError extends Error {
   constructor(status, message) {
@@ -135,14 +137,30 @@ globalThis.JxpError = JxpError;
         const holder = isFunction ? ns.functions : ns;
         const fn = holder[name];
         if (typeof fn !== "function") throw new TypeError(`${name} is not a function`);
-        ctx.db = db;
-        ctx.system = system;
         return fn(ctx);
       };
     },
-    run: (slot, ctx) => slots[slot](ctx),
   });
   Object.defineProperty(globalThis, "__jxp", { value: entry });
+  // A call's ctx, made here from plain arguments: an object literal's properties are
+  // defined (no setter a script put on Object.prototype runs) along shapes QuickJS keeps, at
+  // a fraction of what defining each from outside costs. `kind`: 0 no `user` key, 1 null (an
+  // anonymous caller), 2 a user, 3 the server itself. `fields` (an object or undefined)
+  // follows `user` and `id`.
+  const who = (kind, uid, name, email, admin, groups) =>
+    kind === 2 ? { _id: uid, id: uid, name, email, admin, groups }
+      : kind === 3 ? { system: true, admin: true } : null;
+  const run = (slot, fields, kind, hasId, id, uid, name, email, admin, ...groups) => {
+    let ctx;
+    if (kind === 0) {
+      ctx = hasId ? { id, ...fields, db, system } : { ...fields, db, system };
+    } else {
+      const user = who(kind, uid, name, email, admin, groups);
+      ctx = hasId ? { user, id, ...fields, db, system } : { user, ...fields, db, system };
+    }
+    return slots[slot](ctx);
+  };
+  Object.defineProperty(globalThis, "__jxp_run", { value: run });
 })();
 "#;
 
@@ -245,15 +263,17 @@ impl Engine {
         })
     }
 
-    /// Calls `target` with `ctx`: `user` made from `user` when given (see `user_of`), then
-    /// the fields of `ctx_json` (a JSON object), then `db` and `system`. Answers what it
+    /// Calls `target` with `ctx`: `user` and `id` as `who` says, then the fields of `ctx_json`
+    /// (a JSON object), then `db` and `system`. `ctx.user` is the acting user without secrets
+    /// (`_id`, `id`, `name`, `email`, `admin`, `groups`), `{system: true, admin: true}` for
+    /// the server itself, null for an anonymous caller. Answers what it
     /// returned, awaited if it is a promise, as JSON text (`None` for `undefined` and null).
     /// `slot` is the call site's: the number under which this runtime keeps the export bound.
     pub fn call(
         &mut self,
         slot: usize,
         target: &Target,
-        user: Option<&Identity>,
+        who: Who<'_>,
         ctx_json: &Value,
     ) -> Result<Answer, Failure> {
         self.interrupted.store(false, Ordering::Relaxed);
@@ -267,7 +287,7 @@ impl Engine {
         let bound = &mut self.bound[slot];
         let out = self
             .context
-            .with(|ctx| call_in(&ctx, slot, bound, target, (user, ctx_json)));
+            .with(|ctx| call_in(&ctx, (slot, bound, target), who, ctx_json));
         self.deadline.store(0, Ordering::Relaxed);
         let timed_out = self.interrupted.load(Ordering::Relaxed);
         match out {
@@ -350,27 +370,25 @@ fn load_module<'js>(ctx: &Ctx<'js>, entry: &Object<'js>, source: &Source) -> rqu
 
 fn call_in(
     ctx: &Ctx<'_>,
-    slot: usize,
-    bound: &mut bool,
-    target: &Target,
-    (user, ctx_json): (Option<&Identity>, &Value),
+    (slot, bound, target): (usize, &mut bool, &Target),
+    who: Who<'_>,
+    ctx_json: &Value,
 ) -> Result<Answer, Failure> {
     let failed = |e: rquickjs::Error| thrown(ctx, e);
-    let entry = entry(ctx).map_err(failed)?;
     let slot = u32::try_from(slot).map_err(|e| Failure::Failed(e.to_string()))?;
     if !*bound {
         let (key, name, nested) = match target {
             Target::Export { key, name } => (key, name, false),
             Target::Function { key, name } => (key, name, true),
         };
-        let bind: Function = entry.get("bind").map_err(failed)?;
+        let bind: Function = entry(ctx).and_then(|e| e.get("bind")).map_err(failed)?;
         bind.call::<_, ()>((slot, key.as_str(), name.as_str(), nested))
             .map_err(failed)?;
         *bound = true;
     }
-    let run: Function = entry.get("run").map_err(failed)?;
-    let arg = ctx_of(ctx, user, ctx_json).map_err(failed)?;
-    let mut out: JsValue = run.call((slot, arg)).map_err(failed)?;
+    let run: Function = ctx.globals().get("__jxp_run").map_err(failed)?;
+    let args = args_of(ctx, slot, who, ctx_json).map_err(failed)?;
+    let mut out: JsValue = run.call_arg(args).map_err(failed)?;
     if let Some(promise) = out.as_promise() {
         let promise = promise.clone();
         out = loop {
@@ -405,51 +423,57 @@ pub(crate) fn value_of(answer: Answer) -> Result<Value, Failure> {
     }
 }
 
-/// A call's `ctx`: `user` first when there is one, then the fields of `fields`.
-fn ctx_of<'js>(
-    ctx: &Ctx<'js>,
-    user: Option<&Identity>,
-    fields: &Value,
-) -> rquickjs::Result<JsValue<'js>> {
-    let object = Object::new(ctx.clone())?;
-    if let Some(who) = user {
-        object.prop("user", data(user_of(ctx, who)?))?;
-    }
-    if let Value::Object(fields) = fields {
-        for (key, item) in fields {
-            object.prop(key.as_str(), data(to_js(ctx, item)?))?;
-        }
-    }
-    Ok(object.into_value())
+/// Who a call is for, and the `id` its `ctx` holds.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Who<'a> {
+    /// `ctx.user` from this identity (see `run` in the prelude); `None`: no `user` key.
+    pub user: Option<&'a Identity>,
+    /// `ctx.id` (null when `Some(None)`), after `user`; `None`: no `id` key (it may still be
+    /// one of the fields).
+    pub id: Option<Option<&'a str>>,
 }
 
-/// `ctx.user`: the acting user without secrets (`_id`, `id`, `name`, `email`, `admin`,
-/// `groups`), `{system: true, admin: true}` for the server itself, null for an anonymous
-/// caller. Made from the identity itself, with no JSON in between.
-fn user_of<'js>(ctx: &Ctx<'js>, who: &Identity) -> rquickjs::Result<JsValue<'js>> {
-    let text = |s: &str| JsString::from_str(ctx.clone(), s).map(JsString::into_value);
-    let flag = |b: bool| JsValue::new_bool(ctx.clone(), b);
-    let object = Object::new(ctx.clone())?;
-    match &who.user {
-        Some(u) => {
-            object.prop("_id", data(text(&u.id)?))?;
-            object.prop("id", data(text(&u.id)?))?;
-            object.prop("name", data(text(&u.name)?))?;
-            object.prop("email", data(text(&u.email)?))?;
-            object.prop("admin", data(flag(u.admin)))?;
-            let groups = Array::new(ctx.clone())?;
-            for (i, g) in (0u32..).zip(&u.groups) {
-                groups.as_object().prop(i, data(text(g)?))?;
-            }
-            object.prop("groups", data(groups.into_value()))?;
-        }
-        None if who.system => {
-            object.prop("system", data(flag(true)))?;
-            object.prop("admin", data(flag(true)))?;
-        }
-        None => return Ok(JsValue::new_null(ctx.clone())),
+/// The arguments of the prelude's `run`: the slot, the fields of `ctx` (undefined when
+/// there are none), then `user` and `id` as plain values (see `run`).
+fn args_of<'js>(
+    ctx: &Ctx<'js>,
+    slot: u32,
+    who: Who<'_>,
+    fields: &Value,
+) -> rquickjs::Result<Args<'js>> {
+    let user = who.user.map(|w| (w, w.user.as_ref()));
+    let groups = match user {
+        Some((_, Some(u))) => u.groups.len(),
+        _ => 0,
+    };
+    let mut args = Args::new(ctx.clone(), 9 + groups);
+    args.push_arg(slot)?;
+    match fields {
+        Value::Object(f) if !f.is_empty() => args.push_arg(to_js(ctx, fields)?)?,
+        _ => args.push_arg(Undefined)?,
     }
-    Ok(object.into_value())
+    let kind = match user {
+        None => 0,
+        Some((_, Some(_))) => 2,
+        Some((w, None)) if w.system => 3,
+        Some((_, None)) => 1,
+    };
+    args.push_arg(kind)?;
+    args.push_arg(who.id.is_some())?;
+    match who.id.flatten() {
+        Some(id) => args.push_arg(id)?,
+        None => args.push_arg(Null)?,
+    }
+    if let Some((_, Some(u))) = user {
+        args.push_arg(u.id.as_str())?;
+        args.push_arg(u.name.as_str())?;
+        args.push_arg(u.email.as_str())?;
+        args.push_arg(u.admin)?;
+        for g in &u.groups {
+            args.push_arg(g.as_str())?;
+        }
+    }
+    Ok(args)
 }
 
 /// A property as `JSON.parse` makes one: writable, enumerable, configurable.
@@ -465,7 +489,7 @@ fn to_js<'js>(ctx: &Ctx<'js>, value: &Value) -> rquickjs::Result<JsValue<'js>> {
         Value::Null => JsValue::new_null(ctx.clone()),
         Value::Bool(b) => JsValue::new_bool(ctx.clone(), *b),
         Value::Number(n) => JsValue::new_number(ctx.clone(), n.as_f64().unwrap_or_default()),
-        Value::String(s) => JsString::from_str(ctx.clone(), s)?.into_value(),
+        Value::String(s) => rquickjs::String::from_str(ctx.clone(), s)?.into_value(),
         Value::Array(items) => {
             let array = Array::new(ctx.clone())?;
             for (i, item) in (0u32..).zip(items) {

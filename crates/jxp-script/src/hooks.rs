@@ -118,6 +118,7 @@ fn job(
         site: target,
         ctx,
         with_user,
+        with_id: false,
         identity,
         model: model.to_owned(),
         id,
@@ -177,11 +178,11 @@ fn pre_read(
     hooks.pre_read(event, slug.as_str(), move |c: ReadCtx| {
         let (pool, target, filters) = (pool.clone(), target.clone(), filters.clone());
         async move {
-            let ctx = json!({ "id": c.id });
             let job = Job {
                 site: target,
-                ctx,
+                ctx: Value::Null,
                 with_user: true,
+                with_id: true,
                 identity: c.identity,
                 model: c.model,
                 id: c.id,

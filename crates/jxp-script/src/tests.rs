@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::engine::{Caps, Engine, Failure, Source, Target, value_of};
+use crate::engine::{Caps, Engine, Failure, Source, Target, Who, value_of};
 
 fn engine(text: &str, caps: Caps) -> Engine {
     let source = Source {
@@ -40,7 +40,7 @@ fn async_exports_are_awaited_and_answer_json() {
         caps(),
     );
     let out = value_of(
-        e.call(0, &export("pre_post"), None, &json!({"n": 21}))
+        e.call(0, &export("pre_post"), Who::default(), &json!({"n": 21}))
             .unwrap(),
     )
     .unwrap();
@@ -51,7 +51,7 @@ fn async_exports_are_awaited_and_answer_json() {
 fn a_spinning_call_is_interrupted_and_the_runtime_is_not_reused() {
     let mut e = engine("export function pre_get() { for (;;) {} }", caps());
     assert!(matches!(
-        e.call(0, &export("pre_get"), None, &json!({})),
+        e.call(0, &export("pre_get"), Who::default(), &json!({})),
         Err(Failure::TimedOut)
     ));
     assert!(e.spoiled);
@@ -66,7 +66,7 @@ fn a_runtime_cannot_take_more_than_its_memory() {
             memory_bytes: 8 << 20,
         },
     );
-    match e.call(0, &export("pre_get"), None, &json!({})) {
+    match e.call(0, &export("pre_get"), Who::default(), &json!({})) {
         Err(Failure::Failed(detail)) => assert!(detail.contains("out of memory"), "{detail}"),
         other => panic!("expected out of memory, got {other:?}"),
     }
@@ -78,13 +78,13 @@ fn jxp_error_carries_its_status_and_other_errors_their_detail() {
         "export function pre_post() { throw new JxpError(418, 'teapot'); }\nexport function pre_put() { null.x; }",
         caps(),
     );
-    match e.call(0, &export("pre_post"), None, &json!({})) {
+    match e.call(0, &export("pre_post"), Who::default(), &json!({})) {
         Err(Failure::Refused {
             status, message, ..
         }) => assert_eq!((status, message.as_str()), (418, "teapot")),
         other => panic!("{other:?}"),
     }
-    match e.call(1, &export("pre_put"), None, &json!({})) {
+    match e.call(1, &export("pre_put"), Who::default(), &json!({})) {
         Err(Failure::Failed(detail)) => assert!(detail.contains("TypeError"), "{detail}"),
         other => panic!("{other:?}"),
     }
@@ -124,7 +124,7 @@ export function pre_post(ctx) {
         e.call(
             0,
             &export("pre_post"),
-            None,
+            Who::default(),
             &json!({"user": null, "doc": doc}),
         )
         .unwrap(),
@@ -156,27 +156,31 @@ fn each_slot_keeps_its_own_export_across_calls() {
     };
     for n in 0..3 {
         let a = value_of(
-            e.call(0, &export("pre_post"), None, &json!({"n": n}))
+            e.call(0, &export("pre_post"), Who::default(), &json!({"n": n}))
                 .unwrap(),
         )
         .unwrap();
         let b = value_of(
-            e.call(1, &export("pre_put"), None, &json!({"n": n}))
+            e.call(1, &export("pre_put"), Who::default(), &json!({"n": n}))
                 .unwrap(),
         )
         .unwrap();
-        let c = value_of(e.call(2, &function, None, &json!({"n": n})).unwrap()).unwrap();
+        let c = value_of(
+            e.call(2, &function, Who::default(), &json!({"n": n}))
+                .unwrap(),
+        )
+        .unwrap();
         assert_eq!(
             (a, b, c),
             (json!({"n": n + 1}), json!({"n": n * 10}), json!(n))
         );
     }
     assert!(
-        e.call(0, &export("pre_post"), None, &json!({"n": 1}))
+        e.call(0, &export("pre_post"), Who::default(), &json!({"n": 1}))
             .unwrap()
             .is_some()
     );
-    match e.call(3, &export("pre_delete"), None, &json!({})) {
+    match e.call(3, &export("pre_delete"), Who::default(), &json!({})) {
         Err(Failure::Failed(detail)) => assert!(detail.contains("not a function"), "{detail}"),
         other => panic!("{other:?}"),
     }
@@ -189,12 +193,12 @@ fn null_and_undefined_answer_nothing() {
         caps(),
     );
     assert_eq!(
-        e.call(0, &export("pre_get"), None, &json!({"n": 1}))
+        e.call(0, &export("pre_get"), Who::default(), &json!({"n": 1}))
             .unwrap(),
         None
     );
     assert_eq!(
-        e.call(0, &export("pre_get"), None, &json!({"n": 0}))
+        e.call(0, &export("pre_get"), Who::default(), &json!({"n": 0}))
             .unwrap(),
         None
     );
@@ -263,12 +267,12 @@ fn ctx_user_is_made_from_the_identity() {
         admin: false,
         groups: vec!["editors".into(), "staff".into()],
     });
-    let call = |e: &mut Engine, who: Option<&Identity>| {
-        value_of(
-            e.call(0, &export("pre_get"), who, &json!({"id": "d1"}))
-                .unwrap(),
-        )
-        .unwrap()
+    let call = |e: &mut Engine, user: Option<&Identity>| {
+        let who = Who {
+            user,
+            id: Some(Some("d1")),
+        };
+        value_of(e.call(0, &export("pre_get"), who, &json!({})).unwrap()).unwrap()
     };
     assert_eq!(
         call(&mut e, Some(&una)),
@@ -288,4 +292,24 @@ fn ctx_user_is_made_from_the_identity() {
         json!(null)
     );
     assert_eq!(call(&mut e, None)["keys"], json!(["id", "db", "system"]));
+    // An id that is none is null; one among the fields comes in their order, after `user`.
+    let with = |e: &mut Engine, who: Who<'_>, fields| {
+        value_of(e.call(0, &export("pre_get"), who, &fields).unwrap()).unwrap()
+    };
+    let null_id = Who {
+        user: None,
+        id: Some(None),
+    };
+    assert_eq!(
+        with(&mut e, null_id, json!({})),
+        json!({"keys": ["id", "db", "system"], "id": null})
+    );
+    let anyone = Who {
+        user: Some(&una),
+        id: None,
+    };
+    assert_eq!(
+        with(&mut e, anyone, json!({"doc": {"a": 1}, "id": "d2"}))["keys"],
+        json!(["user", "doc", "id", "db", "system"])
+    );
 }
