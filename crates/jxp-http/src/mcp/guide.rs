@@ -93,7 +93,8 @@ mod tests {
 
     #[test]
     fn guide_files_follow_the_built_in_guide_in_order() {
-        let dir = tempfile_dir();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let a = dir.join("a.md");
         let b = dir.join("b.md");
         std::fs::write(&a, "## App A\n").unwrap();
@@ -113,11 +114,5 @@ mod tests {
             ..McpSettings::default()
         };
         assert!(Guide::load(&missing).is_err());
-    }
-
-    fn tempfile_dir() -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("jxp-mcp-guide-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
     }
 }
