@@ -132,8 +132,10 @@ globalThis.JxpError = JxpError;
       return [Object.keys(ns), fns];
     },
     bind: (slot, key, name, isFunction) => {
+      // Bound after every module is loaded, so the namespace is found once; the export is
+      // read at each call, as a module may assign it again.
+      const ns = modules.get(key);
       slots[slot] = (ctx) => {
-        const ns = modules.get(key);
         const holder = isFunction ? ns.functions : ns;
         const fn = holder[name];
         if (typeof fn !== "function") throw new TypeError(`${name} is not a function`);
@@ -147,16 +149,18 @@ globalThis.JxpError = JxpError;
   // a fraction of what defining each from outside costs. `kind`: 0 no `user` key, 1 null (an
   // anonymous caller), 2 a user, 3 the server itself. `fields` (an object or undefined)
   // follows `user` and `id`.
-  const who = (kind, uid, name, email, admin, groups) =>
-    kind === 2 ? { _id: uid, id: uid, name, email, admin, groups }
-      : kind === 3 ? { system: true, admin: true } : null;
   const run = (slot, fields, kind, hasId, id, uid, name, email, admin, ...groups) => {
     let ctx;
     if (kind === 0) {
       ctx = hasId ? { id, ...fields, db, system } : { ...fields, db, system };
     } else {
-      const user = who(kind, uid, name, email, admin, groups);
-      ctx = hasId ? { user, id, ...fields, db, system } : { user, ...fields, db, system };
+      const user = kind === 2 ? { _id: uid, id: uid, name, email, admin, groups }
+        : kind === 3 ? { system: true, admin: true } : null;
+      if (fields === undefined) {
+        ctx = hasId ? { user, id, db, system } : { user, db, system };
+      } else {
+        ctx = hasId ? { user, id, ...fields, db, system } : { user, ...fields, db, system };
+      }
     }
     return slots[slot](ctx);
   };
