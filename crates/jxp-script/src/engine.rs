@@ -450,6 +450,8 @@ fn args_of<'js>(
         Some((_, Some(u))) => u.groups.len(),
         _ => 0,
     };
+    // At most this many are pushed. (`Args` keeps up to eight on the stack and panics past
+    // the count it was made for there; nine or more are kept in a `Vec`, which grows.)
     let mut args = Args::new(ctx.clone(), 9 + groups);
     args.push_arg(slot)?;
     match fields {
