@@ -142,7 +142,7 @@ fn format_line(buffers: &mut Buffers, format: AccessFormat, now: SystemTime, a: 
         }
         AccessFormat::Pretty { ansi } => {
             // The codes `tracing`'s formatter uses: dimmed time, target and `=`, a green
-            // level, italic field names.
+            // level, italic field names. Without colour the fixed parts are copied whole.
             let (dim, green, italic, reset): (&[u8], &[u8], &[u8], &[u8]) = if ansi {
                 (b"\x1b[2m", b"\x1b[32m", b"\x1b[3m", b"\x1b[0m")
             } else {
@@ -151,6 +151,11 @@ fn format_line(buffers: &mut Buffers, format: AccessFormat, now: SystemTime, a: 
             let field = |buf: &mut Vec<u8>, name: &str, first: bool| {
                 if !first {
                     buf.push(b' ');
+                }
+                if !ansi {
+                    buf.extend_from_slice(name.as_bytes());
+                    buf.push(b'=');
+                    return;
                 }
                 buf.extend_from_slice(italic);
                 buf.extend_from_slice(name.as_bytes());
@@ -161,14 +166,20 @@ fn format_line(buffers: &mut Buffers, format: AccessFormat, now: SystemTime, a: 
             };
             buf.extend_from_slice(dim);
             timestamp(buf, second, now);
-            buf.extend_from_slice(reset);
-            buf.push(b' ');
-            buf.extend_from_slice(green);
-            buf.extend_from_slice(b" INFO");
-            buf.extend_from_slice(reset);
-            buf.push(b' ');
-            for part in [dim, ACCESS_TARGET.as_bytes(), reset, dim, b":", reset, b" "] {
-                buf.extend_from_slice(part);
+            if ansi {
+                buf.extend_from_slice(reset);
+                buf.push(b' ');
+                buf.extend_from_slice(green);
+                buf.extend_from_slice(b" INFO");
+                buf.extend_from_slice(reset);
+                buf.push(b' ');
+                for part in [dim, ACCESS_TARGET.as_bytes(), reset, dim, b":", reset, b" "] {
+                    buf.extend_from_slice(part);
+                }
+            } else {
+                buf.extend_from_slice(b"  INFO ");
+                buf.extend_from_slice(ACCESS_TARGET.as_bytes());
+                buf.extend_from_slice(b": ");
             }
             field(buf, "method", true);
             buf.extend_from_slice(a.method.as_str().as_bytes());

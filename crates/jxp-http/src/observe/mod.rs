@@ -281,12 +281,14 @@ pub(crate) async fn observe(State(state): State<AppState>, req: Request, next: N
     // The matched path is an `Arc<str>` inside the request: cloning it is a reference count.
     let route = req.extensions().get::<MatchedPath>().cloned();
     let uri = log.then(|| req.uri().clone());
-    let (response, user) = USER
-        .scope(std::cell::Cell::new(None), async {
-            let response = next.run(req).await;
-            (response, USER.with(std::cell::Cell::get))
-        })
-        .await;
+    // The handler's future runs inside the task-local's scope, and the slot is read from the
+    // scope once it is done (no second future around the handler's to read it from inside).
+    let mut scoped = std::pin::pin!(USER.scope(std::cell::Cell::new(None), next.run(req)));
+    let response = scoped.as_mut().await;
+    let user = scoped
+        .as_mut()
+        .take_value()
+        .and_then(std::cell::Cell::into_inner);
     let ended = Instant::now();
     let elapsed = ended.duration_since(started);
     let status = response.status();
