@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::engine::Target;
 use crate::filters::Filters;
-use crate::pool::{Job, Pool, Site};
+use crate::pool::{CtxKeys, Job, Pool, Site};
 
 /// The exports of one script, as the check found them.
 pub(crate) struct Exports {
@@ -117,8 +117,10 @@ fn job(
     Job {
         site: target,
         ctx,
-        with_user,
-        with_id: false,
+        keys: CtxKeys {
+            user: with_user,
+            id: false,
+        },
         identity,
         model: model.to_owned(),
         id,
@@ -181,8 +183,10 @@ fn pre_read(
             let job = Job {
                 site: target,
                 ctx: Value::Null,
-                with_user: true,
-                with_id: true,
+                keys: CtxKeys {
+                    user: true,
+                    id: true,
+                },
                 identity: c.identity,
                 model: c.model,
                 id: c.id,

@@ -36,15 +36,21 @@ pub(crate) struct Site {
     pub label: String,
 }
 
+/// Which keys of `ctx` the runtime's thread makes itself, ahead of the fields.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CtxKeys {
+    /// `ctx.user`: the caller, made from the job's `identity`.
+    pub user: bool,
+    /// `ctx.id`: the job's `id` (null when none), after `user`.
+    pub id: bool,
+}
+
 /// One call: what to run and for whom.
 pub(crate) struct Job {
     pub site: Arc<Site>,
-    /// The fields of `ctx`, after `user` when `with_user`.
+    /// The fields of `ctx`, after the keys `keys` asks for.
     pub ctx: Value,
-    /// Whether `ctx.user` is the caller, made from `identity` on the runtime's thread.
-    pub with_user: bool,
-    /// Whether `ctx.id` is `id` (null when none), after `user`.
-    pub with_id: bool,
+    pub keys: CtxKeys,
     pub identity: Identity,
     pub model: String,
     pub id: Option<String>,
@@ -60,8 +66,7 @@ type Outcome = (Result<Answer, Failure>, Option<CallEnv>, Value);
 struct Work {
     site: Arc<Site>,
     ctx: Value,
-    with_user: bool,
-    with_id: bool,
+    keys: CtxKeys,
     env: CallEnv,
     reply: oneshot::Sender<Outcome>,
 }
@@ -184,13 +189,11 @@ impl Pool {
             stash: Vec::new(),
         };
         let outcome = if depth == 0 {
-            self.queued(site.clone(), job.ctx, (job.with_user, job.with_id), env)
-                .await
+            self.queued(site.clone(), job.ctx, job.keys, env).await
         } else {
             let (shared, site) = (self.shared.clone(), site.clone());
             tokio::task::spawn_blocking(move || {
-                let shape = (job.with_user, job.with_id);
-                nested(&shared, &site, (shape, &job.ctx), env, depth + 1)
+                nested(&shared, &site, (job.keys, &job.ctx), env, depth + 1)
             })
             .await
             .ok()
@@ -233,7 +236,7 @@ impl Pool {
         &self,
         site: Arc<Site>,
         ctx: Value,
-        (with_user, with_id): (bool, bool),
+        keys: CtxKeys,
         env: CallEnv,
     ) -> Option<Outcome> {
         let (reply, answer) = oneshot::channel();
@@ -246,8 +249,7 @@ impl Pool {
             queue.calls.push_back(Work {
                 site,
                 ctx,
-                with_user,
-                with_id,
+                keys,
                 env,
                 reply,
             });
@@ -318,14 +320,13 @@ fn serve(shared: &Shared, mut engine: Option<Engine>) {
         let Work {
             site,
             ctx,
-            with_user,
-            with_id,
+            keys,
             env,
             reply,
         } = work;
         let (out, env) = match engine.as_mut() {
             Some(e) => {
-                let (user, id) = who_of(&env, with_user, with_id);
+                let (user, id) = who_of(&env, keys);
                 with_env(env, || {
                     let who = Who {
                         user: user.as_deref(),
@@ -385,7 +386,7 @@ fn stat_field(stat: &str, n: usize) -> Option<i64> {
 fn nested(
     shared: &Shared,
     site: &Site,
-    ((with_user, with_id), ctx): ((bool, bool), &Value),
+    (keys, ctx): (CtxKeys, &Value),
     env: CallEnv,
     depth: u32,
 ) -> Outcome {
@@ -407,7 +408,7 @@ fn nested(
         },
     };
     let before = DEPTH.with(|d| d.replace(depth));
-    let (user, id) = who_of(&env, with_user, with_id);
+    let (user, id) = who_of(&env, keys);
     let (out, env) = with_env(env, || {
         let who = Who {
             user: user.as_deref(),
@@ -425,16 +426,12 @@ fn nested(
     (out, env, Value::Null)
 }
 
-/// What `Who` is made of for a call in `env`: the caller when `with_user`, its document's
-/// id when `with_id` (kept apart from `env`, which the call takes).
-fn who_of(
-    env: &CallEnv,
-    with_user: bool,
-    with_id: bool,
-) -> (Option<Arc<Identity>>, Option<Option<String>>) {
+/// What `Who` is made of for a call in `env`, as `keys` asks: the caller, its document's id
+/// (kept apart from `env`, which the call takes).
+fn who_of(env: &CallEnv, keys: CtxKeys) -> (Option<Arc<Identity>>, Option<Option<String>>) {
     (
-        with_user.then(|| env.identity.clone()),
-        with_id.then(|| env.id.clone()),
+        keys.user.then(|| env.identity.clone()),
+        keys.id.then(|| env.id.clone()),
     )
 }
 
