@@ -167,6 +167,41 @@ async fn counters_follow_requests_socket_events_and_write_batches() {
         batched(&after) >= batched(&before) + 1.0,
         "no batch size recorded"
     );
+    // The latency histogram of the POSTs: buckets by `le`, cumulative, up to `+Inf`, which
+    // is the count, and the same count as the request counter.
+    let post = [
+        ("route", "/api/{model}"),
+        ("method", "POST"),
+        ("status", "200"),
+    ];
+    let buckets: Vec<(f64, f64)> = after
+        .iter()
+        .filter(|m| m.name == "jxp_http_request_duration_seconds_bucket")
+        .filter(|m| {
+            post.iter()
+                .all(|(k, v)| m.labels.get(*k).map(String::as_str) == Some(*v))
+        })
+        .map(|m| {
+            let le = m.labels["le"].as_str();
+            let bound = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().unwrap()
+            };
+            (bound, m.value)
+        })
+        .collect();
+    assert_eq!(buckets.len(), 15, "{buckets:?}");
+    assert!(
+        buckets
+            .windows(2)
+            .all(|w| w[0].0 < w[1].0 && w[0].1 <= w[1].1),
+        "{buckets:?}"
+    );
+    let count = value(&after, "jxp_http_request_duration_seconds_count", &post);
+    assert_eq!(buckets[14], (f64::INFINITY, count));
+    assert_eq!(value(&after, "jxp_http_requests_total", &post), count);
+    assert!(value(&after, "jxp_http_request_duration_seconds_sum", &post) > 0.0);
     // Label values are route templates, never the paths clients sent.
     for sample in after.iter().filter(|m| m.name.starts_with("jxp_http_")) {
         let route = &sample.labels["route"];
