@@ -5,19 +5,19 @@
 
 mod line;
 mod redact;
-mod requests;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::OnceLock;
+use std::time::Instant;
 
 use axum::body::HttpBody as _;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
+use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::AppState;
@@ -28,6 +28,10 @@ pub(crate) use redact::Redacted;
 /// The access log's `tracing` target: `RUST_LOG=jxp::access=off` turns the lines off.
 pub const ACCESS_TARGET: &str = "jxp::access";
 
+/// Seconds; the buckets of the request latency histogram.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 /// Writes per store transaction; the buckets of the batch size histogram.
 const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
 /// Seconds; the buckets of PostgreSQL's notification lag.
@@ -45,9 +49,15 @@ pub fn install_metrics() -> Option<PrometheusHandle> {
         .get_or_init(|| {
             let builder = PrometheusBuilder::new()
                 .set_buckets_for_metric(
-                    Matcher::Full("jxp_store_write_batch_size".into()),
-                    BATCH_BUCKETS,
+                    Matcher::Full("jxp_http_request_duration_seconds".into()),
+                    LATENCY_BUCKETS,
                 )
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full("jxp_store_write_batch_size".into()),
+                        BATCH_BUCKETS,
+                    )
+                })
                 .and_then(|b| {
                     b.set_buckets_for_metric(
                         Matcher::Full("jxp_pg_notification_lag_seconds".into()),
@@ -73,19 +83,25 @@ pub fn install_metrics() -> Option<PrometheusHandle> {
         .clone()
 }
 
-/// The HTTP side of the metrics: the exporter's handle, for the metrics the rest of the
-/// server records, and the request series (`requests`), rendered beside them. Each route's
-/// series are found the first time a (route, method, status) is seen on a thread and kept in
-/// that thread's [`HANDLES`]; the series are the process's, so the same labels on any thread,
-/// for any server in the process, are the same series.
+/// The HTTP side of the metrics: the exporter's handle. Each route's counter and histogram are
+/// made the first time a (route, method, status) is seen on a thread and kept in that thread's
+/// [`HANDLES`]: the recorder is the process's one, so a handle made for the same labels on any
+/// thread, for any server in the process, is the same series.
 pub(crate) struct HttpMetrics {
     handle: Option<PrometheusHandle>,
 }
 
-/// One route's series, by method and status, with the route's template they were found for.
+struct RouteHandles {
+    method: &'static str,
+    status: u16,
+    requests: Counter,
+    latency: Histogram,
+}
+
+/// One route's handles, by method and status, with the route's template they were made for.
 struct RouteEntry {
     route: Box<str>,
-    handles: Vec<Arc<requests::Series>>,
+    handles: Vec<RouteHandles>,
 }
 
 thread_local! {
@@ -147,19 +163,12 @@ impl HttpMetrics {
         }
     }
 
-    /// Whether metrics are on.
-    pub(crate) fn enabled(&self) -> bool {
-        self.handle.is_some()
+    /// The exporter, when metrics are on.
+    pub(crate) fn handle(&self) -> Option<&PrometheusHandle> {
+        self.handle.as_ref()
     }
 
-    /// Every metric in Prometheus' text format, when metrics are on.
-    pub(crate) fn render(&self) -> Option<String> {
-        let mut text = self.handle.as_ref()?.render();
-        requests::render(&mut text);
-        Some(text)
-    }
-
-    fn record(&self, route: &str, method: &'static str, status: StatusCode, elapsed: Duration) {
+    fn record(&self, route: &str, method: &'static str, status: StatusCode, seconds: f64) {
         let status = status.as_u16();
         HANDLES.with(|handles| {
             // A re-entrant borrow cannot happen (recording does not come back here); were it
@@ -168,17 +177,29 @@ impl HttpMetrics {
                 return;
             };
             let entry = route_entry(&mut handles, route.as_ptr() as usize, route);
-            if let Some(series) = entry
+            if let Some(h) = entry
                 .handles
                 .iter()
-                .find(|s| s.method() == method && s.status() == status)
+                .find(|h| h.method == method && h.status == status)
             {
-                series.record(elapsed);
+                h.requests.increment(1);
+                h.latency.record(seconds);
                 return;
             }
-            let series = requests::series(route, method, status);
-            series.record(elapsed);
-            entry.handles.push(series);
+            let labels = [
+                ("route", route.to_owned()),
+                ("method", method.to_owned()),
+                ("status", status.to_string()),
+            ];
+            let h = RouteHandles {
+                method,
+                status,
+                requests: metrics::counter!("jxp_http_requests_total", &labels),
+                latency: metrics::histogram!("jxp_http_request_duration_seconds", &labels),
+            };
+            h.requests.increment(1);
+            h.latency.record(seconds);
+            entry.handles.push(h);
         });
     }
 
@@ -251,7 +272,7 @@ pub(crate) fn note_user(id: &str) {
 /// writes its access-log line.
 pub(crate) async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let log = tracing::enabled!(target: ACCESS_TARGET, tracing::Level::INFO);
-    let metrics = state.metrics.enabled();
+    let metrics = state.metrics.handle().is_some();
     if !log && !metrics {
         return next.run(req).await;
     }
@@ -275,7 +296,7 @@ pub(crate) async fn observe(State(state): State<AppState>, req: Request, next: N
         let route = route.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
         state
             .metrics
-            .record(route, method_label(&method), status, elapsed);
+            .record(route, method_label(&method), status, elapsed.as_secs_f64());
     }
     if let Some(uri) = uri {
         let bytes = response.body().size_hint().exact();
@@ -310,12 +331,15 @@ mod tests {
 
     #[test]
     fn a_template_at_a_reused_address_gets_its_own_handles() {
-        // Only where the series are kept matters here.
+        // Without a recorder the handles count nothing; only their place matters here.
         let mut handles = HandleMap::default();
         let first = route_entry(&mut handles, 0x1000, "/api/{model}");
-        first
-            .handles
-            .push(requests::series("/test/reused", "GET", 200));
+        first.handles.push(RouteHandles {
+            method: "GET",
+            status: 200,
+            requests: Counter::noop(),
+            latency: Histogram::noop(),
+        });
         assert_eq!(
             route_entry(&mut handles, 0x1000, "/api/{model}")
                 .handles
