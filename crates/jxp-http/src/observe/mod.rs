@@ -2,6 +2,12 @@
 //! status, and one access-log line (target `jxp::access`), both from one middleware around
 //! every route. The hot path allocates nothing once a route's handles exist: label values come
 //! from the route table, a fixed list of methods and the status code.
+//!
+//! The request series are the `prometheus` crate's, the rest of the server's metrics the
+//! `metrics` crate's with its Prometheus exporter; `/metrics` renders both. The exporter keeps
+//! every sample of a histogram (with a timestamp, in a growing lock-free buffer) until its
+//! upkeep folds it into the buckets; the `prometheus` histogram counts each request into its
+//! bucket at once, with no memory per request.
 
 mod line;
 mod redact;
@@ -17,8 +23,8 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
-use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use prometheus::{Encoder as _, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec};
 
 use crate::AppState;
 
@@ -41,6 +47,54 @@ const LAG_BUCKETS: &[f64] = &[
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
+/// The request series of the process (one for every server it runs, as the exporter's
+/// recorder is): `None` if they could not be made.
+static REQUESTS: OnceLock<Option<RequestSeries>> = OnceLock::new();
+
+struct RequestSeries {
+    registry: prometheus::Registry,
+    requests: IntCounterVec,
+    latency: HistogramVec,
+}
+
+/// The request series, made once.
+fn request_series() -> Option<&'static RequestSeries> {
+    REQUESTS
+        .get_or_init(|| {
+            let labels = ["route", "method", "status"];
+            let made = (|| {
+                let requests = IntCounterVec::new(
+                    prometheus::Opts::new(
+                        "jxp_http_requests_total",
+                        "HTTP requests answered, by route template, method and status",
+                    ),
+                    &labels,
+                )?;
+                let latency = HistogramVec::new(
+                    HistogramOpts::new(
+                        "jxp_http_request_duration_seconds",
+                        "Time to the answer's headers, in seconds",
+                    )
+                    .buckets(LATENCY_BUCKETS.to_vec()),
+                    &labels,
+                )?;
+                let registry = prometheus::Registry::new();
+                registry.register(Box::new(requests.clone()))?;
+                registry.register(Box::new(latency.clone()))?;
+                Ok::<_, prometheus::Error>(RequestSeries {
+                    registry,
+                    requests,
+                    latency,
+                })
+            })();
+            made.map_err(
+                |e| tracing::warn!(error = %e, "the HTTP request metrics could not be made"),
+            )
+            .ok()
+        })
+        .as_ref()
+}
+
 /// Installs the process's metrics recorder, once, and answers its handle (`None` if another
 /// recorder was installed first). Metrics recorded before it are lost, so the server installs
 /// it before it builds the app.
@@ -49,15 +103,9 @@ pub fn install_metrics() -> Option<PrometheusHandle> {
         .get_or_init(|| {
             let builder = PrometheusBuilder::new()
                 .set_buckets_for_metric(
-                    Matcher::Full("jxp_http_request_duration_seconds".into()),
-                    LATENCY_BUCKETS,
+                    Matcher::Full("jxp_store_write_batch_size".into()),
+                    BATCH_BUCKETS,
                 )
-                .and_then(|b| {
-                    b.set_buckets_for_metric(
-                        Matcher::Full("jxp_store_write_batch_size".into()),
-                        BATCH_BUCKETS,
-                    )
-                })
                 .and_then(|b| {
                     b.set_buckets_for_metric(
                         Matcher::Full("jxp_pg_notification_lag_seconds".into()),
@@ -84,9 +132,9 @@ pub fn install_metrics() -> Option<PrometheusHandle> {
 }
 
 /// The HTTP side of the metrics: the exporter's handle. Each route's counter and histogram are
-/// made the first time a (route, method, status) is seen on a thread and kept in that thread's
-/// [`HANDLES`]: the recorder is the process's one, so a handle made for the same labels on any
-/// thread, for any server in the process, is the same series.
+/// found the first time a (route, method, status) is seen on a thread and kept in that thread's
+/// [`HANDLES`]: the series are the process's, so a handle for the same labels on any thread,
+/// for any server in the process, is the same series.
 pub(crate) struct HttpMetrics {
     handle: Option<PrometheusHandle>,
 }
@@ -94,7 +142,7 @@ pub(crate) struct HttpMetrics {
 struct RouteHandles {
     method: &'static str,
     status: u16,
-    requests: Counter,
+    requests: IntCounter,
     latency: Histogram,
 }
 
@@ -163,9 +211,30 @@ impl HttpMetrics {
         }
     }
 
-    /// The exporter, when metrics are on.
-    pub(crate) fn handle(&self) -> Option<&PrometheusHandle> {
-        self.handle.as_ref()
+    /// Whether metrics are on.
+    pub(crate) fn enabled(&self) -> bool {
+        self.handle.is_some()
+    }
+
+    /// Every metric in Prometheus' text format (the exporter's, then the request series),
+    /// when metrics are on.
+    pub(crate) fn render(&self) -> Option<String> {
+        let mut text = self.handle.as_ref()?.render();
+        if let Some(series) = request_series() {
+            let mut ours = Vec::new();
+            match prometheus::TextEncoder::new().encode(&series.registry.gather(), &mut ours) {
+                Ok(()) => {
+                    if !text.is_empty() && !text.ends_with('\n') {
+                        text.push('\n');
+                    }
+                    text.push_str(&String::from_utf8_lossy(&ours));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "the HTTP request metrics could not be rendered")
+                }
+            }
+        }
+        Some(text)
     }
 
     fn record(&self, route: &str, method: &'static str, status: StatusCode, seconds: f64) {
@@ -182,23 +251,23 @@ impl HttpMetrics {
                 .iter()
                 .find(|h| h.method == method && h.status == status)
             {
-                h.requests.increment(1);
-                h.latency.record(seconds);
+                h.requests.inc();
+                h.latency.observe(seconds);
                 return;
             }
-            let labels = [
-                ("route", route.to_owned()),
-                ("method", method.to_owned()),
-                ("status", status.to_string()),
-            ];
+            let Some(series) = request_series() else {
+                return;
+            };
+            let code = status.to_string();
+            let labels = [route, method, code.as_str()];
             let h = RouteHandles {
                 method,
                 status,
-                requests: metrics::counter!("jxp_http_requests_total", &labels),
-                latency: metrics::histogram!("jxp_http_request_duration_seconds", &labels),
+                requests: series.requests.with_label_values(&labels),
+                latency: series.latency.with_label_values(&labels),
             };
-            h.requests.increment(1);
-            h.latency.record(seconds);
+            h.requests.inc();
+            h.latency.observe(seconds);
             entry.handles.push(h);
         });
     }
@@ -272,7 +341,7 @@ pub(crate) fn note_user(id: &str) {
 /// writes its access-log line.
 pub(crate) async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let log = tracing::enabled!(target: ACCESS_TARGET, tracing::Level::INFO);
-    let metrics = state.metrics.handle().is_some();
+    let metrics = state.metrics.enabled();
     if !log && !metrics {
         return next.run(req).await;
     }
@@ -331,14 +400,16 @@ mod tests {
 
     #[test]
     fn a_template_at_a_reused_address_gets_its_own_handles() {
-        // Without a recorder the handles count nothing; only their place matters here.
+        // Only where the handles are kept matters here.
         let mut handles = HandleMap::default();
         let first = route_entry(&mut handles, 0x1000, "/api/{model}");
+        let series = request_series().unwrap();
+        let labels = ["/test/reused", "GET", "200"];
         first.handles.push(RouteHandles {
             method: "GET",
             status: 200,
-            requests: Counter::noop(),
-            latency: Histogram::noop(),
+            requests: series.requests.with_label_values(&labels),
+            latency: series.latency.with_label_values(&labels),
         });
         assert_eq!(
             route_entry(&mut handles, 0x1000, "/api/{model}")

@@ -1,5 +1,5 @@
-//! `GET /metrics`: the Prometheus text exposition, rendered by the exporter, for admins or
-//! whoever presents `Authorization: Bearer $METRICS_TOKEN`.
+//! `GET /metrics`: the Prometheus text exposition, rendered by the exporter and the
+//! `prometheus` crate, for admins or whoever presents `Authorization: Bearer $METRICS_TOKEN`.
 
 use axum::extract::State;
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
@@ -20,10 +20,10 @@ pub(crate) async fn metrics(State(state): State<AppState>, parts: Parts) -> Resp
         Ok(()) => {}
         Err(e) => return e.into_response(),
     }
-    let Some(handle) = state.metrics.handle() else {
+    let Some(text) = state.metrics.render() else {
         return ApiError::not_found("metrics are off (METRICS_ENABLED=false)").into_response();
     };
-    let mut response = handle.render().into_response();
+    let mut response = text.into_response();
     response
         .headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(TEXT_FORMAT));

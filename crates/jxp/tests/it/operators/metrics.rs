@@ -168,7 +168,8 @@ async fn counters_follow_requests_socket_events_and_write_batches() {
         "no batch size recorded"
     );
     // The latency histogram of the POSTs: buckets by `le`, cumulative, up to `+Inf`, which
-    // is the count, and the same count as the request counter.
+    // is the count. (The counter is counted apart from it, and other tests' requests may fall
+    // between the two.)
     let post = [
         ("route", "/api/{model}"),
         ("method", "POST"),
@@ -200,7 +201,6 @@ async fn counters_follow_requests_socket_events_and_write_batches() {
     );
     let count = value(&after, "jxp_http_request_duration_seconds_count", &post);
     assert_eq!(buckets[14], (f64::INFINITY, count));
-    assert_eq!(value(&after, "jxp_http_requests_total", &post), count);
     assert!(value(&after, "jxp_http_request_duration_seconds_sum", &post) > 0.0);
     // Label values are route templates, never the paths clients sent.
     for sample in after.iter().filter(|m| m.name.starts_with("jxp_http_")) {
