@@ -213,6 +213,12 @@ fn json_str(buf: &mut Vec<u8>, s: &[u8]) {
 /// short forms of the usual control characters and `\u00xx` for the rest. The runs between
 /// escapes (all of a path, as a rule) are copied whole.
 fn json_escape(buf: &mut Vec<u8>, bytes: &[u8]) {
+    // Most strings (a path, a user id, a method) need no escape at all: checked whole and
+    // copied in one piece.
+    if !any_byte(bytes, must_escape) {
+        buf.extend_from_slice(bytes);
+        return;
+    }
     let mut start = 0;
     let mut i = 0;
     while i < bytes.len() {
@@ -252,6 +258,24 @@ fn json_escape(buf: &mut Vec<u8>, bytes: &[u8]) {
     buf.extend_from_slice(&bytes[start..]);
 }
 
+/// Whether `test` holds for any byte of `bytes` (it must not hold for a space). Checked 16 bytes
+/// at a time without an early exit, the last bytes padded with spaces to a whole 16, which
+/// compiles to a few vector instructions a chunk where a loop over a short string's bytes
+/// would take several instructions a byte.
+fn any_byte(bytes: &[u8], test: impl Fn(u8) -> bool + Copy) -> bool {
+    let mut chunks = bytes.chunks_exact(16);
+    let mut any = false;
+    for chunk in &mut chunks {
+        any |= chunk.iter().fold(false, |any, &b| any | test(b));
+    }
+    let rest = chunks.remainder();
+    let mut last = [b' '; 16];
+    if let Some(head) = last.get_mut(..rest.len()) {
+        head.copy_from_slice(rest);
+    }
+    any | last.iter().fold(false, |any, &b| any | test(b))
+}
+
 /// Whether JSON needs `b` escaped inside a string: a quote, a backslash or a control byte.
 fn must_escape(b: u8) -> bool {
     b < 0x20 || b == b'"' || b == b'\\'
@@ -260,11 +284,9 @@ fn must_escape(b: u8) -> bool {
 /// `s` (UTF-8) quoted as `{:?}` writes it (as the text format shows a string field): as it is
 /// when nothing in it needs an escape, which holds for user ids.
 fn debug_str(buf: &mut Vec<u8>, s: &[u8]) {
-    // Checked whole, without an early exit, which compiles to a few vector instructions.
-    let plain = !s.iter().fold(false, |odd, &b| {
-        odd | !(b' '..=b'~').contains(&b) | (b == b'"') | (b == b'\\')
-    });
-    if plain {
+    if !any_byte(s, |b| {
+        !(b' '..=b'~').contains(&b) | (b == b'"') | (b == b'\\')
+    }) {
         buf.push(b'"');
         buf.extend_from_slice(s);
         buf.push(b'"');
@@ -439,6 +461,19 @@ mod tests {
             let mut ours = Vec::new();
             debug_str(&mut ours, s.as_bytes());
             assert_eq!(String::from_utf8(ours).unwrap(), format!("{s:?}"));
+        }
+    }
+
+    #[test]
+    fn any_byte_finds_a_byte_in_whole_chunks_and_in_the_rest() {
+        for len in 0..40 {
+            let plain = vec![b'a'; len];
+            assert!(!any_byte(&plain, must_escape), "{len}");
+            for at in 0..len {
+                let mut odd = plain.clone();
+                odd[at] = b'"';
+                assert!(any_byte(&odd, must_escape), "{len} {at}");
+            }
         }
     }
 
