@@ -211,7 +211,7 @@ fn json_str(buf: &mut Vec<u8>, s: &[u8]) {
 
 /// `s` (UTF-8) inside a JSON string, escaped as `serde_json` escapes it: `\"`, `\\`, the
 /// short forms of the usual control characters and `\u00xx` for the rest. The runs between
-/// escapes (all of a path, as a rule) are copied whole.
+/// escapes are copied whole.
 fn json_escape(buf: &mut Vec<u8>, bytes: &[u8]) {
     // Most strings (a path, a user id, a method) need no escape at all: checked whole and
     // copied in one piece.
@@ -220,23 +220,12 @@ fn json_escape(buf: &mut Vec<u8>, bytes: &[u8]) {
         return;
     }
     let mut start = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        // Plain runs are passed over 16 bytes at a time: a whole chunk checked without an
-        // early exit compiles to a few vector instructions.
-        if let Some(chunk) = bytes.get(i..i + 16)
-            && !chunk.iter().fold(false, |any, &b| any | must_escape(b))
-        {
-            i += 16;
-            continue;
-        }
-        let b = bytes[i];
-        i += 1;
+    for (i, &b) in bytes.iter().enumerate() {
         if !must_escape(b) {
             continue;
         }
-        buf.extend_from_slice(&bytes[start..i - 1]);
-        start = i;
+        buf.extend_from_slice(&bytes[start..i]);
+        start = i + 1;
         let short: &[u8] = match b {
             b'"' => b"\\\"",
             b'\\' => b"\\\\",
