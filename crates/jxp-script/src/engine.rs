@@ -149,6 +149,26 @@ globalThis.JxpError = JxpError;
   // a fraction of what defining each from outside costs. `kind`: 0 no `user` key, 1 null (an
   // anonymous caller), 2 a user, 3 the server itself. `fields` (an object or undefined)
   // follows `user` and `id`.
+  //
+  // QuickJS shares an object's shape (its keys, in order) among the live objects that have
+  // it and frees it with the last of them, so every call used to make the shapes of its
+  // `ctx` and `user` again, key by key. One object held here for every prefix of those keys
+  // keeps each shape alive, and a call's literals find them ready. They hang on `slots`
+  // (under a key no slot number takes), which `run` holds: a local of this function alone
+  // would be freed when it returns.
+  const shapes = [];
+  slots.shapes = shapes;
+  const keep = (...keys) => {
+    for (let n = 1; n <= keys.length; n++) {
+      const o = {};
+      for (let i = 0; i < n; i++) o[keys[i]] = 0;
+      shapes.push(o);
+    }
+  };
+  keep("_id", "id", "name", "email", "admin", "groups");
+  keep("system", "admin");
+  keep("user", "id", "db", "system");
+  keep("user", "db", "system");
   const run = (slot, fields, kind, hasId, id, uid, name, email, admin, ...groups) => {
     let ctx;
     if (kind === 0) {
