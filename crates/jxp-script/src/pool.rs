@@ -2,7 +2,9 @@
 //! calls from a shared queue, so a script never runs on an async worker: one that spins
 //! delays only the script calls queued behind it, never a request that runs no script. Under
 //! load a thread takes the next call as soon as it has answered one, without sleeping in
-//! between. A call made from inside a script (a `ctx.db` write that runs another model's
+//! between; while calls come close together, a thread that finds none watches the queue
+//! briefly before it sleeps (where the process has more than one CPU), so the next caller
+//! need not wake it. A call made from inside a script (a `ctx.db` write that runs another model's
 //! hooks) does not queue, since every thread may be waiting on such a call: it runs on a
 //! blocking thread of its own with a spare runtime.
 
@@ -10,6 +12,7 @@ use std::cell::Cell;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
 
 use jxp_core::{HookError, Identity, WeakApp};
 use serde_json::Value;
@@ -93,6 +96,14 @@ struct Shared {
     ready: Condvar,
     /// Idle runtimes for nested calls.
     spare: Mutex<Vec<Engine>>,
+    /// How many calls are queued, as of the queue's last change: read without its lock by a
+    /// thread that watches for work before it sleeps.
+    pending: AtomicUsize,
+    /// Threads watching for work before they sleep: a call queued meanwhile wakes nobody.
+    watching: AtomicUsize,
+    /// How long a thread that has answered a call watches for the next: none where the
+    /// process may run on one CPU only, since the caller cannot queue a call meanwhile.
+    watch: Duration,
 }
 
 pub(crate) struct Pool {
@@ -114,6 +125,13 @@ impl Pool {
             queue: Mutex::new(Queue::default()),
             ready: Condvar::new(),
             spare: Mutex::new(Vec::new()),
+            pending: AtomicUsize::new(0),
+            watching: AtomicUsize::new(0),
+            watch: if std::thread::available_parallelism().is_ok_and(|n| n.get() > 1) {
+                WATCH
+            } else {
+                Duration::ZERO
+            },
         });
         let mut first = Some(first);
         for n in 0..size {
@@ -253,7 +271,13 @@ impl Pool {
                 env,
                 reply,
             });
-            let asleep = queue.idle > queue.woken;
+            self.shared
+                .pending
+                .store(queue.calls.len(), Ordering::Relaxed);
+            // A watching thread takes the call; one that stops watching looks at the queue
+            // under this lock before it sleeps, and so sees this call.
+            let asleep =
+                queue.idle > queue.woken && self.shared.watching.load(Ordering::SeqCst) == 0;
             if asleep {
                 queue.woken += 1;
             }
@@ -291,17 +315,39 @@ fn serve(shared: &Shared, mut engine: Option<Engine>) {
         tracing::debug!(bytes = e.memory_used(), "script runtime ready");
     }
     batch_policy();
+    // Whether to watch for the next call before sleeping: while calls come close together.
+    let mut watch = true;
     loop {
+        if watch {
+            watch = watch_for_work(shared);
+        }
         let work = {
             let mut queue = shared.queue.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut asleep_since = None;
             loop {
                 if let Some(work) = queue.calls.pop_front() {
+                    // Found without sleeping, or after a sleep shorter than a watch: the
+                    // calls come close enough together that the next watch may pay.
+                    if asleep_since.is_none_or(|since: Instant| since.elapsed() < shared.watch) {
+                        watch = true;
+                    }
+                    shared.pending.store(queue.calls.len(), Ordering::Relaxed);
+                    // Calls left behind, nobody watching and a thread asleep: wake it, as the
+                    // calls' callers did not.
+                    if !queue.calls.is_empty()
+                        && queue.idle > queue.woken
+                        && shared.watching.load(Ordering::SeqCst) == 0
+                    {
+                        queue.woken += 1;
+                        shared.ready.notify_one();
+                    }
                     break work;
                 }
                 if queue.closed {
                     return;
                 }
                 queue.idle += 1;
+                asleep_since.get_or_insert_with(Instant::now);
                 queue = shared
                     .ready
                     .wait(queue)
@@ -342,6 +388,34 @@ fn serve(shared: &Shared, mut engine: Option<Engine>) {
         };
         let _ = reply.send((out, env, ctx));
     }
+}
+
+/// How long a thread that has answered a call watches for the next before it sleeps.
+const WATCH: Duration = Duration::from_micros(50);
+
+/// Watches the queue for up to [`WATCH`], giving way to any other thread that can run between
+/// looks: under load the next call comes sooner than a wake-up would (a system call for the
+/// caller, and a sleep and a wake-up of this thread).
+fn watch_for_work(shared: &Shared) -> bool {
+    if shared.watch.is_zero() {
+        return false;
+    }
+    shared.watching.fetch_add(1, Ordering::SeqCst);
+    let until = Instant::now() + shared.watch;
+    let found = 'watch: loop {
+        for _ in 0..32 {
+            if shared.pending.load(Ordering::Relaxed) > 0 {
+                break 'watch true;
+            }
+            std::hint::spin_loop();
+        }
+        if Instant::now() >= until {
+            break false;
+        }
+        std::thread::yield_now();
+    };
+    shared.watching.fetch_sub(1, Ordering::SeqCst);
+    found
 }
 
 /// Puts the calling thread under `SCHED_BATCH`: a call queued for it then makes it runnable
@@ -451,7 +525,63 @@ fn label(target: &Target) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{batch_policy, own_nice, stat_field};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Condvar, Mutex};
+    use std::time::{Duration, Instant};
+
+    use super::{Caps, Queue, Shared, batch_policy, own_nice, stat_field, watch_for_work};
+
+    fn shared(watch: Duration) -> Shared {
+        Shared {
+            sources: Vec::new(),
+            caps: Caps {
+                timeout: Duration::from_secs(1),
+                memory_bytes: 1 << 20,
+            },
+            size: 1,
+            queue: Mutex::new(Queue::default()),
+            ready: Condvar::new(),
+            spare: Mutex::new(Vec::new()),
+            pending: AtomicUsize::new(0),
+            watching: AtomicUsize::new(0),
+            watch,
+        }
+    }
+
+    #[test]
+    fn a_watch_ends_at_a_queued_call_or_when_its_time_is_up() {
+        // Nothing to watch for on one CPU.
+        let one_cpu = shared(Duration::ZERO);
+        one_cpu.pending.store(1, Ordering::Relaxed);
+        assert!(!watch_for_work(&one_cpu));
+        // A call already queued.
+        let queued = shared(Duration::from_secs(60));
+        queued.pending.store(1, Ordering::Relaxed);
+        assert!(watch_for_work(&queued));
+        assert_eq!(queued.watching.load(Ordering::SeqCst), 0);
+        // None comes.
+        let idle = shared(Duration::from_micros(300));
+        let started = Instant::now();
+        assert!(!watch_for_work(&idle));
+        assert!(started.elapsed() >= Duration::from_micros(300));
+        assert_eq!(idle.watching.load(Ordering::SeqCst), 0);
+        // One comes while the thread watches, and the caller sees the watcher.
+        let later = Arc::new(shared(Duration::from_secs(60)));
+        let caller = {
+            let later = later.clone();
+            std::thread::spawn(move || {
+                while later.watching.load(Ordering::SeqCst) == 0 {
+                    std::hint::spin_loop();
+                }
+                later.pending.store(1, Ordering::Relaxed);
+            })
+        };
+        let started = Instant::now();
+        assert!(watch_for_work(&later));
+        assert!(started.elapsed() < Duration::from_secs(60));
+        assert!(caller.join().is_ok());
+        assert_eq!(later.watching.load(Ordering::SeqCst), 0);
+    }
 
     #[test]
     fn stat_fields_are_counted_past_a_command_name_with_spaces() {

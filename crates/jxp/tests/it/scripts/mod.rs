@@ -8,6 +8,7 @@ mod support;
 mod console_log;
 mod errors;
 mod functions;
+mod pool;
 mod reads;
 mod sample;
 mod startup;
