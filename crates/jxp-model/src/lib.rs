@@ -10,6 +10,7 @@ mod load;
 mod model_file;
 mod node;
 mod objectid;
+pub mod sched;
 mod schema;
 pub mod sync;
 mod validate;

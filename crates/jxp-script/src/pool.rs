@@ -314,7 +314,9 @@ fn serve(shared: &Shared, mut engine: Option<Engine>) {
     if let Some(e) = &engine {
         tracing::debug!(bytes = e.memory_used(), "script runtime ready");
     }
-    batch_policy();
+    if let Err(e) = jxp_model::sched::batch_policy() {
+        tracing::debug!(error = %e, "a script thread keeps the default scheduling policy");
+    }
     // Whether to watch for the next call before sleeping: while calls come close together.
     let mut watch = true;
     loop {
@@ -418,43 +420,6 @@ fn watch_for_work(shared: &Shared) -> bool {
     found
 }
 
-/// Puts the calling thread under `SCHED_BATCH`: a call queued for it then makes it runnable
-/// without preempting the request worker that queued it, so under load the thread runs once
-/// the worker has nothing left to do and answers every call queued meanwhile in one turn,
-/// rather than two context switches per call (`jxp-bench rest --op get` with a `pre_get`
-/// hook, server on one core: 1.9 switches per request → 0.07). Its share of the CPU is as
-/// before. A thread already given a nice value (a server started under `nice`) is left as it
-/// is, since the policy can only be set here together with nice 0.
-fn batch_policy() {
-    use thread_priority::{
-        NormalThreadSchedulePolicy, ThreadPriority, ThreadPriorityOsValue, ThreadSchedulePolicy,
-        set_thread_priority_and_policy, thread_native_id,
-    };
-    if own_nice() != Some(0) {
-        return;
-    }
-    let set = set_thread_priority_and_policy(
-        thread_native_id(),
-        ThreadPriority::Os(ThreadPriorityOsValue::default()),
-        ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Batch),
-    );
-    if let Err(e) = set {
-        tracing::debug!(error = ?e, "a script thread keeps the default scheduling policy");
-    }
-}
-
-/// This thread's nice value, from `/proc` (Linux); `None` where it cannot be read.
-fn own_nice() -> Option<i64> {
-    stat_field(&std::fs::read_to_string("/proc/thread-self/stat").ok()?, 19)
-}
-
-/// Field `n` (counted from 1, as `proc(5)` does) of a `/proc/…/stat` line, `n` ≥ 3. The
-/// command name (field 2) is in parentheses and may hold spaces and parentheses itself.
-fn stat_field(stat: &str, n: usize) -> Option<i64> {
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(n.checked_sub(3)?)?.parse().ok()
-}
-
 /// A call made from inside a script, on a blocking thread: a spare runtime (or a new one),
 /// given back afterwards unless spoiled.
 fn nested(
@@ -529,7 +494,7 @@ mod tests {
     use std::sync::{Arc, Condvar, Mutex};
     use std::time::{Duration, Instant};
 
-    use super::{Caps, Queue, Shared, batch_policy, own_nice, stat_field, watch_for_work};
+    use super::{Caps, Queue, Shared, watch_for_work};
 
     fn shared(watch: Duration) -> Shared {
         Shared {
@@ -581,37 +546,5 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(60));
         assert!(caller.join().is_ok());
         assert_eq!(later.watching.load(Ordering::SeqCst), 0);
-    }
-
-    #[test]
-    fn stat_fields_are_counted_past_a_command_name_with_spaces() {
-        let line = "4242 (jxp (a) b) S 1 4242 4242 0 -1 4194560 100 0 0 0 5 3 0 0 20 7 3 0 \
-                    1000 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 17 1 0 3 0 0 0";
-        assert_eq!(stat_field(line, 3), None, "the state is not a number");
-        assert_eq!(stat_field(line, 4), Some(1));
-        assert_eq!(stat_field(line, 18), Some(20));
-        assert_eq!(stat_field(line, 19), Some(7));
-        assert_eq!(stat_field(line, 41), Some(3));
-        assert_eq!(stat_field(line, 2), None);
-        assert_eq!(stat_field("no command", 4), None);
-    }
-
-    /// A script thread runs under SCHED_BATCH (policy 3, field 41) unless it has a nice value.
-    #[test]
-    fn a_script_thread_runs_as_a_batch_thread() {
-        let policy = std::thread::spawn(|| {
-            let nice = own_nice();
-            batch_policy();
-            let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
-            (nice, stat_field(&stat, 41))
-        })
-        .join();
-        match policy {
-            Ok((Some(0), policy)) => assert_eq!(policy, Some(3)),
-            Ok((Some(nice), policy)) => assert_eq!(policy, Some(0), "nice {nice}: left as it was"),
-            // No `/proc` (not Linux): nothing is set, and nothing can be read.
-            Ok((None, _)) => {}
-            Err(_) => panic!("the thread panicked"),
-        }
     }
 }

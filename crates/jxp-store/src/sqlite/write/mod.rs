@@ -59,6 +59,15 @@ pub(crate) fn spawn(
     std::thread::Builder::new()
         .name("jxp-sqlite-writer".into())
         .spawn(move || {
+            // On one CPU, a write handed over must not preempt the worker that sent it, so
+            // that the writes of one turn of the workers share a transaction (see
+            // `jxp_model::sched`). With more, the writer wakes on another CPU, and the policy
+            // would only delay a lone write.
+            if std::thread::available_parallelism().is_ok_and(|n| n.get() == 1)
+                && let Err(e) = jxp_model::sched::batch_policy()
+            {
+                tracing::debug!(error = %e, "the writer keeps the default scheduling policy");
+            }
             let closed = writer.run(rx);
             // Answered once the connection is closed, so whoever asked may open the file.
             drop(writer);
