@@ -393,7 +393,7 @@ fn serve(shared: &Shared, mut engine: Option<Engine>) {
 }
 
 /// How long a thread that has answered a call watches for the next before it sleeps.
-const WATCH: Duration = Duration::from_micros(50);
+const WATCH: Duration = Duration::from_micros(20);
 
 /// Watches the queue for up to [`WATCH`], giving way to any other thread that can run between
 /// looks: under load the next call comes sooner than a wake-up would (a system call for the
