@@ -4,9 +4,9 @@
 //! load a thread takes the next call as soon as it has answered one, without sleeping in
 //! between; while calls come close together, a thread that finds none watches the queue
 //! briefly before it sleeps (where the process has more than one CPU), so the next caller
-//! need not wake it. A call made from inside a script (a `ctx.db` write that runs another model's
-//! hooks) does not queue, since every thread may be waiting on such a call: it runs on a
-//! blocking thread of its own with a spare runtime.
+//! need not wake it. A call made from inside a script (a `ctx.db` write that runs another
+//! model's hooks) does not queue, since every thread may be waiting on such a call: it runs
+//! on a blocking thread of its own with a spare runtime.
 
 use std::cell::Cell;
 use std::collections::VecDeque;
@@ -395,7 +395,7 @@ fn serve(shared: &Shared, mut engine: Option<Engine>) {
 /// How long a thread that has answered a call watches for the next before it sleeps.
 const WATCH: Duration = Duration::from_micros(20);
 
-/// Watches the queue for up to [`WATCH`], giving way to any other thread that can run between
+/// Watches the queue for up to `shared.watch` ([`WATCH`]), giving way to any other thread that can run between
 /// looks: under load the next call comes sooner than a wake-up would (a system call for the
 /// caller, and a sleep and a wake-up of this thread).
 fn watch_for_work(shared: &Shared) -> bool {
