@@ -99,7 +99,8 @@ struct Shared {
     /// How many calls are queued, as of the queue's last change: read without its lock by a
     /// thread that watches for work before it sleeps.
     pending: AtomicUsize,
-    /// Threads watching for work before they sleep: a call queued meanwhile wakes nobody.
+    /// Threads watching for work before they sleep: calls queued meanwhile, up to one for each
+    /// of them, wake nobody.
     watching: AtomicUsize,
     /// How long a thread that has answered a call watches for the next: none where the
     /// process may run on one CPU only, since the caller cannot queue a call meanwhile.
@@ -274,10 +275,11 @@ impl Pool {
             self.shared
                 .pending
                 .store(queue.calls.len(), Ordering::Relaxed);
-            // A watching thread takes the call; one that stops watching looks at the queue
-            // under this lock before it sleeps, and so sees this call.
-            let asleep =
-                queue.idle > queue.woken && self.shared.watching.load(Ordering::SeqCst) == 0;
+            // Each watching thread takes a call: one that stops watching looks at the queue
+            // under this lock before it sleeps, and so sees this one. A sleeper is woken only
+            // for calls beyond what the watchers take.
+            let asleep = queue.idle > queue.woken
+                && queue.calls.len() > self.shared.watching.load(Ordering::SeqCst);
             if asleep {
                 queue.woken += 1;
             }
@@ -334,11 +336,10 @@ fn serve(shared: &Shared, mut engine: Option<Engine>) {
                         watch = true;
                     }
                     shared.pending.store(queue.calls.len(), Ordering::Relaxed);
-                    // Calls left behind, nobody watching and a thread asleep: wake it, as the
-                    // calls' callers did not.
-                    if !queue.calls.is_empty()
+                    // More calls left behind than threads watching, and a thread asleep:
+                    // wake it, as the calls' callers did not.
+                    if queue.calls.len() > shared.watching.load(Ordering::SeqCst)
                         && queue.idle > queue.woken
-                        && shared.watching.load(Ordering::SeqCst) == 0
                     {
                         queue.woken += 1;
                         shared.ready.notify_one();
