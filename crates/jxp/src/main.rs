@@ -16,9 +16,10 @@ use settings_args::SettingArgs;
 /// The server's allocator. A request allocates and frees a few dozen small blocks on one
 /// worker, and a script hook's call crosses to a script thread and back; glibc's `malloc` and
 /// `free` took about a sixth of a cached GET, and about 1.4 µs more with a hook, mostly in
-/// their slow paths (blocks passed between the worker and the script thread). With mimalloc (built without transparent huge pages,
-/// which took idle memory from 22 to 41 MB) the same GET runs about 12% faster and a hook's
-/// hand-off costs a third less; `crates/jxp-bench/README.md` has the figures.
+/// their slow paths (blocks passed between the worker and the script thread). With mimalloc
+/// (built without transparent huge pages, which took idle memory from 22 to 41 MB) the same
+/// GET runs about 12% faster and a hook's hand-off costs a third less;
+/// `crates/jxp-bench/README.md` has the figures.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

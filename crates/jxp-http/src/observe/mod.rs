@@ -24,7 +24,7 @@ use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use prometheus::{Encoder as _, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec};
+use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec};
 
 use crate::AppState;
 
@@ -221,17 +221,14 @@ impl HttpMetrics {
     pub(crate) fn render(&self) -> Option<String> {
         let mut text = self.handle.as_ref()?.render();
         if let Some(series) = request_series() {
-            let mut ours = Vec::new();
-            match prometheus::TextEncoder::new().encode(&series.registry.gather(), &mut ours) {
-                Ok(()) => {
-                    if !text.is_empty() && !text.ends_with('\n') {
-                        text.push('\n');
-                    }
-                    text.push_str(&String::from_utf8_lossy(&ours));
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "the HTTP request metrics could not be rendered")
-                }
+            if !text.is_empty() && !text.ends_with('\n') {
+                text.push('\n');
+            }
+            let (gathered, before) = (series.registry.gather(), text.len());
+            if let Err(e) = prometheus::TextEncoder::new().encode_utf8(&gathered, &mut text) {
+                // Nothing half-written: the exporter's metrics alone.
+                text.truncate(before);
+                tracing::warn!(error = %e, "the HTTP request metrics could not be rendered");
             }
         }
         Some(text)
