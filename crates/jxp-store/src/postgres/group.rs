@@ -2,7 +2,8 @@
 //! (every column as text), its rows read as cells for `Grouping::decode`, and its plan.
 //!
 //! The statement runs in a transaction of its own with sorting disabled for the planner
-//! (`SET LOCAL enable_sort = off`), so it groups in a hash table. The planner cannot know how
+//! (`SET LOCAL enable_sort = off`), so it groups in a hash table, and with the server's own
+//! parallel workers, which the pool's connections otherwise plan without. The planner cannot know how
 //! many groups values extracted from documents make; it guesses thousands, prices a hash
 //! table of that many over `work_mem`, and sorts every matching row instead (a million rows
 //! spill to disk, seconds where hashing 50 groups takes a fraction of one). A grouping that
@@ -17,8 +18,10 @@ use super::read::query;
 use crate::error::StoreError;
 use crate::tables::table_name;
 
-/// What the transaction a grouping runs in sets first.
-const BEGIN: &str = "BEGIN READ ONLY; SET LOCAL enable_sort = off";
+/// What the transaction a grouping runs in sets first: no sorting, and parallel workers as
+/// the server allows them (the pool's connections plan lists and counts without them).
+const BEGIN: &str = "BEGIN READ ONLY; SET LOCAL enable_sort = off; \
+                     SET LOCAL max_parallel_workers_per_gather TO DEFAULT";
 
 /// Runs `q` inside [`BEGIN`] and ends the transaction: committed when it answered, rolled back
 /// when it failed (the failure is the answer). A read dropped midway never returns its

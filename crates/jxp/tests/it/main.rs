@@ -32,6 +32,7 @@ mod lists;
 mod mcp;
 mod meta;
 mod operators;
+mod parallel;
 mod persistence;
 mod populate;
 mod query_route;
