@@ -151,6 +151,15 @@ impl GroupDialect for Sqlite {
     const FIRST_ID: &'static str = "MIN(g_id)";
 }
 
+/// The type a generated column's non-NULL value has: a number column holds numbers, a text
+/// column strings.
+fn generated_type(kind: FieldKind) -> &'static str {
+    match kind {
+        FieldKind::Number => "number",
+        FieldKind::Text | FieldKind::Bool => "string",
+    }
+}
+
 impl GroupDialect for Postgres {
     // Each field is taken out of the `jsonb` document once, as the small value it holds, and
     // only that is read again.
@@ -168,10 +177,7 @@ impl GroupDialect for Postgres {
             // The column holds the value (text, or `numeric`), NULL where the document holds
             // null or nothing, which the type then reads as missing: the same to a lone key
             // (which groups the two together) and to every accumulator.
-            let (kind, number) = match f.kind {
-                FieldKind::Number => ("number", true),
-                FieldKind::Text | FieldKind::Bool => ("string", false),
-            };
+            let (kind, number) = (generated_type(f.kind), f.kind == FieldKind::Number);
             let mut cols = vec![
                 format!("CASE WHEN j{i} IS NOT NULL THEN '{kind}' END AS t{i}"),
                 format!("j{i}::text AS v{i}"),
@@ -403,13 +409,26 @@ fn render<D: GroupDialect>(
         key_order.push(D::order(&c));
         // A lone key groups missing with null, as the in-memory `$group` does; inside an
         // object key a missing field is left out, so the two stay apart.
-        let typ = match g.key {
-            PlainKey::Field(_) => format!("COALESCE({}, 'null')", c.t),
-            _ => c.t.clone(),
+        let value = D::out(D::key(&c));
+        let (typ, by_type) = match g.key {
+            // A generated column's type follows from its value (NULL for null and missing,
+            // which a lone key groups together), so the value alone groups: one key to hash
+            // a row instead of two. The type is written over the grouped value.
+            PlainKey::Field(_) if c.generated => (
+                format!(
+                    "CASE WHEN {value} IS NULL THEN 'null' ELSE '{}' END",
+                    generated_type(c.kind)
+                ),
+                false,
+            ),
+            PlainKey::Field(_) => (format!("COALESCE({}, 'null')", c.t), true),
+            _ => (c.t.clone(), true),
         };
         cols.push(typ);
-        cols.push(D::out(D::key(&c)));
-        group_by.push((cols.len() - 1).to_string());
+        if by_type {
+            group_by.push(cols.len().to_string());
+        }
+        cols.push(value);
         group_by.push(cols.len().to_string());
     }
     // A count of the groups needs each group's data check, and the groups, nothing else.
