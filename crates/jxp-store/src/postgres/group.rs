@@ -3,10 +3,10 @@
 //!
 //! The statement runs in a transaction of its own with sorting disabled for the planner
 //! (`SET LOCAL enable_sort = off`), so it groups in a hash table, and with the server's own
-//! parallel workers, which the pool's connections otherwise plan without. The planner cannot know how
-//! many groups values extracted from documents make; it guesses thousands, prices a hash
-//! table of that many over `work_mem`, and sorts every matching row instead (a million rows
-//! spill to disk, seconds where hashing 50 groups takes a fraction of one). A grouping that
+//! parallel workers, which the pool's connections otherwise plan without. The planner cannot
+//! know how many groups values extracted from documents make; it guesses thousands, prices a
+//! hash table of that many over `work_mem`, and sorts every matching row instead (a million
+//! rows spill to disk, seconds where hashing 50 groups takes a fraction of one). A grouping that
 //! does make many groups still works: the hash table spills to disk past `work_mem`. The
 //! final `ORDER BY` and any `$sort` still sort, as nothing else can.
 

@@ -149,8 +149,8 @@ fn session_settings(config: &mut tokio_postgres::Config) {
 /// the setting themselves: plans without parallel workers. A list or count that scans a large
 /// table would otherwise start workers (two by default) for each request, which finishes a
 /// lone scan sooner but, with many requests at once, spends the machine's cores starting and
-/// coordinating them: 8 clients listing an unindexed filter over 1,000,000 documents got 8.0
-/// lists a second with them and 12.8 without. Groupings set it back to the server's own
+/// coordinating them: 8 clients listing an unindexed filter over 1,000,000 documents got 8.1
+/// lists a second with them and 13.3 without. Groupings set it back to the server's own
 /// setting for their transaction (`group.rs`): one at a time is what they are made for. A
 /// session `SET` rather than a `-c` option, so that `DEFAULT` is still the server's value.
 fn serial_plans(config: &tokio_postgres::Config) -> Option<&'static str> {
