@@ -396,9 +396,9 @@ fn serve(shared: &Shared, mut engine: Option<Engine>) {
 /// How long a thread that has answered a call watches for the next before it sleeps.
 const WATCH: Duration = Duration::from_micros(20);
 
-/// Watches the queue for up to `shared.watch` ([`WATCH`]), giving way to any other thread that can run between
-/// looks: under load the next call comes sooner than a wake-up would (a system call for the
-/// caller, and a sleep and a wake-up of this thread).
+/// Watches the queue for up to `shared.watch` ([`WATCH`]), giving way to any other thread
+/// that can run between looks: under load the next call comes sooner than a wake-up would (a
+/// system call for the caller, and a sleep and a wake-up of this thread).
 fn watch_for_work(shared: &Shared) -> bool {
     if shared.watch.is_zero() {
         return false;
