@@ -3,19 +3,21 @@
 //! every route. The hot path allocates nothing once a route's handles exist: label values come
 //! from the route table, a fixed list of methods and the status code.
 //!
-//! The request series are the `prometheus` crate's, the rest of the server's metrics the
-//! `metrics` crate's with its Prometheus exporter; `/metrics` renders both. The exporter keeps
-//! every sample of a histogram (with a timestamp, in a growing lock-free buffer) until its
-//! upkeep folds it into the buckets; the `prometheus` histogram counts each request into its
-//! bucket at once, with no memory per request.
+//! The request series are kept per worker thread ([`series`]) and rendered by the
+//! `prometheus` crate's text encoder; the rest of the server's metrics are the `metrics`
+//! crate's with its Prometheus exporter; `/metrics` renders both. The exporter keeps every
+//! sample of a histogram (with a timestamp, in a growing lock-free buffer) until its upkeep
+//! folds it into the buckets; the request series count each request into its bucket at once,
+//! with no memory per request.
 
 mod line;
 mod redact;
+mod series;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use axum::body::HttpBody as _;
@@ -24,7 +26,6 @@ use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec};
 
 use crate::AppState;
 
@@ -34,10 +35,6 @@ pub(crate) use redact::Redacted;
 /// The access log's `tracing` target: `RUST_LOG=jxp::access=off` turns the lines off.
 pub const ACCESS_TARGET: &str = "jxp::access";
 
-/// Seconds; the buckets of the request latency histogram.
-const LATENCY_BUCKETS: &[f64] = &[
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
 /// Writes per store transaction; the buckets of the batch size histogram.
 const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
 /// Seconds; the buckets of PostgreSQL's notification lag.
@@ -46,54 +43,6 @@ const LAG_BUCKETS: &[f64] = &[
 ];
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
-
-/// The request series of the process (one for every server it runs, as the exporter's
-/// recorder is): `None` if they could not be made.
-static REQUESTS: OnceLock<Option<RequestSeries>> = OnceLock::new();
-
-struct RequestSeries {
-    registry: prometheus::Registry,
-    requests: IntCounterVec,
-    latency: HistogramVec,
-}
-
-/// The request series, made once.
-fn request_series() -> Option<&'static RequestSeries> {
-    REQUESTS
-        .get_or_init(|| {
-            let labels = ["route", "method", "status"];
-            let made = (|| {
-                let requests = IntCounterVec::new(
-                    prometheus::Opts::new(
-                        "jxp_http_requests_total",
-                        "HTTP requests answered, by route template, method and status",
-                    ),
-                    &labels,
-                )?;
-                let latency = HistogramVec::new(
-                    HistogramOpts::new(
-                        "jxp_http_request_duration_seconds",
-                        "Time to the answer's headers, in seconds",
-                    )
-                    .buckets(LATENCY_BUCKETS.to_vec()),
-                    &labels,
-                )?;
-                let registry = prometheus::Registry::new();
-                registry.register(Box::new(requests.clone()))?;
-                registry.register(Box::new(latency.clone()))?;
-                Ok::<_, prometheus::Error>(RequestSeries {
-                    registry,
-                    requests,
-                    latency,
-                })
-            })();
-            made.map_err(
-                |e| tracing::warn!(error = %e, "the HTTP request metrics could not be made"),
-            )
-            .ok()
-        })
-        .as_ref()
-}
 
 /// Installs the process's metrics recorder, once, and answers its handle (`None` if another
 /// recorder was installed first). Metrics recorded before it are lost, so the server installs
@@ -131,10 +80,10 @@ pub fn install_metrics() -> Option<PrometheusHandle> {
         .clone()
 }
 
-/// The HTTP side of the metrics: the exporter's handle. Each route's counter and histogram are
-/// found the first time a (route, method, status) is seen on a thread and kept in that thread's
-/// [`HANDLES`]: the series are the process's, so a handle for the same labels on any thread,
-/// for any server in the process, is the same series.
+/// The HTTP side of the metrics: the exporter's handle. A thread that first sees a (route,
+/// method, status) makes its own shard of that series and keeps it in its [`HANDLES`]; the
+/// shards are the process's, so a scrape adds up those of every thread, for every server in
+/// the process.
 pub(crate) struct HttpMetrics {
     handle: Option<PrometheusHandle>,
 }
@@ -142,8 +91,7 @@ pub(crate) struct HttpMetrics {
 struct RouteHandles {
     method: &'static str,
     status: u16,
-    requests: IntCounter,
-    latency: Histogram,
+    shard: Arc<series::Shard>,
 }
 
 /// One route's handles, by method and status, with the route's template they were made for.
@@ -153,8 +101,8 @@ struct RouteEntry {
 }
 
 thread_local! {
-    /// Each route's handles, per thread, so that counting a request takes no lock shared with
-    /// the other workers. They are found by the address of the route's template: the router
+    /// Each route's shards, per thread, so that counting a request takes no lock and writes
+    /// nothing shared with the other workers. They are found by the address of the route's template: the router
     /// hands every request of a route the same `Arc<str>`, so the address is the route for the
     /// router's life and finding it hashes one word instead of the text. The text is compared
     /// as well, in case a later router's template takes a freed one's address.
@@ -220,16 +168,14 @@ impl HttpMetrics {
     /// when metrics are on.
     pub(crate) fn render(&self) -> Option<String> {
         let mut text = self.handle.as_ref()?.render();
-        if let Some(series) = request_series() {
-            if !text.is_empty() && !text.ends_with('\n') {
-                text.push('\n');
-            }
-            let (gathered, before) = (series.registry.gather(), text.len());
-            if let Err(e) = prometheus::TextEncoder::new().encode_utf8(&gathered, &mut text) {
-                // Nothing half-written: the exporter's metrics alone.
-                text.truncate(before);
-                tracing::warn!(error = %e, "the HTTP request metrics could not be rendered");
-            }
+        if !text.is_empty() && !text.ends_with('\n') {
+            text.push('\n');
+        }
+        let before = text.len();
+        if let Err(e) = prometheus::TextEncoder::new().encode_utf8(&series::gather(), &mut text) {
+            // Nothing half-written: the exporter's metrics alone.
+            text.truncate(before);
+            tracing::warn!(error = %e, "the HTTP request metrics could not be rendered");
         }
         Some(text)
     }
@@ -248,24 +194,16 @@ impl HttpMetrics {
                 .iter()
                 .find(|h| h.method == method && h.status == status)
             {
-                h.requests.inc();
-                h.latency.observe(seconds);
+                h.shard.observe(seconds);
                 return;
             }
-            let Some(series) = request_series() else {
-                return;
-            };
-            let code = status.to_string();
-            let labels = [route, method, code.as_str()];
-            let h = RouteHandles {
+            let shard = series::new_shard(route, method, status);
+            shard.observe(seconds);
+            entry.handles.push(RouteHandles {
                 method,
                 status,
-                requests: series.requests.with_label_values(&labels),
-                latency: series.latency.with_label_values(&labels),
-            };
-            h.requests.inc();
-            h.latency.observe(seconds);
-            entry.handles.push(h);
+                shard,
+            });
         });
     }
 
@@ -400,13 +338,10 @@ mod tests {
         // Only where the handles are kept matters here.
         let mut handles = HandleMap::default();
         let first = route_entry(&mut handles, 0x1000, "/api/{model}");
-        let series = request_series().unwrap();
-        let labels = ["/test/reused", "GET", "200"];
         first.handles.push(RouteHandles {
             method: "GET",
             status: 200,
-            requests: series.requests.with_label_values(&labels),
-            latency: series.latency.with_label_values(&labels),
+            shard: series::new_shard("/test/reused", "GET", 200),
         });
         assert_eq!(
             route_entry(&mut handles, 0x1000, "/api/{model}")
