@@ -101,8 +101,8 @@ enum Command {
     },
 }
 
-/// Logs go to stderr through `log_writer`'s buffer; the answered guard writes out what is
-/// left when dropped, at the end of `run`.
+/// Logs go to stderr through `log_writer`'s per-thread buffers; the answered guard writes out
+/// what is left when dropped, at the end of `run`.
 fn init_tracing(format: LogFormat) -> FlushOnDrop {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -112,14 +112,13 @@ fn init_tracing(format: LogFormat) -> FlushOnDrop {
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let (writer, guard) = BufferedStderr::start();
     // The access log skips `tracing`'s formatter (the filter still decides whether it is on):
-    // the line is formatted in the same shape and goes into the same buffer.
-    let access = writer.clone();
+    // the line is formatted in the same shape and goes into the same buffers.
     jxp_http::write_access_lines_to(
         match format {
             LogFormat::Json => jxp_http::AccessFormat::Json,
             LogFormat::Pretty => jxp_http::AccessFormat::Pretty { ansi: colour },
         },
-        move |line| access.append(line),
+        move |line| writer.append(line),
     );
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
