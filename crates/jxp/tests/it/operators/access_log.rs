@@ -155,3 +155,65 @@ async fn a_restart_logs_no_database_notices() {
         assert!(!text.contains("NOTICE"), "{name} start:\n{text}");
     }
 }
+
+#[tokio::test]
+async fn every_request_of_a_burst_is_logged_once_and_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let proc = serve(dir.path(), "burst", "warn,jxp=info").await;
+    let base = proc.base.clone();
+    // Sixteen clients with connections of their own, so the requests spread over the server's
+    // worker threads and each thread's buffer holds some of the lines.
+    let mut tasks = tokio::task::JoinSet::new();
+    for client in 0..16 {
+        let base = base.clone();
+        tasks.spawn(async move {
+            let http = reqwest::Client::new();
+            for n in 0..25 {
+                let tag = client * 25 + n;
+                let r = http
+                    .get(format!("{base}/api/logged?tag={tag}"))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 403);
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap();
+    }
+
+    // A line reaches the log while the server runs, not only when it stops.
+    let log = dir.path().join("burst.log");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !std::fs::read_to_string(&log)
+        .unwrap()
+        .contains("/api/logged?tag=")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no access line was written while the server ran"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    stop_process(proc).await;
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        assert!(
+            serde_json::from_str::<Value>(line).is_ok(),
+            "a torn or merged line: {line}"
+        );
+    }
+    let mut tags: Vec<u32> = access_lines(dir.path(), "burst")
+        .iter()
+        .filter_map(|l| {
+            l["fields"]["path"]
+                .as_str()?
+                .strip_prefix("/api/logged?tag=")
+        })
+        .map(|tag| tag.parse().unwrap())
+        .collect();
+    tags.sort_unstable();
+    assert_eq!(tags, (0..400).collect::<Vec<u32>>(), "each request once");
+}
