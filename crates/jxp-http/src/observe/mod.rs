@@ -102,10 +102,11 @@ struct RouteEntry {
 
 thread_local! {
     /// Each route's shards, per thread, so that counting a request takes no lock and writes
-    /// nothing shared with the other workers. They are found by the address of the route's template: the router
-    /// hands every request of a route the same `Arc<str>`, so the address is the route for the
-    /// router's life and finding it hashes one word instead of the text. The text is compared
-    /// as well, in case a later router's template takes a freed one's address.
+    /// nothing shared with the other workers. They are found by the address of the route's
+    /// template: the router hands every request of a route the same `Arc<str>`, so the address
+    /// is the route for the router's life and finding it hashes one word instead of the text.
+    /// The text is compared as well, in case a later router's template takes a freed one's
+    /// address.
     static HANDLES: RefCell<HandleMap> = RefCell::default();
 }
 

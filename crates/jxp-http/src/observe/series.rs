@@ -85,10 +85,15 @@ struct Totals {
     sum: f64,
 }
 
-/// The two metric families of the request series, their shards added up, in label order.
+/// The two metric families of the request series, their shards added up, in label order;
+/// none before the process has counted a request.
 pub(super) fn gather() -> Vec<MetricFamily> {
+    families(&jxp_model::sync::lock(&SHARDS))
+}
+
+fn families(shards: &[(Labels, Arc<Shard>)]) -> Vec<MetricFamily> {
     let mut totals: BTreeMap<Labels, Totals> = BTreeMap::new();
-    for (labels, shard) in jxp_model::sync::lock(&SHARDS).iter() {
+    for (labels, shard) in shards {
         let total = totals.entry(labels.clone()).or_insert(Totals {
             slots: [0; SLOTS],
             sum: 0.0,
@@ -129,6 +134,10 @@ pub(super) fn gather() -> Vec<MetricFamily> {
         let mut metric = Metric::from_label(label_pairs(labels));
         metric.set_histogram(histogram);
         latency.push(metric);
+    }
+    // The encoder refuses a family without metrics: before the first request, none.
+    if requests.is_empty() {
+        return Vec::new();
     }
     vec![
         family(REQUESTS_NAME, REQUESTS_HELP, MetricType::COUNTER, requests),
@@ -213,6 +222,15 @@ mod tests {
         assert_eq!(bucket("+Inf"), 4.0);
         let post = format!("method=\"POST\",route=\"{route}\",status=\"201\"");
         assert_eq!(sample("jxp_http_requests_total", &post), 1.0);
+    }
+
+    #[test]
+    fn no_series_render_as_nothing_rather_than_an_error() {
+        let mut text = String::new();
+        prometheus::TextEncoder::new()
+            .encode_utf8(&families(&[]), &mut text)
+            .unwrap();
+        assert_eq!(text, "");
     }
 
     #[test]
