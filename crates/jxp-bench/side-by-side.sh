@@ -5,8 +5,9 @@
 #   crates/jxp-bench/side-by-side.sh ROUNDS SECONDS OP 'a=BIN[|K=V,K=V…]' 'b=BIN[|K=V…]'
 #
 # OP is a `jxp-bench rest --op` (get, post). BIN is a jxp binary; K=V are settings for that
-# server, e.g. 'on=target/release/jxp|METRICS_ENABLED=true,RUST_LOG=info'. Both servers get
-# the bench model `test` and the users admin@example.com / user@example.com. Every round runs
+# server, e.g. 'on=target/release/jxp|METRICS_ENABLED=true,RUST_LOG=info'; TEST_JS=FILE puts
+# FILE beside the model as its script hooks (`models/test.js`). Both servers get the bench model
+# `test` and the users admin@example.com / user@example.com. Every round runs
 # A and its generator on CPU r%2 and B and its generator on the other, swapping each round;
 # it prints per round and at the end the medians of B÷A throughput and of A÷B server CPU time
 # a request (`utime + stime` of the whole process over the requests it answered).
@@ -14,7 +15,7 @@
 # the servers' logs go, default a file beside each), KEEP=1 keeps the work directory.
 set -euo pipefail
 if [ $# -ne 5 ]; then
-  sed -n '2,16p' "$0" >&2
+  sed -n '2,17p' "$0" >&2
   exit 2
 fi
 ROUNDS=$1 SECONDS_=$2 OP=$3
@@ -35,7 +36,12 @@ for spec in "$4" "$5"; do
   env_=(PORT=$port HOST=127.0.0.1 MODEL_DIR="$dir/models" SHARED_SECRET=side-by-side-secret-0123456789abcdef
     LOGIN_RATE_LIMIT_ENABLED=false METRICS_ENABLED=false RUST_LOG=info,jxp::access=off)
   IFS=',' read -ra extra <<<"$settings"
-  for e in "${extra[@]}"; do [ -n "$e" ] && env_+=("$e"); done
+  for e in "${extra[@]}"; do
+    case "$e" in
+      TEST_JS=*) cp "${e#TEST_JS=}" "$dir/models/test.js" ;;
+      ?*) env_+=("$e") ;;
+    esac
+  done
   (cd "$dir" && env "${env_[@]}" "$bin" add-admin --email admin@example.com --password adminpass123 --name Admin >/dev/null)
   (cd "$dir" && exec env "${env_[@]}" taskset -c 0 "$bin" serve >"${LOGTO:-$dir/log}" 2>&1 </dev/null) &
   pids+=($!) names+=("$name") ports+=($port)
