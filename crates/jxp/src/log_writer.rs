@@ -187,6 +187,9 @@ impl<'a> MakeWriter<'a> for BufferedStderr {
 mod tests {
     use super::*;
 
+    /// Taken by each test: a warning writes out every thread's buffer, the other test's too.
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
     /// The calling thread's buffer.
     fn own() -> Buffer {
         OWN.with(|own| Arc::clone(&own.0))
@@ -196,6 +199,7 @@ mod tests {
 
     #[test]
     fn a_thread_keeps_its_lines_until_it_ends() {
+        let _serial = lock(&ONE_AT_A_TIME);
         // No flusher thread: nothing writes the buffers out but what the test does.
         let writer = BufferedStderr;
         let ended = std::thread::spawn(move || {
@@ -217,6 +221,7 @@ mod tests {
 
     #[test]
     fn an_urgent_line_writes_every_buffer_out_first() {
+        let _serial = lock(&ONE_AT_A_TIME);
         // No flusher thread: nothing writes the buffers out but what the test does.
         let writer = BufferedStderr;
         let (listed, appended) = std::sync::mpsc::channel();
