@@ -142,6 +142,9 @@ pub struct Settings {
     /// How long one aggregation, populate or bulk match read may run (`QUERY_TIMEOUT`); zero
     /// disables the check.
     pub query_timeout: std::time::Duration,
+    /// Keep counts between writes to their model (`COUNT_CACHE_ENABLED`, on by default; see
+    /// `counts.rs`).
+    pub count_cache: bool,
     /// The application's hooks and functions (none for the `jxp` binary).
     pub hooks: Hooks,
 }
@@ -155,6 +158,7 @@ impl Default for Settings {
             realtime: RealtimeSettings::default(),
             query_memory_limit: 64 * 1024 * 1024,
             query_timeout: std::time::Duration::from_secs(30),
+            count_cache: true,
             hooks: Hooks::default(),
         }
     }
@@ -189,12 +193,24 @@ pub(crate) struct Inner {
     pub dummy_hash: tokio::sync::OnceCell<String>,
     pub identities: IdentityCache,
     pub hub: Hub,
-    pub generations: Generations,
+    pub generations: Arc<Generations>,
+    /// Counts kept between writes.
+    pub counts: crate::counts::Counts,
 }
 
-/// A counter per model that moves on every committed write to it: readers that cache a
-/// model's answers compare it to know they are stale.
-pub(crate) struct Generations(std::collections::HashMap<String, std::sync::atomic::AtomicU64>);
+/// Two counters per model that move with every write to it, for readers that keep answers
+/// about a model: `begun` before the store is asked to write, `done` once it has answered.
+/// An answer is filed under the generation [`Generations::snapshot`] gave before it was read,
+/// and only when no write was under way then (the answer might or might not hold such a
+/// write); it holds while [`Generations::current`] is still that generation. So a cached
+/// answer is never older than a write that has begun, even before the write commits.
+pub(crate) struct Generations(std::collections::HashMap<String, Counters>);
+
+#[derive(Default)]
+struct Counters {
+    begun: std::sync::atomic::AtomicU64,
+    done: std::sync::atomic::AtomicU64,
+}
 
 impl Generations {
     fn new(schema: &Schema) -> Self {
@@ -202,21 +218,61 @@ impl Generations {
             schema
                 .models
                 .keys()
-                .map(|k| (k.clone(), std::sync::atomic::AtomicU64::new(0)))
+                .map(|k| (k.clone(), Counters::default()))
                 .collect(),
         )
     }
 
-    pub(crate) fn bump(&self, model: &str) {
-        if let Some(g) = self.0.get(model) {
-            g.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    /// A write to `models` is under way until the answer is dropped: their cached answers are
+    /// stale from now on, and none is filed meanwhile. Dropped when the store has answered,
+    /// committed or not, or when the writing future is (then the change on the store's
+    /// stream makes the answers stale again, should the write still land).
+    pub(crate) fn writing<'a>(&'a self, models: &'a [String]) -> Writing<'a> {
+        for model in models {
+            if let Some(c) = self.0.get(model) {
+                c.begun.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        Writing {
+            generations: self,
+            models,
         }
     }
 
-    fn get(&self, model: &str) -> u64 {
-        self.0
-            .get(model)
-            .map_or(0, |g| g.load(std::sync::atomic::Ordering::Acquire))
+    /// A write learnt of once committed (another process's, or one the stream lost).
+    pub(crate) fn bump(&self, model: &str) {
+        if let Some(c) = self.0.get(model) {
+            c.begun.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            c.done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    /// The generation to file an answer about `model` under, read before the answer is:
+    /// `None` while a write to it is under way.
+    pub(crate) fn snapshot(&self, model: &str) -> Option<u64> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let c = self.0.get(model)?;
+        // `done` first: a write counted done was begun before, so equal counts mean every
+        // write begun by the second read had been answered by the first.
+        let done = c.done.load(SeqCst);
+        let begun = c.begun.load(SeqCst);
+        (done == begun).then_some(begun)
+    }
+}
+
+/// Writes under way, from [`Generations::writing`]: each model's is done when this is dropped.
+pub(crate) struct Writing<'a> {
+    generations: &'a Generations,
+    models: &'a [String],
+}
+
+impl Drop for Writing<'_> {
+    fn drop(&mut self) {
+        for model in self.models {
+            if let Some(c) = self.generations.0.get(model) {
+                c.done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
     }
 }
 
@@ -294,10 +350,15 @@ impl App {
                 }
             }
         }
-        let generations = Generations::new(&schema);
+        let generations = Arc::new(Generations::new(&schema));
         let schema = Arc::new(schema);
         let changes = store.subscribe();
-        let hub = spawn_hub(schema.clone(), store.clone(), settings.realtime.clone());
+        let hub = spawn_hub(
+            schema.clone(),
+            store.clone(),
+            settings.realtime.clone(),
+            generations.clone(),
+        );
         let inner = Arc::new(Inner {
             schema,
             store,
@@ -307,6 +368,7 @@ impl App {
             identities: IdentityCache::new()?,
             hub,
             generations,
+            counts: crate::counts::Counts::default(),
         });
         tokio::spawn(invalidate_on_changes(Arc::downgrade(&inner), changes));
         Ok(App { inner })
@@ -346,10 +408,12 @@ impl App {
             .map_err(|e| CoreError::Internal(format!("the store does not answer: {e}")))
     }
 
-    /// How many committed writes `model` has seen in this process: a cached answer about the
-    /// model is stale once this moves.
-    pub fn generation(&self, model: &str) -> u64 {
-        self.inner.generations.get(model)
+    /// The generation to file a cached answer about `model` under, taken before the answer is
+    /// read, and to find one filed under: it moves as soon as a write to the model begins, so
+    /// an answer filed under it is stale once it has moved. `None` while a write to the model
+    /// is under way (an answer read then may or may not hold it): nothing is cached or used.
+    pub fn generation(&self, model: &str) -> Option<u64> {
+        self.inner.generations.snapshot(model)
     }
 
     /// The realtime hub, for WebSocket connections.
@@ -404,6 +468,30 @@ mod tests {
     use super::*;
     use jxp_model::{ModelOptions, Perms};
     use serde_json::json;
+
+    #[test]
+    fn nothing_is_filed_while_a_write_is_under_way_and_a_write_moves_the_generation() {
+        let generations = Generations(
+            [("m".to_owned(), Counters::default())]
+                .into_iter()
+                .collect(),
+        );
+        let m = ["m".to_owned()];
+        let before = generations.snapshot("m");
+        assert_eq!(before, Some(0));
+        let writing = generations.writing(&m);
+        assert_eq!(generations.snapshot("m"), None, "a write is under way");
+        let second = generations.writing(&m);
+        drop(writing);
+        assert_eq!(generations.snapshot("m"), None, "one is still under way");
+        drop(second);
+        assert_eq!(generations.snapshot("m"), Some(2));
+        // A write learnt of afterwards moves it on at once.
+        generations.bump("m");
+        assert_eq!(generations.snapshot("m"), Some(3));
+        // Unknown models have no generation: nothing about them is kept.
+        assert_eq!(generations.snapshot("other"), None);
+    }
 
     #[test]
     fn sizes_and_model_overrides() {

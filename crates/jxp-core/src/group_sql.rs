@@ -122,10 +122,7 @@ impl App {
     ) -> Result<Option<(Vec<Doc>, &'a [Stage])>, CoreError> {
         let docs = match plan {
             InDatabase::Count(filter, name, rest) => {
-                let n = within(budget, async {
-                    Ok(self.store().count(slug, filter).await?)
-                })
-                .await?;
+                let n = within(budget, async { self.stored_count(slug, filter).await }).await?;
                 // `$count` of nothing answers no document at all.
                 let doc = (n > 0).then(|| Doc::from_iter([(name.clone(), Value::from(n))]));
                 Some((doc.into_iter().collect(), *rest))

@@ -59,12 +59,12 @@ impl App {
     /// feed sends `Commit`; nothing otherwise. Afterwards cached reads of the model are
     /// stale, as after any write.
     pub async fn import(&self, model: &Model, steps: ImportSteps) -> Result<Imported, ImportError> {
+        let slug = [model.slug.clone()];
+        let writing = self.inner.generations.writing(&slug);
         let result = self.store().import(&model.slug, steps).await;
-        if result.is_ok() {
-            self.inner.generations.bump(&model.slug);
-            if IDENTITY_MODELS.contains(&model.slug.as_str()) {
-                self.inner.identities.invalidate();
-            }
+        drop(writing);
+        if result.is_ok() && IDENTITY_MODELS.contains(&model.slug.as_str()) {
+            self.inner.identities.invalidate();
         }
         result
     }

@@ -13,6 +13,7 @@ mod app;
 mod auth;
 mod budget;
 mod bulk;
+mod counts;
 mod delete;
 mod error;
 mod explain;

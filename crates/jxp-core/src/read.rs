@@ -147,7 +147,7 @@ impl App {
         let (limit, capped) = page_limit(limits, params.limit);
         out.limit_capped = capped;
         if limits.enabled && params.limit.is_none() && !params.filtered {
-            let total = self.inner.store.count(slug, &Filter::All).await?;
+            let total = self.stored_count(slug, &Filter::All).await?;
             if total >= limits.large_collection_threshold {
                 return Err(CoreError::BadRequest(format!(
                     "{slug} has {total} documents: pass an explicit limit between 1 and {} or a filter",
@@ -170,7 +170,7 @@ impl App {
             let count = if find.text.is_some() {
                 self.inner.store.count_find(slug, &find).await?
             } else {
-                self.inner.store.count(slug, &filter).await?
+                self.stored_count(slug, &filter).await?
             };
             out.count = Some(count);
             if let Some(l) = limit {
@@ -219,7 +219,7 @@ impl App {
         let model = self.model(slug)?;
         let filter = self.list_read(model, who, params, Filter::All).await?;
         if params.text.is_none() {
-            return Ok(self.store().count(slug, &filter).await?);
+            return self.stored_count(slug, &filter).await;
         }
         if !has_text_index(model) {
             return Err(CoreError::BadRequest(format!(

@@ -37,9 +37,10 @@ pub struct WriteOptions {
 }
 
 impl App {
-    /// Commits a transaction: the one place the core writes. Before anyone is answered, the
-    /// written models' generations move on (so cached reads of them are stale) and a write to
-    /// a model that decides identities empties the identity cache.
+    /// Commits a transaction: the one place the core writes. The written models' generations
+    /// move on before the store is asked (so cached reads of them are stale from then on, and
+    /// none is filed while it writes), and before anyone is answered a write to a model that
+    /// decides identities empties the identity cache.
     pub(crate) async fn commit(
         &self,
         tx: WriteTx,
@@ -54,17 +55,15 @@ impl App {
                 WriteOp::Guard(_) => None,
             })
             .collect();
+        let writing = self.inner.generations.writing(&touched);
         let result = self.inner.store.write(tx).await;
-        if result.is_ok() {
-            for model in &touched {
-                self.inner.generations.bump(model);
-            }
-            if touched
+        drop(writing);
+        if result.is_ok()
+            && touched
                 .iter()
                 .any(|m| IDENTITY_MODELS.contains(&m.as_str()))
-            {
-                self.inner.identities.invalidate();
-            }
+        {
+            self.inner.identities.invalidate();
         }
         result
     }

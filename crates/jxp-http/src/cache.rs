@@ -89,6 +89,11 @@ impl ResponseCache {
         hit
     }
 
+    /// Counts a miss that did not look (a write to the model was under way).
+    pub fn missed(&self) {
+        self.misses.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn put(&self, key: String, generation: u64, body: Bytes) {
         let mut entries = lock(&self.entries);
         if entries.len() >= MAX_ENTRIES {

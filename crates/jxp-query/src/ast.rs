@@ -7,7 +7,7 @@ use crate::error::QueryError;
 
 /// A field path: dotted segments, and the index of the segment that is an array, if any (then
 /// a condition holds when any element satisfies it, as in MongoDB).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Path {
     pub segments: Vec<String>,
     pub array_at: Option<usize>,
@@ -42,7 +42,7 @@ impl Path {
 }
 
 /// A comparison operator of the filter language.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Op {
     Eq,
     Ne,
@@ -66,7 +66,7 @@ pub enum Op {
 }
 
 /// One condition on one path. The value is already cast to the field's type.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Cond {
     pub path: Path,
     pub op: Op,
@@ -79,7 +79,7 @@ pub struct Cond {
 pub const MAX_FILTER_CONDITIONS: usize = 1000;
 
 /// A filter: conditions combined with boolean operators.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub enum Filter {
     /// Matches every document.
     #[default]

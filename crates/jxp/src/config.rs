@@ -379,6 +379,7 @@ impl Config {
                 query_timeout: Duration::from_secs(
                     v.parse("QUERY_TIMEOUT", "a whole number of seconds (0 disables)")?,
                 ),
+                count_cache: v.flag("COUNT_CACHE_ENABLED")?,
                 hooks: Hooks::default(),
             },
             http: HttpSettings {

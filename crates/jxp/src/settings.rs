@@ -286,6 +286,12 @@ pub const SETTINGS: &[Setting] = &[
         "Seconds one aggregation, populate or bulk match read may run (0 for no limit).",
     ),
     value(
+        "COUNT_CACHE_ENABLED",
+        "true",
+        QUERIES,
+        "Keep counts (/count, list counts) until a write to their model; with several servers on one PostgreSQL database a count may lag another server's write by its notification.",
+    ),
+    value(
         "CACHE_ENABLED",
         "false",
         CACHE,

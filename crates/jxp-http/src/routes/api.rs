@@ -55,7 +55,7 @@ where
         return Ok(json_bytes(compute.await?, None));
     }
     let key = ResponseCache::key(who, &uri.to_string());
-    // Read before computing: a write that lands meanwhile makes this entry stale at once.
+    // Read before computing: a write that begins meanwhile makes this entry stale at once.
     let generation = state.app.generation(slug);
     let key_header = ResponseCache::key_header(&key);
     let answer = |body: Vec<u8>, state: &'static str| {
@@ -64,6 +64,11 @@ where
             .headers_mut()
             .insert("jxp-cache-key", key_header.clone());
         response
+    };
+    // While a write to the model is under way nothing is used or kept: a miss.
+    let Some(generation) = generation else {
+        cache.missed();
+        return Ok(answer(compute.await?, "miss"));
     };
     if let Some(body) = cache.get(&key, generation) {
         return Ok(answer(body.to_vec(), "hit"));

@@ -16,6 +16,7 @@ mod changes;
 mod connections;
 mod console;
 mod cors;
+mod counts;
 mod crash;
 mod crud;
 mod csv;

@@ -33,6 +33,7 @@ use super::outlet::{
     CloseReason, Outbound, PushError, Responder, SubscribeError, SubscribeOk, SubscribeRequest,
 };
 use super::subs::{ModelSubs, Sub, key_model};
+use crate::app::Generations;
 use crate::error::CoreError;
 use crate::perms::{Access, Right, access};
 use crate::view::check_filter;
@@ -41,6 +42,9 @@ use conn::{AuthState, ConnState};
 
 struct State {
     schema: Arc<Schema>,
+    /// Moved on for each change before its events go out, so that a client that has an
+    /// event and asks again is not answered from a cache older than it.
+    generations: Arc<Generations>,
     store: Arc<dyn Store>,
     settings: RealtimeSettings,
     /// Its own command channel, for replays loaded off the task to report back. Weak, so the
@@ -62,6 +66,7 @@ pub(crate) fn spawn_hub(
     schema: Arc<Schema>,
     store: Arc<dyn Store>,
     settings: RealtimeSettings,
+    generations: Arc<Generations>,
 ) -> Hub {
     let shards = (0..settings.shards.max(1))
         .map(|_| {
@@ -71,6 +76,7 @@ pub(crate) fn spawn_hub(
             let changes = store.subscribe();
             let state = State {
                 schema: schema.clone(),
+                generations: generations.clone(),
                 store: store.clone(),
                 settings: settings.clone(),
                 cmds: tx.downgrade(),
@@ -110,9 +116,15 @@ async fn run(
             change = changes.recv() => match change {
                 // With more changes waiting, the connections' own tasks write this one, in
                 // parallel and batched; otherwise the hub writes it at once.
-                Ok(change) => state.on_change(&change, !changes.is_empty()).await,
+                Ok(change) => {
+                    state.generations.bump(&change.model);
+                    state.on_change(&change, !changes.is_empty()).await;
+                }
                 Err(RecvError::Lagged(missed)) => {
                     tracing::warn!(missed, "realtime hub fell behind the change stream; recovering from the change log");
+                    for model in state.schema.models.keys() {
+                        state.generations.bump(model);
+                    }
                     state.recover().await;
                 }
                 Err(RecvError::Closed) => break,

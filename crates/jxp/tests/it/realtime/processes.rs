@@ -292,6 +292,41 @@ async fn caches_follow_writes_made_by_another_process() {
     assert_eq!(get(b.base.clone(), new).await.0, StatusCode::OK);
 }
 
+/// `/count/item` on `base` as the admin.
+async fn count_items(client: &reqwest::Client, base: &str) -> u64 {
+    let resp = client
+        .get(format!("{base}/count/item"))
+        .header("authorization", basic_header(EMAIL, PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    resp.json::<Value>().await.unwrap()["count"]
+        .as_u64()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_count_is_current_once_another_processs_write_reaches_the_feed() {
+    let Some((dir, url)) = setup().await else {
+        return;
+    };
+    let a = spawn(dir.path(), &url, "a").await;
+    let b = spawn(dir.path(), &url, "b").await;
+    make_admin(&a).await;
+    let mut on_b = subscriber(&b.base, json!({"model": "item"})).await;
+    let client = reqwest::Client::new();
+    for i in 1..=20 {
+        // Asked twice, so B keeps it.
+        assert_eq!(count_items(&client, &b.base).await, i - 1);
+        assert_eq!(count_items(&client, &b.base).await, i - 1);
+        create(&client, &a.base, &format!("c{i}")).await.unwrap();
+        // A client that has the event and counts again gets the new count at once.
+        assert_eq!(seqs(&mut on_b, 1).await, vec![i]);
+        assert_eq!(count_items(&client, &b.base).await, i, "after event {i}");
+    }
+}
+
 /// A login through `base`; answers its access token.
 async fn login_token(client: &reqwest::Client, base: &str) -> String {
     let resp = client
