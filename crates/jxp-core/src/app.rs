@@ -202,8 +202,8 @@ pub(crate) struct Inner {
 /// about a model: `begun` before the store is asked to write, `done` once it has answered.
 /// An answer is filed under the generation [`Generations::snapshot`] gave before it was read,
 /// and only when no write was under way then (the answer might or might not hold such a
-/// write); it holds while [`Generations::current`] is still that generation. So a cached
-/// answer is never older than a write that has begun, even before the write commits.
+/// write); it holds while a later snapshot gives the same generation. So a cached answer is
+/// never older than a write that has begun, even before the write commits.
 pub(crate) struct Generations(std::collections::HashMap<String, Counters>);
 
 #[derive(Default)]

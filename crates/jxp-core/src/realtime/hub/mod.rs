@@ -42,8 +42,9 @@ use conn::{AuthState, ConnState};
 
 struct State {
     schema: Arc<Schema>,
-    /// Moved on for each change before its events go out, so that a client that has an
-    /// event and asks again is not answered from a cache older than it.
+    /// Moved on for each change of a model this shard has subscriptions to, before its events
+    /// go out, so that a client that has an event and asks again is not answered from a cache
+    /// older than it.
     generations: Arc<Generations>,
     store: Arc<dyn Store>,
     settings: RealtimeSettings,
@@ -117,7 +118,11 @@ async fn run(
                 // With more changes waiting, the connections' own tasks write this one, in
                 // parallel and batched; otherwise the hub writes it at once.
                 Ok(change) => {
-                    state.generations.bump(&change.model);
+                    // Only where an event may go out: a shard with no subscription to the
+                    // model leaves the shared counters alone.
+                    if state.subs.contains_key(&change.model) {
+                        state.generations.bump(&change.model);
+                    }
                     state.on_change(&change, !changes.is_empty()).await;
                 }
                 Err(RecvError::Lagged(missed)) => {
