@@ -13,13 +13,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::client::{QUIET, WsClient};
-use super::processes::{EMAIL, PASSWORD, create, make_admin};
+use super::processes::{EMAIL, PASSWORD, count, create, make_admin};
 use super::support::{ITEM, PARENT, seq};
-use crate::harness::{basic_header, spawn, test_postgres};
+use crate::harness::{spawn, test_postgres};
 
 /// PostgreSQL's server binaries, found as `scripts/test.sh` finds them: on `PATH`, or where
 /// Debian puts them (newest version first).
@@ -261,19 +260,6 @@ impl Writers {
     }
 }
 
-/// How many items the server holds.
-async fn count(base: &str) -> usize {
-    let resp = reqwest::Client::new()
-        .get(format!("{base}/count/item"))
-        .header("authorization", basic_header(EMAIL, PASSWORD))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
-    let body: Value = resp.json().await.unwrap();
-    usize::try_from(body["count"].as_u64().unwrap()).unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_postgres_restart_under_load_loses_and_repeats_no_event() {
     if test_postgres().is_none() {
@@ -319,7 +305,7 @@ async fn a_postgres_restart_under_load_loses_and_repeats_no_event() {
 
     // A write may have committed without its answer arriving: the store's count says how
     // many events there are in all.
-    let total = count(&a.base).await;
+    let total = usize::try_from(count(&a.base).await).unwrap();
     assert!(
         total >= acked.len(),
         "{total} stored < {} acknowledged",

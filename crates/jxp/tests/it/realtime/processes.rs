@@ -31,6 +31,16 @@ async fn setup() -> Option<(tempfile::TempDir, String)> {
     Some((dir, url))
 }
 
+/// Two processes, `a` and `b`, on one fresh database, the first admin made through `a`; with
+/// the directory they serve and the database's URL.
+async fn two_processes() -> Option<(tempfile::TempDir, String, Proc, Proc)> {
+    let (dir, url) = setup().await?;
+    let a = spawn(dir.path(), &url, "a").await;
+    let b = spawn(dir.path(), &url, "b").await;
+    make_admin(&a).await;
+    Some((dir, url, a, b))
+}
+
 pub(super) async fn make_admin(p: &Proc) {
     let resp = reqwest::Client::new()
         .post(format!("{}/setup", p.base))
@@ -102,12 +112,9 @@ async fn load(bases: &[&str], tasks: usize, each: usize) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscriber_on_one_process_sees_every_write_of_both_in_seq_order() {
-    let Some((dir, url)) = setup().await else {
+    let Some((_dir, url, a, b)) = two_processes().await else {
         return;
     };
-    let a = spawn(dir.path(), &url, "a").await;
-    let b = spawn(dir.path(), &url, "b").await;
-    make_admin(&a).await;
     let mut on_b = subscriber(&b.base, json!({"model": "item"})).await;
 
     // Writes through A reach B's subscriber, in order.
@@ -151,12 +158,9 @@ async fn a_subscriber_on_one_process_sees_every_write_of_both_in_seq_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_a_process_mid_load_loses_no_acknowledged_write() {
-    let Some((dir, url)) = setup().await else {
+    let Some((_dir, _, mut a, b)) = two_processes().await else {
         return;
     };
-    let mut a = spawn(dir.path(), &url, "a").await;
-    let b = spawn(dir.path(), &url, "b").await;
-    make_admin(&a).await;
     let mut on_b = subscriber(&b.base, json!({"model": "item"})).await;
 
     // Writers on A until it dies; every write A acknowledged is counted.
@@ -292,38 +296,34 @@ async fn caches_follow_writes_made_by_another_process() {
     assert_eq!(get(b.base.clone(), new).await.0, StatusCode::OK);
 }
 
-/// `/count/item` on `base` as the admin.
-async fn count_items(client: &reqwest::Client, base: &str) -> u64 {
-    let resp = client
+/// How many items the server at `base` holds, as the admin counts them.
+pub(super) async fn count(base: &str) -> u64 {
+    let resp = reqwest::Client::new()
         .get(format!("{base}/count/item"))
         .header("authorization", basic_header(EMAIL, PASSWORD))
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
-    resp.json::<Value>().await.unwrap()["count"]
-        .as_u64()
-        .unwrap()
+    let body: Value = resp.json().await.unwrap();
+    body["count"].as_u64().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kept_count_is_current_once_another_processs_write_reaches_the_feed() {
-    let Some((dir, url)) = setup().await else {
+    let Some((_dir, _, a, b)) = two_processes().await else {
         return;
     };
-    let a = spawn(dir.path(), &url, "a").await;
-    let b = spawn(dir.path(), &url, "b").await;
-    make_admin(&a).await;
     let mut on_b = subscriber(&b.base, json!({"model": "item"})).await;
     let client = reqwest::Client::new();
     for i in 1..=20 {
         // Asked twice, so B keeps it.
-        assert_eq!(count_items(&client, &b.base).await, i - 1);
-        assert_eq!(count_items(&client, &b.base).await, i - 1);
+        assert_eq!(count(&b.base).await, i - 1);
+        assert_eq!(count(&b.base).await, i - 1);
         create(&client, &a.base, &format!("c{i}")).await.unwrap();
         // A client that has the event and counts again gets the new count at once.
         assert_eq!(seqs(&mut on_b, 1).await, vec![i]);
-        assert_eq!(count_items(&client, &b.base).await, i, "after event {i}");
+        assert_eq!(count(&b.base).await, i, "after event {i}");
     }
 }
 
@@ -353,12 +353,9 @@ async fn read_status(client: &reqwest::Client, base: &str, token: &str) -> Statu
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_logout_on_one_process_ends_that_login_on_another_at_once() {
-    let Some((dir, url)) = setup().await else {
+    let Some((_dir, _, a, b)) = two_processes().await else {
         return;
     };
-    let a = spawn(dir.path(), &url, "a").await;
-    let b = spawn(dir.path(), &url, "b").await;
-    make_admin(&a).await;
     let client = reqwest::Client::new();
     let ended = login_token(&client, &a.base).await;
     let kept = login_token(&client, &a.base).await;
