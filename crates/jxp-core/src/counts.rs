@@ -6,7 +6,8 @@
 //! store's stream of changes, by another, makes all of its counts stale at once.
 //!
 //! A count is keyed by the filter the store is given, after permissions and hooks have had
-//! their say, so callers who see different documents never share one. Filters are kept
+//! their say (and by its full-text search, if any), so callers who see different documents
+//! never share one. Filters are kept
 //! whole: a filter whose values are large is not kept, and the cache starts over once it
 //! holds [`MAX_COUNTS`].
 
@@ -14,7 +15,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use jxp_model::sync::lock;
-use jxp_query::{Cond, Filter};
+use jxp_query::{Cond, Filter, Find};
+use jxp_store::StoreError;
 use serde_json::Value;
 
 use crate::App;
@@ -25,10 +27,11 @@ const MAX_COUNTS: usize = 1024;
 /// The largest filter kept, in bytes of paths and values, roughly.
 const MAX_FILTER_BYTES: usize = 4096;
 
-/// One model's counts, all of one generation.
+/// One model's counts, all of one generation: by the full-text search they are counted
+/// with (none for most), then by filter.
 struct ModelCounts {
     generation: u64,
-    counts: HashMap<Filter, u64>,
+    counts: HashMap<Option<String>, HashMap<Filter, u64>>,
 }
 
 #[derive(Default)]
@@ -37,24 +40,38 @@ pub(crate) struct Counts {
 }
 
 impl Counts {
-    /// The count of `filter` on `model` kept under `generation`, if any.
-    fn get(&self, model: &str, filter: &Filter, generation: u64) -> Option<u64> {
+    /// The count of `filter` (with the full-text search `text`) on `model` kept under
+    /// `generation`, if any.
+    fn get(
+        &self,
+        model: &str,
+        text: &Option<String>,
+        filter: &Filter,
+        generation: u64,
+    ) -> Option<u64> {
         let models = lock(&self.models);
         let kept = models.get(model)?;
         if kept.generation != generation {
             return None;
         }
-        kept.counts.get(filter).copied()
+        kept.counts.get(text)?.get(filter).copied()
     }
 
-    /// Keeps `count` of `filter` on `model`, read under `generation`. A count of an older
-    /// generation than the model's newest kept one is dropped; a newer one drops theirs.
-    fn put(&self, model: &str, filter: Filter, generation: u64, count: u64) {
-        if filter_bytes(&filter) > MAX_FILTER_BYTES {
+    /// Keeps `count` of `filter` (with `text`) on `model`, read under `generation`. A count
+    /// of an older generation than the model's newest kept one is dropped; a newer one drops
+    /// theirs.
+    fn put(&self, model: &str, text: &Option<String>, filter: Filter, generation: u64, count: u64) {
+        let size = filter_bytes(&filter) + text.as_ref().map_or(0, String::len);
+        if size > MAX_FILTER_BYTES {
             return;
         }
         let mut models = lock(&self.models);
-        if models.values().map(|m| m.counts.len()).sum::<usize>() >= MAX_COUNTS {
+        let held: usize = models
+            .values()
+            .flat_map(|m| m.counts.values())
+            .map(HashMap::len)
+            .sum();
+        if held >= MAX_COUNTS {
             models.clear();
         }
         let kept = models
@@ -70,7 +87,10 @@ impl Counts {
             kept.generation = generation;
             kept.counts.clear();
         }
-        kept.counts.insert(filter, count);
+        kept.counts
+            .entry(text.clone())
+            .or_default()
+            .insert(filter, count);
     }
 }
 
@@ -82,17 +102,40 @@ impl App {
         model: &str,
         filter: &Filter,
     ) -> Result<u64, CoreError> {
+        let count = self.inner.store.count(model, filter);
+        self.kept(model, &None, filter, count).await
+    }
+
+    /// How many stored documents of `model` `find` selects, paging aside (its filter and its
+    /// full-text search), kept as [`App::stored_count`] keeps counts.
+    pub(crate) async fn stored_find_count(
+        &self,
+        model: &str,
+        find: &Find,
+    ) -> Result<u64, CoreError> {
+        let count = self.inner.store.count_find(model, find);
+        self.kept(model, &find.text, &find.filter, count).await
+    }
+
+    /// The kept count of `filter` with `text`, else what `count` answers, kept.
+    async fn kept(
+        &self,
+        model: &str,
+        text: &Option<String>,
+        filter: &Filter,
+        count: impl Future<Output = Result<u64, StoreError>>,
+    ) -> Result<u64, CoreError> {
         let counts = &self.inner.counts;
         // Taken before the store is asked: a write that begins meanwhile moves it on.
         let generation = self.inner.generations.snapshot(model);
         let Some(generation) = generation.filter(|_| self.inner.settings.count_cache) else {
-            return Ok(self.inner.store.count(model, filter).await?);
+            return Ok(count.await?);
         };
-        if let Some(n) = counts.get(model, filter, generation) {
+        if let Some(n) = counts.get(model, text, filter, generation) {
             return Ok(n);
         }
-        let n = self.inner.store.count(model, filter).await?;
-        counts.put(model, filter.clone(), generation, n);
+        let n = count.await?;
+        counts.put(model, text, filter.clone(), generation, n);
         Ok(n)
     }
 }
@@ -146,15 +189,30 @@ mod tests {
     fn a_count_is_used_under_its_own_generation_only() {
         let counts = Counts::default();
         let cat = eq("cat", json!("c1"));
-        counts.put("m", cat.clone(), 4, 17);
-        assert_eq!(counts.get("m", &cat, 4), Some(17));
-        assert_eq!(counts.get("m", &cat, 5), None);
-        assert_eq!(counts.get("other", &cat, 4), None);
-        assert_eq!(counts.get("m", &eq("cat", json!("c2")), 4), None);
+        counts.put("m", &None, cat.clone(), 4, 17);
+        assert_eq!(counts.get("m", &None, &cat, 4), Some(17));
+        assert_eq!(counts.get("m", &None, &cat, 5), None);
+        assert_eq!(counts.get("other", &None, &cat, 4), None);
+        assert_eq!(counts.get("m", &None, &eq("cat", json!("c2")), 4), None);
         // Equal filters built apart find the same count; a number is not its string.
-        assert_eq!(counts.get("m", &eq("cat", json!("c1")), 4), Some(17));
-        counts.put("m", eq("n", json!(1)), 4, 3);
-        assert_eq!(counts.get("m", &eq("n", json!("1")), 4), None);
+        assert_eq!(counts.get("m", &None, &eq("cat", json!("c1")), 4), Some(17));
+        counts.put("m", &None, eq("n", json!(1)), 4, 3);
+        assert_eq!(counts.get("m", &None, &eq("n", json!("1")), 4), None);
+    }
+
+    #[test]
+    fn a_full_text_search_is_part_of_the_key() {
+        let counts = Counts::default();
+        let all = Filter::All;
+        let kubla = Some("kubla".to_owned());
+        counts.put("m", &None, all.clone(), 0, 9);
+        counts.put("m", &kubla, all.clone(), 0, 2);
+        assert_eq!(counts.get("m", &None, &all, 0), Some(9));
+        assert_eq!(counts.get("m", &kubla, &all, 0), Some(2));
+        assert_eq!(counts.get("m", &Some("khan".to_owned()), &all, 0), None);
+        let long = Some("x".repeat(MAX_FILTER_BYTES + 1));
+        counts.put("m", &long, all.clone(), 0, 1);
+        assert_eq!(counts.get("m", &long, &all, 0), None);
     }
 
     #[test]
@@ -162,28 +220,31 @@ mod tests {
         let counts = Counts::default();
         let a = eq("cat", json!("a"));
         let b = eq("cat", json!("b"));
-        counts.put("m", a.clone(), 1, 10);
-        counts.put("m", b.clone(), 2, 20);
-        assert_eq!(counts.get("m", &a, 1), None);
-        assert_eq!(counts.get("m", &b, 2), Some(20));
+        counts.put("m", &None, a.clone(), 1, 10);
+        counts.put("m", &None, b.clone(), 2, 20);
+        assert_eq!(counts.get("m", &None, &a, 1), None);
+        assert_eq!(counts.get("m", &None, &b, 2), Some(20));
         // A reader that took its generation before the last write files nothing.
-        counts.put("m", a.clone(), 1, 10);
-        assert_eq!(counts.get("m", &a, 1), None);
-        assert_eq!(counts.get("m", &a, 2), None);
+        counts.put("m", &None, a.clone(), 1, 10);
+        assert_eq!(counts.get("m", &None, &a, 1), None);
+        assert_eq!(counts.get("m", &None, &a, 2), None);
     }
 
     #[test]
     fn large_filters_are_not_kept_and_the_cache_starts_over_when_full() {
         let counts = Counts::default();
         let big = eq("title", Value::String("x".repeat(MAX_FILTER_BYTES)));
-        counts.put("m", big.clone(), 0, 1);
-        assert_eq!(counts.get("m", &big, 0), None);
+        counts.put("m", &None, big.clone(), 0, 1);
+        assert_eq!(counts.get("m", &None, &big, 0), None);
         for i in 0..MAX_COUNTS {
-            counts.put("m", eq("n", json!(i)), 0, 1);
+            counts.put("m", &None, eq("n", json!(i)), 0, 1);
         }
-        assert_eq!(counts.get("m", &eq("n", json!(0)), 0), Some(1));
-        counts.put("m", eq("n", json!(MAX_COUNTS)), 0, 2);
-        assert_eq!(counts.get("m", &eq("n", json!(0)), 0), None);
-        assert_eq!(counts.get("m", &eq("n", json!(MAX_COUNTS)), 0), Some(2));
+        assert_eq!(counts.get("m", &None, &eq("n", json!(0)), 0), Some(1));
+        counts.put("m", &None, eq("n", json!(MAX_COUNTS)), 0, 2);
+        assert_eq!(counts.get("m", &None, &eq("n", json!(0)), 0), None);
+        assert_eq!(
+            counts.get("m", &None, &eq("n", json!(MAX_COUNTS)), 0),
+            Some(2)
+        );
     }
 }

@@ -168,7 +168,7 @@ impl App {
         }
         if want_count {
             let count = if find.text.is_some() {
-                self.inner.store.count_find(slug, &find).await?
+                self.stored_find_count(slug, &find).await?
             } else {
                 self.stored_count(slug, &filter).await?
             };
@@ -227,7 +227,7 @@ impl App {
             )));
         }
         let find = page_find(filter, params, None);
-        Ok(self.store().count_find(slug, &find).await?)
+        self.stored_find_count(slug, &find).await
     }
 }
 

@@ -1,7 +1,7 @@
 //! Counts kept between writes (`COUNT_CACHE_ENABLED`, on by default). Every count here is
 //! asked twice, so the second answer is the kept one: across writes of every kind (create,
-//! update, delete, bulk), `/count`, a list's `count` and a lone `$count` stay what the
-//! documents are, and callers who see different documents never share a count. With the
+//! update, delete, bulk), `/count` (with or without a full-text search), a list's `count` and
+//! a lone `$count` stay what the documents are, and callers who see different documents never share a count. With the
 //! cache off the answers are the same.
 
 use reqwest::{Method, StatusCode};
@@ -15,6 +15,7 @@ name = "Box"
 [fields]
 cat = { type = "String", index = true }
 n = "Number"
+title = { type = "String", index = "text" }
 [perms]
 admin = "crud"
 owner = "crud"
@@ -121,6 +122,30 @@ async fn counts_follow_writes(env: &[(&str, &str)]) {
         assert_eq!(counted["data"], json!([{"n": 7}]));
     }
     assert_eq!(counts(&w).await, [7, 4, 1, 0, 7], "after the last create");
+
+    // Counts of a full-text search, and a search's list count, follow writes too.
+    let kubla = "?search=kubla";
+    assert_eq!(count(&w, &w.admin, kubla).await, 0);
+    let poem = create_as(
+        &w.s,
+        &w.alice,
+        "box",
+        json!({"cat": "a", "title": "In Xanadu did Kubla Khan"}),
+    )
+    .await;
+    assert_eq!(count(&w, &w.admin, kubla).await, 1);
+    assert_eq!(count(&w, &w.bob, kubla).await, 0, "Alice's document");
+    update_as(
+        &w.s,
+        &w.admin,
+        "box",
+        &poem,
+        json!({"title": "A stately pleasure-dome"}),
+    )
+    .await;
+    assert_eq!(count(&w, &w.admin, kubla).await, 0, "after an update");
+    let (_, page) = get(&w.s, "/api/box?search=stately&page=1", &w.admin.basic()).await;
+    assert_eq!(page["count"], 1, "{page}");
 }
 
 #[tokio::test]
