@@ -7,12 +7,12 @@
 //!
 //! A count is keyed by the filter the store is given, after permissions and hooks have had
 //! their say (and by its full-text search, if any), so callers who see different documents
-//! never share one. Filters are kept
-//! whole: a filter whose values are large is not kept, and the cache starts over once it
-//! holds [`MAX_COUNTS`].
+//! never share one. Filters are kept whole: a filter whose values are large is not kept, and
+//! the cache starts over once it holds [`MAX_COUNTS`]. After a write, the callers who ask for
+//! the same count at once wait for one reading of it rather than each reading it.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use jxp_model::sync::lock;
 use jxp_query::{Cond, Filter, Find};
@@ -27,11 +27,15 @@ const MAX_COUNTS: usize = 1024;
 /// The largest filter kept, in bytes of paths and values, roughly.
 const MAX_FILTER_BYTES: usize = 4096;
 
+/// A count being read or read: callers who ask for it at once share one reading (the first
+/// reads, the others wait for its answer; if it fails or is dropped, the next one reads).
+type Cell = Arc<tokio::sync::OnceCell<u64>>;
+
 /// One model's counts, all of one generation: by the full-text search they are counted
 /// with (none for most), then by filter.
 struct ModelCounts {
     generation: u64,
-    counts: HashMap<Option<String>, HashMap<Filter, u64>>,
+    counts: HashMap<Option<String>, HashMap<Filter, Cell>>,
 }
 
 #[derive(Default)]
@@ -39,33 +43,39 @@ pub(crate) struct Counts {
     models: Mutex<HashMap<String, ModelCounts>>,
 }
 
-impl Counts {
-    /// The count of `filter` (with the full-text search `text`) on `model` kept under
-    /// `generation`, if any.
-    fn get(
-        &self,
-        model: &str,
-        text: &Option<String>,
-        filter: &Filter,
-        generation: u64,
-    ) -> Option<u64> {
-        let models = lock(&self.models);
-        let kept = models.get(model)?;
-        if kept.generation != generation {
-            return None;
-        }
-        kept.counts.get(text)?.get(filter).copied()
-    }
+/// What the cache has for a count.
+enum Kept {
+    /// The count, read under the asked generation.
+    Count(u64),
+    /// Where the count goes once read: empty, or being read by another caller.
+    Cell(Cell),
+    /// Nothing is kept for it: the filter is too large, or the generation asked for is older
+    /// than the model's newest kept one.
+    Not,
+}
 
-    /// Keeps `count` of `filter` (with `text`) on `model`, read under `generation`. A count
-    /// of an older generation than the model's newest kept one is dropped; a newer one drops
-    /// theirs.
-    fn put(&self, model: &str, text: &Option<String>, filter: Filter, generation: u64, count: u64) {
-        let size = filter_bytes(&filter) + text.as_ref().map_or(0, String::len);
-        if size > MAX_FILTER_BYTES {
-            return;
-        }
+impl Counts {
+    /// The count of `filter` (with the full-text search `text`) on `model` under
+    /// `generation`, or the cell it goes in, made where there is none. A newer generation
+    /// drops the model's kept counts.
+    fn lookup(&self, model: &str, text: &Option<String>, filter: &Filter, generation: u64) -> Kept {
         let mut models = lock(&self.models);
+        if let Some(kept) = models.get(model) {
+            if generation < kept.generation {
+                return Kept::Not;
+            }
+            if generation == kept.generation
+                && let Some(cell) = kept.counts.get(text).and_then(|by| by.get(filter))
+            {
+                return match cell.get() {
+                    Some(n) => Kept::Count(*n),
+                    None => Kept::Cell(Arc::clone(cell)),
+                };
+            }
+        }
+        if filter_bytes(filter) + text.as_ref().map_or(0, String::len) > MAX_FILTER_BYTES {
+            return Kept::Not;
+        }
         let held: usize = models
             .values()
             .flat_map(|m| m.counts.values())
@@ -80,17 +90,16 @@ impl Counts {
                 generation,
                 counts: HashMap::new(),
             });
-        if generation < kept.generation {
-            return;
-        }
         if generation > kept.generation {
             kept.generation = generation;
             kept.counts.clear();
         }
+        let cell = Cell::default();
         kept.counts
             .entry(text.clone())
             .or_default()
-            .insert(filter, count);
+            .insert(filter.clone(), Arc::clone(&cell));
+        Kept::Cell(cell)
     }
 }
 
@@ -117,7 +126,8 @@ impl App {
         self.kept(model, &find.text, &find.filter, count).await
     }
 
-    /// The kept count of `filter` with `text`, else what `count` answers, kept.
+    /// The kept count of `filter` with `text`, else what `count` answers, kept; callers who
+    /// ask for the same count at once wait for one reading.
     async fn kept(
         &self,
         model: &str,
@@ -125,18 +135,16 @@ impl App {
         filter: &Filter,
         count: impl Future<Output = Result<u64, StoreError>>,
     ) -> Result<u64, CoreError> {
-        let counts = &self.inner.counts;
         // Taken before the store is asked: a write that begins meanwhile moves it on.
         let generation = self.inner.generations.snapshot(model);
         let Some(generation) = generation.filter(|_| self.inner.settings.count_cache) else {
             return Ok(count.await?);
         };
-        if let Some(n) = counts.get(model, text, filter, generation) {
-            return Ok(n);
+        match self.inner.counts.lookup(model, text, filter, generation) {
+            Kept::Count(n) => Ok(n),
+            Kept::Cell(cell) => Ok(*cell.get_or_try_init(|| count).await?),
+            Kept::Not => Ok(count.await?),
         }
-        let n = count.await?;
-        counts.put(model, text, filter.clone(), generation, n);
-        Ok(n)
     }
 }
 
@@ -185,19 +193,56 @@ mod tests {
         })
     }
 
+    /// Reads the count of `filter` at `generation` as `n` when there is none: what the cache
+    /// had, if anything.
+    fn read(
+        counts: &Counts,
+        text: &Option<String>,
+        filter: &Filter,
+        generation: u64,
+        n: u64,
+    ) -> Option<u64> {
+        match counts.lookup("m", text, filter, generation) {
+            Kept::Count(kept) => Some(kept),
+            Kept::Cell(cell) => {
+                let _ = cell.set(n);
+                None
+            }
+            Kept::Not => None,
+        }
+    }
+
     #[test]
     fn a_count_is_used_under_its_own_generation_only() {
         let counts = Counts::default();
         let cat = eq("cat", json!("c1"));
-        counts.put("m", &None, cat.clone(), 4, 17);
-        assert_eq!(counts.get("m", &None, &cat, 4), Some(17));
-        assert_eq!(counts.get("m", &None, &cat, 5), None);
-        assert_eq!(counts.get("other", &None, &cat, 4), None);
-        assert_eq!(counts.get("m", &None, &eq("cat", json!("c2")), 4), None);
+        assert_eq!(read(&counts, &None, &cat, 4, 17), None);
+        assert_eq!(read(&counts, &None, &cat, 4, 0), Some(17));
+        assert_eq!(read(&counts, &None, &eq("cat", json!("c2")), 4, 3), None);
         // Equal filters built apart find the same count; a number is not its string.
-        assert_eq!(counts.get("m", &None, &eq("cat", json!("c1")), 4), Some(17));
-        counts.put("m", &None, eq("n", json!(1)), 4, 3);
-        assert_eq!(counts.get("m", &None, &eq("n", json!("1")), 4), None);
+        assert_eq!(
+            read(&counts, &None, &eq("cat", json!("c1")), 4, 0),
+            Some(17)
+        );
+        assert_eq!(read(&counts, &None, &eq("n", json!(1)), 4, 3), None);
+        assert_eq!(read(&counts, &None, &eq("n", json!("1")), 4, 5), None);
+        assert!(matches!(
+            counts.lookup("other", &None, &cat, 4),
+            Kept::Cell(_)
+        ));
+        // A newer generation finds nothing of the older one's.
+        assert_eq!(read(&counts, &None, &cat, 5, 18), None);
+        assert_eq!(read(&counts, &None, &cat, 5, 0), Some(18));
+    }
+
+    #[test]
+    fn an_older_generation_than_the_newest_kept_is_not_kept() {
+        let counts = Counts::default();
+        let a = eq("cat", json!("a"));
+        assert_eq!(read(&counts, &None, &a, 2, 20), None);
+        // A reader that took its generation before the last write files nothing.
+        assert!(matches!(counts.lookup("m", &None, &a, 1), Kept::Not));
+        assert_eq!(read(&counts, &None, &a, 2, 0), Some(20));
     }
 
     #[test]
@@ -205,46 +250,78 @@ mod tests {
         let counts = Counts::default();
         let all = Filter::All;
         let kubla = Some("kubla".to_owned());
-        counts.put("m", &None, all.clone(), 0, 9);
-        counts.put("m", &kubla, all.clone(), 0, 2);
-        assert_eq!(counts.get("m", &None, &all, 0), Some(9));
-        assert_eq!(counts.get("m", &kubla, &all, 0), Some(2));
-        assert_eq!(counts.get("m", &Some("khan".to_owned()), &all, 0), None);
+        read(&counts, &None, &all, 0, 9);
+        read(&counts, &kubla, &all, 0, 2);
+        assert_eq!(read(&counts, &None, &all, 0, 0), Some(9));
+        assert_eq!(read(&counts, &kubla, &all, 0, 0), Some(2));
+        assert_eq!(read(&counts, &Some("khan".to_owned()), &all, 0, 1), None);
         let long = Some("x".repeat(MAX_FILTER_BYTES + 1));
-        counts.put("m", &long, all.clone(), 0, 1);
-        assert_eq!(counts.get("m", &long, &all, 0), None);
-    }
-
-    #[test]
-    fn a_newer_generation_replaces_the_counts_and_an_older_one_is_dropped() {
-        let counts = Counts::default();
-        let a = eq("cat", json!("a"));
-        let b = eq("cat", json!("b"));
-        counts.put("m", &None, a.clone(), 1, 10);
-        counts.put("m", &None, b.clone(), 2, 20);
-        assert_eq!(counts.get("m", &None, &a, 1), None);
-        assert_eq!(counts.get("m", &None, &b, 2), Some(20));
-        // A reader that took its generation before the last write files nothing.
-        counts.put("m", &None, a.clone(), 1, 10);
-        assert_eq!(counts.get("m", &None, &a, 1), None);
-        assert_eq!(counts.get("m", &None, &a, 2), None);
+        assert!(matches!(counts.lookup("m", &long, &all, 0), Kept::Not));
     }
 
     #[test]
     fn large_filters_are_not_kept_and_the_cache_starts_over_when_full() {
         let counts = Counts::default();
         let big = eq("title", Value::String("x".repeat(MAX_FILTER_BYTES)));
-        counts.put("m", &None, big.clone(), 0, 1);
-        assert_eq!(counts.get("m", &None, &big, 0), None);
+        assert!(matches!(counts.lookup("m", &None, &big, 0), Kept::Not));
         for i in 0..MAX_COUNTS {
-            counts.put("m", &None, eq("n", json!(i)), 0, 1);
+            read(&counts, &None, &eq("n", json!(i)), 0, 1);
         }
-        assert_eq!(counts.get("m", &None, &eq("n", json!(0)), 0), Some(1));
-        counts.put("m", &None, eq("n", json!(MAX_COUNTS)), 0, 2);
-        assert_eq!(counts.get("m", &None, &eq("n", json!(0)), 0), None);
+        assert_eq!(read(&counts, &None, &eq("n", json!(0)), 0, 0), Some(1));
+        read(&counts, &None, &eq("n", json!(MAX_COUNTS)), 0, 2);
         assert_eq!(
-            counts.get("m", &None, &eq("n", json!(MAX_COUNTS)), 0),
+            read(&counts, &None, &eq("n", json!(MAX_COUNTS)), 0, 0),
             Some(2)
         );
+        assert_eq!(read(&counts, &None, &eq("n", json!(0)), 0, 3), None);
+    }
+
+    #[tokio::test]
+    async fn callers_who_ask_at_once_share_one_reading_and_a_failed_one_is_read_again() {
+        let counts = Counts::default();
+        let cat = eq("cat", json!("c1"));
+        let readings = std::sync::atomic::AtomicUsize::new(0);
+        let (gate, opened) = tokio::sync::oneshot::channel::<()>();
+        let ask = || async {
+            let Kept::Cell(cell) = counts.lookup("m", &None, &cat, 0) else {
+                panic!("a cell");
+            };
+            cell.get_or_try_init(|| async {
+                readings.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Ok::<_, ()>(7)
+            })
+            .await
+            .copied()
+        };
+        // The first reading waits at the gate while the second caller asks.
+        let first = async {
+            let Kept::Cell(cell) = counts.lookup("m", &None, &cat, 0) else {
+                panic!("a cell");
+            };
+            cell.get_or_try_init(|| async {
+                readings.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let _ = opened.await;
+                Ok::<_, ()>(5)
+            })
+            .await
+            .copied()
+        };
+        let second = async {
+            tokio::task::yield_now().await;
+            let _ = gate.send(());
+            ask().await
+        };
+        assert_eq!(tokio::join!(first, second), (Ok(5), Ok(5)));
+        assert_eq!(readings.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(read(&counts, &None, &cat, 0, 0), Some(5));
+
+        // A reading that fails keeps nothing: the next caller reads.
+        let other = eq("cat", json!("c2"));
+        let Kept::Cell(cell) = counts.lookup("m", &None, &other, 0) else {
+            panic!("a cell");
+        };
+        assert_eq!(cell.get_or_try_init(|| async { Err(()) }).await, Err(()));
+        assert_eq!(read(&counts, &None, &other, 0, 9), None);
+        assert_eq!(read(&counts, &None, &other, 0, 0), Some(9));
     }
 }
