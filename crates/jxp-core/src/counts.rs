@@ -104,6 +104,12 @@ impl Counts {
 }
 
 impl App {
+    /// Forgets every kept count (an admin's `/cache/clear`): after a change made in the
+    /// database past jxp, which no write of jxp's announces.
+    pub fn forget_counts(&self) {
+        lock(&self.inner.counts.models).clear();
+    }
+
     /// How many stored documents of `model` match `filter`: the kept count while no write to
     /// the model has begun since it was read, else the store's, kept for next time.
     pub(crate) async fn stored_count(

@@ -1,4 +1,5 @@
-//! `/cache/stats` and `/cache/clear`: the response cache, for admins only.
+//! `/cache/stats` and `/cache/clear`: the response cache (and, for `clear`, the kept counts),
+//! for admins only.
 
 use axum::Json;
 use axum::extract::State;
@@ -39,5 +40,6 @@ pub(crate) async fn clear(
 ) -> Result<Json<Value>, ApiError> {
     admin_only(&who)?;
     state.cache.clear();
+    state.app.forget_counts();
     Ok(Json(json!({ "status": "ok", "message": "cache cleared" })))
 }

@@ -7,7 +7,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::harness::{Account, World, call_ok, create_as, delete_as, get, update_as};
+use crate::harness::{Account, World, call_ok, create_as, delete_as, exec_sql, get, update_as};
 
 /// Users create; owners read and write their own; admins see everything and bulk-write.
 const BOX: &str = r#"
@@ -216,4 +216,23 @@ async fn counts_asked_during_concurrent_writes_end_true() {
         ],
         [100, 50, 50]
     );
+}
+
+/// A change made in the database past jxp announces nothing, so kept counts do not see it
+/// until an admin clears the caches: `/cache/clear` forgets them too.
+#[tokio::test]
+async fn cache_clear_forgets_kept_counts() {
+    let w = World::start(&[("box", BOX)], &[], ["alice", "bob"]).await;
+    for _ in 0..3 {
+        create(&w, &w.admin, "a").await;
+    }
+    assert_eq!(count(&w, &w.admin, "?filter[cat]=a").await, 3);
+    exec_sql(
+        &w.s.database_url,
+        "DELETE FROM m_box WHERE rid = (SELECT min(rid) FROM m_box)",
+    )
+    .await;
+    assert_eq!(count(&w, &w.admin, "?filter[cat]=a").await, 3, "kept");
+    call_ok(&w.s, Method::GET, "/cache/clear", &w.admin.basic(), None).await;
+    assert_eq!(count(&w, &w.admin, "?filter[cat]=a").await, 2, "read again");
 }

@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use crate::harness::{Ran, TestServer, run_jxp};
+use crate::harness::{Ran, TestServer, exec_sql, is_postgres, run_jxp};
 
 /// `name` indexed, `code` unique.
 const ITEM: &str = r#"
@@ -28,24 +28,6 @@ size = { type = "Number", index = true }
 [perms]
 all = "crud"
 "#;
-
-fn postgres(url: &str) -> bool {
-    url.starts_with("postgres")
-}
-
-/// Runs SQL on the test database directly, as someone editing its indexes by hand would.
-async fn exec(url: &str, sql: &str) {
-    if postgres(url) {
-        let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-            .await
-            .unwrap();
-        tokio::spawn(conn);
-        client.batch_execute(sql).await.unwrap();
-    } else {
-        let conn = rusqlite::Connection::open(url).unwrap();
-        conn.execute_batch(sql).unwrap();
-    }
-}
 
 async fn indexes(s: &TestServer, args: &[&str]) -> Ran {
     let mut all = vec!["indexes"];
@@ -83,7 +65,7 @@ fn names(list: &Value) -> Vec<&str> {
 async fn indexes_are_compared_and_synced_drops_only_when_confirmed() {
     let mut s = TestServer::start(&[("item", ITEM)], &[]).await;
     let url = s.database_url.clone();
-    let plain = if postgres(&url) { "iz" } else { "iy" };
+    let plain = if is_postgres(&url) { "iz" } else { "iy" };
 
     // As the server made them: in line, even read while it runs.
     let (ok, body) = report(&s).await;
@@ -116,7 +98,7 @@ async fn indexes_are_compared_and_synced_drops_only_when_confirmed() {
     // and adds one of their own.
     s.stop().await;
     s.write_model("item", ITEM_LATER);
-    exec(
+    exec_sql(
         &url,
         "DROP INDEX ux_item__code;
          CREATE INDEX ux_item__code ON m_item (createdAt);
@@ -200,7 +182,7 @@ async fn indexes_are_compared_and_synced_drops_only_when_confirmed() {
     assert_eq!(done["after"]["ok"], true, "{done}");
     let (ok, body) = report(&s).await;
     assert!(ok, "{body}");
-    exec(&url, "DROP INDEX by_hand").await;
+    exec_sql(&url, "DROP INDEX by_hand").await;
 
     // The recreated unique index holds: a server starts on it and refuses a duplicate.
     s.boot().await.unwrap();
@@ -217,7 +199,7 @@ async fn indexes_are_compared_and_synced_drops_only_when_confirmed() {
 #[tokio::test]
 async fn a_sqlite_sync_waits_for_no_server_and_a_missing_database_is_said() {
     let s = TestServer::start(&[("item", ITEM)], &[]).await;
-    if postgres(&s.database_url) {
+    if is_postgres(&s.database_url) {
         return;
     }
     let refused = indexes(&s, &["--sync"]).await;

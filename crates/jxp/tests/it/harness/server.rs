@@ -53,6 +53,26 @@ pub struct TestServer {
     setup: Setup,
 }
 
+/// Whether a test server's `DATABASE_URL` is a PostgreSQL one.
+pub fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres")
+}
+
+/// Runs SQL on a test server's database directly, past the server, as someone editing it by
+/// hand would.
+pub async fn exec_sql(url: &str, sql: &str) {
+    if is_postgres(url) {
+        let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        client.batch_execute(sql).await.unwrap();
+    } else {
+        let conn = rusqlite::Connection::open(url).unwrap();
+        conn.execute_batch(sql).unwrap();
+    }
+}
+
 /// The PostgreSQL server the suite runs on, if `JXP_TEST_DATABASE_URL` names one and the
 /// build has PostgreSQL (without the `postgres` feature the suite runs on SQLite).
 pub fn test_postgres() -> Option<String> {
