@@ -30,7 +30,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use crate::AppState;
 
 pub use line::{AccessFormat, write_access_lines_to};
-pub(crate) use redact::Redacted;
+pub(crate) use redact::{Redacted, Target};
 
 /// The access log's `tracing` target: `RUST_LOG=jxp::access=off` turns the lines off.
 pub const ACCESS_TARGET: &str = "jxp::access";
@@ -285,7 +285,7 @@ pub(crate) async fn observe(State(state): State<AppState>, req: Request, next: N
     let method = req.method().clone();
     // The matched path is an `Arc<str>` inside the request: cloning it is a reference count.
     let route = req.extensions().get::<MatchedPath>().cloned();
-    let uri = log.then(|| req.uri().clone());
+    let uri = log.then(|| Target::of(req.uri()));
     // The handler's future runs inside the task-local's scope, and the slot is read from the
     // scope once it is done (no second future around the handler's to read it from inside).
     let mut scoped = std::pin::pin!(USER.scope(std::cell::Cell::new(None), next.run(req)));
@@ -307,7 +307,7 @@ pub(crate) async fn observe(State(state): State<AppState>, req: Request, next: N
         let bytes = response.body().size_hint().exact();
         let access = line::Access {
             method: &method,
-            uri: &uri,
+            target: uri.as_str(),
             status,
             bytes,
             duration: elapsed,
@@ -320,7 +320,7 @@ pub(crate) async fn observe(State(state): State<AppState>, req: Request, next: N
         tracing::info!(
             target: ACCESS_TARGET,
             method = %method,
-            path = %Redacted(&uri),
+            path = %Redacted(uri.as_str()),
             status = status.as_u16(),
             bytes,
             duration_ms = elapsed.as_secs_f64() * 1000.0,

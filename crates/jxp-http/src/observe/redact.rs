@@ -28,17 +28,61 @@ const SECRET_PARTS: &[&str] = &[
 /// Longest parameter name checked byte by byte; a longer one is redacted unread.
 const NAME_MAX: usize = 128;
 
-/// Displays a request's path and query with credentials masked.
-pub(crate) struct Redacted<'a>(pub &'a Uri);
+/// Bytes of path and query a [`Target`] holds in place.
+const INLINE: usize = 128;
+
+/// What the access log keeps of a request's URI while the request is handled: its path and
+/// query, copied in place when they fit (no allocation, and no reference count of the
+/// request's buffer to take and give back), else the URI itself.
+pub(crate) enum Target {
+    Inline { len: u8, bytes: [u8; INLINE] },
+    Uri(Uri),
+}
+
+impl Target {
+    pub(crate) fn of(uri: &Uri) -> Self {
+        let text = path_and_query(uri).as_bytes();
+        match u8::try_from(text.len()) {
+            Ok(len) if text.len() <= INLINE => {
+                let mut bytes = [0; INLINE];
+                bytes[..text.len()].copy_from_slice(text);
+                Target::Inline { len, bytes }
+            }
+            _ => Target::Uri(uri.clone()),
+        }
+    }
+
+    /// The path, then `?` and the query if it has one.
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            // A URI's path and query are ASCII, so a copy of them is text.
+            Target::Inline { len, bytes } => {
+                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or("?")
+            }
+            Target::Uri(uri) => path_and_query(uri),
+        }
+    }
+}
+
+/// A URI's path, then `?` and its query if it has one.
+fn path_and_query(uri: &Uri) -> &str {
+    uri.path_and_query().map_or(uri.path(), |pq| pq.as_str())
+}
+
+/// Displays a request's path and query (as [`Target::as_str`] gives them) with credentials
+/// masked.
+pub(crate) struct Redacted<'a>(pub &'a str);
 
 impl Redacted<'_> {
     /// Hands the path and query, credentials masked, to `out` piece by piece: the access
     /// log's writer copies them into its line without going through `fmt`.
     pub(crate) fn pieces(&self, mut out: impl FnMut(&str)) {
-        out(self.0.path());
-        let Some(query) = self.0.query() else {
+        // A path holds no `?`: the first one starts the query.
+        let Some((path, query)) = self.0.split_once('?') else {
+            out(self.0);
             return;
         };
+        out(path);
         out("?");
         for (i, pair) in query.split('&').enumerate() {
             if i > 0 {
@@ -118,7 +162,30 @@ mod tests {
     use super::*;
 
     fn shown(uri: &str) -> String {
-        Redacted(&uri.parse::<Uri>().unwrap()).to_string()
+        let target = Target::of(&uri.parse::<Uri>().unwrap());
+        Redacted(target.as_str()).to_string()
+    }
+
+    #[test]
+    fn a_target_keeps_the_path_and_query_however_long() {
+        for uri in [
+            "/api/test".to_owned(),
+            "/api/test?limit=5&page=2".to_owned(),
+            "/x?".to_owned(),
+            format!("/api/test?filter[foo]={}", "a".repeat(INLINE)),
+            format!("/{}", "b".repeat(INLINE - 1)),
+            "http://example.com/api/test?n=1".to_owned(),
+        ] {
+            let parsed = uri.parse::<Uri>().unwrap();
+            let target = Target::of(&parsed);
+            let expected = parsed.path_and_query().unwrap().as_str();
+            assert_eq!(target.as_str(), expected);
+            assert_eq!(
+                matches!(target, Target::Inline { .. }),
+                expected.len() <= INLINE,
+                "{uri}"
+            );
+        }
     }
 
     #[test]
