@@ -15,16 +15,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use jxp_model::sync::lock;
-use jxp_query::{Cond, Filter, Find};
+use jxp_query::{Cond, Filter, Find, value_size};
 use jxp_store::StoreError;
-use serde_json::Value;
 
 use crate::App;
 use crate::error::CoreError;
 
 /// Counts kept at most, over every model; past it the cache starts over.
 const MAX_COUNTS: usize = 1024;
-/// The largest filter kept, in bytes of paths and values, roughly.
+/// The largest filter kept, in bytes of paths and values, roughly ([`filter_bytes`]).
 const MAX_FILTER_BYTES: usize = 4096;
 
 /// A count being read or read: callers who ask for it at once share one reading (the first
@@ -154,7 +153,8 @@ impl App {
     }
 }
 
-/// About how many bytes `filter` holds in paths and values.
+/// About how many bytes `filter` holds in paths and values (values as the query budget
+/// sizes them).
 fn filter_bytes(filter: &Filter) -> usize {
     match filter {
         Filter::All => 0,
@@ -162,33 +162,20 @@ fn filter_bytes(filter: &Filter) -> usize {
             parts.iter().map(filter_bytes).sum()
         }
         Filter::Not(inner) => filter_bytes(inner),
-        Filter::Cond(Cond { path, value, .. }) => path_bytes(&path.segments) + value_bytes(value),
+        Filter::Cond(Cond { path, value, .. }) => path_bytes(&path.segments) + value_size(value),
         Filter::ElemMatch { path, inner } => path_bytes(&path.segments) + filter_bytes(inner),
     }
 }
 
 fn path_bytes(segments: &[String]) -> usize {
-    segments.iter().map(|s| s.len() + 8).sum()
-}
-
-fn value_bytes(value: &Value) -> usize {
-    match value {
-        Value::String(s) => s.len() + 8,
-        Value::Array(items) => items.iter().map(value_bytes).sum::<usize>() + 8,
-        Value::Object(map) => {
-            map.iter()
-                .map(|(k, v)| k.len() + value_bytes(v))
-                .sum::<usize>()
-                + 8
-        }
-        Value::Null | Value::Bool(_) | Value::Number(_) => 8,
-    }
+    segments.iter().map(String::len).sum()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use jxp_query::{Op, Path};
+    use serde_json::Value;
     use serde_json::json;
 
     fn eq(field: &str, value: Value) -> Filter {
