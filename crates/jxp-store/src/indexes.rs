@@ -120,6 +120,7 @@ fn column_of(path: &str, kind: jxp_query::GeneratedKind) -> Option<GeneratedColu
         kind,
         // Whether it does is learnt from the table, when it is migrated.
         sorts: false,
+        indexed: false,
     })
 }
 

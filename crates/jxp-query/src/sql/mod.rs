@@ -121,6 +121,9 @@ pub struct GeneratedColumn {
     /// says so, [`pg_generated_check`]), so that the column, missing and null values first,
     /// orders the documents exactly as a sort on the path does.
     pub sorts: bool,
+    /// Whether a declared index of the model is on it (a Number field's own column is not
+    /// indexed unless the model says so).
+    pub indexed: bool,
 }
 
 /// A table's generated columns. An equality, `$in` or range on one of their paths with a
@@ -138,6 +141,11 @@ impl GeneratedColumn {
 }
 
 impl Generated {
+    /// Whether a column at `segments` has an index of its own.
+    pub fn indexed_at(&self, segments: &[String]) -> bool {
+        self.0.iter().any(|c| c.indexed && c.is_at(segments))
+    }
+
     /// The first column at `segments` that `wanted` accepts.
     pub(crate) fn find(
         &self,

@@ -689,12 +689,14 @@ mod tests {
                 column: "gt_a__b".into(),
                 kind: GeneratedKind::Text,
                 sorts: false,
+                indexed: false,
             },
             GeneratedColumn {
                 path: "n".into(),
                 column: "gn_n".into(),
                 kind: GeneratedKind::Number,
                 sorts: true,
+                indexed: false,
             },
         ])));
         let render = |f: &Filter| {

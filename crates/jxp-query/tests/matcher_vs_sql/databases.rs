@@ -130,6 +130,7 @@ pub(crate) fn pg_generated() -> Arc<Generated> {
         ),
         kind,
         sorts,
+        indexed: false,
     };
     Arc::new(Generated(vec![
         col("s", GeneratedKind::Text, true),

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use deadpool_postgres::ClientWrapper;
 use futures_util::TryStreamExt;
 use jxp_query::{
-    Filter, Find, Generated, SqlQuery, pg_text_search, render_pg_filter, render_pg_order,
+    Filter, Find, Generated, Op, SqlQuery, pg_text_search, render_pg_filter, render_pg_order,
     render_pg_order_keys,
 };
 use tokio_postgres::error::SqlState;
@@ -90,8 +90,19 @@ fn rows_where(q: &mut SqlQuery, model: &str, select: &str, text: Option<&str>) -
 
 /// The query `find` runs, comparing the table's `generated` columns where they serve, or
 /// `None` when its text leaves nothing to look for.
+///
+/// A page that no index of its own finds (see [`served_by_index`]) and whose filter and sort
+/// read only the columns of the table's scan index (`migrate::scan_index`) picks its rows'
+/// ids first, `SELECT rid … ORDER BY … LIMIT`, which PostgreSQL answers from that index
+/// without reading the table, and then reads only those rows' documents: a scan of about 80
+/// bytes a row instead of the whole row, which holds the document twice.
 fn find_sql(model: &str, find: &Find, generated: Option<Arc<Generated>>) -> Option<SqlQuery> {
     let text = find.text.as_deref();
+    let late = text.is_none()
+        && find.limit.is_some()
+        && generated
+            .as_deref()
+            .is_some_and(|g| !served_by_index(find, g));
     let mut q = SqlQuery {
         generated,
         ..SqlQuery::default()
@@ -101,15 +112,66 @@ fn find_sql(model: &str, find: &Find, generated: Option<Arc<Generated>>) -> Opti
         None => "body, NULL::float8",
     };
     rows_where(&mut q, model, select, text)?;
+    let from = q.sql.len();
     render_pg_filter(&find.filter, &mut q);
     q.sql.push(')');
+    let order_at = q.sql.len();
     push_order(&mut q, find, render_pg_order, render_pg_order_keys);
-    match find.limit {
-        Some(l) => q.sql.push_str(&format!(" LIMIT {l}")),
-        None => q.sql.push_str(" LIMIT ALL"),
+    let page = match find.limit {
+        Some(l) => format!(" LIMIT {l} OFFSET {}", find.skip),
+        None => format!(" LIMIT ALL OFFSET {}", find.skip),
+    };
+    if late && reads_scan_columns_only(&q.sql[from..]) {
+        let table = table_name(model);
+        let (filter, order) = (&q.sql[from..order_at], &q.sql[order_at..]);
+        q.sql = format!(
+            "SELECT {select} FROM {table} WHERE rid IN \
+             (SELECT rid FROM {table} WHERE ({filter}{order}{page}){order}"
+        );
+    } else {
+        q.sql.push_str(&page);
     }
-    q.sql.push_str(&format!(" OFFSET {}", find.skip));
     Some(q)
+}
+
+/// The paths whose system column has an index of its own (`_id` is unique; `_owner_id` and
+/// `createdAt` have jxp's).
+const INDEXED_COLUMNS: &[&str] = &["_id", "id", "_owner_id", "createdAt"];
+
+/// Whether an index of its own may find `find`'s page without a scan: its first sort key
+/// (`_id` when none) or a condition of its filter's top level that compares (equality, `$in`
+/// or a range) is on an indexed field or system column. Such a page reads its few rows from
+/// the table, and picking their ids first would only add a second look-up of each.
+fn served_by_index(find: &Find, generated: &Generated) -> bool {
+    let indexed = |segments: &[String]| match segments {
+        [one] if INDEXED_COLUMNS.contains(&one.as_str()) => true,
+        _ => generated.indexed_at(segments),
+    };
+    if find.sort.first().is_none_or(|s| indexed(&s.path.segments)) {
+        return true;
+    }
+    let top = match &find.filter {
+        Filter::And(all) => all.as_slice(),
+        one => std::slice::from_ref(one),
+    };
+    top.iter().any(|f| {
+        matches!(f, Filter::Cond(c)
+            if matches!(c.op, Op::Eq | Op::In | Op::Gt | Op::Gte | Op::Lt | Op::Lte)
+                && indexed(&c.path.segments))
+    })
+}
+
+/// Whether rendered SQL names none of the table's columns that the scan index leaves out
+/// (the documents, the full-text column, the two times). Parameters are bound, never
+/// spliced, so a word of the SQL is a keyword, a function, a cast, a quoted path segment
+/// (only ever after a read of `doc`) or a column; a false "no" costs only the faster plan.
+fn reads_scan_columns_only(sql: &str) -> bool {
+    !sql.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .any(|word| {
+            ["doc", "body", "tsv", "createdat", "updatedat"]
+                .iter()
+                .any(|left_out| word.eq_ignore_ascii_case(left_out))
+        })
 }
 
 /// The query a count runs, or `None` when its text leaves nothing to look for.
@@ -323,7 +385,127 @@ pub(crate) async fn all_seqs(
 
 #[cfg(test)]
 mod tests {
-    use super::reported_ms;
+    use std::sync::Arc;
+
+    use jxp_query::{Cond, Filter, Find, Generated, GeneratedColumn, GeneratedKind, Op, Path};
+    use jxp_query::{Sort, SortDir};
+    use serde_json::json;
+
+    use super::{find_sql, reads_scan_columns_only, reported_ms};
+
+    /// `n` indexed, `m` not: both Number fields with a generated column.
+    fn generated() -> Option<Arc<Generated>> {
+        let col = |path: &str, indexed| GeneratedColumn {
+            path: path.into(),
+            column: format!("gn_{path}"),
+            kind: GeneratedKind::Number,
+            sorts: true,
+            indexed,
+        };
+        Some(Arc::new(Generated(vec![col("n", true), col("m", false)])))
+    }
+
+    fn cond(path: &str, op: Op, value: serde_json::Value) -> Filter {
+        Filter::Cond(Cond {
+            path: Path::plain(path),
+            op,
+            value,
+        })
+    }
+
+    fn page(filter: Filter, sort: &str) -> Find {
+        Find {
+            filter: filter.and(cond("_deleted", Op::Eq, json!(false))),
+            sort: vec![Sort {
+                path: Path::plain(sort),
+                dir: SortDir::Asc,
+            }],
+            limit: Some(21),
+            skip: 40,
+            ..Find::default()
+        }
+    }
+
+    fn sql(find: &Find, generated: Option<Arc<Generated>>) -> String {
+        find_sql("x", find, generated)
+            .map(|q| q.sql)
+            .unwrap_or_default()
+    }
+
+    const LATE: &str = "WHERE rid IN (SELECT rid FROM \"m_x\" WHERE (";
+
+    #[test]
+    fn a_page_that_must_scan_picks_its_row_ids_from_the_scan_columns_first() {
+        let find = page(cond("m", Op::Gte, json!(5)), "m");
+        let text = sql(&find, generated());
+        assert!(text.contains(LATE), "{text}");
+        // The page is cut inside, and the rows read are put in the same order outside.
+        let inner_end = text.find("OFFSET 40)").unwrap_or_else(|| panic!("{text}"));
+        let order = text.find(" ORDER BY ").unwrap_or_else(|| panic!("{text}"));
+        assert_eq!(
+            text[order..inner_end].matches("LIMIT 21").count(),
+            1,
+            "{text}"
+        );
+        assert!(
+            text.ends_with(&text[order..text.find(" LIMIT").unwrap_or(0)]),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_page_an_index_serves_or_that_reads_the_documents_is_one_query() {
+        let plain = [
+            // sorted on an indexed field, or on `_id` when not sorted
+            page(cond("m", Op::Gte, json!(5)), "n"),
+            Find {
+                sort: Vec::new(),
+                ..page(cond("m", Op::Gte, json!(5)), "m")
+            },
+            // found through an index: an equality or a range on one
+            page(cond("n", Op::Eq, json!(5)), "m"),
+            page(cond("_owner_id", Op::Eq, json!("u1")), "m"),
+            page(cond("n", Op::Lt, json!(5)), "m"),
+            // reads the document, or a time the scan index leaves out
+            page(cond("title", Op::Eq, json!("a")), "m"),
+            page(cond("createdAt", Op::Ne, json!("2026")), "m"),
+            // every row, or a full-text search
+            Find {
+                limit: None,
+                ..page(cond("m", Op::Gte, json!(5)), "m")
+            },
+        ];
+        for find in &plain {
+            let text = sql(find, generated());
+            assert!(!text.contains("rid IN"), "{text}");
+            assert!(text.ends_with("OFFSET 40"), "{text}");
+        }
+        // A table without generated columns has no scan index.
+        let text = sql(&page(cond("m", Op::Gte, json!(5)), "m"), None);
+        assert!(!text.contains("rid IN"), "{text}");
+        // A condition on an indexed field under `$or` does not make an index serve the page.
+        let either = Filter::Or(vec![
+            cond("n", Op::Eq, json!(1)),
+            cond("m", Op::Eq, json!(2)),
+        ]);
+        assert!(sql(&page(either, "m"), generated()).contains(LATE));
+    }
+
+    #[test]
+    fn only_the_columns_the_scan_index_leaves_out_count_as_read() {
+        assert!(reads_scan_columns_only(
+            "((\"gn_doc\" >= $1::text::numeric) AND (_deleted = $2::text::boolean)) ORDER BY \"gn_doc\" ASC NULLS FIRST, _id ASC"
+        ));
+        for sql in [
+            "(jxp_num((doc->'n')) > $1::text::numeric)",
+            " ORDER BY jxp_key((doc->'n'), body, ARRAY['n']::text[]) ASC",
+            "(createdAt >= $1::text)",
+            "(updatedat >= $1::text)",
+            "tsv @@ q",
+        ] {
+            assert!(!reads_scan_columns_only(sql), "{sql}");
+        }
+    }
 
     #[test]
     fn the_planning_and_execution_times_are_read_from_their_lines() {
