@@ -95,7 +95,7 @@ fn rows_where(q: &mut SqlQuery, model: &str, select: &str, text: Option<&str>) -
 /// A page that no index of its own finds (see [`served_by_index`]) and whose filter and sort
 /// read only the columns of the table's scan index (`migrate::scan_index`) picks its rows'
 /// ids first, `SELECT rid … ORDER BY … LIMIT`, which PostgreSQL answers from that index
-/// without reading the table, and then reads only those rows' documents: a scan of about 80
+/// without reading the table, and then reads only those rows' documents: a scan of about 90
 /// bytes a row instead of the whole row, which holds the document twice.
 fn find_sql(model: &str, find: &Find, generated: Option<Arc<Generated>>) -> Option<SqlQuery> {
     let text = find.text.as_deref();
