@@ -69,21 +69,27 @@ async fn table(url: &str) -> (Vec<(String, String)>, Vec<String>) {
     (columns, indexes)
 }
 
-/// The columns of `m_item` in the order its rows hold them.
-async fn column_order(url: &str) -> Vec<String> {
+/// The first column of each row `sql` answers, as text.
+async fn texts(url: &str, sql: &str) -> Vec<String> {
     client(url)
         .await
-        .query(
-            "SELECT attname::text FROM pg_attribute
-             WHERE attrelid = 'm_item'::regclass AND attnum > 0 AND NOT attisdropped
-             ORDER BY attnum",
-            &[],
-        )
+        .query(sql, &[])
         .await
         .unwrap()
         .iter()
         .map(|r| r.get(0))
         .collect()
+}
+
+/// The columns of `m_item` in the order its rows hold them.
+async fn column_order(url: &str) -> Vec<String> {
+    texts(
+        url,
+        "SELECT attname::text FROM pg_attribute
+         WHERE attrelid = 'm_item'::regclass AND attnum > 0 AND NOT attisdropped
+         ORDER BY attnum",
+    )
+    .await
 }
 
 /// The SQL `?explain=analyze` says `path` runs.
@@ -245,19 +251,13 @@ async fn indexed_fields_are_read_from_generated_columns() {
     }
     // The tables whose only generated column has an index of its own (tokens, API keys,
     // users) have no scan index: that index answers what it would.
-    let scans: Vec<String> = client(&s.database_url)
-        .await
-        .query(
-            "SELECT tablename::text FROM pg_indexes
-             WHERE schemaname = current_schema() AND indexname LIKE 'sc\\_%'
-             ORDER BY tablename",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let scans = texts(
+        &s.database_url,
+        "SELECT tablename::text FROM pg_indexes
+         WHERE schemaname = current_schema() AND indexname LIKE 'sc\\_%'
+         ORDER BY tablename",
+    )
+    .await;
     assert_eq!(scans, ["m_item"]);
     // A table made by this version holds its documents after every other column, so a scan
     // on the system or generated columns never steps over them.
