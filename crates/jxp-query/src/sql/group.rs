@@ -43,8 +43,9 @@ use super::{Generated, GeneratedKind, SqlQuery, postgres::Postgres, sqlite::Sqli
 use crate::aggregate::{FieldKind, GroupField, GroupSort, Grouping, PlainAcc, PlainKey};
 
 /// A field as the outer query reads it: the inner query's columns holding its JSON type, its
-/// value and (on PostgreSQL, for numbers) its class and its `numeric`, its declared kind, and
-/// whether it is read from a generated column.
+/// value and (on PostgreSQL, for numbers) its class and its `numeric`, its declared kind,
+/// whether it is read from a generated column, and the column holding it as an `int8` where
+/// it is an integer of at most 18 digits, when a generated one does.
 struct Col {
     t: String,
     v: String,
@@ -52,24 +53,33 @@ struct Col {
     x: String,
     kind: FieldKind,
     generated: bool,
+    k: Option<String>,
+}
+
+/// The generated columns a field is read from: the one holding its value and, for a number,
+/// the `int8` one beside it ([`GeneratedKind::Integer`]) if the table has it.
+struct Source {
+    value: String,
+    integer: Option<String>,
 }
 
 /// How one database spells the reads a grouping needs.
 trait GroupDialect {
     /// The documents' subquery's columns besides `g_id`, if any: the document (`d`).
     const DOC: Option<&'static str>;
-    /// The documents' subquery's column for the field numbered `i`, if the dialect takes
-    /// each field out of the document there (as `j<i>`); `column` is the table's generated
-    /// column that holds it, if one may be read in its place ([`Extracted::generated`]).
-    fn fragment(i: usize, f: &GroupField, column: Option<&str>) -> Option<String>;
+    /// The documents' subquery's columns for the field numbered `i`, if the dialect takes
+    /// each field out of the document there (as `j<i>`, and its `int8` column as `n<i>`);
+    /// `source` is the table's generated columns that hold it, if they may be read in its
+    /// place ([`Extracted::generated`]).
+    fn fragment(i: usize, f: &GroupField, source: Option<&Source>) -> Option<String>;
     /// What keeps the documents' subquery, and the extracted rows' subquery, from being
     /// folded into the query around it.
     const KEEP_DOCS: &'static str;
     const KEEP_ROWS: &'static str;
     /// The extracted rows' columns for the field numbered `i`: its JSON type (NULL when
     /// missing) as `t<i>`, its value as `v<i>`, and any more the dialect reads; from the
-    /// generated column when `generated`.
-    fn extract(i: usize, f: &GroupField, generated: bool) -> Vec<String>;
+    /// generated columns `source` when there are any.
+    fn extract(i: usize, f: &GroupField, source: Option<&Source>) -> Vec<String>;
     /// The field's value, as the key column.
     fn key(c: &Col) -> String;
     /// A condition: the field holds a value not of its declared kind.
@@ -94,13 +104,13 @@ trait GroupDialect {
 impl GroupDialect for Sqlite {
     // Binary JSON is read in place: each field is looked up in the document itself.
     const DOC: Option<&'static str> = Some("doc AS d");
-    fn fragment(_: usize, _: &GroupField, _: Option<&str>) -> Option<String> {
+    fn fragment(_: usize, _: &GroupField, _: Option<&Source>) -> Option<String> {
         None
     }
     // Renaming the column costs nothing when folded in; the extracted rows must not be.
     const KEEP_DOCS: &'static str = "";
     const KEEP_ROWS: &'static str = " LIMIT -1";
-    fn extract(i: usize, f: &GroupField, _: bool) -> Vec<String> {
+    fn extract(i: usize, f: &GroupField, _: Option<&Source>) -> Vec<String> {
         let p = f.path.dotted();
         vec![
             format!("json_type(d,'$.{p}') AS t{i}"),
@@ -164,16 +174,20 @@ impl GroupDialect for Postgres {
     // Each field is taken out of the `jsonb` document once, as the small value it holds, and
     // only that is read again.
     const DOC: Option<&'static str> = None;
-    fn fragment(i: usize, f: &GroupField, column: Option<&str>) -> Option<String> {
-        Some(match column {
-            Some(column) => format!("\"{column}\" AS j{i}"),
+    fn fragment(i: usize, f: &GroupField, source: Option<&Source>) -> Option<String> {
+        Some(match source {
+            Some(Source {
+                value,
+                integer: Some(integer),
+            }) => format!("\"{value}\" AS j{i}, \"{integer}\" AS n{i}"),
+            Some(Source { value, .. }) => format!("\"{value}\" AS j{i}"),
             None => format!("doc #> '{{{}}}' AS j{i}", f.path.segments.join(",")),
         })
     }
     const KEEP_DOCS: &'static str = " OFFSET 0";
     const KEEP_ROWS: &'static str = " OFFSET 0";
-    fn extract(i: usize, f: &GroupField, generated: bool) -> Vec<String> {
-        if generated {
+    fn extract(i: usize, f: &GroupField, source: Option<&Source>) -> Vec<String> {
+        if let Some(source) = source {
             // The column holds the value (text, or `numeric`), NULL where the document holds
             // null or nothing, which the type then reads as missing: the same to a lone key
             // (which groups the two together) and to every accumulator.
@@ -187,6 +201,9 @@ impl GroupDialect for Postgres {
                 // of a class would compute it again. The conditions on `x` are written out
                 // where they are used instead (`number_class`).
                 cols.push(format!("j{i} AS x{i}"));
+                if source.integer.is_some() {
+                    cols.push(format!("n{i} AS k{i}"));
+                }
             }
             return cols;
         }
@@ -210,6 +227,13 @@ impl GroupDialect for Postgres {
     }
     fn bad(c: &Col) -> String {
         let (t, x, k) = (&c.t, &c.x, &c.c);
+        if let (Some(k), FieldKind::Number) = (&c.k, c.kind) {
+            // The `int8` column is NULL for a number only when it is not an integer of at
+            // most 18 digits: most rows are told good by that test alone.
+            return format!(
+                "{k} IS NULL AND {x} IS NOT NULL AND (scale({x}) = 0 OR ({x}::float8 = ROUND({x}::float8) AND ABS({x}::float8) < 9.3e18))"
+            );
+        }
         if c.generated {
             // A column holds its kind or NULL, so only a number's class can be bad: too
             // long an integer, or a whole float (see below).
@@ -233,6 +257,9 @@ impl GroupDialect for Postgres {
         }
     }
     fn is_int(c: &Col) -> String {
+        if let Some(k) = &c.k {
+            return format!("({k} IS NOT NULL)");
+        }
         if c.generated {
             let x = &c.x;
             return format!("(scale({x}) = 0 AND {x} > -1e18 AND {x} < 1e18)");
@@ -240,18 +267,34 @@ impl GroupDialect for Postgres {
         format!("({} = 'i')", c.c)
     }
     fn is_float(c: &Col) -> String {
+        // Beside an `int8` column, a number it does not hold is a longer integer (which the
+        // data check refuses, and with it the whole answer) or a float.
+        if let Some(k) = &c.k {
+            return format!("({k} IS NULL AND {} IS NOT NULL)", c.x);
+        }
         if c.generated {
             return format!("(scale({}) > 0)", c.x);
         }
         format!("({} = 'f')", c.c)
     }
     fn int(c: &Col) -> String {
-        format!("{}::int8", c.x)
+        match &c.k {
+            Some(k) => k.clone(),
+            None => format!("{}::int8", c.x),
+        }
     }
     fn float(c: &Col) -> String {
         format!("{}::float8", c.x)
     }
     fn sum(c: &Col) -> String {
+        // The `int8` column's `SUM` is exact and cheaper than any `numeric` one, and NULL
+        // wherever the row holds no such integer.
+        if let Some(k) = &c.k {
+            return format!(
+                "NULL, SUM({k})::text, (SUM({}) FILTER (WHERE {k} IS NULL))::text",
+                Self::float(c)
+            );
+        }
         // A column's `numeric` is summed as it is: casting it to `int8` first costs more
         // than the `numeric` sum saves (an integer's sum prints the same either way). Its
         // integers are told by their scale alone: one of 18 digits or more makes its row's
@@ -309,8 +352,9 @@ struct Extracted {
     /// The extracted rows': `t0`, `v0`, …
     select: Vec<String>,
     paths: Vec<String>,
-    /// Whether each of `paths` is read from a generated column.
-    from_column: Vec<bool>,
+    /// Whether each of `paths` is read from a generated column, and whether from an `int8`
+    /// one too.
+    from_column: Vec<(bool, bool)>,
     /// The table's generated columns, when they may be read in place of the document: a
     /// column that sorts holds the field's value wherever the document holds one of the
     /// field's kind, and the table holds no other kind there (its check constraint), so
@@ -321,15 +365,23 @@ struct Extracted {
 }
 
 impl Extracted {
-    /// The generated column to read `f` from, if any.
-    fn generated(&self, f: &GroupField) -> Option<&str> {
-        self.generated.as_deref()?.find(&f.path.segments, |c| {
+    /// The generated columns to read `f` from, if any.
+    fn generated(&self, f: &GroupField) -> Option<Source> {
+        let generated = self.generated.as_deref()?;
+        let value = generated.find(&f.path.segments, |c| {
             c.sorts
                 && matches!(
                     (c.kind, f.kind),
                     (GeneratedKind::Text, FieldKind::Text)
                         | (GeneratedKind::Number, FieldKind::Number)
                 )
+        })?;
+        let integer = (f.kind == FieldKind::Number)
+            .then(|| generated.find(&f.path.segments, |c| c.kind == GeneratedKind::Integer))
+            .flatten();
+        Some(Source {
+            value: value.to_owned(),
+            integer: integer.map(str::to_owned),
         })
     }
 
@@ -339,22 +391,27 @@ impl Extracted {
             Some(i) => i,
             None => {
                 let i = self.paths.len();
-                let column = self.generated(f).map(str::to_owned);
-                self.from_document |= column.is_none();
-                self.fragments.extend(D::fragment(i, f, column.as_deref()));
-                self.select.extend(D::extract(i, f, column.is_some()));
+                let source = self.generated(f);
+                self.from_document |= source.is_none();
+                self.fragments.extend(D::fragment(i, f, source.as_ref()));
+                self.select.extend(D::extract(i, f, source.as_ref()));
                 self.paths.push(dotted);
-                self.from_column.push(column.is_some());
+                self.from_column.push((
+                    source.is_some(),
+                    source.is_some_and(|s| s.integer.is_some()),
+                ));
                 i
             }
         };
+        let (generated, integer) = self.from_column.get(i).copied().unwrap_or_default();
         Col {
             t: format!("t{i}"),
             v: format!("v{i}"),
             c: format!("c{i}"),
             x: format!("x{i}"),
             kind: f.kind,
-            generated: self.from_column.get(i).copied().unwrap_or(false),
+            generated,
+            k: integer.then(|| format!("k{i}")),
         }
     }
 }
@@ -385,7 +442,8 @@ fn render<D: GroupDialect>(
     } else {
         bad.join(" OR ")
     };
-    let bad = format!("SUM(CASE WHEN {bad} THEN 1 ELSE 0 END)");
+    // Counted with a filter rather than summed: no aggregate step for the good rows.
+    let bad = format!("COUNT(*) FILTER (WHERE {bad})");
     // A window would cut off the groups whose data check fails; the check is summed over
     // every group before it is.
     let bad = if g.tail.count.is_some() {

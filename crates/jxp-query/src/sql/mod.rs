@@ -102,11 +102,14 @@ pub struct SqlQuery {
 
 /// What a generated column holds: a path's value when it is a string (else NULL), or its
 /// value as a number when it is a number or boolean (booleans as 0/1, as the renderer's
-/// `jxp_num` reads it; else NULL).
+/// `jxp_num` reads it; else NULL), or (`Integer`, beside every `Number` column) its value as
+/// an `int8` when it is an integer number of at most 18 digits (else NULL), which a grouping
+/// sums and classes without looking at a `numeric`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GeneratedKind {
     Text,
     Number,
+    Integer,
 }
 
 /// A column PostgreSQL computes from the document on every write ([`pg_generated_expr`]).

@@ -94,6 +94,19 @@ pub fn pg_generated_expr(dotted: &str, kind: GeneratedKind) -> Option<String> {
                  WHEN 'boolean' THEN CASE WHEN {j} = 'true'::jsonb THEN 1 ELSE 0 END END"
             ))
         }
+        GeneratedKind::Integer => {
+            json(&mut q, &t);
+            let j = q.sql;
+            // Nested, as the order a condition's parts are evaluated in is PostgreSQL's to
+            // choose: a cast to `numeric` of what is not a number would fail the write.
+            // `jsonb` keeps the scale a number was written with (the store writes a whole
+            // float with its `.0`), so a scale of 0 is an integer as the document holds it.
+            Some(format!(
+                "CASE WHEN jsonb_typeof({j}) = 'number' THEN \
+                 CASE WHEN scale(({j})::numeric) = 0 AND abs(({j})::numeric) < 1e18 \
+                 THEN ({j})::numeric::int8 END END"
+            ))
+        }
     }
 }
 
@@ -102,13 +115,15 @@ pub fn pg_generated_expr(dotted: &str, kind: GeneratedKind) -> Option<String> {
 /// 1): where it holds, the generated column of that kind orders the documents as `jxp_key`
 /// does (missing and null first, then the values), so a sort on the path can read the
 /// column, and an index on it; and a grouping reads the value and its type from the column.
+/// (An `Integer` column is checked by the `Number` column beside it; the store gives it no
+/// constraint of its own.)
 pub fn pg_generated_check(dotted: &str, kind: GeneratedKind) -> Option<String> {
     let segments = plain_segments(dotted)?;
     let mut q = SqlQuery::default();
     typ(&mut q, &Target::Doc(&segments));
     q.sql.push_str(match kind {
         GeneratedKind::Text => " IN ('string', 'null')",
-        GeneratedKind::Number => " IN ('number', 'null')",
+        GeneratedKind::Number | GeneratedKind::Integer => " IN ('number', 'null')",
     });
     Some(q.sql)
 }
@@ -737,6 +752,14 @@ mod tests {
             Some("CASE WHEN jsonb_typeof((doc->'a'->'b')) = 'string' THEN (doc->'a'->>'b') END")
         );
         assert_eq!(pg_generated_expr("a'", GeneratedKind::Number), None);
+        assert_eq!(
+            pg_generated_expr("a", GeneratedKind::Integer).as_deref(),
+            Some(
+                "CASE WHEN jsonb_typeof((doc->'a')) = 'number' THEN \
+                 CASE WHEN scale(((doc->'a'))::numeric) = 0 AND abs(((doc->'a'))::numeric) < 1e18 \
+                 THEN ((doc->'a'))::numeric::int8 END END"
+            )
+        );
         // A column that sorts orders a sort on its path, missing and null values first; one
         // whose table may hold other kinds there does not.
         let mut q = SqlQuery {

@@ -396,3 +396,40 @@ fn a_window_is_refused_for_odd_data_outside_it() {
         check(docs.clone(), &g, &Value::from(pipeline), true).unwrap();
     }
 }
+
+/// Read beside `m`'s `int8` column, a number that column does not hold is a float or an
+/// integer of more than 18 digits. The data check must refuse the long integers: summed or
+/// compared as floats they would answer a float where memory answers an integer.
+#[test]
+fn long_integers_beside_an_integer_column_are_refused_or_agree() {
+    let long = [
+        json!(i64::MAX),
+        json!(-1_000_000_000_000_000_000i64),
+        json!(1_000_000_000_000_000_000i64),
+    ];
+    for value in long {
+        for docs in [
+            vec![json!({"m": value})],
+            vec![json!({"m": 1}), json!({"m": value})],
+        ] {
+            let docs: Vec<Map<String, Value>> = docs
+                .into_iter()
+                .filter_map(|d| d.as_object().cloned())
+                .collect();
+            for (op, acc) in [
+                ("$sum", PlainAcc::Sum(field("m"))),
+                ("$min", PlainAcc::Min(field("m"))),
+                ("$max", PlainAcc::Max(field("m"))),
+            ] {
+                let g = Grouping {
+                    filter: Filter::All,
+                    key: PlainKey::Null,
+                    accs: vec![("a0".into(), acc)],
+                    tail: GroupTail::default(),
+                };
+                let pipeline = json!([{"$group": {"_id": null, "a0": {op: "$m"}}}]);
+                check(docs.clone(), &g, &pipeline, true).unwrap();
+            }
+        }
+    }
+}

@@ -15,7 +15,9 @@ use tokio_postgres::Transaction;
 
 use super::jsonb::jsonb_value_text;
 use crate::error::StoreError;
-use crate::indexes::{DeclaredIndex, Flavor, declared, is_managed, number_columns};
+use crate::indexes::{
+    DeclaredIndex, Flavor, declared, integer_columns, is_managed, number_columns,
+};
 use crate::spec::TableSpec;
 use crate::tables::{
     TableInfo, check_model_name, fields_key, fields_value, migration_error, new_defaults,
@@ -96,7 +98,8 @@ async fn constrain(
         }
     }
     let mut holds = HashSet::new();
-    for g in wanted {
+    // An `int8` column is held to numbers by the number column beside it.
+    for g in wanted.iter().filter(|g| g.kind != GeneratedKind::Integer) {
         if have.contains(&g.column) {
             holds.insert(g.column.clone());
             continue;
@@ -132,7 +135,7 @@ async fn constrain(
 
 /// Whether `name` is one of the generated columns jxp makes for indexed fields.
 fn is_generated_name(name: &str) -> bool {
-    is_ident(name) && (name.starts_with("gt_") || name.starts_with("gn_"))
+    is_ident(name) && ["gt_", "gn_", "gi_"].iter().any(|p| name.starts_with(p))
 }
 
 /// Adds the `wanted` generated columns that `table` lacks, in one statement: adding a stored
@@ -157,6 +160,11 @@ pub(super) async fn add_generated(
     if adds.is_empty() {
         return Ok(false);
     }
+    tracing::info!(
+        %model,
+        columns = adds.len(),
+        "adding generated columns: the table is written anew, which takes a while for a large one"
+    );
     tx.batch_execute(&format!("ALTER TABLE {table} {}", adds.join(", ")))
         .await?;
     Ok(true)
@@ -170,6 +178,7 @@ fn generated_column(model: &str, c: &GeneratedColumn) -> Result<String, StoreErr
     let ty = match c.kind {
         GeneratedKind::Text => "text COLLATE \"C\"",
         GeneratedKind::Number => "numeric",
+        GeneratedKind::Integer => "int8",
     };
     Ok(format!(
         "\"{}\" {ty} GENERATED ALWAYS AS ({expr}) STORED",
@@ -230,9 +239,17 @@ async fn scan_index(
     meta_set(tx, &key, &wanted).await
 }
 
-/// Whether a table with these generated columns has a scan index ([`scan_index`]).
+/// Whether a table with these generated columns has a scan index ([`scan_index`]): the
+/// `int8` columns beside number columns do not count.
 pub(super) fn has_scan_index(generated: &[GeneratedColumn]) -> bool {
-    !matches!(generated, [] | [GeneratedColumn { indexed: true, .. }])
+    let mut valued = generated
+        .iter()
+        .filter(|g| g.kind != GeneratedKind::Integer);
+    match (valued.next(), valued.next()) {
+        (None, _) => false,
+        (Some(only), None) => !only.indexed,
+        (Some(_), Some(_)) => true,
+    }
 }
 
 /// The name of a model's scan index ([`scan_index`]).
@@ -409,11 +426,12 @@ async fn migrate_one(
         .is_some();
     let declared = declared(spec, Flavor::Postgres);
     let numbers = number_columns(spec, &declared);
-    let generated: Vec<&GeneratedColumn> = declared
+    let valued = declared
         .iter()
         .filter_map(|d| d.generated.as_ref())
-        .chain(&numbers)
-        .collect();
+        .chain(&numbers);
+    let integers = integer_columns(valued.clone());
+    let generated: Vec<&GeneratedColumn> = valued.chain(&integers).collect();
     // A new table has its small columns first and the documents last: PostgreSQL finds a
     // column by walking the row's columns before it, so a scan that filters, sorts or groups
     // on columns (every generated one) then never steps over the two copies of the document

@@ -500,6 +500,15 @@ mod tests {
         assert!(!has_scan_index(std::slice::from_ref(&n)));
         assert!(has_scan_index(std::slice::from_ref(&m)));
         assert!(has_scan_index(&[n.clone(), m]));
+        // The `int8` column beside a number column does not make a second one.
+        let n_int = GeneratedColumn {
+            column: "gi_n".into(),
+            kind: GeneratedKind::Integer,
+            sorts: false,
+            indexed: false,
+            ..n.clone()
+        };
+        assert!(!has_scan_index(&[n.clone(), n_int]));
         // Without one, no page is read in two steps.
         let only_n = Some(Arc::new(Generated(vec![n])));
         let find = page(cond("n", Op::Ne, json!(5)), "_deleted");
