@@ -15,7 +15,10 @@
 //! the inner queries into the outer one and would compute a class again at every use, so
 //! the few conditions on the `numeric` are written out where they are used, and the type
 //! checks a column's constraint makes redundant are left out (a grouping of a million rows
-//! by a text column, summing a number column: 850 to 660 ms on one core).
+//! by a text column, summing a number column: 850 to 660 ms on one core). Where the table
+//! has the `int8` column beside a number column (`gi_`), those conditions test it for NULL
+//! instead, and `$sum` adds it: no `numeric` is looked at for an integer (that grouping: 300
+//! to 190 ms over two cores).
 //!
 //! Columns, in order: the number of the group's rows holding a value not of its field's
 //! declared kind (decoding refuses a row where it is not 0); per key field its JSON type and
@@ -227,11 +230,11 @@ impl GroupDialect for Postgres {
     }
     fn bad(c: &Col) -> String {
         let (t, x, k) = (&c.t, &c.x, &c.c);
-        if let (Some(k), FieldKind::Number) = (&c.k, c.kind) {
+        if let (Some(int8), FieldKind::Number) = (&c.k, c.kind) {
             // The `int8` column is NULL for a number only when it is not an integer of at
             // most 18 digits: most rows are told good by that test alone.
             return format!(
-                "{k} IS NULL AND {x} IS NOT NULL AND (scale({x}) = 0 OR ({x}::float8 = ROUND({x}::float8) AND ABS({x}::float8) < 9.3e18))"
+                "{int8} IS NULL AND {x} IS NOT NULL AND (scale({x}) = 0 OR ({x}::float8 = ROUND({x}::float8) AND ABS({x}::float8) < 9.3e18))"
             );
         }
         if c.generated {
