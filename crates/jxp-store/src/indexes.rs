@@ -105,8 +105,7 @@ fn generated_column(i: &crate::spec::IndexSpec) -> Option<GeneratedColumn> {
 }
 
 /// The generated column of `path`, of `kind`, unless its name would be longer than
-/// PostgreSQL keeps.
-#[cfg(feature = "postgres")]
+/// PostgreSQL keeps (SQLite's are named the same way).
 fn column_of(path: &str, kind: jxp_query::GeneratedKind) -> Option<GeneratedColumn> {
     use jxp_query::GeneratedKind;
     let prefix = match kind {
@@ -125,13 +124,13 @@ fn column_of(path: &str, kind: jxp_query::GeneratedKind) -> Option<GeneratedColu
     })
 }
 
-/// PostgreSQL's generated columns for the Number fields of `spec` that no index covers
-/// (`TableSpec::numbers`). A number costs a row a few bytes, and reading it from a column
-/// instead of the document roughly halves a scan that filters or sorts on it.
+/// The generated columns for the Number fields of `spec` that no index covers
+/// (`TableSpec::numbers`), on both databases. A number costs a row a few bytes, and reading
+/// it from a column instead of the document roughly halves a scan that filters or sorts on it
+/// on PostgreSQL; SQLite then reads no document for it at all.
 /// A name another column already has (one of the `declared` indexes', or a path that spells
 /// the same, as `a__b` and `a.b` do) is left to that one: the second field is read from the
 /// document.
-#[cfg(feature = "postgres")]
 pub(crate) fn number_columns(spec: &TableSpec, declared: &[DeclaredIndex]) -> Vec<GeneratedColumn> {
     let mut taken: std::collections::HashSet<String> = declared
         .iter()

@@ -20,8 +20,8 @@ pub(crate) struct TableInfo {
     pub text_fields: Vec<String>,
     /// Unique index name → field path, to name the field in a violation.
     pub unique_indexes: HashMap<String, String>,
-    /// The generated columns the renderer reads (PostgreSQL's, for indexed fields).
-    #[cfg_attr(not(feature = "postgres"), expect(dead_code))]
+    /// The generated columns the renderer reads (on PostgreSQL for indexed and Number
+    /// fields, on SQLite for Number fields no index covers).
     pub generated: Option<Arc<Generated>>,
 }
 
@@ -52,7 +52,6 @@ impl Tables {
     }
 
     /// The generated columns of a migrated model's table, if it has any.
-    #[cfg(feature = "postgres")]
     pub fn generated(&self, model: &str) -> Option<Arc<Generated>> {
         lock::read(&self.0).get(model)?.generated.clone()
     }

@@ -16,7 +16,7 @@ use jxp_model::is_ident;
 use serde_json::Value;
 
 use super::walk::{self, ColumnType, Dialect, Elements, Kind, Target, bind_list, kind};
-use super::{SearchTerms, SqlParam, SqlQuery};
+use super::{GeneratedKind, SearchTerms, SqlParam, SqlQuery};
 use crate::ast::SortDir;
 
 /// Appends a JSON path argument (`'$.a.b'`), bound when a segment is not a plain identifier.
@@ -44,14 +44,30 @@ fn json_call(q: &mut SqlQuery, func: &str, source: &str, segments: &[String]) {
     q.sql.push(')');
 }
 
-/// The value, as SQLite compares it.
+/// The value, as SQLite compares it. A path the table keeps in a generated column (the store
+/// makes one per Number field no index covers) reads the column: it is stored as exactly what
+/// `json_extract` answers, of whatever type, and declared without a type, so no affinity
+/// converts it, and every comparison, guard and sort means what it did on the document.
 fn value(q: &mut SqlQuery, t: &Target<'_>) {
     match t {
         Target::Column(col, _) => q.sql.push_str(col),
-        Target::Doc(segments) => json_call(q, "json_extract", "doc", segments),
+        Target::Doc(segments) => match generated_column(q, segments) {
+            Some(column) => {
+                let _ = write!(q.sql, "\"{column}\"");
+            }
+            None => json_call(q, "json_extract", "doc", segments),
+        },
         Target::Elem => q.sql.push_str("value"),
         Target::ElemPath(segments) => json_call(q, "json_extract", ELEM_OBJECT, segments),
     }
+}
+
+/// The table's generated column that holds `json_extract(doc, path)` for `segments`, if any.
+fn generated_column(q: &SqlQuery, segments: &[String]) -> Option<String> {
+    q.generated
+        .as_deref()?
+        .find(segments, |c| c.kind == GeneratedKind::Number)
+        .map(str::to_owned)
 }
 
 /// The equality groups: numbers and plain text need no guard (neither can equal an
@@ -294,6 +310,60 @@ mod tests {
         let mut q = SqlQuery::default();
         render_sqlite_filter(f, &mut q);
         q
+    }
+
+    #[test]
+    fn a_path_kept_in_a_generated_column_reads_the_column() {
+        use crate::sql::{Generated, GeneratedColumn};
+        let generated = std::sync::Arc::new(Generated(vec![GeneratedColumn {
+            path: "a.n".into(),
+            column: "gn_a__n".into(),
+            kind: GeneratedKind::Number,
+            sorts: false,
+            indexed: false,
+        }]));
+        let n = Path::new("a.n", None);
+        let mut q = SqlQuery {
+            generated: Some(generated),
+            ..SqlQuery::default()
+        };
+        render_sqlite_filter(&Filter::cond(n.clone(), Op::Gt, json!(3)), &mut q);
+        render_sqlite_order(
+            &[Sort {
+                path: n,
+                dir: crate::ast::SortDir::Desc,
+            }],
+            &mut q,
+        );
+        assert_eq!(
+            q.sql,
+            "(\"gn_a__n\" > ?1 AND typeof(\"gn_a__n\") IN ('integer','real')) \
+             ORDER BY \"gn_a__n\" DESC, _id ASC"
+        );
+        // Another path still reads the document; every use of `json_extract` on this one
+        // reads the column instead, in the same shape.
+        let mut other = SqlQuery {
+            generated: q.generated.clone(),
+            ..SqlQuery::default()
+        };
+        render_sqlite_filter(
+            &Filter::cond(Path::plain("n"), Op::Eq, json!(1)),
+            &mut other,
+        );
+        render_sqlite_filter(
+            &Filter::cond(Path::new("a.n", None), Op::Exists, json!(false)),
+            &mut other,
+        );
+        assert_eq!(
+            other.sql,
+            "(json_extract(doc,'$.n') = ?1)(\"gn_a__n\" IS NULL)"
+        );
+        let mut plain = SqlQuery::default();
+        render_sqlite_filter(
+            &Filter::cond(Path::new("a.n", None), Op::Exists, json!(false)),
+            &mut plain,
+        );
+        assert_eq!(plain.sql, "(json_extract(doc,'$.a.n') IS NULL)");
     }
 
     #[test]

@@ -12,10 +12,41 @@ use rusqlite::Connection;
 use rusqlite::functions::FunctionFlags;
 use serde_json::{Map, Value};
 
-/// A table shaped like the store's (documents as JSONB), with the store's REGEXP.
+/// The stored generated columns of the SQLite table, as the store makes them for Number
+/// fields no index covers: each holds `json_extract(doc, path)` as it is. Here they are on
+/// paths of every kind, so that the filters compare values of every type through them.
+pub(crate) fn sqlite_generated() -> Arc<Generated> {
+    let col = |path: &str| GeneratedColumn {
+        path: path.into(),
+        column: format!("gn_{}", path.replace('.', "__")),
+        kind: GeneratedKind::Number,
+        sorts: false,
+        indexed: false,
+    };
+    Arc::new(Generated(vec![
+        col("b"),
+        col("d"),
+        col("tags"),
+        col("obj"),
+        col("obj.zip"),
+    ]))
+}
+
+/// A table shaped like the store's (documents as JSONB, [`sqlite_generated`] columns after
+/// them), with the store's REGEXP.
 pub(crate) fn database(docs: &[Map<String, Value>]) -> Connection {
     let conn = Connection::open_in_memory().unwrap();
-    conn.execute_batch(
+    let generated: String = sqlite_generated()
+        .0
+        .iter()
+        .map(|c| {
+            format!(
+                ",\n\"{}\" GENERATED ALWAYS AS (json_extract(doc, '$.{}')) STORED",
+                c.column, c.path
+            )
+        })
+        .collect();
+    conn.execute_batch(&format!(
         "CREATE TABLE t (
              rid INTEGER PRIMARY KEY,
              _id TEXT NOT NULL UNIQUE,
@@ -23,11 +54,11 @@ pub(crate) fn database(docs: &[Map<String, Value>]) -> Connection {
              _owner_id TEXT,
              _deleted INTEGER NOT NULL DEFAULT 0,
              createdAt TEXT,
-             updatedAt TEXT
+             updatedAt TEXT{generated}
          );
          CREATE INDEX iy_t__n ON t (json_extract(doc, '$.n'), _deleted);
-         CREATE INDEX iy_t__s ON t (json_extract(doc, '$.s'), _deleted);",
-    )
+         CREATE INDEX iy_t__s ON t (json_extract(doc, '$.s'), _deleted);"
+    ))
     .unwrap();
     conn.create_scalar_function(
         "regexp",
@@ -74,6 +105,7 @@ pub(crate) fn database(docs: &[Map<String, Value>]) -> Connection {
 pub(crate) fn sql_ids(conn: &Connection, filter: &Filter) -> BTreeSet<String> {
     let mut q = SqlQuery {
         sql: "SELECT _id FROM t WHERE ".into(),
+        generated: Some(sqlite_generated()),
         ..SqlQuery::default()
     };
     render_sqlite_filter(filter, &mut q);

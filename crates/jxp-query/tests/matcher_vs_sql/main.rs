@@ -23,7 +23,8 @@ use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
 use crate::databases::{
-    assert_sortable, database, load_pg, pg, pg_generated, pg_ids, sql_ids, with_ids,
+    assert_sortable, database, load_pg, pg, pg_generated, pg_ids, sql_ids, sqlite_generated,
+    with_ids,
 };
 use crate::strategies::{document, filter, leaf, model, sorts};
 
@@ -71,6 +72,7 @@ fn check_order(docs: &[Map<String, Value>], sort: &[Sort]) -> Result<(), TestCas
     let conn = database(docs);
     let mut q = SqlQuery {
         sql: "SELECT _id FROM t WHERE 1".into(),
+        generated: Some(sqlite_generated()),
         ..SqlQuery::default()
     };
     render_sqlite_order(sort, &mut q);

@@ -3,13 +3,15 @@
 //! comes from a `TableSpec`, whose names are checked to be plain identifiers first.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use jxp_model::is_ident;
+use jxp_query::{Generated, GeneratedColumn};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::fts_name;
 use crate::error::StoreError;
-use crate::indexes::{DeclaredIndex, Flavor, declared, is_managed};
+use crate::indexes::{DeclaredIndex, Flavor, declared, is_managed, number_columns};
 use crate::spec::TableSpec;
 use crate::tables::{
     TableInfo, Tables, check_model_name, fields_key, fields_value, migration_error, new_defaults,
@@ -160,6 +162,66 @@ pub(crate) fn migrate(
     Ok(())
 }
 
+/// A model table's columns: the system ones, the document, then a stored generated column per
+/// Number field no index covers (`indexes::number_columns`). Such a column holds exactly what
+/// `json_extract(doc, path)` answers and is declared without a type, so no affinity converts
+/// what it holds: the renderer reads it wherever it would call that function on the path
+/// (`jxp_query`'s SQLite dialect), and a scan that filters or sorts on the field reads a small
+/// value from the row instead of looking into every document.
+fn table_columns(model: &str, generated: &[GeneratedColumn]) -> Result<String, StoreError> {
+    let mut columns = String::from(
+        "rid INTEGER PRIMARY KEY,
+         _id TEXT NOT NULL UNIQUE,
+         doc BLOB NOT NULL,
+         _owner_id TEXT,
+         _deleted INTEGER NOT NULL DEFAULT 0,
+         createdAt TEXT,
+         updatedAt TEXT",
+    );
+    for g in generated {
+        let path = json_path(&g.path)
+            .ok()
+            .filter(|_| is_ident(&g.column))
+            .ok_or_else(|| migration_error(model)(format!("bad field path \"{}\"", g.path)))?;
+        columns.push_str(&format!(
+            ",\n         \"{}\" GENERATED ALWAYS AS (json_extract(doc, '{path}')) STORED",
+            g.column
+        ));
+    }
+    Ok(columns)
+}
+
+/// The stored generated columns `model`'s table has, in order.
+fn stored_columns(conn: &Connection, model: &str) -> Result<Vec<String>, StoreError> {
+    // `hidden` is 3 for a stored generated column.
+    let names = conn
+        .prepare("SELECT name FROM pragma_table_xinfo(?1) WHERE hidden = 3 ORDER BY cid")?
+        .query_map([format!("m_{model}")], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(names)
+}
+
+/// Makes `model`'s table again with `columns` (SQLite adds only virtual generated columns to
+/// a table): its rows are copied, row ids and all, into a new table that then takes the
+/// table's name. Its indexes go with the old table; the migration makes them again after.
+/// The full-text table is keyed by row id, which the copy keeps.
+fn rebuild(conn: &Connection, model: &str, columns: &str) -> Result<(), StoreError> {
+    let table = table_name(model);
+    tracing::info!(
+        %model,
+        "the table's generated columns change: it is written anew, which takes a while for a large one"
+    );
+    let system = "rid, _id, doc, _owner_id, _deleted, createdAt, updatedAt";
+    conn.execute_batch(&format!(
+        "DROP TABLE IF EXISTS jxp_rebuild;
+         CREATE TABLE jxp_rebuild ({columns});
+         INSERT INTO jxp_rebuild ({system}) SELECT {system} FROM {table};
+         DROP TABLE {table};
+         ALTER TABLE jxp_rebuild RENAME TO {table};"
+    ))?;
+    Ok(())
+}
+
 fn migrate_one(conn: &Connection, spec: &TableSpec) -> Result<TableInfo, StoreError> {
     let model = spec.model.as_str();
     let fail = migration_error(model);
@@ -173,17 +235,15 @@ fn migrate_one(conn: &Connection, spec: &TableSpec) -> Result<TableInfo, StoreEr
         )
         .optional()?
         .is_some();
+    let generated = number_columns(spec, &[]);
+    let columns = table_columns(model, &generated)?;
+    conn.execute_batch(&format!("CREATE TABLE IF NOT EXISTS {table} ({columns});"))?;
+    let wanted_columns: Vec<&str> = generated.iter().map(|g| g.column.as_str()).collect();
+    if existed && stored_columns(conn, model)? != wanted_columns {
+        rebuild(conn, model, &columns)?;
+    }
     conn.execute_batch(&format!(
-        "CREATE TABLE IF NOT EXISTS {table} (
-             rid INTEGER PRIMARY KEY,
-             _id TEXT NOT NULL UNIQUE,
-             doc BLOB NOT NULL,
-             _owner_id TEXT,
-             _deleted INTEGER NOT NULL DEFAULT 0,
-             createdAt TEXT,
-             updatedAt TEXT
-         );
-         CREATE INDEX IF NOT EXISTS \"sx_{model}__owner\" ON {table} (_owner_id);
+        "CREATE INDEX IF NOT EXISTS \"sx_{model}__owner\" ON {table} (_owner_id);
          CREATE INDEX IF NOT EXISTS \"sx_{model}__created\" ON {table} (createdAt);"
     ))?;
     // Documents are stored as SQLite's binary JSON, which its JSON functions read without
@@ -199,6 +259,9 @@ fn migrate_one(conn: &Connection, spec: &TableSpec) -> Result<TableInfo, StoreEr
     // Indexes asked for by the model; ours that it no longer asks for are dropped. (Those
     // named `ix_` held the field only, before `iy_`; they go as indexes no longer asked for.)
     let mut info = TableInfo::default();
+    if !generated.is_empty() {
+        info.generated = Some(Arc::new(Generated(generated)));
+    }
     let mut wanted = HashSet::new();
     for index in declared(spec, Flavor::Sqlite) {
         create_index(conn, model, &index, true)?;

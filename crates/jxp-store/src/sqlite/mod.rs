@@ -208,24 +208,27 @@ impl Store for SqliteStore {
     async fn find(&self, model: &str, find: &Find) -> Result<Vec<Document>, StoreError> {
         self.tables.check_find(model, find)?;
         let (model, find) = (model.to_owned(), find.clone());
+        let generated = self.tables.generated(&model);
         self.readers
-            .run(move |conn| read::find(conn, &model, &find))
+            .run(move |conn| read::find(conn, &model, &find, generated.as_ref()))
             .await
     }
 
     async fn count(&self, model: &str, filter: &Filter) -> Result<u64, StoreError> {
         self.tables.check_model(model)?;
         let (model, filter) = (model.to_owned(), filter.clone());
+        let generated = self.tables.generated(&model);
         self.readers
-            .run(move |conn| read::count(conn, &model, &filter))
+            .run(move |conn| read::count(conn, &model, &filter, generated.as_ref()))
             .await
     }
 
     async fn count_find(&self, model: &str, find: &Find) -> Result<u64, StoreError> {
         self.tables.check_find(model, find)?;
         let (model, find) = (model.to_owned(), find.clone());
+        let generated = self.tables.generated(&model);
         self.readers
-            .run(move |conn| read::count_find(conn, &model, &find))
+            .run(move |conn| read::count_find(conn, &model, &find, generated.as_ref()))
             .await
     }
 
@@ -351,16 +354,18 @@ impl Store for SqliteStore {
     ) -> Result<Vec<String>, StoreError> {
         self.tables.check_find(model, find)?;
         let (model, find) = (model.to_owned(), find.clone());
+        let generated = self.tables.generated(&model);
         self.readers
-            .run(move |conn| read::explain(conn, &model, &find, count))
+            .run(move |conn| read::explain(conn, &model, &find, count, generated.as_ref()))
             .await
     }
 
     async fn analyze(&self, model: &str, find: &Find, count: bool) -> Result<Analyzed, StoreError> {
         self.tables.check_find(model, find)?;
         let (model, find) = (model.to_owned(), find.clone());
+        let generated = self.tables.generated(&model);
         self.readers
-            .run(move |conn| read::analyze(conn, &model, &find, count))
+            .run(move |conn| read::analyze(conn, &model, &find, count, generated.as_ref()))
             .await
     }
 }

@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use jxp_model::sync::lock;
 use jxp_query::{
-    Filter, Find, SqlParam, SqlQuery, fts5_query, render_sqlite_filter, render_sqlite_order,
-    render_sqlite_order_keys,
+    Filter, Find, Generated, SqlParam, SqlQuery, fts5_query, render_sqlite_filter,
+    render_sqlite_order, render_sqlite_order_keys,
 };
 use rusqlite::{Connection, OptionalExtension, params_from_iter};
 use tokio::sync::Semaphore;
@@ -191,9 +191,17 @@ fn rows_where(q: &mut SqlQuery, model: &str, select: &str, text: Option<&str>) -
 
 /// The SQL `find` runs, or `None` when its text query cannot match anything; `indexed_by`
 /// names the index it reads the rows from ([`sort_index`]).
-fn find_sql(model: &str, find: &Find, indexed_by: Option<&str>) -> Option<SqlQuery> {
+fn find_sql(
+    model: &str,
+    find: &Find,
+    indexed_by: Option<&str>,
+    generated: Option<&Arc<Generated>>,
+) -> Option<SqlQuery> {
     let text = find.text.as_deref();
-    let mut q = SqlQuery::default();
+    let mut q = SqlQuery {
+        generated: generated.cloned(),
+        ..SqlQuery::default()
+    };
     // bm25 is lower for better matches; its negation reads as "higher is better".
     let select = match text {
         Some(_) => format!("json(doc), -bm25({})", fts_name(model)),
@@ -239,7 +247,12 @@ const ORDERED_MAX_PAGE: u64 = 1_000;
 /// filter, and the filter matches at least √(page × rows) documents (counted on that index,
 /// stopping there): reading in order then touches fewer rows than the matches it would sort.
 /// The documents are the same either way; only the plan differs.
-fn sort_index(conn: &Connection, model: &str, find: &Find) -> Result<Option<String>, StoreError> {
+fn sort_index(
+    conn: &Connection,
+    model: &str,
+    find: &Find,
+    generated: Option<&Arc<Generated>>,
+) -> Result<Option<String>, StoreError> {
     let (Some(limit), None, Some(first)) = (find.limit, &find.text, find.sort.first()) else {
         return Ok(None);
     };
@@ -281,6 +294,7 @@ fn sort_index(conn: &Connection, model: &str, find: &Find) -> Result<Option<Stri
     }
     let mut q = SqlQuery {
         sql: format!("SELECT 1 FROM {table} WHERE ("),
+        generated: generated.cloned(),
         ..SqlQuery::default()
     };
     render_sqlite_filter(&find.filter, &mut q);
@@ -320,9 +334,10 @@ pub(crate) fn find(
     conn: &Connection,
     model: &str,
     find: &Find,
+    generated: Option<&Arc<Generated>>,
 ) -> Result<Vec<Document>, StoreError> {
-    let index = sort_index(conn, model, find)?;
-    let Some(q) = find_sql(model, find, index.as_deref()) else {
+    let index = sort_index(conn, model, find, generated)?;
+    let Some(q) = find_sql(model, find, index.as_deref(), generated) else {
         return Ok(Vec::new());
     };
     let mut stmt = conn.prepare_cached(&q.sql)?;
@@ -346,8 +361,9 @@ pub(crate) fn explain(
     model: &str,
     find: &Find,
     count: bool,
+    generated: Option<&Arc<Generated>>,
 ) -> Result<Vec<String>, StoreError> {
-    let Some(q) = planned(conn, model, find, count)? else {
+    let Some(q) = planned(conn, model, find, count, generated)? else {
         return Ok(nothing_to_run());
     };
     plan(conn, &q)
@@ -360,18 +376,19 @@ fn planned(
     model: &str,
     find: &Find,
     count: bool,
+    generated: Option<&Arc<Generated>>,
 ) -> Result<Option<SqlQuery>, StoreError> {
     let index = if count {
         None
     } else {
-        sort_index(conn, model, find)?
+        sort_index(conn, model, find, generated)?
     };
     Ok(explained(
         model,
         find,
         count,
-        |m, f| find_sql(m, f, index.as_deref()),
-        count_sql,
+        |m, f| find_sql(m, f, index.as_deref(), generated),
+        |m, f, text| count_sql(m, f, text, generated),
     ))
 }
 
@@ -406,11 +423,12 @@ pub(crate) fn analyze(
     model: &str,
     find: &Find,
     count: bool,
+    generated: Option<&Arc<Generated>>,
 ) -> Result<Analyzed, StoreError> {
     // The time counts the choice of index too ([`sort_index`]): SQLite runs that for the
     // request as it runs the query.
     let choosing = Instant::now();
-    let Some(q) = planned(conn, model, find, count)? else {
+    let Some(q) = planned(conn, model, find, count, generated)? else {
         return Ok(Analyzed {
             sql: String::new(),
             plan: nothing_to_run(),
@@ -431,17 +449,35 @@ pub(crate) fn analyze(
     })
 }
 
-pub(crate) fn count(conn: &Connection, model: &str, filter: &Filter) -> Result<u64, StoreError> {
-    count_matching(conn, model, filter, None)
+pub(crate) fn count(
+    conn: &Connection,
+    model: &str,
+    filter: &Filter,
+    generated: Option<&Arc<Generated>>,
+) -> Result<u64, StoreError> {
+    count_matching(conn, model, filter, None, generated)
 }
 
-pub(crate) fn count_find(conn: &Connection, model: &str, find: &Find) -> Result<u64, StoreError> {
-    count_matching(conn, model, &find.filter, find.text.as_deref())
+pub(crate) fn count_find(
+    conn: &Connection,
+    model: &str,
+    find: &Find,
+    generated: Option<&Arc<Generated>>,
+) -> Result<u64, StoreError> {
+    count_matching(conn, model, &find.filter, find.text.as_deref(), generated)
 }
 
 /// The SQL a count runs, or `None` when its text query cannot match anything.
-fn count_sql(model: &str, filter: &Filter, text: Option<&str>) -> Option<SqlQuery> {
-    let mut q = SqlQuery::default();
+fn count_sql(
+    model: &str,
+    filter: &Filter,
+    text: Option<&str>,
+    generated: Option<&Arc<Generated>>,
+) -> Option<SqlQuery> {
+    let mut q = SqlQuery {
+        generated: generated.cloned(),
+        ..SqlQuery::default()
+    };
     if !rows_where(&mut q, model, "COUNT(*)", text) {
         return None;
     }
@@ -456,8 +492,9 @@ fn count_matching(
     model: &str,
     filter: &Filter,
     text: Option<&str>,
+    generated: Option<&Arc<Generated>>,
 ) -> Result<u64, StoreError> {
-    let Some(q) = count_sql(model, filter, text) else {
+    let Some(q) = count_sql(model, filter, text, generated) else {
         return Ok(0);
     };
     let mut stmt = conn.prepare_cached(&q.sql)?;

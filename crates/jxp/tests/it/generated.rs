@@ -8,7 +8,9 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::harness::{Account, Auth, TestServer, call, list_explained, setup_admin, test_postgres};
+use crate::harness::{
+    Account, Auth, TestServer, call, exec_sql, list_explained, setup_admin, test_postgres,
+};
 
 const ITEM: &str = r#"
 name = "Item"
@@ -413,6 +415,152 @@ async fn indexed_fields_are_read_from_generated_columns() {
     );
     let (_, body) = s.get("/count/item?filter[cat]=c3").await;
     assert_eq!(count(&body), 98);
+}
+
+const NOTE: &str = r#"
+name = "Note"
+[fields]
+title = { type = "String", index = "text" }
+cat = { type = "String", index = true }
+rank = "Number"
+[perms]
+all = "crud"
+"#;
+
+/// One column of the rows a SQL statement answers on a SQLite test database.
+fn sqlite_texts(url: &str, sql: &str) -> Vec<String> {
+    let conn = rusqlite::Connection::open(url).unwrap();
+    let mut stmt = conn.prepare(sql).unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// The `rank` of each document of a list.
+fn ranks(body: &Value) -> Vec<&Value> {
+    body["data"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no data: {body}"))
+        .iter()
+        .map(|d| &d["rank"])
+        .collect()
+}
+
+/// What the `note` documents of the SQLite test answer, read every way: the top ranks, a
+/// count on `rank`, full-text and an indexed field.
+async fn note_answers(s: &TestServer, top: &str) {
+    let (_, body) = s.get(top).await;
+    assert_eq!(
+        ranks(&body),
+        [&json!(59), &json!(58), &json!(57), &json!(56)],
+        "{body}"
+    );
+    let (_, body) = s.get("/count/note?filter[rank]=$lt:10").await;
+    assert_eq!(count(&body), 10, "{body}");
+    let (_, body) = s.get("/count/note?search=alpha").await;
+    assert_eq!(count(&body), 60, "{body}");
+    let (_, body) = s.get("/count/note?search=word7").await;
+    assert_eq!(count(&body), 1, "{body}");
+    let (_, body) = s.get("/count/note?filter[cat]=c1").await;
+    assert_eq!(count(&body), 20, "{body}");
+}
+
+/// On SQLite a Number field no index covers is kept in a stored generated column, which
+/// filters and sorts on it read instead of the documents. A table made before has it added at
+/// the next start (SQLite cannot add a stored column, so the table is made again) with its
+/// documents, row ids, indexes and full-text search intact; it goes again when the field gets
+/// an index of its own, whose expression the filters must then name.
+#[tokio::test]
+async fn sqlite_keeps_unindexed_numbers_in_generated_columns() {
+    if test_postgres().is_some() {
+        return;
+    }
+    let mut s = TestServer::start(&[("note", NOTE)], &[]).await;
+    let admin = setup_admin(&s).await;
+    let lines: String = (0..60)
+        .map(|i| {
+            let rank = if i == 7 { json!(null) } else { json!((i * 7) % 60) };
+            format!(
+                "{}\n",
+                json!({"title": format!("alpha word{i}"), "cat": format!("c{}", i % 3), "rank": rank})
+            )
+        })
+        .collect();
+    s.import_lines("Note", lines).await;
+    let top = "/api/note?filter[rank]=$gte:50&sort=-rank&limit=4";
+    let stored = "SELECT name FROM pragma_table_xinfo('m_note') WHERE hidden = 3";
+
+    note_answers(&s, top).await;
+    let analyzed = analyzed_sql(&s, &admin, top).await;
+    assert!(
+        analyzed.contains("\"gn_rank\" >=") && analyzed.contains("ORDER BY \"gn_rank\" DESC"),
+        "{analyzed}"
+    );
+    assert!(!analyzed.contains("'$.rank'"), "{analyzed}");
+    assert_eq!(sqlite_texts(&s.database_url, stored), ["gn_rank"]);
+
+    // The table as an earlier version made it: no generated column.
+    s.stop().await;
+    exec_sql(
+        &s.database_url,
+        "CREATE TABLE jxp_old (rid INTEGER PRIMARY KEY, _id TEXT NOT NULL UNIQUE,
+             doc BLOB NOT NULL, _owner_id TEXT, _deleted INTEGER NOT NULL DEFAULT 0,
+             createdAt TEXT, updatedAt TEXT);
+         INSERT INTO jxp_old SELECT rid, _id, doc, _owner_id, _deleted, createdAt, updatedAt
+             FROM m_note;
+         DROP TABLE m_note;
+         ALTER TABLE jxp_old RENAME TO m_note;",
+    )
+    .await;
+    assert!(sqlite_texts(&s.database_url, stored).is_empty());
+    let rids =
+        "SELECT group_concat(rid || ':' || _id) FROM (SELECT rid, _id FROM m_note ORDER BY rid)";
+    let before = sqlite_texts(&s.database_url, rids);
+    s.boot().await.unwrap();
+    assert_eq!(sqlite_texts(&s.database_url, stored), ["gn_rank"]);
+    assert_eq!(sqlite_texts(&s.database_url, rids), before);
+    let indexes = sqlite_texts(
+        &s.database_url,
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'm_note'
+             AND name NOT LIKE 'sqlite_%' ORDER BY name",
+    );
+    assert_eq!(
+        indexes,
+        ["iy_note__cat", "sx_note__created", "sx_note__owner"]
+    );
+    note_answers(&s, top).await;
+    // A document written after it is found by every path.
+    let (status, body) = s
+        .post(
+            "/api/note",
+            json!({"title": "alpha late", "cat": "c1", "rank": 99}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, body) = s.get(top).await;
+    assert_eq!(ranks(&body)[0], &json!(99), "{body}");
+    let (_, body) = s.get("/count/note?search=late").await;
+    assert_eq!(count(&body), 1, "{body}");
+
+    // `rank` indexed: the column goes, and the filter names the index's expression.
+    s.stop().await;
+    s.write_model(
+        "note",
+        &NOTE.replace(
+            r#"rank = "Number""#,
+            r#"rank = { type = "Number", index = true }"#,
+        ),
+    );
+    s.boot().await.unwrap();
+    assert!(sqlite_texts(&s.database_url, stored).is_empty());
+    let (_, body) = s.get(top).await;
+    assert_eq!(ranks(&body)[..2], [&json!(99), &json!(59)], "{body}");
+    let analyzed = analyzed_sql(&s, &admin, top).await;
+    assert!(
+        analyzed.contains("json_extract(doc,'$.rank')"),
+        "{analyzed}"
+    );
 }
 
 /// A grouping that sums and compares a Number field holding integers, fractions and an
