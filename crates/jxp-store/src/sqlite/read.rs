@@ -191,6 +191,13 @@ fn rows_where(q: &mut SqlQuery, model: &str, select: &str, text: Option<&str>) -
 
 /// The SQL `find` runs, or `None` when its text query cannot match anything; `indexed_by`
 /// names the index it reads the rows from ([`sort_index`]).
+///
+/// A page that no index of its own finds, whose filter and sort read only what the table's
+/// scan index holds (`migrate::scan_index_name`: `_deleted`, `_id` and the fields with
+/// generated columns) picks its rows' ids there first, `SELECT rid … INDEXED BY … ORDER BY …
+/// LIMIT`, and then reads only those rows' documents: a scan of the narrow index instead of
+/// every row. That inner query names the fields as `json_extract(doc, …)`, the expressions
+/// the index is on, so that SQLite reads the index alone.
 fn find_sql(
     model: &str,
     find: &Find,
@@ -198,6 +205,11 @@ fn find_sql(
     generated: Option<&Arc<Generated>>,
 ) -> Option<SqlQuery> {
     let text = find.text.as_deref();
+    let late = text.is_none()
+        && indexed_by.is_none()
+        && find.limit.is_some()
+        && generated.is_some()
+        && !sorted_by_an_index(find);
     let mut q = SqlQuery {
         generated: generated.cloned(),
         ..SqlQuery::default()
@@ -220,17 +232,69 @@ fn find_sql(
             }
         }
     }
+    let from = q.sql.len();
     q.sql.push('(');
     render_sqlite_filter(&find.filter, &mut q);
     q.sql.push(')');
+    let order_at = q.sql.len();
     push_order(&mut q, find, render_sqlite_order, render_sqlite_order_keys);
     // SQLite wants a LIMIT before an OFFSET; -1 means none.
     let limit = find
         .limit
         .map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
     let skip = i64::try_from(find.skip).unwrap_or(i64::MAX);
-    q.sql.push_str(&format!(" LIMIT {limit} OFFSET {skip}"));
+    let page = format!(" LIMIT {limit} OFFSET {skip}");
+    // With every read of the document turned into a generated column, what is left reads the
+    // scan index's fields and columns only.
+    if late && reads_scan_columns_only(&q.sql[from..]) {
+        let table = table_name(model);
+        let scan = super::migrate::scan_index_name(model);
+        let order = q.sql[order_at..].to_owned();
+        let mut inner = SqlQuery {
+            sql: format!("SELECT rid FROM {table} INDEXED BY \"{scan}\" WHERE ("),
+            ..SqlQuery::default()
+        };
+        render_sqlite_filter(&find.filter, &mut inner);
+        inner.sql.push(')');
+        push_order(
+            &mut inner,
+            find,
+            render_sqlite_order,
+            render_sqlite_order_keys,
+        );
+        q.sql = format!(
+            "SELECT {select} FROM {table} WHERE rid IN ({}{page}){order}",
+            inner.sql
+        );
+        q.params = inner.params;
+    } else {
+        q.sql.push_str(&page);
+    }
     Some(q)
+}
+
+/// Whether `find`'s first sort key (`_id` when none) is a system column with an index of its
+/// own, which finds the page in order without a scan.
+fn sorted_by_an_index(find: &Find) -> bool {
+    find.sort.first().is_none_or(|s| {
+        matches!(
+            s.path.segments.as_slice(),
+            [one] if ["_id", "id", "_owner_id", "createdAt"].contains(&one.as_str())
+        )
+    })
+}
+
+/// Whether rendered SQL names none of the columns the scan index leaves out (the document,
+/// the owner, the two times). Parameters are bound, never spliced, so a word of the SQL is a
+/// keyword, a function, a quoted path (only ever inside a read of `doc`) or a column; a false
+/// "no" costs only the faster plan.
+fn reads_scan_columns_only(sql: &str) -> bool {
+    !sql.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .any(|word| {
+            ["doc", "_owner_id", "createdat", "updatedat"]
+                .iter()
+                .any(|left_out| word.eq_ignore_ascii_case(left_out))
+        })
 }
 
 /// Tables smaller than this are sorted as SQLite plans it: sorting all matches costs little.
@@ -541,13 +605,63 @@ pub(crate) fn last_seq(conn: &Connection, model: &str) -> Result<u64, StoreError
 // Tests only: an unwrap or expect here is an assertion; failing is how the test reports.
 #[cfg(test)]
 mod tests {
-    use jxp_query::{Op, Path, Sort, SortDir};
+    use jxp_query::{GeneratedColumn, GeneratedKind, Op, Path, Sort, SortDir};
     use serde_json::{Value, json};
 
     use crate::spec::{TableSpec, WriteOp, WriteTx};
     use crate::{SqliteOptions, SqliteStore, Store};
 
     use super::*;
+
+    #[test]
+    fn a_page_no_index_finds_reads_its_row_ids_from_the_scan_index() {
+        let generated = Arc::new(Generated(vec![GeneratedColumn {
+            path: "m".into(),
+            column: "gn_m".into(),
+            kind: GeneratedKind::Number,
+            sorts: false,
+            indexed: false,
+        }]));
+        let page = |filter: Filter, sort: &str| Find {
+            filter: filter.and(Filter::cond(Path::plain("_deleted"), Op::Eq, json!(false))),
+            sort: vec![Sort {
+                path: Path::plain(sort),
+                dir: SortDir::Asc,
+            }],
+            limit: Some(20),
+            ..Find::default()
+        };
+        let sql = |find: &Find, indexed_by: Option<&str>| {
+            find_sql("t", find, indexed_by, Some(&generated))
+                .map(|q| q.sql)
+                .unwrap_or_default()
+        };
+        let by_m = page(Filter::cond(Path::plain("m"), Op::Gte, json!(5)), "m");
+        assert_eq!(
+            sql(&by_m, None),
+            "SELECT json(doc), NULL FROM \"m_t\" WHERE rid IN (SELECT rid FROM \"m_t\" \
+             INDEXED BY \"sc_t\" WHERE (((json_extract(doc,'$.m') >= ?1 \
+             AND typeof(json_extract(doc,'$.m')) IN ('integer','real')) AND (_deleted = ?2))) \
+             ORDER BY json_extract(doc,'$.m') ASC, _id ASC LIMIT 20 OFFSET 0) \
+             ORDER BY \"gn_m\" ASC, _id ASC"
+        );
+        // One step: a field read from the document, a sort an index of its own serves, an
+        // index chosen for the sort, no limit, no generated columns.
+        let one_step = |text: &str| !text.contains("rid IN") && text.ends_with("OFFSET 0");
+        let by_doc = page(Filter::cond(Path::plain("n"), Op::Gte, json!(5)), "m");
+        assert!(one_step(&sql(&by_doc, None)));
+        let by_id = page(Filter::cond(Path::plain("m"), Op::Gte, json!(5)), "_id");
+        assert!(one_step(&sql(&by_id, None)));
+        assert!(sql(&by_m, Some("iy_t__x")).contains("INDEXED BY \"iy_t__x\""));
+        assert!(!sql(&by_m, Some("iy_t__x")).contains("rid IN"));
+        let unlimited = Find {
+            limit: None,
+            ..by_m.clone()
+        };
+        assert!(!sql(&unlimited, None).contains("rid IN"));
+        let plain = find_sql("t", &by_m, None, None).map(|q| q.sql);
+        assert!(plain.is_some_and(|s| !s.contains("rid IN")));
+    }
 
     fn doc(i: u32, text: &str, n: i64, deleted: bool) -> Document {
         json!({"_id": format!("{i:024x}"), "n": n, "_deleted": deleted, "__v": 0,

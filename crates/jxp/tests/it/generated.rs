@@ -492,12 +492,18 @@ async fn sqlite_keeps_unindexed_numbers_in_generated_columns() {
     let stored = "SELECT name FROM pragma_table_xinfo('m_note') WHERE hidden = 3";
 
     note_answers(&s, top).await;
+    // A page in `_id` order reads the column in one query; the top ranks are picked from the
+    // scan index first (see `pages_no_index_finds_are_whole_and_in_order`).
+    let by_id = "/api/note?filter[rank]=$gte:50&limit=4";
+    let analyzed = analyzed_sql(&s, &admin, by_id).await;
+    assert!(analyzed.contains("\"gn_rank\" >="), "{analyzed}");
+    assert!(!analyzed.contains("'$.rank'"), "{analyzed}");
     let analyzed = analyzed_sql(&s, &admin, top).await;
     assert!(
-        analyzed.contains("\"gn_rank\" >=") && analyzed.contains("ORDER BY \"gn_rank\" DESC"),
+        analyzed.contains("INDEXED BY \"sc_note\"")
+            && analyzed.ends_with("ORDER BY \"gn_rank\" DESC, _id ASC"),
         "{analyzed}"
     );
-    assert!(!analyzed.contains("'$.rank'"), "{analyzed}");
     assert_eq!(sqlite_texts(&s.database_url, stored), ["gn_rank"]);
 
     // The table as an earlier version made it: no generated column.
@@ -527,7 +533,12 @@ async fn sqlite_keeps_unindexed_numbers_in_generated_columns() {
     );
     assert_eq!(
         indexes,
-        ["iy_note__cat", "sx_note__created", "sx_note__owner"]
+        [
+            "iy_note__cat",
+            "sc_note",
+            "sx_note__created",
+            "sx_note__owner"
+        ]
     );
     note_answers(&s, top).await;
     // A document written after it is found by every path.
@@ -664,6 +675,27 @@ async fn pages_no_index_finds_are_whole_and_in_order() {
     assert_eq!(ranks(&body), [597, 598, 599, 5000], "{body}");
 
     if test_postgres().is_none() {
+        // On SQLite too, from the scan index, named so that SQLite reads nothing else.
+        let sql = analyzed_sql(&s, &admin, &page(2)).await;
+        assert!(
+            sql.contains("WHERE rid IN (SELECT rid FROM \"m_item\" INDEXED BY \"sc_item\" WHERE")
+                && sql.contains(
+                    "ORDER BY json_extract(doc,'$.rank') ASC, _id ASC LIMIT 10 OFFSET 9)"
+                )
+                && sql.ends_with(") ORDER BY \"gn_rank\" ASC, _id ASC"),
+            "{sql}"
+        );
+        let plan = list_explained(&s, &admin, &page(2), "1").await["plan"].to_string();
+        assert!(plan.contains("COVERING INDEX sc_item"), "{plan}");
+        // A page that reads the documents, or one in `_id` order, is one query.
+        for path in [
+            "/api/item?filter[rank]=$gte:100&sort=n&limit=9",
+            "/api/item?filter[note]=x&sort=rank&limit=9",
+            "/api/item?filter[rank]=$gte:100&limit=9",
+        ] {
+            let sql = analyzed_sql(&s, &admin, path).await;
+            assert!(!sql.contains("rid IN"), "{path}: {sql}");
+        }
         return;
     }
     // On PostgreSQL the page's rows are picked by id first, and read after.
