@@ -38,6 +38,20 @@ impl<'a> ByteCount<'a> {
     }
 }
 
+/// The paths whose system column has an index of its own on both databases (`_id` is unique;
+/// `_owner_id` and `createdAt` have jxp's): a page sorted or compared on one is found by that
+/// index, never by a scan index.
+pub(crate) const INDEXED_COLUMNS: &[&str] = &["_id", "id", "_owner_id", "createdAt"];
+
+/// Whether rendered SQL names none of the columns `left_out` (lower case), as a scan index
+/// that leaves them out needs. Parameters are bound, never spliced, so a word of the SQL is a
+/// keyword, a function, a cast, a quoted path segment (only ever inside a read of `doc`) or a
+/// column; a false "no" costs only the faster plan.
+pub(crate) fn names_none_of(sql: &str, left_out: &[&str]) -> bool {
+    !sql.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .any(|word| left_out.iter().any(|l| word.eq_ignore_ascii_case(l)))
+}
+
 /// A database's renderer of a sort (`ORDER BY …`, or only its keys).
 pub(crate) type RenderSort = fn(&[Sort], &mut SqlQuery);
 

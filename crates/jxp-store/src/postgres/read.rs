@@ -18,7 +18,9 @@ use tokio_postgres::{Row, RowStream};
 use super::migrate::has_scan_index;
 use crate::change::Change;
 use crate::error::StoreError;
-use crate::query::{ByteCount, explained, nothing_to_run, push_order};
+use crate::query::{
+    ByteCount, INDEXED_COLUMNS, explained, names_none_of, nothing_to_run, push_order,
+};
 use crate::row::{LoggedRow, found, parse_doc, seq_from_db, seq_to_db};
 use crate::tables::table_name;
 use crate::{Analyzed, Document};
@@ -135,10 +137,6 @@ fn find_sql(model: &str, find: &Find, generated: Option<Arc<Generated>>) -> Opti
     Some(q)
 }
 
-/// The paths whose system column has an index of its own (`_id` is unique; `_owner_id` and
-/// `createdAt` have jxp's).
-const INDEXED_COLUMNS: &[&str] = &["_id", "id", "_owner_id", "createdAt"];
-
 /// Whether an index of its own may find `find`'s page without a scan: its first sort key
 /// (`_id` when none) or a condition of its filter's top level that compares (equality, `$in`
 /// or a range) is on an indexed field or system column. Such a page reads its few rows from
@@ -163,16 +161,9 @@ fn served_by_index(find: &Find, generated: &Generated) -> bool {
 }
 
 /// Whether rendered SQL names none of the table's columns that the scan index leaves out
-/// (the documents, the full-text column, the two times). Parameters are bound, never
-/// spliced, so a word of the SQL is a keyword, a function, a cast, a quoted path segment
-/// (only ever after a read of `doc`) or a column; a false "no" costs only the faster plan.
+/// (the documents, the full-text column, the two times).
 fn reads_scan_columns_only(sql: &str) -> bool {
-    !sql.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .any(|word| {
-            ["doc", "body", "tsv", "createdat", "updatedat"]
-                .iter()
-                .any(|left_out| word.eq_ignore_ascii_case(left_out))
-        })
+    names_none_of(sql, &["doc", "body", "tsv", "createdat", "updatedat"])
 }
 
 /// The query a count runs, or `None` when its text leaves nothing to look for.

@@ -16,7 +16,9 @@ use tokio::sync::Semaphore;
 use super::{fts_name, open_connection};
 use crate::change::Change;
 use crate::error::StoreError;
-use crate::query::{ByteCount, explained, nothing_to_run, push_order};
+use crate::query::{
+    ByteCount, INDEXED_COLUMNS, explained, names_none_of, nothing_to_run, push_order,
+};
 use crate::row::{LoggedRow, found, parse_doc, seq_from_db, seq_to_db};
 use crate::tables::table_name;
 use crate::{Analyzed, Document};
@@ -276,25 +278,15 @@ fn find_sql(
 /// Whether `find`'s first sort key (`_id` when none) is a system column with an index of its
 /// own, which finds the page in order without a scan.
 fn sorted_by_an_index(find: &Find) -> bool {
-    find.sort.first().is_none_or(|s| {
-        matches!(
-            s.path.segments.as_slice(),
-            [one] if ["_id", "id", "_owner_id", "createdAt"].contains(&one.as_str())
-        )
-    })
+    find.sort.first().is_none_or(
+        |s| matches!(s.path.segments.as_slice(), [one] if INDEXED_COLUMNS.contains(&one.as_str())),
+    )
 }
 
 /// Whether rendered SQL names none of the columns the scan index leaves out (the document,
-/// the owner, the two times). Parameters are bound, never spliced, so a word of the SQL is a
-/// keyword, a function, a quoted path (only ever inside a read of `doc`) or a column; a false
-/// "no" costs only the faster plan.
+/// the owner, the two times).
 fn reads_scan_columns_only(sql: &str) -> bool {
-    !sql.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .any(|word| {
-            ["doc", "_owner_id", "createdat", "updatedat"]
-                .iter()
-                .any(|left_out| word.eq_ignore_ascii_case(left_out))
-        })
+    names_none_of(sql, &["doc", "_owner_id", "createdat", "updatedat"])
 }
 
 /// Tables smaller than this are sorted as SQLite plans it: sorting all matches costs little.
