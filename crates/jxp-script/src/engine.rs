@@ -3,12 +3,13 @@
 //! evaluated in it, and the call of one export. QuickJS's core has no file system, network,
 //! process, timers or module loader; the runtime gets none, so scripts have none.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use jxp_core::Identity;
+use jxp_core::{Identity, User};
 use rquickjs::function::Args;
 use rquickjs::loader::{ImportAttributes, Loader, Resolver};
 use rquickjs::module::Declared;
@@ -18,7 +19,7 @@ use rquickjs::{
 };
 use serde_json::Value;
 
-use crate::bridge;
+use crate::{answer, bridge};
 
 /// One script file: its key (a model's slug, or `_app`), where it was read from and its text.
 #[derive(Debug, Clone)]
@@ -131,24 +132,22 @@ globalThis.JxpError = JxpError;
       const fns = ns.functions && typeof ns.functions === "object" ? Object.keys(ns.functions) : [];
       return [Object.keys(ns), fns];
     },
-    bind: (slot, key, name, isFunction) => {
+    bind: (slot, key, name, nested) => {
       // Bound after every module is loaded, so the namespace is found once; the export is
-      // read at each call, as a module may assign it again.
-      const ns = modules.get(key);
-      slots[slot] = (ctx) => {
-        const holder = isFunction ? ns.functions : ns;
-        const fn = holder[name];
-        if (typeof fn !== "function") throw new TypeError(`${name} is not a function`);
-        return fn(ctx);
-      };
+      // read at each call (in `run`), as a module may assign it again.
+      slots[slot] = Object.freeze({ ns: modules.get(key), name, nested });
     },
   });
   Object.defineProperty(globalThis, "__jxp", { value: entry });
   // A call's ctx, made here from plain arguments: an object literal's properties are
   // defined (no setter a script put on Object.prototype runs) along shapes QuickJS keeps, at
   // a fraction of what defining each from outside costs. `kind`: 0 no `user` key, 1 null (an
-  // anonymous caller), 2 a user, 3 the server itself. `fields` (an object or undefined)
-  // follows `user` and `id`.
+  // anonymous caller), 2 a user, made here and kept in `users[at]`, 3 the server itself,
+  // 4 the user kept in `users[at]` (the runtime's side knows which user each place holds).
+  // `fields` (an object or undefined) follows `user` and `id`.
+  //
+  // `ctx.user` is frozen, with its groups: a call cannot change it, so the same object
+  // serves every call of the same user, and a call's user costs one array read.
   //
   // QuickJS shares an object's shape (its keys, in order) among the live objects that have
   // it and frees it with the last of them, so every call used to make the shapes of its
@@ -166,23 +165,37 @@ globalThis.JxpError = JxpError;
     }
   };
   keep("_id", "id", "name", "email", "admin", "groups");
-  keep("system", "admin");
   keep("user", "id", "db", "system");
   keep("user", "db", "system");
-  const run = (slot, fields, kind, hasId, id, uid, name, email, admin, ...groups) => {
+  // Without a prototype, so that no setter a script put on one sees a user stored here.
+  const users = Object.create(null);
+  const server = Object.freeze({ system: true, admin: true });
+  // `uid` … `groups` (an array) come only with kind 2.
+  const run = (slot, fields, kind, hasId, id, at, uid, name, email, admin, groups) => {
     let ctx;
     if (kind === 0) {
       ctx = hasId ? { id, ...fields, db, system } : { ...fields, db, system };
     } else {
-      const user = kind === 2 ? { _id: uid, id: uid, name, email, admin, groups }
-        : kind === 3 ? { system: true, admin: true } : null;
+      let user = null;
+      if (kind === 4) {
+        user = users[at];
+      } else if (kind === 2) {
+        Object.freeze(groups);
+        user = Object.freeze({ _id: uid, id: uid, name, email, admin, groups });
+        users[at] = user;
+      } else if (kind === 3) {
+        user = server;
+      }
       if (fields === undefined) {
         ctx = hasId ? { user, id, db, system } : { user, db, system };
       } else {
         ctx = hasId ? { user, id, ...fields, db, system } : { user, ...fields, db, system };
       }
     }
-    return slots[slot](ctx);
+    const bound = slots[slot];
+    const fn = bound.nested ? bound.ns.functions[bound.name] : bound.ns[bound.name];
+    if (typeof fn !== "function") throw new TypeError(`${bound.name} is not a function`);
+    return fn(ctx);
   };
   Object.defineProperty(globalThis, "__jxp_run", { value: run });
 })();
@@ -190,8 +203,10 @@ globalThis.JxpError = JxpError;
 
 /// A runtime with every script loaded.
 pub(crate) struct Engine {
-    /// Which call sites' exports the prelude holds as functions of `ctx` alone (its `bind`),
-    /// done on a site's first call here, so that a call names only its slot.
+    /// Which user each place of the prelude's `users` holds.
+    users: Users,
+    /// Which call sites' exports the prelude has found (its `bind`: the module and the
+    /// export's name), done on a site's first call here, so that a call names only its slot.
     bound: Vec<bool>,
     runtime: Runtime,
     context: Context,
@@ -236,6 +251,17 @@ impl Engine {
                     return;
                 }
             };
+            // Kept where a call finds it without looking a name up.
+            let kept = ctx
+                .globals()
+                .get::<_, Function>("__jxp_run")
+                .map_err(|e| describe(&ctx, e))
+                .and_then(|run| ctx.store_userdata(run).map(drop).map_err(|e| e.to_string()))
+                .and_then(|()| answer::keep_object_prototype(&ctx).map_err(|e| describe(&ctx, e)));
+            if let Err(message) = kept {
+                failure = Some(fail(message));
+                return;
+            }
             for (i, source) in sources.iter().enumerate() {
                 deadline.store(
                     epoch.elapsed().as_nanos() as u64 + caps.timeout.as_nanos() as u64,
@@ -262,6 +288,7 @@ impl Engine {
             return Err(f);
         }
         Ok(Engine {
+            users: Users::default(),
             bound: Vec::new(),
             runtime,
             context,
@@ -290,7 +317,7 @@ impl Engine {
     /// Calls `target` with `ctx`: `user` and `id` as `who` says, then the fields of `ctx_json`
     /// (a JSON object), then `db` and `system`. `ctx.user` is the acting user without secrets
     /// (`_id`, `id`, `name`, `email`, `admin`, `groups`), `{system: true, admin: true}` for
-    /// the server itself, null for an anonymous caller. Answers what it
+    /// the server itself, null for an anonymous caller, frozen. Answers what it
     /// returned, awaited if it is a promise, as JSON text (`None` for `undefined` and null).
     /// `slot` is the call site's: the number under which this runtime keeps the export bound.
     pub fn call(
@@ -309,10 +336,24 @@ impl Engine {
             self.bound.resize(slot + 1, false);
         }
         let bound = &mut self.bound[slot];
+        let user = match who.user {
+            None => UserArg::Absent,
+            Some(Identity {
+                user: Some(user), ..
+            }) => self.users.place(user),
+            Some(w) if w.system => UserArg::Server,
+            Some(_) => UserArg::Anonymous,
+        };
+        let limit = self.caps.memory_bytes;
         let out = self
             .context
-            .with(|ctx| call_in(&ctx, (slot, bound, target), who, ctx_json));
+            .with(|ctx| call_in(&ctx, (slot, bound, target), (user, who.id), ctx_json, limit));
         self.deadline.store(0, Ordering::Relaxed);
+        if out.is_err() {
+            // The runtime's `users` is written as a call starts; after a call that failed,
+            // the places are not trusted.
+            self.users.clear();
+        }
         let timed_out = self.interrupted.load(Ordering::Relaxed);
         match out {
             Err(_) if timed_out => {
@@ -395,8 +436,9 @@ fn load_module<'js>(ctx: &Ctx<'js>, entry: &Object<'js>, source: &Source) -> rqu
 fn call_in(
     ctx: &Ctx<'_>,
     (slot, bound, target): (usize, &mut bool, &Target),
-    who: Who<'_>,
+    (user, id): (UserArg<'_>, Option<Option<&str>>),
     ctx_json: &Value,
+    limit: usize,
 ) -> Result<Answer, Failure> {
     let failed = |e: rquickjs::Error| thrown(ctx, e);
     let slot = u32::try_from(slot).map_err(|e| Failure::Failed(e.to_string()))?;
@@ -410,8 +452,11 @@ fn call_in(
             .map_err(failed)?;
         *bound = true;
     }
-    let run: Function = ctx.globals().get("__jxp_run").map_err(failed)?;
-    let args = args_of(ctx, slot, who, ctx_json).map_err(failed)?;
+    let run = match ctx.userdata::<Function>() {
+        Some(run) => Function::clone(&run),
+        None => return Err(Failure::Failed("the runtime has no prelude".into())),
+    };
+    let args = args_of(ctx, slot, (user, id), ctx_json).map_err(failed)?;
     let mut out: JsValue = run.call_arg(args).map_err(failed)?;
     if let Some(promise) = out.as_promise() {
         let promise = promise.clone();
@@ -430,10 +475,7 @@ fn call_in(
     if out.is_undefined() || out.is_null() {
         return Ok(None);
     }
-    match ctx.json_stringify(out).map_err(failed)? {
-        Some(s) => Ok(Some(s.to_string().map_err(failed)?)),
-        None => Ok(None),
-    }
+    answer::json_text(ctx, out, limit).map_err(failed)
 }
 
 /// What a call answered: its value as JSON text, `None` for `undefined` and null.
@@ -457,47 +499,115 @@ pub(crate) struct Who<'a> {
     pub id: Option<Option<&'a str>>,
 }
 
+/// How `ctx.user` is passed to the prelude's `run` (its `kind` and `at`).
+#[derive(Debug, Clone, Copy)]
+enum UserArg<'a> {
+    /// No `user` key.
+    Absent,
+    /// `null`.
+    Anonymous,
+    /// `{system: true, admin: true}`.
+    Server,
+    /// A user whose object `run` makes and keeps in this place.
+    New(usize, &'a User),
+    /// The user whose object `run` keeps in this place.
+    Held(usize),
+}
+
+/// How many users' `ctx.user` objects a runtime keeps.
+const USERS_KEPT: usize = 64;
+
+/// Which user each place of the prelude's `users` holds, so that a call of a user met
+/// before passes only the place.
+#[derive(Default)]
+struct Users {
+    held: Vec<User>,
+    by_id: HashMap<String, usize>,
+    /// The place a new user takes next once every place is held.
+    next: usize,
+}
+
+impl Users {
+    /// The place of `user`'s object, kept (`Held`) or to be made (`New`): a user whose name,
+    /// e-mail, groups or rights changed gets a new one.
+    fn place<'a>(&mut self, user: &'a User) -> UserArg<'a> {
+        if let Some(&at) = self.by_id.get(&user.id) {
+            if self.held.get(at) == Some(user) {
+                return UserArg::Held(at);
+            }
+            if let Some(held) = self.held.get_mut(at) {
+                held.clone_from(user);
+                return UserArg::New(at, user);
+            }
+        }
+        let at = if self.held.len() < USERS_KEPT {
+            self.held.push(user.clone());
+            self.held.len() - 1
+        } else {
+            let at = self.next;
+            self.next = (at + 1) % USERS_KEPT;
+            let old = std::mem::replace(&mut self.held[at], user.clone());
+            self.by_id.remove(&old.id);
+            at
+        };
+        self.by_id.insert(user.id.clone(), at);
+        UserArg::New(at, user)
+    }
+
+    fn clear(&mut self) {
+        self.held.clear();
+        self.by_id.clear();
+        self.next = 0;
+    }
+}
+
 /// The arguments of the prelude's `run`: the slot, the fields of `ctx` (undefined when
 /// there are none), then `user` and `id` as plain values (see `run`).
 fn args_of<'js>(
     ctx: &Ctx<'js>,
     slot: u32,
-    who: Who<'_>,
+    (user, id): (UserArg<'_>, Option<Option<&str>>),
     fields: &Value,
 ) -> rquickjs::Result<Args<'js>> {
-    let user = who.user.map(|w| (w, w.user.as_ref()));
-    let groups = match user {
-        Some((_, Some(u))) => u.groups.len(),
-        _ => 0,
-    };
-    // At most this many are pushed. (`Args` keeps up to eight on the stack and panics past
+    // Exactly this many are pushed. (`Args` keeps up to eight on the stack and panics past
     // the count it was made for there; nine or more are kept in a `Vec`, which grows.)
-    let mut args = Args::new(ctx.clone(), 9 + groups);
+    let count = match user {
+        UserArg::New(..) => 11,
+        _ => 6,
+    };
+    let mut args = Args::new(ctx.clone(), count);
     args.push_arg(slot)?;
     match fields {
         Value::Object(f) if !f.is_empty() => args.push_arg(to_js(ctx, fields)?)?,
         _ => args.push_arg(Undefined)?,
     }
-    let kind = match user {
-        None => 0,
-        Some((_, Some(_))) => 2,
-        Some((w, None)) if w.system => 3,
-        Some((_, None)) => 1,
+    let (kind, at) = match user {
+        UserArg::Absent => (0, 0),
+        UserArg::Anonymous => (1, 0),
+        UserArg::New(at, _) => (2, at),
+        UserArg::Server => (3, 0),
+        UserArg::Held(at) => (4, at),
     };
     args.push_arg(kind)?;
-    args.push_arg(who.id.is_some())?;
-    match who.id.flatten() {
+    args.push_arg(id.is_some())?;
+    match id.flatten() {
         Some(id) => args.push_arg(id)?,
         None => args.push_arg(Null)?,
     }
-    if let Some((_, Some(u))) = user {
+    args.push_arg(u32::try_from(at).unwrap_or_default())?;
+    if let UserArg::New(_, u) = user {
         args.push_arg(u.id.as_str())?;
         args.push_arg(u.name.as_str())?;
         args.push_arg(u.email.as_str())?;
         args.push_arg(u.admin)?;
-        for g in &u.groups {
-            args.push_arg(g.as_str())?;
+        let groups = Array::new(ctx.clone())?;
+        for (i, g) in (0u32..).zip(&u.groups) {
+            groups.as_object().prop(
+                i,
+                data(rquickjs::String::from_str(ctx.clone(), g)?.into_value()),
+            )?;
         }
+        args.push_arg(groups)?;
     }
     Ok(args)
 }

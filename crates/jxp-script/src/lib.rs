@@ -5,8 +5,10 @@
 //! Layers: `load.rs` finds and checks the scripts; `engine.rs` is one runtime and one call
 //! in it; `pool.rs` the threads calls run on, each with its runtime; `bridge.rs` what a script
 //! reaches outside (`console`, `ctx.db`, `ctx.system`); `hooks.rs` exports → registry hooks;
-//! `filters.rs` the filters `pre_get` answers, kept by answer.
+//! `filters.rs` the filters `pre_get` answers, kept by answer; `answer.rs` an answer as JSON
+//! text.
 
+mod answer;
 mod bridge;
 mod engine;
 mod filters;

@@ -313,3 +313,124 @@ fn ctx_user_is_made_from_the_identity() {
         json!(["user", "doc", "id", "db", "system"])
     );
 }
+
+#[test]
+fn ctx_user_is_frozen_and_one_object_per_user_until_it_changes() {
+    use jxp_core::{Identity, User};
+
+    let mut e = engine(
+        r#"
+        let last = null;
+        export function pre_get(ctx) {
+          let threw = false;
+          try { ctx.user.name = "changed"; } catch (e) { threw = e instanceof TypeError; }
+          let pushed = false;
+          try { ctx.user.groups.push("x"); pushed = true; } catch (_) {}
+          const same = last === ctx.user;
+          last = ctx.user;
+          return {
+            name: ctx.user.name, groups: ctx.user.groups, same, threw, pushed,
+            frozen: Object.isFrozen(ctx.user) && Object.isFrozen(ctx.user.groups),
+          };
+        }"#,
+        caps(),
+    );
+    let user = |id: &str, name: &str| {
+        Identity::user(User {
+            id: id.into(),
+            name: name.into(),
+            email: format!("{id}@example.com"),
+            admin: false,
+            groups: vec!["staff".into()],
+        })
+    };
+    let call = |e: &mut Engine, who: &Identity| {
+        let who = Who {
+            user: Some(who),
+            id: None,
+        };
+        value_of(e.call(0, &export("pre_get"), who, &json!({})).unwrap()).unwrap()
+    };
+    let una = user("u1", "Una");
+    let first = call(&mut e, &una);
+    assert_eq!(
+        first,
+        json!({"name": "Una", "groups": ["staff"], "same": false, "threw": true,
+               "pushed": false, "frozen": true})
+    );
+    // The same user again: the same object, unchanged by the first call's attempts.
+    let again = call(&mut e, &una);
+    assert_eq!(again["same"], json!(true));
+    assert_eq!(again["name"], json!("Una"));
+    // Renamed (or given other groups or rights): a new object with what is true now.
+    let renamed = call(&mut e, &user("u1", "Una Two"));
+    assert_eq!(renamed["same"], json!(false));
+    assert_eq!(renamed["name"], json!("Una Two"));
+    // More users than a runtime keeps: each call still sees its own user.
+    for n in 0..200 {
+        let who = user(&format!("u{n}"), &format!("User {n}"));
+        assert_eq!(call(&mut e, &who)["name"], json!(format!("User {n}")));
+    }
+    assert_eq!(call(&mut e, &una)["name"], json!("Una"));
+    assert_eq!(call(&mut e, &una)["same"], json!(true));
+}
+
+#[test]
+fn answers_are_the_json_that_json_stringify_writes() {
+    // Each case is answered twice: as the value itself (written by the runtime's side, or
+    // handed to JSON.stringify where it is not plain data), and as the text JSON.stringify
+    // makes of it in the script. Both must parse to the same value.
+    let mut e = engine(
+        r#"
+        class Point { constructor() { this.x = 1; this.y = 2; } }
+        const bare = Object.create(null); bare.b = 2; bare.a = 1;
+        const deep = []; let at = deep; for (let i = 0; i < 80; i++) { const next = []; at.push(next); at = next; }
+        const cases = [
+          null, true, false, 0, -0, 7, -7, 0.5, 1e21, 2 ** 53, -(2 ** 63), 2 ** 63, 2 ** 64, 1e300,
+          NaN, Infinity, -Infinity, "", "plain", 'quote " back \\ nl \n tab \t ctl \u0001 é 😀',
+          [], [1, "a", null, undefined, () => 1, Symbol("s"), [2, [3]]],
+          {}, { b: 1, a: 2, 10: "ten", 2: "two", nested: { $ne: "hidden", list: [{ k: 1 }] } },
+          { skip: undefined, fn() {}, [Symbol("k")]: 1, keep: 1 },
+          { get lazy() { return "got"; } },
+          new Date(0), { at: new Date(86400000) }, { toJSON() { return { made: "by toJSON" }; } },
+          new Point(), bare, new Map([[1, 2]]), [new Number(3), new String("s"), new Boolean(false)],
+          new Proxy({ a: 1 }, {}), deep, new Error("e"), Object.assign([1, 2], { extra: 3 }),
+        ];
+        export function pre_get(ctx) { return cases[ctx.i]; }
+        export function pre_post(ctx) { return { text: JSON.stringify(cases[ctx.i]) ?? null, count: cases.length }; }
+        "#,
+        caps(),
+    );
+    let as_text = |e: &mut Engine, i: usize| {
+        let out = value_of(
+            e.call(1, &export("pre_post"), Who::default(), &json!({"i": i}))
+                .unwrap(),
+        )
+        .unwrap();
+        let text = out["text"].as_str().map(str::to_owned);
+        (text, out["count"].as_u64().unwrap() as usize)
+    };
+    let (_, count) = as_text(&mut e, 0);
+    assert!(count > 30);
+    for i in 0..count {
+        let answer = e
+            .call(0, &export("pre_get"), Who::default(), &json!({"i": i}))
+            .unwrap();
+        let (text, _) = as_text(&mut e, i);
+        // No answer (`undefined`, null) reads as null, as JSON.stringify's `undefined` does.
+        let expected = text.as_deref().map_or(serde_json::Value::Null, |t| {
+            serde_json::from_str::<serde_json::Value>(t).unwrap()
+        });
+        let got = value_of(answer.clone()).unwrap();
+        assert_eq!(got, expected, "case {i}: {answer:?} against {text:?}");
+    }
+    // Key order is JSON.stringify's: integer keys first, ascending, then in creation order.
+    let ordered = e
+        .call(0, &export("pre_get"), Who::default(), &json!({"i": 23}))
+        .unwrap()
+        .unwrap();
+    assert!(
+        ordered.starts_with(r#"{"2":"two","10":"ten","b":1,"a":2,"#),
+        "{ordered}"
+    );
+}
