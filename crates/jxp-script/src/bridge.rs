@@ -1,7 +1,10 @@
 //! What a script reaches outside its runtime: `console` (the server log) and `ctx.db` /
-//! `ctx.system` (the app's reads and its one write path). A call runs on a thread of its own
-//! (`pool.rs`), so the natives find who is calling in a thread-local stack and wait for the
-//! app on the tokio runtime's handle; the wait blocks that thread, never an async worker.
+//! `ctx.system` (the app's reads and its one write path). The natives find who is calling in
+//! a thread-local stack. A call on a pool thread (`pool.rs`) waits for the app on the tokio
+//! runtime's handle, which blocks that thread. A call tried on the request's own worker
+//! (`Pool::inline`) must not wait: there `ctx.db` answers nothing, the call is marked as
+//! having reached outside, and it is run again on the pool; its log lines are held until it
+//! is known to stand.
 
 use std::cell::RefCell;
 use std::sync::Arc;
@@ -15,8 +18,10 @@ use crate::pool::Site;
 
 /// Who a running call acts for and what it is about.
 pub(crate) struct CallEnv {
-    pub app: App,
-    pub handle: Handle,
+    /// The app and the runtime `ctx.db` calls wait on: none for a call tried on a request
+    /// worker, where `ctx.db` is not waited for.
+    pub app: Option<App>,
+    pub handle: Option<Handle>,
     pub identity: Arc<Identity>,
     /// The hook's model and document: a write to that same document from inside the hook is
     /// silenced, so its own hooks do not run again for it.
@@ -27,6 +32,10 @@ pub(crate) struct CallEnv {
     /// App errors raised by `ctx.db` calls, by index; one the script lets through is
     /// answered as the app would answer it.
     pub stash: Vec<CoreError>,
+    /// Set while the call is tried on a request worker: its log lines, held.
+    pub inline: Option<Vec<(i32, String)>>,
+    /// The call tried to reach the app (`ctx.db`, `ctx.system`) from a request worker.
+    pub reached_out: bool,
 }
 
 thread_local! {
@@ -41,12 +50,27 @@ pub(crate) fn with_env<T>(env: CallEnv, f: impl FnOnce() -> T) -> (T, Option<Cal
     (out, ENV.with(|e| e.borrow_mut().pop()))
 }
 
-/// `console.log/warn/error`: the server log, naming the file and export.
+/// `console.log/warn/error`: the server log, naming the file and export (held, while the
+/// call is tried on a request worker).
 pub(crate) fn native_log(level: i32, text: String) {
-    let site = ENV.with(|e| e.borrow().last().map(|env| env.site.clone()));
-    let (file, export) = site
-        .as_deref()
-        .map_or(("", ""), |s| (s.file.as_str(), s.label.as_str()));
+    let mut text = Some(text);
+    let site = ENV.with(|e| {
+        let mut envs = e.borrow_mut();
+        let env = envs.last_mut()?;
+        match (env.inline.as_mut(), text.take()) {
+            (Some(held), Some(line)) => held.push((level, line)),
+            (_, line) => text = line,
+        }
+        Some(env.site.clone())
+    });
+    if let Some(text) = text {
+        log_line(site.as_deref(), level, &text);
+    }
+}
+
+/// One `console` line in the server log.
+pub(crate) fn log_line(site: Option<&Site>, level: i32, text: &str) {
+    let (file, export) = site.map_or(("", ""), |s| (s.file.as_str(), s.label.as_str()));
     match level {
         0 => tracing::info!(script = %file, export = %export, "{text}"),
         1 => tracing::warn!(script = %file, export = %export, "{text}"),
@@ -57,6 +81,16 @@ pub(crate) fn native_log(level: i32, text: String) {
 /// `ctx.db.<op>(...args)` (or `ctx.system`): answers `{"ok": value}` or `{"err": {status,
 /// message, stash}}` as JSON text, which the prelude turns into a value or a `JxpError`.
 pub(crate) fn native_db(system: bool, op: String, args: String) -> String {
+    let on_worker = ENV.with(|e| {
+        e.borrow_mut().last_mut().is_some_and(|env| {
+            env.reached_out |= env.inline.is_some();
+            env.reached_out
+        })
+    });
+    if on_worker {
+        // Its answer is thrown away: the call runs again on the pool.
+        return json!({"err": {"status": 500, "message": "ctx.db runs on the pool"}}).to_string();
+    }
     let current = ENV.with(|e| {
         e.borrow().last().map(|env| {
             (
@@ -72,7 +106,7 @@ pub(crate) fn native_db(system: bool, op: String, args: String) -> String {
             )
         })
     });
-    let Some((app, handle, who, model, id)) = current else {
+    let Some((Some(app), Some(handle), who, model, id)) = current else {
         return json!({"err": {"status": 500, "message": "ctx.db is not available here"}})
             .to_string();
     };

@@ -327,9 +327,23 @@ impl Engine {
         who: Who<'_>,
         ctx_json: &Value,
     ) -> Result<Answer, Failure> {
+        self.call_for(slot, target, who, ctx_json, self.caps.timeout)
+    }
+
+    /// `call`, stopped after `limit` (at most the runtime's time limit) rather than the time
+    /// limit: `Failure::TimedOut`, and the runtime is spoiled.
+    pub fn call_for(
+        &mut self,
+        slot: usize,
+        target: &Target,
+        who: Who<'_>,
+        ctx_json: &Value,
+        limit: Duration,
+    ) -> Result<Answer, Failure> {
+        let limit = limit.min(self.caps.timeout);
         self.interrupted.store(false, Ordering::Relaxed);
         self.deadline.store(
-            self.epoch.elapsed().as_nanos() as u64 + self.caps.timeout.as_nanos() as u64,
+            self.epoch.elapsed().as_nanos() as u64 + limit.as_nanos() as u64,
             Ordering::Relaxed,
         );
         if self.bound.len() <= slot {

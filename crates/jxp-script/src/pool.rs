@@ -1,5 +1,16 @@
-//! The runtimes and the threads calls run on. One thread per core owns one runtime and takes
-//! calls from a shared queue, so a script never runs on an async worker: one that spins
+//! The runtimes and the threads calls run on.
+//!
+//! Where the process has more than one CPU, a call is first tried on the request's own worker
+//! thread, in a runtime that thread keeps (`Pool::inline`), with a budget of
+//! [`INLINE_BUDGET`]: handing a call to another thread and its answer back costs more than
+//! most hooks do. A call that runs over the budget, or reaches for `ctx.db`/`ctx.system`
+//! (which would wait for the app on the worker), is stopped, its runtime dropped, and run
+//! again from the start on the pool below; it had done nothing outside its runtime (its log
+//! lines are held until it stands), and its export's later calls go to the pool directly.
+//! So a spinning script costs a worker one budget, once, and no more.
+//!
+//! The pool: one thread per core owns one runtime and takes
+//! calls from a shared queue, so a script never runs long on an async worker: one that spins
 //! delays only the script calls queued behind it, never a request that runs no script. Under
 //! load a thread takes the next call as soon as it has answered one, without sleeping in
 //! between; while calls come close together, a thread that finds none watches the queue
@@ -8,9 +19,9 @@
 //! model's hooks) does not queue, since every thread may be waiting on such a call: it runs
 //! on a blocking thread of its own with a spare runtime.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -18,15 +29,38 @@ use jxp_core::{HookError, Identity, WeakApp};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-use crate::bridge::{CallEnv, with_env};
+use crate::bridge::{CallEnv, log_line, with_env};
 use crate::engine::{Answer, Caps, Engine, Failure, Source, Target, Who, value_of};
 
 /// How deep calls may nest (a hook whose write runs a hook whose write …).
 const MAX_DEPTH: u32 = 8;
 
+/// How long a call may run on the request's worker before it is stopped and run on the
+/// pool instead.
+const INLINE_BUDGET: Duration = Duration::from_micros(500);
+
+/// Tells pools apart, for the runtime a worker thread keeps: a process (the tests) may run
+/// several servers, each with its own scripts.
+static POOL_IDS: AtomicUsize = AtomicUsize::new(0);
+
 thread_local! {
     /// How deep in script calls this thread is (0: not in one).
     static DEPTH: Cell<u32> = const { Cell::new(0) };
+    /// The runtime this thread runs calls in itself (a request worker's, see `Pool::inline`).
+    static LOCAL: RefCell<Option<Local>> = const { RefCell::new(None) };
+}
+
+/// A runtime kept by a request worker, with the pool it belongs to.
+struct Local {
+    pool: usize,
+    engine: Engine,
+    shared: Arc<Shared>,
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        self.shared.local.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Where calls go: an export, with what the log says of it and the slot every runtime keeps
@@ -37,6 +71,9 @@ pub(crate) struct Site {
     /// The script's file and the export's name as the log names them.
     pub file: String,
     pub label: String,
+    /// Its calls go to the pool: one ran over [`INLINE_BUDGET`] or reached for `ctx.db` on
+    /// a request worker.
+    pooled: AtomicBool,
 }
 
 /// Which keys of `ctx` the runtime's thread makes itself, ahead of the fields.
@@ -64,6 +101,13 @@ pub(crate) struct Job {
 /// caller's thread made those, and freeing them there keeps the allocator of the runtime's
 /// thread out of the way of the request workers'.
 type Outcome = (Result<Answer, Failure>, Option<CallEnv>, Value);
+
+/// What trying a call on the request's worker came to.
+enum Tried {
+    Done(Outcome),
+    /// Not run there, or stopped there: the call, to run on the pool.
+    Pool(CallEnv),
+}
 
 /// A queued call and where its answer goes.
 struct Work {
@@ -105,6 +149,18 @@ struct Shared {
     /// How long a thread that has answered a call watches for the next: none where the
     /// process may run on one CPU only, since the caller cannot queue a call meanwhile.
     watch: Duration,
+    /// This pool's number, which the runtimes kept by workers carry.
+    id: usize,
+    /// Whether calls are tried on the request's worker first: where the process has more
+    /// than one CPU. (On one, the pool's thread answers every call queued while the worker
+    /// ran, in one turn, which costs less.)
+    inline: bool,
+    /// Runtimes kept by workers, made or being made: at most one per core.
+    local: AtomicUsize,
+    /// Runtimes made for workers and not yet taken.
+    made: Mutex<Vec<Engine>>,
+    /// A runtime is being made for a worker.
+    making: AtomicBool,
 }
 
 pub(crate) struct Pool {
@@ -119,6 +175,7 @@ impl Pool {
     /// checked in, and the first thread's.
     pub fn new(sources: Vec<Source>, caps: Caps, size: usize, first: Engine) -> Arc<Self> {
         let size = size.max(1);
+        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
         let shared = Arc::new(Shared {
             sources,
             caps,
@@ -128,11 +185,12 @@ impl Pool {
             spare: Mutex::new(Vec::new()),
             pending: AtomicUsize::new(0),
             watching: AtomicUsize::new(0),
-            watch: if std::thread::available_parallelism().is_ok_and(|n| n.get() > 1) {
-                WATCH
-            } else {
-                Duration::ZERO
-            },
+            watch: if cpus > 1 { WATCH } else { Duration::ZERO },
+            id: POOL_IDS.fetch_add(1, Ordering::Relaxed),
+            inline: cpus > 1,
+            local: AtomicUsize::new(0),
+            made: Mutex::new(Vec::new()),
+            making: AtomicBool::new(false),
         });
         let mut first = Some(first);
         for n in 0..size {
@@ -158,6 +216,7 @@ impl Pool {
             file: self.file_of(key_of(&target)),
             label: label(&target),
             target,
+            pooled: AtomicBool::new(false),
         })
     }
 
@@ -192,30 +251,44 @@ impl Pool {
             tracing::error!(script = %file, export = %label, "script hooks nested more than {MAX_DEPTH} deep");
             return Err(HookError::reject(500, "hook failed"));
         }
-        let app = self
-            .app
-            .get()
-            .and_then(WeakApp::upgrade)
-            .ok_or_else(|| HookError::reject(503, "the server is not ready"))?;
         let site = job.site;
         let env = CallEnv {
-            app,
-            handle: tokio::runtime::Handle::current(),
+            app: None,
+            handle: None,
             identity: Arc::new(job.identity),
             model: job.model,
             id: job.id,
             site: site.clone(),
             stash: Vec::new(),
+            inline: None,
+            reached_out: false,
         };
-        let outcome = if depth == 0 {
-            self.queued(site.clone(), job.ctx, job.keys, env).await
+        let tried = if depth == 0 {
+            self.inline(&site, &job.ctx, job.keys, env)
         } else {
-            let (shared, site) = (self.shared.clone(), site.clone());
-            tokio::task::spawn_blocking(move || {
-                nested(&shared, &site, (job.keys, &job.ctx), env, depth + 1)
-            })
-            .await
-            .ok()
+            Tried::Pool(env)
+        };
+        let outcome = match tried {
+            Tried::Done(outcome) => Some(outcome),
+            Tried::Pool(mut env) => {
+                let app = self
+                    .app
+                    .get()
+                    .and_then(WeakApp::upgrade)
+                    .ok_or_else(|| HookError::reject(503, "the server is not ready"))?;
+                env.app = Some(app);
+                env.handle = Some(tokio::runtime::Handle::current());
+                if depth == 0 {
+                    self.queued(site.clone(), job.ctx, job.keys, env).await
+                } else {
+                    let (shared, site) = (self.shared.clone(), site.clone());
+                    tokio::task::spawn_blocking(move || {
+                        nested(&shared, &site, (job.keys, &job.ctx), env, depth + 1)
+                    })
+                    .await
+                    .ok()
+                }
+            }
         };
         let Some((out, env, _ctx)) = outcome else {
             tracing::error!(script = %site.file, export = %site.label, "script call crashed");
@@ -247,6 +320,101 @@ impl Pool {
                 HookError::reject(500, "hook failed")
             }
         }
+    }
+
+    /// Runs a call on this thread, in the runtime it keeps, if it is a request worker, the
+    /// pool allows it and the export's calls have not been sent to the pool; answers the
+    /// call's `env` back where the call is to go to the pool instead. A call stopped at
+    /// [`INLINE_BUDGET`] or that reached for `ctx.db` (see the module's documentation) drops
+    /// its runtime and sends the export's calls to the pool from then on.
+    fn inline(&self, site: &Arc<Site>, ctx: &Value, keys: CtxKeys, env: CallEnv) -> Tried {
+        let shared = &self.shared;
+        if !shared.inline || site.pooled.load(Ordering::Relaxed) || !on_worker() {
+            return Tried::Pool(env);
+        }
+        LOCAL.with(|cell| {
+            let Ok(mut local) = cell.try_borrow_mut() else {
+                return Tried::Pool(env);
+            };
+            if local.as_ref().is_some_and(|l| l.pool != shared.id) {
+                *local = None;
+            }
+            if local.is_none() {
+                match jxp_model::sync::lock(&shared.made).pop() {
+                    Some(engine) => {
+                        *local = Some(Local {
+                            pool: shared.id,
+                            engine,
+                            shared: shared.clone(),
+                        });
+                    }
+                    None => {
+                        self.make_local();
+                        return Tried::Pool(env);
+                    }
+                }
+            }
+            let Some(kept) = local.as_mut() else {
+                return Tried::Pool(env);
+            };
+            let (user, id) = who_of(&env, keys);
+            let mut env = env;
+            env.inline = Some(Vec::new());
+            let (out, env) = with_env(env, || {
+                let who = Who {
+                    user: user.as_deref(),
+                    id: id.as_ref().map(Option::as_deref),
+                };
+                kept.engine
+                    .call_for(site.slot, &site.target, who, ctx, INLINE_BUDGET)
+            });
+            let Some(mut env) = env else {
+                return Tried::Done((out, None, Value::Null));
+            };
+            let held = env.inline.take().unwrap_or_default();
+            let stopped = env.reached_out || matches!(out, Err(Failure::TimedOut));
+            if stopped || kept.engine.spoiled {
+                // Freeing a runtime can take a while: not on the worker.
+                if let Some(old) = local.take() {
+                    tokio::task::spawn_blocking(move || drop(old));
+                }
+            }
+            if stopped {
+                site.pooled.store(true, Ordering::Relaxed);
+                tracing::debug!(script = %site.file, export = %site.label, "calls of this export run on the script pool from now on");
+                env.reached_out = false;
+                env.stash.clear();
+                return Tried::Pool(env);
+            }
+            for (level, text) in held {
+                log_line(Some(site), level, &text);
+            }
+            Tried::Done((out, Some(env), Value::Null))
+        })
+    }
+
+    /// Has a runtime made, off the workers (evaluating the modules runs the scripts' own
+    /// code), for a worker that has none: one at a time, at most one per core.
+    fn make_local(&self) {
+        let shared = &self.shared;
+        if shared.local.load(Ordering::SeqCst) >= shared.size
+            || shared.making.swap(true, Ordering::SeqCst)
+        {
+            return;
+        }
+        shared.local.fetch_add(1, Ordering::SeqCst);
+        let shared = shared.clone();
+        tokio::task::spawn_blocking(move || {
+            match Engine::new(&shared.sources, shared.caps) {
+                Ok(engine) => jxp_model::sync::lock(&shared.made).push(engine),
+                // Still counted, so that a runtime that cannot start is tried at most once
+                // per core.
+                Err((_, f)) => {
+                    tracing::warn!(error = %f.message, "a script runtime for a request worker could not start; calls go to the pool");
+                }
+            }
+            shared.making.store(false, Ordering::SeqCst);
+        });
     }
 
     /// Queues a call for the pool's threads and waits for its answer (`None` if no thread
@@ -393,6 +561,23 @@ fn serve(shared: &Shared, mut engine: Option<Engine>) {
     }
 }
 
+/// Whether this thread runs tasks of a multi-threaded tokio runtime (where another worker
+/// takes over what this one leaves while it runs a call). Asked once per thread: the
+/// question takes a reference to the runtime, shared by every worker.
+fn on_worker() -> bool {
+    thread_local! {
+        static ON_WORKER: Cell<Option<bool>> = const { Cell::new(None) };
+    }
+    ON_WORKER.with(|known| {
+        known.get().unwrap_or_else(|| {
+            let yes = tokio::runtime::Handle::try_current()
+                .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+            known.set(Some(yes));
+            yes
+        })
+    })
+}
+
 /// How long a thread that has answered a call watches for the next before it sleeps.
 const WATCH: Duration = Duration::from_micros(20);
 
@@ -511,6 +696,11 @@ mod tests {
             pending: AtomicUsize::new(0),
             watching: AtomicUsize::new(0),
             watch,
+            id: 0,
+            inline: false,
+            local: AtomicUsize::new(0),
+            made: Mutex::new(Vec::new()),
+            making: std::sync::atomic::AtomicBool::new(false),
         }
     }
 

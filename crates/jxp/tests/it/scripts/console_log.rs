@@ -94,3 +94,86 @@ async fn console_output_goes_to_the_log_with_the_script_and_export_named() {
         "the detail is for the log: {log}"
     );
 }
+
+/// A hook that reads through `ctx.db`, and a function that computes for longer than a call
+/// may run on a request worker: where the server tries calls on the worker first, both are
+/// stopped there and run again on the script pool. Each call's effect and log line appear
+/// once, whichever way it ran.
+const PATIENT_JS: &str = r#"
+export async function pre_post(ctx) {
+  console.log("counting before", ctx.doc.name);
+  const seen = await ctx.db.count("gadget");
+  return { tag: `after ${seen}` };
+}
+
+export const functions = {
+  slow(ctx) {
+    console.log("slow call", ctx.params.n);
+    let laps = 0;
+    const until = Date.now() + 20;
+    while (Date.now() < until) laps++;
+    return { n: ctx.params.n, laps: laps > 0 };
+  },
+};
+"#;
+
+#[tokio::test]
+async fn calls_that_leave_the_worker_log_once_and_answer_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let models = dir.path().join("models");
+    std::fs::create_dir_all(&models).unwrap();
+    std::fs::write(
+        models.join("gadget.toml"),
+        "name = \"Gadget\"\n[fields]\nname = \"String\"\ntag = \"String\"\n[perms]\nadmin = \"crud\"\n[options]\ncallable = [\"slow\"]\n",
+    )
+    .unwrap();
+    std::fs::write(models.join("gadget.js"), PATIENT_JS).unwrap();
+    let url = fresh_database_url(dir.path()).await;
+    let proc = spawn_with(dir.path(), &url, "server", &[("RUST_LOG", "info")]).await;
+    let client = reqwest::Client::new();
+    let base = proc.base.clone();
+    let (email, password) = ("a@example.com", "a long secret");
+    let setup = client
+        .post(format!("{base}/setup"))
+        .json(&json!({"email": email, "password": password, "name": "A"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(setup.status(), 200);
+    for n in 0..6 {
+        let created: Value = client
+            .post(format!("{base}/api/gadget"))
+            .basic_auth(email, Some(password))
+            .json(&json!({"name": format!("g{n}")}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(created["data"]["tag"], json!(format!("after {n}")));
+        let called: Value = client
+            .get(format!("{base}/call/gadget/slow?n={n}"))
+            .basic_auth(email, Some(password))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(called["data"], json!({"n": n.to_string(), "laps": true}));
+    }
+    stop_process(proc).await;
+
+    let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap();
+    let count = |text: &str| {
+        log.lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|l| l["fields"]["message"] == text)
+            .count()
+    };
+    for n in 0..6 {
+        assert_eq!(count(&format!("counting before g{n}")), 1, "{log}");
+        assert_eq!(count(&format!("slow call {n}")), 1, "{log}");
+    }
+}
