@@ -12,7 +12,9 @@
 # it prints per round and at the end the medians of B÷A throughput and of A÷B server CPU time
 # a request (`utime + stime` of the whole process over the requests it answered).
 # Env: BENCH (the jxp-bench binary, default target/release/jxp-bench), CONC (32), LOGTO (where
-# the servers' logs go, default a file beside each), KEEP=1 keeps the work directory.
+# the servers' logs go, default a file beside each), KEEP=1 keeps the work directory, PIN=0
+# pins nothing: both servers and both generators share every CPU, as a server with more than
+# one CPU runs (its threads then see them all).
 set -euo pipefail
 if [ $# -ne 5 ]; then
   sed -n '2,17p' "$0" >&2
@@ -43,7 +45,9 @@ for spec in "$4" "$5"; do
     esac
   done
   (cd "$dir" && env "${env_[@]}" "$bin" add-admin --email admin@example.com --password adminpass123 --name Admin >/dev/null)
-  (cd "$dir" && exec env "${env_[@]}" taskset -c 0 "$bin" serve >"${LOGTO:-$dir/log}" 2>&1 </dev/null) &
+  pin=(taskset -c 0)
+  [ "${PIN:-1}" = 0 ] && pin=()
+  (cd "$dir" && exec env "${env_[@]}" "${pin[@]}" "$bin" serve >"${LOGTO:-$dir/log}" 2>&1 </dev/null) &
   pids+=($!) names+=("$name") ports+=($port)
 done
 trap 'kill "${pids[@]}" 2>/dev/null || true; [ "${KEEP:-}" = 1 ] || rm -rf "$WORK"' EXIT
@@ -61,13 +65,17 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 to_cpu() { for task in /proc/"$1"/task/*; do taskset -pc "$2" "${task##*/}" >/dev/null; done; }
 for round in $(seq "$ROUNDS"); do
   cpu_a=$((round % 2)) cpu_b=$((1 - round % 2))
-  to_cpu "${pids[0]}" $cpu_a
-  to_cpu "${pids[1]}" $cpu_b
+  if [ "${PIN:-1}" != 0 ]; then
+    to_cpu "${pids[0]}" $cpu_a
+    to_cpu "${pids[1]}" $cpu_b
+  fi
   before_a=$(cpu_ticks "${pids[0]}") before_b=$(cpu_ticks "${pids[1]}")
   generators=()
   for i in 0 1; do
     cpu=$([ $i = 0 ] && echo $cpu_a || echo $cpu_b)
-    taskset -c "$cpu" "$BENCH" rest --base "http://127.0.0.1:${ports[$i]}" \
+    pin=(taskset -c "$cpu")
+    [ "${PIN:-1}" = 0 ] && pin=()
+    "${pin[@]}" "$BENCH" rest --base "http://127.0.0.1:${ports[$i]}" \
       --email user@example.com --password userpass123 --op "$OP" --concurrency "$CONC" \
       --duration-s "$SECONDS_" --warmup-s 0 >"$WORK/$i.json" 2>/dev/null &
     generators+=($!)

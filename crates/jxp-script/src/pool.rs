@@ -3,8 +3,9 @@
 //! Where the process has more than one CPU, a call is first tried on the request's own worker
 //! thread, in a runtime that thread keeps (`Pool::inline`), with a budget of
 //! [`INLINE_BUDGET`]: handing a call to another thread and its answer back costs more than
-//! most hooks do. A call that runs over the budget, or reaches for `ctx.db`/`ctx.system`
-//! (which would wait for the app on the worker), is stopped, its runtime dropped, and run
+//! most hooks do. A call that runs over the budget or out of memory, or reaches for
+//! `ctx.db`/`ctx.system` (which would wait for the app on the worker), is stopped, its
+//! runtime dropped, and run
 //! again from the start on the pool below; it had done nothing outside its runtime (its log
 //! lines are held until it stands), and its export's later calls go to the pool directly.
 //! So a spinning script costs a worker one budget, once, and no more.
@@ -71,8 +72,8 @@ pub(crate) struct Site {
     /// The script's file and the export's name as the log names them.
     pub file: String,
     pub label: String,
-    /// Its calls go to the pool: one ran over [`INLINE_BUDGET`] or reached for `ctx.db` on
-    /// a request worker.
+    /// Its calls go to the pool: one ran over [`INLINE_BUDGET`] or out of memory, or reached
+    /// for `ctx.db`, on a request worker.
     pooled: AtomicBool,
 }
 
@@ -325,8 +326,8 @@ impl Pool {
     /// Runs a call on this thread, in the runtime it keeps, if it is a request worker, the
     /// pool allows it and the export's calls have not been sent to the pool; answers the
     /// call's `env` back where the call is to go to the pool instead. A call stopped at
-    /// [`INLINE_BUDGET`] or that reached for `ctx.db` (see the module's documentation) drops
-    /// its runtime and sends the export's calls to the pool from then on.
+    /// [`INLINE_BUDGET`], out of memory or reaching for `ctx.db` (see the module's
+    /// documentation) drops its runtime and sends the export's calls to the pool from then on.
     fn inline(&self, site: &Arc<Site>, ctx: &Value, keys: CtxKeys, env: CallEnv) -> Tried {
         let shared = &self.shared;
         if !shared.inline || site.pooled.load(Ordering::Relaxed) || !on_worker() {
@@ -372,14 +373,13 @@ impl Pool {
                 return Tried::Done((out, None, Value::Null));
             };
             let held = env.inline.take().unwrap_or_default();
-            let stopped = env.reached_out || matches!(out, Err(Failure::TimedOut));
-            if stopped || kept.engine.spoiled {
+            // Out of time, out of memory (the runtime is spoiled either way) or reaching out.
+            let stopped = env.reached_out || kept.engine.spoiled;
+            if stopped {
                 // Freeing a runtime can take a while: not on the worker.
                 if let Some(old) = local.take() {
                     tokio::task::spawn_blocking(move || drop(old));
                 }
-            }
-            if stopped {
                 site.pooled.store(true, Ordering::Relaxed);
                 tracing::debug!(script = %site.file, export = %site.label, "calls of this export run on the script pool from now on");
                 env.reached_out = false;
