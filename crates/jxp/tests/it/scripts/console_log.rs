@@ -5,7 +5,32 @@
 use serde_json::{Value, json};
 
 use super::support::{WIDGET, WIDGET_JS};
-use crate::harness::{fresh_database_url, spawn_with, stop_process};
+use crate::harness::{Proc, fresh_database_url, spawn_with, stop_process};
+
+const EMAIL: &str = "a@example.com";
+const PASSWORD: &str = "a long secret";
+
+/// A `jxp serve` process logging at `info`, with `files` (name, text) in its `models/` and
+/// an admin (`EMAIL`) set up; its log is `server.log` in the directory.
+async fn serve(files: &[(&str, &str)]) -> (tempfile::TempDir, Proc, reqwest::Client) {
+    let dir = tempfile::tempdir().unwrap();
+    let models = dir.path().join("models");
+    std::fs::create_dir_all(&models).unwrap();
+    for (name, text) in files {
+        std::fs::write(models.join(name), text).unwrap();
+    }
+    let url = fresh_database_url(dir.path()).await;
+    let proc = spawn_with(dir.path(), &url, "server", &[("RUST_LOG", "info")]).await;
+    let client = reqwest::Client::new();
+    let setup = client
+        .post(format!("{}/setup", proc.base))
+        .json(&json!({"email": EMAIL, "password": PASSWORD, "name": "A"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(setup.status(), 200);
+    (dir, proc, client)
+}
 
 const LOUD_JS: &str = r#"
 export function pre_put(ctx) {
@@ -16,28 +41,14 @@ export function pre_put(ctx) {
 
 #[tokio::test]
 async fn console_output_goes_to_the_log_with_the_script_and_export_named() {
-    let dir = tempfile::tempdir().unwrap();
-    let models = dir.path().join("models");
-    std::fs::create_dir_all(&models).unwrap();
-    std::fs::write(models.join("widget.toml"), WIDGET).unwrap();
     // The widget's own script, with its put hook swapped for a louder one.
     let script = format!(
         "{}\n{LOUD_JS}",
         WIDGET_JS.replace("export function pre_put(", "function unused_pre_put(")
     );
-    std::fs::write(models.join("widget.js"), script).unwrap();
-    let url = fresh_database_url(dir.path()).await;
-    let proc = spawn_with(dir.path(), &url, "server", &[("RUST_LOG", "info")]).await;
-    let client = reqwest::Client::new();
+    let (dir, proc, client) = serve(&[("widget.toml", WIDGET), ("widget.js", &script)]).await;
     let base = proc.base.clone();
-    let (email, password) = ("a@example.com", "a long secret");
-    let setup = client
-        .post(format!("{base}/setup"))
-        .json(&json!({"email": email, "password": password, "name": "A"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(setup.status(), 200);
+    let (email, password) = (EMAIL, PASSWORD);
     let created: Value = client
         .post(format!("{base}/api/widget"))
         .basic_auth(email, Some(password))
@@ -119,27 +130,10 @@ export const functions = {
 
 #[tokio::test]
 async fn calls_that_leave_the_worker_log_once_and_answer_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let models = dir.path().join("models");
-    std::fs::create_dir_all(&models).unwrap();
-    std::fs::write(
-        models.join("gadget.toml"),
-        "name = \"Gadget\"\n[fields]\nname = \"String\"\ntag = \"String\"\n[perms]\nadmin = \"crud\"\n[options]\ncallable = [\"slow\"]\n",
-    )
-    .unwrap();
-    std::fs::write(models.join("gadget.js"), PATIENT_JS).unwrap();
-    let url = fresh_database_url(dir.path()).await;
-    let proc = spawn_with(dir.path(), &url, "server", &[("RUST_LOG", "info")]).await;
-    let client = reqwest::Client::new();
+    let gadget = "name = \"Gadget\"\n[fields]\nname = \"String\"\ntag = \"String\"\n[perms]\nadmin = \"crud\"\n[options]\ncallable = [\"slow\"]\n";
+    let (dir, proc, client) = serve(&[("gadget.toml", gadget), ("gadget.js", PATIENT_JS)]).await;
     let base = proc.base.clone();
-    let (email, password) = ("a@example.com", "a long secret");
-    let setup = client
-        .post(format!("{base}/setup"))
-        .json(&json!({"email": email, "password": password, "name": "A"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(setup.status(), 200);
+    let (email, password) = (EMAIL, PASSWORD);
     for n in 0..6 {
         let created: Value = client
             .post(format!("{base}/api/gadget"))
