@@ -5,14 +5,14 @@
 //! [`INLINE_BUDGET`]: handing a call to another thread and its answer back costs more than
 //! most hooks do. A call that runs over the budget or out of memory, or reaches for
 //! `ctx.db`/`ctx.system` (which would wait for the app on the worker), is stopped, its
-//! runtime dropped, and run
-//! again from the start on the pool below; it had done nothing outside its runtime (its log
-//! lines are held until it stands), and its export's later calls go to the pool directly.
-//! So a spinning script costs a worker one budget, once, and no more.
+//! runtime dropped, and run again from the start on the pool below; it had done nothing
+//! outside its runtime (its log lines are held until it stands), and its export's later
+//! calls go to the pool directly. So a spinning script costs a worker one budget, once, and
+//! no more.
 //!
-//! The pool: one thread per core owns one runtime and takes
-//! calls from a shared queue, so a script never runs long on an async worker: one that spins
-//! delays only the script calls queued behind it, never a request that runs no script. Under
+//! The pool: one thread per core owns one runtime and takes calls from a shared queue, so a
+//! script never runs long on an async worker: one that spins delays only the script calls
+//! queued behind it, never a request that runs no script. Under
 //! load a thread takes the next call as soon as it has answered one, without sleeping in
 //! between; while calls come close together, a thread that finds none watches the queue
 //! briefly before it sleeps (where the process has more than one CPU), so the next caller
