@@ -83,8 +83,9 @@ pub(crate) fn log_line(site: Option<&Site>, level: i32, text: &str) {
 pub(crate) fn native_db(system: bool, op: String, args: String) -> String {
     let on_worker = ENV.with(|e| {
         e.borrow_mut().last_mut().is_some_and(|env| {
-            env.reached_out |= env.inline.is_some();
-            env.reached_out
+            let inline = env.inline.is_some();
+            env.reached_out |= inline;
+            inline
         })
     });
     if on_worker {

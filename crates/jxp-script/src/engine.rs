@@ -358,10 +358,16 @@ impl Engine {
             Some(w) if w.system => UserArg::Server,
             Some(_) => UserArg::Anonymous,
         };
-        let limit = self.caps.memory_bytes;
-        let out = self
-            .context
-            .with(|ctx| call_in(&ctx, (slot, bound, target), (user, who.id), ctx_json, limit));
+        let max_bytes = self.caps.memory_bytes;
+        let out = self.context.with(|ctx| {
+            call_in(
+                &ctx,
+                (slot, bound, target),
+                (user, who.id),
+                ctx_json,
+                max_bytes,
+            )
+        });
         self.deadline.store(0, Ordering::Relaxed);
         if out.is_err() {
             // The runtime's `users` is written as a call starts; after a call that failed,
@@ -452,7 +458,7 @@ fn call_in(
     (slot, bound, target): (usize, &mut bool, &Target),
     (user, id): (UserArg<'_>, Option<Option<&str>>),
     ctx_json: &Value,
-    limit: usize,
+    max_bytes: usize,
 ) -> Result<Answer, Failure> {
     let failed = |e: rquickjs::Error| thrown(ctx, e);
     let slot = u32::try_from(slot).map_err(|e| Failure::Failed(e.to_string()))?;
@@ -489,7 +495,7 @@ fn call_in(
     if out.is_undefined() || out.is_null() {
         return Ok(None);
     }
-    answer::json_text(ctx, out, limit).map_err(failed)
+    answer::json_text(ctx, out, max_bytes).map_err(failed)
 }
 
 /// What a call answered: its value as JSON text, `None` for `undefined` and null.
@@ -560,8 +566,10 @@ impl Users {
         } else {
             let at = self.next;
             self.next = (at + 1) % USERS_KEPT;
-            let old = std::mem::replace(&mut self.held[at], user.clone());
-            self.by_id.remove(&old.id);
+            if let Some(held) = self.held.get_mut(at) {
+                let old = std::mem::replace(held, user.clone());
+                self.by_id.remove(&old.id);
+            }
             at
         };
         self.by_id.insert(user.id.clone(), at);
