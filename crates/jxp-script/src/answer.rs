@@ -11,6 +11,7 @@
 
 use std::fmt::Write as _;
 
+use rquickjs::atom::PredefinedAtom;
 use rquickjs::{Ctx, Object, Type, Value};
 
 /// How deep the walk goes before it hands the answer over (`JSON.stringify` then finds a
@@ -30,7 +31,7 @@ pub(crate) fn json_text<'js>(
     if let Some(proto) = proto {
         let mut walk = Walk {
             proto,
-            out: String::new(),
+            out: String::with_capacity(64),
             limit,
         };
         match walk.write(&value, 0)? {
@@ -169,9 +170,12 @@ impl<'js> Walk<'js> {
     }
 }
 
-/// Whether `JSON.stringify` would call the object's `toJSON`.
+/// Whether `JSON.stringify` would call the object's `toJSON` (looked up by QuickJS's own atom
+/// for the name rather than one made from text at each object).
 fn has_to_json(object: &Object<'_>) -> rquickjs::Result<bool> {
-    Ok(object.get::<_, Value>("toJSON")?.is_function())
+    Ok(object
+        .get::<_, Value>(PredefinedAtom::ToJSON)?
+        .is_function())
 }
 
 /// A number as JSON text that parses to what `JSON.stringify`'s text parses to: integral
@@ -203,7 +207,13 @@ fn number(out: &mut String, n: f64) -> bool {
 
 /// A string as a JSON string literal.
 fn string(out: &mut String, text: &str) {
+    out.reserve(text.len() + 2);
     out.push('"');
+    if !text.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.push_str(text);
+        out.push('"');
+        return;
+    }
     let mut start = 0;
     for (i, byte) in text.bytes().enumerate() {
         let escape = match byte {

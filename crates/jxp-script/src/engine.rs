@@ -122,8 +122,11 @@ globalThis.JxpError = JxpError;
   const db = api(false);
   const system = api(true);
   const modules = new Map();
-  // Without a prototype, so that nothing a script puts on Object's or Array's reaches it.
-  const slots = Object.create(null);
+  // Arrays filled before any script runs, so that a call's `slots[slot]` and `users[at]`
+  // read and write an element the array already holds (QuickJS's fast path for a dense
+  // array, several times cheaper than a keyed property) and no getter or setter a script
+  // puts on Array.prototype is ever consulted. A slot past the end is defined, not assigned.
+  const slots = Array(256).fill(null);
   const entry = Object.freeze({
     add: (key, ns) => { modules.set(key, ns); },
     names: (key) => {
@@ -135,7 +138,9 @@ globalThis.JxpError = JxpError;
     bind: (slot, key, name, nested) => {
       // Bound after every module is loaded, so the namespace is found once; the export is
       // read at each call (in `run`), as a module may assign it again.
-      slots[slot] = Object.freeze({ ns: modules.get(key), name, nested });
+      const bound = Object.freeze({ ns: modules.get(key), name, nested });
+      if (slot < slots.length) slots[slot] = bound;
+      else Object.defineProperty(slots, slot, { value: bound, writable: true, enumerable: true, configurable: true });
     },
   });
   Object.defineProperty(globalThis, "__jxp", { value: entry });
@@ -167,8 +172,8 @@ globalThis.JxpError = JxpError;
   keep("_id", "id", "name", "email", "admin", "groups");
   keep("user", "id", "db", "system");
   keep("user", "db", "system");
-  // Without a prototype, so that no setter a script put on one sees a user stored here.
-  const users = Object.create(null);
+  // As `slots`: one element for each of the places the runtime's side counts (USERS_KEPT).
+  const users = Array(64).fill(null);
   const server = Object.freeze({ system: true, admin: true });
   // `uid` … `groups` (an array) come only with kind 2.
   const run = (slot, fields, kind, hasId, id, at, uid, name, email, admin, groups) => {
@@ -534,7 +539,7 @@ enum UserArg<'a> {
     Held(usize),
 }
 
-/// How many users' `ctx.user` objects a runtime keeps.
+/// How many users' `ctx.user` objects a runtime keeps: the length of the prelude's `users`.
 const USERS_KEPT: usize = 64;
 
 /// Which user each place of the prelude's `users` holds, so that a call of a user met
