@@ -27,39 +27,17 @@ WORK=$(mktemp -d /tmp/jxp-side-by-side.XXXXXX)
 [ "${KEEP:-}" = 1 ] || trap 'rm -rf "$WORK"' EXIT
 names=() pids=() ports=()
 port=$((4700 + RANDOM % 1000))
+source "$(dirname "$0")/bench-server.sh"
+pin=(taskset -c 0)
+[ "${PIN:-1}" = 0 ] && pin=()
 for spec in "$4" "$5"; do
-  name=${spec%%=*} rest=${spec#*=}
-  bin=$(realpath "${rest%%|*}") settings=""
-  [[ "$rest" == *"|"* ]] && settings=${rest#*|}
-  dir=$WORK/$name
-  mkdir -p "$dir/models"
-  printf 'name = "Test"\n[fields]\nfoo = "String"\nbar = "String"\nn = "Number"\n[perms]\nadmin = "crud"\nuser = "crud"\n' >"$dir/models/test.toml"
   port=$((port + 1))
-  env_=(PORT=$port HOST=127.0.0.1 MODEL_DIR="$dir/models" SHARED_SECRET=side-by-side-secret-0123456789abcdef
-    LOGIN_RATE_LIMIT_ENABLED=false METRICS_ENABLED=false RUST_LOG=info,jxp::access=off)
-  IFS=',' read -ra extra <<<"$settings"
-  for e in "${extra[@]}"; do
-    case "$e" in
-      TEST_JS=*) cp "${e#TEST_JS=}" "$dir/models/test.js" ;;
-      ?*) env_+=("$e") ;;
-    esac
-  done
-  (cd "$dir" && env "${env_[@]}" "$bin" add-admin --email admin@example.com --password adminpass123 --name Admin >/dev/null)
-  pin=(taskset -c 0)
-  [ "${PIN:-1}" = 0 ] && pin=()
-  (cd "$dir" && exec env "${env_[@]}" "${pin[@]}" "$bin" serve >"${LOGTO:-$dir/log}" 2>&1 </dev/null) &
-  pids+=($!) names+=("$name") ports+=($port)
+  start_server "$WORK" "$spec" $port "${pin[@]}"
+  pids+=($SERVER_PID) names+=("$SERVER_NAME") ports+=($port)
 done
 trap 'kill "${pids[@]}" 2>/dev/null || true; [ "${KEEP:-}" = 1 ] || rm -rf "$WORK"' EXIT
 for port in "${ports[@]}"; do
-  base=http://127.0.0.1:$port
-  for _ in $(seq 100); do curl -fsS "$base/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
-  token=$(curl -fsS -X POST "$base/login" -H 'Content-Type: application/json' \
-    -d '{"email":"admin@example.com","password":"adminpass123"}' |
-    python3 -c 'import sys, json; print(json.load(sys.stdin)["token"])')
-  curl -fsS -o /dev/null -X POST "$base/api/user" -H "Authorization: Bearer $token" \
-    -H 'Content-Type: application/json' \
-    -d '{"name":"Bench User","email":"user@example.com","password":"userpass123"}'
+  ready_server $port
 done
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 to_cpu() { for task in /proc/"$1"/task/*; do taskset -pc "$2" "${task##*/}" >/dev/null; done; }
