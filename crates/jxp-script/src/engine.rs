@@ -236,9 +236,24 @@ impl Engine {
         let epoch = Instant::now();
         {
             let (deadline, interrupted) = (deadline.clone(), interrupted.clone());
+            // The deadline this handler last saw, and how often it was asked since.
+            let (mut seen, mut asked) = (0u64, 0u32);
             runtime.set_interrupt_handler(Some(Box::new(move || {
                 let end = deadline.load(Ordering::Relaxed);
-                let late = end != 0 && epoch.elapsed().as_nanos() as u64 > end;
+                if end == 0 {
+                    return false;
+                }
+                if end != seen {
+                    (seen, asked) = (end, 0);
+                }
+                asked = asked.saturating_add(1);
+                // QuickJS asks every 10,000 steps (loop turns and calls; its
+                // `JS_INTERRUPT_COUNTER_INIT`), counting on from the call before: a call asked
+                // twice has run at least that many steps itself, from about 50 µs of work to
+                // a few ms. One asked once may be past its time only because its thread
+                // was not running (a busy machine took the CPU away mid-call), which is no
+                // reason to stop a call that has almost nothing to do.
+                let late = asked >= 2 && epoch.elapsed().as_nanos() as u64 > end;
                 if late {
                     interrupted.store(true, Ordering::Relaxed);
                 }

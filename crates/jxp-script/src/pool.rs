@@ -3,9 +3,11 @@
 //! Where the process has more than one CPU, a call is first tried on the request's own worker
 //! thread, in a runtime that thread keeps (`Pool::inline`), with a budget of
 //! [`INLINE_BUDGET`]: handing a call to another thread and its answer back costs more than
-//! most hooks do. A call that runs over the budget or out of memory, or reaches for
-//! `ctx.db`/`ctx.system` (which would wait for the app on the worker), is stopped, its
-//! runtime dropped, and run again from the start on the pool below; it had done nothing
+//! most hooks do. A call that runs over the budget (working through it: one past it only
+//! because a busy machine took the thread's CPU away mid-call is let finish, see the
+//! interrupt handler in `Engine::new`) or out of memory, or reaches for `ctx.db`/`ctx.system`
+//! (which would wait for the app on the worker), is stopped, its runtime dropped, and run
+//! again from the start on the pool below; it had done nothing
 //! outside its runtime (its log lines are held until it stands), and its export's later
 //! calls go to the pool directly. So a spinning script costs a worker one budget, once, and
 //! no more.

@@ -57,6 +57,44 @@ fn a_spinning_call_is_interrupted_and_the_runtime_is_not_reused() {
     assert!(e.spoiled);
 }
 
+/// A call found past its time when QuickJS first asks (its thread was not running: the
+/// machine was busy) is let finish if it has done almost nothing itself; one that works on is
+/// stopped. `call_for` with no time at all stands for a thread that lost its CPU at once.
+#[test]
+fn a_call_is_stopped_for_its_time_only_once_it_has_worked() {
+    let mut e = engine(
+        r#"
+export function quick() { let s = 0; for (let i = 0; i < 100; i++) s += i; return s; }
+export function spin() { for (;;) {} }
+"#,
+        caps(),
+    );
+    // About 100 steps a call: QuickJS asks the handler in one call out of a hundred, and
+    // ten times over these calls, each time in a call already past its time.
+    for _ in 0..1_000 {
+        let out = e.call_for(
+            0,
+            &export("quick"),
+            Who::default(),
+            &json!({}),
+            Duration::ZERO,
+        );
+        assert_eq!(value_of(out.unwrap()).unwrap(), json!(4950));
+    }
+    assert!(!e.spoiled);
+    assert!(matches!(
+        e.call_for(
+            1,
+            &export("spin"),
+            Who::default(),
+            &json!({}),
+            Duration::ZERO
+        ),
+        Err(Failure::TimedOut)
+    ));
+    assert!(e.spoiled);
+}
+
 #[test]
 fn a_runtime_cannot_take_more_than_its_memory() {
     let mut e = engine(
