@@ -122,6 +122,7 @@ globalThis.JxpError = JxpError;
   const db = api(false);
   const system = api(true);
   const modules = new Map();
+  const keysOf = Object.keys;
   // Arrays filled before any script runs, so that a call's `slots[slot]` and `users[at]`
   // read and write an element the array already holds (QuickJS's fast path for a dense
   // array, several times cheaper than a keyed property) and no getter or setter a script
@@ -137,8 +138,18 @@ globalThis.JxpError = JxpError;
     },
     bind: (slot, key, name, nested) => {
       // Bound after every module is loaded, so the namespace is found once; the export is
-      // read at each call (in `run`), as a module may assign it again.
-      const bound = Object.freeze({ ns: modules.get(key), name, nested });
+      // read at each call (in `run`), as a module may assign it again. It is read by the
+      // name its object lists it under: QuickJS finds a property by a key it already holds
+      // at once, and by any other string only after looking the text up.
+      const ns = modules.get(key);
+      const holder = nested ? ns && ns.functions : ns;
+      let own = name;
+      if (holder && typeof holder === "object") {
+        // An index loop: a script may have changed what `for … of` calls on an array.
+        const keys = keysOf(holder);
+        for (let i = 0; i < keys.length; i++) if (keys[i] === name) own = keys[i];
+      }
+      const bound = Object.freeze({ ns, name: own, nested });
       if (slot < slots.length) slots[slot] = bound;
       else Object.defineProperty(slots, slot, { value: bound, writable: true, enumerable: true, configurable: true });
     },
