@@ -122,7 +122,9 @@ globalThis.JxpError = JxpError;
   const db = api(false);
   const system = api(true);
   const modules = new Map();
-  const keysOf = Object.keys;
+  // Taken before any script runs: what bind and run call at each call is not whatever a
+  // script has put in their place since.
+  const keysOf = Object.keys, freeze = Object.freeze, define = Object.defineProperty;
   // Arrays filled before any script runs, so that a call's `slots[slot]` and `users[at]`
   // read and write an element the array already holds (QuickJS's fast path for a dense
   // array, several times cheaper than a keyed property) and no getter or setter a script
@@ -149,9 +151,9 @@ globalThis.JxpError = JxpError;
         const keys = keysOf(holder);
         for (let i = 0; i < keys.length; i++) if (keys[i] === name) own = keys[i];
       }
-      const bound = Object.freeze({ ns, name: own, nested });
+      const bound = freeze({ ns, name: own, nested });
       if (slot < slots.length) slots[slot] = bound;
-      else Object.defineProperty(slots, slot, { value: bound, writable: true, enumerable: true, configurable: true });
+      else define(slots, slot, { value: bound, writable: true, enumerable: true, configurable: true });
     },
   });
   Object.defineProperty(globalThis, "__jxp", { value: entry });
@@ -196,8 +198,8 @@ globalThis.JxpError = JxpError;
       if (kind === 4) {
         user = users[at];
       } else if (kind === 2) {
-        Object.freeze(groups);
-        user = Object.freeze({ _id: uid, id: uid, name, email, admin, groups });
+        freeze(groups);
+        user = freeze({ _id: uid, id: uid, name, email, admin, groups });
         users[at] = user;
       } else if (kind === 3) {
         user = server;

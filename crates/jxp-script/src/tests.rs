@@ -413,6 +413,45 @@ fn ctx_user_is_frozen_and_one_object_per_user_until_it_changes() {
     assert_eq!(call(&mut e, &una)["same"], json!(true));
 }
 
+/// What the prelude does at each call does not go through what a script can replace: a
+/// module that swaps `Object.freeze`, `Object.keys` or an array's iteration still gets its
+/// export called and a frozen `ctx.user`.
+#[test]
+fn a_script_that_replaces_builtins_does_not_change_its_calls() {
+    use jxp_core::{Identity, User};
+
+    let mut e = engine(
+        r#"
+        Object.freeze = (o) => o;
+        Object.keys = () => [];
+        Object.defineProperty = () => { throw new Error("replaced"); };
+        Array.prototype[Symbol.iterator] = function* () {};
+        export function pre_get(ctx) {
+          return { frozen: Object.isFrozen(ctx.user) && Object.isFrozen(ctx.user.groups) };
+        }"#,
+        caps(),
+    );
+    let una = Identity::user(User {
+        id: "u1".into(),
+        name: "Una".into(),
+        email: "una@example.com".into(),
+        admin: false,
+        groups: vec!["staff".into()],
+    });
+    let who = Who {
+        user: Some(&una),
+        id: None,
+    };
+    for slot in [0, 300] {
+        let out = e.call(slot, &export("pre_get"), who, &json!({})).unwrap();
+        assert_eq!(
+            value_of(out).unwrap(),
+            json!({"frozen": true}),
+            "slot {slot}"
+        );
+    }
+}
+
 #[test]
 fn answers_are_the_json_that_json_stringify_writes() {
     // Each case is answered twice: as the value itself (written by the runtime's side, or
