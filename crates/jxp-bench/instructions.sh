@@ -9,11 +9,11 @@
 # are zeroed once the load generator's user exists, then `jxp-bench rest --op OP` runs for
 # SECONDS at CONC (4) connections, and every instruction the process ran meanwhile (all its
 # threads), less bcrypt's (the generator's log-in), is divided by the requests it answered
-# (and the documents it preloaded for `get`: PRELOAD, 20, so few that what a POST costs more
-# than a GET moves the figure by a few hundredths of a percent). What the kernel does for the process (its
-# system calls, its writes to the log) is not counted. Prints each server's figure and its
-# ratio to the first one's. Needs valgrind (Debian's `valgrind` package). KEEP=1 keeps the
-# work directory, with each server's dump (NAME.cg.1) for callgrind_annotate.
+# (and the documents it preloaded for `get`: PRELOAD, 20, so few that their POSTs weigh less
+# than 1% on a GET's figure). What the kernel does for the process (its system calls, its
+# writes to the log) is not counted. Prints each server's figure and its ratio to the first
+# one's. Needs valgrind (Debian's `valgrind` package). KEEP=1 keeps the work directory, with
+# each server's dump (NAME.cg.1) for callgrind_annotate.
 set -euo pipefail
 if [ $# -lt 3 ]; then
   sed -n '2,16p' "$0" >&2
