@@ -33,6 +33,17 @@ fn export(name: &str) -> Target {
     }
 }
 
+/// A signed-in user who is not an admin.
+fn member(id: &str, name: &str, email: &str, groups: &[&str]) -> jxp_core::Identity {
+    jxp_core::Identity::user(jxp_core::User {
+        id: id.into(),
+        name: name.into(),
+        email: email.into(),
+        admin: false,
+        groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+    })
+}
+
 #[test]
 fn async_exports_are_awaited_and_answer_json() {
     let mut e = engine(
@@ -292,19 +303,13 @@ fn the_kept_filters_are_bounded() {
 
 #[test]
 fn ctx_user_is_made_from_the_identity() {
-    use jxp_core::{Identity, User};
+    use jxp_core::Identity;
 
     let mut e = engine(
         "export function pre_get(ctx) { return { keys: Object.keys(ctx), user: ctx.user, id: ctx.id }; }",
         caps(),
     );
-    let una = Identity::user(User {
-        id: "u1".into(),
-        name: "Una".into(),
-        email: "una@example.com".into(),
-        admin: false,
-        groups: vec!["editors".into(), "staff".into()],
-    });
+    let una = member("u1", "Una", "una@example.com", &["editors", "staff"]);
     let call = |e: &mut Engine, user: Option<&Identity>| {
         let who = Who {
             user,
@@ -354,7 +359,7 @@ fn ctx_user_is_made_from_the_identity() {
 
 #[test]
 fn ctx_user_is_frozen_and_one_object_per_user_until_it_changes() {
-    use jxp_core::{Identity, User};
+    use jxp_core::Identity;
 
     let mut e = engine(
         r#"
@@ -373,15 +378,7 @@ fn ctx_user_is_frozen_and_one_object_per_user_until_it_changes() {
         }"#,
         caps(),
     );
-    let user = |id: &str, name: &str| {
-        Identity::user(User {
-            id: id.into(),
-            name: name.into(),
-            email: format!("{id}@example.com"),
-            admin: false,
-            groups: vec!["staff".into()],
-        })
-    };
+    let user = |id: &str, name: &str| member(id, name, &format!("{id}@example.com"), &["staff"]);
     let call = |e: &mut Engine, who: &Identity| {
         let who = Who {
             user: Some(who),
@@ -418,8 +415,6 @@ fn ctx_user_is_frozen_and_one_object_per_user_until_it_changes() {
 /// export called and a frozen `ctx.user`.
 #[test]
 fn a_script_that_replaces_builtins_does_not_change_its_calls() {
-    use jxp_core::{Identity, User};
-
     let mut e = engine(
         r#"
         Object.freeze = (o) => o;
@@ -431,13 +426,7 @@ fn a_script_that_replaces_builtins_does_not_change_its_calls() {
         }"#,
         caps(),
     );
-    let una = Identity::user(User {
-        id: "u1".into(),
-        name: "Una".into(),
-        email: "una@example.com".into(),
-        admin: false,
-        groups: vec!["staff".into()],
-    });
+    let una = member("u1", "Una", "una@example.com", &["staff"]);
     let who = Who {
         user: Some(&una),
         id: None,
