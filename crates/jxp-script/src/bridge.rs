@@ -8,6 +8,7 @@
 
 use std::cell::RefCell;
 use std::sync::Arc;
+use std::time::Duration;
 
 use jxp_core::{App, CoreError, DeleteOptions, HookError, Identity, ListRequest, WriteOptions};
 use jxp_query::{Filter, parse_list_params, parse_mongo_filter};
@@ -36,6 +37,10 @@ pub(crate) struct CallEnv {
     pub inline: Option<Vec<(i32, String)>>,
     /// The call tried to reach the app (`ctx.db`, `ctx.system`) from a request worker.
     pub reached_out: bool,
+    /// The call reached for `ctx.db` or `ctx.system`, wherever it ran.
+    pub used_db: bool,
+    /// How long the call took on a pool thread (none where it ran elsewhere).
+    pub took: Option<Duration>,
 }
 
 thread_local! {
@@ -85,6 +90,7 @@ pub(crate) fn native_db(system: bool, op: String, args: String) -> String {
         e.borrow_mut().last_mut().is_some_and(|env| {
             let inline = env.inline.is_some();
             env.reached_out |= inline;
+            env.used_db = true;
             inline
         })
     });

@@ -7,10 +7,14 @@
 //! because a busy machine took the thread's CPU away mid-call is let finish, see the
 //! interrupt handler in `Engine::new`) or out of memory, or reaches for `ctx.db`/`ctx.system`
 //! (which would wait for the app on the worker), is stopped, its runtime dropped, and run
-//! again from the start on the pool below; it had done nothing
-//! outside its runtime (its log lines are held until it stands), and its export's later
-//! calls go to the pool directly. So a spinning script costs a worker one budget, once, and
-//! no more.
+//! again from the start on the pool below; it had done nothing outside its runtime (its log
+//! lines are held until it stands), and its export's later calls go to the pool directly.
+//! Once [`FIRST_PATIENCE`] of them in a row have answered there without `ctx.db` and within
+//! the budget, the export is tried on the workers again, and each time it is sent back it
+//! waits twice as many calls. So a script that always spins costs a worker one budget, once,
+//! and no more (its calls on the pool run past the budget); one that spins or reaches for
+//! `ctx.db` now and then keeps the workers for its other calls, at the cost of a budget and a
+//! rebuilt runtime each time it is sent back, ever more rarely.
 //!
 //! The pool: one thread per core owns one runtime and takes calls from a shared queue, so a
 //! script never runs long on an async worker: one that spins delays only the script calls
@@ -24,7 +28,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -41,6 +45,14 @@ const MAX_DEPTH: u32 = 8;
 /// How long a call may run on the request's worker before it is stopped and run on the
 /// pool instead.
 const INLINE_BUDGET: Duration = Duration::from_micros(500);
+
+/// How many calls in a row an export sent to the pool must answer there without `ctx.db`
+/// and within [`INLINE_BUDGET`] before it is tried on the workers again, the first time; the
+/// number doubles each time it is sent back, since each time costs a worker its runtime.
+const FIRST_PATIENCE: u32 = 64;
+
+/// The most calls an export is ever made to wait.
+const MAX_PATIENCE: u32 = 1 << 20;
 
 /// Tells pools apart, for the runtime a worker thread keeps: a process (the tests) may run
 /// several servers, each with its own scripts.
@@ -77,6 +89,47 @@ pub(crate) struct Site {
     /// Its calls go to the pool: one ran over [`INLINE_BUDGET`] or out of memory, or reached
     /// for `ctx.db`, on a request worker.
     pooled: AtomicBool,
+    /// Calls in a row answered on the pool without `ctx.db` and within the budget since.
+    clean: AtomicU32,
+    /// How many such calls send it back to the workers (see [`FIRST_PATIENCE`]).
+    patience: AtomicU32,
+}
+
+impl Site {
+    /// Sends this export's calls to the pool, to be tried on the workers again after twice as
+    /// many clean calls there as the last time.
+    fn to_pool(&self) {
+        let patience = self
+            .patience
+            .load(Ordering::Relaxed)
+            .saturating_mul(2)
+            .min(MAX_PATIENCE);
+        self.patience.store(patience, Ordering::Relaxed);
+        self.clean.store(0, Ordering::Relaxed);
+        self.pooled.store(true, Ordering::Relaxed);
+        tracing::debug!(script = %self.file, export = %self.label, calls = patience, "calls of this export run on the script pool until as many calls in a row there need neither ctx.db nor more time");
+    }
+
+    /// Counts a call answered on the pool: after enough in a row that a worker could have
+    /// answered (no `ctx.db`, within [`INLINE_BUDGET`]), the export is tried on the workers
+    /// again. An export that reaches for `ctx.db` only now and then keeps the workers' speed
+    /// for its other calls, and one that always does never leaves the pool.
+    fn after_pool_call(&self, env: &CallEnv) {
+        if !self.pooled.load(Ordering::Relaxed) {
+            return;
+        }
+        let clean = !env.used_db && env.took.is_some_and(|t| t < INLINE_BUDGET);
+        if !clean {
+            self.clean.store(0, Ordering::Relaxed);
+            return;
+        }
+        let count = self.clean.fetch_add(1, Ordering::Relaxed).saturating_add(1);
+        if count >= self.patience.load(Ordering::Relaxed) {
+            self.clean.store(0, Ordering::Relaxed);
+            self.pooled.store(false, Ordering::Relaxed);
+            tracing::debug!(script = %self.file, export = %self.label, "calls of this export are tried on the request workers again");
+        }
+    }
 }
 
 /// Which keys of `ctx` the runtime's thread makes itself, ahead of the fields.
@@ -220,6 +273,8 @@ impl Pool {
             label: label(&target),
             target,
             pooled: AtomicBool::new(false),
+            clean: AtomicU32::new(0),
+            patience: AtomicU32::new(FIRST_PATIENCE / 2),
         })
     }
 
@@ -265,6 +320,8 @@ impl Pool {
             stash: Vec::new(),
             inline: None,
             reached_out: false,
+            used_db: false,
+            took: None,
         };
         let tried = if depth == 0 {
             self.inline(&site, &job.ctx, job.keys, env)
@@ -297,6 +354,11 @@ impl Pool {
             tracing::error!(script = %site.file, export = %site.label, "script call crashed");
             return Err(HookError::reject(500, "hook failed"));
         };
+        if depth == 0
+            && let Some(env) = &env
+        {
+            site.after_pool_call(env);
+        }
         let mut stash = env.map(|env| env.stash).unwrap_or_default();
         match out {
             Ok(v) => Ok(v),
@@ -382,8 +444,7 @@ impl Pool {
                 if let Some(old) = local.take() {
                     tokio::task::spawn_blocking(move || drop(old));
                 }
-                site.pooled.store(true, Ordering::Relaxed);
-                tracing::debug!(script = %site.file, export = %site.label, "calls of this export run on the script pool from now on");
+                site.to_pool();
                 env.reached_out = false;
                 env.stash.clear();
                 return Tried::Pool(env);
@@ -546,13 +607,18 @@ fn serve(shared: &Shared, mut engine: Option<Engine>) {
         let (out, env) = match engine.as_mut() {
             Some(e) => {
                 let (user, id) = who_of(&env, keys);
-                with_env(env, || {
+                let started = Instant::now();
+                let (out, mut env) = with_env(env, || {
                     let who = Who {
                         user: user.as_deref(),
                         id: id.as_ref().map(Option::as_deref),
                     };
                     e.call(site.slot, &site.target, who, &ctx)
-                })
+                });
+                if let Some(env) = env.as_mut() {
+                    env.took = Some(started.elapsed());
+                }
+                (out, env)
             }
             None => (
                 Err(Failure::Failed("a script runtime could not start".into())),

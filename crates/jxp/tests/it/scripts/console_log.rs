@@ -13,6 +13,14 @@ const PASSWORD: &str = "a long secret";
 /// A `jxp serve` process logging at `info`, with `files` (name, text) in its `models/` and
 /// an admin (`EMAIL`) set up; its log is `server.log` in the directory.
 async fn serve(files: &[(&str, &str)]) -> (tempfile::TempDir, Proc, reqwest::Client) {
+    serve_logging(files, "info").await
+}
+
+/// `serve`, logging at `rust_log`.
+async fn serve_logging(
+    files: &[(&str, &str)],
+    rust_log: &str,
+) -> (tempfile::TempDir, Proc, reqwest::Client) {
     let dir = tempfile::tempdir().unwrap();
     let models = dir.path().join("models");
     std::fs::create_dir_all(&models).unwrap();
@@ -20,7 +28,7 @@ async fn serve(files: &[(&str, &str)]) -> (tempfile::TempDir, Proc, reqwest::Cli
         std::fs::write(models.join(name), text).unwrap();
     }
     let url = fresh_database_url(dir.path()).await;
-    let proc = spawn_with(dir.path(), &url, "server", &[("RUST_LOG", "info")]).await;
+    let proc = spawn_with(dir.path(), &url, "server", &[("RUST_LOG", rust_log)]).await;
     let client = reqwest::Client::new();
     let setup = client
         .post(format!("{}/setup", proc.base))
@@ -169,5 +177,83 @@ async fn calls_that_leave_the_worker_log_once_and_answer_once() {
     for n in 0..6 {
         assert_eq!(count(&format!("counting before g{n}")), 1, "{log}");
         assert_eq!(count(&format!("slow call {n}")), 1, "{log}");
+    }
+}
+
+/// A function that reaches for `ctx.db` only when asked to.
+const NOW_AND_THEN_JS: &str = r#"
+export const functions = {
+  async maybe(ctx) {
+    if (ctx.params.db) return { n: await ctx.db.count("gadget") };
+    return { n: -1 };
+  },
+};
+"#;
+
+/// Where calls are tried on the request's worker first (more than one CPU), an export whose
+/// call reached for `ctx.db` there is sent to the script pool, and tried on the workers again
+/// once enough calls in a row on the pool have not needed `ctx.db`; on one CPU neither
+/// happens. Every call is answered as if it ran in one place.
+#[tokio::test]
+async fn an_export_that_reaches_for_ctx_db_now_and_then_is_tried_on_the_workers_again() {
+    let gadget = "name = \"Gadget\"\n[fields]\nname = \"String\"\n[perms]\nadmin = \"crud\"\n[options]\ncallable = [\"maybe\"]\n";
+    let (dir, proc, client) = serve_logging(
+        &[("gadget.toml", gadget), ("gadget.js", NOW_AND_THEN_JS)],
+        "info,jxp_script=debug",
+    )
+    .await;
+    let base = proc.base.clone();
+    let call = |db: bool| {
+        let (client, base) = (client.clone(), base.clone());
+        async move {
+            let query = if db { "?db=1" } else { "" };
+            let answer: Value = client
+                .get(format!("{base}/call/gadget/maybe{query}"))
+                .basic_auth(EMAIL, Some(PASSWORD))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(
+                answer["data"]["n"],
+                json!(if db { 0 } else { -1 }),
+                "{answer}"
+            );
+        }
+    };
+    // A few calls for the workers to make their runtimes, then one that reaches for ctx.db
+    // (tried on a worker once one has a runtime), a few times over.
+    for _ in 0..3 {
+        for _ in 0..40 {
+            call(false).await;
+        }
+        call(true).await;
+    }
+    // Enough calls that need no ctx.db for a run of 64 in a row on the pool.
+    for _ in 0..400 {
+        call(false).await;
+    }
+    stop_process(proc).await;
+
+    let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap();
+    let count = |start: &str| {
+        log.lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|l| {
+                l["fields"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with(start))
+            })
+            .count()
+    };
+    let to_pool = count("calls of this export run on the script pool");
+    let back = count("calls of this export are tried on the request workers again");
+    if std::thread::available_parallelism().map_or(1, usize::from) > 1 {
+        assert!(to_pool >= 1, "never sent to the pool: {log}");
+        assert!(back >= 1, "never tried on the workers again: {log}");
+    } else {
+        assert_eq!((to_pool, back), (0, 0), "{log}");
     }
 }
