@@ -40,6 +40,27 @@ async fn serve_logging(
     (dir, proc, client)
 }
 
+/// GET `url` as the admin: its body as JSON.
+async fn get_json(client: &reqwest::Client, url: String) -> Value {
+    client
+        .get(url)
+        .basic_auth(EMAIL, Some(PASSWORD))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// The messages of a JSON log's lines.
+fn messages(log: &str) -> Vec<String> {
+    log.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|l| l["fields"]["message"].as_str().map(str::to_owned))
+        .collect()
+}
+
 const LOUD_JS: &str = r#"
 export function pre_put(ctx) {
   console.warn("renaming", ctx.id);
@@ -154,26 +175,14 @@ async fn calls_that_leave_the_worker_log_once_and_answer_once() {
             .await
             .unwrap();
         assert_eq!(created["data"]["tag"], json!(format!("after {n}")));
-        let called: Value = client
-            .get(format!("{base}/call/gadget/slow?n={n}"))
-            .basic_auth(email, Some(password))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let called = get_json(&client, format!("{base}/call/gadget/slow?n={n}")).await;
         assert_eq!(called["data"], json!({"n": n.to_string(), "laps": true}));
     }
     stop_process(proc).await;
 
     let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap();
-    let count = |text: &str| {
-        log.lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|l| l["fields"]["message"] == text)
-            .count()
-    };
+    let messages = messages(&log);
+    let count = |text: &str| messages.iter().filter(|m| *m == text).count();
     for n in 0..6 {
         assert_eq!(count(&format!("counting before g{n}")), 1, "{log}");
         assert_eq!(count(&format!("slow call {n}")), 1, "{log}");
@@ -207,15 +216,7 @@ async fn an_export_that_reaches_for_ctx_db_now_and_then_is_tried_on_the_workers_
         let (client, base) = (client.clone(), base.clone());
         async move {
             let query = if db { "?db=1" } else { "" };
-            let answer: Value = client
-                .get(format!("{base}/call/gadget/maybe{query}"))
-                .basic_auth(EMAIL, Some(PASSWORD))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let answer = get_json(&client, format!("{base}/call/gadget/maybe{query}")).await;
             assert_eq!(
                 answer["data"]["n"],
                 json!(if db { 0 } else { -1 }),
@@ -238,16 +239,8 @@ async fn an_export_that_reaches_for_ctx_db_now_and_then_is_tried_on_the_workers_
     stop_process(proc).await;
 
     let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap();
-    let count = |start: &str| {
-        log.lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|l| {
-                l["fields"]["message"]
-                    .as_str()
-                    .is_some_and(|m| m.starts_with(start))
-            })
-            .count()
-    };
+    let messages = messages(&log);
+    let count = |start: &str| messages.iter().filter(|m| m.starts_with(start)).count();
     let to_pool = count("calls of this export run on the script pool");
     let back = count("calls of this export are tried on the request workers again");
     if std::thread::available_parallelism().map_or(1, usize::from) > 1 {
