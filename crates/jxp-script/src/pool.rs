@@ -10,11 +10,12 @@
 //! again from the start on the pool below; it had done nothing outside its runtime (its log
 //! lines are held until it stands), and its export's later calls go to the pool directly.
 //! Once [`FIRST_PATIENCE`] of them in a row have answered there without `ctx.db` and within
-//! the budget, the export is tried on the workers again, and each time it is sent back it
-//! waits twice as many calls. So a script that always spins costs a worker one budget, once,
-//! and no more (its calls on the pool run past the budget); one that spins or reaches for
-//! `ctx.db` now and then keeps the workers for its other calls, at the cost of a budget and a
-//! rebuilt runtime each time it is sent back, ever more rarely.
+//! the budget, the export is tried on the workers again; sent back within [`WORTH_IT`], it
+//! waits twice as many calls the next time. So a script that always spins costs a worker
+//! one budget, once, and no more (its calls on the pool run past the budget); one that spins
+//! or reaches for `ctx.db` now and then keeps the workers for its other calls, at the cost
+//! of a budget and a rebuilt runtime each time it is sent back, and one that does so every
+//! few calls soon stays on the pool.
 //!
 //! The pool: one thread per core owns one runtime and takes calls from a shared queue, so a
 //! script never runs long on an async worker: one that spins delays only the script calls
@@ -28,7 +29,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -47,12 +48,27 @@ const MAX_DEPTH: u32 = 8;
 const INLINE_BUDGET: Duration = Duration::from_micros(500);
 
 /// How many calls in a row an export sent to the pool must answer there without `ctx.db`
-/// and within [`INLINE_BUDGET`] before it is tried on the workers again, the first time; the
-/// number doubles each time it is sent back, since each time costs a worker its runtime.
+/// and within [`INLINE_BUDGET`] before it is tried on the workers again. Each time it is sent
+/// back a worker loses its runtime (made again in about a millisecond): if the export had
+/// stayed on the workers for at least [`WORTH_IT`] the number starts again from this,
+/// otherwise it doubles, so that an export that leaves the workers every few calls soon stays
+/// on the pool.
 const FIRST_PATIENCE: u32 = 64;
 
 /// The most calls an export is ever made to wait.
 const MAX_PATIENCE: u32 = 1 << 20;
+
+/// How long an export must have stayed on the workers for the runtime it cost to have been
+/// worth it.
+const WORTH_IT: Duration = Duration::from_millis(20);
+
+/// Nanoseconds since the first call of this, never 0: when an export went back to the
+/// workers.
+fn now_nanos() -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    let nanos = EPOCH.get_or_init(Instant::now).elapsed().as_nanos();
+    u64::try_from(nanos).unwrap_or(u64::MAX).max(1)
+}
 
 /// Tells pools apart, for the runtime a worker thread keeps: a process (the tests) may run
 /// several servers, each with its own scripts.
@@ -91,19 +107,27 @@ pub(crate) struct Site {
     pooled: AtomicBool,
     /// Calls in a row answered on the pool without `ctx.db` and within the budget since.
     clean: AtomicU32,
-    /// How many such calls send it back to the workers (see [`FIRST_PATIENCE`]).
+    /// How many such calls send it back to the workers (see [`FIRST_PATIENCE`]); 0 before
+    /// it was first sent to the pool.
     patience: AtomicU32,
+    /// When it last went back to the workers (`now_nanos`; 0: not since it was last sent to
+    /// the pool, or never).
+    back_since: AtomicU64,
 }
 
 impl Site {
-    /// Sends this export's calls to the pool, to be tried on the workers again after twice as
-    /// many clean calls there as the last time.
+    /// Sends this export's calls to the pool, to be tried on the workers again after
+    /// [`FIRST_PATIENCE`] clean calls there, or twice as many as the last time where it went
+    /// back to the workers less than [`WORTH_IT`] ago.
     fn to_pool(&self) {
-        let patience = self
-            .patience
-            .load(Ordering::Relaxed)
-            .saturating_mul(2)
-            .min(MAX_PATIENCE);
+        let since = self.back_since.swap(0, Ordering::Relaxed);
+        let stayed = Duration::from_nanos(now_nanos().saturating_sub(since));
+        let last = self.patience.load(Ordering::Relaxed);
+        let patience = if last == 0 || (since != 0 && stayed >= WORTH_IT) {
+            FIRST_PATIENCE
+        } else {
+            last.saturating_mul(2).min(MAX_PATIENCE)
+        };
         self.patience.store(patience, Ordering::Relaxed);
         self.clean.store(0, Ordering::Relaxed);
         self.pooled.store(true, Ordering::Relaxed);
@@ -126,6 +150,7 @@ impl Site {
         let count = self.clean.fetch_add(1, Ordering::Relaxed).saturating_add(1);
         if count >= self.patience.load(Ordering::Relaxed) {
             self.clean.store(0, Ordering::Relaxed);
+            self.back_since.store(now_nanos(), Ordering::Relaxed);
             self.pooled.store(false, Ordering::Relaxed);
             tracing::debug!(script = %self.file, export = %self.label, "calls of this export are tried on the request workers again");
         }
@@ -274,7 +299,8 @@ impl Pool {
             target,
             pooled: AtomicBool::new(false),
             clean: AtomicU32::new(0),
-            patience: AtomicU32::new(FIRST_PATIENCE / 2),
+            patience: AtomicU32::new(0),
+            back_since: AtomicU64::new(0),
         })
     }
 
