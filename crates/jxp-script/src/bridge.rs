@@ -8,7 +8,6 @@
 
 use std::cell::RefCell;
 use std::sync::Arc;
-use std::time::Duration;
 
 use jxp_core::{App, CoreError, DeleteOptions, HookError, Identity, ListRequest, WriteOptions};
 use jxp_query::{Filter, parse_list_params, parse_mongo_filter};
@@ -39,8 +38,9 @@ pub(crate) struct CallEnv {
     pub reached_out: bool,
     /// The call reached for `ctx.db` or `ctx.system`, wherever it ran.
     pub used_db: bool,
-    /// How long the call took on a pool thread (none where it ran elsewhere).
-    pub took: Option<Duration>,
+    /// Whether the call, run on a pool thread, would have fitted a worker's budget: it took
+    /// less, or ran too few steps to be stopped for its time (none where it ran elsewhere).
+    pub fitted: Option<bool>,
 }
 
 thread_local! {

@@ -232,6 +232,9 @@ pub(crate) struct Engine {
     deadline: Arc<AtomicU64>,
     epoch: Instant,
     interrupted: Arc<AtomicBool>,
+    /// Set when the handler was asked twice within the running call: it ran at least 10,000
+    /// steps of its own.
+    worked: Arc<AtomicBool>,
     caps: Caps,
     /// Set when a call was interrupted or ran out of memory: the runtime is dropped, not reused.
     pub spoiled: bool,
@@ -246,9 +249,11 @@ impl Engine {
         runtime.set_max_stack_size(512 * 1024);
         let deadline = Arc::new(AtomicU64::new(0));
         let interrupted = Arc::new(AtomicBool::new(false));
+        let worked = Arc::new(AtomicBool::new(false));
         let epoch = Instant::now();
         {
             let (deadline, interrupted) = (deadline.clone(), interrupted.clone());
+            let worked = worked.clone();
             // The deadline this handler last saw, and how often it was asked since.
             let (mut seen, mut asked) = (0u64, 0u32);
             runtime.set_interrupt_handler(Some(Box::new(move || {
@@ -266,7 +271,11 @@ impl Engine {
                 // a few ms. One asked once may be past its time only because its thread
                 // was not running (a busy machine took the CPU away mid-call), which is no
                 // reason to stop a call that has almost nothing to do.
-                let late = asked >= 2 && epoch.elapsed().as_nanos() as u64 > end;
+                if asked < 2 {
+                    return false;
+                }
+                worked.store(true, Ordering::Relaxed);
+                let late = epoch.elapsed().as_nanos() as u64 > end;
                 if late {
                     interrupted.store(true, Ordering::Relaxed);
                 }
@@ -328,6 +337,7 @@ impl Engine {
             deadline,
             epoch,
             interrupted,
+            worked,
             caps,
             spoiled: false,
         })
@@ -375,6 +385,7 @@ impl Engine {
     ) -> Result<Answer, Failure> {
         let limit = limit.min(self.caps.timeout);
         self.interrupted.store(false, Ordering::Relaxed);
+        self.worked.store(false, Ordering::Relaxed);
         self.deadline.store(
             self.epoch.elapsed().as_nanos() as u64 + limit.as_nanos() as u64,
             Ordering::Relaxed,
@@ -421,6 +432,12 @@ impl Engine {
             }
             other => other,
         }
+    }
+
+    /// Whether the last call ran at least 10,000 steps (loop turns, calls) of its own: one
+    /// that ran fewer is never stopped for its time (see the interrupt handler).
+    pub fn worked(&self) -> bool {
+        self.worked.load(Ordering::Relaxed)
     }
 
     /// Bytes the runtime holds.

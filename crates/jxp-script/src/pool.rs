@@ -10,7 +10,8 @@
 //! again from the start on the pool below; it had done nothing outside its runtime (its log
 //! lines are held until it stands), and its export's later calls go to the pool directly.
 //! Once [`FIRST_PATIENCE`] of them in a row have answered there without `ctx.db` and within
-//! the budget, the export is tried on the workers again; sent back within [`WORTH_IT`], it
+//! the budget (or in too few steps to be stopped for their time), the export is tried on
+//! the workers again; sent back within [`WORTH_IT`], it
 //! waits twice as many calls the next time. So a script that always spins costs a worker
 //! one budget, once, and no more (its calls on the pool run past the budget); one that spins
 //! or reaches for `ctx.db` now and then keeps the workers for its other calls, at the cost
@@ -142,7 +143,7 @@ impl Site {
         if !self.pooled.load(Ordering::Relaxed) {
             return;
         }
-        let clean = !env.used_db && env.took.is_some_and(|t| t < INLINE_BUDGET);
+        let clean = !env.used_db && env.fitted == Some(true);
         if !clean {
             self.clean.store(0, Ordering::Relaxed);
             return;
@@ -347,7 +348,7 @@ impl Pool {
             inline: None,
             reached_out: false,
             used_db: false,
-            took: None,
+            fitted: None,
         };
         let tried = if depth == 0 {
             self.inline(&site, &job.ctx, job.keys, env)
@@ -642,7 +643,7 @@ fn serve(shared: &Shared, mut engine: Option<Engine>) {
                     e.call(site.slot, &site.target, who, &ctx)
                 });
                 if let Some(env) = env.as_mut() {
-                    env.took = Some(started.elapsed());
+                    env.fitted = Some(!e.worked() || started.elapsed() < INLINE_BUDGET);
                 }
                 (out, env)
             }

@@ -91,6 +91,7 @@ export function spin() { for (;;) {} }
             Duration::ZERO,
         );
         assert_eq!(value_of(out.unwrap()).unwrap(), json!(4950));
+        assert!(!e.worked(), "a call of 100 steps is not one that worked");
     }
     assert!(!e.spoiled);
     assert!(matches!(
@@ -103,6 +104,7 @@ export function spin() { for (;;) {} }
         ),
         Err(Failure::TimedOut)
     ));
+    assert!(e.worked());
     assert!(e.spoiled);
 }
 
