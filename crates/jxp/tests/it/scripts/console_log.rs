@@ -40,10 +40,9 @@ async fn serve_logging(
     (dir, proc, client)
 }
 
-/// GET `url` as the admin: its body as JSON.
-async fn get_json(client: &reqwest::Client, url: String) -> Value {
-    client
-        .get(url)
+/// `request` sent as the admin: the answer's body as JSON.
+async fn as_admin(request: reqwest::RequestBuilder) -> Value {
+    request
         .basic_auth(EMAIL, Some(PASSWORD))
         .send()
         .await
@@ -51,6 +50,16 @@ async fn get_json(client: &reqwest::Client, url: String) -> Value {
         .json()
         .await
         .unwrap()
+}
+
+/// GET `url` as the admin: its body as JSON.
+async fn get_json(client: &reqwest::Client, url: String) -> Value {
+    as_admin(client.get(url)).await
+}
+
+/// POST `body` to `url` as the admin: the answer's body as JSON.
+async fn post_json(client: &reqwest::Client, url: String, body: Value) -> Value {
+    as_admin(client.post(url).json(&body)).await
 }
 
 /// The messages of a JSON log's lines.
@@ -78,16 +87,12 @@ async fn console_output_goes_to_the_log_with_the_script_and_export_named() {
     let (dir, proc, client) = serve(&[("widget.toml", WIDGET), ("widget.js", &script)]).await;
     let base = proc.base.clone();
     let (email, password) = (EMAIL, PASSWORD);
-    let created: Value = client
-        .post(format!("{base}/api/widget"))
-        .basic_auth(email, Some(password))
-        .json(&json!({"name": "gizmo"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = post_json(
+        &client,
+        format!("{base}/api/widget"),
+        json!({"name": "gizmo"}),
+    )
+    .await;
     let id = created["data"]["_id"].as_str().unwrap().to_owned();
     let renamed = client
         .put(format!("{base}/api/widget/{id}"))
@@ -162,18 +167,9 @@ async fn calls_that_leave_the_worker_log_once_and_answer_once() {
     let gadget = "name = \"Gadget\"\n[fields]\nname = \"String\"\ntag = \"String\"\n[perms]\nadmin = \"crud\"\n[options]\ncallable = [\"slow\"]\n";
     let (dir, proc, client) = serve(&[("gadget.toml", gadget), ("gadget.js", PATIENT_JS)]).await;
     let base = proc.base.clone();
-    let (email, password) = (EMAIL, PASSWORD);
     for n in 0..6 {
-        let created: Value = client
-            .post(format!("{base}/api/gadget"))
-            .basic_auth(email, Some(password))
-            .json(&json!({"name": format!("g{n}")}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let body = json!({"name": format!("g{n}")});
+        let created = post_json(&client, format!("{base}/api/gadget"), body).await;
         assert_eq!(created["data"]["tag"], json!(format!("after {n}")));
         let called = get_json(&client, format!("{base}/call/gadget/slow?n={n}")).await;
         assert_eq!(called["data"], json!({"n": n.to_string(), "laps": true}));
