@@ -34,9 +34,8 @@ pub(crate) struct CallEnv {
     pub stash: Vec<CoreError>,
     /// Set while the call is tried on a request worker: its log lines, held.
     pub inline: Option<Vec<(i32, String)>>,
-    /// The call tried to reach the app (`ctx.db`, `ctx.system`) from a request worker.
-    pub reached_out: bool,
-    /// The call reached for `ctx.db` or `ctx.system`, wherever it ran.
+    /// The call reached for the app (`ctx.db`, `ctx.system`): on a request worker, where it
+    /// is not answered, this stops the call there.
     pub used_db: bool,
     /// Whether the call, run on a pool thread, would have fitted a worker's budget: it took
     /// less, or ran too few steps to be stopped for its time (none where it ran elsewhere).
@@ -88,10 +87,8 @@ pub(crate) fn log_line(site: Option<&Site>, level: i32, text: &str) {
 pub(crate) fn native_db(system: bool, op: String, args: String) -> String {
     let on_worker = ENV.with(|e| {
         e.borrow_mut().last_mut().is_some_and(|env| {
-            let inline = env.inline.is_some();
-            env.reached_out |= inline;
             env.used_db = true;
-            inline
+            env.inline.is_some()
         })
     });
     if on_worker {

@@ -11,12 +11,11 @@
 //! lines are held until it stands), and its export's later calls go to the pool directly.
 //! Once [`FIRST_PATIENCE`] of them in a row have answered there without `ctx.db` and within
 //! the budget (or in too few steps to be stopped for their time), the export is tried on
-//! the workers again; sent back within [`WORTH_IT`], it
-//! waits twice as many calls the next time. So a script that always spins costs a worker
-//! one budget, once, and no more (its calls on the pool run past the budget); one that spins
-//! or reaches for `ctx.db` now and then keeps the workers for its other calls, at the cost
-//! of a budget and a rebuilt runtime each time it is sent back, and one that does so every
-//! few calls soon stays on the pool.
+//! the workers again; sent back within [`WORTH_IT`], it waits twice as many calls the next
+//! time. So a script that always spins costs a worker one budget, once, and no more (its
+//! calls on the pool run past the budget); one that spins or reaches for `ctx.db` now and
+//! then keeps the workers for its other calls, at the cost of a budget and a rebuilt runtime
+//! each time it is sent back, and one that does so every few calls soon stays on the pool.
 //!
 //! The pool: one thread per core owns one runtime and takes calls from a shared queue, so a
 //! script never runs long on an async worker: one that spins delays only the script calls
@@ -346,7 +345,6 @@ impl Pool {
             site: site.clone(),
             stash: Vec::new(),
             inline: None,
-            reached_out: false,
             used_db: false,
             fitted: None,
         };
@@ -355,6 +353,7 @@ impl Pool {
         } else {
             Tried::Pool(env)
         };
+        let queued = depth == 0 && matches!(tried, Tried::Pool(_));
         let outcome = match tried {
             Tried::Done(outcome) => Some(outcome),
             Tried::Pool(mut env) => {
@@ -381,9 +380,7 @@ impl Pool {
             tracing::error!(script = %site.file, export = %site.label, "script call crashed");
             return Err(HookError::reject(500, "hook failed"));
         };
-        if depth == 0
-            && let Some(env) = &env
-        {
+        if queued && let Some(env) = &env {
             site.after_pool_call(env);
         }
         let mut stash = env.map(|env| env.stash).unwrap_or_default();
@@ -418,7 +415,8 @@ impl Pool {
     /// pool allows it and the export's calls have not been sent to the pool; answers the
     /// call's `env` back where the call is to go to the pool instead. A call stopped at
     /// [`INLINE_BUDGET`], out of memory or reaching for `ctx.db` (see the module's
-    /// documentation) drops its runtime and sends the export's calls to the pool from then on.
+    /// documentation) drops its runtime and sends the export's calls to the pool
+    /// (`Site::to_pool`).
     fn inline(&self, site: &Arc<Site>, ctx: &Value, keys: CtxKeys, env: CallEnv) -> Tried {
         let shared = &self.shared;
         if !shared.inline || site.pooled.load(Ordering::Relaxed) || !on_worker() {
@@ -465,14 +463,14 @@ impl Pool {
             };
             let held = env.inline.take().unwrap_or_default();
             // Out of time, out of memory (the runtime is spoiled either way) or reaching out.
-            let stopped = env.reached_out || kept.engine.spoiled;
+            let stopped = env.used_db || kept.engine.spoiled;
             if stopped {
                 // Freeing a runtime can take a while: not on the worker.
                 if let Some(old) = local.take() {
                     tokio::task::spawn_blocking(move || drop(old));
                 }
                 site.to_pool();
-                env.reached_out = false;
+                env.used_db = false;
                 env.stash.clear();
                 return Tried::Pool(env);
             }
