@@ -37,8 +37,8 @@ pub use bulk::{BULK_MAX_OPS, BulkDone, BulkKind, BulkOutcome, BulkReport};
 pub use delete::DeleteOptions;
 pub use error::{CoreError, HookError};
 pub use hooks::{
-    BoxFuture, CallVerb, LoggedInCtx, LoginCtx, ModelScope, ReadCtx, ReadEvent, Registry, WriteCtx,
-    WriteEvent, WrittenCtx,
+    BoxFuture, CallVerb, LoggedInCtx, LoginCtx, ModelScope, ReadCtx, ReadEvent, ReadRef, RefFuture,
+    Registry, WriteCtx, WriteEvent, WrittenCtx,
 };
 pub use identity::{Identity, User};
 pub use perms::{Access, Right, access};

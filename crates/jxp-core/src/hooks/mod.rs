@@ -4,7 +4,8 @@
 //! are served at `/call`. The registry is a plain value held by the app's settings, so two apps
 //! in one process never share hooks.
 //!
-//! Every hook is an async closure taking an owned context. Registration order is run order;
+//! Every hook is an async closure taking an owned context (a read hook may borrow its
+//! context instead, `Registry::pre_read_ref`). Registration order is run order;
 //! a hook registered for all models (`"*"`) and one for a single model run in the order they
 //! were registered.
 //!
@@ -31,6 +32,10 @@ use crate::identity::Identity;
 
 /// A boxed future, as the registry stores hooks.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// A boxed future that may borrow for `'a`: what a hook registered with
+/// [`Registry::pre_read_ref`] answers.
+pub type RefFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// The write a hook is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -121,6 +126,34 @@ pub struct ReadCtx {
     pub query: Option<Filter>,
 }
 
+/// [`ReadCtx`]'s fields borrowed from the read, for a hook registered with
+/// [`Registry::pre_read_ref`]: it sees the read without a copy of the caller, the model's slug
+/// or the id made for each call, which a hook that needs little of them (or needs them only
+/// now and then) is spared.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadRef<'a> {
+    pub event: ReadEvent,
+    pub model: &'a str,
+    pub identity: &'a Identity,
+    /// The document's id (`GetOne`).
+    pub id: Option<&'a str>,
+    /// The caller's own filter (a list's `filter[…]` and `/query` body), when the read has one.
+    pub query: Option<&'a Filter>,
+}
+
+impl ReadRef<'_> {
+    /// The owned context of a hook registered with [`Registry::pre_read`].
+    pub fn to_ctx(&self) -> ReadCtx {
+        ReadCtx {
+            event: self.event,
+            model: self.model.to_owned(),
+            identity: self.identity.clone(),
+            id: self.id.map(str::to_owned),
+            query: self.query.cloned(),
+        }
+    }
+}
+
 /// What a write post-hook sees, after the commit.
 #[derive(Debug, Clone)]
 pub struct WrittenCtx {
@@ -163,7 +196,10 @@ pub enum CallVerb {
 }
 
 type PreWrite = Arc<dyn Fn(WriteCtx) -> BoxFuture<Result<Document, HookError>> + Send + Sync>;
-type PreRead = Arc<dyn Fn(ReadCtx) -> BoxFuture<Result<Filter, HookError>> + Send + Sync>;
+/// Both kinds of read hook are kept as the borrowing kind: one registered with `pre_read`
+/// makes its owned context from the borrowed one.
+type PreRead =
+    Arc<dyn for<'a> Fn(ReadRef<'a>) -> RefFuture<'a, Result<Filter, HookError>> + Send + Sync>;
 type PostWrite = Arc<dyn Fn(WrittenCtx) -> BoxFuture<Result<(), HookError>> + Send + Sync>;
 type PreLogin = Arc<dyn Fn(LoginCtx) -> BoxFuture<Result<(), HookError>> + Send + Sync>;
 type PostLogin = Arc<dyn Fn(LoggedInCtx) -> BoxFuture<Result<Document, HookError>> + Send + Sync>;
@@ -266,10 +302,39 @@ impl<C: 'static> Registry<C> {
         pre_write(WriteEvent) WriteCtx => Document
     }
 
-    register! {
-        /// Runs `f` before `event` on `model`. It answers a filter ANDed into the read (rows
-        /// this reader may see), or rejects the read.
-        pre_read(ReadEvent) ReadCtx => Filter
+    /// Runs `f` before `event` on `model`. It answers a filter ANDed into the read (rows
+    /// this reader may see), or rejects the read.
+    pub fn pre_read<F, Fut>(
+        &mut self,
+        event: ReadEvent,
+        model: impl Into<ModelScope>,
+        f: F,
+    ) -> &mut Self
+    where
+        F: Fn(ReadCtx) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Filter, HookError>> + Send + 'static,
+    {
+        self.pre_read_ref(event, model, move |c: ReadRef<'_>| -> RefFuture<'_, _> {
+            Box::pin(f(c.to_ctx()))
+        })
+    }
+
+    /// `pre_read`, for a hook that borrows what it sees of the read ([`ReadRef`]) rather
+    /// than being handed a copy; its future may borrow it too.
+    pub fn pre_read_ref<F>(
+        &mut self,
+        event: ReadEvent,
+        model: impl Into<ModelScope>,
+        f: F,
+    ) -> &mut Self
+    where
+        F: for<'a> Fn(ReadRef<'a>) -> RefFuture<'a, Result<Filter, HookError>>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.pre_read.push((event, model.into(), Arc::new(f)));
+        self
     }
 
     register! {
@@ -333,8 +398,17 @@ impl<C: 'static> Registry<C> {
         filed(&self.post_write, slug, |e| Self::write_matches(e, event))
     }
 
-    fn pre_reads(&self, event: ReadEvent, slug: &str) -> Vec<PreRead> {
-        filed(&self.pre_read, slug, |e| e == event)
+    /// The read hooks of `event` on `slug`, in registration order, borrowed: a read runs
+    /// them without collecting them first.
+    fn pre_reads<'s>(
+        &'s self,
+        event: ReadEvent,
+        slug: &'s str,
+    ) -> impl Iterator<Item = &'s PreRead> + 's {
+        self.pre_read
+            .iter()
+            .filter(move |(e, s, _)| *e == event && s.covers(slug))
+            .map(|(_, _, h)| h)
     }
 
     fn function_of(&self, model: &str, name: &str) -> Option<Function<C>> {

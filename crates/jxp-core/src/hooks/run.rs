@@ -3,7 +3,7 @@
 use jxp_model::{Document, Model};
 use jxp_query::Filter;
 
-use super::{LoggedInCtx, LoginCtx, ReadCtx, ReadEvent, WriteCtx, WriteEvent, WrittenCtx};
+use super::{LoggedInCtx, LoginCtx, ReadEvent, ReadRef, WriteCtx, WriteEvent, WrittenCtx};
 use crate::app::{App, Hooks};
 use crate::error::CoreError;
 use crate::identity::Identity;
@@ -114,12 +114,12 @@ impl App {
     ) -> Result<Filter, CoreError> {
         let mut filter = Filter::All;
         for hook in self.hooks().pre_reads(event, &model.slug) {
-            let ctx = ReadCtx {
+            let ctx = ReadRef {
                 event,
-                model: model.slug.clone(),
-                identity: who.clone(),
-                id: id.map(str::to_owned),
-                query: query.cloned(),
+                model: &model.slug,
+                identity: who,
+                id,
+                query,
             };
             filter = filter.and(hook(ctx).await?);
         }
@@ -134,7 +134,8 @@ impl App {
             if self
                 .hooks()
                 .pre_reads(ReadEvent::Get, &model.slug)
-                .is_empty()
+                .next()
+                .is_none()
             {
                 continue;
             }
