@@ -20,38 +20,29 @@ const MAX_DEPTH: usize = 64;
 
 /// `value` as JSON text; `None` where `JSON.stringify` answers `undefined` (a function, a
 /// symbol, `undefined`). `limit`: the longest text the walk writes before it hands over, so
-/// that a huge answer meets the runtime's memory cap rather than the server's.
+/// that a huge answer meets the runtime's memory cap rather than the server's. `proto`: the
+/// genuine `Object.prototype`, kept before any script ran (an object with another prototype
+/// is handed over).
 pub(crate) fn json_text<'js>(
     ctx: &Ctx<'js>,
+    proto: &Object<'js>,
     value: Value<'js>,
     limit: usize,
 ) -> rquickjs::Result<Option<String>> {
-    // The genuine `Object.prototype`, kept when the runtime was made (`keep_object_prototype`).
-    let proto = ctx.userdata::<Object>().map(|p| Object::clone(&p));
-    if let Some(proto) = proto {
-        let mut walk = Walk {
-            proto,
-            out: String::with_capacity(64),
-            limit,
-        };
-        match walk.write(&value, 0)? {
-            Step::Wrote => return Ok(Some(walk.out)),
-            Step::Skipped => return Ok(None),
-            Step::HandOver => {}
-        }
+    let mut walk = Walk {
+        proto,
+        out: String::with_capacity(64),
+        limit,
+    };
+    match walk.write(&value, 0)? {
+        Step::Wrote => return Ok(Some(walk.out)),
+        Step::Skipped => return Ok(None),
+        Step::HandOver => {}
     }
     match ctx.json_stringify(value)? {
         Some(text) => Ok(Some(text.to_string()?)),
         None => Ok(None),
     }
-}
-
-/// Keeps `Object.prototype` for [`json_text`]; called before any script runs.
-pub(crate) fn keep_object_prototype(ctx: &Ctx<'_>) -> rquickjs::Result<()> {
-    let proto: Object = ctx.globals().get::<_, Object>("Object")?.get("prototype")?;
-    ctx.store_userdata(proto)
-        .map(drop)
-        .map_err(|e| rquickjs::Error::new_from_js_message("value", "userdata", e.to_string()))
 }
 
 enum Step {
@@ -63,13 +54,14 @@ enum Step {
     HandOver,
 }
 
-struct Walk<'js> {
-    proto: Object<'js>,
+struct Walk<'a, 'js> {
+    /// The genuine `Object.prototype`, kept before any script ran.
+    proto: &'a Object<'js>,
     out: String,
     limit: usize,
 }
 
-impl<'js> Walk<'js> {
+impl<'js> Walk<'_, 'js> {
     fn write(&mut self, value: &Value<'js>, depth: usize) -> rquickjs::Result<Step> {
         if self.out.len() > self.limit {
             return Ok(Step::HandOver);
@@ -143,7 +135,7 @@ impl<'js> Walk<'js> {
         // Plain objects only: a literal's prototype, or none.
         match object.get_prototype() {
             None => {}
-            Some(proto) if proto == self.proto => {}
+            Some(proto) if proto == *self.proto => {}
             Some(_) => return Ok(Step::HandOver),
         }
         if has_to_json(object)? {
