@@ -22,7 +22,8 @@ pub(crate) struct CallEnv {
     /// worker, where `ctx.db` is not waited for.
     pub app: Option<App>,
     pub handle: Option<Handle>,
-    pub identity: Arc<Identity>,
+    /// The caller: none for a call tried on a request worker (see `app`).
+    pub identity: Option<Arc<Identity>>,
     /// The hook's model and document: a write to that same document from inside the hook is
     /// silenced, so its own hooks do not run again for it.
     pub model: String,
@@ -103,7 +104,7 @@ pub(crate) fn native_db(system: bool, op: String, args: String) -> String {
                 if system {
                     Identity::system()
                 } else {
-                    Identity::clone(&env.identity)
+                    env.identity.as_deref().cloned().unwrap_or_default()
                 },
                 env.model.clone(),
                 env.id.clone(),

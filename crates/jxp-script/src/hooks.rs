@@ -3,11 +3,12 @@
 //! take the same write path. Here the registry's contexts become the `ctx` objects of SPEC
 //! §10 and what a script answers becomes what the registry expects.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use jxp_core::{
-    CallCtx, HookError, Hooks, Identity, LoggedInCtx, LoginCtx, ReadCtx, ReadEvent, WriteCtx,
-    WriteEvent, WrittenCtx,
+    CallCtx, HookError, Hooks, Identity, LoggedInCtx, LoginCtx, ReadEvent, ReadRef, RefFuture,
+    WriteCtx, WriteEvent, WrittenCtx,
 };
 use jxp_model::{Document, Model};
 use jxp_query::Filter;
@@ -113,7 +114,7 @@ fn job(
     model: &str,
     id: Option<String>,
     with_user: bool,
-) -> Job {
+) -> Job<'static> {
     Job {
         site: target,
         ctx,
@@ -121,9 +122,9 @@ fn job(
             user: with_user,
             id: false,
         },
-        identity,
-        model: model.to_owned(),
-        id,
+        identity: Cow::Owned(identity),
+        model: Cow::Owned(model.to_owned()),
+        id: id.map(Cow::Owned),
     }
 }
 
@@ -169,6 +170,13 @@ fn post_write(
     });
 }
 
+/// What a `pre_get` hook holds: one handle for each call to take.
+struct PreRead {
+    pool: Arc<Pool>,
+    target: Arc<Site>,
+    filters: Arc<Filters>,
+}
+
 fn pre_read(
     hooks: &mut Hooks,
     pool: Arc<Pool>,
@@ -177,26 +185,37 @@ fn pre_read(
     filters: Arc<Filters>,
 ) {
     let slug = filters.model().slug.clone();
-    hooks.pre_read(event, slug.as_str(), move |c: ReadCtx| {
-        let (pool, target, filters) = (pool.clone(), target.clone(), filters.clone());
-        async move {
-            let job = Job {
-                site: target,
-                ctx: Value::Null,
-                keys: CtxKeys {
-                    user: true,
-                    id: true,
-                },
-                identity: c.identity,
-                model: c.model,
-                id: c.id,
-            };
-            match pool.run_text(job).await? {
-                None => Ok(Filter::All),
-                Some(answer) => filters.get(&answer),
-            }
-        }
+    let hook = Arc::new(PreRead {
+        pool,
+        target,
+        filters,
     });
+    // Borrows the read: the caller, the model and the id are copied only for a call that
+    // goes to the pool.
+    hooks.pre_read_ref(
+        event,
+        slug.as_str(),
+        move |c: ReadRef<'_>| -> RefFuture<'_, _> {
+            let hook = hook.clone();
+            Box::pin(async move {
+                let job = Job {
+                    site: hook.target.clone(),
+                    ctx: Value::Null,
+                    keys: CtxKeys {
+                        user: true,
+                        id: true,
+                    },
+                    identity: Cow::Borrowed(c.identity),
+                    model: Cow::Borrowed(c.model),
+                    id: c.id.map(Cow::Borrowed),
+                };
+                match hook.pool.run_text(job).await? {
+                    None => Ok(Filter::All),
+                    Some(answer) => hook.filters.get(&answer),
+                }
+            })
+        },
+    );
 }
 
 /// What a hook answered, merged into `base`: an object adds or replaces keys; nothing leaves

@@ -27,6 +27,7 @@
 //! model's hooks) does not queue, since every thread may be waiting on such a call: it runs
 //! on a blocking thread of its own with a spare runtime.
 
+use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -166,15 +167,17 @@ pub(crate) struct CtxKeys {
     pub id: bool,
 }
 
-/// One call: what to run and for whom.
-pub(crate) struct Job {
+/// One call: what to run and for whom. Who and what it is about may be borrowed from the
+/// caller: they are copied only for a call that goes to the pool, so a call answered on the
+/// request's worker copies none of them.
+pub(crate) struct Job<'a> {
     pub site: Arc<Site>,
     /// The fields of `ctx`, after the keys `keys` asks for.
     pub ctx: Value,
     pub keys: CtxKeys,
-    pub identity: Identity,
-    pub model: String,
-    pub id: Option<String>,
+    pub identity: Cow<'a, Identity>,
+    pub model: Cow<'a, str>,
+    pub id: Option<Cow<'a, str>>,
 }
 
 /// What a call answers: its value or failure, and what it was given, handed back: its
@@ -182,13 +185,6 @@ pub(crate) struct Job {
 /// caller's thread made those, and freeing them there keeps the allocator of the runtime's
 /// thread out of the way of the request workers'.
 type Outcome = (Result<Answer, Failure>, Option<CallEnv>, Value);
-
-/// What trying a call on the request's worker came to.
-enum Tried {
-    Done(Outcome),
-    /// Not run there, or stopped there: the call, to run on the pool.
-    Pool(CallEnv),
-}
 
 /// A queued call and where its answer goes.
 struct Work {
@@ -321,14 +317,14 @@ impl Pool {
 
     /// Runs `job` on a runtime and answers its value; failures are answered as the client
     /// should see them and logged with their detail.
-    pub async fn run(&self, job: Job) -> Result<Value, HookError> {
+    pub async fn run(&self, job: Job<'_>) -> Result<Value, HookError> {
         let site = job.site.clone();
         let answer = self.run_text(job).await?;
         value_of(answer).map_err(|e| self.failed(&site, e))
     }
 
     /// `run`, answering the value as JSON text (`None` for null or `undefined`).
-    pub async fn run_text(&self, job: Job) -> Result<Answer, HookError> {
+    pub async fn run_text(&self, job: Job<'_>) -> Result<Answer, HookError> {
         let depth = DEPTH.with(Cell::get);
         let (file, label) = (&job.site.file, &job.site.label);
         if depth >= MAX_DEPTH {
@@ -336,34 +332,36 @@ impl Pool {
             return Err(HookError::reject(500, "hook failed"));
         }
         let site = job.site;
-        let env = CallEnv {
-            app: None,
-            handle: None,
-            identity: Arc::new(job.identity),
-            model: job.model,
-            id: job.id,
-            site: site.clone(),
-            stash: Vec::new(),
-            inline: None,
-            used_db: false,
-            fitted: None,
-        };
         let tried = if depth == 0 {
-            self.inline(&site, &job.ctx, job.keys, env)
+            let who = Who {
+                user: job.keys.user.then_some(&*job.identity),
+                id: job.keys.id.then_some(job.id.as_deref()),
+            };
+            self.inline(&site, &job.ctx, who)
         } else {
-            Tried::Pool(env)
+            None
         };
-        let queued = depth == 0 && matches!(tried, Tried::Pool(_));
+        let queued = depth == 0 && tried.is_none();
         let outcome = match tried {
-            Tried::Done(outcome) => Some(outcome),
-            Tried::Pool(mut env) => {
+            Some(outcome) => Some(outcome),
+            None => {
                 let app = self
                     .app
                     .get()
                     .and_then(WeakApp::upgrade)
                     .ok_or_else(|| HookError::reject(503, "the server is not ready"))?;
-                env.app = Some(app);
-                env.handle = Some(tokio::runtime::Handle::current());
+                let env = CallEnv {
+                    app: Some(app),
+                    handle: Some(tokio::runtime::Handle::current()),
+                    identity: Some(Arc::new(job.identity.into_owned())),
+                    model: job.model.into_owned(),
+                    id: job.id.map(Cow::into_owned),
+                    site: site.clone(),
+                    stash: Vec::new(),
+                    inline: None,
+                    used_db: false,
+                    fitted: None,
+                };
                 if depth == 0 {
                     self.queued(site.clone(), job.ctx, job.keys, env).await
                 } else {
@@ -412,19 +410,19 @@ impl Pool {
     }
 
     /// Runs a call on this thread, in the runtime it keeps, if it is a request worker, the
-    /// pool allows it and the export's calls have not been sent to the pool; answers the
-    /// call's `env` back where the call is to go to the pool instead. A call stopped at
+    /// pool allows it and the export's calls have not been sent to the pool; answers none
+    /// where the call is to go to the pool instead. A call stopped at
     /// [`INLINE_BUDGET`], out of memory or reaching for `ctx.db` (see the module's
     /// documentation) drops its runtime and sends the export's calls to the pool
     /// (`Site::to_pool`).
-    fn inline(&self, site: &Arc<Site>, ctx: &Value, keys: CtxKeys, env: CallEnv) -> Tried {
+    fn inline(&self, site: &Arc<Site>, ctx: &Value, who: Who<'_>) -> Option<Outcome> {
         let shared = &self.shared;
         if !shared.inline || site.pooled.load(Ordering::Relaxed) || !on_worker() {
-            return Tried::Pool(env);
+            return None;
         }
         LOCAL.with(|cell| {
             let Ok(mut local) = cell.try_borrow_mut() else {
-                return Tried::Pool(env);
+                return None;
             };
             if local.as_ref().is_some_and(|l| l.pool != shared.id) {
                 *local = None;
@@ -440,44 +438,46 @@ impl Pool {
                     }
                     None => {
                         self.make_local();
-                        return Tried::Pool(env);
+                        return None;
                     }
                 }
             }
-            let Some(kept) = local.as_mut() else {
-                return Tried::Pool(env);
+            let kept = local.as_mut()?;
+            // `ctx.db` is not answered here, so the call needs no app, caller or model of
+            // its own: it only says whether it reached for them.
+            let env = CallEnv {
+                app: None,
+                handle: None,
+                identity: None,
+                model: String::new(),
+                id: None,
+                site: site.clone(),
+                stash: Vec::new(),
+                inline: Some(Vec::new()),
+                used_db: false,
+                fitted: None,
             };
-            let (user, id) = who_of(&env, keys);
-            let mut env = env;
-            env.inline = Some(Vec::new());
             let (out, env) = with_env(env, || {
-                let who = Who {
-                    user: user.as_deref(),
-                    id: id.as_ref().map(Option::as_deref),
-                };
                 kept.engine
                     .call_for(site.slot, &site.target, who, ctx, INLINE_BUDGET)
             });
             let Some(mut env) = env else {
-                return Tried::Done((out, None, Value::Null));
+                return Some((out, None, Value::Null));
             };
             let held = env.inline.take().unwrap_or_default();
             // Out of time, out of memory (the runtime is spoiled either way) or reaching out.
-            let stopped = env.used_db || kept.engine.spoiled;
-            if stopped {
+            if env.used_db || kept.engine.spoiled {
                 // Freeing a runtime can take a while: not on the worker.
                 if let Some(old) = local.take() {
                     tokio::task::spawn_blocking(move || drop(old));
                 }
                 site.to_pool();
-                env.used_db = false;
-                env.stash.clear();
-                return Tried::Pool(env);
+                return None;
             }
             for (level, text) in held {
                 log_line(Some(site), level, &text);
             }
-            Tried::Done((out, Some(env), Value::Null))
+            Some((out, Some(env), Value::Null))
         })
     }
 
@@ -748,7 +748,7 @@ fn nested(
 /// (kept apart from `env`, which the call takes).
 fn who_of(env: &CallEnv, keys: CtxKeys) -> (Option<Arc<Identity>>, Option<Option<String>>) {
     (
-        keys.user.then(|| env.identity.clone()),
+        keys.user.then(|| env.identity.clone()).flatten(),
         keys.id.then(|| env.id.clone()),
     )
 }
