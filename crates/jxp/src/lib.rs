@@ -34,7 +34,7 @@ pub use error::Error;
 pub use init::{InitFile, init_project};
 pub use jxp_core::{
     App, CallCtx, CallVerb, HookError, Hooks, Identity, LoggedInCtx, LoginCtx, ModelScope, ReadCtx,
-    ReadEvent, User, WriteCtx, WriteEvent, WrittenCtx,
+    ReadEvent, ReadRef, RefFuture, User, WriteCtx, WriteEvent, WrittenCtx,
 };
 pub use jxp_model::Document;
 pub use jxp_query::{Filter, Op, Path};

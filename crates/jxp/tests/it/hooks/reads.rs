@@ -2,6 +2,8 @@
 //! `/aggregate`) and a `get_one` hook every single read, to the rows this reader may see; a
 //! hook may also refuse the read.
 
+use std::sync::{Arc, OnceLock};
+
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -212,4 +214,62 @@ async fn a_read_hook_sees_the_callers_own_filter() {
         let (got, resp) = s.request(method.clone(), path, body.as_ref()).await;
         assert_eq!(got, status, "{method} {path}: {resp}");
     }
+}
+
+/// A hook registered with `pre_read_ref` borrows what it sees of the read: the caller's own
+/// filter for a list, the model and the id for a single read; it narrows and refuses as an
+/// owned one does.
+#[tokio::test]
+async fn a_read_hook_may_borrow_what_it_sees() {
+    let hidden: Arc<OnceLock<String>> = Arc::default();
+    let mut hooks = jxp::Hooks::new();
+    hooks.pre_read_ref(
+        jxp::ReadEvent::Get,
+        "gadget",
+        |ctx: jxp::ReadRef<'_>| -> jxp::RefFuture<'_, _> {
+            Box::pin(async move {
+                match ctx.query {
+                    Some(f) if *f != jxp::Filter::All => Ok(jxp::Filter::All),
+                    _ => Err(jxp::HookError::bad_request("list gadgets by a filter")),
+                }
+            })
+        },
+    );
+    let seen = hidden.clone();
+    hooks.pre_read_ref(
+        jxp::ReadEvent::GetOne,
+        "gadget",
+        move |ctx: jxp::ReadRef<'_>| -> jxp::RefFuture<'_, _> {
+            let seen = seen.clone();
+            Box::pin(async move {
+                if ctx.model != "gadget" {
+                    return Err(jxp::HookError::reject(500, "a read of another model"));
+                }
+                match (ctx.id, seen.get()) {
+                    (Some(id), Some(hidden)) if id == hidden.as_str() => {
+                        Err(jxp::HookError::forbidden("not this gadget"))
+                    }
+                    (Some(_), _) => Ok(jxp::Filter::All),
+                    (None, _) => Err(jxp::HookError::reject(500, "a single read without its id")),
+                }
+            })
+        },
+    );
+    let s = super::support::gadgets_and_widgets(hooks).await;
+    let shown = s.create("gadget", json!({"name": "x"})).await;
+    let secret = s.create("gadget", json!({"name": "y"})).await;
+    hidden.get_or_init(|| secret.clone());
+    for (path, status) in [
+        ("/api/gadget".to_owned(), StatusCode::BAD_REQUEST),
+        ("/api/gadget?filter[name]=x".to_owned(), StatusCode::OK),
+        (format!("/api/gadget/{shown}"), StatusCode::OK),
+        (format!("/api/gadget/{secret}"), StatusCode::FORBIDDEN),
+    ] {
+        let (got, resp) = s.request(Method::GET, &path, None).await;
+        assert_eq!(got, status, "GET {path}: {resp}");
+    }
+    let (_, resp) = s
+        .request(Method::GET, &format!("/api/gadget/{shown}"), None)
+        .await;
+    assert_eq!(resp["data"]["name"], "x", "{resp}");
 }
