@@ -5,24 +5,26 @@
 #
 #   crates/jxp-bench/instructions.sh SECONDS OP 'a=BIN[|K=V,K=V…]' ['b=BIN[|K=V…]' …]
 #
-# OP and the specs are side-by-side.sh's. Each server runs alone under callgrind; its counts
-# are zeroed once the load generator's user exists, then `jxp-bench rest --op OP` runs for
-# SECONDS at CONC (4) connections, and every instruction the process ran meanwhile (all its
-# threads), less bcrypt's (the generator's log-in), is divided by the requests it answered
-# (and the documents it preloaded for `get`: PRELOAD, 20, so few that their POSTs weigh less
-# than 1% on a GET's figure). What the kernel does for the process (its system calls, its
-# writes to the log) is not counted. Prints each server's figure and its ratio to the first
-# one's. Needs valgrind (Debian's `valgrind` package). KEEP=1 keeps the work directory, with
-# each server's dump (NAME.cg.1) for callgrind_annotate.
+# OP and the specs are side-by-side.sh's. Each server runs alone under callgrind; once the
+# load generator's user exists, WARMUP (4) seconds of the same load run first, so that what
+# the server makes once (a request worker's script runtime) is left out. Then its counts are
+# zeroed, `jxp-bench rest --op OP` runs for SECONDS at CONC (4) connections, and every
+# instruction the process ran meanwhile (all its threads), less bcrypt's (the generator's
+# log-in), is divided by the requests it answered (and the documents it preloaded for `get`:
+# PRELOAD, 20, so few that their POSTs weigh less than 1% on a GET's figure). What the kernel
+# does for the process (its system calls, its writes to the log) is not counted. Prints each
+# server's figure and its ratio to the first one's. Needs valgrind (Debian's `valgrind`
+# package). KEEP=1 keeps the work directory, with each server's dump (NAME.cg.1) for
+# callgrind_annotate.
 set -euo pipefail
 if [ $# -lt 3 ]; then
-  sed -n '2,16p' "$0" >&2
+  sed -n '2,19p' "$0" >&2
   exit 2
 fi
 SECONDS_=$1 OP=$2
 shift 2
 BENCH=${BENCH:-target/release/jxp-bench}
-CONC=${CONC:-4} PRELOAD=${PRELOAD:-20}
+CONC=${CONC:-4} PRELOAD=${PRELOAD:-20} WARMUP=${WARMUP:-4}
 WORK=$(mktemp -d /tmp/jxp-instructions.XXXXXX)
 [ "${KEEP:-}" = 1 ] && echo "work directory: $WORK" || trap 'rm -rf "$WORK"' EXIT
 source "$(dirname "$0")/bench-server.sh"
@@ -36,6 +38,13 @@ for spec in "$@"; do
   start_server "$WORK" "$spec" $port valgrind --tool=callgrind --callgrind-out-file="$WORK/${spec%%=*}.cg"
   pid=$SERVER_PID name=$SERVER_NAME
   ready_server $port
+  # Warmed first, so that what a server makes once (a request worker's script runtime, its
+  # statement caches) is not counted against the few thousand requests of the run.
+  if [ "$WARMUP" != 0 ]; then
+    "$BENCH" rest --base "http://127.0.0.1:$port" --email user@example.com --password userpass123 \
+      --op "$OP" --concurrency "$CONC" --duration-s "$WARMUP" --warmup-s 0 --preload "$PRELOAD" \
+      >/dev/null 2>&1
+  fi
   callgrind_control -z "$pid" >/dev/null 2>&1
   "$BENCH" rest --base "http://127.0.0.1:$port" --email user@example.com --password userpass123 \
     --op "$OP" --concurrency "$CONC" --duration-s "$SECONDS_" --warmup-s 0 --preload "$PRELOAD" \
