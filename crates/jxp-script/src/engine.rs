@@ -121,8 +121,8 @@ globalThis.JxpError = JxpError;
   const db = api(false);
   const system = api(true);
   const modules = new Map();
-  // Taken before any script runs: what bind and run call at each call is not whatever a
-  // script has put in their place since.
+  // Taken before any script runs: what `bind` and `adopt` call is not whatever a script has
+  // put in their place since.
   const keysOf = Object.keys, freeze = Object.freeze;
   // A call's ctx is made in the function `bind` answers for its call site, from plain
   // arguments: an object literal's properties are defined (no setter a script put on
@@ -600,7 +600,7 @@ pub(crate) fn value_of(answer: Answer) -> Result<Value, Failure> {
 /// Who a call is for, and the `id` its `ctx` holds.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Who<'a> {
-    /// `ctx.user` from this identity (see `run` in the prelude); `None`: no `user` key.
+    /// `ctx.user` from this identity (see `code` in the prelude); `None`: no `user` key.
     pub user: Option<&'a Identity>,
     /// `ctx.id` (null when `Some(None)`), after `user`; `None`: no `id` key (it may still be
     /// one of the fields).
