@@ -4,38 +4,129 @@
 //! for `toJSON` up every prototype chain), so such answers are written here, from Rust, as
 //! `JSON.stringify` would write them. Whatever is not plain data (a `Date` or another class's
 //! instance, a `Proxy`, an object with a `toJSON` function, a `BigInt`, nesting deeper than
-//! [`MAX_DEPTH`], an answer longer than the runtime's memory) goes to `JSON.stringify` whole.
+//! [`MAX_DEPTH`], more than [`MAX_PARTS`] keys and values, an answer longer than the
+//! runtime's memory) goes to `JSON.stringify` whole.
+//!
+//! The answer is first walked into its [`Part`]s: the keys as QuickJS's own names for them,
+//! the strings as the strings QuickJS holds, so that nothing is copied out of the runtime
+//! yet. A `pre_get` answers mostly the same few filters, made by the same literal from the
+//! same names and strings (a literal's text, a user's id), so its parts are looked up among
+//! the answers the runtime has met ([`Known`]) and a known answer's text is used as it is.
+//! Only an answer not met before is written out, key by key.
 //!
 //! Both read each property once with `[[Get]]`, in the same order; only when the walk meets
 //! something it hands over after a getter has run does that getter run twice.
 
+use std::cell::RefCell;
 use std::fmt::Write as _;
+use std::hash::{Hash, Hasher};
 
 use rquickjs::atom::PredefinedAtom;
-use rquickjs::{Ctx, Object, Type, Value};
+use rquickjs::object::Property;
+use rquickjs::{Atom, Ctx, Object, Value};
 
 /// How deep the walk goes before it hands the answer over (`JSON.stringify` then finds a
 /// cycle, or writes a deep value itself).
 const MAX_DEPTH: usize = 64;
 
+/// How many parts the walk holds before it hands the answer over: a large answer is written
+/// by `JSON.stringify`, within the runtime's memory, rather than walked into the server's.
+const MAX_PARTS: usize = 1 << 16;
+
+/// How many answers a runtime keeps (see [`Known`]), and the largest kept, in parts and in
+/// bytes of text.
+pub(crate) const KNOWN_SLOTS: usize = 256;
+const MAX_KNOWN_PARTS: usize = 64;
+const MAX_KNOWN_BYTES: usize = 1024;
+
+/// One step of a walked answer. `Ok(Ok(key))`: a member's key. `Ok(Err(token))`: an integer
+/// (any `i32`), or one of the marks below. `Err(leaf)`: a string or a non-integral number,
+/// the value QuickJS holds. Made of `Result`s because what a runtime keeps (see [`Known`])
+/// must be made of `rquickjs`'s and the standard library's types.
+///
+/// Two walks with equal parts write the same text: a key is QuickJS's name, one per text;
+/// a string is the same string, kept alive by the part that holds it, so that its place
+/// cannot be taken by another; a number is compared by its bits. Equal texts may still have
+/// unequal parts (two strings of the same text); such an answer is written out again.
+pub(crate) type Part<'js> = Result<Result<Atom<'js>, i64>, Value<'js>>;
+
+/// The answers a runtime has met: what [`keep`] keeps of each, in the slot its parts' hash
+/// picks, in the runtime's user data (what holds QuickJS's values must live there); the
+/// text of each, in the same slot of the runtime's [`Texts`]. A slot holds the last answer
+/// that hashed to it, so answers that vary with every call hold no more than
+/// [`KNOWN_SLOTS`].
+pub(crate) type Known<'js> = RefCell<Vec<Vec<Part<'js>>>>;
+
+/// The texts of the answers in [`Known`], slot by slot.
+pub(crate) type Texts = Vec<String>;
+
+const MARK: i64 = 1 << 40;
+const OPEN_OBJECT: i64 = MARK;
+const CLOSE_OBJECT: i64 = MARK + 1;
+const OPEN_ARRAY: i64 = MARK + 2;
+const CLOSE_ARRAY: i64 = MARK + 3;
+const NULL: i64 = MARK + 4;
+const FALSE: i64 = MARK + 5;
+const TRUE: i64 = MARK + 6;
+/// Where the parts of a kept answer end (see [`keep`]).
+const END: i64 = MARK + 7;
+
 /// `value` as JSON text; `None` where `JSON.stringify` answers `undefined` (a function, a
-/// symbol, `undefined`). `limit`: the longest text the walk writes before it hands over, so
-/// that a huge answer meets the runtime's memory cap rather than the server's. `proto`: the
-/// genuine `Object.prototype`, kept before any script ran (an object with another prototype
-/// is handed over).
+/// symbol, `undefined`). `limit`: the longest text written before it hands over, so that a
+/// huge answer meets the runtime's memory cap rather than the server's. `proto`: the genuine
+/// `Object.prototype`, kept before any script ran (an object with another prototype is
+/// handed over). `known`: the answers met before, where this answer is looked up and kept
+/// (`None`: an answer not worth keeping, such as a function's result).
 pub(crate) fn json_text<'js>(
     ctx: &Ctx<'js>,
     proto: &Object<'js>,
     value: Value<'js>,
     limit: usize,
+    known: Option<(&Known<'js>, &mut Texts)>,
 ) -> rquickjs::Result<Option<String>> {
     let mut walk = Walk {
         proto,
-        out: String::with_capacity(64),
-        limit,
+        parts: Vec::with_capacity(16),
     };
-    match walk.write(&value, 0)? {
-        Step::Wrote => return Ok(Some(walk.out)),
+    match walk.walk(&value, 0)? {
+        Step::Walked => {
+            let parts = walk.parts;
+            let slot = slot_of(&parts);
+            if let Some((known, texts)) = &known
+                && known
+                    .borrow()
+                    .get(slot)
+                    .is_some_and(|kept| holds(kept, &parts))
+                && let Some(text) = texts.get(slot)
+            {
+                return Ok(Some(text.clone()));
+            }
+            if let Some(text) = write(&parts, limit) {
+                if let Some((known, texts)) = known
+                    && parts.len() <= MAX_KNOWN_PARTS
+                    && text.len() <= MAX_KNOWN_BYTES
+                {
+                    // Keeping is only worth it: where the runtime's memory cannot hold the
+                    // kept objects, the answer is not kept, and not refused.
+                    let Ok(kept) = keep(ctx, parts) else {
+                        drop(ctx.catch());
+                        return Ok(Some(text));
+                    };
+                    let mut known = known.borrow_mut();
+                    if known.len() < KNOWN_SLOTS {
+                        known.resize(KNOWN_SLOTS, Vec::new());
+                        texts.resize(KNOWN_SLOTS, String::new());
+                    }
+                    if let (Some(slot), Some(slot_text)) =
+                        (known.get_mut(slot), texts.get_mut(slot))
+                    {
+                        *slot = kept;
+                        slot_text.clone_from(&text);
+                    }
+                }
+                return Ok(Some(text));
+            }
+        }
         Step::Skipped => return Ok(None),
         Step::HandOver => {}
     }
@@ -45,9 +136,99 @@ pub(crate) fn json_text<'js>(
     }
 }
 
+/// What a slot of [`Known`] keeps of an answer: its parts, the mark [`END`], then for each
+/// object in it an object of the same keys. QuickJS shares an object's shape (its prototype
+/// and keys, in order) among the live objects that have it and frees it with the last of
+/// them; so a hook's literal would make its shapes again at every call. The objects kept
+/// here keep them alive (as the prelude's `shapes` do for `ctx`'s), and the next call's
+/// literal finds them ready. They are made from the keys the walk read, defined as a
+/// literal defines them: no getter or setter a script made runs.
+fn keep<'js>(ctx: &Ctx<'js>, mut parts: Vec<Part<'js>>) -> rquickjs::Result<Vec<Part<'js>>> {
+    let mut objects: Vec<Object<'js>> = Vec::new();
+    // The object each open container makes (none for an array).
+    let mut open: Vec<Option<Object<'js>>> = Vec::new();
+    let zero = Value::new_int(ctx.clone(), 0);
+    for part in &parts {
+        match part {
+            Ok(Err(OPEN_OBJECT)) => open.push(Some(Object::new(ctx.clone())?)),
+            Ok(Err(OPEN_ARRAY)) => open.push(None),
+            Ok(Err(CLOSE_OBJECT | CLOSE_ARRAY)) => {
+                if let Some(Some(object)) = open.pop() {
+                    objects.push(object);
+                }
+            }
+            Ok(Ok(key)) => {
+                if let Some(Some(object)) = open.last() {
+                    let zero = Property::from(zero.clone());
+                    object.prop(key.clone(), zero.writable().enumerable().configurable())?;
+                }
+            }
+            _ => {}
+        }
+    }
+    parts.push(Ok(Err(END)));
+    parts.extend(objects.into_iter().map(|o| Err(o.into_value())));
+    Ok(parts)
+}
+
+/// Whether a slot of [`Known`] keeps the answer of these parts (see [`keep`]). No walked
+/// part is an object, so the kept objects after [`END`] are never taken for parts.
+fn holds<'js>(kept: &[Part<'js>], parts: &[Part<'js>]) -> bool {
+    kept.len() > parts.len()
+        && kept.get(parts.len()) == Some(&Ok(Err(END)))
+        && kept.get(..parts.len()) == Some(parts)
+}
+
+/// The slot of [`Known`] an answer's parts may be kept in: their hash by [`Mix`].
+fn slot_of(parts: &[Part<'_>]) -> usize {
+    let mut hash = Mix(0);
+    for part in parts {
+        match part {
+            Ok(Ok(key)) => key.hash(&mut hash),
+            Ok(Err(token)) => hash.add(*token as u64),
+            Err(leaf) => leaf.hash(&mut hash),
+        }
+    }
+    (hash.0 % KNOWN_SLOTS as u64) as usize
+}
+
+/// A cheap hash (a rotate and a multiply a word, as rustc's own hasher): it only picks a
+/// slot, and what is in the slot is checked by comparing the parts.
+struct Mix(u64);
+
+impl Mix {
+    fn add(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for Mix {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.add(u64::from(b));
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.add(u64::from(n));
+    }
+
+    fn write_i32(&mut self, n: i32) {
+        self.add(u64::from(n as u32));
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.add(n);
+    }
+}
+
 enum Step {
-    Wrote,
-    /// Nothing written: `undefined`, a function or a symbol (left out of an object, null in
+    Walked,
+    /// Nothing walked: `undefined`, a function or a symbol (left out of an object, null in
     /// an array).
     Skipped,
     /// Not plain data: `JSON.stringify` writes the whole answer.
@@ -57,52 +238,44 @@ enum Step {
 struct Walk<'a, 'js> {
     /// The genuine `Object.prototype`, kept before any script ran.
     proto: &'a Object<'js>,
-    out: String,
-    limit: usize,
+    parts: Vec<Part<'js>>,
 }
 
 impl<'js> Walk<'_, 'js> {
-    fn write(&mut self, value: &Value<'js>, depth: usize) -> rquickjs::Result<Step> {
-        if self.out.len() > self.limit {
+    fn walk(&mut self, value: &Value<'js>, depth: usize) -> rquickjs::Result<Step> {
+        if self.parts.len() >= MAX_PARTS {
             return Ok(Step::HandOver);
         }
-        match value.type_of() {
-            Type::Undefined | Type::Symbol | Type::Function | Type::Constructor => {
-                Ok(Step::Skipped)
+        let token = if value.is_object() {
+            if value.is_function() {
+                return Ok(Step::Skipped);
             }
-            Type::Null => {
-                self.out.push_str("null");
-                Ok(Step::Wrote)
+            // A proxy's traps decide what it holds: `JSON.stringify` asks them.
+            if value.is_proxy() || depth >= MAX_DEPTH {
+                return Ok(Step::HandOver);
             }
-            Type::Bool => {
-                let yes = value.as_bool() == Some(true);
-                self.out.push_str(if yes { "true" } else { "false" });
-                Ok(Step::Wrote)
-            }
-            Type::Int => {
-                let n = value.as_int().unwrap_or_default();
-                let _ = write!(self.out, "{n}");
-                Ok(Step::Wrote)
-            }
-            Type::Float => {
-                if number(&mut self.out, value.as_float().unwrap_or(f64::NAN)) {
-                    Ok(Step::Wrote)
-                } else {
-                    Ok(Step::HandOver)
-                }
-            }
-            Type::String => match value.as_string().map(|s| s.to_string()) {
-                Some(Ok(text)) => {
-                    string(&mut self.out, &text);
-                    Ok(Step::Wrote)
-                }
-                // Not UTF-8 (a lone surrogate): `JSON.stringify` escapes it.
-                _ => Ok(Step::HandOver),
-            },
-            Type::Array if depth < MAX_DEPTH => self.array(value, depth),
-            Type::Object if depth < MAX_DEPTH => self.object(value, depth),
-            _ => Ok(Step::HandOver),
-        }
+            return if value.is_array() {
+                self.array(value, depth)
+            } else {
+                self.object(value, depth)
+            };
+        } else if value.is_string() || value.is_float() {
+            self.parts.push(Err(value.clone()));
+            return Ok(Step::Walked);
+        } else if let Some(n) = value.as_int() {
+            i64::from(n)
+        } else if let Some(yes) = value.as_bool() {
+            if yes { TRUE } else { FALSE }
+        } else if value.is_null() {
+            NULL
+        } else if value.is_undefined() || value.is_symbol() {
+            return Ok(Step::Skipped);
+        } else {
+            // A BigInt, which `JSON.stringify` refuses.
+            return Ok(Step::HandOver);
+        };
+        self.parts.push(Ok(Err(token)));
+        Ok(Step::Walked)
     }
 
     fn array(&mut self, value: &Value<'js>, depth: usize) -> rquickjs::Result<Step> {
@@ -112,20 +285,17 @@ impl<'js> Walk<'_, 'js> {
         if has_to_json(array.as_object())? {
             return Ok(Step::HandOver);
         }
-        self.out.push('[');
+        self.parts.push(Ok(Err(OPEN_ARRAY)));
         for i in 0..array.len() {
-            if i > 0 {
-                self.out.push(',');
-            }
             let item: Value = array.get(i)?;
-            match self.write(&item, depth + 1)? {
-                Step::Wrote => {}
-                Step::Skipped => self.out.push_str("null"),
+            match self.walk(&item, depth + 1)? {
+                Step::Walked => {}
+                Step::Skipped => self.parts.push(Ok(Err(NULL))),
                 Step::HandOver => return Ok(Step::HandOver),
             }
         }
-        self.out.push(']');
-        Ok(Step::Wrote)
+        self.parts.push(Ok(Err(CLOSE_ARRAY)));
+        Ok(Step::Walked)
     }
 
     fn object(&mut self, value: &Value<'js>, depth: usize) -> rquickjs::Result<Step> {
@@ -141,25 +311,78 @@ impl<'js> Walk<'_, 'js> {
         if has_to_json(object)? {
             return Ok(Step::HandOver);
         }
-        self.out.push('{');
-        let mut first = true;
-        for prop in object.props::<String, Value>() {
+        self.parts.push(Ok(Err(OPEN_OBJECT)));
+        for prop in object.props::<Atom, Value>() {
             let (key, item) = prop?;
-            let mark = self.out.len();
-            if !first {
-                self.out.push(',');
-            }
-            string(&mut self.out, &key);
-            self.out.push(':');
-            match self.write(&item, depth + 1)? {
-                Step::Wrote => first = false,
-                Step::Skipped => self.out.truncate(mark),
+            self.parts.push(Ok(Ok(key)));
+            match self.walk(&item, depth + 1)? {
+                Step::Walked => {}
+                Step::Skipped => {
+                    self.parts.pop();
+                }
                 Step::HandOver => return Ok(Step::HandOver),
             }
         }
-        self.out.push('}');
-        Ok(Step::Wrote)
+        self.parts.push(Ok(Err(CLOSE_OBJECT)));
+        Ok(Step::Walked)
     }
+}
+
+/// The text of walked `parts`; `None` where it is left to `JSON.stringify`: a string or a
+/// key that is not UTF-8 (a lone surrogate, which `JSON.stringify` escapes), an integral
+/// number it writes otherwise (see [`number`]), a text longer than `limit`.
+fn write(parts: &[Part<'_>], limit: usize) -> Option<String> {
+    let mut out = String::with_capacity(64);
+    // Per open object or array, whether nothing is written in it yet.
+    let mut first: Vec<bool> = Vec::with_capacity(4);
+    // Whether the last part was a key, whose value follows its colon.
+    let mut keyed = false;
+    for part in parts {
+        if out.len() > limit {
+            return None;
+        }
+        if matches!(part, Ok(Err(CLOSE_OBJECT | CLOSE_ARRAY))) {
+            first.pop();
+        } else if keyed {
+            keyed = false;
+        } else if let Some(first) = first.last_mut() {
+            if !*first {
+                out.push(',');
+            }
+            *first = false;
+        }
+        match part {
+            Ok(Ok(key)) => {
+                string(&mut out, &key.to_string().ok()?);
+                out.push(':');
+                keyed = true;
+            }
+            Ok(Err(OPEN_OBJECT)) => {
+                out.push('{');
+                first.push(true);
+            }
+            Ok(Err(CLOSE_OBJECT)) => out.push('}'),
+            Ok(Err(OPEN_ARRAY)) => {
+                out.push('[');
+                first.push(true);
+            }
+            Ok(Err(CLOSE_ARRAY)) => out.push(']'),
+            Ok(Err(NULL)) => out.push_str("null"),
+            Ok(Err(FALSE)) => out.push_str("false"),
+            Ok(Err(TRUE)) => out.push_str("true"),
+            Ok(Err(n)) => {
+                let _ = write!(out, "{n}");
+            }
+            Err(leaf) => {
+                if let Some(text) = leaf.as_string() {
+                    string(&mut out, &text.to_string().ok()?);
+                } else if !number(&mut out, leaf.as_float().unwrap_or(f64::NAN)) {
+                    return None;
+                }
+            }
+        }
+    }
+    (out.len() <= limit).then_some(out)
 }
 
 /// Whether `JSON.stringify` would call the object's `toJSON` (looked up by QuickJS's own atom

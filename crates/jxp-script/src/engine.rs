@@ -244,6 +244,8 @@ pub(crate) struct Engine {
     /// steps of its own.
     worked: Arc<AtomicBool>,
     caps: Caps,
+    /// The texts of the `pre_get` answers the context's `answer::Known` holds.
+    texts: answer::Texts,
     /// Set when a call was interrupted or ran out of memory: the runtime is dropped, not reused.
     pub spoiled: bool,
 }
@@ -251,7 +253,8 @@ pub(crate) struct Engine {
 /// What a call uses of the prelude, kept in the context's user data so that a call looks no
 /// name up: `__jxp.bind` and `__jxp.adopt` as a `Vec<Function>` (at these places), the
 /// genuine `Object.prototype` (see `answer::json_text`) as an `Object`, and each call site's
-/// function by slot, made on the site's first call, as a `RefCell<Vec<Option<Function>>>`.
+/// function by slot, made on the site's first call, as a `RefCell<Vec<Option<Function>>>`;
+/// and the `pre_get` answers met before (`answer::Known`).
 const BIND: usize = 0;
 const ADOPT: usize = 1;
 
@@ -311,6 +314,8 @@ impl Engine {
                 ctx.store_userdata(proto).map_err(|e| kept(e.to_string()))?;
                 ctx.store_userdata(Sites::default())
                     .map_err(|e| kept(e.to_string()))?;
+                ctx.store_userdata(answer::Known::default())
+                    .map_err(|e| kept(e.to_string()))?;
                 Ok(entry)
             });
             let entry = match prelude {
@@ -354,6 +359,7 @@ impl Engine {
             interrupted,
             worked,
             caps,
+            texts: Vec::new(),
             spoiled: false,
         })
     }
@@ -413,10 +419,10 @@ impl Engine {
             Some(w) if w.system => UserArg::Server,
             Some(_) => UserArg::Anonymous,
         };
-        let max_bytes = self.caps.memory_bytes;
+        let limits = (self.caps.memory_bytes, &mut self.texts);
         let out = self
             .context
-            .with(|ctx| call_in(&ctx, (slot, target), (user, who.id), ctx_json, max_bytes));
+            .with(|ctx| call_in(&ctx, (slot, target), (user, who.id), ctx_json, limits));
         self.deadline.store(0, Ordering::Relaxed);
         if out.is_err() {
             // The runtime's `users` is written as a call starts; after a call that failed,
@@ -513,7 +519,7 @@ fn call_in(
     (slot, target): (usize, &Target),
     (user, id): (UserArg<'_>, Option<Option<&str>>),
     ctx_json: &Value,
-    max_bytes: usize,
+    (max_bytes, texts): (usize, &mut answer::Texts),
 ) -> Result<Answer, Failure> {
     let failed = |e: rquickjs::Error| thrown(ctx, e);
     let unready = || Failure::Failed("the runtime has no prelude".into());
@@ -583,7 +589,13 @@ fn call_in(
         return Ok(None);
     }
     let proto = ctx.userdata::<Object>().ok_or_else(unready)?;
-    answer::json_text(ctx, &proto, out, max_bytes).map_err(failed)
+    // A `pre_get` answers the same few filters again and again (see `answer`).
+    let known = match target {
+        Target::Export { name, .. } if name == "pre_get" => ctx.userdata::<answer::Known>(),
+        _ => None,
+    };
+    let known = known.as_deref().map(|known| (known, texts));
+    answer::json_text(ctx, &proto, out, max_bytes, known).map_err(failed)
 }
 
 /// What a call answered: its value as JSON text, `None` for `undefined` and null.

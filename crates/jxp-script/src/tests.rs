@@ -502,3 +502,86 @@ fn answers_are_the_json_that_json_stringify_writes() {
         "{ordered}"
     );
 }
+
+#[test]
+fn a_known_answer_is_written_again_when_anything_in_it_changes() {
+    // A `pre_get`'s answers are kept by their keys and the strings QuickJS holds (see
+    // `answer`). Each case answers in turn, several times over: every answer must be the
+    // text of what was answered this time, not of an answer met before.
+    let mut e = engine(
+        r#"
+        let n = 0, s = "a";
+        const same = { owner: "ann" };
+        const changed = { owner: "ann" };
+        const lazy = { get at() { return n; } };
+        const grows = { a: 1 };
+        const literal = "hidden";
+        // Keeping an answer's shapes runs no setter a script made.
+        let set = 0;
+        Object.defineProperty(Object.prototype, "watched", { set(v) { set++; } });
+        const cases = [
+          () => ({ status: { $ne: "hidden" } }),
+          () => ({ status: { $ne: literal } }),
+          () => ({ status: { $ne: "hidden" + (n % 2 ? "" : "!") } }),
+          () => same,
+          () => { changed.owner = n % 2 ? "ann" : "bob"; return changed; },
+          () => lazy,
+          () => { if (n % 2) grows.b = 2; else delete grows.b; return grows; },
+          () => { s = n % 2 ? "a" : s + "b"; return { owner: s }; },
+          () => ({ n }),
+          () => ({ n: n + 0.5 }),
+          () => [n % 2 ? 1 : undefined, "x"],
+          () => ({ list: [{ a: n % 2 }, { b: n % 3 }] }),
+          () => ({ big: "x".repeat(2000 + (n % 2)) }),
+          () => ({ watched: { set } }),
+        ];
+        export function pre_get(ctx) { n++; return cases[ctx.i](); }
+        export function pre_post(ctx) { return { count: cases.length }; }
+        "#,
+        caps(),
+    );
+    let count = value_of(
+        e.call(1, &export("pre_post"), Who::default(), &json!({}))
+            .unwrap(),
+    )
+    .unwrap()["count"]
+        .as_u64()
+        .unwrap() as usize;
+    // What each case answers at each turn, from the turn's `n` (each call adds one).
+    let big = |n: u64| "x".repeat(2000 + (n % 2) as usize);
+    let mut n = 0u64;
+    for _ in 0..4 {
+        for i in 0..count {
+            n += 1;
+            let expected = match i {
+                0 | 1 => json!({"status": {"$ne": "hidden"}}),
+                2 => json!({"status": {"$ne": if n % 2 == 1 { "hidden" } else { "hidden!" }}}),
+                3 => json!({"owner": "ann"}),
+                4 => json!({"owner": if n % 2 == 1 { "ann" } else { "bob" }}),
+                5 => json!({"at": n}),
+                6 if n % 2 == 1 => json!({"a": 1, "b": 2}),
+                6 => json!({"a": 1}),
+                7 => serde_json::Value::Null,
+                8 => json!({"n": n}),
+                9 => json!({"n": n as f64 + 0.5}),
+                10 => json!([if n % 2 == 1 { json!(1) } else { json!(null) }, "x"]),
+                11 => json!({"list": [{"a": n % 2}, {"b": n % 3}]}),
+                12 => json!({"big": big(n)}),
+                13 => json!({"watched": {"set": 0}}),
+                _ => unreachable!(),
+            };
+            let answer = e
+                .call(0, &export("pre_get"), Who::default(), &json!({"i": i}))
+                .unwrap();
+            let got = value_of(answer).unwrap();
+            if i == 7 {
+                // The string only grows or goes back to "a": checked by its shape.
+                let owner = got["owner"].as_str().unwrap();
+                assert!(owner.starts_with('a') && owner[1..].bytes().all(|b| b == b'b'));
+                assert_eq!(owner == "a", n % 2 == 1, "turn {n}: {got}");
+                continue;
+            }
+            assert_eq!(got, expected, "case {i} at turn {n}");
+        }
+    }
+}
