@@ -14,7 +14,7 @@ use jxp_model::{Document, Model};
 use jxp_query::Filter;
 use serde_json::{Value, json};
 
-use crate::engine::Target;
+use crate::engine::{Answer, Target};
 use crate::filters::Filters;
 use crate::pool::{CtxKeys, Job, Pool, Site};
 
@@ -177,6 +177,16 @@ struct PreRead {
     filters: Arc<Filters>,
 }
 
+impl PreRead {
+    /// The filter a call's answer stands for (none: every document).
+    fn filter(&self, done: Result<Answer, HookError>) -> Result<Filter, HookError> {
+        match done? {
+            None => Ok(Filter::All),
+            Some(answer) => self.filters.get(&answer),
+        }
+    }
+}
+
 fn pre_read(
     hooks: &mut Hooks,
     pool: Arc<Pool>,
@@ -196,23 +206,26 @@ fn pre_read(
         event,
         slug.as_str(),
         move |c: ReadRef<'_>| -> RefFuture<'_, _> {
+            let job = Job {
+                site: hook.target.clone(),
+                ctx: Value::Null,
+                keys: CtxKeys {
+                    user: true,
+                    id: true,
+                },
+                identity: Cow::Borrowed(c.identity),
+                model: Cow::Borrowed(c.model),
+                id: c.id.map(Cow::Borrowed),
+            };
+            // Most calls are answered on this thread at once: their future is a small ready
+            // one, not `run_text`'s.
+            if let Some(done) = hook.pool.run_now(&job) {
+                return Box::pin(std::future::ready(hook.filter(done)));
+            }
             let hook = hook.clone();
             Box::pin(async move {
-                let job = Job {
-                    site: hook.target.clone(),
-                    ctx: Value::Null,
-                    keys: CtxKeys {
-                        user: true,
-                        id: true,
-                    },
-                    identity: Cow::Borrowed(c.identity),
-                    model: Cow::Borrowed(c.model),
-                    id: c.id.map(Cow::Borrowed),
-                };
-                match hook.pool.run_text(job).await? {
-                    None => Ok(Filter::All),
-                    Some(answer) => hook.filters.get(&answer),
-                }
+                let done = hook.pool.run_text(job).await;
+                hook.filter(done)
             })
         },
     );

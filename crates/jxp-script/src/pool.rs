@@ -323,8 +323,26 @@ impl Pool {
         value_of(answer).map_err(|e| self.failed(&site, e))
     }
 
+    /// `run_text` for a call answered on this thread at once (see [`Pool::inline`]); none
+    /// where it is to go to the pool, or nests in another call. A caller that tries this
+    /// first makes the future of `run_text`, a kilobyte, only for a call that needs it.
+    pub fn run_now(&self, job: &Job<'_>) -> Option<Result<Answer, HookError>> {
+        if DEPTH.with(Cell::get) != 0 {
+            return None;
+        }
+        let who = Who {
+            user: job.keys.user.then_some(&*job.identity),
+            id: job.keys.id.then_some(job.id.as_deref()),
+        };
+        let (out, env, _ctx) = self.inline(&job.site, &job.ctx, who)?;
+        Some(self.answer(&job.site, out, env))
+    }
+
     /// `run`, answering the value as JSON text (`None` for null or `undefined`).
     pub async fn run_text(&self, job: Job<'_>) -> Result<Answer, HookError> {
+        if let Some(done) = self.run_now(&job) {
+            return done;
+        }
         let depth = DEPTH.with(Cell::get);
         let (file, label) = (&job.site.file, &job.site.label);
         if depth >= MAX_DEPTH {
@@ -332,47 +350,33 @@ impl Pool {
             return Err(HookError::reject(500, "hook failed"));
         }
         let site = job.site;
-        let tried = if depth == 0 {
-            let who = Who {
-                user: job.keys.user.then_some(&*job.identity),
-                id: job.keys.id.then_some(job.id.as_deref()),
-            };
-            self.inline(&site, &job.ctx, who)
-        } else {
-            None
+        let queued = depth == 0;
+        let app = self
+            .app
+            .get()
+            .and_then(WeakApp::upgrade)
+            .ok_or_else(|| HookError::reject(503, "the server is not ready"))?;
+        let env = CallEnv {
+            app: Some(app),
+            handle: Some(tokio::runtime::Handle::current()),
+            identity: Some(Arc::new(job.identity.into_owned())),
+            model: job.model.into_owned(),
+            id: job.id.map(Cow::into_owned),
+            site: site.clone(),
+            stash: Vec::new(),
+            inline: None,
+            used_db: false,
+            fitted: None,
         };
-        let queued = depth == 0 && tried.is_none();
-        let outcome = match tried {
-            Some(outcome) => Some(outcome),
-            None => {
-                let app = self
-                    .app
-                    .get()
-                    .and_then(WeakApp::upgrade)
-                    .ok_or_else(|| HookError::reject(503, "the server is not ready"))?;
-                let env = CallEnv {
-                    app: Some(app),
-                    handle: Some(tokio::runtime::Handle::current()),
-                    identity: Some(Arc::new(job.identity.into_owned())),
-                    model: job.model.into_owned(),
-                    id: job.id.map(Cow::into_owned),
-                    site: site.clone(),
-                    stash: Vec::new(),
-                    inline: None,
-                    used_db: false,
-                    fitted: None,
-                };
-                if depth == 0 {
-                    self.queued(site.clone(), job.ctx, job.keys, env).await
-                } else {
-                    let (shared, site) = (self.shared.clone(), site.clone());
-                    tokio::task::spawn_blocking(move || {
-                        nested(&shared, &site, (job.keys, &job.ctx), env, depth + 1)
-                    })
-                    .await
-                    .ok()
-                }
-            }
+        let outcome = if depth == 0 {
+            self.queued(site.clone(), job.ctx, job.keys, env).await
+        } else {
+            let (shared, site) = (self.shared.clone(), site.clone());
+            tokio::task::spawn_blocking(move || {
+                nested(&shared, &site, (job.keys, &job.ctx), env, depth + 1)
+            })
+            .await
+            .ok()
         };
         let Some((out, env, _ctx)) = outcome else {
             tracing::error!(script = %site.file, export = %site.label, "script call crashed");
@@ -381,13 +385,24 @@ impl Pool {
         if queued && let Some(env) = &env {
             site.after_pool_call(env);
         }
+        self.answer(&site, out, env)
+    }
+
+    /// What a call answered, as the caller sees it: a refusal that a nested call raised is
+    /// answered as that call's own error.
+    fn answer(
+        &self,
+        site: &Site,
+        out: Result<Answer, Failure>,
+        env: Option<CallEnv>,
+    ) -> Result<Answer, HookError> {
         let mut stash = env.map(|env| env.stash).unwrap_or_default();
         match out {
             Ok(v) => Ok(v),
             Err(Failure::Refused { stash: Some(i), .. }) if i < stash.len() => {
                 Err(HookError::from(stash.swap_remove(i)))
             }
-            Err(e) => Err(self.failed(&site, e)),
+            Err(e) => Err(self.failed(site, e)),
         }
     }
 
