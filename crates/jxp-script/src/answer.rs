@@ -91,7 +91,7 @@ pub(crate) fn json_text<'js>(
     match walk.walk(&value, 0)? {
         Step::Walked => {
             let parts = walk.parts;
-            let slot = slot_of(&parts);
+            let slot = if known.is_some() { slot_of(&parts) } else { 0 };
             if let Some((known, texts)) = &known
                 && known
                     .borrow()
@@ -333,8 +333,9 @@ impl<'js> Walk<'_, 'js> {
 /// number it writes otherwise (see [`number`]), a text longer than `limit`.
 fn write(parts: &[Part<'_>], limit: usize) -> Option<String> {
     let mut out = String::with_capacity(64);
-    // Per open object or array, whether nothing is written in it yet.
-    let mut first: Vec<bool> = Vec::with_capacity(4);
+    // How many objects and arrays are open (at most MAX_DEPTH), and for each, whether
+    // something is written in it: bit `n` for the `n`th open one.
+    let (mut open, mut written) = (0u32, 0u128);
     // Whether the last part was a key, whose value follows its colon.
     let mut keyed = false;
     for part in parts {
@@ -342,14 +343,15 @@ fn write(parts: &[Part<'_>], limit: usize) -> Option<String> {
             return None;
         }
         if matches!(part, Ok(Err(CLOSE_OBJECT | CLOSE_ARRAY))) {
-            first.pop();
+            open = open.saturating_sub(1);
         } else if keyed {
             keyed = false;
-        } else if let Some(first) = first.last_mut() {
-            if !*first {
+        } else if open > 0 {
+            let bit = 1u128 << (open - 1);
+            if written & bit != 0 {
                 out.push(',');
             }
-            *first = false;
+            written |= bit;
         }
         match part {
             Ok(Ok(key)) => {
@@ -357,15 +359,12 @@ fn write(parts: &[Part<'_>], limit: usize) -> Option<String> {
                 out.push(':');
                 keyed = true;
             }
-            Ok(Err(OPEN_OBJECT)) => {
-                out.push('{');
-                first.push(true);
+            Ok(Err(mark @ (OPEN_OBJECT | OPEN_ARRAY))) => {
+                out.push(if *mark == OPEN_OBJECT { '{' } else { '[' });
+                open += 1;
+                written &= !(1u128 << (open - 1));
             }
             Ok(Err(CLOSE_OBJECT)) => out.push('}'),
-            Ok(Err(OPEN_ARRAY)) => {
-                out.push('[');
-                first.push(true);
-            }
             Ok(Err(CLOSE_ARRAY)) => out.push(']'),
             Ok(Err(NULL)) => out.push_str("null"),
             Ok(Err(FALSE)) => out.push_str("false"),
