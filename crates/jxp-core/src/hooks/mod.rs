@@ -390,25 +390,32 @@ impl<C: 'static> Registry<C> {
         registered == event || (event == WriteEvent::Put && registered == WriteEvent::Update)
     }
 
-    fn pre_writes(&self, event: WriteEvent, slug: &str) -> Vec<PreWrite> {
-        filed(&self.pre_write, slug, |e| Self::write_matches(e, event))
+    fn pre_writes<'s>(
+        &'s self,
+        event: WriteEvent,
+        slug: &'s str,
+    ) -> impl Iterator<Item = &'s PreWrite> + 's {
+        filed(&self.pre_write, slug, move |e| {
+            Self::write_matches(e, event)
+        })
     }
 
-    fn post_writes(&self, event: WriteEvent, slug: &str) -> Vec<PostWrite> {
-        filed(&self.post_write, slug, |e| Self::write_matches(e, event))
+    fn post_writes<'s>(
+        &'s self,
+        event: WriteEvent,
+        slug: &'s str,
+    ) -> impl Iterator<Item = &'s PostWrite> + 's {
+        filed(&self.post_write, slug, move |e| {
+            Self::write_matches(e, event)
+        })
     }
 
-    /// The read hooks of `event` on `slug`, in registration order, borrowed: a read runs
-    /// them without collecting them first.
     fn pre_reads<'s>(
         &'s self,
         event: ReadEvent,
         slug: &'s str,
     ) -> impl Iterator<Item = &'s PreRead> + 's {
-        self.pre_read
-            .iter()
-            .filter(move |(e, s, _)| *e == event && s.covers(slug))
-            .map(|(_, _, h)| h)
+        filed(&self.pre_read, slug, move |e| e == event)
     }
 
     fn function_of(&self, model: &str, name: &str) -> Option<Function<C>> {
@@ -419,16 +426,15 @@ impl<C: 'static> Registry<C> {
 }
 
 /// The hooks of `list` filed under an event `wanted` accepts and a scope covering `slug`, in
-/// registration order.
-fn filed<E: Copy, H: Clone>(
-    list: &[(E, ModelScope, H)],
-    slug: &str,
-    wanted: impl Fn(E) -> bool,
-) -> Vec<H> {
+/// registration order, borrowed: a caller runs them without collecting them first.
+fn filed<'s, E: Copy, H>(
+    list: &'s [(E, ModelScope, H)],
+    slug: &'s str,
+    wanted: impl Fn(E) -> bool + 's,
+) -> impl Iterator<Item = &'s H> + 's {
     list.iter()
-        .filter(|(e, s, _)| wanted(*e) && s.covers(slug))
-        .map(|(_, _, h)| h.clone())
-        .collect()
+        .filter(move |(e, s, _)| wanted(*e) && s.covers(slug))
+        .map(|(_, _, h)| h)
 }
 
 #[cfg(test)]
@@ -438,7 +444,7 @@ mod tests {
     type Hooks = Registry<()>;
 
     fn names(hooks: &Hooks, event: WriteEvent, slug: &str) -> usize {
-        hooks.pre_writes(event, slug).len()
+        hooks.pre_writes(event, slug).count()
     }
 
     #[test]

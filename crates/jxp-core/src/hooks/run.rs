@@ -18,7 +18,7 @@ impl App {
     /// Whether any pre-hook will see a write of `event` on `slug` (so the stored document is
     /// worth reading for it).
     pub(crate) fn has_pre_write(&self, event: WriteEvent, slug: &str) -> bool {
-        !self.hooks().pre_writes(event, slug).is_empty()
+        self.hooks().pre_writes(event, slug).next().is_some()
     }
 
     /// Whether any read pre-hook covers `slug`. Answers about such a model are not cached: a
@@ -29,7 +29,7 @@ impl App {
 
     /// Whether any post-hook will see a write of `event` on `slug`.
     pub(crate) fn has_post_write(&self, event: WriteEvent, slug: &str) -> bool {
-        !self.hooks().post_writes(event, slug).is_empty()
+        self.hooks().post_writes(event, slug).next().is_some()
     }
 
     /// Runs the write pre-hooks in order, each on what the one before answered.
@@ -68,8 +68,16 @@ impl App {
         (doc, before): (Document, Option<Document>),
         silent: bool,
     ) {
-        let hooks = self.hooks().post_writes(event, &model.slug);
-        if silent || hooks.is_empty() {
+        if silent {
+            return;
+        }
+        // Owned: they run on a task of their own.
+        let hooks: Vec<_> = self
+            .hooks()
+            .post_writes(event, &model.slug)
+            .cloned()
+            .collect();
+        if hooks.is_empty() {
             return;
         }
         let ctx = WrittenCtx {
