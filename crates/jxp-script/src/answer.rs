@@ -25,6 +25,8 @@ use rquickjs::atom::PredefinedAtom;
 use rquickjs::object::Property;
 use rquickjs::{Atom, Ctx, Object, Value};
 
+use crate::mix::Mix;
+
 /// How deep the walk goes before it hands the answer over (`JSON.stringify` then finds a
 /// cycle, or writes a deep value itself).
 const MAX_DEPTH: usize = 64;
@@ -179,51 +181,18 @@ fn holds<'js>(kept: &[Part<'js>], parts: &[Part<'js>]) -> bool {
         && kept.get(..parts.len()) == Some(parts)
 }
 
-/// The slot of [`Known`] an answer's parts may be kept in: their hash by [`Mix`].
+/// The slot of [`Known`] an answer's parts may be kept in, by their cheap hash ([`Mix`]):
+/// what is in the slot is checked by comparing the parts.
 fn slot_of(parts: &[Part<'_>]) -> usize {
-    let mut hash = Mix(0);
+    let mut hash = Mix::default();
     for part in parts {
         match part {
             Ok(Ok(key)) => key.hash(&mut hash),
-            Ok(Err(token)) => hash.add(*token as u64),
+            Ok(Err(token)) => hash.write_i64(*token),
             Err(leaf) => leaf.hash(&mut hash),
         }
     }
-    (hash.0 % KNOWN_SLOTS as u64) as usize
-}
-
-/// A cheap hash (a rotate and a multiply a word, as rustc's own hasher): it only picks a
-/// slot, and what is in the slot is checked by comparing the parts.
-struct Mix(u64);
-
-impl Mix {
-    fn add(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-}
-
-impl Hasher for Mix {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.add(u64::from(b));
-        }
-    }
-
-    fn write_u32(&mut self, n: u32) {
-        self.add(u64::from(n));
-    }
-
-    fn write_i32(&mut self, n: i32) {
-        self.add(u64::from(n as u32));
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.add(n);
-    }
+    (hash.finish() % KNOWN_SLOTS as u64) as usize
 }
 
 enum Step {

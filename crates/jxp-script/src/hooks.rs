@@ -224,7 +224,7 @@ fn pre_read(
             }
             let hook = hook.clone();
             Box::pin(async move {
-                let done = hook.pool.run_text(job).await;
+                let done = hook.pool.run_pooled(job).await;
                 hook.filter(done)
             })
         },

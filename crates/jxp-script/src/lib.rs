@@ -14,6 +14,7 @@ mod engine;
 mod filters;
 mod hooks;
 mod load;
+mod mix;
 mod pool;
 // Tests only: a panic here is an assertion; failing is how the test reports.
 #[cfg(test)]

@@ -340,9 +340,15 @@ impl Pool {
 
     /// `run`, answering the value as JSON text (`None` for null or `undefined`).
     pub async fn run_text(&self, job: Job<'_>) -> Result<Answer, HookError> {
-        if let Some(done) = self.run_now(&job) {
-            return done;
+        match self.run_now(&job) {
+            Some(done) => done,
+            None => self.run_pooled(job).await,
         }
+    }
+
+    /// `run_text` for a call that `run_now` did not answer: on the pool, or (nested in
+    /// another call) on a blocking thread of its own.
+    pub async fn run_pooled(&self, job: Job<'_>) -> Result<Answer, HookError> {
         let depth = DEPTH.with(Cell::get);
         let (file, label) = (&job.site.file, &job.site.label);
         if depth >= MAX_DEPTH {
