@@ -78,14 +78,18 @@ impl App {
         }
         check_id(id)?;
         let constraint = self
-            .read_constraint(ReadEvent::GetOne, model, who, Some(id))
+            .read_constraint_shared(ReadEvent::GetOne, model, who, Some(id), None)
             .await?;
         let not_found = || not_found(slug, id);
         let doc = self.store().get(slug, id).await?.ok_or_else(not_found)?;
         let owner = doc.get("_owner_id").and_then(Value::as_str);
         // Someone else's document is as good as absent to an owner-only reader, and so is one
         // outside what the read hooks let this reader see.
-        if !allowed_on(model, who, Right::Read, owner) || !jxp_query::matches(&constraint, &doc) {
+        if !allowed_on(model, who, Right::Read, owner)
+            || constraint
+                .as_deref()
+                .is_some_and(|c| !jxp_query::matches(c, &doc))
+        {
             return Err(not_found());
         }
         // Only a reader who could see it learns that it is deleted rather than absent.

@@ -20,6 +20,9 @@
 use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::hash::{Hash, Hasher};
+use std::sync::{Arc, OnceLock};
+
+use jxp_query::Filter;
 
 use rquickjs::atom::PredefinedAtom;
 use rquickjs::object::Property;
@@ -60,7 +63,33 @@ pub(crate) type Part<'js> = Result<Result<Atom<'js>, i64>, Value<'js>>;
 pub(crate) type Known<'js> = RefCell<Vec<Vec<Part<'js>>>>;
 
 /// The texts of the answers in [`Known`], slot by slot.
-pub(crate) type Texts = Vec<String>;
+pub(crate) type Texts = Vec<Arc<Said>>;
+
+/// A call's answer as JSON text: written for this call, or the text of an answer the
+/// runtime keeps (see [`Known`]), shared with what the server has made of it.
+#[derive(Debug, Clone)]
+pub(crate) enum Text {
+    Written(String),
+    Kept(Arc<Said>),
+}
+
+impl Text {
+    pub fn as_str(&self) -> &str {
+        match self {
+            Text::Written(text) => text,
+            Text::Kept(said) => &said.text,
+        }
+    }
+}
+
+/// The text of an answer a runtime keeps, and the filter it stands for once a `pre_get`'s
+/// caller has made it (see `Filters::of`), so that a known answer costs its caller no
+/// lookup. `filter`: that of the first model to make it, under that model's number.
+#[derive(Debug)]
+pub(crate) struct Said {
+    pub text: String,
+    pub filter: OnceLock<(u64, Arc<Filter>)>,
+}
 
 const MARK: i64 = 1 << 40;
 const OPEN_OBJECT: i64 = MARK;
@@ -85,7 +114,7 @@ pub(crate) fn json_text<'js>(
     value: Value<'js>,
     limit: usize,
     known: Option<(&Known<'js>, &mut Texts)>,
-) -> rquickjs::Result<Option<String>> {
+) -> rquickjs::Result<Option<Text>> {
     let mut walk = Walk {
         proto,
         parts: Vec::with_capacity(16),
@@ -99,9 +128,9 @@ pub(crate) fn json_text<'js>(
                     .borrow()
                     .get(slot)
                     .is_some_and(|kept| holds(kept, &parts))
-                && let Some(text) = texts.get(slot)
+                && let Some(said) = texts.get(slot)
             {
-                return Ok(Some(text.clone()));
+                return Ok(Some(Text::Kept(said.clone())));
             }
             if let Some(text) = write(&parts, limit) {
                 if let Some((known, texts)) = known
@@ -112,28 +141,37 @@ pub(crate) fn json_text<'js>(
                     // kept objects, the answer is not kept, and not refused.
                     let Ok(kept) = keep(ctx, parts) else {
                         drop(ctx.catch());
-                        return Ok(Some(text));
+                        return Ok(Some(Text::Written(text)));
                     };
+                    let said = Arc::new(Said {
+                        text,
+                        filter: OnceLock::new(),
+                    });
                     let mut known = known.borrow_mut();
                     if known.len() < KNOWN_SLOTS {
                         known.resize(KNOWN_SLOTS, Vec::new());
-                        texts.resize(KNOWN_SLOTS, String::new());
+                        let empty = Arc::new(Said {
+                            text: String::new(),
+                            filter: OnceLock::new(),
+                        });
+                        texts.resize(KNOWN_SLOTS, empty);
                     }
-                    if let (Some(slot), Some(slot_text)) =
+                    if let (Some(slot), Some(slot_said)) =
                         (known.get_mut(slot), texts.get_mut(slot))
                     {
                         *slot = kept;
-                        slot_text.clone_from(&text);
+                        *slot_said = said.clone();
                     }
+                    return Ok(Some(Text::Kept(said)));
                 }
-                return Ok(Some(text));
+                return Ok(Some(Text::Written(text)));
             }
         }
         Step::Skipped => return Ok(None),
         Step::HandOver => {}
     }
     match ctx.json_stringify(value)? {
-        Some(text) => Ok(Some(text.to_string()?)),
+        Some(text) => Ok(Some(Text::Written(text.to_string()?))),
         None => Ok(None),
     }
 }

@@ -600,13 +600,15 @@ fn call_in(
 }
 
 /// What a call answered: its value as JSON text, `None` for `undefined` and null.
-pub(crate) type Answer = Option<String>;
+pub(crate) type Answer = Option<answer::Text>;
 
 /// An answer as a JSON value (null for none).
 pub(crate) fn value_of(answer: Answer) -> Result<Value, Failure> {
     match answer {
         None => Ok(Value::Null),
-        Some(text) => serde_json::from_str(&text).map_err(|e| Failure::Failed(e.to_string())),
+        Some(text) => {
+            serde_json::from_str(text.as_str()).map_err(|e| Failure::Failed(e.to_string()))
+        }
     }
 }
 

@@ -179,11 +179,8 @@ struct PreRead {
 
 impl PreRead {
     /// The filter a call's answer stands for (none: every document).
-    fn filter(&self, done: Result<Answer, HookError>) -> Result<Filter, HookError> {
-        match done? {
-            None => Ok(Filter::All),
-            Some(answer) => self.filters.get(&answer),
-        }
+    fn filter(&self, done: Result<Answer, HookError>) -> Result<Arc<Filter>, HookError> {
+        self.filters.of(done?)
     }
 }
 

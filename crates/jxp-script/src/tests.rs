@@ -243,15 +243,15 @@ fn null_and_undefined_answer_nothing() {
         "export function pre_get(ctx) { return ctx.n ? null : undefined; }",
         caps(),
     );
-    assert_eq!(
+    assert!(
         e.call(0, &export("pre_get"), Who::default(), &json!({"n": 1}))
-            .unwrap(),
-        None
+            .unwrap()
+            .is_none()
     );
-    assert_eq!(
+    assert!(
         e.call(0, &export("pre_get"), Who::default(), &json!({"n": 0}))
-            .unwrap(),
-        None
+            .unwrap()
+            .is_none()
     );
 }
 
@@ -278,7 +278,7 @@ fn a_kept_filter_is_only_ever_the_one_its_answer_says() {
         for answer in answers {
             let expected =
                 parse_mongo_filter(&model, &serde_json::from_str(answer).unwrap()).unwrap();
-            assert_eq!(filters.get(answer).unwrap(), expected, "{answer}");
+            assert_eq!(*filters.get(answer).unwrap(), expected, "{answer}");
         }
     }
     assert_eq!(filters.len(), answers.len());
@@ -288,6 +288,43 @@ fn a_kept_filter_is_only_ever_the_one_its_answer_says() {
         assert!(filters.get("[1]").is_err());
     }
     assert_eq!(filters.len(), answers.len());
+}
+
+#[test]
+fn a_known_answer_holds_its_filter_for_the_model_that_made_it() {
+    use crate::answer::Text;
+    use jxp_query::parse_mongo_filter;
+
+    let mut e = engine(
+        r#"export function pre_get(ctx) { return ctx.n ? { owner: "ann" } : { status: "live" }; }"#,
+        caps(),
+    );
+    let mut answer = |n: u8| {
+        e.call(0, &export("pre_get"), Who::default(), &json!({ "n": n }))
+            .unwrap()
+    };
+    let (first, again, other) = (answer(1), answer(1), answer(0));
+    let (Some(Text::Kept(first)), Some(Text::Kept(again))) = (first, again) else {
+        panic!("a pre_get's answer is kept");
+    };
+    assert!(std::sync::Arc::ptr_eq(&first, &again), "met again, found");
+    let model = widget();
+    let ann = parse_mongo_filter(&model, &json!({"owner": "ann"})).unwrap();
+    let live = parse_mongo_filter(&model, &json!({"status": "live"})).unwrap();
+    let (widgets, others) = (
+        crate::filters::Filters::new(widget()),
+        crate::filters::Filters::new(widget()),
+    );
+    let made = widgets.of(Some(Text::Kept(first.clone()))).unwrap();
+    assert_eq!(*made, ann);
+    // The same model finds it on the answer; another model makes its own.
+    let found = widgets.of(Some(Text::Kept(again))).unwrap();
+    assert!(std::sync::Arc::ptr_eq(&made, &found));
+    let theirs = others.of(Some(Text::Kept(first))).unwrap();
+    assert_eq!(*theirs, ann);
+    assert!(!std::sync::Arc::ptr_eq(&made, &theirs));
+    assert_eq!(*widgets.of(other).unwrap(), live);
+    assert_eq!(*widgets.of(None).unwrap(), jxp_query::Filter::All);
 }
 
 #[test]
@@ -498,8 +535,10 @@ fn answers_are_the_json_that_json_stringify_writes() {
         .unwrap()
         .unwrap();
     assert!(
-        ordered.starts_with(r#"{"2":"two","10":"ten","b":1,"a":2,"#),
-        "{ordered}"
+        ordered
+            .as_str()
+            .starts_with(r#"{"2":"two","10":"ten","b":1,"a":2,"#),
+        "{ordered:?}"
     );
 }
 

@@ -199,7 +199,7 @@ type PreWrite = Arc<dyn Fn(WriteCtx) -> BoxFuture<Result<Document, HookError>> +
 /// Both kinds of read hook are kept as the borrowing kind: one registered with `pre_read`
 /// makes its owned context from the borrowed one.
 type PreRead =
-    Arc<dyn for<'a> Fn(ReadRef<'a>) -> RefFuture<'a, Result<Filter, HookError>> + Send + Sync>;
+    Arc<dyn for<'a> Fn(ReadRef<'a>) -> RefFuture<'a, Result<Arc<Filter>, HookError>> + Send + Sync>;
 type PostWrite = Arc<dyn Fn(WrittenCtx) -> BoxFuture<Result<(), HookError>> + Send + Sync>;
 type PreLogin = Arc<dyn Fn(LoginCtx) -> BoxFuture<Result<(), HookError>> + Send + Sync>;
 type PostLogin = Arc<dyn Fn(LoggedInCtx) -> BoxFuture<Result<Document, HookError>> + Send + Sync>;
@@ -315,12 +315,14 @@ impl<C: 'static> Registry<C> {
         Fut: Future<Output = Result<Filter, HookError>> + Send + 'static,
     {
         self.pre_read_ref(event, model, move |c: ReadRef<'_>| -> RefFuture<'_, _> {
-            Box::pin(f(c.to_ctx()))
+            let answered = f(c.to_ctx());
+            Box::pin(async move { answered.await.map(Arc::new) })
         })
     }
 
     /// `pre_read`, for a hook that borrows what it sees of the read ([`ReadRef`]) rather
-    /// than being handed a copy; its future may borrow it too.
+    /// than being handed a copy; its future may borrow it too. It answers a shared filter,
+    /// so that one it keeps is handed over without a copy.
     pub fn pre_read_ref<F>(
         &mut self,
         event: ReadEvent,
@@ -328,7 +330,7 @@ impl<C: 'static> Registry<C> {
         f: F,
     ) -> &mut Self
     where
-        F: for<'a> Fn(ReadRef<'a>) -> RefFuture<'a, Result<Filter, HookError>>
+        F: for<'a> Fn(ReadRef<'a>) -> RefFuture<'a, Result<Arc<Filter>, HookError>>
             + Send
             + Sync
             + 'static,

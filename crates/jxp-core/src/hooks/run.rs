@@ -1,5 +1,7 @@
 //! Running the registered hooks at their points in the write, read and login paths.
 
+use std::sync::Arc;
+
 use jxp_model::{Document, Model};
 use jxp_query::Filter;
 
@@ -120,7 +122,24 @@ impl App {
         id: Option<&str>,
         query: Option<&Filter>,
     ) -> Result<Filter, CoreError> {
-        let mut filter = Filter::All;
+        Ok(self
+            .read_constraint_shared(event, model, who, id, query)
+            .await?
+            .map_or(Filter::All, Arc::unwrap_or_clone))
+    }
+
+    /// `read_constraint_of` as the hooks answered it, for a read that only looks at it:
+    /// `None` when there are none, or all answer every document. One hook's filter is its
+    /// own, shared rather than copied.
+    pub(crate) async fn read_constraint_shared(
+        &self,
+        event: ReadEvent,
+        model: &Model,
+        who: &Identity,
+        id: Option<&str>,
+        query: Option<&Filter>,
+    ) -> Result<Option<Arc<Filter>>, CoreError> {
+        let mut filter: Option<Arc<Filter>> = None;
         for hook in self.hooks().pre_reads(event, &model.slug) {
             let ctx = ReadRef {
                 event,
@@ -129,7 +148,16 @@ impl App {
                 id,
                 query,
             };
-            filter = filter.and(hook(ctx).await?);
+            let answered = hook(ctx).await?;
+            if matches!(*answered, Filter::All) {
+                continue;
+            }
+            filter = Some(match filter {
+                None => answered,
+                Some(before) => {
+                    Arc::new(Arc::unwrap_or_clone(before).and(Arc::unwrap_or_clone(answered)))
+                }
+            });
         }
         Ok(filter)
     }

@@ -229,7 +229,7 @@ async fn a_read_hook_may_borrow_what_it_sees() {
         |ctx: jxp::ReadRef<'_>| -> jxp::RefFuture<'_, _> {
             Box::pin(async move {
                 match ctx.query {
-                    Some(f) if *f != jxp::Filter::All => Ok(jxp::Filter::All),
+                    Some(f) if *f != jxp::Filter::All => Ok(Arc::new(jxp::Filter::All)),
                     _ => Err(jxp::HookError::bad_request("list gadgets by a filter")),
                 }
             })
@@ -249,7 +249,7 @@ async fn a_read_hook_may_borrow_what_it_sees() {
                     (Some(id), Some(hidden)) if id == hidden.as_str() => {
                         Err(jxp::HookError::forbidden("not this gadget"))
                     }
-                    (Some(_), _) => Ok(jxp::Filter::All),
+                    (Some(_), _) => Ok(Arc::new(jxp::Filter::All)),
                     (None, _) => Err(jxp::HookError::reject(500, "a single read without its id")),
                 }
             })
