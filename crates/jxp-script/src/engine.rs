@@ -572,7 +572,8 @@ fn call_in(
     }
     let args = args_of(ctx, (user, id), ctx_json).map_err(failed)?;
     let mut out: JsValue = run.call_arg(args).map_err(failed)?;
-    if let Some(promise) = out.as_promise() {
+    // `is_promise` first: `as_promise` asks QuickJS six questions of every object.
+    if let Some(promise) = out.is_promise().then(|| out.as_promise()).flatten() {
         let promise = promise.clone();
         out = loop {
             if let Some(settled) = promise.result::<JsValue>() {
