@@ -2,6 +2,8 @@
 //! asked for, owner-only readers narrowed to their own documents, JXP's query limits applied,
 //! private fields removed; `search[f]`, full-text `search` and `populate` of a list.
 
+use std::sync::Arc;
+
 use jxp_model::{Document, Model};
 use jxp_query::{Filter, Find, ListParams, has_text_index};
 use serde_json::Value;
@@ -59,9 +61,9 @@ impl App {
     ) -> Result<Filter, CoreError> {
         let filter = self.list_filter(model, who, params)?.and(narrowing);
         let hooked = self
-            .read_constraint_of(ReadEvent::Get, model, who, None, Some(&params.filter))
+            .read_constraint_shared(ReadEvent::Get, model, who, None, Some(&params.filter))
             .await?;
-        Ok(filter.and(hooked))
+        Ok(filter.and(hooked.map_or(Filter::All, Arc::unwrap_or_clone)))
     }
 
     /// One document by id, as the caller may see it.

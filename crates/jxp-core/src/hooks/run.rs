@@ -110,27 +110,15 @@ impl App {
         who: &Identity,
         id: Option<&str>,
     ) -> Result<Filter, CoreError> {
-        self.read_constraint_of(event, model, who, id, None).await
-    }
-
-    /// `read_constraint`, showing the hooks the caller's own filter.
-    pub(crate) async fn read_constraint_of(
-        &self,
-        event: ReadEvent,
-        model: &Model,
-        who: &Identity,
-        id: Option<&str>,
-        query: Option<&Filter>,
-    ) -> Result<Filter, CoreError> {
         Ok(self
-            .read_constraint_shared(event, model, who, id, query)
+            .read_constraint_shared(event, model, who, id, None)
             .await?
             .map_or(Filter::All, Arc::unwrap_or_clone))
     }
 
-    /// `read_constraint_of` as the hooks answered it, for a read that only looks at it:
-    /// `None` when there are none, or all answer every document. One hook's filter is its
-    /// own, shared rather than copied.
+    /// `read_constraint` as the hooks answered it, showing them the caller's own filter
+    /// (`query`): `None` when there are none, or all answer every document. One hook's
+    /// filter is its own, shared rather than copied.
     pub(crate) async fn read_constraint_shared(
         &self,
         event: ReadEvent,
