@@ -7,11 +7,12 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use jxp_core::{Identity, User};
+use rquickjs::atom::PredefinedAtom;
 use rquickjs::function::Args;
 use rquickjs::loader::{ImportAttributes, Loader, Resolver};
 use rquickjs::module::Declared;
@@ -168,19 +169,12 @@ globalThis.JxpError = JxpError;
   // `functions`, -2: another name; both read by the name).
   const EXPORTS = ["pre_get", "pre_post", "pre_put", "pre_delete", "post_post", "post_put",
     "post_delete", "pre_login", "post_login"];
+  // A function's own text, asked of `Function.prototype.toString` as it was before any
+  // script ran.
+  const apply = Reflect.apply, fnText = Function.prototype.toString;
+  // A call with `code` -1 answers the text of the function a call would run (null for none),
+  // which the runtime's side reads to judge it (see `pure.rs`).
   const site = (ns, which, name) => (code, id, fields) => {
-    const kind = code & 7;
-    let ctx;
-    if (kind === 0) {
-      ctx = code & 8 ? { id, ...fields, db, system } : { ...fields, db, system };
-    } else {
-      const user = kind === 4 ? users[code >> 4] : kind === 3 ? server : null;
-      if (fields === undefined) {
-        ctx = code & 8 ? { user, id, db, system } : { user, db, system };
-      } else {
-        ctx = code & 8 ? { user, id, ...fields, db, system } : { user, ...fields, db, system };
-      }
-    }
     // Read at each call: a module may assign its export again.
     let fn;
     switch (which) {
@@ -195,6 +189,19 @@ globalThis.JxpError = JxpError;
       case 8: fn = ns.post_login; break;
       case -1: fn = ns.functions[name]; break;
       default: fn = ns[name];
+    }
+    if (code === -1) return typeof fn === "function" ? apply(fnText, fn, []) : null;
+    const kind = code & 7;
+    let ctx;
+    if (kind === 0) {
+      ctx = code & 8 ? { id, ...fields, db, system } : { ...fields, db, system };
+    } else {
+      const user = kind === 4 ? users[code >> 4] : kind === 3 ? server : null;
+      if (fields === undefined) {
+        ctx = code & 8 ? { user, id, db, system } : { user, db, system };
+      } else {
+        ctx = code & 8 ? { user, id, ...fields, db, system } : { user, ...fields, db, system };
+      }
     }
     if (typeof fn !== "function") throw new TypeError(`${name} is not a function`);
     return fn(ctx);
@@ -237,9 +244,9 @@ pub(crate) struct Engine {
     users: Users,
     runtime: Runtime,
     context: Context,
-    /// The end of the running call, in nanoseconds after `epoch` (0: no call is running).
+    /// The end of the running call, in nanoseconds after `started` (0: no call is running).
     deadline: Arc<AtomicU64>,
-    epoch: Instant,
+    started: Instant,
     interrupted: Arc<AtomicBool>,
     /// Set when the handler was asked twice within the running call: it ran at least 10,000
     /// steps of its own.
@@ -249,6 +256,46 @@ pub(crate) struct Engine {
     texts: answer::Texts,
     /// Set when a call was interrupted or ran out of memory: the runtime is dropped, not reused.
     pub spoiled: bool,
+    /// How many times the runtime may have run code other than its `pre_get`s that are
+    /// functions of `ctx.user` alone (see [`Memo`]): bumped by every other call.
+    epoch: u64,
+    /// By call site: what the runtime knows of the site's `pre_get`.
+    memos: Vec<Memo>,
+}
+
+/// What a runtime knows of a `pre_get` call site: whether its export is a function of
+/// `ctx.user` alone (`pure.rs`), judged at an epoch of the runtime (see `Engine::epoch`),
+/// and what it answered each user since.
+///
+/// Such a function answers the same user the same, as long as nothing it reads has
+/// changed: `ctx.user` (a user's object is made again when the user changes, see
+/// [`Users`]), the export itself (a module may assign it again), and what turning its
+/// answer into text consults (a `toJSON` on `Object.prototype` or `Array.prototype`, which
+/// the judgement finds absent). Only a script's own code can change the last two, and
+/// none but such functions has run while the epoch stays the same: so within an epoch
+/// the runtime answers a user it has answered with the answer it kept, without running
+/// the export again. The answer is the same text the call would write, down to its
+/// filter (a kept `answer::Said`).
+#[derive(Default)]
+struct Memo {
+    /// The epoch of the judgement, and whether the export is such a function.
+    judged: Option<(u64, bool)>,
+    /// By the place of `users` that holds the user, then [`ANONYMOUS`]: the answer given.
+    answers: Vec<Option<Answer>>,
+}
+
+/// The place of [`Memo::answers`] that the anonymous caller's answer takes.
+const ANONYMOUS: usize = USERS_KEPT;
+
+impl Memo {
+    /// The answer kept for `place`, if the export was judged a function of `ctx.user`
+    /// alone in this epoch.
+    fn kept(&self, epoch: u64, place: usize) -> Option<&Answer> {
+        match self.judged {
+            Some((at, true)) if at == epoch => self.answers.get(place)?.as_ref(),
+            _ => None,
+        }
+    }
 }
 
 /// What a call uses of the prelude, kept in the context's user data so that a call looks no
@@ -356,17 +403,21 @@ impl Engine {
             runtime,
             context,
             deadline,
-            epoch,
+            started: epoch,
             interrupted,
             worked,
             caps,
             texts: Vec::new(),
             spoiled: false,
+            epoch: 0,
+            memos: Vec::new(),
         })
     }
 
     /// The names a module exports, and the names in its `functions` export.
-    pub fn exports(&self, key: &str) -> (Vec<String>, Vec<String>) {
+    pub fn exports(&mut self, key: &str) -> (Vec<String>, Vec<String>) {
+        // Listing a module's `functions` may run its code (a getter, a proxy).
+        self.epoch += 1;
         self.context.with(|ctx| {
             entry(&ctx)
                 .and_then(|e| e.get::<_, Function>("names"))
@@ -405,13 +456,7 @@ impl Engine {
         ctx_json: &Value,
         limit: Duration,
     ) -> Result<Answer, Failure> {
-        let limit = limit.min(self.caps.timeout);
-        self.interrupted.store(false, Ordering::Relaxed);
         self.worked.store(false, Ordering::Relaxed);
-        self.deadline.store(
-            self.epoch.elapsed().as_nanos() as u64 + limit.as_nanos() as u64,
-            Ordering::Relaxed,
-        );
         let user = match who.user {
             None => UserArg::Absent,
             Some(Identity {
@@ -420,11 +465,28 @@ impl Engine {
             Some(w) if w.system => UserArg::Server,
             Some(_) => UserArg::Anonymous,
         };
+        let place = self.place_kept(slot, target, user);
+        if let Some(place) = place
+            && let Some(answer) = self.memos.get(slot).and_then(|m| m.kept(self.epoch, place))
+        {
+            return Ok(answer.clone());
+        }
+        let limit = limit.min(self.caps.timeout);
+        self.interrupted.store(false, Ordering::Relaxed);
+        self.deadline.store(
+            self.started.elapsed().as_nanos() as u64 + limit.as_nanos() as u64,
+            Ordering::Relaxed,
+        );
+        let pure = place.is_some() && self.judge(slot);
         let limits = (self.caps.memory_bytes, &mut self.texts);
         let out = self
             .context
             .with(|ctx| call_in(&ctx, (slot, target), (user, who.id), ctx_json, limits));
         self.deadline.store(0, Ordering::Relaxed);
+        match (&out, place) {
+            (Ok(answer), Some(place)) if pure => self.keep(slot, place, answer),
+            _ => self.epoch += 1,
+        }
         if out.is_err() {
             // The runtime's `users` is written as a call starts; after a call that failed,
             // the places are not trusted.
@@ -444,6 +506,95 @@ impl Engine {
             }
             other => other,
         }
+    }
+
+    /// The place of [`Memo::answers`] a call's answer may be kept in: for a `pre_get`,
+    /// called for a user the runtime holds or for the anonymous caller. A user put in a
+    /// place now takes it from whoever held it: no site keeps an answer there any more.
+    fn place_kept(&mut self, slot: usize, target: &Target, user: UserArg<'_>) -> Option<usize> {
+        let place = match user {
+            UserArg::Held(at) => at,
+            UserArg::New(at, _) => {
+                for memo in &mut self.memos {
+                    if let Some(answer) = memo.answers.get_mut(at) {
+                        *answer = None;
+                    }
+                }
+                at
+            }
+            UserArg::Anonymous => ANONYMOUS,
+            // The server's `ctx.user` lacks most fields: reading one consults
+            // `Object.prototype`, where a script may have put a getter.
+            UserArg::Server | UserArg::Absent => return None,
+        };
+        if !matches!(target, Target::Export { name, .. } if name == "pre_get") {
+            return None;
+        }
+        if self.memos.len() <= slot {
+            self.memos.resize_with(slot + 1, Memo::default);
+        }
+        Some(place)
+    }
+
+    /// Whether the export of the `pre_get` at `slot` is a function of `ctx.user` alone,
+    /// judged again when code may have run since it was (see [`Memo`]). An export judged
+    /// otherwise is not judged again: its calls cost no judgement each.
+    fn judge(&mut self, slot: usize) -> bool {
+        let epoch = self.epoch;
+        match self.memos.get(slot).and_then(|memo| memo.judged) {
+            Some((_, false)) => return false,
+            Some((at, true)) if at == epoch => return true,
+            _ => {}
+        }
+        let judged = self.context.with(|ctx| {
+            judged(&ctx, slot).unwrap_or_else(|_| {
+                drop(ctx.catch());
+                Some(false)
+            })
+        });
+        let Some(pure) = judged else {
+            // The site is made at its first call: judged at the next.
+            return false;
+        };
+        if !pure {
+            // The judgement itself may have run a script's code (a proxy's trap).
+            self.epoch += 1;
+        }
+        if let Some(memo) = self.memos.get_mut(slot) {
+            memo.judged = Some((self.epoch, pure));
+            memo.answers.clear();
+        }
+        pure
+    }
+
+    /// Keeps what the `pre_get` at `slot`, judged a function of `ctx.user` alone, answered
+    /// the user at `place`: as a kept answer, whose filter is made once.
+    fn keep(&mut self, slot: usize, place: usize, answer: &Answer) {
+        let answer = match answer {
+            Some(answer::Text::Written(text)) => Some(answer::Text::Kept(Arc::new(answer::Said {
+                text: text.clone(),
+                filter: OnceLock::new(),
+            }))),
+            other => other.clone(),
+        };
+        if let Some(memo) = self.memos.get_mut(slot) {
+            if memo.answers.len() <= place {
+                memo.answers.resize(place + 1, None);
+            }
+            if let Some(kept) = memo.answers.get_mut(place) {
+                *kept = Some(answer);
+            }
+        }
+    }
+
+    /// How many answers the runtime keeps for `pre_get`s of `ctx.user` alone.
+    #[cfg(test)]
+    pub fn kept_answers(&self) -> usize {
+        self.memos
+            .iter()
+            .filter(|m| matches!(m.judged, Some((at, true)) if at == self.epoch))
+            .map(|m| m.answers.iter().flatten().count())
+            .sum()
     }
 
     /// Whether the last call ran at least 10,000 steps (loop turns, calls) of its own: one
@@ -598,6 +749,38 @@ fn call_in(
     };
     let known = known.as_deref().map(|known| (known, texts));
     answer::json_text(ctx, &proto, out, max_bytes, known).map_err(failed)
+}
+
+/// Whether the export the call site at `slot` calls is a function of `ctx.user` alone
+/// (`pure.rs`), and its answer is turned into text without consulting a `toJSON` (none on
+/// `Object.prototype` or `Array.prototype`, the genuine one still above the other). Asks
+/// the site's function for the export's text; none for a site not yet made (by its first
+/// call).
+fn judged(ctx: &Ctx<'_>, slot: usize) -> rquickjs::Result<Option<bool>> {
+    let run = ctx
+        .userdata::<Sites>()
+        .and_then(|sites| sites.borrow().get(slot).cloned().flatten());
+    let Some(run) = run else {
+        return Ok(None);
+    };
+    let Some(text) = run.call::<_, Option<rquickjs::String>>((-1,))? else {
+        return Ok(Some(false));
+    };
+    if !crate::pure::of_user_alone(&text.to_string()?) {
+        return Ok(Some(false));
+    }
+    let Some(object_proto) = ctx.userdata::<Object>().map(|o| o.clone()) else {
+        return Ok(Some(false));
+    };
+    let Some(array_proto) = Array::new(ctx.clone())?.as_object().get_prototype() else {
+        return Ok(Some(false));
+    };
+    // Asked of ordinary objects, with the genuine `Object.prototype` above
+    // `Array.prototype`: nothing a script made answers.
+    Ok(Some(
+        array_proto.get_prototype().as_ref() == Some(&object_proto)
+            && !array_proto.contains_key(PredefinedAtom::ToJSON)?,
+    ))
 }
 
 /// What a call answered: its value as JSON text, `None` for `undefined` and null.

@@ -16,6 +16,7 @@ mod hooks;
 mod load;
 mod mix;
 mod pool;
+mod pure;
 // Tests only: a panic here is an assertion; failing is how the test reports.
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -73,7 +74,7 @@ impl Scripts {
             timeout: limits.timeout,
             memory_bytes: limits.memory_bytes,
         };
-        let first = load::check(&sources, caps)?;
+        let mut first = load::check(&sources, caps)?;
         let exports = sources
             .iter()
             .map(|s| {

@@ -92,7 +92,7 @@ pub(crate) fn read_sources(dir: &Path, schema: &Schema) -> Result<Vec<Source>, S
 
 /// Builds a runtime with every script in it and checks each one's exports.
 pub(crate) fn check(sources: &[Source], caps: Caps) -> Result<Engine, ScriptError> {
-    let engine = Engine::new(sources, caps).map_err(|(i, f)| ScriptError::Load {
+    let mut engine = Engine::new(sources, caps).map_err(|(i, f)| ScriptError::Load {
         file: sources
             .get(i)
             .map(Source::name)

@@ -624,3 +624,101 @@ fn a_known_answer_is_written_again_when_anything_in_it_changes() {
         }
     }
 }
+
+/// A `pre_get` of `ctx.user` alone is run once for each user; the runtime answers that user
+/// again with what it kept, until the user, the export or what writing its answer consults
+/// changes.
+#[test]
+fn a_pre_get_of_the_user_alone_answers_each_user_from_what_it_kept() {
+    use jxp_core::{Identity, User};
+
+    let mut e = engine(
+        r#"
+        export let pre_get = (ctx) => ctx.user && ctx.user.admin
+          ? null
+          : { owner: ctx.user ? ctx.user._id : "nobody", groups: ctx.user?.groups ?? [] };
+        export function pre_post(ctx) {
+          if (ctx.swap) pre_get = (c) => ({ swapped: c.user._id });
+          if (ctx.to_json) Object.prototype.toJSON = function () { return { json: true }; };
+          return null;
+        }"#,
+        caps(),
+    );
+    let call = |e: &mut Engine, who: &Identity| {
+        let who = Who {
+            user: Some(who),
+            id: Some(Some("x1")),
+        };
+        value_of(e.call(0, &export("pre_get"), who, &json!({})).unwrap()).unwrap()
+    };
+    let una = member("u1", "Una", "una@example.com", &["staff"]);
+    let bo = member("u2", "Bo", "bo@example.com", &[]);
+    let anonymous = Identity::anonymous();
+    for _ in 0..3 {
+        assert_eq!(
+            call(&mut e, &una),
+            json!({"owner": "u1", "groups": ["staff"]})
+        );
+        assert_eq!(call(&mut e, &bo), json!({"owner": "u2", "groups": []}));
+        assert_eq!(
+            call(&mut e, &anonymous),
+            json!({"owner": "nobody", "groups": []})
+        );
+    }
+    assert_eq!(e.kept_answers(), 3, "one answer kept for each caller");
+    // The same user made an admin: a new user object, run again.
+    let admin = Identity::user(User {
+        admin: true,
+        ..una.user.clone().unwrap()
+    });
+    assert_eq!(call(&mut e, &admin), json!(null));
+    assert_eq!(call(&mut e, &admin), json!(null));
+    assert_eq!(call(&mut e, &bo), json!({"owner": "u2", "groups": []}));
+    // The module assigns its export again: the new one answers.
+    e.call(
+        1,
+        &export("pre_post"),
+        Who::default(),
+        &json!({"swap": true}),
+    )
+    .unwrap();
+    assert_eq!(call(&mut e, &bo), json!({"swapped": "u2"}));
+    assert_eq!(call(&mut e, &bo), json!({"swapped": "u2"}));
+    assert_eq!(call(&mut e, &admin), json!({"swapped": "u1"}));
+    // A `toJSON` on `Object.prototype` writes every answer from now on.
+    e.call(
+        1,
+        &export("pre_post"),
+        Who::default(),
+        &json!({"to_json": true}),
+    )
+    .unwrap();
+    for _ in 0..3 {
+        assert_eq!(call(&mut e, &bo), json!({"json": true}));
+    }
+    assert_eq!(e.kept_answers(), 0);
+}
+
+/// A `pre_get` that reads anything but `ctx.user` runs at every call.
+#[test]
+fn a_pre_get_that_reads_more_than_the_user_runs_at_every_call() {
+    for text in [
+        "let n = 0; export function pre_get(ctx) { n += 1; return { n }; }",
+        "export function pre_get(ctx) { return { n: ctx.user.groups.length + Math.random() }; }",
+        "export function pre_get(ctx) { return { id: ctx.id }; }",
+    ] {
+        let mut e = engine(text, caps());
+        let una = member("u1", "Una", "una@example.com", &["staff"]);
+        let mut seen = std::collections::HashSet::new();
+        for n in 0..5 {
+            let who = Who {
+                user: Some(&una),
+                id: Some(Some(["a", "b", "c", "d", "e"][n])),
+            };
+            let out = value_of(e.call(0, &export("pre_get"), who, &json!({})).unwrap()).unwrap();
+            seen.insert(out.to_string());
+        }
+        assert_eq!(seen.len(), 5, "{text}");
+        assert_eq!(e.kept_answers(), 0, "{text}");
+    }
+}

@@ -175,4 +175,21 @@ async fn a_filter_naming_the_caller_never_reaches_another_user() {
         assert_eq!(e["data"]["item"]["owner"], who.email.as_str(), "{e}");
         ws.expect_no_event(Duration::from_millis(200)).await;
     }
+
+    // The hook depends on the user alone, and a runtime answers a user it has answered
+    // without running it again: a user made an admin reads everything at the next request,
+    // and the other user still only their own.
+    let promoted = format!("/api/user/{}", ann.id);
+    let got = harness::put(&s, &promoted, &admin.basic(), json!({"admin": true})).await;
+    assert_eq!(got.0, StatusCode::OK, "{}", got.1);
+    for _ in 0..4 {
+        let got = harness::get(&s, "/api/note", &ann.basic()).await;
+        assert_eq!(got.1["data"].as_array().unwrap().len(), 4, "{}", got.1);
+        let got = harness::get(&s, "/api/note", &bob.basic()).await;
+        assert_eq!(got.1["data"].as_array().unwrap().len(), 2, "{}", got.1);
+    }
+    let got = harness::put(&s, &promoted, &admin.basic(), json!({"admin": false})).await;
+    assert_eq!(got.0, StatusCode::OK, "{}", got.1);
+    let got = harness::get(&s, "/api/note", &ann.basic()).await;
+    assert_eq!(got.1["data"].as_array().unwrap().len(), 2, "{}", got.1);
 }
