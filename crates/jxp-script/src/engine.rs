@@ -12,7 +12,6 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use jxp_core::{Identity, User};
-use rquickjs::atom::PredefinedAtom;
 use rquickjs::function::Args;
 use rquickjs::loader::{ImportAttributes, Loader, Resolver};
 use rquickjs::module::Declared;
@@ -172,39 +171,59 @@ globalThis.JxpError = JxpError;
   // A function's own text, asked of `Function.prototype.toString` as it was before any
   // script ran.
   const apply = Reflect.apply, fnText = Function.prototype.toString;
-  // A call with `code` -1 answers the text of the function a call would run (null for none),
-  // which the runtime's side reads to judge it (see `pure.rs`).
-  const site = (ns, which, name) => (code, id, fields) => {
-    // Read at each call: a module may assign its export again.
-    let fn;
-    switch (which) {
-      case 0: fn = ns.pre_get; break;
-      case 1: fn = ns.pre_post; break;
-      case 2: fn = ns.pre_put; break;
-      case 3: fn = ns.pre_delete; break;
-      case 4: fn = ns.post_post; break;
-      case 5: fn = ns.post_put; break;
-      case 6: fn = ns.post_delete; break;
-      case 7: fn = ns.pre_login; break;
-      case 8: fn = ns.post_login; break;
-      case -1: fn = ns.functions[name]; break;
-      default: fn = ns[name];
-    }
-    if (code === -1) return typeof fn === "function" ? apply(fnText, fn, []) : null;
-    const kind = code & 7;
-    let ctx;
-    if (kind === 0) {
-      ctx = code & 8 ? { id, ...fields, db, system } : { ...fields, db, system };
-    } else {
-      const user = kind === 4 ? users[code >> 4] : kind === 3 ? server : null;
-      if (fields === undefined) {
-        ctx = code & 8 ? { user, id, db, system } : { user, db, system };
-      } else {
-        ctx = code & 8 ? { user, id, ...fields, db, system } : { user, ...fields, db, system };
+  // Whether what a function of `ctx.user` alone may consult is as it was before any script
+  // ran: `Array.prototype.includes` the genuine one, and no `toJSON` where writing an answer
+  // looks for one. Asked of ordinary objects: no trap or getter a script made runs.
+  // (`__lookupGetter__` answers undefined for a data property: reading it then runs nothing.)
+  const getProto = Object.getPrototypeOf, hasOwn = Object.hasOwn;
+  const objectProto = Object.prototype, arrayProto = Array.prototype;
+  const includes = arrayProto.includes, getterOf = objectProto.__lookupGetter__;
+  const ofIncludes = freeze(["includes"]);
+  const asBefore = () => !hasOwn(objectProto, "toJSON") && !hasOwn(arrayProto, "toJSON")
+    && getProto(arrayProto) === objectProto
+    && apply(getterOf, arrayProto, ofIncludes) === undefined && arrayProto.includes === includes;
+  // A call with a negative `code` judges the function a call would run (see `pure.rs`),
+  // answering null where there is none or `asBefore` does not hold: -1 its text, which the
+  // runtime's side reads, -2 whether it is the function last answered so.
+  const site = (ns, which, name) => {
+    let judged;
+    return (code, id, fields) => {
+      // Read at each call: a module may assign its export again.
+      let fn;
+      switch (which) {
+        case 0: fn = ns.pre_get; break;
+        case 1: fn = ns.pre_post; break;
+        case 2: fn = ns.pre_put; break;
+        case 3: fn = ns.pre_delete; break;
+        case 4: fn = ns.post_post; break;
+        case 5: fn = ns.post_put; break;
+        case 6: fn = ns.post_delete; break;
+        case 7: fn = ns.pre_login; break;
+        case 8: fn = ns.post_login; break;
+        case -1: fn = ns.functions[name]; break;
+        default: fn = ns[name];
       }
-    }
-    if (typeof fn !== "function") throw new TypeError(`${name} is not a function`);
-    return fn(ctx);
+      if (code < 0) {
+        if (typeof fn !== "function" || !asBefore()) return null;
+        if (code === -2) return fn === judged;
+        judged = fn;
+        return apply(fnText, fn, []);
+      }
+      const kind = code & 7;
+      let ctx;
+      if (kind === 0) {
+        ctx = code & 8 ? { id, ...fields, db, system } : { ...fields, db, system };
+      } else {
+        const user = kind === 4 ? users[code >> 4] : kind === 3 ? server : null;
+        if (fields === undefined) {
+          ctx = code & 8 ? { user, id, db, system } : { user, db, system };
+        } else {
+          ctx = code & 8 ? { user, id, ...fields, db, system } : { user, ...fields, db, system };
+        }
+      }
+      if (typeof fn !== "function") throw new TypeError(`${name} is not a function`);
+      return fn(ctx);
+    };
   };
   const entry = Object.freeze({
     add: (key, ns) => { modules.set(key, ns); },
@@ -269,13 +288,15 @@ pub(crate) struct Engine {
 ///
 /// Such a function answers the same user the same, as long as nothing it reads has
 /// changed: `ctx.user` (a user's object is made again when the user changes, see
-/// [`Users`]), the export itself (a module may assign it again), and what turning its
-/// answer into text consults (a `toJSON` on `Object.prototype` or `Array.prototype`, which
-/// the judgement finds absent). Only a script's own code can change the last two, and
-/// none but such functions has run while the epoch stays the same: so within an epoch
-/// the runtime answers a user it has answered with the answer it kept, without running
-/// the export again. The answer is the same text the call would write, down to its
-/// filter (a kept `answer::Said`).
+/// [`Users`]), the export itself (a module may assign it again), and what it and the
+/// writing of its answer consult (`Array.prototype.includes`, a `toJSON` on
+/// `Object.prototype` or `Array.prototype`: see `asBefore` in the prelude). Only a
+/// script's own code can change the last two, and none but such functions has run while
+/// the epoch stays the same: so within an epoch the runtime answers a user it has answered
+/// with the answer it kept, without running the export again. In a later epoch the export
+/// is judged again, and when it is the same function, with nothing it consults changed,
+/// what was kept still holds. The answer is the same text the call would write, down to
+/// its filter (a kept `answer::Said`).
 #[derive(Default)]
 struct Memo {
     /// The epoch of the judgement, and whether the export is such a function.
@@ -478,6 +499,14 @@ impl Engine {
             Ordering::Relaxed,
         );
         let pure = place.is_some() && self.judge(slot);
+        // Judged the same function as before other code ran: what it kept still holds.
+        if pure
+            && let Some(place) = place
+            && let Some(answer) = self.memos.get(slot).and_then(|m| m.kept(self.epoch, place))
+        {
+            self.deadline.store(0, Ordering::Relaxed);
+            return Ok(answer.clone());
+        }
         let limits = (self.caps.memory_bytes, &mut self.texts);
         let out = self
             .context
@@ -541,30 +570,41 @@ impl Engine {
     /// otherwise is not judged again: its calls cost no judgement each.
     fn judge(&mut self, slot: usize) -> bool {
         let epoch = self.epoch;
-        match self.memos.get(slot).and_then(|memo| memo.judged) {
+        let Some(memo) = self.memos.get_mut(slot) else {
+            return false;
+        };
+        match memo.judged {
             Some((_, false)) => return false,
             Some((at, true)) if at == epoch => return true,
             _ => {}
         }
-        let judged = self.context.with(|ctx| {
-            judged(&ctx, slot).unwrap_or_else(|_| {
+        let known = memo.judged.is_some();
+        let verdict = self.context.with(|ctx| {
+            judged(&ctx, slot, known).unwrap_or_else(|_| {
                 drop(ctx.catch());
-                Some(false)
+                Some(Verdict::Not)
             })
         });
-        let Some(pure) = judged else {
+        match verdict {
             // The site is made at its first call: judged at the next.
-            return false;
-        };
-        if !pure {
-            // The judgement itself may have run a script's code (a proxy's trap).
-            self.epoch += 1;
+            None => false,
+            Some(Verdict::Same) => {
+                memo.judged = Some((epoch, true));
+                true
+            }
+            Some(Verdict::Pure) => {
+                memo.judged = Some((epoch, true));
+                memo.answers.clear();
+                true
+            }
+            Some(Verdict::Not) => {
+                // The judgement itself may have run a script's code (a proxy's trap).
+                self.epoch += 1;
+                memo.judged = Some((self.epoch, false));
+                memo.answers.clear();
+                false
+            }
         }
-        if let Some(memo) = self.memos.get_mut(slot) {
-            memo.judged = Some((self.epoch, pure));
-            memo.answers.clear();
-        }
-        pure
     }
 
     /// Keeps what the `pre_get` at `slot`, judged a function of `ctx.user` alone, answered
@@ -751,36 +791,43 @@ fn call_in(
     answer::json_text(ctx, &proto, out, max_bytes, known).map_err(failed)
 }
 
-/// Whether the export the call site at `slot` calls is a function of `ctx.user` alone
-/// (`pure.rs`), and its answer is turned into text without consulting a `toJSON` (none on
-/// `Object.prototype` or `Array.prototype`, the genuine one still above the other). Asks
-/// the site's function for the export's text; none for a site not yet made (by its first
-/// call).
-fn judged(ctx: &Ctx<'_>, slot: usize) -> rquickjs::Result<Option<bool>> {
+/// What a judgement of a `pre_get`'s export found (see [`Memo`]).
+enum Verdict {
+    /// The function judged so before: the answers kept for it hold.
+    Same,
+    /// A function of `ctx.user` alone.
+    Pure,
+    /// Not one, or not known to be one.
+    Not,
+}
+
+/// Judges the export the call site at `slot` calls: a function of `ctx.user` alone
+/// (`pure.rs`) whose answer is written without consulting anything a script made (see
+/// `asBefore` in the prelude). `known`: one was judged so before, which the site's function
+/// compares with the export first. Asks the site's function; none for a site not yet made
+/// (by its first call).
+fn judged(ctx: &Ctx<'_>, slot: usize, known: bool) -> rquickjs::Result<Option<Verdict>> {
     let run = ctx
         .userdata::<Sites>()
         .and_then(|sites| sites.borrow().get(slot).cloned().flatten());
     let Some(run) = run else {
         return Ok(None);
     };
-    let Some(text) = run.call::<_, Option<rquickjs::String>>((-1,))? else {
-        return Ok(Some(false));
-    };
-    if !crate::pure::of_user_alone(&text.to_string()?) {
-        return Ok(Some(false));
+    if known {
+        match run.call::<_, Option<bool>>((-2,))? {
+            None => return Ok(Some(Verdict::Not)),
+            Some(true) => return Ok(Some(Verdict::Same)),
+            Some(false) => {}
+        }
     }
-    let Some(object_proto) = ctx.userdata::<Object>().map(|o| o.clone()) else {
-        return Ok(Some(false));
+    let Some(text) = run.call::<_, Option<rquickjs::String>>((-1,))? else {
+        return Ok(Some(Verdict::Not));
     };
-    let Some(array_proto) = Array::new(ctx.clone())?.as_object().get_prototype() else {
-        return Ok(Some(false));
-    };
-    // Asked of ordinary objects, with the genuine `Object.prototype` above
-    // `Array.prototype`: nothing a script made answers.
-    Ok(Some(
-        array_proto.get_prototype().as_ref() == Some(&object_proto)
-            && !array_proto.contains_key(PredefinedAtom::ToJSON)?,
-    ))
+    Ok(Some(if crate::pure::of_user_alone(&text.to_string()?) {
+        Verdict::Pure
+    } else {
+        Verdict::Not
+    }))
 }
 
 /// What a call answered: its value as JSON text, `None` for `undefined` and null.

@@ -12,13 +12,16 @@
 //! - expressions: `null`, `true`, `false`, a string, a number (`-` before it allowed), an
 //!   object literal with plain keys (no computed key, shorthand, spread, method, accessor
 //!   or `__proto__`), an array literal without holes, parentheses, `!`, `&&`, `||`, `??`,
-//!   `? :`, `===`, `!==`, and reads of `p.user` or one of its own fields (`_id`, `id`,
-//!   `name`, `email`, `admin`, `groups`), with `.` or `?.`.
+//!   `? :`, `===`, `!==`, reads of `p.user` or one of its own fields (`_id`, `id`,
+//!   `name`, `email`, `admin`, `groups`), with `.` or `?.`, and `p.user.groups.includes(x)`
+//!   with one argument.
 //!
 //! Nothing in it can run code other than its own: no call, no `new`, no assignment, no
 //! name but the parameter (a name of the module or a global could change between calls), no
 //! operator that converts an object (`==`, `+`, `<` ask its `valueOf`), no property that an
-//! object only inherits (a script may put a getter on `Object.prototype`). `ctx.user` and
+//! object only inherits (a script may put a getter on `Object.prototype`), but
+//! `Array.prototype.includes`, which the runtime checks is still the genuine one before it
+//! trusts the judgement, and which compares without converting. `ctx.user` and
 //! its groups are frozen by the runtime and hold only data, so what such a function answers
 //! depends on who the user is and nothing else. A function outside the grammar is not
 //! judged impure, only not known to be pure: it runs at every call, as any other.
@@ -319,6 +322,13 @@ impl<'a> Parser<'_, 'a> {
         match steps.as_slice() {
             ["user"] => Some(()),
             ["user", field] if USER_FIELDS.contains(field) => Some(()),
+            // The genuine `Array.prototype.includes` (the runtime checks), on the frozen
+            // array of groups, with one argument, which it compares without converting.
+            ["user", "groups", "includes"] => {
+                self.expect("(")?;
+                self.expr()?;
+                self.expect(")")
+            }
             _ => None,
         }
     }
@@ -376,6 +386,8 @@ mod tests {
             "function pre_get(c) {\n  // admins see all\n  if (c.user && c.user.admin) return null;\n  /* the rest */\n  return { $or: [{ owner: c.user._id }, { shared: true }], n: -1.5e3, h: 0x1F };\n}",
             "function pre_get(ctx) { if (!ctx.user) { return { public: true }; } else return { group: { $in: ctx.user.groups } } }",
             "function pre_get(ctx) { return { 'a b': 'it\\'s', \"c\": ctx.user.email ?? 'none', 1: [] } }",
+            "(ctx) => ctx.user.groups.includes('boss') ? null : { team: { $in: ctx.user.groups } }",
+            "(ctx) => ctx.user?.groups?.includes(ctx.user.name) ? null : {}",
         ] {
             assert!(of_user_alone(source), "{source}");
         }
@@ -395,7 +407,12 @@ mod tests {
             "function pre_get(ctx) { return undefined }",
             "function pre_get(ctx) { return { db: ctx.db } }",
             // Calls, assignments, conversions, other operators.
-            "function pre_get(ctx) { return ctx.user.groups.includes('a') ? null : {} }",
+            "function pre_get(ctx) { return ctx.user.groups.indexOf('a') ? null : {} }",
+            "function pre_get(ctx) { return ctx.user.name.includes('a') ? null : {} }",
+            "function pre_get(ctx) { return ctx.user.groups.includes('a', 1) ? null : {} }",
+            "function pre_get(ctx) { return ctx.user.groups.includes() ? null : {} }",
+            "function pre_get(ctx) { return ctx.user.groups.includes ? null : {} }",
+            "function pre_get(ctx) { return ctx.user.groups.includes(f()) ? null : {} }",
             "function pre_get(ctx) { return f() }",
             "function pre_get(ctx) { ctx.user = null; return null }",
             "function pre_get(ctx) { return ctx.user.admin == 1 ? null : {} }",

@@ -666,6 +666,15 @@ fn a_pre_get_of_the_user_alone_answers_each_user_from_what_it_kept() {
         );
     }
     assert_eq!(e.kept_answers(), 3, "one answer kept for each caller");
+    // Other code ran (a write's hook that changes nothing here): the export is read again,
+    // found the same, and what was kept still holds.
+    e.call(1, &export("pre_post"), Who::default(), &json!({}))
+        .unwrap();
+    assert_eq!(
+        call(&mut e, &una),
+        json!({"owner": "u1", "groups": ["staff"]})
+    );
+    assert_eq!(e.kept_answers(), 3, "kept across other code");
     // The same user made an admin: a new user object, run again.
     let admin = Identity::user(User {
         admin: true,
@@ -721,4 +730,48 @@ fn a_pre_get_that_reads_more_than_the_user_runs_at_every_call() {
         assert_eq!(seen.len(), 5, "{text}");
         assert_eq!(e.kept_answers(), 0, "{text}");
     }
+}
+
+/// `groups.includes` is trusted only while it is the genuine one.
+#[test]
+fn a_pre_get_using_includes_answers_what_the_includes_of_the_moment_says() {
+    let mut e = engine(
+        r#"
+        export const pre_get = (ctx) => ctx.user.groups.includes("boss") ? null : { team: "x" };
+        export function pre_post(ctx) {
+          const genuine = Array.prototype.includes;
+          Array.prototype.includes = ctx.all ? () => true : genuine;
+          return null;
+        }"#,
+        caps(),
+    );
+    let staff = member("u1", "Una", "una@example.com", &["staff"]);
+    let boss = member("u2", "Bo", "bo@example.com", &["boss"]);
+    let call = |e: &mut Engine, who: &jxp_core::Identity| {
+        let who = Who {
+            user: Some(who),
+            id: None,
+        };
+        value_of(e.call(0, &export("pre_get"), who, &json!({})).unwrap()).unwrap()
+    };
+    for _ in 0..3 {
+        assert_eq!(call(&mut e, &staff), json!({"team": "x"}));
+        assert_eq!(call(&mut e, &boss), json!(null));
+    }
+    assert_eq!(e.kept_answers(), 2);
+    e.call(
+        1,
+        &export("pre_post"),
+        Who::default(),
+        &json!({"all": true}),
+    )
+    .unwrap();
+    for _ in 0..3 {
+        assert_eq!(
+            call(&mut e, &staff),
+            json!(null),
+            "the replaced includes answers"
+        );
+    }
+    assert_eq!(e.kept_answers(), 0);
 }
