@@ -625,6 +625,21 @@ fn a_known_answer_is_written_again_when_anything_in_it_changes() {
     }
 }
 
+/// What the `pre_get` at slot 0 answers `who` (reading document `id`).
+fn pre_get_as(e: &mut Engine, who: &jxp_core::Identity, id: Option<&str>) -> serde_json::Value {
+    let who = Who {
+        user: Some(who),
+        id: Some(id),
+    };
+    value_of(e.call(0, &export("pre_get"), who, &json!({})).unwrap()).unwrap()
+}
+
+/// Runs the `pre_post` at slot 1 with `ctx`: other code than the `pre_get`.
+fn pre_post(e: &mut Engine, ctx: serde_json::Value) {
+    e.call(1, &export("pre_post"), Who::default(), &ctx)
+        .unwrap();
+}
+
 /// A `pre_get` of `ctx.user` alone is run once for each user; the runtime answers that user
 /// again with what it kept, until the user, the export or what writing its answer consults
 /// changes.
@@ -644,13 +659,7 @@ fn a_pre_get_of_the_user_alone_answers_each_user_from_what_it_kept() {
         }"#,
         caps(),
     );
-    let call = |e: &mut Engine, who: &Identity| {
-        let who = Who {
-            user: Some(who),
-            id: Some(Some("x1")),
-        };
-        value_of(e.call(0, &export("pre_get"), who, &json!({})).unwrap()).unwrap()
-    };
+    let call = |e: &mut Engine, who: &Identity| pre_get_as(e, who, Some("x1"));
     let una = member("u1", "Una", "una@example.com", &["staff"]);
     let bo = member("u2", "Bo", "bo@example.com", &[]);
     let anonymous = Identity::anonymous();
@@ -668,8 +677,7 @@ fn a_pre_get_of_the_user_alone_answers_each_user_from_what_it_kept() {
     assert_eq!(e.kept_answers(), 3, "one answer kept for each caller");
     // Other code ran (a write's hook that changes nothing here): the export is read again,
     // found the same, and what was kept still holds.
-    e.call(1, &export("pre_post"), Who::default(), &json!({}))
-        .unwrap();
+    pre_post(&mut e, json!({}));
     assert_eq!(
         call(&mut e, &una),
         json!({"owner": "u1", "groups": ["staff"]})
@@ -684,24 +692,12 @@ fn a_pre_get_of_the_user_alone_answers_each_user_from_what_it_kept() {
     assert_eq!(call(&mut e, &admin), json!(null));
     assert_eq!(call(&mut e, &bo), json!({"owner": "u2", "groups": []}));
     // The module assigns its export again: the new one answers.
-    e.call(
-        1,
-        &export("pre_post"),
-        Who::default(),
-        &json!({"swap": true}),
-    )
-    .unwrap();
+    pre_post(&mut e, json!({"swap": true}));
     assert_eq!(call(&mut e, &bo), json!({"swapped": "u2"}));
     assert_eq!(call(&mut e, &bo), json!({"swapped": "u2"}));
     assert_eq!(call(&mut e, &admin), json!({"swapped": "u1"}));
     // A `toJSON` on `Object.prototype` writes every answer from now on.
-    e.call(
-        1,
-        &export("pre_post"),
-        Who::default(),
-        &json!({"to_json": true}),
-    )
-    .unwrap();
+    pre_post(&mut e, json!({"to_json": true}));
     for _ in 0..3 {
         assert_eq!(call(&mut e, &bo), json!({"json": true}));
     }
@@ -720,11 +716,7 @@ fn a_pre_get_that_reads_more_than_the_user_runs_at_every_call() {
         let una = member("u1", "Una", "una@example.com", &["staff"]);
         let mut seen = std::collections::HashSet::new();
         for n in 0..5 {
-            let who = Who {
-                user: Some(&una),
-                id: Some(Some(["a", "b", "c", "d", "e"][n])),
-            };
-            let out = value_of(e.call(0, &export("pre_get"), who, &json!({})).unwrap()).unwrap();
+            let out = pre_get_as(&mut e, &una, Some(["a", "b", "c", "d", "e"][n]));
             seen.insert(out.to_string());
         }
         assert_eq!(seen.len(), 5, "{text}");
@@ -747,25 +739,13 @@ fn a_pre_get_using_includes_answers_what_the_includes_of_the_moment_says() {
     );
     let staff = member("u1", "Una", "una@example.com", &["staff"]);
     let boss = member("u2", "Bo", "bo@example.com", &["boss"]);
-    let call = |e: &mut Engine, who: &jxp_core::Identity| {
-        let who = Who {
-            user: Some(who),
-            id: None,
-        };
-        value_of(e.call(0, &export("pre_get"), who, &json!({})).unwrap()).unwrap()
-    };
+    let call = |e: &mut Engine, who: &jxp_core::Identity| pre_get_as(e, who, None);
     for _ in 0..3 {
         assert_eq!(call(&mut e, &staff), json!({"team": "x"}));
         assert_eq!(call(&mut e, &boss), json!(null));
     }
     assert_eq!(e.kept_answers(), 2);
-    e.call(
-        1,
-        &export("pre_post"),
-        Who::default(),
-        &json!({"all": true}),
-    )
-    .unwrap();
+    pre_post(&mut e, json!({"all": true}));
     for _ in 0..3 {
         assert_eq!(
             call(&mut e, &staff),
