@@ -61,9 +61,10 @@ fn tokens(source: &str) -> Option<Vec<Tok<'_>>> {
     let bytes = source.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
-    while i < bytes.len() {
-        let c = bytes[i];
-        let rest = &source[i..];
+    // Every step moves `i` past ASCII (or to a quote, a newline or a comment's end), so it
+    // stays on a character's boundary; `get` refuses the source if it did not.
+    while let Some(&c) = bytes.get(i) {
+        let rest = source.get(i..)?;
         if c.is_ascii_whitespace() {
             i += 1;
         } else if rest.starts_with("//") {
@@ -93,7 +94,7 @@ fn tokens(source: &str) -> Option<Vec<Tok<'_>>> {
             if matches!(bytes.get(end), Some(b'\\') | Some(128..)) {
                 return None;
             }
-            out.push(Tok::Name(&source[i..end]));
+            out.push(Tok::Name(source.get(i..end)?));
             i = end;
         } else if c == b'-' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit) {
             // A negative number: `-` converts nothing else.
