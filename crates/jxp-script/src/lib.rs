@@ -6,7 +6,8 @@
 //! in it; `pool.rs` the threads calls run on, each with its runtime; `bridge.rs` what a script
 //! reaches outside (`console`, `ctx.db`, `ctx.system`); `hooks.rs` exports → registry hooks;
 //! `filters.rs` the filters `pre_get` answers, kept by answer; `answer.rs` an answer as JSON
-//! text.
+//! text; `pure.rs` whether a `pre_get` is a function of `ctx.user` alone, whose answers a
+//! runtime keeps per user.
 
 mod answer;
 mod bridge;
