@@ -170,7 +170,7 @@ impl<'a> Parser<'_, 'a> {
         false
     }
 
-    fn expect(&mut self, punct: &str) -> Option<()> {
+    fn need(&mut self, punct: &str) -> Option<()> {
         self.eat(punct).then_some(())
     }
 
@@ -208,7 +208,7 @@ impl<'a> Parser<'_, 'a> {
         } else {
             self.param = Some(self.name()?);
         }
-        self.expect("=>")?;
+        self.need("=>")?;
         if matches!(self.peek(), Some(Tok::Punct("{"))) {
             self.block()
         } else {
@@ -218,16 +218,16 @@ impl<'a> Parser<'_, 'a> {
 
     /// `()` or `(p)`.
     fn params(&mut self) -> Option<()> {
-        self.expect("(")?;
+        self.need("(")?;
         if !self.eat(")") {
             self.param = Some(self.name()?);
-            self.expect(")")?;
+            self.need(")")?;
         }
         Some(())
     }
 
     fn block(&mut self) -> Option<()> {
-        self.expect("{")?;
+        self.need("{")?;
         while !self.eat("}") {
             self.statement()?;
         }
@@ -251,9 +251,9 @@ impl<'a> Parser<'_, 'a> {
             }
             Tok::Name("if") => {
                 self.at += 1;
-                self.expect("(")?;
+                self.need("(")?;
                 self.expr()?;
-                self.expect(")")?;
+                self.need(")")?;
                 self.statement()?;
                 if self.word("else") {
                     self.statement()?;
@@ -277,7 +277,7 @@ impl<'a> Parser<'_, 'a> {
                 Some(Tok::Punct("?")) => {
                     self.at += 1;
                     self.expr()?;
-                    self.expect(":")?;
+                    self.need(":")?;
                     self.expr()?;
                 }
                 _ => return Some(()),
@@ -298,7 +298,7 @@ impl<'a> Parser<'_, 'a> {
             Tok::Punct("(") => {
                 self.at += 1;
                 self.expr()?;
-                self.expect(")")
+                self.need(")")
             }
             Tok::Punct("{") => self.object(),
             Tok::Punct("[") => self.array(),
@@ -326,16 +326,16 @@ impl<'a> Parser<'_, 'a> {
             // The genuine `Array.prototype.includes` (the runtime checks), on the frozen
             // array of groups, with one argument, which it compares without converting.
             ["user", "groups", "includes"] => {
-                self.expect("(")?;
+                self.need("(")?;
                 self.expr()?;
-                self.expect(")")
+                self.need(")")
             }
             _ => None,
         }
     }
 
     fn object(&mut self) -> Option<()> {
-        self.expect("{")?;
+        self.need("{")?;
         while !self.eat("}") {
             let key = match self.peek()? {
                 Tok::Name(n) | Tok::Str(n) => n,
@@ -348,10 +348,10 @@ impl<'a> Parser<'_, 'a> {
                 return None;
             }
             self.at += 1;
-            self.expect(":")?;
+            self.need(":")?;
             self.expr()?;
             if !self.eat(",") {
-                self.expect("}")?;
+                self.need("}")?;
                 break;
             }
         }
@@ -359,11 +359,11 @@ impl<'a> Parser<'_, 'a> {
     }
 
     fn array(&mut self) -> Option<()> {
-        self.expect("[")?;
+        self.need("[")?;
         while !self.eat("]") {
             self.expr()?;
             if !self.eat(",") {
-                self.expect("]")?;
+                self.need("]")?;
                 break;
             }
         }
